@@ -1,0 +1,372 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"virtbench/drivers"
+	"virtbench/guest"
+	"virtbench/scenarios"
+)
+
+// StopTimeout bounds stopping one instance, also after an interruption.
+const StopTimeout = 30 * time.Second
+
+// maxParallelStarts bounds how many instances of one trial start at once.
+const maxParallelStarts = 8
+
+// Runner runs one scenario.
+type Runner struct {
+	Scenario *scenarios.Scenario
+	// Env is passed to every driver; Options are filled per driver from
+	// the scenario.
+	Env drivers.Env
+	// Sink receives every sample as soon as it is taken.
+	Sink func(Sample) error
+	// Progress, when not nil, receives one line per trial.
+	Progress io.Writer
+	// Required drivers fail the run when unavailable; the others are
+	// skipped with a note.
+	Required map[string]bool
+}
+
+// Outcome summarises what a run did beyond its samples.
+type Outcome struct {
+	// Skipped maps unavailable drivers to the reason.
+	Skipped map[string]string `json:"skipped,omitempty"`
+	// Failures lists failed measurements, one line each.
+	Failures []string `json:"failures,omitempty"`
+	// Trials counts trials run (warmups included).
+	Trials int `json:"trials"`
+	// Labels are what drivers reported about how they ran, per driver.
+	Labels map[string]map[string]string `json:"labels,omitempty"`
+}
+
+// Run runs every trial of the scenario. It returns ctx's error when
+// interrupted (after stopping every instance) and an error when a required
+// driver is unavailable or a sample cannot be stored; failed measurements
+// are samples and Outcome.Failures, not errors.
+func (r *Runner) Run(ctx context.Context) (Outcome, error) {
+	sc := r.Scenario
+	out := Outcome{Skipped: map[string]string{}, Labels: map[string]map[string]string{}}
+	type ready struct {
+		name string
+		d    drivers.Driver
+	}
+	var ds []ready
+	for _, name := range sc.Drivers {
+		info, err := drivers.Lookup(name)
+		if err != nil {
+			return out, err
+		}
+		env := r.Env
+		env.Options = sc.DriverOptions(name)
+		d, err := info.Factory(env)
+		if err == nil {
+			err = d.Check(ctx)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return out, ctx.Err()
+			}
+			if r.Required[name] || !errors.Is(err, drivers.ErrUnavailable) {
+				return out, fmt.Errorf("driver %s: %w", name, err)
+			}
+			out.Skipped[name] = err.Error()
+			r.progress("skip %s: %v", name, err)
+			continue
+		}
+		ds = append(ds, ready{name, d})
+	}
+	total := 0
+	for range ds {
+		total += len(sc.Workloads) * len(sc.Instances) * (sc.Warmup + sc.Reps)
+	}
+	for _, d := range ds {
+		for _, w := range sc.Workloads {
+			for _, n := range sc.Instances {
+				for rep := -sc.Warmup; rep < sc.Reps; rep++ {
+					if err := ctx.Err(); err != nil {
+						return out, err
+					}
+					out.Trials++
+					t := trial{r: r, d: d.d, w: w, n: n, rep: rep, out: &out}
+					line, err := t.run(ctx)
+					if err != nil {
+						return out, err
+					}
+					r.progress("[%d/%d] %s", out.Trials, total, line)
+				}
+			}
+		}
+	}
+	return out, ctx.Err()
+}
+
+func (r *Runner) progress(format string, args ...any) {
+	if r.Progress != nil {
+		fmt.Fprintf(r.Progress, format+"\n", args...)
+	}
+}
+
+type trial struct {
+	r   *Runner
+	d   drivers.Driver
+	w   scenarios.Workload
+	n   int
+	rep int
+	out *Outcome
+
+	mu       sync.Mutex
+	storeErr error
+}
+
+// record stores a sample with the trial's coordinates filled in.
+func (t *trial) record(s Sample) {
+	s.Time = time.Now().UTC()
+	s.Driver, s.Workload, s.Instances = t.d.Name(), t.w.Name, t.n
+	s.Rep, s.Warmup = t.rep, t.rep < 0
+	if s.Failed() {
+		t.mu.Lock()
+		t.out.Failures = append(t.out.Failures, fmt.Sprintf("%s %s ×%d rep %d %s: %s", s.Driver, s.Workload, s.Instances, s.Rep, s.Metric, s.Error))
+		t.mu.Unlock()
+	}
+	if err := t.r.Sink(s); err != nil {
+		t.mu.Lock()
+		t.storeErr = errors.Join(t.storeErr, err)
+		t.mu.Unlock()
+	}
+}
+
+type started struct {
+	inst  drivers.Instance
+	id    string
+	ready drivers.Readiness
+	err   error
+}
+
+// run runs one trial and returns its progress line. Only storage errors
+// and interruption are returned; instance failures become failed samples.
+func (t *trial) run(parent context.Context) (string, error) {
+	sc := t.r.Scenario
+	ctx, cancel := context.WithTimeout(parent, sc.Timeout)
+	defer cancel()
+	memBefore, _ := HostMemAvailable(ctx)
+
+	insts := make([]*started, t.n)
+	sem := make(chan struct{}, maxParallelStarts)
+	var wg sync.WaitGroup
+	for i := range insts {
+		st := &started{id: fmt.Sprintf("%s-%s-n%d-r%d-i%d", t.d.Name(), t.w.Name, t.n, t.rep+sc.Warmup, i)}
+		insts[i] = st
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			t.start(ctx, st)
+		}()
+	}
+	wg.Wait()
+	// Every started instance is stopped, whatever happens from here on.
+	defer t.stopAll(insts)
+
+	if parent.Err() != nil {
+		return "", parent.Err()
+	}
+	if sc.Settle > 0 {
+		select {
+		case <-time.After(sc.Settle):
+		case <-ctx.Done():
+		}
+	}
+	t.sampleMemory(ctx, insts, memBefore)
+	if w, ok := guest.Lookup(t.w.Name); ok && !w.Server {
+		var rwg sync.WaitGroup
+		for _, st := range insts {
+			if st.err != nil {
+				continue
+			}
+			rwg.Add(1)
+			go func() {
+				defer rwg.Done()
+				t.collect(ctx, st)
+			}()
+		}
+		rwg.Wait()
+	}
+	if parent.Err() != nil {
+		return "", parent.Err()
+	}
+	t.stopAll(insts)
+	t.mu.Lock()
+	err := t.storeErr
+	t.mu.Unlock()
+	return t.summaryLine(insts), err
+}
+
+func (t *trial) start(ctx context.Context, st *started) {
+	sc := t.r.Scenario
+	spec := drivers.Spec{ID: st.id, Workload: t.w.Name, Args: t.w.Args, MemoryBytes: sc.MemoryBytes}
+	inst, err := t.d.Start(ctx, spec)
+	if err != nil {
+		st.err = err
+		if ctx.Err() == nil || t.rep >= 0 {
+			t.record(Sample{Instance: st.id, Metric: MetricStartup, Unit: "sec", Error: "start: " + err.Error()})
+		}
+		return
+	}
+	st.inst = inst
+	rd, err := inst.Ready(ctx)
+	if err != nil {
+		st.err = err
+		t.record(Sample{Instance: st.id, Metric: MetricStartup, Unit: "sec", Error: err.Error()})
+		return
+	}
+	st.ready = rd
+	t.record(Sample{Instance: st.id, Metric: MetricStartup, Unit: "sec", Value: rd.Startup().Seconds(), Labels: rd.Labels})
+	prev := rd.Begin
+	for _, ph := range rd.Phases {
+		t.record(Sample{Instance: st.id, Metric: "phase." + ph.Name, Unit: "sec", Value: ph.At.Sub(prev).Seconds(), Labels: rd.Labels})
+		prev = ph.At
+	}
+	if len(rd.Phases) > 0 {
+		t.record(Sample{Instance: st.id, Metric: "phase.agent", Unit: "sec", Value: rd.At.Sub(prev).Seconds(), Labels: rd.Labels})
+	}
+	if rd.GuestBoot > 0 {
+		t.record(Sample{Instance: st.id, Metric: MetricGuestUptime, Unit: "sec", Value: rd.GuestBoot.Seconds(), Labels: rd.Labels})
+	}
+	if len(rd.Labels) > 0 {
+		t.mu.Lock()
+		t.out.Labels[t.d.Name()] = rd.Labels
+		t.mu.Unlock()
+	}
+}
+
+func (t *trial) sampleMemory(ctx context.Context, insts []*started, memBefore int64) {
+	running := 0
+	for _, st := range insts {
+		if st.err != nil {
+			continue
+		}
+		running++
+		m, err := MemoryOf(ctx, st.inst.Processes())
+		if err != nil {
+			t.record(Sample{Instance: st.id, Metric: MetricPSS, Unit: "B", Error: err.Error()})
+			continue
+		}
+		t.record(Sample{Instance: st.id, Metric: MetricRSS, Unit: "B", Value: float64(m.RSS)})
+		t.record(Sample{Instance: st.id, Metric: MetricPSS, Unit: "B", Value: float64(m.PSS)})
+		t.record(Sample{Instance: st.id, Metric: MetricUSS, Unit: "B", Value: float64(m.USS)})
+		if cg, ok := st.inst.(drivers.Cgrouper); ok {
+			if v, err := cg.CgroupMemoryBytes(); err == nil {
+				t.record(Sample{Instance: st.id, Metric: MetricCgroupMem, Unit: "B", Value: float64(v)})
+			}
+		}
+	}
+	if memAfter, err := HostMemAvailable(ctx); err == nil && running > 0 && memBefore > 0 {
+		t.record(Sample{Metric: MetricHostMemDrop, Unit: "B", Value: float64(memBefore-memAfter) / float64(running)})
+	}
+}
+
+// collect records the RESULT lines of one instance until DONE.
+func (t *trial) collect(ctx context.Context, st *started) {
+	var exited <-chan struct{}
+	if e, ok := st.inst.(drivers.Exiter); ok {
+		exited = e.Exited()
+	}
+	fail := func(msg string) {
+		t.record(Sample{Instance: st.id, Metric: t.w.Name, Unit: "", Error: msg})
+	}
+	for {
+		select {
+		case m, ok := <-st.inst.Output():
+			if !ok {
+				fail("console closed before DONE")
+				return
+			}
+			switch m.Kind {
+			case guest.KindResult:
+				t.record(Sample{Instance: st.id, Metric: m.Result.Name, Unit: m.Result.Unit, Value: m.Result.Value, Labels: st.ready.Labels})
+			case guest.KindError:
+				fail("workload: " + m.Error.Msg)
+				return
+			case guest.KindDone:
+				return
+			}
+		case <-exited:
+			// Drain what is left on the console; Output closes at EOF.
+			exited = nil
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				fail(fmt.Sprintf("no DONE within the trial timeout %v", t.r.Scenario.Timeout))
+			}
+			return
+		}
+	}
+}
+
+func (t *trial) stopAll(insts []*started) {
+	var wg sync.WaitGroup
+	for _, st := range insts {
+		if st.inst == nil {
+			continue
+		}
+		inst := st.inst
+		st.inst = nil
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), StopTimeout)
+			defer cancel()
+			begin := time.Now()
+			if err := inst.Stop(ctx); err != nil {
+				t.record(Sample{Instance: st.id, Metric: MetricTeardown, Unit: "sec", Error: err.Error()})
+				return
+			}
+			if st.err == nil {
+				t.record(Sample{Instance: st.id, Metric: MetricTeardown, Unit: "sec", Value: time.Since(begin).Seconds()})
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func (t *trial) summaryLine(insts []*started) string {
+	var ups []time.Duration
+	failed := 0
+	for _, st := range insts {
+		if st.err != nil {
+			failed++
+			continue
+		}
+		ups = append(ups, st.ready.Startup())
+	}
+	sort.Slice(ups, func(i, j int) bool { return ups[i] < ups[j] })
+	kind := "rep"
+	rep := t.rep + 1
+	if t.rep < 0 {
+		kind, rep = "warmup", t.rep+t.r.Scenario.Warmup+1
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s ×%d %s %d", t.d.Name(), t.w.Name, t.n, kind, rep)
+	if len(ups) > 0 {
+		fmt.Fprintf(&b, ": startup %v", ups[len(ups)/2].Round(10*time.Microsecond))
+	}
+	if failed > 0 {
+		fmt.Fprintf(&b, ", %d failed", failed)
+		for _, st := range insts {
+			if st.err != nil {
+				fmt.Fprintf(&b, " (%v)", st.err)
+				break
+			}
+		}
+	}
+	return b.String()
+}

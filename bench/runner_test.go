@@ -1,0 +1,248 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"virtbench/drivers"
+	"virtbench/drivers/drivertest"
+	_ "virtbench/drivers/native"
+	"virtbench/guest"
+	"virtbench/scenarios"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	drivertest.CleanupAgent()
+	os.Exit(code)
+}
+
+// fake is an in-memory driver with hooks to inject failures.
+type fake struct {
+	mu      sync.Mutex
+	started int
+	running int
+	// failStart makes every nth start fail (0: never).
+	failStart int
+	// hang makes instances never become ready.
+	hang bool
+}
+
+type fakeInstance struct {
+	f      *fake
+	id     string
+	begin  time.Time
+	out    chan guest.Message
+	once   sync.Once
+	hang   bool
+	ready  chan struct{}
+	closed chan struct{}
+}
+
+func (f *fake) Name() string                { return "fake" }
+func (f *fake) Check(context.Context) error { return nil }
+func (f *fake) Start(_ context.Context, spec drivers.Spec) (drivers.Instance, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.started++
+	if f.failStart > 0 && f.started%f.failStart == 0 {
+		return nil, errors.New("injected start failure")
+	}
+	f.running++
+	i := &fakeInstance{f: f, id: spec.ID, begin: time.Now(), out: make(chan guest.Message, 4), hang: f.hang, closed: make(chan struct{})}
+	if w, ok := guest.Lookup(spec.Workload); ok && !w.Server {
+		i.out <- guest.Message{Kind: guest.KindResult, Result: &guest.Result{Name: spec.Workload + ".score", Value: 42, Unit: "op/s"}}
+		i.out <- guest.Message{Kind: guest.KindDone}
+	}
+	return i, nil
+}
+
+func (i *fakeInstance) ID() string { return i.id }
+func (i *fakeInstance) Ready(ctx context.Context) (drivers.Readiness, error) {
+	if i.hang {
+		<-ctx.Done()
+		return drivers.Readiness{}, errors.Join(drivers.ErrNotReady, ctx.Err())
+	}
+	return drivers.Readiness{Begin: i.begin, At: i.begin.Add(time.Millisecond), Labels: map[string]string{"kind": "fake"}}, nil
+}
+func (i *fakeInstance) Processes() []int32           { return []int32{int32(os.Getpid())} }
+func (i *fakeInstance) Output() <-chan guest.Message { return i.out }
+func (i *fakeInstance) Stop(context.Context) error {
+	i.once.Do(func() {
+		i.f.mu.Lock()
+		i.f.running--
+		i.f.mu.Unlock()
+	})
+	return nil
+}
+
+var registerFake sync.Once
+
+// current is the fake the registered factory returns; tests set it.
+var current struct {
+	sync.Mutex
+	f *fake
+}
+
+func useFake(t *testing.T, f *fake) {
+	registerFake.Do(func() {
+		drivers.Register(drivers.Info{Name: "fake", Kind: "test", Factory: func(drivers.Env) (drivers.Driver, error) {
+			current.Lock()
+			defer current.Unlock()
+			return current.f, nil
+		}})
+	})
+	current.Lock()
+	current.f = f
+	current.Unlock()
+}
+
+func scenario(t *testing.T, src string) *scenarios.Scenario {
+	t.Helper()
+	s, err := scenarios.Parse("test.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func runScenario(t *testing.T, ctx context.Context, sc *scenarios.Scenario) ([]Sample, Outcome, error) {
+	t.Helper()
+	store, err := CreateStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Runner{Scenario: sc, Env: drivers.Env{Agent: drivertest.Agent(t), StateDir: t.TempDir(), CacheDir: t.TempDir()}, Sink: store.Add}
+	out, err := r.Run(ctx)
+	if cerr := store.Close(); cerr != nil {
+		t.Fatal(cerr)
+	}
+	back, rerr := ReadSamples(filepath.Join(store.Dir(), SamplesFile))
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	if len(back) != len(store.Samples()) {
+		t.Errorf("samples.jsonl has %d samples, store %d", len(back), len(store.Samples()))
+	}
+	return back, out, err
+}
+
+func count(samples []Sample, metric string, failed bool) int {
+	n := 0
+	for _, s := range samples {
+		if s.Metric == metric && s.Failed() == failed && !s.Warmup {
+			n++
+		}
+	}
+	return n
+}
+
+func TestRunnerFake(t *testing.T) {
+	f := &fake{failStart: 4}
+	useFake(t, f)
+	samples, out, err := runScenario(t, context.Background(), scenario(t, "name: t\ndrivers: [fake]\nworkloads: [idle, cpu]\ninstances: [1, 2]\nreps: 3\nwarmup: 1\nsettle: 0s\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 2 workloads × (1+2 instances) × 4 reps = 24 starts, every 4th fails.
+	if f.started != 24 || f.running != 0 {
+		t.Errorf("started %d, still running %d; want 24 and 0", f.started, f.running)
+	}
+	if got := count(samples, MetricStartup, true); got == 0 || len(out.Failures) == 0 {
+		t.Errorf("no failed startup samples or failures for injected start failures (%d, %v)", got, out.Failures)
+	}
+	if count(samples, "cpu.score", false) == 0 || count(samples, MetricTeardown, false) == 0 || count(samples, MetricPSS, false) == 0 {
+		t.Errorf("missing result, teardown or pss samples: %v", samples)
+	}
+	if out.Labels["fake"]["kind"] != "fake" {
+		t.Errorf("labels %v", out.Labels)
+	}
+}
+
+func TestRunnerTimeout(t *testing.T) {
+	f := &fake{hang: true}
+	useFake(t, f)
+	samples, out, err := runScenario(t, context.Background(), scenario(t, "name: t\ndrivers: [fake]\nworkloads: [idle]\nreps: 2\nwarmup: 0\ntimeout: 50ms\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if count(samples, MetricStartup, true) != 2 || len(out.Failures) != 2 || f.running != 0 {
+		t.Errorf("want 2 failed startups and nothing running; samples %v, running %d", samples, f.running)
+	}
+	if !strings.Contains(out.Failures[0], "not ready") {
+		t.Errorf("failure %q does not say the instance was not ready", out.Failures[0])
+	}
+}
+
+func TestRunnerInterrupt(t *testing.T) {
+	f := &fake{hang: true}
+	useFake(t, f)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, _, err := runScenario(t, ctx, scenario(t, "name: t\ndrivers: [fake]\nworkloads: [idle]\nreps: 100\ntimeout: 1h\n"))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Run = %v, want the context's error", err)
+	}
+	if f.running != 0 {
+		t.Errorf("%d instances still running after an interrupted run", f.running)
+	}
+}
+
+func TestRunnerNative(t *testing.T) {
+	samples, out, err := runScenario(t, context.Background(), scenario(t, "name: t\ndrivers: [native]\nworkloads:\n  - idle\n  - name: cpu\n    args: [-ops, \"10\"]\nreps: 2\nwarmup: 0\nsettle: 0s\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Failures) > 0 {
+		t.Fatalf("failures: %v", out.Failures)
+	}
+	for _, m := range []string{MetricStartup, MetricTeardown, MetricRSS, MetricPSS, MetricUSS, "cpu.sha256"} {
+		if count(samples, m, false) == 0 {
+			t.Errorf("no %s sample", m)
+		}
+	}
+	for _, s := range samples {
+		if s.Metric == MetricRSS && s.Value < 100<<10 {
+			t.Errorf("native RSS %v bytes is implausibly small", s.Value)
+		}
+		if s.Metric == MetricStartup && (s.Value <= 0 || s.Value > 10) {
+			t.Errorf("native startup %v s is implausible", s.Value)
+		}
+	}
+}
+
+func TestRequiredDriverUnavailable(t *testing.T) {
+	sc := scenario(t, "name: t\ndrivers: [native]\nworkloads: [idle]\n")
+	store, err := CreateStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	r := &Runner{Scenario: sc, Env: drivers.Env{Agent: "/nonexistent/agent", StateDir: t.TempDir()}, Sink: store.Add, Required: map[string]bool{"native": true}}
+	if _, err := r.Run(context.Background()); !errors.Is(err, drivers.ErrUnavailable) {
+		t.Errorf("required unavailable driver: Run = %v, want ErrUnavailable", err)
+	}
+	r.Required = nil
+	out, err := r.Run(context.Background())
+	if err != nil || out.Skipped["native"] == "" {
+		t.Errorf("optional unavailable driver: Run = %v, skipped %v; want it skipped with a reason", err, out.Skipped)
+	}
+}
+
+func TestDecodeSamplesTornLine(t *testing.T) {
+	in := `{"driver":"a","metric":"startup","value":1}` + "\n" + `{"driver":"a","metr`
+	got, err := DecodeSamples(strings.NewReader(in), "x")
+	if err != nil || len(got) != 1 {
+		t.Errorf("DecodeSamples with a torn last line = %v, %v; want 1 sample", got, err)
+	}
+	in = `{"driver":` + "\n" + `{"driver":"a"}` + "\n"
+	if _, err := DecodeSamples(strings.NewReader(in), "x"); err == nil || !strings.Contains(err.Error(), "x:1") {
+		t.Errorf("DecodeSamples with a bad first line = %v, want an error naming x:1", err)
+	}
+}

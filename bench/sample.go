@@ -1,0 +1,87 @@
+package bench
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+)
+
+// Sample is one measured value from one repetition of one trial.
+type Sample struct {
+	Time      time.Time `json:"time"`
+	Driver    string    `json:"driver"`
+	Workload  string    `json:"workload"`
+	Instances int       `json:"instances"`
+	Rep       int       `json:"rep"`
+	// Warmup samples are kept but left out of summaries.
+	Warmup   bool   `json:"warmup,omitempty"`
+	Instance string `json:"instance,omitempty"`
+	// Metric names what was measured: startup, teardown, rss, pss, uss,
+	// or a workload result such as cpu.sha256.
+	Metric string `json:"metric"`
+	// Unit is a base unit: sec, B, op/s, B/s, sec/op.
+	Unit  string  `json:"unit"`
+	Value float64 `json:"value"`
+	// Labels say how the instance ran (e.g. accel=tcg).
+	Labels map[string]string `json:"labels,omitempty"`
+	// Error marks a failed measurement; Value is then meaningless.
+	Error string `json:"error,omitempty"`
+}
+
+// Failed reports whether s records a failure.
+func (s Sample) Failed() bool { return s.Error != "" }
+
+// Metric names recorded by the runner.
+const (
+	MetricStartup     = "startup"
+	MetricTeardown    = "teardown"
+	MetricGuestUptime = "guest_uptime"
+	MetricRSS         = "rss"
+	MetricPSS         = "pss"
+	MetricUSS         = "uss"
+	MetricCgroupMem   = "cgroup_mem"
+	MetricHostMemDrop = "host_mem_drop"
+)
+
+// ReadSamples reads a samples.jsonl file. A torn last line (the writer was
+// killed mid-write) is ignored; any other bad line is an error naming it.
+func ReadSamples(path string) ([]Sample, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	defer f.Close()
+	return DecodeSamples(f, path)
+}
+
+// DecodeSamples reads samples in JSON lines from r; name is used in errors.
+func DecodeSamples(r io.Reader, name string) ([]Sample, error) {
+	var out []Sample
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	line := 0
+	var pending error
+	for sc.Scan() {
+		line++
+		if pending != nil {
+			return nil, pending
+		}
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		var s Sample
+		if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
+			pending = fmt.Errorf("bench: %s:%d: %w", name, line, err)
+			continue
+		}
+		out = append(out, s)
+	}
+	if err := sc.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("bench: %s: %w", name, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"virtbench/bench"
+	"virtbench/drivers"
+	"virtbench/guest"
+	"virtbench/reports"
+	"virtbench/scenarios"
+)
+
+func cmdList(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+	fs := flag.NewFlagSet("list", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	agent := fs.String("agent", defaultAgent(), "path of the virtbench-guest binary")
+	if _, err := parseInterleaved(fs, args); err != nil {
+		return exitUsage, err
+	}
+	state, err := makeStateDir()
+	if err != nil {
+		return exitFailures, err
+	}
+	defer os.RemoveAll(state)
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DRIVER\tKIND\tAVAILABLE")
+	for _, info := range drivers.Drivers() {
+		avail := "yes"
+		d, err := info.Factory(drivers.Env{Agent: *agent, StateDir: state, CacheDir: cacheDir()})
+		if err == nil {
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err = d.Check(cctx)
+			cancel()
+		}
+		if err != nil {
+			avail = "no: " + err.Error()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", info.Name, info.Kind, avail)
+	}
+	fmt.Fprintln(tw, "\nSCENARIO\tDESCRIPTION\t")
+	for _, name := range scenarios.Builtins() {
+		sc, err := scenarios.Builtin(name)
+		desc := ""
+		if err != nil {
+			desc = "invalid: " + err.Error()
+		} else {
+			desc = sc.Description
+		}
+		fmt.Fprintf(tw, "%s\t%s\t\n", name, desc)
+	}
+	fmt.Fprintln(tw, "\nWORKLOAD\tWHAT IT DOES\t")
+	for _, w := range guest.Workloads() {
+		fmt.Fprintf(tw, "%s\t%s\t\n", w.Name, w.Summary)
+	}
+	return exitOK, tw.Flush()
+}
+
+func cmdEnv(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+	fs := flag.NewFlagSet("env", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := parseInterleaved(fs, args); err != nil {
+		return exitUsage, err
+	}
+	p := bench.Collect(ctx)
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return exitOK, enc.Encode(p)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	rows := [][2]string{
+		{"host", p.Hostname}, {"os", p.OS}, {"kernel", p.Kernel}, {"virtualization", p.Virtualized},
+		{"cpu", p.CPUModel}, {"cores", fmt.Sprint(p.Cores)}, {"memory", reports.FormatValue(float64(p.MemoryBytes), "B")},
+		{"cgroup", p.CgroupVersion}, {"ksm", p.KSM}, {"/dev/kvm", p.KVM},
+		{"virtbench", p.Virtbench}, {"go", p.Go},
+	}
+	var tools []string
+	for k := range p.Tools {
+		tools = append(tools, k)
+	}
+	sort.Strings(tools)
+	for _, k := range tools {
+		rows = append(rows, [2]string{k, p.Tools[k]})
+	}
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\n", r[0], r[1])
+	}
+	return exitOK, tw.Flush()
+}
+
+func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	format := fs.String("format", "html", "what to print besides regenerating the files: html (the report path), md, csv, json or text")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return exitUsage, err
+	}
+	if len(pos) != 1 {
+		return exitUsage, usagef("want one RUN_DIR, got %d arguments", len(pos))
+	}
+	run, err := reports.Load(pos[0])
+	if err != nil {
+		return exitUsage, usageError{err}
+	}
+	path, err := reports.WriteAll(run)
+	if err != nil {
+		return exitFailures, err
+	}
+	switch strings.ToLower(*format) {
+	case "html":
+		fmt.Fprintln(stdout, path)
+	case "md":
+		err = reports.WriteMarkdown(stdout, run.Summaries)
+	case "csv":
+		err = reports.WriteCSV(stdout, run.Summaries)
+	case "json":
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(run.Summaries)
+	case "text":
+		err = reports.WriteText(stdout, run.Summaries)
+	default:
+		return exitUsage, usagef("unknown --format %q (html, md, csv, json, text)", *format)
+	}
+	return exitOK, err
+}

@@ -1,0 +1,135 @@
+// Command virtbench runs the same workload as a plain process, as a Linux
+// container and as a QEMU virtual machine, measures startup, memory and
+// workload speed, and reports the comparison.
+//
+// Usage:
+//
+//	virtbench run [SCENARIO|FILE] [--drivers a,b] [--workloads x,y] [--reps N] [--warmup N] [--out DIR]
+//	virtbench list
+//	virtbench env [--json]
+//	virtbench report RUN_DIR [--format html|md|csv|json|text]
+//
+// SCENARIO is a built-in scenario (virtbench list shows them; the default
+// is quick) or the path of a YAML scenario file (see scenarios/README.md).
+// A run writes its directory (default results/TIMESTAMP-SCENARIO): the raw
+// samples.jsonl, env.json, run.json, summary.json, results.txt (Go
+// benchmark format, for benchstat), results.csv, results.md, charts and
+// report.html.
+//
+// Exit status: 0 ok, 1 the run had failures, 2 usage or input error,
+// 130 interrupted.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	_ "virtbench/drivers/native"
+)
+
+// Exit codes.
+const (
+	exitOK          = 0
+	exitFailures    = 1
+	exitUsage       = 2
+	exitInterrupted = 130
+)
+
+// usageError is a bad command line or input file: exit status 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error)
+}
+
+func commands() []command {
+	return []command{
+		{"run", "run a scenario and write a run directory", cmdRun},
+		{"list", "list drivers (with availability), scenarios and workloads", cmdList},
+		{"env", "print the host's provenance", cmdEnv},
+		{"report", "regenerate a run directory's summaries, tables, charts and report.html from samples.jsonl", cmdReport},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	for _, c := range commands() {
+		if c.name != args[0] {
+			continue
+		}
+		code, err := c.run(ctx, args[1:], stdout, stderr)
+		switch {
+		case errors.Is(err, flag.ErrHelp):
+			return exitOK
+		case errors.As(err, new(usageError)):
+			fmt.Fprintf(stderr, "virtbench %s: %v\n", c.name, err)
+			return exitUsage
+		case errors.Is(err, context.Canceled):
+			fmt.Fprintf(stderr, "virtbench %s: interrupted\n", c.name)
+			return exitInterrupted
+		case err != nil:
+			fmt.Fprintf(stderr, "virtbench %s: %v\n", c.name, err)
+			if code == exitOK {
+				code = exitFailures
+			}
+		}
+		return code
+	}
+	fmt.Fprintf(stderr, "virtbench: unknown command %q\n", args[0])
+	usage(stderr)
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: virtbench COMMAND [arguments]\n\ncommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nvirtbench COMMAND -h shows the command's flags.")
+}
+
+// parseInterleaved parses flags that may come before or after positional
+// arguments, and returns the positional ones.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError{err}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"virtbench/bench"
+	"virtbench/drivers/drivertest"
+)
+
+var virtbench string // path of the binary under test
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "virtbench-cli-")
+	if err != nil {
+		panic(err)
+	}
+	virtbench = filepath.Join(dir, "virtbench")
+	if out, err := exec.Command("go", "build", "-o", virtbench, ".").CombinedOutput(); err != nil {
+		panic(string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	drivertest.CleanupAgent()
+	os.Exit(code)
+}
+
+// cli runs virtbench and returns its exit status, stdout and stderr.
+func cli(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(virtbench, args...)
+	cmd.Env = append(os.Environ(), "VIRTBENCH_CACHE="+t.TempDir())
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatal(err)
+	}
+	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+}
+
+func TestUsage(t *testing.T) {
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, exitUsage, "usage: virtbench COMMAND"},
+		{[]string{"--help"}, exitOK, "commands:"},
+		{[]string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
+		{[]string{"run", "--reps"}, exitUsage, "flag needs an argument"},
+		{[]string{"run", "nosuch"}, exitUsage, `no built-in scenario "nosuch"`},
+		{[]string{"run", "startup", "--drivers", "nativ"}, exitUsage, `unknown driver "nativ"`},
+		{[]string{"run", "startup", "--reps", "-3"}, exitUsage, "reps: -3"},
+		{[]string{"run", "-h"}, exitOK, "usage: virtbench run"},
+		{[]string{"report"}, exitUsage, "want one RUN_DIR"},
+		{[]string{"report", "/nonexistent"}, exitUsage, "no such file"},
+	}
+	for _, tt := range tests {
+		code, _, stderr := cli(t, tt.args...)
+		if code != tt.code || !strings.Contains(stderr, tt.want) {
+			t.Errorf("virtbench %q: exit %d, stderr %q; want exit %d and %q", tt.args, code, stderr, tt.code, tt.want)
+		}
+	}
+}
+
+func TestScenarioTypoStartsNothing(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "typo.yaml")
+	os.WriteFile(file, []byte("name: typo\ndrivers: [native]\nworkloads: [idle]\nrepz: 3\n"), 0o644)
+	out := filepath.Join(dir, "out")
+	code, _, stderr := cli(t, "run", file, "--out", out, "--agent", drivertest.Agent(t))
+	if code != exitUsage || !strings.Contains(stderr, file+":4:") || !strings.Contains(stderr, `did you mean "reps"`) {
+		t.Errorf("exit %d, stderr %q; want 2 and %s:4 with a suggestion", code, stderr, file)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a run directory was created for a bad scenario: %v", err)
+	}
+}
+
+func TestRunReportEnvList(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run")
+	code, stdout, stderr := cli(t, "run", "startup", "--drivers", "native", "--reps", "5", "--warmup", "1", "--out", out, "--agent", drivertest.Agent(t))
+	if code != exitOK {
+		t.Fatalf("run: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "Median start to READY: native") || !strings.Contains(stdout, "report: "+filepath.Join(out, "report.html")) {
+		t.Errorf("run output lacks the headline or report path:\n%s", stdout)
+	}
+	var status bench.Status
+	if err := bench.ReadJSON(out, bench.StatusFile, &status); err != nil || status.State != bench.StateCompleted {
+		t.Errorf("run.json: %+v, %v", status, err)
+	}
+	first, _ := os.ReadFile(filepath.Join(out, "summary.json"))
+	os.Remove(filepath.Join(out, "summary.json"))
+	code, stdout, stderr = cli(t, "report", out, "--format", "json")
+	if code != exitOK {
+		t.Fatalf("report: exit %d: %s", code, stderr)
+	}
+	second, _ := os.ReadFile(filepath.Join(out, "summary.json"))
+	if !bytes.Equal(first, second) {
+		t.Error("virtbench report did not reproduce summary.json from samples.jsonl")
+	}
+	var sums []bench.Summary
+	if err := json.Unmarshal([]byte(stdout), &sums); err != nil || len(sums) == 0 {
+		t.Errorf("report --format json: %v, %q", err, stdout)
+	}
+
+	code, stdout, _ = cli(t, "env", "--json")
+	var p bench.Provenance
+	if code != exitOK || json.Unmarshal([]byte(stdout), &p) != nil || p.Cores == 0 || p.Kernel == "" {
+		t.Errorf("env --json: exit %d, %q", code, stdout)
+	}
+	code, stdout, _ = cli(t, "list", "--agent", drivertest.Agent(t))
+	if code != exitOK || !strings.Contains(stdout, "native") || !strings.Contains(stdout, "quick") || !strings.Contains(stdout, "fileio") {
+		t.Errorf("list: exit %d, %q", code, stdout)
+	}
+}
+
+// agentProcesses returns the PIDs of running processes whose executable is agent.
+func agentProcesses(agent string) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
+		if err == nil && exe == agent {
+			var pid int
+			if _, err := fmt.Sscan(e.Name(), &pid); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
+
+func TestInterruptKeepsSamples(t *testing.T) {
+	agent := drivertest.Agent(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "long.yaml")
+	os.WriteFile(file, []byte("name: long\ndrivers: [native]\nworkloads: [idle]\ninstances: [2]\nreps: 10000\nsettle: 0s\n"), 0o644)
+	out := filepath.Join(dir, "run")
+	cmd := exec.Command(virtbench, "run", file, "--out", out, "--agent", agent)
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	samples := filepath.Join(out, bench.SamplesFile)
+	deadline := time.Now().Add(30 * time.Second)
+	for lines(samples) < 20 {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("no samples within 30s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
+		t.Errorf("exit %d (%v), want 130", code, err)
+	}
+	got, err := bench.ReadSamples(samples)
+	if err != nil || len(got) < 20 {
+		t.Errorf("samples after interrupt: %d, %v; want at least the 20 seen", len(got), err)
+	}
+	var status bench.Status
+	if err := bench.ReadJSON(out, bench.StatusFile, &status); err != nil || status.State != bench.StateInterrupted {
+		t.Errorf("run.json after interrupt: %+v, %v", status, err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "report.html")); err != nil {
+		t.Errorf("no report after interrupt: %v", err)
+	}
+	if pids := agentProcesses(agent); len(pids) > 0 {
+		t.Errorf("agent processes left after interrupt: %v", pids)
+	}
+}
+
+func lines(path string) int {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	n := 0
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		n++
+	}
+	return n
+}

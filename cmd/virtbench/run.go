@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"virtbench/bench"
+	"virtbench/drivers"
+	"virtbench/reports"
+	"virtbench/scenarios"
+)
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	driversFlag := fs.String("drivers", "", "comma-separated drivers to run instead of the scenario's")
+	workloadsFlag := fs.String("workloads", "", "comma-separated workloads to run instead of the scenario's")
+	reps := fs.Int("reps", 0, "measured repetitions per trial (default: the scenario's)")
+	warmup := fs.Int("warmup", -1, "warmup repetitions per trial, recorded but not summarised (default: the scenario's)")
+	out := fs.String("out", "", "run directory (default results/TIMESTAMP-SCENARIO)")
+	agent := fs.String("agent", defaultAgent(), "path of the virtbench-guest binary")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: virtbench run [SCENARIO|FILE] [flags]\n\nRuns a built-in scenario (default quick) or a scenario file. Flags:")
+		fs.PrintDefaults()
+	}
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return exitUsage, err
+	}
+	if len(pos) > 1 {
+		return exitUsage, usagef("one scenario at a time, got %q", pos)
+	}
+	name := "quick"
+	if len(pos) == 1 {
+		name = pos[0]
+	}
+	sc, err := scenarios.Open(name)
+	if err != nil {
+		return exitUsage, usageError{err}
+	}
+	required := map[string]bool{}
+	if *driversFlag != "" {
+		sc.Drivers = splitList(*driversFlag)
+		for _, d := range sc.Drivers {
+			required[d] = true
+		}
+	}
+	if *workloadsFlag != "" {
+		byName := map[string]scenarios.Workload{}
+		for _, w := range sc.Workloads {
+			byName[w.Name] = w
+		}
+		sc.Workloads = nil
+		for _, n := range splitList(*workloadsFlag) {
+			w, ok := byName[n]
+			if !ok {
+				w = scenarios.Workload{Name: n}
+			}
+			sc.Workloads = append(sc.Workloads, w)
+		}
+	}
+	if *reps != 0 {
+		sc.Reps = *reps
+	}
+	if *warmup >= 0 {
+		sc.Warmup = *warmup
+	}
+	sc.Source += " (with command-line overrides)"
+	if err := sc.Validate(); err != nil {
+		return exitUsage, usageError{err}
+	}
+
+	dir := *out
+	if dir == "" {
+		dir = filepath.Join("results", time.Now().Format("20060102-150405")+"-"+sc.Name)
+	}
+	store, err := bench.CreateStore(dir)
+	if err != nil {
+		return exitUsage, usageError{err}
+	}
+	state, err := makeStateDir()
+	if err != nil {
+		store.Close()
+		return exitFailures, err
+	}
+	defer os.RemoveAll(state)
+
+	prov := bench.Collect(ctx)
+	prov.Scenario, prov.ScenarioHash, prov.ScenarioFile = sc.Name, sc.Hash, sc.Source
+	status := bench.Status{Scenario: sc.Name, Description: sc.Description, Args: os.Args[1:], PID: os.Getpid(), Started: time.Now().UTC(), State: bench.StateRunning}
+	if err := bench.WriteJSON(dir, bench.EnvFile, prov); err != nil {
+		return exitFailures, err
+	}
+	if err := bench.WriteJSON(dir, bench.StatusFile, status); err != nil {
+		return exitFailures, err
+	}
+	fmt.Fprintf(stderr, "virtbench: running %s (%s) into %s\n", sc.Name, sc.Description, dir)
+
+	r := &bench.Runner{
+		Scenario: sc,
+		Env:      drivers.Env{Agent: *agent, StateDir: state, CacheDir: cacheDir()},
+		Sink:     store.Add,
+		Progress: newProgress(stderr),
+		Required: required,
+	}
+	outcome, runErr := r.Run(ctx)
+	closeErr := store.Close()
+
+	status.Finished, status.Outcome = time.Now().UTC(), outcome
+	code := exitOK
+	switch {
+	case errors.Is(runErr, context.Canceled):
+		status.State, status.Reason, code = bench.StateInterrupted, "interrupted by a signal", exitInterrupted
+	case runErr != nil:
+		status.State, status.Reason, code = bench.StateFailed, runErr.Error(), exitFailures
+	case len(outcome.Failures) > 0:
+		status.State, status.Reason, code = bench.StateCompleted, fmt.Sprintf("%d failed measurements", len(outcome.Failures)), exitFailures
+	default:
+		status.State = bench.StateCompleted
+	}
+	if err := errors.Join(closeErr, bench.WriteJSON(dir, bench.StatusFile, status)); err != nil {
+		return exitFailures, err
+	}
+	run := &reports.Run{Dir: dir, Provenance: prov, Status: status, Samples: store.Samples()}
+	run.Summaries = bench.Summarize(run.Samples)
+	report, err := reports.WriteAll(run)
+	if err != nil {
+		return exitFailures, err
+	}
+	fmt.Fprintln(stdout)
+	if err := reports.WriteText(stdout, run.Summaries); err != nil {
+		return exitFailures, err
+	}
+	fmt.Fprintf(stdout, "\n%s\n", reports.Headline(run.Summaries))
+	for d, why := range outcome.Skipped {
+		fmt.Fprintf(stdout, "not run: %s: %s\n", d, why)
+	}
+	for _, f := range outcome.Failures {
+		fmt.Fprintf(stdout, "failed: %s\n", f)
+	}
+	fmt.Fprintf(stdout, "run directory: %s\nreport: %s\n", dir, report)
+	if code == exitInterrupted {
+		return code, context.Canceled
+	}
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		return code, runErr
+	}
+	return code, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// defaultAgent is virtbench-guest beside the virtbench executable.
+func defaultAgent() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "virtbench-guest"
+	}
+	return filepath.Join(filepath.Dir(exe), "virtbench-guest")
+}
+
+// makeStateDir creates the run's private state directory (0700): under
+// /run/virtbench when root, else under the temp directory.
+func makeStateDir() (string, error) {
+	base := os.TempDir()
+	if os.Geteuid() == 0 {
+		base = "/run/virtbench"
+		if err := os.MkdirAll(base, 0o700); err != nil {
+			return "", fmt.Errorf("state directory: %w", err)
+		}
+	}
+	dir, err := os.MkdirTemp(base, "run-")
+	if err != nil {
+		return "", fmt.Errorf("state directory: %w", err)
+	}
+	return dir, nil
+}
+
+// cacheDir holds images reused across runs: $VIRTBENCH_CACHE, else the
+// user cache directory.
+func cacheDir() string {
+	if d := os.Getenv("VIRTBENCH_CACHE"); d != "" {
+		return d
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "virtbench")
+	}
+	return filepath.Join(os.TempDir(), "virtbench-cache")
+}
+
+// progress writes runner lines: on a terminal each trial line replaces the
+// previous one; elsewhere every line is kept.
+type progress struct {
+	w   io.Writer
+	tty bool
+}
+
+func newProgress(w io.Writer) io.Writer {
+	f, ok := w.(*os.File)
+	return &progress{w: w, tty: ok && term.IsTerminal(int(f.Fd()))}
+}
+
+func (p *progress) Write(b []byte) (int, error) {
+	if !p.tty {
+		return p.w.Write(b)
+	}
+	line := strings.TrimRight(string(b), "\n")
+	if strings.HasPrefix(line, "[") {
+		fmt.Fprintf(p.w, "\r\033[K%s", line)
+	} else {
+		fmt.Fprintf(p.w, "\r\033[K%s\n", line)
+	}
+	return len(b), nil
+}

@@ -1,0 +1,100 @@
+package drivers
+
+import (
+	"context"
+	"time"
+
+	"virtbench/guest"
+)
+
+// Driver runs instances of workloads in one way (a process, a container, a VM).
+type Driver interface {
+	// Name is the registered name, e.g. "native".
+	Name() string
+	// Check reports whether the driver can run on this host. When it cannot,
+	// the error wraps ErrUnavailable and says why and what would fix it.
+	Check(ctx context.Context) error
+	// Start begins an instance. ctx bounds the start only: the instance
+	// lives until Stop, whatever happens to ctx. Start does not wait for
+	// READY; call Instance.Ready. On error nothing of the instance is left.
+	Start(ctx context.Context, spec Spec) (Instance, error)
+}
+
+// Spec says what one instance runs.
+type Spec struct {
+	// ID names the instance uniquely within the run; it is safe as a file name.
+	ID string
+	// Workload and Args are passed to the guest agent: virtbench-guest Workload Args...
+	Workload string
+	Args     []string
+	// MemoryBytes limits the instance's memory (guest RAM for a VM, the
+	// cgroup limit for a container); 0 means the driver's default.
+	MemoryBytes int64
+	// CPUs limits the instance's CPUs (vCPUs for a VM, a CPU quota for a
+	// container); 0 means the driver's default.
+	CPUs float64
+}
+
+// Instance is one running copy of a workload.
+type Instance interface {
+	// ID returns Spec.ID.
+	ID() string
+	// Ready waits until the agent reports READY and returns the host-side
+	// timeline of the start. It returns an error at once when the instance
+	// exits first, and ctx's error (wrapped with ErrNotReady) when ctx ends
+	// first. It may be called more than once.
+	Ready(ctx context.Context) (Readiness, error)
+	// Processes returns the host PIDs that make up the instance now.
+	Processes() []int32
+	// Output delivers RESULT, DONE and ERROR messages in order. It is closed
+	// when the instance's console closes.
+	Output() <-chan guest.Message
+	// Stop stops the instance: gracefully, then by force when ctx ends or a
+	// grace period passes. It releases everything the instance held
+	// (processes, mounts, cgroups, files). It is idempotent: later calls
+	// return the first call's result.
+	Stop(ctx context.Context) error
+}
+
+// Readiness is the host-side timeline of an instance's start.
+type Readiness struct {
+	// Begin is when the driver began work for the instance, before any fork
+	// or exec.
+	Begin time.Time
+	// Phases are intermediate host timestamps the driver can see, in order
+	// (e.g. "vmm" when QEMU answered QMP, "runtime" when a runtime returned).
+	Phases []Phase
+	// At is when the READY line reached the host.
+	At time.Time
+	// Guest is the READY payload.
+	Guest guest.Ready
+	// GuestBoot is the in-guest boot phase (kernel and init, the guest's
+	// uptime at READY) where the instance has a kernel of its own; 0 otherwise.
+	GuestBoot time.Duration
+	// Labels describe how the instance ran, e.g. accel=tcg.
+	Labels map[string]string
+}
+
+// Phase is a named host timestamp during a start.
+type Phase struct {
+	Name string
+	At   time.Time
+}
+
+// Startup returns the time from Begin to READY.
+func (r Readiness) Startup() time.Duration { return r.At.Sub(r.Begin) }
+
+// Cgrouper is implemented by instances that run in a cgroup of their own.
+type Cgrouper interface {
+	// CgroupMemoryBytes returns the cgroup's memory usage without page cache.
+	CgroupMemoryBytes() (int64, error)
+}
+
+// Exiter is implemented by instances that can report an unexpected exit
+// (a crash after READY), so a runner can attribute a failure.
+type Exiter interface {
+	// Exited is closed when the instance's main process has exited.
+	Exited() <-chan struct{}
+	// ExitErr describes how it exited; valid after Exited is closed.
+	ExitErr() error
+}

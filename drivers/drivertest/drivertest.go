@@ -1,0 +1,363 @@
+// Package drivertest is the conformance suite every driver runs:
+//
+//	func TestConformance(t *testing.T) { drivertest.Run(t, native.Factory) }
+//
+// It checks start → ready → result → stop, stop twice, stop after the start
+// context is cancelled, a workload that crashes, a workload that never
+// becomes ready, and that nothing is left behind: no process, no mount under
+// the state directory, no file in it.
+package drivertest
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"virtbench/drivers"
+	"virtbench/guest"
+)
+
+// Options tune the suite for slow drivers.
+type Options struct {
+	// ReadyTimeout bounds each start; default 30s.
+	ReadyTimeout time.Duration
+	// Options are passed to the driver in drivers.Env.Options.
+	Options map[string]string
+	// Leaks, when set, reports driver-specific leftovers of stopped
+	// instances (cgroups, engine objects); an empty result means none.
+	Leaks func(env drivers.Env) []string
+}
+
+var (
+	agentOnce sync.Once
+	agentPath string
+	agentErr  error
+)
+
+// Agent returns the path of a virtbench-guest binary: $VIRTBENCH_AGENT when
+// set (./run.sh test sets it), otherwise one built once per test binary into
+// a directory removed when the process exits normally.
+func Agent(t testing.TB) string {
+	t.Helper()
+	agentOnce.Do(func() {
+		if p := os.Getenv("VIRTBENCH_AGENT"); p != "" {
+			agentPath, agentErr = filepath.Abs(p)
+			return
+		}
+		dir, err := os.MkdirTemp("", "virtbench-agent-")
+		if err != nil {
+			agentErr = err
+			return
+		}
+		agentPath = filepath.Join(dir, "virtbench-guest")
+		cmd := exec.Command("go", "build", "-o", agentPath, "virtbench/cmd/virtbench-guest")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			agentErr = errors.New("build agent: " + err.Error() + ": " + string(out))
+		}
+	})
+	if agentErr != nil {
+		t.Fatal(agentErr)
+	}
+	return agentPath
+}
+
+// CleanupAgent removes a binary that Agent built; call it from TestMain
+// after m.Run.
+func CleanupAgent() {
+	if agentPath != "" && os.Getenv("VIRTBENCH_AGENT") == "" {
+		os.RemoveAll(filepath.Dir(agentPath))
+	}
+}
+
+// NewEnv returns an Env with the agent and a fresh state directory.
+func NewEnv(t testing.TB, opts Options) drivers.Env {
+	t.Helper()
+	cache := os.Getenv("VIRTBENCH_CACHE")
+	if cache == "" {
+		cache = t.TempDir()
+	}
+	state := filepath.Join(t.TempDir(), "state")
+	if err := os.Mkdir(state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return drivers.Env{Agent: Agent(t), StateDir: state, CacheDir: cache, Options: opts.Options}
+}
+
+// Start builds the driver for env, skips the test when the host lacks what
+// the driver needs, and starts one instance; the instance is stopped when
+// the test ends.
+func Start(t testing.TB, f drivers.Factory, env drivers.Env, spec drivers.Spec) drivers.Instance {
+	t.Helper()
+	d, err := f(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := d.Check(ctx); err != nil {
+		if errors.Is(err, drivers.ErrUnavailable) {
+			t.Skipf("host cannot run driver %s: %v", d.Name(), err)
+		}
+		t.Fatal(err)
+	}
+	if spec.ID == "" {
+		spec.ID = "t" + strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
+	}
+	inst, err := d.Start(ctx, spec)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { stop(t, inst) })
+	return inst
+}
+
+func stop(t testing.TB, inst drivers.Instance) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := inst.Stop(ctx); err != nil {
+		t.Errorf("Stop: %v", err)
+	}
+}
+
+// Run runs the conformance suite against the driver f builds.
+func Run(t *testing.T, f drivers.Factory, opts Options) {
+	if opts.ReadyTimeout == 0 {
+		opts.ReadyTimeout = 30 * time.Second
+	}
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, f drivers.Factory, env drivers.Env, opts Options)
+	}{
+		{"StartReadyResultStop", testStartReadyResultStop},
+		{"StopTwice", testStopTwice},
+		{"StopAfterCancel", testStopAfterCancel},
+		{"Crash", testCrash},
+		{"NeverReady", testNeverReady},
+		{"BadFlag", testBadFlag},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := NewEnv(t, opts)
+			tt.fn(t, f, env, opts)
+			CheckNothingLeft(t, env)
+			if opts.Leaks != nil {
+				if l := opts.Leaks(env); len(l) > 0 {
+					t.Errorf("left behind: %v", l)
+				}
+			}
+		})
+	}
+}
+
+func ready(t *testing.T, inst drivers.Instance, timeout time.Duration) drivers.Readiness {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	r, err := inst.Ready(ctx)
+	if err != nil {
+		t.Fatalf("Ready: %v", err)
+	}
+	if r.Begin.IsZero() || !r.At.After(r.Begin) {
+		t.Errorf("Readiness: READY at %v not after begin %v", r.At, r.Begin)
+	}
+	return r
+}
+
+// Results reads Output until DONE and returns the RESULT messages.
+func Results(t testing.TB, inst drivers.Instance, timeout time.Duration) []guest.Result {
+	t.Helper()
+	var rs []guest.Result
+	deadline := time.After(timeout)
+	for {
+		select {
+		case m, ok := <-inst.Output():
+			if !ok {
+				t.Fatalf("console closed before DONE; results so far %v", rs)
+			}
+			switch m.Kind {
+			case guest.KindResult:
+				rs = append(rs, *m.Result)
+			case guest.KindDone:
+				return rs
+			case guest.KindError:
+				t.Fatalf("workload error: %s", m.Error.Msg)
+			}
+		case <-deadline:
+			t.Fatalf("no DONE within %v; results so far %v", timeout, rs)
+		}
+	}
+}
+
+func testStartReadyResultStop(t *testing.T, f drivers.Factory, env drivers.Env, opts Options) {
+	inst := Start(t, f, env, drivers.Spec{Workload: "cpu", Args: []string{"-ops", "20"}})
+	r := ready(t, inst, opts.ReadyTimeout)
+	if r.Guest.Workload != "cpu" {
+		t.Errorf("READY workload = %q, want cpu", r.Guest.Workload)
+	}
+	pids := inst.Processes()
+	if len(pids) == 0 {
+		t.Fatal("Processes: none while running")
+	}
+	for _, pid := range pids {
+		if !Alive(pid) {
+			t.Errorf("process %d not alive while the instance runs", pid)
+		}
+	}
+	rs := Results(t, inst, opts.ReadyTimeout)
+	if len(rs) != 1 || rs[0].Name != "cpu.sha256" || rs[0].Unit != "op/s" || rs[0].Value <= 0 {
+		t.Errorf("results = %+v, want one positive cpu.sha256 op/s", rs)
+	}
+	stop(t, inst)
+	for _, pid := range pids {
+		if Alive(pid) {
+			t.Errorf("process %d alive after Stop", pid)
+		}
+	}
+}
+
+func testStopTwice(t *testing.T, f drivers.Factory, env drivers.Env, opts Options) {
+	inst := Start(t, f, env, drivers.Spec{Workload: "idle"})
+	ready(t, inst, opts.ReadyTimeout)
+	ctx := context.Background()
+	if err := inst.Stop(ctx); err != nil {
+		t.Fatalf("first Stop: %v", err)
+	}
+	if err := inst.Stop(ctx); err != nil {
+		t.Fatalf("second Stop: %v", err)
+	}
+}
+
+func testStopAfterCancel(t *testing.T, f drivers.Factory, env drivers.Env, opts Options) {
+	d, err := f(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Check(context.Background()); err != nil {
+		t.Skipf("host cannot run driver %s: %v", d.Name(), err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	inst, err := d.Start(ctx, drivers.Spec{ID: "cancel", Workload: "idle"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stop(t, inst) })
+	ready(t, inst, opts.ReadyTimeout)
+	cancel()
+	time.Sleep(100 * time.Millisecond)
+	for _, pid := range inst.Processes() {
+		if !Alive(pid) {
+			t.Errorf("process %d died when the start context was cancelled", pid)
+		}
+	}
+	stop(t, inst)
+}
+
+func testCrash(t *testing.T, f drivers.Factory, env drivers.Env, opts Options) {
+	inst := Start(t, f, env, drivers.Spec{Workload: "crash", Args: []string{"-code", "7"}})
+	ctx, cancel := context.WithTimeout(context.Background(), opts.ReadyTimeout)
+	defer cancel()
+	_, err := inst.Ready(ctx)
+	if !errors.Is(err, drivers.ErrExited) {
+		t.Fatalf("Ready of a crashing workload = %v, want ErrExited", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("Ready waited for its deadline instead of seeing the exit")
+	}
+}
+
+func testNeverReady(t *testing.T, f drivers.Factory, env drivers.Env, opts Options) {
+	inst := Start(t, f, env, drivers.Spec{Workload: "hang"})
+	ready := 500 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), ready)
+	defer cancel()
+	start := time.Now()
+	_, err := inst.Ready(ctx)
+	if !errors.Is(err, drivers.ErrNotReady) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Ready of a workload that never becomes ready = %v, want ErrNotReady and DeadlineExceeded", err)
+	}
+	if el := time.Since(start); el > ready+5*time.Second {
+		t.Errorf("Ready returned %v after its deadline", el-ready)
+	}
+}
+
+func testBadFlag(t *testing.T, f drivers.Factory, env drivers.Env, opts Options) {
+	inst := Start(t, f, env, drivers.Spec{Workload: "cpu", Args: []string{"-ops", "-5"}})
+	ctx, cancel := context.WithTimeout(context.Background(), opts.ReadyTimeout)
+	defer cancel()
+	_, err := inst.Ready(ctx)
+	if err == nil {
+		t.Fatal("Ready of a workload with a bad flag succeeded")
+	}
+	var sawError bool
+	for m := range inst.Output() {
+		if m.Kind == guest.KindError && strings.Contains(m.Error.Msg, "-ops") {
+			sawError = true
+		}
+	}
+	if !sawError {
+		t.Errorf("no ERROR line naming the bad flag; Ready said %v", err)
+	}
+}
+
+// Alive reports whether pid exists and is not a zombie.
+func Alive(pid int32) bool {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(int(pid)), "stat"))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+// CheckNothingLeft fails t when env's state directory holds any file or any
+// mount point remains beneath it.
+func CheckNothingLeft(t testing.TB, env drivers.Env) {
+	t.Helper()
+	entries, err := os.ReadDir(env.StateDir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("read state dir: %v", err)
+	}
+	for _, e := range entries {
+		t.Errorf("left in the state directory: %s", e.Name())
+	}
+	for _, m := range MountsUnder(env.StateDir) {
+		t.Errorf("mount left behind: %s", m)
+	}
+}
+
+// MountsUnder returns the mount points in this mount namespace at or below dir.
+func MountsUnder(dir string) []string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && (fields[4] == dir || strings.HasPrefix(fields[4], dir+"/")) {
+			out = append(out, fields[4])
+		}
+	}
+	return out
+}
+
+// RequiresRoot skips t unless the test runs as root.
+func RequiresRoot(t testing.TB) {
+	t.Helper()
+	if syscall.Geteuid() != 0 {
+		t.Skip("needs root (namespaces, mounts, cgroups): run as root, e.g. sudo ./run.sh test")
+	}
+}

@@ -1,0 +1,20 @@
+package drivers
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrUnavailable reports a driver that cannot run on this host.
+	ErrUnavailable = errors.New("drivers: unavailable")
+	// ErrNotReady reports an instance that did not become ready in time.
+	ErrNotReady = errors.New("drivers: not ready")
+	// ErrExited reports an instance whose workload exited unexpectedly.
+	ErrExited = errors.New("drivers: instance exited")
+)
+
+// Unavailable returns an error wrapping ErrUnavailable with the reason.
+func Unavailable(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrUnavailable, fmt.Sprintf(format, args...))
+}

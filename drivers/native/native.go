@@ -1,0 +1,83 @@
+// Package native runs the workload as a plain child process: the baseline
+// every other driver is compared with.
+package native
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"sync"
+	"time"
+
+	"virtbench/drivers"
+	"virtbench/drivers/internal/agentproc"
+	"virtbench/guest"
+)
+
+// Grace is how long Stop waits after SIGTERM before SIGKILL.
+const Grace = 2 * time.Second
+
+func init() {
+	drivers.Register(drivers.Info{
+		Name:    "native",
+		Kind:    "none: a plain process, the baseline",
+		Factory: func(env drivers.Env) (drivers.Driver, error) { return New(env.Agent), nil },
+	})
+}
+
+// Driver starts the agent as a child process in its own process group.
+type Driver struct {
+	agent string
+}
+
+var _ drivers.Driver = (*Driver)(nil)
+
+// New returns a native driver that runs the agent binary at agent.
+func New(agent string) *Driver { return &Driver{agent: agent} }
+
+// Name returns "native".
+func (d *Driver) Name() string { return "native" }
+
+// Check reports whether the agent binary can be executed.
+func (d *Driver) Check(context.Context) error {
+	st, err := os.Stat(d.agent)
+	if err != nil {
+		return drivers.Unavailable("agent binary: %v (build it with ./run.sh or go build ./cmd/virtbench-guest)", err)
+	}
+	if st.Mode()&0o111 == 0 {
+		return drivers.Unavailable("agent binary %s is not executable", d.agent)
+	}
+	return nil
+}
+
+// Start execs the agent. ctx is not tied to the process's lifetime.
+func (d *Driver) Start(_ context.Context, spec drivers.Spec) (drivers.Instance, error) {
+	begin := time.Now()
+	cmd := exec.Command(d.agent, append([]string{spec.Workload}, spec.Args...)...)
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	p, err := agentproc.Start(cmd, begin)
+	if err != nil {
+		return nil, fmt.Errorf("native: %w", err)
+	}
+	return &instance{id: spec.ID, p: p}, nil
+}
+
+type instance struct {
+	id       string
+	p        *agentproc.Process
+	stopOnce sync.Once
+	stopErr  error
+}
+
+func (i *instance) ID() string                                           { return i.id }
+func (i *instance) Ready(ctx context.Context) (drivers.Readiness, error) { return i.p.Ready(ctx) }
+func (i *instance) Processes() []int32                                   { return []int32{int32(i.p.Pid())} }
+func (i *instance) Output() <-chan guest.Message                         { return i.p.Output() }
+func (i *instance) Exited() <-chan struct{}                              { return i.p.Exited() }
+func (i *instance) ExitErr() error                                       { return i.p.ExitErr() }
+
+func (i *instance) Stop(ctx context.Context) error {
+	i.stopOnce.Do(func() { i.stopErr = i.p.Stop(ctx, Grace) })
+	return i.stopErr
+}

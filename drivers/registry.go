@@ -1,0 +1,83 @@
+package drivers
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// Env is what every driver is built with.
+type Env struct {
+	// Agent is the host path of the static virtbench-guest binary.
+	Agent string
+	// StateDir is a private directory (0700) for the run's instances; a
+	// driver creates one subdirectory per instance and removes it on Stop.
+	StateDir string
+	// CacheDir holds images built once and reused across runs.
+	CacheDir string
+	// Options are driver-specific settings ("accel" → "tcg"), from a
+	// scenario or the command line.
+	Options map[string]string
+}
+
+// Factory builds a driver for env.
+type Factory func(env Env) (Driver, error)
+
+// Info describes a registered driver.
+type Info struct {
+	Name string
+	// Kind is the kind of virtualization, for reports and teaching
+	// (e.g. "none (baseline)", "OS-level", "hardware-assisted VM").
+	Kind    string
+	Factory Factory
+}
+
+var (
+	mu       sync.RWMutex
+	registry = map[string]Info{}
+)
+
+// Register makes a driver available by name. It panics when the name is
+// empty, the factory nil, or the name already registered.
+func Register(info Info) {
+	mu.Lock()
+	defer mu.Unlock()
+	if info.Name == "" || info.Factory == nil {
+		panic("drivers: Register with empty name or nil factory")
+	}
+	if _, dup := registry[info.Name]; dup {
+		panic("drivers: Register called twice for " + info.Name)
+	}
+	registry[info.Name] = info
+}
+
+// Lookup returns the named driver's Info.
+func Lookup(name string) (Info, error) {
+	mu.RLock()
+	defer mu.RUnlock()
+	info, ok := registry[name]
+	if !ok {
+		return Info{}, fmt.Errorf("drivers: unknown driver %q (have %v)", name, namesLocked())
+	}
+	return info, nil
+}
+
+// Drivers returns the registered drivers sorted by name.
+func Drivers() []Info {
+	mu.RLock()
+	defer mu.RUnlock()
+	var out []Info
+	for _, n := range namesLocked() {
+		out = append(out, registry[n])
+	}
+	return out
+}
+
+func namesLocked() []string {
+	var ns []string
+	for n := range registry {
+		ns = append(ns, n)
+	}
+	sort.Strings(ns)
+	return ns
+}

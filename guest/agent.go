@@ -1,0 +1,146 @@
+package guest
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Agent writes protocol messages to the console. It is safe for concurrent use.
+type Agent struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// NewAgent returns an agent that writes to w.
+func NewAgent(w io.Writer) *Agent { return &Agent{w: w} }
+
+func (a *Agent) emit(kind Kind, payload any) {
+	line := Format(kind, payload)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	// A console that cannot be written has no reader left; nothing to report to.
+	_, _ = a.w.Write(line)
+}
+
+// Ready announces that the workload can accept work. UptimeSec is filled in.
+func (a *Agent) Ready(r Ready) {
+	r.UptimeSec = Uptime()
+	a.emit(KindReady, r)
+}
+
+// Result reports one measured value.
+func (a *Agent) Result(name string, value float64, unit string) {
+	a.emit(KindResult, Result{Name: name, Value: value, Unit: unit})
+}
+
+// Done announces that the workload has reported all its results.
+func (a *Agent) Done() { a.emit(KindDone, nil) }
+
+// Error reports a failure.
+func (a *Agent) Error(err error) { a.emit(KindError, Error{Msg: err.Error()}) }
+
+// Uptime returns the system uptime in seconds from /proc/uptime, or 0 when it
+// cannot be read.
+func Uptime() float64 {
+	b, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		return 0
+	}
+	f, _, _ := strings.Cut(string(b), " ")
+	v, err := strconv.ParseFloat(f, 64)
+	if err != nil {
+		return 0
+	}
+	return v
+}
+
+// Workload describes one workload of the agent.
+type Workload struct {
+	Name    string
+	Summary string
+	// Server workloads announce READY themselves (once they accept
+	// connections) and run until stopped; the others get READY before they
+	// start and DONE after their last result.
+	Server bool
+	// Flags registers the workload's flags on fs and returns the function
+	// that runs the workload once fs has been parsed.
+	Flags func(fs *flag.FlagSet) func(ctx context.Context, a *Agent) error
+}
+
+// Workloads returns every workload, sorted by name.
+func Workloads() []Workload {
+	var ws []Workload
+	for _, w := range registry {
+		ws = append(ws, w)
+	}
+	sort.Slice(ws, func(i, j int) bool { return ws[i].Name < ws[j].Name })
+	return ws
+}
+
+// Lookup returns the named workload.
+func Lookup(name string) (Workload, bool) {
+	w, ok := registry[name]
+	return w, ok
+}
+
+// UsageError is a bad command line: unknown workload or invalid flags.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// Prepare parses args (the workload name followed by its flags) and returns
+// the workload and its run function. Errors are *UsageError.
+func Prepare(args []string) (Workload, func(context.Context, *Agent) error, error) {
+	if len(args) == 0 {
+		return Workload{}, nil, &UsageError{errors.New("no workload given")}
+	}
+	w, ok := Lookup(args[0])
+	if !ok {
+		return Workload{}, nil, &UsageError{fmt.Errorf("unknown workload %q (have %s)", args[0], strings.Join(names(), ", "))}
+	}
+	fs := flag.NewFlagSet(w.Name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	run := w.Flags(fs)
+	if err := fs.Parse(args[1:]); err != nil {
+		return Workload{}, nil, &UsageError{fmt.Errorf("%s: %w", w.Name, err)}
+	}
+	if fs.NArg() > 0 {
+		return Workload{}, nil, &UsageError{fmt.Errorf("%s: unexpected argument %q", w.Name, fs.Arg(0))}
+	}
+	return w, run, nil
+}
+
+func names() []string {
+	var ns []string
+	for _, w := range Workloads() {
+		ns = append(ns, w.Name)
+	}
+	return ns
+}
+
+// Run runs a prepared workload: READY, the workload, DONE, then it waits
+// until ctx is done (the instance is stopped). It returns the workload's
+// error after reporting it as an ERROR line.
+func Run(ctx context.Context, a *Agent, w Workload, run func(context.Context, *Agent) error) error {
+	if !w.Server {
+		a.Ready(Ready{Workload: w.Name})
+	}
+	if err := run(ctx, a); err != nil && ctx.Err() == nil {
+		a.Error(err)
+		return err
+	}
+	if !w.Server {
+		a.Done()
+	}
+	<-ctx.Done()
+	return nil
+}

@@ -1,0 +1,190 @@
+package guest
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Prefix starts every protocol line.
+const Prefix = "VIRTBENCH "
+
+// MaxLineBytes bounds one console line. Longer lines are discarded, so a
+// hostile or broken guest cannot make the host allocate without bound.
+const MaxLineBytes = 64 << 10
+
+// Kind is the type of a protocol message.
+type Kind string
+
+// The message kinds.
+const (
+	KindReady  Kind = "READY"
+	KindResult Kind = "RESULT"
+	KindDone   Kind = "DONE"
+	KindError  Kind = "ERROR"
+)
+
+// Ready is the payload of a READY message.
+type Ready struct {
+	Workload string `json:"workload"`
+	// UptimeSec is the guest's own uptime when it became ready. Inside a VM
+	// it is the in-guest boot phase; natively it is the host's uptime and
+	// meaningless as a duration.
+	UptimeSec float64 `json:"uptime_s,omitempty"`
+	// Addr is the listening address of a server workload.
+	Addr string `json:"addr,omitempty"`
+}
+
+// Result is the payload of a RESULT message: one measured value.
+type Result struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+	Unit  string  `json:"unit"`
+}
+
+// Error is the payload of an ERROR message.
+type Error struct {
+	Msg string `json:"msg"`
+}
+
+// Message is one parsed protocol line.
+type Message struct {
+	Kind Kind
+	// At is when the host read the line; zero inside the guest.
+	At     time.Time
+	Ready  *Ready
+	Result *Result
+	Error  *Error
+}
+
+// Format returns the protocol line for kind and payload, with a trailing newline.
+func Format(kind Kind, payload any) []byte {
+	if payload == nil {
+		payload = struct{}{}
+	}
+	b, err := json.Marshal(payload)
+	if err != nil {
+		// The payload types above always marshal; reaching this is a bug.
+		panic(fmt.Sprintf("guest: marshal %s: %v", kind, err))
+	}
+	line := make([]byte, 0, len(Prefix)+len(kind)+len(b)+2)
+	line = append(line, Prefix...)
+	line = append(line, kind...)
+	line = append(line, ' ')
+	line = append(line, b...)
+	return append(line, '\n')
+}
+
+// ErrNotProtocol reports a line that does not start with Prefix.
+var ErrNotProtocol = errors.New("guest: not a protocol line")
+
+// Parse parses one line (without its newline). Lines that do not start with
+// Prefix return ErrNotProtocol; malformed protocol lines return another error.
+func Parse(line []byte) (Message, error) {
+	line = bytes.TrimRight(line, "\r")
+	rest, ok := bytes.CutPrefix(line, []byte(Prefix))
+	if !ok {
+		// A serial console may put kernel output before the prefix on the same line.
+		i := bytes.Index(line, []byte(Prefix))
+		if i < 0 {
+			return Message{}, ErrNotProtocol
+		}
+		rest = line[i+len(Prefix):]
+	}
+	kind, payload, _ := bytes.Cut(rest, []byte(" "))
+	if len(bytes.TrimSpace(payload)) == 0 {
+		payload = []byte("{}")
+	}
+	m := Message{Kind: Kind(kind)}
+	var target any
+	switch m.Kind {
+	case KindReady:
+		m.Ready = new(Ready)
+		target = m.Ready
+	case KindResult:
+		m.Result = new(Result)
+		target = m.Result
+	case KindError:
+		m.Error = new(Error)
+		target = m.Error
+	case KindDone:
+		target = new(struct{})
+	default:
+		return Message{}, fmt.Errorf("guest: unknown message kind %q", truncate(kind, 32))
+	}
+	if err := json.Unmarshal(payload, target); err != nil {
+		return Message{}, fmt.Errorf("guest: bad %s payload: %w", m.Kind, err)
+	}
+	if m.Kind == KindResult && m.Result.Name == "" {
+		return Message{}, fmt.Errorf("guest: RESULT without a name")
+	}
+	return m, nil
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
+}
+
+// ReadMessages reads console lines from r until EOF or an error, timestamps
+// each protocol message with the host clock and passes it to fn. Lines that
+// are not protocol lines go to other, when it is not nil; lines longer than
+// MaxLineBytes and malformed protocol lines are reported to other with a
+// note and otherwise dropped. It returns nil at EOF.
+func ReadMessages(r io.Reader, fn func(Message), other func(line []byte)) error {
+	br := bufio.NewReaderSize(r, 4096)
+	var long bool
+	var buf []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			if !long && len(buf)+len(chunk) > MaxLineBytes {
+				long = true
+				buf = buf[:0]
+			}
+			if !long {
+				buf = append(buf, chunk...)
+			}
+			continue
+		case err != nil && !errors.Is(err, io.EOF):
+			return err
+		}
+		at := time.Now()
+		if len(buf)+len(bytes.TrimSuffix(chunk, []byte("\n"))) > MaxLineBytes {
+			long = true
+		}
+		if long {
+			if other != nil {
+				other([]byte(fmt.Sprintf("virtbench: dropped a console line longer than %d bytes", MaxLineBytes)))
+			}
+		} else if len(buf)+len(chunk) > 0 {
+			line := chunk
+			if len(buf) > 0 {
+				line = append(buf, chunk...)
+			}
+			line = bytes.TrimSuffix(line, []byte("\n"))
+			m, perr := Parse(line)
+			switch {
+			case perr == nil:
+				m.At = at
+				fn(m)
+			case other != nil && errors.Is(perr, ErrNotProtocol):
+				other(line)
+			case other != nil:
+				other([]byte("virtbench: " + perr.Error()))
+			}
+		}
+		long = false
+		buf = buf[:0]
+		if err != nil {
+			return nil
+		}
+	}
+}

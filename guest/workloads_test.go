@@ -1,0 +1,153 @@
+package guest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPrepareErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{nil, "no workload"},
+		{[]string{"nope"}, `unknown workload "nope"`},
+		{[]string{"cpu", "-ops", "0"}, "must be positive"},
+		{[]string{"cpu", "-ops", "many"}, "not an integer"},
+		{[]string{"cpu", "-bogus"}, "not defined: -bogus"},
+		{[]string{"cpu", "extra"}, `unexpected argument "extra"`},
+		{[]string{"mem", "-size", "-1"}, "must be positive"},
+	}
+	for _, tt := range tests {
+		_, _, err := Prepare(tt.args)
+		var ue *UsageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Prepare(%q) = %v, want a UsageError containing %q", tt.args, err, tt.want)
+		}
+	}
+}
+
+// runWorkload runs a workload to DONE and returns the protocol output.
+func runWorkload(t *testing.T, args ...string) []Message {
+	t.Helper()
+	w, run, err := Prepare(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	a := NewAgent(&buf)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- Run(ctx, a, w, run) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(safeString(a, &buf), "VIRTBENCH DONE") {
+		if time.Now().After(deadline) {
+			t.Fatalf("%v: no DONE; output %q", args, safeString(a, &buf))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	var ms []Message
+	if err := ReadMessages(strings.NewReader(buf.String()), func(m Message) { ms = append(ms, m) }, nil); err != nil {
+		t.Fatal(err)
+	}
+	return ms
+}
+
+func safeString(a *Agent, b *bytes.Buffer) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return b.String()
+}
+
+func TestWorkloadResults(t *testing.T) {
+	tests := []struct {
+		args  []string
+		names []string
+		unit  string
+	}{
+		{[]string{"cpu", "-ops", "10"}, []string{"cpu.sha256"}, "op/s"},
+		{[]string{"mem", "-size", "1048576", "-reps", "2"}, []string{"mem.copy", "mem.triad"}, "B/s"},
+		{[]string{"syscall", "-ops", "1000"}, []string{"syscall.getppid"}, "sec/op"},
+		{[]string{"fileio", "-size", "1048576", "-dir", ""}, []string{"fileio.write", "fileio.read"}, "B/s"},
+		{[]string{"alloc", "-size", "1048576"}, []string{"alloc.bytes"}, "B"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.args[0], func(t *testing.T) {
+			args := tt.args
+			for i, a := range args {
+				if a == "" {
+					args[i] = t.TempDir()
+				}
+			}
+			ms := runWorkload(t, args...)
+			if ms[0].Kind != KindReady || ms[0].Ready.Workload != tt.args[0] {
+				t.Fatalf("first message = %+v, want READY", ms[0])
+			}
+			var got []string
+			for _, m := range ms {
+				if m.Kind == KindResult {
+					got = append(got, m.Result.Name)
+					if m.Result.Unit != tt.unit || m.Result.Value <= 0 {
+						t.Errorf("result %+v, want a positive value in %s", m.Result, tt.unit)
+					}
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.names) {
+				t.Errorf("results %v, want %v", got, tt.names)
+			}
+		})
+	}
+}
+
+func TestHTTPServes(t *testing.T) {
+	w, run, err := Prepare([]string{"http"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	a := NewAgent(pw)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- Run(ctx, a, w, run) }()
+	ready := make(chan Ready, 1)
+	go ReadMessages(pr, func(m Message) {
+		if m.Kind == KindReady {
+			ready <- *m.Ready
+		}
+	}, nil)
+	r := <-ready
+	c, err := net.Dial("tcp", r.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := 0; i < 2; i++ { // keep-alive: two requests on one connection
+		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, len(httpResponse))
+		if _, err := io.ReadFull(c, buf); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(string(buf), "HTTP/1.1 200 OK") {
+			t.Fatalf("response %q", buf)
+		}
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+}

@@ -1,0 +1,184 @@
+package reports
+
+import (
+	"bytes"
+	"fmt"
+	"image/color"
+	"math"
+	"sort"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+	"gonum.org/v1/plot/vg/vgsvg"
+
+	"virtbench/bench"
+)
+
+// Chart is one rendered chart.
+type Chart struct {
+	// Name is the file name without extension, e.g. "startup".
+	Name  string
+	Title string
+	SVG   []byte
+	PNG   []byte
+}
+
+// Series is the data of one box or bar: a label and its values.
+type Series struct {
+	Label  string
+	Values []float64
+}
+
+// MetricSeries returns, per driver in first-seen order, the measured values
+// of metric for the given workload ("" for any workload).
+func MetricSeries(samples []bench.Sample, metric, workload string) []Series {
+	idx := map[string]int{}
+	var out []Series
+	for _, s := range samples {
+		if s.Warmup || s.Failed() || s.Metric != metric || (workload != "" && s.Workload != workload) {
+			continue
+		}
+		i, ok := idx[s.Driver]
+		if !ok {
+			i = len(out)
+			idx[s.Driver] = i
+			out = append(out, Series{Label: s.Driver})
+		}
+		out[i].Values = append(out[i].Values, s.Value)
+	}
+	return out
+}
+
+// palette colours the series of a chart.
+var palette = []color.Color{
+	color.RGBA{0x1f, 0x77, 0xb4, 0xff}, color.RGBA{0xff, 0x7f, 0x0e, 0xff}, color.RGBA{0x2c, 0xa0, 0x2c, 0xff},
+	color.RGBA{0xd6, 0x27, 0x28, 0xff}, color.RGBA{0x94, 0x67, 0xbd, 0xff}, color.RGBA{0x8c, 0x56, 0x4b, 0xff},
+}
+
+// BoxChart draws one box per series on a log scale when the values span more
+// than a factor of 20, as startup times across drivers do.
+func BoxChart(name, title, ylabel string, series []Series) (Chart, error) {
+	p := plot.New()
+	p.Title.Text = title
+	p.Y.Label.Text = ylabel
+	lo, hi := math.Inf(1), math.Inf(-1)
+	var names []string
+	for i, s := range series {
+		if len(s.Values) == 0 {
+			continue
+		}
+		vals := plotter.Values(s.Values)
+		b, err := plotter.NewBoxPlot(vg.Points(30), float64(len(names)), vals)
+		if err != nil {
+			return Chart{}, fmt.Errorf("reports: %s chart: %w", name, err)
+		}
+		b.FillColor = palette[i%len(palette)]
+		p.Add(b)
+		names = append(names, s.Label)
+		for _, v := range s.Values {
+			lo, hi = math.Min(lo, v), math.Max(hi, v)
+		}
+	}
+	if len(names) == 0 {
+		return Chart{}, fmt.Errorf("reports: %s chart: no data", name)
+	}
+	p.NominalX(names...)
+	if lo > 0 && hi/lo > 20 {
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.Y.Label.Text += " (log scale)"
+	}
+	return render(name, title, p)
+}
+
+// BarChart draws the median of each series as a bar.
+func BarChart(name, title, ylabel string, series []Series) (Chart, error) {
+	p := plot.New()
+	p.Title.Text = title
+	p.Y.Label.Text = ylabel
+	var vals plotter.Values
+	var names []string
+	for _, s := range series {
+		if len(s.Values) == 0 {
+			continue
+		}
+		vals = append(vals, median(s.Values))
+		names = append(names, s.Label)
+	}
+	if len(vals) == 0 {
+		return Chart{}, fmt.Errorf("reports: %s chart: no data", name)
+	}
+	bars, err := plotter.NewBarChart(vals, vg.Points(30))
+	if err != nil {
+		return Chart{}, fmt.Errorf("reports: %s chart: %w", name, err)
+	}
+	bars.Color = palette[0]
+	p.Add(bars)
+	p.NominalX(names...)
+	return render(name, title, p)
+}
+
+func median(v []float64) float64 {
+	xs := append([]float64(nil), v...)
+	sort.Float64s(xs)
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
+}
+
+// render draws p as SVG (fonts embedded) and PNG.
+func render(name, title string, p *plot.Plot) (Chart, error) {
+	const w, h = 6 * vg.Inch, 4 * vg.Inch
+	svg := vgsvg.NewWith(vgsvg.UseWH(w, h), vgsvg.EmbedFonts(true))
+	p.Draw(draw.New(svg))
+	var sb bytes.Buffer
+	if _, err := svg.WriteTo(&sb); err != nil {
+		return Chart{}, fmt.Errorf("reports: %s chart svg: %w", name, err)
+	}
+	img := vgimg.New(w, h)
+	dc := draw.New(img)
+	dc.SetColor(color.White)
+	dc.Fill(dc.Rectangle.Path())
+	p.Draw(dc)
+	var pb bytes.Buffer
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&pb); err != nil {
+		return Chart{}, fmt.Errorf("reports: %s chart png: %w", name, err)
+	}
+	return Chart{Name: name, Title: title, SVG: sb.Bytes(), PNG: pb.Bytes()}, nil
+}
+
+// Charts returns every chart the samples have data for.
+func Charts(samples []bench.Sample) ([]Chart, error) {
+	var out []Chart
+	specs := []struct {
+		name, title, ylabel, metric string
+		box                         bool
+	}{
+		{"startup", "Start to READY, per driver", "seconds", bench.MetricStartup, true},
+		{"teardown", "Stop time, per driver", "seconds", bench.MetricTeardown, true},
+		{"memory-pss", "Memory per instance (PSS, median)", "bytes", bench.MetricPSS, false},
+	}
+	for _, sp := range specs {
+		series := MetricSeries(samples, sp.metric, "")
+		if len(series) == 0 {
+			continue
+		}
+		var c Chart
+		var err error
+		if sp.box {
+			c, err = BoxChart(sp.name, sp.title, sp.ylabel, series)
+		} else {
+			c, err = BarChart(sp.name, sp.title, sp.ylabel, series)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}

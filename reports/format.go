@@ -1,0 +1,37 @@
+package reports
+
+import (
+	"strings"
+
+	"golang.org/x/perf/benchunit"
+)
+
+// FormatValue formats v in unit with an SI or IEC prefix: "2.13ms",
+// "12.5MiB", "6.01k op/s".
+func FormatValue(v float64, unit string) string {
+	switch unit {
+	case "sec":
+		return benchunit.Scale(v, benchunit.Decimal) + "s"
+	case "B":
+		return benchunit.Scale(v, benchunit.Binary) + "B"
+	case "B/s":
+		return benchunit.Scale(v, benchunit.Binary) + "B/s"
+	case "sec/op":
+		return benchunit.Scale(v, benchunit.Decimal) + "s/op"
+	}
+	s := benchunit.Scale(v, benchunit.Decimal)
+	if unit == "" {
+		return s
+	}
+	return s + " " + unit
+}
+
+// benchName turns a metric into a Go benchmark name part: "cpu.sha256" →
+// "CpuSha256", "startup" → "Startup".
+func benchName(metric string) string {
+	var b strings.Builder
+	for _, part := range strings.FieldsFunc(metric, func(r rune) bool { return r == '.' || r == '_' || r == '-' }) {
+		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+	}
+	return b.String()
+}

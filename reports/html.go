@@ -1,0 +1,128 @@
+package reports
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"io"
+	"sort"
+	"strings"
+
+	"virtbench/bench"
+)
+
+var htmlTmpl = template.Must(template.New("report").Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>virtbench report: {{.Status.Scenario}}</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:70em;color:#222;padding:0 1em}
+h1{font-size:1.6em}h2{margin-top:1.6em;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
+td,th{border:1px solid #ccc;padding:.25em .5em;text-align:right}
+th{background:#f3f3f3}td.l,th.l{text-align:left}
+.warn{color:#a60}.fail{color:#b00}
+.chart{display:inline-block;margin:.5em;vertical-align:top}
+.chart svg{width:36em;height:auto;border:1px solid #eee}
+dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weight:bold}
+</style></head><body>
+<h1>virtbench: {{.Status.Scenario}}</h1>
+<p id="headline">{{.Headline}}</p>
+<p>Run {{.Status.State}}{{if .Status.Reason}} ({{.Status.Reason}}){{end}}; started {{.Status.Started.Format "2006-01-02 15:04:05 MST"}}; {{len .Run.Samples}} samples.</p>
+{{if .Skipped}}<h2>Drivers not run</h2><ul>{{range .Skipped}}<li>{{.}}</li>{{end}}</ul>{{end}}
+<h2>Charts</h2>
+{{range .Charts}}<div class="chart" id="chart-{{.Name}}"><h3>{{.Title}}</h3>{{.SVG}}</div>
+{{else}}<p>No chart: the run has no measured samples.</p>{{end}}
+<h2>Results</h2>
+<table id="results"><tr>{{range .Header}}<th>{{.}}</th>{{end}}</tr>
+{{range .Rows}}<tr>{{range $i, $c := .}}<td{{if lt $i 4}} class="l"{{end}}>{{$c}}</td>{{end}}</tr>
+{{end}}</table>
+<h2>Failures</h2>
+{{if .Failures}}<ul class="fail">{{range .Failures}}<li>{{.}}</li>{{end}}</ul>{{else}}<p>None.</p>{{end}}
+<h2>Provenance</h2>
+<dl id="provenance">{{range .Provenance}}<dt>{{index . 0}}</dt><dd>{{index . 1}}</dd>{{end}}</dl>
+</body></html>
+`))
+
+// WriteHTML writes report.html: one self-contained file, inline SVG and CSS,
+// no script and no network access.
+func WriteHTML(w io.Writer, r *Run, charts []Chart) error {
+	type chartView struct {
+		Name, Title string
+		SVG         template.HTML
+	}
+	data := struct {
+		Run        *Run
+		Status     bench.Status
+		Headline   string
+		Skipped    []string
+		Charts     []chartView
+		Header     []string
+		Rows       [][]string
+		Failures   []string
+		Provenance [][2]string
+	}{Run: r, Status: r.Status, Headline: Headline(r.Summaries), Header: tableHeader, Rows: tableRows(r.Summaries), Failures: r.Status.Outcome.Failures}
+	for d, why := range r.Status.Outcome.Skipped {
+		data.Skipped = append(data.Skipped, d+": "+why)
+	}
+	sort.Strings(data.Skipped)
+	for _, c := range charts {
+		svg := c.SVG
+		// Drop the XML prolog so the SVG can sit inline in HTML.
+		if i := bytes.Index(svg, []byte("<svg")); i > 0 {
+			svg = svg[i:]
+		}
+		data.Charts = append(data.Charts, chartView{Name: c.Name, Title: c.Title, SVG: template.HTML(svg)})
+	}
+	p := r.Provenance
+	data.Provenance = [][2]string{
+		{"host", p.Hostname}, {"kernel", p.Kernel}, {"os", p.OS}, {"virtualization", p.Virtualized},
+		{"cpu", fmt.Sprintf("%s, %d cores", p.CPUModel, p.Cores)}, {"memory", FormatValue(float64(p.MemoryBytes), "B")},
+		{"cgroup", p.CgroupVersion}, {"ksm", p.KSM}, {"/dev/kvm", p.KVM},
+		{"virtbench", p.Virtbench}, {"go", p.Go}, {"scenario", p.Scenario + " " + p.ScenarioFile}, {"scenario sha256", p.ScenarioHash},
+	}
+	var tools []string
+	for k := range p.Tools {
+		tools = append(tools, k)
+	}
+	sort.Strings(tools)
+	for _, k := range tools {
+		data.Provenance = append(data.Provenance, [2]string{k, p.Tools[k]})
+	}
+	for d, labels := range r.Status.Outcome.Labels {
+		var kv []string
+		for k, v := range labels {
+			kv = append(kv, k+"="+v)
+		}
+		sort.Strings(kv)
+		data.Provenance = append(data.Provenance, [2]string{d + " ran with", strings.Join(kv, " ")})
+	}
+	return htmlTmpl.Execute(w, data)
+}
+
+// Headline states the startup medians in one sentence, relative to native
+// where native ran.
+func Headline(sums []bench.Summary) string {
+	var native float64
+	var parts []string
+	for _, s := range sums {
+		if s.Metric == bench.MetricStartup && s.Driver == "native" && s.Instances == 1 && s.N > 0 && native == 0 {
+			native = s.Median
+		}
+	}
+	seen := map[string]bool{}
+	for _, s := range sums {
+		if s.Metric != bench.MetricStartup || s.N == 0 || seen[s.Driver] {
+			continue
+		}
+		seen[s.Driver] = true
+		part := fmt.Sprintf("%s %s", s.Driver, FormatValue(s.Median, s.Unit))
+		if native > 0 && s.Driver != "native" {
+			part += fmt.Sprintf(" (%.1f× native)", s.Median/native)
+		}
+		parts = append(parts, part)
+	}
+	if len(parts) == 0 {
+		return "No startup was measured."
+	}
+	return "Median start to READY: " + strings.Join(parts, ", ") + "."
+}

@@ -1,0 +1,99 @@
+package reports
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"virtbench/bench"
+)
+
+// tableHeader is the header of the summary tables.
+var tableHeader = []string{"driver", "workload", "n", "metric", "median", "±95% CI", "p25", "p75", "min", "max", "CoV", "notes"}
+
+// tableRows returns one row per summary, values formatted with units.
+func tableRows(sums []bench.Summary) [][]string {
+	var rows [][]string
+	for _, s := range sums {
+		wl := s.Workload
+		if s.Instances > 1 {
+			wl += fmt.Sprintf(" ×%d", s.Instances)
+		}
+		f := func(v float64) string {
+			if s.N == 0 {
+				return "-"
+			}
+			return FormatValue(v, s.Unit)
+		}
+		ci := "-"
+		if s.N > 0 && s.Median != 0 && (s.CILo != s.Median || s.CIHi != s.Median) {
+			ci = fmt.Sprintf("-%.1f%% +%.1f%%", 100*(s.Median-s.CILo)/abs(s.Median), 100*(s.CIHi-s.Median)/abs(s.Median))
+		}
+		rows = append(rows, []string{
+			s.Driver, wl, strconv.Itoa(s.N), s.Metric, f(s.Median), ci, f(s.P25), f(s.P75), f(s.Min), f(s.Max),
+			fmt.Sprintf("%.1f%%", 100*s.CoV), strings.Join(s.Warnings, "; "),
+		})
+	}
+	return rows
+}
+
+func abs(v float64) float64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+// WriteText writes the summary table for a terminal.
+func WriteText(w io.Writer, sums []bench.Summary) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(tableHeader, "\t"))
+	for _, r := range tableRows(sums) {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+// WriteMarkdown writes the summary table as a Markdown table.
+func WriteMarkdown(w io.Writer, sums []bench.Summary) error {
+	esc := func(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+	line := func(cells []string) {
+		for i := range cells {
+			cells[i] = esc(cells[i])
+		}
+		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
+	}
+	line(append([]string(nil), tableHeader...))
+	sep := make([]string, len(tableHeader))
+	for i := range sep {
+		sep[i] = "---"
+	}
+	fmt.Fprintf(w, "|%s|\n", strings.Join(sep, "|"))
+	for _, r := range tableRows(sums) {
+		line(r)
+	}
+	return nil
+}
+
+// WriteCSV writes the summaries as CSV with raw (unscaled) numbers.
+func WriteCSV(w io.Writer, sums []bench.Summary) error {
+	cw := csv.NewWriter(w)
+	_ = cw.Write([]string{"driver", "workload", "instances", "metric", "unit", "n", "failed", "median", "ci_lo", "ci_hi", "p25", "p75", "p95", "min", "max", "mean", "stddev", "cov", "labels", "warnings"})
+	g := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
+	for _, s := range sums {
+		var labels []string
+		for k, v := range s.Labels {
+			labels = append(labels, k+"="+v)
+		}
+		sort.Strings(labels)
+		_ = cw.Write([]string{s.Driver, s.Workload, strconv.Itoa(s.Instances), s.Metric, s.Unit,
+			strconv.Itoa(s.N), strconv.Itoa(s.Failed), g(s.Median), g(s.CILo), g(s.CIHi), g(s.P25), g(s.P75), g(s.P95),
+			g(s.Min), g(s.Max), g(s.Mean), g(s.StdDev), g(s.CoV), strings.Join(labels, " "), strings.Join(s.Warnings, "; ")})
+	}
+	cw.Flush()
+	return cw.Error()
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# ./run.sh [run arguments]   set up what is missing, build, run the default comparison
+# ./run.sh test              set up what is missing, build, run every test
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# Debian packages virtbench uses: QEMU and its tools, the guest kernel,
+# mkfs.ext4, runc (a peer runtime), hyperfine (for cross-checks), iproute2.
+PACKAGES=(qemu-system-x86 qemu-utils linux-image-amd64 e2fsprogs runc hyperfine iproute2)
+
+log() { printf 'run.sh: %s\n' "$*" >&2; }
+
+setup_packages() {
+	local missing=()
+	for p in "${PACKAGES[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+		log "installing ${missing[*]}"
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	else
+		log "missing Debian packages: ${missing[*]}"
+		log "install them with: sudo apt-get install ${missing[*]}"
+		log "drivers that need them will report themselves unavailable"
+	fi
+}
+
+setup_go() {
+	if ! command -v go >/dev/null; then
+		if [ -x /usr/local/go/bin/go ]; then
+			export PATH=/usr/local/go/bin:$PATH
+		else
+			log "Go is not installed: install Go 1.26 or later (https://go.dev/doc/install)"
+			exit 1
+		fi
+	fi
+}
+
+build() {
+	mkdir -p bin
+	go build -o bin/virtbench ./cmd/virtbench
+	CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o bin/virtbench-guest ./cmd/virtbench-guest
+}
+
+setup_packages
+setup_go
+build
+
+case "${1:-}" in
+test)
+	shift
+	go vet ./...
+	VIRTBENCH_AGENT="$PWD/bin/virtbench-guest" go test -count=1 "$@" ./...
+	;;
+*)
+	bin/virtbench run "$@"
+	;;
+esac

@@ -1,0 +1,391 @@
+package scenarios
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+//go:embed builtin/*.yaml
+var builtinFS embed.FS
+
+// Builtins returns the names of the embedded scenarios, sorted.
+func Builtins() []string {
+	entries, _ := fs.ReadDir(builtinFS, "builtin")
+	var names []string
+	for _, e := range entries {
+		names = append(names, strings.TrimSuffix(e.Name(), ".yaml"))
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Builtin loads an embedded scenario by name.
+func Builtin(name string) (*Scenario, error) {
+	b, err := builtinFS.ReadFile(path.Join("builtin", name+".yaml"))
+	if err != nil {
+		return nil, fmt.Errorf("scenarios: no built-in scenario %q (have %s)", name, strings.Join(Builtins(), ", "))
+	}
+	return Parse("builtin:"+name, b)
+}
+
+// Open loads nameOrFile: a built-in name, or the path of a YAML file.
+func Open(nameOrFile string) (*Scenario, error) {
+	if !strings.ContainsAny(nameOrFile, "/.") {
+		return Builtin(nameOrFile)
+	}
+	b, err := os.ReadFile(nameOrFile)
+	if err != nil {
+		return nil, fmt.Errorf("scenarios: %w", err)
+	}
+	return Parse(nameOrFile, b)
+}
+
+// Defaults for fields a file leaves out.
+const (
+	DefaultReps    = 10
+	DefaultWarmup  = 1
+	DefaultTimeout = 2 * time.Minute
+	DefaultSettle  = 200 * time.Millisecond
+)
+
+// fields are the keys a scenario file may have.
+var fields = []string{"name", "description", "drivers", "workloads", "instances", "reps", "warmup", "timeout", "settle", "memory", "options"}
+
+// MaxFileBytes bounds a scenario file.
+const MaxFileBytes = 1 << 20
+
+// Parse parses and validates a scenario file's content. file names it in
+// errors. All problems are reported together, each with its line.
+func Parse(file string, data []byte) (*Scenario, error) {
+	if len(data) > MaxFileBytes {
+		return nil, &Error{File: file, Msg: fmt.Sprintf("larger than %d bytes", MaxFileBytes)}
+	}
+	sum := sha256.Sum256(data)
+	s := &Scenario{
+		Source:  file,
+		Hash:    hex.EncodeToString(sum[:]),
+		Reps:    DefaultReps,
+		Warmup:  DefaultWarmup,
+		Timeout: DefaultTimeout,
+		Settle:  DefaultSettle,
+		Options: map[string]string{},
+	}
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		return nil, yamlError(file, err)
+	}
+	p := &parser{file: file, lines: map[string]int{}}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	if root.Kind != yaml.MappingNode {
+		return nil, &Error{File: file, Line: root.Line, Msg: "a scenario is a mapping of fields (name: …, drivers: …)"}
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		p.lines[k.Value] = k.Line
+		if seen[k.Value] {
+			p.fail(k, "field %q given twice", k.Value)
+			continue
+		}
+		seen[k.Value] = true
+		switch k.Value {
+		case "name":
+			s.Name = p.str(v)
+		case "description":
+			s.Description = p.str(v)
+		case "drivers":
+			s.Drivers = p.strs("drivers", v)
+		case "workloads":
+			s.Workloads = p.workloads(v)
+		case "instances":
+			s.Instances = p.ints("instances", v)
+		case "reps":
+			s.Reps = p.integer(v)
+		case "warmup":
+			s.Warmup = p.integer(v)
+		case "timeout":
+			s.Timeout = p.duration(v)
+		case "settle":
+			s.Settle = p.duration(v)
+		case "memory":
+			s.MemoryBytes = p.size(v)
+		case "options":
+			s.Options = p.options(v)
+		default:
+			p.fail(k, "unknown field %q%s (fields: %s)", k.Value, suggest(k.Value, fields), strings.Join(fields, ", "))
+		}
+	}
+	if len(s.Instances) == 0 && !seen["instances"] {
+		s.Instances = []int{1}
+	}
+	if len(p.errs) > 0 {
+		return nil, Errors(p.errs)
+	}
+	if err := s.validate(func(f string) int { return p.line(f) }); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// yamlError turns a yaml syntax error ("yaml: line 3: …") into an *Error.
+func yamlError(file string, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if n, tail, ok := strings.Cut(rest, ": "); ok {
+			if line, err := strconv.Atoi(n); err == nil {
+				return &Error{File: file, Line: line, Msg: tail}
+			}
+		}
+	}
+	if errors.Is(err, io.EOF) {
+		return &Error{File: file, Msg: "empty file: a scenario needs at least name, drivers and workloads"}
+	}
+	return &Error{File: file, Msg: msg}
+}
+
+type parser struct {
+	file  string
+	errs  []error
+	lines map[string]int // field path ("workloads.1") → line
+}
+
+func (p *parser) fail(n *yaml.Node, format string, args ...any) {
+	p.errs = append(p.errs, &Error{File: p.file, Line: n.Line, Msg: fmt.Sprintf(format, args...)})
+}
+
+// line returns the line of a field path, or of its nearest known parent.
+func (p *parser) line(field string) int {
+	for {
+		if l, ok := p.lines[field]; ok {
+			return l
+		}
+		i := strings.LastIndexByte(field, '.')
+		if i < 0 {
+			return 0
+		}
+		field = field[:i]
+	}
+}
+
+func (p *parser) scalar(n *yaml.Node, what string) (string, bool) {
+	if n.Kind != yaml.ScalarNode {
+		p.fail(n, "expected %s, got a %s", what, kindName(n.Kind))
+		return "", false
+	}
+	return n.Value, true
+}
+
+func kindName(k yaml.Kind) string {
+	switch k {
+	case yaml.SequenceNode:
+		return "list"
+	case yaml.MappingNode:
+		return "mapping"
+	case yaml.AliasNode:
+		return "alias"
+	}
+	return "scalar"
+}
+
+func (p *parser) str(n *yaml.Node) string {
+	s, _ := p.scalar(n, "a string")
+	return s
+}
+
+func (p *parser) integer(n *yaml.Node) int {
+	s, ok := p.scalar(n, "an integer")
+	if !ok {
+		return 0
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil {
+		p.fail(n, "%q is not an integer", s)
+	}
+	return v
+}
+
+func (p *parser) duration(n *yaml.Node) time.Duration {
+	s, ok := p.scalar(n, "a duration such as 30s or 2m")
+	if !ok {
+		return 0
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		p.fail(n, "%q is not a duration such as 30s or 2m", s)
+	}
+	return d
+}
+
+// list returns the items of a sequence, or the node itself for a scalar.
+func (p *parser) list(field string, n *yaml.Node) []*yaml.Node {
+	p.lines[field] = n.Line
+	var items []*yaml.Node
+	switch n.Kind {
+	case yaml.SequenceNode:
+		items = n.Content
+	case yaml.ScalarNode:
+		items = []*yaml.Node{n}
+	default:
+		p.fail(n, "%s: expected a list, got a %s", field, kindName(n.Kind))
+	}
+	for i, it := range items {
+		p.lines[field+"."+strconv.Itoa(i)] = it.Line
+	}
+	return items
+}
+
+func (p *parser) strs(field string, n *yaml.Node) []string {
+	var out []string
+	for _, it := range p.list(field, n) {
+		if s, ok := p.scalar(it, "a name"); ok {
+			out = append(out, strings.Split(s, ",")...)
+		}
+	}
+	return out
+}
+
+func (p *parser) ints(field string, n *yaml.Node) []int {
+	var out []int
+	for _, it := range p.list(field, n) {
+		out = append(out, p.integer(it))
+	}
+	return out
+}
+
+func (p *parser) workloads(n *yaml.Node) []Workload {
+	var out []Workload
+	for _, it := range p.list("workloads", n) {
+		switch it.Kind {
+		case yaml.ScalarNode:
+			out = append(out, Workload{Name: it.Value})
+		case yaml.MappingNode:
+			var w Workload
+			for i := 0; i+1 < len(it.Content); i += 2 {
+				k, v := it.Content[i], it.Content[i+1]
+				switch k.Value {
+				case "name":
+					w.Name = p.str(v)
+				case "args":
+					for _, a := range p.list("args", v) {
+						if s, ok := p.scalar(a, "a flag"); ok {
+							w.Args = append(w.Args, s)
+						}
+					}
+				default:
+					p.fail(k, "workloads: unknown field %q%s (fields: name, args)", k.Value, suggest(k.Value, []string{"name", "args"}))
+				}
+			}
+			if w.Name == "" {
+				p.fail(it, "workloads: a workload needs a name")
+			}
+			out = append(out, w)
+		default:
+			p.fail(it, "workloads: expected a name or a mapping with name and args")
+		}
+	}
+	return out
+}
+
+func (p *parser) options(n *yaml.Node) map[string]string {
+	out := map[string]string{}
+	if n.Kind != yaml.MappingNode {
+		p.fail(n, "options: expected a mapping such as {qemu.accel: tcg}")
+		return out
+	}
+	p.lines["options"] = n.Line
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if v, ok := p.scalar(n.Content[i+1], "a string value"); ok {
+			out[n.Content[i].Value] = v
+		}
+	}
+	return out
+}
+
+func (p *parser) size(n *yaml.Node) int64 {
+	s, ok := p.scalar(n, "a size such as 256MiB")
+	if !ok {
+		return 0
+	}
+	v, err := ParseSize(s)
+	if err != nil {
+		p.fail(n, "memory: %v", err)
+	}
+	return v
+}
+
+// ParseSize parses a byte count with an optional binary or decimal suffix:
+// 4096, 64KiB, 256MiB, 2GiB, 100MB.
+func ParseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{
+		{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1},
+	}
+	num, mult := strings.TrimSpace(s), int64(1)
+	for _, u := range units {
+		if rest, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mult = strings.TrimSpace(rest), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || v < 0 || v > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is not a size such as 256MiB", s)
+	}
+	return v * mult, nil
+}
+
+// suggest returns ` (did you mean "x"?)` for the known word closest to w.
+func suggest(w string, known []string) string {
+	best, bestD := "", 3
+	for _, k := range known {
+		if d := distance(w, k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// distance is the Levenshtein distance between a and b.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,191 @@
+// Package scenarios describes experiments: which drivers run which
+// workloads, how many instances at once, how many repetitions. Scenarios
+// are YAML files (see README.md in this directory); the built-in ones are
+// embedded. Load validates a file completely before anything starts, and its
+// errors name the file and line.
+package scenarios
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"virtbench/drivers"
+	"virtbench/guest"
+)
+
+// Scenario is a validated experiment.
+type Scenario struct {
+	// Name identifies the scenario; it is safe as part of a file name.
+	Name        string
+	Description string
+	// Drivers run every workload, in this order.
+	Drivers []string
+	// Workloads run under every driver, in this order.
+	Workloads []Workload
+	// Instances are the instance counts of the trials: each count is one
+	// trial per repetition, with that many instances running at once.
+	Instances []int
+	// Reps is the number of measured repetitions of each trial; Warmup
+	// repetitions run first and are recorded but left out of summaries.
+	Reps, Warmup int
+	// Timeout bounds one trial: starting, running and stopping its instances.
+	Timeout time.Duration
+	// Settle is the wait between READY and the memory sample.
+	Settle time.Duration
+	// MemoryBytes is each instance's memory limit (0: driver default).
+	MemoryBytes int64
+	// Options are driver settings, e.g. "qemu.accel": "tcg".
+	Options map[string]string
+	// Source is the file path, or "builtin:NAME".
+	Source string
+	// Hash is the SHA-256 of the source bytes, hex, for provenance.
+	Hash string
+}
+
+// Workload is one workload of a scenario with its agent flags.
+type Workload struct {
+	Name string
+	Args []string
+}
+
+// String returns the workload name, with its flags when it has any.
+func (w Workload) String() string {
+	if len(w.Args) == 0 {
+		return w.Name
+	}
+	return w.Name + " " + strings.Join(w.Args, " ")
+}
+
+// Limits on scenario values, so that a typo cannot ask for a runaway run.
+const (
+	MaxReps      = 100000
+	MaxInstances = 100000
+	MaxTimeout   = 24 * time.Hour
+)
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+
+// Error is a problem in a scenario file.
+type Error struct {
+	File string
+	Line int // 0 when not known
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	if e.Line > 0 {
+		return e.File + ":" + strconv.Itoa(e.Line) + ": " + e.Msg
+	}
+	return e.File + ": " + e.Msg
+}
+
+// Validate checks s and returns every problem found, as *Error values
+// joined, or nil. Lines come from lines when it knows the field.
+func (s *Scenario) Validate() error {
+	return s.validate(func(string) int { return 0 })
+}
+
+func (s *Scenario) validate(line func(field string) int) error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &Error{File: s.Source, Line: line(field), Msg: fmt.Sprintf(format, args...)})
+	}
+	if !nameRE.MatchString(s.Name) {
+		bad("name", "name %q must be 1-64 lowercase letters, digits, '-' or '_'", s.Name)
+	}
+	if len(s.Drivers) == 0 {
+		bad("drivers", "drivers: at least one driver is needed")
+	}
+	seen := map[string]bool{}
+	for i, d := range s.Drivers {
+		if _, err := drivers.Lookup(d); err != nil {
+			bad(fmt.Sprintf("drivers.%d", i), "drivers: unknown driver %q (have %s)", d, strings.Join(driverNames(), ", "))
+		}
+		if seen[d] {
+			bad(fmt.Sprintf("drivers.%d", i), "drivers: %q listed twice", d)
+		}
+		seen[d] = true
+	}
+	if len(s.Workloads) == 0 {
+		bad("workloads", "workloads: at least one workload is needed")
+	}
+	for i, w := range s.Workloads {
+		field := fmt.Sprintf("workloads.%d", i)
+		if _, _, err := guest.Prepare(append([]string{w.Name}, w.Args...)); err != nil {
+			bad(field, "workloads: %v", err)
+		}
+	}
+	if len(s.Instances) == 0 {
+		bad("instances", "instances: at least one instance count is needed")
+	}
+	for i, n := range s.Instances {
+		if n < 1 || n > MaxInstances {
+			bad(fmt.Sprintf("instances.%d", i), "instances: %d is not between 1 and %d", n, MaxInstances)
+		}
+	}
+	if s.Reps < 1 || s.Reps > MaxReps {
+		bad("reps", "reps: %d is not between 1 and %d", s.Reps, MaxReps)
+	}
+	if s.Warmup < 0 || s.Warmup > MaxReps {
+		bad("warmup", "warmup: %d is not between 0 and %d", s.Warmup, MaxReps)
+	}
+	if s.Timeout <= 0 || s.Timeout > MaxTimeout {
+		bad("timeout", "timeout: %v is not between 0 and %v", s.Timeout, MaxTimeout)
+	}
+	if s.Settle < 0 || s.Settle > time.Hour {
+		bad("settle", "settle: %v is not between 0 and 1h", s.Settle)
+	}
+	if s.MemoryBytes < 0 {
+		bad("memory", "memory: %d is negative", s.MemoryBytes)
+	}
+	for k := range s.Options {
+		if !strings.Contains(k, ".") {
+			bad("options", "options: key %q must be DRIVER.SETTING, e.g. qemu.accel", k)
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return joinErrors(errs)
+}
+
+func driverNames() []string {
+	var ns []string
+	for _, d := range drivers.Drivers() {
+		ns = append(ns, d.Name)
+	}
+	return ns
+}
+
+// Errors is a list of scenario errors, printed one per line.
+type Errors []error
+
+func (es Errors) Error() string {
+	var b strings.Builder
+	for i, e := range es {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}
+
+// Unwrap lets errors.As find each *Error.
+func (es Errors) Unwrap() []error { return es }
+
+func joinErrors(errs []error) error { return Errors(errs) }
+
+// DriverOptions returns the options for driver d with the "d." prefix removed.
+func (s *Scenario) DriverOptions(d string) map[string]string {
+	out := map[string]string{}
+	for k, v := range s.Options {
+		if rest, ok := strings.CutPrefix(k, d+"."); ok {
+			out[rest] = v
+		}
+	}
+	return out
+}

@@ -1,0 +1,126 @@
+package scenarios
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	_ "virtbench/drivers/native"
+)
+
+func TestBuiltinsValid(t *testing.T) {
+	names := Builtins()
+	if len(names) < 2 {
+		t.Fatalf("Builtins() = %v, want at least quick and startup", names)
+	}
+	for _, n := range names {
+		s, err := Builtin(n)
+		if err != nil {
+			t.Errorf("built-in %s: %v", n, err)
+			continue
+		}
+		if s.Name != n {
+			t.Errorf("built-in %s has name %q", n, s.Name)
+		}
+		if s.Description == "" {
+			t.Errorf("built-in %s has no description", n)
+		}
+	}
+}
+
+func TestParse(t *testing.T) {
+	s, err := Parse("ok.yaml", []byte(`
+name: mine
+drivers: native
+workloads:
+  - idle
+  - name: cpu
+    args: [-ops, "5"]
+instances: [1, 4]
+reps: 3
+warmup: 0
+timeout: 30s
+memory: 64MiB
+options: {qemu.accel: tcg}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Name != "mine" || len(s.Drivers) != 1 || len(s.Workloads) != 2 || s.Workloads[1].String() != "cpu -ops 5" ||
+		len(s.Instances) != 2 || s.Reps != 3 || s.Warmup != 0 || s.Timeout != 30*time.Second || s.MemoryBytes != 64<<20 ||
+		s.DriverOptions("qemu")["accel"] != "tcg" || s.Settle != DefaultSettle || len(s.Hash) != 64 {
+		t.Errorf("Parse = %+v", s)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name, src string
+		want      []string // each a "file:line: message" fragment
+	}{
+		{"typo field", "name: x\ndrivers: [native]\nworklods: [idle]\n", []string{
+			`bad.yaml:3: unknown field "worklods" (did you mean "workloads"?)`}},
+		{"unknown driver", "name: x\ndrivers:\n  - native\n  - nativ\nworkloads: [idle]\n", []string{`bad.yaml:4: drivers: unknown driver "nativ"`}},
+		{"bad workload flag", "name: x\ndrivers: [native]\nworkloads:\n  - idle\n  - name: cpu\n    args: [-ops, \"-1\"]\n", []string{"bad.yaml:5: workloads: cpu: invalid value"}},
+		{"bad reps", "name: x\ndrivers: [native]\nworkloads: [idle]\nreps: 0\n", []string{"bad.yaml:4: reps: 0 is not between"}},
+		{"reps not int", "name: x\ndrivers: [native]\nworkloads: [idle]\nreps: many\n", []string{`bad.yaml:4: "many" is not an integer`}},
+		{"bad duration", "name: x\ndrivers: [native]\nworkloads: [idle]\ntimeout: 5 minutes\n", []string{`bad.yaml:4: "5 minutes" is not a duration`}},
+		{"bad size", "name: x\ndrivers: [native]\nworkloads: [idle]\nmemory: lots\n", []string{`bad.yaml:4: memory: "lots" is not a size`}},
+		{"bad name", "name: ../../etc\ndrivers: [native]\nworkloads: [idle]\n", []string{"bad.yaml:1: name"}},
+		{"huge instances", "name: x\ndrivers: [native]\nworkloads: [idle]\ninstances: [1, 1000000]\n", []string{"bad.yaml:4: instances: 1000000"}},
+		{"syntax", "name: x\ndrivers: [native\n", []string{"bad.yaml:"}},
+		{"not a mapping", "- a\n- b\n", []string{"bad.yaml:1: a scenario is a mapping"}},
+		{"empty", "", []string{"bad.yaml: empty file"}},
+		{"duplicate", "name: x\nname: y\ndrivers: [native]\nworkloads: [idle]\n", []string{`bad.yaml:2:`}},
+		{"option key", "name: x\ndrivers: [native]\nworkloads: [idle]\noptions: {accel: tcg}\n", []string{`bad.yaml:4: options: key "accel"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("bad.yaml", []byte(tt.src))
+			if err == nil {
+				t.Fatal("Parse succeeded")
+			}
+			var se *Error
+			if !errors.As(err, &se) {
+				t.Errorf("error %v is not a *scenarios.Error", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error\n%v\nwant it to contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"4096", 4096, true}, {"64KiB", 64 << 10, true}, {"256 MiB", 256 << 20, true}, {"2GiB", 2 << 30, true},
+		{"100MB", 100e6, true}, {"-1", 0, false}, {"1XB", 0, false}, {"99999999999TiB", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := ParseSize(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d, ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("name: x\ndrivers: [native]\nworkloads: [idle]\n"))
+	f.Add([]byte("name: x\ndrivers: native\nworkloads:\n  - name: cpu\n    args: [-ops, \"3\"]\ninstances: [1,2]\nmemory: 1GiB\n"))
+	f.Add([]byte("a: &a [*a]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := Parse("fuzz.yaml", data)
+		if err == nil {
+			if verr := s.Validate(); verr != nil {
+				t.Fatalf("Parse accepted a scenario that Validate rejects: %v", verr)
+			}
+		}
+	})
+}
