@@ -83,6 +83,9 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 			continue
 		}
 		ds = append(ds, ready{name, d})
+		if err := r.recordImage(d); err != nil {
+			return out, err
+		}
 	}
 	total := 0
 	for range ds {
@@ -107,6 +110,26 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 		}
 	}
 	return out, ctx.Err()
+}
+
+// recordImage records the disk footprint of a driver's shared image.
+func (r *Runner) recordImage(d drivers.Driver) error {
+	is, ok := d.(drivers.ImageSizer)
+	if !ok {
+		return nil
+	}
+	s := Sample{Time: time.Now().UTC(), Driver: d.Name(), Workload: "image", Instances: 1, Unit: "B"}
+	u, err := is.ImageUsage()
+	if err != nil {
+		s.Metric, s.Error = MetricImageAllocated, err.Error()
+		return r.Sink(s)
+	}
+	s.Metric, s.Value = MetricImageApparent, float64(u.Apparent)
+	if err := r.Sink(s); err != nil {
+		return err
+	}
+	s.Metric, s.Value = MetricImageAllocated, float64(u.Allocated)
+	return r.Sink(s)
 }
 
 func (r *Runner) progress(format string, args ...any) {
@@ -204,6 +227,7 @@ func (t *trial) run(parent context.Context) (string, error) {
 	if parent.Err() != nil {
 		return "", parent.Err()
 	}
+	t.sampleWritable(insts)
 	t.stopAll(insts)
 	t.mu.Lock()
 	err := t.storeErr
@@ -272,6 +296,24 @@ func (t *trial) sampleMemory(ctx context.Context, insts []*started, memBefore in
 	}
 	if memAfter, err := HostMemAvailable(ctx); err == nil && running > 0 && memBefore > 0 {
 		t.record(Sample{Metric: MetricHostMemDrop, Unit: "B", Value: float64(memBefore-memAfter) / float64(running)})
+	}
+}
+
+// sampleWritable records the size of each instance's writable layer after
+// its workload ran.
+func (t *trial) sampleWritable(insts []*started) {
+	for _, st := range insts {
+		ws, ok := st.inst.(drivers.WritableSizer)
+		if st.err != nil || !ok {
+			continue
+		}
+		u, err := ws.WritableUsage()
+		if err != nil {
+			t.record(Sample{Instance: st.id, Metric: MetricWritableAllocated, Unit: "B", Error: err.Error()})
+			continue
+		}
+		t.record(Sample{Instance: st.id, Metric: MetricWritableApparent, Unit: "B", Value: float64(u.Apparent)})
+		t.record(Sample{Instance: st.id, Metric: MetricWritableAllocated, Unit: "B", Value: float64(u.Allocated)})
 	}
 }
 

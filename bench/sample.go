@@ -45,6 +45,12 @@ const (
 	MetricUSS         = "uss"
 	MetricCgroupMem   = "cgroup_mem"
 	MetricHostMemDrop = "host_mem_drop"
+	// Disk footprint: the shared image (recorded once per driver, with
+	// workload "image") and each instance's writable layer after its workload.
+	MetricImageApparent     = "image_apparent"
+	MetricImageAllocated    = "image_allocated"
+	MetricWritableApparent  = "writable_apparent"
+	MetricWritableAllocated = "writable_allocated"
 )
 
 // ReadSamples reads a samples.jsonl file. A torn last line (the writer was

@@ -18,6 +18,12 @@ const MinSamples = 5
 // HighCoV is the coefficient of variation above which a summary warns.
 const HighCoV = 0.10
 
+// exact are metrics that count bytes on disk: one measurement is exact.
+var exact = map[string]bool{
+	MetricImageApparent: true, MetricImageAllocated: true,
+	MetricWritableApparent: true, MetricWritableAllocated: true,
+}
+
 // Key identifies one summarised series.
 type Key struct {
 	Driver    string `json:"driver"`
@@ -90,6 +96,9 @@ func Summarize(samples []Sample) []Summary {
 	for _, k := range order {
 		g := groups[k]
 		s := Describe(g.values)
+		if exact[k.Metric] {
+			s.Warnings = nil // a byte count measured once is not a noisy estimate
+		}
 		s.Key, s.Unit, s.Failed = k, g.unit, g.failed
 		if len(g.labels) > 0 {
 			s.Labels = g.labels

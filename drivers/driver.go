@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"virtbench/guest"
+	"virtbench/images"
 )
 
 // Driver runs instances of workloads in one way (a process, a container, a VM).
@@ -97,4 +98,16 @@ type Exiter interface {
 	Exited() <-chan struct{}
 	// ExitErr describes how it exited; valid after Exited is closed.
 	ExitErr() error
+}
+
+// ImageSizer is implemented by drivers whose instances start from an image
+// on disk shared by every instance (a base layer, a kernel and initramfs).
+type ImageSizer interface {
+	ImageUsage() (images.Usage, error)
+}
+
+// WritableSizer is implemented by instances with a writable layer of their
+// own (an overlay upper directory, a qcow2 overlay).
+type WritableSizer interface {
+	WritableUsage() (images.Usage, error)
 }

@@ -41,6 +41,11 @@ func (a *Agent) Result(name string, value float64, unit string) {
 	a.emit(KindResult, Result{Name: name, Value: value, Unit: unit})
 }
 
+// Detail reports one value with explanatory text.
+func (a *Agent) Detail(name string, value float64, unit, detail string) {
+	a.emit(KindResult, Result{Name: name, Value: value, Unit: unit, Detail: detail})
+}
+
 // Done announces that the workload has reported all its results.
 func (a *Agent) Done() { a.emit(KindDone, nil) }
 

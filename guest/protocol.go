@@ -44,6 +44,8 @@ type Result struct {
 	Name  string  `json:"name"`
 	Value float64 `json:"value"`
 	Unit  string  `json:"unit"`
+	// Detail is optional text, e.g. the hostname a probe saw.
+	Detail string `json:"detail,omitempty"`
 }
 
 // Error is the payload of an ERROR message.

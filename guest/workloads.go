@@ -27,6 +27,7 @@ var registry = map[string]Workload{
 	"fileio":  {Name: "fileio", Summary: "sequential write+fsync then read of -size bytes in -dir; B/s", Flags: fileioFlags},
 	"http":    {Name: "http", Summary: "serve GET / on -addr; ready once it accepts connections", Server: true, Flags: httpFlags},
 	"alloc":   {Name: "alloc", Summary: "allocate and touch -size bytes, then hold them; B", Flags: allocFlags},
+	"probe":   {Name: "probe", Summary: "report what the instance sees: PID, hostname, interfaces, capabilities (tests)", Flags: probeFlags},
 	"crash":   {Name: "crash", Summary: "exit with status -code without becoming ready (tests)", Server: true, Flags: crashFlags},
 	"hang":    {Name: "hang", Summary: "never become ready (tests)", Server: true, Flags: hangFlags},
 }

@@ -3,7 +3,9 @@
 //
 //	virtbench-guest WORKLOAD [flags]
 //
-// It speaks the line protocol described in package guest on stdout. A bad
+// It speaks the line protocol described in package guest on stdout. Started
+// by drivers/container, it first sets up the container (package
+// containerinit). A bad
 // workload name or flag is an ERROR line and exit status 2. SIGTERM or SIGINT
 // stops it with status 0.
 package main
@@ -16,6 +18,7 @@ import (
 	"syscall"
 
 	"virtbench/guest"
+	"virtbench/guest/containerinit"
 )
 
 func main() {
@@ -24,6 +27,13 @@ func main() {
 
 func run(args []string) int {
 	a := guest.NewAgent(os.Stdout)
+	if containerinit.IsInit() {
+		if err := containerinit.Setup(); err != nil {
+			a.Error(err)
+			fmt.Fprintln(os.Stderr, "virtbench-guest:", err)
+			return 1
+		}
+	}
 	w, work, err := guest.Prepare(args)
 	if err != nil {
 		a.Error(err)

@@ -176,13 +176,20 @@ func defaultAgent() string {
 	return filepath.Join(filepath.Dir(exe), "virtbench-guest")
 }
 
-// makeStateDir creates the run's private state directory (0700): under
-// /run/virtbench when root, else under the temp directory.
+// StateRoot holds the state directories of runs when virtbench runs as
+// root. It is on disk, not tmpfs, because containers' writable layers live
+// there and the fileio workload must measure a disk.
+const StateRoot = "/var/lib/virtbench/state"
+
+// makeStateDir creates the run's state directory: under StateRoot when
+// root, else under the temp directory. It is mode 0711: not listable, but
+// traversable by a user-namespaced container's mapped root; each instance
+// directory inside is 0700 unless that container needs it open.
 func makeStateDir() (string, error) {
 	base := os.TempDir()
 	if os.Geteuid() == 0 {
-		base = "/run/virtbench"
-		if err := os.MkdirAll(base, 0o700); err != nil {
+		base = StateRoot
+		if err := os.MkdirAll(base, 0o711); err != nil {
 			return "", fmt.Errorf("state directory: %w", err)
 		}
 	}
@@ -190,14 +197,21 @@ func makeStateDir() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("state directory: %w", err)
 	}
+	if err := os.Chmod(dir, 0o711); err != nil {
+		os.Remove(dir)
+		return "", fmt.Errorf("state directory: %w", err)
+	}
 	return dir, nil
 }
 
-// cacheDir holds images reused across runs: $VIRTBENCH_CACHE, else the
-// user cache directory.
+// cacheDir holds images reused across runs: $VIRTBENCH_CACHE, else
+// /var/cache/virtbench for root, else the user cache directory.
 func cacheDir() string {
 	if d := os.Getenv("VIRTBENCH_CACHE"); d != "" {
 		return d
+	}
+	if os.Geteuid() == 0 {
+		return "/var/cache/virtbench"
 	}
 	if d, err := os.UserCacheDir(); err == nil {
 		return filepath.Join(d, "virtbench")

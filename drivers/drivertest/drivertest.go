@@ -86,8 +86,8 @@ func NewEnv(t testing.TB, opts Options) drivers.Env {
 	if cache == "" {
 		cache = t.TempDir()
 	}
-	state := filepath.Join(t.TempDir(), "state")
-	if err := os.Mkdir(state, 0o700); err != nil {
+	state, err := os.MkdirTemp(t.TempDir(), "state-")
+	if err != nil {
 		t.Fatal(err)
 	}
 	return drivers.Env{Agent: Agent(t), StateDir: state, CacheDir: cache, Options: opts.Options}
@@ -148,13 +148,16 @@ func Run(t *testing.T, f drivers.Factory, opts Options) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env := NewEnv(t, opts)
-			tt.fn(t, f, env, opts)
-			CheckNothingLeft(t, env)
-			if opts.Leaks != nil {
-				if l := opts.Leaks(env); len(l) > 0 {
-					t.Errorf("left behind: %v", l)
+			// Registered first, so it runs after the instances' cleanups.
+			t.Cleanup(func() {
+				CheckNothingLeft(t, env)
+				if opts.Leaks != nil {
+					if l := opts.Leaks(env); len(l) > 0 {
+						t.Errorf("left behind: %v", l)
+					}
 				}
-			}
+			})
+			tt.fn(t, f, env, opts)
 		})
 	}
 }

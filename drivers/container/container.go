@@ -1,0 +1,341 @@
+// Package container is virtbench's own Linux container: OS-level
+// virtualization with nothing between the harness and the kernel.
+//
+// An instance is the agent started as init of new PID, mount, UTS, IPC and
+// network namespaces (and optionally a user namespace), in a cgroup of its
+// own beneath virtbench's, on an overlay of the shared read-only base
+// root filesystem (images.BuildRootfs) and a per-instance writable layer.
+// The agent does the in-namespace setup itself (package
+// guest/containerinit), so a start is one clone and one exec.
+//
+// Options (scenario "container.NAME"): userns=true runs the container in a
+// user namespace mapping root to host UIDs 100000-165535; pids=N sets the
+// pids limit (default 1024).
+package container
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"virtbench/drivers"
+	"virtbench/drivers/internal/agentproc"
+	"virtbench/drivers/internal/cgroups"
+	"virtbench/guest"
+	"virtbench/guest/containerinit"
+	"virtbench/images"
+)
+
+// Grace is how long Stop waits after SIGTERM before SIGKILL.
+const Grace = 2 * time.Second
+
+// DefaultPids is the default pids limit of an instance.
+const DefaultPids = 1024
+
+// userNSBase is the first host UID/GID of a user-namespaced container.
+const userNSBase = 100000
+
+func init() {
+	drivers.Register(drivers.Info{
+		Name:    "container",
+		Kind:    "OS-level: Linux namespaces + cgroups + overlayfs, shared host kernel",
+		Factory: func(env drivers.Env) (drivers.Driver, error) { return New(env) },
+	})
+}
+
+// Driver starts containers.
+type Driver struct {
+	env    drivers.Env
+	userNS bool
+	pids   int64
+
+	once   sync.Once
+	rootfs images.Rootfs
+	err    error
+}
+
+var _ drivers.Driver = (*Driver)(nil)
+
+// New returns a container driver for env.
+func New(env drivers.Env) (*Driver, error) {
+	d := &Driver{env: env, pids: DefaultPids}
+	for k, v := range env.Options {
+		switch k {
+		case "userns":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("container: option userns=%q: not a boolean", v)
+			}
+			d.userNS = b
+		case "pids":
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1 {
+				return nil, fmt.Errorf("container: option pids=%q: not a positive integer", v)
+			}
+			d.pids = n
+		default:
+			return nil, fmt.Errorf("container: unknown option %q (userns, pids)", k)
+		}
+	}
+	return d, nil
+}
+
+// Name returns "container".
+func (d *Driver) Name() string { return "container" }
+
+// Check reports whether this host can run containers: root, overlayfs,
+// cgroups, and the base image (built on first use).
+func (d *Driver) Check(context.Context) error {
+	if os.Geteuid() != 0 {
+		return drivers.Unavailable("needs root for namespaces, mounts and cgroups (run virtbench as root)")
+	}
+	fs, err := os.ReadFile("/proc/filesystems")
+	if err != nil || !regexp.MustCompile(`\toverlay\n`).Match(fs) {
+		return drivers.Unavailable("the kernel has no overlay filesystem (modprobe overlay)")
+	}
+	if _, err := os.Stat(cgroups.Root); err != nil {
+		return drivers.Unavailable("no cgroup filesystem at %s", cgroups.Root)
+	}
+	if _, err := d.image(); err != nil {
+		return drivers.Unavailable("base image: %v", err)
+	}
+	return nil
+}
+
+func (d *Driver) image() (images.Rootfs, error) {
+	d.once.Do(func() {
+		owner := 0
+		if d.userNS {
+			owner = userNSBase
+		}
+		d.rootfs, d.err = images.BuildRootfs(d.env.CacheDir, d.env.Agent, owner)
+	})
+	return d.rootfs, d.err
+}
+
+// ImageUsage returns the disk footprint of the shared base image.
+func (d *Driver) ImageUsage() (images.Usage, error) {
+	r, err := d.image()
+	if err != nil {
+		return images.Usage{}, err
+	}
+	return images.DiskUsage(r.Dir)
+}
+
+var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
+
+// sanitize makes an instance ID safe as a file, cgroup and host name.
+func sanitize(id string) string {
+	s := unsafeChars.ReplaceAllString(id, "_")
+	if len(s) > 60 {
+		s = s[len(s)-60:]
+	}
+	if s == "" || s[0] == '.' {
+		s = "i" + s
+	}
+	return s
+}
+
+// Start creates the instance's directories and cgroup, clones the agent
+// into new namespaces, places it in the cgroup, and hands it its
+// configuration. On error everything created is removed.
+func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance, err error) {
+	begin := time.Now()
+	root, err := d.image()
+	if err != nil {
+		return nil, fmt.Errorf("container: image: %w", err)
+	}
+	id := sanitize(spec.ID)
+	inst := &instance{id: spec.ID}
+	defer func() {
+		if err != nil {
+			inst.cleanup()
+		}
+	}()
+
+	dir := filepath.Join(d.env.StateDir, "container-"+id)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("container: instance directory: %w", err)
+	}
+	inst.dir = dir
+	cfg := containerinit.Config{
+		Lower:    root.Dir,
+		Upper:    filepath.Join(dir, "upper"),
+		Work:     filepath.Join(dir, "work"),
+		Merged:   filepath.Join(dir, "merged"),
+		Hostname: id,
+		UserNS:   d.userNS,
+	}
+	for _, p := range []string{cfg.Upper, cfg.Work, cfg.Merged} {
+		if err := os.Mkdir(p, 0o755); err != nil {
+			return nil, fmt.Errorf("container: %w", err)
+		}
+		if d.userNS {
+			if err := os.Chown(p, userNSBase, userNSBase); err != nil {
+				return nil, fmt.Errorf("container: %w", err)
+			}
+		}
+	}
+	if d.userNS {
+		// The mapped root must be able to reach the overlay directories.
+		if err := os.Chmod(dir, 0o711); err != nil {
+			return nil, fmt.Errorf("container: %w", err)
+		}
+	}
+
+	cg, err := cgroups.New(filepath.Base(d.env.StateDir), id, cgroups.Limits{MemoryBytes: spec.MemoryBytes, CPUs: spec.CPUs, Pids: d.pids})
+	if err != nil {
+		return nil, fmt.Errorf("container: cgroup: %w", err)
+	}
+	inst.cg = cg
+
+	cfgR, cfgW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("container: %w", err)
+	}
+	defer cfgR.Close()
+	defer cfgW.Close()
+	cmd := exec.Command(root.Agent, append([]string{spec.Workload}, spec.Args...)...)
+	cmd.Env = []string{containerinit.EnvFD + "=3"}
+	cmd.ExtraFiles = []*os.File{cfgR}
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC | syscall.CLONE_NEWNET,
+		// If virtbench dies, the container's init dies, and with it every
+		// process of its PID namespace.
+		Pdeathsig: syscall.SIGKILL,
+	}
+	if d.userNS {
+		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWUSER
+		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: userNSBase, Size: 65536}}
+		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: userNSBase, Size: 65536}}
+		// Become the namespace's root (host UID userNSBase) before exec, or
+		// exec would run as the unmapped host root, without capabilities.
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
+	}
+	if cgDir := cg.Dir(); cgDir != "" {
+		// cgroup v2: clone straight into the cgroup.
+		fd, err := syscall.Open(cgDir, syscall.O_DIRECTORY|syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("container: open cgroup: %w", err)
+		}
+		defer syscall.Close(fd)
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
+	}
+	p, err := agentproc.Start(cmd, begin)
+	if err != nil {
+		return nil, fmt.Errorf("container: %w", err)
+	}
+	inst.p = p
+	cfgR.Close()
+	if cg.Dir() == "" {
+		// cgroup v1: join before the init reads its configuration, so the
+		// workload never runs outside its cgroup.
+		if err := cg.Join(p.Pid()); err != nil {
+			return nil, fmt.Errorf("container: join cgroup: %w", err)
+		}
+	}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("container: %w", err)
+	}
+	if _, err := cfgW.Write(b); err != nil {
+		return nil, fmt.Errorf("container: send configuration: %w", err)
+	}
+	if err := cfgW.Close(); err != nil {
+		return nil, fmt.Errorf("container: send configuration: %w", err)
+	}
+	return inst, nil
+}
+
+type instance struct {
+	id  string
+	dir string
+	cg  *cgroups.Cgroup
+	p   *agentproc.Process
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+var (
+	_ drivers.Instance = (*instance)(nil)
+	_ drivers.Cgrouper = (*instance)(nil)
+	_ drivers.Exiter   = (*instance)(nil)
+)
+
+func (i *instance) ID() string { return i.id }
+
+func (i *instance) Ready(ctx context.Context) (drivers.Readiness, error) {
+	r, err := i.p.Ready(ctx)
+	if err != nil && errors.Is(err, drivers.ErrExited) && i.cg.OOMKilled() {
+		err = fmt.Errorf("%w (killed by the memory limit)", err)
+	}
+	return r, err
+}
+
+func (i *instance) Processes() []int32           { return []int32{int32(i.p.Pid())} }
+func (i *instance) Output() <-chan guest.Message { return i.p.Output() }
+func (i *instance) Exited() <-chan struct{}      { return i.p.Exited() }
+
+func (i *instance) ExitErr() error {
+	err := i.p.ExitErr()
+	if err != nil && i.cg.OOMKilled() {
+		err = fmt.Errorf("%w (killed by the memory limit)", err)
+	}
+	return err
+}
+
+// CgroupMemoryBytes returns the cgroup's memory usage without page cache.
+func (i *instance) CgroupMemoryBytes() (int64, error) { return i.cg.MemoryBytes() }
+
+// WritableUsage returns the footprint of the instance's writable layer.
+func (i *instance) WritableUsage() (images.Usage, error) {
+	return images.DiskUsage(filepath.Join(i.dir, "upper"))
+}
+
+// OOMKilled reports whether the memory limit killed a task of the instance.
+func (i *instance) OOMKilled() bool { return i.cg.OOMKilled() }
+
+// Stop terminates the init (and with it the PID namespace), then removes
+// the cgroup and the instance directory. The overlay and every other mount
+// lived in the container's mount namespace, which the kernel tears down
+// with its last process.
+func (i *instance) Stop(ctx context.Context) error {
+	i.stopOnce.Do(func() {
+		var errs []error
+		if i.p != nil {
+			errs = append(errs, i.p.Stop(ctx, Grace))
+		}
+		errs = append(errs, i.cleanup())
+		i.stopErr = errors.Join(errs...)
+	})
+	return i.stopErr
+}
+
+// cleanup removes the cgroup and the instance directory; the process must
+// be gone.
+func (i *instance) cleanup() error {
+	if i.p != nil {
+		_ = i.p.Kill()
+	}
+	var errs []error
+	if i.cg != nil {
+		errs = append(errs, i.cg.Remove())
+	}
+	if i.dir != "" {
+		if err := os.RemoveAll(i.dir); err != nil {
+			errs = append(errs, fmt.Errorf("container: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,312 @@
+// Package cgroups creates and removes per-instance cgroups beneath
+// virtbench's own cgroup, on cgroup v1 (legacy or hybrid) and v2 (unified).
+//
+// It never creates a cgroup at a hierarchy's root and never touches a
+// cgroup it did not create: each instance gets OWN/virtbench.RUN/ID, where
+// OWN is the calling process's cgroup from /proc/self/cgroup.
+package cgroups
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Root is where cgroup hierarchies are mounted.
+const Root = "/sys/fs/cgroup"
+
+// v1Controllers are the v1 hierarchies an instance joins.
+var v1Controllers = []string{"memory", "cpu", "pids"}
+
+// Limits are an instance's resource limits; zero values mean no limit.
+type Limits struct {
+	MemoryBytes int64
+	// CPUs is a CPU quota in CPUs (1.5 = 150ms per 100ms period).
+	CPUs float64
+	// Pids limits the number of tasks.
+	Pids int64
+}
+
+// Cgroup is one instance's cgroup (a directory per v1 hierarchy, or one v2
+// directory).
+type Cgroup struct {
+	v2    bool
+	paths []string // the instance directories, one per hierarchy
+	// parents are the per-run directories created above paths, removed
+	// when they become empty.
+	parents []string
+	// Path is the v2 directory, or the v1 memory directory.
+	Path string
+}
+
+// Version returns 2 on a unified hierarchy and 1 otherwise.
+func Version() int {
+	if _, err := os.Stat(filepath.Join(Root, "cgroup.controllers")); err == nil {
+		return 2
+	}
+	return 1
+}
+
+// own returns this process's cgroup path per v1 controller, and under the
+// key "" the v2 path.
+func own() (map[string]string, error) {
+	f, err := os.Open("/proc/self/cgroup")
+	if err != nil {
+		return nil, fmt.Errorf("cgroups: %w", err)
+	}
+	defer f.Close()
+	m := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		parts := strings.SplitN(sc.Text(), ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			m[c] = parts[2]
+		}
+	}
+	return m, sc.Err()
+}
+
+// New creates the cgroup OWN/virtbench.RUN/ID with limits applied. run and
+// id must be safe as file names. On error nothing is left.
+func New(run, id string, l Limits) (*Cgroup, error) {
+	mine, err := own()
+	if err != nil {
+		return nil, err
+	}
+	cg := &Cgroup{v2: Version() == 2}
+	if cg.v2 {
+		parent := filepath.Join(Root, mine[""], "virtbench."+run)
+		if err := cg.mkdirs(parent, filepath.Join(parent, id)); err != nil {
+			return nil, err
+		}
+		cg.Path = cg.paths[0]
+		if err := enableV2(parent); err != nil {
+			cg.Remove()
+			return nil, err
+		}
+	} else {
+		for _, c := range v1Controllers {
+			rel, ok := mine[c]
+			if !ok {
+				continue
+			}
+			parent := filepath.Join(Root, c, rel, "virtbench."+run)
+			if err := cg.mkdirs(parent, filepath.Join(parent, id)); err != nil {
+				cg.Remove()
+				return nil, err
+			}
+			if c == "memory" {
+				cg.Path = cg.paths[len(cg.paths)-1]
+			}
+		}
+		if cg.Path == "" {
+			cg.Remove()
+			return nil, errors.New("cgroups: no v1 memory hierarchy mounted")
+		}
+	}
+	if err := cg.apply(l); err != nil {
+		cg.Remove()
+		return nil, err
+	}
+	return cg, nil
+}
+
+// mkdirs creates parent (shared by the run's instances, removed when empty)
+// if needed, then dir. It retries when another instance removes the empty
+// parent in between.
+func (cg *Cgroup) mkdirs(parent, dir string) error {
+	for try := 0; ; try++ {
+		if err := os.Mkdir(parent, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("cgroups: %w", err)
+		}
+		err := os.Mkdir(dir, 0o755)
+		if err == nil {
+			cg.parents = append(cg.parents, parent)
+			cg.paths = append(cg.paths, dir)
+			return nil
+		}
+		if !errors.Is(err, os.ErrNotExist) || try == 3 {
+			return fmt.Errorf("cgroups: %w", err)
+		}
+	}
+}
+
+// enableV2 turns on the memory, cpu and pids controllers for parent's
+// children, as far as the parent's own parent delegates them.
+func enableV2(parent string) error {
+	avail, err := os.ReadFile(filepath.Join(parent, "cgroup.controllers"))
+	if err != nil {
+		return fmt.Errorf("cgroups: %w", err)
+	}
+	var want []string
+	for _, c := range strings.Fields(string(avail)) {
+		if c == "memory" || c == "cpu" || c == "pids" {
+			want = append(want, "+"+c)
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	if err := os.WriteFile(filepath.Join(parent, "cgroup.subtree_control"), []byte(strings.Join(want, " ")), 0); err != nil {
+		return fmt.Errorf("cgroups: enable %v in %s: %w", want, parent, err)
+	}
+	return nil
+}
+
+func write(dir, file, value string) error {
+	if err := os.WriteFile(filepath.Join(dir, file), []byte(value), 0); err != nil {
+		return fmt.Errorf("cgroups: write %s: %w", filepath.Join(dir, file), err)
+	}
+	return nil
+}
+
+func (cg *Cgroup) apply(l Limits) error {
+	if l.Pids == 0 {
+		l.Pids = -1
+	}
+	if cg.v2 {
+		var errs []error
+		if l.MemoryBytes > 0 {
+			errs = append(errs, write(cg.Path, "memory.max", strconv.FormatInt(l.MemoryBytes, 10)))
+			// Without swap accounting a limited cgroup swaps instead of OOM-killing.
+			if _, err := os.Stat(filepath.Join(cg.Path, "memory.swap.max")); err == nil {
+				errs = append(errs, write(cg.Path, "memory.swap.max", "0"))
+			}
+		}
+		if l.Pids > 0 {
+			errs = append(errs, write(cg.Path, "pids.max", strconv.FormatInt(l.Pids, 10)))
+		}
+		if l.CPUs > 0 {
+			errs = append(errs, write(cg.Path, "cpu.max", fmt.Sprintf("%d 100000", int64(l.CPUs*100000))))
+		}
+		if err := errors.Join(errs...); err != nil {
+			return fmt.Errorf("%w (are the memory, pids and cpu controllers delegated to virtbench's cgroup? e.g. run it under systemd-run --scope -p Delegate=yes)", err)
+		}
+		return nil
+	}
+	for _, p := range cg.paths {
+		var err error
+		switch {
+		case strings.HasPrefix(p, filepath.Join(Root, "memory")+"/") && l.MemoryBytes > 0:
+			err = write(p, "memory.limit_in_bytes", strconv.FormatInt(l.MemoryBytes, 10))
+			if err == nil {
+				if _, serr := os.Stat(filepath.Join(p, "memory.memsw.limit_in_bytes")); serr == nil {
+					err = write(p, "memory.memsw.limit_in_bytes", strconv.FormatInt(l.MemoryBytes, 10))
+				}
+			}
+		case strings.HasPrefix(p, filepath.Join(Root, "pids")+"/") && l.Pids > 0:
+			err = write(p, "pids.max", strconv.FormatInt(l.Pids, 10))
+		case strings.HasPrefix(p, filepath.Join(Root, "cpu")+"/") && l.CPUs > 0:
+			err = write(p, "cpu.cfs_quota_us", strconv.FormatInt(int64(l.CPUs*100000), 10))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Dir returns the v2 directory (for CLONE_INTO_CGROUP), or "" on v1.
+func (cg *Cgroup) Dir() string {
+	if cg.v2 {
+		return cg.Path
+	}
+	return ""
+}
+
+// Join moves pid into the cgroup in every hierarchy.
+func (cg *Cgroup) Join(pid int) error {
+	for _, p := range cg.paths {
+		if err := write(p, "cgroup.procs", strconv.Itoa(pid)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MemoryBytes returns the memory charged to the cgroup without page cache:
+// usage minus (total_)cache on v1, memory.current minus file on v2.
+func (cg *Cgroup) MemoryBytes() (int64, error) {
+	usageFile, cacheKey := "memory.usage_in_bytes", "total_cache"
+	if cg.v2 {
+		usageFile, cacheKey = "memory.current", "file"
+	}
+	b, err := os.ReadFile(filepath.Join(cg.Path, usageFile))
+	if err != nil {
+		return 0, fmt.Errorf("cgroups: %w", err)
+	}
+	usage, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("cgroups: %s: %w", usageFile, err)
+	}
+	cache, err := statValue(filepath.Join(cg.Path, "memory.stat"), cacheKey)
+	if err != nil {
+		return 0, err
+	}
+	return usage - cache, nil
+}
+
+// OOMKilled reports whether the memory limit killed a task of the cgroup.
+func (cg *Cgroup) OOMKilled() bool {
+	if cg.v2 {
+		n, err := statValue(filepath.Join(cg.Path, "memory.events"), "oom_kill")
+		return err == nil && n > 0
+	}
+	n, err := statValue(filepath.Join(cg.Path, "memory.oom_control"), "oom_kill")
+	if err == nil && n > 0 {
+		return true
+	}
+	b, err := os.ReadFile(filepath.Join(cg.Path, "memory.failcnt"))
+	return err == nil && strings.TrimSpace(string(b)) != "0"
+}
+
+func statValue(file, key string) (int64, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return 0, fmt.Errorf("cgroups: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), " ")
+		if ok && k == key {
+			return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("cgroups: no %s in %s", key, file)
+}
+
+// Remove deletes the instance directories, and the per-run parents when
+// they are empty. The cgroup must have no tasks left; Remove retries for a
+// short while because a killed task leaves its cgroup asynchronously.
+func (cg *Cgroup) Remove() error {
+	var errs []error
+	for _, p := range cg.paths {
+		var err error
+		for i := 0; i < 100; i++ {
+			err = os.Remove(p)
+			if err == nil || errors.Is(err, os.ErrNotExist) {
+				err = nil
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cgroups: %w", err))
+		}
+	}
+	cg.paths = nil
+	for _, p := range cg.parents {
+		os.Remove(p) // fails while other instances of the run still use it
+	}
+	cg.parents = nil
+	return errors.Join(errs...)
+}

@@ -1,0 +1,246 @@
+// Package containerinit is what the agent does first when it is a
+// container's init (drivers/container starts it that way): in the new
+// namespaces the driver created, it waits until the host has put it in its
+// cgroup, mounts the overlay root filesystem, /proc, a read-only /sys and a
+// minimal /dev, pivots into the new root, sets the hostname, brings up
+// loopback, and drops privileges (Docker's default capabilities,
+// no_new_privs). Then the agent runs its workload as PID 1.
+//
+// The agent must be built with CGO_ENABLED=0: privileges are dropped on
+// every thread with syscall.AllThreadsSyscall, which cgo rules out.
+package containerinit
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// EnvFD names the environment variable that carries the number of the file
+// descriptor on which the host writes the Config. Its presence makes the
+// agent a container init.
+const EnvFD = "VIRTBENCH_CONTAINER_FD"
+
+// Config is what the host tells the container init, as JSON on the config
+// descriptor. The host closes the descriptor once the process is in its
+// cgroup; the init reads to EOF before doing anything else.
+type Config struct {
+	// Lower is the read-only base root filesystem (host path).
+	Lower string `json:"lower"`
+	// Upper and Work are the instance's writable layer and overlayfs work
+	// directory; Merged is the (empty) mount point of the overlay.
+	Upper  string `json:"upper"`
+	Work   string `json:"work"`
+	Merged string `json:"merged"`
+	// Hostname is the UTS name inside the container.
+	Hostname string `json:"hostname"`
+	// UserNS is set when the container runs in its own user namespace;
+	// device nodes are then bind-mounted from the host instead of created.
+	UserNS bool `json:"userns,omitempty"`
+}
+
+// Setup performs the container init's setup. It returns an error naming the
+// step that failed; the caller reports it and exits.
+func Setup() error {
+	fdStr := os.Getenv(EnvFD)
+	var fd int
+	if _, err := fmt.Sscan(fdStr, &fd); err != nil || fd < 3 {
+		return fmt.Errorf("container init: bad %s=%q", EnvFD, fdStr)
+	}
+	f := os.NewFile(uintptr(fd), "config")
+	b, err := io.ReadAll(io.LimitReader(f, 1<<20))
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("container init: read config: %w", err)
+	}
+	var c Config
+	if err := json.Unmarshal(b, &c); err != nil {
+		return fmt.Errorf("container init: config: %w", err)
+	}
+	steps := []struct {
+		name string
+		fn   func(*Config) error
+	}{
+		{"mount root filesystem", mountRoot},
+		{"mount /dev", mountDev},
+		{"pivot_root", pivot},
+		{"set hostname", func(c *Config) error { return unix.Sethostname([]byte(c.Hostname)) }},
+		{"bring up loopback", loopbackUp},
+		{"drop privileges", dropPrivileges},
+	}
+	for _, s := range steps {
+		if err := s.fn(&c); err != nil {
+			return fmt.Errorf("container init: %s: %w", s.name, err)
+		}
+	}
+	os.Clearenv()
+	os.Setenv("PATH", "/usr/bin:/bin:/sbin")
+	os.Setenv("HOME", "/")
+	os.Setenv("HOSTNAME", c.Hostname)
+	return nil
+}
+
+func mount(src, target, fstype string, flags uintptr, data string) error {
+	if err := unix.Mount(src, target, fstype, flags, data); err != nil {
+		return fmt.Errorf("mount %s on %s: %w", fstype, target, err)
+	}
+	return nil
+}
+
+func mountRoot(c *Config) error {
+	// Nothing mounted here may propagate back to the host.
+	if err := mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return err
+	}
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", c.Lower, c.Upper, c.Work)
+	if err := mount("overlay", c.Merged, "overlay", 0, opts); err != nil {
+		return err
+	}
+	m := c.Merged
+	if err := mount("proc", filepath.Join(m, "proc"), "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return err
+	}
+	return mount("sysfs", filepath.Join(m, "sys"), "sysfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+}
+
+// devices are the character devices of a minimal /dev: Docker's set.
+var devices = []struct {
+	name         string
+	major, minor uint32
+}{
+	{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+}
+
+func mountDev(c *Config) error {
+	dev := filepath.Join(c.Merged, "dev")
+	if err := mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k"); err != nil {
+		return err
+	}
+	for _, d := range devices {
+		p := filepath.Join(dev, d.name)
+		if c.UserNS {
+			// mknod is not allowed in a user namespace; bind the host's node.
+			if err := os.WriteFile(p, nil, 0o666); err != nil {
+				return err
+			}
+			if err := mount("/dev/"+d.name, p, "", unix.MS_BIND, ""); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := unix.Mknod(p, unix.S_IFCHR|0o666, int(unix.Mkdev(d.major, d.minor))); err != nil {
+			return fmt.Errorf("mknod %s: %w", p, err)
+		}
+		if err := os.Chmod(p, 0o666); err != nil {
+			return err
+		}
+	}
+	for _, d := range []string{"pts", "shm"} {
+		if err := os.Mkdir(filepath.Join(dev, d), 0o755); err != nil {
+			return err
+		}
+	}
+	if err := mount("devpts", filepath.Join(dev, "pts"), "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"); err != nil {
+		return err
+	}
+	if err := mount("shm", filepath.Join(dev, "shm"), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=65536k"); err != nil {
+		return err
+	}
+	links := [][2]string{{"pts/ptmx", "ptmx"}, {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}}
+	for _, l := range links {
+		if err := os.Symlink(l[0], filepath.Join(dev, l[1])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pivot makes the overlay the root and detaches the old root, as runc does:
+// pivot_root(".", ".") stacks the old root on top of the new one.
+func pivot(c *Config) error {
+	if err := unix.Chdir(c.Merged); err != nil {
+		return err
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detach old root: %w", err)
+	}
+	return unix.Chdir("/")
+}
+
+func loopbackUp(*Config) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}
+
+// DefaultCaps are the capabilities Docker grants a container by default.
+var DefaultCaps = []uintptr{
+	unix.CAP_CHOWN, unix.CAP_DAC_OVERRIDE, unix.CAP_FSETID, unix.CAP_FOWNER, unix.CAP_MKNOD,
+	unix.CAP_NET_RAW, unix.CAP_SETGID, unix.CAP_SETUID, unix.CAP_SETFCAP, unix.CAP_SETPCAP,
+	unix.CAP_NET_BIND_SERVICE, unix.CAP_SYS_CHROOT, unix.CAP_KILL, unix.CAP_AUDIT_WRITE,
+}
+
+// dropPrivileges limits every thread to DefaultCaps (bounding, effective,
+// permitted and inheritable sets) and sets no_new_privs.
+func dropPrivileges(*Config) error {
+	keep := map[uintptr]bool{}
+	var mask [2]uint32
+	for _, c := range DefaultCaps {
+		keep[c] = true
+		mask[c/32] |= 1 << (c % 32)
+	}
+	lastCap := uintptr(unix.CAP_LAST_CAP)
+	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
+		var n int
+		if _, err := fmt.Sscan(string(b), &n); err == nil {
+			lastCap = uintptr(n)
+		}
+	}
+	for c := uintptr(0); c <= lastCap; c++ {
+		if keep[c] {
+			continue
+		}
+		if _, _, e := syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, c, 0); e != 0 && e != unix.EINVAL {
+			return fmt.Errorf("drop capability %d from the bounding set: %w", c, e)
+		}
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	data := [2]unix.CapUserData{
+		{Effective: mask[0], Permitted: mask[0], Inheritable: mask[0]},
+		{Effective: mask[1], Permitted: mask[1], Inheritable: mask[1]},
+	}
+	_, _, e := syscall.AllThreadsSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0)
+	runtime.KeepAlive(&hdr)
+	runtime.KeepAlive(&data)
+	if e != 0 {
+		return fmt.Errorf("capset: %w", e)
+	}
+	if _, _, e := syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0); e != 0 {
+		return fmt.Errorf("no_new_privs: %w", e)
+	}
+	return nil
+}
+
+// IsInit reports whether the agent was started as a container init.
+func IsInit() bool { return os.Getenv(EnvFD) != "" }
