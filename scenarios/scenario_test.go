@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	_ "virtbench/drivers/native"
+	_ "virtbench/drivers/all"
 )
 
 func TestBuiltinsValid(t *testing.T) {

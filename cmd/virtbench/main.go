@@ -30,8 +30,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	_ "virtbench/drivers/container"
-	_ "virtbench/drivers/native"
+	_ "virtbench/drivers/all"
 )
 
 // Exit codes.

@@ -1,0 +1,7 @@
+// Package all registers every driver; import it for its side effect.
+package all
+
+import (
+	_ "virtbench/drivers/container" // our own Linux container
+	_ "virtbench/drivers/native"    // the baseline
+)
