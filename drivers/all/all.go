@@ -4,4 +4,5 @@ package all
 import (
 	_ "virtbench/drivers/container" // our own Linux container
 	_ "virtbench/drivers/native"    // the baseline
+	_ "virtbench/drivers/runc"      // runc and crun, peers of container
 )

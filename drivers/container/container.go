@@ -22,10 +22,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"virtbench/drivers"
 	"virtbench/drivers/internal/agentproc"
@@ -231,7 +234,7 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 		defer syscall.Close(fd)
 		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
 	}
-	p, err := agentproc.Start(cmd, begin)
+	p, err := startReduced(func() (*agentproc.Process, error) { return agentproc.Start(cmd, begin) })
 	if err != nil {
 		return nil, fmt.Errorf("container: %w", err)
 	}
@@ -255,6 +258,62 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 		return nil, fmt.Errorf("container: send configuration: %w", err)
 	}
 	return inst, nil
+}
+
+// spawner forks every container init of the process from one OS thread
+// whose capability bounding set holds only what the init needs (the child
+// inherits the forking thread's set, so the init has little left to drop,
+// and each drop it makes costs a stop-the-world). The thread lives as long
+// as the process: a child's Pdeathsig fires when the thread that forked it
+// exits. It is process-wide state because it is an OS resource, like the
+// Go runtime's own threads.
+var spawner struct {
+	once sync.Once
+	reqs chan func()
+	err  error
+}
+
+// startReduced runs start on the spawner thread.
+func startReduced(start func() (*agentproc.Process, error)) (*agentproc.Process, error) {
+	spawner.once.Do(func() {
+		spawner.reqs = make(chan func())
+		ready := make(chan error)
+		go spawnLoop(ready)
+		spawner.err = <-ready
+	})
+	if spawner.err != nil {
+		return nil, spawner.err
+	}
+	var p *agentproc.Process
+	var err error
+	done := make(chan struct{})
+	spawner.reqs <- func() {
+		p, err = start()
+		close(done)
+	}
+	<-done
+	return p, err
+}
+
+func spawnLoop(ready chan<- error) {
+	runtime.LockOSThread() // never unlocked: the thread's capabilities differ
+	keep := map[uintptr]bool{}
+	for _, c := range append(append([]uintptr(nil), containerinit.DefaultCaps...), containerinit.SetupCaps...) {
+		keep[c] = true
+	}
+	for c := uintptr(0); c <= unix.CAP_LAST_CAP; c++ {
+		if keep[c] {
+			continue
+		}
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, c, 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
+			ready <- fmt.Errorf("container: spawner: drop capability %d: %w", c, err)
+			return
+		}
+	}
+	close(ready)
+	for f := range spawner.reqs {
+		f()
+	}
 }
 
 type instance struct {

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -52,9 +53,9 @@ func Version() int {
 	return 1
 }
 
-// own returns this process's cgroup path per v1 controller, and under the
+// Own returns this process's cgroup path per v1 controller, and under the
 // key "" the v2 path.
-func own() (map[string]string, error) {
+func Own() (map[string]string, error) {
 	f, err := os.Open("/proc/self/cgroup")
 	if err != nil {
 		return nil, fmt.Errorf("cgroups: %w", err)
@@ -77,7 +78,7 @@ func own() (map[string]string, error) {
 // New creates the cgroup OWN/virtbench.RUN/ID with limits applied. run and
 // id must be safe as file names. On error nothing is left.
 func New(run, id string, l Limits) (*Cgroup, error) {
-	mine, err := own()
+	mine, err := Own()
 	if err != nil {
 		return nil, err
 	}
@@ -308,5 +309,40 @@ func (cg *Cgroup) Remove() error {
 		os.Remove(p) // fails while other instances of the run still use it
 	}
 	cg.parents = nil
+	return errors.Join(errs...)
+}
+
+// RemovePath removes the cgroup directory rel (a path relative to each
+// hierarchy's root, as in an OCI cgroupsPath) from every hierarchy that
+// has it. It is for cgroups a runtime created at virtbench's request; a
+// missing or still busy directory is not an error for parents, only for
+// the leaf, which is retried briefly.
+func RemovePath(rel string) error {
+	var dirs []string
+	if Version() == 2 {
+		dirs = []string{filepath.Join(Root, rel)}
+	} else {
+		entries, err := os.ReadDir(Root)
+		if err != nil {
+			return fmt.Errorf("cgroups: %w", err)
+		}
+		for _, e := range entries {
+			dirs = append(dirs, filepath.Join(Root, e.Name(), rel))
+		}
+	}
+	var errs []error
+	for _, d := range dirs {
+		var err error
+		for i := 0; i < 50; i++ {
+			if err = os.Remove(d); err == nil || errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTEMPTY) {
+				err = nil
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cgroups: %w", err))
+		}
+	}
 	return errors.Join(errs...)
 }

@@ -1,0 +1,340 @@
+// Package runc runs the agent with an OCI runtime users already have: the
+// peer that virtbench's own container driver is measured against. It
+// registers "runc" and "crun", which share runc's command line.
+//
+// Each instance gets the same read-only base root filesystem as
+// drivers/container, with a per-instance overlay writable layer mounted at
+// the bundle's rootfs, and an OCI bundle (config.json written with the
+// runtime-spec types) giving the same isolation: PID, mount, UTS, IPC and
+// network namespaces, Docker's default capabilities, no_new_privs, a cgroup
+// beneath virtbench's own. The runtime runs in the foreground
+// ("RUNTIME run"), so its stdout is the agent's console; its state
+// directory (--root) is private to the instance.
+package runc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"virtbench/drivers"
+	"virtbench/drivers/internal/agentproc"
+	"virtbench/drivers/internal/cgroups"
+	"virtbench/guest"
+	"virtbench/guest/containerinit"
+	"virtbench/images"
+)
+
+// Grace is how long Stop waits after SIGTERM before killing the container.
+const Grace = 2 * time.Second
+
+func init() {
+	for _, rt := range []string{"runc", "crun"} {
+		drivers.Register(drivers.Info{
+			Name:    rt,
+			Kind:    "OS-level: the " + rt + " OCI runtime (peer of container)",
+			Factory: func(env drivers.Env) (drivers.Driver, error) { return New(rt, env) },
+		})
+	}
+}
+
+// Driver starts containers with an OCI runtime binary.
+type Driver struct {
+	runtime string
+	env     drivers.Env
+
+	once   sync.Once
+	rootfs images.Rootfs
+	err    error
+}
+
+var _ drivers.Driver = (*Driver)(nil)
+
+// New returns a driver for the runtime binary (runc or crun).
+func New(runtime string, env drivers.Env) (*Driver, error) {
+	for k := range env.Options {
+		return nil, fmt.Errorf("%s: unknown option %q", runtime, k)
+	}
+	return &Driver{runtime: runtime, env: env}, nil
+}
+
+// Name returns the runtime's name.
+func (d *Driver) Name() string { return d.runtime }
+
+func (d *Driver) image() (images.Rootfs, error) {
+	d.once.Do(func() { d.rootfs, d.err = images.BuildRootfs(d.env.CacheDir, d.env.Agent, 0) })
+	return d.rootfs, d.err
+}
+
+// ImageUsage returns the disk footprint of the shared base image.
+func (d *Driver) ImageUsage() (images.Usage, error) {
+	r, err := d.image()
+	if err != nil {
+		return images.Usage{}, err
+	}
+	return images.DiskUsage(r.Dir)
+}
+
+// Check finds the runtime and runs one short container with it, so that a
+// runtime that refuses this host (crun 1.8 on hybrid cgroups) is reported
+// unavailable with its own words.
+func (d *Driver) Check(ctx context.Context) error {
+	if os.Geteuid() != 0 {
+		return drivers.Unavailable("needs root (run virtbench as root)")
+	}
+	if _, err := exec.LookPath(d.runtime); err != nil {
+		return drivers.Unavailable("%s is not installed (apt-get install %s)", d.runtime, d.runtime)
+	}
+	if _, err := d.image(); err != nil {
+		return drivers.Unavailable("base image: %v", err)
+	}
+	inst, err := d.Start(ctx, drivers.Spec{ID: "check", Workload: "idle"})
+	if err != nil {
+		return drivers.Unavailable("%v", err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_, err = inst.Ready(rctx)
+	serr := inst.Stop(context.Background())
+	if err != nil {
+		return drivers.Unavailable("%s cannot run a container here: %v", d.runtime, err)
+	}
+	return serr
+}
+
+var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
+
+// Start mounts the instance's overlay root, writes the bundle and runs the
+// runtime in the foreground. On error everything created is removed.
+func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance, err error) {
+	begin := time.Now()
+	root, err := d.image()
+	if err != nil {
+		return nil, fmt.Errorf("%s: image: %w", d.runtime, err)
+	}
+	id := unsafeChars.ReplaceAllString(spec.ID, "_")
+	if len(id) > 60 {
+		id = id[len(id)-60:]
+	}
+	inst := &instance{d: d, id: spec.ID, name: "vb-" + filepath.Base(d.env.StateDir) + "-" + id}
+	defer func() {
+		if err != nil {
+			inst.cleanup()
+		}
+	}()
+	inst.dir = filepath.Join(d.env.StateDir, d.runtime+"-"+id)
+	if err := os.Mkdir(inst.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("%s: instance directory: %w", d.runtime, err)
+	}
+	rootfs := filepath.Join(inst.dir, "rootfs")
+	for _, p := range []string{"upper", "work", "rootfs", "state"} {
+		if err := os.Mkdir(filepath.Join(inst.dir, p), 0o755); err != nil {
+			return nil, fmt.Errorf("%s: %w", d.runtime, err)
+		}
+	}
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", root.Dir, filepath.Join(inst.dir, "upper"), filepath.Join(inst.dir, "work"))
+	if err := unix.Mount("overlay", rootfs, "overlay", 0, opts); err != nil {
+		return nil, fmt.Errorf("%s: mount overlay: %w", d.runtime, err)
+	}
+	inst.mounted = rootfs
+
+	cgPath, err := cgroupsPath(filepath.Base(d.env.StateDir), d.runtime+"-"+id)
+	if err != nil {
+		return nil, err
+	}
+	inst.cgPath = cgPath
+	cfg := bundleSpec(append([]string{images.AgentPath, spec.Workload}, spec.Args...), id, cgPath, spec)
+	b, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", d.runtime, err)
+	}
+	if err := os.WriteFile(filepath.Join(inst.dir, "config.json"), b, 0o600); err != nil {
+		return nil, fmt.Errorf("%s: %w", d.runtime, err)
+	}
+	cmd := exec.Command(d.runtime, "--root", filepath.Join(inst.dir, "state"), "run",
+		"--bundle", inst.dir, "--pid-file", filepath.Join(inst.dir, "pid"), inst.name)
+	cmd.SysProcAttr = &unix.SysProcAttr{Pdeathsig: unix.SIGKILL}
+	p, err := agentproc.Start(cmd, begin)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", d.runtime, err)
+	}
+	inst.p = p
+	return inst, nil
+}
+
+// cgroupsPath returns the OCI cgroupsPath beneath virtbench's own memory
+// cgroup (on v1 the runtime uses one path in every hierarchy).
+func cgroupsPath(run, id string) (string, error) {
+	own, err := cgroups.Own()
+	if err != nil {
+		return "", err
+	}
+	base := own["memory"]
+	if cgroups.Version() == 2 {
+		base = own[""]
+	}
+	return filepath.Join("/", base, "virtbench."+run, id), nil
+}
+
+// ociVersion is the runtime-spec version written to config.json: the one
+// Debian 12's runc (1.0.2-dev) and crun 1.8 accept.
+const ociVersion = "1.0.2"
+
+// bundleSpec is the OCI configuration: runc's default spec with the
+// isolation drivers/container gives.
+func bundleSpec(args []string, hostname, cgPath string, spec drivers.Spec) *specs.Spec {
+	caps := containerinit.DefaultCapNames
+	pids := int64(1024)
+	s := &specs.Spec{
+		Version: ociVersion,
+		Process: &specs.Process{
+			Args: args,
+			Env:  []string{"PATH=/usr/bin:/bin:/sbin", "HOME=/"},
+			Cwd:  "/",
+			Capabilities: &specs.LinuxCapabilities{
+				Bounding: caps, Effective: caps, Permitted: caps,
+			},
+			NoNewPrivileges: true,
+		},
+		Root:     &specs.Root{Path: "rootfs"},
+		Hostname: hostname,
+		Mounts: []specs.Mount{
+			{Destination: "/proc", Type: "proc", Source: "proc"},
+			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+			{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}},
+			{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
+			{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
+		},
+		Linux: &specs.Linux{
+			CgroupsPath: cgPath,
+			Namespaces: []specs.LinuxNamespace{
+				{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}, {Type: specs.IPCNamespace},
+				{Type: specs.UTSNamespace}, {Type: specs.MountNamespace},
+			},
+			Resources: &specs.LinuxResources{
+				Pids: &specs.LinuxPids{Limit: pids},
+			},
+			MaskedPaths:   []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"},
+			ReadonlyPaths: []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},
+		},
+	}
+	if spec.MemoryBytes > 0 {
+		limit := spec.MemoryBytes
+		s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: &limit}
+	}
+	if spec.CPUs > 0 {
+		quota, period := int64(spec.CPUs*100000), uint64(100000)
+		s.Linux.Resources.CPU = &specs.LinuxCPU{Quota: &quota, Period: &period}
+	}
+	return s
+}
+
+type instance struct {
+	d       *Driver
+	id      string
+	name    string // the runtime's container ID
+	dir     string
+	mounted string
+	cgPath  string
+	p       *agentproc.Process
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+var (
+	_ drivers.Instance      = (*instance)(nil)
+	_ drivers.Exiter        = (*instance)(nil)
+	_ drivers.WritableSizer = (*instance)(nil)
+)
+
+func (i *instance) ID() string                                           { return i.id }
+func (i *instance) Ready(ctx context.Context) (drivers.Readiness, error) { return i.p.Ready(ctx) }
+func (i *instance) Output() <-chan guest.Message                         { return i.p.Output() }
+func (i *instance) Exited() <-chan struct{}                              { return i.p.Exited() }
+func (i *instance) ExitErr() error                                       { return i.p.ExitErr() }
+
+// Processes returns the runtime's process and the container's init.
+func (i *instance) Processes() []int32 {
+	pids := []int32{int32(i.p.Pid())}
+	if b, err := os.ReadFile(filepath.Join(i.dir, "pid")); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			pids = append(pids, int32(n))
+		}
+	}
+	return pids
+}
+
+// WritableUsage returns the footprint of the instance's writable layer.
+func (i *instance) WritableUsage() (images.Usage, error) {
+	return images.DiskUsage(filepath.Join(i.dir, "upper"))
+}
+
+// Stop sends SIGTERM to the runtime, which forwards it to the container;
+// after the grace period it deletes the container by force. Then it
+// unmounts the overlay and removes the bundle and the cgroup's parents.
+func (i *instance) Stop(ctx context.Context) error {
+	i.stopOnce.Do(func() {
+		var errs []error
+		if i.p != nil {
+			_ = i.p.Signal(unix.SIGTERM)
+			t := time.NewTimer(Grace)
+			select {
+			case <-i.p.Exited():
+			case <-t.C:
+			case <-ctx.Done():
+			}
+			t.Stop()
+		}
+		errs = append(errs, i.cleanup())
+		i.stopErr = errors.Join(errs...)
+	})
+	return i.stopErr
+}
+
+// cleanup force-deletes the container, waits for the runtime, unmounts the
+// overlay and removes the instance directory and empty cgroup parents.
+func (i *instance) cleanup() error {
+	var errs []error
+	if i.p != nil {
+		select {
+		case <-i.p.Exited():
+		default:
+			out, err := exec.Command(i.d.runtime, "--root", filepath.Join(i.dir, "state"), "delete", "--force", i.name).CombinedOutput()
+			if err != nil && !strings.Contains(string(out), "does not exist") && !strings.Contains(string(out), "not found") {
+				errs = append(errs, fmt.Errorf("%s delete: %v: %s", i.d.runtime, err, strings.TrimSpace(string(out))))
+			}
+		}
+		_ = i.p.Kill()
+	}
+	if i.mounted != "" {
+		if err := unix.Unmount(i.mounted, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+			errs = append(errs, fmt.Errorf("%s: unmount %s: %w", i.d.runtime, i.mounted, err))
+		}
+		i.mounted = ""
+	}
+	if i.cgPath != "" {
+		errs = append(errs, cgroups.RemovePath(i.cgPath))
+		// The run's parent goes once empty; while other instances use it,
+		// removing it fails, which is expected.
+		_ = cgroups.RemovePath(filepath.Dir(i.cgPath))
+	}
+	if i.dir != "" {
+		if err := os.RemoveAll(i.dir); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", i.d.runtime, err))
+		}
+	}
+	return errors.Join(errs...)
+}

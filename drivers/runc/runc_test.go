@@ -1,0 +1,66 @@
+package runc_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"virtbench/drivers"
+	"virtbench/drivers/drivertest"
+	"virtbench/drivers/runc"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	drivertest.CleanupAgent()
+	os.Exit(code)
+}
+
+// cgroupLeaks returns the cgroup directories left for env's run.
+func cgroupLeaks(env drivers.Env) []string {
+	var left []string
+	run := "virtbench." + filepath.Base(env.StateDir)
+	filepath.WalkDir("/sys/fs/cgroup", func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return filepath.SkipDir
+		}
+		if d.IsDir() && strings.HasPrefix(d.Name(), "virtbench.") {
+			if d.Name() == run {
+				left = append(left, p)
+			}
+			return filepath.SkipDir
+		}
+		return nil
+	})
+	return left
+}
+
+func TestConformanceRunc(t *testing.T) {
+	drivertest.RequiresRoot(t)
+	drivertest.Run(t, func(env drivers.Env) (drivers.Driver, error) { return runc.New("runc", env) }, drivertest.Options{Leaks: cgroupLeaks})
+}
+
+func TestConformanceCrun(t *testing.T) {
+	drivertest.RequiresRoot(t)
+	factory := func(env drivers.Env) (drivers.Driver, error) { return runc.New("crun", env) }
+	if _, err := os.Stat("/sys/fs/cgroup/unified"); err == nil {
+		// A hybrid cgroup host: crun 1.8 refuses it, and the driver must
+		// say so instead of failing later.
+		env := drivertest.NewEnv(t, drivertest.Options{})
+		d, _ := factory(env)
+		err := d.Check(context.Background())
+		if err == nil {
+			t.Log("crun accepts this hybrid cgroup host; running the suite")
+		} else {
+			if !errors.Is(err, drivers.ErrUnavailable) || !strings.Contains(err.Error(), "hybrid") {
+				t.Fatalf("crun on a hybrid cgroup host: Check = %v, want ErrUnavailable naming hybrid mode", err)
+			}
+			drivertest.CheckNothingLeft(t, env)
+			t.Skipf("crun refuses hybrid cgroups on this host (%v); the suite runs on a pure cgroup v1 or v2 host", err)
+		}
+	}
+	drivertest.Run(t, factory, drivertest.Options{Leaks: cgroupLeaks})
+}
