@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # Debian packages virtbench uses: QEMU and its tools, the guest kernel,
-# mkfs.ext4, runc and crun (peer runtimes), hyperfine (for cross-checks), iproute2.
-PACKAGES=(qemu-system-x86 qemu-utils linux-image-amd64 e2fsprogs runc crun hyperfine iproute2)
+# mkfs.ext4, xz (to extract the vmlinux), runc and crun (peer runtimes),
+# hyperfine (for cross-checks), iproute2.
+PACKAGES=(qemu-system-x86 qemu-utils linux-image-amd64 e2fsprogs xz-utils runc crun hyperfine iproute2)
 
 log() { printf 'run.sh: %s\n' "$*" >&2; }
 

@@ -288,6 +288,20 @@ func (t *trial) sampleMemory(ctx context.Context, insts []*started, memBefore in
 		t.record(Sample{Instance: st.id, Metric: MetricRSS, Unit: "B", Value: float64(m.RSS)})
 		t.record(Sample{Instance: st.id, Metric: MetricPSS, Unit: "B", Value: float64(m.PSS)})
 		t.record(Sample{Instance: st.id, Metric: MetricUSS, Unit: "B", Value: float64(m.USS)})
+		if mp, ok := st.inst.(drivers.MemoryParter); ok {
+			parts, err := mp.MemoryParts()
+			if err != nil {
+				t.record(Sample{Instance: st.id, Metric: "mem.parts", Unit: "B", Error: err.Error()})
+			}
+			names := make([]string, 0, len(parts))
+			for k := range parts {
+				names = append(names, k)
+			}
+			sort.Strings(names)
+			for _, k := range names {
+				t.record(Sample{Instance: st.id, Metric: "mem." + k, Unit: "B", Value: float64(parts[k])})
+			}
+		}
 		if cg, ok := st.inst.(drivers.Cgrouper); ok {
 			if v, err := cg.CgroupMemoryBytes(); err == nil {
 				t.record(Sample{Instance: st.id, Metric: MetricCgroupMem, Unit: "B", Value: float64(v)})

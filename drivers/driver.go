@@ -111,3 +111,9 @@ type ImageSizer interface {
 type WritableSizer interface {
 	WritableUsage() (images.Usage, error)
 }
+
+// MemoryParter is implemented by instances whose memory splits into named
+// parts worth reporting, e.g. a VM's guest RAM and its VMM's overhead.
+type MemoryParter interface {
+	MemoryParts() (map[string]int64, error)
+}

@@ -3,11 +3,15 @@
 //
 //	virtbench-guest WORKLOAD [flags]
 //
-// It speaks the line protocol described in package guest on stdout. Started
-// by drivers/container, it first sets up the container (package
-// containerinit). A bad
+// It speaks the line protocol described in package guest on stdout. A bad
 // workload name or flag is an ERROR line and exit status 2. SIGTERM or SIGINT
 // stops it with status 0.
+//
+// Started by drivers/container it first sets up the container (package
+// containerinit). As PID 1 of a VM (drivers/qemu) it first sets up the
+// guest (package vminit), takes its arguments from the kernel command line
+// (after "--"), stops when STOP is written on the console, and powers the
+// guest off instead of exiting.
 package main
 
 import (
@@ -19,20 +23,33 @@ import (
 
 	"virtbench/guest"
 	"virtbench/guest/containerinit"
+	"virtbench/guest/vminit"
 )
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	if !containerinit.IsInit() && vminit.IsInit() {
+		code := run(os.Args[1:], vminit.Setup, vminit.WatchConsole)
+		fmt.Fprintf(os.Stderr, "virtbench-guest: powering off (status %d)\n", code)
+		if err := vminit.PowerOff(); err != nil {
+			fmt.Fprintln(os.Stderr, "virtbench-guest: power off:", err)
+		}
+		select {} // PID 1 must not exit
+	}
+	setup := func() error { return nil }
+	if containerinit.IsInit() {
+		setup = containerinit.Setup
+	}
+	os.Exit(run(os.Args[1:], setup, nil))
 }
 
-func run(args []string) int {
+// run sets up the instance, then runs the workload until it is stopped by a
+// signal or, when watch is not nil, by what watch watches.
+func run(args []string, setup func() error, watch func(context.Context) (context.Context, context.CancelFunc)) int {
 	a := guest.NewAgent(os.Stdout)
-	if containerinit.IsInit() {
-		if err := containerinit.Setup(); err != nil {
-			a.Error(err)
-			fmt.Fprintln(os.Stderr, "virtbench-guest:", err)
-			return 1
-		}
+	if err := setup(); err != nil {
+		a.Error(err)
+		fmt.Fprintln(os.Stderr, "virtbench-guest:", err)
+		return 1
 	}
 	w, work, err := guest.Prepare(args)
 	if err != nil {
@@ -42,6 +59,11 @@ func run(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if watch != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = watch(ctx)
+		defer cancel()
+	}
 	if err := guest.Run(ctx, a, w, work); err != nil {
 		fmt.Fprintln(os.Stderr, "virtbench-guest:", err)
 		return 1

@@ -28,6 +28,15 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	warmup := fs.Int("warmup", -1, "warmup repetitions per trial, recorded but not summarised (default: the scenario's)")
 	out := fs.String("out", "", "run directory (default results/TIMESTAMP-SCENARIO)")
 	agent := fs.String("agent", defaultAgent(), "path of the virtbench-guest binary")
+	sets := map[string]string{}
+	fs.Func("set", "driver option DRIVER.NAME=VALUE, e.g. qemu.accel=tcg (repeatable)", func(v string) error {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok || !strings.Contains(k, ".") {
+			return fmt.Errorf("want DRIVER.NAME=VALUE, got %q", v)
+		}
+		sets[k] = val
+		return nil
+	})
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: virtbench run [SCENARIO|FILE] [flags]\n\nRuns a built-in scenario (default quick) or a scenario file. Flags:")
 		fs.PrintDefaults()
@@ -70,6 +79,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	}
 	if *reps != 0 {
 		sc.Reps = *reps
+	}
+	for k, v := range sets {
+		sc.Options[k] = v
 	}
 	if *warmup >= 0 {
 		sc.Warmup = *warmup

@@ -1,0 +1,637 @@
+// Package qemu runs the agent in a QEMU virtual machine: hardware-assisted
+// (KVM) where /dev/kvm is usable, full emulation (TCG) otherwise, and
+// reports which one QEMU actually used (QMP query-kvm), never assuming it.
+//
+// The guest boots Debian's kernel directly (PVH: the uncompressed vmlinux
+// virtbench extracts from /boot/vmlinuz-*) with an initramfs virtbench
+// writes, whose /init is the agent (see guest/vminit). The console is the
+// serial port on QEMU's stdio; QMP is a socket virtbench creates and hands
+// to QEMU, so the QMP greeting marks the moment the VMM is up. Workloads
+// that use a disk get a per-instance qcow2 overlay over a shared ext4 base
+// image, mounted on the guest's /tmp.
+//
+// Options (scenario "qemu.NAME"):
+//
+//	accel    auto (default: kvm if /dev/kvm is usable, else tcg), kvm or tcg
+//	machine  microvm (default), pc or q35
+//	devices  virtio (default: paravirtual) or emulated (IDE disk; pc/q35 only)
+//	memory   guest RAM in MiB (default 256, or the scenario's memory)
+//	cpus     vCPUs (default 1)
+//	tb-size  TCG translation cache in MiB (default 64; QEMU's own default is 1 GiB)
+//	kernel   a kernel image (default: the newest /boot/vmlinuz-*)
+//	binary   the QEMU binary (default qemu-system-x86_64)
+//
+// Untested on the machines virtbench is developed on (they have no
+// /dev/kvm): the accel=kvm command line (-accel kvm -cpu host) and the KVM
+// branch of accelerator selection. Both are selected automatically where
+// /dev/kvm is usable; the reported accelerator always comes from QMP.
+package qemu
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"virtbench/drivers"
+	"virtbench/drivers/internal/agentproc"
+	"virtbench/guest"
+	"virtbench/guest/vminit"
+	"virtbench/images"
+)
+
+// Grace is how long Stop waits for the guest to power off, and then for
+// QEMU to quit, before SIGKILL.
+const Grace = 5 * time.Second
+
+func init() {
+	drivers.Register(drivers.Info{
+		Name:    "qemu",
+		Kind:    "VM: QEMU, hardware-assisted (KVM) or full emulation (TCG), own guest kernel",
+		Factory: func(env drivers.Env) (drivers.Driver, error) { return New(env) },
+	})
+}
+
+// Config is the driver's configuration, from drivers.Env.Options.
+type Config struct {
+	// Accel is auto, kvm or tcg.
+	Accel string
+	// Machine is microvm, pc or q35.
+	Machine string
+	// Devices is virtio or emulated.
+	Devices string
+	// MemoryMiB is the guest RAM (0: the spec's memory, else 256).
+	MemoryMiB int
+	// CPUs is the number of vCPUs.
+	CPUs int
+	// TBSizeMiB is TCG's translation cache size.
+	TBSizeMiB int
+	// Kernel is the kernel image; empty means the newest /boot/vmlinuz-*.
+	Kernel string
+	// Binary is the QEMU executable.
+	Binary string
+}
+
+// parseConfig reads and validates options.
+func parseConfig(opts map[string]string) (Config, error) {
+	c := Config{Accel: "auto", Machine: "microvm", Devices: "virtio", CPUs: 1, TBSizeMiB: 64, Binary: "qemu-system-x86_64"}
+	num := func(k, v string) (int, error) {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return 0, fmt.Errorf("qemu: option %s=%q: not a positive integer", k, v)
+		}
+		return n, nil
+	}
+	var err error
+	for k, v := range opts {
+		switch k {
+		case "accel":
+			c.Accel = v
+		case "machine":
+			c.Machine = v
+		case "devices":
+			c.Devices = v
+		case "memory":
+			c.MemoryMiB, err = num(k, v)
+		case "cpus":
+			c.CPUs, err = num(k, v)
+		case "tb-size":
+			c.TBSizeMiB, err = num(k, v)
+		case "kernel":
+			c.Kernel = v
+		case "binary":
+			c.Binary = v
+		default:
+			err = fmt.Errorf("qemu: unknown option %q (accel, machine, devices, memory, cpus, tb-size, kernel, binary)", k)
+		}
+		if err != nil {
+			return Config{}, err
+		}
+	}
+	switch {
+	case c.Accel != "auto" && c.Accel != "kvm" && c.Accel != "tcg":
+		return Config{}, fmt.Errorf("qemu: accel=%q: want auto, kvm or tcg", c.Accel)
+	case c.Machine != "microvm" && c.Machine != "pc" && c.Machine != "q35":
+		return Config{}, fmt.Errorf("qemu: machine=%q: want microvm, pc or q35", c.Machine)
+	case c.Devices != "virtio" && c.Devices != "emulated":
+		return Config{}, fmt.Errorf("qemu: devices=%q: want virtio or emulated", c.Devices)
+	case c.Devices == "emulated" && c.Machine == "microvm":
+		return Config{}, errors.New("qemu: devices=emulated needs machine=pc or q35 (microvm has only virtio devices)")
+	}
+	return c, nil
+}
+
+// Driver starts QEMU VMs.
+type Driver struct {
+	env drivers.Env
+	cfg Config
+
+	once   sync.Once
+	kernel images.Kernel
+	initrd images.Initramfs
+	err    error
+}
+
+var (
+	_ drivers.Driver     = (*Driver)(nil)
+	_ drivers.ImageSizer = (*Driver)(nil)
+)
+
+// New returns a QEMU driver for env.
+func New(env drivers.Env) (*Driver, error) {
+	cfg, err := parseConfig(env.Options)
+	if err != nil {
+		return nil, err
+	}
+	return &Driver{env: env, cfg: cfg}, nil
+}
+
+// Name returns "qemu".
+func (d *Driver) Name() string { return "qemu" }
+
+// KVMUsable reports whether /dev/kvm can be opened for reading and writing.
+func KVMUsable() error {
+	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// accel returns the accelerator to ask QEMU for.
+func (d *Driver) accel() (string, error) {
+	switch d.cfg.Accel {
+	case "tcg":
+		return "tcg", nil
+	case "kvm":
+		if err := KVMUsable(); err != nil {
+			return "", drivers.Unavailable("accel=kvm but /dev/kvm is not usable: %v (load kvm_intel or kvm_amd, or use accel=tcg)", err)
+		}
+		return "kvm", nil
+	}
+	if KVMUsable() == nil {
+		return "kvm", nil
+	}
+	return "tcg", nil
+}
+
+func (d *Driver) images() error {
+	d.once.Do(func() {
+		var img string
+		img, d.err = images.FindKernel(d.cfg.Kernel)
+		if d.err != nil {
+			return
+		}
+		d.kernel, d.err = images.PrepareKernel(d.env.CacheDir, img)
+		if d.err != nil {
+			return
+		}
+		d.initrd, d.err = images.BuildInitramfs(d.env.CacheDir, d.env.Agent, filepath.Join("/lib/modules", d.kernel.Version))
+	})
+	return d.err
+}
+
+// Check finds QEMU, the accelerator and the kernel, and builds the images.
+func (d *Driver) Check(context.Context) error {
+	if _, err := exec.LookPath(d.cfg.Binary); err != nil {
+		return drivers.Unavailable("%s not found (apt-get install qemu-system-x86)", d.cfg.Binary)
+	}
+	if _, err := d.accel(); err != nil {
+		return err
+	}
+	if err := d.images(); err != nil {
+		return drivers.Unavailable("%v", err)
+	}
+	return nil
+}
+
+// ImageUsage returns the footprint of what every VM shares: the kernel
+// image, the extracted vmlinux, the initramfs and (once built) the base disk.
+func (d *Driver) ImageUsage() (images.Usage, error) {
+	if err := d.images(); err != nil {
+		return images.Usage{}, err
+	}
+	var total images.Usage
+	for _, p := range []string{d.kernel.Vmlinux, d.initrd.Path, images.BaseDiskPath(d.env.CacheDir)} {
+		u, err := images.DiskUsage(p)
+		if err != nil {
+			return images.Usage{}, err
+		}
+		total.Apparent += u.Apparent
+		total.Allocated += u.Allocated
+		total.Files += u.Files
+	}
+	return total, nil
+}
+
+// usesDisk reports whether a workload needs the instance's disk.
+func usesDisk(workload string) bool { return workload == "fileio" }
+
+var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
+
+// kernelArg rejects agent arguments that the kernel command line cannot
+// carry intact (it splits on spaces and has no quoting for init's argv).
+func kernelArg(a string) error {
+	if a == "" || strings.ContainsAny(a, " \t\n\"") {
+		return fmt.Errorf("qemu: agent argument %q cannot be passed on the kernel command line", a)
+	}
+	return nil
+}
+
+// Start boots a VM. ctx bounds nothing past the exec: the VM's lifetime is
+// not tied to it.
+func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance, err error) {
+	begin := time.Now()
+	if err := d.images(); err != nil {
+		return nil, fmt.Errorf("qemu: images: %w", err)
+	}
+	accel, err := d.accel()
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{spec.Workload}, spec.Args...)
+	for _, a := range args {
+		if err := kernelArg(a); err != nil {
+			return nil, err
+		}
+	}
+	id := unsafeChars.ReplaceAllString(spec.ID, "_")
+	if len(id) > 60 {
+		id = id[len(id)-60:]
+	}
+	inst := &instance{id: spec.ID, vmReady: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			inst.cleanup()
+		}
+	}()
+	inst.dir = filepath.Join(d.env.StateDir, "qemu-"+id)
+	if err := os.Mkdir(inst.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("qemu: instance directory: %w", err)
+	}
+	// The socket is reached through a descriptor of its directory: a state
+	// directory's path can exceed the 108 bytes a socket address holds.
+	dirFD, err := os.Open(inst.dir)
+	if err != nil {
+		return nil, fmt.Errorf("qemu: %w", err)
+	}
+	inst.dirFD = dirFD
+	qmpPath := fmt.Sprintf("/proc/self/fd/%d/qmp.sock", dirFD.Fd())
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: qmpPath, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("qemu: QMP socket: %w", err)
+	}
+	ln.SetUnlinkOnClose(false)
+	lnFile, err := ln.File()
+	ln.Close()
+	if err != nil {
+		return nil, fmt.Errorf("qemu: QMP socket: %w", err)
+	}
+	defer lnFile.Close()
+
+	memMiB := d.cfg.MemoryMiB
+	if memMiB == 0 && spec.MemoryBytes > 0 {
+		memMiB = int(spec.MemoryBytes >> 20)
+	}
+	if memMiB == 0 {
+		memMiB = 256
+	}
+	inst.ramBytes = int64(memMiB) << 20
+	var disk string
+	if usesDisk(spec.Workload) {
+		base, err := images.BuildBaseDisk(d.env.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("qemu: base disk: %w", err)
+		}
+		disk = filepath.Join(inst.dir, "disk.qcow2")
+		if err := images.CreateOverlay(base, disk); err != nil {
+			return nil, fmt.Errorf("qemu: disk overlay: %w", err)
+		}
+		inst.disk = disk
+	}
+	qargs := d.commandLine(accel, memMiB, disk, args)
+	cmd := exec.Command(d.cfg.Binary, qargs...)
+	cmd.ExtraFiles = []*os.File{lnFile} // fd 3: the QMP listening socket
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, fmt.Errorf("qemu: %w", err)
+	}
+	inst.console = stdin
+	p, err := agentproc.Start(cmd, begin)
+	if err != nil {
+		return nil, fmt.Errorf("qemu: %w", err)
+	}
+	inst.p = p
+	inst.labels = map[string]string{"machine": d.cfg.Machine, "devices": d.cfg.Devices, "requested_accel": accel}
+	if accel == "tcg" {
+		inst.labels["tb_size_mib"] = strconv.Itoa(d.cfg.TBSizeMiB)
+	}
+	go inst.watchVMM(qmpPath, accel)
+	return inst, nil
+}
+
+// commandLine returns QEMU's arguments.
+func (d *Driver) commandLine(accel string, memMiB int, disk string, agentArgs []string) []string {
+	c := d.cfg
+	machine := c.Machine
+	if c.Machine == "microvm" {
+		// No legacy timer or interrupt controller. The RTC stays: without
+		// it the guest kernel spends seconds failing to read the time.
+		machine += ",pit=off,pic=off"
+	}
+	accelArg, cpu := "kvm", "host"
+	if accel == "tcg" {
+		accelArg, cpu = fmt.Sprintf("tcg,tb-size=%d", c.TBSizeMiB), "max"
+	}
+	// quiet: printing to an emulated serial port is slow. The crypto
+	// self-tests take a third of a second under emulation and test the
+	// kernel, not the isolation; the PS/2 controller is not used.
+	cmdline := []string{"console=ttyS0", "quiet", "panic=-1", "reboot=t", "cryptomgr.notests", "8250.nr_uarts=1", "i8042.noaux", "i8042.nopnp"}
+	if c.Machine == "microvm" {
+		cmdline = append(cmdline, "pci=off")
+	}
+	if accel == "tcg" {
+		// Without a known TSC frequency the guest calibrates it, which can
+		// hang under emulation.
+		cmdline = append(cmdline, "tsc_early_khz="+strconv.Itoa(hostTSCkHz()))
+	}
+	cmdline = append(cmdline, "--")
+	cmdline = append(cmdline, agentArgs...)
+	args := []string{
+		"-machine", machine, "-accel", accelArg, "-cpu", cpu,
+		"-m", strconv.Itoa(memMiB), "-smp", strconv.Itoa(c.CPUs),
+		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+		"-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console",
+		"-chardev", "socket,id=qmp,fd=3,server=on,wait=off", "-mon", "chardev=qmp,mode=control",
+		"-kernel", d.kernel.Vmlinux, "-initrd", d.initrd.Path,
+		"-append", strings.Join(cmdline, " "),
+	}
+	if c.Machine != "microvm" {
+		if bios := "/usr/share/qemu/qboot.rom"; fileExists(bios) {
+			args = append(args, "-bios", bios)
+		}
+	}
+	if disk != "" {
+		args = append(args, "-drive", "file="+disk+",format=qcow2,if=none,id=disk0,cache=none,aio=threads")
+		switch {
+		case c.Devices == "emulated":
+			args = append(args, "-device", "ide-hd,drive=disk0")
+		case c.Machine == "microvm":
+			args = append(args, "-device", "virtio-blk-device,drive=disk0")
+		default:
+			args = append(args, "-device", "virtio-blk-pci,drive=disk0")
+		}
+	}
+	return args
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// hostTSCkHz returns the host CPU's frequency in kHz from /proc/cpuinfo,
+// or 2 GHz when it cannot be read.
+func hostTSCkHz() int {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return 2000000
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(k) == "cpu MHz" {
+			if mhz, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && mhz > 0 {
+				return int(mhz * 1000)
+			}
+		}
+	}
+	return 2000000
+}
+
+type instance struct {
+	id       string
+	dir      string
+	dirFD    *os.File // open until QMP is connected: the socket's path uses it
+	disk     string
+	ramBytes int64
+	p        *agentproc.Process
+	console  interface {
+		Write([]byte) (int, error)
+		Close() error
+	}
+	labels map[string]string
+
+	// Set by watchVMM before vmReady is closed.
+	vmReady chan struct{}
+	vmmUp   time.Time
+	mon     *monitor
+	vmmErr  error
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+var (
+	_ drivers.Instance      = (*instance)(nil)
+	_ drivers.Exiter        = (*instance)(nil)
+	_ drivers.WritableSizer = (*instance)(nil)
+	_ drivers.MemoryParter  = (*instance)(nil)
+)
+
+// watchVMM connects to QMP (the greeting marks the VMM as up) and asks
+// which accelerator QEMU actually uses.
+func (i *instance) watchVMM(qmpPath, requested string) {
+	defer close(i.vmReady)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-i.p.Exited():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	mon, err := connectQMP(ctx, qmpPath)
+	i.dirFD.Close()
+	if err != nil {
+		i.vmmErr = err
+		return
+	}
+	i.vmmUp = time.Now()
+	i.mon = mon
+	qctx, qcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer qcancel()
+	kvm, err := mon.kvmEnabled(qctx)
+	if err != nil {
+		i.vmmErr = err
+		return
+	}
+	used := "tcg"
+	if kvm {
+		used = "kvm"
+	}
+	i.labels["accel"] = used
+	if used != requested {
+		i.vmmErr = fmt.Errorf("qemu: asked for accel=%s but QEMU reports %s", requested, used)
+	}
+}
+
+func (i *instance) ID() string                   { return i.id }
+func (i *instance) Output() <-chan guest.Message { return i.p.Output() }
+func (i *instance) Exited() <-chan struct{}      { return i.p.Exited() }
+func (i *instance) ExitErr() error               { return i.p.ExitErr() }
+func (i *instance) Processes() []int32           { return []int32{int32(i.p.Pid())} }
+
+// Ready waits for READY on the console and for QMP's answer, and returns
+// the phases: vmm (exec to QMP greeting), then the guest's own boot
+// (GuestBoot), then agent.
+func (i *instance) Ready(ctx context.Context) (drivers.Readiness, error) {
+	r, err := i.p.Ready(ctx)
+	if err != nil {
+		if strings.Contains(err.Error(), "Kernel panic") {
+			err = fmt.Errorf("qemu: the guest kernel panicked: %w", err)
+		}
+		return r, err
+	}
+	select {
+	case <-i.vmReady:
+	case <-ctx.Done():
+		return drivers.Readiness{}, fmt.Errorf("%w: QMP did not answer: %w", drivers.ErrNotReady, context.Cause(ctx))
+	}
+	if i.vmmErr != nil {
+		return drivers.Readiness{}, i.vmmErr
+	}
+	r.Phases = []drivers.Phase{{Name: "vmm", At: i.vmmUp}}
+	r.GuestBoot = time.Duration(r.Guest.UptimeSec * float64(time.Second))
+	r.Labels = i.labels
+	return r, nil
+}
+
+// WritableUsage returns the footprint of the instance's disk overlay.
+func (i *instance) WritableUsage() (images.Usage, error) {
+	if i.disk == "" {
+		return images.Usage{}, nil
+	}
+	return images.DiskUsage(i.disk)
+}
+
+// MemoryParts splits QEMU's resident memory into the guest RAM mapping
+// (found in smaps by its size) and the VMM's own overhead.
+func (i *instance) MemoryParts() (map[string]int64, error) {
+	ram, total, err := guestRAMResident(i.p.Pid(), i.ramBytes)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]int64{"guest_ram_configured": i.ramBytes, "guest_ram_resident": ram, "vmm_overhead": total - ram}, nil
+}
+
+// guestRAMResident returns the Rss of the anonymous mapping of exactly
+// ramBytes (the guest's RAM) and the process's total Rss, from smaps.
+func guestRAMResident(pid int, ramBytes int64) (ram, total int64, err error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return 0, 0, fmt.Errorf("qemu: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	inRAM := false
+	found := false
+	for sc.Scan() {
+		line := sc.Text()
+		fields := strings.Fields(line)
+		if len(fields) >= 5 && strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":") {
+			var lo, hi uint64
+			if _, err := fmt.Sscanf(fields[0], "%x-%x", &lo, &hi); err == nil {
+				inRAM = !found && int64(hi-lo) == ramBytes && len(fields) == 5
+				if inRAM {
+					found = true
+				}
+			}
+			continue
+		}
+		if len(fields) == 3 && fields[0] == "Rss:" {
+			kb, _ := strconv.ParseInt(fields[1], 10, 64)
+			total += kb << 10
+			if inRAM {
+				ram += kb << 10
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, 0, fmt.Errorf("qemu: smaps: %w", err)
+	}
+	if !found {
+		return 0, total, fmt.Errorf("qemu: no guest RAM mapping of %d bytes in smaps", ramBytes)
+	}
+	return ram, total, nil
+}
+
+// Stop asks the guest to power off (STOP on the console), then QEMU to quit
+// (QMP), then kills it; then it removes the instance directory.
+func (i *instance) Stop(ctx context.Context) error {
+	i.stopOnce.Do(func() {
+		if i.p != nil {
+			_, _ = i.console.Write([]byte(vminit.StopCommand + "\n"))
+			if !i.waitExit(ctx, Grace) {
+				<-i.vmReady
+				if i.mon != nil {
+					qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+					_ = i.mon.quit(qctx)
+					cancel()
+				}
+				i.waitExit(ctx, Grace)
+			}
+		}
+		i.stopErr = i.cleanup()
+	})
+	return i.stopErr
+}
+
+// waitExit waits up to d for QEMU to exit.
+func (i *instance) waitExit(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-i.p.Exited():
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
+}
+
+// cleanup kills QEMU if it still runs and removes the instance directory.
+func (i *instance) cleanup() error {
+	if i.p != nil {
+		_ = i.p.Kill()
+		<-i.vmReady
+		if i.mon != nil {
+			i.mon.close()
+		}
+	}
+	if i.console != nil {
+		_ = i.console.Close()
+	}
+	if i.dirFD != nil && i.p == nil {
+		i.dirFD.Close()
+	}
+	if i.dir != "" {
+		if err := os.RemoveAll(i.dir); err != nil {
+			return fmt.Errorf("qemu: %w", err)
+		}
+	}
+	return nil
+}

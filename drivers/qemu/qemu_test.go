@@ -1,0 +1,126 @@
+package qemu_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"virtbench/drivers"
+	"virtbench/drivers/drivertest"
+	"virtbench/drivers/qemu"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	drivertest.CleanupAgent()
+	os.Exit(code)
+}
+
+func factory(env drivers.Env) (drivers.Driver, error) { return qemu.New(env) }
+
+// tcg forces emulation so that the suite's figures do not depend on the host.
+var tcg = drivertest.Options{ReadyTimeout: 2 * time.Minute, Options: map[string]string{"accel": "tcg"}}
+
+func TestConformance(t *testing.T) {
+	drivertest.RequiresRoot(t)
+	drivertest.Run(t, factory, tcg)
+}
+
+func TestAcceleratorReported(t *testing.T) {
+	env := drivertest.NewEnv(t, tcg)
+	inst := drivertest.Start(t, factory, env, drivers.Spec{ID: "accel", Workload: "idle"})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r, err := inst.Ready(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Labels["accel"] != "tcg" {
+		t.Errorf("accel label = %q, want tcg as QMP query-kvm reports it", r.Labels["accel"])
+	}
+	if len(r.Phases) != 1 || r.Phases[0].Name != "vmm" || !r.Phases[0].At.After(r.Begin) || !r.At.After(r.Phases[0].At) {
+		t.Errorf("phases %+v: want vmm between begin and READY", r.Phases)
+	}
+	if r.GuestBoot <= 0 || r.GuestBoot > r.Startup() {
+		t.Errorf("guest boot %v, startup %v: want 0 < guest boot <= startup", r.GuestBoot, r.Startup())
+	}
+	parts, err := inst.(drivers.MemoryParter).MemoryParts()
+	if err != nil || parts["guest_ram_resident"] <= 0 || parts["vmm_overhead"] <= 0 {
+		t.Errorf("memory parts %v, %v", parts, err)
+	}
+}
+
+func TestKVM(t *testing.T) {
+	if err := qemu.KVMUsable(); err != nil {
+		t.Skipf("no usable /dev/kvm (%v): run on a host with KVM (kvm_intel or kvm_amd loaded, /dev/kvm read-write) to test the KVM path", err)
+	}
+	env := drivertest.NewEnv(t, drivertest.Options{Options: map[string]string{"accel": "kvm"}})
+	inst := drivertest.Start(t, factory, env, drivers.Spec{ID: "kvm", Workload: "idle"})
+	r, err := inst.Ready(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Labels["accel"] != "kvm" {
+		t.Errorf("accel = %q, want kvm", r.Labels["accel"])
+	}
+}
+
+func TestForcedKVMUnavailable(t *testing.T) {
+	if qemu.KVMUsable() == nil {
+		t.Skip("this host has KVM; the refusal is tested where /dev/kvm is missing")
+	}
+	d, err := qemu.New(drivers.Env{Options: map[string]string{"accel": "kvm"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d.Check(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "/dev/kvm") {
+		t.Errorf("Check with accel=kvm and no KVM = %v, want ErrUnavailable naming /dev/kvm", err)
+	}
+}
+
+func TestFileioOnVirtioDisk(t *testing.T) {
+	env := drivertest.NewEnv(t, tcg)
+	inst := drivertest.Start(t, factory, env, drivers.Spec{ID: "fileio", Workload: "fileio", Args: []string{"-size", "8388608"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := inst.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rs := drivertest.Results(t, inst, 2*time.Minute)
+	if len(rs) != 2 || rs[0].Name != "fileio.write" || rs[0].Value <= 0 {
+		t.Fatalf("results %+v", rs)
+	}
+	u, err := inst.(drivers.WritableSizer).WritableUsage()
+	if err != nil || u.Allocated < 1<<20 {
+		t.Errorf("qcow2 overlay usage %+v, %v: want the written data counted", u, err)
+	}
+}
+
+func TestOptions(t *testing.T) {
+	bad := []map[string]string{
+		{"accel": "hvf"}, {"machine": "virt"}, {"devices": "emulated"}, {"memory": "0"}, {"bogus": "1"},
+	}
+	for _, o := range bad {
+		if _, err := qemu.New(drivers.Env{Options: o}); err == nil {
+			t.Errorf("New(%v) succeeded", o)
+		}
+	}
+	if _, err := qemu.New(drivers.Env{Options: map[string]string{"machine": "pc", "devices": "emulated"}}); err != nil {
+		t.Errorf("pc with emulated devices: %v", err)
+	}
+}
+
+func TestGuestPanicIsAnError(t *testing.T) {
+	env := drivertest.NewEnv(t, tcg)
+	// The agent is PID 1: when it exits the guest kernel panics.
+	inst := drivertest.Start(t, factory, env, drivers.Spec{ID: "panic", Workload: "crash"})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	_, err := inst.Ready(ctx)
+	if err == nil || !strings.Contains(err.Error(), "panicked") || ctx.Err() != nil {
+		t.Errorf("Ready of a guest whose init dies = %v; want a prompt error saying the kernel panicked", err)
+	}
+}

@@ -1,0 +1,149 @@
+// Package vminit is what the agent does as PID 1 of a virtbench VM's
+// initramfs: mount /proc, /sys and /dev, load the kernel modules the
+// initramfs lists (in dependency order), mount the instance's disk on /tmp
+// when it has one, and, when the workload is over, power the guest off.
+// The host asks for the power-off by writing STOP on the console.
+package vminit
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ModulesFile lists, one per line and in load order, the modules to load.
+const ModulesFile = "/etc/virtbench/modules"
+
+// StopCommand is the console line that asks the agent to stop.
+const StopCommand = "STOP"
+
+// DiskDevices are the block devices, one of which is mounted on /tmp when
+// present: a virtio disk, or an emulated IDE/SATA one.
+var DiskDevices = []string{"/dev/vda", "/dev/sda"}
+
+// MarkerFile exists only in a virtbench initramfs.
+const MarkerFile = "/etc/virtbench/initramfs"
+
+// IsInit reports whether the agent runs as PID 1 of a virtbench VM: PID 1
+// with the initramfs marker (a container's init is PID 1 too, on a root
+// filesystem without the marker).
+func IsInit() bool {
+	if os.Getpid() != 1 {
+		return false
+	}
+	_, err := os.Stat(MarkerFile)
+	return err == nil
+}
+
+// Setup mounts the pseudo filesystems, loads modules and mounts the disk.
+func Setup() error {
+	mounts := []struct{ src, target, fstype string }{
+		{"proc", "/proc", "proc"},
+		{"sysfs", "/sys", "sysfs"},
+		{"devtmpfs", "/dev", "devtmpfs"},
+	}
+	for _, m := range mounts {
+		if err := os.MkdirAll(m.target, 0o755); err != nil {
+			return fmt.Errorf("vm init: %w", err)
+		}
+		if err := unix.Mount(m.src, m.target, m.fstype, unix.MS_NOSUID, ""); err != nil && !errors.Is(err, unix.EBUSY) {
+			return fmt.Errorf("vm init: mount %s: %w", m.target, err)
+		}
+	}
+	if err := loadModules(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll("/tmp", 0o1777); err != nil {
+		return fmt.Errorf("vm init: %w", err)
+	}
+	for _, dev := range DiskDevices {
+		if _, err := os.Stat(dev); err != nil {
+			continue
+		}
+		if err := unix.Mount(dev, "/tmp", "ext4", 0, ""); err != nil {
+			return fmt.Errorf("vm init: mount %s on /tmp: %w", dev, err)
+		}
+		return nil
+	}
+	if err := unix.Mount("tmpfs", "/tmp", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
+		return fmt.Errorf("vm init: mount /tmp: %w", err)
+	}
+	return nil
+}
+
+func loadModules() error {
+	b, err := os.ReadFile(ModulesFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("vm init: %w", err)
+	}
+	for _, path := range strings.Fields(string(b)) {
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("vm init: module: %w", err)
+		}
+		err = unix.FinitModule(int(f.Fd()), "", 0)
+		f.Close()
+		if err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("vm init: load %s: %w", path, err)
+		}
+	}
+	waitForDisk(time.Second)
+	return nil
+}
+
+// waitForDisk waits up to d for a disk to appear when the machine has a
+// disk controller: devices of freshly loaded drivers appear asynchronously.
+func waitForDisk(d time.Duration) {
+	if !hasDiskController() {
+		return
+	}
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		for _, dev := range DiskDevices {
+			if _, err := os.Stat(dev); err == nil {
+				return
+			}
+		}
+	}
+}
+
+// hasDiskController reports whether a virtio block device or an ATA port
+// with a disk was found on the bus.
+func hasDiskController() bool {
+	vb, _ := filepath.Glob("/sys/bus/virtio/drivers/virtio_blk/virtio*")
+	sd, _ := filepath.Glob("/sys/bus/scsi/devices/*:*:*:*")
+	return len(vb) > 0 || len(sd) > 0
+}
+
+// WatchConsole returns a context that is cancelled when StopCommand is read
+// from the console (stdin).
+func WatchConsole(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	go func() {
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			if strings.TrimSpace(sc.Text()) == StopCommand {
+				cancel()
+				return
+			}
+		}
+	}()
+	return ctx, cancel
+}
+
+// PowerOff flushes the file systems and powers the guest off. It does not
+// return unless the power-off fails.
+func PowerOff() error {
+	unix.Sync()
+	_ = unix.Unmount("/tmp", 0)
+	return unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+}
