@@ -41,7 +41,9 @@ setup_go() {
 
 build() {
 	mkdir -p bin
-	go build -o bin/virtbench ./cmd/virtbench
+	local version
+	version=$(git describe --always --dirty 2>/dev/null || echo unknown)
+	go build -ldflags "-X virtbench/bench.version=$version" -o bin/virtbench ./cmd/virtbench
 	CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o bin/virtbench-guest ./cmd/virtbench-guest
 }
 

@@ -114,9 +114,17 @@ func CgroupVersion() string {
 	return "none"
 }
 
-// Version returns virtbench's version: the module version, or the VCS
-// revision it was built from, with "+dirty" for uncommitted changes.
+// version is set at link time by run.sh (-X virtbench/bench.version=…),
+// for builds where the go command records no VCS information.
+var version string
+
+// Version returns virtbench's version: the one set at link time, else the
+// VCS revision recorded by the go command (with "+dirty" for uncommitted
+// changes), else the module version.
 func Version() string {
+	if version != "" {
+		return version
+	}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return "unknown"

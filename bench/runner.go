@@ -322,6 +322,9 @@ func (t *trial) sampleWritable(insts []*started) {
 			continue
 		}
 		u, err := ws.WritableUsage()
+		if errors.Is(err, drivers.ErrNotApplicable) {
+			continue
+		}
 		if err != nil {
 			t.record(Sample{Instance: st.id, Metric: MetricWritableAllocated, Unit: "B", Error: err.Error()})
 			continue

@@ -12,6 +12,9 @@ var (
 	ErrNotReady = errors.New("drivers: not ready")
 	// ErrExited reports an instance whose workload exited unexpectedly.
 	ErrExited = errors.New("drivers: instance exited")
+	// ErrNotApplicable reports an optional measurement that this instance
+	// does not have (a VM booted without a disk has no writable layer).
+	ErrNotApplicable = errors.New("drivers: not applicable")
 )
 
 // Unavailable returns an error wrapping ErrUnavailable with the reason.

@@ -520,10 +520,11 @@ func (i *instance) Ready(ctx context.Context) (drivers.Readiness, error) {
 	return r, nil
 }
 
-// WritableUsage returns the footprint of the instance's disk overlay.
+// WritableUsage returns the footprint of the instance's disk overlay, or
+// ErrNotApplicable when the VM has no disk.
 func (i *instance) WritableUsage() (images.Usage, error) {
 	if i.disk == "" {
-		return images.Usage{}, nil
+		return images.Usage{}, drivers.ErrNotApplicable
 	}
 	return images.DiskUsage(i.disk)
 }
