@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"image/color"
 	"math"
-	"sort"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -94,43 +93,6 @@ func BoxChart(name, title, ylabel string, series []Series) (Chart, error) {
 	return render(name, title, p)
 }
 
-// BarChart draws the median of each series as a bar.
-func BarChart(name, title, ylabel string, series []Series) (Chart, error) {
-	p := plot.New()
-	p.Title.Text = title
-	p.Y.Label.Text = ylabel
-	var vals plotter.Values
-	var names []string
-	for _, s := range series {
-		if len(s.Values) == 0 {
-			continue
-		}
-		vals = append(vals, median(s.Values))
-		names = append(names, s.Label)
-	}
-	if len(vals) == 0 {
-		return Chart{}, fmt.Errorf("reports: %s chart: no data", name)
-	}
-	bars, err := plotter.NewBarChart(vals, vg.Points(30))
-	if err != nil {
-		return Chart{}, fmt.Errorf("reports: %s chart: %w", name, err)
-	}
-	bars.Color = palette[0]
-	p.Add(bars)
-	p.NominalX(names...)
-	return render(name, title, p)
-}
-
-func median(v []float64) float64 {
-	xs := append([]float64(nil), v...)
-	sort.Float64s(xs)
-	n := len(xs)
-	if n%2 == 1 {
-		return xs[n/2]
-	}
-	return (xs[n/2-1] + xs[n/2]) / 2
-}
-
 // render draws p as SVG (fonts embedded) and PNG.
 func render(name, title string, p *plot.Plot) (Chart, error) {
 	const w, h = 6 * vg.Inch, 4 * vg.Inch
@@ -154,27 +116,47 @@ func render(name, title string, p *plot.Plot) (Chart, error) {
 
 // Charts returns every chart the samples have data for.
 func Charts(samples []bench.Sample) ([]Chart, error) {
-	var out []Chart
-	specs := []struct {
-		name, title, ylabel, metric string
-		box                         bool
+	out, err := boxCharts(samples)
+	if err != nil {
+		return nil, err
+	}
+	sums := bench.Summarize(samples)
+	bars := []struct {
+		name, title, ylabel string
+		data                Bars
+		stacked             bool
 	}{
-		{"startup", "Start to READY, per driver", "seconds", bench.MetricStartup, true},
-		{"teardown", "Stop time, per driver", "seconds", bench.MetricTeardown, true},
-		{"memory-pss", "Memory per instance (PSS, median)", "bytes", bench.MetricPSS, false},
+		{"startup-phases", "Startup phases (medians)", "seconds", PhaseBars(sums), true},
+		{"disk", "Disk for 10 instances: shared image once + writable layers", "bytes allocated", DiskBars(sums, 10), true},
+		{"perf-ratio", "Workload speed relative to native (1 = native; bars: 95% CI)", "ratio", PerfBars(sums), false},
+	}
+	for _, b := range bars {
+		if len(b.data.Labels) == 0 || len(b.data.Series) == 0 {
+			continue
+		}
+		c, err := BarsChart(b.name, b.title, b.ylabel, b.data, b.stacked)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// boxCharts draws the distributions of startup and teardown.
+func boxCharts(samples []bench.Sample) ([]Chart, error) {
+	var out []Chart
+	specs := []struct{ name, title, ylabel, metric string }{
+		{"startup", "Start to READY, per driver", "seconds", bench.MetricStartup},
+		{"teardown", "Stop time, per driver", "seconds", bench.MetricTeardown},
+		{"memory", "Memory per instance (PSS; RSS and USS in the tables)", "bytes", bench.MetricPSS},
 	}
 	for _, sp := range specs {
 		series := MetricSeries(samples, sp.metric, "")
 		if len(series) == 0 {
 			continue
 		}
-		var c Chart
-		var err error
-		if sp.box {
-			c, err = BoxChart(sp.name, sp.title, sp.ylabel, series)
-		} else {
-			c, err = BarChart(sp.name, sp.title, sp.ylabel, series)
-		}
+		c, err := BoxChart(sp.name, sp.title, sp.ylabel, series)
 		if err != nil {
 			return nil, err
 		}

@@ -28,6 +28,10 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 <h1>virtbench: {{.Status.Scenario}}</h1>
 <p id="headline">{{.Headline}}</p>
 <p>Run {{.Status.State}}{{if .Status.Reason}} ({{.Status.Reason}}){{end}}; started {{.Status.Started.Format "2006-01-02 15:04:05 MST"}}; {{len .Run.Samples}} samples.</p>
+<h2>Claims</h2>
+<table id="claims"><tr><th class="l">claim</th><th class="l">verdict</th><th class="l">evidence from this run</th><th class="l">caveat</th></tr>
+{{range .Claims}}<tr><td class="l">{{.Claim}}</td><td class="l verdict">{{.Verdict}}</td><td class="l">{{.Evidence}}</td><td class="l">{{.Caveat}}</td></tr>
+{{end}}</table>
 {{if .Skipped}}<h2>Drivers not run</h2><ul>{{range .Skipped}}<li>{{.}}</li>{{end}}</ul>{{end}}
 <h2>Charts</h2>
 {{range .Charts}}<div class="chart" id="chart-{{.Name}}"><h3>{{.Title}}</h3>{{.SVG}}</div>
@@ -60,7 +64,9 @@ func WriteHTML(w io.Writer, r *Run, charts []Chart) error {
 		Rows       [][]string
 		Failures   []string
 		Provenance [][2]string
-	}{Run: r, Status: r.Status, Headline: Headline(r.Summaries), Header: tableHeader, Rows: tableRows(r.Summaries), Failures: r.Status.Outcome.Failures}
+		Claims     []Claim
+	}{Run: r, Status: r.Status, Headline: Headline(r.Summaries), Header: tableHeader, Rows: tableRows(r.Summaries),
+		Failures: r.Status.Outcome.Failures, Claims: Claims(r.Summaries, r.Provenance.MemoryBytes)}
 	for d, why := range r.Status.Outcome.Skipped {
 		data.Skipped = append(data.Skipped, d+": "+why)
 	}

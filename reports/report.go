@@ -2,8 +2,6 @@ package reports
 
 import (
 	"bytes"
-	"fmt"
-	"os"
 	"path/filepath"
 
 	"virtbench/bench"
@@ -39,6 +37,7 @@ func Load(dir string) (*Run, error) {
 // Output file names in a run directory.
 const (
 	SummaryFile  = "summary.json"
+	ClaimsFile   = "claims.json"
 	BenchFile    = "results.txt"
 	CSVFile      = "results.csv"
 	MarkdownFile = "results.md"
@@ -51,13 +50,22 @@ func WriteAll(r *Run) (string, error) {
 	if err := bench.WriteJSON(r.Dir, SummaryFile, r.Summaries); err != nil {
 		return "", err
 	}
+	if err := bench.WriteJSON(r.Dir, ClaimsFile, Claims(r.Summaries, r.Provenance.MemoryBytes)); err != nil {
+		return "", err
+	}
 	files := []struct {
 		name  string
 		write func(*bytes.Buffer) error
 	}{
 		{BenchFile, func(b *bytes.Buffer) error { return WriteBenchfmt(b, r.Provenance, r.Samples) }},
 		{CSVFile, func(b *bytes.Buffer) error { return WriteCSV(b, r.Summaries) }},
-		{MarkdownFile, func(b *bytes.Buffer) error { return WriteMarkdown(b, r.Summaries) }},
+		{MarkdownFile, func(b *bytes.Buffer) error {
+			if err := WriteMarkdown(b, r.Summaries); err != nil {
+				return err
+			}
+			b.WriteString("\n## Claims\n\n")
+			return WriteClaims(b, Claims(r.Summaries, r.Provenance.MemoryBytes))
+		}},
 	}
 	for _, f := range files {
 		var b bytes.Buffer
@@ -88,15 +96,4 @@ func WriteAll(r *Run) (string, error) {
 		return "", err
 	}
 	return path, nil
-}
-
-// Remove deletes the derived files of a run directory, keeping the raw
-// samples, env.json and run.json.
-func Remove(dir string) error {
-	for _, name := range []string{SummaryFile, BenchFile, CSVFile, MarkdownFile, ReportFile} {
-		if err := os.Remove(filepath.Join(dir, name)); err != nil && !os.IsNotExist(err) {
-			return fmt.Errorf("reports: %w", err)
-		}
-	}
-	return nil
 }

@@ -3,6 +3,7 @@ package reports
 import (
 	"bytes"
 	"flag"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +27,9 @@ func testSamples() []bench.Sample {
 	add("native", "pss", "B", 5.5e6, 5.6e6, 5.5e6, 5.4e6, 5.5e6, 5.5e6)
 	add("qemu", "startup", "sec", 3.1, 3.0, 3.2, 2.9, 3.0, 3.1)
 	add("qemu", "cpu.sha256", "op/s", 120, 118, 125)
+	add("native", "cpu.sha256", "op/s", 6000, 6100, 5900)
+	add("qemu", "phase.vmm", "sec", 0.1, 0.1, 0.1, 0.1, 0.1, 0.1)
+	add("qemu", "guest_uptime", "sec", 2.0, 2.0, 2.0, 2.0, 2.0, 2.0)
 	out = append(out, bench.Sample{Driver: "qemu", Workload: "idle", Instances: 1, Metric: "startup", Unit: "sec", Error: "not ready"})
 	out = append(out, bench.Sample{Driver: "qemu", Workload: "idle", Instances: 1, Metric: "startup", Unit: "sec", Value: 99, Warmup: true})
 	return out
@@ -112,8 +116,17 @@ func TestCharts(t *testing.T) {
 		names[c.Name] = c
 	}
 	st, ok := names["startup"]
-	if !ok || names["memory-pss"].Name == "" {
-		t.Fatalf("charts %v, want startup and memory-pss", names)
+	for _, want := range []string{"startup", "memory", "startup-phases", "perf-ratio"} {
+		if _, ok := names[want]; !ok {
+			var have []string
+			for n := range names {
+				have = append(have, n)
+			}
+			t.Errorf("no %s chart; have %v", want, have)
+		}
+	}
+	if !ok {
+		t.FailNow()
 	}
 	if !bytes.Contains(st.SVG, []byte("<svg")) || !bytes.Contains(st.SVG, []byte("log scale")) || !bytes.HasPrefix(st.PNG, []byte("\x89PNG")) {
 		t.Errorf("startup chart: want an SVG with a log scale (values span 1500×) and a PNG")
@@ -180,5 +193,65 @@ func TestWriteAllAndLoad(t *testing.T) {
 	second, _ := os.ReadFile(filepath.Join(dir, SummaryFile))
 	if !bytes.Equal(first, second) {
 		t.Error("summary.json changed when regenerated from samples.jsonl")
+	}
+}
+
+func TestBarsData(t *testing.T) {
+	sums := bench.Summarize(testSamples())
+	ph := PhaseBars(sums)
+	if len(ph.Labels) != 1 || ph.Labels[0] != "qemu" {
+		t.Fatalf("phase labels %v, want only qemu (native reports no phases)", ph.Labels)
+	}
+	// qemu: 3.05s = 0.1 VMM + 2.0 guest + 0.95 agent.
+	if v, g, a := ph.Series[0].Values[0], ph.Series[1].Values[0], ph.Series[2].Values[0]; v != 0.1 || g != 2.0 || math.Abs(a-0.95) > 1e-9 {
+		t.Errorf("qemu phases %v %v %v", v, g, a)
+	}
+	pf := PerfBars(sums)
+	if len(pf.Labels) != 1 || pf.Labels[0] != "cpu.sha256" || len(pf.Series) != 1 || pf.Series[0].Name != "qemu" {
+		t.Fatalf("perf bars %+v", pf)
+	}
+	if r := pf.Series[0].Values[0]; math.Abs(r-120.0/6000) > 1e-9 {
+		t.Errorf("qemu/native cpu ratio %v, want 0.02", r)
+	}
+	disk := DiskBars(bench.Summarize([]bench.Sample{
+		{Driver: "container", Workload: "image", Instances: 1, Metric: bench.MetricImageAllocated, Unit: "B", Value: 3e6},
+		{Driver: "container", Workload: "idle", Instances: 1, Metric: bench.MetricWritableAllocated, Unit: "B", Value: 4096},
+	}), 10)
+	if len(disk.Labels) != 1 || disk.Series[0].Values[0] != 3e6 || disk.Series[1].Values[0] != 40960 {
+		t.Errorf("disk bars %+v, want the image once and 10 writable layers", disk)
+	}
+}
+
+func TestClaims(t *testing.T) {
+	var samples []bench.Sample
+	add := func(driver, workload, metric, unit string, v float64, labels map[string]string) {
+		for i := 0; i < 6; i++ {
+			samples = append(samples, bench.Sample{Driver: driver, Workload: workload, Instances: 1, Metric: metric, Unit: unit, Value: v, Labels: labels})
+		}
+	}
+	tcg := map[string]string{"accel": "tcg"}
+	add("native", "cpu", "cpu.sha256", "op/s", 1000, nil)
+	add("container", "idle", "startup", "sec", 0.01, nil)
+	add("qemu", "idle", "startup", "sec", 2, tcg)
+	add("container", "cpu", "cpu.sha256", "op/s", 990, nil)
+	add("qemu", "cpu", "cpu.sha256", "op/s", 50, tcg)
+	add("container", "idle", "pss", "B", 1<<20, nil)
+	add("qemu", "idle", "pss", "B", 250<<20, tcg)
+	claims := Claims(bench.Summarize(samples), 24<<30)
+	want := map[string]string{"startup": Holds, "disk": NotMeasured, "performance": Holds, "density": Holds}
+	for _, c := range claims {
+		if c.Verdict != want[c.Name] {
+			t.Errorf("claim %s: verdict %q (%s), want %q", c.Name, c.Verdict, c.Evidence, want[c.Name])
+		}
+		if c.Verdict != NotMeasured && c.Name != "disk" && !strings.Contains(c.Caveat, "TCG") && c.Name != "density" {
+			t.Errorf("claim %s: caveat %q does not mention TCG emulation", c.Name, c.Caveat)
+		}
+	}
+	// A VM as fast as the container: the startup claim does not hold.
+	samples = samples[:0]
+	add("container", "idle", "startup", "sec", 0.5, nil)
+	add("qemu", "idle", "startup", "sec", 1, nil)
+	if c := Claims(bench.Summarize(samples), 0)[0]; c.Verdict != DoesNotHold || c.Ratio != 2 {
+		t.Errorf("startup claim with a 2x ratio: %+v", c)
 	}
 }

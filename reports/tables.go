@@ -97,3 +97,22 @@ func WriteCSV(w io.Writer, sums []bench.Summary) error {
 	cw.Flush()
 	return cw.Error()
 }
+
+// WriteClaims writes the claims as a Markdown table.
+func WriteClaims(w io.Writer, claims []Claim) error {
+	esc := func(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+	fmt.Fprintln(w, "| claim | verdict | evidence | caveat |")
+	fmt.Fprintln(w, "|---|---|---|---|")
+	for _, c := range claims {
+		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", esc(c.Claim), esc(c.Verdict), esc(c.Evidence), esc(c.Caveat))
+	}
+	return nil
+}
+
+// WriteClaimsText writes one line per claim for a terminal.
+func WriteClaimsText(w io.Writer, claims []Claim) error {
+	for _, c := range claims {
+		fmt.Fprintf(w, "%-12s %-24s %s\n", c.Name, c.Verdict, c.Evidence)
+	}
+	return nil
+}

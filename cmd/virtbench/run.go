@@ -152,7 +152,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	if err := reports.WriteText(stdout, run.Summaries); err != nil {
 		return exitFailures, err
 	}
-	fmt.Fprintf(stdout, "\n%s\n", reports.Headline(run.Summaries))
+	fmt.Fprintf(stdout, "\n%s\n\nclaims:\n", reports.Headline(run.Summaries))
+	if err := reports.WriteClaimsText(stdout, reports.Claims(run.Summaries, prov.MemoryBytes)); err != nil {
+		return exitFailures, err
+	}
 	for d, why := range outcome.Skipped {
 		fmt.Fprintf(stdout, "not run: %s: %s\n", d, why)
 	}

@@ -1,0 +1,224 @@
+package reports
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+
+	"virtbench/bench"
+)
+
+// Bars is the data of a grouped or stacked bar chart: one group per
+// label, one series per name.
+type Bars struct {
+	Labels []string
+	Series []BarSeries
+}
+
+// BarSeries is one series of a bar chart; Lo and Hi, when set, are error
+// bar bounds.
+type BarSeries struct {
+	Name           string
+	Values, Lo, Hi []float64
+}
+
+// driversOf returns the drivers of sums in first-seen order, skipping
+// trials with more than one instance.
+func driversOf(sums []bench.Summary, metric string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range sums {
+		if s.Metric == metric && s.N > 0 && s.Instances == 1 && !seen[s.Driver] {
+			seen[s.Driver] = true
+			out = append(out, s.Driver)
+		}
+	}
+	return out
+}
+
+// median of the first matching summary (idle workload preferred).
+func medianOf(sums []bench.Summary, driver, metric string) float64 {
+	var fallback float64
+	for _, s := range sums {
+		if s.Driver != driver || s.Metric != metric || s.N == 0 || s.Instances != 1 {
+			continue
+		}
+		if s.Workload == "idle" {
+			return s.Median
+		}
+		if fallback == 0 {
+			fallback = s.Median
+		}
+	}
+	return fallback
+}
+
+// PhaseBars splits the median startup of each driver that reports phases
+// into VMM/runtime, guest kernel (in-guest boot) and agent. Drivers without
+// phases are left out: their whole startup is one bar in the startup chart.
+func PhaseBars(sums []bench.Summary) Bars {
+	var b Bars
+	for _, d := range driversOf(sums, bench.MetricStartup) {
+		if medianOf(sums, d, "phase.vmm") > 0 || medianOf(sums, d, bench.MetricGuestUptime) > 0 {
+			b.Labels = append(b.Labels, d)
+		}
+	}
+	vmm := BarSeries{Name: "VMM / runtime"}
+	kernel := BarSeries{Name: "guest kernel + init"}
+	agent := BarSeries{Name: "agent (to READY)"}
+	for _, d := range b.Labels {
+		total := medianOf(sums, d, bench.MetricStartup)
+		v := medianOf(sums, d, "phase.vmm")
+		g := medianOf(sums, d, bench.MetricGuestUptime)
+		if v+g > total {
+			g = total - v
+		}
+		vmm.Values = append(vmm.Values, v)
+		kernel.Values = append(kernel.Values, g)
+		agent.Values = append(agent.Values, total-v-g)
+	}
+	b.Series = []BarSeries{vmm, kernel, agent}
+	return b
+}
+
+// DiskBars gives, per driver with an image, the shared image counted once
+// and n instances' writable layers, allocated bytes.
+func DiskBars(sums []bench.Summary, n int) Bars {
+	var b Bars
+	shared := BarSeries{Name: "shared image (once)"}
+	own := BarSeries{Name: fmt.Sprintf("writable layers (%d instances)", n)}
+	for _, s := range sums {
+		if s.Metric != bench.MetricImageAllocated || s.N == 0 {
+			continue
+		}
+		b.Labels = append(b.Labels, s.Driver)
+		shared.Values = append(shared.Values, s.Median)
+		var w float64
+		for _, t := range sums {
+			if t.Driver == s.Driver && t.Metric == bench.MetricWritableAllocated && t.N > 0 && t.Median > w {
+				w = t.Median
+			}
+		}
+		own.Values = append(own.Values, float64(n)*w)
+	}
+	b.Series = []BarSeries{shared, own}
+	return b
+}
+
+// lowerIsBetter reports units where a smaller value is faster.
+func lowerIsBetter(unit string) bool { return unit == "sec" || unit == "sec/op" }
+
+// PerfBars gives each workload result of each driver as speed relative to
+// native in the same run (above 1 is faster than native), with the bounds
+// of the medians' confidence intervals.
+func PerfBars(sums []bench.Summary) Bars {
+	native := map[string]bench.Summary{}
+	var metrics []string
+	for _, s := range sums {
+		if s.Driver == "native" && s.Instances == 1 && s.N > 0 && strings.Contains(s.Metric, ".") && !strings.HasPrefix(s.Metric, "phase.") && !strings.HasPrefix(s.Metric, "mem.") {
+			if _, dup := native[s.Metric]; !dup {
+				native[s.Metric] = s
+				metrics = append(metrics, s.Metric)
+			}
+		}
+	}
+	sort.Strings(metrics)
+	b := Bars{Labels: metrics}
+	for _, d := range driversOf(sums, bench.MetricStartup) {
+		if d == "native" {
+			continue
+		}
+		ser := BarSeries{Name: d}
+		any := false
+		for _, m := range metrics {
+			nat := native[m]
+			var v, lo, hi float64
+			for _, s := range sums {
+				if s.Driver == d && s.Metric == m && s.Instances == 1 && s.N > 0 {
+					if lowerIsBetter(s.Unit) {
+						v, lo, hi = nat.Median/s.Median, nat.Median/s.CIHi, nat.Median/s.CILo
+					} else {
+						v, lo, hi = s.Median/nat.Median, s.CILo/nat.Median, s.CIHi/nat.Median
+					}
+					any = true
+					break
+				}
+			}
+			ser.Values, ser.Lo, ser.Hi = append(ser.Values, v), append(ser.Lo, lo), append(ser.Hi, hi)
+		}
+		if any {
+			b.Series = append(b.Series, ser)
+		}
+	}
+	return b
+}
+
+// errBars are the error bars of one bar series.
+type errBars struct {
+	xs, ys, lo, hi []float64
+}
+
+func (e errBars) Len() int                        { return len(e.xs) }
+func (e errBars) XY(i int) (float64, float64)     { return e.xs[i], e.ys[i] }
+func (e errBars) YError(i int) (float64, float64) { return e.ys[i] - e.lo[i], e.hi[i] - e.ys[i] }
+
+// BarsChart draws grouped (or, with stacked, stacked) bars. Groups sit at
+// x = 0, 1, 2…; within a group, series are shifted in data units so that
+// error bars land on their bars.
+func BarsChart(name, title, ylabel string, b Bars, stacked bool) (Chart, error) {
+	if len(b.Labels) == 0 || len(b.Series) == 0 {
+		return Chart{}, fmt.Errorf("reports: %s chart: no data", name)
+	}
+	p := plot.New()
+	p.Title.Text = title
+	p.Y.Label.Text = ylabel
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Legend.XOffs = vg.Points(10)
+	n := len(b.Series)
+	step := 0.8 / float64(n)
+	w := vg.Points(40)
+	if !stacked {
+		w = vg.Points(float64(120 / (n * len(b.Labels))))
+	}
+	var below *plotter.BarChart
+	for i, s := range b.Series {
+		bars, err := plotter.NewBarChart(plotter.Values(s.Values), w)
+		if err != nil {
+			return Chart{}, fmt.Errorf("reports: %s chart: %w", name, err)
+		}
+		bars.Color = palette[i%len(palette)]
+		bars.LineStyle.Width = 0
+		shift := 0.0
+		if stacked {
+			if below != nil {
+				bars.StackOn(below)
+			}
+			below = bars
+		} else {
+			shift = (float64(i) - float64(n-1)/2) * step
+			bars.XMin = shift
+		}
+		p.Add(bars)
+		p.Legend.Add(s.Name, bars)
+		if len(s.Lo) == len(s.Values) && !stacked {
+			e := errBars{ys: s.Values, lo: s.Lo, hi: s.Hi}
+			for j := range s.Values {
+				e.xs = append(e.xs, float64(j)+shift)
+			}
+			eb, err := plotter.NewYErrorBars(e)
+			if err != nil {
+				return Chart{}, fmt.Errorf("reports: %s chart: %w", name, err)
+			}
+			p.Add(eb)
+		}
+	}
+	p.NominalX(b.Labels...)
+	p.X.Min, p.X.Max = -0.6, float64(len(b.Labels))-0.4
+	p.Y.Min = 0
+	p.Y.Max *= 1.3 // room for the legend
+	return render(name, title, p)
+}
