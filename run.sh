@@ -6,8 +6,9 @@ cd "$(dirname "$0")"
 
 # Debian packages virtbench uses: QEMU and its tools, the guest kernel,
 # mkfs.ext4, xz (to extract the vmlinux), runc and crun (peer runtimes),
-# hyperfine (for cross-checks), iproute2.
-PACKAGES=(qemu-system-x86 qemu-utils linux-image-amd64 e2fsprogs xz-utils runc crun hyperfine iproute2)
+# hyperfine (for cross-checks), iproute2, and Chromium (renders report.html in
+# the report tests).
+PACKAGES=(qemu-system-x86 qemu-utils linux-image-amd64 e2fsprogs xz-utils runc crun hyperfine iproute2 chromium)
 
 log() { printf 'run.sh: %s\n' "$*" >&2; }
 

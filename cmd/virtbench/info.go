@@ -135,3 +135,42 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) (int,
 	}
 	return exitOK, err
 }
+
+func cmdCompare(_ context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	failPct := fs.Float64("fail-on-regression", -1, "exit 1 when a significant regression exceeds this many percent")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: virtbench compare BASE_RUN RUN [RUN...] [flags]\n\nCompares every run with the first, metric by metric (Mann-Whitney U, alpha 0.05). Flags:")
+		fs.PrintDefaults()
+	}
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return exitUsage, err
+	}
+	if len(pos) < 2 {
+		return exitUsage, usagef("want a base run and at least one run to compare, got %d", len(pos))
+	}
+	var runs []*reports.Run
+	for _, dir := range pos {
+		r, err := reports.Load(dir)
+		if err != nil {
+			return exitUsage, usageError{err}
+		}
+		runs = append(runs, r)
+	}
+	changes := reports.Compare(runs)
+	if err := reports.WriteCompare(stdout, changes); err != nil {
+		return exitFailures, err
+	}
+	if *failPct < 0 {
+		return exitOK, nil
+	}
+	if regs := reports.Regressions(changes, *failPct); len(regs) > 0 {
+		for _, c := range regs {
+			fmt.Fprintf(stdout, "regression: %s %s %s %+.1f%% (p=%.3f)\n", c.Driver, c.Workload, c.Metric, 100*c.Delta, c.P)
+		}
+		return exitFailures, fmt.Errorf("%d significant regressions above %.1f%%", len(regs), *failPct)
+	}
+	return exitOK, nil
+}

@@ -8,6 +8,7 @@
 //	virtbench list
 //	virtbench env [--json]
 //	virtbench report RUN_DIR [--format html|md|csv|json|text]
+//	virtbench compare BASE_RUN RUN [RUN...] [--fail-on-regression PCT]
 //
 // SCENARIO is a built-in scenario (virtbench list shows them; the default
 // is quick) or the path of a YAML scenario file (see scenarios/README.md).
@@ -61,6 +62,7 @@ func commands() []command {
 		{"list", "list drivers (with availability), scenarios and workloads", cmdList},
 		{"env", "print the host's provenance", cmdEnv},
 		{"report", "regenerate a run directory's summaries, tables, charts and report.html from samples.jsonl", cmdReport},
+		{"compare", "compare runs metric by metric (Mann-Whitney U), optionally failing on regressions", cmdCompare},
 	}
 }
 

@@ -215,3 +215,30 @@ func lines(path string) int {
 	}
 	return n
 }
+
+func TestCompareFailsOnRegression(t *testing.T) {
+	agent := drivertest.Agent(t)
+	dir := t.TempDir()
+	// A slower agent: the same binary behind a 30 ms pause.
+	slow := filepath.Join(dir, "slow-agent")
+	script := "#!/bin/sh\nsleep 0.03\nexec " + agent + " \"$@\"\n"
+	if err := os.WriteFile(slow, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	runs := map[string]string{"a": agent, "b": agent, "slow": slow}
+	for name, ag := range runs {
+		code, stdout, stderr := cli(t, "run", "startup", "--drivers", "native", "--reps", "10", "--warmup", "1",
+			"--out", filepath.Join(dir, name), "--agent", ag)
+		if code != exitOK {
+			t.Fatalf("run %s: exit %d\n%s\n%s", name, code, stdout, stderr)
+		}
+	}
+	code, stdout, stderr := cli(t, "compare", filepath.Join(dir, "a"), filepath.Join(dir, "slow"), "--fail-on-regression", "20")
+	if code != exitFailures || !strings.Contains(stdout, "regression: native idle startup") {
+		t.Errorf("compare with a slowed run: exit %d\n%s\n%s\nwant exit 1 naming the startup regression", code, stdout, stderr)
+	}
+	code, stdout, stderr = cli(t, "compare", filepath.Join(dir, "a"), filepath.Join(dir, "b"), "--fail-on-regression", "20")
+	if code != exitOK {
+		t.Errorf("compare of two runs of the same agent: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}

@@ -1,0 +1,142 @@
+package reports
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"golang.org/x/perf/benchmath"
+
+	"virtbench/bench"
+)
+
+// Alpha is the significance level of run comparisons, as in benchstat.
+const Alpha = 0.05
+
+// Change is one metric compared between a baseline run and another run.
+type Change struct {
+	bench.Key
+	Unit string `json:"unit"`
+	// Host is the host of the compared run.
+	Host string `json:"host"`
+	// Old and New are the medians.
+	Old, New float64
+	// Delta is (New-Old)/Old.
+	Delta float64
+	// P is the Mann-Whitney U test's p-value.
+	P float64
+	// Significant is P < Alpha.
+	Significant bool
+	// Regression is a significant change for the worse: slower, bigger
+	// or lower throughput.
+	Regression bool
+	// Note explains a comparison that could not be made well.
+	Note string
+}
+
+// samplesByKey groups measured values by key.
+func samplesByKey(samples []bench.Sample) (map[bench.Key][]float64, map[bench.Key]string, []bench.Key) {
+	vals := map[bench.Key][]float64{}
+	units := map[bench.Key]string{}
+	var order []bench.Key
+	for _, s := range samples {
+		if s.Warmup || s.Failed() {
+			continue
+		}
+		k := bench.Key{Driver: s.Driver, Workload: s.Workload, Instances: s.Instances, Metric: s.Metric}
+		if _, ok := vals[k]; !ok {
+			order = append(order, k)
+		}
+		vals[k] = append(vals[k], s.Value)
+		units[k] = s.Unit
+	}
+	return vals, units, order
+}
+
+// higherIsBetter reports units of throughput.
+func higherIsBetter(unit string) bool { return strings.HasSuffix(unit, "/s") }
+
+// Compare compares each later run with the first (the baseline), metric by
+// metric, with the Mann-Whitney U test as benchstat does.
+func Compare(runs []*Run) []Change {
+	if len(runs) < 2 {
+		return nil
+	}
+	base, baseUnits, order := samplesByKey(runs[0].Samples)
+	var out []Change
+	for _, r := range runs[1:] {
+		cur, _, _ := samplesByKey(r.Samples)
+		for _, k := range order {
+			b, c := base[k], cur[k]
+			if len(c) == 0 {
+				continue
+			}
+			ch := Change{Key: k, Unit: baseUnits[k], Host: r.Provenance.Hostname}
+			sb := benchmath.NewSample(b, &benchmath.DefaultThresholds)
+			sc := benchmath.NewSample(c, &benchmath.DefaultThresholds)
+			ch.Old = benchmath.AssumeNothing.Summary(sb, Confidence95).Center
+			ch.New = benchmath.AssumeNothing.Summary(sc, Confidence95).Center
+			if ch.Old != 0 {
+				ch.Delta = (ch.New - ch.Old) / math.Abs(ch.Old)
+			}
+			cmp := benchmath.AssumeNothing.Compare(sb, sc)
+			ch.P = cmp.P
+			ch.Significant = cmp.P < Alpha
+			if len(cmp.Warnings) > 0 {
+				ch.Note = cmp.Warnings[0].Error()
+			}
+			worse := ch.Delta > 0
+			if higherIsBetter(ch.Unit) {
+				worse = ch.Delta < 0
+			}
+			ch.Regression = ch.Significant && worse && ch.Delta != 0
+			out = append(out, ch)
+		}
+	}
+	return out
+}
+
+// Confidence95 is the confidence level of the medians compared.
+const Confidence95 = 0.95
+
+// WriteCompare writes the comparison as a table: one row per metric and
+// compared run, with the host as a column.
+func WriteCompare(w io.Writer, changes []Change) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "host\tdriver\tworkload\tmetric\told\tnew\tdelta\tp\tverdict")
+	for _, c := range changes {
+		verdict := "~"
+		switch {
+		case c.Regression:
+			verdict = "worse"
+		case c.Significant && c.Delta != 0:
+			verdict = "better"
+		}
+		if c.Note != "" && !c.Significant {
+			verdict += " (" + c.Note + ")"
+		}
+		wl := c.Workload
+		if c.Instances > 1 {
+			wl += fmt.Sprintf(" ×%d", c.Instances)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%+.1f%%\t%.3f\t%s\n", c.Host, c.Driver, wl, c.Metric,
+			FormatValue(c.Old, c.Unit), FormatValue(c.New, c.Unit), 100*c.Delta, c.P, verdict)
+	}
+	return tw.Flush()
+}
+
+// Regressions returns the significant regressions larger than pct percent,
+// worst first.
+func Regressions(changes []Change, pct float64) []Change {
+	var out []Change
+	for _, c := range changes {
+		if c.Regression && math.Abs(c.Delta)*100 > pct {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return math.Abs(out[i].Delta) > math.Abs(out[j].Delta) })
+	return out
+}
