@@ -55,8 +55,16 @@ build
 case "${1:-}" in
 test)
 	shift
+	export VIRTBENCH_AGENT="$PWD/bin/virtbench-guest"
 	go vet ./...
-	VIRTBENCH_AGENT="$PWD/bin/virtbench-guest" go test -count=1 "$@" ./...
+	go test -count=1 "$@" ./...
+	# The runner and the drivers are concurrent: run their tests under the
+	# race detector too.
+	go test -count=1 -race ./bench/... ./drivers/...
+	# Bounded fuzzing of what reads untrusted input: scenario files and the
+	# guest's console. Crashers land in testdata/fuzz and fail later runs.
+	go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 10s ./scenarios
+	go test -run '^$' -fuzz '^FuzzReadMessages$' -fuzztime 10s ./guest
 	;;
 *)
 	bin/virtbench run "$@"

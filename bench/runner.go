@@ -34,6 +34,9 @@ type Runner struct {
 	// Required drivers fail the run when unavailable; the others are
 	// skipped with a note.
 	Required map[string]bool
+	// Kill, when closed, makes every stop immediate (SIGKILL without a
+	// grace period): the user asked twice.
+	Kill <-chan struct{}
 }
 
 // Outcome summarises what a run did beyond its samples.
@@ -384,6 +387,15 @@ func (t *trial) stopAll(insts []*started) {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), StopTimeout)
 			defer cancel()
+			if t.r.Kill != nil {
+				go func() {
+					select {
+					case <-t.r.Kill:
+						cancel()
+					case <-ctx.Done():
+					}
+				}()
+			}
 			begin := time.Now()
 			if err := inst.Stop(ctx); err != nil {
 				t.record(Sample{Instance: st.id, Metric: MetricTeardown, Unit: "sec", Error: err.Error()})

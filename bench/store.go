@@ -124,7 +124,7 @@ type Status struct {
 	PID         int       `json:"pid"`
 	Started     time.Time `json:"started"`
 	Finished    time.Time `json:"finished,omitzero"`
-	// State is running, completed, failed or interrupted.
+	// State is running, completed, failed, interrupted or killed.
 	State string `json:"state"`
 	// Reason says why a run did not complete.
 	Reason  string  `json:"reason,omitempty"`
@@ -137,6 +137,8 @@ const (
 	StateCompleted   = "completed"
 	StateFailed      = "failed"
 	StateInterrupted = "interrupted"
+	// StateKilled marks a run whose virtbench was killed (found by clean).
+	StateKilled = "killed"
 )
 
 // ReadJSON reads name in dir into v.

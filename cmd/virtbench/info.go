@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 
 	"virtbench/bench"
 	"virtbench/drivers"
+	"virtbench/drivers/state"
 	"virtbench/guest"
 	"virtbench/reports"
 	"virtbench/scenarios"
@@ -26,16 +28,19 @@ func cmdList(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return exitUsage, err
 	}
-	state, err := makeStateDir()
+	stateDir, err := makeStateDir()
 	if err != nil {
 		return exitFailures, err
 	}
-	defer os.RemoveAll(state)
+	defer os.RemoveAll(stateDir)
+	if err := state.Claim(stateDir, ""); err != nil {
+		return exitFailures, err
+	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "DRIVER\tKIND\tAVAILABLE")
 	for _, info := range drivers.Drivers() {
 		avail := "yes"
-		d, err := info.Factory(drivers.Env{Agent: *agent, StateDir: state, CacheDir: cacheDir()})
+		d, err := info.Factory(drivers.Env{Agent: *agent, StateDir: stateDir, CacheDir: cacheDir()})
 		if err == nil {
 			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			err = d.Check(cctx)
@@ -173,4 +178,47 @@ func cmdCompare(_ context.Context, args []string, stdout, stderr io.Writer) (int
 		return exitFailures, fmt.Errorf("%d significant regressions above %.1f%%", len(regs), *failPct)
 	}
 	return exitOK, nil
+}
+
+func cmdClean(_ context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+	fs := flag.NewFlagSet("clean", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: virtbench clean\n\nRemoves what killed virtbench runs left: the processes, mounts, cgroups and\ncontainers their state directories (under %s) recorded, then the\ndirectories. Runs whose virtbench still runs are left alone.\n", stateRoot())
+	}
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return exitUsage, err
+	}
+	if len(pos) > 0 {
+		return exitUsage, usagef("clean takes no arguments")
+	}
+	orphans, err := state.Orphans(stateRoot())
+	if err != nil {
+		return exitFailures, err
+	}
+	var errs []error
+	for _, o := range orphans {
+		did, err := state.Clean(o)
+		for _, d := range did {
+			fmt.Fprintln(stdout, d)
+		}
+		errs = append(errs, err)
+		markKilled(o.Owner.RunDir)
+	}
+	if len(orphans) == 0 {
+		fmt.Fprintln(stdout, "nothing to clean")
+	}
+	return exitOK, errors.Join(errs...)
+}
+
+// markKilled records in a killed run's run.json that it did not finish.
+func markKilled(runDir string) {
+	var st bench.Status
+	if runDir == "" || bench.ReadJSON(runDir, bench.StatusFile, &st) != nil || st.State != bench.StateRunning {
+		return
+	}
+	st.State, st.Reason = bench.StateKilled, "virtbench was killed; its leftovers were removed by virtbench clean"
+	st.Finished = time.Now().UTC()
+	_ = bench.WriteJSON(runDir, bench.StatusFile, st)
 }

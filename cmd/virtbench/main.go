@@ -9,6 +9,7 @@
 //	virtbench env [--json]
 //	virtbench report RUN_DIR [--format html|md|csv|json|text]
 //	virtbench compare BASE_RUN RUN [RUN...] [--fail-on-regression PCT]
+//	virtbench clean
 //
 // SCENARIO is a built-in scenario (virtbench list shows them; the default
 // is quick) or the path of a YAML scenario file (see scenarios/README.md).
@@ -63,14 +64,50 @@ func commands() []command {
 		{"env", "print the host's provenance", cmdEnv},
 		{"report", "regenerate a run directory's summaries, tables, charts and report.html from samples.jsonl", cmdReport},
 		{"compare", "compare runs metric by metric (Mann-Whitney U), optionally failing on regressions", cmdCompare},
+		{"clean", "remove what killed virtbench runs left behind (processes, mounts, cgroups, state)", cmdClean},
 	}
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	ctx, kill, stop := signals()
+	code := run(context.WithValue(ctx, killKey{}, kill), os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
+}
+
+// killKey carries, in a command's context, the channel closed by a second
+// interrupt.
+type killKey struct{}
+
+// signals returns a context cancelled by the first SIGINT or SIGTERM (stop
+// gracefully, keep what was measured) and a channel closed by the second
+// (stop at once, still cleaning up).
+func signals() (context.Context, <-chan struct{}, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	kill := make(chan struct{})
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ch:
+			fmt.Fprintln(os.Stderr, "\nvirtbench: stopping every instance and saving the samples (interrupt again to kill them at once)")
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case <-ch:
+			fmt.Fprintln(os.Stderr, "virtbench: killing every instance")
+			close(kill)
+		case <-done:
+		}
+	}()
+	return ctx, kill, func() {
+		signal.Stop(ch)
+		close(done)
+		cancel()
+	}
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -15,6 +15,7 @@ import (
 
 	"virtbench/bench"
 	"virtbench/drivers"
+	"virtbench/drivers/state"
 	"virtbench/reports"
 	"virtbench/scenarios"
 )
@@ -99,12 +100,17 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	if err != nil {
 		return exitUsage, usageError{err}
 	}
-	state, err := makeStateDir()
+	warnOrphans(stderr)
+	stateDir, err := makeStateDir()
 	if err != nil {
 		store.Close()
 		return exitFailures, err
 	}
-	defer os.RemoveAll(state)
+	defer os.RemoveAll(stateDir)
+	if err := state.Claim(stateDir, dir); err != nil {
+		store.Close()
+		return exitFailures, err
+	}
 
 	prov := bench.Collect(ctx)
 	prov.Scenario, prov.ScenarioHash, prov.ScenarioFile = sc.Name, sc.Hash, sc.Source
@@ -119,10 +125,13 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 
 	r := &bench.Runner{
 		Scenario: sc,
-		Env:      drivers.Env{Agent: *agent, StateDir: state, CacheDir: cacheDir()},
+		Env:      drivers.Env{Agent: *agent, StateDir: stateDir, CacheDir: cacheDir()},
 		Sink:     store.Add,
 		Progress: newProgress(stderr),
 		Required: required,
+	}
+	if kill, ok := ctx.Value(killKey{}).(<-chan struct{}); ok {
+		r.Kill = kill
 	}
 	outcome, runErr := r.Run(ctx)
 	closeErr := store.Close()
@@ -217,6 +226,23 @@ func makeStateDir() (string, error) {
 		return "", fmt.Errorf("state directory: %w", err)
 	}
 	return dir, nil
+}
+
+// stateRoot is where run state directories live.
+func stateRoot() string {
+	if os.Geteuid() == 0 {
+		return StateRoot
+	}
+	return os.TempDir()
+}
+
+// warnOrphans tells the user about state left by killed runs.
+func warnOrphans(w io.Writer) {
+	orphans, err := state.Orphans(stateRoot())
+	if err != nil || len(orphans) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "virtbench: %d earlier run(s) were killed and left state behind (e.g. %s): run virtbench clean\n", len(orphans), orphans[0].Dir)
 }
 
 // cacheDir holds images reused across runs: $VIRTBENCH_CACHE, else

@@ -33,6 +33,7 @@ import (
 	"virtbench/drivers"
 	"virtbench/drivers/internal/agentproc"
 	"virtbench/drivers/internal/cgroups"
+	"virtbench/drivers/state"
 	"virtbench/guest"
 	"virtbench/guest/containerinit"
 	"virtbench/images"
@@ -195,7 +196,18 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 		}
 	}
 
-	cg, err := cgroups.New(filepath.Base(d.env.StateDir), id, cgroups.Limits{MemoryBytes: spec.MemoryBytes, CPUs: spec.CPUs, Pids: d.pids})
+	// Recorded before the cgroup exists, so that clean finds it whenever
+	// virtbench dies; the processes need no record: they die with
+	// virtbench (Pdeathsig), and the mounts with their namespace.
+	run := filepath.Base(d.env.StateDir)
+	planned, err := cgroups.Plan(run, id)
+	if err != nil {
+		return nil, fmt.Errorf("container: cgroup: %w", err)
+	}
+	if err := state.Write(dir, state.Record{Driver: "container", Cgroups: planned}); err != nil {
+		return nil, fmt.Errorf("container: %w", err)
+	}
+	cg, err := cgroups.New(run, id, cgroups.Limits{MemoryBytes: spec.MemoryBytes, CPUs: spec.CPUs, Pids: d.pids})
 	if err != nil {
 		return nil, fmt.Errorf("container: cgroup: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"syscall"
 	"time"
 
 	"virtbench/drivers"
@@ -56,6 +57,8 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (drivers.Instance, 
 	begin := time.Now()
 	cmd := exec.Command(d.agent, append([]string{spec.Workload}, spec.Args...)...)
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	// The agent dies with virtbench, even if virtbench is killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	p, err := agentproc.Start(cmd, begin)
 	if err != nil {
 		return nil, fmt.Errorf("native: %w", err)

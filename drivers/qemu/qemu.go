@@ -45,6 +45,7 @@ import (
 
 	"virtbench/drivers"
 	"virtbench/drivers/internal/agentproc"
+	"virtbench/drivers/state"
 	"virtbench/guest"
 	"virtbench/guest/vminit"
 	"virtbench/images"
@@ -333,6 +334,10 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 		return nil, fmt.Errorf("qemu: %w", err)
 	}
 	inst.p = p
+	proc := state.ProcessOf(p.Pid())
+	if err := state.Write(inst.dir, state.Record{Driver: "qemu", Processes: []state.Process{proc}}); err != nil {
+		return nil, fmt.Errorf("qemu: %w", err)
+	}
 	inst.labels = map[string]string{"machine": d.cfg.Machine, "devices": d.cfg.Devices, "requested_accel": accel}
 	if accel == "tcg" {
 		inst.labels["tb_size_mib"] = strconv.Itoa(d.cfg.TBSizeMiB)

@@ -32,6 +32,7 @@ import (
 	"virtbench/drivers"
 	"virtbench/drivers/internal/agentproc"
 	"virtbench/drivers/internal/cgroups"
+	"virtbench/drivers/state"
 	"virtbench/guest"
 	"virtbench/guest/containerinit"
 	"virtbench/images"
@@ -144,16 +145,27 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 			return nil, fmt.Errorf("%s: %w", d.runtime, err)
 		}
 	}
+	cgPath, err := cgroupsPath(filepath.Base(d.env.StateDir), d.runtime+"-"+id)
+	if err != nil {
+		return nil, err
+	}
+	// Recorded before anything outside the instance directory exists, so
+	// that clean finds it whenever virtbench dies. The runtime's own
+	// process dies with virtbench (Pdeathsig); its container is deleted
+	// through the runtime's state root.
+	rec := state.Record{
+		Driver: d.runtime, Mounts: []string{rootfs}, Cgroups: cgroups.Dirs(cgPath),
+		Runtimes: []state.Runtime{{Binary: d.runtime, Root: filepath.Join(inst.dir, "state")}},
+	}
+	if err := state.Write(inst.dir, rec); err != nil {
+		return nil, fmt.Errorf("%s: %w", d.runtime, err)
+	}
 	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", root.Dir, filepath.Join(inst.dir, "upper"), filepath.Join(inst.dir, "work"))
 	if err := unix.Mount("overlay", rootfs, "overlay", 0, opts); err != nil {
 		return nil, fmt.Errorf("%s: mount overlay: %w", d.runtime, err)
 	}
 	inst.mounted = rootfs
 
-	cgPath, err := cgroupsPath(filepath.Base(d.env.StateDir), d.runtime+"-"+id)
-	if err != nil {
-		return nil, err
-	}
 	inst.cgPath = cgPath
 	cfg := bundleSpec(append([]string{images.AgentPath, spec.Workload}, spec.Args...), id, cgPath, spec)
 	b, err := json.MarshalIndent(cfg, "", "  ")

@@ -75,42 +75,47 @@ func Own() (map[string]string, error) {
 	return m, sc.Err()
 }
 
-// New creates the cgroup OWN/virtbench.RUN/ID with limits applied. run and
-// id must be safe as file names. On error nothing is left.
-func New(run, id string, l Limits) (*Cgroup, error) {
+// Plan returns the directories New(run, id, …) creates, one per hierarchy
+// (the memory hierarchy's first on v1), so that they can be recorded
+// before they exist.
+func Plan(run, id string) ([]string, error) {
 	mine, err := Own()
 	if err != nil {
 		return nil, err
 	}
-	cg := &Cgroup{v2: Version() == 2}
+	if Version() == 2 {
+		return []string{filepath.Join(Root, mine[""], "virtbench."+run, id)}, nil
+	}
+	var dirs []string
+	for _, c := range v1Controllers {
+		if rel, ok := mine[c]; ok {
+			dirs = append(dirs, filepath.Join(Root, c, rel, "virtbench."+run, id))
+		}
+	}
+	if len(dirs) == 0 || !strings.HasPrefix(dirs[0], filepath.Join(Root, "memory")+"/") {
+		return nil, errors.New("cgroups: no v1 memory hierarchy mounted")
+	}
+	return dirs, nil
+}
+
+// New creates the cgroup OWN/virtbench.RUN/ID with limits applied. run and
+// id must be safe as file names. On error nothing is left.
+func New(run, id string, l Limits) (*Cgroup, error) {
+	dirs, err := Plan(run, id)
+	if err != nil {
+		return nil, err
+	}
+	cg := &Cgroup{v2: Version() == 2, Path: dirs[0]}
+	for _, d := range dirs {
+		if err := cg.mkdirs(filepath.Dir(d), d); err != nil {
+			cg.Remove()
+			return nil, err
+		}
+	}
 	if cg.v2 {
-		parent := filepath.Join(Root, mine[""], "virtbench."+run)
-		if err := cg.mkdirs(parent, filepath.Join(parent, id)); err != nil {
-			return nil, err
-		}
-		cg.Path = cg.paths[0]
-		if err := enableV2(parent); err != nil {
+		if err := enableV2(filepath.Dir(cg.Path)); err != nil {
 			cg.Remove()
 			return nil, err
-		}
-	} else {
-		for _, c := range v1Controllers {
-			rel, ok := mine[c]
-			if !ok {
-				continue
-			}
-			parent := filepath.Join(Root, c, rel, "virtbench."+run)
-			if err := cg.mkdirs(parent, filepath.Join(parent, id)); err != nil {
-				cg.Remove()
-				return nil, err
-			}
-			if c == "memory" {
-				cg.Path = cg.paths[len(cg.paths)-1]
-			}
-		}
-		if cg.Path == "" {
-			cg.Remove()
-			return nil, errors.New("cgroups: no v1 memory hierarchy mounted")
 		}
 	}
 	if err := cg.apply(l); err != nil {
@@ -213,6 +218,23 @@ func (cg *Cgroup) apply(l Limits) error {
 		}
 	}
 	return nil
+}
+
+// Paths returns the instance's cgroup directories, one per hierarchy.
+func (cg *Cgroup) Paths() []string { return append([]string(nil), cg.paths...) }
+
+// Dirs returns the directories the cgroup path rel (as in an OCI
+// cgroupsPath) has in every mounted hierarchy: an OCI runtime joins them all.
+func Dirs(rel string) []string {
+	if Version() == 2 {
+		return []string{filepath.Join(Root, rel)}
+	}
+	entries, _ := os.ReadDir(Root)
+	var dirs []string
+	for _, e := range entries {
+		dirs = append(dirs, filepath.Join(Root, e.Name(), rel))
+	}
+	return dirs
 }
 
 // Dir returns the v2 directory (for CLONE_INTO_CGROUP), or "" on v1.
@@ -318,20 +340,8 @@ func (cg *Cgroup) Remove() error {
 // missing or still busy directory is not an error for parents, only for
 // the leaf, which is retried briefly.
 func RemovePath(rel string) error {
-	var dirs []string
-	if Version() == 2 {
-		dirs = []string{filepath.Join(Root, rel)}
-	} else {
-		entries, err := os.ReadDir(Root)
-		if err != nil {
-			return fmt.Errorf("cgroups: %w", err)
-		}
-		for _, e := range entries {
-			dirs = append(dirs, filepath.Join(Root, e.Name(), rel))
-		}
-	}
 	var errs []error
-	for _, d := range dirs {
+	for _, d := range Dirs(rel) {
 		var err error
 		for i := 0; i < 50; i++ {
 			if err = os.Remove(d); err == nil || errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTEMPTY) {

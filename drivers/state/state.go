@@ -1,0 +1,287 @@
+// Package state records what each instance created on the host, in the
+// instance's directory inside the run's state directory, so that
+// "virtbench clean" can remove what a killed virtbench left behind: it
+// finds leftovers through these records and the state directories, never
+// by matching the names of processes virtbench did not start.
+//
+// A run's state directory holds owner.json (the virtbench process that owns
+// it) and one directory per running instance, each with record.json.
+package state
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Process identifies a process across PID reuse: its PID and its start
+// time in clock ticks since boot (/proc/PID/stat field 22).
+type Process struct {
+	Pid   int    `json:"pid"`
+	Start uint64 `json:"start"`
+}
+
+// Runtime is an OCI runtime state root holding containers to delete.
+type Runtime struct {
+	Binary string `json:"binary"`
+	Root   string `json:"root"`
+}
+
+// Record lists what one instance created outside its own directory.
+type Record struct {
+	Driver    string    `json:"driver"`
+	Processes []Process `json:"processes,omitempty"`
+	// Cgroups are cgroup directories, deepest first.
+	Cgroups []string `json:"cgroups,omitempty"`
+	// Mounts are mount points in the host's mount namespace.
+	Mounts   []string  `json:"mounts,omitempty"`
+	Runtimes []Runtime `json:"runtimes,omitempty"`
+}
+
+// RecordFile is the name of an instance's record.
+const RecordFile = "record.json"
+
+// OwnerFile is the name of a run's owner record.
+const OwnerFile = "owner.json"
+
+// Owner identifies the virtbench process that owns a state directory.
+type Owner struct {
+	Process
+	// RunDir is the run directory of the owning run, if any.
+	RunDir string `json:"run_dir,omitempty"`
+}
+
+// Self returns the Process of the calling process.
+func Self() (Process, error) { return Lookup(os.Getpid()) }
+
+// Lookup returns pid's Process, with its start time.
+func Lookup(pid int) (Process, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return Process{}, fmt.Errorf("state: %w", err)
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return Process{}, fmt.Errorf("state: malformed /proc/%d/stat", pid)
+	}
+	fields := strings.Fields(s[i+1:])
+	// fields[0] is field 3 (state); the start time is field 22.
+	if len(fields) < 20 {
+		return Process{}, fmt.Errorf("state: short /proc/%d/stat", pid)
+	}
+	start, err := strconv.ParseUint(fields[19], 10, 64)
+	if err != nil {
+		return Process{}, fmt.Errorf("state: /proc/%d/stat: %w", pid, err)
+	}
+	return Process{Pid: pid, Start: start}, nil
+}
+
+// ProcessOf returns pid's Process, or one that never matches a live process
+// (start time 0) when pid has already exited: nothing is then left to kill.
+func ProcessOf(pid int) Process {
+	p, err := Lookup(pid)
+	if err != nil {
+		return Process{Pid: pid}
+	}
+	return p
+}
+
+// Alive reports whether p still runs (same PID, same start time, not a zombie).
+func (p Process) Alive() bool {
+	cur, err := Lookup(p.Pid)
+	if err != nil || cur.Start != p.Start {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("state: %w", err)
+	}
+	return nil
+}
+
+// Write stores r in the instance directory dir.
+func Write(dir string, r Record) error { return writeJSON(filepath.Join(dir, RecordFile), r) }
+
+// Claim writes the owner record of a run's state directory.
+func Claim(stateDir, runDir string) error {
+	self, err := Self()
+	if err != nil {
+		return err
+	}
+	return writeJSON(filepath.Join(stateDir, OwnerFile), Owner{Process: self, RunDir: runDir})
+}
+
+// Orphan is the state directory of a run whose virtbench is gone.
+type Orphan struct {
+	Dir   string
+	Owner Owner
+}
+
+// Orphans returns the run state directories under root whose owner no
+// longer runs (or that never recorded one).
+func Orphans(root string) ([]Orphan, error) {
+	entries, err := os.ReadDir(root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	var out []Orphan
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), "run-") {
+			continue
+		}
+		dir := filepath.Join(root, e.Name())
+		var o Owner
+		b, err := os.ReadFile(filepath.Join(dir, OwnerFile))
+		if err == nil {
+			if json.Unmarshal(b, &o) == nil && o.Alive() {
+				continue
+			}
+		} else if info, serr := e.Info(); serr == nil && time.Since(info.ModTime()) < time.Minute {
+			continue // being created right now
+		}
+		out = append(out, Orphan{Dir: dir, Owner: o})
+	}
+	return out, nil
+}
+
+// Clean removes everything an orphaned run recorded: it kills its
+// processes (only those whose PID and start time match a record), deletes
+// its runtimes' containers, unmounts its mounts and any mount under its
+// state directory, removes its cgroups and finally the state directory.
+// It returns what it did, one line per action.
+func Clean(o Orphan) ([]string, error) {
+	var did []string
+	var errs []error
+	instances, _ := os.ReadDir(o.Dir)
+	var records []Record
+	for _, e := range instances {
+		b, err := os.ReadFile(filepath.Join(o.Dir, e.Name(), RecordFile))
+		if err != nil {
+			continue
+		}
+		var r Record
+		if err := json.Unmarshal(b, &r); err != nil {
+			errs = append(errs, fmt.Errorf("state: %s: %w", e.Name(), err))
+			continue
+		}
+		records = append(records, r)
+	}
+	for _, r := range records {
+		for _, rt := range r.Runtimes {
+			out, err := exec.Command(rt.Binary, "--root", rt.Root, "list", "-q").Output()
+			if err != nil {
+				continue
+			}
+			for _, id := range strings.Fields(string(out)) {
+				if err := exec.Command(rt.Binary, "--root", rt.Root, "delete", "--force", id).Run(); err == nil {
+					did = append(did, fmt.Sprintf("deleted %s container %s", rt.Binary, id))
+				}
+			}
+		}
+		for _, p := range r.Processes {
+			if !p.Alive() {
+				continue
+			}
+			if err := syscall.Kill(p.Pid, syscall.SIGKILL); err == nil {
+				did = append(did, fmt.Sprintf("killed %s process %d", r.Driver, p.Pid))
+			}
+			for i := 0; i < 200 && p.Alive(); i++ {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+	}
+	var mounts []string
+	for _, r := range records {
+		mounts = append(mounts, r.Mounts...)
+	}
+	mounts = append(mounts, mountsUnder(o.Dir)...)
+	sort.Sort(sort.Reverse(sort.StringSlice(mounts))) // deepest first
+	for _, m := range mounts {
+		if err := syscall.Unmount(m, syscall.MNT_DETACH); err == nil {
+			did = append(did, "unmounted "+m)
+		}
+	}
+	for _, r := range records {
+		for _, cg := range r.Cgroups {
+			if _, err := os.Stat(cg); err != nil {
+				continue
+			}
+			if err := removeCgroup(cg); err != nil {
+				errs = append(errs, err)
+			} else {
+				did = append(did, "removed cgroup "+cg)
+			}
+			// The run's parent cgroup goes once empty.
+			if os.Remove(filepath.Dir(cg)) == nil {
+				did = append(did, "removed cgroup "+filepath.Dir(cg))
+			}
+		}
+	}
+	if err := os.RemoveAll(o.Dir); err != nil {
+		errs = append(errs, fmt.Errorf("state: %w", err))
+	} else {
+		did = append(did, "removed "+o.Dir)
+	}
+	return did, errors.Join(errs...)
+}
+
+func removeCgroup(dir string) error {
+	var err error
+	for i := 0; i < 100; i++ {
+		err = os.Remove(dir)
+		if err == nil || errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return fmt.Errorf("state: remove cgroup: %w", err)
+}
+
+// mountsUnder returns the mount points at or below dir.
+func mountsUnder(dir string) []string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && (fields[4] == dir || strings.HasPrefix(fields[4], dir+"/")) {
+			out = append(out, fields[4])
+		}
+	}
+	return out
+}
