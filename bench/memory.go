@@ -45,3 +45,12 @@ func HostMemAvailable(ctx context.Context) (int64, error) {
 	}
 	return int64(v.Available), nil
 }
+
+// HostMemTotal returns the host's total memory in bytes.
+func HostMemTotal(ctx context.Context) (int64, error) {
+	v, err := mem.VirtualMemoryWithContext(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("bench: host memory: %w", err)
+	}
+	return int64(v.Total), nil
+}

@@ -49,6 +49,21 @@ type Outcome struct {
 	Trials int `json:"trials"`
 	// Labels are what drivers reported about how they ran, per driver.
 	Labels map[string]map[string]string `json:"labels,omitempty"`
+	// Density says, per driver and workload, how far a density sweep got
+	// and why it stopped.
+	Density map[string]string `json:"density,omitempty"`
+	// DriverKinds explains each driver that ran: its kind of virtualization.
+	DriverKinds map[string]string `json:"driver_kinds,omitempty"`
+}
+
+// Kinds returns the drivers that ran with their kinds, sorted by name.
+func (o Outcome) Kinds() [][2]string {
+	var out [][2]string
+	for d, k := range o.DriverKinds {
+		out = append(out, [2]string{d, k})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
+	return out
 }
 
 // Run runs every trial of the scenario. It returns ctx's error when
@@ -57,7 +72,7 @@ type Outcome struct {
 // are samples and Outcome.Failures, not errors.
 func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 	sc := r.Scenario
-	out := Outcome{Skipped: map[string]string{}, Labels: map[string]map[string]string{}}
+	out := Outcome{Skipped: map[string]string{}, Labels: map[string]map[string]string{}, DriverKinds: map[string]string{}}
 	type ready struct {
 		name string
 		d    drivers.Driver
@@ -86,6 +101,7 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 			continue
 		}
 		ds = append(ds, ready{name, d})
+		out.DriverKinds[name] = info.Kind
 		if err := r.recordImage(d); err != nil {
 			return out, err
 		}
@@ -94,9 +110,30 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 	for range ds {
 		total += len(sc.Workloads) * len(sc.Instances) * (sc.Warmup + sc.Reps)
 	}
+	if sc.Density != nil {
+		for _, d := range ds {
+			for _, w := range sc.Workloads {
+				if err := r.density(ctx, d.d, w, &out); err != nil {
+					return out, err
+				}
+			}
+		}
+		return out, ctx.Err()
+	}
+	floor := int64(0)
+	if vm, err := HostMemTotal(ctx); err == nil {
+		floor = DensityFloor(vm)
+	}
 	for _, d := range ds {
+		perInst := 0.0 // the most memory one instance of d took so far
 		for _, w := range sc.Workloads {
 			for _, n := range sc.Instances {
+				if reason := tooBig(ctx, n, perInst, floor); reason != "" {
+					out.Skipped[fmt.Sprintf("%s %s ×%d", d.name, w.Name, n)] = reason
+					r.progress("skip %s %s ×%d: %s", d.name, w.Name, n, reason)
+					total -= sc.Warmup + sc.Reps
+					continue
+				}
 				for rep := -sc.Warmup; rep < sc.Reps; rep++ {
 					if err := ctx.Err(); err != nil {
 						return out, err
@@ -107,12 +144,31 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 					if err != nil {
 						return out, err
 					}
+					perInst = max(perInst, t.memPerInst)
 					r.progress("[%d/%d] %s", out.Trials, total, line)
 				}
 			}
 		}
 	}
 	return out, ctx.Err()
+}
+
+// tooBig says why n instances of perInst bytes each must not start: they
+// would take MemAvailable below floor. It returns "" when they may.
+func tooBig(ctx context.Context, n int, perInst float64, floor int64) string {
+	if perInst == 0 || floor == 0 {
+		return ""
+	}
+	avail, err := HostMemAvailable(ctx)
+	if err != nil {
+		return ""
+	}
+	need := densityProjectionMargin * perInst * float64(n)
+	if float64(avail)-need >= float64(floor) {
+		return ""
+	}
+	return fmt.Sprintf("%d instances need about %s; only %s is available above the memory floor of %s",
+		n, fmtBytes(int64(need)), fmtBytes(avail-floor), fmtBytes(floor))
 }
 
 // recordImage records the disk footprint of a driver's shared image.
@@ -151,6 +207,9 @@ type trial struct {
 
 	mu       sync.Mutex
 	storeErr error
+	// memPerInst is the most host memory one instance took in this trial:
+	// its PSS or the MemAvailable drop per instance, whichever is larger.
+	memPerInst float64
 }
 
 // record stores a sample with the trial's coordinates filled in.
@@ -196,7 +255,7 @@ func (t *trial) run(parent context.Context) (string, error) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			t.start(ctx, st)
+			t.startInstance(ctx, st, MetricStartup)
 		}()
 	}
 	wg.Wait()
@@ -238,14 +297,16 @@ func (t *trial) run(parent context.Context) (string, error) {
 	return t.summaryLine(insts), err
 }
 
-func (t *trial) start(ctx context.Context, st *started) {
+// startInstance starts one instance, waits for READY and records its
+// startup (as metric) and phases.
+func (t *trial) startInstance(ctx context.Context, st *started, metric string) {
 	sc := t.r.Scenario
 	spec := drivers.Spec{ID: st.id, Workload: t.w.Name, Args: t.w.Args, MemoryBytes: sc.MemoryBytes}
 	inst, err := t.d.Start(ctx, spec)
 	if err != nil {
 		st.err = err
-		if ctx.Err() == nil || t.rep >= 0 {
-			t.record(Sample{Instance: st.id, Metric: MetricStartup, Unit: "sec", Error: "start: " + err.Error()})
+		if ctx.Err() == nil {
+			t.record(Sample{Instance: st.id, Metric: metric, Unit: "sec", Error: "start: " + err.Error()})
 		}
 		return
 	}
@@ -253,11 +314,13 @@ func (t *trial) start(ctx context.Context, st *started) {
 	rd, err := inst.Ready(ctx)
 	if err != nil {
 		st.err = err
-		t.record(Sample{Instance: st.id, Metric: MetricStartup, Unit: "sec", Error: err.Error()})
+		if ctx.Err() == nil || !errors.Is(err, context.Canceled) {
+			t.record(Sample{Instance: st.id, Metric: metric, Unit: "sec", Error: err.Error()})
+		}
 		return
 	}
 	st.ready = rd
-	t.record(Sample{Instance: st.id, Metric: MetricStartup, Unit: "sec", Value: rd.Startup().Seconds(), Labels: rd.Labels})
+	t.record(Sample{Instance: st.id, Metric: metric, Unit: "sec", Value: rd.Startup().Seconds(), Labels: rd.Labels})
 	prev := rd.Begin
 	for _, ph := range rd.Phases {
 		t.record(Sample{Instance: st.id, Metric: "phase." + ph.Name, Unit: "sec", Value: ph.At.Sub(prev).Seconds(), Labels: rd.Labels})
@@ -288,6 +351,7 @@ func (t *trial) sampleMemory(ctx context.Context, insts []*started, memBefore in
 			t.record(Sample{Instance: st.id, Metric: MetricPSS, Unit: "B", Error: err.Error()})
 			continue
 		}
+		t.memPerInst = max(t.memPerInst, float64(m.PSS))
 		t.record(Sample{Instance: st.id, Metric: MetricRSS, Unit: "B", Value: float64(m.RSS)})
 		t.record(Sample{Instance: st.id, Metric: MetricPSS, Unit: "B", Value: float64(m.PSS)})
 		t.record(Sample{Instance: st.id, Metric: MetricUSS, Unit: "B", Value: float64(m.USS)})
@@ -312,7 +376,9 @@ func (t *trial) sampleMemory(ctx context.Context, insts []*started, memBefore in
 		}
 	}
 	if memAfter, err := HostMemAvailable(ctx); err == nil && running > 0 && memBefore > 0 {
-		t.record(Sample{Metric: MetricHostMemDrop, Unit: "B", Value: float64(memBefore-memAfter) / float64(running)})
+		drop := float64(memBefore-memAfter) / float64(running)
+		t.memPerInst = max(t.memPerInst, drop)
+		t.record(Sample{Metric: MetricHostMemDrop, Unit: "B", Value: drop})
 	}
 }
 

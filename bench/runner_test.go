@@ -246,3 +246,59 @@ func TestDecodeSamplesTornLine(t *testing.T) {
 		t.Errorf("DecodeSamples with a bad first line = %v, want an error naming x:1", err)
 	}
 }
+
+func TestDensitySweep(t *testing.T) {
+	tests := []struct {
+		name      string
+		fake      *fake
+		density   string
+		reached   float64
+		reason    string
+		maxCounts int
+	}{
+		{"geometric to max", &fake{}, "{step: geometric, factor: 2, max: 16, floor: 1B}", 16, "reached max 16", 5},
+		{"linear to max", &fake{}, "{step: linear, factor: 3, max: 7, floor: 1B}", 7, "reached max 7", 3},
+		{"failed start", &fake{failStart: 5}, "{step: geometric, factor: 2, max: 64, floor: 1B}", 7, "a start failed at 8", 4},
+		{"memory floor", &fake{}, "{step: geometric, factor: 2, max: 64, floor: 1000TiB}", 1, "memory floor", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			useFake(t, tt.fake)
+			samples, out, err := runScenario(t, context.Background(), scenario(t, "name: t\ndrivers: [fake]\nworkloads: [idle]\nsettle: 0s\ndensity: "+tt.density+"\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.fake.running != 0 {
+				t.Errorf("%d instances still running after the sweep", tt.fake.running)
+			}
+			var reached *Sample
+			counts := map[int]bool{}
+			for i, s := range samples {
+				if s.Metric == MetricDensityReached {
+					reached = &samples[i]
+				}
+				if s.Metric == MetricDensityPSS {
+					counts[s.Instances] = true
+				}
+			}
+			if reached == nil || reached.Value != tt.reached || !strings.Contains(reached.Labels["stop_reason"], tt.reason) {
+				t.Fatalf("reached %+v, want %v instances stopped by %q", reached, tt.reached, tt.reason)
+			}
+			if len(counts) != tt.maxCounts {
+				t.Errorf("memory sampled at counts %v, want %d steps", counts, tt.maxCounts)
+			}
+			if !strings.Contains(out.Density["fake idle"], tt.reason) {
+				t.Errorf("outcome %v", out.Density)
+			}
+		})
+	}
+}
+
+func TestDensityFloor(t *testing.T) {
+	if got, want := DensityFloor(24<<30), int64(24<<30)/5; got < want-1 || got > want+1 {
+		t.Errorf("floor of 24 GiB = %d, want 20%%", got)
+	}
+	if got := DensityFloor(4 << 30); got != 2<<30 {
+		t.Errorf("floor of 4 GiB = %d, want 2 GiB", got)
+	}
+}

@@ -32,7 +32,14 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 <table id="claims"><tr><th class="l">claim</th><th class="l">verdict</th><th class="l">evidence from this run</th><th class="l">caveat</th></tr>
 {{range .Claims}}<tr><td class="l">{{.Claim}}</td><td class="l verdict">{{.Verdict}}</td><td class="l">{{.Evidence}}</td><td class="l">{{.Caveat}}</td></tr>
 {{end}}</table>
-{{if .Skipped}}<h2>Drivers not run</h2><ul>{{range .Skipped}}<li>{{.}}</li>{{end}}</ul>{{end}}
+{{if .Capacity}}<h2>Capacity</h2>
+<table id="capacity"><tr><th class="l">host</th><th class="l">driver</th><th>memory per instance</th><th>idle instances</th><th>busy instances</th><th class="l">measured as</th></tr>
+{{range .Capacity}}<tr><td class="l">{{.Host}}</td><td class="l">{{.Driver}}</td><td>{{.Mem}}</td><td>{{.Idle}}</td><td>{{.Busy}}</td><td class="l">{{.Source}}</td></tr>
+{{end}}</table>
+<p>Idle instances are bounded by memory, keeping MemAvailable above the larger of 20% and 2 GiB; busy instances by CPUs, one each at full speed.</p>{{end}}
+{{if .Density}}<h2>Density sweeps</h2><ul>{{range .Density}}<li>{{.}}</li>{{end}}</ul>{{end}}
+{{if .Drivers}}<h2>What each driver is</h2><dl>{{range .Drivers}}<dt>{{index . 0}}</dt><dd>{{index . 1}}</dd>{{end}}</dl>{{end}}
+{{if .Skipped}}<h2>Not run</h2><ul>{{range .Skipped}}<li>{{.}}</li>{{end}}</ul>{{end}}
 <h2>Charts</h2>
 {{range .Charts}}<div class="chart" id="chart-{{.Name}}"><h3>{{.Title}}</h3>{{.SVG}}</div>
 {{else}}<p>No chart: the run has no measured samples.</p>{{end}}
@@ -46,6 +53,12 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 <dl id="provenance">{{range .Provenance}}<dt>{{index . 0}}</dt><dd>{{index . 1}}</dd>{{end}}</dl>
 </body></html>
 `))
+
+// capView is a Capacity row with its memory formatted.
+type capView struct {
+	Capacity
+	Mem string
+}
 
 // WriteHTML writes report.html: one self-contained file, inline SVG and CSS,
 // no script and no network access.
@@ -65,8 +78,21 @@ func WriteHTML(w io.Writer, r *Run, charts []Chart) error {
 		Failures   []string
 		Provenance [][2]string
 		Claims     []Claim
+		Capacity   []capView
+		Density    []string
+		Drivers    [][2]string
 	}{Run: r, Status: r.Status, Headline: Headline(r.Summaries), Header: tableHeader, Rows: tableRows(r.Summaries),
 		Failures: r.Status.Outcome.Failures, Claims: Claims(r.Summaries, r.Provenance.MemoryBytes)}
+	for _, c := range EstimateCapacity(r.Summaries, r.Hosts()) {
+		data.Capacity = append(data.Capacity, capView{c, FormatValue(c.PerInstanceBytes, "B")})
+	}
+	for k, v := range r.Status.Outcome.Density {
+		data.Density = append(data.Density, k+": "+v)
+	}
+	sort.Strings(data.Density)
+	for _, d := range r.Status.Outcome.Kinds() {
+		data.Drivers = append(data.Drivers, d)
+	}
 	for d, why := range r.Status.Outcome.Skipped {
 		data.Skipped = append(data.Skipped, d+": "+why)
 	}

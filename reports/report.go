@@ -15,6 +15,18 @@ type Run struct {
 	Status     bench.Status
 	Samples    []bench.Sample
 	Summaries  []bench.Summary
+	// Plan, when set, is a host size to estimate capacity for besides
+	// this host.
+	Plan *Host
+}
+
+// Hosts returns this run's host and the planned one, for capacity estimates.
+func (r *Run) Hosts() []Host {
+	hs := []Host{{Name: "this host", MemoryBytes: r.Provenance.MemoryBytes, CPUs: r.Provenance.Cores}}
+	if r.Plan != nil {
+		hs = append(hs, *r.Plan)
+	}
+	return hs
 }
 
 // Load reads a run directory: samples.jsonl, env.json and run.json.
@@ -38,6 +50,7 @@ func Load(dir string) (*Run, error) {
 const (
 	SummaryFile  = "summary.json"
 	ClaimsFile   = "claims.json"
+	CapacityFile = "capacity.json"
 	BenchFile    = "results.txt"
 	CSVFile      = "results.csv"
 	MarkdownFile = "results.md"
@@ -51,6 +64,9 @@ func WriteAll(r *Run) (string, error) {
 		return "", err
 	}
 	if err := bench.WriteJSON(r.Dir, ClaimsFile, Claims(r.Summaries, r.Provenance.MemoryBytes)); err != nil {
+		return "", err
+	}
+	if err := bench.WriteJSON(r.Dir, CapacityFile, EstimateCapacity(r.Summaries, r.Hosts())); err != nil {
 		return "", err
 	}
 	files := []struct {

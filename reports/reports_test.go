@@ -255,3 +255,25 @@ func TestClaims(t *testing.T) {
 		t.Errorf("startup claim with a 2x ratio: %+v", c)
 	}
 }
+
+func TestEstimateCapacity(t *testing.T) {
+	var samples []bench.Sample
+	for i := 0; i < 5; i++ {
+		samples = append(samples,
+			bench.Sample{Driver: "container", Workload: "idle", Instances: 100, Metric: bench.MetricPSS, Unit: "B", Value: 1 << 20},
+			bench.Sample{Driver: "container", Workload: "idle", Instances: 100, Metric: bench.MetricHostMemDrop, Unit: "B", Value: 2 << 20},
+			bench.Sample{Driver: "qemu", Workload: "idle", Instances: 1, Metric: bench.MetricPSS, Unit: "B", Value: 256 << 20})
+	}
+	hosts := []Host{{Name: "h", MemoryBytes: 10 << 30, CPUs: 4}}
+	caps := EstimateCapacity(bench.Summarize(samples), hosts)
+	if len(caps) != 2 {
+		t.Fatalf("capacity rows %+v", caps)
+	}
+	// 10 GiB minus a 2 GiB floor is 8 GiB usable.
+	if c := caps[0]; c.Driver != "container" || c.PerInstanceBytes != 2<<20 || c.Idle != 4096 || c.Busy != 4 || !strings.Contains(c.Source, "MemAvailable drop") {
+		t.Errorf("container capacity %+v, want 4096 idle by the 2 MiB MemAvailable drop, 4 busy", c)
+	}
+	if c := caps[1]; c.Driver != "qemu" || c.Idle != 32 {
+		t.Errorf("qemu capacity %+v, want 32 idle", c)
+	}
+}

@@ -63,7 +63,7 @@ const (
 )
 
 // fields are the keys a scenario file may have.
-var fields = []string{"name", "description", "drivers", "workloads", "instances", "reps", "warmup", "timeout", "settle", "memory", "options"}
+var fields = []string{"name", "description", "drivers", "workloads", "instances", "reps", "warmup", "timeout", "settle", "memory", "options", "density"}
 
 // MaxFileBytes bounds a scenario file.
 const MaxFileBytes = 1 << 20
@@ -129,6 +129,8 @@ func Parse(file string, data []byte) (*Scenario, error) {
 			s.MemoryBytes = p.size(v)
 		case "options":
 			s.Options = p.options(v)
+		case "density":
+			s.Density = p.density(v)
 		default:
 			p.fail(k, "unknown field %q%s (fields: %s)", k.Value, suggest(k.Value, fields), strings.Join(fields, ", "))
 		}
@@ -319,6 +321,36 @@ func (p *parser) options(n *yaml.Node) map[string]string {
 	return out
 }
 
+// densityFields are the keys of a density mapping.
+var densityFields = []string{"step", "factor", "max", "floor", "latency_limit"}
+
+func (p *parser) density(n *yaml.Node) *Density {
+	d := &Density{Step: "geometric", Factor: 2, Max: 1000}
+	p.lines["density"] = n.Line
+	if n.Kind != yaml.MappingNode {
+		p.fail(n, "density: expected a mapping such as {step: geometric, factor: 2, max: 1000}")
+		return d
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		switch k.Value {
+		case "step":
+			d.Step = p.str(v)
+		case "factor":
+			d.Factor = p.integer(v)
+		case "max":
+			d.Max = p.integer(v)
+		case "floor":
+			d.FloorBytes = p.size(v)
+		case "latency_limit":
+			d.LatencyLimit = p.duration(v)
+		default:
+			p.fail(k, "density: unknown field %q%s (fields: %s)", k.Value, suggest(k.Value, densityFields), strings.Join(densityFields, ", "))
+		}
+	}
+	return d
+}
+
 func (p *parser) size(n *yaml.Node) int64 {
 	s, ok := p.scalar(n, "a size such as 256MiB")
 	if !ok {
@@ -326,7 +358,7 @@ func (p *parser) size(n *yaml.Node) int64 {
 	}
 	v, err := ParseSize(s)
 	if err != nil {
-		p.fail(n, "memory: %v", err)
+		p.fail(n, "%v", err)
 	}
 	return v
 }

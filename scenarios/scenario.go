@@ -39,10 +39,31 @@ type Scenario struct {
 	MemoryBytes int64
 	// Options are driver settings, e.g. "qemu.accel": "tcg".
 	Options map[string]string
+	// Density, when set, makes the scenario a density sweep instead of
+	// repeated trials: instances accumulate in steps until a limit.
+	Density *Density
 	// Source is the file path, or "builtin:NAME".
 	Source string
 	// Hash is the SHA-256 of the source bytes, hex, for provenance.
 	Hash string
+}
+
+// Density describes a density sweep: instances of each driver start in
+// steps and stay up until a limit is reached, then all stop.
+type Density struct {
+	// Step is "geometric" (each step multiplies the count by Factor) or
+	// "linear" (each step adds Factor instances).
+	Step   string
+	Factor int
+	// Max is the largest instance count.
+	Max int
+	// FloorBytes is the MemAvailable the host keeps: no step starts that
+	// would bring MemAvailable below it (0: the larger of 20% of memory
+	// and 2 GiB).
+	FloorBytes int64
+	// LatencyLimit stops the sweep when a step's median start latency
+	// exceeds it (0: no limit).
+	LatencyLimit time.Duration
 }
 
 // Workload is one workload of a scenario with its agent flags.
@@ -140,6 +161,20 @@ func (s *Scenario) validate(line func(field string) int) error {
 	}
 	if s.MemoryBytes < 0 {
 		bad("memory", "memory: %d is negative", s.MemoryBytes)
+	}
+	if d := s.Density; d != nil {
+		if d.Step != "geometric" && d.Step != "linear" {
+			bad("density", "density: step %q must be geometric or linear", d.Step)
+		}
+		if d.Factor < 1 || (d.Step == "geometric" && d.Factor < 2) || d.Factor > MaxInstances {
+			bad("density", "density: factor %d must be at least 2 (geometric) or 1 (linear)", d.Factor)
+		}
+		if d.Max < 1 || d.Max > MaxInstances {
+			bad("density", "density: max %d is not between 1 and %d", d.Max, MaxInstances)
+		}
+		if d.FloorBytes < 0 || d.LatencyLimit < 0 {
+			bad("density", "density: floor and latency_limit must not be negative")
+		}
 	}
 	for k := range s.Options {
 		if !strings.Contains(k, ".") {

@@ -107,6 +107,7 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) (int,
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	format := fs.String("format", "html", "what to print besides regenerating the files: html (the report path), md, csv, json or text")
+	plan := hostFlags(fs)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return exitUsage, err
@@ -118,6 +119,7 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) (int,
 	if err != nil {
 		return exitUsage, usageError{err}
 	}
+	run.Plan = plan()
 	path, err := reports.WriteAll(run)
 	if err != nil {
 		return exitFailures, err
@@ -135,6 +137,9 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) (int,
 		err = enc.Encode(run.Summaries)
 	case "text":
 		err = reports.WriteText(stdout, run.Summaries)
+		if err == nil {
+			err = reports.WriteCapacity(stdout, reports.EstimateCapacity(run.Summaries, run.Hosts()))
+		}
 	default:
 		return exitUsage, usagef("unknown --format %q (html, md, csv, json, text)", *format)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -29,6 +30,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	warmup := fs.Int("warmup", -1, "warmup repetitions per trial, recorded but not summarised (default: the scenario's)")
 	out := fs.String("out", "", "run directory (default results/TIMESTAMP-SCENARIO)")
 	agent := fs.String("agent", defaultAgent(), "path of the virtbench-guest binary")
+	plan := hostFlags(fs)
 	sets := map[string]string{}
 	fs.Func("set", "driver option DRIVER.NAME=VALUE, e.g. qemu.accel=tcg (repeatable)", func(v string) error {
 		k, val, ok := strings.Cut(v, "=")
@@ -151,7 +153,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	if err := errors.Join(closeErr, bench.WriteJSON(dir, bench.StatusFile, status)); err != nil {
 		return exitFailures, err
 	}
-	run := &reports.Run{Dir: dir, Provenance: prov, Status: status, Samples: store.Samples()}
+	run := &reports.Run{Dir: dir, Provenance: prov, Status: status, Samples: store.Samples(), Plan: plan()}
 	run.Summaries = bench.Summarize(run.Samples)
 	report, err := reports.WriteAll(run)
 	if err != nil {
@@ -164,6 +166,15 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	fmt.Fprintf(stdout, "\n%s\n\nclaims:\n", reports.Headline(run.Summaries))
 	if err := reports.WriteClaimsText(stdout, reports.Claims(run.Summaries, prov.MemoryBytes)); err != nil {
 		return exitFailures, err
+	}
+	if caps := reports.EstimateCapacity(run.Summaries, run.Hosts()); len(caps) > 0 {
+		fmt.Fprintln(stdout, "\ncapacity:")
+		if err := reports.WriteCapacity(stdout, caps); err != nil {
+			return exitFailures, err
+		}
+	}
+	for k, v := range outcome.Density {
+		fmt.Fprintf(stdout, "density %s: %s\n", k, v)
 	}
 	for d, why := range outcome.Skipped {
 		fmt.Fprintf(stdout, "not run: %s: %s\n", d, why)
@@ -179,6 +190,35 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 		return code, runErr
 	}
 	return code, nil
+}
+
+// hostFlags defines --host-mem and --host-cpus and returns a function that
+// gives the planned host they describe, or nil when neither was given.
+func hostFlags(fs *flag.FlagSet) func() *reports.Host {
+	var memBytes int64
+	fs.Func("host-mem", "memory of a host to estimate capacity for, e.g. 64GiB", func(v string) error {
+		n, err := scenarios.ParseSize(v)
+		if err != nil || n == 0 {
+			return fmt.Errorf("want a size such as 64GiB, got %q", v)
+		}
+		memBytes = n
+		return nil
+	})
+	cpus := fs.Int("host-cpus", 0, "CPUs of that host (default: this host's)")
+	return func() *reports.Host {
+		if memBytes == 0 && *cpus == 0 {
+			return nil
+		}
+		h := &reports.Host{Name: "planned", MemoryBytes: memBytes, CPUs: *cpus}
+		if h.MemoryBytes == 0 {
+			h.MemoryBytes, _ = bench.HostMemTotal(context.Background())
+		}
+		if h.CPUs == 0 {
+			h.CPUs = runtime.NumCPU()
+		}
+		h.Name = fmt.Sprintf("planned (%s, %d CPUs)", reports.FormatValue(float64(h.MemoryBytes), "B"), h.CPUs)
+		return h
+	}
 }
 
 func splitList(s string) []string {

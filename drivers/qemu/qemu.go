@@ -58,8 +58,29 @@ const Grace = 5 * time.Second
 func init() {
 	drivers.Register(drivers.Info{
 		Name:    "qemu",
-		Kind:    "VM: QEMU, hardware-assisted (KVM) or full emulation (TCG), own guest kernel",
+		Kind:    "VM: QEMU, hardware-assisted (KVM) where /dev/kvm is usable, else full emulation (TCG); own guest kernel",
 		Factory: func(env drivers.Env) (drivers.Driver, error) { return New(env) },
+	})
+	drivers.Register(drivers.Info{
+		Name: "qemu-tcg",
+		Kind: "VM: QEMU full emulation (TCG), every guest instruction translated in software",
+		Factory: func(env drivers.Env) (drivers.Driver, error) {
+			opts := map[string]string{}
+			for k, v := range env.Options {
+				opts[k] = v
+			}
+			if a, ok := opts["accel"]; ok && a != "tcg" {
+				return nil, fmt.Errorf("qemu-tcg: accel=%s contradicts the driver", a)
+			}
+			opts["accel"] = "tcg"
+			env.Options = opts
+			d, err := New(env)
+			if err != nil {
+				return nil, err
+			}
+			d.name = "qemu-tcg"
+			return d, nil
+		},
 	})
 }
 
@@ -134,8 +155,9 @@ func parseConfig(opts map[string]string) (Config, error) {
 
 // Driver starts QEMU VMs.
 type Driver struct {
-	env drivers.Env
-	cfg Config
+	name string
+	env  drivers.Env
+	cfg  Config
 
 	once   sync.Once
 	kernel images.Kernel
@@ -154,11 +176,11 @@ func New(env drivers.Env) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Driver{env: env, cfg: cfg}, nil
+	return &Driver{name: "qemu", env: env, cfg: cfg}, nil
 }
 
-// Name returns "qemu".
-func (d *Driver) Name() string { return "qemu" }
+// Name returns "qemu", or "qemu-tcg" for the emulation-only driver.
+func (d *Driver) Name() string { return d.name }
 
 // KVMUsable reports whether /dev/kvm can be opened for reading and writing.
 func KVMUsable() error {
