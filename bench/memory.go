@@ -3,6 +3,11 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/shirou/gopsutil/v4/mem"
 	"github.com/shirou/gopsutil/v4/process"
@@ -11,6 +16,10 @@ import (
 // Memory is the memory of one instance, summed over its host processes.
 type Memory struct {
 	RSS, PSS, USS int64
+	// PSSAnon is the anonymous part of PSS: memory the instance itself
+	// allocated, as opposed to file pages (its binary) that were cached
+	// before it started and are not new memory.
+	PSSAnon int64
 }
 
 // MemoryOf sums RSS, PSS and USS (private clean + private dirty) over pids,
@@ -33,8 +42,28 @@ func MemoryOf(ctx context.Context, pids []int32) (Memory, error) {
 		m.RSS += int64(r.Rss) << 10
 		m.PSS += int64(r.Pss) << 10
 		m.USS += int64(r.PrivateClean+r.PrivateDirty) << 10
+		m.PSSAnon += pssAnon(pid)
 	}
 	return m, nil
+}
+
+// pssAnon reads Pss_Anon (kernel 5.9+) from /proc/PID/smaps_rollup, in bytes;
+// 0 when the kernel does not report it.
+func pssAnon(pid int32) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "Pss_Anon:"); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
 }
 
 // HostMemAvailable returns the host's MemAvailable in bytes.
@@ -44,6 +73,25 @@ func HostMemAvailable(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("bench: host memory: %w", err)
 	}
 	return int64(v.Available), nil
+}
+
+// StableMemAvailable returns the median of five MemAvailable readings 20 ms
+// apart, so that one burst of page cache activity does not decide a
+// per-instance figure.
+func StableMemAvailable(ctx context.Context) (int64, error) {
+	var vs []int64
+	for i := 0; i < 5; i++ {
+		if i > 0 {
+			time.Sleep(20 * time.Millisecond)
+		}
+		v, err := HostMemAvailable(ctx)
+		if err != nil {
+			return 0, err
+		}
+		vs = append(vs, v)
+	}
+	slices.Sort(vs)
+	return vs[len(vs)/2], nil
 }
 
 // HostMemTotal returns the host's total memory in bytes.

@@ -242,7 +242,7 @@ func (t *trial) run(parent context.Context) (string, error) {
 	sc := t.r.Scenario
 	ctx, cancel := context.WithTimeout(parent, sc.Timeout)
 	defer cancel()
-	memBefore, _ := HostMemAvailable(ctx)
+	memBefore, _ := StableMemAvailable(ctx)
 
 	insts := make([]*started, t.n)
 	sem := make(chan struct{}, maxParallelStarts)
@@ -355,6 +355,9 @@ func (t *trial) sampleMemory(ctx context.Context, insts []*started, memBefore in
 		t.record(Sample{Instance: st.id, Metric: MetricRSS, Unit: "B", Value: float64(m.RSS)})
 		t.record(Sample{Instance: st.id, Metric: MetricPSS, Unit: "B", Value: float64(m.PSS)})
 		t.record(Sample{Instance: st.id, Metric: MetricUSS, Unit: "B", Value: float64(m.USS)})
+		if m.PSSAnon > 0 {
+			t.record(Sample{Instance: st.id, Metric: MetricPSSAnon, Unit: "B", Value: float64(m.PSSAnon)})
+		}
 		if mp, ok := st.inst.(drivers.MemoryParter); ok {
 			parts, err := mp.MemoryParts()
 			if err != nil {
@@ -375,7 +378,7 @@ func (t *trial) sampleMemory(ctx context.Context, insts []*started, memBefore in
 			}
 		}
 	}
-	if memAfter, err := HostMemAvailable(ctx); err == nil && running > 0 && memBefore > 0 {
+	if memAfter, err := StableMemAvailable(ctx); err == nil && running > 0 && memBefore > 0 {
 		drop := float64(memBefore-memAfter) / float64(running)
 		t.memPerInst = max(t.memPerInst, drop)
 		t.record(Sample{Metric: MetricHostMemDrop, Unit: "B", Value: drop})

@@ -43,6 +43,7 @@ const (
 	MetricRSS         = "rss"
 	MetricPSS         = "pss"
 	MetricUSS         = "uss"
+	MetricPSSAnon     = "pss_anon"
 	MetricCgroupMem   = "cgroup_mem"
 	MetricHostMemDrop = "host_mem_drop"
 	// Disk footprint: the shared image (recorded once per driver, with

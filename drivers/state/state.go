@@ -45,6 +45,8 @@ type Record struct {
 	// Mounts are mount points in the host's mount namespace.
 	Mounts   []string  `json:"mounts,omitempty"`
 	Runtimes []Runtime `json:"runtimes,omitempty"`
+	// Containers are Docker containers, by name.
+	Containers []string `json:"containers,omitempty"`
 }
 
 // RecordFile is the name of an instance's record.
@@ -198,6 +200,11 @@ func Clean(o Orphan) ([]string, error) {
 		records = append(records, r)
 	}
 	for _, r := range records {
+		for _, c := range r.Containers {
+			if err := exec.Command("docker", "rm", "--force", c).Run(); err == nil {
+				did = append(did, "removed docker container "+c)
+			}
+		}
 		for _, rt := range r.Runtimes {
 			out, err := exec.Command(rt.Binary, "--root", rt.Root, "list", "-q").Output()
 			if err != nil {

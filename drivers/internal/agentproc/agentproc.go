@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -27,9 +28,9 @@ const outputBuffer = 256
 // tailBytes is how much of the process's other output is kept for errors.
 const tailBytes = 2048
 
-// Process is a started process with a protocol console.
-type Process struct {
-	cmd   *exec.Cmd
+// Console turns a stream of console lines into READY and output messages
+// and keeps the last non-protocol output for error messages.
+type Console struct {
 	begin time.Time
 
 	readyOnce sync.Once
@@ -37,13 +38,29 @@ type Process struct {
 	readyMsg  guest.Message
 
 	out     chan guest.Message
-	exited  chan struct{}
-	exitErr error
 	drained chan struct{}
 
 	mu      sync.Mutex
 	tail    []byte
 	dropped int
+}
+
+// NewConsole returns a console for an instance whose start began at begin.
+func NewConsole(begin time.Time) *Console {
+	return &Console{
+		begin:   begin,
+		readyCh: make(chan struct{}),
+		out:     make(chan guest.Message, outputBuffer),
+		drained: make(chan struct{}),
+	}
+}
+
+// Process is a started process with a protocol console.
+type Process struct {
+	*Console
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	exitErr error
 }
 
 // Start starts cmd in a new process group with stdout and stderr attached to
@@ -73,15 +90,11 @@ func Start(cmd *exec.Cmd, begin time.Time) (*Process, error) {
 		stderrR.Close()
 		return nil, fmt.Errorf("agentproc: start %s: %w", cmd.Path, err)
 	}
-	p := &Process{
-		cmd:     cmd,
-		begin:   begin,
-		readyCh: make(chan struct{}),
-		out:     make(chan guest.Message, outputBuffer),
-		exited:  make(chan struct{}),
-		drained: make(chan struct{}),
-	}
-	go p.readConsole(stdoutR)
+	p := &Process{Console: NewConsole(begin), cmd: cmd, exited: make(chan struct{})}
+	go func() {
+		defer stdoutR.Close()
+		p.Read(stdoutR)
+	}()
 	go p.readStderr(stderrR)
 	go func() {
 		p.exitErr = cmd.Wait()
@@ -90,11 +103,11 @@ func Start(cmd *exec.Cmd, begin time.Time) (*Process, error) {
 	return p, nil
 }
 
-func (p *Process) readConsole(r *os.File) {
-	defer close(p.drained)
-	defer close(p.out)
-	defer r.Close()
-	_ = guest.ReadMessages(r, p.deliver, p.keep)
+// Read reads console lines from r until EOF, then closes Output.
+func (c *Console) Read(r io.Reader) {
+	defer close(c.drained)
+	defer close(c.out)
+	_ = guest.ReadMessages(r, c.deliver, c.Keep)
 }
 
 func (p *Process) readStderr(r *os.File) {
@@ -103,7 +116,7 @@ func (p *Process) readStderr(r *os.File) {
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
-			p.keep(buf[:n])
+			p.Keep(buf[:n])
 		}
 		if err != nil {
 			return
@@ -111,48 +124,51 @@ func (p *Process) readStderr(r *os.File) {
 	}
 }
 
-func (p *Process) deliver(m guest.Message) {
+func (c *Console) deliver(m guest.Message) {
 	if m.Kind == guest.KindReady {
-		p.readyOnce.Do(func() {
-			p.readyMsg = m
-			close(p.readyCh)
+		c.readyOnce.Do(func() {
+			c.readyMsg = m
+			close(c.readyCh)
 		})
 		return
 	}
 	select {
-	case p.out <- m:
+	case c.out <- m:
 	default:
-		p.mu.Lock()
-		p.dropped++
-		p.mu.Unlock()
+		c.mu.Lock()
+		c.dropped++
+		c.mu.Unlock()
 	}
 }
 
-// keep remembers the last tailBytes of non-protocol output.
-func (p *Process) keep(b []byte) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.tail = append(p.tail, b...)
-	if b[len(b)-1] != '\n' {
-		p.tail = append(p.tail, '\n')
+// Keep remembers the last tailBytes of non-protocol output.
+func (c *Console) Keep(b []byte) {
+	if len(b) == 0 {
+		return
 	}
-	if len(p.tail) > tailBytes {
-		p.tail = p.tail[len(p.tail)-tailBytes:]
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tail = append(c.tail, b...)
+	if b[len(b)-1] != '\n' {
+		c.tail = append(c.tail, '\n')
+	}
+	if len(c.tail) > tailBytes {
+		c.tail = c.tail[len(c.tail)-tailBytes:]
 	}
 }
 
 // Tail returns the last non-protocol output, trimmed, for error messages.
-func (p *Process) Tail() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return strings.TrimSpace(string(p.tail))
+func (c *Console) Tail() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return strings.TrimSpace(string(c.tail))
 }
 
 // Pid returns the process ID.
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
 // Output delivers RESULT, DONE and ERROR messages; it is closed at console EOF.
-func (p *Process) Output() <-chan guest.Message { return p.out }
+func (c *Console) Output() <-chan guest.Message { return c.out }
 
 // Exited is closed when the process has exited and been reaped.
 func (p *Process) Exited() <-chan struct{} { return p.exited }
@@ -170,44 +186,50 @@ func (p *Process) ExitErr() error {
 	return fmt.Errorf("%w: %v", drivers.ErrExited, p.exitErr)
 }
 
-// Ready waits for the READY line. phases are added to the Readiness.
+// Ready waits for the READY line of the process.
 func (p *Process) Ready(ctx context.Context) (drivers.Readiness, error) {
+	return p.Console.Ready(ctx, p.exited, p.ExitErr)
+}
+
+// Ready waits for the READY line. It returns at once with exitErr's
+// error when exited closes first, and with ErrNotReady when ctx ends first.
+func (c *Console) Ready(ctx context.Context, exited <-chan struct{}, exitErr func() error) (drivers.Readiness, error) {
 	select {
-	case <-p.readyCh:
-		return p.readiness(), nil
+	case <-c.readyCh:
+		return c.readiness(), nil
 	default:
 	}
 	select {
-	case <-p.readyCh:
-		return p.readiness(), nil
-	case <-p.exited:
+	case <-c.readyCh:
+		return c.readiness(), nil
+	case <-exited:
 		// The READY line may still be in the pipe.
 		select {
-		case <-p.readyCh:
-			return p.readiness(), nil
-		case <-p.drained:
+		case <-c.readyCh:
+			return c.readiness(), nil
+		case <-c.drained:
 		case <-time.After(100 * time.Millisecond):
 		}
 		select {
-		case <-p.readyCh:
-			return p.readiness(), nil
+		case <-c.readyCh:
+			return c.readiness(), nil
 		default:
 		}
-		return drivers.Readiness{}, p.withTail(fmt.Errorf("%w before READY", p.ExitErr()))
+		return drivers.Readiness{}, c.withTail(fmt.Errorf("%w before READY", exitErr()))
 	case <-ctx.Done():
-		return drivers.Readiness{}, p.withTail(fmt.Errorf("%w: %w", drivers.ErrNotReady, context.Cause(ctx)))
+		return drivers.Readiness{}, c.withTail(fmt.Errorf("%w: %w", drivers.ErrNotReady, context.Cause(ctx)))
 	}
 }
 
-func (p *Process) withTail(err error) error {
-	if t := p.Tail(); t != "" {
+func (c *Console) withTail(err error) error {
+	if t := c.Tail(); t != "" {
 		return fmt.Errorf("%w; last output: %s", err, t)
 	}
 	return err
 }
 
-func (p *Process) readiness() drivers.Readiness {
-	return drivers.Readiness{Begin: p.begin, At: p.readyMsg.At, Guest: *p.readyMsg.Ready}
+func (c *Console) readiness() drivers.Readiness {
+	return drivers.Readiness{Begin: c.begin, At: c.readyMsg.At, Guest: *c.readyMsg.Ready}
 }
 
 // Signal sends sig to the whole process group.

@@ -1,0 +1,477 @@
+// Package docker runs the agent in a Docker container through the local
+// engine: the container users already have, measured like virtbench's own.
+//
+// It talks to the engine with the Docker Go client (github.com/docker/docker
+// /client) rather than the docker CLI: the client is the same code the CLI
+// uses, kept by the same project, and it saves a CLI process start (tens of
+// milliseconds) per instance, which would otherwise be counted as the
+// container's startup. There is no registry: the image is made from the
+// rootfs virtbench builds (images.BuildRootfs) with an import, tagged
+// virtbench-agent:HASH and labelled virtbench=agent, so that only images
+// virtbench made are ever removed.
+//
+// Options (scenario "docker.NAME"): network=none (default: loopback only,
+// as drivers/container) or bridge (Docker's default network).
+package docker
+
+import (
+	"archive/tar"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
+
+	"virtbench/drivers"
+	"virtbench/drivers/internal/agentproc"
+	"virtbench/drivers/state"
+	"virtbench/guest"
+	"virtbench/images"
+)
+
+// Grace is how long Stop lets the container handle SIGTERM.
+const Grace = 2 * time.Second
+
+// Label marks every image and container virtbench creates in the engine.
+const Label = "virtbench"
+
+// ImageRepo is the repository of the images virtbench imports.
+const ImageRepo = "virtbench-agent"
+
+func init() {
+	drivers.Register(drivers.Info{
+		Name:    "docker",
+		Kind:    "OS-level: a Docker container through the local engine (containerd, runc, shim)",
+		Factory: func(env drivers.Env) (drivers.Driver, error) { return New(env) },
+	})
+}
+
+// Driver starts Docker containers.
+type Driver struct {
+	env     drivers.Env
+	network string
+
+	mu  sync.Mutex
+	cli *client.Client
+	ref string // the imported image, once made
+}
+
+var (
+	_ drivers.Driver     = (*Driver)(nil)
+	_ drivers.ImageSizer = (*Driver)(nil)
+)
+
+// New returns a Docker driver for env.
+func New(env drivers.Env) (*Driver, error) {
+	d := &Driver{env: env, network: "none"}
+	for k, v := range env.Options {
+		switch {
+		case k == "network" && (v == "none" || v == "bridge"):
+			d.network = v
+		case k == "network":
+			return nil, fmt.Errorf("docker: network=%q: want none or bridge", v)
+		default:
+			return nil, fmt.Errorf("docker: unknown option %q (network)", k)
+		}
+	}
+	return d, nil
+}
+
+// Name returns "docker".
+func (d *Driver) Name() string { return "docker" }
+
+func (d *Driver) client() (*client.Client, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cli == nil {
+		cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+		if err != nil {
+			return nil, err
+		}
+		d.cli = cli
+	}
+	return d.cli, nil
+}
+
+// Check asks the engine whether it answers, and imports the image.
+func (d *Driver) Check(ctx context.Context) error {
+	cli, err := d.client()
+	if err != nil {
+		return drivers.Unavailable("docker client: %v", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := cli.Ping(pctx); err != nil {
+		return drivers.Unavailable("no Docker engine answers (%v): install and start docker.io", err)
+	}
+	if _, err := d.image(ctx); err != nil {
+		return drivers.Unavailable("image: %v", err)
+	}
+	return nil
+}
+
+// image returns the reference of the agent image, importing it on first use.
+func (d *Driver) image(ctx context.Context) (string, error) {
+	d.mu.Lock()
+	ref := d.ref
+	d.mu.Unlock()
+	if ref != "" {
+		return ref, nil
+	}
+	root, err := images.BuildRootfs(d.env.CacheDir, d.env.Agent, 0)
+	if err != nil {
+		return "", err
+	}
+	cli, err := d.client()
+	if err != nil {
+		return "", err
+	}
+	ref = ImageRepo + ":" + filepath.Base(root.Dir)
+	if _, err := cli.ImageInspect(ctx, ref); err != nil {
+		if err := importRootfs(ctx, cli, root.Dir, ref); err != nil {
+			return "", err
+		}
+	}
+	d.mu.Lock()
+	d.ref = ref
+	d.mu.Unlock()
+	return ref, nil
+}
+
+// importRootfs streams dir as a tar archive into the engine as image ref.
+func importRootfs(ctx context.Context, cli *client.Client, dir, ref string) error {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(writeTar(pw, dir)) }()
+	rc, err := cli.ImageImport(ctx, image.ImportSource{Source: pr, SourceName: "-"}, ref,
+		image.ImportOptions{Changes: []string{"LABEL " + Label + "=agent"}})
+	if err != nil {
+		pr.CloseWithError(err)
+		return fmt.Errorf("docker: import: %w", err)
+	}
+	defer rc.Close()
+	dec := json.NewDecoder(rc)
+	for {
+		var msg struct {
+			Error string `json:"error"`
+		}
+		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("docker: import: %w", err)
+		}
+		if msg.Error != "" {
+			return fmt.Errorf("docker: import: %s", msg.Error)
+		}
+	}
+}
+
+// writeTar writes the tree at dir as a tar archive.
+func writeTar(w io.Writer, dir string) error {
+	tw := tar.NewWriter(w)
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		info, err := e.Info()
+		if err != nil {
+			return err
+		}
+		link := ""
+		if info.Mode()&fs.ModeSymlink != 0 {
+			if link, err = os.Readlink(p); err != nil {
+				return err
+			}
+		}
+		hdr, err := tar.FileInfoHeader(info, link)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		hdr.Name = rel
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if !info.Mode().IsRegular() {
+			return nil
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(tw, f)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+// ImageUsage returns the engine's size of the image.
+func (d *Driver) ImageUsage() (images.Usage, error) {
+	ctx := context.Background()
+	ref, err := d.image(ctx)
+	if err != nil {
+		return images.Usage{}, err
+	}
+	cli, err := d.client()
+	if err != nil {
+		return images.Usage{}, err
+	}
+	info, err := cli.ImageInspect(ctx, ref)
+	if err != nil {
+		return images.Usage{}, fmt.Errorf("docker: %w", err)
+	}
+	return images.Usage{Apparent: info.Size, Allocated: info.Size}, nil
+}
+
+var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
+
+// Start creates the container, attaches to its output and starts it: the
+// engine's equivalent of "docker run".
+func (d *Driver) Start(ctx context.Context, spec drivers.Spec) (_ drivers.Instance, err error) {
+	begin := time.Now()
+	ref, err := d.image(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("docker: image: %w", err)
+	}
+	cli, err := d.client()
+	if err != nil {
+		return nil, fmt.Errorf("docker: %w", err)
+	}
+	id := unsafeChars.ReplaceAllString(spec.ID, "_")
+	if len(id) > 60 {
+		id = id[len(id)-60:]
+	}
+	run := filepath.Base(d.env.StateDir)
+	inst := &instance{id: spec.ID, cli: cli, name: "vb-" + run + "-" + id, exited: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			inst.cleanup(context.WithoutCancel(ctx))
+		}
+	}()
+	inst.dir = filepath.Join(d.env.StateDir, "docker-"+id)
+	if err := os.Mkdir(inst.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("docker: instance directory: %w", err)
+	}
+	if err := state.Write(inst.dir, state.Record{Driver: "docker", Containers: []string{inst.name}}); err != nil {
+		return nil, fmt.Errorf("docker: %w", err)
+	}
+	pids := int64(1024)
+	cfg := &container.Config{
+		Image:        ref,
+		Cmd:          append([]string{images.AgentPath, spec.Workload}, spec.Args...),
+		Env:          []string{"PATH=/usr/bin:/bin:/sbin"},
+		Hostname:     id,
+		AttachStdout: true,
+		AttachStderr: true,
+		Labels:       map[string]string{Label: "instance", Label + ".run": run},
+	}
+	host := &container.HostConfig{
+		NetworkMode: container.NetworkMode(d.network),
+		SecurityOpt: []string{"no-new-privileges"},
+		Resources:   container.Resources{Memory: spec.MemoryBytes, PidsLimit: &pids, NanoCPUs: int64(spec.CPUs * 1e9)},
+	}
+	created, err := cli.ContainerCreate(ctx, cfg, host, nil, nil, inst.name)
+	if err != nil {
+		return nil, fmt.Errorf("docker: create: %w", err)
+	}
+	inst.cid = created.ID
+	att, err := cli.ContainerAttach(ctx, created.ID, container.AttachOptions{Stream: true, Stdout: true, Stderr: true})
+	if err != nil {
+		return nil, fmt.Errorf("docker: attach: %w", err)
+	}
+	inst.att = &att
+	inst.console = agentproc.NewConsole(begin)
+	stdoutR, stdoutW := io.Pipe()
+	go inst.console.Read(stdoutR)
+	go func() {
+		_, err := stdcopy.StdCopy(stdoutW, consoleTail{inst.console}, att.Reader)
+		stdoutW.CloseWithError(err)
+	}()
+	// Wait before start, so that a fast exit is not missed.
+	waitC, errC := cli.ContainerWait(context.WithoutCancel(ctx), created.ID, container.WaitConditionNextExit)
+	go inst.watch(waitC, errC)
+	if err := cli.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
+		return nil, fmt.Errorf("docker: start: %w", err)
+	}
+	return inst, nil
+}
+
+// consoleTail keeps the container's stderr for error messages.
+type consoleTail struct{ c *agentproc.Console }
+
+func (t consoleTail) Write(b []byte) (int, error) {
+	t.c.Keep(b)
+	return len(b), nil
+}
+
+type instance struct {
+	id, name, cid, dir string
+	cli                *client.Client
+	att                interface{ Close() }
+	console            *agentproc.Console
+
+	exited  chan struct{}
+	exitErr error
+
+	pidOnce sync.Once
+	pids    []int32
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+var (
+	_ drivers.Instance      = (*instance)(nil)
+	_ drivers.Exiter        = (*instance)(nil)
+	_ drivers.WritableSizer = (*instance)(nil)
+)
+
+func (i *instance) watch(waitC <-chan container.WaitResponse, errC <-chan error) {
+	defer close(i.exited)
+	select {
+	case w := <-waitC:
+		i.exitErr = fmt.Errorf("%w with status %d", drivers.ErrExited, w.StatusCode)
+	case err := <-errC:
+		i.exitErr = fmt.Errorf("%w: %v", drivers.ErrExited, err)
+	}
+}
+
+func (i *instance) ID() string                   { return i.id }
+func (i *instance) Output() <-chan guest.Message { return i.console.Output() }
+func (i *instance) Exited() <-chan struct{}      { return i.exited }
+
+func (i *instance) ExitErr() error {
+	select {
+	case <-i.exited:
+		return i.exitErr
+	default:
+		return nil
+	}
+}
+
+func (i *instance) Ready(ctx context.Context) (drivers.Readiness, error) {
+	r, err := i.console.Ready(ctx, i.exited, i.ExitErr)
+	if err == nil {
+		r.Labels = map[string]string{"engine": "docker"}
+	}
+	return r, err
+}
+
+// Processes returns the container's init and its containerd shim.
+func (i *instance) Processes() []int32 {
+	i.pidOnce.Do(func() {
+		info, err := i.cli.ContainerInspect(context.Background(), i.cid)
+		if err != nil || info.State == nil || info.State.Pid == 0 {
+			return
+		}
+		pid := info.State.Pid
+		i.pids = []int32{int32(pid)}
+		if ppid := parentOf(pid); ppid > 1 {
+			i.pids = append(i.pids, int32(ppid))
+		}
+	})
+	return i.pids
+}
+
+// parentOf returns pid's parent PID from /proc, or 0.
+func parentOf(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(fields[1])
+	return ppid
+}
+
+// WritableUsage returns the engine's size of the container's writable layer.
+func (i *instance) WritableUsage() (images.Usage, error) {
+	info, _, err := i.cli.ContainerInspectWithRaw(context.Background(), i.cid, true)
+	if err != nil {
+		return images.Usage{}, fmt.Errorf("docker: %w", err)
+	}
+	if info.SizeRw == nil {
+		return images.Usage{}, drivers.ErrNotApplicable
+	}
+	return images.Usage{Apparent: *info.SizeRw, Allocated: *info.SizeRw}, nil
+}
+
+// Stop stops the container (SIGTERM, then SIGKILL after the grace period)
+// and removes it.
+func (i *instance) Stop(ctx context.Context) error {
+	i.stopOnce.Do(func() {
+		timeout := int(Grace / time.Second)
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < Grace {
+			timeout = 0
+		}
+		var errs []error
+		if err := i.cli.ContainerStop(context.WithoutCancel(ctx), i.cid, container.StopOptions{Timeout: &timeout}); err != nil && !client.IsErrNotFound(err) {
+			errs = append(errs, fmt.Errorf("docker: stop: %w", err))
+		}
+		errs = append(errs, i.cleanup(ctx))
+		i.stopErr = errors.Join(errs...)
+	})
+	return i.stopErr
+}
+
+// cleanup removes the container and the instance directory.
+func (i *instance) cleanup(ctx context.Context) error {
+	var errs []error
+	if i.cid != "" {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := i.cli.ContainerRemove(rctx, i.cid, container.RemoveOptions{Force: true}); err != nil && !client.IsErrNotFound(err) {
+			errs = append(errs, fmt.Errorf("docker: remove: %w", err))
+		}
+	}
+	if i.att != nil {
+		i.att.Close()
+	}
+	if i.dir != "" {
+		if err := os.RemoveAll(i.dir); err != nil {
+			errs = append(errs, fmt.Errorf("docker: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// RemoveImages removes every image virtbench imported (label virtbench=agent).
+func RemoveImages(ctx context.Context) ([]string, error) {
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, err
+	}
+	list, err := cli.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("label", Label+"=agent"))})
+	if err != nil {
+		return nil, fmt.Errorf("docker: %w", err)
+	}
+	var removed []string
+	for _, im := range list {
+		if _, err := cli.ImageRemove(ctx, im.ID, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil {
+			return removed, fmt.Errorf("docker: remove image %s: %w", im.ID, err)
+		}
+		removed = append(removed, strings.Join(im.RepoTags, ","))
+	}
+	return removed, nil
+}

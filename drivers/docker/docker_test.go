@@ -1,0 +1,71 @@
+package docker_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
+
+	"virtbench/drivers"
+	"virtbench/drivers/docker"
+	"virtbench/drivers/drivertest"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	drivertest.CleanupAgent()
+	os.Exit(code)
+}
+
+func factory(env drivers.Env) (drivers.Driver, error) { return docker.New(env) }
+
+// leftContainers lists containers of env's run still in the engine.
+func leftContainers(env drivers.Env) []string {
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return []string{err.Error()}
+	}
+	list, err := cli.ContainerList(context.Background(), container.ListOptions{All: true,
+		Filters: filters.NewArgs(filters.Arg("label", docker.Label+".run="+filepathBase(env.StateDir)))})
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var left []string
+	for _, c := range list {
+		left = append(left, c.ID)
+	}
+	return left
+}
+
+func filepathBase(p string) string {
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i] == '/' {
+			return p[i+1:]
+		}
+	}
+	return p
+}
+
+func TestConformance(t *testing.T) {
+	drivertest.Run(t, factory, drivertest.Options{ReadyTimeout: time.Minute, Leaks: leftContainers})
+}
+
+func TestFootprint(t *testing.T) {
+	env := drivertest.NewEnv(t, drivertest.Options{})
+	inst := drivertest.Start(t, factory, env, drivers.Spec{ID: "fp", Workload: "idle"})
+	if _, err := inst.Ready(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if pids := inst.Processes(); len(pids) != 2 {
+		t.Errorf("processes %v, want the container's init and its shim", pids)
+	}
+	d, _ := factory(env)
+	u, err := d.(drivers.ImageSizer).ImageUsage()
+	if err != nil || u.Apparent < 1<<20 {
+		t.Errorf("image usage %+v, %v", u, err)
+	}
+}
