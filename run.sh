@@ -6,9 +6,9 @@ cd "$(dirname "$0")"
 
 # Debian packages virtbench uses: QEMU and its tools, the guest kernel,
 # mkfs.ext4, xz (to extract the vmlinux), runc and crun (peer runtimes),
-# hyperfine (for cross-checks), iproute2, and Chromium (renders report.html in
-# the report tests).
-PACKAGES=(qemu-system-x86 qemu-utils linux-image-amd64 e2fsprogs xz-utils runc crun hyperfine iproute2 chromium)
+# hyperfine (for cross-checks), iproute2, debootstrap (the debian image
+# profile), and Chromium (renders report.html in the report tests).
+PACKAGES=(qemu-system-x86 qemu-utils linux-image-amd64 e2fsprogs xz-utils runc crun hyperfine iproute2 debootstrap chromium)
 
 log() { printf 'run.sh: %s\n' "$*" >&2; }
 
@@ -56,6 +56,9 @@ case "${1:-}" in
 test)
 	shift
 	export VIRTBENCH_AGENT="$PWD/bin/virtbench-guest"
+	# Images are cached across test runs, as across virtbench runs: the
+	# Debian profile is debootstrapped once per machine.
+	export VIRTBENCH_CACHE="${VIRTBENCH_CACHE:-/var/cache/virtbench}"
 	go vet ./...
 	go test -count=1 "$@" ./...
 	# The runner and the drivers are concurrent: run their tests under the

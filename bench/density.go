@@ -22,6 +22,7 @@ const (
 	MetricDensityAvailable  = "density.mem_available"
 	MetricDensityHostCPU    = "density.host_cpu" // percent of all CPUs during the step
 	MetricDensityReached    = "density.reached"  // the count reached, once per driver
+	MetricDensityFloor      = "density.floor"    // the MemAvailable floor, once per driver
 	MetricSamplerDuration   = "sampler.duration" // time to sample every instance once
 	defaultFloorFraction    = 0.20
 	defaultFloorBytes       = 2 << 30
@@ -59,9 +60,13 @@ func (r *Runner) density(ctx context.Context, d drivers.Driver, w scenarios.Work
 		floor = DensityFloor(int64(vm.Total))
 	}
 	t := &trial{r: r, d: d, w: w, n: 0, out: out}
+	t.record(Sample{Metric: MetricDensityFloor, Unit: "B", Value: float64(floor)})
 	var insts []*started
 	defer func() { t.stopAll(insts) }()
-	base := int64(vm.Available)
+	base, err := SettledMemAvailable(ctx, 10*time.Second)
+	if err != nil {
+		return err
+	}
 	var perInst float64 // bytes of MemAvailable each instance took, from the last step
 	reason := fmt.Sprintf("reached max %d", ds.Max)
 	for n := 0; n < ds.Max; {

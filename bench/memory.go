@@ -102,3 +102,30 @@ func HostMemTotal(ctx context.Context) (int64, error) {
 	}
 	return int64(v.Total), nil
 }
+
+// SettledMemAvailable waits, up to limit, until MemAvailable stops moving
+// (three readings 100 ms apart within 1 MiB of each other) and returns the
+// last reading. Memory that stopped instances free asynchronously (network
+// namespaces are torn down by a kernel worker) would otherwise be counted
+// as memory the next instances did not take.
+func SettledMemAvailable(ctx context.Context, limit time.Duration) (int64, error) {
+	prev, err := HostMemAvailable(ctx)
+	if err != nil {
+		return 0, err
+	}
+	still := 0
+	for end := time.Now().Add(limit); time.Now().Before(end) && still < 2; {
+		time.Sleep(100 * time.Millisecond)
+		cur, err := HostMemAvailable(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if d := cur - prev; d < 1<<20 && d > -(1<<20) {
+			still++
+		} else {
+			still = 0
+		}
+		prev = cur
+	}
+	return prev, nil
+}

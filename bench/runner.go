@@ -242,7 +242,12 @@ func (t *trial) run(parent context.Context) (string, error) {
 	sc := t.r.Scenario
 	ctx, cancel := context.WithTimeout(parent, sc.Timeout)
 	defer cancel()
-	memBefore, _ := StableMemAvailable(ctx)
+	var memBefore int64
+	if t.n > 1 {
+		memBefore, _ = SettledMemAvailable(ctx, 5*time.Second)
+	} else {
+		memBefore, _ = StableMemAvailable(ctx)
+	}
 
 	insts := make([]*started, t.n)
 	sem := make(chan struct{}, maxParallelStarts)

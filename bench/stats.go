@@ -18,10 +18,13 @@ const MinSamples = 5
 // HighCoV is the coefficient of variation above which a summary warns.
 const HighCoV = 0.10
 
-// exact are metrics that count bytes on disk: one measurement is exact.
-var exact = map[string]bool{
+// single are metrics measured once by design (bytes on disk, one reading
+// per density step): a warning about too few samples would be noise.
+var single = map[string]bool{
 	MetricImageApparent: true, MetricImageAllocated: true,
 	MetricWritableApparent: true, MetricWritableAllocated: true,
+	MetricDensityPSS: true, MetricDensityMemDrop: true, MetricDensityAvailable: true,
+	MetricDensityHostCPU: true, MetricDensityReached: true, MetricDensityFloor: true, MetricSamplerDuration: true,
 }
 
 // Key identifies one summarised series.
@@ -96,8 +99,8 @@ func Summarize(samples []Sample) []Summary {
 	for _, k := range order {
 		g := groups[k]
 		s := Describe(g.values)
-		if exact[k.Metric] {
-			s.Warnings = nil // a byte count measured once is not a noisy estimate
+		if single[k.Metric] {
+			s.Warnings = nil
 		}
 		s.Key, s.Unit, s.Failed = k, g.unit, g.failed
 		if len(g.labels) > 0 {

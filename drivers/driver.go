@@ -2,6 +2,7 @@ package drivers
 
 import (
 	"context"
+	"regexp"
 	"time"
 
 	"virtbench/guest"
@@ -116,4 +117,21 @@ type WritableSizer interface {
 // parts worth reporting, e.g. a VM's guest RAM and its VMM's overhead.
 type MemoryParter interface {
 	MemoryParts() (map[string]int64, error)
+}
+
+var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
+
+// SafeName turns an instance ID into a name safe for a file, a cgroup, a
+// host name and a container: at most 60 of the characters A-Z a-z 0-9 _ . -,
+// not starting with a dot. Distinct IDs that differ only in other
+// characters map to the same name; a run's IDs never do.
+func SafeName(id string) string {
+	s := unsafeChars.ReplaceAllString(id, "_")
+	if len(s) > 60 {
+		s = s[len(s)-60:]
+	}
+	if s == "" || s[0] == '.' {
+		s = "i" + s
+	}
+	return s
 }

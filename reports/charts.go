@@ -140,7 +140,11 @@ func Charts(samples []bench.Sample) ([]Chart, error) {
 		}
 		out = append(out, c)
 	}
-	return out, nil
+	dens, err := densityCharts(sums)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, dens...), nil
 }
 
 // boxCharts draws the distributions of startup and teardown.

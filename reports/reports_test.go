@@ -277,3 +277,30 @@ func TestEstimateCapacity(t *testing.T) {
 		t.Errorf("qemu capacity %+v, want 32 idle", c)
 	}
 }
+
+func TestDensityCharts(t *testing.T) {
+	var samples []bench.Sample
+	for _, n := range []int{4, 1, 2} {
+		samples = append(samples,
+			bench.Sample{Driver: "container", Workload: "idle", Instances: n, Metric: bench.MetricDensityPSS, Unit: "B", Value: float64(1000 * n)},
+			bench.Sample{Driver: "container", Workload: "idle", Instances: n, Metric: bench.MetricDensityMemDrop, Unit: "B", Value: float64(1500 * n)},
+			bench.Sample{Driver: "container", Workload: "idle", Instances: n, Metric: bench.MetricDensityAvailable, Unit: "B", Value: float64(1e9 - n)},
+			bench.Sample{Driver: "container", Workload: "idle", Instances: n, Metric: bench.MetricDensityStartup, Unit: "sec", Value: 0.01})
+	}
+	samples = append(samples, bench.Sample{Driver: "container", Workload: "idle", Metric: bench.MetricDensityFloor, Unit: "B", Value: 5e8})
+	sums := bench.Summarize(samples)
+	curves := DensityCurves(sums, bench.MetricDensityPSS)
+	if len(curves) != 1 || len(curves[0].XY) != 3 || curves[0].XY[0].X != 1 || curves[0].XY[2].Y != 4000 {
+		t.Fatalf("curves %+v, want one curve sorted by instance count", curves)
+	}
+	if f := densityFloor(sums); f != 5e8 {
+		t.Errorf("floor %v", f)
+	}
+	charts, err := densityCharts(sums)
+	if err != nil || len(charts) != 3 {
+		t.Fatalf("density charts: %d, %v", len(charts), err)
+	}
+	if !bytes.Contains(charts[1].SVG, []byte("memory floor")) {
+		t.Error("the MemAvailable chart does not mark the memory floor")
+	}
+}

@@ -11,7 +11,9 @@
 // containerinit). As PID 1 of a VM (drivers/qemu) it first sets up the
 // guest (package vminit), takes its arguments from the kernel command line
 // (after "--"), stops when STOP is written on the console, and powers the
-// guest off instead of exiting.
+// guest off instead of exiting; in a full OS guest it hands over to the
+// guest's init and comes back as a service (VIRTBENCH_SERVICE=1) that
+// takes its arguments from virtbench.args= on the kernel command line.
 package main
 
 import (
@@ -27,6 +29,15 @@ import (
 )
 
 func main() {
+	if args, ok := vminit.ServiceArgs(); ok {
+		// The service of a full OS guest (the debian image profile).
+		code := run(args, func() error { return nil }, vminit.WatchConsole)
+		fmt.Fprintf(os.Stderr, "virtbench-guest: powering off (status %d)\n", code)
+		if err := vminit.ServicePowerOff(); err != nil {
+			fmt.Fprintln(os.Stderr, "virtbench-guest: power off:", err)
+		}
+		os.Exit(code)
+	}
 	if !containerinit.IsInit() && vminit.IsInit() {
 		code := run(os.Args[1:], vminit.Setup, vminit.WatchConsole)
 		fmt.Fprintf(os.Stderr, "virtbench-guest: powering off (status %d)\n", code)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"virtbench/bench"
+	"virtbench/drivers"
 	"virtbench/drivers/drivertest"
 	"virtbench/drivers/state"
 )
@@ -27,17 +28,9 @@ func leftovers(stateDir, cache, agent string) []string {
 	for _, m := range drivertest.MountsUnder(stateDir) {
 		left = append(left, "mount "+m)
 	}
-	run := "virtbench." + filepath.Base(stateDir)
-	filepath.WalkDir("/sys/fs/cgroup", func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return filepath.SkipDir
-		}
-		if d.IsDir() && d.Name() == run {
-			left = append(left, "cgroup "+p)
-			return filepath.SkipDir
-		}
-		return nil
-	})
+	for _, cg := range drivertest.CgroupLeaks(drivers.Env{StateDir: stateDir}) {
+		left = append(left, "cgroup "+cg)
+	}
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))

@@ -31,6 +31,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	out := fs.String("out", "", "run directory (default results/TIMESTAMP-SCENARIO)")
 	agent := fs.String("agent", defaultAgent(), "path of the virtbench-guest binary")
 	plan := hostFlags(fs)
+	imageFlag := fs.String("image", "", "image profile for container and qemu: minimal or debian (a debootstrapped Debian; the VM boots systemd)")
 	sets := map[string]string{}
 	fs.Func("set", "driver option DRIVER.NAME=VALUE, e.g. qemu.accel=tcg (repeatable)", func(v string) error {
 		k, val, ok := strings.Cut(v, "=")
@@ -82,6 +83,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	}
 	if *reps != 0 {
 		sc.Reps = *reps
+	}
+	if *imageFlag != "" {
+		for _, d := range []string{"container", "qemu", "qemu-tcg"} {
+			sc.Options[d+".image"] = *imageFlag
+		}
 	}
 	for k, v := range sets {
 		sc.Options[k] = v

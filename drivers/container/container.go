@@ -10,7 +10,8 @@
 //
 // Options (scenario "container.NAME"): userns=true runs the container in a
 // user namespace mapping root to host UIDs 100000-165535; pids=N sets the
-// pids limit (default 1024).
+// pids limit (default 1024); image=debian runs the agent on a Debian root
+// filesystem (debootstrap, built once) instead of the minimal one.
 package container
 
 import (
@@ -21,9 +22,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -61,10 +62,14 @@ type Driver struct {
 	env    drivers.Env
 	userNS bool
 	pids   int64
+	debian bool
 
-	once   sync.Once
-	rootfs images.Rootfs
-	err    error
+	once sync.Once
+	// lower is the overlay's read-only lower directory list: the minimal
+	// rootfs, or the agent layer over the Debian base.
+	lower []string
+	agent string // host path of the agent inside lower
+	err   error
 }
 
 var _ drivers.Driver = (*Driver)(nil)
@@ -80,6 +85,11 @@ func New(env drivers.Env) (*Driver, error) {
 				return nil, fmt.Errorf("container: option userns=%q: not a boolean", v)
 			}
 			d.userNS = b
+		case "image":
+			if v != "minimal" && v != "debian" {
+				return nil, fmt.Errorf("container: option image=%q: want minimal or debian", v)
+			}
+			d.debian = v == "debian"
 		case "pids":
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 1 {
@@ -87,7 +97,7 @@ func New(env drivers.Env) (*Driver, error) {
 			}
 			d.pids = n
 		default:
-			return nil, fmt.Errorf("container: unknown option %q (userns, pids)", k)
+			return nil, fmt.Errorf("container: unknown option %q (userns, pids, image)", k)
 		}
 	}
 	return d, nil
@@ -103,50 +113,64 @@ func (d *Driver) Check(context.Context) error {
 		return drivers.Unavailable("needs root for namespaces, mounts and cgroups (run virtbench as root)")
 	}
 	fs, err := os.ReadFile("/proc/filesystems")
-	if err != nil || !regexp.MustCompile(`\toverlay\n`).Match(fs) {
+	if err != nil || !strings.Contains(string(fs), "\toverlay\n") {
 		return drivers.Unavailable("the kernel has no overlay filesystem (modprobe overlay)")
 	}
 	if _, err := os.Stat(cgroups.Root); err != nil {
 		return drivers.Unavailable("no cgroup filesystem at %s", cgroups.Root)
 	}
-	if _, err := d.image(); err != nil {
+	if d.debian && d.userNS {
+		return drivers.Unavailable("image=debian with userns=true is not supported (the Debian base is owned by host root)")
+	}
+	if err := d.image(); err != nil {
 		return drivers.Unavailable("base image: %v", err)
 	}
 	return nil
 }
 
-func (d *Driver) image() (images.Rootfs, error) {
+// image builds (once) the read-only layers instances share.
+func (d *Driver) image() error {
 	d.once.Do(func() {
+		if d.debian {
+			base, err := images.DebianBase(d.env.CacheDir)
+			if err != nil {
+				d.err = err
+				return
+			}
+			layer, err := images.BuildAgentLayer(d.env.CacheDir, d.env.Agent)
+			if err != nil {
+				d.err = err
+				return
+			}
+			d.lower, d.agent = []string{layer, base}, filepath.Join(layer, images.AgentPath)
+			return
+		}
 		owner := 0
 		if d.userNS {
 			owner = userNSBase
 		}
-		d.rootfs, d.err = images.BuildRootfs(d.env.CacheDir, d.env.Agent, owner)
+		r, err := images.BuildRootfs(d.env.CacheDir, d.env.Agent, owner)
+		d.lower, d.agent, d.err = []string{r.Dir}, r.Agent, err
 	})
-	return d.rootfs, d.err
+	return d.err
 }
 
-// ImageUsage returns the disk footprint of the shared base image.
+// ImageUsage returns the disk footprint of the shared read-only layers.
 func (d *Driver) ImageUsage() (images.Usage, error) {
-	r, err := d.image()
-	if err != nil {
+	if err := d.image(); err != nil {
 		return images.Usage{}, err
 	}
-	return images.DiskUsage(r.Dir)
-}
-
-var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
-
-// sanitize makes an instance ID safe as a file, cgroup and host name.
-func sanitize(id string) string {
-	s := unsafeChars.ReplaceAllString(id, "_")
-	if len(s) > 60 {
-		s = s[len(s)-60:]
+	var total images.Usage
+	for _, l := range d.lower {
+		u, err := images.DiskUsage(l)
+		if err != nil {
+			return images.Usage{}, err
+		}
+		total.Apparent += u.Apparent
+		total.Allocated += u.Allocated
+		total.Files += u.Files
 	}
-	if s == "" || s[0] == '.' {
-		s = "i" + s
-	}
-	return s
+	return total, nil
 }
 
 // Start creates the instance's directories and cgroup, clones the agent
@@ -154,11 +178,10 @@ func sanitize(id string) string {
 // configuration. On error everything created is removed.
 func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance, err error) {
 	begin := time.Now()
-	root, err := d.image()
-	if err != nil {
+	if err := d.image(); err != nil {
 		return nil, fmt.Errorf("container: image: %w", err)
 	}
-	id := sanitize(spec.ID)
+	id := drivers.SafeName(spec.ID)
 	inst := &instance{id: spec.ID}
 	defer func() {
 		if err != nil {
@@ -172,7 +195,7 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 	}
 	inst.dir = dir
 	cfg := containerinit.Config{
-		Lower:    root.Dir,
+		Lower:    strings.Join(d.lower, ":"),
 		Upper:    filepath.Join(dir, "upper"),
 		Work:     filepath.Join(dir, "work"),
 		Merged:   filepath.Join(dir, "merged"),
@@ -219,7 +242,7 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 	}
 	defer cfgR.Close()
 	defer cfgW.Close()
-	cmd := exec.Command(root.Agent, append([]string{spec.Workload}, spec.Args...)...)
+	cmd := exec.Command(d.agent, append([]string{spec.Workload}, spec.Args...)...)
 	cmd.Env = []string{containerinit.EnvFD + "=3"}
 	cmd.ExtraFiles = []*os.File{cfgR}
 	cmd.Dir = "/"

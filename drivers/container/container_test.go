@@ -19,5 +19,5 @@ func factory(env drivers.Env) (drivers.Driver, error) { return container.New(env
 
 func TestConformance(t *testing.T) {
 	drivertest.RequiresRoot(t)
-	drivertest.Run(t, factory, drivertest.Options{Leaks: cgroupLeaks})
+	drivertest.Run(t, factory, drivertest.Options{Leaks: drivertest.CgroupLeaks})
 }

@@ -24,7 +24,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -240,8 +239,6 @@ func (d *Driver) ImageUsage() (images.Usage, error) {
 	return images.Usage{Apparent: info.Size, Allocated: info.Size}, nil
 }
 
-var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
-
 // Start creates the container, attaches to its output and starts it: the
 // engine's equivalent of "docker run".
 func (d *Driver) Start(ctx context.Context, spec drivers.Spec) (_ drivers.Instance, err error) {
@@ -254,10 +251,7 @@ func (d *Driver) Start(ctx context.Context, spec drivers.Spec) (_ drivers.Instan
 	if err != nil {
 		return nil, fmt.Errorf("docker: %w", err)
 	}
-	id := unsafeChars.ReplaceAllString(spec.ID, "_")
-	if len(id) > 60 {
-		id = id[len(id)-60:]
-	}
+	id := drivers.SafeName(spec.ID)
 	run := filepath.Base(d.env.StateDir)
 	inst := &instance{id: spec.ID, cli: cli, name: "vb-" + run + "-" + id, exited: make(chan struct{})}
 	defer func() {

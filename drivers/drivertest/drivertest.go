@@ -9,7 +9,6 @@
 package drivertest
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"os"
@@ -23,6 +22,7 @@ import (
 	"time"
 
 	"virtbench/drivers"
+	"virtbench/drivers/state"
 	"virtbench/guest"
 )
 
@@ -339,22 +339,27 @@ func CheckNothingLeft(t testing.TB, env drivers.Env) {
 	}
 }
 
-// MountsUnder returns the mount points in this mount namespace at or below dir.
-func MountsUnder(dir string) []string {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && (fields[4] == dir || strings.HasPrefix(fields[4], dir+"/")) {
-			out = append(out, fields[4])
+// MountsUnder returns the mount points at or below dir.
+func MountsUnder(dir string) []string { return state.MountsUnder(dir) }
+
+// CgroupLeaks returns the cgroup directories left by env's run: those named
+// after its state directory, anywhere under /sys/fs/cgroup.
+func CgroupLeaks(env drivers.Env) []string {
+	var left []string
+	run := "virtbench." + filepath.Base(env.StateDir)
+	filepath.WalkDir("/sys/fs/cgroup", func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return filepath.SkipDir
 		}
-	}
-	return out
+		if d.IsDir() && strings.HasPrefix(d.Name(), "virtbench.") {
+			if d.Name() == run {
+				left = append(left, p)
+			}
+			return filepath.SkipDir
+		}
+		return nil
+	})
+	return left
 }
 
 // RequiresRoot skips t unless the test runs as root.

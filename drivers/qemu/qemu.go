@@ -18,6 +18,9 @@
 //	memory   guest RAM in MiB (default 256, or the scenario's memory)
 //	cpus     vCPUs (default 1)
 //	tb-size  TCG translation cache in MiB (default 64; QEMU's own default is 1 GiB)
+//	image    minimal (default: the agent is the guest's init) or debian (a
+//	         full Debian guest booting systemd from a 4 GiB ext4 disk, with
+//	         the agent as a service: the "traditional VM")
 //	kernel   a kernel image (default: the newest /boot/vmlinuz-*)
 //	binary   the QEMU binary (default qemu-system-x86_64)
 //
@@ -36,7 +39,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -98,6 +100,8 @@ type Config struct {
 	CPUs int
 	// TBSizeMiB is TCG's translation cache size.
 	TBSizeMiB int
+	// Image is minimal or debian.
+	Image string
 	// Kernel is the kernel image; empty means the newest /boot/vmlinuz-*.
 	Kernel string
 	// Binary is the QEMU executable.
@@ -106,7 +110,7 @@ type Config struct {
 
 // parseConfig reads and validates options.
 func parseConfig(opts map[string]string) (Config, error) {
-	c := Config{Accel: "auto", Machine: "microvm", Devices: "virtio", CPUs: 1, TBSizeMiB: 64, Binary: "qemu-system-x86_64"}
+	c := Config{Accel: "auto", Machine: "microvm", Devices: "virtio", Image: "minimal", CPUs: 1, TBSizeMiB: 64, Binary: "qemu-system-x86_64"}
 	num := func(k, v string) (int, error) {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -129,12 +133,14 @@ func parseConfig(opts map[string]string) (Config, error) {
 			c.CPUs, err = num(k, v)
 		case "tb-size":
 			c.TBSizeMiB, err = num(k, v)
+		case "image":
+			c.Image = v
 		case "kernel":
 			c.Kernel = v
 		case "binary":
 			c.Binary = v
 		default:
-			err = fmt.Errorf("qemu: unknown option %q (accel, machine, devices, memory, cpus, tb-size, kernel, binary)", k)
+			err = fmt.Errorf("qemu: unknown option %q (accel, machine, devices, memory, cpus, tb-size, image, kernel, binary)", k)
 		}
 		if err != nil {
 			return Config{}, err
@@ -147,6 +153,8 @@ func parseConfig(opts map[string]string) (Config, error) {
 		return Config{}, fmt.Errorf("qemu: machine=%q: want microvm, pc or q35", c.Machine)
 	case c.Devices != "virtio" && c.Devices != "emulated":
 		return Config{}, fmt.Errorf("qemu: devices=%q: want virtio or emulated", c.Devices)
+	case c.Image != "minimal" && c.Image != "debian":
+		return Config{}, fmt.Errorf("qemu: image=%q: want minimal or debian", c.Image)
 	case c.Devices == "emulated" && c.Machine == "microvm":
 		return Config{}, errors.New("qemu: devices=emulated needs machine=pc or q35 (microvm has only virtio devices)")
 	}
@@ -162,7 +170,9 @@ type Driver struct {
 	once   sync.Once
 	kernel images.Kernel
 	initrd images.Initramfs
-	err    error
+	// debianDisk is the full OS guest's root disk (image=debian).
+	debianDisk string
+	err        error
 }
 
 var (
@@ -220,6 +230,14 @@ func (d *Driver) images() error {
 			return
 		}
 		d.initrd, d.err = images.BuildInitramfs(d.env.CacheDir, d.env.Agent, filepath.Join("/lib/modules", d.kernel.Version))
+		if d.err != nil || d.cfg.Image != "debian" {
+			return
+		}
+		var base string
+		if base, d.err = images.DebianBase(d.env.CacheDir); d.err != nil {
+			return
+		}
+		d.debianDisk, d.err = images.BuildDebianDisk(d.env.CacheDir, base)
 	})
 	return d.err
 }
@@ -245,7 +263,11 @@ func (d *Driver) ImageUsage() (images.Usage, error) {
 		return images.Usage{}, err
 	}
 	var total images.Usage
-	for _, p := range []string{d.kernel.Vmlinux, d.initrd.Path, images.BaseDiskPath(d.env.CacheDir)} {
+	paths := []string{d.kernel.Vmlinux, d.initrd.Path, images.BaseDiskPath(d.env.CacheDir)}
+	if d.debianDisk != "" {
+		paths[2] = d.debianDisk
+	}
+	for _, p := range paths {
 		u, err := images.DiskUsage(p)
 		if err != nil {
 			return images.Usage{}, err
@@ -260,12 +282,10 @@ func (d *Driver) ImageUsage() (images.Usage, error) {
 // usesDisk reports whether a workload needs the instance's disk.
 func usesDisk(workload string) bool { return workload == "fileio" }
 
-var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
-
 // kernelArg rejects agent arguments that the kernel command line cannot
 // carry intact (it splits on spaces and has no quoting for init's argv).
 func kernelArg(a string) error {
-	if a == "" || strings.ContainsAny(a, " \t\n\"") {
+	if a == "" || strings.ContainsAny(a, " \t\n\",") {
 		return fmt.Errorf("qemu: agent argument %q cannot be passed on the kernel command line", a)
 	}
 	return nil
@@ -288,10 +308,7 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 			return nil, err
 		}
 	}
-	id := unsafeChars.ReplaceAllString(spec.ID, "_")
-	if len(id) > 60 {
-		id = id[len(id)-60:]
-	}
+	id := drivers.SafeName(spec.ID)
 	inst := &instance{id: spec.ID, vmReady: make(chan struct{})}
 	defer func() {
 		if err != nil {
@@ -331,10 +348,12 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 	}
 	inst.ramBytes = int64(memMiB) << 20
 	var disk string
-	if usesDisk(spec.Workload) {
-		base, err := images.BuildBaseDisk(d.env.CacheDir)
-		if err != nil {
-			return nil, fmt.Errorf("qemu: base disk: %w", err)
+	if usesDisk(spec.Workload) || d.debianDisk != "" {
+		base := d.debianDisk
+		if base == "" {
+			if base, err = images.BuildBaseDisk(d.env.CacheDir); err != nil {
+				return nil, fmt.Errorf("qemu: base disk: %w", err)
+			}
 		}
 		disk = filepath.Join(inst.dir, "disk.qcow2")
 		if err := images.CreateOverlay(base, disk); err != nil {
@@ -360,7 +379,7 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 	if err := state.Write(inst.dir, state.Record{Driver: "qemu", Processes: []state.Process{proc}}); err != nil {
 		return nil, fmt.Errorf("qemu: %w", err)
 	}
-	inst.labels = map[string]string{"machine": d.cfg.Machine, "devices": d.cfg.Devices, "requested_accel": accel}
+	inst.labels = map[string]string{"machine": d.cfg.Machine, "devices": d.cfg.Devices, "image": d.cfg.Image, "requested_accel": accel}
 	if accel == "tcg" {
 		inst.labels["tb_size_mib"] = strconv.Itoa(d.cfg.TBSizeMiB)
 	}
@@ -393,8 +412,18 @@ func (d *Driver) commandLine(accel string, memMiB int, disk string, agentArgs []
 		// hang under emulation.
 		cmdline = append(cmdline, "tsc_early_khz="+strconv.Itoa(hostTSCkHz()))
 	}
-	cmdline = append(cmdline, "--")
-	cmdline = append(cmdline, agentArgs...)
+	if c.Image == "debian" {
+		// The full OS boots its own init from the disk; the agent, its
+		// service, reads its arguments from here.
+		root := "/dev/vda"
+		if c.Devices == "emulated" {
+			root = "/dev/sda"
+		}
+		cmdline = append(cmdline, "virtbench.root="+root, "virtbench.args="+strings.Join(agentArgs, ","), "systemd.show_status=0", "rw")
+	} else {
+		cmdline = append(cmdline, "--")
+		cmdline = append(cmdline, agentArgs...)
+	}
 	args := []string{
 		"-machine", machine, "-accel", accelArg, "-cpu", cpu,
 		"-m", strconv.Itoa(memMiB), "-smp", strconv.Itoa(c.CPUs),

@@ -124,3 +124,30 @@ func TestGuestPanicIsAnError(t *testing.T) {
 		t.Errorf("Ready of a guest whose init dies = %v; want a prompt error saying the kernel panicked", err)
 	}
 }
+
+// TestDebianGuest boots the full Debian guest (systemd from an ext4 disk)
+// under TCG and waits for the agent, started as a service, to be ready.
+func TestDebianGuest(t *testing.T) {
+	drivertest.RequiresRoot(t)
+	opts := drivertest.Options{Options: map[string]string{"accel": "tcg", "image": "debian"}}
+	env := drivertest.NewEnv(t, opts)
+	inst := drivertest.Start(t, factory, env, drivers.Spec{ID: "debian", Workload: "cpu", Args: []string{"-ops", "10"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	r, err := inst.Ready(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Labels["image"] != "debian" || r.GuestBoot <= 0 {
+		t.Errorf("readiness %+v", r)
+	}
+	if rs := drivertest.Results(t, inst, 2*time.Minute); len(rs) != 1 || rs[0].Name != "cpu.sha256" {
+		t.Errorf("results %+v", rs)
+	}
+	start := time.Now()
+	if err := inst.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Debian guest: startup %v, in-guest boot %v, stop %v", r.Startup(), r.GuestBoot, time.Since(start))
+	drivertest.CheckNothingLeft(t, env)
+}

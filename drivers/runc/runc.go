@@ -20,7 +20,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -115,8 +114,6 @@ func (d *Driver) Check(ctx context.Context) error {
 	return serr
 }
 
-var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
-
 // Start mounts the instance's overlay root, writes the bundle and runs the
 // runtime in the foreground. On error everything created is removed.
 func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance, err error) {
@@ -125,10 +122,7 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 	if err != nil {
 		return nil, fmt.Errorf("%s: image: %w", d.runtime, err)
 	}
-	id := unsafeChars.ReplaceAllString(spec.ID, "_")
-	if len(id) > 60 {
-		id = id[len(id)-60:]
-	}
+	id := drivers.SafeName(spec.ID)
 	inst := &instance{d: d, id: spec.ID, name: "vb-" + filepath.Base(d.env.StateDir) + "-" + id}
 	defer func() {
 		if err != nil {

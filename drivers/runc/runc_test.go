@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,28 +18,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// cgroupLeaks returns the cgroup directories left for env's run.
-func cgroupLeaks(env drivers.Env) []string {
-	var left []string
-	run := "virtbench." + filepath.Base(env.StateDir)
-	filepath.WalkDir("/sys/fs/cgroup", func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return filepath.SkipDir
-		}
-		if d.IsDir() && strings.HasPrefix(d.Name(), "virtbench.") {
-			if d.Name() == run {
-				left = append(left, p)
-			}
-			return filepath.SkipDir
-		}
-		return nil
-	})
-	return left
-}
-
 func TestConformanceRunc(t *testing.T) {
 	drivertest.RequiresRoot(t)
-	drivertest.Run(t, func(env drivers.Env) (drivers.Driver, error) { return runc.New("runc", env) }, drivertest.Options{Leaks: cgroupLeaks})
+	drivertest.Run(t, func(env drivers.Env) (drivers.Driver, error) { return runc.New("runc", env) }, drivertest.Options{Leaks: drivertest.CgroupLeaks})
 }
 
 func TestConformanceCrun(t *testing.T) {
@@ -62,5 +42,5 @@ func TestConformanceCrun(t *testing.T) {
 			t.Skipf("crun refuses hybrid cgroups on this host (%v); the suite runs on a pure cgroup v1 or v2 host", err)
 		}
 	}
-	drivertest.Run(t, factory, drivertest.Options{Leaks: cgroupLeaks})
+	drivertest.Run(t, factory, drivertest.Options{Leaks: drivertest.CgroupLeaks})
 }

@@ -232,7 +232,7 @@ func Clean(o Orphan) ([]string, error) {
 	for _, r := range records {
 		mounts = append(mounts, r.Mounts...)
 	}
-	mounts = append(mounts, mountsUnder(o.Dir)...)
+	mounts = append(mounts, MountsUnder(o.Dir)...)
 	sort.Sort(sort.Reverse(sort.StringSlice(mounts))) // deepest first
 	for _, m := range mounts {
 		if err := syscall.Unmount(m, syscall.MNT_DETACH); err == nil {
@@ -275,8 +275,9 @@ func removeCgroup(dir string) error {
 	return fmt.Errorf("state: remove cgroup: %w", err)
 }
 
-// mountsUnder returns the mount points at or below dir.
-func mountsUnder(dir string) []string {
+// MountsUnder returns the mount points at or below dir in this process's
+// mount namespace.
+func MountsUnder(dir string) []string {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return nil

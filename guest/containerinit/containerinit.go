@@ -32,7 +32,8 @@ const EnvFD = "VIRTBENCH_CONTAINER_FD"
 // descriptor. The host closes the descriptor once the process is in its
 // cgroup; the init reads to EOF before doing anything else.
 type Config struct {
-	// Lower is the read-only base root filesystem (host path).
+	// Lower is the read-only base root filesystem: one host path, or
+	// several separated by ':' (upper layers first), as overlayfs takes them.
 	Lower string `json:"lower"`
 	// Upper and Work are the instance's writable layer and overlayfs work
 	// directory; Merged is the (empty) mount point of the overlay.

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -42,8 +43,21 @@ func IsInit() bool {
 	return err == nil
 }
 
-// Setup mounts the pseudo filesystems, loads modules and mounts the disk.
+// Setup mounts the pseudo filesystems, loads modules and then either
+// switches to the root file system named by virtbench.root= on the kernel
+// command line (a full OS guest: it does not return) or mounts the
+// instance's disk, if any, on /tmp.
 func Setup() error {
+	if err := setupEarly(); err != nil {
+		return err
+	}
+	if root := CmdlineValue("virtbench.root"); root != "" {
+		return switchRoot(root)
+	}
+	return mountScratch()
+}
+
+func setupEarly() error {
 	mounts := []struct{ src, target, fstype string }{
 		{"proc", "/proc", "proc"},
 		{"sysfs", "/sys", "sysfs"},
@@ -57,9 +71,10 @@ func Setup() error {
 			return fmt.Errorf("vm init: mount %s: %w", m.target, err)
 		}
 	}
-	if err := loadModules(); err != nil {
-		return err
-	}
+	return loadModules()
+}
+
+func mountScratch() error {
 	if err := os.MkdirAll("/tmp", 0o1777); err != nil {
 		return fmt.Errorf("vm init: %w", err)
 	}
@@ -122,6 +137,91 @@ func hasDiskController() bool {
 	vb, _ := filepath.Glob("/sys/bus/virtio/drivers/virtio_blk/virtio*")
 	sd, _ := filepath.Glob("/sys/bus/scsi/devices/*:*:*:*")
 	return len(vb) > 0 || len(sd) > 0
+}
+
+// CmdlineValue returns the value of key=value on the kernel command line,
+// or "".
+func CmdlineValue(key string) string {
+	b, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		return ""
+	}
+	for _, f := range strings.Fields(string(b)) {
+		if v, ok := strings.CutPrefix(f, key+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// switchRoot mounts dev as the new root and executes its /sbin/init, as
+// an initramfs hands over to a full OS. It returns only on failure.
+func switchRoot(dev string) error {
+	const newRoot = "/newroot"
+	if err := os.MkdirAll(newRoot, 0o755); err != nil {
+		return fmt.Errorf("vm init: %w", err)
+	}
+	waitForDisk(5 * time.Second)
+	if err := unix.Mount(dev, newRoot, "ext4", 0, ""); err != nil {
+		return fmt.Errorf("vm init: mount root %s: %w", dev, err)
+	}
+	// The agent runs in the full OS as a service: install this very binary
+	// (the instance's disk is a copy-on-write overlay).
+	if err := copyFile("/init", newRoot+"/sbin/virtbench-guest"); err != nil {
+		return fmt.Errorf("vm init: install the agent: %w", err)
+	}
+	for _, m := range []string{"/dev", "/proc", "/sys"} {
+		if err := unix.Mount(m, newRoot+m, "", unix.MS_MOVE, ""); err != nil {
+			return fmt.Errorf("vm init: move %s: %w", m, err)
+		}
+	}
+	if err := unix.Chdir(newRoot); err != nil {
+		return fmt.Errorf("vm init: %w", err)
+	}
+	if err := unix.Mount(".", "/", "", unix.MS_MOVE, ""); err != nil {
+		return fmt.Errorf("vm init: move root: %w", err)
+	}
+	if err := unix.Chroot("."); err != nil {
+		return fmt.Errorf("vm init: chroot: %w", err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return fmt.Errorf("vm init: %w", err)
+	}
+	err := unix.Exec("/sbin/init", []string{"/sbin/init"}, os.Environ())
+	return fmt.Errorf("vm init: exec /sbin/init: %w", err)
+}
+
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	os.Remove(dst)
+	return os.WriteFile(dst, b, 0o755)
+}
+
+// ServiceArgs returns the agent's arguments when it runs as the service of
+// a full OS guest: the comma-separated virtbench.args= of the kernel
+// command line. ok is false when the agent is not such a service.
+func ServiceArgs() (args []string, ok bool) {
+	if os.Getenv("VIRTBENCH_SERVICE") == "" {
+		return nil, false
+	}
+	v := CmdlineValue("virtbench.args")
+	if v == "" {
+		return nil, true
+	}
+	return strings.Split(v, ","), true
+}
+
+// ServicePowerOff asks the full OS guest's init to power off, and powers
+// off directly if that fails.
+func ServicePowerOff() error {
+	unix.Sync()
+	if err := exec.Command("systemctl", "poweroff", "--no-block").Run(); err == nil {
+		return nil
+	}
+	return unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
 }
 
 // WatchConsole returns a context that is cancelled when StopCommand is read

@@ -1,0 +1,129 @@
+package reports
+
+import (
+	"fmt"
+	"sort"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+
+	"virtbench/bench"
+)
+
+// Curve is one line of a density chart: y at each instance count.
+type Curve struct {
+	Label string
+	XY    plotter.XYs
+}
+
+// DensityCurves returns, per driver that ran a density sweep, the curve of
+// metric against the instance count (medians per step), sorted by count.
+func DensityCurves(sums []bench.Summary, metric string) []Curve {
+	idx := map[string]int{}
+	var out []Curve
+	for _, s := range sums {
+		if s.Metric != metric || s.N == 0 {
+			continue
+		}
+		i, ok := idx[s.Driver]
+		if !ok {
+			i = len(out)
+			idx[s.Driver] = i
+			out = append(out, Curve{Label: s.Driver})
+		}
+		out[i].XY = append(out[i].XY, plotter.XY{X: float64(s.Instances), Y: s.Median})
+	}
+	for _, c := range out {
+		sort.Slice(c.XY, func(a, b int) bool { return c.XY[a].X < c.XY[b].X })
+	}
+	return out
+}
+
+// densityFloor returns the MemAvailable floor a sweep used, or 0.
+func densityFloor(sums []bench.Summary) float64 {
+	for _, s := range sums {
+		if s.Metric == bench.MetricDensityFloor && s.N > 0 {
+			return s.Median
+		}
+	}
+	return 0
+}
+
+// LineChart draws curves against the instance count on a log2 x axis; a
+// horizontal line marks hline when it is not 0.
+func LineChart(name, title, ylabel string, curves []Curve, hline float64, hlabel string) (Chart, error) {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = "instances running"
+	p.Y.Label.Text = ylabel
+	p.X.Scale = plot.LogScale{}
+	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Legend.Top = true
+	var xmax float64
+	for i, c := range curves {
+		if len(c.XY) == 0 {
+			continue
+		}
+		l, pts, err := plotter.NewLinePoints(c.XY)
+		if err != nil {
+			return Chart{}, fmt.Errorf("reports: %s chart: %w", name, err)
+		}
+		l.Color, pts.Color = palette[i%len(palette)], palette[i%len(palette)]
+		p.Add(l, pts)
+		p.Legend.Add(c.Label, l, pts)
+		xmax = max(xmax, c.XY[len(c.XY)-1].X)
+	}
+	if xmax == 0 {
+		return Chart{}, fmt.Errorf("reports: %s chart: no data", name)
+	}
+	if hline > 0 {
+		floor, err := plotter.NewLine(plotter.XYs{{X: 1, Y: hline}, {X: xmax, Y: hline}})
+		if err != nil {
+			return Chart{}, fmt.Errorf("reports: %s chart: %w", name, err)
+		}
+		floor.Color = palette[3]
+		floor.Dashes = []vg.Length{4, 4}
+		p.Add(floor)
+		p.Legend.Add(hlabel, floor)
+	}
+	p.Y.Min = 0
+	return render(name, title, p)
+}
+
+// densityCharts draws the density sweeps: memory per instance by both
+// methods, MemAvailable against the floor, and the start latency of each
+// step, against the number of instances running.
+func densityCharts(sums []bench.Summary) ([]Chart, error) {
+	var mem []Curve
+	for _, c := range DensityCurves(sums, bench.MetricDensityPSS) {
+		c.Label += " PSS"
+		mem = append(mem, c)
+	}
+	for _, c := range DensityCurves(sums, bench.MetricDensityMemDrop) {
+		c.Label += " MemAvailable drop"
+		mem = append(mem, c)
+	}
+	if len(mem) == 0 {
+		return nil, nil
+	}
+	specs := []struct {
+		name, title, ylabel string
+		curves              []Curve
+		hline               float64
+		hlabel              string
+	}{
+		{"density-memory", "Density: memory per instance", "bytes per instance", mem, 0, ""},
+		{"density-available", "Density: host MemAvailable", "bytes", DensityCurves(sums, bench.MetricDensityAvailable), densityFloor(sums), "memory floor"},
+		{"density-latency", "Density: start latency of the instances each step added (median)", "seconds", DensityCurves(sums, bench.MetricDensityStartup), 0, ""},
+	}
+	var out []Chart
+	for _, sp := range specs {
+		c, err := LineChart(sp.name, sp.title, sp.ylabel, sp.curves, sp.hline, sp.hlabel)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
