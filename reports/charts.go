@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -93,8 +94,30 @@ func BoxChart(name, title, ylabel string, series []Series) (Chart, error) {
 	return render(name, title, p)
 }
 
-// render draws p as SVG (fonts embedded) and PNG.
+// unitTicks labels a linear axis with values formatted in unit ("1.5MiB").
+func unitTicks(unit string) plot.Ticker {
+	return plot.TickerFunc(func(lo, hi float64) []plot.Tick {
+		ticks := plot.DefaultTicks{}.Ticks(lo, hi)
+		for i := range ticks {
+			if ticks[i].Label != "" {
+				ticks[i].Label = FormatValue(ticks[i].Value, unit)
+			}
+		}
+		return ticks
+	})
+}
+
+// render draws p as SVG (fonts embedded) and PNG. A linear y axis whose
+// label starts with "bytes" or "seconds" gets ticks in those units.
 func render(name, title string, p *plot.Plot) (Chart, error) {
+	if _, isLog := p.Y.Scale.(plot.LogScale); !isLog {
+		switch {
+		case strings.HasPrefix(p.Y.Label.Text, "bytes"):
+			p.Y.Tick.Marker = unitTicks("B")
+		case strings.HasPrefix(p.Y.Label.Text, "seconds"):
+			p.Y.Tick.Marker = unitTicks("sec")
+		}
+	}
 	const w, h = 6 * vg.Inch, 4 * vg.Inch
 	svg := vgsvg.NewWith(vgsvg.UseWH(w, h), vgsvg.EmbedFonts(true))
 	p.Draw(draw.New(svg))
