@@ -13,8 +13,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/docker/docker/client"
 	"virtbench/bench"
+
 	"virtbench/drivers"
+	"virtbench/drivers/docker"
 	"virtbench/drivers/state"
 	"virtbench/guest"
 	"virtbench/reports"
@@ -185,11 +188,13 @@ func cmdCompare(_ context.Context, args []string, stdout, stderr io.Writer) (int
 	return exitOK, nil
 }
 
-func cmdClean(_ context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+func cmdClean(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
 	fs := flag.NewFlagSet("clean", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	imagesToo := fs.Bool("images", false, "also remove the images virtbench made: the Docker images it imported (label virtbench=agent) and its image cache")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: virtbench clean\n\nRemoves what killed virtbench runs left: the processes, mounts, cgroups and\ncontainers their state directories (under %s) recorded, then the\ndirectories. Runs whose virtbench still runs are left alone.\n", stateRoot())
+		fmt.Fprintf(stderr, "usage: virtbench clean [--images]\n\nRemoves what killed virtbench runs left: the processes, mounts, cgroups and\ncontainers their state directories (under %s) recorded, then the\ndirectories. Runs whose virtbench still runs are left alone.\n\n", stateRoot())
+		fs.PrintDefaults()
 	}
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -212,7 +217,21 @@ func cmdClean(_ context.Context, args []string, stdout, stderr io.Writer) (int, 
 		markKilled(o.Owner.RunDir)
 	}
 	if len(orphans) == 0 {
-		fmt.Fprintln(stdout, "nothing to clean")
+		fmt.Fprintln(stdout, "no state left by killed runs")
+	}
+	if *imagesToo {
+		removed, err := docker.RemoveImages(ctx)
+		for _, r := range removed {
+			fmt.Fprintln(stdout, "removed docker image", r)
+		}
+		if err != nil && !client.IsErrConnectionFailed(err) {
+			errs = append(errs, err)
+		}
+		if err := os.RemoveAll(cacheDir()); err != nil {
+			errs = append(errs, err)
+		} else {
+			fmt.Fprintln(stdout, "removed", cacheDir())
+		}
 	}
 	return exitOK, errors.Join(errs...)
 }

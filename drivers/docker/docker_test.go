@@ -8,6 +8,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 
 	"virtbench/drivers"
@@ -15,10 +16,37 @@ import (
 	"virtbench/drivers/drivertest"
 )
 
+// TestMain removes the images the tests imported (those that were not in
+// the engine before).
 func TestMain(m *testing.M) {
+	before := agentImages()
 	code := m.Run()
+	if cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation()); err == nil {
+		for id := range agentImages() {
+			if !before[id] {
+				cli.ImageRemove(context.Background(), id, image.RemoveOptions{Force: true, PruneChildren: true})
+			}
+		}
+	}
 	drivertest.CleanupAgent()
 	os.Exit(code)
+}
+
+// agentImages returns the IDs of the images virtbench imported.
+func agentImages() map[string]bool {
+	ids := map[string]bool{}
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return ids
+	}
+	list, err := cli.ImageList(context.Background(), image.ListOptions{Filters: filters.NewArgs(filters.Arg("label", docker.Label+"=agent"))})
+	if err != nil {
+		return ids
+	}
+	for _, im := range list {
+		ids[im.ID] = true
+	}
+	return ids
 }
 
 func factory(env drivers.Env) (drivers.Driver, error) { return docker.New(env) }
