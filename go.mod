@@ -8,6 +8,8 @@ require (
 	github.com/opencontainers/runtime-spec v1.2.1
 	github.com/shirou/gopsutil/v4 v4.26.10
 	github.com/u-root/u-root v0.16.0
+	github.com/vishvananda/netlink v1.3.1
+	github.com/vishvananda/netns v0.0.5
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/perf v0.0.0-20260908200009-22c9c6c9d4da
 	golang.org/x/sys v0.50.0

@@ -277,6 +277,13 @@ func (t *trial) run(parent context.Context) (string, error) {
 		}
 	}
 	t.sampleMemory(ctx, insts, memBefore)
+	if t.w.Name == "http" {
+		for _, st := range insts {
+			if st.err == nil {
+				t.loadNet(ctx, st)
+			}
+		}
+	}
 	if w, ok := guest.Lookup(t.w.Name); ok && !w.Server {
 		var rwg sync.WaitGroup
 		for _, st := range insts {

@@ -195,14 +195,14 @@ func TestRunnerInterrupt(t *testing.T) {
 }
 
 func TestRunnerNative(t *testing.T) {
-	samples, out, err := runScenario(t, context.Background(), scenario(t, "name: t\ndrivers: [native]\nworkloads:\n  - idle\n  - name: cpu\n    args: [-ops, \"10\"]\nreps: 2\nwarmup: 0\nsettle: 0s\n"))
+	samples, out, err := runScenario(t, context.Background(), scenario(t, "name: t\ndrivers: [native]\nworkloads:\n  - idle\n  - http\n  - name: cpu\n    args: [-ops, \"10\"]\nreps: 2\nwarmup: 0\nsettle: 0s\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(out.Failures) > 0 {
 		t.Fatalf("failures: %v", out.Failures)
 	}
-	for _, m := range []string{MetricStartup, MetricTeardown, MetricRSS, MetricPSS, MetricUSS, "cpu.sha256"} {
+	for _, m := range []string{MetricStartup, MetricTeardown, MetricRSS, MetricPSS, MetricUSS, "cpu.sha256", MetricNetRPS, MetricNetP99} {
 		if count(samples, m, false) == 0 {
 			t.Errorf("no %s sample", m)
 		}

@@ -2,6 +2,7 @@ package drivers
 
 import (
 	"context"
+	"net"
 	"regexp"
 	"time"
 
@@ -111,6 +112,13 @@ type ImageSizer interface {
 // own (an overlay upper directory, a qcow2 overlay).
 type WritableSizer interface {
 	WritableUsage() (images.Usage, error)
+}
+
+// Dialer is implemented by instances the host can reach over their virtual
+// network path: Dial connects to the instance's TCP port from a peer on the
+// host (loopback for native, a veth peer namespace for containers).
+type Dialer interface {
+	Dial(ctx context.Context, port string) (net.Conn, error)
 }
 
 // MemoryParter is implemented by instances whose memory splits into named

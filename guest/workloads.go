@@ -192,8 +192,18 @@ func fileio(ctx context.Context, dir string, size int64) (writeBps, readBps floa
 	return writeBps, float64(size) / time.Since(start).Seconds(), nil
 }
 
+// ListenEnv names the environment variable with the http workload's
+// default listen address. Container and VM inits set it to ":0" (every
+// interface of the instance's own network namespace); natively the default
+// is loopback.
+const ListenEnv = "VIRTBENCH_LISTEN"
+
 func httpFlags(fs *flag.FlagSet) func(context.Context, *Agent) error {
-	addr := fs.String("addr", "127.0.0.1:0", "listen address")
+	def := os.Getenv(ListenEnv)
+	if def == "" {
+		def = "127.0.0.1:0"
+	}
+	addr := fs.String("addr", def, "listen address")
 	return func(ctx context.Context, a *Agent) error {
 		ln, err := net.Listen("tcp", *addr)
 		if err != nil {

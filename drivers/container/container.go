@@ -11,7 +11,9 @@
 // Options (scenario "container.NAME"): userns=true runs the container in a
 // user namespace mapping root to host UIDs 100000-165535; pids=N sets the
 // pids limit (default 1024); image=debian runs the agent on a Debian root
-// filesystem (debootstrap, built once) instead of the minimal one.
+// filesystem (debootstrap, built once) instead of the minimal one;
+// network=veth gives the container an eth0 on a veth pair to a peer
+// namespace virtbench creates (default none: loopback only).
 package container
 
 import (
@@ -19,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,6 +37,7 @@ import (
 	"virtbench/drivers"
 	"virtbench/drivers/internal/agentproc"
 	"virtbench/drivers/internal/cgroups"
+	"virtbench/drivers/internal/vnet"
 	"virtbench/drivers/state"
 	"virtbench/guest"
 	"virtbench/guest/containerinit"
@@ -63,6 +67,11 @@ type Driver struct {
 	userNS bool
 	pids   int64
 	debian bool
+	veth   bool
+
+	peerOnce sync.Once
+	peer     *vnet.Peer
+	peerErr  error
 
 	once sync.Once
 	// lower is the overlay's read-only lower directory list: the minimal
@@ -90,6 +99,11 @@ func New(env drivers.Env) (*Driver, error) {
 				return nil, fmt.Errorf("container: option image=%q: want minimal or debian", v)
 			}
 			d.debian = v == "debian"
+		case "network":
+			if v != "none" && v != "veth" {
+				return nil, fmt.Errorf("container: option network=%q: want none or veth", v)
+			}
+			d.veth = v == "veth"
 		case "pids":
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 1 {
@@ -97,7 +111,7 @@ func New(env drivers.Env) (*Driver, error) {
 			}
 			d.pids = n
 		default:
-			return nil, fmt.Errorf("container: unknown option %q (userns, pids, image)", k)
+			return nil, fmt.Errorf("container: unknown option %q (userns, pids, image, network)", k)
 		}
 	}
 	return d, nil
@@ -282,6 +296,18 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 			return nil, fmt.Errorf("container: join cgroup: %w", err)
 		}
 	}
+	if d.veth {
+		// Before the init runs its workload, so the network is there at READY.
+		d.peerOnce.Do(func() { d.peer, d.peerErr = vnet.NewPeer() })
+		if d.peerErr != nil {
+			return nil, fmt.Errorf("container: network: %w", d.peerErr)
+		}
+		link, err := d.peer.Connect(p.Pid(), "eth0")
+		if err != nil {
+			return nil, fmt.Errorf("container: network: %w", err)
+		}
+		inst.peer, inst.link = d.peer, link
+	}
 	b, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("container: %w", err)
@@ -352,10 +378,12 @@ func spawnLoop(ready chan<- error) {
 }
 
 type instance struct {
-	id  string
-	dir string
-	cg  *cgroups.Cgroup
-	p   *agentproc.Process
+	id   string
+	dir  string
+	cg   *cgroups.Cgroup
+	p    *agentproc.Process
+	peer *vnet.Peer // nil without network=veth
+	link vnet.Link
 
 	stopOnce sync.Once
 	stopErr  error
@@ -387,6 +415,16 @@ func (i *instance) ExitErr() error {
 		err = fmt.Errorf("%w (killed by the memory limit)", err)
 	}
 	return err
+}
+
+// Dial connects from the peer namespace to the container's port over its
+// veth; without network=veth there is no path and it returns
+// ErrNotApplicable.
+func (i *instance) Dial(ctx context.Context, port string) (net.Conn, error) {
+	if i.peer == nil {
+		return nil, drivers.ErrNotApplicable
+	}
+	return i.peer.Dial(ctx, net.JoinHostPort(i.link.InstanceAddr.String(), port))
 }
 
 // CgroupMemoryBytes returns the cgroup's memory usage without page cache.

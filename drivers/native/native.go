@@ -5,6 +5,7 @@ package native
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"sync"
@@ -79,6 +80,12 @@ func (i *instance) Processes() []int32                                   { retur
 func (i *instance) Output() <-chan guest.Message                         { return i.p.Output() }
 func (i *instance) Exited() <-chan struct{}                              { return i.p.Exited() }
 func (i *instance) ExitErr() error                                       { return i.p.ExitErr() }
+
+// Dial connects over loopback: the native baseline of the network path.
+func (i *instance) Dial(ctx context.Context, port string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", port))
+}
 
 func (i *instance) Stop(ctx context.Context) error {
 	i.stopOnce.Do(func() { i.stopErr = i.p.Stop(ctx, Grace) })

@@ -85,6 +85,8 @@ func Setup() error {
 	os.Setenv("PATH", "/usr/bin:/bin:/sbin")
 	os.Setenv("HOME", "/")
 	os.Setenv("HOSTNAME", c.Hostname)
+	// The container has a network namespace of its own: serve on all of it.
+	os.Setenv("VIRTBENCH_LISTEN", ":0")
 	return nil
 }
 

@@ -1,0 +1,121 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"virtbench/drivers"
+)
+
+// The network load: NetConns keep-alive connections send GET requests to
+// the http workload for NetDuration, from a peer on the host, over the
+// instance's virtual network path.
+const (
+	NetConns    = 4
+	NetDuration = 2 * time.Second
+)
+
+// Network metrics.
+const (
+	MetricNetRPS = "net.http_rps"
+	MetricNetP50 = "net.http_p50"
+	MetricNetP99 = "net.http_p99"
+)
+
+// httpLoad sends requests for d over conns connections made by dial and
+// returns the number of responses and every request's latency.
+func httpLoad(ctx context.Context, dial func(context.Context) (net.Conn, error), conns int, d time.Duration) (int, []time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var mu sync.Mutex
+	var lat []time.Duration
+	var errs []error
+	var wg sync.WaitGroup
+	for i := 0; i < conns; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mine, err := oneConn(ctx, dial)
+			mu.Lock()
+			defer mu.Unlock()
+			lat = append(lat, mine...)
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(lat) == 0 {
+		return 0, nil, fmt.Errorf("bench: no HTTP response: %w", errors.Join(errs...))
+	}
+	return len(lat), lat, nil
+}
+
+var request = []byte("GET / HTTP/1.1\r\nHost: virtbench\r\n\r\n")
+
+func oneConn(ctx context.Context, dial func(context.Context) (net.Conn, error)) ([]time.Duration, error) {
+	c, err := dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	br := bufio.NewReader(c)
+	var lat []time.Duration
+	for ctx.Err() == nil {
+		start := time.Now()
+		if _, err := c.Write(request); err != nil {
+			return lat, nil // the deadline ended the exchange
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return lat, nil
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			return lat, fmt.Errorf("bench: HTTP response %d: %v", resp.StatusCode, err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	return lat, nil
+}
+
+// loadNet measures the http workload of one instance over its network path
+// and records throughput and latency. Instances without a path are skipped.
+func (t *trial) loadNet(ctx context.Context, st *started) {
+	dialer, ok := st.inst.(drivers.Dialer)
+	if !ok {
+		return
+	}
+	_, port, err := net.SplitHostPort(st.ready.Guest.Addr)
+	if err != nil {
+		t.record(Sample{Instance: st.id, Metric: MetricNetRPS, Unit: "op/s", Error: "READY has no listen address: " + st.ready.Guest.Addr})
+		return
+	}
+	dial := func(ctx context.Context) (net.Conn, error) { return dialer.Dial(ctx, port) }
+	if c, err := dial(ctx); errors.Is(err, drivers.ErrNotApplicable) {
+		return
+	} else if err == nil {
+		c.Close()
+	}
+	n, lat, err := httpLoad(ctx, dial, NetConns, NetDuration)
+	if err != nil {
+		t.record(Sample{Instance: st.id, Metric: MetricNetRPS, Unit: "op/s", Error: err.Error()})
+		return
+	}
+	slices.Sort(lat)
+	t.record(Sample{Instance: st.id, Metric: MetricNetRPS, Unit: "op/s", Value: float64(n) / NetDuration.Seconds()})
+	t.record(Sample{Instance: st.id, Metric: MetricNetP50, Unit: "sec", Value: lat[len(lat)/2].Seconds()})
+	t.record(Sample{Instance: st.id, Metric: MetricNetP99, Unit: "sec", Value: lat[len(lat)*99/100].Seconds()})
+}

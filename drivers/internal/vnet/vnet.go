@@ -1,0 +1,150 @@
+// Package vnet gives an instance a virtual network path to a peer that
+// virtbench creates: a veth pair between the instance's network namespace
+// and a peer network namespace, on private addresses that exist only in
+// those two namespaces. Traffic between the peer and the instance crosses
+// the instance's virtual network device and never a real network.
+package vnet
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// Peer is a network namespace virtbench creates to talk to instances from.
+// It lives as long as the process holds it (an open namespace handle).
+type Peer struct {
+	ns netns.NsHandle
+
+	mu   sync.Mutex
+	next int // the next /30 to hand out
+}
+
+// NewPeer creates the peer namespace with its loopback up.
+func NewPeer() (*Peer, error) {
+	var p *Peer
+	err := inThread(func(orig netns.NsHandle) error {
+		ns, err := netns.New() // switches this thread into the new namespace
+		if err != nil {
+			return fmt.Errorf("vnet: new namespace: %w", err)
+		}
+		if lo, err := netlink.LinkByName("lo"); err == nil {
+			netlink.LinkSetUp(lo)
+		}
+		p = &Peer{ns: ns}
+		return nil
+	})
+	return p, err
+}
+
+// inThread runs f on a locked OS thread and returns the thread to the
+// original network namespace afterwards. If that fails the thread is left
+// locked, so Go discards it rather than reuse it in the wrong namespace.
+func inThread(f func(orig netns.NsHandle) error) error {
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("vnet: %w", err)
+	}
+	defer orig.Close()
+	ferr := f(orig)
+	if err := netns.Set(orig); err != nil {
+		return fmt.Errorf("vnet: back to the original namespace: %w", err)
+	}
+	runtime.UnlockOSThread()
+	return ferr
+}
+
+// Link is the veth pair of one instance.
+type Link struct {
+	// PeerAddr and InstanceAddr are the two ends' addresses (a /30 in
+	// 10.213.0.0/16, private to the two namespaces).
+	PeerAddr, InstanceAddr netip.Addr
+}
+
+// Connect creates a veth pair with one end in the namespace of process pid
+// (named eth0 there) and the other in the peer, both up with addresses.
+// The pair disappears with the instance's namespace.
+func (p *Peer) Connect(pid int, name string) (Link, error) {
+	p.mu.Lock()
+	n := p.next
+	p.next++
+	p.mu.Unlock()
+	if n >= 1<<14 {
+		return Link{}, fmt.Errorf("vnet: out of addresses after %d instances", n)
+	}
+	base := [4]byte{10, 213, byte(n >> 6), byte(n&63) << 2}
+	l := Link{PeerAddr: netip.AddrFrom4([4]byte{base[0], base[1], base[2], base[3] + 1}), InstanceAddr: netip.AddrFrom4([4]byte{base[0], base[1], base[2], base[3] + 2})}
+	peerName := fmt.Sprintf("vb%d", n)
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: peerName, Namespace: netlink.NsFd(p.ns)}, PeerName: name, PeerNamespace: netlink.NsPid(pid)}
+	// Created from the peer namespace: no device ever appears on the host.
+	err := inThread(func(netns.NsHandle) error {
+		if err := netns.Set(p.ns); err != nil {
+			return err
+		}
+		if err := netlink.LinkAdd(veth); err != nil {
+			return fmt.Errorf("vnet: veth: %w", err)
+		}
+		return configure(peerName, l.PeerAddr)
+	})
+	if err != nil {
+		return Link{}, err
+	}
+	ins, err := netns.GetFromPid(pid)
+	if err != nil {
+		return Link{}, fmt.Errorf("vnet: namespace of %d: %w", pid, err)
+	}
+	defer ins.Close()
+	err = inThread(func(netns.NsHandle) error {
+		if err := netns.Set(ins); err != nil {
+			return err
+		}
+		return configure(name, l.InstanceAddr)
+	})
+	return l, err
+}
+
+// configure gives the named link in the current namespace addr/30 and
+// sets it up.
+func configure(name string, addr netip.Addr) error {
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("vnet: %s: %w", name, err)
+	}
+	a, err := netlink.ParseAddr(addr.String() + "/30")
+	if err != nil {
+		return err
+	}
+	if err := netlink.AddrAdd(link, a); err != nil {
+		return fmt.Errorf("vnet: address %s: %w", a, err)
+	}
+	if err := netlink.LinkSetUp(link); err != nil {
+		return fmt.Errorf("vnet: up %s: %w", name, err)
+	}
+	return nil
+}
+
+// Dial opens a TCP connection from the peer namespace.
+func (p *Peer) Dial(ctx context.Context, addr string) (net.Conn, error) {
+	var c net.Conn
+	err := inThread(func(netns.NsHandle) error {
+		if err := netns.Set(p.ns); err != nil {
+			return err
+		}
+		var d net.Dialer
+		var err error
+		c, err = d.DialContext(ctx, "tcp", addr)
+		return err
+	})
+	return c, err
+}
+
+// Close releases the peer namespace; it goes once its last veth does.
+func (p *Peer) Close() error { return p.ns.Close() }
