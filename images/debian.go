@@ -185,26 +185,8 @@ func BuildDebianDisk(cacheDir, base string) (string, error) {
 	if err := writeService(staging); err != nil {
 		return "", fmt.Errorf("images: debian disk: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return "", fmt.Errorf("images: %w", err)
-	}
-	tmp := path + fmt.Sprintf(".tmp-%d", os.Getpid())
-	defer os.Remove(tmp)
-	f, err := os.Create(tmp)
-	if err != nil {
-		return "", fmt.Errorf("images: %w", err)
-	}
-	err = f.Truncate(DebianDiskBytes)
-	f.Close()
-	if err != nil {
-		return "", fmt.Errorf("images: %w", err)
-	}
-	out, err := exec.Command("mkfs.ext4", "-q", "-F", "-L", "debian", "-d", staging, "-E", "lazy_itable_init=0,lazy_journal_init=0", tmp).CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("images: debian disk: mkfs.ext4: %v: %s", err, strings.TrimSpace(string(out)))
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return "", fmt.Errorf("images: %w", err)
+	if err := makeExt4(path, DebianDiskBytes, "debian", staging); err != nil {
+		return "", err
 	}
 	return path, nil
 }

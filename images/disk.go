@@ -24,29 +24,43 @@ func BuildBaseDisk(cacheDir string) (string, error) {
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
 	}
+	if err := makeExt4(path, BaseDiskBytes, "virtbench", ""); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// makeExt4 writes a sparse raw disk image of size bytes at path holding an
+// ext4 file system labelled label, filled from the tree at from when it is
+// not "". The image appears at path only once complete.
+func makeExt4(path string, size int64, label, from string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return "", fmt.Errorf("images: %w", err)
+		return fmt.Errorf("images: %w", err)
 	}
 	tmp := path + fmt.Sprintf(".tmp-%d", os.Getpid())
 	defer os.Remove(tmp)
 	f, err := os.Create(tmp)
 	if err != nil {
-		return "", fmt.Errorf("images: %w", err)
+		return fmt.Errorf("images: %w", err)
 	}
-	err = f.Truncate(BaseDiskBytes)
+	err = f.Truncate(size)
 	f.Close()
 	if err != nil {
-		return "", fmt.Errorf("images: %w", err)
+		return fmt.Errorf("images: %w", err)
 	}
 	// No lazy init: the guest must not spend its time zeroing inode tables.
-	out, err := exec.Command("mkfs.ext4", "-q", "-F", "-L", "virtbench", "-E", "lazy_itable_init=0,lazy_journal_init=0", tmp).CombinedOutput()
+	args := []string{"-q", "-F", "-L", label, "-E", "lazy_itable_init=0,lazy_journal_init=0"}
+	if from != "" {
+		args = append(args, "-d", from)
+	}
+	out, err := exec.Command("mkfs.ext4", append(args, tmp)...).CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("images: mkfs.ext4: %v: %s (apt-get install e2fsprogs)", err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("images: mkfs.ext4: %v: %s (apt-get install e2fsprogs)", err, strings.TrimSpace(string(out)))
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return "", fmt.Errorf("images: %w", err)
+		return fmt.Errorf("images: %w", err)
 	}
-	return path, nil
+	return nil
 }
 
 // CreateOverlay creates a qcow2 overlay at path backed by the raw base image.

@@ -187,3 +187,18 @@ func DiskUsage(root string) (Usage, error) {
 	}
 	return u, nil
 }
+
+// DiskUsageAll sums the footprints of several trees or files.
+func DiskUsageAll(roots ...string) (Usage, error) {
+	var total Usage
+	for _, r := range roots {
+		u, err := DiskUsage(r)
+		if err != nil {
+			return Usage{}, err
+		}
+		total.Apparent += u.Apparent
+		total.Allocated += u.Allocated
+		total.Files += u.Files
+	}
+	return total, nil
+}

@@ -174,17 +174,7 @@ func (d *Driver) ImageUsage() (images.Usage, error) {
 	if err := d.image(); err != nil {
 		return images.Usage{}, err
 	}
-	var total images.Usage
-	for _, l := range d.lower {
-		u, err := images.DiskUsage(l)
-		if err != nil {
-			return images.Usage{}, err
-		}
-		total.Apparent += u.Apparent
-		total.Allocated += u.Allocated
-		total.Files += u.Files
-	}
-	return total, nil
+	return images.DiskUsageAll(d.lower...)
 }
 
 // Start creates the instance's directories and cgroup, clones the agent

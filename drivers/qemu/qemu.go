@@ -262,21 +262,11 @@ func (d *Driver) ImageUsage() (images.Usage, error) {
 	if err := d.images(); err != nil {
 		return images.Usage{}, err
 	}
-	var total images.Usage
 	paths := []string{d.kernel.Vmlinux, d.initrd.Path, images.BaseDiskPath(d.env.CacheDir)}
 	if d.debianDisk != "" {
 		paths[2] = d.debianDisk
 	}
-	for _, p := range paths {
-		u, err := images.DiskUsage(p)
-		if err != nil {
-			return images.Usage{}, err
-		}
-		total.Apparent += u.Apparent
-		total.Allocated += u.Allocated
-		total.Files += u.Files
-	}
-	return total, nil
+	return images.DiskUsageAll(paths...)
 }
 
 // usesDisk reports whether a workload needs the instance's disk.
