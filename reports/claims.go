@@ -56,6 +56,13 @@ func find(sums []bench.Summary, prefer []string, metric, workload string) (bench
 	return bench.Summary{}, false
 }
 
+// sides returns the container and the VM summaries of metric (any workload).
+func sides(sums []bench.Summary, metric string) (ct, vm bench.Summary, ok bool) {
+	ct, ok1 := find(sums, containerDrivers, metric, "")
+	vm, ok2 := find(sums, vmDrivers, metric, "")
+	return ct, vm, ok1 && ok2
+}
+
 func vmCaveat(vm bench.Summary, base string) string {
 	if vm.Labels["accel"] == "tcg" {
 		return base + " The VM ran under TCG, full software emulation: hardware-assisted (KVM) VMs are faster."
@@ -83,9 +90,8 @@ func verdict(ratio float64) string {
 
 func startupClaim(sums []bench.Summary) Claim {
 	c := Claim{Name: "startup", Claim: "Containers start in seconds, VMs in minutes."}
-	ct, ok1 := find(sums, containerDrivers, bench.MetricStartup, "")
-	vm, ok2 := find(sums, vmDrivers, bench.MetricStartup, "")
-	if !ok1 || !ok2 {
+	ct, vm, ok := sides(sums, bench.MetricStartup)
+	if !ok {
 		return notMeasured(c, "needs startup of a container driver and of qemu")
 	}
 	c.Ratio = vm.Median / ct.Median
@@ -97,9 +103,8 @@ func startupClaim(sums []bench.Summary) Claim {
 
 func diskClaim(sums []bench.Summary) Claim {
 	c := Claim{Name: "disk", Claim: "Container images take megabytes, VM images gigabytes."}
-	ct, ok1 := find(sums, containerDrivers, bench.MetricImageAllocated, "")
-	vm, ok2 := find(sums, vmDrivers, bench.MetricImageAllocated, "")
-	if !ok1 || !ok2 {
+	ct, vm, ok := sides(sums, bench.MetricImageAllocated)
+	if !ok {
 		return notMeasured(c, "needs the image footprint of a container driver and of qemu")
 	}
 	c.Ratio = vm.Median / ct.Median

@@ -77,8 +77,8 @@ func Compare(runs []*Run) []Change {
 			ch := Change{Key: k, Unit: baseUnits[k], Host: r.Provenance.Hostname}
 			sb := benchmath.NewSample(b, &benchmath.DefaultThresholds)
 			sc := benchmath.NewSample(c, &benchmath.DefaultThresholds)
-			ch.Old = benchmath.AssumeNothing.Summary(sb, Confidence95).Center
-			ch.New = benchmath.AssumeNothing.Summary(sc, Confidence95).Center
+			ch.Old = benchmath.AssumeNothing.Summary(sb, bench.Confidence).Center
+			ch.New = benchmath.AssumeNothing.Summary(sc, bench.Confidence).Center
 			if ch.Old != 0 {
 				ch.Delta = (ch.New - ch.Old) / math.Abs(ch.Old)
 			}
@@ -98,9 +98,6 @@ func Compare(runs []*Run) []Change {
 	}
 	return out
 }
-
-// Confidence95 is the confidence level of the medians compared.
-const Confidence95 = 0.95
 
 // WriteCompare writes the comparison as a table: one row per metric and
 // compared run, with the host as a column.

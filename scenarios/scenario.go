@@ -184,7 +184,7 @@ func (s *Scenario) validate(line func(field string) int) error {
 	if len(errs) == 0 {
 		return nil
 	}
-	return joinErrors(errs)
+	return Errors(errs)
 }
 
 func driverNames() []string {
@@ -211,8 +211,6 @@ func (es Errors) Error() string {
 
 // Unwrap lets errors.As find each *Error.
 func (es Errors) Unwrap() []error { return es }
-
-func joinErrors(errs []error) error { return Errors(errs) }
 
 // DriverOptions returns the options for driver d with the "d." prefix removed.
 func (s *Scenario) DriverOptions(d string) map[string]string {

@@ -234,7 +234,7 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 	if err := state.Write(dir, state.Record{Driver: "container", Cgroups: planned}); err != nil {
 		return nil, fmt.Errorf("container: %w", err)
 	}
-	cg, err := cgroups.New(run, id, cgroups.Limits{MemoryBytes: spec.MemoryBytes, CPUs: spec.CPUs, Pids: d.pids})
+	cg, err := cgroups.Create(planned, cgroups.Limits{MemoryBytes: spec.MemoryBytes, CPUs: spec.CPUs, Pids: d.pids})
 	if err != nil {
 		return nil, fmt.Errorf("container: cgroup: %w", err)
 	}

@@ -105,6 +105,12 @@ func New(run, id string, l Limits) (*Cgroup, error) {
 	if err != nil {
 		return nil, err
 	}
+	return Create(dirs, l)
+}
+
+// Create creates the directories Plan returned and applies limits. On
+// error nothing is left.
+func Create(dirs []string, l Limits) (*Cgroup, error) {
 	cg := &Cgroup{v2: Version() == 2, Path: dirs[0]}
 	for _, d := range dirs {
 		if err := cg.mkdirs(filepath.Dir(d), d); err != nil {
@@ -219,9 +225,6 @@ func (cg *Cgroup) apply(l Limits) error {
 	}
 	return nil
 }
-
-// Paths returns the instance's cgroup directories, one per hierarchy.
-func (cg *Cgroup) Paths() []string { return append([]string(nil), cg.paths...) }
 
 // Dirs returns the directories the cgroup path rel (as in an OCI
 // cgroupsPath) has in every mounted hierarchy: an OCI runtime joins them all.
