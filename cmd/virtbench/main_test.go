@@ -225,7 +225,7 @@ func TestCompareFailsOnRegression(t *testing.T) {
 	if err := os.WriteFile(slow, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	runs := map[string]string{"a": agent, "b": agent, "slow": slow}
+	runs := map[string]string{"a": agent, "slow": slow}
 	for name, ag := range runs {
 		code, stdout, stderr := cli(t, "run", "startup", "--drivers", "native", "--reps", "10", "--warmup", "1",
 			"--out", filepath.Join(dir, name), "--agent", ag)
@@ -237,8 +237,13 @@ func TestCompareFailsOnRegression(t *testing.T) {
 	if code != exitFailures || !strings.Contains(stdout, "regression: native idle startup") {
 		t.Errorf("compare with a slowed run: exit %d\n%s\n%s\nwant exit 1 naming the startup regression", code, stdout, stderr)
 	}
-	code, stdout, stderr = cli(t, "compare", filepath.Join(dir, "a"), filepath.Join(dir, "b"), "--fail-on-regression", "20")
-	if code != exitOK {
-		t.Errorf("compare of two runs of the same agent: exit %d\n%s\n%s", code, stdout, stderr)
+	// Two runs of the same agent may differ by more than 20% on a shared
+	// machine, so the passing cases are ones whose verdict cannot depend on
+	// noise: a run against itself, and an improvement.
+	for _, pair := range [][2]string{{"a", "a"}, {"slow", "a"}} {
+		code, stdout, stderr = cli(t, "compare", filepath.Join(dir, pair[0]), filepath.Join(dir, pair[1]), "--fail-on-regression", "20")
+		if code != exitOK {
+			t.Errorf("compare %s %s: exit %d\n%s\n%s\nwant exit 0: no regression", pair[0], pair[1], code, stdout, stderr)
+		}
 	}
 }
