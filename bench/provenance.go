@@ -13,6 +13,8 @@ import (
 	"github.com/shirou/gopsutil/v4/cpu"
 	"github.com/shirou/gopsutil/v4/host"
 	"github.com/shirou/gopsutil/v4/mem"
+
+	"virtbench/internal/kvm"
 )
 
 // Provenance describes the host and software a run measured.
@@ -94,11 +96,9 @@ func readTrim(path, def string) string {
 }
 
 func kvmState() string {
-	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
-	if err != nil {
+	if err := kvm.Check(); err != nil {
 		return "unusable: " + err.Error()
 	}
-	f.Close()
 	return "usable"
 }
 

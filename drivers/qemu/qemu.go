@@ -12,7 +12,8 @@
 //
 // Options (scenario "qemu.NAME"):
 //
-//	accel    auto (default: kvm if /dev/kvm is usable, else tcg), kvm or tcg
+//	accel    auto (default: kvm if hardware-assisted KVM is usable, else
+//	         tcg), kvm or tcg
 //	machine  microvm (default), pc or q35
 //	devices  virtio (default: paravirtual) or emulated (IDE disk; pc/q35 only)
 //	memory   guest RAM in MiB (default 256, or the scenario's memory)
@@ -25,9 +26,11 @@
 //	binary   the QEMU binary (default qemu-system-x86_64)
 //
 // Untested on the machines virtbench is developed on (they have no
-// /dev/kvm): the accel=kvm command line (-accel kvm -cpu host) and the KVM
-// branch of accelerator selection. Both are selected automatically where
-// /dev/kvm is usable; the reported accelerator always comes from QMP.
+// /dev/kvm, or one served by kvm_pvm, which boots no stock guest kernel):
+// the accel=kvm command line (-accel kvm -cpu host) and the KVM branch of
+// accelerator selection. Both are selected automatically where
+// hardware-assisted KVM is usable; the reported accelerator always comes
+// from QMP.
 package qemu
 
 import (
@@ -51,6 +54,7 @@ import (
 	"virtbench/guest"
 	"virtbench/guest/vminit"
 	"virtbench/images"
+	"virtbench/internal/kvm"
 )
 
 // Grace is how long Stop waits for the guest to power off, and then for
@@ -192,14 +196,9 @@ func New(env drivers.Env) (*Driver, error) {
 // Name returns "qemu", or "qemu-tcg" for the emulation-only driver.
 func (d *Driver) Name() string { return d.name }
 
-// KVMUsable reports whether /dev/kvm can be opened for reading and writing.
-func KVMUsable() error {
-	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
-	if err != nil {
-		return err
-	}
-	return f.Close()
-}
+// KVMUsable reports whether hardware-assisted KVM is usable here: /dev/kvm
+// opens read-write and is backed by VT-x or AMD-V (see kvm.Check).
+func KVMUsable() error { return kvm.Check() }
 
 // accel returns the accelerator to ask QEMU for.
 func (d *Driver) accel() (string, error) {
@@ -208,7 +207,7 @@ func (d *Driver) accel() (string, error) {
 		return "tcg", nil
 	case "kvm":
 		if err := KVMUsable(); err != nil {
-			return "", drivers.Unavailable("accel=kvm but /dev/kvm is not usable: %v (load kvm_intel or kvm_amd, or use accel=tcg)", err)
+			return "", drivers.Unavailable("accel=kvm but hardware-assisted KVM is not usable: %v (load kvm_intel or kvm_amd on a CPU with VT-x or AMD-V, or use accel=tcg)", err)
 		}
 		return "kvm", nil
 	}

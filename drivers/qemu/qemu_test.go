@@ -54,7 +54,7 @@ func TestAcceleratorReported(t *testing.T) {
 
 func TestKVM(t *testing.T) {
 	if err := qemu.KVMUsable(); err != nil {
-		t.Skipf("no usable /dev/kvm (%v): run on a host with KVM (kvm_intel or kvm_amd loaded, /dev/kvm read-write) to test the KVM path", err)
+		t.Skipf("no hardware-assisted KVM (%v): run on a host with VT-x or AMD-V (kvm_intel or kvm_amd loaded, /dev/kvm read-write) to test the KVM path", err)
 	}
 	env := drivertest.NewEnv(t, drivertest.Options{Options: map[string]string{"accel": "kvm"}})
 	inst := drivertest.Start(t, factory, env, drivers.Spec{ID: "kvm", Workload: "idle"})
