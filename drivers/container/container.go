@@ -264,6 +264,7 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 		// exec would run as the unmapped host root, without capabilities.
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
+	start := func() (*agentproc.Process, error) { return agentproc.Start(cmd, begin) }
 	if cgDir := cg.Dir(); cgDir != "" {
 		// cgroup v2: clone straight into the cgroup.
 		fd, err := syscall.Open(cgDir, syscall.O_DIRECTORY|syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
@@ -272,20 +273,48 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 		}
 		defer syscall.Close(fd)
 		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
+	} else {
+		// cgroup v1: fork from the spawner thread while it visits the
+		// cgroup, so the init is born in it; moving the init there by PID
+		// would cost an RCU grace period (5-20 ms).
+		start = func() (p *agentproc.Process, err error) {
+			err = cg.SpawnInside(func() error {
+				p, err = agentproc.Start(cmd, begin)
+				return err
+			})
+			if err != nil && p != nil {
+				_ = p.Kill()
+				p = nil
+			}
+			return p, err
+		}
 	}
-	p, err := startReduced(func() (*agentproc.Process, error) { return agentproc.Start(cmd, begin) })
+	send := func() error {
+		b, err := json.Marshal(cfg)
+		if err != nil {
+			return err
+		}
+		if _, err := cfgW.Write(b); err != nil {
+			return fmt.Errorf("send configuration: %w", err)
+		}
+		if err := cfgW.Close(); err != nil {
+			return fmt.Errorf("send configuration: %w", err)
+		}
+		return nil
+	}
+	if !d.veth {
+		// The init's setup needs nothing from after the fork: it finds its
+		// configuration waiting in the pipe.
+		if err := send(); err != nil {
+			return nil, fmt.Errorf("container: %w", err)
+		}
+	}
+	p, err := startReduced(start)
 	if err != nil {
 		return nil, fmt.Errorf("container: %w", err)
 	}
 	inst.p = p
 	cfgR.Close()
-	if cg.Dir() == "" {
-		// cgroup v1: join before the init reads its configuration, so the
-		// workload never runs outside its cgroup.
-		if err := cg.Join(p.Pid()); err != nil {
-			return nil, fmt.Errorf("container: join cgroup: %w", err)
-		}
-	}
 	if d.veth {
 		// Before the init runs its workload, so the network is there at READY.
 		d.peerOnce.Do(func() { d.peer, d.peerErr = vnet.NewPeer() })
@@ -297,16 +326,9 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 			return nil, fmt.Errorf("container: network: %w", err)
 		}
 		inst.peer, inst.link = d.peer, link
-	}
-	b, err := json.Marshal(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("container: %w", err)
-	}
-	if _, err := cfgW.Write(b); err != nil {
-		return nil, fmt.Errorf("container: send configuration: %w", err)
-	}
-	if err := cfgW.Close(); err != nil {
-		return nil, fmt.Errorf("container: send configuration: %w", err)
+		if err := send(); err != nil {
+			return nil, fmt.Errorf("container: %w", err)
+		}
 	}
 	return inst, nil
 }

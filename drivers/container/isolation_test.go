@@ -3,6 +3,7 @@ package container_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -162,6 +163,43 @@ func TestOptions(t *testing.T) {
 	for _, opts := range []map[string]string{{"userns": "maybe"}, {"pids": "0"}, {"bogus": "1"}} {
 		if _, err := container.New(drivers.Env{Options: opts}); err == nil {
 			t.Errorf("New with options %v succeeded", opts)
+		}
+	}
+}
+
+// TestBornInCgroup checks that the init is in the instance's cgroup in
+// every hierarchy and that no thread of the host process stays there.
+func TestBornInCgroup(t *testing.T) {
+	drivertest.RequiresRoot(t)
+	env := drivertest.NewEnv(t, drivertest.Options{})
+	inst := drivertest.Start(t, factory, env, drivers.Spec{ID: "born", Workload: "idle"})
+	if _, err := inst.Ready(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", inst.Processes()[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if strings.HasSuffix(line, "/born") {
+			joined++
+		}
+	}
+	want := 1 // cgroup v2: one line
+	if strings.Contains(string(b), ":memory:") {
+		want = 3 // v1: memory, cpu and pids
+	}
+	if joined < want {
+		t.Errorf("init's cgroups:\n%s\nwant the instance's (…/born) in %d hierarchies", b, want)
+	}
+	tasks, err := filepath.Glob("/proc/self/task/*/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range tasks {
+		if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), "virtbench.") {
+			t.Errorf("%s: a host thread stayed in an instance's cgroup:\n%s", f, b)
 		}
 	}
 }

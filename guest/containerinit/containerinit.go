@@ -1,7 +1,7 @@
 // Package containerinit is what the agent does first when it is a
 // container's init (drivers/container starts it that way): in the new
-// namespaces the driver created, it waits until the host has put it in its
-// cgroup, mounts the overlay root filesystem, /proc, a read-only /sys and a
+// namespaces and cgroup the driver created it reads its configuration,
+// mounts the overlay root filesystem, /proc, a read-only /sys and a
 // minimal /dev, pivots into the new root, sets the hostname, brings up
 // loopback, and drops privileges (Docker's default capabilities,
 // no_new_privs). Then the agent runs its workload as PID 1.
@@ -29,8 +29,9 @@ import (
 const EnvFD = "VIRTBENCH_CONTAINER_FD"
 
 // Config is what the host tells the container init, as JSON on the config
-// descriptor. The host closes the descriptor once the process is in its
-// cgroup; the init reads to EOF before doing anything else.
+// descriptor. The host closes the descriptor when everything the workload
+// needs from outside is in place (at once, or once the network link
+// exists); the init reads to EOF before doing anything else.
 type Config struct {
 	// Lower is the read-only base root filesystem: one host path, or
 	// several separated by ':' (upper layers first), as overlayfs takes them.
