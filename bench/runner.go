@@ -342,7 +342,10 @@ func (t *trial) startInstance(ctx context.Context, st *started, metric string) {
 		t.record(Sample{Instance: st.id, Metric: "phase.agent", Unit: "sec", Value: rd.At.Sub(prev).Seconds(), Labels: rd.Labels})
 	}
 	if rd.GuestBoot > 0 {
-		t.record(Sample{Instance: st.id, Metric: MetricGuestUptime, Unit: "sec", Value: rd.GuestBoot.Seconds(), Labels: rd.Labels})
+		t.record(Sample{Instance: st.id, Metric: MetricGuestBoot, Unit: "sec", Value: rd.GuestBoot.Seconds(), Labels: rd.Labels})
+		if rd.Guest.UptimeSec > 0 {
+			t.record(Sample{Instance: st.id, Metric: MetricGuestUptime, Unit: "sec", Value: rd.Guest.UptimeSec, Labels: rd.Labels})
+		}
 	}
 	if len(rd.Labels) > 0 {
 		t.mu.Lock()

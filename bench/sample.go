@@ -39,6 +39,10 @@ func (s Sample) Failed() bool { return s.Error != "" }
 const (
 	MetricStartup     = "startup"
 	MetricTeardown    = "teardown"
+	// MetricGuestBoot is how long a VM's virtual CPU had run at READY
+	// (firmware, kernel and init); MetricGuestUptime is its kernel's own
+	// uptime then, which misses the early boot before the clock ticks.
+	MetricGuestBoot   = "guest_boot"
 	MetricGuestUptime = "guest_uptime"
 	MetricRSS         = "rss"
 	MetricPSS         = "pss"

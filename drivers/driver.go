@@ -71,8 +71,9 @@ type Readiness struct {
 	At time.Time
 	// Guest is the READY payload.
 	Guest guest.Ready
-	// GuestBoot is the in-guest boot phase (kernel and init, the guest's
-	// uptime at READY) where the instance has a kernel of its own; 0 otherwise.
+	// GuestBoot is the in-guest boot phase where the instance has a kernel
+	// of its own (how long its virtual CPU had run at READY, or where that
+	// is unknown its kernel's uptime); 0 otherwise.
 	GuestBoot time.Duration
 	// Labels describe how the instance ran, e.g. accel=tcg.
 	Labels map[string]string

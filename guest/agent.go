@@ -17,10 +17,15 @@ import (
 type Agent struct {
 	mu sync.Mutex
 	w  io.Writer
+	vm bool
 }
 
 // NewAgent returns an agent that writes to w.
 func NewAgent(w io.Writer) *Agent { return &Agent{w: w} }
+
+// NewVMAgent returns an agent that writes to w from inside a VM: its READY
+// also carries VCPUSeconds.
+func NewVMAgent(w io.Writer) *Agent { return &Agent{w: w, vm: true} }
 
 func (a *Agent) emit(kind Kind, payload any) {
 	line := Format(kind, payload)
@@ -30,9 +35,13 @@ func (a *Agent) emit(kind Kind, payload any) {
 	_, _ = a.w.Write(line)
 }
 
-// Ready announces that the workload can accept work. UptimeSec is filled in.
+// Ready announces that the workload can accept work. UptimeSec is filled
+// in, and VCPUSec inside a VM.
 func (a *Agent) Ready(r Ready) {
 	r.UptimeSec = Uptime()
+	if a.vm {
+		r.VCPUSec = VCPUSeconds()
+	}
 	a.emit(KindReady, r)
 }
 

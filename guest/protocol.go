@@ -35,6 +35,10 @@ type Ready struct {
 	// it is the in-guest boot phase; natively it is the host's uptime and
 	// meaningless as a duration.
 	UptimeSec float64 `json:"uptime_s,omitempty"`
+	// VCPUSec is, inside a VM, how long its virtual CPU had run when the
+	// agent became ready (see VCPUSeconds): the guest's whole boot, which
+	// UptimeSec undercounts.
+	VCPUSec float64 `json:"vcpu_s,omitempty"`
 	// Addr is the listening address of a server workload.
 	Addr string `json:"addr,omitempty"`
 }

@@ -63,17 +63,17 @@ func medianOf(sums []bench.Summary, driver, metric string) float64 {
 func PhaseBars(sums []bench.Summary) Bars {
 	var b Bars
 	for _, d := range driversOf(sums, bench.MetricStartup) {
-		if medianOf(sums, d, "phase.vmm") > 0 || medianOf(sums, d, bench.MetricGuestUptime) > 0 {
+		if medianOf(sums, d, "phase.vmm") > 0 || medianOf(sums, d, bench.MetricGuestBoot) > 0 {
 			b.Labels = append(b.Labels, d)
 		}
 	}
 	vmm := BarSeries{Name: "VMM / runtime"}
-	kernel := BarSeries{Name: "guest kernel + init"}
+	kernel := BarSeries{Name: "guest: firmware, kernel, init"}
 	agent := BarSeries{Name: "agent (to READY)"}
 	for _, d := range b.Labels {
 		total := medianOf(sums, d, bench.MetricStartup)
 		v := medianOf(sums, d, "phase.vmm")
-		g := medianOf(sums, d, bench.MetricGuestUptime)
+		g := medianOf(sums, d, bench.MetricGuestBoot)
 		if v+g > total {
 			g = total - v
 		}

@@ -148,8 +148,15 @@ func Headline(sums []bench.Summary) string {
 		}
 		seen[s.Driver] = true
 		part := fmt.Sprintf("%s %s", s.Driver, FormatValue(s.Median, s.Unit))
+		var notes []string
 		if native > 0 && s.Driver != "native" {
-			part += fmt.Sprintf(" (%.1f× native)", s.Median/native)
+			notes = append(notes, fmt.Sprintf("%.1f× native", s.Median/native))
+		}
+		if g := medianOf(sums, s.Driver, bench.MetricGuestBoot); g > 0 {
+			notes = append(notes, fmt.Sprintf("%.2f× its guest boot", s.Median/g))
+		}
+		if len(notes) > 0 {
+			part += " (" + strings.Join(notes, ", ") + ")"
 		}
 		parts = append(parts, part)
 	}

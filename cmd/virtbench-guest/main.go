@@ -31,7 +31,7 @@ import (
 func main() {
 	if args, ok := vminit.ServiceArgs(); ok {
 		// The service of a full OS guest (the debian image profile).
-		code := run(args, func() error { return nil }, vminit.WatchConsole)
+		code := run(guest.NewVMAgent(os.Stdout), args, func() error { return nil }, vminit.WatchConsole)
 		fmt.Fprintf(os.Stderr, "virtbench-guest: powering off (status %d)\n", code)
 		if err := vminit.ServicePowerOff(); err != nil {
 			fmt.Fprintln(os.Stderr, "virtbench-guest: power off:", err)
@@ -39,7 +39,7 @@ func main() {
 		os.Exit(code)
 	}
 	if !containerinit.IsInit() && vminit.IsInit() {
-		code := run(os.Args[1:], vminit.Setup, vminit.WatchConsole)
+		code := run(guest.NewVMAgent(os.Stdout), os.Args[1:], vminit.Setup, vminit.WatchConsole)
 		fmt.Fprintf(os.Stderr, "virtbench-guest: powering off (status %d)\n", code)
 		if err := vminit.PowerOff(); err != nil {
 			fmt.Fprintln(os.Stderr, "virtbench-guest: power off:", err)
@@ -50,13 +50,13 @@ func main() {
 	if containerinit.IsInit() {
 		setup = containerinit.Setup
 	}
-	os.Exit(run(os.Args[1:], setup, nil))
+	os.Exit(run(guest.NewAgent(os.Stdout), os.Args[1:], setup, nil))
 }
 
-// run sets up the instance, then runs the workload until it is stopped by a
-// signal or, when watch is not nil, by what watch watches.
-func run(args []string, setup func() error, watch func(context.Context) (context.Context, context.CancelFunc)) int {
-	a := guest.NewAgent(os.Stdout)
+// run sets up the instance, then runs the workload, reporting through a,
+// until it is stopped by a signal or, when watch is not nil, by what watch
+// watches.
+func run(a *guest.Agent, args []string, setup func() error, watch func(context.Context) (context.Context, context.CancelFunc)) int {
 	if err := setup(); err != nil {
 		a.Error(err)
 		fmt.Fprintln(os.Stderr, "virtbench-guest:", err)

@@ -560,7 +560,11 @@ func (i *instance) Ready(ctx context.Context) (drivers.Readiness, error) {
 		return drivers.Readiness{}, i.vmmErr
 	}
 	r.Phases = []drivers.Phase{{Name: "vmm", At: i.vmmUp}}
-	r.GuestBoot = time.Duration(r.Guest.UptimeSec * float64(time.Second))
+	boot := r.Guest.VCPUSec
+	if boot <= 0 {
+		boot = r.Guest.UptimeSec
+	}
+	r.GuestBoot = time.Duration(boot * float64(time.Second))
 	r.Labels = i.labels
 	return r, nil
 }

@@ -46,6 +46,10 @@ func TestAcceleratorReported(t *testing.T) {
 	if r.GuestBoot <= 0 || r.GuestBoot > r.Startup() {
 		t.Errorf("guest boot %v, startup %v: want 0 < guest boot <= startup", r.GuestBoot, r.Startup())
 	}
+	// The vCPU runs from before the kernel's clock starts.
+	if up := time.Duration(r.Guest.UptimeSec * float64(time.Second)); r.Guest.VCPUSec <= 0 || up > r.GuestBoot+10*time.Millisecond {
+		t.Errorf("guest vCPU time %vs, kernel uptime %v: want the vCPU time, at least the uptime", r.Guest.VCPUSec, up)
+	}
 	parts, err := inst.(drivers.MemoryParter).MemoryParts()
 	if err != nil || parts["guest_ram_resident"] <= 0 || parts["vmm_overhead"] <= 0 {
 		t.Errorf("memory parts %v, %v", parts, err)
