@@ -14,17 +14,17 @@ import (
 )
 
 // initramfsLayout changes whenever the layout written by BuildInitramfs changes.
-const initramfsLayout = "initramfs-v1"
+const initramfsLayout = "initramfs-v2"
 
 // GuestModules are the modules a VM guest loads when they are not built
 // in: virtio transports (MMIO for microvm, PCI for pc/q35), the block
 // device, ext4 for the instance's disk and the crc32c it checksums with
 // (a soft dependency modules.dep does not list), the emulated IDE disk
-// (ata_piix, sd_mod), the network device and the console, with their
-// dependencies.
+// (ata_piix, sd_mod), the network devices (virtio_net, the emulated e1000)
+// and the console, with their dependencies.
 var GuestModules = []string{
 	"virtio_mmio", "virtio_pci", "virtio_blk", "crc32c_generic", "ext4",
-	"ata_piix", "sd_mod", "virtio_net", "virtio_console",
+	"ata_piix", "sd_mod", "virtio_net", "e1000", "virtio_console",
 }
 
 // Initramfs is a built initramfs.

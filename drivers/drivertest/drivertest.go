@@ -9,8 +9,11 @@
 package drivertest
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -368,4 +371,50 @@ func RequiresRoot(t testing.TB) {
 	if syscall.Geteuid() != 0 {
 		t.Skip("needs root (namespaces, mounts, cgroups): run as root, e.g. sudo ./run.sh test")
 	}
+}
+
+// FetchOverPath connects to the server workload that became ready as r
+// through the instance's virtual network path (drivers.Dialer), checks that
+// the far end has a virtbench address (10.213.0.0/16) and that a GET
+// answers 200.
+func FetchOverPath(ctx context.Context, t *testing.T, inst drivers.Instance, r drivers.Readiness) {
+	t.Helper()
+	_, port, err := net.SplitHostPort(r.Guest.Addr)
+	if err != nil {
+		t.Fatalf("READY address %q: %v", r.Guest.Addr, err)
+	}
+	d, ok := inst.(drivers.Dialer)
+	if !ok {
+		t.Fatalf("%T has no network path (drivers.Dialer)", inst)
+	}
+	c, err := d.Dial(ctx, port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if !strings.HasPrefix(c.RemoteAddr().String(), "10.213.") {
+		t.Errorf("connected to %s, want the instance's address in 10.213.0.0/16", c.RemoteAddr())
+	}
+	if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("response %v, %v", resp, err)
+	}
+}
+
+// HostLinks lists the host's network interfaces, to check that an
+// instance's network path adds none.
+func HostLinks(t *testing.T) string {
+	t.Helper()
+	ifs, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, i := range ifs {
+		names = append(names, i.Name)
+	}
+	return strings.Join(names, ",")
 }

@@ -24,6 +24,10 @@
 //	         the agent as a service: the "traditional VM")
 //	kernel   a kernel image (default: the newest /boot/vmlinuz-*)
 //	binary   the QEMU binary (default qemu-system-x86_64)
+//	network  none (default) or tap: a NIC (virtio-net, or e1000 with
+//	         devices=emulated) on a tap device in a peer network namespace
+//	         virtbench creates, so the host reaches the guest over the VM's
+//	         own network path (image=minimal only)
 //
 // Untested on the machines virtbench is developed on (they have no
 // /dev/kvm, or one served by kvm_pvm, which boots no stock guest kernel):
@@ -50,6 +54,7 @@ import (
 
 	"virtbench/drivers"
 	"virtbench/drivers/internal/agentproc"
+	"virtbench/drivers/internal/vnet"
 	"virtbench/drivers/state"
 	"virtbench/guest"
 	"virtbench/guest/vminit"
@@ -110,11 +115,13 @@ type Config struct {
 	Kernel string
 	// Binary is the QEMU executable.
 	Binary string
+	// Network is none or tap.
+	Network string
 }
 
 // parseConfig reads and validates options.
 func parseConfig(opts map[string]string) (Config, error) {
-	c := Config{Accel: "auto", Machine: "microvm", Devices: "virtio", Image: "minimal", CPUs: 1, TBSizeMiB: 64, Binary: "qemu-system-x86_64"}
+	c := Config{Accel: "auto", Machine: "microvm", Devices: "virtio", Image: "minimal", CPUs: 1, TBSizeMiB: 64, Binary: "qemu-system-x86_64", Network: "none"}
 	num := func(k, v string) (int, error) {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -143,8 +150,10 @@ func parseConfig(opts map[string]string) (Config, error) {
 			c.Kernel = v
 		case "binary":
 			c.Binary = v
+		case "network":
+			c.Network = v
 		default:
-			err = fmt.Errorf("qemu: unknown option %q (accel, machine, devices, memory, cpus, tb-size, image, kernel, binary)", k)
+			err = fmt.Errorf("qemu: unknown option %q (accel, machine, devices, memory, cpus, tb-size, image, kernel, binary, network)", k)
 		}
 		if err != nil {
 			return Config{}, err
@@ -161,6 +170,10 @@ func parseConfig(opts map[string]string) (Config, error) {
 		return Config{}, fmt.Errorf("qemu: image=%q: want minimal or debian", c.Image)
 	case c.Devices == "emulated" && c.Machine == "microvm":
 		return Config{}, errors.New("qemu: devices=emulated needs machine=pc or q35 (microvm has only virtio devices)")
+	case c.Network != "none" && c.Network != "tap":
+		return Config{}, fmt.Errorf("qemu: network=%q: want none or tap", c.Network)
+	case c.Network == "tap" && c.Image == "debian":
+		return Config{}, errors.New("qemu: network=tap needs image=minimal (the Debian guest does not configure the address)")
 	}
 	return c, nil
 }
@@ -177,6 +190,10 @@ type Driver struct {
 	// debianDisk is the full OS guest's root disk (image=debian).
 	debianDisk string
 	err        error
+
+	peerOnce sync.Once
+	peer     *vnet.Peer // network=tap: where the VMs' taps live
+	peerErr  error
 }
 
 var (
@@ -248,6 +265,9 @@ func (d *Driver) Check(context.Context) error {
 	}
 	if _, err := d.accel(); err != nil {
 		return err
+	}
+	if d.cfg.Network == "tap" && os.Geteuid() != 0 {
+		return drivers.Unavailable("network=tap needs root (a network namespace and a tap device)")
 	}
 	if err := d.images(); err != nil {
 		return drivers.Unavailable("%v", err)
@@ -350,9 +370,26 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 		}
 		inst.disk = disk
 	}
-	qargs := d.commandLine(accel, memMiB, disk, args)
+	extra := []*os.File{lnFile} // fd 3: the QMP listening socket
+	var ip string
+	if d.cfg.Network == "tap" {
+		d.peerOnce.Do(func() { d.peer, d.peerErr = vnet.NewPeer() })
+		if d.peerErr != nil {
+			return nil, fmt.Errorf("qemu: network: %w", d.peerErr)
+		}
+		tap, link, err := d.peer.Tap()
+		if err != nil {
+			return nil, fmt.Errorf("qemu: network: %w", err)
+		}
+		// QEMU's copy keeps the tap; it goes when QEMU exits.
+		defer tap.Close()
+		extra = append(extra, tap) // fd 4
+		inst.peer, inst.link = d.peer, link
+		ip = link.InstanceAddr.String() + "/30"
+	}
+	qargs := d.commandLine(accel, memMiB, disk, ip, args)
 	cmd := exec.Command(d.cfg.Binary, qargs...)
-	cmd.ExtraFiles = []*os.File{lnFile} // fd 3: the QMP listening socket
+	cmd.ExtraFiles = extra
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -376,8 +413,10 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 	return inst, nil
 }
 
-// commandLine returns QEMU's arguments.
-func (d *Driver) commandLine(accel string, memMiB int, disk string, agentArgs []string) []string {
+// commandLine returns QEMU's arguments. disk is the instance's disk image
+// or ""; ip, with network=tap, the guest's address/prefix for the NIC on
+// the tap at fd 4.
+func (d *Driver) commandLine(accel string, memMiB int, disk, ip string, agentArgs []string) []string {
 	c := d.cfg
 	machine := c.Machine
 	if c.Machine == "microvm" {
@@ -400,6 +439,9 @@ func (d *Driver) commandLine(accel string, memMiB int, disk string, agentArgs []
 		// Without a known TSC frequency the guest calibrates it, which can
 		// hang under emulation.
 		cmdline = append(cmdline, "tsc_early_khz="+strconv.Itoa(hostTSCkHz()))
+	}
+	if ip != "" {
+		cmdline = append(cmdline, vminit.IPParam+"="+ip)
 	}
 	if c.Image == "debian" {
 		// The full OS boots its own init from the disk; the agent, its
@@ -436,6 +478,17 @@ func (d *Driver) commandLine(accel string, memMiB int, disk string, agentArgs []
 			args = append(args, "-device", "virtio-blk-device,drive=disk0")
 		default:
 			args = append(args, "-device", "virtio-blk-pci,drive=disk0")
+		}
+	}
+	if ip != "" {
+		args = append(args, "-netdev", "tap,id=net0,fd=4,vhost=off")
+		switch {
+		case c.Devices == "emulated":
+			args = append(args, "-device", "e1000,netdev=net0")
+		case c.Machine == "microvm":
+			args = append(args, "-device", "virtio-net-device,netdev=net0")
+		default:
+			args = append(args, "-device", "virtio-net-pci,netdev=net0")
 		}
 	}
 	return args
@@ -478,6 +531,8 @@ type instance struct {
 		Close() error
 	}
 	labels map[string]string
+	peer   *vnet.Peer // nil without network=tap
+	link   vnet.Link
 
 	// Set by watchVMM before vmReady is closed.
 	vmReady chan struct{}
@@ -494,6 +549,7 @@ var (
 	_ drivers.Exiter        = (*instance)(nil)
 	_ drivers.WritableSizer = (*instance)(nil)
 	_ drivers.MemoryParter  = (*instance)(nil)
+	_ drivers.Dialer        = (*instance)(nil)
 )
 
 // watchVMM connects to QMP (the greeting marks the VMM as up) and asks
@@ -567,6 +623,16 @@ func (i *instance) Ready(ctx context.Context) (drivers.Readiness, error) {
 	r.GuestBoot = time.Duration(boot * float64(time.Second))
 	r.Labels = i.labels
 	return r, nil
+}
+
+// Dial connects from the peer namespace to the guest's port over the tap
+// and the guest's NIC (virtio-net, or e1000 with devices=emulated); without
+// network=tap there is no path and it returns ErrNotApplicable.
+func (i *instance) Dial(ctx context.Context, port string) (net.Conn, error) {
+	if i.peer == nil {
+		return nil, drivers.ErrNotApplicable
+	}
+	return i.peer.Dial(ctx, net.JoinHostPort(i.link.InstanceAddr.String(), port))
 }
 
 // WritableUsage returns the footprint of the instance's disk overlay, or

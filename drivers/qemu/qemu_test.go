@@ -155,3 +155,35 @@ func TestDebianGuest(t *testing.T) {
 	t.Logf("Debian guest: startup %v, in-guest boot %v, stop %v", r.Startup(), r.GuestBoot, time.Since(start))
 	drivertest.CheckNothingLeft(t, env)
 }
+
+// TestTapNetwork serves HTTP in a VM with network=tap and fetches it from
+// the peer namespace over the tap and the guest's NIC: virtio-net, and the
+// emulated e1000 on a pc machine. The host's own interfaces never see the
+// tap.
+func TestTapNetwork(t *testing.T) {
+	drivertest.RequiresRoot(t)
+	for _, tt := range []struct {
+		name string
+		opts map[string]string
+	}{
+		{"virtio-net", map[string]string{"network": "tap", "accel": "tcg"}},
+		{"e1000", map[string]string{"network": "tap", "accel": "tcg", "machine": "pc", "devices": "emulated"}},
+	} {
+		opts := tt.opts
+		t.Run(tt.name, func(t *testing.T) {
+			before := drivertest.HostLinks(t)
+			env := drivertest.NewEnv(t, drivertest.Options{Options: opts})
+			inst := drivertest.Start(t, factory, env, drivers.Spec{ID: "net", Workload: "http"})
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			r, err := inst.Ready(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			drivertest.FetchOverPath(ctx, t, inst, r)
+			if after := drivertest.HostLinks(t); after != before {
+				t.Errorf("host interfaces changed: %q before, %q while the VM runs", before, after)
+			}
+		})
+	}
+}

@@ -21,6 +21,9 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"virtbench/guest"
+	"virtbench/guest/internal/netif"
 )
 
 // EnvFD names the environment variable that carries the number of the file
@@ -74,7 +77,7 @@ func Setup() error {
 		{"mount /dev", mountDev},
 		{"pivot_root", pivot},
 		{"set hostname", func(c *Config) error { return unix.Sethostname([]byte(c.Hostname)) }},
-		{"bring up loopback", loopbackUp},
+		{"bring up loopback", func(*Config) error { return netif.Up("lo") }},
 		{"drop privileges", dropPrivileges},
 	}
 	for _, s := range steps {
@@ -87,7 +90,7 @@ func Setup() error {
 	os.Setenv("HOME", "/")
 	os.Setenv("HOSTNAME", c.Hostname)
 	// The container has a network namespace of its own: serve on all of it.
-	os.Setenv("VIRTBENCH_LISTEN", ":0")
+	os.Setenv(guest.ListenEnv, ":0")
 	return nil
 }
 
@@ -179,23 +182,6 @@ func pivot(c *Config) error {
 		return fmt.Errorf("detach old root: %w", err)
 	}
 	return unix.Chdir("/")
-}
-
-func loopbackUp(*Config) error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq("lo")
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return err
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
 }
 
 // DefaultCaps are the capabilities Docker grants a container by default.

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"virtbench/guest"
+	"virtbench/guest/internal/netif"
 )
 
 // ModulesFile lists, one per line and in load order, the modules to load.
@@ -54,7 +58,58 @@ func Setup() error {
 	if root := CmdlineValue("virtbench.root"); root != "" {
 		return switchRoot(root)
 	}
+	if err := setupNetwork(); err != nil {
+		return err
+	}
 	return mountScratch()
+}
+
+// IPParam is the kernel command-line parameter that gives the guest's NIC
+// an address, as ADDR/PREFIX (drivers/qemu sets it with network=tap).
+const IPParam = "virtbench.ip"
+
+// setupNetwork brings loopback up and, when the command line carries
+// IPParam, gives the NIC that address, brings it up and lets the agent's
+// servers listen on every address.
+func setupNetwork() error {
+	if err := netif.Up("lo"); err != nil {
+		return fmt.Errorf("vm init: %w", err)
+	}
+	v := CmdlineValue(IPParam)
+	if v == "" {
+		return nil
+	}
+	p, err := netip.ParsePrefix(v)
+	if err != nil {
+		return fmt.Errorf("vm init: %s=%q: %w", IPParam, v, err)
+	}
+	nic, err := waitForNIC(time.Second)
+	if err != nil {
+		return err
+	}
+	if err := netif.SetAddr(nic, p); err != nil {
+		return fmt.Errorf("vm init: %w", err)
+	}
+	if err := netif.Up(nic); err != nil {
+		return fmt.Errorf("vm init: %w", err)
+	}
+	return os.Setenv(guest.ListenEnv, ":0")
+}
+
+// waitForNIC returns the first network interface other than loopback,
+// waiting up to d for its driver to register it.
+func waitForNIC(d time.Duration) (string, error) {
+	for end := time.Now().Add(d); ; time.Sleep(5 * time.Millisecond) {
+		names, _ := os.ReadDir("/sys/class/net")
+		for _, n := range names {
+			if n.Name() != "lo" {
+				return n.Name(), nil
+			}
+		}
+		if time.Now().After(end) {
+			return "", fmt.Errorf("vm init: %s is set but no network interface appeared within %v", IPParam, d)
+		}
+	}
 }
 
 func setupEarly() error {

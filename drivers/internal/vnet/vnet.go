@@ -1,7 +1,7 @@
 // Package vnet gives an instance a virtual network path to a peer that
-// virtbench creates: a veth pair between the instance's network namespace
-// and a peer network namespace, on private addresses that exist only in
-// those two namespaces. Traffic between the peer and the instance crosses
+// virtbench creates: a veth pair between a container's network namespace
+// and a peer network namespace, or a tap device in the peer namespace
+// behind a VM's NIC, on private addresses that exist only there. Traffic between the peer and the instance crosses
 // the instance's virtual network device and never a real network.
 package vnet
 
@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"sync"
 
@@ -73,19 +74,14 @@ type Link struct {
 // (named eth0 there) and the other in the peer, both up with addresses.
 // The pair disappears with the instance's namespace.
 func (p *Peer) Connect(pid int, name string) (Link, error) {
-	p.mu.Lock()
-	n := p.next
-	p.next++
-	p.mu.Unlock()
-	if n >= 1<<14 {
-		return Link{}, fmt.Errorf("vnet: out of addresses after %d instances", n)
+	n, l, err := p.alloc()
+	if err != nil {
+		return Link{}, err
 	}
-	base := [4]byte{10, 213, byte(n >> 6), byte(n&63) << 2}
-	l := Link{PeerAddr: netip.AddrFrom4([4]byte{base[0], base[1], base[2], base[3] + 1}), InstanceAddr: netip.AddrFrom4([4]byte{base[0], base[1], base[2], base[3] + 2})}
 	peerName := fmt.Sprintf("vb%d", n)
 	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: peerName, Namespace: netlink.NsFd(p.ns)}, PeerName: name, PeerNamespace: netlink.NsPid(pid)}
 	// Created from the peer namespace: no device ever appears on the host.
-	err := inThread(func(netns.NsHandle) error {
+	err = inThread(func(netns.NsHandle) error {
 		if err := netns.Set(p.ns); err != nil {
 			return err
 		}
@@ -109,6 +105,59 @@ func (p *Peer) Connect(pid int, name string) (Link, error) {
 		return configure(name, l.InstanceAddr)
 	})
 	return l, err
+}
+
+// alloc hands out the next /30: its number and the two addresses.
+func (p *Peer) alloc() (int, Link, error) {
+	p.mu.Lock()
+	n := p.next
+	p.next++
+	p.mu.Unlock()
+	if n >= 1<<14 {
+		return 0, Link{}, fmt.Errorf("vnet: out of addresses after %d instances", n)
+	}
+	base := [4]byte{10, 213, byte(n >> 6), byte(n&63) << 2}
+	return n, Link{
+		PeerAddr:     netip.AddrFrom4([4]byte{base[0], base[1], base[2], base[3] + 1}),
+		InstanceAddr: netip.AddrFrom4([4]byte{base[0], base[1], base[2], base[3] + 2}),
+	}, nil
+}
+
+// Tap creates a tap device in the peer namespace, up with the peer's
+// address, for a VM whose NIC takes the other one (Link.InstanceAddr, to
+// be configured inside the guest). The device carries virtio-net headers
+// (IFF_VNET_HDR) and no packet information. It exists only while a
+// descriptor of the returned file is open: hand it to the VMM, then close
+// it here.
+func (p *Peer) Tap() (*os.File, Link, error) {
+	n, l, err := p.alloc()
+	if err != nil {
+		return nil, Link{}, err
+	}
+	tap := &netlink.Tuntap{
+		LinkAttrs:  netlink.LinkAttrs{Name: fmt.Sprintf("vbt%d", n)},
+		Mode:       netlink.TUNTAP_MODE_TAP,
+		Flags:      netlink.TUNTAP_NO_PI | netlink.TUNTAP_VNET_HDR | netlink.TUNTAP_ONE_QUEUE,
+		Queues:     1,
+		NonPersist: true,
+	}
+	// Opened from the peer namespace, the device is created there.
+	err = inThread(func(netns.NsHandle) error {
+		if err := netns.Set(p.ns); err != nil {
+			return err
+		}
+		if err := netlink.LinkAdd(tap); err != nil {
+			return fmt.Errorf("vnet: tap: %w", err)
+		}
+		return configure(tap.Name, l.PeerAddr)
+	})
+	if err != nil {
+		for _, f := range tap.Fds {
+			f.Close()
+		}
+		return nil, Link{}, err
+	}
+	return tap.Fds[0], l, nil
 }
 
 // configure gives the named link in the current namespace addr/30 and
