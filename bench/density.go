@@ -63,7 +63,7 @@ func (r *Runner) density(ctx context.Context, d drivers.Driver, w scenarios.Work
 	t.record(Sample{Metric: MetricDensityFloor, Unit: "B", Value: float64(floor)})
 	var insts []*started
 	defer func() { t.stopAll(insts) }()
-	base, err := SettledMemAvailable(ctx, 10*time.Second)
+	base, err := SettledMemAvailable(ctx, SettleLimit)
 	if err != nil {
 		return err
 	}

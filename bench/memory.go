@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -77,8 +78,11 @@ func HostMemAvailable(ctx context.Context) (int64, error) {
 
 // StableMemAvailable returns the median of five MemAvailable readings 20 ms
 // apart, so that one burst of page cache activity does not decide a
-// per-instance figure.
+// per-instance figure. virtbench first returns its own free heap to the
+// OS, so that the Go scavenger releasing it later is not counted as memory
+// instances gave back.
 func StableMemAvailable(ctx context.Context) (int64, error) {
+	debug.FreeOSMemory()
 	var vs []int64
 	for i := 0; i < 5; i++ {
 		if i > 0 {
@@ -104,28 +108,40 @@ func HostMemTotal(ctx context.Context) (int64, error) {
 }
 
 // SettledMemAvailable waits, up to limit, until MemAvailable stops moving
-// (three readings 100 ms apart within 1 MiB of each other) and returns the
-// last reading. Memory that stopped instances free asynchronously (network
-// namespaces are torn down by a kernel worker) would otherwise be counted
-// as memory the next instances did not take.
+// (readings 100 ms apart that stay within 1 MiB for SettleWindow) and
+// returns the last reading. Memory that stopped instances free
+// asynchronously (network namespaces are torn down by a kernel worker, in
+// steps about a second apart) would otherwise be counted as memory the
+// next instances did not take.
 func SettledMemAvailable(ctx context.Context, limit time.Duration) (int64, error) {
-	prev, err := HostMemAvailable(ctx)
-	if err != nil {
-		return 0, err
-	}
-	still := 0
-	for end := time.Now().Add(limit); time.Now().Before(end) && still < 2; {
-		time.Sleep(100 * time.Millisecond)
-		cur, err := HostMemAvailable(ctx)
+	debug.FreeOSMemory() // as in StableMemAvailable
+	var window []int64
+	for end := time.Now().Add(limit); ; {
+		v, err := HostMemAvailable(ctx)
 		if err != nil {
 			return 0, err
 		}
-		if d := cur - prev; d < 1<<20 && d > -(1<<20) {
-			still++
-		} else {
-			still = 0
+		window = append(window, v)
+		if n := int(SettleWindow / (100 * time.Millisecond)); len(window) > n {
+			window = window[len(window)-n-1:]
+			if slices.Max(window)-slices.Min(window) < 1<<20 {
+				return v, nil
+			}
 		}
-		prev = cur
+		if time.Now().After(end) {
+			return v, nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	return prev, nil
 }
+
+// SettleWindow is how long MemAvailable must stay still to count as
+// settled, and SettleLimit how long a multi-instance trial waits for that.
+const (
+	SettleWindow = 2 * time.Second
+	SettleLimit  = 30 * time.Second
+)

@@ -244,7 +244,7 @@ func (t *trial) run(parent context.Context) (string, error) {
 	defer cancel()
 	var memBefore int64
 	if t.n > 1 {
-		memBefore, _ = SettledMemAvailable(ctx, 5*time.Second)
+		memBefore, _ = SettledMemAvailable(ctx, SettleLimit)
 	} else {
 		memBefore, _ = StableMemAvailable(ctx)
 	}
