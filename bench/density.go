@@ -63,7 +63,10 @@ func (r *Runner) density(ctx context.Context, d drivers.Driver, w scenarios.Work
 	t.record(Sample{Metric: MetricDensityFloor, Unit: "B", Value: float64(floor)})
 	var insts []*started
 	defer func() { t.stopAll(insts) }()
-	base, err := SettledMemAvailable(ctx, SettleLimit)
+	base, err := StableMemAvailable(ctx)
+	if r.Scenario.Settle > 0 {
+		base, err = SettledMemAvailable(ctx, SettleLimit)
+	}
 	if err != nil {
 		return err
 	}

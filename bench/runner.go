@@ -124,17 +124,26 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 	if vm, err := HostMemTotal(ctx); err == nil {
 		floor = DensityFloor(vm)
 	}
-	for _, d := range ds {
-		perInst := 0.0 // the most memory one instance of d took so far
-		for _, w := range sc.Workloads {
-			for _, n := range sc.Instances {
-				if reason := tooBig(ctx, n, perInst, floor); reason != "" {
-					out.Skipped[fmt.Sprintf("%s %s ×%d", d.name, w.Name, n)] = reason
-					r.progress("skip %s %s ×%d: %s", d.name, w.Name, n, reason)
-					total -= sc.Warmup + sc.Reps
-					continue
-				}
-				for rep := -sc.Warmup; rep < sc.Reps; rep++ {
+	// Drivers take turns rep by rep, so that a host that drifts (other
+	// tenants, thermal state) drifts under every driver alike and ratios
+	// between them measured in one run stay fair.
+	perInst := map[string]float64{} // the most memory one instance of a driver took so far
+	for _, w := range sc.Workloads {
+		for _, n := range sc.Instances {
+			skip := map[string]bool{}
+			for rep := -sc.Warmup; rep < sc.Reps; rep++ {
+				for _, d := range ds {
+					if rep == -sc.Warmup {
+						if reason := tooBig(ctx, n, perInst[d.name], floor); reason != "" {
+							skip[d.name] = true
+							out.Skipped[fmt.Sprintf("%s %s ×%d", d.name, w.Name, n)] = reason
+							r.progress("skip %s %s ×%d: %s", d.name, w.Name, n, reason)
+							total -= sc.Warmup + sc.Reps
+						}
+					}
+					if skip[d.name] {
+						continue
+					}
 					if err := ctx.Err(); err != nil {
 						return out, err
 					}
@@ -144,7 +153,7 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 					if err != nil {
 						return out, err
 					}
-					perInst = max(perInst, t.memPerInst)
+					perInst[d.name] = max(perInst[d.name], t.memPerInst)
 					r.progress("[%d/%d] %s", out.Trials, total, line)
 				}
 			}
@@ -243,7 +252,7 @@ func (t *trial) run(parent context.Context) (string, error) {
 	ctx, cancel := context.WithTimeout(parent, sc.Timeout)
 	defer cancel()
 	var memBefore int64
-	if t.n > 1 {
+	if t.n > 1 && sc.Settle > 0 {
 		memBefore, _ = SettledMemAvailable(ctx, SettleLimit)
 	} else {
 		memBefore, _ = StableMemAvailable(ctx)

@@ -302,3 +302,22 @@ func TestDensityFloor(t *testing.T) {
 		t.Errorf("floor of 4 GiB = %d, want 2 GiB", got)
 	}
 }
+
+// TestDriversTakeTurns checks that drivers alternate rep by rep, so that
+// drift of the host does not fall on one driver's reps only.
+func TestDriversTakeTurns(t *testing.T) {
+	useFake(t, &fake{})
+	samples, _, err := runScenario(t, context.Background(), scenario(t, "name: t\ndrivers: [fake, native]\nworkloads: [idle]\ninstances: [1]\nreps: 3\nwarmup: 0\nsettle: 0s\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, s := range samples {
+		if s.Metric == MetricStartup {
+			order = append(order, s.Driver)
+		}
+	}
+	if got, want := strings.Join(order, " "), "fake native fake native fake native"; got != want {
+		t.Errorf("startup samples by driver: %s, want %s", got, want)
+	}
+}

@@ -151,7 +151,7 @@ func Charts(samples []bench.Sample) ([]Chart, error) {
 	}{
 		{"startup-phases", "Startup phases (medians)", "seconds", PhaseBars(sums), true},
 		{"disk", "Disk for 10 instances: shared image once + writable layers", "bytes allocated", DiskBars(sums, 10), true},
-		{"perf-ratio", "Workload speed relative to native (1 = native; bars: 95% CI)", "ratio", PerfBars(sums), false},
+		{"perf-ratio", "Workload speed relative to native (1 = native; bars: range from the 95% CIs)", "ratio", PerfBars(samples), false},
 	}
 	for _, b := range bars {
 		if len(b.data.Labels) == 0 || len(b.data.Series) == 0 {

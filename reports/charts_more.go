@@ -2,8 +2,6 @@ package reports
 
 import (
 	"fmt"
-	"sort"
-	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -114,45 +112,33 @@ func lowerIsBetter(unit string) bool { return unit == "sec" || unit == "sec/op" 
 
 // PerfBars gives each workload result of each driver as speed relative to
 // native in the same run (above 1 is faster than native), with the bounds
-// of the medians' confidence intervals.
-func PerfBars(sums []bench.Summary) Bars {
-	native := map[string]bench.Summary{}
-	var metrics []string
-	for _, s := range sums {
-		if s.Driver == "native" && s.Instances == 1 && s.N > 0 && strings.Contains(s.Metric, ".") && !strings.HasPrefix(s.Metric, "phase.") && !strings.HasPrefix(s.Metric, "mem.") {
-			if _, dup := native[s.Metric]; !dup {
-				native[s.Metric] = s
-				metrics = append(metrics, s.Metric)
-			}
+// of PerfRatios.
+func PerfBars(samples []bench.Sample) Bars {
+	var b Bars
+	metric := map[string]int{} // label index
+	series := map[string]*BarSeries{}
+	var drivers []string
+	rs := PerfRatios(samples)
+	for _, r := range rs {
+		if _, ok := metric[r.Metric]; !ok {
+			metric[r.Metric] = len(b.Labels)
+			b.Labels = append(b.Labels, r.Metric)
+		}
+		if series[r.Driver] == nil {
+			series[r.Driver] = &BarSeries{Name: r.Driver}
+			drivers = append(drivers, r.Driver)
 		}
 	}
-	sort.Strings(metrics)
-	b := Bars{Labels: metrics}
-	for _, d := range driversOf(sums, bench.MetricStartup) {
-		if d == "native" {
-			continue
-		}
-		ser := BarSeries{Name: d}
-		any := false
-		for _, m := range metrics {
-			nat := native[m]
-			var v, lo, hi float64
-			for _, s := range sums {
-				if s.Driver == d && s.Metric == m && s.Instances == 1 && s.N > 0 {
-					if lowerIsBetter(s.Unit) {
-						v, lo, hi = nat.Median/s.Median, nat.Median/s.CIHi, nat.Median/s.CILo
-					} else {
-						v, lo, hi = s.Median/nat.Median, s.CILo/nat.Median, s.CIHi/nat.Median
-					}
-					any = true
-					break
-				}
-			}
-			ser.Values, ser.Lo, ser.Hi = append(ser.Values, v), append(ser.Lo, lo), append(ser.Hi, hi)
-		}
-		if any {
-			b.Series = append(b.Series, ser)
-		}
+	for _, d := range drivers {
+		s := series[d]
+		s.Values, s.Lo, s.Hi = make([]float64, len(b.Labels)), make([]float64, len(b.Labels)), make([]float64, len(b.Labels))
+	}
+	for _, r := range rs {
+		s, i := series[r.Driver], metric[r.Metric]
+		s.Values[i], s.Lo[i], s.Hi[i] = r.Value, r.Lo, r.Hi
+	}
+	for _, d := range drivers {
+		b.Series = append(b.Series, *series[d])
 	}
 	return b
 }

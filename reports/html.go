@@ -43,6 +43,11 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 <h2>Charts</h2>
 {{range .Charts}}<div class="chart" id="chart-{{.Name}}"><h3>{{.Title}}</h3>{{.SVG}}</div>
 {{else}}<p>No chart: the run has no measured samples.</p>{{end}}
+{{if .Ratios}}<h2>Relative to native</h2>
+<p>Measured in the same run, drivers taking turns rep by rep; above 1 is faster than native. The range holds the ratio when each median lies anywhere in its 95% confidence interval; p is the Mann-Whitney U test's.</p>
+<table id="ratios"><tr>{{range .RatioHeader}}<th>{{.}}</th>{{end}}</tr>
+{{range .Ratios}}<tr>{{range $i, $c := .}}<td{{if or (lt $i 3) (eq $i 6)}} class="l"{{end}}>{{$c}}</td>{{end}}</tr>
+{{end}}</table>{{end}}
 <h2>Results</h2>
 <table id="results"><tr>{{range .Header}}<th>{{.}}</th>{{end}}</tr>
 {{range .Rows}}<tr>{{range $i, $c := .}}<td{{if lt $i 4}} class="l"{{end}}>{{$c}}</td>{{end}}</tr>
@@ -68,20 +73,23 @@ func WriteHTML(w io.Writer, r *Run, charts []Chart) error {
 		SVG         template.HTML
 	}
 	data := struct {
-		Run        *Run
-		Status     bench.Status
-		Headline   string
-		Skipped    []string
-		Charts     []chartView
-		Header     []string
-		Rows       [][]string
-		Failures   []string
-		Provenance [][2]string
-		Claims     []Claim
-		Capacity   []capView
-		Density    []string
-		Drivers    [][2]string
+		Run         *Run
+		Status      bench.Status
+		Headline    string
+		Skipped     []string
+		Charts      []chartView
+		Header      []string
+		Rows        [][]string
+		Failures    []string
+		Provenance  [][2]string
+		Claims      []Claim
+		Capacity    []capView
+		Density     []string
+		Drivers     [][2]string
+		RatioHeader []string
+		Ratios      [][]string
 	}{Run: r, Status: r.Status, Headline: Headline(r.Summaries), Header: tableHeader, Rows: tableRows(r.Summaries),
+		RatioHeader: ratioHeader, Ratios: ratioRows(PerfRatios(r.Samples)),
 		Failures: r.Status.Outcome.Failures, Claims: Claims(r.Summaries, r.Provenance.MemoryBytes)}
 	for _, c := range EstimateCapacity(r.Summaries, r.Hosts()) {
 		data.Capacity = append(data.Capacity, capView{c, FormatValue(c.PerInstanceBytes, "B")})

@@ -79,6 +79,12 @@ func WriteAll(r *Run) (string, error) {
 			if err := WriteMarkdown(b, r.Summaries); err != nil {
 				return err
 			}
+			if rs := PerfRatios(r.Samples); len(rs) > 0 {
+				b.WriteString("\n## Relative to native (same run; above 1 is faster)\n\n")
+				if err := WriteRatiosMarkdown(b, rs); err != nil {
+					return err
+				}
+			}
 			b.WriteString("\n## Claims\n\n")
 			return WriteClaims(b, Claims(r.Summaries, r.Provenance.MemoryBytes))
 		}},

@@ -169,7 +169,7 @@ func TestWriteAllAndLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"<svg", "Median start to READY: native 2.100ms, qemu 3.050s (1452.4× native, 1.22× its guest boot)", "qemu idle: not ready", "runc: not installed", `id="provenance"`} {
+	for _, want := range []string{"<svg", "Median start to READY: native 2.100ms, qemu 3.050s (1452.4× native, 1.22× its guest boot)", "qemu idle: not ready", "runc: not installed", `id="provenance"`, `id="ratios"`, "<td class=\"l\">cpu.sha256</td><td>0.020</td>"} {
 		if !strings.Contains(string(html), want) {
 			t.Errorf("report.html lacks %q", want)
 		}
@@ -207,7 +207,7 @@ func TestBarsData(t *testing.T) {
 	if v, g, a := ph.Series[0].Values[0], ph.Series[1].Values[0], ph.Series[2].Values[0]; v != 0.1 || g != 2.5 || math.Abs(a-0.45) > 1e-9 {
 		t.Errorf("qemu phases %v %v %v", v, g, a)
 	}
-	pf := PerfBars(sums)
+	pf := PerfBars(testSamples())
 	if len(pf.Labels) != 1 || pf.Labels[0] != "cpu.sha256" || len(pf.Series) != 1 || pf.Series[0].Name != "qemu" {
 		t.Fatalf("perf bars %+v", pf)
 	}
@@ -303,5 +303,51 @@ func TestDensityCharts(t *testing.T) {
 	}
 	if !bytes.Contains(charts[1].SVG, []byte("memory floor")) {
 		t.Error("the MemAvailable chart does not mark the memory floor")
+	}
+}
+
+func TestPerfRatios(t *testing.T) {
+	var samples []bench.Sample
+	add := func(driver, metric, unit string, vals ...float64) {
+		for i, v := range vals {
+			samples = append(samples, bench.Sample{Driver: driver, Workload: "w", Instances: 1, Rep: i, Metric: metric, Unit: unit, Value: v})
+		}
+	}
+	add("native", "mem.copy", "B/s", 10, 10, 10, 10, 10, 10)
+	add("container", "mem.copy", "B/s", 10, 10, 10, 10, 10, 10)
+	add("native", "syscall.getppid", "sec/op", 1, 1, 1, 1, 1, 1)
+	add("qemu", "syscall.getppid", "sec/op", 4, 4, 4, 4, 4, 4)
+	add("native", "cpu.sha256", "op/s", 100, 101, 99)
+	add("qemu", "cpu.sha256", "op/s", 10, 12, 8)
+	add("qemu", "mem.vmm_overhead", "B", 5, 5, 5) // a size, not a speed
+	add("native", "mem.vmm_overhead", "B", 1, 1, 1)
+	got := map[string]Ratio{}
+	for _, r := range PerfRatios(samples) {
+		got[r.Driver+" "+r.Metric] = r
+	}
+	want := []struct {
+		key           string
+		value, lo, hi float64
+		same          bool
+	}{
+		{"container mem.copy", 1, 1, 1, true},
+		{"qemu syscall.getppid", 0.25, 0.25, 0.25, false}, // a time: native/driver
+		{"qemu cpu.sha256", 0.1, 8.0 / 101, 12.0 / 99, false},
+	}
+	if len(got) != len(want) {
+		t.Errorf("ratios %v, want %d (sizes left out)", got, len(want))
+	}
+	for _, w := range want {
+		r, ok := got[w.key]
+		if !ok {
+			t.Errorf("no ratio for %s", w.key)
+			continue
+		}
+		if math.Abs(r.Value-w.value) > 1e-9 || math.Abs(r.Lo-w.lo) > 1e-9 || math.Abs(r.Hi-w.hi) > 1e-9 {
+			t.Errorf("%s: %.4f [%.4f, %.4f], want %.4f [%.4f, %.4f]", w.key, r.Value, r.Lo, r.Hi, w.value, w.lo, w.hi)
+		}
+		if w.key != "qemu cpu.sha256" && r.Same != w.same { // 3 values each: too few for the test to decide
+			t.Errorf("%s: same as native = %v (p=%.3f), want %v", w.key, r.Same, r.P, w.same)
+		}
 	}
 }

@@ -50,30 +50,40 @@ func abs(v float64) float64 {
 
 // WriteText writes the summary table for a terminal.
 func WriteText(w io.Writer, sums []bench.Summary) error {
+	return writeTextTable(w, tableHeader, tableRows(sums))
+}
+
+// WriteMarkdown writes the summary table as a Markdown table.
+func WriteMarkdown(w io.Writer, sums []bench.Summary) error {
+	return writeMarkdownTable(w, tableHeader, tableRows(sums))
+}
+
+// writeTextTable writes rows under header in aligned columns.
+func writeTextTable(w io.Writer, header []string, rows [][]string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(tableHeader, "\t"))
-	for _, r := range tableRows(sums) {
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
 	return tw.Flush()
 }
 
-// WriteMarkdown writes the summary table as a Markdown table.
-func WriteMarkdown(w io.Writer, sums []bench.Summary) error {
-	esc := func(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+// writeMarkdownTable writes rows under header as a Markdown table.
+func writeMarkdownTable(w io.Writer, header []string, rows [][]string) error {
 	line := func(cells []string) {
-		for i := range cells {
-			cells[i] = esc(cells[i])
+		esc := make([]string, len(cells))
+		for i, c := range cells {
+			esc[i] = strings.ReplaceAll(c, "|", `\|`)
 		}
-		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
+		fmt.Fprintf(w, "| %s |\n", strings.Join(esc, " | "))
 	}
-	line(append([]string(nil), tableHeader...))
-	sep := make([]string, len(tableHeader))
+	line(header)
+	sep := make([]string, len(header))
 	for i := range sep {
 		sep[i] = "---"
 	}
 	fmt.Fprintf(w, "|%s|\n", strings.Join(sep, "|"))
-	for _, r := range tableRows(sums) {
+	for _, r := range rows {
 		line(r)
 	}
 	return nil

@@ -33,7 +33,10 @@ type Scenario struct {
 	Reps, Warmup int
 	// Timeout bounds one trial: starting, running and stopping its instances.
 	Timeout time.Duration
-	// Settle is the wait between READY and the memory sample.
+	// Settle is the wait between READY and the memory sample. When it is
+	// not zero, a multi-instance trial or a density sweep also waits first
+	// (up to bench.SettleLimit) for the host's MemAvailable to stand still,
+	// so that memory stopped instances free late is not counted.
 	Settle time.Duration
 	// MemoryBytes is each instance's memory limit (0: driver default).
 	MemoryBytes int64

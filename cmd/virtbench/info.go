@@ -140,6 +140,10 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) (int,
 		err = enc.Encode(run.Summaries)
 	case "text":
 		err = reports.WriteText(stdout, run.Summaries)
+		if rs := reports.PerfRatios(run.Samples); err == nil && len(rs) > 0 {
+			fmt.Fprintln(stdout)
+			err = reports.WriteRatios(stdout, rs)
+		}
 		if err == nil {
 			err = reports.WriteCapacity(stdout, reports.EstimateCapacity(run.Summaries, run.Hosts()))
 		}

@@ -169,6 +169,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	if err := reports.WriteText(stdout, run.Summaries); err != nil {
 		return exitFailures, err
 	}
+	if rs := reports.PerfRatios(run.Samples); len(rs) > 0 {
+		fmt.Fprintln(stdout, "\nrelative to native (same run; above 1 is faster; range from the 95% CIs; p: Mann-Whitney U):")
+		if err := reports.WriteRatios(stdout, rs); err != nil {
+			return exitFailures, err
+		}
+	}
 	fmt.Fprintf(stdout, "\n%s\n\nclaims:\n", reports.Headline(run.Summaries))
 	if err := reports.WriteClaimsText(stdout, reports.Claims(run.Summaries, prov.MemoryBytes)); err != nil {
 		return exitFailures, err

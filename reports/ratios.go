@@ -1,0 +1,115 @@
+package reports
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strings"
+
+	"golang.org/x/perf/benchmath"
+
+	"virtbench/bench"
+)
+
+// Ratio is one workload result of a driver relative to native in the same
+// run, turned so that above 1 means faster than native (a throughput
+// divided by native's, or native's time divided by the driver's).
+type Ratio struct {
+	Driver   string  `json:"driver"`
+	Workload string  `json:"workload"`
+	Metric   string  `json:"metric"`
+	Value    float64 `json:"ratio"`
+	// Lo and Hi bound the ratio when each median may lie anywhere in its
+	// 95% confidence interval, or, for a side with too few values for one,
+	// anywhere between its smallest and largest value.
+	Lo float64 `json:"lo"`
+	Hi float64 `json:"hi"`
+	// P is the Mann-Whitney U test's p-value for the driver's values
+	// differing from native's; Same is P >= Alpha.
+	P    float64 `json:"p"`
+	Same bool    `json:"same_as_native"`
+}
+
+// isPerfMetric reports whether a single-instance metric is a workload's
+// speed: a workload result (named WORKLOAD.NAME) that is not a size.
+func isPerfMetric(s bench.Sample) bool {
+	return s.Instances == 1 && strings.Contains(s.Metric, ".") && !strings.HasPrefix(s.Metric, "phase.") && s.Unit != "B"
+}
+
+// PerfRatios returns, for every workload result measured under native and
+// another driver, the other driver's ratio to native, in the order the
+// results were first seen.
+func PerfRatios(samples []bench.Sample) []Ratio {
+	var perf []bench.Sample
+	for _, s := range samples {
+		if isPerfMetric(s) {
+			perf = append(perf, s)
+		}
+	}
+	vals, units, order := samplesByKey(perf)
+	var out []Ratio
+	for _, k := range order {
+		if k.Driver == "native" {
+			continue
+		}
+		nk := k
+		nk.Driver = "native"
+		nat, ok := vals[nk]
+		if !ok {
+			continue
+		}
+		sn := benchmath.NewSample(nat, &benchmath.DefaultThresholds)
+		sd := benchmath.NewSample(vals[k], &benchmath.DefaultThresholds)
+		n, nlo, nhi := bounds(sn)
+		d, dlo, dhi := bounds(sd)
+		if n == 0 || d == 0 {
+			continue
+		}
+		r := Ratio{Driver: k.Driver, Workload: k.Workload, Metric: k.Metric}
+		if lowerIsBetter(units[k]) {
+			r.Value, r.Lo, r.Hi = n/d, nlo/dhi, nhi/dlo
+		} else {
+			r.Value, r.Lo, r.Hi = d/n, dlo/nhi, dhi/nlo
+		}
+		r.P = benchmath.AssumeNothing.Compare(sn, sd).P
+		r.Same = r.P >= Alpha
+		out = append(out, r)
+	}
+	return out
+}
+
+// bounds returns a sample's median and its confidence interval, or its
+// range where the sample is too small for an interval.
+func bounds(s *benchmath.Sample) (center, lo, hi float64) {
+	sum := benchmath.AssumeNothing.Summary(s, bench.Confidence)
+	lo, hi = sum.Lo, sum.Hi
+	if math.IsInf(lo, 0) || math.IsInf(hi, 0) || math.IsNaN(lo) || math.IsNaN(hi) {
+		lo, hi = s.Values[0], s.Values[len(s.Values)-1] // sorted
+	}
+	return sum.Center, lo, hi
+}
+
+// ratioHeader is the header of the ratio tables.
+var ratioHeader = []string{"driver", "workload", "metric", "vs native", "range", "p", "verdict"}
+
+// ratioRows returns one formatted row per ratio.
+func ratioRows(rs []Ratio) [][]string {
+	var rows [][]string
+	for _, r := range rs {
+		verdict := "differs from native"
+		if r.Same {
+			verdict = "same as native"
+		}
+		rows = append(rows, []string{r.Driver, r.Workload, r.Metric, fmt.Sprintf("%.3f", r.Value),
+			fmt.Sprintf("%.3f-%.3f", r.Lo, r.Hi), fmt.Sprintf("%.3f", r.P), verdict})
+	}
+	return rows
+}
+
+// WriteRatios writes the ratios as a table for a terminal.
+func WriteRatios(w io.Writer, rs []Ratio) error { return writeTextTable(w, ratioHeader, ratioRows(rs)) }
+
+// WriteRatiosMarkdown writes the ratios as a Markdown table.
+func WriteRatiosMarkdown(w io.Writer, rs []Ratio) error {
+	return writeMarkdownTable(w, ratioHeader, ratioRows(rs))
+}
