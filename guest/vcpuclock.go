@@ -19,16 +19,16 @@ import (
 // still (measured here: ~0.4 s of a 1.9 s TCG boot). Outside a VM the TSC
 // counts from the host's boot and the value means nothing as a duration.
 func VCPUSeconds() float64 {
-	mhz := cpuMHz()
+	mhz := CPUMHz()
 	if mhz <= 0 {
 		return 0
 	}
 	return float64(rdtsc()) / (mhz * 1e6)
 }
 
-// cpuMHz returns the first "cpu MHz" of /proc/cpuinfo, which on x86 is the
+// CPUMHz returns the first "cpu MHz" of /proc/cpuinfo, which on x86 is the
 // TSC frequency the kernel uses, or 0.
-func cpuMHz() float64 {
+func CPUMHz() float64 {
 	f, err := os.Open("/proc/cpuinfo")
 	if err != nil {
 		return 0

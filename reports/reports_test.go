@@ -15,14 +15,20 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
+// adder returns a function that appends one single-instance sample of
+// workload per value to out, reps numbered from 0.
+func adder(out *[]bench.Sample, workload string) func(driver, metric, unit string, vals ...float64) {
+	return func(driver, metric, unit string, vals ...float64) {
+		for i, v := range vals {
+			*out = append(*out, bench.Sample{Driver: driver, Workload: workload, Instances: 1, Rep: i, Metric: metric, Unit: unit, Value: v})
+		}
+	}
+}
+
 // testSamples is a fixed run: two drivers, startup and memory, a failure.
 func testSamples() []bench.Sample {
 	var out []bench.Sample
-	add := func(driver, metric, unit string, vals ...float64) {
-		for i, v := range vals {
-			out = append(out, bench.Sample{Driver: driver, Workload: "idle", Instances: 1, Rep: i, Metric: metric, Unit: unit, Value: v})
-		}
-	}
+	add := adder(&out, "idle")
 	add("native", "startup", "sec", 0.0021, 0.0020, 0.0023, 0.0022, 0.0019, 0.0021)
 	add("native", "pss", "B", 5.5e6, 5.6e6, 5.5e6, 5.4e6, 5.5e6, 5.5e6)
 	add("qemu", "startup", "sec", 3.1, 3.0, 3.2, 2.9, 3.0, 3.1)
@@ -308,11 +314,7 @@ func TestDensityCharts(t *testing.T) {
 
 func TestPerfRatios(t *testing.T) {
 	var samples []bench.Sample
-	add := func(driver, metric, unit string, vals ...float64) {
-		for i, v := range vals {
-			samples = append(samples, bench.Sample{Driver: driver, Workload: "w", Instances: 1, Rep: i, Metric: metric, Unit: unit, Value: v})
-		}
-	}
+	add := adder(&samples, "w")
 	add("native", "mem.copy", "B/s", 10, 10, 10, 10, 10, 10)
 	add("container", "mem.copy", "B/s", 10, 10, 10, 10, 10, 10)
 	add("native", "syscall.getppid", "sec/op", 1, 1, 1, 1, 1, 1)

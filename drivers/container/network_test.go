@@ -1,11 +1,8 @@
 package container_test
 
 import (
-	"context"
 	"testing"
-	"time"
 
-	"virtbench/drivers"
 	"virtbench/drivers/drivertest"
 )
 
@@ -14,17 +11,5 @@ import (
 // the pair.
 func TestVethNetwork(t *testing.T) {
 	drivertest.RequiresRoot(t)
-	before := drivertest.HostLinks(t)
-	env := drivertest.NewEnv(t, drivertest.Options{Options: map[string]string{"network": "veth"}})
-	inst := drivertest.Start(t, factory, env, drivers.Spec{ID: "net", Workload: "http"})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	r, err := inst.Ready(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	drivertest.FetchOverPath(ctx, t, inst, r)
-	if after := drivertest.HostLinks(t); after != before {
-		t.Errorf("host interfaces changed: %q before, %q while the container runs", before, after)
-	}
+	drivertest.CheckNetworkPath(t, factory, drivertest.NewEnv(t, drivertest.Options{Options: map[string]string{"network": "veth"}}))
 }

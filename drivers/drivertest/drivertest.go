@@ -373,6 +373,25 @@ func RequiresRoot(t testing.TB) {
 	}
 }
 
+// CheckNetworkPath starts the http workload with env, fetches from it over
+// the instance's virtual network path (FetchOverPath) and checks that the
+// host's own interfaces never saw the path's devices.
+func CheckNetworkPath(t *testing.T, factory drivers.Factory, env drivers.Env) {
+	t.Helper()
+	before := HostLinks(t)
+	inst := Start(t, factory, env, drivers.Spec{ID: "net", Workload: "http"})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r, err := inst.Ready(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	FetchOverPath(ctx, t, inst, r)
+	if after := HostLinks(t); after != before {
+		t.Errorf("host interfaces changed: %q before, %q while the instance runs", before, after)
+	}
+}
+
 // FetchOverPath connects to the server workload that became ready as r
 // through the instance's virtual network path (drivers.Dialer), checks that
 // the far end has a virtbench address (10.213.0.0/16) and that a GET

@@ -470,28 +470,26 @@ func (d *Driver) commandLine(accel string, memMiB int, disk, ip string, agentArg
 		}
 	}
 	if disk != "" {
-		args = append(args, "-drive", "file="+disk+",format=qcow2,if=none,id=disk0,cache=none,aio=threads")
-		switch {
-		case c.Devices == "emulated":
-			args = append(args, "-device", "ide-hd,drive=disk0")
-		case c.Machine == "microvm":
-			args = append(args, "-device", "virtio-blk-device,drive=disk0")
-		default:
-			args = append(args, "-device", "virtio-blk-pci,drive=disk0")
-		}
+		args = append(args, "-drive", "file="+disk+",format=qcow2,if=none,id=disk0,cache=none,aio=threads",
+			"-device", c.deviceModel("ide-hd", "virtio-blk")+",drive=disk0")
 	}
 	if ip != "" {
-		args = append(args, "-netdev", "tap,id=net0,fd=4,vhost=off")
-		switch {
-		case c.Devices == "emulated":
-			args = append(args, "-device", "e1000,netdev=net0")
-		case c.Machine == "microvm":
-			args = append(args, "-device", "virtio-net-device,netdev=net0")
-		default:
-			args = append(args, "-device", "virtio-net-pci,netdev=net0")
-		}
+		args = append(args, "-netdev", "tap,id=net0,fd=4,vhost=off", "-device", c.deviceModel("e1000", "virtio-net")+",netdev=net0")
 	}
 	return args
+}
+
+// deviceModel returns the QEMU device model of a disk or NIC: the emulated
+// one with devices=emulated, else the virtio one on microvm's MMIO
+// transport (-device) or on PCI (-pci).
+func (c Config) deviceModel(emulated, virtio string) string {
+	switch {
+	case c.Devices == "emulated":
+		return emulated
+	case c.Machine == "microvm":
+		return virtio + "-device"
+	}
+	return virtio + "-pci"
 }
 
 func fileExists(p string) bool {
@@ -502,19 +500,8 @@ func fileExists(p string) bool {
 // hostTSCkHz returns the host CPU's frequency in kHz from /proc/cpuinfo,
 // or 2 GHz when it cannot be read.
 func hostTSCkHz() int {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return 2000000
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && strings.TrimSpace(k) == "cpu MHz" {
-			if mhz, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && mhz > 0 {
-				return int(mhz * 1000)
-			}
-		}
+	if mhz := guest.CPUMHz(); mhz > 0 {
+		return int(mhz * 1000)
 	}
 	return 2000000
 }

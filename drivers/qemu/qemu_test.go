@@ -169,21 +169,8 @@ func TestTapNetwork(t *testing.T) {
 		{"virtio-net", map[string]string{"network": "tap", "accel": "tcg"}},
 		{"e1000", map[string]string{"network": "tap", "accel": "tcg", "machine": "pc", "devices": "emulated"}},
 	} {
-		opts := tt.opts
 		t.Run(tt.name, func(t *testing.T) {
-			before := drivertest.HostLinks(t)
-			env := drivertest.NewEnv(t, drivertest.Options{Options: opts})
-			inst := drivertest.Start(t, factory, env, drivers.Spec{ID: "net", Workload: "http"})
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			r, err := inst.Ready(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			drivertest.FetchOverPath(ctx, t, inst, r)
-			if after := drivertest.HostLinks(t); after != before {
-				t.Errorf("host interfaces changed: %q before, %q while the VM runs", before, after)
-			}
+			drivertest.CheckNetworkPath(t, factory, drivertest.NewEnv(t, drivertest.Options{Options: tt.opts}))
 		})
 	}
 }
