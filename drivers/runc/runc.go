@@ -10,6 +10,11 @@
 // beneath virtbench's own. The runtime runs in the foreground
 // ("RUNTIME run"), so its stdout is the agent's console; its state
 // directory (--root) is private to the instance.
+//
+// Option (scenario "runc.network" or "crun.network"): veth gives the
+// container an eth0 on a veth pair to a peer namespace virtbench creates,
+// as drivers/container does: virtbench makes the network namespace and the
+// runtime joins it by path (default none: loopback only).
 package runc
 
 import (
@@ -17,6 +22,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,6 +37,7 @@ import (
 	"virtbench/drivers"
 	"virtbench/drivers/internal/agentproc"
 	"virtbench/drivers/internal/cgroups"
+	"virtbench/drivers/internal/vnet"
 	"virtbench/drivers/state"
 	"virtbench/guest"
 	"virtbench/guest/containerinit"
@@ -54,6 +61,11 @@ func init() {
 type Driver struct {
 	runtime string
 	env     drivers.Env
+	veth    bool
+
+	peerOnce sync.Once
+	peer     *vnet.Peer
+	peerErr  error
 
 	once   sync.Once
 	rootfs images.Rootfs
@@ -64,10 +76,19 @@ var _ drivers.Driver = (*Driver)(nil)
 
 // New returns a driver for the runtime binary (runc or crun).
 func New(runtime string, env drivers.Env) (*Driver, error) {
-	for k := range env.Options {
-		return nil, fmt.Errorf("%s: unknown option %q", runtime, k)
+	d := &Driver{runtime: runtime, env: env}
+	for k, v := range env.Options {
+		switch k {
+		case "network":
+			if v != "none" && v != "veth" {
+				return nil, fmt.Errorf("%s: option network=%q: want none or veth", runtime, v)
+			}
+			d.veth = v == "veth"
+		default:
+			return nil, fmt.Errorf("%s: unknown option %q (network)", runtime, k)
+		}
 	}
-	return &Driver{runtime: runtime, env: env}, nil
+	return d, nil
 }
 
 // Name returns the runtime's name.
@@ -161,7 +182,20 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 	inst.mounted = rootfs
 
 	inst.cgPath = cgPath
-	cfg := bundleSpec(append([]string{images.AgentPath, spec.Workload}, spec.Args...), id, cgPath, spec)
+	var netnsPath string
+	if d.veth {
+		d.peerOnce.Do(func() { d.peer, d.peerErr = vnet.NewPeer() })
+		if d.peerErr != nil {
+			return nil, fmt.Errorf("%s: network: %w", d.runtime, d.peerErr)
+		}
+		ns, link, err := d.peer.Namespace("eth0")
+		if err != nil {
+			return nil, fmt.Errorf("%s: network: %w", d.runtime, err)
+		}
+		inst.netns, inst.peer, inst.link = ns, d.peer, link
+		netnsPath = vnet.NsPath(ns)
+	}
+	cfg := bundleSpec(append([]string{images.AgentPath, spec.Workload}, spec.Args...), id, cgPath, netnsPath, spec)
 	b, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", d.runtime, err)
@@ -199,15 +233,17 @@ func cgroupsPath(run, id string) (string, error) {
 const ociVersion = "1.0.2"
 
 // bundleSpec is the OCI configuration: runc's default spec with the
-// isolation drivers/container gives.
-func bundleSpec(args []string, hostname, cgPath string, spec drivers.Spec) *specs.Spec {
+// isolation drivers/container gives. netnsPath, when set, is a network
+// namespace to join instead of a new one.
+func bundleSpec(args []string, hostname, cgPath, netnsPath string, spec drivers.Spec) *specs.Spec {
 	caps := containerinit.DefaultCapNames
 	pids := int64(1024)
 	s := &specs.Spec{
 		Version: ociVersion,
 		Process: &specs.Process{
 			Args: args,
-			Env:  []string{"PATH=/usr/bin:/bin:/sbin", "HOME=/"},
+			// The container has a network namespace of its own: serve on all of it.
+			Env: []string{"PATH=/usr/bin:/bin:/sbin", "HOME=/", guest.ListenEnv + "=:0"},
 			Cwd:  "/",
 			Capabilities: &specs.LinuxCapabilities{
 				Bounding: caps, Effective: caps, Permitted: caps,
@@ -226,7 +262,7 @@ func bundleSpec(args []string, hostname, cgPath string, spec drivers.Spec) *spec
 		Linux: &specs.Linux{
 			CgroupsPath: cgPath,
 			Namespaces: []specs.LinuxNamespace{
-				{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}, {Type: specs.IPCNamespace},
+				{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace, Path: netnsPath}, {Type: specs.IPCNamespace},
 				{Type: specs.UTSNamespace}, {Type: specs.MountNamespace},
 			},
 			Resources: &specs.LinuxResources{
@@ -255,6 +291,10 @@ type instance struct {
 	mounted string
 	cgPath  string
 	p       *agentproc.Process
+	// With network=veth: the namespace virtbench made, and its link.
+	netns *os.File
+	peer  *vnet.Peer
+	link  vnet.Link
 
 	stopOnce sync.Once
 	stopErr  error
@@ -264,7 +304,18 @@ var (
 	_ drivers.Instance      = (*instance)(nil)
 	_ drivers.Exiter        = (*instance)(nil)
 	_ drivers.WritableSizer = (*instance)(nil)
+	_ drivers.Dialer        = (*instance)(nil)
 )
+
+// Dial connects from the peer namespace to the container's port over its
+// veth; without network=veth there is no path and it returns
+// ErrNotApplicable.
+func (i *instance) Dial(ctx context.Context, port string) (net.Conn, error) {
+	if i.peer == nil {
+		return nil, drivers.ErrNotApplicable
+	}
+	return i.peer.Dial(ctx, net.JoinHostPort(i.link.InstanceAddr.String(), port))
+}
 
 func (i *instance) ID() string                                           { return i.id }
 func (i *instance) Ready(ctx context.Context) (drivers.Readiness, error) { return i.p.Ready(ctx) }
@@ -330,6 +381,11 @@ func (i *instance) cleanup() error {
 			errs = append(errs, fmt.Errorf("%s: unmount %s: %w", i.d.runtime, i.mounted, err))
 		}
 		i.mounted = ""
+	}
+	if i.netns != nil {
+		// The namespace, and the veth pair in it, go with the last holder.
+		i.netns.Close()
+		i.netns = nil
 	}
 	if i.cgPath != "" {
 		errs = append(errs, cgroups.RemovePath(i.cgPath))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -43,4 +44,15 @@ func TestConformanceCrun(t *testing.T) {
 		}
 	}
 	drivertest.Run(t, factory, drivertest.Options{Leaks: drivertest.CgroupLeaks})
+}
+
+// TestVethNetwork serves HTTP in a runc container with network=veth (a
+// namespace virtbench made, joined by path) and fetches it from the peer.
+func TestVethNetwork(t *testing.T) {
+	drivertest.RequiresRoot(t)
+	if _, err := exec.LookPath("runc"); err != nil {
+		t.Skip("runc is not installed: apt-get install runc")
+	}
+	runcFactory := func(env drivers.Env) (drivers.Driver, error) { return runc.New("runc", env) }
+	drivertest.CheckNetworkPath(t, runcFactory, drivertest.NewEnv(t, drivertest.Options{Options: map[string]string{"network": "veth"}}))
 }

@@ -71,15 +71,61 @@ type Link struct {
 }
 
 // Connect creates a veth pair with one end in the namespace of process pid
-// (named eth0 there) and the other in the peer, both up with addresses.
+// (named name there) and the other in the peer, both up with addresses.
 // The pair disappears with the instance's namespace.
 func (p *Peer) Connect(pid int, name string) (Link, error) {
+	ins, err := netns.GetFromPid(pid)
+	if err != nil {
+		return Link{}, fmt.Errorf("vnet: namespace of %d: %w", pid, err)
+	}
+	defer ins.Close()
+	return p.connect(ins, name)
+}
+
+// Namespace creates a network namespace with loopback up, connected to the
+// peer like Connect does, for a runtime that joins a namespace by path
+// (NsPath). It lives while the returned file is open or a process is in it.
+func (p *Peer) Namespace(name string) (*os.File, Link, error) {
+	var ns netns.NsHandle
+	err := inThread(func(netns.NsHandle) error {
+		var err error
+		ns, err = netns.New() // switches this thread into the new namespace
+		if err != nil {
+			return fmt.Errorf("vnet: new namespace: %w", err)
+		}
+		lo, err := netlink.LinkByName("lo")
+		if err != nil {
+			return fmt.Errorf("vnet: lo: %w", err)
+		}
+		return netlink.LinkSetUp(lo)
+	})
+	if err != nil {
+		if ns.IsOpen() {
+			ns.Close()
+		}
+		return nil, Link{}, err
+	}
+	f := os.NewFile(uintptr(ns), "netns")
+	l, err := p.connect(ns, name)
+	if err != nil {
+		f.Close()
+		return nil, Link{}, err
+	}
+	return f, l, nil
+}
+
+// NsPath returns a path by which other processes can open the namespace
+// file f for as long as this process holds it open.
+func NsPath(f *os.File) string { return fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), f.Fd()) }
+
+// connect creates a veth pair with one end in the namespace ins.
+func (p *Peer) connect(ins netns.NsHandle, name string) (Link, error) {
 	n, l, err := p.alloc()
 	if err != nil {
 		return Link{}, err
 	}
 	peerName := fmt.Sprintf("vb%d", n)
-	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: peerName, Namespace: netlink.NsFd(p.ns)}, PeerName: name, PeerNamespace: netlink.NsPid(pid)}
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: peerName, Namespace: netlink.NsFd(p.ns)}, PeerName: name, PeerNamespace: netlink.NsFd(int(ins))}
 	// Created from the peer namespace: no device ever appears on the host.
 	err = inThread(func(netns.NsHandle) error {
 		if err := netns.Set(p.ns); err != nil {
@@ -93,11 +139,6 @@ func (p *Peer) Connect(pid int, name string) (Link, error) {
 	if err != nil {
 		return Link{}, err
 	}
-	ins, err := netns.GetFromPid(pid)
-	if err != nil {
-		return Link{}, fmt.Errorf("vnet: namespace of %d: %w", pid, err)
-	}
-	defer ins.Close()
 	err = inThread(func(netns.NsHandle) error {
 		if err := netns.Set(ins); err != nil {
 			return err
