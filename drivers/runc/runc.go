@@ -244,7 +244,7 @@ func bundleSpec(args []string, hostname, cgPath, netnsPath string, spec drivers.
 			Args: args,
 			// The container has a network namespace of its own: serve on all of it.
 			Env: []string{"PATH=/usr/bin:/bin:/sbin", "HOME=/", guest.ListenEnv + "=:0"},
-			Cwd:  "/",
+			Cwd: "/",
 			Capabilities: &specs.LinuxCapabilities{
 				Bounding: caps, Effective: caps, Permitted: caps,
 			},
