@@ -11,20 +11,23 @@ import (
 	"strings"
 
 	"github.com/u-root/u-root/pkg/cpio"
+
+	"virtbench/guest/vminit"
 )
 
 // initramfsLayout changes whenever the layout written by BuildInitramfs changes.
-const initramfsLayout = "initramfs-v2"
+const initramfsLayout = "initramfs-v3"
 
-// GuestModules are the modules a VM guest loads when they are not built
+// GuestModules are the modules a VM guest may need when they are not built
 // in: virtio transports (MMIO for microvm, PCI for pc/q35), the block
 // device, ext4 for the instance's disk and the crc32c it checksums with
 // (a soft dependency modules.dep does not list), the emulated IDE disk
-// (ata_piix, sd_mod), the network devices (virtio_net, the emulated e1000)
-// and the console, with their dependencies.
+// (ata_piix, sd_mod) and the network devices (virtio_net, the emulated
+// e1000). The guest loads only those its devices need (vminit.ModulesParam):
+// under emulation each module costs tens of milliseconds of boot.
 var GuestModules = []string{
 	"virtio_mmio", "virtio_pci", "virtio_blk", "crc32c_generic", "ext4",
-	"ata_piix", "sd_mod", "virtio_net", "e1000", "virtio_console",
+	"ata_piix", "sd_mod", "virtio_net", "e1000",
 }
 
 // Initramfs is a built initramfs.
@@ -37,7 +40,8 @@ type Initramfs struct {
 // BuildInitramfs writes (or reuses from cacheDir/initramfs) an uncompressed
 // newc cpio archive with the agent as /init, /dev/console, the kernel
 // modules GuestModules need from modulesDir (a kernel's /lib/modules/VERSION)
-// and the list of them in load order for the agent.
+// and, per module of GuestModules, the module files it takes in load order
+// (vminit.ModulesDir/NAME, empty for a built-in module).
 func BuildInitramfs(cacheDir, agent, modulesDir string) (Initramfs, error) {
 	mods, err := ResolveModules(modulesDir, GuestModules)
 	if err != nil {
@@ -65,10 +69,9 @@ func BuildInitramfs(cacheDir, agent, modulesDir string) (Initramfs, error) {
 		cpio.Directory("tmp", 0o1777),
 		cpio.Directory("etc", 0o755),
 		cpio.Directory("etc/virtbench", 0o755),
-		cpio.StaticFile("etc/virtbench/initramfs", "virtbench VM initramfs\n", 0o644),
+		cpio.StaticFile(strings.TrimPrefix(vminit.MarkerFile, "/"), "virtbench VM initramfs\n", 0o644),
 		cpio.StaticRecord(agentBytes, cpio.Info{Name: "init", Mode: cpio.S_IFREG | 0o755}),
 	}
-	var list []string
 	for _, m := range mods {
 		b, err := os.ReadFile(filepath.Join(modulesDir, m))
 		if err != nil {
@@ -76,9 +79,19 @@ func BuildInitramfs(cacheDir, agent, modulesDir string) (Initramfs, error) {
 		}
 		name := path.Join("lib/modules", path.Base(m))
 		recs = append(recs, cpio.StaticRecord(b, cpio.Info{Name: name, Mode: cpio.S_IFREG | 0o644}))
-		list = append(list, "/"+name)
 	}
-	recs = append(recs, cpio.StaticFile("etc/virtbench/modules", strings.Join(list, "\n")+"\n", 0o644))
+	recs = append(recs, cpio.Directory(strings.TrimPrefix(vminit.ModulesDir, "/"), 0o755))
+	for _, g := range GuestModules {
+		deps, err := ResolveModules(modulesDir, []string{g})
+		if err != nil {
+			return Initramfs{}, err
+		}
+		var list []string
+		for _, m := range deps {
+			list = append(list, "/"+path.Join("lib/modules", path.Base(m))+"\n")
+		}
+		recs = append(recs, cpio.StaticFile(path.Join(strings.TrimPrefix(vminit.ModulesDir, "/"), g), strings.Join(list, ""), 0o644))
+	}
 	var buf bytes.Buffer
 	w := cpio.Newc.Writer(&buf)
 	if err := cpio.WriteRecordsAndDirs(w, recs); err != nil {

@@ -46,6 +46,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -440,6 +441,9 @@ func (d *Driver) commandLine(accel string, memMiB int, disk, ip string, agentArg
 		// hang under emulation.
 		cmdline = append(cmdline, "tsc_early_khz="+strconv.Itoa(hostTSCkHz()))
 	}
+	if mods := c.guestModules(disk != "", ip != ""); len(mods) > 0 {
+		cmdline = append(cmdline, vminit.ModulesParam+"="+strings.Join(mods, ","))
+	}
 	if ip != "" {
 		cmdline = append(cmdline, vminit.IPParam+"="+ip)
 	}
@@ -477,6 +481,38 @@ func (d *Driver) commandLine(accel string, memMiB int, disk, ip string, agentArg
 		args = append(args, "-netdev", "tap,id=net0,fd=4,vhost=off", "-device", c.deviceModel("e1000", "virtio-net")+",netdev=net0")
 	}
 	return args
+}
+
+// guestModules returns the kernel modules (of images.GuestModules) the
+// guest needs for its disk and NIC, dependencies aside.
+func (c Config) guestModules(disk, nic bool) []string {
+	var m []string
+	virtio := func(dev string) {
+		transport := "virtio_mmio"
+		if c.Machine != "microvm" {
+			transport = "virtio_pci"
+		}
+		if !slices.Contains(m, transport) {
+			m = append(m, transport)
+		}
+		m = append(m, dev)
+	}
+	if disk {
+		if c.Devices == "emulated" {
+			m = append(m, "ata_piix", "sd_mod")
+		} else {
+			virtio("virtio_blk")
+		}
+		m = append(m, "crc32c_generic", "ext4")
+	}
+	if nic {
+		if c.Devices == "emulated" {
+			m = append(m, "e1000")
+		} else {
+			virtio("virtio_net")
+		}
+	}
+	return m
 }
 
 // deviceModel returns the QEMU device model of a disk or NIC: the emulated

@@ -23,8 +23,13 @@ import (
 	"virtbench/guest/internal/netif"
 )
 
-// ModulesFile lists, one per line and in load order, the modules to load.
-const ModulesFile = "/etc/virtbench/modules"
+// ModulesDir holds, per module the guest may need, a file listing the
+// module files it takes, one per line in load order (dependencies first).
+const ModulesDir = "/etc/virtbench/modules.d"
+
+// ModulesParam is the kernel command-line parameter naming, comma
+// separated, the modules of ModulesDir the guest's devices need.
+const ModulesParam = "virtbench.modules"
 
 // StopCommand is the console line that asks the agent to stop.
 const StopCommand = "STOP"
@@ -148,23 +153,27 @@ func mountScratch() error {
 	return nil
 }
 
+// loadModules loads the modules ModulesParam names, with their
+// dependencies; one already loaded (a shared dependency) is skipped.
 func loadModules() error {
-	b, err := os.ReadFile(ModulesFile)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("vm init: %w", err)
-	}
-	for _, path := range strings.Fields(string(b)) {
-		f, err := os.Open(path)
-		if err != nil {
-			return fmt.Errorf("vm init: module: %w", err)
+	for _, name := range strings.Split(CmdlineValue(ModulesParam), ",") {
+		if name == "" {
+			continue
 		}
-		err = unix.FinitModule(int(f.Fd()), "", 0)
-		f.Close()
-		if err != nil && !errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("vm init: load %s: %w", path, err)
+		b, err := os.ReadFile(filepath.Join(ModulesDir, name))
+		if err != nil {
+			return fmt.Errorf("vm init: module %s: %w", name, err)
+		}
+		for _, path := range strings.Fields(string(b)) {
+			f, err := os.Open(path)
+			if err != nil {
+				return fmt.Errorf("vm init: module: %w", err)
+			}
+			err = unix.FinitModule(int(f.Fd()), "", 0)
+			f.Close()
+			if err != nil && !errors.Is(err, unix.EEXIST) {
+				return fmt.Errorf("vm init: load %s: %w", path, err)
+			}
 		}
 	}
 	waitForDisk(time.Second)
