@@ -13,7 +13,9 @@
 //	VIRTBENCH ERROR {"msg":"..."}
 //
 // READY means the workload can accept work (a server listens, a compute
-// workload is about to start). DONE follows the last RESULT of a workload
+// workload is about to start). Its uptime_s is the kernel's uptime; inside
+// a VM it also carries vcpu_s, how long the virtual CPU had run (from its
+// time-stamp counter), which counts the boot the kernel's clock misses. DONE follows the last RESULT of a workload
 // that finishes; afterwards the agent waits until it is stopped, because as a
 // VM's PID 1 it must not exit. Lines without the prefix (kernel messages on a
 // serial console) are ignored by the host.
