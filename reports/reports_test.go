@@ -353,3 +353,14 @@ func TestPerfRatios(t *testing.T) {
 		}
 	}
 }
+
+func TestDensityClaimFromSweeps(t *testing.T) {
+	samples := []bench.Sample{
+		{Driver: "container", Workload: "idle", Instances: 1000, Metric: bench.MetricDensityReached, Unit: "instances", Value: 1000},
+		{Driver: "qemu", Workload: "idle", Instances: 16, Metric: bench.MetricDensityReached, Unit: "instances", Value: 16},
+	}
+	c := Claims(bench.Summarize(samples), 0)[3]
+	if c.Verdict != Holds || c.Ratio != 62.5 || !strings.Contains(c.Evidence, "1000 idle container instances and 16 qemu VMs") {
+		t.Errorf("density claim from sweeps: %+v", c)
+	}
+}
