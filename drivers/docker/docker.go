@@ -11,7 +11,10 @@
 // virtbench made are ever removed.
 //
 // Options (scenario "docker.NAME"): network=none (default: loopback only,
-// as drivers/container) or bridge (Docker's default network).
+// as drivers/container), bridge (Docker's default network) or veth (no
+// Docker network; virtbench adds an eth0 on a veth pair to a peer
+// namespace it creates, as drivers/container does, so that the host
+// reaches the container over a path of virtbench's own).
 package docker
 
 import (
@@ -22,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -37,6 +41,7 @@ import (
 
 	"virtbench/drivers"
 	"virtbench/drivers/internal/agentproc"
+	"virtbench/drivers/internal/vnet"
 	"virtbench/drivers/state"
 	"virtbench/guest"
 	"virtbench/images"
@@ -64,6 +69,10 @@ type Driver struct {
 	env     drivers.Env
 	network string
 
+	peerOnce sync.Once
+	peer     *vnet.Peer // network=veth
+	peerErr  error
+
 	mu  sync.Mutex
 	cli *client.Client
 	ref string // the imported image, once made
@@ -79,10 +88,10 @@ func New(env drivers.Env) (*Driver, error) {
 	d := &Driver{env: env, network: "none"}
 	for k, v := range env.Options {
 		switch {
-		case k == "network" && (v == "none" || v == "bridge"):
+		case k == "network" && (v == "none" || v == "bridge" || v == "veth"):
 			d.network = v
 		case k == "network":
-			return nil, fmt.Errorf("docker: network=%q: want none or bridge", v)
+			return nil, fmt.Errorf("docker: network=%q: want none, bridge or veth", v)
 		default:
 			return nil, fmt.Errorf("docker: unknown option %q (network)", k)
 		}
@@ -270,14 +279,18 @@ func (d *Driver) Start(ctx context.Context, spec drivers.Spec) (_ drivers.Instan
 	cfg := &container.Config{
 		Image:        ref,
 		Cmd:          append([]string{images.AgentPath, spec.Workload}, spec.Args...),
-		Env:          []string{"PATH=/usr/bin:/bin:/sbin"},
+		Env:          []string{"PATH=/usr/bin:/bin:/sbin", guest.ListenEnv + "=:0"},
 		Hostname:     id,
 		AttachStdout: true,
 		AttachStderr: true,
 		Labels:       map[string]string{Label: "instance", Label + ".run": run},
 	}
+	mode := d.network
+	if mode == "veth" {
+		mode = "none" // the veth is added after the start
+	}
 	host := &container.HostConfig{
-		NetworkMode: container.NetworkMode(d.network),
+		NetworkMode: container.NetworkMode(mode),
 		SecurityOpt: []string{"no-new-privileges"},
 		Resources:   container.Resources{Memory: spec.MemoryBytes, PidsLimit: &pids, NanoCPUs: int64(spec.CPUs * 1e9)},
 	}
@@ -304,6 +317,24 @@ func (d *Driver) Start(ctx context.Context, spec drivers.Spec) (_ drivers.Instan
 	if err := cli.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
 		return nil, fmt.Errorf("docker: start: %w", err)
 	}
+	if d.network == "veth" {
+		// The agent listens on every address, so the link may come after
+		// it started; it is there before Start returns, so before READY
+		// is read and load is sent.
+		d.peerOnce.Do(func() { d.peer, d.peerErr = vnet.NewPeer() })
+		if d.peerErr != nil {
+			return nil, fmt.Errorf("docker: network: %w", d.peerErr)
+		}
+		pids := inst.Processes()
+		if len(pids) == 0 {
+			return nil, errors.New("docker: network: no PID for the container")
+		}
+		link, err := d.peer.Connect(int(pids[0]), "eth0")
+		if err != nil {
+			return nil, fmt.Errorf("docker: network: %w", err)
+		}
+		inst.peer, inst.link = d.peer, link
+	}
 	return inst, nil
 }
 
@@ -327,6 +358,9 @@ type instance struct {
 	pidOnce sync.Once
 	pids    []int32
 
+	peer *vnet.Peer // nil unless network=veth
+	link vnet.Link
+
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -335,7 +369,18 @@ var (
 	_ drivers.Instance      = (*instance)(nil)
 	_ drivers.Exiter        = (*instance)(nil)
 	_ drivers.WritableSizer = (*instance)(nil)
+	_ drivers.Dialer        = (*instance)(nil)
 )
+
+// Dial connects from the peer namespace to the container's port over its
+// veth; without network=veth there is no path of virtbench's own and it
+// returns ErrNotApplicable.
+func (i *instance) Dial(ctx context.Context, port string) (net.Conn, error) {
+	if i.peer == nil {
+		return nil, drivers.ErrNotApplicable
+	}
+	return i.peer.Dial(ctx, net.JoinHostPort(i.link.InstanceAddr.String(), port))
+}
 
 func (i *instance) watch(waitC <-chan container.WaitResponse, errC <-chan error) {
 	defer close(i.exited)

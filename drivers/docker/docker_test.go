@@ -97,3 +97,10 @@ func TestFootprint(t *testing.T) {
 		t.Errorf("image usage %+v, %v", u, err)
 	}
 }
+
+// TestVethNetwork serves HTTP in a Docker container with network=veth and
+// fetches it from virtbench's peer namespace.
+func TestVethNetwork(t *testing.T) {
+	drivertest.RequiresRoot(t)
+	drivertest.CheckNetworkPath(t, factory, drivertest.NewEnv(t, drivertest.Options{Options: map[string]string{"network": "veth"}}))
+}
