@@ -1,9 +1,11 @@
 // Package cgroups creates and removes per-instance cgroups beneath
 // virtbench's own cgroup, on cgroup v1 (legacy or hybrid) and v2 (unified).
 //
-// It never creates a cgroup at a hierarchy's root and never touches a
+// It never creates a cgroup at a hierarchy's root and never changes a
 // cgroup it did not create: each instance gets OWN/virtbench.RUN/ID, where
-// OWN is the calling process's cgroup from /proc/self/cgroup.
+// OWN is the calling process's cgroup from /proc/self/cgroup. The one write
+// outside those is SpawnInside returning virtbench's own spawner thread to
+// the cgroup it came from.
 package cgroups
 
 import (
@@ -262,7 +264,7 @@ func (cg *Cgroup) Dir() string {
 // global threadgroup lock, whose first taking costs an RCU grace period;
 // moving a process by PID through cgroup.procs costs 5-20 ms on a v1 host.
 // The way back writes only the thread's own ID into the cgroups it was in.
-func (cg *Cgroup) SpawnInside(spawn func() error) error {
+func (cg *Cgroup) SpawnInside(spawn func() error) (err error) {
 	if cg.v2 {
 		return errors.New("cgroups: SpawnInside is for cgroup v1; on v2 clone into Dir()")
 	}
