@@ -70,7 +70,7 @@ const Grace = 5 * time.Second
 func init() {
 	drivers.Register(drivers.Info{
 		Name:    "qemu",
-		Kind:    "VM: QEMU, hardware-assisted (KVM) where /dev/kvm is usable, else full emulation (TCG); own guest kernel",
+		Kind:    "VM: QEMU, hardware-assisted (KVM) where usable, else full emulation (TCG); own guest kernel",
 		Factory: func(env drivers.Env) (drivers.Driver, error) { return New(env) },
 	})
 	drivers.Register(drivers.Info{
