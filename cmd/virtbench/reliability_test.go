@@ -158,7 +158,9 @@ func TestKilledRunCleaned(t *testing.T) {
 	agent := privateAgent(t)
 	cache := t.TempDir()
 	cmd, out, sd := startRun(t, "name: t\ndrivers: [container, runc]\nworkloads: [idle]\ninstances: [4]\nreps: 1000\nwarmup: 0\nsettle: 1s\n", cache, agent)
-	waitFor(t, time.Minute, "running instances", func() bool { return instanceDirs(sd) >= 4 })
+	// settle: 1s keeps instances up a while; a trial first waits (up to
+	// bench.SettleLimit) for the host's memory to stand still.
+	waitFor(t, 2*time.Minute, "running instances", func() bool { return instanceDirs(sd) >= 4 })
 	cmd.Process.Kill()
 	cmd.Wait()
 	if left := leftovers(sd, cache, agent); len(left) == 0 {
