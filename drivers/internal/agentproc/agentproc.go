@@ -187,8 +187,13 @@ func (p *Process) Ready(ctx context.Context) (drivers.Readiness, error) {
 	return p.Console.Ready(ctx, p.exited, p.ExitErr)
 }
 
-// Ready waits for the READY line. It returns at once with exitErr's
-// error when exited closes first, and with ErrNotReady when ctx ends first.
+// drainWait bounds how long Ready waits, once the process exited, for the
+// rest of its output.
+const drainWait = 2 * time.Second
+
+// Ready waits for the READY line. It returns with exitErr's error when
+// exited closes first (once the output is drained, at most drainWait
+// later), and with ErrNotReady when ctx ends first.
 func (c *Console) Ready(ctx context.Context, exited <-chan struct{}, exitErr func() error) (drivers.Readiness, error) {
 	select {
 	case <-c.readyCh:
@@ -199,12 +204,14 @@ func (c *Console) Ready(ctx context.Context, exited <-chan struct{}, exitErr fun
 	case <-c.readyCh:
 		return c.readiness(), nil
 	case <-exited:
-		// The READY line may still be in the pipe.
+		// The READY line, or the last words of the error, may still be in
+		// the pipe; a loaded host can take a while to drain it. The bound
+		// is for a pipe some other process keeps open.
 		select {
 		case <-c.readyCh:
 			return c.readiness(), nil
 		case <-c.drained:
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(drainWait):
 		}
 		select {
 		case <-c.readyCh:
