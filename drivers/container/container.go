@@ -69,9 +69,7 @@ type Driver struct {
 	debian bool
 	veth   bool
 
-	peerOnce sync.Once
-	peer     *vnet.Peer
-	peerErr  error
+	peer vnet.LazyPeer
 
 	once sync.Once
 	// lower is the overlay's read-only lower directory list: the minimal
@@ -317,15 +315,15 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 	cfgR.Close()
 	if d.veth {
 		// Before the init runs its workload, so the network is there at READY.
-		d.peerOnce.Do(func() { d.peer, d.peerErr = vnet.NewPeer() })
-		if d.peerErr != nil {
-			return nil, fmt.Errorf("container: network: %w", d.peerErr)
-		}
-		link, err := d.peer.Connect(p.Pid(), "eth0")
+		peer, err := d.peer.Get()
 		if err != nil {
 			return nil, fmt.Errorf("container: network: %w", err)
 		}
-		inst.peer, inst.link = d.peer, link
+		link, err := peer.Connect(p.Pid(), "eth0")
+		if err != nil {
+			return nil, fmt.Errorf("container: network: %w", err)
+		}
+		inst.path = vnet.Path{Peer: peer, Link: link}
 		if err := send(); err != nil {
 			return nil, fmt.Errorf("container: %w", err)
 		}
@@ -394,8 +392,7 @@ type instance struct {
 	dir  string
 	cg   *cgroups.Cgroup
 	p    *agentproc.Process
-	peer *vnet.Peer // nil without network=veth
-	link vnet.Link
+	path vnet.Path // the zero Path without a network option
 
 	stopOnce sync.Once
 	stopErr  error
@@ -433,10 +430,7 @@ func (i *instance) ExitErr() error {
 // veth; without network=veth there is no path and it returns
 // ErrNotApplicable.
 func (i *instance) Dial(ctx context.Context, port string) (net.Conn, error) {
-	if i.peer == nil {
-		return nil, drivers.ErrNotApplicable
-	}
-	return i.peer.Dial(ctx, net.JoinHostPort(i.link.InstanceAddr.String(), port))
+	return i.path.Dial(ctx, port)
 }
 
 // CgroupMemoryBytes returns the cgroup's memory usage without page cache.

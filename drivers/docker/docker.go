@@ -69,9 +69,7 @@ type Driver struct {
 	env     drivers.Env
 	network string
 
-	peerOnce sync.Once
-	peer     *vnet.Peer // network=veth
-	peerErr  error
+	peer vnet.LazyPeer
 
 	mu  sync.Mutex
 	cli *client.Client
@@ -321,19 +319,19 @@ func (d *Driver) Start(ctx context.Context, spec drivers.Spec) (_ drivers.Instan
 		// The agent listens on every address, so the link may come after
 		// it started; it is there before Start returns, so before READY
 		// is read and load is sent.
-		d.peerOnce.Do(func() { d.peer, d.peerErr = vnet.NewPeer() })
-		if d.peerErr != nil {
-			return nil, fmt.Errorf("docker: network: %w", d.peerErr)
+		peer, err := d.peer.Get()
+		if err != nil {
+			return nil, fmt.Errorf("docker: network: %w", err)
 		}
 		pids := inst.Processes()
 		if len(pids) == 0 {
 			return nil, errors.New("docker: network: no PID for the container")
 		}
-		link, err := d.peer.Connect(int(pids[0]), "eth0")
+		link, err := peer.Connect(int(pids[0]), "eth0")
 		if err != nil {
 			return nil, fmt.Errorf("docker: network: %w", err)
 		}
-		inst.peer, inst.link = d.peer, link
+		inst.path = vnet.Path{Peer: peer, Link: link}
 	}
 	return inst, nil
 }
@@ -358,8 +356,7 @@ type instance struct {
 	pidOnce sync.Once
 	pids    []int32
 
-	peer *vnet.Peer // nil unless network=veth
-	link vnet.Link
+	path vnet.Path // the zero Path without a network option
 
 	stopOnce sync.Once
 	stopErr  error
@@ -376,10 +373,7 @@ var (
 // veth; without network=veth there is no path of virtbench's own and it
 // returns ErrNotApplicable.
 func (i *instance) Dial(ctx context.Context, port string) (net.Conn, error) {
-	if i.peer == nil {
-		return nil, drivers.ErrNotApplicable
-	}
-	return i.peer.Dial(ctx, net.JoinHostPort(i.link.InstanceAddr.String(), port))
+	return i.path.Dial(ctx, port)
 }
 
 func (i *instance) watch(waitC <-chan container.WaitResponse, errC <-chan error) {

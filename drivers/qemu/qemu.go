@@ -192,9 +192,7 @@ type Driver struct {
 	debianDisk string
 	err        error
 
-	peerOnce sync.Once
-	peer     *vnet.Peer // network=tap: where the VMs' taps live
-	peerErr  error
+	peer vnet.LazyPeer
 }
 
 var (
@@ -374,18 +372,18 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 	extra := []*os.File{lnFile} // fd 3: the QMP listening socket
 	var ip string
 	if d.cfg.Network == "tap" {
-		d.peerOnce.Do(func() { d.peer, d.peerErr = vnet.NewPeer() })
-		if d.peerErr != nil {
-			return nil, fmt.Errorf("qemu: network: %w", d.peerErr)
+		peer, err := d.peer.Get()
+		if err != nil {
+			return nil, fmt.Errorf("qemu: network: %w", err)
 		}
-		tap, link, err := d.peer.Tap()
+		tap, link, err := peer.Tap()
 		if err != nil {
 			return nil, fmt.Errorf("qemu: network: %w", err)
 		}
 		// QEMU's copy keeps the tap; it goes when QEMU exits.
 		defer tap.Close()
 		extra = append(extra, tap) // fd 4
-		inst.peer, inst.link = d.peer, link
+		inst.path = vnet.Path{Peer: peer, Link: link}
 		ip = link.InstanceAddr.String() + "/30"
 	}
 	qargs := d.commandLine(accel, memMiB, disk, ip, args)
@@ -554,8 +552,7 @@ type instance struct {
 		Close() error
 	}
 	labels map[string]string
-	peer   *vnet.Peer // nil without network=tap
-	link   vnet.Link
+	path   vnet.Path // the zero Path without a network option
 
 	// Set by watchVMM before vmReady is closed.
 	vmReady chan struct{}
@@ -652,10 +649,7 @@ func (i *instance) Ready(ctx context.Context) (drivers.Readiness, error) {
 // and the guest's NIC (virtio-net, or e1000 with devices=emulated); without
 // network=tap there is no path and it returns ErrNotApplicable.
 func (i *instance) Dial(ctx context.Context, port string) (net.Conn, error) {
-	if i.peer == nil {
-		return nil, drivers.ErrNotApplicable
-	}
-	return i.peer.Dial(ctx, net.JoinHostPort(i.link.InstanceAddr.String(), port))
+	return i.path.Dial(ctx, port)
 }
 
 // WritableUsage returns the footprint of the instance's disk overlay, or

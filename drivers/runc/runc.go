@@ -63,9 +63,7 @@ type Driver struct {
 	env     drivers.Env
 	veth    bool
 
-	peerOnce sync.Once
-	peer     *vnet.Peer
-	peerErr  error
+	peer vnet.LazyPeer
 
 	once   sync.Once
 	rootfs images.Rootfs
@@ -184,15 +182,15 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 	inst.cgPath = cgPath
 	var netnsPath string
 	if d.veth {
-		d.peerOnce.Do(func() { d.peer, d.peerErr = vnet.NewPeer() })
-		if d.peerErr != nil {
-			return nil, fmt.Errorf("%s: network: %w", d.runtime, d.peerErr)
-		}
-		ns, link, err := d.peer.Namespace("eth0")
+		peer, err := d.peer.Get()
 		if err != nil {
 			return nil, fmt.Errorf("%s: network: %w", d.runtime, err)
 		}
-		inst.netns, inst.peer, inst.link = ns, d.peer, link
+		ns, link, err := peer.Namespace("eth0")
+		if err != nil {
+			return nil, fmt.Errorf("%s: network: %w", d.runtime, err)
+		}
+		inst.netns, inst.path = ns, vnet.Path{Peer: peer, Link: link}
 		netnsPath = vnet.NsPath(ns)
 	}
 	cfg := bundleSpec(append([]string{images.AgentPath, spec.Workload}, spec.Args...), id, cgPath, netnsPath, spec)
@@ -293,8 +291,7 @@ type instance struct {
 	p       *agentproc.Process
 	// With network=veth: the namespace virtbench made, and its link.
 	netns *os.File
-	peer  *vnet.Peer
-	link  vnet.Link
+	path  vnet.Path // the zero Path without a network option
 
 	stopOnce sync.Once
 	stopErr  error
@@ -311,10 +308,7 @@ var (
 // veth; without network=veth there is no path and it returns
 // ErrNotApplicable.
 func (i *instance) Dial(ctx context.Context, port string) (net.Conn, error) {
-	if i.peer == nil {
-		return nil, drivers.ErrNotApplicable
-	}
-	return i.peer.Dial(ctx, net.JoinHostPort(i.link.InstanceAddr.String(), port))
+	return i.path.Dial(ctx, port)
 }
 
 func (i *instance) ID() string                                           { return i.id }

@@ -16,6 +16,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"virtbench/drivers"
 )
 
 // Peer is a network namespace virtbench creates to talk to instances from.
@@ -234,6 +236,35 @@ func (p *Peer) Dial(ctx context.Context, addr string) (net.Conn, error) {
 		return err
 	})
 	return c, err
+}
+
+// LazyPeer makes its Peer on first use and keeps it: a driver holds one
+// for all its instances.
+type LazyPeer struct {
+	once sync.Once
+	p    *Peer
+	err  error
+}
+
+// Get returns the peer, making it the first time.
+func (l *LazyPeer) Get() (*Peer, error) {
+	l.once.Do(func() { l.p, l.err = NewPeer() })
+	return l.p, l.err
+}
+
+// Path is an instance's network path from a peer; the zero Path is none.
+type Path struct {
+	Peer *Peer
+	Link Link
+}
+
+// Dial connects from the peer to the instance's TCP port; without a path
+// it returns drivers.ErrNotApplicable.
+func (p Path) Dial(ctx context.Context, port string) (net.Conn, error) {
+	if p.Peer == nil {
+		return nil, drivers.ErrNotApplicable
+	}
+	return p.Peer.Dial(ctx, net.JoinHostPort(p.Link.InstanceAddr.String(), port))
 }
 
 // Close releases the peer namespace; it goes once its last veth does.
