@@ -1,17 +1,19 @@
 package bench
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime/debug"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/shirou/gopsutil/v4/mem"
-	"github.com/shirou/gopsutil/v4/process"
 )
 
 // Memory is the memory of one instance, summed over its host processes.
@@ -23,48 +25,84 @@ type Memory struct {
 	PSSAnon int64
 }
 
-// MemoryOf sums RSS, PSS and USS (private clean + private dirty) over pids,
-// from /proc/PID/smaps_rollup through gopsutil.
+// MemoryOf sums RSS, PSS, USS (private clean + private dirty) and the
+// anonymous part of PSS over pids, from one read of each process's
+// /proc/PID/smaps_rollup (Linux 4.14+; Pss_Anon from 5.9).
 func MemoryOf(ctx context.Context, pids []int32) (Memory, error) {
 	var m Memory
 	for _, pid := range pids {
-		p, err := process.NewProcessWithContext(ctx, pid)
+		if err := ctx.Err(); err != nil {
+			return Memory{}, err
+		}
+		pm, err := readRollup(pid)
 		if err != nil {
-			return Memory{}, fmt.Errorf("bench: process %d: %w", pid, err)
+			return Memory{}, err
 		}
-		maps, err := p.MemoryMapsWithContext(ctx, true)
-		if err != nil {
-			return Memory{}, fmt.Errorf("bench: smaps of %d: %w", pid, err)
-		}
-		if maps == nil || len(*maps) == 0 {
-			return Memory{}, fmt.Errorf("bench: smaps of %d: empty", pid)
-		}
-		r := (*maps)[0]
-		m.RSS += int64(r.Rss) << 10
-		m.PSS += int64(r.Pss) << 10
-		m.USS += int64(r.PrivateClean+r.PrivateDirty) << 10
-		m.PSSAnon += pssAnon(pid)
+		m.RSS += pm.RSS
+		m.PSS += pm.PSS
+		m.USS += pm.USS
+		m.PSSAnon += pm.PSSAnon
 	}
 	return m, nil
 }
 
-// pssAnon reads Pss_Anon (kernel 5.9+) from /proc/PID/smaps_rollup, in bytes;
-// 0 when the kernel does not report it.
-func pssAnon(pid int32) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+func readRollup(pid int32) (Memory, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
 	if err != nil {
-		return 0
+		return Memory{}, fmt.Errorf("bench: memory of process %d: %w", pid, err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "Pss_Anon:"); ok {
-			f := strings.Fields(rest)
-			if len(f) > 0 {
-				kb, _ := strconv.ParseInt(f[0], 10, 64)
-				return kb << 10
-			}
+	defer f.Close()
+	m, err := parseRollup(f)
+	if err != nil {
+		return Memory{}, fmt.Errorf("bench: memory of process %d: %w", pid, err)
+	}
+	return m, nil
+}
+
+// parseRollup reads the content of a smaps_rollup file. Values are in kB
+// there. A file without Rss and Pss (a process that exited as it was read,
+// a kernel thread) is an error.
+func parseRollup(r io.Reader) (Memory, error) {
+	var m Memory
+	var seen int
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		name, rest, ok := bytes.Cut(sc.Bytes(), []byte(":"))
+		if !ok {
+			continue
 		}
+		var dst *int64
+		switch string(name) {
+		case "Rss":
+			dst = &m.RSS
+			seen++
+		case "Pss":
+			dst = &m.PSS
+			seen++
+		case "Pss_Anon":
+			dst = &m.PSSAnon
+		case "Private_Clean", "Private_Dirty":
+			dst = &m.USS
+		default:
+			continue
+		}
+		f := bytes.Fields(rest)
+		if len(f) != 2 || string(f[1]) != "kB" {
+			return Memory{}, fmt.Errorf("smaps_rollup: malformed line %q", sc.Text())
+		}
+		kb, err := strconv.ParseInt(string(f[0]), 10, 64)
+		if err != nil {
+			return Memory{}, fmt.Errorf("smaps_rollup: %q: %w", sc.Text(), err)
+		}
+		*dst += kb << 10
 	}
-	return 0
+	if err := sc.Err(); err != nil {
+		return Memory{}, fmt.Errorf("smaps_rollup: %w", err)
+	}
+	if seen < 2 {
+		return Memory{}, errors.New("smaps_rollup: no Rss and Pss (has the process exited?)")
+	}
+	return m, nil
 }
 
 // HostMemAvailable returns the host's MemAvailable in bytes.

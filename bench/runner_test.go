@@ -18,6 +18,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if size := os.Getenv(allocChildEnv); size != "" {
+		allocChild(size)
+		return
+	}
 	code := m.Run()
 	drivertest.CleanupAgent()
 	os.Exit(code)

@@ -52,7 +52,7 @@ type Summary struct {
 	// CoV is StdDev/Mean.
 	CoV float64 `json:"cov"`
 	// CILo and CIHi bound the median at Confidence (distribution-free, as
-	// benchstat computes it); equal to Median when n is too small.
+	// benchstat computes it); Min and Max when n is too small for that.
 	CILo       float64           `json:"ci_lo"`
 	CIHi       float64           `json:"ci_hi"`
 	Confidence float64           `json:"confidence"`
@@ -135,11 +135,11 @@ func Describe(values []float64) Summary {
 	}
 	bs := benchmath.AssumeNothing.Summary(benchmath.NewSample(xs, &benchmath.DefaultThresholds), Confidence)
 	s.Median, s.CILo, s.CIHi = bs.Center, bs.Lo, bs.Hi
-	if math.IsInf(s.CILo, 0) || math.IsNaN(s.CILo) {
-		s.CILo = s.Median
-	}
-	if math.IsInf(s.CIHi, 0) || math.IsNaN(s.CIHi) {
-		s.CIHi = s.Median
+	if !finite(s.CILo) || !finite(s.CIHi) {
+		// Too few values for an interval at Confidence (fewer than 6):
+		// the range of the values is the widest the data support, and
+		// the warning says the interval is weak.
+		s.CILo, s.CIHi = s.Min, s.Max
 	}
 	if s.N < MinSamples {
 		s.Warnings = append(s.Warnings, fmt.Sprintf("need >= %d samples, have %d", MinSamples, s.N))
@@ -154,6 +154,8 @@ func Describe(values []float64) Summary {
 	return s
 }
 
+func finite(v float64) bool { return !math.IsInf(v, 0) && !math.IsNaN(v) }
+
 // quantile returns the p-quantile of sorted xs by linear interpolation
 // between order statistics (R's type 7, numpy's default), so that p25 and
 // p75 match what spreadsheets and numpy report.
@@ -164,4 +166,19 @@ func quantile(xs []float64, p float64) float64 {
 		return xs[len(xs)-1]
 	}
 	return xs[lo] + (h-float64(lo))*(xs[lo+1]-xs[lo])
+}
+
+// MannWhitney returns the two-sided p-value of the Mann-Whitney U test
+// that a and b come from distributions with the same location (exact for
+// small samples without ties, as benchstat computes it; 1 when it cannot
+// be computed), and a warning when the samples are too small for any
+// difference to be significant at the 0.05 level.
+func MannWhitney(a, b []float64) (p float64, warning string) {
+	sa := benchmath.NewSample(append([]float64(nil), a...), &benchmath.DefaultThresholds)
+	sb := benchmath.NewSample(append([]float64(nil), b...), &benchmath.DefaultThresholds)
+	c := benchmath.AssumeNothing.Compare(sa, sb)
+	if len(c.Warnings) > 0 {
+		warning = c.Warnings[0].Error()
+	}
+	return c.P, warning
 }

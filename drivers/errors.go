@@ -3,6 +3,7 @@ package drivers
 import (
 	"errors"
 	"fmt"
+	"os/exec"
 )
 
 var (
@@ -20,4 +21,13 @@ var (
 // Unavailable returns an error wrapping ErrUnavailable with the reason.
 func Unavailable(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrUnavailable, fmt.Sprintf(format, args...))
+}
+
+// NeedBinary returns an error wrapping ErrUnavailable when binary is not
+// on PATH, naming the Debian package that provides it; nil otherwise.
+func NeedBinary(binary, pkg string) error {
+	if _, err := exec.LookPath(binary); err != nil {
+		return Unavailable("%s is not installed (apt-get install %s)", binary, pkg)
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"virtbench/bench"
+	"virtbench/internal/required"
 )
 
 // chromium returns the headless browser Debian installs (run.sh installs it).
@@ -20,7 +21,7 @@ func chromium(t *testing.T) string {
 			return p
 		}
 	}
-	t.Skip("no Chromium: apt-get install chromium (./run.sh installs it) to test the report in a browser")
+	required.Skip(t, "chromium", "no Chromium: apt-get install chromium (./run.sh installs it) to test the report in a browser")
 	return ""
 }
 

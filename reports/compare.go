@@ -82,12 +82,8 @@ func Compare(runs []*Run) []Change {
 			if ch.Old != 0 {
 				ch.Delta = (ch.New - ch.Old) / math.Abs(ch.Old)
 			}
-			cmp := benchmath.AssumeNothing.Compare(sb, sc)
-			ch.P = cmp.P
-			ch.Significant = cmp.P < Alpha
-			if len(cmp.Warnings) > 0 {
-				ch.Note = cmp.Warnings[0].Error()
-			}
+			ch.P, ch.Note = bench.MannWhitney(b, c)
+			ch.Significant = ch.P < Alpha
 			worse := ch.Delta > 0
 			if higherIsBetter(ch.Unit) {
 				worse = ch.Delta < 0

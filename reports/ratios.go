@@ -71,7 +71,7 @@ func PerfRatios(samples []bench.Sample) []Ratio {
 		} else {
 			r.Value, r.Lo, r.Hi = d/n, dlo/nhi, dhi/nlo
 		}
-		r.P = benchmath.AssumeNothing.Compare(sn, sd).P
+		r.P, _ = bench.MannWhitney(nat, vals[k])
 		r.Same = r.P >= Alpha
 		out = append(out, r)
 	}

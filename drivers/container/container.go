@@ -134,8 +134,15 @@ func (d *Driver) Check(context.Context) error {
 	if d.debian && d.userNS {
 		return drivers.Unavailable("image=debian with userns=true is not supported (the Debian base is owned by host root)")
 	}
+	if d.debian {
+		if err := drivers.NeedBinary("debootstrap", "debootstrap"); err != nil {
+			return err
+		}
+	}
+	// The host has what the image needs: a failure to build it is the
+	// driver's own, not a missing capability.
 	if err := d.image(); err != nil {
-		return drivers.Unavailable("base image: %v", err)
+		return fmt.Errorf("container: base image: %w", err)
 	}
 	return nil
 }

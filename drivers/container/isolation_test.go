@@ -95,7 +95,9 @@ func TestIsolation(t *testing.T) {
 	if m := drivertest.MountsUnder(env.StateDir); len(m) > 0 {
 		t.Errorf("container mounts visible on the host: %v", m)
 	}
-	if err := inst.Stop(context.Background()); err != nil {
+	stopCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := inst.Stop(stopCtx); err != nil {
 		t.Fatal(err)
 	}
 	drivertest.CheckNothingLeft(t, env)
@@ -111,16 +113,11 @@ func TestMemoryLimitKills(t *testing.T) {
 	drivertest.RequiresRoot(t)
 	env := drivertest.NewEnv(t, drivertest.Options{})
 	inst := drivertest.Start(t, factory, env, drivers.Spec{ID: "oom", Workload: "alloc", Args: []string{"-size", "268435456"}, MemoryBytes: 32 << 20})
-	ex := inst.(drivers.Exiter)
-	select {
-	case <-ex.Exited():
-	case <-time.After(30 * time.Second):
-		t.Fatal("a container allocating 256 MiB under a 32 MiB limit was not killed")
-	}
-	if err := ex.ExitErr(); err == nil || !strings.Contains(err.Error(), "memory limit") {
+	drivertest.WaitExited(t, inst, 30*time.Second)
+	if err := inst.(drivers.Exiter).ExitErr(); err == nil || !strings.Contains(err.Error(), "memory limit") {
 		t.Errorf("ExitErr = %v, want it to name the memory limit", err)
 	}
-	for m := range inst.Output() {
+	for _, m := range drivertest.Drain(t, inst, 30*time.Second) {
 		if m.Kind == guest.KindResult {
 			t.Errorf("the workload reported %+v despite the limit", m.Result)
 		}
@@ -173,9 +170,7 @@ func TestBornInCgroup(t *testing.T) {
 	drivertest.RequiresRoot(t)
 	env := drivertest.NewEnv(t, drivertest.Options{})
 	inst := drivertest.Start(t, factory, env, drivers.Spec{ID: "born", Workload: "idle"})
-	if _, err := inst.Ready(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	drivertest.Ready(t, inst, 30*time.Second)
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", inst.Processes()[0]))
 	if err != nil {
 		t.Fatal(err)

@@ -28,7 +28,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -124,8 +123,10 @@ func (d *Driver) Check(ctx context.Context) error {
 	if _, err := cli.Ping(pctx); err != nil {
 		return drivers.Unavailable("no Docker engine answers (%v): install and start docker.io", err)
 	}
+	// The engine answers: a failure to import the image is the driver's
+	// or the engine's own, not a missing capability.
 	if _, err := d.image(ctx); err != nil {
-		return drivers.Unavailable("image: %v", err)
+		return fmt.Errorf("docker: image: %w", err)
 	}
 	return nil
 }
@@ -423,19 +424,13 @@ func (i *instance) Processes() []int32 {
 	return i.pids
 }
 
-// parentOf returns pid's parent PID from /proc, or 0.
+// parentOf returns pid's parent PID, or 0.
 func parentOf(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := state.ReadStat(pid)
 	if err != nil {
 		return 0
 	}
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(fields) < 2 {
-		return 0
-	}
-	ppid, _ := strconv.Atoi(fields[1])
-	return ppid
+	return st.PPid
 }
 
 // WritableUsage returns the engine's size of the container's writable layer.

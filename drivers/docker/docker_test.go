@@ -85,9 +85,7 @@ func TestConformance(t *testing.T) {
 func TestFootprint(t *testing.T) {
 	env := drivertest.NewEnv(t, drivertest.Options{})
 	inst := drivertest.Start(t, factory, env, drivers.Spec{ID: "fp", Workload: "idle"})
-	if _, err := inst.Ready(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	drivertest.Ready(t, inst, time.Minute)
 	if pids := inst.Processes(); len(pids) != 2 {
 		t.Errorf("processes %v, want the container's init and its shim", pids)
 	}

@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -27,6 +26,7 @@ import (
 	"virtbench/drivers"
 	"virtbench/drivers/state"
 	"virtbench/guest"
+	"virtbench/internal/required"
 )
 
 // Options tune the suite for slow drivers.
@@ -107,12 +107,7 @@ func Start(t testing.TB, f drivers.Factory, env drivers.Env, spec drivers.Spec) 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if err := d.Check(ctx); err != nil {
-		if errors.Is(err, drivers.ErrUnavailable) {
-			t.Skipf("host cannot run driver %s: %v", d.Name(), err)
-		}
-		t.Fatal(err)
-	}
+	Check(t, d)
 	if spec.ID == "" {
 		spec.ID = "t" + strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
 	}
@@ -122,6 +117,22 @@ func Start(t testing.TB, f drivers.Factory, env drivers.Env, spec drivers.Spec) 
 	}
 	t.Cleanup(func() { stop(t, inst) })
 	return inst
+}
+
+// Check fails t when the driver's Check fails for its own reasons, and
+// skips it (see required.Skip) only when the host lacks what the driver
+// needs (ErrUnavailable).
+func Check(t testing.TB, d drivers.Driver) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	err := d.Check(ctx)
+	switch {
+	case errors.Is(err, drivers.ErrUnavailable):
+		required.Skip(t, d.Name(), err.Error())
+	case err != nil:
+		t.Fatalf("driver %s: Check: %v", d.Name(), err)
+	}
 }
 
 func stop(t testing.TB, inst drivers.Instance) {
@@ -165,7 +176,9 @@ func Run(t *testing.T, f drivers.Factory, opts Options) {
 	}
 }
 
-func ready(t *testing.T, inst drivers.Instance, timeout time.Duration) drivers.Readiness {
+// Ready waits up to timeout for the instance's READY and checks its
+// timeline; it fails t on any error.
+func Ready(t testing.TB, inst drivers.Instance, timeout time.Duration) drivers.Readiness {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -204,9 +217,43 @@ func Results(t testing.TB, inst drivers.Instance, timeout time.Duration) []guest
 	}
 }
 
+// Drain reads Output until it is closed and returns every message; it
+// fails t when the output is still open after timeout.
+func Drain(t testing.TB, inst drivers.Instance, timeout time.Duration) []guest.Message {
+	t.Helper()
+	var ms []guest.Message
+	deadline := time.After(timeout)
+	for {
+		select {
+		case m, ok := <-inst.Output():
+			if !ok {
+				return ms
+			}
+			ms = append(ms, m)
+		case <-deadline:
+			t.Fatalf("output still open after %v; messages so far %v", timeout, ms)
+		}
+	}
+}
+
+// WaitExited waits until the instance's main process has exited and fails
+// t when that takes longer than timeout.
+func WaitExited(t testing.TB, inst drivers.Instance, timeout time.Duration) {
+	t.Helper()
+	ex, ok := inst.(drivers.Exiter)
+	if !ok {
+		t.Fatalf("%T cannot report its exit (drivers.Exiter)", inst)
+	}
+	select {
+	case <-ex.Exited():
+	case <-time.After(timeout):
+		t.Fatalf("instance still running %v after it should have exited", timeout)
+	}
+}
+
 func testStartReadyResultStop(t *testing.T, f drivers.Factory, env drivers.Env, opts Options) {
 	inst := Start(t, f, env, drivers.Spec{Workload: "cpu", Args: []string{"-ops", "20"}})
-	r := ready(t, inst, opts.ReadyTimeout)
+	r := Ready(t, inst, opts.ReadyTimeout)
 	if r.Guest.Workload != "cpu" {
 		t.Errorf("READY workload = %q, want cpu", r.Guest.Workload)
 	}
@@ -233,8 +280,9 @@ func testStartReadyResultStop(t *testing.T, f drivers.Factory, env drivers.Env, 
 
 func testStopTwice(t *testing.T, f drivers.Factory, env drivers.Env, opts Options) {
 	inst := Start(t, f, env, drivers.Spec{Workload: "idle"})
-	ready(t, inst, opts.ReadyTimeout)
-	ctx := context.Background()
+	Ready(t, inst, opts.ReadyTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	if err := inst.Stop(ctx); err != nil {
 		t.Fatalf("first Stop: %v", err)
 	}
@@ -248,16 +296,14 @@ func testStopAfterCancel(t *testing.T, f drivers.Factory, env drivers.Env, opts 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Check(context.Background()); err != nil {
-		t.Skipf("host cannot run driver %s: %v", d.Name(), err)
-	}
+	Check(t, d)
 	ctx, cancel := context.WithCancel(context.Background())
 	inst, err := d.Start(ctx, drivers.Spec{ID: "cancel", Workload: "idle"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { stop(t, inst) })
-	ready(t, inst, opts.ReadyTimeout)
+	Ready(t, inst, opts.ReadyTimeout)
 	cancel()
 	time.Sleep(100 * time.Millisecond)
 	for _, pid := range inst.Processes() {
@@ -305,7 +351,7 @@ func testBadFlag(t *testing.T, f drivers.Factory, env drivers.Env, opts Options)
 		t.Fatal("Ready of a workload with a bad flag succeeded")
 	}
 	var sawError bool
-	for m := range inst.Output() {
+	for _, m := range Drain(t, inst, opts.ReadyTimeout) {
 		if m.Kind == guest.KindError && strings.Contains(m.Error.Msg, "-ops") {
 			sawError = true
 		}
@@ -317,13 +363,8 @@ func testBadFlag(t *testing.T, f drivers.Factory, env drivers.Env, opts Options)
 
 // Alive reports whether pid exists and is not a zombie.
 func Alive(pid int32) bool {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(int(pid)), "stat"))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+	st, err := state.ReadStat(int(pid))
+	return err == nil && st.State != 'Z'
 }
 
 // CheckNothingLeft fails t when env's state directory holds any file or any
@@ -365,11 +406,12 @@ func CgroupLeaks(env drivers.Env) []string {
 	return left
 }
 
-// RequiresRoot skips t unless the test runs as root.
+// RequiresRoot skips t unless the test runs as root; with root listed in
+// $VIRTBENCH_REQUIRE it fails instead.
 func RequiresRoot(t testing.TB) {
 	t.Helper()
 	if syscall.Geteuid() != 0 {
-		t.Skip("needs root (namespaces, mounts, cgroups): run as root, e.g. sudo ./run.sh test")
+		required.Skip(t, "root", "needs root (namespaces, mounts, cgroups): run as root, e.g. sudo ./run.sh test")
 	}
 }
 

@@ -39,9 +39,11 @@ package qemu
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -50,6 +52,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -257,10 +260,13 @@ func (d *Driver) images() error {
 	return d.err
 }
 
-// Check finds QEMU, the accelerator and the kernel, and builds the images.
+// Check finds QEMU, the accelerator, the guest kernel and the tools the
+// images need, and builds the images. A host without one of those makes
+// the driver unavailable; a failure to build the images once they are all
+// there is an ordinary error.
 func (d *Driver) Check(context.Context) error {
-	if _, err := exec.LookPath(d.cfg.Binary); err != nil {
-		return drivers.Unavailable("%s not found (apt-get install qemu-system-x86)", d.cfg.Binary)
+	if err := drivers.NeedBinary(d.cfg.Binary, "qemu-system-x86"); err != nil {
+		return err
 	}
 	if _, err := d.accel(); err != nil {
 		return err
@@ -268,8 +274,20 @@ func (d *Driver) Check(context.Context) error {
 	if d.cfg.Network == "tap" && os.Geteuid() != 0 {
 		return drivers.Unavailable("network=tap needs root (a network namespace and a tap device)")
 	}
-	if err := d.images(); err != nil {
+	if _, err := images.FindKernel(d.cfg.Kernel); err != nil {
 		return drivers.Unavailable("%v", err)
+	}
+	tools := [][2]string{{"xz", "xz-utils"}, {"qemu-img", "qemu-utils"}, {"mkfs.ext4", "e2fsprogs"}}
+	if d.cfg.Image == "debian" {
+		tools = append(tools, [2]string{"debootstrap", "debootstrap"})
+	}
+	for _, t := range tools {
+		if err := drivers.NeedBinary(t[0], t[1]); err != nil {
+			return err
+		}
+	}
+	if err := d.images(); err != nil {
+		return fmt.Errorf("qemu: images: %w", err)
 	}
 	return nil
 }
@@ -395,7 +413,7 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 		return nil, fmt.Errorf("qemu: %w", err)
 	}
 	inst.console = stdin
-	p, err := agentproc.Start(cmd, begin)
+	p, err := agentproc.Start(cmd, begin, agentproc.WithLineHook(inst.watchConsole))
 	if err != nil {
 		return nil, fmt.Errorf("qemu: %w", err)
 	}
@@ -554,6 +572,10 @@ type instance struct {
 	labels map[string]string
 	path   vnet.Path // the zero Path without a network option
 
+	// panicked is the reason of the guest kernel's panic, once its
+	// headline appeared on the console.
+	panicked atomic.Pointer[string]
+
 	// Set by watchVMM before vmReady is closed.
 	vmReady chan struct{}
 	vmmUp   time.Time
@@ -616,14 +638,31 @@ func (i *instance) Exited() <-chan struct{}      { return i.p.Exited() }
 func (i *instance) ExitErr() error               { return i.p.ExitErr() }
 func (i *instance) Processes() []int32           { return []int32{int32(i.p.Pid())} }
 
+// panicHeadline starts the reason of a Linux kernel panic on the console.
+// The headline comes before the stack trace, so it is often no longer in
+// the console's tail when the VM has exited.
+const panicHeadline = "Kernel panic - not syncing: "
+
+// watchConsole remembers the reason of the first kernel panic on the
+// console.
+func (i *instance) watchConsole(line []byte) {
+	_, reason, ok := bytes.Cut(line, []byte(panicHeadline))
+	if !ok || i.panicked.Load() != nil {
+		return
+	}
+	r := strings.TrimSpace(string(reason))
+	i.panicked.Store(&r)
+}
+
 // Ready waits for READY on the console and for QMP's answer, and returns
 // the phases: vmm (exec to QMP greeting), then the guest's own boot
-// (GuestBoot), then agent.
+// (GuestBoot), then agent. When the guest kernel panicked, the error says
+// so first, with the panic's reason, then the console's tail.
 func (i *instance) Ready(ctx context.Context) (drivers.Readiness, error) {
 	r, err := i.p.Ready(ctx)
 	if err != nil {
-		if strings.Contains(err.Error(), "Kernel panic") {
-			err = fmt.Errorf("qemu: the guest kernel panicked: %w", err)
+		if reason := i.panicked.Load(); reason != nil {
+			err = fmt.Errorf("qemu: guest kernel panicked: %s; %w", *reason, err)
 		}
 		return r, err
 	}
@@ -679,12 +718,22 @@ func guestRAMResident(pid int, ramBytes int64) (ram, total int64, err error) {
 		return 0, 0, fmt.Errorf("qemu: %w", err)
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
+	ram, total, err = parseGuestRAM(f, ramBytes)
+	if err != nil {
+		return 0, total, fmt.Errorf("qemu: %w", err)
+	}
+	return ram, total, nil
+}
+
+// parseGuestRAM reads a smaps file: the Rss of the first anonymous mapping
+// (a header line of five fields, no path) of exactly ramBytes, and the Rss
+// of all mappings.
+func parseGuestRAM(r io.Reader, ramBytes int64) (ram, total int64, err error) {
+	sc := bufio.NewScanner(r)
 	inRAM := false
 	found := false
 	for sc.Scan() {
-		line := sc.Text()
-		fields := strings.Fields(line)
+		fields := strings.Fields(sc.Text())
 		if len(fields) >= 5 && strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":") {
 			var lo, hi uint64
 			if _, err := fmt.Sscanf(fields[0], "%x-%x", &lo, &hi); err == nil {
@@ -704,10 +753,10 @@ func guestRAMResident(pid int, ramBytes int64) (ram, total int64, err error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return 0, 0, fmt.Errorf("qemu: smaps: %w", err)
+		return 0, 0, fmt.Errorf("smaps: %w", err)
 	}
 	if !found {
-		return 0, total, fmt.Errorf("qemu: no guest RAM mapping of %d bytes in smaps", ramBytes)
+		return 0, total, fmt.Errorf("no guest RAM mapping of %d bytes in smaps", ramBytes)
 	}
 	return ram, total, nil
 }

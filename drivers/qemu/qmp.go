@@ -2,22 +2,26 @@ package qemu
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/digitalocean/go-qemu/qmp"
+	"github.com/digitalocean/go-qemu/qmp/raw"
 )
 
-// monitor wraps go-qemu's QMP socket monitor with what it lacks: a
-// deadline on every exchange (its socket has none) and a close that is
-// safe to call twice. Events are never requested, so its unbuffered events
-// channel never blocks the reader, and the replies used here are far below
-// its 64 KiB scanner limit.
+// monitor wraps a go-qemu QMP monitor with what it lacks: a deadline on
+// every exchange (its socket has none) and a close that is safe to call
+// twice. Commands go through go-qemu's typed calls (qmp/raw). Events are
+// never requested, so the socket monitor's unbuffered events channel never
+// blocks its reader, and the replies used here are far below its 64 KiB
+// scanner limit.
 type monitor struct {
-	mon *qmp.SocketMonitor
+	mon qmp.Monitor
+	raw *raw.Monitor
 }
+
+func newMonitor(mon qmp.Monitor) *monitor { return &monitor{mon: mon, raw: raw.NewMonitor(mon)} }
 
 // connectQMP dials the QMP socket and completes the capabilities
 // handshake. The greeting arrives once QEMU's monitor runs, which marks
@@ -27,7 +31,7 @@ func connectQMP(ctx context.Context, path string) (*monitor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("qmp: dial: %w", err)
 	}
-	m := &monitor{mon: mon}
+	m := newMonitor(mon)
 	if err := m.within(ctx, mon.Connect); err != nil {
 		return nil, fmt.Errorf("qmp: handshake: %w", err)
 	}
@@ -48,51 +52,29 @@ func (m *monitor) within(ctx context.Context, f func() error) error {
 	}
 }
 
-// run executes a QMP command and returns its "return" member.
-func (m *monitor) run(ctx context.Context, command string) (json.RawMessage, error) {
-	var raw []byte
-	err := m.within(ctx, func() error {
-		var err error
-		raw, err = m.mon.Run([]byte(`{"execute":"` + command + `"}`))
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("qmp: %s: %w", command, err)
-	}
-	var reply struct {
-		Return json.RawMessage `json:"return"`
-	}
-	if err := json.Unmarshal(raw, &reply); err != nil {
-		return nil, fmt.Errorf("qmp: %s: %w", command, err)
-	}
-	return reply.Return, nil
-}
-
 // kvmEnabled asks QEMU whether KVM is in use (query-kvm "enabled"): the
 // accelerator it actually runs, whatever was asked for.
 func (m *monitor) kvmEnabled(ctx context.Context) (bool, error) {
-	ret, err := m.run(ctx, "query-kvm")
+	var info raw.KVMInfo
+	err := m.within(ctx, func() (err error) {
+		info, err = m.raw.QueryKVM()
+		return err
+	})
 	if err != nil {
-		return false, err
-	}
-	var kvm struct {
-		Enabled bool `json:"enabled"`
-		Present bool `json:"present"`
-	}
-	if err := json.Unmarshal(ret, &kvm); err != nil {
 		return false, fmt.Errorf("qmp: query-kvm: %w", err)
 	}
-	return kvm.Enabled, nil
+	return info.Enabled, nil
 }
 
 // quit asks QEMU to exit. QEMU may close the socket before its reply
-// arrives; that EOF means the command worked.
+// arrives; that EOF means the command worked, so only ctx's end is an
+// error.
 func (m *monitor) quit(ctx context.Context) error {
-	_, err := m.run(ctx, "quit")
-	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-		return nil
+	err := m.within(ctx, m.raw.Quit)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return fmt.Errorf("qmp: quit: %w", err)
 	}
-	return err
+	return nil
 }
 
 func (m *monitor) close() { _ = m.mon.Disconnect() }

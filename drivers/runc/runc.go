@@ -106,29 +106,42 @@ func (d *Driver) ImageUsage() (images.Usage, error) {
 	return images.DiskUsage(r.Dir)
 }
 
-// Check finds the runtime and runs one short container with it, so that a
-// runtime that refuses this host (crun 1.8 on hybrid cgroups) is reported
-// unavailable with its own words.
+// Check finds the runtime and runs one short container with it. Only a
+// host that lacks something makes the driver unavailable: no root, no
+// runtime binary, or crun on a hybrid cgroup host (crun 1.8 refuses it),
+// reported with crun's own words. Any other failure of the probe container
+// is the driver's or the runtime's own, and an ordinary error.
 func (d *Driver) Check(ctx context.Context) error {
 	if os.Geteuid() != 0 {
 		return drivers.Unavailable("needs root (run virtbench as root)")
 	}
-	if _, err := exec.LookPath(d.runtime); err != nil {
-		return drivers.Unavailable("%s is not installed (apt-get install %s)", d.runtime, d.runtime)
+	if err := drivers.NeedBinary(d.runtime, d.runtime); err != nil {
+		return err
 	}
 	if _, err := d.image(); err != nil {
-		return drivers.Unavailable("base image: %v", err)
+		return fmt.Errorf("%s: base image: %w", d.runtime, err)
 	}
+	err := d.probe(ctx)
+	if err != nil && d.runtime == "crun" && cgroups.Hybrid() {
+		return drivers.Unavailable("crun cannot run containers on this hybrid cgroup host (cgroup v1 with a v2 hierarchy at %s/unified; boot with systemd.unified_cgroup_hierarchy=1 for cgroup v2): %v", cgroups.Root, err)
+	}
+	return err
+}
+
+// probe starts one idle container, waits for READY and stops it.
+func (d *Driver) probe(ctx context.Context) error {
 	inst, err := d.Start(ctx, drivers.Spec{ID: "check", Workload: "idle"})
 	if err != nil {
-		return drivers.Unavailable("%v", err)
+		return fmt.Errorf("%s: probe container: %w", d.runtime, err)
 	}
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	_, err = inst.Ready(rctx)
-	serr := inst.Stop(context.Background())
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer scancel()
+	serr := inst.Stop(sctx)
 	if err != nil {
-		return drivers.Unavailable("%s cannot run a container here: %v", d.runtime, err)
+		return fmt.Errorf("%s: probe container: %w", d.runtime, err)
 	}
 	return serr
 }

@@ -3,6 +3,7 @@ package runc_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"virtbench/drivers"
 	"virtbench/drivers/drivertest"
 	"virtbench/drivers/runc"
+	"virtbench/internal/required"
 )
 
 func TestMain(m *testing.M) {
@@ -40,7 +42,7 @@ func TestConformanceCrun(t *testing.T) {
 				t.Fatalf("crun on a hybrid cgroup host: Check = %v, want ErrUnavailable naming hybrid mode", err)
 			}
 			drivertest.CheckNothingLeft(t, env)
-			t.Skipf("crun refuses hybrid cgroups on this host (%v); the suite runs on a pure cgroup v1 or v2 host", err)
+			required.Skip(t, "crun", fmt.Sprintf("crun refuses hybrid cgroups on this host (%v); the suite runs on a pure cgroup v1 or v2 host", err))
 		}
 	}
 	drivertest.Run(t, factory, drivertest.Options{Leaks: drivertest.CgroupLeaks})
@@ -51,7 +53,7 @@ func TestConformanceCrun(t *testing.T) {
 func TestVethNetwork(t *testing.T) {
 	drivertest.RequiresRoot(t)
 	if _, err := exec.LookPath("runc"); err != nil {
-		t.Skip("runc is not installed: apt-get install runc")
+		required.Skip(t, "runc", "runc is not installed: apt-get install runc")
 	}
 	runcFactory := func(env drivers.Env) (drivers.Driver, error) { return runc.New("runc", env) }
 	drivertest.CheckNetworkPath(t, runcFactory, drivertest.NewEnv(t, drivertest.Options{Options: map[string]string{"network": "veth"}}))

@@ -17,7 +17,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -67,25 +66,11 @@ func Self() (Process, error) { return Lookup(os.Getpid()) }
 
 // Lookup returns pid's Process, with its start time.
 func Lookup(pid int) (Process, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := ReadStat(pid)
 	if err != nil {
-		return Process{}, fmt.Errorf("state: %w", err)
+		return Process{}, err
 	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return Process{}, fmt.Errorf("state: malformed /proc/%d/stat", pid)
-	}
-	fields := strings.Fields(s[i+1:])
-	// fields[0] is field 3 (state); the start time is field 22.
-	if len(fields) < 20 {
-		return Process{}, fmt.Errorf("state: short /proc/%d/stat", pid)
-	}
-	start, err := strconv.ParseUint(fields[19], 10, 64)
-	if err != nil {
-		return Process{}, fmt.Errorf("state: /proc/%d/stat: %w", pid, err)
-	}
-	return Process{Pid: pid, Start: start}, nil
+	return Process{Pid: pid, Start: st.Start}, nil
 }
 
 // ProcessOf returns pid's Process, or one that never matches a live process
@@ -100,17 +85,8 @@ func ProcessOf(pid int) Process {
 
 // Alive reports whether p still runs (same PID, same start time, not a zombie).
 func (p Process) Alive() bool {
-	cur, err := Lookup(p.Pid)
-	if err != nil || cur.Start != p.Start {
-		return false
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+	st, err := ReadStat(p.Pid)
+	return err == nil && st.Start == p.Start && st.State != 'Z'
 }
 
 func writeJSON(path string, v any) error {

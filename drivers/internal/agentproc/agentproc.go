@@ -6,6 +6,8 @@
 package agentproc
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -42,6 +44,7 @@ type Console struct {
 
 	mu   sync.Mutex
 	tail []byte
+	hook func(line []byte)
 }
 
 // NewConsole returns a console for an instance whose start began at begin.
@@ -60,12 +63,26 @@ type Process struct {
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	exitErr error
+	// outputDone is closed when both stdout and stderr reached EOF.
+	outputDone chan struct{}
+}
+
+// Option configures Start.
+type Option func(*Console)
+
+// WithLineHook calls hook with every console line that is not a protocol
+// line (stdout and stderr alike), before the line is kept for the tail. A
+// driver uses it to recognise what matters wherever it appears, such as a
+// guest kernel's panic headline that precedes a long stack trace. hook is
+// called from the reading goroutines, never concurrently with itself.
+func WithLineHook(hook func(line []byte)) Option {
+	return func(c *Console) { c.hook = hook }
 }
 
 // Start starts cmd in a new process group with stdout and stderr attached to
 // the console reader. begin is when the driver began work for the instance.
 // cmd.Stdout and cmd.Stderr must be nil.
-func Start(cmd *exec.Cmd, begin time.Time) (*Process, error) {
+func Start(cmd *exec.Cmd, begin time.Time, opts ...Option) (*Process, error) {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
@@ -89,12 +106,24 @@ func Start(cmd *exec.Cmd, begin time.Time) (*Process, error) {
 		stderrR.Close()
 		return nil, fmt.Errorf("agentproc: start %s: %w", cmd.Path, err)
 	}
-	p := &Process{Console: NewConsole(begin), cmd: cmd, exited: make(chan struct{})}
+	p := &Process{Console: NewConsole(begin), cmd: cmd, exited: make(chan struct{}), outputDone: make(chan struct{})}
+	for _, o := range opts {
+		o(p.Console)
+	}
+	stderrDone := make(chan struct{})
 	go func() {
 		defer stdoutR.Close()
 		p.Read(stdoutR)
 	}()
-	go p.readStderr(stderrR)
+	go func() {
+		defer close(stderrDone)
+		p.readStderr(stderrR)
+	}()
+	go func() {
+		<-p.drained
+		<-stderrDone
+		close(p.outputDone)
+	}()
 	go func() {
 		p.exitErr = cmd.Wait()
 		close(p.exited)
@@ -109,15 +138,15 @@ func (c *Console) Read(r io.Reader) {
 	_ = guest.ReadMessages(r, c.deliver, c.Keep)
 }
 
+// readStderr keeps stderr line by line (a line longer than the reader's
+// buffer in pieces) until EOF.
 func (p *Process) readStderr(r *os.File) {
 	defer r.Close()
-	buf := make([]byte, 4096)
+	br := bufio.NewReaderSize(r, 4096)
 	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			p.Keep(buf[:n])
-		}
-		if err != nil {
+		line, err := br.ReadSlice('\n')
+		p.Keep(line)
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
 			return
 		}
 	}
@@ -137,13 +166,19 @@ func (c *Console) deliver(m guest.Message) {
 	}
 }
 
-// Keep remembers the last tailBytes of non-protocol output.
+// Keep remembers the last tailBytes of non-protocol output, after passing
+// each of its lines to the console's line hook, if any.
 func (c *Console) Keep(b []byte) {
 	if len(b) == 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.hook != nil {
+		for line := range bytes.Lines(b) {
+			c.hook(bytes.TrimRight(line, "\r\n"))
+		}
+	}
 	c.tail = append(c.tail, b...)
 	if b[len(b)-1] != '\n' {
 		c.tail = append(c.tail, '\n')
@@ -182,19 +217,32 @@ func (p *Process) ExitErr() error {
 	return fmt.Errorf("%w: %v", drivers.ErrExited, p.exitErr)
 }
 
-// Ready waits for the READY line of the process.
+// Ready waits for the READY line of the process. When the process exits
+// first, the error is built once both stdout and stderr reached EOF (at
+// most DrainWait after the exit), so it carries the process's last words.
 func (p *Process) Ready(ctx context.Context) (drivers.Readiness, error) {
-	return p.Console.Ready(ctx, p.exited, p.ExitErr)
+	return p.Console.ready(ctx, p.exited, p.ExitErr, p.outputDone)
 }
 
-// drainWait bounds how long Ready waits, once the process exited, for the
-// rest of its output.
-const drainWait = 2 * time.Second
+// OutputDone is closed when every output stream of the process (stdout and
+// stderr) has reached EOF.
+func (p *Process) OutputDone() <-chan struct{} { return p.outputDone }
+
+// DrainWait bounds how long Ready waits, once the process exited, for the
+// rest of its output: the bound is for a pipe that some other process
+// (a child that outlived it) keeps open.
+const DrainWait = 5 * time.Second
 
 // Ready waits for the READY line. It returns with exitErr's error when
-// exited closes first (once the output is drained, at most drainWait
-// later), and with ErrNotReady when ctx ends first.
+// exited closes first (once the console reached EOF, at most DrainWait
+// later), and with ErrNotReady when ctx ends first. A console fed by one
+// reader that also carries the other streams (Docker's multiplexed
+// attach) has drained them all when Read returns.
 func (c *Console) Ready(ctx context.Context, exited <-chan struct{}, exitErr func() error) (drivers.Readiness, error) {
+	return c.ready(ctx, exited, exitErr, c.drained)
+}
+
+func (c *Console) ready(ctx context.Context, exited <-chan struct{}, exitErr func() error, drained <-chan struct{}) (drivers.Readiness, error) {
 	select {
 	case <-c.readyCh:
 		return c.readiness(), nil
@@ -205,13 +253,10 @@ func (c *Console) Ready(ctx context.Context, exited <-chan struct{}, exitErr fun
 		return c.readiness(), nil
 	case <-exited:
 		// The READY line, or the last words of the error, may still be in
-		// the pipe; a loaded host can take a while to drain it. The bound
-		// is for a pipe some other process keeps open.
+		// the pipes; a loaded host can take a while to drain them.
 		select {
-		case <-c.readyCh:
-			return c.readiness(), nil
-		case <-c.drained:
-		case <-time.After(drainWait):
+		case <-drained:
+		case <-time.After(DrainWait):
 		}
 		select {
 		case <-c.readyCh:

@@ -55,6 +55,17 @@ func Version() int {
 	return 1
 }
 
+// Hybrid reports whether this is a hybrid host: cgroup v1 controllers
+// beside a v2 hierarchy mounted at Root/unified (what systemd calls
+// "hybrid" mode; crun 1.8 refuses it).
+func Hybrid() bool {
+	if Version() == 2 {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(Root, "unified", "cgroup.controllers"))
+	return err == nil
+}
+
 // Own returns this process's cgroup path per v1 controller, and under the
 // key "" the v2 path.
 func Own() (map[string]string, error) { return parseMembership("/proc/self/cgroup") }

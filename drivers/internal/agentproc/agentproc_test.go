@@ -1,0 +1,67 @@
+package agentproc
+
+import (
+	"context"
+	"errors"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"virtbench/drivers"
+)
+
+// TestErrorCarriesStderr checks that the error of a process that exits
+// before READY ends with its last words on stderr, even when stdout closed
+// long before stderr was read to the end.
+func TestErrorCarriesStderr(t *testing.T) {
+	// stdout closes first; then 3000 lines of stderr, the last one the reason.
+	script := `exec 1>&-; i=0; while [ $i -lt 3000 ]; do echo "noise $i" >&2; i=$((i+1)); done; echo "the real reason" >&2; exit 3`
+	for range 5 {
+		p, err := Start(exec.Command("sh", "-c", script), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		_, err = p.Ready(ctx)
+		cancel()
+		if !errors.Is(err, drivers.ErrExited) || !strings.HasSuffix(err.Error(), "the real reason") {
+			t.Fatalf("Ready = %v; want ErrExited ending with the last line of stderr", err)
+		}
+		select {
+		case <-p.OutputDone():
+		default:
+			t.Error("Ready returned before every stream reached EOF")
+		}
+	}
+}
+
+// TestLineHookSeesEveryLine checks that the hook sees a line however much
+// output follows it, on stdout and on stderr.
+func TestLineHookSeesEveryLine(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	hook := func(line []byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		if strings.HasPrefix(string(line), "headline") {
+			seen = append(seen, string(line))
+		}
+	}
+	script := `echo "headline out: x"; echo "headline err: y" >&2; i=0; while [ $i -lt 500 ]; do echo "trace $i"; i=$((i+1)); done; exit 1`
+	p, err := Start(exec.Command("sh", "-c", script), time.Now(), WithLineHook(hook))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := p.Ready(ctx); err == nil || strings.Contains(err.Error(), "headline") {
+		t.Fatalf("Ready = %v; want an exit error whose 2 KiB tail no longer holds the headlines", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(seen, "|") != "headline out: x|headline err: y" && strings.Join(seen, "|") != "headline err: y|headline out: x" {
+		t.Errorf("hook saw %q, want both headlines", seen)
+	}
+}

@@ -1,0 +1,41 @@
+package state
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestParseStat parses /proc/PID/stat files saved on Linux 6.x: a process
+// whose command name holds ") " and " (", and a zombie.
+func TestParseStat(t *testing.T) {
+	tests := []struct {
+		file string
+		want Stat
+	}{
+		{"stat-paren", Stat{State: 'S', PPid: 31998, Start: 81481}},
+		{"stat-zombie", Stat{State: 'Z', PPid: 32005, Start: 81561}},
+	}
+	for _, tt := range tests {
+		b, err := os.ReadFile(filepath.Join("testdata", tt.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := parseStat(b)
+		if err != nil || got != tt.want {
+			t.Errorf("%s: parseStat = %+v, %v; want %+v", tt.file, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"", "12 (x", "12 (x) S 1 2", "12 (x) S notapid 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0"} {
+		if st, err := parseStat([]byte(bad)); err == nil {
+			t.Errorf("parseStat(%q) = %+v, want an error", bad, st)
+		}
+	}
+}
+
+func TestReadStatSelf(t *testing.T) {
+	st, err := ReadStat(os.Getpid())
+	if err != nil || st.PPid != os.Getppid() || st.Start == 0 || st.State == 'Z' {
+		t.Errorf("ReadStat(self) = %+v, %v; want our parent %d, a start time, not a zombie", st, err, os.Getppid())
+	}
+}
