@@ -3,31 +3,48 @@ package bench
 import (
 	"context"
 	"fmt"
-	"sort"
+	"runtime"
+	"slices"
 	"sync"
 	"time"
 
-	"github.com/shirou/gopsutil/v4/cpu"
-	"github.com/shirou/gopsutil/v4/mem"
-
 	"virtbench/drivers"
+	"virtbench/guest"
 	"virtbench/scenarios"
 )
 
 // Density metrics, recorded with Instances set to the count after each step.
 const (
-	MetricDensityStartup    = "density.startup"      // start latency of each new instance
-	MetricDensityPSS        = "density.pss_per_inst" // summed PSS / instances
-	MetricDensityMemDrop    = "density.memdrop_per_inst"
-	MetricDensityAvailable  = "density.mem_available"
-	MetricDensityHostCPU    = "density.host_cpu" // percent of all CPUs during the step
-	MetricDensityReached    = "density.reached"  // the count reached, once per driver
-	MetricDensityFloor      = "density.floor"    // the MemAvailable floor, once per driver
-	MetricSamplerDuration   = "sampler.duration" // time to sample every instance once
+	MetricDensityStartup = "density.startup" // start latency of each new instance
+	// MetricDensityMarginal is the start of the step's last instance,
+	// started alone once the others of the step were up: what one more
+	// instance costs to start on a host already holding the rest.
+	MetricDensityMarginal  = "density.marginal_startup"
+	MetricDensityPSS       = "density.pss_per_inst" // summed PSS / instances
+	MetricDensityMemDrop   = "density.memdrop_per_inst"
+	MetricDensityAvailable = "density.mem_available"
+	MetricDensityHostCPU   = "density.host_cpu" // percent of all CPUs during the step's idle window
+	// MetricDensityCPU is the CPU one idle instance costs the host, in
+	// cores, over the step's idle window: the larger of what the
+	// instances' own processes used and what the host's CPUs were busy
+	// above their baseline before the sweep, per instance (the kernel's
+	// work for the instances, as timers and interrupts, shows only in
+	// the latter). Its label source says which.
+	MetricDensityCPU      = "density.cpu_per_inst"
+	MetricDensityTasks    = "density.tasks_per_inst" // tasks (PIDs) per instance
+	MetricDensityReached  = "density.reached"        // the count reached, once per driver
+	MetricDensityFloor    = "density.floor"          // the MemAvailable floor, once per driver
+	MetricSamplerDuration = "sampler.duration"       // time to sample every instance once
+
 	defaultFloorFraction    = 0.20
 	defaultFloorBytes       = 2 << 30
 	densityProjectionMargin = 1.5
 )
+
+// CPUSaturated is the host CPU utilisation (busy share of all CPUs) at
+// which a sweep of idle instances stops: more instances would measure a
+// host that cannot keep up, not how many fit.
+const CPUSaturated = 0.90
 
 // DensityFloor returns the MemAvailable a sweep keeps free by default: the
 // larger of 20% of the host's memory and 2 GiB.
@@ -47,26 +64,55 @@ func nextCount(d *scenarios.Density, n int) int {
 	return min(next, d.Max)
 }
 
+// startParallel starts every instance of sts, at most parallel at once, and
+// returns when each is ready or has failed.
+func (t *trial) startParallel(ctx context.Context, sts []*started, parallel int, metric string) {
+	sem := make(chan struct{}, max(parallel, 1))
+	var wg sync.WaitGroup
+	for _, st := range sts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			t.startInstance(ctx, st, metric)
+		}()
+	}
+	wg.Wait()
+}
+
 // density runs the sweep of one driver and workload. It always stops every
 // instance it started, also when ctx ends.
 func (r *Runner) density(ctx context.Context, d drivers.Driver, w scenarios.Workload, out *Outcome) error {
 	ds := r.Scenario.Density
-	vm, err := mem.VirtualMemoryWithContext(ctx)
+	h := r.host()
+	total, err := h.MemTotal(ctx)
 	if err != nil {
 		return fmt.Errorf("bench: density: %w", err)
 	}
 	floor := ds.FloorBytes
 	if floor == 0 {
-		floor = DensityFloor(int64(vm.Total))
+		floor = DensityFloor(total)
 	}
+	parallel := ds.Parallel
+	if parallel == 0 {
+		parallel = runtime.NumCPU()
+	}
+	gw, _ := guest.Lookup(w.Name)
 	t := &trial{r: r, d: d, w: w, n: 0, out: out}
 	t.record(Sample{Metric: MetricDensityFloor, Unit: "B", Value: float64(floor)})
 	var insts []*started
 	defer func() { t.stopAll(insts) }()
-	base, err := StableMemAvailable(ctx)
+	base, err := stableMemAvailable(ctx, h)
 	if r.Scenario.Settle > 0 {
-		base, err = SettledMemAvailable(ctx, SettleLimit)
+		base, err = settledMemAvailable(ctx, h, SettleLimit)
 	}
+	if err != nil {
+		return err
+	}
+	// The host's own CPU use before any instance, so that each step
+	// counts only what the instances add.
+	baseCores, err := t.hostCores(ctx, h)
 	if err != nil {
 		return err
 	}
@@ -77,7 +123,7 @@ func (r *Runner) density(ctx context.Context, d drivers.Driver, w scenarios.Work
 			return err
 		}
 		next := nextCount(ds, n)
-		avail, err := HostMemAvailable(ctx)
+		avail, err := h.MemAvailable(ctx)
 		if err != nil {
 			return err
 		}
@@ -86,26 +132,22 @@ func (r *Runner) density(ctx context.Context, d drivers.Driver, w scenarios.Work
 			break
 		}
 		t.n = next
-		cpuBefore, _ := cpu.TimesWithContext(ctx, false)
 		stepBegin := time.Now()
 		fresh := make([]*started, next-n)
-		sem := make(chan struct{}, maxParallelStarts)
-		var wg sync.WaitGroup
 		for i := range fresh {
-			st := &started{id: fmt.Sprintf("%s-%s-dens-i%d", d.Name(), w.Name, n+i)}
-			fresh[i] = st
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				sem <- struct{}{}
-				defer func() { <-sem }()
-				t.startInstance(ctx, st, MetricDensityStartup)
-			}()
+			fresh[i] = &started{id: fmt.Sprintf("%s-%s-dens-i%d", d.Name(), w.Name, n+i)}
 		}
-		wg.Wait()
 		insts = append(insts, fresh...)
+		// All but the last start at once (bounded); the last starts alone
+		// while the rest run: the marginal start.
+		t.startParallel(ctx, fresh[:len(fresh)-1], parallel, MetricDensityStartup)
+		marginal := fresh[len(fresh)-1]
+		t.startInstance(ctx, marginal, MetricDensityStartup)
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if marginal.err == nil {
+			t.record(Sample{Instance: marginal.id, Metric: MetricDensityMarginal, Unit: "sec", Value: marginal.ready.Startup().Seconds()})
 		}
 		var lat []float64
 		failed := 0
@@ -117,48 +159,29 @@ func (r *Runner) density(ctx context.Context, d drivers.Driver, w scenarios.Work
 			lat = append(lat, st.ready.Startup().Seconds())
 		}
 		n = next
-		if r.Scenario.Settle > 0 {
-			time.Sleep(r.Scenario.Settle)
+		busy, err := t.idleWindow(ctx, h, insts, baseCores)
+		if err != nil {
+			return err
 		}
-		samplerBegin := time.Now()
-		var pss int64
-		running := 0
-		for _, st := range insts {
-			if st.err != nil || st.inst == nil {
-				continue
-			}
-			m, err := MemoryOf(ctx, st.inst.Processes())
-			if err != nil {
-				continue
-			}
-			pss += m.PSS
-			running++
-		}
-		t.record(Sample{Metric: MetricSamplerDuration, Unit: "sec", Value: time.Since(samplerBegin).Seconds()})
-		avail, _ = HostMemAvailable(ctx)
-		if running > 0 {
-			perInst = float64(base-avail) / float64(running)
-			t.record(Sample{Metric: MetricDensityPSS, Unit: "B", Value: float64(pss) / float64(running)})
-			t.record(Sample{Metric: MetricDensityMemDrop, Unit: "B", Value: perInst})
-		}
-		t.record(Sample{Metric: MetricDensityAvailable, Unit: "B", Value: float64(avail)})
-		if cpuAfter, err := cpu.TimesWithContext(ctx, false); err == nil && len(cpuBefore) == 1 && len(cpuAfter) == 1 {
-			t.record(Sample{Metric: MetricDensityHostCPU, Unit: "%", Value: busyPercent(cpuBefore[0], cpuAfter[0])})
-		}
-		r.progress("density %s %s: %d instances (%d failed), step took %v", d.Name(), w.Name, running, failed, time.Since(stepBegin).Round(time.Millisecond))
+		running := t.sampleDensity(ctx, h, insts, base, &perInst)
+		r.progress("density %s %s: %d instances (%d failed), host CPU %.0f%%, step took %v", d.Name(), w.Name, running, failed, 100*busy, time.Since(stepBegin).Round(time.Millisecond))
 		if failed > 0 {
 			reason = fmt.Sprintf("a start failed at %d instances: %v", n, firstErr(fresh))
 			break
 		}
 		if ds.LatencyLimit > 0 && len(lat) > 0 {
-			sort.Float64s(lat)
+			slices.Sort(lat)
 			if m := lat[len(lat)/2]; m > ds.LatencyLimit.Seconds() {
 				reason = fmt.Sprintf("start latency limit: the median start of the last step took %.3fs > %v", m, ds.LatencyLimit)
 				break
 			}
 		}
-		if avail < floor {
+		if avail, err := h.MemAvailable(ctx); err == nil && avail < floor {
 			reason = fmt.Sprintf("memory floor: MemAvailable %s is below %s", fmtBytes(avail), fmtBytes(floor))
+			break
+		}
+		if gw.Idle && busy >= CPUSaturated {
+			reason = fmt.Sprintf("CPU saturated: the host's CPUs were %.0f%% busy with %d idle instances (limit %.0f%%)", 100*busy, running, 100*CPUSaturated)
 			break
 		}
 	}
@@ -179,6 +202,129 @@ func (r *Runner) density(ctx context.Context, d drivers.Driver, w scenarios.Work
 	return nil
 }
 
+// MinCPUWindow is the shortest settle time over which CPU use is measured:
+// process CPU times advance in clock ticks (10 ms), so a shorter window
+// says little.
+const MinCPUWindow = 100 * time.Millisecond
+
+// idleWindow waits the scenario's settle time with every instance up and
+// records the host's CPU utilisation over it (as a percentage) and what
+// CPU one instance costs (MetricDensityCPU; baseCores is the host's busy
+// cores before the sweep). It returns the host's busy share; with a
+// settle time below MinCPUWindow it measures nothing and returns 0.
+func (t *trial) idleWindow(ctx context.Context, h Host, insts []*started, baseCores float64) (float64, error) {
+	if t.r.Scenario.Settle < MinCPUWindow {
+		return 0, nil
+	}
+	busy0, total0, herr := h.CPUTimes(ctx)
+	own0 := t.cpuOf(ctx, insts)
+	begin := time.Now()
+	select {
+	case <-time.After(t.r.Scenario.Settle):
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	elapsed := time.Since(begin).Seconds()
+	own1 := t.cpuOf(ctx, insts)
+	busy1, total1, herr1 := h.CPUTimes(ctx)
+	var own float64
+	counted := 0
+	for st, c1 := range own1 {
+		if c0, ok := own0[st]; ok {
+			own += c1 - c0
+			counted++
+		}
+	}
+	if counted == 0 || elapsed <= 0 {
+		return 0, nil
+	}
+	perInst, source := own/elapsed/float64(counted), "processes"
+	var busy float64
+	if herr == nil && herr1 == nil {
+		busy = busyFraction(busy0, total0, busy1, total1)
+		t.record(Sample{Metric: MetricDensityHostCPU, Unit: "%", Value: 100 * busy})
+		if host := ((busy1-busy0)/elapsed - baseCores) / float64(counted); host > perInst {
+			perInst, source = host, "host"
+		}
+	}
+	t.record(Sample{Metric: MetricDensityCPU, Unit: "cores", Value: perInst, Labels: map[string]string{"source": source}})
+	return busy, nil
+}
+
+// hostCores returns how many cores the host keeps busy over the settle
+// time (0 with a settle time below MinCPUWindow).
+func (t *trial) hostCores(ctx context.Context, h Host) (float64, error) {
+	if t.r.Scenario.Settle < MinCPUWindow {
+		return 0, nil
+	}
+	busy0, _, err := h.CPUTimes(ctx)
+	if err != nil {
+		return 0, nil
+	}
+	begin := time.Now()
+	select {
+	case <-time.After(t.r.Scenario.Settle):
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	busy1, _, err := h.CPUTimes(ctx)
+	if err != nil {
+		return 0, nil
+	}
+	return (busy1 - busy0) / time.Since(begin).Seconds(), nil
+}
+
+// cpuOf returns the CPU seconds used so far by each running instance.
+func (t *trial) cpuOf(ctx context.Context, insts []*started) map[*started]float64 {
+	m := map[*started]float64{}
+	for _, st := range insts {
+		if st.err != nil || st.inst == nil {
+			continue
+		}
+		if c, err := CPUSecondsOf(ctx, st.inst.Processes()); err == nil {
+			m[st] = c
+		}
+	}
+	return m
+}
+
+// sampleDensity records the memory and tasks per instance with every
+// instance up, updates perInst (MemAvailable taken per instance since
+// base) and returns how many instances run.
+func (t *trial) sampleDensity(ctx context.Context, h Host, insts []*started, base int64, perInst *float64) int {
+	samplerBegin := time.Now()
+	var pss int64
+	tasks, running := 0, 0
+	for _, st := range insts {
+		if st.err != nil || st.inst == nil {
+			continue
+		}
+		pids := st.inst.Processes()
+		m, err := MemoryOf(ctx, pids)
+		if err != nil {
+			continue
+		}
+		pss += m.PSS
+		if n, err := TasksOf(ctx, pids); err == nil {
+			tasks += n
+		}
+		running++
+	}
+	t.record(Sample{Metric: MetricSamplerDuration, Unit: "sec", Value: time.Since(samplerBegin).Seconds()})
+	avail, err := h.MemAvailable(ctx)
+	if err != nil {
+		return running
+	}
+	if running > 0 {
+		*perInst = float64(base-avail) / float64(running)
+		t.record(Sample{Metric: MetricDensityPSS, Unit: "B", Value: float64(pss) / float64(running)})
+		t.record(Sample{Metric: MetricDensityMemDrop, Unit: "B", Value: *perInst})
+		t.record(Sample{Metric: MetricDensityTasks, Unit: "tasks", Value: float64(tasks) / float64(running)})
+	}
+	t.record(Sample{Metric: MetricDensityAvailable, Unit: "B", Value: float64(avail)})
+	return running
+}
+
 func firstErr(sts []*started) error {
 	for _, st := range sts {
 		if st.err != nil {
@@ -186,19 +332,6 @@ func firstErr(sts []*started) error {
 		}
 	}
 	return nil
-}
-
-// busyPercent is the share of CPU time not idle between two readings.
-func busyPercent(a, b cpu.TimesStat) float64 {
-	total := func(t cpu.TimesStat) float64 {
-		return t.User + t.System + t.Idle + t.Nice + t.Iowait + t.Irq + t.Softirq + t.Steal
-	}
-	dt := total(b) - total(a)
-	if dt <= 0 {
-		return 0
-	}
-	idle := (b.Idle + b.Iowait) - (a.Idle + a.Iowait)
-	return 100 * (dt - idle) / dt
 }
 
 func fmtBytes(b int64) string { return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30)) }

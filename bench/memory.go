@@ -8,12 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
-	"slices"
 	"strconv"
-	"time"
-
-	"github.com/shirou/gopsutil/v4/mem"
 )
 
 // Memory is the memory of one instance, summed over its host processes.
@@ -104,82 +99,3 @@ func parseRollup(r io.Reader) (Memory, error) {
 	}
 	return m, nil
 }
-
-// HostMemAvailable returns the host's MemAvailable in bytes.
-func HostMemAvailable(ctx context.Context) (int64, error) {
-	v, err := mem.VirtualMemoryWithContext(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("bench: host memory: %w", err)
-	}
-	return int64(v.Available), nil
-}
-
-// StableMemAvailable returns the median of five MemAvailable readings 20 ms
-// apart, so that one burst of page cache activity does not decide a
-// per-instance figure. virtbench first returns its own free heap to the
-// OS, so that the Go scavenger releasing it later is not counted as memory
-// instances gave back.
-func StableMemAvailable(ctx context.Context) (int64, error) {
-	debug.FreeOSMemory()
-	var vs []int64
-	for i := 0; i < 5; i++ {
-		if i > 0 {
-			time.Sleep(20 * time.Millisecond)
-		}
-		v, err := HostMemAvailable(ctx)
-		if err != nil {
-			return 0, err
-		}
-		vs = append(vs, v)
-	}
-	slices.Sort(vs)
-	return vs[len(vs)/2], nil
-}
-
-// HostMemTotal returns the host's total memory in bytes.
-func HostMemTotal(ctx context.Context) (int64, error) {
-	v, err := mem.VirtualMemoryWithContext(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("bench: host memory: %w", err)
-	}
-	return int64(v.Total), nil
-}
-
-// SettledMemAvailable waits, up to limit, until MemAvailable stops moving
-// (readings 100 ms apart that stay within 1 MiB for SettleWindow) and
-// returns the last reading. Memory that stopped instances free
-// asynchronously (network namespaces are torn down by a kernel worker, in
-// steps about a second apart) would otherwise be counted as memory the
-// next instances did not take.
-func SettledMemAvailable(ctx context.Context, limit time.Duration) (int64, error) {
-	debug.FreeOSMemory() // as in StableMemAvailable
-	var window []int64
-	for end := time.Now().Add(limit); ; {
-		v, err := HostMemAvailable(ctx)
-		if err != nil {
-			return 0, err
-		}
-		window = append(window, v)
-		if n := int(SettleWindow / (100 * time.Millisecond)); len(window) > n {
-			window = window[len(window)-n-1:]
-			if slices.Max(window)-slices.Min(window) < 1<<20 {
-				return v, nil
-			}
-		}
-		if time.Now().After(end) {
-			return v, nil
-		}
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-// SettleWindow is how long MemAvailable must stay still to count as
-// settled, and SettleLimit how long a multi-instance trial waits for that.
-const (
-	SettleWindow = 2 * time.Second
-	SettleLimit  = 30 * time.Second
-)

@@ -7,10 +7,12 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/shirou/gopsutil/v4/cpu"
+	"github.com/shirou/gopsutil/v4/disk"
 	"github.com/shirou/gopsutil/v4/host"
 	"github.com/shirou/gopsutil/v4/mem"
 
@@ -30,6 +32,14 @@ type Provenance struct {
 	CgroupVersion string            `json:"cgroup_version"`
 	KSM           string            `json:"ksm"`
 	KVM           string            `json:"kvm"`
+	// PidsMax is how many tasks (processes and threads) the host can
+	// hold: the smaller of kernel.pid_max and kernel.threads-max.
+	PidsMax int64 `json:"pids_max,omitempty"`
+	// TasksInUse is how many tasks ran on the host when the run began.
+	TasksInUse int64 `json:"tasks_in_use,omitempty"`
+	// DiskFreeBytes is the free space, when the run began, of the
+	// filesystem that holds the instances' writable layers.
+	DiskFreeBytes int64 `json:"disk_free_bytes,omitempty"`
 	Tools         map[string]string `json:"tools"`
 	Virtbench     string            `json:"virtbench_version"`
 	Go            string            `json:"go_version"`
@@ -51,6 +61,7 @@ func Collect(ctx context.Context) Provenance {
 		Virtbench:     Version(),
 		Go:            runtime.Version(),
 	}
+	p.PidsMax, p.TasksInUse = PidsMax(), tasksInUse()
 	if h, err := host.InfoWithContext(ctx); err == nil {
 		p.Hostname, p.Kernel = h.Hostname, h.KernelVersion
 		p.OS = strings.TrimSpace(h.Platform + " " + h.PlatformVersion)
@@ -85,6 +96,41 @@ func toolVersion(ctx context.Context, args []string) string {
 	}
 	first, _, _ := bytes.Cut(bytes.TrimSpace(out), []byte("\n"))
 	return string(first)
+}
+
+// PidsMax returns the smaller of kernel.pid_max and kernel.threads-max,
+// or 0 when neither can be read.
+func PidsMax() int64 {
+	var lim int64
+	for _, f := range []string{"/proc/sys/kernel/pid_max", "/proc/sys/kernel/threads-max"} {
+		n, err := strconv.ParseInt(readTrim(f, ""), 10, 64)
+		if err == nil && n > 0 && (lim == 0 || n < lim) {
+			lim = n
+		}
+	}
+	return lim
+}
+
+// tasksInUse returns the number of tasks on the host, from the fourth
+// field of /proc/loadavg ("running/total"), or 0.
+func tasksInUse() int64 {
+	f := strings.Fields(readTrim("/proc/loadavg", ""))
+	if len(f) < 4 {
+		return 0
+	}
+	_, total, _ := strings.Cut(f[3], "/")
+	n, _ := strconv.ParseInt(total, 10, 64)
+	return n
+}
+
+// DiskFree returns the free bytes (for an unprivileged user) of the
+// filesystem holding path, or 0 when it cannot be read.
+func DiskFree(ctx context.Context, path string) int64 {
+	u, err := disk.UsageWithContext(ctx, path)
+	if err != nil {
+		return 0
+	}
+	return int64(u.Free)
 }
 
 func readTrim(path, def string) string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -17,9 +18,6 @@ import (
 
 // StopTimeout bounds stopping one instance, also after an interruption.
 const StopTimeout = 30 * time.Second
-
-// maxParallelStarts bounds how many instances of one trial start at once.
-const maxParallelStarts = 8
 
 // Runner runs one scenario.
 type Runner struct {
@@ -37,6 +35,16 @@ type Runner struct {
 	// Kill, when closed, makes every stop immediate (SIGKILL without a
 	// grace period): the user asked twice.
 	Kill <-chan struct{}
+	// Host reads the host-wide figures the guards and density sweeps
+	// decide on; nil means SystemHost.
+	Host Host
+}
+
+func (r *Runner) host() Host {
+	if r.Host == nil {
+		return SystemHost{}
+	}
+	return r.Host
 }
 
 // Outcome summarises what a run did beyond its samples.
@@ -54,6 +62,8 @@ type Outcome struct {
 	Density map[string]string `json:"density,omitempty"`
 	// DriverKinds explains each driver that ran: its kind of virtualization.
 	DriverKinds map[string]string `json:"driver_kinds,omitempty"`
+	// Classes gives each driver that ran its class of isolation.
+	Classes map[string]drivers.Class `json:"classes,omitempty"`
 }
 
 // Kinds returns the drivers that ran with their kinds, sorted by name.
@@ -72,7 +82,7 @@ func (o Outcome) Kinds() [][2]string {
 // are samples and Outcome.Failures, not errors.
 func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 	sc := r.Scenario
-	out := Outcome{Skipped: map[string]string{}, Labels: map[string]map[string]string{}, DriverKinds: map[string]string{}}
+	out := Outcome{Skipped: map[string]string{}, Labels: map[string]map[string]string{}, DriverKinds: map[string]string{}, Classes: map[string]drivers.Class{}}
 	type ready struct {
 		name string
 		d    drivers.Driver
@@ -101,7 +111,7 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 			continue
 		}
 		ds = append(ds, ready{name, d})
-		out.DriverKinds[name] = info.Kind
+		out.DriverKinds[name], out.Classes[name] = info.Kind, info.Class
 		if err := r.recordImage(d); err != nil {
 			return out, err
 		}
@@ -121,7 +131,7 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 		return out, ctx.Err()
 	}
 	floor := int64(0)
-	if vm, err := HostMemTotal(ctx); err == nil {
+	if vm, err := r.host().MemTotal(ctx); err == nil {
 		floor = DensityFloor(vm)
 	}
 	// Drivers take turns rep by rep, so that a host that drifts (other
@@ -134,7 +144,7 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 			for rep := -sc.Warmup; rep < sc.Reps; rep++ {
 				for _, d := range ds {
 					if rep == -sc.Warmup {
-						if reason := tooBig(ctx, n, perInst[d.name], floor); reason != "" {
+						if reason := tooBig(ctx, r.host(), n, perInst[d.name], floor); reason != "" {
 							skip[d.name] = true
 							out.Skipped[fmt.Sprintf("%s %s ×%d", d.name, w.Name, n)] = reason
 							r.progress("skip %s %s ×%d: %s", d.name, w.Name, n, reason)
@@ -164,11 +174,11 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 
 // tooBig says why n instances of perInst bytes each must not start: they
 // would take MemAvailable below floor. It returns "" when they may.
-func tooBig(ctx context.Context, n int, perInst float64, floor int64) string {
+func tooBig(ctx context.Context, h Host, n int, perInst float64, floor int64) string {
 	if perInst == 0 || floor == 0 {
 		return ""
 	}
-	avail, err := HostMemAvailable(ctx)
+	avail, err := h.MemAvailable(ctx)
 	if err != nil {
 		return ""
 	}
@@ -251,40 +261,25 @@ func (t *trial) run(parent context.Context) (string, error) {
 	sc := t.r.Scenario
 	ctx, cancel := context.WithTimeout(parent, sc.Timeout)
 	defer cancel()
+	h := t.r.host()
 	var memBefore int64
 	if t.n > 1 && sc.Settle > 0 {
-		memBefore, _ = SettledMemAvailable(ctx, SettleLimit)
+		memBefore, _ = settledMemAvailable(ctx, h, SettleLimit)
 	} else {
-		memBefore, _ = StableMemAvailable(ctx)
+		memBefore, _ = stableMemAvailable(ctx, h)
 	}
 
 	insts := make([]*started, t.n)
-	sem := make(chan struct{}, maxParallelStarts)
-	var wg sync.WaitGroup
 	for i := range insts {
-		st := &started{id: fmt.Sprintf("%s-%s-n%d-r%d-i%d", t.d.Name(), t.w.Name, t.n, t.rep+sc.Warmup, i)}
-		insts[i] = st
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			t.startInstance(ctx, st, MetricStartup)
-		}()
+		insts[i] = &started{id: fmt.Sprintf("%s-%s-n%d-r%d-i%d", t.d.Name(), t.w.Name, t.n, t.rep+sc.Warmup, i)}
 	}
-	wg.Wait()
 	// Every started instance is stopped, whatever happens from here on.
 	defer t.stopAll(insts)
-
+	t.startParallel(ctx, insts, runtime.NumCPU(), MetricStartup)
 	if parent.Err() != nil {
 		return "", parent.Err()
 	}
-	if sc.Settle > 0 {
-		select {
-		case <-time.After(sc.Settle):
-		case <-ctx.Done():
-		}
-	}
+	t.settle(ctx, insts)
 	t.sampleMemory(ctx, insts, memBefore)
 	if t.w.Name == "http" {
 		for _, st := range insts {
@@ -402,10 +397,45 @@ func (t *trial) sampleMemory(ctx context.Context, insts []*started, memBefore in
 			}
 		}
 	}
-	if memAfter, err := StableMemAvailable(ctx); err == nil && running > 0 && memBefore > 0 {
+	if memAfter, err := stableMemAvailable(ctx, t.r.host()); err == nil && running > 0 && memBefore > 0 {
 		drop := float64(memBefore-memAfter) / float64(running)
 		t.memPerInst = max(t.memPerInst, drop)
 		t.record(Sample{Metric: MetricHostMemDrop, Unit: "B", Value: drop})
+	}
+}
+
+// settle waits the scenario's settle time after READY. For an idle
+// workload it also measures, over that window, what each instance costs
+// the host while it idles: the CPU its processes use (MetricIdleCPU, in
+// cores; only for windows of at least MinCPUWindow) and the tasks they
+// hold (MetricTasks).
+func (t *trial) settle(ctx context.Context, insts []*started) {
+	window := t.r.Scenario.Settle
+	gw, _ := guest.Lookup(t.w.Name)
+	idle := gw.Idle && window >= MinCPUWindow
+	var cpu0 map[*started]float64
+	if idle {
+		cpu0 = t.cpuOf(ctx, insts)
+	}
+	begin := time.Now()
+	if window > 0 {
+		select {
+		case <-time.After(window):
+		case <-ctx.Done():
+			return
+		}
+	}
+	if !gw.Idle {
+		return
+	}
+	elapsed := time.Since(begin).Seconds()
+	for st, c1 := range t.cpuOf(ctx, insts) {
+		if c0, ok := cpu0[st]; ok && idle {
+			t.record(Sample{Instance: st.id, Metric: MetricIdleCPU, Unit: "cores", Value: (c1 - c0) / elapsed})
+		}
+		if n, err := TasksOf(ctx, st.inst.Processes()); err == nil {
+			t.record(Sample{Instance: st.id, Metric: MetricTasks, Unit: "tasks", Value: float64(n)})
+		}
 	}
 }
 

@@ -36,6 +36,11 @@ type fake struct {
 	failStart int
 	// hang makes instances never become ready.
 	hang bool
+	// startTime, when set, is the start-to-READY an instance reports,
+	// given how many instances ran before it started.
+	startTime func(running int) time.Duration
+	// onStart, when set, is called with the number of starts so far.
+	onStart func(started int)
 }
 
 type fakeInstance struct {
@@ -47,6 +52,8 @@ type fakeInstance struct {
 	hang   bool
 	ready  chan struct{}
 	closed chan struct{}
+	// startTime is the start-to-READY Ready reports.
+	startTime time.Duration
 }
 
 func (f *fake) Name() string                { return "fake" }
@@ -58,8 +65,14 @@ func (f *fake) Start(_ context.Context, spec drivers.Spec) (drivers.Instance, er
 	if f.failStart > 0 && f.started%f.failStart == 0 {
 		return nil, errors.New("injected start failure")
 	}
+	if f.onStart != nil {
+		f.onStart(f.started)
+	}
+	i := &fakeInstance{f: f, id: spec.ID, begin: time.Now(), out: make(chan guest.Message, 4), hang: f.hang, closed: make(chan struct{}), startTime: time.Millisecond}
+	if f.startTime != nil {
+		i.startTime = f.startTime(f.running)
+	}
 	f.running++
-	i := &fakeInstance{f: f, id: spec.ID, begin: time.Now(), out: make(chan guest.Message, 4), hang: f.hang, closed: make(chan struct{})}
 	if w, ok := guest.Lookup(spec.Workload); ok && !w.Server {
 		i.out <- guest.Message{Kind: guest.KindResult, Result: &guest.Result{Name: spec.Workload + ".score", Value: 42, Unit: "op/s"}}
 		i.out <- guest.Message{Kind: guest.KindDone}
@@ -73,7 +86,7 @@ func (i *fakeInstance) Ready(ctx context.Context) (drivers.Readiness, error) {
 		<-ctx.Done()
 		return drivers.Readiness{}, errors.Join(drivers.ErrNotReady, ctx.Err())
 	}
-	return drivers.Readiness{Begin: i.begin, At: i.begin.Add(time.Millisecond), Labels: map[string]string{"kind": "fake"}}, nil
+	return drivers.Readiness{Begin: i.begin, At: i.begin.Add(i.startTime), Labels: map[string]string{"kind": "fake"}}, nil
 }
 func (i *fakeInstance) Processes() []int32           { return []int32{int32(os.Getpid())} }
 func (i *fakeInstance) Output() <-chan guest.Message { return i.out }
@@ -116,13 +129,57 @@ func scenario(t *testing.T, src string) *scenarios.Scenario {
 	return s
 }
 
+// fakeHost is a host whose MemAvailable falls by memPerInst and whose CPUs
+// (cores of them) are busy cpuPerInst cores per running fake instance.
+type fakeHost struct {
+	f          *fake
+	total      int64
+	memPerInst int64
+	cores      float64
+	cpuPerInst float64
+
+	mu          sync.Mutex
+	last        time.Time
+	busy, spent float64
+}
+
+func (h *fakeHost) MemTotal(context.Context) (int64, error) { return h.total, nil }
+
+func (h *fakeHost) MemAvailable(context.Context) (int64, error) {
+	h.f.mu.Lock()
+	defer h.f.mu.Unlock()
+	return h.total - int64(h.f.running)*h.memPerInst, nil
+}
+
+func (h *fakeHost) CPUTimes(context.Context) (busy, total float64, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := time.Now()
+	if !h.last.IsZero() {
+		dt := now.Sub(h.last).Seconds()
+		h.f.mu.Lock()
+		used := min(h.cores, float64(h.f.running)*h.cpuPerInst)
+		h.f.mu.Unlock()
+		h.busy += dt * used
+		h.spent += dt * h.cores
+	}
+	h.last = now
+	return h.busy, h.spent, nil
+}
+
 func runScenario(t *testing.T, ctx context.Context, sc *scenarios.Scenario) ([]Sample, Outcome, error) {
+	t.Helper()
+	return runScenarioOn(t, ctx, sc, nil)
+}
+
+// runScenarioOn runs sc against host (nil: this host).
+func runScenarioOn(t *testing.T, ctx context.Context, sc *scenarios.Scenario, host Host) ([]Sample, Outcome, error) {
 	t.Helper()
 	store, err := CreateStore(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &Runner{Scenario: sc, Env: drivers.Env{Agent: drivertest.Agent(t), StateDir: t.TempDir(), CacheDir: t.TempDir()}, Sink: store.Add}
+	r := &Runner{Scenario: sc, Env: drivers.Env{Agent: drivertest.Agent(t), StateDir: t.TempDir(), CacheDir: t.TempDir()}, Sink: store.Add, Host: host}
 	out, err := r.Run(ctx)
 	if cerr := store.Close(); cerr != nil {
 		t.Fatal(cerr)
@@ -295,6 +352,99 @@ func TestDensitySweep(t *testing.T) {
 				t.Errorf("outcome %v", out.Density)
 			}
 		})
+	}
+}
+
+// TestDensityStoppingRules runs sweeps of the fake driver on a fake host
+// whose memory and CPU follow the running instances, so that each rule
+// fires at a known step.
+func TestDensityStoppingRules(t *testing.T) {
+	const gib = 1 << 30
+	tests := []struct {
+		name    string
+		fake    *fake
+		host    func(f *fake) *fakeHost
+		density string
+		settle  string
+		reached float64
+		reason  string
+	}{
+		{
+			// 16 GiB, 100 MiB per instance, floor 14 GiB: with 8 running
+			// (15.2 GiB available) 8 more are projected at 1.5 × 800 MiB
+			// and fit; with 16 (14.4 GiB) 16 more (2.3 GiB) do not.
+			"memory floor projection", &fake{},
+			func(f *fake) *fakeHost { return &fakeHost{f: f, total: 16 * gib, memPerInst: 100 << 20, cores: 2} },
+			"{step: geometric, factor: 2, max: 64, floor: 14GiB}", "0s", 16, "memory floor: 16 more instances",
+		},
+		{
+			// Each instance keeps half a core of 2 busy: 4 saturate them.
+			"CPU saturation", &fake{},
+			func(f *fake) *fakeHost { return &fakeHost{f: f, total: 16 * gib, memPerInst: 1 << 20, cores: 2, cpuPerInst: 0.5} },
+			"{step: geometric, factor: 2, max: 64, floor: 1B}", "150ms", 4, "CPU saturated",
+		},
+		{
+			// Starts take 1 s per instance already running: the step to 4
+			// has a median start of 2 s or more.
+			"latency limit", &fake{startTime: func(running int) time.Duration { return time.Duration(running) * time.Second }},
+			func(f *fake) *fakeHost { return &fakeHost{f: f, total: 16 * gib, memPerInst: 1 << 20, cores: 2} },
+			"{step: geometric, factor: 2, max: 64, floor: 1B, latency_limit: 1500ms}", "0s", 4, "start latency limit",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			useFake(t, tt.fake)
+			samples, out, err := runScenarioOn(t, context.Background(), scenario(t, "name: t\ndrivers: [fake]\nworkloads: [idle]\nsettle: "+tt.settle+"\ndensity: "+tt.density+"\n"), tt.host(tt.fake))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.fake.running != 0 {
+				t.Errorf("%d instances still running after the sweep", tt.fake.running)
+			}
+			var reached, cpu *Sample
+			marginal := 0
+			for i, s := range samples {
+				switch s.Metric {
+				case MetricDensityReached:
+					reached = &samples[i]
+				case MetricDensityMarginal:
+					marginal++
+				case MetricDensityCPU:
+					cpu = &samples[i]
+				}
+			}
+			// The fake instances' CPU shows only on the host's CPUs.
+			if tt.settle != "0s" && (cpu == nil || cpu.Value < 0.4 || cpu.Value > 0.6 || cpu.Labels["source"] != "host") {
+				t.Errorf("CPU per instance %+v, want about 0.5 cores from the host's figures", cpu)
+			}
+			if reached == nil || reached.Value != tt.reached || !strings.Contains(reached.Labels["stop_reason"], tt.reason) {
+				t.Fatalf("reached %+v, want %v instances stopped by %q; outcome %v", reached, tt.reached, tt.reason, out.Density)
+			}
+			if marginal == 0 {
+				t.Error("no marginal start recorded")
+			}
+		})
+	}
+}
+
+// TestDensityCancelled cancels a sweep in the middle of a step: the run
+// returns the context's error and stops every instance it started.
+func TestDensityCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := &fake{onStart: func(n int) {
+		if n == 6 {
+			cancel()
+		}
+	}}
+	useFake(t, f)
+	h := &fakeHost{f: f, total: 16 << 30, memPerInst: 1 << 20, cores: 2}
+	_, _, err := runScenarioOn(t, ctx, scenario(t, "name: t\ndrivers: [fake]\nworkloads: [idle]\nsettle: 0s\ndensity: {step: geometric, factor: 2, max: 64, floor: 1B}\n"), h)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Run = %v, want context.Canceled", err)
+	}
+	if f.running != 0 || f.started < 6 {
+		t.Errorf("started %d, still running %d; want at least 6 started and none running", f.started, f.running)
 	}
 }
 

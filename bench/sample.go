@@ -50,6 +50,10 @@ const (
 	MetricPSSAnon     = "pss_anon"
 	MetricCgroupMem   = "cgroup_mem"
 	MetricHostMemDrop = "host_mem_drop"
+	// Idle cost of an instance beyond memory: the CPU its processes use
+	// while it idles, in cores, and the tasks (PIDs) they hold.
+	MetricIdleCPU = "idle_cpu"
+	MetricTasks   = "tasks"
 	// Disk footprint: the shared image (recorded once per driver, with
 	// workload "image") and each instance's writable layer after its workload.
 	MetricImageApparent     = "image_apparent"

@@ -25,6 +25,7 @@ var single = map[string]bool{
 	MetricWritableApparent: true, MetricWritableAllocated: true,
 	MetricDensityPSS: true, MetricDensityMemDrop: true, MetricDensityAvailable: true,
 	MetricDensityHostCPU: true, MetricDensityReached: true, MetricDensityFloor: true, MetricSamplerDuration: true,
+	MetricDensityCPU: true, MetricDensityTasks: true, MetricDensityMarginal: true,
 }
 
 // Key identifies one summarised series.

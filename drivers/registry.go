@@ -28,9 +28,22 @@ type Info struct {
 	Name string
 	// Kind is the kind of virtualization, for reports and teaching
 	// (e.g. "none (baseline)", "OS-level", "hardware-assisted VM").
-	Kind    string
+	Kind string
+	// Class is the kind of isolation the driver stands for; reports use
+	// it to tell the sides of a claim apart.
+	Class   Class
 	Factory Factory
 }
+
+// Class is the kind of isolation a driver stands for.
+type Class string
+
+// The classes.
+const (
+	ClassNone    Class = "none"     // a plain process: the baseline
+	ClassOSLevel Class = "OS-level" // containers on the host's kernel
+	ClassVM      Class = "VM"       // a guest kernel on a VMM (emulated or hardware-assisted)
+)
 
 var (
 	mu       sync.RWMutex

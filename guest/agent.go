@@ -84,6 +84,10 @@ type Workload struct {
 	// connections) and run until stopped; the others get READY before they
 	// start and DONE after their last result.
 	Server bool
+	// Idle workloads hold their resources without working once ready (a
+	// server waits for requests): what an instance costs a host while it
+	// idles (CPU, tasks) is measured on them.
+	Idle bool
 	// Flags registers the workload's flags on fs and returns the function
 	// that runs the workload once fs has been parsed.
 	Flags func(fs *flag.FlagSet) func(ctx context.Context, a *Agent) error

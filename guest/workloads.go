@@ -20,12 +20,12 @@ import (
 
 // registry holds every workload. It is written only here.
 var registry = map[string]Workload{
-	"idle":    {Name: "idle", Summary: "ready at once, then wait until stopped", Flags: idleFlags},
+	"idle":    {Name: "idle", Summary: "ready at once, then wait until stopped", Idle: true, Flags: idleFlags},
 	"cpu":     {Name: "cpu", Summary: "SHA-256 over a 64 KiB buffer, -ops times; op/s", Flags: cpuFlags},
 	"mem":     {Name: "mem", Summary: "STREAM copy and triad over three -size arrays; B/s", Flags: memFlags},
 	"syscall": {Name: "syscall", Summary: "getppid(2) in a tight loop, -ops times; sec/op", Flags: syscallFlags},
 	"fileio":  {Name: "fileio", Summary: "sequential write+fsync then read of -size bytes in -dir; B/s", Flags: fileioFlags},
-	"http":    {Name: "http", Summary: "serve GET / on -addr; ready once it accepts connections", Server: true, Flags: httpFlags},
+	"http":    {Name: "http", Summary: "serve GET / on -addr; ready once it accepts connections", Server: true, Idle: true, Flags: httpFlags},
 	"alloc":   {Name: "alloc", Summary: "allocate and touch -size bytes, then hold them; B", Flags: allocFlags},
 	"probe":   {Name: "probe", Summary: "report what the instance sees: PID, hostname, interfaces, capabilities (tests)", Flags: probeFlags},
 	"crash":   {Name: "crash", Summary: "exit with status -code without becoming ready (tests)", Server: true, Flags: crashFlags},

@@ -41,7 +41,7 @@ func TestReportInBrowser(t *testing.T) {
 	run := &Run{Dir: dir, Samples: testSamples(), Status: bench.Status{Scenario: "quick", State: bench.StateCompleted},
 		Provenance: bench.Provenance{Hostname: "h", MemoryBytes: 24 << 30}}
 	run.Summaries = bench.Summarize(run.Samples)
-	path, err := WriteAll(run)
+	path, err := WriteAll(run, Analyze(run))
 	if err != nil {
 		t.Fatal(err)
 	}

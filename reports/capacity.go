@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"text/tabwriter"
 
 	"virtbench/bench"
@@ -14,62 +15,184 @@ type Host struct {
 	Name        string
 	MemoryBytes int64
 	CPUs        int
+	// PidsMax is how many tasks the host can hold (0: unknown, not a
+	// limit) and TasksInUse how many it held before the instances.
+	PidsMax, TasksInUse int64
+	// DiskFreeBytes is the free space for writable layers (0: unknown).
+	DiskFreeBytes int64
 }
 
-// Capacity estimates how many instances of one driver fit on a host.
+// The capacity model's budgets: what of a host instances may use.
+const (
+	// CPUCap is the share of the host's CPUs that instances may keep busy.
+	CPUCap = 0.80
+	// PidsCap and DiskCap are the shares of the host's pid limit and free
+	// disk that instances may take, leaving the host room to fork and write.
+	PidsCap = 0.90
+	DiskCap = 0.90
+)
+
+// Resource names, as the capacity model names the binding one.
+const (
+	ResMemory = "memory"
+	ResCPU    = "CPU"
+	ResPids   = "pids"
+	ResDisk   = "disk"
+)
+
+// Cost is what one instance takes of one resource, with a range from the
+// measurement's confidence interval (or from its values where there are
+// too few for one).
+type Cost struct {
+	Value, Lo, Hi float64
+	Unit          string
+	// Source says which measurement it is.
+	Source string `json:"source"`
+}
+
+// Limit is how many instances one resource allows.
+type Limit struct {
+	Resource string  `json:"resource"`
+	Budget   float64 `json:"budget"`
+	Cost     Cost    `json:"per_instance"`
+	// Count is Budget / Cost.Value; Lo and Hi use the dearer and the
+	// cheaper end of the cost's range. Unbounded (-1) when the cost is 0.
+	Count, Lo, Hi int
+}
+
+// Unbounded marks a count that a resource does not limit (a cost of 0).
+const Unbounded = -1
+
+// Capacity is how many instances of one driver fit on a host: the minimum
+// over resources of budget ÷ cost, for idle instances and for busy ones
+// (each keeping one CPU busy).
 type Capacity struct {
 	Host   string `json:"host"`
 	Driver string `json:"driver"`
-	// PerInstanceBytes is the memory one idle instance costs the host, and
-	// Source says which measurement it is.
-	PerInstanceBytes float64 `json:"per_instance_bytes"`
-	Source           string  `json:"source"`
-	// Idle is how many idle instances fit (memory-bound: MemAvailable down
-	// to the floor); Busy how many run at full speed when each keeps one
-	// CPU busy (CPU-bound, also limited by memory).
-	Idle, Busy int
-	// Limit names the resource that runs out first for idle instances.
-	Limit string `json:"limit"`
+	// Idle is how many idle instances fit, between IdleLo and IdleHi;
+	// Binding names the resource that runs out first.
+	Idle, IdleLo, IdleHi int
+	Binding              string `json:"binding"`
+	// Busy is how many fit when each keeps one CPU busy; BusyBinding
+	// names the resource that runs out first then.
+	Busy        int    `json:"busy"`
+	BusyBinding string `json:"busy_binding"`
+	// Limits are every resource measured, in the order memory, CPU,
+	// pids, disk.
+	Limits []Limit `json:"limits"`
+	// Why says in words what limits the count, from the figures above.
+	Why string `json:"why"`
 }
 
-// perInstance returns the memory per idle instance of driver: the larger of
-// its PSS and the host's MemAvailable drop per instance, preferring the
-// density sweep's figure at its largest count.
-func perInstance(sums []bench.Summary, driver string) (float64, string) {
+// costOf returns the cost of a summary: its median with its confidence
+// interval (which Summarize widens to the values' range when there are
+// too few values for one).
+func costOf(s bench.Summary, source string) Cost {
+	return Cost{Value: s.Median, Lo: s.CILo, Hi: s.CIHi, Unit: s.Unit, Source: source}
+}
+
+// largest returns the summary of driver's metric at its largest instance
+// count (a density sweep's last step), if any.
+func largest(sums []bench.Summary, driver, metric string) (bench.Summary, bool) {
 	var best bench.Summary
 	for _, s := range sums {
-		if s.Driver == driver && s.Metric == bench.MetricDensityMemDrop && s.N > 0 && s.Instances > best.Instances {
+		if s.Driver == driver && s.Metric == metric && s.N > 0 && s.Instances > best.Instances {
 			best = s
 		}
 	}
-	if best.N > 0 {
-		return best.Median, fmt.Sprintf("MemAvailable drop per instance at %d instances (density sweep)", best.Instances)
-	}
-	var pss, drop float64
-	var pssN, dropN int
-	for _, s := range sums {
-		if s.Driver != driver || s.Workload != "idle" || s.N == 0 {
-			continue
-		}
-		if s.Metric == bench.MetricPSS && s.Instances >= pssN {
-			pss, pssN = s.Median, s.Instances
-		}
-		if s.Metric == bench.MetricHostMemDrop && s.Instances >= dropN && s.Instances > 1 {
-			drop, dropN = s.Median, s.Instances
-		}
-	}
-	if drop > pss {
-		return drop, fmt.Sprintf("MemAvailable drop per instance at %d instances", dropN)
-	}
-	if pss > 0 {
-		return pss, fmt.Sprintf("PSS of an idle instance (%d at a time)", pssN)
-	}
-	return 0, ""
+	return best, best.N > 0
 }
 
-// EstimateCapacity estimates, for every driver with memory figures, how many
-// instances fit on each host. Memory down to the density floor (the larger
-// of 20% and 2 GiB) is usable.
+// idleSummary returns the summary of driver's metric on idle workloads,
+// with the most instances at a time (minInst at least), if any.
+func idleSummary(sums []bench.Summary, driver, metric string, minInst int) (bench.Summary, bool) {
+	var best bench.Summary
+	for _, s := range sums {
+		if s.Driver == driver && s.Metric == metric && s.Workload == "idle" && s.N > 0 && s.Instances >= minInst && s.Instances > best.Instances {
+			best = s
+		}
+	}
+	return best, best.N > 0
+}
+
+// memoryCost is the host memory one idle instance takes: the density
+// sweep's MemAvailable drop per instance at its largest count, else the
+// larger of the PSS and the MemAvailable drop of multi-instance trials.
+func memoryCost(sums []bench.Summary, driver string) (Cost, bool) {
+	if s, ok := largest(sums, driver, bench.MetricDensityMemDrop); ok {
+		return costOf(s, fmt.Sprintf("MemAvailable drop per instance at %d instances (density sweep)", s.Instances)), true
+	}
+	pss, okP := idleSummary(sums, driver, bench.MetricPSS, 1)
+	drop, okD := idleSummary(sums, driver, bench.MetricHostMemDrop, 2)
+	switch {
+	case okD && (!okP || drop.Median > pss.Median):
+		return costOf(drop, fmt.Sprintf("MemAvailable drop per instance at %d instances", drop.Instances)), true
+	case okP:
+		return costOf(pss, fmt.Sprintf("PSS of an idle instance (%d at a time)", pss.Instances)), true
+	}
+	return Cost{}, false
+}
+
+// cpuCost is the CPU one idle instance keeps busy, in cores.
+func cpuCost(sums []bench.Summary, driver string) (Cost, bool) {
+	if s, ok := largest(sums, driver, bench.MetricDensityCPU); ok {
+		return costOf(s, fmt.Sprintf("CPU of the instances' processes while idle at %d instances (density sweep)", s.Instances)), true
+	}
+	if s, ok := idleSummary(sums, driver, bench.MetricIdleCPU, 1); ok {
+		return costOf(s, fmt.Sprintf("CPU of an idle instance's processes (%d at a time)", s.Instances)), true
+	}
+	return Cost{}, false
+}
+
+// pidsCost is the tasks one idle instance holds.
+func pidsCost(sums []bench.Summary, driver string) (Cost, bool) {
+	if s, ok := largest(sums, driver, bench.MetricDensityTasks); ok {
+		return costOf(s, fmt.Sprintf("tasks per instance at %d instances (density sweep)", s.Instances)), true
+	}
+	if s, ok := idleSummary(sums, driver, bench.MetricTasks, 1); ok {
+		return costOf(s, "tasks of an idle instance's processes"), true
+	}
+	return Cost{}, false
+}
+
+// diskCost is the writable layer one idle instance keeps on disk.
+func diskCost(sums []bench.Summary, driver string) (Cost, bool) {
+	if s, ok := idleSummary(sums, driver, bench.MetricWritableAllocated, 1); ok {
+		return costOf(s, "writable layer of an idle instance"), true
+	}
+	return Cost{}, false
+}
+
+// fit returns how many instances of cost fit in budget.
+func fit(budget, cost float64) int {
+	if cost <= 0 {
+		return Unbounded
+	}
+	return int(math.Floor(max(budget, 0) / cost))
+}
+
+// limit builds the Limit of one resource.
+func limit(resource string, budget float64, c Cost) Limit {
+	return Limit{Resource: resource, Budget: budget, Cost: c,
+		Count: fit(budget, c.Value), Lo: fit(budget, c.Hi), Hi: fit(budget, c.Lo)}
+}
+
+// less orders counts with Unbounded as the largest.
+func less(a, b int) bool {
+	switch {
+	case a == Unbounded:
+		return false
+	case b == Unbounded:
+		return true
+	}
+	return a < b
+}
+
+// EstimateCapacity applies the capacity model to every driver with a
+// memory figure, for each host: memory down to the floor (DensityFloor),
+// CPU up to CPUCap of the host's CPUs, tasks up to PidsCap of its pid
+// limit, writable layers up to DiskCap of its free disk. Resources without
+// a measurement are left out of the minimum and named in Why.
 func EstimateCapacity(sums []bench.Summary, hosts []Host) []Capacity {
 	seen := map[string]bool{}
 	var out []Capacity
@@ -77,32 +200,141 @@ func EstimateCapacity(sums []bench.Summary, hosts []Host) []Capacity {
 		if seen[s.Driver] {
 			continue
 		}
-		per, src := perInstance(sums, s.Driver)
-		if per <= 0 {
+		seen[s.Driver] = true
+		mem, ok := memoryCost(sums, s.Driver)
+		if !ok || mem.Value <= 0 {
 			continue
 		}
-		seen[s.Driver] = true
+		cpuC, okCPU := cpuCost(sums, s.Driver)
+		pidC, okPids := pidsCost(sums, s.Driver)
+		diskC, okDisk := diskCost(sums, s.Driver)
 		for _, h := range hosts {
-			usable := float64(h.MemoryBytes - bench.DensityFloor(h.MemoryBytes))
-			idle := int(math.Floor(usable / per))
-			c := Capacity{Host: h.Name, Driver: s.Driver, PerInstanceBytes: per, Source: src, Idle: idle, Limit: "memory"}
-			c.Busy = min(idle, h.CPUs)
+			limits := []Limit{limit(ResMemory, float64(h.MemoryBytes-bench.DensityFloor(h.MemoryBytes)), mem)}
+			var unmeasured []string
+			if okCPU {
+				limits = append(limits, limit(ResCPU, CPUCap*float64(h.CPUs), cpuC))
+			} else {
+				unmeasured = append(unmeasured, ResCPU)
+			}
+			switch {
+			case okPids && h.PidsMax > 0:
+				limits = append(limits, limit(ResPids, PidsCap*float64(h.PidsMax)-float64(h.TasksInUse), pidC))
+			default:
+				unmeasured = append(unmeasured, ResPids)
+			}
+			switch {
+			case okDisk && h.DiskFreeBytes > 0:
+				limits = append(limits, limit(ResDisk, DiskCap*float64(h.DiskFreeBytes), diskC))
+			default:
+				unmeasured = append(unmeasured, ResDisk)
+			}
+			c := Capacity{Host: h.Name, Driver: s.Driver, Limits: limits}
+			bind := limits[0]
+			for _, l := range limits[1:] {
+				if less(l.Count, bind.Count) {
+					bind = l
+				}
+			}
+			c.Binding, c.Idle = bind.Resource, bind.Count
+			c.IdleLo, c.IdleHi = bind.Lo, bind.Hi
+			for _, l := range limits {
+				if less(l.Lo, c.IdleLo) {
+					c.IdleLo = l.Lo
+				}
+				if less(l.Hi, c.IdleHi) {
+					c.IdleHi = l.Hi
+				}
+			}
+			// Busy: each instance keeps one CPU busy besides its idle cost.
+			c.Busy, c.BusyBinding = fit(CPUCap*float64(h.CPUs), 1+cpuC.Value), ResCPU
+			for _, l := range limits {
+				if l.Resource != ResCPU && less(l.Count, c.Busy) {
+					c.Busy, c.BusyBinding = l.Count, l.Resource
+				}
+			}
+			c.Why = why(c, unmeasured)
 			out = append(out, c)
 		}
 	}
 	return out
 }
 
-// WriteCapacity writes the estimates as a table with their assumptions.
+// why says in words what the figures of c show: the binding resource with
+// its cost and budget, what each other resource would allow, and what was
+// not measured.
+func why(c Capacity, unmeasured []string) string {
+	var first string
+	var others []string
+	for _, l := range c.Limits {
+		switch {
+		case l.Resource == c.Binding:
+			first = fmt.Sprintf("%s binds: %s per instance, %s usable", l.Resource, formatCost(l.Cost), formatBudget(l))
+		case l.Count == Unbounded:
+			others = append(others, fmt.Sprintf("%s is no limit (none used while idle)", l.Resource))
+		default:
+			others = append(others, fmt.Sprintf("%s would allow %d", l.Resource, l.Count))
+		}
+	}
+	parts := append([]string{first}, others...)
+	if len(unmeasured) > 0 {
+		parts = append(parts, "not measured: "+strings.Join(unmeasured, ", "))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// formatCost writes a cost in its unit.
+func formatCost(c Cost) string {
+	if c.Unit == "cores" {
+		return fmt.Sprintf("%.3f cores", c.Value)
+	}
+	return FormatValue(c.Value, c.Unit)
+}
+
+// formatBudget writes a limit's budget in its resource's unit.
+func formatBudget(l Limit) string {
+	switch l.Resource {
+	case ResCPU:
+		return fmt.Sprintf("%.1f cores", l.Budget)
+	case ResPids:
+		return fmt.Sprintf("%.0f tasks", l.Budget)
+	}
+	return FormatValue(l.Budget, "B")
+}
+
+// formatCount writes a count, "-" for Unbounded.
+func formatCount(n int) string {
+	if n == Unbounded {
+		return "unbounded"
+	}
+	return fmt.Sprint(n)
+}
+
+// capacityHeader is the header of the capacity tables.
+var capacityHeader = []string{"host", "driver", "idle instances", "range", "binding", "busy instances", "why"}
+
+func capacityRows(caps []Capacity) [][]string {
+	var rows [][]string
+	for _, c := range caps {
+		rows = append(rows, []string{c.Host, c.Driver, formatCount(c.Idle),
+			formatCount(c.IdleLo) + "-" + formatCount(c.IdleHi), c.Binding,
+			fmt.Sprintf("%s (%s)", formatCount(c.Busy), c.BusyBinding), c.Why})
+	}
+	return rows
+}
+
+// WriteCapacity writes the estimates as a table with the model's budgets.
 func WriteCapacity(w io.Writer, caps []Capacity) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "host\tdriver\tmemory/instance\tidle instances\tbusy instances\tlimit (idle)\tmeasured as")
-	for _, c := range caps {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", c.Host, c.Driver, FormatValue(c.PerInstanceBytes, "B"), c.Idle, c.Busy, c.Limit, c.Source)
+	fmt.Fprintln(tw, strings.Join(capacityHeader, "\t"))
+	for _, r := range capacityRows(caps) {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintln(w, "idle: memory-bound, keeping MemAvailable above max(20%, 2 GiB); busy: one CPU per instance at full speed. CPU, pids and disk are not limits for idle instances at these counts.")
+	_, err := fmt.Fprintln(w, CapacityModel)
 	return err
 }
+
+// CapacityModel states the model in one sentence, for every output.
+var CapacityModel = fmt.Sprintf("capacity: instances that fit = the minimum over resources of budget ÷ per-instance cost; budgets: memory down to max(20%%, 2 GiB) free, CPU up to %.0f%% of the host's CPUs, tasks up to %.0f%% of its pid limit, %.0f%% of free disk; busy instances keep one CPU each busy; ranges from the 95%% confidence intervals.", 100*CPUCap, 100*PidsCap, 100*DiskCap)

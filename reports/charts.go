@@ -75,6 +75,7 @@ func BoxChart(name, title, ylabel string, series []Series) (Chart, error) {
 		if err != nil {
 			return Chart{}, fmt.Errorf("reports: %s chart: %w", name, err)
 		}
+		tableQuartiles(b)
 		b.FillColor = palette[i%len(palette)]
 		p.Add(b)
 		names = append(names, s.Label)
@@ -92,6 +93,24 @@ func BoxChart(name, title, ylabel string, series []Series) (Chart, error) {
 		p.Y.Label.Text += " (log scale)"
 	}
 	return render(name, title, p)
+}
+
+// tableQuartiles makes a box show the quartiles the tables print (type 7,
+// bench.Describe) instead of gonum's Tukey hinges, which differ for small
+// samples, and recomputes the whiskers (1.5 IQR fences) from them.
+func tableQuartiles(b *plotter.BoxPlot) {
+	s := bench.Describe(b.Values)
+	b.Median, b.Quartile1, b.Quartile3 = s.Median, s.P25, s.P75
+	iqr := b.Quartile3 - b.Quartile1
+	low, high := b.Quartile1-1.5*iqr, b.Quartile3+1.5*iqr
+	b.AdjLow, b.AdjHigh, b.Outside = math.Inf(1), math.Inf(-1), nil
+	for i, v := range b.Values {
+		if v < low || v > high {
+			b.Outside = append(b.Outside, i)
+			continue
+		}
+		b.AdjLow, b.AdjHigh = math.Min(b.AdjLow, v), math.Max(b.AdjHigh, v)
+	}
 }
 
 // unitTicks labels a linear axis with values formatted in unit ("1.5MiB").

@@ -2,159 +2,338 @@ package reports
 
 import (
 	"fmt"
-	"math"
+	"strings"
 
 	"virtbench/bench"
+	"virtbench/drivers"
 )
 
 // Verdicts of a claim.
 const (
-	Holds       = "holds"
-	DoesNotHold = "does not hold"
-	NotMeasured = "not measured in this run"
+	Holds         = "holds"
+	DirectionOnly = "holds in direction, not in magnitude"
+	DoesNotHold   = "does not hold"
+	NotMeasured   = "not measured"
 )
 
-// Claim is one of the claims the container-vs-VM literature repeats, with
-// this run's evidence.
+// Claim is one of the claims the container-vs-VM literature repeats, judged
+// on this run's evidence: on its direction (the container side better than
+// the VM side beyond the confidence intervals) and on the magnitudes it
+// states for each side.
 type Claim struct {
-	Name     string `json:"name"`
-	Claim    string `json:"claim"`
+	Name  string `json:"name"`
+	Claim string `json:"claim"`
+	// Verdict is Holds, DirectionOnly, DoesNotHold or NotMeasured.
+	Verdict string `json:"verdict"`
+	// Evidence gives the figures of the pair judged (and of the other VM
+	// configurations that ran); Reason says which part held or failed,
+	// and by how much.
 	Evidence string `json:"evidence"`
-	// Ratio is VM over container (or container over VM for capacity),
-	// oriented so that a large value supports the claim; 0 when not measured.
-	Ratio   float64 `json:"ratio"`
-	Verdict string  `json:"verdict"`
-	Caveat  string  `json:"caveat"`
+	Reason   string `json:"reason"`
+	// Container and VM name the pair judged.
+	Container string `json:"container,omitempty"`
+	VM        string `json:"vm,omitempty"`
+	// Ratio is the container side's advantage (VM over container for
+	// costs, container over VM for capacity and speed): above 1 supports
+	// the claim. Lo and Hi bound it from the confidence intervals.
+	Ratio  float64 `json:"ratio"`
+	Lo     float64 `json:"ratio_lo"`
+	Hi     float64 `json:"ratio_hi"`
+	Caveat string  `json:"caveat"`
 }
 
-// containerDrivers and vmDrivers are the drivers that stand for each side,
-// in order of preference.
-var (
-	containerDrivers = []string{"container", "runc", "crun", "docker"}
-	vmDrivers        = []string{"qemu"}
-)
+// classOf returns a driver's class as the run recorded it, or, for runs
+// recorded before classes were, by its name.
+func classOf(classes map[string]drivers.Class, driver string) drivers.Class {
+	if c, ok := classes[driver]; ok {
+		return c
+	}
+	switch driver {
+	case "container", "runc", "crun", "docker":
+		return drivers.ClassOSLevel
+	case "qemu", "qemu-tcg":
+		return drivers.ClassVM
+	case "native":
+		return drivers.ClassNone
+	}
+	return ""
+}
 
-// claimRatio is the factor between the two sides at which a claim of the
-// form "much faster / much smaller / many more" is taken to hold.
-const claimRatio = 10
+// claimContext is what the claims are judged on.
+type claimContext struct {
+	sums    []bench.Summary
+	classes map[string]drivers.Class
+	ratios  []Ratio
+	caps    []Capacity // this host only
+}
 
-// find returns the first summary of the preferred drivers matching metric
-// (and workload, when not empty), single-instance trials first.
-func find(sums []bench.Summary, prefer []string, metric, workload string) (bench.Summary, bool) {
-	for _, d := range prefer {
-		for _, s := range sums {
-			if s.Driver == d && s.Metric == metric && s.N > 0 && (workload == "" || s.Workload == workload) && s.Instances == 1 {
-				return s, true
+// candidates returns the summaries of metric of every driver of class, one
+// per driver (single-instance trials first), in the order they appear.
+func (c claimContext) candidates(class drivers.Class, metric string) []bench.Summary {
+	var out []bench.Summary
+	seen := map[string]bool{}
+	for _, pass := range []bool{true, false} {
+		for _, s := range c.sums {
+			if seen[s.Driver] || s.Metric != metric || s.N == 0 || classOf(c.classes, s.Driver) != class {
+				continue
 			}
-		}
-		for _, s := range sums {
-			if s.Driver == d && s.Metric == metric && s.N > 0 && (workload == "" || s.Workload == workload) {
-				return s, true
+			if pass && s.Instances != 1 {
+				continue
 			}
+			seen[s.Driver] = true
+			out = append(out, s)
 		}
 	}
-	return bench.Summary{}, false
+	return out
 }
 
-// sides returns the container and the VM summaries of metric (any workload).
-func sides(sums []bench.Summary, metric string) (ct, vm bench.Summary, ok bool) {
-	ct, ok1 := find(sums, containerDrivers, metric, "")
-	vm, ok2 := find(sums, vmDrivers, metric, "")
-	return ct, vm, ok1 && ok2
+// fullOS reports whether a VM summary is of the full-OS guest (the
+// "traditional VM" the claims have in mind).
+func fullOS(s bench.Summary) bool { return strings.Contains(s.Labels["image"], "debian") }
+
+// pickVM returns the VM side to judge a claim on: the full-OS guest where
+// one ran, else the first VM; and a note on the other VM configurations.
+func pickVM(vms []bench.Summary, format func(bench.Summary) string) (bench.Summary, string) {
+	best := vms[0]
+	for _, v := range vms {
+		if fullOS(v) {
+			best = v
+			break
+		}
+	}
+	var others []string
+	for _, v := range vms {
+		if v.Driver != best.Driver {
+			others = append(others, vmName(v)+" "+format(v))
+		}
+	}
+	if len(others) == 0 {
+		return best, ""
+	}
+	return best, " (also " + strings.Join(others, ", ") + ")"
+}
+
+// vmName names a VM side with its guest: the minimal microVM or the full OS.
+func vmName(s bench.Summary) string {
+	if fullOS(s) {
+		return s.Driver + " (full-OS Debian guest)"
+	}
+	return s.Driver + " (minimal guest)"
+}
+
+// judge decides a claim from the range of its ratio (above 1 supports it)
+// and from whether the stated magnitudes hold (magnitudeWhy says why not).
+func judge(c Claim, magnitudeOK bool, magnitudeWhy string) Claim {
+	switch {
+	case c.Lo > 1 && magnitudeOK:
+		c.Verdict = Holds
+		c.Reason = fmt.Sprintf("the container side is ahead %.3g× (%.3g-%.3g×, beyond the 95%% intervals) and both magnitudes hold", c.Ratio, c.Lo, c.Hi)
+	case c.Lo > 1:
+		c.Verdict = DirectionOnly
+		c.Reason = fmt.Sprintf("the container side is ahead %.3g× (%.3g-%.3g×), but %s", c.Ratio, c.Lo, c.Hi, magnitudeWhy)
+	case c.Hi < 1:
+		c.Verdict = DoesNotHold
+		c.Reason = fmt.Sprintf("the VM side is ahead: ratio %.3g (%.3g-%.3g)", c.Ratio, c.Lo, c.Hi)
+	default:
+		c.Verdict = DoesNotHold
+		c.Reason = fmt.Sprintf("no difference beyond the confidence intervals: ratio %.3g, range %.3g-%.3g includes 1", c.Ratio, c.Lo, c.Hi)
+	}
+	return c
+}
+
+func notMeasured(c Claim, what string) Claim {
+	c.Verdict, c.Reason = NotMeasured, what
+	return c
 }
 
 func vmCaveat(vm bench.Summary, base string) string {
-	if vm.Labels["accel"] == "tcg" {
-		return base + " The VM ran under TCG, full software emulation: hardware-assisted (KVM) VMs are faster."
+	if strings.Contains(vm.Labels["accel"], "tcg") {
+		return base + " The VM ran under TCG, full software emulation: hardware-assisted (KVM) VMs start and run faster."
 	}
 	return base
 }
 
-// Claims evaluates the four claims on a run's summaries. hostMemBytes is
-// the host's memory, for the density estimate.
-func Claims(sums []bench.Summary, hostMemBytes int64) []Claim {
-	return []Claim{startupClaim(sums), diskClaim(sums), perfClaim(sums), densityClaim(sums, hostMemBytes)}
+// Magnitudes the claims state.
+const (
+	minuteSec = 60  // "VMs start in minutes"
+	gigabyte  = 1e9 // "VM images take gigabytes"
+	// nearNative is how close to native "near-native" speed is.
+	nearNative = 0.05
+	thousands  = 1000 // "thousands of containers"
+	tensLo     = 10   // "tens of VMs": 10 to 99
+	tensHi     = 100
+)
+
+func claims(c claimContext) []Claim {
+	return []Claim{startupClaim(c), diskClaim(c), perfClaim(c), densityClaim(c)}
 }
 
-func notMeasured(c Claim, what string) Claim {
-	c.Verdict, c.Evidence = NotMeasured, what
-	return c
+// costClaim judges a claim on a cost where lower is better (startup time,
+// image size): the ratio is VM over container.
+func costClaim(c claimContext, cl Claim, metric, unit string, ctOK, vmOK func(lo, hi float64) (bool, string)) Claim {
+	cts, vms := c.candidates(drivers.ClassOSLevel, metric), c.candidates(drivers.ClassVM, metric)
+	if len(cts) == 0 || len(vms) == 0 {
+		return notMeasured(cl, fmt.Sprintf("needs %s of a container driver and of a VM driver", metric))
+	}
+	ct := cts[0]
+	f := func(s bench.Summary) string { return FormatValue(s.Median, unit) }
+	vm, others := pickVM(vms, f)
+	cl.Container, cl.VM = ct.Driver, vm.Driver
+	cl.Ratio, cl.Lo, cl.Hi = vm.Median/ct.Median, vm.CILo/ct.CIHi, vm.CIHi/ct.CILo
+	cl.Evidence = fmt.Sprintf("%s %s [%s-%s] vs %s %s [%s-%s]%s", ct.Driver, f(ct), FormatValue(ct.CILo, unit), FormatValue(ct.CIHi, unit),
+		vmName(vm), f(vm), FormatValue(vm.CILo, unit), FormatValue(vm.CIHi, unit), others)
+	okC, whyC := ctOK(ct.CILo, ct.CIHi)
+	okV, whyV := vmOK(vm.CILo, vm.CIHi)
+	var why []string
+	if !okC {
+		why = append(why, whyC)
+	}
+	if !okV {
+		why = append(why, whyV)
+	}
+	cl = judge(cl, okC && okV, strings.Join(why, " and "))
+	cl.Caveat = vmCaveat(vm, cl.Caveat)
+	return cl
 }
 
-func verdict(ratio float64) string {
-	if ratio >= claimRatio {
-		return Holds
+// within says whether [lo, hi] lies on the stated side of bound, and if
+// not, how: entirely on the other side, or straddling it.
+func within(lo, hi, bound float64, above bool, what, stated string, unit string) (bool, string) {
+	if above && lo >= bound || !above && hi < bound {
+		return true, ""
 	}
-	return DoesNotHold
+	if above && hi < bound || !above && lo >= bound {
+		return false, fmt.Sprintf("%s is %s-%s, not %s", what, FormatValue(lo, unit), FormatValue(hi, unit), stated)
+	}
+	return false, fmt.Sprintf("%s (%s-%s) straddles %s, so %q is not established", what, FormatValue(lo, unit), FormatValue(hi, unit), FormatValue(bound, unit), stated)
 }
 
-func startupClaim(sums []bench.Summary) Claim {
-	c := Claim{Name: "startup", Claim: "Containers start in seconds, VMs in minutes."}
-	ct, vm, ok := sides(sums, bench.MetricStartup)
-	if !ok {
-		return notMeasured(c, "needs startup of a container driver and of qemu")
-	}
-	c.Ratio = vm.Median / ct.Median
-	c.Verdict = verdict(c.Ratio)
-	c.Evidence = fmt.Sprintf("%s %s vs %s %s: the VM takes %.0f× as long", ct.Driver, FormatValue(ct.Median, "sec"), vm.Driver, FormatValue(vm.Median, "sec"), c.Ratio)
-	c.Caveat = vmCaveat(vm, fmt.Sprintf("Judged on the ratio (≥ %d× holds). The magnitudes differ from the slogan: a minimal guest boots in seconds and a container starts in milliseconds.", claimRatio))
-	return c
+func startupClaim(c claimContext) Claim {
+	cl := Claim{Name: "startup", Claim: "Containers start in seconds, VMs in minutes.",
+		Caveat: "Judged on start to READY of an idle instance; magnitudes: a container within seconds (< 60 s), a VM in minutes (>= 60 s)."}
+	return costClaim(c, cl, bench.MetricStartup, "sec",
+		func(lo, hi float64) (bool, string) {
+			return within(lo, hi, minuteSec, false, "the container's start", "seconds", "sec")
+		},
+		func(lo, hi float64) (bool, string) {
+			return within(lo, hi, minuteSec, true, "the VM's start", "minutes (>= 60 s)", "sec")
+		})
 }
 
-func diskClaim(sums []bench.Summary) Claim {
-	c := Claim{Name: "disk", Claim: "Container images take megabytes, VM images gigabytes."}
-	ct, vm, ok := sides(sums, bench.MetricImageAllocated)
-	if !ok {
-		return notMeasured(c, "needs the image footprint of a container driver and of qemu")
-	}
-	c.Ratio = vm.Median / ct.Median
-	c.Verdict = verdict(c.Ratio)
-	c.Evidence = fmt.Sprintf("%s %s vs %s %s allocated on disk (%.0f×)", ct.Driver, FormatValue(ct.Median, "B"), vm.Driver, FormatValue(vm.Median, "B"), c.Ratio)
-	c.Caveat = "Both images are minimal (a static agent; a kernel, initramfs and sparse disk): a full distribution image is larger on both sides."
-	return c
+func diskClaim(c claimContext) Claim {
+	cl := Claim{Name: "disk", Claim: "Container images take megabytes, VM images gigabytes.",
+		Caveat: "Judged on the image allocated on disk, shared layers counted once; magnitudes: a container image below 1 GB, a VM image of 1 GB or more."}
+	return costClaim(c, cl, bench.MetricImageAllocated, "B",
+		func(lo, hi float64) (bool, string) {
+			return within(lo, hi, gigabyte, false, "the container image", "megabytes (< 1 GB)", "B")
+		},
+		func(lo, hi float64) (bool, string) {
+			return within(lo, hi, gigabyte, true, "the VM image", "gigabytes (>= 1 GB)", "B")
+		})
 }
 
-func perfClaim(sums []bench.Summary) Claim {
-	c := Claim{Name: "performance", Claim: "Containers run at near-native speed, VMs slower."}
-	nat, ok0 := find(sums, []string{"native"}, "cpu.sha256", "")
-	ct, ok1 := find(sums, containerDrivers, "cpu.sha256", "")
-	vm, ok2 := find(sums, vmDrivers, "cpu.sha256", "")
-	if !ok0 || !ok1 || !ok2 {
-		return notMeasured(c, "needs the cpu workload under native, a container driver and qemu")
+// ratioOf returns the first ratio to native of metric among drivers of class.
+func (c claimContext) ratioOf(class drivers.Class, metric string) (Ratio, bool) {
+	for _, r := range c.ratios {
+		if r.Metric == metric && classOf(c.classes, r.Driver) == class {
+			return r, true
+		}
 	}
-	rc, rv := ct.Median/nat.Median, vm.Median/nat.Median
-	c.Ratio = rc / rv
-	if math.Abs(rc-1) <= 0.05 && rv < 0.95 {
-		c.Verdict = Holds
-	} else {
-		c.Verdict = DoesNotHold
-	}
-	c.Evidence = fmt.Sprintf("cpu throughput relative to native: %s %.2f, %s %.2f", ct.Driver, rc, vm.Driver, rv)
-	c.Caveat = vmCaveat(vm, "Judged on a CPU-bound workload (container within 5% of native, VM more than 5% below).")
-	return c
+	return Ratio{}, false
 }
 
-func densityClaim(sums []bench.Summary, hostMem int64) Claim {
-	c := Claim{Name: "density", Claim: "A host runs thousands of containers but tens of VMs."}
-	if ct, vm, ok := sides(sums, bench.MetricDensityReached); ok && ct.Max > 0 && vm.Max > 0 {
-		// Measured: how many instances density sweeps started and kept.
-		c.Ratio = ct.Max / vm.Max
-		c.Verdict = verdict(c.Ratio)
-		c.Evidence = fmt.Sprintf("density sweeps on this host ran %.0f idle %s instances and %.0f %s VMs at once", ct.Max, ct.Driver, vm.Max, vm.Driver)
-		c.Caveat = vmCaveat(vm, "Measured; each sweep stopped at its own limit (a count, the memory floor, a failed start or the start-latency limit: see the density sweeps).")
-		return c
+func perfClaim(c claimContext) Claim {
+	const metric = "cpu.sha256"
+	cl := Claim{Name: "performance", Claim: "Containers run at near-native speed, VMs slower.",
+		Caveat: fmt.Sprintf("Judged on a CPU-bound workload (%s), each side relative to native in the same run; magnitudes: the container within %.0f%% of native, the VM more than %.0f%% slower.", metric, 100*nearNative, 100*nearNative)}
+	ct, ok1 := c.ratioOf(drivers.ClassOSLevel, metric)
+	vm, ok2 := c.ratioOf(drivers.ClassVM, metric)
+	if !ok1 || !ok2 {
+		return notMeasured(cl, "needs the cpu workload under native, a container driver and a VM driver")
 	}
-	ct, ok1 := find(sums, containerDrivers, bench.MetricPSS, "idle")
-	vm, ok2 := find(sums, vmDrivers, bench.MetricPSS, "idle")
-	if !ok1 || !ok2 || hostMem <= 0 || ct.Median <= 0 || vm.Median <= 0 {
-		return notMeasured(c, "needs the memory (PSS) of idle instances of a container driver and of qemu")
+	cl.Container, cl.VM = ct.Driver, vm.Driver
+	cl.Ratio, cl.Lo, cl.Hi = ct.Value/vm.Value, ct.Lo/vm.Hi, ct.Hi/vm.Lo
+	cl.Evidence = fmt.Sprintf("throughput relative to native: %s %.3f [%.3f-%.3f], %s %.3f [%.3f-%.3f]", ct.Driver, ct.Value, ct.Lo, ct.Hi, vm.Driver, vm.Value, vm.Lo, vm.Hi)
+	var why []string
+	if ct.Hi < 1-nearNative || ct.Lo > 1+nearNative {
+		why = append(why, fmt.Sprintf("the container is not near native (%.3f-%.3f of native)", ct.Lo, ct.Hi))
 	}
-	usable := 0.8 * float64(hostMem)
-	nc, nv := math.Floor(usable/ct.Median), math.Floor(usable/vm.Median)
-	c.Ratio = nc / nv
-	c.Verdict = verdict(c.Ratio)
-	c.Evidence = fmt.Sprintf("by memory alone, 80%% of this host's %s holds about %.0f idle %s instances (%s PSS each) but %.0f %s VMs (%s each)",
-		FormatValue(float64(hostMem), "B"), nc, ct.Driver, FormatValue(ct.Median, "B"), nv, vm.Driver, FormatValue(vm.Median, "B"))
-	c.Caveat = "An estimate from per-instance PSS of idle instances: busy workloads need more memory and CPU; run the density scenario to measure it."
-	return c
+	if vm.Hi >= 1-nearNative {
+		why = append(why, fmt.Sprintf("the VM is not clearly slower (%.3f-%.3f of native)", vm.Lo, vm.Hi))
+	}
+	cl = judge(cl, len(why) == 0, strings.Join(why, " and "))
+	cl.Caveat = vmCaveat(bench.Summary{Labels: map[string]string{"accel": c.accelOf(vm.Driver)}}, cl.Caveat)
+	return cl
+}
+
+// accelOf returns the accelerator label a driver's samples carry.
+func (c claimContext) accelOf(driver string) string {
+	for _, s := range c.sums {
+		if s.Driver == driver && s.Labels["accel"] != "" {
+			return s.Labels["accel"]
+		}
+	}
+	return ""
+}
+
+func densityClaim(c claimContext) Claim {
+	cl := Claim{Name: "density", Claim: "A host runs thousands of containers but tens of VMs.",
+		Caveat: "Judged on the capacity model (the same as the capacity table) for idle instances on this host; magnitudes: a container count of 1000 or more, a VM count of 10 to 99."}
+	var ct, vm *Capacity
+	for i, cp := range c.caps {
+		switch classOf(c.classes, cp.Driver) {
+		case drivers.ClassOSLevel:
+			if ct == nil {
+				ct = &c.caps[i]
+			}
+		case drivers.ClassVM:
+			if vm == nil || c.fullOSDriver(cp.Driver) {
+				vm = &c.caps[i]
+			}
+		}
+	}
+	if ct == nil || vm == nil {
+		return notMeasured(cl, "needs the memory of idle instances of a container driver and of a VM driver")
+	}
+	cl.Container, cl.VM = ct.Driver, vm.Driver
+	cl.Ratio = float64(ct.Idle) / float64(max(vm.Idle, 1))
+	cl.Lo, cl.Hi = float64(ct.IdleLo)/float64(max(vm.IdleHi, 1)), float64(ct.IdleHi)/float64(max(vm.IdleLo, 1))
+	cl.Evidence = fmt.Sprintf("on this host %d idle %s instances fit [%d-%d] (%s binds) and %d %s VMs [%d-%d] (%s binds)",
+		ct.Idle, ct.Driver, ct.IdleLo, ct.IdleHi, ct.Binding, vm.Idle, vm.Driver, vm.IdleLo, vm.IdleHi, vm.Binding)
+	if sw := c.sweeps(); sw != "" {
+		cl.Evidence += "; density sweeps ran " + sw
+	}
+	var why []string
+	if ct.IdleHi < thousands {
+		why = append(why, fmt.Sprintf("%d containers are not thousands", ct.Idle))
+	} else if ct.IdleLo < thousands {
+		why = append(why, fmt.Sprintf("the container count's range (%d-%d) straddles 1000", ct.IdleLo, ct.IdleHi))
+	}
+	if vm.IdleLo < tensLo || vm.IdleHi >= tensHi {
+		why = append(why, fmt.Sprintf("%d VMs [%d-%d] are not tens (10-99)", vm.Idle, vm.IdleLo, vm.IdleHi))
+	}
+	cl = judge(cl, len(why) == 0, strings.Join(why, " and "))
+	cl.Caveat = vmCaveat(bench.Summary{Labels: map[string]string{"accel": c.accelOf(vm.Driver)}}, cl.Caveat)
+	return cl
+}
+
+// fullOSDriver reports whether a driver's samples are of the full-OS guest.
+func (c claimContext) fullOSDriver(driver string) bool {
+	for _, s := range c.sums {
+		if s.Driver == driver && fullOS(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// sweeps lists how many instances each density sweep held.
+func (c claimContext) sweeps() string {
+	var parts []string
+	for _, s := range c.sums {
+		if s.Metric == bench.MetricDensityReached && s.N > 0 {
+			parts = append(parts, fmt.Sprintf("%.0f %s", s.Max, s.Driver))
+		}
+	}
+	return strings.Join(parts, ", ")
 }

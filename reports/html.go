@@ -29,14 +29,14 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 <p id="headline">{{.Headline}}</p>
 <p>Run {{.Status.State}}{{if .Status.Reason}} ({{.Status.Reason}}){{end}}; started {{.Status.Started.Format "2006-01-02 15:04:05 MST"}}; {{len .Run.Samples}} samples.</p>
 <h2>Claims</h2>
-<table id="claims"><tr><th class="l">claim</th><th class="l">verdict</th><th class="l">evidence from this run</th><th class="l">caveat</th></tr>
-{{range .Claims}}<tr><td class="l">{{.Claim}}</td><td class="l verdict">{{.Verdict}}</td><td class="l">{{.Evidence}}</td><td class="l">{{.Caveat}}</td></tr>
+<table id="claims"><tr><th class="l">claim</th><th class="l">verdict</th><th class="l">why</th><th class="l">evidence from this run</th><th class="l">caveat</th></tr>
+{{range .Claims}}<tr><td class="l">{{.Claim}}</td><td class="l verdict">{{.Verdict}}</td><td class="l">{{.Reason}}</td><td class="l">{{.Evidence}}</td><td class="l">{{.Caveat}}</td></tr>
 {{end}}</table>
-{{if .Capacity}}<h2>Capacity</h2>
-<table id="capacity"><tr><th class="l">host</th><th class="l">driver</th><th>memory per instance</th><th>idle instances</th><th>busy instances</th><th class="l">measured as</th></tr>
-{{range .Capacity}}<tr><td class="l">{{.Host}}</td><td class="l">{{.Driver}}</td><td>{{.Mem}}</td><td>{{.Idle}}</td><td>{{.Busy}}</td><td class="l">{{.Source}}</td></tr>
+{{if .CapRows}}<h2>Capacity</h2>
+<table id="capacity"><tr>{{range .CapHeader}}<th class="l">{{.}}</th>{{end}}</tr>
+{{range .CapRows}}<tr>{{range .}}<td class="l">{{.}}</td>{{end}}</tr>
 {{end}}</table>
-<p>Idle instances are bounded by memory, keeping MemAvailable above the larger of 20% and 2 GiB; busy instances by CPUs, one each at full speed.</p>{{end}}
+<p>{{.CapModel}}</p>{{end}}
 {{if .Density}}<h2>Density sweeps</h2><ul>{{range .Density}}<li>{{.}}</li>{{end}}</ul>{{end}}
 {{if .Drivers}}<h2>What each driver is</h2><dl>{{range .Drivers}}<dt>{{index . 0}}</dt><dd>{{index . 1}}</dd>{{end}}</dl>{{end}}
 {{if .Skipped}}<h2>Not run</h2><ul>{{range .Skipped}}<li>{{.}}</li>{{end}}</ul>{{end}}
@@ -59,15 +59,9 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 </body></html>
 `))
 
-// capView is a Capacity row with its memory formatted.
-type capView struct {
-	Capacity
-	Mem string
-}
-
 // WriteHTML writes report.html: one self-contained file, inline SVG and CSS,
 // no script and no network access.
-func WriteHTML(w io.Writer, r *Run, charts []Chart) error {
+func WriteHTML(w io.Writer, r *Run, a *Analysis, charts []Chart) error {
 	type chartView struct {
 		Name, Title string
 		SVG         template.HTML
@@ -83,17 +77,17 @@ func WriteHTML(w io.Writer, r *Run, charts []Chart) error {
 		Failures    []string
 		Provenance  [][2]string
 		Claims      []Claim
-		Capacity    []capView
+		CapHeader   []string
+		CapRows     [][]string
+		CapModel    string
 		Density     []string
 		Drivers     [][2]string
 		RatioHeader []string
 		Ratios      [][]string
-	}{Run: r, Status: r.Status, Headline: Headline(r.Summaries), Header: tableHeader, Rows: tableRows(r.Summaries),
-		RatioHeader: ratioHeader, Ratios: ratioRows(PerfRatios(r.Samples)),
-		Failures: r.Status.Outcome.Failures, Claims: Claims(r.Summaries, r.Provenance.MemoryBytes)}
-	for _, c := range EstimateCapacity(r.Summaries, r.Hosts()) {
-		data.Capacity = append(data.Capacity, capView{c, FormatValue(c.PerInstanceBytes, "B")})
-	}
+	}{Run: r, Status: r.Status, Headline: Headline(a.Summaries), Header: tableHeader, Rows: tableRows(a.Summaries),
+		RatioHeader: ratioHeader, Ratios: ratioRows(a.Ratios),
+		Failures: r.Status.Outcome.Failures, Claims: a.Claims,
+		CapHeader: capacityHeader, CapRows: capacityRows(a.Capacity), CapModel: CapacityModel}
 	for k, v := range r.Status.Outcome.Density {
 		data.Density = append(data.Density, k+": "+v)
 	}
@@ -118,6 +112,8 @@ func WriteHTML(w io.Writer, r *Run, charts []Chart) error {
 		{"host", p.Hostname}, {"kernel", p.Kernel}, {"os", p.OS}, {"virtualization", p.Virtualized},
 		{"cpu", fmt.Sprintf("%s, %d cores", p.CPUModel, p.Cores)}, {"memory", FormatValue(float64(p.MemoryBytes), "B")},
 		{"cgroup", p.CgroupVersion}, {"ksm", p.KSM}, {"/dev/kvm", p.KVM},
+		{"tasks", fmt.Sprintf("%d in use at the start, limit %d (pid_max, threads-max)", p.TasksInUse, p.PidsMax)},
+		{"free disk for instances", FormatValue(float64(p.DiskFreeBytes), "B")},
 		{"virtbench", p.Virtbench}, {"go", p.Go}, {"scenario", p.Scenario + " " + p.ScenarioFile}, {"scenario sha256", p.ScenarioHash},
 	}
 	var tools []string

@@ -2,6 +2,8 @@ package reports
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"path/filepath"
 
 	"virtbench/bench"
@@ -20,13 +22,54 @@ type Run struct {
 	Plan *Host
 }
 
-// Hosts returns this run's host and the planned one, for capacity estimates.
+// ThisHost is the name of the run's own host in capacity estimates.
+const ThisHost = "this host"
+
+// Hosts returns this run's host and the planned one, for capacity
+// estimates. The planned host has this host's pid limit and free disk
+// unless it says otherwise.
 func (r *Run) Hosts() []Host {
-	hs := []Host{{Name: "this host", MemoryBytes: r.Provenance.MemoryBytes, CPUs: r.Provenance.Cores}}
+	p := r.Provenance
+	here := Host{Name: ThisHost, MemoryBytes: p.MemoryBytes, CPUs: p.Cores, PidsMax: p.PidsMax, TasksInUse: p.TasksInUse, DiskFreeBytes: p.DiskFreeBytes}
+	hs := []Host{here}
 	if r.Plan != nil {
-		hs = append(hs, *r.Plan)
+		plan := *r.Plan
+		if plan.PidsMax == 0 {
+			plan.PidsMax, plan.TasksInUse = here.PidsMax, here.TasksInUse
+		}
+		if plan.DiskFreeBytes == 0 {
+			plan.DiskFreeBytes = here.DiskFreeBytes
+		}
+		hs = append(hs, plan)
 	}
 	return hs
+}
+
+// Analysis is what the reports say about a run, computed once from its
+// samples; every output (terminal, Markdown, CSV, benchfmt, JSON, charts,
+// HTML) renders it.
+type Analysis struct {
+	Summaries []bench.Summary
+	// Ratios are the workload results relative to native.
+	Ratios []Ratio
+	// Capacity has a row per driver and host (this one, and the planned
+	// one where given).
+	Capacity []Capacity
+	// Claims are judged on this host's capacity rows and the summaries.
+	Claims []Claim
+}
+
+// Analyze computes r's Analysis.
+func Analyze(r *Run) *Analysis {
+	a := &Analysis{Summaries: r.Summaries, Ratios: PerfRatios(r.Samples), Capacity: EstimateCapacity(r.Summaries, r.Hosts())}
+	var here []Capacity
+	for _, c := range a.Capacity {
+		if c.Host == ThisHost {
+			here = append(here, c)
+		}
+	}
+	a.Claims = claims(claimContext{sums: r.Summaries, classes: r.Status.Outcome.Classes, ratios: a.Ratios, caps: here})
+	return a
 }
 
 // Load reads a run directory: samples.jsonl, env.json and run.json.
@@ -57,37 +100,24 @@ const (
 	ReportFile   = "report.html"
 )
 
-// WriteAll writes every derived file into the run directory and returns
-// the path of report.html.
-func WriteAll(r *Run) (string, error) {
-	if err := bench.WriteJSON(r.Dir, SummaryFile, r.Summaries); err != nil {
-		return "", err
-	}
-	if err := bench.WriteJSON(r.Dir, ClaimsFile, Claims(r.Summaries, r.Provenance.MemoryBytes)); err != nil {
-		return "", err
-	}
-	if err := bench.WriteJSON(r.Dir, CapacityFile, EstimateCapacity(r.Summaries, r.Hosts())); err != nil {
-		return "", err
+// WriteAll writes every derived file of a into the run directory and
+// returns the path of report.html.
+func WriteAll(r *Run, a *Analysis) (string, error) {
+	for _, f := range []struct {
+		name string
+		v    any
+	}{{SummaryFile, a.Summaries}, {ClaimsFile, a.Claims}, {CapacityFile, a.Capacity}} {
+		if err := bench.WriteJSON(r.Dir, f.name, f.v); err != nil {
+			return "", err
+		}
 	}
 	files := []struct {
 		name  string
 		write func(*bytes.Buffer) error
 	}{
 		{BenchFile, func(b *bytes.Buffer) error { return WriteBenchfmt(b, r.Provenance, r.Samples) }},
-		{CSVFile, func(b *bytes.Buffer) error { return WriteCSV(b, r.Summaries) }},
-		{MarkdownFile, func(b *bytes.Buffer) error {
-			if err := WriteMarkdown(b, r.Summaries); err != nil {
-				return err
-			}
-			if rs := PerfRatios(r.Samples); len(rs) > 0 {
-				b.WriteString("\n## Relative to native (same run; above 1 is faster)\n\n")
-				if err := WriteRatiosMarkdown(b, rs); err != nil {
-					return err
-				}
-			}
-			b.WriteString("\n## Claims\n\n")
-			return WriteClaims(b, Claims(r.Summaries, r.Provenance.MemoryBytes))
-		}},
+		{CSVFile, func(b *bytes.Buffer) error { return WriteCSV(b, a.Summaries) }},
+		{MarkdownFile, func(b *bytes.Buffer) error { return WriteMarkdownReport(b, a) }},
 	}
 	for _, f := range files {
 		var b bytes.Buffer
@@ -110,7 +140,7 @@ func WriteAll(r *Run) (string, error) {
 		}
 	}
 	var b bytes.Buffer
-	if err := WriteHTML(&b, r, charts); err != nil {
+	if err := WriteHTML(&b, r, a, charts); err != nil {
 		return "", err
 	}
 	path := filepath.Join(r.Dir, ReportFile)
@@ -118,4 +148,54 @@ func WriteAll(r *Run) (string, error) {
 		return "", err
 	}
 	return path, nil
+}
+
+// WriteMarkdownReport writes results.md: the summaries, the ratios to
+// native, the claims and the capacity.
+func WriteMarkdownReport(b *bytes.Buffer, a *Analysis) error {
+	if err := WriteMarkdown(b, a.Summaries); err != nil {
+		return err
+	}
+	if len(a.Ratios) > 0 {
+		b.WriteString("\n## Relative to native (same run; above 1 is faster)\n\n")
+		if err := WriteRatiosMarkdown(b, a.Ratios); err != nil {
+			return err
+		}
+	}
+	b.WriteString("\n## Claims\n\n")
+	if err := WriteClaims(b, a.Claims); err != nil {
+		return err
+	}
+	if len(a.Capacity) > 0 {
+		b.WriteString("\n## Capacity\n\n")
+		if err := writeMarkdownTable(b, capacityHeader, capacityRows(a.Capacity)); err != nil {
+			return err
+		}
+		b.WriteString("\n" + CapacityModel + "\n")
+	}
+	return nil
+}
+
+// WriteTerminal writes what a terminal shows at the end of a run: the
+// summaries, the ratios to native, the startup headline, the claims and
+// the capacity.
+func WriteTerminal(w io.Writer, a *Analysis) error {
+	if err := WriteText(w, a.Summaries); err != nil {
+		return err
+	}
+	if len(a.Ratios) > 0 {
+		fmt.Fprintln(w, "\nrelative to native (same run; above 1 is faster; range from the 95% CIs; p: Mann-Whitney U):")
+		if err := WriteRatios(w, a.Ratios); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(w, "\n%s\n\nclaims:\n", Headline(a.Summaries))
+	if err := WriteClaimsText(w, a.Claims); err != nil {
+		return err
+	}
+	if len(a.Capacity) > 0 {
+		fmt.Fprintln(w, "\ncapacity:")
+		return WriteCapacity(w, a.Capacity)
+	}
+	return nil
 }

@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"virtbench/bench"
+
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -167,7 +170,7 @@ func TestWriteAllAndLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path, err := WriteAll(run)
+	path, err := WriteAll(run, Analyze(run))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +197,7 @@ func TestWriteAllAndLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := WriteAll(run2); err != nil {
+	if _, err := WriteAll(run2, Analyze(run2)); err != nil {
 		t.Fatal(err)
 	}
 	second, _ := os.ReadFile(filepath.Join(dir, SummaryFile))
@@ -226,62 +229,6 @@ func TestBarsData(t *testing.T) {
 	}), 10)
 	if len(disk.Labels) != 1 || disk.Series[0].Values[0] != 3e6 || disk.Series[1].Values[0] != 40960 {
 		t.Errorf("disk bars %+v, want the image once and 10 writable layers", disk)
-	}
-}
-
-func TestClaims(t *testing.T) {
-	var samples []bench.Sample
-	add := func(driver, workload, metric, unit string, v float64, labels map[string]string) {
-		for i := 0; i < 6; i++ {
-			samples = append(samples, bench.Sample{Driver: driver, Workload: workload, Instances: 1, Metric: metric, Unit: unit, Value: v, Labels: labels})
-		}
-	}
-	tcg := map[string]string{"accel": "tcg"}
-	add("native", "cpu", "cpu.sha256", "op/s", 1000, nil)
-	add("container", "idle", "startup", "sec", 0.01, nil)
-	add("qemu", "idle", "startup", "sec", 2, tcg)
-	add("container", "cpu", "cpu.sha256", "op/s", 990, nil)
-	add("qemu", "cpu", "cpu.sha256", "op/s", 50, tcg)
-	add("container", "idle", "pss", "B", 1<<20, nil)
-	add("qemu", "idle", "pss", "B", 250<<20, tcg)
-	claims := Claims(bench.Summarize(samples), 24<<30)
-	want := map[string]string{"startup": Holds, "disk": NotMeasured, "performance": Holds, "density": Holds}
-	for _, c := range claims {
-		if c.Verdict != want[c.Name] {
-			t.Errorf("claim %s: verdict %q (%s), want %q", c.Name, c.Verdict, c.Evidence, want[c.Name])
-		}
-		if c.Verdict != NotMeasured && c.Name != "disk" && !strings.Contains(c.Caveat, "TCG") && c.Name != "density" {
-			t.Errorf("claim %s: caveat %q does not mention TCG emulation", c.Name, c.Caveat)
-		}
-	}
-	// A VM as fast as the container: the startup claim does not hold.
-	samples = samples[:0]
-	add("container", "idle", "startup", "sec", 0.5, nil)
-	add("qemu", "idle", "startup", "sec", 1, nil)
-	if c := Claims(bench.Summarize(samples), 0)[0]; c.Verdict != DoesNotHold || c.Ratio != 2 {
-		t.Errorf("startup claim with a 2x ratio: %+v", c)
-	}
-}
-
-func TestEstimateCapacity(t *testing.T) {
-	var samples []bench.Sample
-	for i := 0; i < 5; i++ {
-		samples = append(samples,
-			bench.Sample{Driver: "container", Workload: "idle", Instances: 100, Metric: bench.MetricPSS, Unit: "B", Value: 1 << 20},
-			bench.Sample{Driver: "container", Workload: "idle", Instances: 100, Metric: bench.MetricHostMemDrop, Unit: "B", Value: 2 << 20},
-			bench.Sample{Driver: "qemu", Workload: "idle", Instances: 1, Metric: bench.MetricPSS, Unit: "B", Value: 256 << 20})
-	}
-	hosts := []Host{{Name: "h", MemoryBytes: 10 << 30, CPUs: 4}}
-	caps := EstimateCapacity(bench.Summarize(samples), hosts)
-	if len(caps) != 2 {
-		t.Fatalf("capacity rows %+v", caps)
-	}
-	// 10 GiB minus a 2 GiB floor is 8 GiB usable.
-	if c := caps[0]; c.Driver != "container" || c.PerInstanceBytes != 2<<20 || c.Idle != 4096 || c.Busy != 4 || !strings.Contains(c.Source, "MemAvailable drop") {
-		t.Errorf("container capacity %+v, want 4096 idle by the 2 MiB MemAvailable drop, 4 busy", c)
-	}
-	if c := caps[1]; c.Driver != "qemu" || c.Idle != 32 {
-		t.Errorf("qemu capacity %+v, want 32 idle", c)
 	}
 }
 
@@ -354,13 +301,16 @@ func TestPerfRatios(t *testing.T) {
 	}
 }
 
-func TestDensityClaimFromSweeps(t *testing.T) {
-	samples := []bench.Sample{
-		{Driver: "container", Workload: "idle", Instances: 1000, Metric: bench.MetricDensityReached, Unit: "instances", Value: 1000},
-		{Driver: "qemu", Workload: "idle", Instances: 16, Metric: bench.MetricDensityReached, Unit: "instances", Value: 16},
+// TestBoxQuartilesMatchTables checks that a chart's box shows the
+// quartiles of the tables (type 7), not gonum's Tukey hinges: for
+// 1..6 these are 2.25 and 4.75, the hinges 2 and 5.
+func TestBoxQuartilesMatchTables(t *testing.T) {
+	b, err := plotter.NewBoxPlot(vg.Points(30), 0, plotter.Values{6, 1, 5, 2, 4, 3})
+	if err != nil {
+		t.Fatal(err)
 	}
-	c := Claims(bench.Summarize(samples), 0)[3]
-	if c.Verdict != Holds || c.Ratio != 62.5 || !strings.Contains(c.Evidence, "1000 idle container instances and 16 qemu VMs") {
-		t.Errorf("density claim from sweeps: %+v", c)
+	tableQuartiles(b)
+	if b.Quartile1 != 2.25 || b.Quartile3 != 4.75 || b.Median != 3.5 || b.AdjLow != 1 || b.AdjHigh != 6 || len(b.Outside) != 0 {
+		t.Errorf("box %v-%v-%v, whiskers %v-%v, outside %v; want 2.25-3.5-4.75, 1-6, none", b.Quartile1, b.Median, b.Quartile3, b.AdjLow, b.AdjHigh, b.Outside)
 	}
 }

@@ -111,18 +111,19 @@ func WriteCSV(w io.Writer, sums []bench.Summary) error {
 // WriteClaims writes the claims as a Markdown table.
 func WriteClaims(w io.Writer, claims []Claim) error {
 	esc := func(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
-	fmt.Fprintln(w, "| claim | verdict | evidence | caveat |")
-	fmt.Fprintln(w, "|---|---|---|---|")
+	fmt.Fprintln(w, "| claim | verdict | why | evidence | caveat |")
+	fmt.Fprintln(w, "|---|---|---|---|---|")
 	for _, c := range claims {
-		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", esc(c.Claim), esc(c.Verdict), esc(c.Evidence), esc(c.Caveat))
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", esc(c.Claim), esc(c.Verdict), esc(c.Reason), esc(c.Evidence), esc(c.Caveat))
 	}
 	return nil
 }
 
-// WriteClaimsText writes one line per claim for a terminal.
+// WriteClaimsText writes each claim for a terminal: its verdict and why,
+// then its evidence.
 func WriteClaimsText(w io.Writer, claims []Claim) error {
 	for _, c := range claims {
-		fmt.Fprintf(w, "%-12s %-24s %s\n", c.Name, c.Verdict, c.Evidence)
+		fmt.Fprintf(w, "%-12s %s: %s\n%-12s %s\n", c.Name, c.Verdict, c.Reason, "", c.Evidence)
 	}
 	return nil
 }

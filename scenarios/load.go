@@ -323,7 +323,7 @@ func (p *parser) options(n *yaml.Node) map[string]string {
 }
 
 // densityFields are the keys of a density mapping.
-var densityFields = []string{"step", "factor", "max", "floor", "latency_limit"}
+var densityFields = []string{"step", "factor", "max", "floor", "latency_limit", "parallel"}
 
 func (p *parser) density(n *yaml.Node) *Density {
 	d := &Density{Step: "geometric", Factor: 2, Max: 1000}
@@ -345,6 +345,8 @@ func (p *parser) density(n *yaml.Node) *Density {
 			d.FloorBytes = p.size(v)
 		case "latency_limit":
 			d.LatencyLimit = p.duration(v)
+		case "parallel":
+			d.Parallel = p.integer(v)
 		default:
 			p.fail(k, "density: unknown field %q%s (fields: %s)", k.Value, suggest(k.Value, densityFields), strings.Join(densityFields, ", "))
 		}

@@ -67,6 +67,10 @@ type Density struct {
 	// LatencyLimit stops the sweep when a step's median start latency
 	// exceeds it (0: no limit).
 	LatencyLimit time.Duration
+	// Parallel bounds how many instances of a step start at once (0: the
+	// host's CPU count), so that a step measures how many fit rather
+	// than a start storm.
+	Parallel int
 }
 
 // Workload is one workload of a scenario with its agent flags.
@@ -177,6 +181,9 @@ func (s *Scenario) validate(line func(field string) int) error {
 		}
 		if d.FloorBytes < 0 || d.LatencyLimit < 0 {
 			bad("density", "density: floor and latency_limit must not be negative")
+		}
+		if d.Parallel < 0 || d.Parallel > MaxInstances {
+			bad("density", "density: parallel %d is not between 0 (the host's CPU count) and %d", d.Parallel, MaxInstances)
 		}
 	}
 	for k := range s.Options {

@@ -123,7 +123,8 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) (int,
 		return exitUsage, usageError{err}
 	}
 	run.Plan = plan()
-	path, err := reports.WriteAll(run)
+	analysis := reports.Analyze(run)
+	path, err := reports.WriteAll(run, analysis)
 	if err != nil {
 		return exitFailures, err
 	}
@@ -139,14 +140,7 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) (int,
 		enc.SetIndent("", "  ")
 		err = enc.Encode(run.Summaries)
 	case "text":
-		err = reports.WriteText(stdout, run.Summaries)
-		if rs := reports.PerfRatios(run.Samples); err == nil && len(rs) > 0 {
-			fmt.Fprintln(stdout)
-			err = reports.WriteRatios(stdout, rs)
-		}
-		if err == nil {
-			err = reports.WriteCapacity(stdout, reports.EstimateCapacity(run.Summaries, run.Hosts()))
-		}
+		err = reports.WriteTerminal(stdout, analysis)
 	default:
 		return exitUsage, usagef("unknown --format %q (html, md, csv, json, text)", *format)
 	}

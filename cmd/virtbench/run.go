@@ -122,6 +122,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 
 	prov := bench.Collect(ctx)
 	prov.Scenario, prov.ScenarioHash, prov.ScenarioFile = sc.Name, sc.Hash, sc.Source
+	prov.DiskFreeBytes = bench.DiskFree(ctx, stateDir)
 	status := bench.Status{Scenario: sc.Name, Description: sc.Description, Args: os.Args[1:], PID: os.Getpid(), Started: time.Now().UTC(), State: bench.StateRunning}
 	if err := bench.WriteJSON(dir, bench.EnvFile, prov); err != nil {
 		return exitFailures, err
@@ -159,31 +160,21 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	if err := errors.Join(closeErr, bench.WriteJSON(dir, bench.StatusFile, status)); err != nil {
 		return exitFailures, err
 	}
-	run := &reports.Run{Dir: dir, Provenance: prov, Status: status, Samples: store.Samples(), Plan: plan()}
-	run.Summaries = bench.Summarize(run.Samples)
-	report, err := reports.WriteAll(run)
+	// The report is built from the run directory, as virtbench report
+	// builds it: one path from the samples on disk to every output.
+	run, err := reports.Load(dir)
+	if err != nil {
+		return exitFailures, err
+	}
+	run.Plan = plan()
+	analysis := reports.Analyze(run)
+	report, err := reports.WriteAll(run, analysis)
 	if err != nil {
 		return exitFailures, err
 	}
 	fmt.Fprintln(stdout)
-	if err := reports.WriteText(stdout, run.Summaries); err != nil {
+	if err := reports.WriteTerminal(stdout, analysis); err != nil {
 		return exitFailures, err
-	}
-	if rs := reports.PerfRatios(run.Samples); len(rs) > 0 {
-		fmt.Fprintln(stdout, "\nrelative to native (same run; above 1 is faster; range from the 95% CIs; p: Mann-Whitney U):")
-		if err := reports.WriteRatios(stdout, rs); err != nil {
-			return exitFailures, err
-		}
-	}
-	fmt.Fprintf(stdout, "\n%s\n\nclaims:\n", reports.Headline(run.Summaries))
-	if err := reports.WriteClaimsText(stdout, reports.Claims(run.Summaries, prov.MemoryBytes)); err != nil {
-		return exitFailures, err
-	}
-	if caps := reports.EstimateCapacity(run.Summaries, run.Hosts()); len(caps) > 0 {
-		fmt.Fprintln(stdout, "\ncapacity:")
-		if err := reports.WriteCapacity(stdout, caps); err != nil {
-			return exitFailures, err
-		}
 	}
 	for k, v := range outcome.Density {
 		fmt.Fprintf(stdout, "density %s: %s\n", k, v)

@@ -57,6 +57,7 @@ func init() {
 	drivers.Register(drivers.Info{
 		Name:    "container",
 		Kind:    "OS-level: Linux namespaces + cgroups + overlayfs, shared host kernel",
+		Class:   drivers.ClassOSLevel,
 		Factory: func(env drivers.Env) (drivers.Driver, error) { return New(env) },
 	})
 }

@@ -59,6 +59,7 @@ func init() {
 	drivers.Register(drivers.Info{
 		Name:    "docker",
 		Kind:    "OS-level: a Docker container through the local engine (containerd, runc, shim)",
+		Class:   drivers.ClassOSLevel,
 		Factory: func(env drivers.Env) (drivers.Driver, error) { return New(env) },
 	})
 }

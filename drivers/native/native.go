@@ -24,6 +24,7 @@ func init() {
 	drivers.Register(drivers.Info{
 		Name:    "native",
 		Kind:    "none: a plain process, the baseline",
+		Class:   drivers.ClassNone,
 		Factory: func(env drivers.Env) (drivers.Driver, error) { return New(env.Agent), nil },
 	})
 }

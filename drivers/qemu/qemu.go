@@ -74,11 +74,13 @@ func init() {
 	drivers.Register(drivers.Info{
 		Name:    "qemu",
 		Kind:    "VM: QEMU, hardware-assisted (KVM) where usable, else full emulation (TCG); own guest kernel",
+		Class:   drivers.ClassVM,
 		Factory: func(env drivers.Env) (drivers.Driver, error) { return New(env) },
 	})
 	drivers.Register(drivers.Info{
-		Name: "qemu-tcg",
-		Kind: "VM: QEMU full emulation (TCG), every guest instruction translated in software",
+		Name:  "qemu-tcg",
+		Kind:  "VM: QEMU full emulation (TCG), every guest instruction translated in software",
+		Class: drivers.ClassVM,
 		Factory: func(env drivers.Env) (drivers.Driver, error) {
 			opts := map[string]string{}
 			for k, v := range env.Options {

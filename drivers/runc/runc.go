@@ -52,6 +52,7 @@ func init() {
 		drivers.Register(drivers.Info{
 			Name:    rt,
 			Kind:    "OS-level: the " + rt + " OCI runtime (peer of container)",
+			Class:   drivers.ClassOSLevel,
 			Factory: func(env drivers.Env) (drivers.Driver, error) { return New(rt, env) },
 		})
 	}

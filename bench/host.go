@@ -1,0 +1,172 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"slices"
+	"time"
+
+	"github.com/shirou/gopsutil/v4/cpu"
+	"github.com/shirou/gopsutil/v4/mem"
+	"github.com/shirou/gopsutil/v4/process"
+)
+
+// Host reads the host-wide figures that the runner's guards and density
+// sweeps decide on. SystemHost reads this host; tests inject their own.
+type Host interface {
+	// MemAvailable returns the host's MemAvailable in bytes.
+	MemAvailable(ctx context.Context) (int64, error)
+	// MemTotal returns the host's total memory in bytes.
+	MemTotal(ctx context.Context) (int64, error)
+	// CPUTimes returns the busy and the total CPU seconds of all CPUs
+	// since boot; their differences between two readings give the host's
+	// utilisation in between.
+	CPUTimes(ctx context.Context) (busy, total float64, err error)
+}
+
+// SystemHost is this host, read through gopsutil (/proc/meminfo, /proc/stat).
+type SystemHost struct{}
+
+var _ Host = SystemHost{}
+
+// MemAvailable returns MemAvailable from /proc/meminfo.
+func (SystemHost) MemAvailable(ctx context.Context) (int64, error) {
+	v, err := mem.VirtualMemoryWithContext(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("bench: host memory: %w", err)
+	}
+	return int64(v.Available), nil
+}
+
+// MemTotal returns MemTotal from /proc/meminfo.
+func (SystemHost) MemTotal(ctx context.Context) (int64, error) {
+	v, err := mem.VirtualMemoryWithContext(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("bench: host memory: %w", err)
+	}
+	return int64(v.Total), nil
+}
+
+// CPUTimes returns the all-CPU times from /proc/stat; idle and iowait
+// count as not busy.
+func (SystemHost) CPUTimes(ctx context.Context) (busy, total float64, err error) {
+	ts, err := cpu.TimesWithContext(ctx, false)
+	if err != nil || len(ts) != 1 {
+		return 0, 0, fmt.Errorf("bench: host CPU times: %v", err)
+	}
+	t := ts[0]
+	total = t.User + t.System + t.Idle + t.Nice + t.Iowait + t.Irq + t.Softirq + t.Steal
+	return total - t.Idle - t.Iowait, total, nil
+}
+
+// HostMemTotal returns this host's total memory in bytes.
+func HostMemTotal(ctx context.Context) (int64, error) { return SystemHost{}.MemTotal(ctx) }
+
+// busyFraction is the share of CPU time spent busy between two CPUTimes
+// readings, 0 when no time passed.
+func busyFraction(busy0, total0, busy1, total1 float64) float64 {
+	if total1 <= total0 {
+		return 0
+	}
+	return (busy1 - busy0) / (total1 - total0)
+}
+
+// stableMemAvailable returns the median of five MemAvailable readings 20 ms
+// apart, so that one burst of page cache activity does not decide a
+// per-instance figure. virtbench first returns its own free heap to the
+// OS, so that the Go scavenger releasing it later is not counted as memory
+// instances gave back.
+func stableMemAvailable(ctx context.Context, h Host) (int64, error) {
+	debug.FreeOSMemory()
+	var vs []int64
+	for i := 0; i < 5; i++ {
+		if i > 0 {
+			time.Sleep(20 * time.Millisecond)
+		}
+		v, err := h.MemAvailable(ctx)
+		if err != nil {
+			return 0, err
+		}
+		vs = append(vs, v)
+	}
+	slices.Sort(vs)
+	return vs[len(vs)/2], nil
+}
+
+// settledMemAvailable waits, up to limit, until MemAvailable stops moving
+// (readings 100 ms apart that stay within 1 MiB for SettleWindow) and
+// returns the last reading. Memory that stopped instances free
+// asynchronously (network namespaces are torn down by a kernel worker, in
+// steps about a second apart) would otherwise be counted as memory the
+// next instances did not take.
+func settledMemAvailable(ctx context.Context, h Host, limit time.Duration) (int64, error) {
+	debug.FreeOSMemory() // as in stableMemAvailable
+	var window []int64
+	for end := time.Now().Add(limit); ; {
+		v, err := h.MemAvailable(ctx)
+		if err != nil {
+			return 0, err
+		}
+		window = append(window, v)
+		if n := int(SettleWindow / (100 * time.Millisecond)); len(window) > n {
+			window = window[len(window)-n-1:]
+			if slices.Max(window)-slices.Min(window) < 1<<20 {
+				return v, nil
+			}
+		}
+		if time.Now().After(end) {
+			return v, nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// SettleWindow is how long MemAvailable must stay still to count as
+// settled, and SettleLimit how long a multi-instance trial waits for that.
+const (
+	SettleWindow = 2 * time.Second
+	SettleLimit  = 30 * time.Second
+)
+
+// CPUSecondsOf returns the CPU time (user and system, every thread) the
+// processes pids have used since they started, from /proc/PID/stat through
+// gopsutil. Sampled twice, its difference over the wall time between is
+// the cores the instance keeps busy.
+func CPUSecondsOf(ctx context.Context, pids []int32) (float64, error) {
+	var sum float64
+	for _, pid := range pids {
+		p, err := process.NewProcessWithContext(ctx, pid)
+		if err != nil {
+			return 0, fmt.Errorf("bench: process %d: %w", pid, err)
+		}
+		t, err := p.TimesWithContext(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("bench: CPU times of %d: %w", pid, err)
+		}
+		sum += t.User + t.System
+	}
+	return sum, nil
+}
+
+// TasksOf returns how many tasks (threads, each of which takes a PID from
+// the host's pid_max) the processes pids hold.
+func TasksOf(ctx context.Context, pids []int32) (int, error) {
+	n := 0
+	for _, pid := range pids {
+		p, err := process.NewProcessWithContext(ctx, pid)
+		if err != nil {
+			return 0, fmt.Errorf("bench: process %d: %w", pid, err)
+		}
+		th, err := p.NumThreadsWithContext(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("bench: threads of %d: %w", pid, err)
+		}
+		n += int(th)
+	}
+	return n, nil
+}

@@ -1,0 +1,89 @@
+package reports
+
+import (
+	"strings"
+	"testing"
+
+	"virtbench/bench"
+)
+
+// sum returns a summary of an idle single-instance metric with a median and
+// its interval.
+func sum(driver, metric, unit string, median, lo, hi float64) bench.Summary {
+	return bench.Summary{Key: bench.Key{Driver: driver, Workload: "idle", Instances: 1, Metric: metric}, Unit: unit, N: 6,
+		Median: median, CILo: lo, CIHi: hi}
+}
+
+// costs returns the summaries of one driver's idle costs: memory, CPU,
+// tasks and writable layer; a negative value leaves the metric out.
+func costs(driver string, mem, cpu, tasks, disk float64) []bench.Summary {
+	var out []bench.Summary
+	add := func(metric, unit string, v float64) {
+		if v >= 0 {
+			out = append(out, sum(driver, metric, unit, v, v, v))
+		}
+	}
+	add(bench.MetricPSS, "B", mem)
+	add(bench.MetricIdleCPU, "cores", cpu)
+	add(bench.MetricTasks, "tasks", tasks)
+	add(bench.MetricWritableAllocated, "B", disk)
+	return out
+}
+
+// TestCapacityBinding makes each resource bind in turn on a host of
+// 10 GiB (8 GiB above the floor), 2 CPUs (1.6 cores usable), a pid limit
+// of 10000 with 1000 in use (8000 tasks usable) and 10 GiB of free disk
+// (9 GiB usable).
+func TestCapacityBinding(t *testing.T) {
+	const mib, gib = 1 << 20, 1 << 30
+	host := Host{Name: "h", MemoryBytes: 10 * gib, CPUs: 2, PidsMax: 10000, TasksInUse: 1000, DiskFreeBytes: 10 * gib}
+	tests := []struct {
+		name    string
+		sums    []bench.Summary
+		idle    int
+		binding string
+		busy    int
+		why     string
+	}{
+		{"memory", costs("d", 100*mib, 0.001, 4, 4096), 81, ResMemory, 1, "memory binds: 100.0MiB per instance, 8.000GiB usable; CPU would allow 1600; pids would allow 2000; disk would allow 2359296"},
+		{"CPU", costs("d", 1*mib, 0.1, 4, 4096), 16, ResCPU, 1, "CPU binds: 0.100 cores per instance, 1.6 cores usable"},
+		{"pids", costs("d", 1*mib, 0.0001, 1000, 4096), 8, ResPids, 1, "pids binds"},
+		{"disk", costs("d", 1*mib, 0.0001, 4, 2*gib), 4, ResDisk, 1, "disk binds"},
+		{"CPU unused", costs("d", 100*mib, 0, 4, 4096), 81, ResMemory, 1, "CPU is no limit"},
+		{"CPU not measured", costs("d", 100*mib, -1, -1, -1), 81, ResMemory, 1, "not measured: CPU, pids, disk"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			caps := EstimateCapacity(tt.sums, []Host{host})
+			if len(caps) != 1 {
+				t.Fatalf("capacity rows %+v", caps)
+			}
+			c := caps[0]
+			if c.Idle != tt.idle || c.Binding != tt.binding || c.Busy != tt.busy || !strings.Contains(c.Why, tt.why) {
+				t.Errorf("capacity = %d idle (%s binds), %d busy, why %q; want %d (%s), %d, %q", c.Idle, c.Binding, c.Busy, c.Why, tt.idle, tt.binding, tt.busy, tt.why)
+			}
+		})
+	}
+}
+
+// TestCapacityRange checks that the range comes from the cost's interval
+// and that the density sweep's figures are preferred to single trials.
+func TestCapacityRange(t *testing.T) {
+	const mib = 1 << 20
+	sums := []bench.Summary{
+		sum("vm", bench.MetricPSS, "B", 250*mib, 240*mib, 260*mib),
+		sum("vm", bench.MetricIdleCPU, "cores", 0.1, 0.08, 0.125),
+	}
+	host := Host{Name: "h", MemoryBytes: 64 << 30, CPUs: 4}
+	c := EstimateCapacity(sums, []Host{host})[0]
+	// 3.2 cores: 32 at 0.1, 25 at 0.125, 40 at 0.08.
+	if c.Binding != ResCPU || c.Idle != 32 || c.IdleLo != 25 || c.IdleHi != 40 {
+		t.Errorf("capacity %d [%d-%d] (%s binds), want 32 [25-40] (CPU)", c.Idle, c.IdleLo, c.IdleHi, c.Binding)
+	}
+	// A density sweep measured more per instance at 16 VMs: it decides.
+	sweep := bench.Summary{Key: bench.Key{Driver: "vm", Workload: "idle", Instances: 16, Metric: bench.MetricDensityCPU}, Unit: "cores", N: 1, Median: 0.2, CILo: 0.2, CIHi: 0.2}
+	c = EstimateCapacity(append(sums, sweep), []Host{host})[0]
+	if c.Idle != 16 || !strings.Contains(c.Limits[1].Cost.Source, "density sweep") {
+		t.Errorf("capacity with a sweep %d, CPU cost from %q; want 16 from the sweep", c.Idle, c.Limits[1].Cost.Source)
+	}
+}

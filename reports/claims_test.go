@@ -1,0 +1,125 @@
+package reports
+
+import (
+	"strings"
+	"testing"
+
+	"virtbench/bench"
+	"virtbench/drivers"
+)
+
+var testClasses = map[string]drivers.Class{"native": drivers.ClassNone, "container": drivers.ClassOSLevel, "docker": drivers.ClassOSLevel, "qemu": drivers.ClassVM, "qemu-tcg": drivers.ClassVM}
+
+// startup returns a startup summary of driver: median with its interval.
+func startup(driver string, median, lo, hi float64, labels map[string]string) bench.Summary {
+	s := sum(driver, bench.MetricStartup, "sec", median, lo, hi)
+	s.Labels = labels
+	return s
+}
+
+func TestStartupClaim(t *testing.T) {
+	tcg := map[string]string{"accel": "tcg", "image": "minimal"}
+	debian := map[string]string{"accel": "tcg", "image": "debian"}
+	tests := []struct {
+		name    string
+		sums    []bench.Summary
+		verdict string
+		reason  string
+		vm      string
+	}{
+		{"seconds vs seconds", []bench.Summary{startup("container", 0.005, 0.0045, 0.0055, nil), startup("qemu", 1.7, 1.6, 1.8, tcg)},
+			DirectionOnly, "the VM's start is 1.600s-1.800s, not minutes", "qemu"},
+		{"seconds vs minutes", []bench.Summary{startup("container", 2, 1.9, 2.1, nil), startup("qemu", 90, 80, 100, nil)},
+			Holds, "both magnitudes hold", "qemu"},
+		{"straddling a minute", []bench.Summary{startup("container", 2, 1.9, 2.1, nil), startup("qemu", 61, 50, 70, nil)},
+			DirectionOnly, "straddles 60.00s", "qemu"},
+		{"inside the intervals", []bench.Summary{startup("container", 1.0, 0.8, 1.3, nil), startup("qemu", 1.1, 0.9, 1.4, nil)},
+			DoesNotHold, "no difference beyond the confidence intervals", "qemu"},
+		{"VM faster", []bench.Summary{startup("container", 3, 2.9, 3.1, nil), startup("qemu", 1, 0.9, 1.1, nil)},
+			DoesNotHold, "the VM side is ahead", "qemu"},
+		{"no VM", []bench.Summary{startup("container", 0.005, 0.0045, 0.0055, nil)},
+			NotMeasured, "needs startup", ""},
+		{"the full-OS VM is judged", []bench.Summary{startup("container", 0.005, 0.0045, 0.0055, nil), startup("qemu-tcg", 1.7, 1.6, 1.8, tcg), startup("qemu", 20, 19, 21, debian)},
+			DirectionOnly, "the VM's start is 19.00s-21.00s", "qemu"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := startupClaim(claimContext{sums: tt.sums, classes: testClasses})
+			if c.Verdict != tt.verdict || !strings.Contains(c.Reason, tt.reason) || c.VM != tt.vm {
+				t.Errorf("verdict %q, reason %q, VM %q; want %q, %q, %q", c.Verdict, c.Reason, c.VM, tt.verdict, tt.reason, tt.vm)
+			}
+		})
+	}
+	// The other VM configuration is named in the evidence, with its guest.
+	c := startupClaim(claimContext{sums: tests[6].sums, classes: testClasses})
+	if !strings.Contains(c.Evidence, "qemu (full-OS Debian guest) 20.00s") || !strings.Contains(c.Evidence, "also qemu-tcg (minimal guest) 1.700s") {
+		t.Errorf("evidence %q does not contrast the full-OS and the minimal guest", c.Evidence)
+	}
+	if !strings.Contains(c.Caveat, "TCG") {
+		t.Errorf("caveat %q does not say the VM ran under TCG", c.Caveat)
+	}
+}
+
+func TestDiskClaim(t *testing.T) {
+	img := func(driver string, v float64) bench.Summary { return sum(driver, bench.MetricImageAllocated, "B", v, v, v) }
+	for _, tt := range []struct {
+		vm      float64
+		verdict string
+	}{{100e6, DirectionOnly}, {4e9, Holds}} {
+		c := diskClaim(claimContext{sums: []bench.Summary{img("container", 3e6), img("qemu", tt.vm)}, classes: testClasses})
+		if c.Verdict != tt.verdict {
+			t.Errorf("VM image %v B: verdict %q (%s), want %q", tt.vm, c.Verdict, c.Reason, tt.verdict)
+		}
+	}
+}
+
+func TestPerfClaim(t *testing.T) {
+	tests := []struct {
+		name    string
+		ct, vm  Ratio
+		verdict string
+		reason  string
+	}{
+		{"near native vs slower", Ratio{Value: 0.99, Lo: 0.97, Hi: 1.01}, Ratio{Value: 0.03, Lo: 0.028, Hi: 0.032}, Holds, "both magnitudes hold"},
+		{"container well below native", Ratio{Value: 0.8, Lo: 0.78, Hi: 0.82}, Ratio{Value: 0.03, Lo: 0.028, Hi: 0.032}, DirectionOnly, "the container is not near native"},
+		{"a VM as fast", Ratio{Value: 0.99, Lo: 0.97, Hi: 1.01}, Ratio{Value: 0.98, Lo: 0.96, Hi: 1.0}, DoesNotHold, "no difference beyond"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.ct.Driver, tt.ct.Metric = "container", "cpu.sha256"
+			tt.vm.Driver, tt.vm.Metric = "qemu", "cpu.sha256"
+			c := perfClaim(claimContext{ratios: []Ratio{tt.ct, tt.vm}, classes: testClasses})
+			if c.Verdict != tt.verdict || !strings.Contains(c.Reason, tt.reason) {
+				t.Errorf("verdict %q (%s), want %q (%s)", c.Verdict, c.Reason, tt.verdict, tt.reason)
+			}
+		})
+	}
+	if c := perfClaim(claimContext{classes: testClasses}); c.Verdict != NotMeasured {
+		t.Errorf("perf claim without ratios: %q", c.Verdict)
+	}
+}
+
+func TestDensityClaim(t *testing.T) {
+	capRow := func(driver string, idle, lo, hi int, binding string) Capacity {
+		return Capacity{Host: ThisHost, Driver: driver, Idle: idle, IdleLo: lo, IdleHi: hi, Binding: binding}
+	}
+	tests := []struct {
+		name    string
+		caps    []Capacity
+		verdict string
+		reason  string
+	}{
+		{"thousands vs tens", []Capacity{capRow("container", 12000, 11000, 13000, ResMemory), capRow("qemu", 16, 13, 20, ResCPU)}, Holds, "both magnitudes hold"},
+		{"hundreds of VMs", []Capacity{capRow("container", 12000, 11000, 13000, ResMemory), capRow("qemu", 117, 110, 125, ResMemory)}, DirectionOnly, "117 VMs [110-125] are not tens"},
+		{"hundreds of containers", []Capacity{capRow("container", 500, 450, 550, ResMemory), capRow("qemu", 16, 13, 20, ResCPU)}, DirectionOnly, "500 containers are not thousands"},
+		{"no VM", []Capacity{capRow("container", 12000, 11000, 13000, ResMemory)}, NotMeasured, "needs the memory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := densityClaim(claimContext{caps: tt.caps, classes: testClasses})
+			if c.Verdict != tt.verdict || !strings.Contains(c.Reason, tt.reason) {
+				t.Errorf("verdict %q (%s), want %q (%s)", c.Verdict, c.Reason, tt.verdict, tt.reason)
+			}
+		})
+	}
+}
