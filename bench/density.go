@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dustin/go-humanize"
+
 	"virtbench/drivers"
 	"virtbench/guest"
 	"virtbench/scenarios"
@@ -65,20 +67,45 @@ func nextCount(d *scenarios.Density, n int) int {
 }
 
 // startParallel starts every instance of sts, at most parallel at once, and
-// returns when each is ready or has failed.
+// returns when each is ready or has failed. Once the host refuses a start
+// for want of a resource (see hostExhausted), the instances not yet
+// started are left so, with errHostExhausted, and counted in one failure.
 func (t *trial) startParallel(ctx context.Context, sts []*started, parallel int, metric string) {
 	sem := make(chan struct{}, max(parallel, 1))
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var exhausted error
+	skipped := 0
 	for _, st := range sts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
+			mu.Lock()
+			stop := exhausted != nil
+			if stop {
+				skipped++
+			}
+			mu.Unlock()
+			if stop {
+				st.err = errHostExhausted
+				return
+			}
 			t.startInstance(ctx, st, metric)
+			if st.err != nil && hostExhausted(st.err) {
+				mu.Lock()
+				if exhausted == nil {
+					exhausted = st.err
+				}
+				mu.Unlock()
+			}
 		}()
 	}
 	wg.Wait()
+	if skipped > 0 {
+		t.record(Sample{Metric: metric, Unit: "sec", Error: fmt.Sprintf("%d starts skipped after the host refused one: %v", skipped, exhausted)})
+	}
 }
 
 // density runs the sweep of one driver and workload. It always stops every
@@ -117,6 +144,10 @@ func (r *Runner) density(ctx context.Context, d drivers.Driver, w scenarios.Work
 		return err
 	}
 	var perInst float64 // bytes of MemAvailable each instance took, from the last step
+	var tasksPerInst float64 // tasks each instance holds: estimated, then measured
+	if info, err := drivers.Lookup(d.Name()); err == nil {
+		tasksPerInst = float64(info.Estimate.Tasks)
+	}
 	reason := fmt.Sprintf("reached max %d", ds.Max)
 	for n := 0; n < ds.Max; {
 		if err := ctx.Err(); err != nil {
@@ -129,6 +160,10 @@ func (r *Runner) density(ctx context.Context, d drivers.Driver, w scenarios.Work
 		}
 		if perInst > 0 && float64(avail)-densityProjectionMargin*perInst*float64(next-n) < float64(floor) {
 			reason = fmt.Sprintf("memory floor: %d more instances would leave less than %s available", next-n, fmtBytes(floor))
+			break
+		}
+		if why := t.pidsFull(ctx, h, next-n, tasksPerInst); why != "" {
+			reason = why
 			break
 		}
 		t.n = next
@@ -163,7 +198,7 @@ func (r *Runner) density(ctx context.Context, d drivers.Driver, w scenarios.Work
 		if err != nil {
 			return err
 		}
-		running := t.sampleDensity(ctx, h, insts, base, &perInst)
+		running := t.sampleDensity(ctx, h, insts, base, &perInst, &tasksPerInst)
 		r.progress("density %s %s: %d instances (%d failed), host CPU %.0f%%, step took %v", d.Name(), w.Name, running, failed, 100*busy, time.Since(stepBegin).Round(time.Millisecond))
 		if failed > 0 {
 			reason = fmt.Sprintf("a start failed at %d instances: %v", n, firstErr(fresh))
@@ -288,10 +323,24 @@ func (t *trial) cpuOf(ctx context.Context, insts []*started) map[*started]float6
 	return m
 }
 
+// pidsFull says why more instances of tasks each must not start: the
+// host's tasks would pass PidsCap of its limit. It returns "" when they may.
+func (t *trial) pidsFull(ctx context.Context, h Host, more int, tasks float64) string {
+	lim := h.Limits()
+	inUse, err := h.TasksInUse(ctx)
+	if err != nil || lim.Tasks == 0 || tasks <= 0 {
+		return ""
+	}
+	if need := densityProjectionMargin * tasks * float64(more); float64(inUse)+need > PidsCap*float64(lim.Tasks) {
+		return fmt.Sprintf("pids: %d more instances of %.0f tasks each would pass %.0f%% of the host's %d tasks (%s; %d in use)", more, tasks, 100*PidsCap, lim.Tasks, lim.TasksLimit, inUse)
+	}
+	return ""
+}
+
 // sampleDensity records the memory and tasks per instance with every
 // instance up, updates perInst (MemAvailable taken per instance since
-// base) and returns how many instances run.
-func (t *trial) sampleDensity(ctx context.Context, h Host, insts []*started, base int64, perInst *float64) int {
+// base) and tasksPerInst, and returns how many instances run.
+func (t *trial) sampleDensity(ctx context.Context, h Host, insts []*started, base int64, perInst, tasksPerInst *float64) int {
 	samplerBegin := time.Now()
 	var pss int64
 	tasks, running := 0, 0
@@ -319,7 +368,8 @@ func (t *trial) sampleDensity(ctx context.Context, h Host, insts []*started, bas
 		*perInst = float64(base-avail) / float64(running)
 		t.record(Sample{Metric: MetricDensityPSS, Unit: "B", Value: float64(pss) / float64(running)})
 		t.record(Sample{Metric: MetricDensityMemDrop, Unit: "B", Value: *perInst})
-		t.record(Sample{Metric: MetricDensityTasks, Unit: "tasks", Value: float64(tasks) / float64(running)})
+		*tasksPerInst = float64(tasks) / float64(running)
+		t.record(Sample{Metric: MetricDensityTasks, Unit: "tasks", Value: *tasksPerInst})
 	}
 	t.record(Sample{Metric: MetricDensityAvailable, Unit: "B", Value: float64(avail)})
 	return running
@@ -334,4 +384,4 @@ func firstErr(sts []*started) error {
 	return nil
 }
 
-func fmtBytes(b int64) string { return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30)) }
+func fmtBytes(b int64) string { return humanize.IBytes(uint64(max(b, 0))) }

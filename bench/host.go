@@ -2,12 +2,14 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"slices"
 	"time"
 
 	"github.com/shirou/gopsutil/v4/cpu"
+	"github.com/shirou/gopsutil/v4/disk"
 	"github.com/shirou/gopsutil/v4/mem"
 	"github.com/shirou/gopsutil/v4/process"
 )
@@ -23,6 +25,13 @@ type Host interface {
 	// since boot; their differences between two readings give the host's
 	// utilisation in between.
 	CPUTimes(ctx context.Context) (busy, total float64, err error)
+	// Limits returns the limits on how many instances may run.
+	Limits() HostLimits
+	// TasksInUse returns how many tasks (processes and threads) run on
+	// the host now.
+	TasksInUse(ctx context.Context) (int64, error)
+	// DiskFree returns the free bytes of the filesystem holding path.
+	DiskFree(ctx context.Context, path string) (int64, error)
 }
 
 // SystemHost is this host, read through gopsutil (/proc/meminfo, /proc/stat).
@@ -58,6 +67,26 @@ func (SystemHost) CPUTimes(ctx context.Context) (busy, total float64, err error)
 	t := ts[0]
 	total = t.User + t.System + t.Idle + t.Nice + t.Iowait + t.Irq + t.Softirq + t.Steal
 	return total - t.Idle - t.Iowait, total, nil
+}
+
+// Limits returns HostLimitsNow.
+func (SystemHost) Limits() HostLimits { return HostLimitsNow() }
+
+// TasksInUse returns the tasks on the host from /proc/loadavg.
+func (SystemHost) TasksInUse(context.Context) (int64, error) {
+	if n := tasksInUse(); n > 0 {
+		return n, nil
+	}
+	return 0, errors.New("bench: no task count in /proc/loadavg")
+}
+
+// DiskFree returns the free bytes of path's filesystem.
+func (SystemHost) DiskFree(ctx context.Context, path string) (int64, error) {
+	u, err := disk.UsageWithContext(ctx, path)
+	if err != nil {
+		return 0, fmt.Errorf("bench: free disk: %w", err)
+	}
+	return int64(u.Free), nil
 }
 
 // HostMemTotal returns this host's total memory in bytes.

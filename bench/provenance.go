@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/shirou/gopsutil/v4/cpu"
-	"github.com/shirou/gopsutil/v4/disk"
 	"github.com/shirou/gopsutil/v4/host"
 	"github.com/shirou/gopsutil/v4/mem"
 
@@ -123,14 +122,11 @@ func tasksInUse() int64 {
 	return n
 }
 
-// DiskFree returns the free bytes (for an unprivileged user) of the
-// filesystem holding path, or 0 when it cannot be read.
+// DiskFree returns the free bytes of the filesystem holding path, or 0
+// when it cannot be read.
 func DiskFree(ctx context.Context, path string) int64 {
-	u, err := disk.UsageWithContext(ctx, path)
-	if err != nil {
-		return 0
-	}
-	return int64(u.Free)
+	n, _ := SystemHost{}.DiskFree(ctx, path)
+	return n
 }
 
 func readTrim(path, def string) string {

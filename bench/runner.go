@@ -47,12 +47,18 @@ func (r *Runner) host() Host {
 	return r.Host
 }
 
+// MaxFailureLines bounds how many failures an Outcome lists; the rest are
+// counted (every one is a sample in samples.jsonl).
+const MaxFailureLines = 50
+
 // Outcome summarises what a run did beyond its samples.
 type Outcome struct {
 	// Skipped maps unavailable drivers to the reason.
 	Skipped map[string]string `json:"skipped,omitempty"`
-	// Failures lists failed measurements, one line each.
-	Failures []string `json:"failures,omitempty"`
+	// Failures lists failed measurements, one line each, the first
+	// MaxFailureLines of them; FailureCount counts them all.
+	Failures     []string `json:"failures,omitempty"`
+	FailureCount int      `json:"failure_count,omitempty"`
 	// Trials counts trials run (warmups included).
 	Trials int `json:"trials"`
 	// Labels are what drivers reported about how they ran, per driver.
@@ -137,14 +143,18 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 	// Drivers take turns rep by rep, so that a host that drifts (other
 	// tenants, thermal state) drifts under every driver alike and ratios
 	// between them measured in one run stay fair.
-	perInst := map[string]float64{} // the most memory one instance of a driver took so far
+	costs := map[string]*cost{} // the most one instance of a driver took so far
+	for _, d := range ds {
+		info, _ := drivers.Lookup(d.name)
+		costs[d.name] = &cost{estimate: info.Estimate}
+	}
 	for _, w := range sc.Workloads {
 		for _, n := range sc.Instances {
 			skip := map[string]bool{}
 			for rep := -sc.Warmup; rep < sc.Reps; rep++ {
 				for _, d := range ds {
 					if rep == -sc.Warmup {
-						if reason := tooBig(ctx, r.host(), n, perInst[d.name], floor); reason != "" {
+						if reason := r.guard(ctx, n, costs[d.name], floor); reason != "" {
 							skip[d.name] = true
 							out.Skipped[fmt.Sprintf("%s %s ×%d", d.name, w.Name, n)] = reason
 							r.progress("skip %s %s ×%d: %s", d.name, w.Name, n, reason)
@@ -163,7 +173,7 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 					if err != nil {
 						return out, err
 					}
-					perInst[d.name] = max(perInst[d.name], t.memPerInst)
+					costs[d.name].add(t.cost)
 					r.progress("[%d/%d] %s", out.Trials, total, line)
 				}
 			}
@@ -172,22 +182,56 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 	return out, ctx.Err()
 }
 
-// tooBig says why n instances of perInst bytes each must not start: they
-// would take MemAvailable below floor. It returns "" when they may.
-func tooBig(ctx context.Context, h Host, n int, perInst float64, floor int64) string {
-	if perInst == 0 || floor == 0 {
-		return ""
+// cost is what one instance of a driver took of the host, the most seen
+// in a trial so far (0 where not measured yet), and the driver's estimate
+// for what was not measured.
+type cost struct {
+	memory, tasks, disk float64
+	estimate            drivers.Estimate
+}
+
+func (c *cost) add(o cost) {
+	c.memory, c.tasks, c.disk = max(c.memory, o.memory), max(c.tasks, o.tasks), max(c.disk, o.disk)
+}
+
+// guard says why n instances of c each must not start: they would take
+// MemAvailable below floor, more tasks than the host allows, or the free
+// disk of the state directory below DiskReserve. It returns "" when they
+// may. Measured costs are used where there are some, else the driver's
+// estimate; either is taken guardMargin times.
+func (r *Runner) guard(ctx context.Context, n int, c *cost, floor int64) string {
+	h := r.host()
+	mem, memFrom := c.memory, "measured"
+	if mem == 0 {
+		mem, memFrom = float64(c.estimate.MemoryBytes), "estimated"
 	}
-	avail, err := h.MemAvailable(ctx)
-	if err != nil {
-		return ""
+	if avail, err := h.MemAvailable(ctx); err == nil && floor > 0 && mem > 0 {
+		if need := guardMargin * mem * float64(n); float64(avail)-need < float64(floor) {
+			return fmt.Sprintf("%d instances need about %s (%s %s each); only %s is available above the memory floor of %s",
+				n, fmtBytes(int64(need)), memFrom, fmtBytes(int64(mem)), fmtBytes(avail-floor), fmtBytes(floor))
+		}
 	}
-	need := densityProjectionMargin * perInst * float64(n)
-	if float64(avail)-need >= float64(floor) {
-		return ""
+	tasks, tasksFrom := c.tasks, "measured"
+	if tasks == 0 {
+		tasks, tasksFrom = float64(c.estimate.Tasks), "estimated"
 	}
-	return fmt.Sprintf("%d instances need about %s; only %s is available above the memory floor of %s",
-		n, fmtBytes(int64(need)), fmtBytes(avail-floor), fmtBytes(floor))
+	lim := h.Limits()
+	if inUse, err := h.TasksInUse(ctx); err == nil && lim.Tasks > 0 && tasks > 0 {
+		budget := PidsCap*float64(lim.Tasks) - float64(inUse)
+		if need := guardMargin * tasks * float64(n); need > budget {
+			return fmt.Sprintf("%d instances need about %.0f tasks (%s %.0f each); the host allows %d (%s), %d are in use and %.0f%% is kept for instances",
+				n, need, tasksFrom, tasks, lim.Tasks, lim.TasksLimit, inUse, 100*PidsCap)
+		}
+	}
+	if c.disk > 0 {
+		if free, err := h.DiskFree(ctx, r.Env.StateDir); err == nil {
+			if need := guardMargin * c.disk * float64(n); float64(free)-need < DiskReserve {
+				return fmt.Sprintf("%d instances need about %s of disk (%s each, measured); only %s is free where their writable layers go, and %s is kept free",
+					n, fmtBytes(int64(need)), fmtBytes(int64(c.disk)), fmtBytes(free), fmtBytes(DiskReserve))
+			}
+		}
+	}
+	return ""
 }
 
 // recordImage records the disk footprint of a driver's shared image.
@@ -226,9 +270,10 @@ type trial struct {
 
 	mu       sync.Mutex
 	storeErr error
-	// memPerInst is the most host memory one instance took in this trial:
-	// its PSS or the MemAvailable drop per instance, whichever is larger.
-	memPerInst float64
+	// cost is the most one instance took in this trial: memory (its PSS
+	// or the MemAvailable drop per instance, whichever is larger), tasks
+	// and writable disk.
+	cost cost
 }
 
 // record stores a sample with the trial's coordinates filled in.
@@ -238,7 +283,10 @@ func (t *trial) record(s Sample) {
 	s.Rep, s.Warmup = t.rep, t.rep < 0
 	if s.Failed() {
 		t.mu.Lock()
-		t.out.Failures = append(t.out.Failures, fmt.Sprintf("%s %s ×%d rep %d %s: %s", s.Driver, s.Workload, s.Instances, s.Rep, s.Metric, s.Error))
+		t.out.FailureCount++
+		if len(t.out.Failures) < MaxFailureLines {
+			t.out.Failures = append(t.out.Failures, fmt.Sprintf("%s %s ×%d rep %d %s: %s", s.Driver, s.Workload, s.Instances, s.Rep, s.Metric, s.Error))
+		}
 		t.mu.Unlock()
 	}
 	if err := t.r.Sink(s); err != nil {
@@ -370,7 +418,7 @@ func (t *trial) sampleMemory(ctx context.Context, insts []*started, memBefore in
 			t.record(Sample{Instance: st.id, Metric: MetricPSS, Unit: "B", Error: err.Error()})
 			continue
 		}
-		t.memPerInst = max(t.memPerInst, float64(m.PSS))
+		t.cost.memory = max(t.cost.memory, float64(m.PSS))
 		t.record(Sample{Instance: st.id, Metric: MetricRSS, Unit: "B", Value: float64(m.RSS)})
 		t.record(Sample{Instance: st.id, Metric: MetricPSS, Unit: "B", Value: float64(m.PSS)})
 		t.record(Sample{Instance: st.id, Metric: MetricUSS, Unit: "B", Value: float64(m.USS)})
@@ -399,7 +447,7 @@ func (t *trial) sampleMemory(ctx context.Context, insts []*started, memBefore in
 	}
 	if memAfter, err := stableMemAvailable(ctx, t.r.host()); err == nil && running > 0 && memBefore > 0 {
 		drop := float64(memBefore-memAfter) / float64(running)
-		t.memPerInst = max(t.memPerInst, drop)
+		t.cost.memory = max(t.cost.memory, drop)
 		t.record(Sample{Metric: MetricHostMemDrop, Unit: "B", Value: drop})
 	}
 }
@@ -434,6 +482,7 @@ func (t *trial) settle(ctx context.Context, insts []*started) {
 			t.record(Sample{Instance: st.id, Metric: MetricIdleCPU, Unit: "cores", Value: (c1 - c0) / elapsed})
 		}
 		if n, err := TasksOf(ctx, st.inst.Processes()); err == nil {
+			t.cost.tasks = max(t.cost.tasks, float64(n))
 			t.record(Sample{Instance: st.id, Metric: MetricTasks, Unit: "tasks", Value: float64(n)})
 		}
 	}
@@ -455,6 +504,7 @@ func (t *trial) sampleWritable(insts []*started) {
 			t.record(Sample{Instance: st.id, Metric: MetricWritableAllocated, Unit: "B", Error: err.Error()})
 			continue
 		}
+		t.cost.disk = max(t.cost.disk, float64(u.Allocated))
 		t.record(Sample{Instance: st.id, Metric: MetricWritableApparent, Unit: "B", Value: float64(u.Apparent)})
 		t.record(Sample{Instance: st.id, Metric: MetricWritableAllocated, Unit: "B", Value: float64(u.Allocated)})
 	}

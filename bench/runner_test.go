@@ -3,10 +3,13 @@ package bench
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -41,6 +44,8 @@ type fake struct {
 	startTime func(running int) time.Duration
 	// onStart, when set, is called with the number of starts so far.
 	onStart func(started int)
+	// startErr, when set, is the error of the nth start (nil: it works).
+	startErr func(started int) error
 }
 
 type fakeInstance struct {
@@ -67,6 +72,11 @@ func (f *fake) Start(_ context.Context, spec drivers.Spec) (drivers.Instance, er
 	}
 	if f.onStart != nil {
 		f.onStart(f.started)
+	}
+	if f.startErr != nil {
+		if err := f.startErr(f.started); err != nil {
+			return nil, err
+		}
 	}
 	i := &fakeInstance{f: f, id: spec.ID, begin: time.Now(), out: make(chan guest.Message, 4), hang: f.hang, closed: make(chan struct{}), startTime: time.Millisecond}
 	if f.startTime != nil {
@@ -109,7 +119,7 @@ var current struct {
 
 func useFake(t *testing.T, f *fake) {
 	registerFake.Do(func() {
-		drivers.Register(drivers.Info{Name: "fake", Kind: "test", Factory: func(drivers.Env) (drivers.Driver, error) {
+		drivers.Register(drivers.Info{Name: "fake", Kind: "test", Estimate: drivers.Estimate{Tasks: 10, MemoryBytes: 1 << 20}, Factory: func(drivers.Env) (drivers.Driver, error) {
 			current.Lock()
 			defer current.Unlock()
 			return current.f, nil
@@ -137,6 +147,10 @@ type fakeHost struct {
 	memPerInst int64
 	cores      float64
 	cpuPerInst float64
+	// limits are the host's limits (zero: large ones); each running
+	// instance holds tasksPerInst tasks.
+	limits       HostLimits
+	tasksPerInst int64
 
 	mu          sync.Mutex
 	last        time.Time
@@ -144,6 +158,22 @@ type fakeHost struct {
 }
 
 func (h *fakeHost) MemTotal(context.Context) (int64, error) { return h.total, nil }
+
+func (h *fakeHost) Limits() HostLimits {
+	if h.limits.Tasks == 0 {
+		return HostLimits{Tasks: 1 << 22, TasksLimit: "fake", MemoryBytes: h.total}
+	}
+	return h.limits
+}
+
+// TasksInUse counts tasksPerInst for each running fake instance.
+func (h *fakeHost) TasksInUse(context.Context) (int64, error) {
+	h.f.mu.Lock()
+	defer h.f.mu.Unlock()
+	return int64(h.f.running) * h.tasksPerInst, nil
+}
+
+func (h *fakeHost) DiskFree(context.Context, string) (int64, error) { return 1 << 40, nil }
 
 func (h *fakeHost) MemAvailable(context.Context) (int64, error) {
 	h.f.mu.Lock()
@@ -188,8 +218,8 @@ func runScenarioOn(t *testing.T, ctx context.Context, sc *scenarios.Scenario, ho
 	if rerr != nil {
 		t.Fatal(rerr)
 	}
-	if len(back) != len(store.Samples()) {
-		t.Errorf("samples.jsonl has %d samples, store %d", len(back), len(store.Samples()))
+	if len(back) != store.Len() {
+		t.Errorf("samples.jsonl has %d samples, store %d", len(back), store.Len())
 	}
 	return back, out, err
 }
@@ -299,8 +329,8 @@ func TestRequiredDriverUnavailable(t *testing.T) {
 func TestDecodeSamplesTornLine(t *testing.T) {
 	in := `{"driver":"a","metric":"startup","value":1}` + "\n" + `{"driver":"a","metr`
 	got, err := DecodeSamples(strings.NewReader(in), "x")
-	if err != nil || len(got) != 1 {
-		t.Errorf("DecodeSamples with a torn last line = %v, %v; want 1 sample", got, err)
+	if !errors.Is(err, ErrTornLine) || !strings.Contains(err.Error(), "x:2") || len(got) != 1 {
+		t.Errorf("DecodeSamples with a torn last line = %v, %v; want 1 sample and ErrTornLine naming x:2", got, err)
 	}
 	in = `{"driver":` + "\n" + `{"driver":"a"}` + "\n"
 	if _, err := DecodeSamples(strings.NewReader(in), "x"); err == nil || !strings.Contains(err.Error(), "x:1") {
@@ -380,8 +410,19 @@ func TestDensityStoppingRules(t *testing.T) {
 		{
 			// Each instance keeps half a core of 2 busy: 4 saturate them.
 			"CPU saturation", &fake{},
-			func(f *fake) *fakeHost { return &fakeHost{f: f, total: 16 * gib, memPerInst: 1 << 20, cores: 2, cpuPerInst: 0.5} },
+			func(f *fake) *fakeHost {
+				return &fakeHost{f: f, total: 16 * gib, memPerInst: 1 << 20, cores: 2, cpuPerInst: 0.5}
+			},
 			"{step: geometric, factor: 2, max: 64, floor: 1B}", "150ms", 4, "CPU saturated",
+		},
+		{
+			// 1000 tasks, 50 held per running instance: with 16 running
+			// (800 in use) 16 more would pass 90%.
+			"pids", &fake{},
+			func(f *fake) *fakeHost {
+				return &fakeHost{f: f, total: 16 * gib, memPerInst: 1 << 20, cores: 2, tasksPerInst: 50, limits: HostLimits{Tasks: 1000, TasksLimit: "test", MemoryBytes: 16 * gib}}
+			},
+			"{step: geometric, factor: 2, max: 64, floor: 1B}", "0s", 16, "pids: 16 more instances",
 		},
 		{
 			// Starts take 1 s per instance already running: the step to 4
@@ -473,5 +514,65 @@ func TestDriversTakeTurns(t *testing.T) {
 	}
 	if got, want := strings.Join(order, " "), "fake native fake native fake native"; got != want {
 		t.Errorf("startup samples by driver: %s, want %s", got, want)
+	}
+}
+
+// TestGuardPids lowers the host's task limit: a trial whose instances
+// would take more tasks than the host keeps for them is skipped with the
+// reason, before any of its instances starts; the smaller one runs.
+func TestGuardPids(t *testing.T) {
+	f := &fake{}
+	useFake(t, f)
+	h := &fakeHost{f: f, total: 16 << 30, memPerInst: 1 << 20, cores: 2, limits: HostLimits{Tasks: 500, TasksLimit: "test limit", MemoryBytes: 16 << 30}}
+	_, out, err := runScenarioOn(t, context.Background(), scenario(t, "name: t\ndrivers: [fake]\nworkloads: [idle]\ninstances: [10, 100]\nreps: 1\nwarmup: 0\nsettle: 0s\n"), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if why := out.Skipped["fake idle ×100"]; !strings.Contains(why, "tasks") || !strings.Contains(why, "test limit") {
+		t.Errorf("skipped %v; want the 100-instance trial skipped for want of tasks", out.Skipped)
+	}
+	if f.started != 10 {
+		t.Errorf("started %d instances, want only the 10 of the trial that fits", f.started)
+	}
+}
+
+// TestHostExhaustedStopsStarts makes the host refuse a fork (EAGAIN) after
+// three starts: the trial starts no further instance and counts the rest
+// in one failure instead of one per instance.
+func TestHostExhaustedStopsStarts(t *testing.T) {
+	f := &fake{startErr: func(n int) error {
+		if n > 3 {
+			return fmt.Errorf("fork/exec agent: %w", syscall.EAGAIN)
+		}
+		return nil
+	}}
+	useFake(t, f)
+	samples, out, err := runScenario(t, context.Background(), scenario(t, "name: t\ndrivers: [fake]\nworkloads: [idle]\ninstances: [40]\nreps: 1\nwarmup: 0\nsettle: 0s\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if max := 3 + runtime.NumCPU(); f.started > max {
+		t.Errorf("%d starts tried after the host refused the 4th; want at most %d (those already under way)", f.started, max)
+	}
+	skipped := false
+	for _, s := range samples {
+		skipped = skipped || strings.Contains(s.Error, "starts skipped after the host refused one")
+	}
+	if !skipped || len(out.Failures) > 1+runtime.NumCPU() || f.running != 0 {
+		t.Errorf("skipped noted %v, failures %v, running %d; want one line for the skipped starts and nothing running", skipped, out.Failures, f.running)
+	}
+}
+
+// TestCheckFit refuses, at load, a scenario that can never fit a host with
+// 32768 tasks (the repro: 100000 native instances).
+func TestCheckFit(t *testing.T) {
+	sc := scenario(t, "name: huge\ndrivers: [native]\nworkloads: [idle]\ninstances: [10, 100000]\nreps: 2\nwarmup: 0\n")
+	l := HostLimits{Tasks: 32768, TasksLimit: "kernel.pid_max", MemoryBytes: 24 << 30}
+	err := CheckFit(sc, l)
+	if err == nil || !strings.Contains(err.Error(), "test.yaml:4: instances: 100000 instances of native need about 800000 tasks") || !strings.Contains(err.Error(), "at most 3686 fit") {
+		t.Errorf("CheckFit = %v; want test.yaml:4 saying 100000 need 800000 tasks and at most 3686 fit", err)
+	}
+	if err := CheckFit(scenario(t, "name: ok\ndrivers: [native]\nworkloads: [idle]\ninstances: [10]\n"), l); err != nil {
+		t.Errorf("CheckFit of 10 instances = %v", err)
 	}
 }

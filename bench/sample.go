@@ -62,8 +62,13 @@ const (
 	MetricWritableAllocated = "writable_allocated"
 )
 
-// ReadSamples reads a samples.jsonl file. A torn last line (the writer was
-// killed mid-write) is ignored; any other bad line is an error naming it.
+// ErrTornLine is returned, with the samples before it, when the last
+// line of a samples file is incomplete: its writer was killed mid-write.
+var ErrTornLine = errors.New("bench: the last line is incomplete (the run was killed while writing it) and was dropped")
+
+// ReadSamples reads a samples.jsonl file. A torn last line is dropped and
+// reported as ErrTornLine (wrapped, naming the line) alongside the samples
+// before it; any other bad line is an error naming it.
 func ReadSamples(path string) ([]Sample, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -74,6 +79,7 @@ func ReadSamples(path string) ([]Sample, error) {
 }
 
 // DecodeSamples reads samples in JSON lines from r; name is used in errors.
+// See ReadSamples for a torn last line.
 func DecodeSamples(r io.Reader, name string) ([]Sample, error) {
 	var out []Sample
 	sc := bufio.NewScanner(r)
@@ -97,6 +103,9 @@ func DecodeSamples(r io.Reader, name string) ([]Sample, error) {
 	}
 	if err := sc.Err(); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("bench: %s: %w", name, err)
+	}
+	if pending != nil {
+		return out, fmt.Errorf("%s:%d: %w", name, line, ErrTornLine)
 	}
 	return out, nil
 }

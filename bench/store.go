@@ -16,7 +16,12 @@ type Store struct {
 	dir string
 	mu  sync.Mutex
 	f   *os.File
-	all []Sample
+	// size is the length of the file's whole lines: a failed write is
+	// cut back to it, so the file never ends on a torn line.
+	size int64
+	err  error // the first failed write; every later Add returns it
+	// n counts the samples written.
+	n int
 }
 
 // Run directory file names.
@@ -27,8 +32,12 @@ const (
 )
 
 // CreateStore creates the run directory dir (mode 0755, not world-writable)
-// and its samples file. dir must not already hold samples.
+// and its samples file. dir must not exist or be empty: a run never writes
+// over files it did not make.
 func CreateStore(dir string) (*Store, error) {
+	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
+		return nil, fmt.Errorf("bench: run directory %s exists and is not empty: give --out a new or empty directory", dir)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("bench: run directory: %w", err)
 	}
@@ -50,18 +59,28 @@ func (s *Store) Add(smp Sample) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, err := s.f.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("bench: write sample: %w", err)
+	if s.err != nil {
+		return s.err
 	}
-	s.all = append(s.all, smp)
+	n, err := s.f.Write(append(b, '\n'))
+	if err != nil {
+		if n > 0 {
+			// Cut the torn line off; the file keeps only whole samples.
+			_ = s.f.Truncate(s.size)
+		}
+		s.err = fmt.Errorf("bench: write sample to %s: %w", s.f.Name(), err)
+		return s.err
+	}
+	s.size += int64(n)
+	s.n++
 	return nil
 }
 
-// Samples returns a copy of the samples added so far.
-func (s *Store) Samples() []Sample {
+// Len returns how many samples were written.
+func (s *Store) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Sample(nil), s.all...)
+	return s.n
 }
 
 // Close syncs and closes the samples file.
@@ -127,7 +146,14 @@ type Status struct {
 	// State is running, completed, failed, interrupted or killed.
 	State string `json:"state"`
 	// Reason says why a run did not complete.
-	Reason  string  `json:"reason,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// SharedWith lists the other runs that ran on the host at the same
+	// time (virtbench run --concurrent): host-wide figures (MemAvailable
+	// drop, host CPU) include their instances.
+	SharedWith []string `json:"shared_with,omitempty"`
+	// Output notes what happened to the run's terminal output, e.g. that
+	// it was closed early (SIGPIPE) and the run went on without it.
+	Output  string  `json:"output,omitempty"`
 	Outcome Outcome `json:"outcome"`
 }
 

@@ -31,8 +31,20 @@ type Info struct {
 	Kind string
 	// Class is the kind of isolation the driver stands for; reports use
 	// it to tell the sides of a claim apart.
-	Class   Class
-	Factory Factory
+	Class Class
+	// Estimate is a conservative cost of one idle instance with the
+	// driver's defaults, for the guards that run before anything of the
+	// driver was measured.
+	Estimate Estimate
+	Factory  Factory
+}
+
+// Estimate is what one instance is expected to take of the host at most.
+type Estimate struct {
+	// Tasks counts processes and threads (each takes a PID).
+	Tasks int
+	// MemoryBytes is host memory.
+	MemoryBytes int64
 }
 
 // Class is the kind of isolation a driver stands for.

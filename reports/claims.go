@@ -121,16 +121,24 @@ func vmName(s bench.Summary) string {
 	return s.Driver + " (minimal guest)"
 }
 
+// ratioText writes a ratio with its range where it has one.
+func ratioText(c Claim) string {
+	if c.Lo == c.Hi {
+		return fmt.Sprintf("%.3g×", c.Ratio)
+	}
+	return fmt.Sprintf("%.3g× (%.3g-%.3g×)", c.Ratio, c.Lo, c.Hi)
+}
+
 // judge decides a claim from the range of its ratio (above 1 supports it)
 // and from whether the stated magnitudes hold (magnitudeWhy says why not).
 func judge(c Claim, magnitudeOK bool, magnitudeWhy string) Claim {
 	switch {
 	case c.Lo > 1 && magnitudeOK:
 		c.Verdict = Holds
-		c.Reason = fmt.Sprintf("the container side is ahead %.3g× (%.3g-%.3g×, beyond the 95%% intervals) and both magnitudes hold", c.Ratio, c.Lo, c.Hi)
+		c.Reason = fmt.Sprintf("the container side is ahead %s, beyond the 95%% intervals, and both magnitudes hold", ratioText(c))
 	case c.Lo > 1:
 		c.Verdict = DirectionOnly
-		c.Reason = fmt.Sprintf("the container side is ahead %.3g× (%.3g-%.3g×), but %s", c.Ratio, c.Lo, c.Hi, magnitudeWhy)
+		c.Reason = fmt.Sprintf("the container side is ahead %s, but %s", ratioText(c), magnitudeWhy)
 	case c.Hi < 1:
 		c.Verdict = DoesNotHold
 		c.Reason = fmt.Sprintf("the VM side is ahead: ratio %.3g (%.3g-%.3g)", c.Ratio, c.Lo, c.Hi)
@@ -203,7 +211,11 @@ func within(lo, hi, bound float64, above bool, what, stated string, unit string)
 		return true, ""
 	}
 	if above && hi < bound || !above && lo >= bound {
-		return false, fmt.Sprintf("%s is %s-%s, not %s", what, FormatValue(lo, unit), FormatValue(hi, unit), stated)
+		v := FormatValue(lo, unit)
+		if hi != lo {
+			v += "-" + FormatValue(hi, unit)
+		}
+		return false, fmt.Sprintf("%s is %s, not %s", what, v, stated)
 	}
 	return false, fmt.Sprintf("%s (%s-%s) straddles %s, so %q is not established", what, FormatValue(lo, unit), FormatValue(hi, unit), FormatValue(bound, unit), stated)
 }

@@ -2,8 +2,10 @@ package reports
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"virtbench/bench"
@@ -20,6 +22,9 @@ type Run struct {
 	// Plan, when set, is a host size to estimate capacity for besides
 	// this host.
 	Plan *Host
+	// Warnings say what was wrong with the run directory but could be
+	// read around (a torn last line).
+	Warnings []string
 }
 
 // ThisHost is the name of the run's own host in capacity estimates.
@@ -72,11 +77,29 @@ func Analyze(r *Run) *Analysis {
 	return a
 }
 
-// Load reads a run directory: samples.jsonl, env.json and run.json.
+// ErrNotRun reports a directory that holds no run.
+var ErrNotRun = errors.New("not a run directory (no samples.jsonl, env.json or run.json)")
+
+// Load reads a run directory: samples.jsonl, env.json and run.json. A
+// torn last line of samples.jsonl is dropped and noted in Warnings.
 func Load(dir string) (*Run, error) {
 	r := &Run{Dir: dir}
+	if info, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("reports: %w", err)
+	} else if !info.IsDir() {
+		return nil, fmt.Errorf("reports: %s: %w", dir, ErrNotRun)
+	}
+	for _, f := range []string{bench.SamplesFile, bench.EnvFile, bench.StatusFile} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			return nil, fmt.Errorf("reports: %s: %w", dir, ErrNotRun)
+		}
+	}
 	var err error
-	if r.Samples, err = bench.ReadSamples(filepath.Join(dir, bench.SamplesFile)); err != nil {
+	r.Samples, err = bench.ReadSamples(filepath.Join(dir, bench.SamplesFile))
+	switch {
+	case errors.Is(err, bench.ErrTornLine):
+		r.Warnings = append(r.Warnings, err.Error())
+	case err != nil:
 		return nil, err
 	}
 	if err := bench.ReadJSON(dir, bench.EnvFile, &r.Provenance); err != nil {

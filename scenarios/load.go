@@ -142,7 +142,8 @@ func Parse(file string, data []byte) (*Scenario, error) {
 	if len(p.errs) > 0 {
 		return nil, Errors(p.errs)
 	}
-	if err := s.validate(func(f string) int { return p.line(f) }); err != nil {
+	s.lines = p.lines
+	if err := s.validate(s.Line); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -174,19 +175,6 @@ func (p *parser) fail(n *yaml.Node, format string, args ...any) {
 	p.errs = append(p.errs, &Error{File: p.file, Line: n.Line, Msg: fmt.Sprintf(format, args...)})
 }
 
-// line returns the line of a field path, or of its nearest known parent.
-func (p *parser) line(field string) int {
-	for {
-		if l, ok := p.lines[field]; ok {
-			return l
-		}
-		i := strings.LastIndexByte(field, '.')
-		if i < 0 {
-			return 0
-		}
-		field = field[:i]
-	}
-}
 
 func (p *parser) scalar(n *yaml.Node, what string) (string, bool) {
 	if n.Kind != yaml.ScalarNode {

@@ -49,6 +49,24 @@ type Scenario struct {
 	Source string
 	// Hash is the SHA-256 of the source bytes, hex, for provenance.
 	Hash string
+
+	// lines maps field paths ("instances.1") to their line in Source.
+	lines map[string]int
+}
+
+// Line returns the line of a field path ("instances.1") in the scenario's
+// file, or of its nearest parent that has one; 0 when not known.
+func (s *Scenario) Line(field string) int {
+	for {
+		if l, ok := s.lines[field]; ok {
+			return l
+		}
+		i := strings.LastIndexByte(field, '.')
+		if i < 0 {
+			return 0
+		}
+		field = field[:i]
+	}
 }
 
 // Density describes a density sweep: instances of each driver start in
@@ -113,7 +131,7 @@ func (e *Error) Error() string {
 // Validate checks s and returns every problem found, as *Error values
 // joined, or nil. Lines come from lines when it knows the field.
 func (s *Scenario) Validate() error {
-	return s.validate(func(string) int { return 0 })
+	return s.validate(s.Line)
 }
 
 func (s *Scenario) validate(line func(field string) int) error {

@@ -7,14 +7,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/docker/docker/client"
 	"virtbench/bench"
+
+	"github.com/docker/docker/client"
 
 	"virtbench/drivers"
 	"virtbench/drivers/docker"
@@ -122,6 +125,9 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) (int,
 	if err != nil {
 		return exitUsage, usageError{err}
 	}
+	for _, w := range run.Warnings {
+		fmt.Fprintf(stderr, "virtbench report: warning: %s\n", w)
+	}
 	run.Plan = plan()
 	analysis := reports.Analyze(run)
 	path, err := reports.WriteAll(run, analysis)
@@ -150,7 +156,15 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) (int,
 func cmdCompare(_ context.Context, args []string, stdout, stderr io.Writer) (int, error) {
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	failPct := fs.Float64("fail-on-regression", -1, "exit 1 when a significant regression exceeds this many percent")
+	failPct := -1.0
+	fs.Func("fail-on-regression", "exit 1 when a significant regression exceeds this many percent (0 or more)", func(v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Errorf("want a percentage of 0 or more, got %q", v)
+		}
+		failPct = f
+		return nil
+	})
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: virtbench compare BASE_RUN RUN [RUN...] [flags]\n\nCompares every run with the first, metric by metric (Mann-Whitney U, alpha 0.05). Flags:")
 		fs.PrintDefaults()
@@ -171,17 +185,20 @@ func cmdCompare(_ context.Context, args []string, stdout, stderr io.Writer) (int
 		runs = append(runs, r)
 	}
 	changes := reports.Compare(runs)
+	if len(changes) == 0 {
+		return exitUsage, usagef("the runs have no metric in common (same driver, workload, instance count and metric): nothing to compare")
+	}
 	if err := reports.WriteCompare(stdout, changes); err != nil {
 		return exitFailures, err
 	}
-	if *failPct < 0 {
+	if failPct < 0 {
 		return exitOK, nil
 	}
-	if regs := reports.Regressions(changes, *failPct); len(regs) > 0 {
+	if regs := reports.Regressions(changes, failPct); len(regs) > 0 {
 		for _, c := range regs {
 			fmt.Fprintf(stdout, "regression: %s %s %s %+.1f%% (p=%.3f)\n", c.Driver, c.Workload, c.Metric, 100*c.Delta, c.P)
 		}
-		return exitFailures, fmt.Errorf("%d significant regressions above %.1f%%", len(regs), *failPct)
+		return exitFailures, fmt.Errorf("%d significant regressions above %.1f%%", len(regs), failPct)
 	}
 	return exitOK, nil
 }

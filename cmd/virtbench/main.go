@@ -30,6 +30,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
+	"sync"
 	"syscall"
 
 	_ "virtbench/drivers/all"
@@ -70,23 +72,72 @@ func commands() []command {
 
 func main() {
 	ctx, kill, stop := signals()
-	code := run(context.WithValue(ctx, killKey{}, kill), os.Args[1:], os.Stdout, os.Stderr)
+	code := run(context.WithValue(ctx, killKey{}, kill), os.Args[1:], &pipeWriter{w: os.Stdout, name: "stdout"}, &pipeWriter{w: os.Stderr, name: "stderr"})
 	stop()
 	os.Exit(code)
+}
+
+// pipeWriter writes to a terminal stream until its reader goes away (a
+// closed pipe: `virtbench run … | head -2`); from then on it drops what is
+// written, so that losing the output does not stop a run.
+type pipeWriter struct {
+	w    io.Writer
+	name string
+
+	mu     sync.Mutex
+	closed error
+}
+
+func (p *pipeWriter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed != nil {
+		return len(b), nil
+	}
+	n, err := p.w.Write(b)
+	if errors.Is(err, syscall.EPIPE) {
+		p.closed = err
+		return len(b), nil
+	}
+	return n, err
+}
+
+// Closed says whether and how the stream was closed early.
+func (p *pipeWriter) Closed() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed == nil {
+		return ""
+	}
+	return p.name + " was closed early (" + p.closed.Error() + "); output to it stopped, the run went on"
+}
+
+// outputNote says which of the writers were closed early, for run.json.
+func outputNote(ws ...io.Writer) string {
+	var notes []string
+	for _, w := range ws {
+		if c, ok := w.(interface{ Closed() string }); ok && c.Closed() != "" {
+			notes = append(notes, c.Closed())
+		}
+	}
+	return strings.Join(notes, "; ")
 }
 
 // killKey carries, in a command's context, the channel closed by a second
 // interrupt.
 type killKey struct{}
 
-// signals returns a context cancelled by the first SIGINT or SIGTERM (stop
-// gracefully, keep what was measured) and a channel closed by the second
-// (stop at once, still cleaning up).
+// signals returns a context cancelled by the first terminating signal
+// (SIGINT, SIGTERM, SIGHUP: stop gracefully, keep what was measured) and a
+// channel closed by the second (stop at once, still cleaning up). SIGPIPE
+// is caught too, so that a closed stdout or stderr makes writes fail
+// (see pipeWriter) instead of killing virtbench with its instances running.
 func signals() (context.Context, <-chan struct{}, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	kill := make(chan struct{})
 	ch := make(chan os.Signal, 2)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	done := make(chan struct{})
 	go func() {
 		select {

@@ -70,7 +70,7 @@ func startRun(t *testing.T, scenario, cache, agent string) (*exec.Cmd, string, s
 
 // stateDirOf finds the state directory owned by pid.
 func stateDirOf(pid int) string {
-	dirs, _ := filepath.Glob(filepath.Join(StateRoot, "run-*"))
+	dirs, _ := filepath.Glob(filepath.Join(stateRoot(), "run-*"))
 	for _, d := range dirs {
 		b, err := os.ReadFile(filepath.Join(d, state.OwnerFile))
 		var o state.Owner

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,8 +28,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	driversFlag := fs.String("drivers", "", "comma-separated drivers to run instead of the scenario's")
 	workloadsFlag := fs.String("workloads", "", "comma-separated workloads to run instead of the scenario's")
 	reps := fs.Int("reps", 0, "measured repetitions per trial (default: the scenario's)")
-	warmup := fs.Int("warmup", -1, "warmup repetitions per trial, recorded but not summarised (default: the scenario's)")
-	out := fs.String("out", "", "run directory (default results/TIMESTAMP-SCENARIO)")
+	warmup := fs.Int("warmup", 0, "warmup repetitions per trial, recorded but not summarised (default: the scenario's)")
+	out := fs.String("out", "", "run directory, new or empty (default results/TIMESTAMP-SCENARIO)")
+	concurrent := fs.Bool("concurrent", false, "run even while another virtbench run is going on (both runs' host-wide figures are then labelled as shared)")
 	agent := fs.String("agent", defaultAgent(), "path of the virtbench-guest binary")
 	plan := hostFlags(fs)
 	imageFlag := fs.String("image", "", "image profile for container and qemu: minimal or debian (a debootstrapped Debian; the VM boots systemd)")
@@ -90,13 +92,26 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 		}
 	}
 	for k, v := range sets {
+		d, _, _ := strings.Cut(k, ".")
+		if _, err := drivers.Lookup(d); err != nil {
+			return exitUsage, usagef("--set %s: %v", k, err)
+		}
+		if !slices.Contains(sc.Drivers, d) {
+			fmt.Fprintf(stderr, "virtbench run: warning: --set %s=%s is unused: driver %s is not in this run (%s)\n", k, v, d, strings.Join(sc.Drivers, ", "))
+		}
 		sc.Options[k] = v
 	}
-	if *warmup >= 0 {
+	if set(fs, "warmup") {
+		if *warmup < 0 {
+			return exitUsage, usagef("--warmup %d: want 0 or more", *warmup)
+		}
 		sc.Warmup = *warmup
 	}
 	sc.Source += " (with command-line overrides)"
 	if err := sc.Validate(); err != nil {
+		return exitUsage, usageError{err}
+	}
+	if err := bench.CheckFit(sc, bench.HostLimitsNow()); err != nil {
 		return exitUsage, usageError{err}
 	}
 
@@ -104,73 +119,130 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	if dir == "" {
 		dir = filepath.Join("results", time.Now().Format("20060102-150405")+"-"+sc.Name)
 	}
+	// Check for other runs and claim a state directory in one step.
+	unlock, err := state.LockRoot(stateRoot())
+	if err != nil {
+		return exitFailures, err
+	}
+	others, err := activeRuns()
+	if err != nil {
+		unlock()
+		return exitFailures, err
+	}
+	if len(others) > 0 && !*concurrent {
+		unlock()
+		return exitUsage, usagef("another virtbench run is going on (%s): wait for it, or pass --concurrent (the host-wide figures of both runs, MemAvailable drop and host CPU, would then include the other's instances)", describeRuns(others))
+	}
 	store, err := bench.CreateStore(dir)
 	if err != nil {
+		unlock()
 		return exitUsage, usageError{err}
 	}
 	warnOrphans(stderr)
 	stateDir, err := makeStateDir()
+	if err == nil {
+		err = state.Claim(stateDir, dir)
+	}
+	unlock()
 	if err != nil {
 		store.Close()
 		return exitFailures, err
 	}
-	defer os.RemoveAll(stateDir)
-	if err := state.Claim(stateDir, dir); err != nil {
-		store.Close()
-		return exitFailures, err
-	}
+	// The state directory goes when the run ends, unless its end could
+	// not be recorded: then virtbench clean finds it and marks the run.
+	keepState := false
+	defer func() {
+		if !keepState {
+			os.RemoveAll(stateDir)
+		}
+	}()
 
 	prov := bench.Collect(ctx)
 	prov.Scenario, prov.ScenarioHash, prov.ScenarioFile = sc.Name, sc.Hash, sc.Source
 	prov.DiskFreeBytes = bench.DiskFree(ctx, stateDir)
 	status := bench.Status{Scenario: sc.Name, Description: sc.Description, Args: os.Args[1:], PID: os.Getpid(), Started: time.Now().UTC(), State: bench.StateRunning}
+	for _, o := range others {
+		status.SharedWith = append(status.SharedWith, describeRun(o))
+		_ = state.NoteConcurrent(o.Dir, dir)
+	}
 	if err := bench.WriteJSON(dir, bench.EnvFile, prov); err != nil {
+		store.Close()
 		return exitFailures, err
 	}
 	if err := bench.WriteJSON(dir, bench.StatusFile, status); err != nil {
+		store.Close()
 		return exitFailures, err
 	}
 	fmt.Fprintf(stderr, "virtbench: running %s (%s) into %s\n", sc.Name, sc.Description, dir)
 
+	// The first sample that cannot be written stops the run as a signal
+	// would: what follows could not be kept.
+	runCtx, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
+	sink := func(s bench.Sample) error {
+		err := store.Add(s)
+		if err != nil {
+			stopRun(err)
+		}
+		return err
+	}
 	r := &bench.Runner{
 		Scenario: sc,
 		Env:      drivers.Env{Agent: *agent, StateDir: stateDir, CacheDir: cacheDir()},
-		Sink:     store.Add,
+		Sink:     sink,
 		Progress: newProgress(stderr),
 		Required: required,
 	}
 	if kill, ok := ctx.Value(killKey{}).(<-chan struct{}); ok {
 		r.Kill = kill
 	}
-	outcome, runErr := r.Run(ctx)
+	outcome, runErr := r.Run(runCtx)
 	closeErr := store.Close()
+	if cause := context.Cause(runCtx); cause != nil && !errors.Is(cause, context.Canceled) {
+		runErr = cause // a failed sample write, not the user
+	}
 
 	status.Finished, status.Outcome = time.Now().UTC(), outcome
+	for _, o := range state.ConcurrentNotes(stateDir) {
+		status.SharedWith = append(status.SharedWith, describeRun(state.Orphan{Owner: o}))
+	}
 	code := exitOK
 	switch {
 	case errors.Is(runErr, context.Canceled):
 		status.State, status.Reason, code = bench.StateInterrupted, "interrupted by a signal", exitInterrupted
 	case runErr != nil:
 		status.State, status.Reason, code = bench.StateFailed, runErr.Error(), exitFailures
-	case len(outcome.Failures) > 0:
-		status.State, status.Reason, code = bench.StateCompleted, fmt.Sprintf("%d failed measurements", len(outcome.Failures)), exitFailures
+	case outcome.FailureCount > 0:
+		status.State, status.Reason, code = bench.StateCompleted, fmt.Sprintf("%d failed measurements", outcome.FailureCount), exitFailures
 	default:
 		status.State = bench.StateCompleted
 	}
+	status.Output = outputNote(stdout, stderr)
 	if err := errors.Join(closeErr, bench.WriteJSON(dir, bench.StatusFile, status)); err != nil {
-		return exitFailures, err
+		keepState = true
+		return exitFailures, errors.Join(runErr, fmt.Errorf("recording the end of the run: %w (virtbench clean will mark it)", err))
 	}
 	// The report is built from the run directory, as virtbench report
 	// builds it: one path from the samples on disk to every output.
 	run, err := reports.Load(dir)
 	if err != nil {
-		return exitFailures, err
+		return exitFailures, errors.Join(runErr, err)
 	}
 	run.Plan = plan()
 	analysis := reports.Analyze(run)
 	report, err := reports.WriteAll(run, analysis)
 	if err != nil {
-		return exitFailures, err
+		return exitFailures, errors.Join(runErr, err)
+	}
+	if ctx.Err() != nil && code != exitInterrupted {
+		// Interrupted while the report was written: say so.
+		status.State, status.Reason, code = bench.StateInterrupted, "interrupted by a signal while the report was written", exitInterrupted
+		if err := bench.WriteJSON(dir, bench.StatusFile, status); err != nil {
+			return code, err
+		}
+	}
+	for _, w := range run.Warnings {
+		fmt.Fprintf(stderr, "virtbench run: warning: %s\n", w)
 	}
 	fmt.Fprintln(stdout)
 	if err := reports.WriteTerminal(stdout, analysis); err != nil {
@@ -185,6 +257,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	for _, f := range outcome.Failures {
 		fmt.Fprintf(stdout, "failed: %s\n", f)
 	}
+	if more := outcome.FailureCount - len(outcome.Failures); more > 0 {
+		fmt.Fprintf(stdout, "failed: %d more (every failure is a sample in %s)\n", more, bench.SamplesFile)
+	}
+	for _, o := range status.SharedWith {
+		fmt.Fprintf(stdout, "shared the host with: %s\n", o)
+	}
 	fmt.Fprintf(stdout, "run directory: %s\nreport: %s\n", dir, report)
 	if code == exitInterrupted {
 		return code, context.Canceled
@@ -193,6 +271,38 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 		return code, runErr
 	}
 	return code, nil
+}
+
+// set reports whether the flag name was given on the command line.
+func set(fs *flag.FlagSet, name string) bool {
+	found := false
+	fs.Visit(func(f *flag.Flag) { found = found || f.Name == name })
+	return found
+}
+
+// activeRuns returns the other virtbench runs going on now (not list or
+// env, which claim a state directory without a run directory).
+func activeRuns() ([]state.Orphan, error) {
+	all, err := state.Active(stateRoot())
+	var runs []state.Orphan
+	for _, o := range all {
+		if o.Owner.RunDir != "" {
+			runs = append(runs, o)
+		}
+	}
+	return runs, err
+}
+
+func describeRun(o state.Orphan) string {
+	return fmt.Sprintf("PID %d writing %s", o.Owner.Pid, o.Owner.RunDir)
+}
+
+func describeRuns(os []state.Orphan) string {
+	var ds []string
+	for _, o := range os {
+		ds = append(ds, describeRun(o))
+	}
+	return strings.Join(ds, "; ")
 }
 
 // hostFlags defines --host-mem and --host-cpus and returns a function that
@@ -248,17 +358,14 @@ func defaultAgent() string {
 // there and the fileio workload must measure a disk.
 const StateRoot = "/var/lib/virtbench/state"
 
-// makeStateDir creates the run's state directory: under StateRoot when
-// root, else under the temp directory. It is mode 0711: not listable, but
-// traversable by a user-namespaced container's mapped root; each instance
-// directory inside is 0700 unless that container needs it open.
+// makeStateDir creates the run's state directory under stateRoot. It is
+// mode 0711: not listable, but traversable by a user-namespaced
+// container's mapped root; each instance directory inside is 0700 unless
+// that container needs it open.
 func makeStateDir() (string, error) {
-	base := os.TempDir()
-	if os.Geteuid() == 0 {
-		base = StateRoot
-		if err := os.MkdirAll(base, 0o711); err != nil {
-			return "", fmt.Errorf("state directory: %w", err)
-		}
+	base := stateRoot()
+	if err := os.MkdirAll(base, 0o711); err != nil {
+		return "", fmt.Errorf("state directory: %w", err)
 	}
 	dir, err := os.MkdirTemp(base, "run-")
 	if err != nil {
@@ -271,12 +378,21 @@ func makeStateDir() (string, error) {
 	return dir, nil
 }
 
-// stateRoot is where run state directories live.
+// StateEnv overrides where run state directories live (tests use it to
+// keep their runs apart from the host's).
+const StateEnv = "VIRTBENCH_STATE"
+
+// stateRoot is where run state directories live: $VIRTBENCH_STATE, else
+// StateRoot when root, else a directory of the user's in the temp
+// directory.
 func stateRoot() string {
+	if d := os.Getenv(StateEnv); d != "" {
+		return d
+	}
 	if os.Geteuid() == 0 {
 		return StateRoot
 	}
-	return os.TempDir()
+	return filepath.Join(os.TempDir(), fmt.Sprintf("virtbench-state-%d", os.Geteuid()))
 }
 
 // warnOrphans tells the user about state left by killed runs.

@@ -55,10 +55,12 @@ const userNSBase = 100000
 
 func init() {
 	drivers.Register(drivers.Info{
-		Name:    "container",
-		Kind:    "OS-level: Linux namespaces + cgroups + overlayfs, shared host kernel",
-		Class:   drivers.ClassOSLevel,
-		Factory: func(env drivers.Env) (drivers.Driver, error) { return New(env) },
+		Name:  "container",
+		Kind:  "OS-level: Linux namespaces + cgroups + overlayfs, shared host kernel",
+		Class: drivers.ClassOSLevel,
+		// the Go agent as init: 6 threads; kernel objects of the namespaces
+		Estimate: drivers.Estimate{Tasks: 8, MemoryBytes: 8 << 20},
+		Factory:  func(env drivers.Env) (drivers.Driver, error) { return New(env) },
 	})
 }
 

@@ -57,10 +57,12 @@ const ImageRepo = "virtbench-agent"
 
 func init() {
 	drivers.Register(drivers.Info{
-		Name:    "docker",
-		Kind:    "OS-level: a Docker container through the local engine (containerd, runc, shim)",
-		Class:   drivers.ClassOSLevel,
-		Factory: func(env drivers.Env) (drivers.Driver, error) { return New(env) },
+		Name:  "docker",
+		Kind:  "OS-level: a Docker container through the local engine (containerd, runc, shim)",
+		Class: drivers.ClassOSLevel,
+		// the agent and its containerd shim
+		Estimate: drivers.Estimate{Tasks: 24, MemoryBytes: 24 << 20},
+		Factory:  func(env drivers.Env) (drivers.Driver, error) { return New(env) },
 	})
 }
 

@@ -22,10 +22,12 @@ const Grace = 2 * time.Second
 
 func init() {
 	drivers.Register(drivers.Info{
-		Name:    "native",
-		Kind:    "none: a plain process, the baseline",
-		Class:   drivers.ClassNone,
-		Factory: func(env drivers.Env) (drivers.Driver, error) { return New(env.Agent), nil },
+		Name:  "native",
+		Kind:  "none: a plain process, the baseline",
+		Class: drivers.ClassNone,
+		// the Go agent: 6 threads, 4 MiB resident
+		Estimate: drivers.Estimate{Tasks: 8, MemoryBytes: 8 << 20},
+		Factory:  func(env drivers.Env) (drivers.Driver, error) { return New(env.Agent), nil },
 	})
 }
 

@@ -72,15 +72,19 @@ const Grace = 5 * time.Second
 
 func init() {
 	drivers.Register(drivers.Info{
-		Name:    "qemu",
-		Kind:    "VM: QEMU, hardware-assisted (KVM) where usable, else full emulation (TCG); own guest kernel",
-		Class:   drivers.ClassVM,
-		Factory: func(env drivers.Env) (drivers.Driver, error) { return New(env) },
+		Name:  "qemu",
+		Kind:  "VM: QEMU, hardware-assisted (KVM) where usable, else full emulation (TCG); own guest kernel",
+		Class: drivers.ClassVM,
+		// QEMU: 4 threads, 256 MiB of guest RAM and about 150 MiB of its own
+		Estimate: drivers.Estimate{Tasks: 8, MemoryBytes: 512 << 20},
+		Factory:  func(env drivers.Env) (drivers.Driver, error) { return New(env) },
 	})
 	drivers.Register(drivers.Info{
 		Name:  "qemu-tcg",
 		Kind:  "VM: QEMU full emulation (TCG), every guest instruction translated in software",
 		Class: drivers.ClassVM,
+		// QEMU: 4 threads, 256 MiB of guest RAM and about 150 MiB of its own
+		Estimate: drivers.Estimate{Tasks: 8, MemoryBytes: 512 << 20},
 		Factory: func(env drivers.Env) (drivers.Driver, error) {
 			opts := map[string]string{}
 			for k, v := range env.Options {

@@ -50,10 +50,12 @@ const Grace = 2 * time.Second
 func init() {
 	for _, rt := range []string{"runc", "crun"} {
 		drivers.Register(drivers.Info{
-			Name:    rt,
-			Kind:    "OS-level: the " + rt + " OCI runtime (peer of container)",
-			Class:   drivers.ClassOSLevel,
-			Factory: func(env drivers.Env) (drivers.Driver, error) { return New(rt, env) },
+			Name:  rt,
+			Kind:  "OS-level: the " + rt + " OCI runtime (peer of container)",
+			Class: drivers.ClassOSLevel,
+			// the runtime in the foreground and the agent
+			Estimate: drivers.Estimate{Tasks: 24, MemoryBytes: 16 << 20},
+			Factory:  func(env drivers.Env) (drivers.Driver, error) { return New(rt, env) },
 		})
 	}
 }

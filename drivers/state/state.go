@@ -117,7 +117,8 @@ func Claim(stateDir, runDir string) error {
 	return writeJSON(filepath.Join(stateDir, OwnerFile), Owner{Process: self, RunDir: runDir})
 }
 
-// Orphan is the state directory of a run whose virtbench is gone.
+// Orphan is the state directory of a run (from Orphans, one whose
+// virtbench is gone).
 type Orphan struct {
 	Dir   string
 	Owner Owner
@@ -126,6 +127,25 @@ type Orphan struct {
 // Orphans returns the run state directories under root whose owner no
 // longer runs (or that never recorded one).
 func Orphans(root string) ([]Orphan, error) {
+	return scan(root, false)
+}
+
+// Active returns the run state directories under root whose owner still
+// runs, other than this process's: the runs going on now.
+func Active(root string) ([]Orphan, error) {
+	runs, err := scan(root, true)
+	var out []Orphan
+	for _, r := range runs {
+		if r.Owner.Pid != os.Getpid() {
+			out = append(out, r)
+		}
+	}
+	return out, err
+}
+
+// scan returns the state directories under root whose owner runs (live)
+// or does not.
+func scan(root string, live bool) ([]Orphan, error) {
 	entries, err := os.ReadDir(root)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -141,14 +161,15 @@ func Orphans(root string) ([]Orphan, error) {
 		dir := filepath.Join(root, e.Name())
 		var o Owner
 		b, err := os.ReadFile(filepath.Join(dir, OwnerFile))
-		if err == nil {
-			if json.Unmarshal(b, &o) == nil && o.Alive() {
-				continue
+		alive := err == nil && json.Unmarshal(b, &o) == nil && o.Alive()
+		if err != nil {
+			if info, serr := e.Info(); serr == nil && time.Since(info.ModTime()) < time.Minute {
+				continue // being created right now
 			}
-		} else if info, serr := e.Info(); serr == nil && time.Since(info.ModTime()) < time.Minute {
-			continue // being created right now
 		}
-		out = append(out, Orphan{Dir: dir, Owner: o})
+		if alive == live {
+			out = append(out, Orphan{Dir: dir, Owner: o})
+		}
 	}
 	return out, nil
 }
@@ -215,20 +236,24 @@ func Clean(o Orphan) ([]string, error) {
 			did = append(did, "unmounted "+m)
 		}
 	}
+	// Each cgroup and each run-level parent is removed on its own: a
+	// runtime may have removed the instance's cgroup already, and its
+	// parent must still go.
+	var cgs, parents []string
 	for _, r := range records {
 		for _, cg := range r.Cgroups {
-			if _, err := os.Stat(cg); err != nil {
-				continue
-			}
-			if err := removeCgroup(cg); err != nil {
-				errs = append(errs, err)
-			} else {
-				did = append(did, "removed cgroup "+cg)
-			}
-			// The run's parent cgroup goes once empty.
-			if os.Remove(filepath.Dir(cg)) == nil {
-				did = append(did, "removed cgroup "+filepath.Dir(cg))
-			}
+			cgs = append(cgs, cg)
+			parents = append(parents, filepath.Dir(cg))
+		}
+	}
+	for _, cg := range append(cgs, parents...) {
+		if _, err := os.Stat(cg); err != nil {
+			continue
+		}
+		if err := removeCgroup(cg); err != nil {
+			errs = append(errs, err)
+		} else {
+			did = append(did, "removed cgroup "+cg)
 		}
 	}
 	if err := os.RemoveAll(o.Dir); err != nil {
@@ -265,6 +290,52 @@ func MountsUnder(dir string) []string {
 		fields := strings.Fields(sc.Text())
 		if len(fields) > 4 && (fields[4] == dir || strings.HasPrefix(fields[4], dir+"/")) {
 			out = append(out, fields[4])
+		}
+	}
+	return out
+}
+
+// LockRoot takes an exclusive lock on root (created if needed), so that
+// checking for other runs and claiming a state directory happen as one
+// step; it returns the function that releases it.
+func LockRoot(root string) (func(), error) {
+	if err := os.MkdirAll(root, 0o711); err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(root, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("state: lock %s: %w", f.Name(), err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// concurrentPrefix starts the notes a run leaves in another run's state
+// directory to say that it ran at the same time.
+const concurrentPrefix = "concurrent-"
+
+// NoteConcurrent tells the run owning stateDir that this run (with run
+// directory runDir) shares the host with it.
+func NoteConcurrent(stateDir, runDir string) error {
+	self, err := Self()
+	if err != nil {
+		return err
+	}
+	return writeJSON(filepath.Join(stateDir, fmt.Sprintf("%s%d.json", concurrentPrefix, self.Pid)), Owner{Process: self, RunDir: runDir})
+}
+
+// ConcurrentNotes returns the runs that noted in stateDir that they shared
+// the host with its run.
+func ConcurrentNotes(stateDir string) []Owner {
+	paths, _ := filepath.Glob(filepath.Join(stateDir, concurrentPrefix+"*.json"))
+	var out []Owner
+	for _, p := range paths {
+		var o Owner
+		if b, err := os.ReadFile(p); err == nil && json.Unmarshal(b, &o) == nil {
+			out = append(out, o)
 		}
 	}
 	return out
