@@ -143,7 +143,7 @@ func (r *Runner) density(ctx context.Context, d drivers.Driver, w scenarios.Work
 	if err != nil {
 		return err
 	}
-	var perInst float64 // bytes of MemAvailable each instance took, from the last step
+	var perInst float64      // bytes of MemAvailable each instance took, from the last step
 	var tasksPerInst float64 // tasks each instance holds: estimated, then measured
 	if info, err := drivers.Lookup(d.Name()); err == nil {
 		tasksPerInst = float64(info.Estimate.Tasks)

@@ -20,17 +20,17 @@ import (
 
 // Provenance describes the host and software a run measured.
 type Provenance struct {
-	Time          time.Time         `json:"time"`
-	Hostname      string            `json:"hostname"`
-	Kernel        string            `json:"kernel"`
-	OS            string            `json:"os"`
-	Virtualized   string            `json:"virtualization,omitempty"`
-	CPUModel      string            `json:"cpu_model"`
-	Cores         int               `json:"cores"`
-	MemoryBytes   int64             `json:"memory_bytes"`
-	CgroupVersion string            `json:"cgroup_version"`
-	KSM           string            `json:"ksm"`
-	KVM           string            `json:"kvm"`
+	Time          time.Time `json:"time"`
+	Hostname      string    `json:"hostname"`
+	Kernel        string    `json:"kernel"`
+	OS            string    `json:"os"`
+	Virtualized   string    `json:"virtualization,omitempty"`
+	CPUModel      string    `json:"cpu_model"`
+	Cores         int       `json:"cores"`
+	MemoryBytes   int64     `json:"memory_bytes"`
+	CgroupVersion string    `json:"cgroup_version"`
+	KSM           string    `json:"ksm"`
+	KVM           string    `json:"kvm"`
 	// PidsMax is how many tasks (processes and threads) the host can
 	// hold: the smaller of kernel.pid_max and kernel.threads-max.
 	PidsMax int64 `json:"pids_max,omitempty"`
@@ -38,7 +38,7 @@ type Provenance struct {
 	TasksInUse int64 `json:"tasks_in_use,omitempty"`
 	// DiskFreeBytes is the free space, when the run began, of the
 	// filesystem that holds the instances' writable layers.
-	DiskFreeBytes int64 `json:"disk_free_bytes,omitempty"`
+	DiskFreeBytes int64             `json:"disk_free_bytes,omitempty"`
 	Tools         map[string]string `json:"tools"`
 	Virtbench     string            `json:"virtbench_version"`
 	Go            string            `json:"go_version"`

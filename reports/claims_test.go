@@ -61,7 +61,9 @@ func TestStartupClaim(t *testing.T) {
 }
 
 func TestDiskClaim(t *testing.T) {
-	img := func(driver string, v float64) bench.Summary { return sum(driver, bench.MetricImageAllocated, "B", v, v, v) }
+	img := func(driver string, v float64) bench.Summary {
+		return sum(driver, bench.MetricImageAllocated, "B", v, v, v)
+	}
 	for _, tt := range []struct {
 		vm      float64
 		verdict string
