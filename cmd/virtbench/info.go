@@ -257,7 +257,7 @@ func markKilled(runDir string) {
 	if runDir == "" || bench.ReadJSON(runDir, bench.StatusFile, &st) != nil || st.State != bench.StateRunning {
 		return
 	}
-	st.State, st.Reason = bench.StateKilled, "virtbench was killed; its leftovers were removed by virtbench clean"
+	st.State, st.Reason = bench.StateKilled, "virtbench ended without recording the end of the run (killed, or its disk was full); virtbench clean removed its leftovers"
 	st.Finished = time.Now().UTC()
 	_ = bench.WriteJSON(runDir, bench.StatusFile, st)
 }

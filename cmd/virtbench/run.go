@@ -107,7 +107,6 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 		}
 		sc.Warmup = *warmup
 	}
-	sc.Source += " (with command-line overrides)"
 	if err := sc.Validate(); err != nil {
 		return exitUsage, usageError{err}
 	}
@@ -159,6 +158,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 
 	prov := bench.Collect(ctx)
 	prov.Scenario, prov.ScenarioHash, prov.ScenarioFile = sc.Name, sc.Hash, sc.Source
+	if fs.NFlag() > 0 {
+		prov.ScenarioFile += " (with command-line flags: " + strings.Join(args, " ") + ")"
+	}
 	prov.DiskFreeBytes = bench.DiskFree(ctx, stateDir)
 	status := bench.Status{Scenario: sc.Name, Description: sc.Description, Args: os.Args[1:], PID: os.Getpid(), Started: time.Now().UTC(), State: bench.StateRunning}
 	for _, o := range others {

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"virtbench/bench"
+	"virtbench/drivers/drivertest"
+)
+
+// writeScenario writes a scenario file into a test directory.
+func writeScenario(t *testing.T, src string) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "s.yaml")
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// TestBadInputs checks inputs that must be refused before anything starts.
+func TestBadInputs(t *testing.T) {
+	agent := drivertest.Agent(t)
+	huge := writeScenario(t, "name: huge\ndrivers: [native]\nworkloads: [idle]\ninstances: [100000]\nreps: 2\nwarmup: 0\n")
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "startup", "--drivers", "native", "--warmup", "-5"}, "--warmup -5: want 0 or more"},
+		{[]string{"run", "startup", "--drivers", "native", "--set", "unknown.driver=1"}, `--set unknown.driver: drivers: unknown driver "unknown"`},
+		{[]string{"run", huge}, huge + ":4: instances: 100000 instances of native need about 800000 tasks"},
+		{[]string{"compare", "a", "b", "--fail-on-regression", "-10"}, "want a percentage of 0 or more"},
+	}
+	for _, tt := range tests {
+		out := filepath.Join(t.TempDir(), "out")
+		code, _, stderr := cli(t, append(tt.args, "--agent", agent, "--out", out)...)
+		if tt.args[0] == "compare" {
+			code, _, stderr = cli(t, tt.args...)
+		}
+		if code != exitUsage || !strings.Contains(stderr, tt.want) {
+			t.Errorf("virtbench %q: exit %d, stderr %q; want exit 2 and %q", tt.args, code, stderr, tt.want)
+		}
+		if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("virtbench %q created %s", tt.args, out)
+		}
+	}
+	// An option of a driver not in the run is said to be unused.
+	out := filepath.Join(t.TempDir(), "out")
+	code, _, stderr := cli(t, "run", "startup", "--drivers", "native", "--reps", "1", "--warmup", "0", "--set", "qemu.accel=tcg", "--agent", agent, "--out", out)
+	if code != exitOK || !strings.Contains(stderr, "--set qemu.accel=tcg is unused: driver qemu is not in this run") {
+		t.Errorf("unused --set: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestOutMustBeNewOrEmpty runs into a directory holding a user's file: the
+// run refuses and the file is untouched.
+func TestOutMustBeNewOrEmpty(t *testing.T) {
+	dir := t.TempDir()
+	mine := filepath.Join(dir, "report.html")
+	os.WriteFile(mine, []byte("mine"), 0o644)
+	code, _, stderr := cli(t, "run", "startup", "--drivers", "native", "--agent", drivertest.Agent(t), "--out", dir)
+	if b, _ := os.ReadFile(mine); code != exitUsage || !strings.Contains(stderr, "exists and is not empty") || string(b) != "mine" {
+		t.Errorf("exit %d, stderr %q, report.html %q; want exit 2, the reason, and the file untouched", code, stderr, b)
+	}
+}
+
+// TestCompareNothingInCommon compares runs of different drivers.
+func TestCompareNothingInCommon(t *testing.T) {
+	dir := t.TempDir()
+	agent := drivertest.Agent(t)
+	for _, w := range []string{"idle", "cpu"} {
+		if code, stdout, stderr := cli(t, "run", "startup", "--drivers", "native", "--workloads", w, "--reps", "1", "--warmup", "0", "--agent", agent, "--out", filepath.Join(dir, w)); code != exitOK {
+			t.Fatalf("run: exit %d\n%s\n%s", code, stdout, stderr)
+		}
+	}
+	code, _, stderr := cli(t, "compare", filepath.Join(dir, "idle"), filepath.Join(dir, "cpu"), "--fail-on-regression", "10")
+	if code != exitUsage || !strings.Contains(stderr, "no metric in common") {
+		t.Errorf("compare with nothing in common: exit %d, stderr %q; want exit 2 saying so", code, stderr)
+	}
+	code, _, stderr = cli(t, "report", dir)
+	if code != exitUsage || !strings.Contains(stderr, "not a run directory") {
+		t.Errorf("report of a directory that is not a run: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// startLong starts a run that goes on until interrupted and waits for its
+// first samples.
+func startLong(t *testing.T, extra ...string) (*exec.Cmd, string) {
+	t.Helper()
+	file := writeScenario(t, "name: long\ndrivers: [native]\nworkloads: [idle]\nreps: 100000\nwarmup: 0\nsettle: 0s\n")
+	out := filepath.Join(t.TempDir(), "run")
+	cmd := exec.Command(virtbench, append([]string{"run", file, "--out", out, "--agent", privateAgent(t)}, extra...)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitFor(t, time.Minute, "the first samples", func() bool { return lines(filepath.Join(out, bench.SamplesFile)) > 3 })
+	return cmd, out
+}
+
+// interrupt sends sig to cmd and returns its exit status and run.json.
+func interrupt(t *testing.T, cmd *exec.Cmd, out string, sig syscall.Signal) (int, bench.Status) {
+	t.Helper()
+	if err := cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	var st bench.Status
+	if err := bench.ReadJSON(out, bench.StatusFile, &st); err != nil {
+		t.Fatal(err)
+	}
+	return cmd.ProcessState.ExitCode(), st
+}
+
+// TestOneRunAtATime starts a second run while one goes on: it is refused
+// with the first's PID and directory; with --concurrent it runs, and both
+// runs say they shared the host.
+func TestOneRunAtATime(t *testing.T) {
+	first, out1 := startLong(t)
+	out2 := filepath.Join(t.TempDir(), "second")
+	code, _, stderr := cli(t, "run", "startup", "--drivers", "native", "--reps", "1", "--warmup", "0", "--agent", drivertest.Agent(t), "--out", out2)
+	if code != exitUsage || !strings.Contains(stderr, "another virtbench run is going on") || !strings.Contains(stderr, out1) {
+		t.Errorf("second run: exit %d, stderr %q; want exit 2 naming %s", code, stderr, out1)
+	}
+	if _, err := os.Stat(out2); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the refused run created %s", out2)
+	}
+	code, stdout, stderr := cli(t, "run", "startup", "--drivers", "native", "--reps", "1", "--warmup", "0", "--agent", drivertest.Agent(t), "--out", out2, "--concurrent")
+	var st2 bench.Status
+	bench.ReadJSON(out2, bench.StatusFile, &st2)
+	if code != exitOK || len(st2.SharedWith) != 1 || !strings.Contains(st2.SharedWith[0], out1) || !strings.Contains(stdout, "shared the host with") {
+		t.Errorf("--concurrent run: exit %d, shared with %v\n%s\n%s", code, st2.SharedWith, stdout, stderr)
+	}
+	code, st1 := interrupt(t, first, out1, syscall.SIGINT)
+	if code != exitInterrupted || len(st1.SharedWith) != 1 || !strings.Contains(st1.SharedWith[0], out2) {
+		t.Errorf("first run: exit %d, shared with %v; want 130 and the concurrent run named", code, st1.SharedWith)
+	}
+}
+
+// TestSignals: SIGHUP and SIGTERM interrupt a run like SIGINT (exit 130,
+// state interrupted, samples kept, nothing left); a closed stdout
+// (SIGPIPE) does not stop it.
+func TestSignals(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGTERM} {
+		cmd, out := startLong(t)
+		code, st := interrupt(t, cmd, out, sig)
+		if code != exitInterrupted || st.State != bench.StateInterrupted {
+			t.Errorf("%v: exit %d, state %q; want 130 and interrupted", sig, code, st.State)
+		}
+		if pids := agentProcesses(cmd.Args[5]); len(pids) > 0 {
+			t.Errorf("%v: agent processes left: %v", sig, pids)
+		}
+	}
+	// Read one line of the output and close the pipe, as `| head -1` does.
+	file := writeScenario(t, "name: piped\ndrivers: [native]\nworkloads: [idle]\nreps: 30\nwarmup: 0\nsettle: 0s\n")
+	out := filepath.Join(t.TempDir(), "run")
+	cmd := exec.Command(virtbench, "run", file, "--out", out, "--agent", drivertest.Agent(t))
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bufio.NewReader(stderr).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	stderr.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("run with its stderr closed: %v; want it to finish", err)
+	}
+	var st bench.Status
+	if err := bench.ReadJSON(out, bench.StatusFile, &st); err != nil || st.State != bench.StateCompleted || !strings.Contains(st.Output, "stderr was closed early") {
+		t.Errorf("run.json %+v, %v; want completed, saying stderr was closed", st, err)
+	}
+	if n := lines(filepath.Join(out, bench.SamplesFile)); n < 30 {
+		t.Errorf("%d samples, want every rep's", n)
+	}
+}
+
+// TestDiskFull runs into a 64 KiB tmpfs that fills mid-run: the run stops
+// at the first failed sample write, samples.jsonl ends on a whole line,
+// and once there is room again, clean marks the run whose end could not be
+// recorded.
+func TestDiskFull(t *testing.T) {
+	drivertest.RequiresRoot(t)
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=64k"); err != nil {
+		t.Fatalf("mount a small tmpfs: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	out := filepath.Join(dir, "run")
+	file := writeScenario(t, "name: full\ndrivers: [native]\nworkloads: [idle]\nreps: 100000\nwarmup: 0\nsettle: 0s\n")
+	code, _, stderr := cli(t, "run", file, "--out", out, "--agent", privateAgent(t))
+	if code != exitFailures || !strings.Contains(stderr, "write sample") || !strings.Contains(stderr, "no space left") {
+		t.Errorf("exit %d, stderr %q; want exit 1 naming the failed sample write", code, stderr)
+	}
+	samples, err := bench.ReadSamples(filepath.Join(out, bench.SamplesFile))
+	if err != nil || len(samples) == 0 {
+		t.Errorf("samples.jsonl after the disk filled: %d samples, %v; want whole lines only", len(samples), err)
+	}
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT, "size=16m"); err != nil {
+		t.Fatal(err)
+	}
+	if code, stdout, stderr := cli(t, "clean"); code != exitOK {
+		t.Fatalf("clean: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var st bench.Status
+	if err := bench.ReadJSON(out, bench.StatusFile, &st); err != nil || st.State == bench.StateRunning {
+		t.Errorf("run.json after clean: %+v, %v; want it no longer running", st, err)
+	}
+}
