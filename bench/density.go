@@ -252,7 +252,7 @@ func (t *trial) idleWindow(ctx context.Context, h Host, insts []*started, baseCo
 		return 0, nil
 	}
 	busy0, total0, herr := h.CPUTimes(ctx)
-	own0 := t.cpuOf(ctx, insts)
+	own0 := useOf(insts)
 	begin := time.Now()
 	select {
 	case <-time.After(t.r.Scenario.Settle):
@@ -260,13 +260,13 @@ func (t *trial) idleWindow(ctx context.Context, h Host, insts []*started, baseCo
 		return 0, ctx.Err()
 	}
 	elapsed := time.Since(begin).Seconds()
-	own1 := t.cpuOf(ctx, insts)
+	own1 := useOf(insts)
 	busy1, total1, herr1 := h.CPUTimes(ctx)
 	var own float64
 	counted := 0
-	for st, c1 := range own1 {
-		if c0, ok := own0[st]; ok {
-			own += c1 - c0
+	for st, u1 := range own1 {
+		if u0, ok := own0[st]; ok {
+			own += u1.CPUSeconds - u0.CPUSeconds
 			counted++
 		}
 	}
@@ -309,17 +309,18 @@ func (t *trial) hostCores(ctx context.Context, h Host) (float64, error) {
 	return (busy1 - busy0) / time.Since(begin).Seconds(), nil
 }
 
-// cpuOf returns the CPU seconds used so far by each running instance.
-func (t *trial) cpuOf(ctx context.Context, insts []*started) map[*started]float64 {
-	m := map[*started]float64{}
-	for _, st := range insts {
-		if st.err != nil || st.inst == nil {
-			continue
+// useOf returns what each running instance's processes use now (one read
+// of /proc/PID/stat per process, spread over the host's CPUs).
+func useOf(insts []*started) map[*started]ProcUse {
+	var mu sync.Mutex
+	m := map[*started]ProcUse{}
+	forEach(insts, func(st *started) {
+		if u, err := ProcUseOf(st.inst.Processes()); err == nil {
+			mu.Lock()
+			m[st] = u
+			mu.Unlock()
 		}
-		if c, err := CPUSecondsOf(ctx, st.inst.Processes()); err == nil {
-			m[st] = c
-		}
-	}
+	})
 	return m
 }
 
@@ -342,23 +343,24 @@ func (t *trial) pidsFull(ctx context.Context, h Host, more int, tasks float64) s
 // base) and tasksPerInst, and returns how many instances run.
 func (t *trial) sampleDensity(ctx context.Context, h Host, insts []*started, base int64, perInst, tasksPerInst *float64) int {
 	samplerBegin := time.Now()
+	var mu sync.Mutex
 	var pss int64
 	tasks, running := 0, 0
-	for _, st := range insts {
-		if st.err != nil || st.inst == nil {
-			continue
-		}
+	forEach(insts, func(st *started) {
 		pids := st.inst.Processes()
 		m, err := MemoryOf(ctx, pids)
 		if err != nil {
-			continue
+			return
 		}
+		u, err := ProcUseOf(pids)
+		mu.Lock()
+		defer mu.Unlock()
 		pss += m.PSS
-		if n, err := TasksOf(ctx, pids); err == nil {
-			tasks += n
+		if err == nil {
+			tasks += u.Tasks
 		}
 		running++
-	}
+	})
 	t.record(Sample{Metric: MetricSamplerDuration, Unit: "sec", Value: time.Since(samplerBegin).Seconds()})
 	avail, err := h.MemAvailable(ctx)
 	if err != nil {

@@ -4,14 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"runtime/debug"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/shirou/gopsutil/v4/cpu"
 	"github.com/shirou/gopsutil/v4/disk"
 	"github.com/shirou/gopsutil/v4/mem"
-	"github.com/shirou/gopsutil/v4/process"
+	"github.com/tklauser/go-sysconf"
+
+	"virtbench/drivers/state"
 )
 
 // Host reads the host-wide figures that the runner's guards and density
@@ -162,40 +166,56 @@ const (
 	SettleLimit  = 30 * time.Second
 )
 
-// CPUSecondsOf returns the CPU time (user and system, every thread) the
-// processes pids have used since they started, from /proc/PID/stat through
-// gopsutil. Sampled twice, its difference over the wall time between is
-// the cores the instance keeps busy.
-func CPUSecondsOf(ctx context.Context, pids []int32) (float64, error) {
-	var sum float64
-	for _, pid := range pids {
-		p, err := process.NewProcessWithContext(ctx, pid)
-		if err != nil {
-			return 0, fmt.Errorf("bench: process %d: %w", pid, err)
-		}
-		t, err := p.TimesWithContext(ctx)
-		if err != nil {
-			return 0, fmt.Errorf("bench: CPU times of %d: %w", pid, err)
-		}
-		sum += t.User + t.System
+// clockTicks is the kernel's USER_HZ, the unit of /proc/PID/stat times.
+var clockTicks = func() float64 {
+	if t, err := sysconf.Sysconf(sysconf.SC_CLK_TCK); err == nil && t > 0 {
+		return float64(t)
 	}
-	return sum, nil
+	return 100
+}()
+
+// ProcUse is what the processes of one instance use now, from one read of
+// each one's /proc/PID/stat: the CPU time they have used since they
+// started and the tasks (threads, each of which takes a PID from the
+// host's pid_max) they hold.
+type ProcUse struct {
+	CPUSeconds float64
+	Tasks      int
 }
 
-// TasksOf returns how many tasks (threads, each of which takes a PID from
-// the host's pid_max) the processes pids hold.
-func TasksOf(ctx context.Context, pids []int32) (int, error) {
-	n := 0
+// ProcUseOf sums ProcUse over pids.
+func ProcUseOf(pids []int32) (ProcUse, error) {
+	var u ProcUse
 	for _, pid := range pids {
-		p, err := process.NewProcessWithContext(ctx, pid)
+		st, err := state.ReadStat(int(pid))
 		if err != nil {
-			return 0, fmt.Errorf("bench: process %d: %w", pid, err)
+			return ProcUse{}, fmt.Errorf("bench: %w", err)
 		}
-		th, err := p.NumThreadsWithContext(ctx)
-		if err != nil {
-			return 0, fmt.Errorf("bench: threads of %d: %w", pid, err)
-		}
-		n += int(th)
+		u.CPUSeconds += float64(st.UTime+st.STime) / clockTicks
+		u.Tasks += st.Threads
 	}
-	return n, nil
+	return u, nil
+}
+
+// forEach calls fn for every running instance, spread over as many
+// goroutines as the host has CPUs, and returns when all are done.
+func forEach(insts []*started, fn func(st *started)) {
+	work := make(chan *started)
+	var wg sync.WaitGroup
+	for range min(runtime.NumCPU(), len(insts)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for st := range work {
+				fn(st)
+			}
+		}()
+	}
+	for _, st := range insts {
+		if st.err == nil && st.inst != nil {
+			work <- st
+		}
+	}
+	close(work)
+	wg.Wait()
 }

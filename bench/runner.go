@@ -461,9 +461,9 @@ func (t *trial) settle(ctx context.Context, insts []*started) {
 	window := t.r.Scenario.Settle
 	gw, _ := guest.Lookup(t.w.Name)
 	idle := gw.Idle && window >= MinCPUWindow
-	var cpu0 map[*started]float64
+	var use0 map[*started]ProcUse
 	if idle {
-		cpu0 = t.cpuOf(ctx, insts)
+		use0 = useOf(insts)
 	}
 	begin := time.Now()
 	if window > 0 {
@@ -477,14 +477,12 @@ func (t *trial) settle(ctx context.Context, insts []*started) {
 		return
 	}
 	elapsed := time.Since(begin).Seconds()
-	for st, c1 := range t.cpuOf(ctx, insts) {
-		if c0, ok := cpu0[st]; ok && idle {
-			t.record(Sample{Instance: st.id, Metric: MetricIdleCPU, Unit: "cores", Value: (c1 - c0) / elapsed})
+	for st, u1 := range useOf(insts) {
+		if u0, ok := use0[st]; ok && idle {
+			t.record(Sample{Instance: st.id, Metric: MetricIdleCPU, Unit: "cores", Value: (u1.CPUSeconds - u0.CPUSeconds) / elapsed})
 		}
-		if n, err := TasksOf(ctx, st.inst.Processes()); err == nil {
-			t.cost.tasks = max(t.cost.tasks, float64(n))
-			t.record(Sample{Instance: st.id, Metric: MetricTasks, Unit: "tasks", Value: float64(n)})
-		}
+		t.cost.tasks = max(t.cost.tasks, float64(u1.Tasks))
+		t.record(Sample{Instance: st.id, Metric: MetricTasks, Unit: "tasks", Value: float64(u1.Tasks)})
 	}
 }
 

@@ -59,6 +59,9 @@ type fakeInstance struct {
 	closed chan struct{}
 	// startTime is the start-to-READY Ready reports.
 	startTime time.Duration
+	// pid, when set, is the process the instance reports (default: the
+	// test's own).
+	pid int32
 }
 
 func (f *fake) Name() string                { return "fake" }
@@ -98,7 +101,12 @@ func (i *fakeInstance) Ready(ctx context.Context) (drivers.Readiness, error) {
 	}
 	return drivers.Readiness{Begin: i.begin, At: i.begin.Add(i.startTime), Labels: map[string]string{"kind": "fake"}}, nil
 }
-func (i *fakeInstance) Processes() []int32           { return []int32{int32(os.Getpid())} }
+func (i *fakeInstance) Processes() []int32 {
+	if i.pid != 0 {
+		return []int32{i.pid}
+	}
+	return []int32{int32(os.Getpid())}
+}
 func (i *fakeInstance) Output() <-chan guest.Message { return i.out }
 func (i *fakeInstance) Stop(context.Context) error {
 	i.once.Do(func() {

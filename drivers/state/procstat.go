@@ -16,6 +16,11 @@ type Stat struct {
 	// Start is the start time in clock ticks after boot: with the PID it
 	// identifies a process across PID reuse.
 	Start uint64
+	// UTime and STime are the CPU time the process (all its threads) has
+	// used in user and kernel mode, in clock ticks.
+	UTime, STime uint64
+	// Threads is the number of threads (tasks) of the process.
+	Threads int
 }
 
 // ReadStat reads and parses /proc/PID/stat.
@@ -39,19 +44,27 @@ func parseStat(b []byte) (Stat, error) {
 	if i < 0 {
 		return Stat{}, fmt.Errorf("malformed: no ')' after the command name")
 	}
-	// fields[0] is field 3 (state), fields[1] field 4 (ppid), fields[19]
-	// field 22 (starttime).
+	// fields[k] is field k+3 of proc(5): fields[0] state, [1] ppid,
+	// [11] utime, [12] stime, [17] num_threads, [19] starttime.
 	fields := bytes.Fields(b[i+1:])
 	if len(fields) < 20 || len(fields[0]) != 1 {
 		return Stat{}, fmt.Errorf("malformed: %d fields after the command name", len(fields))
 	}
-	ppid, err := strconv.Atoi(string(fields[1]))
-	if err != nil {
-		return Stat{}, fmt.Errorf("ppid: %w", err)
+	st := Stat{State: fields[0][0]}
+	var err error
+	num := func(k int, name string) uint64 {
+		v, perr := strconv.ParseUint(string(fields[k]), 10, 64)
+		if perr != nil && err == nil {
+			err = fmt.Errorf("%s: %w", name, perr)
+		}
+		return v
 	}
-	start, err := strconv.ParseUint(string(fields[19]), 10, 64)
+	st.PPid = int(num(1, "ppid"))
+	st.UTime, st.STime = num(11, "utime"), num(12, "stime")
+	st.Threads = int(num(17, "num_threads"))
+	st.Start = num(19, "starttime")
 	if err != nil {
-		return Stat{}, fmt.Errorf("starttime: %w", err)
+		return Stat{}, err
 	}
-	return Stat{State: fields[0][0], PPid: ppid, Start: start}, nil
+	return st, nil
 }

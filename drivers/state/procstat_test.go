@@ -13,8 +13,8 @@ func TestParseStat(t *testing.T) {
 		file string
 		want Stat
 	}{
-		{"stat-paren", Stat{State: 'S', PPid: 31998, Start: 81481}},
-		{"stat-zombie", Stat{State: 'Z', PPid: 32005, Start: 81561}},
+		{"stat-paren", Stat{State: 'S', PPid: 31998, Start: 81481, Threads: 1}},
+		{"stat-zombie", Stat{State: 'Z', PPid: 32005, Start: 81561, STime: 1, Threads: 1}},
 	}
 	for _, tt := range tests {
 		b, err := os.ReadFile(filepath.Join("testdata", tt.file))
