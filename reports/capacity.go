@@ -133,10 +133,19 @@ func memoryCost(sums []bench.Summary, driver string) (Cost, bool) {
 	return Cost{}, false
 }
 
-// cpuCost is the CPU one idle instance keeps busy, in cores.
+// cpuCost is the CPU one idle instance keeps busy, in cores: the density
+// sweep's figure at its largest count where the host's CPUs were not
+// saturated (there the instances got less than they asked for), else
+// that of single trials.
 func cpuCost(sums []bench.Summary, driver string) (Cost, bool) {
-	if s, ok := largest(sums, driver, bench.MetricDensityCPU); ok {
-		return costOf(s, fmt.Sprintf("CPU of the instances' processes while idle at %d instances (density sweep)", s.Instances)), true
+	var unsat []bench.Summary
+	for _, s := range sums {
+		if s.Labels["saturated"] != "true" {
+			unsat = append(unsat, s)
+		}
+	}
+	if s, ok := largest(unsat, driver, bench.MetricDensityCPU); ok {
+		return costOf(s, fmt.Sprintf("CPU one idle instance costs the host at %d instances (density sweep)", s.Instances)), true
 	}
 	if s, ok := idleSummary(sums, driver, bench.MetricIdleCPU, 1); ok {
 		return costOf(s, fmt.Sprintf("CPU of an idle instance's processes (%d at a time)", s.Instances)), true
