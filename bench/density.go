@@ -226,8 +226,15 @@ func (r *Runner) density(ctx context.Context, d drivers.Driver, w scenarios.Work
 			break
 		}
 		if gw.Idle && busy >= CPUSaturated {
-			reason = fmt.Sprintf("CPU saturated: the host's CPUs were %.0f%% busy with %d idle instances (limit %.0f%%)", 100*busy, running, 100*CPUSaturated)
-			break
+			// Once more, so that a burst of the host's own work does not
+			// end the sweep.
+			if busy, err = t.idleWindow(ctx, h, insts, baseCores); err != nil {
+				return err
+			}
+			if busy >= CPUSaturated {
+				reason = fmt.Sprintf("CPU saturated: the host's CPUs were %.0f%% busy with %d idle instances, twice (limit %.0f%%)", 100*busy, running, 100*CPUSaturated)
+				break
+			}
 		}
 	}
 	reached := 0

@@ -324,8 +324,11 @@ var capacityHeader = []string{"host", "driver", "idle instances", "range", "bind
 func capacityRows(caps []Capacity) [][]string {
 	var rows [][]string
 	for _, c := range caps {
-		rows = append(rows, []string{c.Host, c.Driver, formatCount(c.Idle),
-			formatCount(c.IdleLo) + "-" + formatCount(c.IdleHi), c.Binding,
+		rng := formatCount(c.IdleLo) + "-" + formatCount(c.IdleHi)
+		if c.IdleLo == c.IdleHi {
+			rng = "-"
+		}
+		rows = append(rows, []string{c.Host, c.Driver, formatCount(c.Idle), rng, c.Binding,
 			fmt.Sprintf("%s (%s)", formatCount(c.Busy), c.BusyBinding), c.Why})
 	}
 	return rows

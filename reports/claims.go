@@ -121,6 +121,15 @@ func vmName(s bench.Summary) string {
 	return s.Driver + " (minimal guest)"
 }
 
+// interval writes a summary's confidence interval, " [lo-hi]", where it
+// has one.
+func interval(s bench.Summary, unit string) string {
+	if s.CILo == s.CIHi {
+		return ""
+	}
+	return fmt.Sprintf(" [%s-%s]", FormatValue(s.CILo, unit), FormatValue(s.CIHi, unit))
+}
+
 // ratioText writes a ratio with its range where it has one.
 func ratioText(c Claim) string {
 	if c.Lo == c.Hi {
@@ -188,8 +197,7 @@ func costClaim(c claimContext, cl Claim, metric, unit string, ctOK, vmOK func(lo
 	vm, others := pickVM(vms, f)
 	cl.Container, cl.VM = ct.Driver, vm.Driver
 	cl.Ratio, cl.Lo, cl.Hi = vm.Median/ct.Median, vm.CILo/ct.CIHi, vm.CIHi/ct.CILo
-	cl.Evidence = fmt.Sprintf("%s %s [%s-%s] vs %s %s [%s-%s]%s", ct.Driver, f(ct), FormatValue(ct.CILo, unit), FormatValue(ct.CIHi, unit),
-		vmName(vm), f(vm), FormatValue(vm.CILo, unit), FormatValue(vm.CIHi, unit), others)
+	cl.Evidence = fmt.Sprintf("%s %s%s vs %s %s%s%s", ct.Driver, f(ct), interval(ct, unit), vmName(vm), f(vm), interval(vm, unit), others)
 	okC, whyC := ctOK(ct.CILo, ct.CIHi)
 	okV, whyV := vmOK(vm.CILo, vm.CIHi)
 	var why []string
