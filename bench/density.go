@@ -55,11 +55,11 @@ func DensityFloor(total int64) int64 {
 }
 
 // nextCount returns the instance count after the step that starts at n.
-// Once the host's CPUs are more than half busy with idle instances (busy,
-// the last step's share), steps shrink to an eighth of the count, so that
-// the sweep finds where the CPUs saturate within about 12%.
+// Once the host's CPUs are a third busy with idle instances (busy, the
+// last step's share), steps shrink to an eighth of the count, so that the
+// sweep finds where the CPUs saturate within about 12%.
 func nextCount(d *scenarios.Density, n int, busy float64) int {
-	if busy >= CPUSaturated/2 && n > 0 {
+	if busy >= CPUSaturated/3 && n > 0 {
 		return min(n+max(1, n/8), d.Max)
 	}
 	next := n + d.Factor

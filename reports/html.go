@@ -165,6 +165,14 @@ func Headline(sums []bench.Summary) string {
 		parts = append(parts, part)
 	}
 	if len(parts) == 0 {
+		for _, s := range sums {
+			if s.Metric == bench.MetricDensityStartup && s.Instances == 1 && s.N > 0 {
+				parts = append(parts, fmt.Sprintf("%s %s", s.Driver, FormatValue(s.Median, s.Unit)))
+			}
+		}
+		if len(parts) > 0 {
+			return "Start to READY of the first instance of each density sweep: " + strings.Join(parts, ", ") + "."
+		}
 		return "No startup was measured."
 	}
 	return "Median start to READY: " + strings.Join(parts, ", ") + "."
