@@ -133,21 +133,33 @@ func memoryCost(sums []bench.Summary, driver string) (Cost, bool) {
 	return Cost{}, false
 }
 
-// cpuCost is the CPU one idle instance keeps busy, in cores: the density
-// sweep's figure at its largest count where the host's CPUs were not
-// saturated (there the instances got less than they asked for), else
-// that of single trials.
+// cpuCost is the CPU one idle instance keeps busy, in cores. From a
+// density sweep: its figure at the largest count where the host's CPUs
+// were not saturated, raised to any figure taken with them saturated
+// (the instances then got less than they asked for, so that figure is a
+// lower bound of what one costs). Else that of single trials.
 func cpuCost(sums []bench.Summary, driver string) (Cost, bool) {
-	var unsat []bench.Summary
+	var unsat, sat []bench.Summary
 	for _, s := range sums {
-		if s.Labels["saturated"] != "true" {
+		if s.Labels["saturated"] == "true" {
+			sat = append(sat, s)
+		} else {
 			unsat = append(unsat, s)
 		}
 	}
-	if s, ok := largest(unsat, driver, bench.MetricDensityCPU); ok {
-		return costOf(s, fmt.Sprintf("CPU one idle instance costs the host at %d instances (density sweep)", s.Instances)), true
+	c, ok := Cost{}, false
+	if s, found := largest(unsat, driver, bench.MetricDensityCPU); found {
+		c, ok = costOf(s, fmt.Sprintf("CPU one idle instance costs the host at %d instances (density sweep)", s.Instances)), true
 	}
-	if s, ok := idleSummary(sums, driver, bench.MetricIdleCPU, 1); ok {
+	for _, s := range sat {
+		if s.Driver == driver && s.Metric == bench.MetricDensityCPU && s.N > 0 && s.Median > c.Value {
+			c, ok = costOf(s, fmt.Sprintf("at least this: the host's CPUs were saturated with %d idle instances (density sweep)", s.Instances)), true
+		}
+	}
+	if ok {
+		return c, true
+	}
+	if s, found := idleSummary(sums, driver, bench.MetricIdleCPU, 1); found {
 		return costOf(s, fmt.Sprintf("CPU of an idle instance's processes (%d at a time)", s.Instances)), true
 	}
 	return Cost{}, false

@@ -86,10 +86,16 @@ func TestCapacityRange(t *testing.T) {
 	if c.Idle != 16 || !strings.Contains(c.Limits[1].Cost.Source, "density sweep") {
 		t.Errorf("capacity with a sweep %d, CPU cost from %q; want 16 from the sweep", c.Idle, c.Limits[1].Cost.Source)
 	}
-	// At 40 the CPUs were saturated: that figure is a lower bound and the
-	// unsaturated one at 16 still decides.
-	saturated := bench.Summary{Key: bench.Key{Driver: "vm", Workload: "idle", Instances: 40, Metric: bench.MetricDensityCPU}, Unit: "cores", N: 1, Median: 0.05, CILo: 0.05, CIHi: 0.05, Labels: map[string]string{"saturated": "true"}}
-	if c = EstimateCapacity(append(sums, sweep, saturated), []Host{host})[0]; c.Idle != 16 {
-		t.Errorf("capacity with a saturated step %d, want 16 from the unsaturated one", c.Idle)
+	// At 40 the CPUs were saturated: that figure is a lower bound of the
+	// cost; below the unsaturated one at 16 it changes nothing, above it
+	// it decides.
+	saturated := func(v float64) bench.Summary {
+		return bench.Summary{Key: bench.Key{Driver: "vm", Workload: "idle", Instances: 40, Metric: bench.MetricDensityCPU}, Unit: "cores", N: 1, Median: v, CILo: v, CIHi: v, Labels: map[string]string{"saturated": "true"}}
+	}
+	if c = EstimateCapacity(append(sums, sweep, saturated(0.05)), []Host{host})[0]; c.Idle != 16 {
+		t.Errorf("capacity with a saturated step below the cost %d, want 16 from the unsaturated one", c.Idle)
+	}
+	if c = EstimateCapacity(append(sums, sweep, saturated(0.32)), []Host{host})[0]; c.Idle != 10 || !strings.Contains(c.Why, "CPU binds") {
+		t.Errorf("capacity with a saturated step above the cost %d (%s), want 10", c.Idle, c.Why)
 	}
 }
