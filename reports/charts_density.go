@@ -92,8 +92,9 @@ func LineChart(name, title, ylabel string, curves []Curve, hline float64, hlabel
 }
 
 // densityCharts draws the density sweeps: memory per instance by both
-// methods, MemAvailable against the floor, and the start latency of each
-// step, against the number of instances running.
+// methods, MemAvailable against the floor, the start latency of each step
+// and the CPU an idle instance costs, against the number of instances
+// running.
 func densityCharts(sums []bench.Summary) ([]Chart, error) {
 	var mem []Curve
 	for _, c := range DensityCurves(sums, bench.MetricDensityPSS) {
@@ -116,6 +117,14 @@ func densityCharts(sums []bench.Summary) ([]Chart, error) {
 		{"density-memory", "Density: memory per instance", "bytes per instance", mem, 0, ""},
 		{"density-available", "Density: host MemAvailable", "bytes", DensityCurves(sums, bench.MetricDensityAvailable), densityFloor(sums), "memory floor"},
 		{"density-latency", "Density: start latency of the instances each step added (median)", "seconds", DensityCurves(sums, bench.MetricDensityStartup), 0, ""},
+	}
+	if cpu := DensityCurves(sums, bench.MetricDensityCPU); len(cpu) > 0 {
+		specs = append(specs, struct {
+			name, title, ylabel string
+			curves              []Curve
+			hline               float64
+			hlabel              string
+		}{"density-cpu", "Density: CPU one idle instance costs the host", "cores per instance", cpu, 0, ""})
 	}
 	var out []Chart
 	for _, sp := range specs {

@@ -28,6 +28,8 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 <h1>virtbench: {{.Status.Scenario}}</h1>
 <p id="headline">{{.Headline}}</p>
 <p>Run {{.Status.State}}{{if .Status.Reason}} ({{.Status.Reason}}){{end}}; started {{.Status.Started.Format "2006-01-02 15:04:05 MST"}}; {{len .Run.Samples}} samples.</p>
+{{if .Status.SharedWith}}<p class="warn" id="shared">This run shared the host with other virtbench runs ({{range $i, $o := .Status.SharedWith}}{{if $i}}; {{end}}{{$o}}{{end}}): its host-wide figures (MemAvailable drop, host CPU, capacity) include their instances.</p>{{end}}
+{{if .Status.Output}}<p class="warn">{{.Status.Output}}.</p>{{end}}
 <h2>Claims</h2>
 <table id="claims"><tr><th class="l">claim</th><th class="l">verdict</th><th class="l">why</th><th class="l">evidence from this run</th><th class="l">caveat</th></tr>
 {{range .Claims}}<tr><td class="l">{{.Claim}}</td><td class="l verdict">{{.Verdict}}</td><td class="l">{{.Reason}}</td><td class="l">{{.Evidence}}</td><td class="l">{{.Caveat}}</td></tr>

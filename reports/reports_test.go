@@ -159,7 +159,8 @@ func TestWriteAllAndLoad(t *testing.T) {
 	}
 	store.Close()
 	status := bench.Status{Scenario: "quick", State: bench.StateCompleted, Started: time.Unix(0, 0).UTC(),
-		Outcome: bench.Outcome{Failures: []string{"qemu idle: not ready"}, Skipped: map[string]string{"runc": "not installed"}}}
+		SharedWith: []string{"PID 42 writing /r/other"},
+		Outcome:    bench.Outcome{Failures: []string{"qemu idle: not ready"}, Skipped: map[string]string{"runc": "not installed"}}}
 	if err := bench.WriteJSON(dir, bench.EnvFile, bench.Provenance{Hostname: "h"}); err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +179,7 @@ func TestWriteAllAndLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"<svg", "Median start to READY: native 2.100ms, qemu 3.050s (1452.4× native, 1.22× its guest boot)", "qemu idle: not ready", "runc: not installed", `id="provenance"`, `id="ratios"`, "<td class=\"l\">cpu.sha256</td><td>0.020</td>"} {
+	for _, want := range []string{"<svg", "Median start to READY: native 2.100ms, qemu 3.050s (1452.4× native, 1.22× its guest boot)", "qemu idle: not ready", "runc: not installed", `id="provenance"`, `id="ratios"`, "shared the host with other virtbench runs (PID 42 writing /r/other)", `id="capacity"`, "<td class=\"l\">cpu.sha256</td><td>0.020</td>"} {
 		if !strings.Contains(string(html), want) {
 			t.Errorf("report.html lacks %q", want)
 		}
@@ -253,6 +254,10 @@ func TestDensityCharts(t *testing.T) {
 	charts, err := densityCharts(sums)
 	if err != nil || len(charts) != 3 {
 		t.Fatalf("density charts: %d, %v", len(charts), err)
+	}
+	cpu := append(samples, bench.Sample{Driver: "container", Workload: "idle", Instances: 4, Metric: bench.MetricDensityCPU, Unit: "cores", Value: 0.01})
+	if all, err := densityCharts(bench.Summarize(cpu)); err != nil || len(all) != 4 || all[3].Name != "density-cpu" {
+		t.Errorf("density charts with CPU figures: %d, %v; want a fourth, density-cpu", len(all), err)
 	}
 	if !bytes.Contains(charts[1].SVG, []byte("memory floor")) {
 		t.Error("the MemAvailable chart does not mark the memory floor")
