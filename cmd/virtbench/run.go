@@ -299,9 +299,9 @@ func describeRun(o state.Orphan) string {
 	return fmt.Sprintf("PID %d writing %s", o.Owner.Pid, o.Owner.RunDir)
 }
 
-func describeRuns(os []state.Orphan) string {
+func describeRuns(runs []state.Orphan) string {
 	var ds []string
-	for _, o := range os {
+	for _, o := range runs {
 		ds = append(ds, describeRun(o))
 	}
 	return strings.Join(ds, "; ")
