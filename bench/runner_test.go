@@ -583,4 +583,5 @@ func TestCheckFit(t *testing.T) {
 	if err := CheckFit(scenario(t, "name: ok\ndrivers: [native]\nworkloads: [idle]\ninstances: [10]\n"), l); err != nil {
 		t.Errorf("CheckFit of 10 instances = %v", err)
 	}
+
 }

@@ -13,6 +13,7 @@ import (
 
 	"virtbench/bench"
 	"virtbench/drivers/drivertest"
+	"virtbench/scenarios"
 )
 
 // writeScenario writes a scenario file into a test directory.
@@ -215,5 +216,21 @@ func TestDiskFull(t *testing.T) {
 	var st bench.Status
 	if err := bench.ReadJSON(out, bench.StatusFile, &st); err != nil || st.State == bench.StateRunning {
 		t.Errorf("run.json after clean: %+v, %v; want it no longer running", st, err)
+	}
+}
+
+// TestBuiltinsFit checks that no built-in scenario is refused at load on a
+// host of the size virtbench is developed on (2 CPUs, 24 GiB, pid_max
+// 32768); the guard before each trial may still skip one, with the reason.
+func TestBuiltinsFit(t *testing.T) {
+	l := bench.HostLimits{Tasks: 32768, TasksLimit: "kernel.pid_max", MemoryBytes: 24 << 30}
+	for _, name := range scenarios.Builtins() {
+		sc, err := scenarios.Builtin(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := bench.CheckFit(sc, l); err != nil {
+			t.Errorf("built-in %s refused: %v", name, err)
+		}
 	}
 }
