@@ -232,7 +232,7 @@ func (r *Runner) density(ctx context.Context, d drivers.Driver, w scenarios.Work
 				return err
 			}
 			if busy >= CPUSaturated {
-				reason = fmt.Sprintf("CPU saturated: the host's CPUs were %.0f%% busy with %d idle instances, twice (limit %.0f%%)", 100*busy, running, 100*CPUSaturated)
+				reason = fmt.Sprintf("CPU saturated: the host's CPUs were %.0f%% busy with %d idle instances, twice (limit %.0f%%; %.2f cores were busy before the sweep)", 100*busy, running, 100*CPUSaturated, baseCores)
 				break
 			}
 		}
