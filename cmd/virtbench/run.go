@@ -139,11 +139,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	}
 	warnOrphans(stderr)
 	stateDir, err := makeStateDir()
-	if err == nil {
-		err = state.Claim(stateDir, dir)
-	}
-	unlock()
 	if err != nil {
+		unlock()
 		store.Close()
 		return exitFailures, err
 	}
@@ -155,6 +152,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 			os.RemoveAll(stateDir)
 		}
 	}()
+	err = state.Claim(stateDir, dir)
+	unlock()
+	if err != nil {
+		store.Close()
+		return exitFailures, err
+	}
 
 	prov := bench.Collect(ctx)
 	prov.Scenario, prov.ScenarioHash, prov.ScenarioFile = sc.Name, sc.Hash, sc.Source
