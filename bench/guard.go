@@ -46,10 +46,7 @@ func HostLimitsNow() HostLimits {
 			l.Tasks, l.TasksLimit = n, name
 		}
 	}
-	for _, f := range []string{"/proc/sys/kernel/pid_max", "/proc/sys/kernel/threads-max"} {
-		n, _ := strconv.ParseInt(readTrim(f, ""), 10, 64)
-		lower(n, "kernel."+filepath.Base(f))
-	}
+	lower(kernelTasksLimit())
 	if n, where := cgroupPidsMax(); n > 0 {
 		lower(n, "pids.max of "+where)
 	}

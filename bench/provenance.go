@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -100,14 +101,22 @@ func toolVersion(ctx context.Context, args []string) string {
 // PidsMax returns the smaller of kernel.pid_max and kernel.threads-max,
 // or 0 when neither can be read.
 func PidsMax() int64 {
+	n, _ := kernelTasksLimit()
+	return n
+}
+
+// kernelTasksLimit returns the smaller of kernel.pid_max and
+// kernel.threads-max and its name, or 0 when neither can be read.
+func kernelTasksLimit() (int64, string) {
 	var lim int64
+	var name string
 	for _, f := range []string{"/proc/sys/kernel/pid_max", "/proc/sys/kernel/threads-max"} {
 		n, err := strconv.ParseInt(readTrim(f, ""), 10, 64)
 		if err == nil && n > 0 && (lim == 0 || n < lim) {
-			lim = n
+			lim, name = n, "kernel."+filepath.Base(f)
 		}
 	}
-	return lim
+	return lim, name
 }
 
 // tasksInUse returns the number of tasks on the host, from the fourth

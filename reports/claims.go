@@ -163,8 +163,10 @@ func notMeasured(c Claim, what string) Claim {
 	return c
 }
 
-func vmCaveat(vm bench.Summary, base string) string {
-	if strings.Contains(vm.Labels["accel"], "tcg") {
+// vmCaveat adds to base that the VM ran under TCG, when its accel label
+// says so.
+func vmCaveat(accel, base string) string {
+	if strings.Contains(accel, "tcg") {
 		return base + " The VM ran under TCG, full software emulation: hardware-assisted (KVM) VMs start and run faster."
 	}
 	return base
@@ -208,7 +210,7 @@ func costClaim(c claimContext, cl Claim, metric, unit string, ctOK, vmOK func(lo
 		why = append(why, whyV)
 	}
 	cl = judge(cl, okC && okV, strings.Join(why, " and "))
-	cl.Caveat = vmCaveat(vm, cl.Caveat)
+	cl.Caveat = vmCaveat(vm.Labels["accel"], cl.Caveat)
 	return cl
 }
 
@@ -282,7 +284,7 @@ func perfClaim(c claimContext) Claim {
 		why = append(why, fmt.Sprintf("the VM is not clearly slower (%.3f-%.3f of native)", vm.Lo, vm.Hi))
 	}
 	cl = judge(cl, len(why) == 0, strings.Join(why, " and "))
-	cl.Caveat = vmCaveat(bench.Summary{Labels: map[string]string{"accel": c.accelOf(vm.Driver)}}, cl.Caveat)
+	cl.Caveat = vmCaveat(c.accelOf(vm.Driver), cl.Caveat)
 	return cl
 }
 
@@ -333,7 +335,7 @@ func densityClaim(c claimContext) Claim {
 		why = append(why, fmt.Sprintf("%d VMs [%d-%d] are not tens (10-99)", vm.Idle, vm.IdleLo, vm.IdleHi))
 	}
 	cl = judge(cl, len(why) == 0, strings.Join(why, " and "))
-	cl.Caveat = vmCaveat(bench.Summary{Labels: map[string]string{"accel": c.accelOf(vm.Driver)}}, cl.Caveat)
+	cl.Caveat = vmCaveat(c.accelOf(vm.Driver), cl.Caveat)
 	return cl
 }
 
