@@ -5,10 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # Debian packages virtbench uses: QEMU and its tools, the guest kernel,
-# mkfs.ext4, xz (to extract the vmlinux), runc and crun (peer runtimes),
+# mkfs.ext4, xz (to extract the vmlinux), runc and crun (peer runtimes), runsc
+# (gVisor, the sandboxed-kernel driver),
 # hyperfine (for cross-checks), iproute2, debootstrap (the debian image
 # profile), and Chromium (renders report.html in the report tests).
-PACKAGES=(qemu-system-x86 qemu-utils linux-image-amd64 e2fsprogs xz-utils runc crun hyperfine iproute2 debootstrap chromium)
+PACKAGES=(qemu-system-x86 qemu-utils linux-image-amd64 e2fsprogs xz-utils runc crun runsc hyperfine iproute2 debootstrap chromium)
 
 log() { printf 'run.sh: %s\n' "$*" >&2; }
 

@@ -114,9 +114,10 @@ func (t *trial) startParallel(ctx context.Context, sts []*started, parallel int,
 	}
 }
 
-// density runs the sweep of one driver and workload. It always stops every
-// instance it started, also when ctx ends.
-func (r *Runner) density(ctx context.Context, d drivers.Driver, w scenarios.Workload, out *Outcome) error {
+// density runs the sweep of one variant (name, a configuration of driver)
+// and workload. It always stops every instance it started, also when ctx
+// ends.
+func (r *Runner) density(ctx context.Context, name, driver string, d drivers.Driver, w scenarios.Workload, out *Outcome) error {
 	ds := r.Scenario.Density
 	h := r.host()
 	total, err := h.MemTotal(ctx)
@@ -132,7 +133,7 @@ func (r *Runner) density(ctx context.Context, d drivers.Driver, w scenarios.Work
 		parallel = runtime.NumCPU()
 	}
 	gw, _ := guest.Lookup(w.Name)
-	t := &trial{r: r, d: d, w: w, n: 0, out: out}
+	t := &trial{r: r, name: name, d: d, w: w, n: 0, out: out}
 	t.record(Sample{Metric: MetricDensityFloor, Unit: "B", Value: float64(floor)})
 	var insts []*started
 	defer func() { t.stopAll(insts) }()
@@ -151,7 +152,7 @@ func (r *Runner) density(ctx context.Context, d drivers.Driver, w scenarios.Work
 	}
 	var perInst float64      // bytes of MemAvailable each instance took, from the last step
 	var tasksPerInst float64 // tasks each instance holds: estimated, then measured
-	if info, err := drivers.Lookup(d.Name()); err == nil {
+	if info, err := drivers.Lookup(driver); err == nil {
 		tasksPerInst = float64(info.Estimate.Tasks)
 	}
 	reason := fmt.Sprintf("reached max %d", ds.Max)
@@ -180,7 +181,7 @@ func (r *Runner) density(ctx context.Context, d drivers.Driver, w scenarios.Work
 		stepBegin := time.Now()
 		fresh := make([]*started, next-n)
 		for i := range fresh {
-			fresh[i] = &started{id: fmt.Sprintf("%s-%s-dens-i%d", d.Name(), w.Name, n+i)}
+			fresh[i] = &started{id: fmt.Sprintf("%s-%s-dens-i%d", name, w.Name, n+i)}
 		}
 		insts = append(insts, fresh...)
 		// All but the last start at once (bounded); the last starts alone
@@ -209,7 +210,7 @@ func (r *Runner) density(ctx context.Context, d drivers.Driver, w scenarios.Work
 			return err
 		}
 		running := t.sampleDensity(ctx, h, insts, base, &perInst, &tasksPerInst)
-		r.progress("density %s %s: %d instances (%d failed), host CPU %.0f%%, step took %v", d.Name(), w.Name, running, failed, 100*busy, time.Since(stepBegin).Round(time.Millisecond))
+		r.progress("density %s %s: %d instances (%d failed), host CPU %.0f%%, step took %v", name, w.Name, running, failed, 100*busy, time.Since(stepBegin).Round(time.Millisecond))
 		if failed > 0 {
 			reason = fmt.Sprintf("a start failed at %d instances: %v", n, firstErr(fresh))
 			break
@@ -249,7 +250,7 @@ func (r *Runner) density(ctx context.Context, d drivers.Driver, w scenarios.Work
 	if out.Density == nil {
 		out.Density = map[string]string{}
 	}
-	out.Density[d.Name()+" "+w.Name] = fmt.Sprintf("%d instances; stopped: %s", reached, reason)
+	out.Density[name+" "+w.Name] = fmt.Sprintf("%d instances; stopped: %s", reached, reason)
 	t.mu.Unlock()
 	return nil
 }

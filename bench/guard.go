@@ -109,8 +109,9 @@ func CheckFit(sc *scenarios.Scenario, l HostLimits) error {
 		return nil
 	}
 	var errs []error
-	for _, name := range sc.Drivers {
-		info, err := drivers.Lookup(name)
+	for _, v := range sc.Drivers {
+		name := v.Name
+		info, err := drivers.Lookup(v.Driver)
 		if err != nil {
 			continue // Validate reports it
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/shirou/gopsutil/v4/host"
 	"github.com/shirou/gopsutil/v4/mem"
 
+	"virtbench/guest"
 	"virtbench/internal/kvm"
 )
 
@@ -32,6 +33,10 @@ type Provenance struct {
 	CgroupVersion string    `json:"cgroup_version"`
 	KSM           string    `json:"ksm"`
 	KVM           string    `json:"kvm"`
+	// Mitigations summarises the host kernel's CPU vulnerability
+	// mitigations (guest.Mitigations); instances with a kernel of their
+	// own carry theirs as the label "mitigations".
+	Mitigations string `json:"mitigations,omitempty"`
 	// PidsMax is how many tasks (processes and threads) the host can
 	// hold: the smaller of kernel.pid_max and kernel.threads-max.
 	PidsMax int64 `json:"pids_max,omitempty"`
@@ -57,6 +62,7 @@ func Collect(ctx context.Context) Provenance {
 		CgroupVersion: CgroupVersion(),
 		KSM:           readTrim("/sys/kernel/mm/ksm/run", "unknown"),
 		KVM:           kvmState(),
+		Mitigations:   guest.Mitigations(guest.VulnerabilitiesDir),
 		Tools:         map[string]string{},
 		Virtbench:     Version(),
 		Go:            runtime.Version(),

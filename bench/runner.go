@@ -29,8 +29,8 @@ type Runner struct {
 	Sink func(Sample) error
 	// Progress, when not nil, receives one line per trial.
 	Progress io.Writer
-	// Required drivers fail the run when unavailable; the others are
-	// skipped with a note.
+	// Required variants (by name) fail the run when unavailable; the
+	// others are skipped with a note.
 	Required map[string]bool
 	// Kill, when closed, makes every stop immediate (SIGKILL without a
 	// grace period): the user asked twice.
@@ -53,7 +53,7 @@ const MaxFailureLines = 50
 
 // Outcome summarises what a run did beyond its samples.
 type Outcome struct {
-	// Skipped maps unavailable drivers to the reason.
+	// Skipped maps unavailable variants to the reason.
 	Skipped map[string]string `json:"skipped,omitempty"`
 	// Failures lists failed measurements, one line each, the first
 	// MaxFailureLines of them; FailureCount counts them all.
@@ -61,15 +61,25 @@ type Outcome struct {
 	FailureCount int      `json:"failure_count,omitempty"`
 	// Trials counts trials run (warmups included).
 	Trials int `json:"trials"`
-	// Labels are what drivers reported about how they ran, per driver.
+	// Labels are what drivers reported about how they ran, per variant.
 	Labels map[string]map[string]string `json:"labels,omitempty"`
+	// Variants records each variant that ran: its driver and every
+	// setting it ran with, defaults included.
+	Variants map[string]VariantRecord `json:"variants,omitempty"`
 	// Density says, per driver and workload, how far a density sweep got
 	// and why it stopped.
 	Density map[string]string `json:"density,omitempty"`
-	// DriverKinds explains each driver that ran: its kind of virtualization.
+	// DriverKinds explains each variant that ran: its driver's kind of
+	// virtualization.
 	DriverKinds map[string]string `json:"driver_kinds,omitempty"`
-	// Classes gives each driver that ran its class of isolation.
+	// Classes gives each variant that ran its driver's class of isolation.
 	Classes map[string]drivers.Class `json:"classes,omitempty"`
+}
+
+// VariantRecord is what a run records of a variant.
+type VariantRecord struct {
+	Driver  string            `json:"driver"`
+	Options map[string]string `json:"options,omitempty"`
 }
 
 // Kinds returns the drivers that ran with their kinds, sorted by name.
@@ -88,19 +98,22 @@ func (o Outcome) Kinds() [][2]string {
 // are samples and Outcome.Failures, not errors.
 func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 	sc := r.Scenario
-	out := Outcome{Skipped: map[string]string{}, Labels: map[string]map[string]string{}, DriverKinds: map[string]string{}, Classes: map[string]drivers.Class{}}
+	out := Outcome{Skipped: map[string]string{}, Labels: map[string]map[string]string{}, Variants: map[string]VariantRecord{},
+		DriverKinds: map[string]string{}, Classes: map[string]drivers.Class{}}
 	type ready struct {
 		name string
+		v    scenarios.Variant
 		d    drivers.Driver
 	}
 	var ds []ready
-	for _, name := range sc.Drivers {
-		info, err := drivers.Lookup(name)
+	for _, v := range sc.Drivers {
+		name := v.Name
+		info, err := drivers.Lookup(v.Driver)
 		if err != nil {
 			return out, err
 		}
 		env := r.Env
-		env.Options = sc.DriverOptions(name)
+		env.Options = sc.VariantOptions(v)
 		d, err := info.Factory(env)
 		if err == nil {
 			err = d.Check(ctx)
@@ -116,20 +129,28 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 			r.progress("skip %s: %v", name, err)
 			continue
 		}
-		ds = append(ds, ready{name, d})
+		ds = append(ds, ready{name, v, d})
 		out.DriverKinds[name], out.Classes[name] = info.Kind, info.Class
-		if err := r.recordImage(d); err != nil {
+		out.Variants[name] = VariantRecord{Driver: v.Driver, Options: info.Resolve(env.Options)}
+		if err := r.recordImage(name, d); err != nil {
 			return out, err
 		}
 	}
 	total := 0
-	for range ds {
-		total += len(sc.Workloads) * len(sc.Instances) * (sc.Warmup + sc.Reps)
+	for _, d := range ds {
+		for _, w := range sc.Workloads {
+			if d.v.Runs(w.Name) {
+				total += len(sc.Instances) * (sc.Warmup + sc.Reps)
+			}
+		}
 	}
 	if sc.Density != nil {
 		for _, d := range ds {
 			for _, w := range sc.Workloads {
-				if err := r.density(ctx, d.d, w, &out); err != nil {
+				if !d.v.Runs(w.Name) {
+					continue
+				}
+				if err := r.density(ctx, d.name, d.v.Driver, d.d, w, &out); err != nil {
 					return out, err
 				}
 			}
@@ -143,9 +164,9 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 	// Drivers take turns rep by rep, so that a host that drifts (other
 	// tenants, thermal state) drifts under every driver alike and ratios
 	// between them measured in one run stay fair.
-	costs := map[string]*cost{} // the most one instance of a driver took so far
+	costs := map[string]*cost{} // the most one instance of a variant took so far
 	for _, d := range ds {
-		info, _ := drivers.Lookup(d.name)
+		info, _ := drivers.Lookup(d.v.Driver)
 		costs[d.name] = &cost{estimate: info.Estimate}
 	}
 	for _, w := range sc.Workloads {
@@ -153,6 +174,9 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 			skip := map[string]bool{}
 			for rep := -sc.Warmup; rep < sc.Reps; rep++ {
 				for _, d := range ds {
+					if !d.v.Runs(w.Name) {
+						continue
+					}
 					if rep == -sc.Warmup {
 						if reason := r.guard(ctx, n, costs[d.name], floor); reason != "" {
 							skip[d.name] = true
@@ -168,7 +192,7 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 						return out, err
 					}
 					out.Trials++
-					t := trial{r: r, d: d.d, w: w, n: n, rep: rep, out: &out}
+					t := trial{r: r, name: d.name, d: d.d, w: w, n: n, rep: rep, out: &out}
 					line, err := t.run(ctx)
 					if err != nil {
 						return out, err
@@ -234,13 +258,13 @@ func (r *Runner) guard(ctx context.Context, n int, c *cost, floor int64) string 
 	return ""
 }
 
-// recordImage records the disk footprint of a driver's shared image.
-func (r *Runner) recordImage(d drivers.Driver) error {
+// recordImage records the disk footprint of a variant's shared image.
+func (r *Runner) recordImage(variant string, d drivers.Driver) error {
 	is, ok := d.(drivers.ImageSizer)
 	if !ok {
 		return nil
 	}
-	s := Sample{Time: time.Now().UTC(), Driver: d.Name(), Workload: "image", Instances: 1, Unit: "B"}
+	s := Sample{Time: time.Now().UTC(), Driver: variant, Workload: "image", Instances: 1, Unit: "B"}
 	u, err := is.ImageUsage()
 	if err != nil {
 		s.Metric, s.Error = MetricImageAllocated, err.Error()
@@ -261,12 +285,13 @@ func (r *Runner) progress(format string, args ...any) {
 }
 
 type trial struct {
-	r   *Runner
-	d   drivers.Driver
-	w   scenarios.Workload
-	n   int
-	rep int
-	out *Outcome
+	r    *Runner
+	name string // the variant's
+	d    drivers.Driver
+	w    scenarios.Workload
+	n    int
+	rep  int
+	out  *Outcome
 
 	mu       sync.Mutex
 	storeErr error
@@ -279,7 +304,7 @@ type trial struct {
 // record stores a sample with the trial's coordinates filled in.
 func (t *trial) record(s Sample) {
 	s.Time = time.Now().UTC()
-	s.Driver, s.Workload, s.Instances = t.d.Name(), t.w.Name, t.n
+	s.Driver, s.Workload, s.Instances = t.name, t.w.Name, t.n
 	s.Rep, s.Warmup = t.rep, t.rep < 0
 	if s.Failed() {
 		t.mu.Lock()
@@ -319,7 +344,7 @@ func (t *trial) run(parent context.Context) (string, error) {
 
 	insts := make([]*started, t.n)
 	for i := range insts {
-		insts[i] = &started{id: fmt.Sprintf("%s-%s-n%d-r%d-i%d", t.d.Name(), t.w.Name, t.n, t.rep+sc.Warmup, i)}
+		insts[i] = &started{id: fmt.Sprintf("%s-%s-n%d-r%d-i%d", t.name, t.w.Name, t.n, t.rep+sc.Warmup, i)}
 	}
 	// Every started instance is stopped, whatever happens from here on.
 	defer t.stopAll(insts)
@@ -383,6 +408,7 @@ func (t *trial) startInstance(ctx context.Context, st *started, metric string) {
 		}
 		return
 	}
+	rd.Labels = kernelLabels(rd)
 	st.ready = rd
 	t.record(Sample{Instance: st.id, Metric: metric, Unit: "sec", Value: rd.Startup().Seconds(), Labels: rd.Labels})
 	prev := rd.Begin
@@ -401,9 +427,24 @@ func (t *trial) startInstance(ctx context.Context, st *started, metric string) {
 	}
 	if len(rd.Labels) > 0 {
 		t.mu.Lock()
-		t.out.Labels[t.d.Name()] = rd.Labels
+		t.out.Labels[t.name] = rd.Labels
 		t.mu.Unlock()
 	}
+}
+
+// kernelLabels returns rd's labels with the instance's own kernel added
+// where the agent reported one: "guest_kernel" (its release) and
+// "mitigations" (its CPU vulnerability mitigations, guest.Mitigations),
+// to set beside the host's in the provenance.
+func kernelLabels(rd drivers.Readiness) map[string]string {
+	if rd.Guest.Kernel == "" && rd.Guest.Mitigations == "" {
+		return rd.Labels
+	}
+	l := map[string]string{"guest_kernel": rd.Guest.Kernel, "mitigations": rd.Guest.Mitigations}
+	for k, v := range rd.Labels {
+		l[k] = v
+	}
+	return l
 }
 
 func (t *trial) sampleMemory(ctx context.Context, insts []*started, memBefore int64) {
@@ -597,7 +638,7 @@ func (t *trial) summaryLine(insts []*started) string {
 		kind, rep = "warmup", t.rep+t.r.Scenario.Warmup+1
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s ×%d %s %d", t.d.Name(), t.w.Name, t.n, kind, rep)
+	fmt.Fprintf(&b, "%s %s ×%d %s %d", t.name, t.w.Name, t.n, kind, rep)
 	if len(ups) > 0 {
 		fmt.Fprintf(&b, ": startup %v", ups[len(ups)/2].Round(10*time.Microsecond))
 	}

@@ -36,7 +36,10 @@ type Info struct {
 	// driver's defaults, for the guards that run before anything of the
 	// driver was measured.
 	Estimate Estimate
-	Factory  Factory
+	// Options are the settings the driver takes, checked when a scenario
+	// loads; its Factory rejects any other.
+	Options []Option
+	Factory Factory
 }
 
 // Estimate is what one instance is expected to take of the host at most.
@@ -52,9 +55,10 @@ type Class string
 
 // The classes.
 const (
-	ClassNone    Class = "none"     // a plain process: the baseline
-	ClassOSLevel Class = "OS-level" // containers on the host's kernel
-	ClassVM      Class = "VM"       // a guest kernel on a VMM (emulated or hardware-assisted)
+	ClassNone    Class = "none"             // a plain process: the baseline
+	ClassOSLevel Class = "OS-level"         // containers on the host's kernel
+	ClassSandbox Class = "sandboxed kernel" // a user-space kernel that serves the container's system calls
+	ClassVM      Class = "VM"               // a guest kernel on a VMM (emulated or hardware-assisted)
 )
 
 var (
@@ -63,12 +67,20 @@ var (
 )
 
 // Register makes a driver available by name. It panics when the name is
-// empty, the factory nil, or the name already registered.
+// empty, the factory nil, the name already registered, or an option's
+// default is not one of its values.
 func Register(info Info) {
 	mu.Lock()
 	defer mu.Unlock()
 	if info.Name == "" || info.Factory == nil {
 		panic("drivers: Register with empty name or nil factory")
+	}
+	for _, o := range info.Options {
+		if o.Default != "" {
+			if err := o.Check(o.Default); err != nil {
+				panic(fmt.Sprintf("drivers: %s.%s: default %v", info.Name, o.Name, err))
+			}
+		}
 	}
 	if _, dup := registry[info.Name]; dup {
 		panic("drivers: Register called twice for " + info.Name)

@@ -36,11 +36,16 @@ func (a *Agent) emit(kind Kind, payload any) {
 }
 
 // Ready announces that the workload can accept work. UptimeSec is filled
-// in, and VCPUSec inside a VM.
+// in; inside a VM also VCPUSec; inside a VM or with KernelInfoEnv set, the
+// kernel's release and mitigations (read after the clocks, about 20 small
+// sysfs files).
 func (a *Agent) Ready(r Ready) {
 	r.UptimeSec = Uptime()
 	if a.vm {
 		r.VCPUSec = VCPUSeconds()
+	}
+	if a.vm || os.Getenv(KernelInfoEnv) != "" {
+		r.Kernel, r.Mitigations = KernelRelease(), Mitigations(VulnerabilitiesDir)
 	}
 	a.emit(KindReady, r)
 }

@@ -41,6 +41,12 @@ type Ready struct {
 	VCPUSec float64 `json:"vcpu_s,omitempty"`
 	// Addr is the listening address of a server workload.
 	Addr string `json:"addr,omitempty"`
+	// Kernel and Mitigations describe the kernel the agent runs on (its
+	// release, and Mitigations' summary of its CPU vulnerability
+	// mitigations) where that kernel is the instance's own: a VM's, a
+	// sandboxed kernel's. Empty on the host's kernel.
+	Kernel      string `json:"kernel,omitempty"`
+	Mitigations string `json:"mitigations,omitempty"`
 }
 
 // Result is the payload of a RESULT message: one measured value.

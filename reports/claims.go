@@ -53,6 +53,8 @@ func classOf(classes map[string]drivers.Class, driver string) drivers.Class {
 		return drivers.ClassOSLevel
 	case "qemu", "qemu-tcg":
 		return drivers.ClassVM
+	case "gvisor":
+		return drivers.ClassSandbox
 	case "native":
 		return drivers.ClassNone
 	}
@@ -93,10 +95,10 @@ func fullOS(s bench.Summary) bool { return strings.Contains(s.Labels["image"], "
 
 // pickVM returns the VM side to judge a claim on: the full-OS guest where
 // one ran, else the first VM; and a note on the other VM configurations.
-func pickVM(vms []bench.Summary, format func(bench.Summary) string) (bench.Summary, string) {
+func (c claimContext) pickVM(vms []bench.Summary, format func(bench.Summary) string) (bench.Summary, string) {
 	best := vms[0]
 	for _, v := range vms {
-		if fullOS(v) {
+		if c.fullOSDriver(v.Driver) {
 			best = v
 			break
 		}
@@ -104,7 +106,7 @@ func pickVM(vms []bench.Summary, format func(bench.Summary) string) (bench.Summa
 	var others []string
 	for _, v := range vms {
 		if v.Driver != best.Driver {
-			others = append(others, vmName(v)+" "+format(v))
+			others = append(others, c.vmName(v)+" "+format(v))
 		}
 	}
 	if len(others) == 0 {
@@ -114,8 +116,8 @@ func pickVM(vms []bench.Summary, format func(bench.Summary) string) (bench.Summa
 }
 
 // vmName names a VM side with its guest: the minimal microVM or the full OS.
-func vmName(s bench.Summary) string {
-	if fullOS(s) {
+func (c claimContext) vmName(s bench.Summary) string {
+	if c.fullOSDriver(s.Driver) {
 		return s.Driver + " (full-OS Debian guest)"
 	}
 	return s.Driver + " (minimal guest)"
@@ -196,10 +198,10 @@ func costClaim(c claimContext, cl Claim, metric, unit string, ctOK, vmOK func(lo
 	}
 	ct := cts[0]
 	f := func(s bench.Summary) string { return FormatValue(s.Median, unit) }
-	vm, others := pickVM(vms, f)
+	vm, others := c.pickVM(vms, f)
 	cl.Container, cl.VM = ct.Driver, vm.Driver
 	cl.Ratio, cl.Lo, cl.Hi = vm.Median/ct.Median, vm.CILo/ct.CIHi, vm.CIHi/ct.CILo
-	cl.Evidence = fmt.Sprintf("%s %s%s vs %s %s%s%s", ct.Driver, f(ct), interval(ct, unit), vmName(vm), f(vm), interval(vm, unit), others)
+	cl.Evidence = fmt.Sprintf("%s %s%s vs %s %s%s%s", ct.Driver, f(ct), interval(ct, unit), c.vmName(vm), f(vm), interval(vm, unit), others)
 	okC, whyC := ctOK(ct.CILo, ct.CIHi)
 	okV, whyV := vmOK(vm.CILo, vm.CIHi)
 	var why []string
@@ -339,7 +341,8 @@ func densityClaim(c claimContext) Claim {
 	return cl
 }
 
-// fullOSDriver reports whether a driver's samples are of the full-OS guest.
+// fullOSDriver reports whether a variant's samples are of the full-OS
+// guest: any of them (an image's size has no labels; its startup has).
 func (c claimContext) fullOSDriver(driver string) bool {
 	for _, s := range c.sums {
 		if s.Driver == driver && fullOS(s) {

@@ -73,6 +73,15 @@ func TestDiskClaim(t *testing.T) {
 			t.Errorf("VM image %v B: verdict %q (%s), want %q", tt.vm, c.Verdict, c.Reason, tt.verdict)
 		}
 	}
+	// Two VM variants: the full-OS one is judged, known by its startup's
+	// labels (an image's size has none).
+	classes := map[string]drivers.Class{"container": drivers.ClassOSLevel, "qemu": drivers.ClassVM, "qemu-debian": drivers.ClassVM}
+	sums := []bench.Summary{img("container", 3e6), img("qemu", 70e6), img("qemu-debian", 4e9),
+		startup("qemu-debian", 14, 13, 15, map[string]string{"image": "debian"})}
+	c := diskClaim(claimContext{sums: sums, classes: classes})
+	if c.VM != "qemu-debian" || c.Verdict != Holds || !strings.Contains(c.Evidence, "qemu-debian (full-OS Debian guest)") || !strings.Contains(c.Evidence, "also qemu (minimal guest)") {
+		t.Errorf("disk claim with two VM variants: %+v", c)
+	}
 }
 
 func TestPerfClaim(t *testing.T) {

@@ -23,6 +23,8 @@ th{background:#f3f3f3}td.l,th.l{text-align:left}
 .warn{color:#a60}.fail{color:#b00}
 .chart{display:inline-block;margin:.5em;vertical-align:top}
 .chart svg{width:36em;height:auto;border:1px solid #eee}
+.lesson{display:grid;grid-template-columns:max-content 1fr;gap:0 1.2em;align-items:start;margin:.8em 0}
+.lesson h3{grid-column:1/3;margin:.2em 0}.lesson svg{grid-row:2/4}.lesson p,.lesson ul{margin:.2em 0}
 dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weight:bold}
 </style></head><body>
 <h1>virtbench: {{.Status.Scenario}}</h1>
@@ -34,6 +36,14 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 <table id="claims"><tr><th class="l">claim</th><th class="l">verdict</th><th class="l">why</th><th class="l">evidence from this run</th><th class="l">caveat</th></tr>
 {{range .Claims}}<tr><td class="l">{{.Claim}}</td><td class="l verdict">{{.Verdict}}</td><td class="l">{{.Reason}}</td><td class="l">{{.Evidence}}</td><td class="l">{{.Caveat}}</td></tr>
 {{end}}</table>
+{{if .Lessons}}<h2>Kinds of virtualization in this run</h2>
+<p>What isolates the workload in each kind, what it costs, and this run's figures (medians; ranges from the 95% confidence intervals). Each diagram stacks the layers from the workload down to the hardware; the layer outlined in red is the one that isolates it.</p>
+<div id="classroom">{{range .Lessons}}<div class="lesson"><h3>{{.Kind}}</h3>{{.Diagram}}<p>{{.Text}}</p><ul>{{range .Figures}}<li>{{.}}</li>{{end}}</ul></div>
+{{end}}</div>
+{{if .DeviceRows}}<h3>paravirtual vs emulated devices</h3><p>{{.DevicesText}}</p>
+<table id="devices"><tr>{{range .DeviceHeader}}<th>{{.}}</th>{{end}}</tr>
+{{range .DeviceRows}}<tr>{{range $i, $c := .}}<td{{if lt $i 4}} class="l"{{end}}>{{$c}}</td>{{end}}</tr>
+{{end}}</table>{{with .DevicesNote}}<p id="devices-note">{{.}}</p>{{end}}{{end}}{{end}}
 {{if .CapRows}}<h2>Capacity</h2>
 <table id="capacity"><tr>{{range .CapHeader}}<th class="l">{{.}}</th>{{end}}</tr>
 {{range .CapRows}}<tr>{{range .}}<td class="l">{{.}}</td>{{end}}</tr>
@@ -49,7 +59,8 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 <p>Measured in the same run, drivers taking turns rep by rep; above 1 is faster than native. The range holds the ratio when each median lies anywhere in its 95% confidence interval; p is the Mann-Whitney U test's.</p>
 <table id="ratios"><tr>{{range .RatioHeader}}<th>{{.}}</th>{{end}}</tr>
 {{range .Ratios}}<tr>{{range $i, $c := .}}<td{{if or (lt $i 3) (eq $i 6)}} class="l"{{end}}>{{$c}}</td>{{end}}</tr>
-{{end}}</table>{{end}}
+{{end}}</table>
+{{if .Faster}}<p>Where an isolated instance beats native beyond the range, what in its setup could explain it:</p><ul id="faster">{{range .Faster}}<li>{{.}}</li>{{end}}</ul>{{end}}{{end}}
 <h2>Results</h2>
 <table id="results"><tr>{{range .Header}}<th>{{.}}</th>{{end}}</tr>
 {{range .Rows}}<tr>{{range $i, $c := .}}<td{{if lt $i 4}} class="l"{{end}}>{{$c}}</td>{{end}}</tr>
@@ -64,32 +75,46 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 // WriteHTML writes report.html: one self-contained file, inline SVG and CSS,
 // no script and no network access.
 func WriteHTML(w io.Writer, r *Run, a *Analysis, charts []Chart) error {
+	type lessonView struct {
+		Lesson
+		Diagram template.HTML // drawn by layerDiagram, its text escaped there
+	}
 	type chartView struct {
 		Name, Title string
 		SVG         template.HTML
 	}
 	data := struct {
-		Run         *Run
-		Status      bench.Status
-		Headline    string
-		Skipped     []string
-		Charts      []chartView
-		Header      []string
-		Rows        [][]string
-		Failures    []string
-		Provenance  [][2]string
-		Claims      []Claim
-		CapHeader   []string
-		CapRows     [][]string
-		CapModel    string
-		Density     []string
-		Drivers     [][2]string
-		RatioHeader []string
-		Ratios      [][]string
+		Run          *Run
+		Status       bench.Status
+		Headline     string
+		Skipped      []string
+		Charts       []chartView
+		Header       []string
+		Rows         [][]string
+		Failures     []string
+		Provenance   [][2]string
+		Claims       []Claim
+		CapHeader    []string
+		CapRows      [][]string
+		CapModel     string
+		Density      []string
+		Drivers      [][2]string
+		RatioHeader  []string
+		Ratios       [][]string
+		Faster       []string
+		Lessons      []lessonView
+		DevicesText  string
+		DevicesNote  string
+		DeviceHeader []string
+		DeviceRows   [][]string
 	}{Run: r, Status: r.Status, Headline: Headline(a.Summaries), Header: tableHeader, Rows: tableRows(a.Summaries),
 		RatioHeader: ratioHeader, Ratios: ratioRows(a.Ratios),
 		Failures: r.Status.Outcome.Failures, Claims: a.Claims,
-		CapHeader: capacityHeader, CapRows: capacityRows(a.Capacity), CapModel: CapacityModel}
+		CapHeader: capacityHeader, CapRows: capacityRows(a.Capacity), CapModel: CapacityModel,
+		Faster: fasterNotes(a.Ratios), DevicesText: devicesText, DevicesNote: a.DevicesNote, DeviceHeader: deviceHeader, DeviceRows: deviceRows(a.Devices)}
+	for _, l := range a.Lessons {
+		data.Lessons = append(data.Lessons, lessonView{Lesson: l, Diagram: template.HTML(l.Diagram)})
+	}
 	for k, v := range r.Status.Outcome.Density {
 		data.Density = append(data.Density, k+": "+v)
 	}
@@ -113,7 +138,7 @@ func WriteHTML(w io.Writer, r *Run, a *Analysis, charts []Chart) error {
 	data.Provenance = [][2]string{
 		{"host", p.Hostname}, {"kernel", p.Kernel}, {"os", p.OS}, {"virtualization", p.Virtualized},
 		{"cpu", fmt.Sprintf("%s, %d cores", p.CPUModel, p.Cores)}, {"memory", FormatValue(float64(p.MemoryBytes), "B")},
-		{"cgroup", p.CgroupVersion}, {"ksm", p.KSM}, {"/dev/kvm", p.KVM},
+		{"cgroup", p.CgroupVersion}, {"ksm", p.KSM}, {"/dev/kvm", p.KVM}, {"CPU vulnerability mitigations", p.Mitigations},
 		{"tasks", fmt.Sprintf("%d in use at the start, limit %d (pid_max, threads-max)", p.TasksInUse, p.PidsMax)},
 		{"free disk for instances", FormatValue(float64(p.DiskFreeBytes), "B")},
 		{"virtbench", p.Virtbench}, {"go", p.Go}, {"scenario", p.Scenario + " " + p.ScenarioFile}, {"scenario sha256", p.ScenarioHash},

@@ -28,6 +28,9 @@ type Ratio struct {
 	// differing from native's; Same is P >= Alpha.
 	P    float64 `json:"p"`
 	Same bool    `json:"same_as_native"`
+	// Note, where the driver beats native beyond the range, says which
+	// differences in the setup could explain it (see explainFaster).
+	Note string `json:"note,omitempty"`
 }
 
 // isPerfMetric reports whether a single-instance metric is a workload's
@@ -58,24 +61,30 @@ func PerfRatios(samples []bench.Sample) []Ratio {
 		if !ok {
 			continue
 		}
-		sn := benchmath.NewSample(nat, &benchmath.DefaultThresholds)
-		sd := benchmath.NewSample(vals[k], &benchmath.DefaultThresholds)
-		n, nlo, nhi := bounds(sn)
-		d, dlo, dhi := bounds(sd)
-		if n == 0 || d == 0 {
-			continue
-		}
 		r := Ratio{Driver: k.Driver, Workload: k.Workload, Metric: k.Metric}
-		if lowerIsBetter(units[k]) {
-			r.Value, r.Lo, r.Hi = n/d, nlo/dhi, nhi/dlo
-		} else {
-			r.Value, r.Lo, r.Hi = d/n, dlo/nhi, dhi/nlo
+		if r.Value, r.Lo, r.Hi, ok = speedup(nat, vals[k], units[k]); !ok {
+			continue
 		}
 		r.P, _ = bench.MannWhitney(nat, vals[k])
 		r.Same = r.P >= Alpha
 		out = append(out, r)
 	}
 	return out
+}
+
+// speedup returns how much faster other is than base (above 1: faster),
+// from their medians, with the bounds their confidence intervals (or
+// ranges) allow; ok is false when a median is 0.
+func speedup(base, other []float64, unit string) (value, lo, hi float64, ok bool) {
+	n, nlo, nhi := bounds(benchmath.NewSample(base, &benchmath.DefaultThresholds))
+	d, dlo, dhi := bounds(benchmath.NewSample(other, &benchmath.DefaultThresholds))
+	if n == 0 || d == 0 {
+		return 0, 0, 0, false
+	}
+	if lowerIsBetter(unit) {
+		return n / d, nlo / dhi, nhi / dlo, true
+	}
+	return d / n, dlo / nhi, dhi / nlo, true
 }
 
 // bounds returns a sample's median and its confidence interval, or its
@@ -104,6 +113,18 @@ func ratioRows(rs []Ratio) [][]string {
 			fmt.Sprintf("%.3f-%.3f", r.Lo, r.Hi), fmt.Sprintf("%.3f", r.P), verdict})
 	}
 	return rows
+}
+
+// fasterNotes returns, for each ratio where an isolated instance beats
+// native beyond the range, one sentence with what could explain it.
+func fasterNotes(rs []Ratio) []string {
+	var out []string
+	for _, r := range rs {
+		if r.Note != "" {
+			out = append(out, fmt.Sprintf("%s beats native on %s %s (%.2f× [%.2f-%.2f]): %s.", r.Driver, r.Workload, r.Metric, r.Value, r.Lo, r.Hi, r.Note))
+		}
+	}
+	return out
 }
 
 // WriteRatios writes the ratios as a table for a terminal.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"virtbench/bench"
+	"virtbench/drivers"
 )
 
 // Run is everything a report is made from; all of it is read back from a
@@ -62,11 +63,23 @@ type Analysis struct {
 	Capacity []Capacity
 	// Claims are judged on this host's capacity rows and the summaries.
 	Claims []Claim
+	// Lessons and Devices are the classroom section: what each kind of
+	// virtualization that ran is, with its figures, and paravirtual
+	// against emulated devices.
+	Lessons []Lesson
+	Devices []DeviceComparison
+	// DevicesNote explains a device comparison that found no difference.
+	DevicesNote string
 }
 
 // Analyze computes r's Analysis.
 func Analyze(r *Run) *Analysis {
 	a := &Analysis{Summaries: r.Summaries, Ratios: PerfRatios(r.Samples), Capacity: EstimateCapacity(r.Summaries, r.Hosts())}
+	for i, rt := range a.Ratios {
+		if !rt.Same && rt.Lo > 1 && classOf(r.Status.Outcome.Classes, rt.Driver) != drivers.ClassNone {
+			a.Ratios[i].Note = explainFaster(rt, r.Status.Outcome.Labels[rt.Driver], r.Provenance)
+		}
+	}
 	var here []Capacity
 	for _, c := range a.Capacity {
 		if c.Host == ThisHost {
@@ -74,6 +87,8 @@ func Analyze(r *Run) *Analysis {
 		}
 	}
 	a.Claims = claims(claimContext{sums: r.Summaries, classes: r.Status.Outcome.Classes, ratios: a.Ratios, caps: here})
+	a.Lessons, a.Devices = Classroom(r, a)
+	a.DevicesNote = devicesNote(a.Devices, r.Status.Outcome.Labels)
 	return a
 }
 
@@ -184,6 +199,27 @@ func WriteMarkdownReport(b *bytes.Buffer, a *Analysis) error {
 		if err := WriteRatiosMarkdown(b, a.Ratios); err != nil {
 			return err
 		}
+		for _, n := range fasterNotes(a.Ratios) {
+			fmt.Fprintf(b, "\n- %s\n", n)
+		}
+	}
+	if len(a.Lessons) > 0 {
+		b.WriteString("\n## Kinds of virtualization in this run\n")
+		for _, l := range a.Lessons {
+			fmt.Fprintf(b, "\n### %s\n\n%s\n\n", l.Kind, l.Text)
+			for _, f := range l.Figures {
+				fmt.Fprintf(b, "- %s\n", f)
+			}
+		}
+		if len(a.Devices) > 0 {
+			fmt.Fprintf(b, "\n### paravirtual vs emulated devices\n\n%s\n\n", devicesText)
+			if err := writeMarkdownTable(b, deviceHeader, deviceRows(a.Devices)); err != nil {
+				return err
+			}
+			if a.DevicesNote != "" {
+				fmt.Fprintf(b, "\n%s\n", a.DevicesNote)
+			}
+		}
 	}
 	b.WriteString("\n## Claims\n\n")
 	if err := WriteClaims(b, a.Claims); err != nil {
@@ -210,6 +246,18 @@ func WriteTerminal(w io.Writer, a *Analysis) error {
 		fmt.Fprintln(w, "\nrelative to native (same run; above 1 is faster; range from the 95% CIs; p: Mann-Whitney U):")
 		if err := WriteRatios(w, a.Ratios); err != nil {
 			return err
+		}
+		for _, n := range fasterNotes(a.Ratios) {
+			fmt.Fprintln(w, "  "+n)
+		}
+	}
+	if len(a.Devices) > 0 {
+		fmt.Fprintln(w, "\nparavirtual (virtio) vs emulated devices (above 1: virtio faster):")
+		if err := writeTextTable(w, deviceHeader, deviceRows(a.Devices)); err != nil {
+			return err
+		}
+		if a.DevicesNote != "" {
+			fmt.Fprintln(w, a.DevicesNote)
 		}
 	}
 	fmt.Fprintf(w, "\n%s\n\nclaims:\n", Headline(a.Summaries))

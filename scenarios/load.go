@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"virtbench/internal/didyoumean"
 )
 
 //go:embed builtin/*.yaml
@@ -113,7 +115,7 @@ func Parse(file string, data []byte) (*Scenario, error) {
 		case "description":
 			s.Description = p.str(v)
 		case "drivers":
-			s.Drivers = p.strs("drivers", v)
+			s.Drivers = p.variants(v)
 		case "workloads":
 			s.Workloads = p.workloads(v)
 		case "instances":
@@ -129,11 +131,11 @@ func Parse(file string, data []byte) (*Scenario, error) {
 		case "memory":
 			s.MemoryBytes = p.size(v)
 		case "options":
-			s.Options = p.options(v)
+			s.Options = p.mapping("options", v, "a mapping such as {qemu.accel: tcg}")
 		case "density":
 			s.Density = p.density(v)
 		default:
-			p.fail(k, "unknown field %q%s (fields: %s)", k.Value, suggest(k.Value, fields), strings.Join(fields, ", "))
+			p.fail(k, "unknown field %q%s (fields: %s)", k.Value, didyoumean.Suggest(k.Value, fields), strings.Join(fields, ", "))
 		}
 	}
 	if len(s.Instances) == 0 && !seen["instances"] {
@@ -252,6 +254,57 @@ func (p *parser) strs(field string, n *yaml.Node) []string {
 	return out
 }
 
+// variantFields are the keys of a variant mapping.
+var variantFields = []string{"name", "driver", "options", "workloads"}
+
+// variants parses the drivers list: driver names (a name may hold several,
+// comma-separated) and variant mappings {name, driver, options, workloads}.
+func (p *parser) variants(n *yaml.Node) []Variant {
+	var out []Variant
+	for i, it := range p.list("drivers", n) {
+		field := "drivers." + strconv.Itoa(i)
+		switch it.Kind {
+		case yaml.ScalarNode:
+			for _, d := range strings.Split(it.Value, ",") {
+				d = strings.TrimSpace(d)
+				out = append(out, Variant{Name: d, Driver: d})
+			}
+		case yaml.MappingNode:
+			var v Variant
+			for j := 0; j+1 < len(it.Content); j += 2 {
+				k, val := it.Content[j], it.Content[j+1]
+				p.lines[field+"."+k.Value] = k.Line
+				switch k.Value {
+				case "name":
+					v.Name = p.str(val)
+				case "driver":
+					v.Driver = p.str(val)
+				case "options":
+					v.Options = p.mapping(field+".options", val, "a mapping such as {devices: emulated}")
+				case "workloads":
+					for _, w := range p.list(field+".workloads", val) {
+						if s, ok := p.scalar(w, "a workload name"); ok {
+							v.Workloads = append(v.Workloads, s)
+						}
+					}
+				default:
+					p.fail(k, "drivers: unknown field %q%s (fields: %s)", k.Value, didyoumean.Suggest(k.Value, variantFields), strings.Join(variantFields, ", "))
+				}
+			}
+			if v.Driver == "" {
+				p.fail(it, "drivers: a variant needs a driver, e.g. {name: qemu-emulated, driver: qemu, options: {devices: emulated}}")
+			}
+			if v.Name == "" {
+				v.Name = v.Driver
+			}
+			out = append(out, v)
+		default:
+			p.fail(it, "drivers: expected a driver name or a variant mapping {name, driver, options}")
+		}
+	}
+	return out
+}
+
 func (p *parser) ints(field string, n *yaml.Node) []int {
 	var out []int
 	for _, it := range p.list(field, n) {
@@ -280,7 +333,7 @@ func (p *parser) workloads(n *yaml.Node) []Workload {
 						}
 					}
 				default:
-					p.fail(k, "workloads: unknown field %q%s (fields: name, args)", k.Value, suggest(k.Value, []string{"name", "args"}))
+					p.fail(k, "workloads: unknown field %q%s (fields: name, args)", k.Value, didyoumean.Suggest(k.Value, []string{"name", "args"}))
 				}
 			}
 			if w.Name == "" {
@@ -294,16 +347,23 @@ func (p *parser) workloads(n *yaml.Node) []Workload {
 	return out
 }
 
-func (p *parser) options(n *yaml.Node) map[string]string {
+// mapping parses a mapping of settings to string values; each key's line
+// is recorded as field.KEY.
+func (p *parser) mapping(field string, n *yaml.Node, want string) map[string]string {
 	out := map[string]string{}
 	if n.Kind != yaml.MappingNode {
-		p.fail(n, "options: expected a mapping such as {qemu.accel: tcg}")
+		p.fail(n, "%s: expected %s", field, want)
 		return out
 	}
-	p.lines["options"] = n.Line
+	p.lines[field] = n.Line
 	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if _, dup := out[k.Value]; dup {
+			p.fail(k, "%s: %q given twice", field, k.Value)
+		}
+		p.lines[field+"."+k.Value] = k.Line
 		if v, ok := p.scalar(n.Content[i+1], "a string value"); ok {
-			out[n.Content[i].Value] = v
+			out[k.Value] = v
 		}
 	}
 	return out
@@ -335,7 +395,7 @@ func (p *parser) density(n *yaml.Node) *Density {
 		case "parallel":
 			d.Parallel = p.integer(v)
 		default:
-			p.fail(k, "density: unknown field %q%s (fields: %s)", k.Value, suggest(k.Value, densityFields), strings.Join(densityFields, ", "))
+			p.fail(k, "density: unknown field %q%s (fields: %s)", k.Value, didyoumean.Suggest(k.Value, densityFields), strings.Join(densityFields, ", "))
 		}
 	}
 	return d
@@ -375,39 +435,4 @@ func ParseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a size such as 256MiB", s)
 	}
 	return v * mult, nil
-}
-
-// suggest returns ` (did you mean "x"?)` for the known word closest to w.
-func suggest(w string, known []string) string {
-	best, bestD := "", 3
-	for _, k := range known {
-		if d := distance(w, k); d < bestD {
-			best, bestD = k, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// distance is the Levenshtein distance between a and b.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -8,12 +8,14 @@ package scenarios
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"virtbench/drivers"
 	"virtbench/guest"
+	"virtbench/internal/didyoumean"
 )
 
 // Scenario is a validated experiment.
@@ -21,8 +23,10 @@ type Scenario struct {
 	// Name identifies the scenario; it is safe as part of a file name.
 	Name        string
 	Description string
-	// Drivers run every workload, in this order.
-	Drivers []string
+	// Drivers are the variants that run, in this order: named
+	// configurations of drivers. A plain driver name in a file is the
+	// variant of that name with the driver's defaults.
+	Drivers []Variant
 	// Workloads run under every driver, in this order.
 	Workloads []Workload
 	// Instances are the instance counts of the trials: each count is one
@@ -40,7 +44,8 @@ type Scenario struct {
 	Settle time.Duration
 	// MemoryBytes is each instance's memory limit (0: driver default).
 	MemoryBytes int64
-	// Options are driver settings, e.g. "qemu.accel": "tcg".
+	// Options are settings for every variant of a driver, e.g.
+	// "qemu.accel": "tcg"; a variant's own Options win over them.
 	Options map[string]string
 	// Density, when set, makes the scenario a density sweep instead of
 	// repeated trials: instances accumulate in steps until a limit.
@@ -67,6 +72,43 @@ func (s *Scenario) Line(field string) int {
 		}
 		field = field[:i]
 	}
+}
+
+// Variant is a named configuration of a driver. Its name keys everything
+// measured of it: samples, tables, charts, ratios, claims, capacity.
+type Variant struct {
+	Name   string
+	Driver string
+	// Options are the variant's own settings, without the driver prefix
+	// ("devices": "emulated").
+	Options map[string]string
+	// Workloads, when not empty, restricts the variant to these of the
+	// scenario's workloads (by name).
+	Workloads []string
+}
+
+// Runs reports whether the variant runs the workload named w.
+func (v Variant) Runs(w string) bool {
+	return len(v.Workloads) == 0 || slices.Contains(v.Workloads, w)
+}
+
+// Variant returns the variant named name.
+func (s *Scenario) Variant(name string) (Variant, bool) {
+	for _, v := range s.Drivers {
+		if v.Name == name {
+			return v, true
+		}
+	}
+	return Variant{}, false
+}
+
+// VariantNames returns the names of the scenario's variants, in order.
+func (s *Scenario) VariantNames() []string {
+	var ns []string
+	for _, v := range s.Drivers {
+		ns = append(ns, v.Name)
+	}
+	return ns
 }
 
 // Density describes a density sweep: instances of each driver start in
@@ -145,15 +187,58 @@ func (s *Scenario) validate(line func(field string) int) error {
 	if len(s.Drivers) == 0 {
 		bad("drivers", "drivers: at least one driver is needed")
 	}
+	badOpts := map[string]bool{} // drivers with a bad scenario-wide setting
+	for _, k := range sortedKeys(s.Options) {
+		d, name, ok := strings.Cut(k, ".")
+		if !ok {
+			bad("options."+k, "options: key %q must be DRIVER.SETTING, e.g. qemu.accel", k)
+			continue
+		}
+		info, err := drivers.Lookup(d)
+		if err != nil {
+			bad("options."+k, "options: %s: unknown driver %q%s (have %s)", k, d, didyoumean.Suggest(d, driverNames()), strings.Join(driverNames(), ", "))
+			continue
+		}
+		if err := info.CheckOptions(map[string]string{name: s.Options[k]}); err != nil {
+			bad("options."+k, "%v", err)
+			badOpts[d] = true
+		}
+	}
 	seen := map[string]bool{}
-	for i, d := range s.Drivers {
-		if _, err := drivers.Lookup(d); err != nil {
-			bad(fmt.Sprintf("drivers.%d", i), "drivers: unknown driver %q (have %s)", d, strings.Join(driverNames(), ", "))
+	workloads := map[string]bool{}
+	for _, w := range s.Workloads {
+		workloads[w.Name] = true
+	}
+	for i, v := range s.Drivers {
+		field := fmt.Sprintf("drivers.%d", i)
+		if !nameRE.MatchString(v.Name) {
+			bad(field, "drivers: name %q must be 1-64 lowercase letters, digits, '-' or '_'", v.Name)
 		}
-		if seen[d] {
-			bad(fmt.Sprintf("drivers.%d", i), "drivers: %q listed twice", d)
+		if seen[v.Name] {
+			bad(field, "drivers: %q listed twice", v.Name)
 		}
-		seen[d] = true
+		seen[v.Name] = true
+		info, err := drivers.Lookup(v.Driver)
+		if err != nil {
+			bad(field, "drivers: unknown driver %q%s (have %s)", v.Driver, didyoumean.Suggest(v.Driver, driverNames()), strings.Join(driverNames(), ", "))
+			continue
+		}
+		for _, w := range v.Workloads {
+			if !workloads[w] {
+				bad(field+".workloads", "drivers: %s runs workload %q, which the scenario does not have", v.Name, w)
+			}
+		}
+		if err := info.CheckOptions(v.Options); err != nil {
+			bad(field+".options."+firstBad(info, v.Options), "%v", err)
+			continue
+		}
+		if badOpts[v.Driver] {
+			continue
+		}
+		// The factory checks how the settings combine; it starts nothing.
+		if _, err := info.Factory(drivers.Env{Options: s.VariantOptions(v)}); err != nil {
+			bad(field, "drivers: %s: %v", v.Name, err)
+		}
 	}
 	if len(s.Workloads) == 0 {
 		bad("workloads", "workloads: at least one workload is needed")
@@ -204,11 +289,6 @@ func (s *Scenario) validate(line func(field string) int) error {
 			bad("density", "density: parallel %d is not between 0 (the host's CPU count) and %d", d.Parallel, MaxInstances)
 		}
 	}
-	for k := range s.Options {
-		if !strings.Contains(k, ".") {
-			bad("options", "options: key %q must be DRIVER.SETTING, e.g. qemu.accel", k)
-		}
-	}
 	if len(errs) == 0 {
 		return nil
 	}
@@ -240,13 +320,38 @@ func (es Errors) Error() string {
 // Unwrap lets errors.As find each *Error.
 func (es Errors) Unwrap() []error { return es }
 
-// DriverOptions returns the options for driver d with the "d." prefix removed.
-func (s *Scenario) DriverOptions(d string) map[string]string {
+// VariantOptions returns the settings variant v runs with, without the
+// driver prefix: the scenario's settings for its driver, overridden by
+// the variant's own. Driver defaults are not filled in (see
+// drivers.Info.Resolve).
+func (s *Scenario) VariantOptions(v Variant) map[string]string {
 	out := map[string]string{}
-	for k, v := range s.Options {
-		if rest, ok := strings.CutPrefix(k, d+"."); ok {
-			out[rest] = v
+	for k, val := range s.Options {
+		if rest, ok := strings.CutPrefix(k, v.Driver+"."); ok {
+			out[rest] = val
 		}
 	}
+	for k, val := range v.Options {
+		out[k] = val
+	}
 	return out
+}
+
+// firstBad returns the first setting, by name, that info rejects.
+func firstBad(info drivers.Info, opts map[string]string) string {
+	for _, k := range sortedKeys(opts) {
+		if info.CheckOptions(map[string]string{k: opts[k]}) != nil {
+			return k
+		}
+	}
+	return ""
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }

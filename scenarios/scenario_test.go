@@ -49,7 +49,7 @@ options: {qemu.accel: tcg}
 	}
 	if s.Name != "mine" || len(s.Drivers) != 1 || len(s.Workloads) != 2 || s.Workloads[1].String() != "cpu -ops 5" ||
 		len(s.Instances) != 2 || s.Reps != 3 || s.Warmup != 0 || s.Timeout != 30*time.Second || s.MemoryBytes != 64<<20 ||
-		s.DriverOptions("qemu")["accel"] != "tcg" || s.Settle != DefaultSettle || len(s.Hash) != 64 {
+		s.VariantOptions(Variant{Name: "q", Driver: "qemu"})["accel"] != "tcg" || s.Settle != DefaultSettle || len(s.Hash) != 64 {
 		t.Errorf("Parse = %+v", s)
 	}
 }
@@ -75,6 +75,20 @@ func TestParseErrors(t *testing.T) {
 		{"empty", "", []string{"bad.yaml: empty file"}},
 		{"duplicate", "name: x\nname: y\ndrivers: [native]\nworkloads: [idle]\n", []string{`bad.yaml:2:`}},
 		{"option key", "name: x\ndrivers: [native]\nworkloads: [idle]\noptions: {accel: tcg}\n", []string{`bad.yaml:4: options: key "accel"`}},
+		{"option typo", "name: x\ndrivers: [native, qemu]\nworkloads: [idle]\noptions:\n  qemu.machine: pc\n  qemu.acel: tcg\n", []string{
+			`bad.yaml:6: unknown option qemu.acel (did you mean qemu.accel?)`}},
+		{"option value", "name: x\ndrivers: [qemu]\nworkloads: [idle]\noptions:\n  qemu.accel: fast\n", []string{
+			`bad.yaml:5: option qemu.accel: "fast" is not one of auto, kvm, tcg`}},
+		{"option of unknown driver", "name: x\ndrivers: [native]\nworkloads: [idle]\noptions: {qmeu.accel: tcg}\n", []string{
+			`bad.yaml:4: options: qmeu.accel: unknown driver "qmeu" (did you mean "qemu"?)`}},
+		{"variant option typo", "name: x\ndrivers:\n  - native\n  - name: q\n    driver: qemu\n    options:\n      devics: emulated\n", []string{
+			`bad.yaml:7: unknown option qemu.devics (did you mean qemu.devices?)`}},
+		{"variant options combine badly", "name: x\ndrivers:\n  - native\n  - {name: q, driver: qemu, options: {devices: emulated}}\nworkloads: [idle]\n", []string{
+			`bad.yaml:4: drivers: q: qemu: devices=emulated needs machine=pc or q35`}},
+		{"variant without driver", "name: x\ndrivers:\n  - {name: q, options: {accel: tcg}}\nworkloads: [idle]\n", []string{`bad.yaml:3: drivers: a variant needs a driver`}},
+		{"variant name twice", "name: x\ndrivers:\n  - qemu\n  - {name: qemu, driver: qemu, options: {accel: tcg}}\nworkloads: [idle]\n", []string{`bad.yaml:4: drivers: "qemu" listed twice`}},
+		{"variant field typo", "name: x\ndrivers:\n  - {name: q, driver: qemu, option: {accel: tcg}}\nworkloads: [idle]\n", []string{`bad.yaml:3: drivers: unknown field "option" (did you mean "options"?)`}},
+		{"variant workload not in scenario", "name: x\ndrivers:\n  - {name: q, driver: qemu, workloads: [fileio]}\nworkloads: [idle]\n", []string{`bad.yaml:3: drivers: q runs workload "fileio"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,6 +106,49 @@ func TestParseErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestVariants(t *testing.T) {
+	s, err := Parse("v.yaml", []byte(`
+name: v
+drivers:
+  - native
+  - {name: qemu-emulated, driver: qemu, options: {machine: pc, devices: emulated}, workloads: [fileio]}
+  - {name: qemu-virtio, driver: qemu, options: {machine: pc}}
+workloads: [idle, fileio]
+options:
+  qemu.devices: virtio
+  qemu.accel: tcg
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(s.VariantNames(), ","); got != "native,qemu-emulated,qemu-virtio" {
+		t.Errorf("variants %s", got)
+	}
+	emulated, _ := s.Variant("qemu-emulated")
+	virtio, _ := s.Variant("qemu-virtio")
+	for _, tc := range []struct {
+		v          Variant
+		key, want  string
+		runsIdle   bool
+		runsFileio bool
+	}{
+		{emulated, "devices", "emulated", false, true}, // the variant's own setting wins
+		{emulated, "accel", "tcg", false, true},        // the scenario's applies where it sets none
+		{virtio, "devices", "virtio", true, true},
+		{virtio, "machine", "pc", true, true},
+	} {
+		if got := s.VariantOptions(tc.v)[tc.key]; got != tc.want {
+			t.Errorf("%s: %s = %q, want %q", tc.v.Name, tc.key, got, tc.want)
+		}
+		if tc.v.Runs("idle") != tc.runsIdle || tc.v.Runs("fileio") != tc.runsFileio {
+			t.Errorf("%s runs idle %v, fileio %v", tc.v.Name, tc.v.Runs("idle"), tc.v.Runs("fileio"))
+		}
+	}
+	if n, _ := s.Variant("native"); n.Driver != "native" || !n.Runs("idle") {
+		t.Errorf("plain driver name: %+v", n)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"virtbench/bench"
+	"virtbench/drivers"
 	"virtbench/drivers/drivertest"
 )
 
@@ -64,7 +66,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
 		{[]string{"run", "--reps"}, exitUsage, "flag needs an argument"},
 		{[]string{"run", "nosuch"}, exitUsage, `no built-in scenario "nosuch"`},
-		{[]string{"run", "startup", "--drivers", "nativ"}, exitUsage, `unknown driver "nativ"`},
+		{[]string{"run", "startup", "--drivers", "nativ"}, exitUsage, `"nativ" is neither a variant of scenario startup nor a driver (did you mean "native"?)`},
 		{[]string{"run", "startup", "--reps", "-3"}, exitUsage, "reps: -3"},
 		{[]string{"run", "-h"}, exitOK, "usage: virtbench run"},
 		{[]string{"report"}, exitUsage, "want one RUN_DIR"},
@@ -126,7 +128,8 @@ func TestRunReportEnvList(t *testing.T) {
 		t.Errorf("env --json: exit %d, %q", code, stdout)
 	}
 	code, stdout, _ = cli(t, "list", "--agent", drivertest.Agent(t))
-	if code != exitOK || !strings.Contains(stdout, "native") || !strings.Contains(stdout, "quick") || !strings.Contains(stdout, "fileio") {
+	if code != exitOK || !strings.Contains(stdout, "native") || !strings.Contains(stdout, "quick") || !strings.Contains(stdout, "fileio") ||
+		!strings.Contains(stdout, "qemu.accel") || !strings.Contains(stdout, "gvisor.platform") {
 		t.Errorf("list: exit %d, %q", code, stdout)
 	}
 }
@@ -246,5 +249,70 @@ func TestCompareFailsOnRegression(t *testing.T) {
 	code, stdout, stderr = cli(t, "compare", filepath.Join(dir, "a"), filepath.Join(dir, "a"), "--fail-on-regression", "20")
 	if code != exitOK || strings.Contains(stdout, "regression:") {
 		t.Errorf("compare of a run with itself: exit %d\n%s\n%s\nwant exit 0, no regression", code, stdout, stderr)
+	}
+}
+
+// TestVariantsKeyEverything runs two configurations of one driver side by
+// side: every sample, result name and record is keyed by the variant's
+// name, a variant runs only its workloads, and the run records each
+// variant's driver and resolved settings (defaults, the scenario's, --set).
+func TestVariantsKeyEverything(t *testing.T) {
+	drivertest.RequiresRoot(t)
+	file := writeScenario(t, `name: variants
+drivers:
+  - native
+  - {name: ct-small, driver: container, options: {pids: "64"}, workloads: [idle]}
+  - {name: ct, driver: container}
+workloads:
+  - idle
+  - {name: cpu, args: [-ops, "10"]}
+reps: 2
+warmup: 0
+settle: 0s
+`)
+	out := filepath.Join(t.TempDir(), "run")
+	code, stdout, stderr := cli(t, "run", file, "--set", "ct.pids=32", "--set", "container.userns=false", "--out", out, "--agent", drivertest.Agent(t))
+	if code != exitOK {
+		t.Fatalf("run: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	samples, err := bench.ReadSamples(filepath.Join(out, bench.SamplesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, s := range samples {
+		if s.Metric == bench.MetricStartup && !s.Failed() {
+			count[s.Driver+" "+s.Workload]++
+		}
+	}
+	want := map[string]int{"native idle": 2, "native cpu": 2, "ct-small idle": 2, "ct idle": 2, "ct cpu": 2}
+	if !maps.Equal(count, want) {
+		t.Errorf("startup samples per variant and workload = %v, want %v", count, want)
+	}
+	var status bench.Status
+	if err := bench.ReadJSON(out, bench.StatusFile, &status); err != nil {
+		t.Fatal(err)
+	}
+	o := status.Outcome
+	for name, wantOpts := range map[string]map[string]string{
+		"ct-small": {"pids": "64", "userns": "false", "image": "minimal", "network": "none"},
+		"ct":       {"pids": "32", "userns": "false", "image": "minimal", "network": "none"},
+	} {
+		v := o.Variants[name]
+		if v.Driver != "container" || !maps.Equal(v.Options, wantOpts) {
+			t.Errorf("run.json variant %s = %+v, want driver container with %v", name, v, wantOpts)
+		}
+		if o.Classes[name] != drivers.ClassOSLevel {
+			t.Errorf("class of %s = %q", name, o.Classes[name])
+		}
+	}
+	results, _ := os.ReadFile(filepath.Join(out, "results.txt"))
+	for _, w := range []string{"/driver=ct-small/workload=idle/", "/driver=ct/workload=cpu/"} {
+		if !bytes.Contains(results, []byte(w)) {
+			t.Errorf("results.txt lacks %s", w)
+		}
+	}
+	if bytes.Contains(results, []byte("driver=ct-small/workload=cpu")) {
+		t.Error("ct-small ran cpu, which it does not list")
 	}
 }

@@ -30,12 +30,17 @@ func writeScenario(t *testing.T, src string) string {
 func TestBadInputs(t *testing.T) {
 	agent := drivertest.Agent(t)
 	huge := writeScenario(t, "name: huge\ndrivers: [native]\nworkloads: [idle]\ninstances: [100000]\nreps: 2\nwarmup: 0\n")
+	typo := writeScenario(t, "name: typo\ndrivers: [native, qemu]\nworkloads: [idle]\noptions:\n  qemu.acel: tcg\n")
 	tests := []struct {
 		args []string
 		want string
 	}{
 		{[]string{"run", "startup", "--drivers", "native", "--warmup", "-5"}, "--warmup -5: want 0 or more"},
-		{[]string{"run", "startup", "--drivers", "native", "--set", "unknown.driver=1"}, `--set unknown.driver: drivers: unknown driver "unknown"`},
+		{[]string{"run", "startup", "--drivers", "native", "--set", "unknown.driver=1"}, `--set unknown.driver: "unknown" is neither a driver nor a variant of scenario startup`},
+		{[]string{"run", "startup", "--drivers", "native", "--set", "qemu.acel=tcg"}, `--set qemu.acel=tcg: unknown option qemu.acel (did you mean qemu.accel?)`},
+		{[]string{"run", "startup", "--drivers", "native", "--set", "qemu.accel=fast"}, `--set qemu.accel=fast: option qemu.accel: "fast" is not one of auto, kvm, tcg`},
+		{[]string{"run", "classroom", "--drivers", "qemu-emulatd"}, `--drivers: "qemu-emulatd" is neither a variant of scenario classroom nor a driver (did you mean "qemu-emulated"?)`},
+		{[]string{"run", typo}, typo + ":5: unknown option qemu.acel (did you mean qemu.accel?)"},
 		{[]string{"run", huge}, huge + ":4: instances: 100000 instances of native need about 800000 tasks"},
 		{[]string{"compare", "a", "b", "--fail-on-regression", "-10"}, "want a percentage of 0 or more"},
 	}

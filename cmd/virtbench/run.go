@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -18,14 +19,73 @@ import (
 	"virtbench/bench"
 	"virtbench/drivers"
 	"virtbench/drivers/state"
+	"virtbench/internal/didyoumean"
 	"virtbench/reports"
 	"virtbench/scenarios"
 )
 
+// selectVariants returns the variants named: the scenario's own, or a
+// registered driver with its defaults.
+func selectVariants(sc *scenarios.Scenario, names []string) ([]scenarios.Variant, error) {
+	var out []scenarios.Variant
+	for _, n := range names {
+		if v, ok := sc.Variant(n); ok {
+			out = append(out, v)
+			continue
+		}
+		if _, err := drivers.Lookup(n); err == nil {
+			out = append(out, scenarios.Variant{Name: n, Driver: n})
+			continue
+		}
+		known := sc.VariantNames()
+		for _, info := range drivers.Drivers() {
+			if !slices.Contains(known, info.Name) {
+				known = append(known, info.Name)
+			}
+		}
+		return nil, usagef("--drivers: %q is neither a variant of scenario %s nor a driver%s (have %s)", n, sc.Name, didyoumean.Suggest(n, known), strings.Join(known, ", "))
+	}
+	return out, nil
+}
+
+// applySet applies --set KEY=VALUE: DRIVER.NAME sets the option for every
+// variant of the driver that does not set it itself; VARIANT.NAME sets it
+// for that variant of the scenario.
+func applySet(sc *scenarios.Scenario, key, value string, stderr io.Writer) error {
+	prefix, name, _ := strings.Cut(key, ".")
+	if info, err := drivers.Lookup(prefix); err == nil {
+		if err := info.CheckOptions(map[string]string{name: value}); err != nil {
+			return usagef("--set %s=%s: %v", key, value, err)
+		}
+		if !slices.ContainsFunc(sc.Drivers, func(v scenarios.Variant) bool { return v.Driver == prefix }) {
+			fmt.Fprintf(stderr, "virtbench run: warning: --set %s=%s is unused: driver %s is not in this run (%s)\n", key, value, prefix, strings.Join(sc.VariantNames(), ", "))
+		}
+		sc.Options[key] = value
+		return nil
+	}
+	for i, v := range sc.Drivers {
+		if v.Name != prefix {
+			continue
+		}
+		info, _ := drivers.Lookup(v.Driver)
+		if err := info.CheckOptions(map[string]string{name: value}); err != nil {
+			return usagef("--set %s=%s: %v", key, value, err)
+		}
+		opts := maps.Clone(v.Options)
+		if opts == nil {
+			opts = map[string]string{}
+		}
+		opts[name] = value
+		sc.Drivers[i].Options = opts
+		return nil
+	}
+	return usagef("--set %s: %q is neither a driver nor a variant of scenario %s (have %s)", key, prefix, sc.Name, strings.Join(sc.VariantNames(), ", "))
+}
+
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	driversFlag := fs.String("drivers", "", "comma-separated drivers to run instead of the scenario's")
+	driversFlag := fs.String("drivers", "", "comma-separated variants of the scenario, or drivers with their defaults, to run instead of the scenario's")
 	workloadsFlag := fs.String("workloads", "", "comma-separated workloads to run instead of the scenario's")
 	reps := fs.Int("reps", 0, "measured repetitions per trial (default: the scenario's)")
 	warmup := fs.Int("warmup", 0, "warmup repetitions per trial, recorded but not summarised (default: the scenario's)")
@@ -33,9 +93,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	concurrent := fs.Bool("concurrent", false, "run even while another virtbench run is going on (both runs' host-wide figures are then labelled as shared)")
 	agent := fs.String("agent", defaultAgent(), "path of the virtbench-guest binary")
 	plan := hostFlags(fs)
-	imageFlag := fs.String("image", "", "image profile for container and qemu: minimal or debian (a debootstrapped Debian; the VM boots systemd)")
+	imageFlag := fs.String("image", "", "image profile for every driver with an image option (container, qemu) whose variant does not set one: minimal or debian (a debootstrapped Debian; the VM boots systemd)")
 	sets := map[string]string{}
-	fs.Func("set", "driver option DRIVER.NAME=VALUE, e.g. qemu.accel=tcg (repeatable)", func(v string) error {
+	fs.Func("set", "option DRIVER.NAME=VALUE for every variant of a driver that does not set it, e.g. qemu.accel=tcg, or VARIANT.NAME=VALUE for one variant (repeatable; virtbench list shows the options)", func(v string) error {
 		k, val, ok := strings.Cut(v, "=")
 		if !ok || !strings.Contains(k, ".") {
 			return fmt.Errorf("want DRIVER.NAME=VALUE, got %q", v)
@@ -64,9 +124,13 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	}
 	required := map[string]bool{}
 	if *driversFlag != "" {
-		sc.Drivers = splitList(*driversFlag)
-		for _, d := range sc.Drivers {
-			required[d] = true
+		vs, err := selectVariants(sc, splitList(*driversFlag))
+		if err != nil {
+			return exitUsage, err
+		}
+		sc.Drivers = vs
+		for _, v := range vs {
+			required[v.Name] = true
 		}
 	}
 	if *workloadsFlag != "" {
@@ -87,19 +151,16 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 		sc.Reps = *reps
 	}
 	if *imageFlag != "" {
-		for _, d := range []string{"container", "qemu", "qemu-tcg"} {
-			sc.Options[d+".image"] = *imageFlag
+		for _, info := range drivers.Drivers() {
+			if _, ok := info.Option("image"); ok {
+				sc.Options[info.Name+".image"] = *imageFlag
+			}
 		}
 	}
-	for k, v := range sets {
-		d, _, _ := strings.Cut(k, ".")
-		if _, err := drivers.Lookup(d); err != nil {
-			return exitUsage, usagef("--set %s: %v", k, err)
+	for _, k := range slices.Sorted(maps.Keys(sets)) {
+		if err := applySet(sc, k, sets[k], stderr); err != nil {
+			return exitUsage, err
 		}
-		if !slices.Contains(sc.Drivers, d) {
-			fmt.Fprintf(stderr, "virtbench run: warning: --set %s=%s is unused: driver %s is not in this run (%s)\n", k, v, d, strings.Join(sc.Drivers, ", "))
-		}
-		sc.Options[k] = v
 	}
 	if set(fs, "warmup") {
 		if *warmup < 0 {

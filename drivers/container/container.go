@@ -8,12 +8,7 @@
 // The agent does the in-namespace setup itself (package
 // guest/containerinit), so a start is one clone and one exec.
 //
-// Options (scenario "container.NAME"): userns=true runs the container in a
-// user namespace mapping root to host UIDs 100000-165535; pids=N sets the
-// pids limit (default 1024); image=debian runs the agent on a Debian root
-// filesystem (debootstrap, built once) instead of the minimal one;
-// network=veth gives the container an eth0 on a veth pair to a peer
-// namespace virtbench creates (default none: loopback only).
+// Options (scenario "container.NAME"): see Options.
 package container
 
 import (
@@ -53,11 +48,20 @@ const DefaultPids = 1024
 // userNSBase is the first host UID/GID of a user-namespaced container.
 const userNSBase = 100000
 
+// Options are the driver's settings.
+var Options = []drivers.Option{
+	{Name: "userns", Kind: drivers.Bool, Default: "false", Doc: "run the container in a user namespace mapping root to host UIDs 100000-165535"},
+	{Name: "pids", Kind: drivers.Positive, Default: strconv.Itoa(DefaultPids), Doc: "the container's pids limit"},
+	{Name: "image", Values: []string{"minimal", "debian"}, Default: "minimal", Doc: "the root filesystem: the agent alone, or a debootstrapped Debian (built once)"},
+	{Name: "network", Values: []string{"none", "veth"}, Default: "none", Doc: "none: loopback only; veth: an eth0 on a veth pair to a peer namespace virtbench creates"},
+}
+
 func init() {
 	drivers.Register(drivers.Info{
-		Name:  "container",
-		Kind:  "OS-level: Linux namespaces + cgroups + overlayfs, shared host kernel",
-		Class: drivers.ClassOSLevel,
+		Name:    "container",
+		Options: Options,
+		Kind:    "OS-level: Linux namespaces + cgroups + overlayfs, shared host kernel",
+		Class:   drivers.ClassOSLevel,
 		// the Go agent as init: 6 threads; kernel objects of the namespaces
 		Estimate: drivers.Estimate{Tasks: 8, MemoryBytes: 8 << 20},
 		Factory:  func(env drivers.Env) (drivers.Driver, error) { return New(env) },
@@ -86,33 +90,20 @@ var _ drivers.Driver = (*Driver)(nil)
 
 // New returns a container driver for env.
 func New(env drivers.Env) (*Driver, error) {
+	if err := drivers.CheckOptions("container", Options, env.Options); err != nil {
+		return nil, fmt.Errorf("container: %w", err)
+	}
 	d := &Driver{env: env, pids: DefaultPids}
 	for k, v := range env.Options {
 		switch k {
 		case "userns":
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return nil, fmt.Errorf("container: option userns=%q: not a boolean", v)
-			}
-			d.userNS = b
+			d.userNS, _ = strconv.ParseBool(v)
 		case "image":
-			if v != "minimal" && v != "debian" {
-				return nil, fmt.Errorf("container: option image=%q: want minimal or debian", v)
-			}
 			d.debian = v == "debian"
 		case "network":
-			if v != "none" && v != "veth" {
-				return nil, fmt.Errorf("container: option network=%q: want none or veth", v)
-			}
 			d.veth = v == "veth"
 		case "pids":
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 1 {
-				return nil, fmt.Errorf("container: option pids=%q: not a positive integer", v)
-			}
-			d.pids = n
-		default:
-			return nil, fmt.Errorf("container: unknown option %q (userns, pids, image, network)", k)
+			d.pids, _ = strconv.ParseInt(v, 10, 64)
 		}
 	}
 	return d, nil

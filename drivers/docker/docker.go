@@ -10,11 +10,7 @@
 // virtbench-agent:HASH and labelled virtbench=agent, so that only images
 // virtbench made are ever removed.
 //
-// Options (scenario "docker.NAME"): network=none (default: loopback only,
-// as drivers/container), bridge (Docker's default network) or veth (no
-// Docker network; virtbench adds an eth0 on a veth pair to a peer
-// namespace it creates, as drivers/container does, so that the host
-// reaches the container over a path of virtbench's own).
+// Options (scenario "docker.NAME"): see Options.
 package docker
 
 import (
@@ -55,11 +51,18 @@ const Label = "virtbench"
 // ImageRepo is the repository of the images virtbench imports.
 const ImageRepo = "virtbench-agent"
 
+// Options are the driver's settings.
+var Options = []drivers.Option{
+	{Name: "network", Values: []string{"none", "bridge", "veth"}, Default: "none",
+		Doc: "none: loopback only; bridge: Docker's default network; veth: no Docker network, an eth0 on a veth pair to a peer namespace virtbench creates"},
+}
+
 func init() {
 	drivers.Register(drivers.Info{
-		Name:  "docker",
-		Kind:  "OS-level: a Docker container through the local engine (containerd, runc, shim)",
-		Class: drivers.ClassOSLevel,
+		Name:    "docker",
+		Kind:    "OS-level: a Docker container through the local engine (containerd, runc, shim)",
+		Class:   drivers.ClassOSLevel,
+		Options: Options,
 		// the agent and its containerd shim
 		Estimate: drivers.Estimate{Tasks: 24, MemoryBytes: 24 << 20},
 		Factory:  func(env drivers.Env) (drivers.Driver, error) { return New(env) },
@@ -85,16 +88,12 @@ var (
 
 // New returns a Docker driver for env.
 func New(env drivers.Env) (*Driver, error) {
+	if err := drivers.CheckOptions("docker", Options, env.Options); err != nil {
+		return nil, fmt.Errorf("docker: %w", err)
+	}
 	d := &Driver{env: env, network: "none"}
-	for k, v := range env.Options {
-		switch {
-		case k == "network" && (v == "none" || v == "bridge" || v == "veth"):
-			d.network = v
-		case k == "network":
-			return nil, fmt.Errorf("docker: network=%q: want none, bridge or veth", v)
-		default:
-			return nil, fmt.Errorf("docker: unknown option %q (network)", k)
-		}
+	if v, ok := env.Options["network"]; ok {
+		d.network = v
 	}
 	return d, nil
 }

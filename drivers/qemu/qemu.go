@@ -10,24 +10,9 @@
 // that use a disk get a per-instance qcow2 overlay over a shared ext4 base
 // image, mounted on the guest's /tmp.
 //
-// Options (scenario "qemu.NAME"):
-//
-//	accel    auto (default: kvm if hardware-assisted KVM is usable, else
-//	         tcg), kvm or tcg
-//	machine  microvm (default), pc or q35
-//	devices  virtio (default: paravirtual) or emulated (IDE disk; pc/q35 only)
-//	memory   guest RAM in MiB (default 256, or the scenario's memory)
-//	cpus     vCPUs (default 1)
-//	tb-size  TCG translation cache in MiB (default 64; QEMU's own default is 1 GiB)
-//	image    minimal (default: the agent is the guest's init) or debian (a
-//	         full Debian guest booting systemd from a 4 GiB ext4 disk, with
-//	         the agent as a service: the "traditional VM")
-//	kernel   a kernel image (default: the newest /boot/vmlinuz-*)
-//	binary   the QEMU binary (default qemu-system-x86_64)
-//	network  none (default) or tap: a NIC (virtio-net, or e1000 with
-//	         devices=emulated) on a tap device in a peer network namespace
-//	         virtbench creates, so the host reaches the guest over the VM's
-//	         own network path (image=minimal only)
+// Options (scenario "qemu.NAME"): see Options. A variant with accel=tcg
+// is full emulation on any host; the default, auto, is hardware-assisted
+// where KVM is usable.
 //
 // Untested on the machines virtbench is developed on (they have no
 // /dev/kvm, or one served by kvm_pvm, which boots no stock guest kernel):
@@ -70,6 +55,20 @@ import (
 // QEMU to quit, before SIGKILL.
 const Grace = 5 * time.Second
 
+// Options are the driver's settings.
+var Options = []drivers.Option{
+	{Name: "accel", Values: []string{"auto", "kvm", "tcg"}, Default: "auto", Doc: "accelerator: auto is kvm where hardware-assisted KVM is usable, else tcg (full emulation)"},
+	{Name: "machine", Values: []string{"microvm", "pc", "q35"}, Default: "microvm", Doc: "machine type"},
+	{Name: "devices", Values: []string{"virtio", "emulated"}, Default: "virtio", Doc: "virtio: paravirtual disk and NIC; emulated: IDE disk and e1000 NIC (machine pc or q35)"},
+	{Name: "memory", Kind: drivers.Positive, Doc: "guest RAM in MiB (default 256, or the scenario's memory)"},
+	{Name: "cpus", Kind: drivers.Positive, Default: "1", Doc: "vCPUs"},
+	{Name: "tb-size", Kind: drivers.Positive, Default: "64", Doc: "TCG translation cache in MiB (QEMU's own default is 1 GiB)"},
+	{Name: "image", Values: []string{"minimal", "debian"}, Default: "minimal", Doc: "minimal: the agent is the guest's init; debian: a full Debian guest booting systemd from a 4 GiB ext4 disk, the agent a service (the traditional VM)"},
+	{Name: "kernel", Doc: "the guest kernel image (default: the newest /boot/vmlinuz-*)"},
+	{Name: "binary", Default: "qemu-system-x86_64", Doc: "the QEMU binary"},
+	{Name: "network", Values: []string{"none", "tap"}, Default: "none", Doc: "none: no NIC; tap: a NIC (virtio-net, or e1000 with devices=emulated) on a tap in a peer namespace virtbench creates (image=minimal only)"},
+}
+
 func init() {
 	drivers.Register(drivers.Info{
 		Name:  "qemu",
@@ -77,31 +76,8 @@ func init() {
 		Class: drivers.ClassVM,
 		// QEMU: 4 threads, 256 MiB of guest RAM and about 150 MiB of its own
 		Estimate: drivers.Estimate{Tasks: 8, MemoryBytes: 512 << 20},
+		Options:  Options,
 		Factory:  func(env drivers.Env) (drivers.Driver, error) { return New(env) },
-	})
-	drivers.Register(drivers.Info{
-		Name:  "qemu-tcg",
-		Kind:  "VM: QEMU full emulation (TCG), every guest instruction translated in software",
-		Class: drivers.ClassVM,
-		// QEMU: 4 threads, 256 MiB of guest RAM and about 150 MiB of its own
-		Estimate: drivers.Estimate{Tasks: 8, MemoryBytes: 512 << 20},
-		Factory: func(env drivers.Env) (drivers.Driver, error) {
-			opts := map[string]string{}
-			for k, v := range env.Options {
-				opts[k] = v
-			}
-			if a, ok := opts["accel"]; ok && a != "tcg" {
-				return nil, fmt.Errorf("qemu-tcg: accel=%s contradicts the driver", a)
-			}
-			opts["accel"] = "tcg"
-			env.Options = opts
-			d, err := New(env)
-			if err != nil {
-				return nil, err
-			}
-			d.name = "qemu-tcg"
-			return d, nil
-		},
 	})
 }
 
@@ -129,17 +105,13 @@ type Config struct {
 	Network string
 }
 
-// parseConfig reads and validates options.
+// parseConfig reads options, checked against Options, and validates how
+// they combine.
 func parseConfig(opts map[string]string) (Config, error) {
-	c := Config{Accel: "auto", Machine: "microvm", Devices: "virtio", Image: "minimal", CPUs: 1, TBSizeMiB: 64, Binary: "qemu-system-x86_64", Network: "none"}
-	num := func(k, v string) (int, error) {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return 0, fmt.Errorf("qemu: option %s=%q: not a positive integer", k, v)
-		}
-		return n, nil
+	if err := drivers.CheckOptions("qemu", Options, opts); err != nil {
+		return Config{}, fmt.Errorf("qemu: %w", err)
 	}
-	var err error
+	c := Config{Accel: "auto", Machine: "microvm", Devices: "virtio", Image: "minimal", CPUs: 1, TBSizeMiB: 64, Binary: "qemu-system-x86_64", Network: "none"}
 	for k, v := range opts {
 		switch k {
 		case "accel":
@@ -149,11 +121,11 @@ func parseConfig(opts map[string]string) (Config, error) {
 		case "devices":
 			c.Devices = v
 		case "memory":
-			c.MemoryMiB, err = num(k, v)
+			c.MemoryMiB, _ = strconv.Atoi(v)
 		case "cpus":
-			c.CPUs, err = num(k, v)
+			c.CPUs, _ = strconv.Atoi(v)
 		case "tb-size":
-			c.TBSizeMiB, err = num(k, v)
+			c.TBSizeMiB, _ = strconv.Atoi(v)
 		case "image":
 			c.Image = v
 		case "kernel":
@@ -162,26 +134,11 @@ func parseConfig(opts map[string]string) (Config, error) {
 			c.Binary = v
 		case "network":
 			c.Network = v
-		default:
-			err = fmt.Errorf("qemu: unknown option %q (accel, machine, devices, memory, cpus, tb-size, image, kernel, binary, network)", k)
-		}
-		if err != nil {
-			return Config{}, err
 		}
 	}
 	switch {
-	case c.Accel != "auto" && c.Accel != "kvm" && c.Accel != "tcg":
-		return Config{}, fmt.Errorf("qemu: accel=%q: want auto, kvm or tcg", c.Accel)
-	case c.Machine != "microvm" && c.Machine != "pc" && c.Machine != "q35":
-		return Config{}, fmt.Errorf("qemu: machine=%q: want microvm, pc or q35", c.Machine)
-	case c.Devices != "virtio" && c.Devices != "emulated":
-		return Config{}, fmt.Errorf("qemu: devices=%q: want virtio or emulated", c.Devices)
-	case c.Image != "minimal" && c.Image != "debian":
-		return Config{}, fmt.Errorf("qemu: image=%q: want minimal or debian", c.Image)
 	case c.Devices == "emulated" && c.Machine == "microvm":
 		return Config{}, errors.New("qemu: devices=emulated needs machine=pc or q35 (microvm has only virtio devices)")
-	case c.Network != "none" && c.Network != "tap":
-		return Config{}, fmt.Errorf("qemu: network=%q: want none or tap", c.Network)
 	case c.Network == "tap" && c.Image == "debian":
 		return Config{}, errors.New("qemu: network=tap needs image=minimal (the Debian guest does not configure the address)")
 	}
@@ -190,9 +147,8 @@ func parseConfig(opts map[string]string) (Config, error) {
 
 // Driver starts QEMU VMs.
 type Driver struct {
-	name string
-	env  drivers.Env
-	cfg  Config
+	env drivers.Env
+	cfg Config
 
 	once   sync.Once
 	kernel images.Kernel
@@ -215,11 +171,11 @@ func New(env drivers.Env) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Driver{name: "qemu", env: env, cfg: cfg}, nil
+	return &Driver{env: env, cfg: cfg}, nil
 }
 
-// Name returns "qemu", or "qemu-tcg" for the emulation-only driver.
-func (d *Driver) Name() string { return d.name }
+// Name returns "qemu".
+func (d *Driver) Name() string { return "qemu" }
 
 // KVMUsable reports whether hardware-assisted KVM is usable here: /dev/kvm
 // opens read-write and is backed by VT-x or AMD-V (see kvm.Check).

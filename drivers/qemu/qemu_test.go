@@ -11,6 +11,7 @@ import (
 	"virtbench/drivers"
 	"virtbench/drivers/drivertest"
 	"virtbench/drivers/qemu"
+	"virtbench/guest"
 	"virtbench/internal/required"
 )
 
@@ -55,6 +56,11 @@ func TestAcceleratorReported(t *testing.T) {
 	parts, err := inst.(drivers.MemoryParter).MemoryParts()
 	if err != nil || parts["guest_ram_resident"] <= 0 || parts["vmm_overhead"] <= 0 {
 		t.Errorf("memory parts %v, %v", parts, err)
+	}
+	// The guest's own kernel, read inside it: Debian's, with the
+	// mitigations it chose on the CPU QEMU emulates.
+	if k, m := r.Guest.Kernel, r.Guest.Mitigations; !strings.HasSuffix(k, "-amd64") || m == "" || m == guest.NotExposed {
+		t.Errorf("guest kernel %q, mitigations %q: want Debian's kernel and its mitigations summary", k, m)
 	}
 }
 

@@ -1,6 +1,10 @@
 // Package runc runs the agent with an OCI runtime users already have: the
 // peer that virtbench's own container driver is measured against. It
-// registers "runc" and "crun", which share runc's command line.
+// registers "runc" and "crun", which share runc's command line, and
+// "gvisor": gVisor's runsc, whose command line is runc's too but whose
+// container runs on a user-space kernel (the Sentry) that serves its
+// system calls, through ptrace or, where hardware-assisted KVM is usable,
+// KVM (option platform).
 //
 // Each instance gets the same read-only base root filesystem as
 // drivers/container, with a per-instance overlay writable layer mounted at
@@ -11,10 +15,15 @@
 // ("RUNTIME run"), so its stdout is the agent's console; its state
 // directory (--root) is private to the instance.
 //
-// Option (scenario "runc.network" or "crun.network"): veth gives the
-// container an eth0 on a veth pair to a peer namespace virtbench creates,
-// as drivers/container does: virtbench makes the network namespace and the
-// runtime joins it by path (default none: loopback only).
+// Options: see NetworkOption and GVisorOptions. With network=veth the
+// container gets an eth0 on a veth pair to a peer namespace virtbench
+// creates, as drivers/container does: virtbench makes the network
+// namespace and the runtime joins it by path. gVisor then runs with
+// --network=host inside that namespace: the Sentry's sockets are the
+// host kernel's, in the container's own namespace (label netstack=host).
+// Its own netstack (--network=sandbox) cannot be used here: runsc
+// 20221219 takes any namespace for the host's root namespace on kernels
+// where net.core.rmem_default is per namespace (6.x), and refuses it.
 package runc
 
 import (
@@ -42,10 +51,23 @@ import (
 	"virtbench/guest"
 	"virtbench/guest/containerinit"
 	"virtbench/images"
+	"virtbench/internal/kvm"
 )
 
 // Grace is how long Stop waits after SIGTERM before killing the container.
 const Grace = 2 * time.Second
+
+// NetworkOption is the network setting every runtime of the package takes.
+var NetworkOption = drivers.Option{Name: "network", Values: []string{"none", "veth"}, Default: "none",
+	Doc: "none: loopback only; veth: an eth0 on a veth pair to a peer namespace virtbench creates, joined by path"}
+
+// GVisorOptions are the gvisor driver's settings.
+var GVisorOptions = []drivers.Option{
+	{Name: "network", Values: []string{"none", "veth"}, Default: "none",
+		Doc: "none: loopback only, in the Sentry's own network stack; veth: an eth0 on a veth pair to a peer namespace virtbench creates, served by the host kernel's stack inside that namespace (netstack=host)"},
+	{Name: "platform", Values: []string{"auto", "ptrace", "kvm"}, Default: "auto",
+		Doc: "how the Sentry intercepts system calls: auto is kvm where hardware-assisted KVM is usable, else ptrace"},
+}
 
 func init() {
 	for _, rt := range []string{"runc", "crun"} {
@@ -55,16 +77,30 @@ func init() {
 			Class: drivers.ClassOSLevel,
 			// the runtime in the foreground and the agent
 			Estimate: drivers.Estimate{Tasks: 24, MemoryBytes: 16 << 20},
+			Options:  []drivers.Option{NetworkOption},
 			Factory:  func(env drivers.Env) (drivers.Driver, error) { return New(rt, env) },
 		})
 	}
+	drivers.Register(drivers.Info{
+		Name:  "gvisor",
+		Kind:  "sandboxed kernel: gVisor (runsc), a user-space kernel that intercepts the container's system calls (ptrace or KVM platform)",
+		Class: drivers.ClassSandbox,
+		// runsc in the foreground, the Sentry and the gofer, each with
+		// a thread per core and more
+		Estimate: drivers.Estimate{Tasks: 96, MemoryBytes: 96 << 20},
+		Options:  GVisorOptions,
+		Factory:  func(env drivers.Env) (drivers.Driver, error) { return New("gvisor", env) },
+	})
 }
 
 // Driver starts containers with an OCI runtime binary.
 type Driver struct {
-	runtime string
+	runtime string // the driver's name
+	binary  string // the runtime's executable
 	env     drivers.Env
 	veth    bool
+	// platform is gVisor's, once chosen (auto resolved).
+	platform string
 
 	peer vnet.LazyPeer
 
@@ -75,21 +111,41 @@ type Driver struct {
 
 var _ drivers.Driver = (*Driver)(nil)
 
-// New returns a driver for the runtime binary (runc or crun).
+// New returns a driver for the runtime: runc, crun or gvisor (runsc).
 func New(runtime string, env drivers.Env) (*Driver, error) {
-	d := &Driver{runtime: runtime, env: env}
-	for k, v := range env.Options {
-		switch k {
-		case "network":
-			if v != "none" && v != "veth" {
-				return nil, fmt.Errorf("%s: option network=%q: want none or veth", runtime, v)
-			}
-			d.veth = v == "veth"
-		default:
-			return nil, fmt.Errorf("%s: unknown option %q (network)", runtime, k)
+	d := &Driver{runtime: runtime, binary: runtime, env: env}
+	decls := []drivers.Option{NetworkOption}
+	if runtime == "gvisor" {
+		d.binary, decls, d.platform = "runsc", GVisorOptions, "auto"
+	}
+	if err := drivers.CheckOptions(runtime, decls, env.Options); err != nil {
+		return nil, fmt.Errorf("%s: %w", runtime, err)
+	}
+	d.veth = env.Options["network"] == "veth"
+	if p, ok := env.Options["platform"]; ok {
+		d.platform = p
+	}
+	if d.platform == "auto" {
+		d.platform = "ptrace"
+		if kvm.Check() == nil {
+			d.platform = "kvm"
 		}
 	}
 	return d, nil
+}
+
+// globalFlags are the runtime's flags before its command: the state root,
+// and gVisor's platform and network mode.
+func (d *Driver) globalFlags(root string) []string {
+	flags := []string{"--root", root}
+	if d.runtime != "gvisor" {
+		return flags
+	}
+	network := "none"
+	if d.veth {
+		network = "host" // in the container's namespace; see the package doc
+	}
+	return append(flags, "--platform="+d.platform, "--network="+network)
 }
 
 // Name returns the runtime's name.
@@ -118,8 +174,13 @@ func (d *Driver) Check(ctx context.Context) error {
 	if os.Geteuid() != 0 {
 		return drivers.Unavailable("needs root (run virtbench as root)")
 	}
-	if err := drivers.NeedBinary(d.runtime, d.runtime); err != nil {
+	if err := drivers.NeedBinary(d.binary, d.binary); err != nil {
 		return err
+	}
+	if d.platform == "kvm" {
+		if err := kvm.Check(); err != nil {
+			return drivers.Unavailable("platform=kvm but hardware-assisted KVM is not usable: %v (use platform=ptrace)", err)
+		}
 	}
 	if _, err := d.image(); err != nil {
 		return fmt.Errorf("%s: base image: %w", d.runtime, err)
@@ -184,7 +245,7 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 	// through the runtime's state root.
 	rec := state.Record{
 		Driver: d.runtime, Mounts: []string{rootfs}, Cgroups: cgroups.Dirs(cgPath),
-		Runtimes: []state.Runtime{{Binary: d.runtime, Root: filepath.Join(inst.dir, "state")}},
+		Runtimes: []state.Runtime{{Binary: d.binary, Root: filepath.Join(inst.dir, "state")}},
 	}
 	if err := state.Write(inst.dir, rec); err != nil {
 		return nil, fmt.Errorf("%s: %w", d.runtime, err)
@@ -210,6 +271,10 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 		netnsPath = vnet.NsPath(ns)
 	}
 	cfg := bundleSpec(append([]string{images.AgentPath, spec.Workload}, spec.Args...), id, cgPath, netnsPath, spec)
+	if d.runtime == "gvisor" {
+		// The Sentry is the container's kernel: the agent reports it.
+		cfg.Process.Env = append(cfg.Process.Env, guest.KernelInfoEnv+"=1")
+	}
 	b, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", d.runtime, err)
@@ -217,8 +282,8 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 	if err := os.WriteFile(filepath.Join(inst.dir, "config.json"), b, 0o600); err != nil {
 		return nil, fmt.Errorf("%s: %w", d.runtime, err)
 	}
-	cmd := exec.Command(d.runtime, "--root", filepath.Join(inst.dir, "state"), "run",
-		"--bundle", inst.dir, "--pid-file", filepath.Join(inst.dir, "pid"), inst.name)
+	args := append(d.globalFlags(filepath.Join(inst.dir, "state")), "run", "--bundle", inst.dir, "--pid-file", filepath.Join(inst.dir, "pid"), inst.name)
+	cmd := exec.Command(d.binary, args...)
 	cmd.SysProcAttr = &unix.SysProcAttr{Pdeathsig: unix.SIGKILL}
 	p, err := agentproc.Start(cmd, begin)
 	if err != nil {
@@ -327,15 +392,33 @@ func (i *instance) Dial(ctx context.Context, port string) (net.Conn, error) {
 	return i.path.Dial(ctx, port)
 }
 
-func (i *instance) ID() string                                           { return i.id }
-func (i *instance) Ready(ctx context.Context) (drivers.Readiness, error) { return i.p.Ready(ctx) }
-func (i *instance) Output() <-chan guest.Message                         { return i.p.Output() }
-func (i *instance) Exited() <-chan struct{}                              { return i.p.Exited() }
-func (i *instance) ExitErr() error                                       { return i.p.ExitErr() }
+func (i *instance) ID() string                   { return i.id }
+func (i *instance) Output() <-chan guest.Message { return i.p.Output() }
+func (i *instance) Exited() <-chan struct{}      { return i.p.Exited() }
+func (i *instance) ExitErr() error               { return i.p.ExitErr() }
 
-// Processes returns the runtime's process and the container's init.
+// Ready waits for READY; a gVisor instance is labelled with its platform.
+func (i *instance) Ready(ctx context.Context) (drivers.Readiness, error) {
+	r, err := i.p.Ready(ctx)
+	if i.d.runtime == "gvisor" {
+		r.Labels = map[string]string{"platform": i.d.platform}
+		if i.d.veth {
+			r.Labels["netstack"] = "host"
+		}
+	}
+	return r, err
+}
+
+// Processes returns the runtime's process and the container's init; for
+// gVisor, the processes of its cgroup: the Sentry, the gofer and the
+// stubs the Sentry runs the container's threads in (its init is the
+// Sentry's, with no host PID of its own).
 func (i *instance) Processes() []int32 {
 	pids := []int32{int32(i.p.Pid())}
+	if i.d.runtime == "gvisor" {
+		procs, _ := cgroups.Procs(i.cgPath)
+		return append(pids, procs...)
+	}
 	if b, err := os.ReadFile(filepath.Join(i.dir, "pid")); err == nil {
 		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
 			pids = append(pids, int32(n))
@@ -379,7 +462,7 @@ func (i *instance) cleanup() error {
 		select {
 		case <-i.p.Exited():
 		default:
-			out, err := exec.Command(i.d.runtime, "--root", filepath.Join(i.dir, "state"), "delete", "--force", i.name).CombinedOutput()
+			out, err := exec.Command(i.d.binary, append(i.d.globalFlags(filepath.Join(i.dir, "state")), "delete", "--force", i.name)...).CombinedOutput()
 			if err != nil && !strings.Contains(string(out), "does not exist") && !strings.Contains(string(out), "not found") {
 				errs = append(errs, fmt.Errorf("%s delete: %v: %s", i.d.runtime, err, strings.TrimSpace(string(out))))
 			}

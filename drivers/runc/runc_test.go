@@ -8,10 +8,12 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"virtbench/drivers"
 	"virtbench/drivers/drivertest"
 	"virtbench/drivers/runc"
+	"virtbench/guest"
 	"virtbench/internal/required"
 )
 
@@ -57,4 +59,55 @@ func TestVethNetwork(t *testing.T) {
 	}
 	runcFactory := func(env drivers.Env) (drivers.Driver, error) { return runc.New("runc", env) }
 	drivertest.CheckNetworkPath(t, runcFactory, drivertest.NewEnv(t, drivertest.Options{Options: map[string]string{"network": "veth"}}))
+}
+
+func TestConformanceGVisor(t *testing.T) {
+	drivertest.RequiresRoot(t)
+	drivertest.Run(t, func(env drivers.Env) (drivers.Driver, error) { return runc.New("gvisor", env) }, drivertest.Options{Leaks: drivertest.CgroupLeaks})
+}
+
+// TestGVisorVethNetwork serves HTTP in a gVisor sandbox whose netstack
+// took over the veth of a namespace virtbench made, and fetches it.
+func TestGVisorVethNetwork(t *testing.T) {
+	drivertest.RequiresRoot(t)
+	if _, err := exec.LookPath("runsc"); err != nil {
+		required.Skip(t, "gvisor", "runsc is not installed: apt-get install runsc")
+	}
+	factory := func(env drivers.Env) (drivers.Driver, error) { return runc.New("gvisor", env) }
+	drivertest.CheckNetworkPath(t, factory, drivertest.NewEnv(t, drivertest.Options{Options: map[string]string{"network": "veth"}}))
+}
+
+func TestGVisorOptions(t *testing.T) {
+	for _, tc := range []struct {
+		opts map[string]string
+		want string // in the error; "" for none
+	}{
+		{map[string]string{"platform": "ptrace"}, ""},
+		{map[string]string{"platform": "systrap"}, `"systrap" is not one of auto, ptrace, kvm`},
+		{map[string]string{"platfrom": "ptrace"}, "unknown option gvisor.platfrom (did you mean gvisor.platform?)"},
+		{map[string]string{"network": "veth"}, ""},
+	} {
+		_, err := runc.New("gvisor", drivers.Env{Options: tc.opts})
+		if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("New(gvisor, %v) = %v, want error containing %q", tc.opts, err, tc.want)
+		}
+	}
+	if _, err := runc.New("runc", drivers.Env{Options: map[string]string{"platform": "ptrace"}}); err == nil || !strings.Contains(err.Error(), "unknown option runc.platform") {
+		t.Errorf("runc with platform: %v, want unknown option runc.platform", err)
+	}
+}
+
+// TestGVisorReportsItsKernel: the agent in gVisor reports the Sentry's
+// kernel (it has no vulnerability files), and the instance its platform.
+func TestGVisorReportsItsKernel(t *testing.T) {
+	drivertest.RequiresRoot(t)
+	if _, err := exec.LookPath("runsc"); err != nil {
+		required.Skip(t, "gvisor", "runsc is not installed: apt-get install runsc")
+	}
+	env := drivertest.NewEnv(t, drivertest.Options{Options: map[string]string{"platform": "ptrace"}})
+	inst := drivertest.Start(t, func(env drivers.Env) (drivers.Driver, error) { return runc.New("gvisor", env) }, env, drivers.Spec{ID: "kernel", Workload: "idle"})
+	r := drivertest.Ready(t, inst, 30*time.Second)
+	if r.Labels["platform"] != "ptrace" || r.Guest.Kernel == "" || r.Guest.Kernel == guest.KernelRelease() || r.Guest.Mitigations != guest.NotExposed {
+		t.Errorf("gVisor instance: labels %v, kernel %q (host %q), mitigations %q", r.Labels, r.Guest.Kernel, guest.KernelRelease(), r.Guest.Mitigations)
+	}
 }

@@ -403,3 +403,23 @@ func RemovePath(rel string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Procs returns the processes in the cgroup path rel (as in an OCI
+// cgroupsPath): in the memory hierarchy on v1, the unified one on v2.
+func Procs(rel string) ([]int32, error) {
+	dir := filepath.Join(Root, rel)
+	if Version() != 2 {
+		dir = filepath.Join(Root, "memory", rel)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		return nil, fmt.Errorf("cgroups: %w", err)
+	}
+	var pids []int32
+	for _, f := range strings.Fields(string(b)) {
+		if n, err := strconv.ParseInt(f, 10, 32); err == nil {
+			pids = append(pids, int32(n))
+		}
+	}
+	return pids, nil
+}

@@ -1,0 +1,270 @@
+package reports
+
+import (
+	"fmt"
+	"html"
+	"slices"
+	"sort"
+	"strings"
+
+	"virtbench/bench"
+	"virtbench/drivers"
+)
+
+// The kinds of virtualization the classroom section explains, in the order
+// it explains them.
+const (
+	KindNone       = "no virtualization"
+	KindOSLevel    = "OS-level"
+	KindSandbox    = "sandboxed kernel"
+	KindEmulation  = "full emulation"
+	KindHWAssisted = "hardware-assisted"
+)
+
+// lessonKinds are the kinds in order, with what isolates the workload and
+// what that costs, and the layers between the workload and the hardware
+// (the isolating layer marked).
+var lessonKinds = []struct {
+	kind, text string
+	layers     []layer
+}{
+	{KindNone, "The workload is a plain process on the host's kernel: nothing isolates it beyond users and permissions. Every other figure is compared with it.",
+		[]layer{{"workload (virtbench-guest)", false}, {"host Linux kernel", false}, {"CPU, memory, disk, NIC", false}}},
+	{KindOSLevel, "The host's own kernel isolates the workload with namespaces (what it can see: processes, mounts, network, host name) and limits it with cgroups (what it may use). No second kernel boots: a start is a few process creations, a system call costs what it costs natively, and the whole host kernel is the attack surface.",
+		[]layer{{"workload (virtbench-guest)", false}, {"namespaces + cgroups", true}, {"host Linux kernel", false}, {"CPU, memory, disk, NIC", false}}},
+	{KindSandbox, "gVisor's Sentry, a kernel written in Go that runs as an ordinary host process, serves the workload's system calls; the host kernel sees only the Sentry's own, narrower set of calls. Every system call is intercepted (through ptrace, or KVM where usable), which is what this isolation costs per call, while start and memory stay near a container's.",
+		[]layer{{"workload (virtbench-guest)", false}, {"Sentry: Linux in user space (gVisor)", true}, {"host Linux kernel (ptrace or KVM platform)", false}, {"CPU, memory, disk, NIC", false}}},
+	{KindEmulation, "QEMU's TCG translates every guest instruction into host code, so a whole machine with its own kernel runs on any CPU. The workload is isolated by a separate kernel behind emulated hardware; the price is a kernel boot at every start, the memory of a second kernel and the VMM, and CPU-bound work many times slower than native.",
+		[]layer{{"workload (virtbench-guest)", false}, {"guest Linux kernel", false}, {"QEMU: TCG translation + device models", true}, {"host Linux kernel", false}, {"CPU, memory, disk, NIC", false}}},
+	{KindHWAssisted, "The CPU's virtualization extensions (VT-x, AMD-V) run guest instructions directly; KVM in the host kernel handles the exits and QEMU models the devices. The guest keeps a kernel of its own, as under emulation, but computes at nearly native speed; a start is still a kernel boot.",
+		[]layer{{"workload (virtbench-guest)", false}, {"guest Linux kernel", false}, {"QEMU: device models (virtio)", false}, {"KVM + VT-x/AMD-V", true}, {"CPU, memory, disk, NIC", false}}},
+}
+
+// devicesText explains paravirtual against emulated devices.
+const devicesText = "An emulated device (an IDE disk, an e1000 NIC) makes the guest drive hardware that does not exist: every register access traps into QEMU. A paravirtual (virtio) device is an interface made for VMs: the guest queues requests in rings shared with QEMU and notifies it once per batch."
+
+// devicesNote explains a device comparison in which no result differs
+// beyond chance under TCG, or returns "".
+func devicesNote(cs []DeviceComparison, labels map[string]map[string]string) string {
+	if len(cs) == 0 {
+		return ""
+	}
+	for _, c := range cs {
+		if c.P < Alpha || labels[c.Virtio]["accel"] != "tcg" {
+			return ""
+		}
+	}
+	return "In this run no result differs beyond chance (p ≥ 0.05 on each): under TCG every guest instruction is already emulated, so a register access that traps into a device model costs little more than any other instruction. Virtio's advantage, far fewer traps, shows where a trap is expensive: under hardware-assisted KVM, where each one is a VM exit and a world switch."
+}
+
+// Lesson is the classroom section's account of one kind of virtualization
+// in a run.
+type Lesson struct {
+	Kind string `json:"kind"`
+	// Text says what isolates the workload and what that costs.
+	Text string `json:"text"`
+	// Figures give this run's numbers, one line per variant of the kind.
+	Figures []string `json:"figures"`
+	// Diagram is an SVG of the layers between workload and hardware.
+	Diagram string `json:"-"`
+}
+
+// DeviceComparison is a paravirtual and an emulated-device VM variant
+// compared on one workload result: Ratio above 1 means virtio is faster.
+type DeviceComparison struct {
+	Virtio   string  `json:"virtio"`
+	Emulated string  `json:"emulated"`
+	Workload string  `json:"workload"`
+	Metric   string  `json:"metric"`
+	Ratio    float64 `json:"ratio"`
+	Lo       float64 `json:"lo"`
+	Hi       float64 `json:"hi"`
+	P        float64 `json:"p"`
+}
+
+// kindOf returns the kind of virtualization a variant ran as: its class,
+// with a VM split by the accelerator QEMU reported.
+func kindOf(class drivers.Class, labels map[string]string) string {
+	switch class {
+	case drivers.ClassNone:
+		return KindNone
+	case drivers.ClassOSLevel:
+		return KindOSLevel
+	case drivers.ClassSandbox:
+		return KindSandbox
+	case drivers.ClassVM:
+		if labels["accel"] == "kvm" {
+			return KindHWAssisted
+		}
+		return KindEmulation
+	}
+	return ""
+}
+
+// Classroom returns the lessons of a run that ran at least two kinds of
+// virtualization, each with this run's figures, and the paravirtual
+// against emulated device comparisons.
+func Classroom(r *Run, a *Analysis) ([]Lesson, []DeviceComparison) {
+	o := r.Status.Outcome
+	byKind := map[string][]string{}
+	var names []string
+	for _, s := range a.Summaries {
+		if s.Metric == bench.MetricStartup && s.N > 0 && !slices.Contains(names, s.Driver) {
+			names = append(names, s.Driver)
+		}
+	}
+	var fallback []string // VMs that asked for KVM and ran under TCG
+	for _, v := range names {
+		k := kindOf(classOf(o.Classes, v), o.Labels[v])
+		byKind[k] = append(byKind[k], v)
+		if asked := o.Variants[v].Options["accel"]; k == KindEmulation && (asked == "auto" || asked == "kvm") {
+			fallback = append(fallback, v)
+		}
+	}
+	kinds := 0
+	for _, lk := range lessonKinds {
+		if len(byKind[lk.kind]) > 0 {
+			kinds++
+		}
+	}
+	if kinds < 2 {
+		return nil, nil
+	}
+	var lessons []Lesson
+	for _, lk := range lessonKinds {
+		l := Lesson{Kind: lk.kind, Text: lk.text, Diagram: layerDiagram(lk.kind, lk.layers)}
+		for _, v := range byKind[lk.kind] {
+			l.Figures = append(l.Figures, variantFigures(v, a))
+		}
+		if lk.kind == KindHWAssisted && len(l.Figures) == 0 {
+			if len(fallback) == 0 {
+				continue
+			}
+			l.Figures = append(l.Figures, fmt.Sprintf("Not measured on this host: %s asked for KVM where usable, and /dev/kvm here is %q, so QEMU ran under TCG; its figures are under full emulation above.",
+				strings.Join(fallback, ", "), r.Provenance.KVM))
+		}
+		if len(l.Figures) > 0 {
+			lessons = append(lessons, l)
+		}
+	}
+	return lessons, deviceComparisons(r, o.Labels)
+}
+
+// variantFigures is one line of a variant's figures: start, memory and
+// its speed relative to native.
+func variantFigures(v string, a *Analysis) string {
+	parts := []string{}
+	if m := medianOf(a.Summaries, v, bench.MetricStartup); m > 0 {
+		p := "start " + FormatValue(m, "sec")
+		if n := medianOf(a.Summaries, "native", bench.MetricStartup); n > 0 && v != "native" {
+			p += fmt.Sprintf(" (%.1f× native)", m/n)
+		}
+		parts = append(parts, p)
+	}
+	if m := medianOf(a.Summaries, v, bench.MetricPSS); m > 0 {
+		parts = append(parts, "PSS "+FormatValue(m, "B"))
+	}
+	for _, r := range a.Ratios {
+		if r.Driver == v {
+			parts = append(parts, fmt.Sprintf("%s %.2f× native [%.2f-%.2f]", r.Metric, r.Value, r.Lo, r.Hi))
+		}
+	}
+	return v + ": " + strings.Join(parts, ", ")
+}
+
+// deviceComparisons pairs each VM variant with virtio devices with one with
+// emulated devices on the same machine type and accelerator, and compares
+// them on every workload result both measured.
+func deviceComparisons(r *Run, labels map[string]map[string]string) []DeviceComparison {
+	var perf []bench.Sample
+	for _, s := range r.Samples {
+		if isPerfMetric(s) {
+			perf = append(perf, s)
+		}
+	}
+	vals, units, order := samplesByKey(perf)
+	var variants []string
+	for v := range labels {
+		variants = append(variants, v)
+	}
+	sort.Strings(variants)
+	var out []DeviceComparison
+	for _, pv := range variants {
+		lp := labels[pv]
+		if lp["devices"] != "virtio" {
+			continue
+		}
+		for _, ev := range variants {
+			le := labels[ev]
+			if le["devices"] != "emulated" || le["machine"] != lp["machine"] || le["accel"] != lp["accel"] {
+				continue
+			}
+			for _, k := range order {
+				if k.Driver != pv {
+					continue
+				}
+				ek := k
+				ek.Driver = ev
+				if _, ok := vals[ek]; !ok {
+					continue
+				}
+				c := DeviceComparison{Virtio: pv, Emulated: ev, Workload: k.Workload, Metric: k.Metric}
+				var ok bool
+				if c.Ratio, c.Lo, c.Hi, ok = speedup(vals[ek], vals[k], units[k]); !ok {
+					continue
+				}
+				c.P, _ = bench.MannWhitney(vals[ek], vals[k])
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// layer is one box of a layer diagram; isolates marks the layer that
+// isolates the workload.
+type layer struct {
+	name     string
+	isolates bool
+}
+
+// layerDiagram draws the layers from the workload (top) to the hardware
+// (bottom) as a small self-contained SVG, the isolating layer outlined in
+// red.
+func layerDiagram(kind string, layers []layer) string {
+	const w, h, gap, top = 300, 30, 6, 26
+	height := top + len(layers)*(h+gap) + 4
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" class="layers" viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-label="layers of %s">`, w+20, height, w+20, height, html.EscapeString(kind))
+	fmt.Fprintf(&b, `<text x="10" y="17" font-family="sans-serif" font-size="13" font-weight="bold">%s</text>`, html.EscapeString(kind))
+	for i, l := range layers {
+		y := top + i*(h+gap)
+		fill, stroke, sw := "#eef3f8", "#6b7f95", 1
+		switch {
+		case i == 0:
+			fill = "#fff6d6"
+		case i == len(layers)-1:
+			fill = "#e6e6e6"
+		}
+		if l.isolates {
+			stroke, sw = "#c0392b", 3
+		}
+		fmt.Fprintf(&b, `<rect x="10" y="%d" width="%d" height="%d" rx="4" fill="%s" stroke="%s" stroke-width="%d"/>`, y, w, h, fill, stroke, sw)
+		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" font-family="sans-serif" font-size="12">%s</text>`, 10+w/2, y+h/2+4, html.EscapeString(l.name))
+	}
+	b.WriteString(`</svg>`)
+	return b.String()
+}
+
+// deviceHeader is the header of the device comparison tables.
+var deviceHeader = []string{"virtio", "emulated", "workload", "metric", "virtio vs emulated", "range", "p"}
+
+// deviceRows returns one formatted row per comparison.
+func deviceRows(cs []DeviceComparison) [][]string {
+	var rows [][]string
+	for _, c := range cs {
+		rows = append(rows, []string{c.Virtio, c.Emulated, c.Workload, c.Metric, fmt.Sprintf("%.2f×", c.Ratio),
+			fmt.Sprintf("%.2f-%.2f", c.Lo, c.Hi), fmt.Sprintf("%.3f", c.P)})
+	}
+	return rows
+}

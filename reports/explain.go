@@ -1,0 +1,78 @@
+package reports
+
+import (
+	"fmt"
+	"strings"
+
+	"virtbench/bench"
+)
+
+// explainFaster says which differences in the setup could explain an
+// isolated instance beating native beyond the confidence intervals: the
+// accelerator (under TCG a guest's system call never enters the host
+// kernel), a kernel of its own, and the CPU vulnerability mitigations that
+// kernel applies where the host's differ. labels are the variant's, host
+// the run's provenance.
+func explainFaster(r Ratio, labels map[string]string, host bench.Provenance) string {
+	var why []string
+	if labels["accel"] == "tcg" {
+		why = append(why, "it runs under TCG: the guest's system calls and page-table switches happen inside QEMU's translated code and never enter the host kernel, so none of the host's mitigations apply to them")
+	}
+	if gk := labels["guest_kernel"]; gk != "" && gk != host.Kernel {
+		why = append(why, fmt.Sprintf("its kernel is %s, the host's %s", gk, host.Kernel))
+	}
+	if gm, ok := labels["mitigations"]; ok && host.Mitigations != "" && gm != host.Mitigations {
+		if diff := mitigationDiff(host.Mitigations, gm); diff != "" {
+			why = append(why, diff)
+		}
+	}
+	if platform := labels["platform"]; platform != "" {
+		why = append(why, "its system calls are served by gVisor's Sentry in user space (platform "+platform+"), not by the host kernel")
+		if r.Workload == "fileio" {
+			why = append(why, "the Sentry keeps file data in its own memory and takes fadvise(DONTNEED), with which the fileio workload drops the file before reading it back, as a hint it need not follow: its read may never reach the disk")
+		}
+	}
+	if len(why) == 0 {
+		return fmt.Sprintf("%s runs on the host's own kernel with the same mitigations: look for a difference in placement (cgroup, CPU, namespace) or in the host's load between the two", r.Driver)
+	}
+	return strings.Join(why, "; ")
+}
+
+// mitigationDiff says which mitigations the host applies that the guest
+// does not, and the reverse, from two guest.Mitigations summaries.
+func mitigationDiff(host, guest string) string {
+	if guest == "not exposed" {
+		return "its kernel does not expose its mitigations (the host applies " + strings.ReplaceAll(host, " ", ", ") + ")"
+	}
+	hm, gm := fieldsMap(host), fieldsMap(guest)
+	var hostOnly, guestOnly []string
+	for _, f := range strings.Fields(host) {
+		k, _, _ := strings.Cut(f, "=")
+		if gm[k] != hm[k] {
+			hostOnly = append(hostOnly, f)
+		}
+	}
+	for _, f := range strings.Fields(guest) {
+		k, _, _ := strings.Cut(f, "=")
+		if hm[k] != gm[k] {
+			guestOnly = append(guestOnly, f)
+		}
+	}
+	var parts []string
+	if len(hostOnly) > 0 {
+		parts = append(parts, "the host kernel applies "+strings.Join(hostOnly, ", ")+" where the guest kernel does not")
+	}
+	if len(guestOnly) > 0 {
+		parts = append(parts, "the guest kernel applies "+strings.Join(guestOnly, ", "))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func fieldsMap(summary string) map[string]string {
+	m := map[string]string{}
+	for _, f := range strings.Fields(summary) {
+		k, v, _ := strings.Cut(f, "=")
+		m[k] = v
+	}
+	return m
+}
