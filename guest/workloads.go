@@ -54,6 +54,23 @@ func (p *positiveFlag) Set(s string) error {
 	return nil
 }
 
+// durationFlag is a duration flag that rejects negative values when parsed.
+type durationFlag time.Duration
+
+func (d *durationFlag) String() string { return time.Duration(*d).String() }
+
+func (d *durationFlag) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New("not a duration such as 500ms")
+	}
+	if v < 0 {
+		return fmt.Errorf("must not be negative, got %v", v)
+	}
+	*d = durationFlag(v)
+	return nil
+}
+
 // positive defines a positiveFlag on fs.
 func positive(fs *flag.FlagSet, name string, value int64, usage string) *int64 {
 	p := positiveFlag(value)
@@ -120,7 +137,9 @@ func memFlags(fs *flag.FlagSet) func(context.Context, *Agent) error {
 
 func syscallFlags(fs *flag.FlagSet) func(context.Context, *Agent) error {
 	ops := positive(fs, "ops", 1_000_000, "number of getppid(2) calls")
-	limit := fs.Duration("time", 0, "stop after this long even if fewer than -ops calls were made (0: no limit), for isolation layers where a call costs a hundred times more")
+	var limitFlag durationFlag
+	fs.Var(&limitFlag, "time", "stop after this long even if fewer than -ops calls were made (0: no limit), for isolation layers where a call costs a hundred times more")
+	limit := (*time.Duration)(&limitFlag)
 	return func(ctx context.Context, a *Agent) error {
 		start := time.Now()
 		var done int64

@@ -24,6 +24,8 @@ func TestPrepareErrors(t *testing.T) {
 		{[]string{"cpu", "-bogus"}, "not defined: -bogus"},
 		{[]string{"cpu", "extra"}, `unexpected argument "extra"`},
 		{[]string{"mem", "-size", "-1"}, "must be positive"},
+		{[]string{"syscall", "-time", "-1s"}, "must not be negative"},
+		{[]string{"syscall", "-time", "soon"}, "not a duration"},
 	}
 	for _, tt := range tests {
 		_, _, err := Prepare(tt.args)
@@ -31,6 +33,21 @@ func TestPrepareErrors(t *testing.T) {
 		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Prepare(%q) = %v, want a UsageError containing %q", tt.args, err, tt.want)
 		}
+	}
+}
+
+// TestSyscallTimeLimit: -time ends the loop long before -ops calls (a
+// trillion would take hours) and the cost is per call actually made.
+func TestSyscallTimeLimit(t *testing.T) {
+	ms := runWorkload(t, "syscall", "-ops", "1000000000000", "-time", "50ms")
+	var got float64
+	for _, m := range ms {
+		if m.Kind == KindResult && m.Result.Name == "syscall.getppid" {
+			got = m.Result.Value
+		}
+	}
+	if got <= 0 || got > 1e-3 {
+		t.Errorf("syscall.getppid = %v sec/op, want a plausible cost per call", got)
 	}
 }
 
