@@ -133,9 +133,20 @@ func (r *Runner) density(ctx context.Context, name, driver string, d drivers.Dri
 		parallel = runtime.NumCPU()
 	}
 	gw, _ := guest.Lookup(w.Name)
-	t := &trial{r: r, name: name, d: d, w: w, n: 0, out: out}
+	v, _ := r.Scenario.Variant(name)
+	t := &trial{r: r, name: name, d: d, w: w, n: 0, out: out, ksm: r.Scenario.HostSettings(v)["ksm"] == "on"}
 	t.record(Sample{Metric: MetricDensityFloor, Unit: "B", Value: float64(floor)})
 	var insts []*started
+	if t.ksm {
+		if err := r.ksm.enable(); err != nil {
+			return err
+		}
+		defer func() {
+			if err := r.ksm.restore(); err != nil {
+				t.record(Sample{Metric: MetricKSMSharing, Unit: "pages", Error: "putting KSM back: " + err.Error()})
+			}
+		}()
+	}
 	defer func() { t.stopAll(insts) }()
 	base, err := stableMemAvailable(ctx, h)
 	if r.Scenario.Settle > 0 {
@@ -205,6 +216,9 @@ func (r *Runner) density(ctx context.Context, name, driver string, d drivers.Dri
 			lat = append(lat, st.ready.Startup().Seconds())
 		}
 		n = next
+		if t.ksm {
+			t.settleKSM(ctx, insts)
+		}
 		busy, err = t.idleWindow(ctx, h, insts, baseCores)
 		if err != nil {
 			return err

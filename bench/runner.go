@@ -13,6 +13,7 @@ import (
 
 	"virtbench/drivers"
 	"virtbench/guest"
+	"virtbench/internal/ksm"
 	"virtbench/scenarios"
 )
 
@@ -38,6 +39,13 @@ type Runner struct {
 	// Host reads the host-wide figures the guards and density sweeps
 	// decide on; nil means SystemHost.
 	Host Host
+	// KSMDir is where KSM's knobs are, for variants with host.ksm=on;
+	// "" means ksm.Dir. KSMWindow is the window over which merging must
+	// stop growing to count as settled; 0 means 2 s.
+	KSMDir    string
+	KSMWindow time.Duration
+
+	ksm *hostKSM // set while a run has variants with host.ksm=on
 }
 
 func (r *Runner) host() Host {
@@ -95,8 +103,34 @@ func (o Outcome) Kinds() [][2]string {
 // Run runs every trial of the scenario. It returns ctx's error when
 // interrupted (after stopping every instance) and an error when a required
 // driver is unavailable or a sample cannot be stored; failed measurements
-// are samples and Outcome.Failures, not errors.
+// are samples and Outcome.Failures, not errors. Host settings it changed
+// (host.ksm) are put back before it returns, however it ends.
 func (r *Runner) Run(ctx context.Context) (Outcome, error) {
+	for _, v := range r.Scenario.Drivers {
+		if r.Scenario.HostSettings(v)["ksm"] == "on" && r.ksm == nil {
+			dir := r.KSMDir
+			if dir == "" {
+				dir = ksm.Dir
+			}
+			if err := ksm.Available(dir); err != nil {
+				return Outcome{}, fmt.Errorf("variant %s asks for host.ksm=on: %w", v.Name, err)
+			}
+			r.ksm = &hostKSM{dir: dir, stateDir: r.Env.StateDir, window: r.KSMWindow}
+			if r.ksm.window == 0 {
+				r.ksm.window = 2 * time.Second
+			}
+		}
+	}
+	out, err := r.run(ctx)
+	if r.ksm != nil {
+		if kerr := r.ksm.restore(); kerr != nil {
+			err = errors.Join(err, fmt.Errorf("bench: putting the host's KSM settings back: %w", kerr))
+		}
+	}
+	return out, err
+}
+
+func (r *Runner) run(ctx context.Context) (Outcome, error) {
 	sc := r.Scenario
 	out := Outcome{Skipped: map[string]string{}, Labels: map[string]map[string]string{}, Variants: map[string]VariantRecord{},
 		DriverKinds: map[string]string{}, Classes: map[string]drivers.Class{}}
@@ -192,7 +226,7 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 						return out, err
 					}
 					out.Trials++
-					t := trial{r: r, name: d.name, d: d.d, w: w, n: n, rep: rep, out: &out}
+					t := trial{r: r, name: d.name, d: d.d, w: w, n: n, rep: rep, out: &out, ksm: sc.HostSettings(d.v)["ksm"] == "on"}
 					line, err := t.run(ctx)
 					if err != nil {
 						return out, err
@@ -287,6 +321,7 @@ func (r *Runner) progress(format string, args ...any) {
 type trial struct {
 	r    *Runner
 	name string // the variant's
+	ksm  bool   // the variant runs with host.ksm=on
 	d    drivers.Driver
 	w    scenarios.Workload
 	n    int
@@ -346,6 +381,17 @@ func (t *trial) run(parent context.Context) (string, error) {
 	for i := range insts {
 		insts[i] = &started{id: fmt.Sprintf("%s-%s-n%d-r%d-i%d", t.name, t.w.Name, t.n, t.rep+sc.Warmup, i)}
 	}
+	if t.ksm {
+		if err := t.r.ksm.enable(); err != nil {
+			return "", err
+		}
+		// After the instances stopped (deferred below, so run first).
+		defer func() {
+			if err := t.r.ksm.restore(); err != nil {
+				t.record(Sample{Metric: MetricKSMSharing, Unit: "pages", Error: "putting KSM back: " + err.Error()})
+			}
+		}()
+	}
 	// Every started instance is stopped, whatever happens from here on.
 	defer t.stopAll(insts)
 	t.startParallel(ctx, insts, runtime.NumCPU(), MetricStartup)
@@ -353,6 +399,9 @@ func (t *trial) run(parent context.Context) (string, error) {
 		return "", parent.Err()
 	}
 	t.settle(ctx, insts)
+	if t.ksm {
+		t.settleKSM(ctx, insts)
+	}
 	t.sampleMemory(ctx, insts, memBefore)
 	if t.w.Name == "http" {
 		for _, st := range insts {

@@ -74,13 +74,26 @@ func (s *Scenario) Line(field string) int {
 	}
 }
 
+// HostPrefix names the settings of the host rather than of a driver, in
+// a scenario's options (host.ksm) or a variant's.
+const HostPrefix = "host"
+
+// HostOptions are the host settings a scenario or a variant may set. The
+// runner applies them for the trials of the variants that set them and
+// puts the host back afterwards, also after an interruption (and `virtbench
+// clean` after a crash).
+var HostOptions = []drivers.Option{
+	{Name: "ksm", Values: []string{"off", "on"}, Default: "off",
+		Doc: "Kernel Samepage Merging during the variant's trials: on merges identical guest pages at a fast scan rate and waits for merging to settle before memory is sampled"},
+}
+
 // Variant is a named configuration of a driver. Its name keys everything
 // measured of it: samples, tables, charts, ratios, claims, capacity.
 type Variant struct {
 	Name   string
 	Driver string
 	// Options are the variant's own settings, without the driver prefix
-	// ("devices": "emulated").
+	// ("devices": "emulated"), and host settings with theirs ("host.ksm").
 	Options map[string]string
 	// Workloads, when not empty, restricts the variant to these of the
 	// scenario's workloads (by name).
@@ -194,10 +207,13 @@ func (s *Scenario) validate(line func(field string) int) error {
 			bad("options."+k, "options: key %q must be DRIVER.SETTING, e.g. qemu.accel", k)
 			continue
 		}
-		info, err := drivers.Lookup(d)
-		if err != nil {
-			bad("options."+k, "options: %s: unknown driver %q%s (have %s)", k, d, didyoumean.Suggest(d, driverNames()), strings.Join(driverNames(), ", "))
-			continue
+		info := drivers.Info{Name: HostPrefix, Options: HostOptions}
+		if d != HostPrefix {
+			var err error
+			if info, err = drivers.Lookup(d); err != nil {
+				bad("options."+k, "options: %s: unknown driver %q%s (have %s)", k, d, didyoumean.Suggest(d, append(driverNames(), HostPrefix)), strings.Join(driverNames(), ", "))
+				continue
+			}
 		}
 		if err := info.CheckOptions(map[string]string{name: s.Options[k]}); err != nil {
 			bad("options."+k, "%v", err)
@@ -228,8 +244,12 @@ func (s *Scenario) validate(line func(field string) int) error {
 				bad(field+".workloads", "drivers: %s runs workload %q, which the scenario does not have", v.Name, w)
 			}
 		}
-		if err := info.CheckOptions(v.Options); err != nil {
-			bad(field+".options."+firstBad(info, v.Options), "%v", err)
+		own, host := splitHost(v.Options)
+		if err := drivers.CheckOptions(HostPrefix, HostOptions, host); err != nil {
+			bad(field+".options."+HostPrefix+"."+firstBad(drivers.Info{Name: HostPrefix, Options: HostOptions}, host), "%v", err)
+		}
+		if err := info.CheckOptions(own); err != nil {
+			bad(field+".options."+firstBad(info, own), "%v", err)
 			continue
 		}
 		if badOpts[v.Driver] {
@@ -331,10 +351,45 @@ func (s *Scenario) VariantOptions(v Variant) map[string]string {
 			out[rest] = val
 		}
 	}
-	for k, val := range v.Options {
+	own, _ := splitHost(v.Options)
+	for k, val := range own {
 		out[k] = val
 	}
 	return out
+}
+
+// HostSettings returns the host settings variant v runs with: the
+// defaults of HostOptions, the scenario's host.NAME settings, and the
+// variant's own, without the prefix.
+func (s *Scenario) HostSettings(v Variant) map[string]string {
+	out := map[string]string{}
+	for _, o := range HostOptions {
+		out[o.Name] = o.Default
+	}
+	for k, val := range s.Options {
+		if rest, ok := strings.CutPrefix(k, HostPrefix+"."); ok {
+			out[rest] = val
+		}
+	}
+	_, host := splitHost(v.Options)
+	for k, val := range host {
+		out[k] = val
+	}
+	return out
+}
+
+// splitHost splits a variant's options into the driver's and the host's
+// (without the prefix).
+func splitHost(opts map[string]string) (own, host map[string]string) {
+	own, host = map[string]string{}, map[string]string{}
+	for k, v := range opts {
+		if rest, ok := strings.CutPrefix(k, HostPrefix+"."); ok {
+			host[rest] = v
+		} else {
+			own[k] = v
+		}
+	}
+	return own, host
 }
 
 // firstBad returns the first setting, by name, that info rejects.

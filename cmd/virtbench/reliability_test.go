@@ -16,6 +16,7 @@ import (
 	"virtbench/drivers"
 	"virtbench/drivers/drivertest"
 	"virtbench/drivers/state"
+	"virtbench/internal/ksm"
 	"virtbench/internal/required"
 )
 
@@ -191,6 +192,8 @@ func TestKilledRunCleaned(t *testing.T) {
 		// (stress-ng beside the tests) does not end the sweep early.
 		{"container density", "container", "name: t\ndrivers: [container]\nworkloads: [idle]\nsettle: 0s\ndensity: {step: geometric, factor: 2, max: 64}\n", 8},
 		{"qemu", "qemu", "name: t\ndrivers: [qemu]\nworkloads: [http]\nreps: 1000\nwarmup: 0\noptions: {qemu.accel: tcg, qemu.network: tap}\n", 1},
+		// KSM on: clean puts the host's settings back.
+		{"qemu with KSM", "qemu", "name: t\ndrivers: [qemu]\nworkloads: [idle]\ninstances: [2]\nreps: 1000\nwarmup: 0\nsettle: 1s\noptions: {qemu.accel: tcg, host.ksm: \"on\"}\n", 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -201,6 +204,7 @@ func TestKilledRunCleaned(t *testing.T) {
 			}
 			cache := t.TempDir()
 			links := hostLinks()
+			ksmBefore, ksmErr := ksm.Read(ksm.Dir)
 			cmd, out, sd := startRun(t, tt.scenario, cache, agent)
 			// settle: 1s keeps instances up a while; a trial first waits (up
 			// to bench.SettleLimit) for the host's memory to stand still.
@@ -224,6 +228,9 @@ func TestKilledRunCleaned(t *testing.T) {
 			}
 			if len(left) > 0 {
 				t.Errorf("left after clean: %v\nclean said:\n%s", left, stdout)
+			}
+			if ksmAfter, err := ksm.Read(ksm.Dir); ksmErr == nil && (err != nil || ksmAfter != ksmBefore) {
+				t.Errorf("KSM settings after clean %+v (%v), before the run %+v\nclean said:\n%s", ksmAfter, err, ksmBefore, stdout)
 			}
 			var st bench.Status
 			if err := bench.ReadJSON(out, bench.StatusFile, &st); err != nil || st.State != bench.StateKilled {

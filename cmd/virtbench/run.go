@@ -50,9 +50,17 @@ func selectVariants(sc *scenarios.Scenario, names []string) ([]scenarios.Variant
 
 // applySet applies --set KEY=VALUE: DRIVER.NAME sets the option for every
 // variant of the driver that does not set it itself; VARIANT.NAME sets it
-// for that variant of the scenario.
+// for that variant of the scenario; host.NAME sets a host setting for
+// every variant that does not set it.
 func applySet(sc *scenarios.Scenario, key, value string, stderr io.Writer) error {
 	prefix, name, _ := strings.Cut(key, ".")
+	if prefix == scenarios.HostPrefix {
+		if err := drivers.CheckOptions(prefix, scenarios.HostOptions, map[string]string{name: value}); err != nil {
+			return usagef("--set %s=%s: %v", key, value, err)
+		}
+		sc.Options[key] = value
+		return nil
+	}
 	if info, err := drivers.Lookup(prefix); err == nil {
 		if err := info.CheckOptions(map[string]string{name: value}); err != nil {
 			return usagef("--set %s=%s: %v", key, value, err)

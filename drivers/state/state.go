@@ -20,6 +20,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"virtbench/internal/ksm"
 )
 
 // Process identifies a process across PID reuse: its PID and its start
@@ -46,6 +48,15 @@ type Record struct {
 	Runtimes []Runtime `json:"runtimes,omitempty"`
 	// Containers are Docker containers, by name.
 	Containers []string `json:"containers,omitempty"`
+	// KSM, when set, holds the host's KSM settings from before the run
+	// changed them: clean puts them back.
+	KSM *KSM `json:"ksm,omitempty"`
+}
+
+// KSM is the host's KSM settings as a run found them.
+type KSM struct {
+	Dir   string       `json:"dir"`
+	Saved ksm.Settings `json:"saved"`
 }
 
 // RecordFile is the name of an instance's record.
@@ -254,6 +265,15 @@ func Clean(o Orphan) ([]string, error) {
 			errs = append(errs, err)
 		} else {
 			did = append(did, "removed cgroup "+cg)
+		}
+	}
+	for _, r := range records {
+		if k := r.KSM; k != nil {
+			if err := ksm.Restore(k.Dir, k.Saved); err != nil {
+				errs = append(errs, err)
+			} else {
+				did = append(did, fmt.Sprintf("restored the host's KSM settings: run=%d pages_to_scan=%d sleep_millisecs=%d", k.Saved.Run, k.Saved.PagesToScan, k.Saved.SleepMillisecs))
+			}
 		}
 	}
 	if err := os.RemoveAll(o.Dir); err != nil {
