@@ -309,7 +309,18 @@ func (r *Runner) recordImage(variant string, d drivers.Driver) error {
 		return err
 	}
 	s.Metric, s.Value = MetricImageAllocated, float64(u.Allocated)
-	return r.Sink(s)
+	if err := r.Sink(s); err != nil {
+		return err
+	}
+	if p, ok := d.(drivers.Preparer); ok {
+		for _, m := range p.Prepared() {
+			s.Metric, s.Unit, s.Value = m.Metric, m.Unit, m.Value
+			if err := r.Sink(s); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (r *Runner) progress(format string, args ...any) {

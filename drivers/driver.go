@@ -122,6 +122,19 @@ type Dialer interface {
 	Dial(ctx context.Context, port string) (net.Conn, error)
 }
 
+// Preparer is implemented by drivers that prepare something once before
+// their instances (a VM snapshot to start them from): Prepared reports
+// what that cost, once it is done.
+type Preparer interface {
+	Prepared() []Measure
+}
+
+// Measure is one named value a driver reports about itself.
+type Measure struct {
+	Metric, Unit string
+	Value        float64
+}
+
 // MemoryParter is implemented by instances whose memory splits into named
 // parts worth reporting, e.g. a VM's guest RAM and its VMM's overhead.
 type MemoryParter interface {

@@ -10,7 +10,8 @@
 // Started by drivers/container it first sets up the container (package
 // containerinit). As PID 1 of a VM (drivers/qemu) it first sets up the
 // guest (package vminit), takes its arguments from the kernel command line
-// (after "--"), stops when STOP is written on the console, and powers the
+// (after "--") or, in a VM restored from a snapshot, from the console
+// (vminit.AwaitWorkload), stops when STOP is written on the console, and powers the
 // guest off instead of exiting; in a full OS guest it hands over to the
 // guest's init and comes back as a service (VIRTBENCH_SERVICE=1) that
 // takes its arguments from virtbench.args= on the kernel command line.
@@ -39,7 +40,19 @@ func main() {
 		os.Exit(code)
 	}
 	if !containerinit.IsInit() && vminit.IsInit() {
-		code := run(guest.NewVMAgent(os.Stdout), os.Args[1:], vminit.Setup, vminit.WatchConsole)
+		a := guest.NewVMAgent(os.Stdout)
+		args, setup := os.Args[1:], vminit.Setup
+		if vminit.FromSnapshot() {
+			// A snapshot template: the arguments come on the console
+			// once the VM is restored.
+			var err error
+			if args, err = vminit.AwaitWorkload(os.Stdin, os.Stdout); err != nil {
+				setup = func() error { return err }
+			} else {
+				setup = func() error { return nil }
+			}
+		}
+		code := run(a, args, setup, vminit.WatchConsole)
 		fmt.Fprintf(os.Stderr, "virtbench-guest: powering off (status %d)\n", code)
 		if err := vminit.PowerOff(); err != nil {
 			fmt.Fprintln(os.Stderr, "virtbench-guest: power off:", err)

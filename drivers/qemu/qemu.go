@@ -14,6 +14,24 @@
 // is full emulation on any host; the default, auto, is hardware-assisted
 // where KVM is usable.
 //
+// With boot=snapshot (as Firecracker snapshots and Kata's VM templates
+// start VMs), Check boots one template VM whose agent sets up what every
+// VM shares and waits on the console (vminit.AwaitWorkload); QEMU saves it
+// stopped with a QMP migrate to "exec:cat > FILE" in the run's state
+// directory. Every instance then starts QEMU with the same command line and
+// -incoming from that file, each with its own qcow2 overlay and tap; once
+// QMP says the state is loaded, cont lets it run and its workload, address
+// and 32 bytes of entropy arrive on the console. Startup is still exec to
+// READY, in phases vmm, restore (state loaded, running) and agent; there is
+// no guest boot. What clones share, and a guest can see: the guest clock
+// continues from the template's (uptime and the vCPU counter include the
+// template's boot), and the kernel's random pool and every process's
+// state are the template's until the agent credits the host's entropy
+// (RNDADDENTROPY), which reseeds the kernel's generator; the agent's own Go
+// runtime keeps the template's seed. Every VM of a snapshot has a disk,
+// mounted only for workloads that use one. The snapshot's creation time
+// and size are recorded once per run (Prepared).
+//
 // Untested on the machines virtbench is developed on (they have no
 // /dev/kvm, or one served by kvm_pvm, which boots no stock guest kernel):
 // the accel=kvm command line (-accel kvm -cpu host) and the KVM branch of
@@ -24,6 +42,7 @@ package qemu
 
 import (
 	"bufio"
+	"crypto/rand"
 	"bytes"
 	"context"
 	"errors"
@@ -49,6 +68,8 @@ import (
 	"virtbench/guest/vminit"
 	"virtbench/images"
 	"virtbench/internal/kvm"
+
+	"github.com/digitalocean/go-qemu/qmp/raw"
 )
 
 // Grace is how long Stop waits for the guest to power off, and then for
@@ -67,6 +88,7 @@ var Options = []drivers.Option{
 	{Name: "kernel", Doc: "the guest kernel image (default: the newest /boot/vmlinuz-*)"},
 	{Name: "binary", Default: "qemu-system-x86_64", Doc: "the QEMU binary"},
 	{Name: "network", Values: []string{"none", "tap"}, Default: "none", Doc: "none: no NIC; tap: a NIC (virtio-net, or e1000 with devices=emulated) on a tap in a peer namespace virtbench creates (image=minimal only)"},
+	{Name: "boot", Values: []string{"cold", "snapshot"}, Default: "cold", Doc: "cold: every VM boots its kernel; snapshot: one VM boots and waits for its workload, QEMU saves it, and every VM starts from that state (-incoming), then receives its workload (image=minimal only)"},
 }
 
 func init() {
@@ -103,6 +125,8 @@ type Config struct {
 	Binary string
 	// Network is none or tap.
 	Network string
+	// Boot is cold or snapshot.
+	Boot string
 }
 
 // parseConfig reads options, checked against Options, and validates how
@@ -111,7 +135,7 @@ func parseConfig(opts map[string]string) (Config, error) {
 	if err := drivers.CheckOptions("qemu", Options, opts); err != nil {
 		return Config{}, fmt.Errorf("qemu: %w", err)
 	}
-	c := Config{Accel: "auto", Machine: "microvm", Devices: "virtio", Image: "minimal", CPUs: 1, TBSizeMiB: 64, Binary: "qemu-system-x86_64", Network: "none"}
+	c := Config{Accel: "auto", Machine: "microvm", Devices: "virtio", Image: "minimal", CPUs: 1, TBSizeMiB: 64, Binary: "qemu-system-x86_64", Network: "none", Boot: "cold"}
 	for k, v := range opts {
 		switch k {
 		case "accel":
@@ -134,6 +158,8 @@ func parseConfig(opts map[string]string) (Config, error) {
 			c.Binary = v
 		case "network":
 			c.Network = v
+		case "boot":
+			c.Boot = v
 		}
 	}
 	switch {
@@ -141,6 +167,8 @@ func parseConfig(opts map[string]string) (Config, error) {
 		return Config{}, errors.New("qemu: devices=emulated needs machine=pc or q35 (microvm has only virtio devices)")
 	case c.Network == "tap" && c.Image == "debian":
 		return Config{}, errors.New("qemu: network=tap needs image=minimal (the Debian guest does not configure the address)")
+	case c.Boot == "snapshot" && c.Image == "debian":
+		return Config{}, errors.New("qemu: boot=snapshot needs image=minimal (the snapshot's agent waits for its workload as the guest's init)")
 	}
 	return c, nil
 }
@@ -158,12 +186,88 @@ type Driver struct {
 	err        error
 
 	peer vnet.LazyPeer
+
+	// With boot=snapshot: the saved template, made once, and what making
+	// it took.
+	snapOnce  sync.Once
+	snapFile  string
+	snapTook  time.Duration
+	snapBytes int64
+	snapErr   error
 }
 
 var (
 	_ drivers.Driver     = (*Driver)(nil)
 	_ drivers.ImageSizer = (*Driver)(nil)
+	_ drivers.Preparer   = (*Driver)(nil)
 )
+
+// SnapshotTimeout bounds making a snapshot: booting the template and
+// saving it.
+const SnapshotTimeout = 3 * time.Minute
+
+// snapshot makes the template VM's snapshot once: a VM boots in template
+// mode, its agent waits for a workload, and QEMU saves it stopped into a
+// file in the run's state directory (removed with it). Every VM of the
+// driver then starts from that file.
+func (d *Driver) snapshot() error {
+	d.snapOnce.Do(func() {
+		begin := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), SnapshotTimeout)
+		defer cancel()
+		inst, err := d.launch(begin, drivers.Spec{ID: "snapshot-template"}, template)
+		if err != nil {
+			d.snapErr = fmt.Errorf("qemu: snapshot template: %w", err)
+			return
+		}
+		defer inst.Stop(context.WithoutCancel(ctx))
+		select {
+		case <-inst.waiting:
+		case <-inst.p.Exited():
+			d.snapErr = fmt.Errorf("qemu: snapshot template exited before it waited for a workload: %w", inst.p.ExitErr())
+			return
+		case <-ctx.Done():
+			d.snapErr = fmt.Errorf("qemu: snapshot template did not wait for a workload within %v", SnapshotTimeout)
+			return
+		}
+		<-inst.vmReady
+		if inst.vmmErr != nil {
+			d.snapErr = inst.vmmErr
+			return
+		}
+		f, err := os.CreateTemp(d.env.StateDir, "qemu-snapshot-")
+		if err != nil {
+			d.snapErr = fmt.Errorf("qemu: snapshot: %w", err)
+			return
+		}
+		f.Close()
+		if err := inst.mon.save(ctx, f.Name()); err != nil {
+			os.Remove(f.Name())
+			d.snapErr = fmt.Errorf("qemu: snapshot: %w", err)
+			return
+		}
+		_ = inst.mon.quit(ctx)
+		info, err := os.Stat(f.Name())
+		if err != nil {
+			d.snapErr = fmt.Errorf("qemu: snapshot: %w", err)
+			return
+		}
+		d.snapFile, d.snapTook, d.snapBytes = f.Name(), time.Since(begin), info.Size()
+	})
+	return d.snapErr
+}
+
+// Prepared reports, with boot=snapshot, how long making the snapshot took
+// (booting the template and saving it) and its size on disk.
+func (d *Driver) Prepared() []drivers.Measure {
+	if d.snapFile == "" {
+		return nil
+	}
+	return []drivers.Measure{
+		{Metric: "snapshot_create", Unit: "sec", Value: d.snapTook.Seconds()},
+		{Metric: "snapshot_bytes", Unit: "B", Value: float64(d.snapBytes)},
+	}
+}
 
 // New returns a QEMU driver for env.
 func New(env drivers.Env) (*Driver, error) {
@@ -251,6 +355,9 @@ func (d *Driver) Check(context.Context) error {
 	if err := d.images(); err != nil {
 		return fmt.Errorf("qemu: images: %w", err)
 	}
+	if d.cfg.Boot == "snapshot" {
+		return d.snapshot()
+	}
 	return nil
 }
 
@@ -279,25 +386,49 @@ func kernelArg(a string) error {
 	return nil
 }
 
-// Start boots a VM. ctx bounds nothing past the exec: the VM's lifetime is
-// not tied to it.
-func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance, err error) {
+// Start boots a VM, or with boot=snapshot starts one from the snapshot
+// (made by Check, else now). ctx bounds nothing past the exec: the VM's
+// lifetime is not tied to it.
+func (d *Driver) Start(_ context.Context, spec drivers.Spec) (drivers.Instance, error) {
 	begin := time.Now()
 	if err := d.images(); err != nil {
 		return nil, fmt.Errorf("qemu: images: %w", err)
 	}
+	m := cold
+	if d.cfg.Boot == "snapshot" {
+		if err := d.snapshot(); err != nil {
+			return nil, err
+		}
+		m = restore
+	}
+	return d.launch(begin, spec, m)
+}
+
+// mode is how a VM starts.
+type mode int
+
+const (
+	cold     mode = iota // boots its kernel with the workload on the command line
+	template             // boots and waits for a workload, to be saved
+	restore              // starts from the saved template, then gets its workload
+)
+
+// launch starts QEMU for an instance in mode m.
+func (d *Driver) launch(begin time.Time, spec drivers.Spec, m mode) (_ *instance, err error) {
 	accel, err := d.accel()
 	if err != nil {
 		return nil, err
 	}
 	args := append([]string{spec.Workload}, spec.Args...)
-	for _, a := range args {
-		if err := kernelArg(a); err != nil {
-			return nil, err
+	if m == cold {
+		for _, a := range args {
+			if err := kernelArg(a); err != nil {
+				return nil, err
+			}
 		}
 	}
 	id := drivers.SafeName(spec.ID)
-	inst := &instance{id: spec.ID, vmReady: make(chan struct{})}
+	inst := &instance{id: spec.ID, mode: m, vmReady: make(chan struct{}), waiting: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			inst.cleanup()
@@ -336,7 +467,9 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 	}
 	inst.ramBytes = int64(memMiB) << 20
 	var disk string
-	if usesDisk(spec.Workload) || d.debianDisk != "" {
+	// A snapshot's VMs all have a disk: the devices of a restored VM are
+	// the template's.
+	if usesDisk(spec.Workload) || d.debianDisk != "" || m != cold {
 		base := d.debianDisk
 		if base == "" {
 			if base, err = images.BuildBaseDisk(d.env.CacheDir); err != nil {
@@ -366,7 +499,19 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 		inst.path = vnet.Path{Peer: peer, Link: link}
 		ip = link.InstanceAddr.String() + "/30"
 	}
-	qargs := d.commandLine(accel, memMiB, disk, ip, args)
+	qargs := d.commandLine(accel, memMiB, disk, ip, args, m)
+	if m == restore {
+		seed := make([]byte, 32)
+		if _, err := rand.Read(seed); err != nil {
+			return nil, fmt.Errorf("qemu: %w", err)
+		}
+		line, err := vminit.FormatWorkload(vminit.Workload{Args: args, IP: ip, Seed: seed, Disk: usesDisk(spec.Workload)})
+		if err != nil {
+			return nil, fmt.Errorf("qemu: %w", err)
+		}
+		inst.workload = line
+		qargs = append(qargs, "-incoming", "exec:cat "+d.snapFile)
+	}
 	cmd := exec.Command(d.cfg.Binary, qargs...)
 	cmd.ExtraFiles = extra
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -384,7 +529,7 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 	if err := state.Write(inst.dir, state.Record{Driver: "qemu", Processes: []state.Process{proc}}); err != nil {
 		return nil, fmt.Errorf("qemu: %w", err)
 	}
-	inst.labels = map[string]string{"machine": d.cfg.Machine, "devices": d.cfg.Devices, "image": d.cfg.Image, "requested_accel": accel}
+	inst.labels = map[string]string{"machine": d.cfg.Machine, "devices": d.cfg.Devices, "image": d.cfg.Image, "requested_accel": accel, "boot": d.cfg.Boot}
 	if accel == "tcg" {
 		inst.labels["tb_size_mib"] = strconv.Itoa(d.cfg.TBSizeMiB)
 	}
@@ -394,8 +539,10 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 
 // commandLine returns QEMU's arguments. disk is the instance's disk image
 // or ""; ip, with network=tap, the guest's address/prefix for the NIC on
-// the tap at fd 4.
-func (d *Driver) commandLine(accel string, memMiB int, disk, ip string, agentArgs []string) []string {
+// the tap at fd 4. A snapshot's template and the VMs restored from it get
+// the same command line: no agent arguments and no address (they come on
+// the console), and SnapshotParam.
+func (d *Driver) commandLine(accel string, memMiB int, disk, ip string, agentArgs []string, m mode) []string {
 	c := d.cfg
 	machine := c.Machine
 	if c.Machine == "microvm" {
@@ -419,8 +566,13 @@ func (d *Driver) commandLine(accel string, memMiB int, disk, ip string, agentArg
 		// hang under emulation.
 		cmdline = append(cmdline, "tsc_early_khz="+strconv.Itoa(hostTSCkHz()))
 	}
-	if mods := c.guestModules(disk != "", ip != ""); len(mods) > 0 {
+	nic := ip != ""
+	if mods := c.guestModules(disk != "", nic); len(mods) > 0 {
 		cmdline = append(cmdline, vminit.ModulesParam+"="+strings.Join(mods, ","))
+	}
+	if m != cold {
+		cmdline = append(cmdline, vminit.SnapshotParam+"=1")
+		ip, agentArgs = "", nil
 	}
 	if ip != "" {
 		cmdline = append(cmdline, vminit.IPParam+"="+ip)
@@ -433,7 +585,7 @@ func (d *Driver) commandLine(accel string, memMiB int, disk, ip string, agentArg
 			root = "/dev/sda"
 		}
 		cmdline = append(cmdline, "virtbench.root="+root, "virtbench.args="+strings.Join(agentArgs, ","), "systemd.show_status=0", "rw")
-	} else {
+	} else if m == cold {
 		cmdline = append(cmdline, "--")
 		cmdline = append(cmdline, agentArgs...)
 	}
@@ -455,7 +607,7 @@ func (d *Driver) commandLine(accel string, memMiB int, disk, ip string, agentArg
 		args = append(args, "-drive", "file="+disk+",format=qcow2,if=none,id=disk0,cache=none,aio=threads",
 			"-device", c.deviceModel("ide-hd", "virtio-blk")+",drive=disk0")
 	}
-	if ip != "" {
+	if nic {
 		args = append(args, "-netdev", "tap,id=net0,fd=4,vhost=off", "-device", c.deviceModel("e1000", "virtio-net")+",netdev=net0")
 	}
 	return args
@@ -522,6 +674,7 @@ func hostTSCkHz() int {
 
 type instance struct {
 	id       string
+	mode     mode
 	dir      string
 	dirFD    *os.File // open until QMP is connected: the socket's path uses it
 	disk     string
@@ -537,10 +690,16 @@ type instance struct {
 	// panicked is the reason of the guest kernel's panic, once its
 	// headline appeared on the console.
 	panicked atomic.Pointer[string]
+	// waiting is closed when a snapshot template waits for its workload;
+	// workload is the console line a restored VM gets once running.
+	waiting     chan struct{}
+	waitingOnce sync.Once
+	workload    []byte
 
 	// Set by watchVMM before vmReady is closed.
-	vmReady chan struct{}
-	vmmUp   time.Time
+	vmReady  chan struct{}
+	vmmUp    time.Time
+	restored time.Time // a restored VM: when it ran again
 	mon     *monitor
 	vmmErr  error
 
@@ -591,7 +750,40 @@ func (i *instance) watchVMM(qmpPath, requested string) {
 	i.labels["accel"] = used
 	if used != requested {
 		i.vmmErr = fmt.Errorf("qemu: asked for accel=%s but QEMU reports %s", requested, used)
+		return
 	}
+	if i.mode == restore {
+		i.vmmErr = i.resume(ctx)
+	}
+}
+
+// resume waits until the incoming migration has loaded the snapshot,
+// lets the VM run, and writes its workload on the console.
+func (i *instance) resume(ctx context.Context) error {
+	rctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		st, err := i.mon.status(rctx)
+		if err != nil {
+			return fmt.Errorf("qemu: restoring the snapshot: %w", err)
+		}
+		if st == raw.RunStateInmigrate {
+			time.Sleep(5 * time.Millisecond)
+			continue
+		}
+		// Saved while stopped, it arrives paused.
+		if st != raw.RunStateRunning {
+			if err := i.mon.cont(rctx); err != nil {
+				return fmt.Errorf("qemu: restoring the snapshot (the VM was %s): %w", st, err)
+			}
+		}
+		break
+	}
+	i.restored = time.Now()
+	if _, err := i.console.Write(i.workload); err != nil {
+		return fmt.Errorf("qemu: sending the workload: %w", err)
+	}
+	return nil
 }
 
 func (i *instance) ID() string                   { return i.id }
@@ -606,8 +798,11 @@ func (i *instance) Processes() []int32           { return []int32{int32(i.p.Pid(
 const panicHeadline = "Kernel panic - not syncing: "
 
 // watchConsole remembers the reason of the first kernel panic on the
-// console.
+// console, and notes when a snapshot template waits.
 func (i *instance) watchConsole(line []byte) {
+	if i.mode == template && bytes.Contains(line, []byte(vminit.WaitingLine)) {
+		i.waitingOnce.Do(func() { close(i.waiting) })
+	}
 	_, reason, ok := bytes.Cut(line, []byte(panicHeadline))
 	if !ok || i.panicked.Load() != nil {
 		return
@@ -637,12 +832,17 @@ func (i *instance) Ready(ctx context.Context) (drivers.Readiness, error) {
 		return drivers.Readiness{}, i.vmmErr
 	}
 	r.Phases = []drivers.Phase{{Name: "vmm", At: i.vmmUp}}
+	r.Labels = i.labels
+	if i.mode == restore {
+		// No boot: the guest's clocks continue the template's.
+		r.Phases = append(r.Phases, drivers.Phase{Name: "restore", At: i.restored})
+		return r, nil
+	}
 	boot := r.Guest.VCPUSec
 	if boot <= 0 {
 		boot = r.Guest.UptimeSec
 	}
 	r.GuestBoot = time.Duration(boot * float64(time.Second))
-	r.Labels = i.labels
 	return r, nil
 }
 

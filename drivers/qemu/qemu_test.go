@@ -186,3 +186,74 @@ func TestTapNetwork(t *testing.T) {
 		})
 	}
 }
+
+// TestSnapshotBoot makes a snapshot once and starts VMs from it: each gets
+// its own workload, address and disk, reports READY without a boot, and
+// serves over its own network path; the snapshot file is what stays in the
+// state directory, for the run's later instances.
+func TestSnapshotBoot(t *testing.T) {
+	drivertest.RequiresRoot(t)
+	env := drivertest.NewEnv(t, drivertest.Options{Options: map[string]string{"accel": "tcg", "boot": "snapshot", "network": "tap"}})
+	d, err := qemu.New(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drivertest.Check(t, d)
+	var took, size float64
+	for _, m := range d.Prepared() {
+		switch m.Metric {
+		case "snapshot_create":
+			took = m.Value
+		case "snapshot_bytes":
+			size = m.Value
+		}
+	}
+	if took <= 0 || size < 1<<20 {
+		t.Fatalf("Prepared() = %v: want the snapshot's creation time and size", d.Prepared())
+	}
+	for _, spec := range []drivers.Spec{
+		{ID: "snap-cpu", Workload: "cpu", Args: []string{"-ops", "5"}},
+		{ID: "snap-fileio", Workload: "fileio", Args: []string{"-size", "1048576"}},
+	} {
+		inst, err := d.Start(context.Background(), spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := drivertest.Ready(t, inst, 2*time.Minute)
+		if r.Labels["boot"] != "snapshot" || r.GuestBoot != 0 || len(r.Phases) != 2 || r.Phases[1].Name != "restore" || !r.At.After(r.Phases[1].At) {
+			t.Errorf("%s: labels %v, guest boot %v, phases %+v: want a restore, no boot", spec.ID, r.Labels, r.GuestBoot, r.Phases)
+		}
+		results := 0
+		deadline := time.After(time.Minute)
+	read:
+		for {
+			select {
+			case m, ok := <-inst.Output():
+				if !ok || m.Kind == guest.KindDone {
+					break read
+				}
+				if m.Kind == guest.KindResult && m.Result.Value > 0 {
+					results++
+				}
+			case <-deadline:
+				t.Fatalf("%s: no DONE within a minute", spec.ID)
+			}
+		}
+		if results == 0 {
+			t.Errorf("%s: no result from the restored VM", spec.ID)
+		}
+		if err := inst.Stop(context.Background()); err != nil {
+			t.Errorf("%s: Stop: %v", spec.ID, err)
+		}
+	}
+	// Two restored VMs at once, each on its own address.
+	drivertest.CheckNetworkPath(t, func(drivers.Env) (drivers.Driver, error) { return d, nil }, env)
+	// What the driver keeps for the run's later instances: the snapshot
+	// and the network peer.
+	entries, _ := os.ReadDir(env.StateDir)
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), "qemu-snapshot-") && e.Name() != "qemu-net" {
+			t.Errorf("left in the state directory: %s", e.Name())
+		}
+	}
+}

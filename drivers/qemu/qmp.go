@@ -78,3 +78,63 @@ func (m *monitor) quit(ctx context.Context) error {
 }
 
 func (m *monitor) close() { _ = m.mon.Disconnect() }
+
+// status returns the VM's run state (query-status).
+func (m *monitor) status(ctx context.Context) (raw.RunState, error) {
+	var st raw.StatusInfo
+	err := m.within(ctx, func() (err error) {
+		st, err = m.raw.QueryStatus()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("qmp: query-status: %w", err)
+	}
+	return st.Status, nil
+}
+
+// cont lets a stopped VM run.
+func (m *monitor) cont(ctx context.Context) error {
+	if err := m.within(ctx, m.raw.Cont); err != nil {
+		return fmt.Errorf("qmp: cont: %w", err)
+	}
+	return nil
+}
+
+// save stops the VM and writes its state to file through a migration to
+// "exec:cat > file" (QEMU 7.2 has no file: URI), and waits until the
+// migration completed.
+func (m *monitor) save(ctx context.Context, file string) error {
+	if err := m.within(ctx, m.raw.Stop); err != nil {
+		return fmt.Errorf("qmp: stop: %w", err)
+	}
+	if err := m.within(ctx, func() error { return m.raw.Migrate("exec:cat > "+file, nil, nil, nil) }); err != nil {
+		return fmt.Errorf("qmp: migrate: %w", err)
+	}
+	for {
+		var info raw.MigrationInfo
+		err := m.within(ctx, func() (err error) {
+			info, err = m.raw.QueryMigrate()
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("qmp: query-migrate: %w", err)
+		}
+		if info.Status != nil {
+			switch *info.Status {
+			case raw.MigrationStatusCompleted:
+				return nil
+			case raw.MigrationStatusFailed, raw.MigrationStatusCancelled:
+				desc := ""
+				if info.ErrorDesc != nil {
+					desc = ": " + *info.ErrorDesc
+				}
+				return fmt.Errorf("qmp: migration %s%s", *info.Status, desc)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("qmp: migration: %w", context.Cause(ctx))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

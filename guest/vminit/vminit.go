@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,7 +18,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"virtbench/guest"
 	"virtbench/guest/internal/netif"
 )
 
@@ -84,21 +82,7 @@ func setupNetwork() error {
 	if v == "" {
 		return nil
 	}
-	p, err := netip.ParsePrefix(v)
-	if err != nil {
-		return fmt.Errorf("vm init: %s=%q: %w", IPParam, v, err)
-	}
-	nic, err := waitForNIC(time.Second)
-	if err != nil {
-		return err
-	}
-	if err := netif.SetAddr(nic, p); err != nil {
-		return fmt.Errorf("vm init: %w", err)
-	}
-	if err := netif.Up(nic); err != nil {
-		return fmt.Errorf("vm init: %w", err)
-	}
-	return os.Setenv(guest.ListenEnv, ":0")
+	return setAddress(v)
 }
 
 // waitForNIC returns the first network interface other than loopback,
@@ -146,6 +130,14 @@ func mountScratch() error {
 			return fmt.Errorf("vm init: mount %s on /tmp: %w", dev, err)
 		}
 		return nil
+	}
+	return mountTmpfs()
+}
+
+// mountTmpfs mounts a tmpfs on /tmp.
+func mountTmpfs() error {
+	if err := os.MkdirAll("/tmp", 0o1777); err != nil {
+		return fmt.Errorf("vm init: %w", err)
 	}
 	if err := unix.Mount("tmpfs", "/tmp", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
 		return fmt.Errorf("vm init: mount /tmp: %w", err)

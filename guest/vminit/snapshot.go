@@ -1,0 +1,181 @@
+package vminit
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"virtbench/guest"
+	"virtbench/guest/internal/netif"
+)
+
+// SnapshotParam, set to 1 on the kernel command line, makes the agent a
+// snapshot template: it sets the guest up as far as no instance differs
+// (file systems, modules), prints WaitingLine and waits on the console
+// for its Workload. The host saves the VM while it waits; every VM
+// restored from that state receives a Workload of its own.
+const SnapshotParam = "virtbench.snapshot"
+
+// WaitingLine is what a snapshot template prints once it waits.
+const WaitingLine = "virtbench: waiting for a workload"
+
+// WorkloadCommand starts the console line that carries a Workload as JSON.
+const WorkloadCommand = "WORKLOAD"
+
+// Workload is what the host sends a VM restored from a snapshot: what
+// every clone of the template would otherwise share.
+type Workload struct {
+	// Args are the agent's arguments: the workload and its flags.
+	Args []string `json:"args"`
+	// IP is the NIC's address, ADDR/PREFIX, when the VM has a network path.
+	IP string `json:"ip,omitempty"`
+	// Seed is entropy for the kernel's random pool: clones of one
+	// snapshot start with the same pool.
+	Seed []byte `json:"seed"`
+	// Disk says whether the workload uses the disk (mounted on /tmp); a
+	// snapshot's VMs all have one, as the template did.
+	Disk bool `json:"disk,omitempty"`
+}
+
+// FromSnapshot reports whether this VM booted as a snapshot template. It
+// mounts /proc to read the kernel command line when it is not yet: the
+// kernel keeps dotted parameters from init's environment.
+func FromSnapshot() bool {
+	if _, err := os.Stat("/proc/cmdline"); err != nil {
+		_ = os.MkdirAll("/proc", 0o755)
+		_ = unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID, "")
+	}
+	return CmdlineValue(SnapshotParam) == "1"
+}
+
+// AwaitWorkload sets up what every clone shares, prints WaitingLine, reads
+// the Workload from console, credits its seed to the kernel's random pool,
+// then sets up the NIC and the disk, and returns the agent's arguments.
+func AwaitWorkload(console io.Reader, out io.Writer) ([]string, error) {
+	if err := setupEarly(); err != nil {
+		return nil, err
+	}
+	fmt.Fprintln(out, WaitingLine)
+	line, err := readLine(console)
+	if err != nil {
+		return nil, fmt.Errorf("vm init: waiting for a workload: %w", err)
+	}
+	w, err := ParseWorkload(line)
+	if err != nil {
+		return nil, err
+	}
+	if err := addEntropy(w.Seed); err != nil {
+		return nil, err
+	}
+	if err := netif.Up("lo"); err != nil {
+		return nil, fmt.Errorf("vm init: %w", err)
+	}
+	if w.IP != "" {
+		if err := setAddress(w.IP); err != nil {
+			return nil, err
+		}
+	}
+	if w.Disk {
+		err = mountScratch()
+	} else {
+		err = mountTmpfs()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return w.Args, nil
+}
+
+// FormatWorkload returns the console line that carries w.
+func FormatWorkload(w Workload) ([]byte, error) {
+	b, err := json.Marshal(w)
+	if err != nil {
+		return nil, err
+	}
+	return append(append([]byte(WorkloadCommand+" "), b...), '\n'), nil
+}
+
+// ParseWorkload reads a console line written by FormatWorkload.
+func ParseWorkload(line string) (Workload, error) {
+	var w Workload
+	rest, ok := strings.CutPrefix(strings.TrimSpace(line), WorkloadCommand+" ")
+	if !ok {
+		return w, fmt.Errorf("vm init: expected %s {...} on the console, got %q", WorkloadCommand, line)
+	}
+	if err := json.Unmarshal([]byte(rest), &w); err != nil {
+		return w, fmt.Errorf("vm init: %s: %w", WorkloadCommand, err)
+	}
+	if len(w.Args) == 0 {
+		return w, errors.New("vm init: the workload has no arguments")
+	}
+	return w, nil
+}
+
+// readLine reads up to a newline one byte at a time, so that nothing after
+// the line (STOP, later) is taken from the console.
+func readLine(r io.Reader) (string, error) {
+	var b strings.Builder
+	var c [1]byte
+	for b.Len() < 1<<16 {
+		n, err := r.Read(c[:])
+		if n == 1 {
+			if c[0] == '\n' {
+				return b.String(), nil
+			}
+			b.WriteByte(c[0])
+		}
+		if err != nil {
+			return b.String(), err
+		}
+	}
+	return "", errors.New("line too long")
+}
+
+// addEntropy mixes seed into the kernel's random pool and credits it
+// (RNDADDENTROPY), so that the pool reseeds and clones diverge.
+func addEntropy(seed []byte) error {
+	if len(seed) == 0 {
+		return nil
+	}
+	f, err := os.OpenFile("/dev/urandom", os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("vm init: %w", err)
+	}
+	defer f.Close()
+	// struct rand_pool_info { int entropy_count; int buf_size; __u32 buf[]; }
+	info := make([]byte, 8+len(seed))
+	*(*int32)(unsafe.Pointer(&info[0])) = int32(8 * len(seed))
+	*(*int32)(unsafe.Pointer(&info[4])) = int32(len(seed))
+	copy(info[8:], seed)
+	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, f.Fd(), unix.RNDADDENTROPY, uintptr(unsafe.Pointer(&info[0]))); errno != 0 {
+		return fmt.Errorf("vm init: RNDADDENTROPY: %w", errno)
+	}
+	return nil
+}
+
+// setAddress gives the NIC the address v (ADDR/PREFIX) and brings it up.
+func setAddress(v string) error {
+	p, err := netip.ParsePrefix(v)
+	if err != nil {
+		return fmt.Errorf("vm init: address %q: %w", v, err)
+	}
+	nic, err := waitForNIC(time.Second)
+	if err != nil {
+		return err
+	}
+	if err := netif.SetAddr(nic, p); err != nil {
+		return fmt.Errorf("vm init: %w", err)
+	}
+	if err := netif.Up(nic); err != nil {
+		return fmt.Errorf("vm init: %w", err)
+	}
+	return os.Setenv(guest.ListenEnv, ":0")
+}
