@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"runtime"
 	"sort"
 	"strings"
@@ -469,6 +470,13 @@ func (t *trial) startInstance(ctx context.Context, st *started, metric string) {
 		return
 	}
 	rd.Labels = kernelLabels(rd)
+	if t.ksm {
+		rd.Labels = maps.Clone(rd.Labels)
+		if rd.Labels == nil {
+			rd.Labels = map[string]string{}
+		}
+		rd.Labels["ksm"] = "on"
+	}
 	st.ready = rd
 	t.record(Sample{Instance: st.id, Metric: metric, Unit: "sec", Value: rd.Startup().Seconds(), Labels: rd.Labels})
 	prev := rd.Begin

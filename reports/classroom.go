@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"html"
 	"slices"
-	"sort"
 	"strings"
 
 	"virtbench/bench"
@@ -45,14 +44,19 @@ const devicesText = "An emulated device (an IDE disk, an e1000 NIC) makes the gu
 
 // devicesNote explains a device comparison in which no result differs
 // beyond chance under TCG, or returns "".
-func devicesNote(cs []DeviceComparison, labels map[string]map[string]string) string {
-	if len(cs) == 0 {
-		return ""
-	}
+func devicesNote(cs []Comparison, labels map[string]map[string]string) string {
+	n := 0
 	for _, c := range cs {
-		if c.P < Alpha || labels[c.Virtio]["accel"] != "tcg" {
+		if c.Aspect != AspectDevices {
+			continue
+		}
+		n++
+		if c.P < Alpha || labels[c.Technique]["accel"] != "tcg" {
 			return ""
 		}
+	}
+	if n == 0 {
+		return ""
 	}
 	return "In this run no result differs beyond chance (p ≥ 0.05 on each): under TCG every guest instruction is already emulated, so a register access that traps into a device model costs little more than any other instruction. Virtio's advantage, far fewer traps, shows where a trap is expensive: under hardware-assisted KVM, where each one is a VM exit and a world switch."
 }
@@ -67,19 +71,6 @@ type Lesson struct {
 	Figures []string `json:"figures"`
 	// Diagram is an SVG of the layers between workload and hardware.
 	Diagram string `json:"-"`
-}
-
-// DeviceComparison is a paravirtual and an emulated-device VM variant
-// compared on one workload result: Ratio above 1 means virtio is faster.
-type DeviceComparison struct {
-	Virtio   string  `json:"virtio"`
-	Emulated string  `json:"emulated"`
-	Workload string  `json:"workload"`
-	Metric   string  `json:"metric"`
-	Ratio    float64 `json:"ratio"`
-	Lo       float64 `json:"lo"`
-	Hi       float64 `json:"hi"`
-	P        float64 `json:"p"`
 }
 
 // kindOf returns the kind of virtualization a variant ran as: its class,
@@ -102,9 +93,8 @@ func kindOf(class drivers.Class, labels map[string]string) string {
 }
 
 // Classroom returns the lessons of a run that ran at least two kinds of
-// virtualization, each with this run's figures, and the paravirtual
-// against emulated device comparisons.
-func Classroom(r *Run, a *Analysis) ([]Lesson, []DeviceComparison) {
+// virtualization, each with this run's figures.
+func Classroom(r *Run, a *Analysis) []Lesson {
 	o := r.Status.Outcome
 	byKind := map[string][]string{}
 	var names []string
@@ -128,7 +118,7 @@ func Classroom(r *Run, a *Analysis) ([]Lesson, []DeviceComparison) {
 		}
 	}
 	if kinds < 2 {
-		return nil, nil
+		return nil
 	}
 	var lessons []Lesson
 	for _, lk := range lessonKinds {
@@ -147,7 +137,7 @@ func Classroom(r *Run, a *Analysis) ([]Lesson, []DeviceComparison) {
 			lessons = append(lessons, l)
 		}
 	}
-	return lessons, deviceComparisons(r, o.Labels)
+	return lessons
 }
 
 // variantFigures is one line of a variant's figures: start, memory and
@@ -170,55 +160,6 @@ func variantFigures(v string, a *Analysis) string {
 		}
 	}
 	return v + ": " + strings.Join(parts, ", ")
-}
-
-// deviceComparisons pairs each VM variant with virtio devices with one with
-// emulated devices on the same machine type and accelerator, and compares
-// them on every workload result both measured.
-func deviceComparisons(r *Run, labels map[string]map[string]string) []DeviceComparison {
-	var perf []bench.Sample
-	for _, s := range r.Samples {
-		if isPerfMetric(s) {
-			perf = append(perf, s)
-		}
-	}
-	vals, units, order := samplesByKey(perf)
-	var variants []string
-	for v := range labels {
-		variants = append(variants, v)
-	}
-	sort.Strings(variants)
-	var out []DeviceComparison
-	for _, pv := range variants {
-		lp := labels[pv]
-		if lp["devices"] != "virtio" {
-			continue
-		}
-		for _, ev := range variants {
-			le := labels[ev]
-			if le["devices"] != "emulated" || le["machine"] != lp["machine"] || le["accel"] != lp["accel"] {
-				continue
-			}
-			for _, k := range order {
-				if k.Driver != pv {
-					continue
-				}
-				ek := k
-				ek.Driver = ev
-				if _, ok := vals[ek]; !ok {
-					continue
-				}
-				c := DeviceComparison{Virtio: pv, Emulated: ev, Workload: k.Workload, Metric: k.Metric}
-				var ok bool
-				if c.Ratio, c.Lo, c.Hi, ok = speedup(vals[ek], vals[k], units[k]); !ok {
-					continue
-				}
-				c.P, _ = bench.MannWhitney(vals[ek], vals[k])
-				out = append(out, c)
-			}
-		}
-	}
-	return out
 }
 
 // layer is one box of a layer diagram; isolates marks the layer that
@@ -254,17 +195,4 @@ func layerDiagram(kind string, layers []layer) string {
 	}
 	b.WriteString(`</svg>`)
 	return b.String()
-}
-
-// deviceHeader is the header of the device comparison tables.
-var deviceHeader = []string{"virtio", "emulated", "workload", "metric", "virtio vs emulated", "range", "p"}
-
-// deviceRows returns one formatted row per comparison.
-func deviceRows(cs []DeviceComparison) [][]string {
-	var rows [][]string
-	for _, c := range cs {
-		rows = append(rows, []string{c.Virtio, c.Emulated, c.Workload, c.Metric, fmt.Sprintf("%.2f×", c.Ratio),
-			fmt.Sprintf("%.2f-%.2f", c.Lo, c.Hi), fmt.Sprintf("%.3f", c.P)})
-	}
-	return rows
 }

@@ -79,11 +79,11 @@ func TestClassroom(t *testing.T) {
 		t.Errorf("gvisor figures: %q", f)
 	}
 
-	if len(a.Devices) != 1 {
-		t.Fatalf("device comparisons %+v, want one (the pc pair; the microvm has no emulated twin)", a.Devices)
+	if len(a.Techniques) != 1 {
+		t.Fatalf("comparisons %+v, want one (the pc pair; the microvm has no emulated twin)", a.Techniques)
 	}
-	d := a.Devices[0]
-	if d.Virtio != "qemu-virtio" || d.Emulated != "qemu-emulated" || d.Metric != "fileio.write" || d.Ratio < 3.9 || d.Ratio > 4.1 || d.Lo > d.Ratio || d.Hi < d.Ratio || d.P >= 0.05 {
+	d := a.Techniques[0]
+	if d.Aspect != AspectDevices || d.Technique != "qemu-virtio" || d.Baseline != "qemu-emulated" || d.Metric != "fileio.write" || d.Ratio < 3.9 || d.Ratio > 4.1 || d.Lo > d.Ratio || d.Hi < d.Ratio || d.P >= 0.05 {
 		t.Errorf("device comparison %+v, want virtio 4× emulated on fileio.write", d)
 	}
 

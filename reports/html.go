@@ -41,9 +41,14 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 <div id="classroom">{{range .Lessons}}<div class="lesson"><h3>{{.Kind}}</h3>{{.Diagram}}<p>{{.Text}}</p><ul>{{range .Figures}}<li>{{.}}</li>{{end}}</ul></div>
 {{end}}</div>
 {{if .DeviceRows}}<h3>paravirtual vs emulated devices</h3><p>{{.DevicesText}}</p>
-<table id="devices"><tr>{{range .DeviceHeader}}<th>{{.}}</th>{{end}}</tr>
-{{range .DeviceRows}}<tr>{{range $i, $c := .}}<td{{if lt $i 4}} class="l"{{end}}>{{$c}}</td>{{end}}</tr>
+<table id="devices"><tr>{{range .TechniqueHeader}}<th>{{.}}</th>{{end}}</tr>
+{{range .DeviceRows}}<tr>{{range $i, $c := .}}<td{{if lt $i 5}} class="l"{{end}}>{{$c}}</td>{{end}}</tr>
 {{end}}</table>{{with .DevicesNote}}<p id="devices-note">{{.}}</p>{{end}}{{end}}{{end}}
+{{if .TechniqueRows}}<h2>VM techniques against their baselines</h2>
+<p>Pairs of VM variants that differ in one setting: paravirtual (virtio) against emulated devices, a start from a snapshot against a cold boot, KSM on against off. Above 1 the technique did better (faster, or less memory); the range holds the ratio when each median lies anywhere in its 95% confidence interval; p is the Mann-Whitney U test's.</p>
+<table id="techniques"><tr>{{range .TechniqueHeader}}<th>{{.}}</th>{{end}}</tr>
+{{range .TechniqueRows}}<tr>{{range $i, $c := .}}<td{{if lt $i 5}} class="l"{{end}}>{{$c}}</td>{{end}}</tr>
+{{end}}</table>{{end}}
 {{if .CapRows}}<h2>Capacity</h2>
 <table id="capacity"><tr>{{range .CapHeader}}<th class="l">{{.}}</th>{{end}}</tr>
 {{range .CapRows}}<tr>{{range .}}<td class="l">{{.}}</td>{{end}}</tr>
@@ -84,34 +89,35 @@ func WriteHTML(w io.Writer, r *Run, a *Analysis, charts []Chart) error {
 		SVG         template.HTML
 	}
 	data := struct {
-		Run          *Run
-		Status       bench.Status
-		Headline     string
-		Skipped      []string
-		Charts       []chartView
-		Header       []string
-		Rows         [][]string
-		Failures     []string
-		Provenance   [][2]string
-		Claims       []Claim
-		CapHeader    []string
-		CapRows      [][]string
-		CapModel     string
-		Density      []string
-		Drivers      [][2]string
-		RatioHeader  []string
-		Ratios       [][]string
-		Faster       []string
-		Lessons      []lessonView
-		DevicesText  string
-		DevicesNote  string
-		DeviceHeader []string
-		DeviceRows   [][]string
+		Run             *Run
+		Status          bench.Status
+		Headline        string
+		Skipped         []string
+		Charts          []chartView
+		Header          []string
+		Rows            [][]string
+		Failures        []string
+		Provenance      [][2]string
+		Claims          []Claim
+		CapHeader       []string
+		CapRows         [][]string
+		CapModel        string
+		Density         []string
+		Drivers         [][2]string
+		RatioHeader     []string
+		Ratios          [][]string
+		Faster          []string
+		Lessons         []lessonView
+		DevicesText     string
+		DevicesNote     string
+		TechniqueHeader []string
+		TechniqueRows   [][]string
+		DeviceRows      [][]string
 	}{Run: r, Status: r.Status, Headline: Headline(a.Summaries), Header: tableHeader, Rows: tableRows(a.Summaries),
 		RatioHeader: ratioHeader, Ratios: ratioRows(a.Ratios),
 		Failures: r.Status.Outcome.Failures, Claims: a.Claims,
 		CapHeader: capacityHeader, CapRows: capacityRows(a.Capacity), CapModel: CapacityModel,
-		Faster: fasterNotes(a.Ratios), DevicesText: devicesText, DevicesNote: a.DevicesNote, DeviceHeader: deviceHeader, DeviceRows: deviceRows(a.Devices)}
+		Faster: fasterNotes(a.Ratios), DevicesText: devicesText, DevicesNote: a.DevicesNote, TechniqueHeader: techniqueHeader, TechniqueRows: techniqueRows(a.Techniques, ""), DeviceRows: techniqueRows(a.Techniques, AspectDevices)}
 	for _, l := range a.Lessons {
 		data.Lessons = append(data.Lessons, lessonView{Lesson: l, Diagram: template.HTML(l.Diagram)})
 	}

@@ -62,7 +62,7 @@ func PerfRatios(samples []bench.Sample) []Ratio {
 			continue
 		}
 		r := Ratio{Driver: k.Driver, Workload: k.Workload, Metric: k.Metric}
-		if r.Value, r.Lo, r.Hi, ok = speedup(nat, vals[k], units[k]); !ok {
+		if r.Value, r.Lo, r.Hi, ok = speedup(nat, vals[k], lowerIsBetter(units[k])); !ok {
 			continue
 		}
 		r.P, _ = bench.MannWhitney(nat, vals[k])
@@ -72,16 +72,17 @@ func PerfRatios(samples []bench.Sample) []Ratio {
 	return out
 }
 
-// speedup returns how much faster other is than base (above 1: faster),
-// from their medians, with the bounds their confidence intervals (or
-// ranges) allow; ok is false when a median is 0.
-func speedup(base, other []float64, unit string) (value, lo, hi float64, ok bool) {
+// speedup returns how much better other is than base (above 1: better;
+// lower values are better when lower is set), from their medians, with the
+// bounds their confidence intervals (or ranges) allow; ok is false when a
+// median is 0.
+func speedup(base, other []float64, lower bool) (value, lo, hi float64, ok bool) {
 	n, nlo, nhi := bounds(benchmath.NewSample(base, &benchmath.DefaultThresholds))
 	d, dlo, dhi := bounds(benchmath.NewSample(other, &benchmath.DefaultThresholds))
 	if n == 0 || d == 0 {
 		return 0, 0, 0, false
 	}
-	if lowerIsBetter(unit) {
+	if lower {
 		return n / d, nlo / dhi, nhi / dlo, true
 	}
 	return d / n, dlo / nhi, dhi / nlo, true

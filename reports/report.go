@@ -63,12 +63,14 @@ type Analysis struct {
 	Capacity []Capacity
 	// Claims are judged on this host's capacity rows and the summaries.
 	Claims []Claim
-	// Lessons and Devices are the classroom section: what each kind of
-	// virtualization that ran is, with its figures, and paravirtual
-	// against emulated devices.
-	Lessons []Lesson
-	Devices []DeviceComparison
-	// DevicesNote explains a device comparison that found no difference.
+	// Techniques compares VM variants that differ in one aspect: virtio
+	// against emulated devices, snapshot against cold boot, KSM on
+	// against off.
+	Techniques []Comparison
+	// Lessons are the classroom section: what each kind of
+	// virtualization that ran is, with its figures; DevicesNote explains
+	// a device comparison that found no difference.
+	Lessons     []Lesson
 	DevicesNote string
 }
 
@@ -87,8 +89,9 @@ func Analyze(r *Run) *Analysis {
 		}
 	}
 	a.Claims = claims(claimContext{sums: r.Summaries, classes: r.Status.Outcome.Classes, ratios: a.Ratios, caps: here})
-	a.Lessons, a.Devices = Classroom(r, a)
-	a.DevicesNote = devicesNote(a.Devices, r.Status.Outcome.Labels)
+	a.Techniques = Techniques(r.Samples, r.Status.Outcome.Labels)
+	a.Lessons = Classroom(r, a)
+	a.DevicesNote = devicesNote(a.Techniques, r.Status.Outcome.Labels)
 	return a
 }
 
@@ -211,14 +214,20 @@ func WriteMarkdownReport(b *bytes.Buffer, a *Analysis) error {
 				fmt.Fprintf(b, "- %s\n", f)
 			}
 		}
-		if len(a.Devices) > 0 {
+		if rows := techniqueRows(a.Techniques, AspectDevices); len(rows) > 0 {
 			fmt.Fprintf(b, "\n### paravirtual vs emulated devices\n\n%s\n\n", devicesText)
-			if err := writeMarkdownTable(b, deviceHeader, deviceRows(a.Devices)); err != nil {
+			if err := writeMarkdownTable(b, techniqueHeader, rows); err != nil {
 				return err
 			}
 			if a.DevicesNote != "" {
 				fmt.Fprintf(b, "\n%s\n", a.DevicesNote)
 			}
+		}
+	}
+	if len(a.Techniques) > 0 {
+		b.WriteString("\n## VM techniques against their baselines (above 1: the technique did better)\n\n")
+		if err := writeMarkdownTable(b, techniqueHeader, techniqueRows(a.Techniques, "")); err != nil {
+			return err
 		}
 	}
 	b.WriteString("\n## Claims\n\n")
@@ -251,9 +260,9 @@ func WriteTerminal(w io.Writer, a *Analysis) error {
 			fmt.Fprintln(w, "  "+n)
 		}
 	}
-	if len(a.Devices) > 0 {
-		fmt.Fprintln(w, "\nparavirtual (virtio) vs emulated devices (above 1: virtio faster):")
-		if err := writeTextTable(w, deviceHeader, deviceRows(a.Devices)); err != nil {
+	if len(a.Techniques) > 0 {
+		fmt.Fprintln(w, "\nVM techniques against their baselines (above 1: the technique did better; range from the 95% CIs; p: Mann-Whitney U):")
+		if err := writeTextTable(w, techniqueHeader, techniqueRows(a.Techniques, "")); err != nil {
 			return err
 		}
 		if a.DevicesNote != "" {

@@ -1,0 +1,45 @@
+package reports
+
+import (
+	"testing"
+
+	"virtbench/bench"
+)
+
+// TestTechniques compares a snapshot start and KSM with their baselines,
+// and leaves alone pairs that differ in more than one setting.
+func TestTechniques(t *testing.T) {
+	var s []bench.Sample
+	idle := adder(&s, "idle")
+	idle("qemu", "startup", "sec", 2.4, 2.5, 2.6, 2.4, 2.5, 2.6)
+	idle("qemu-snapshot", "startup", "sec", 0.8, 0.85, 0.9, 0.8, 0.85, 0.9)
+	idle("qemu-ksm", "startup", "sec", 2.4, 2.5, 2.6, 2.4, 2.5, 2.6)
+	idle("qemu", "host_mem_drop", "B", 164e6, 165e6, 166e6, 164e6, 165e6, 166e6)
+	idle("qemu-ksm", "host_mem_drop", "B", 98e6, 99e6, 100e6, 98e6, 99e6, 100e6)
+	idle("qemu-pc-snapshot", "startup", "sec", 0.5, 0.5, 0.5, 0.5, 0.5, 0.5)
+	vm := func(extra ...string) map[string]string {
+		l := map[string]string{"machine": "microvm", "devices": "virtio", "image": "minimal", "accel": "tcg"}
+		for i := 0; i+1 < len(extra); i += 2 {
+			l[extra[i]] = extra[i+1]
+		}
+		return l
+	}
+	labels := map[string]map[string]string{
+		"qemu": vm(), "qemu-snapshot": vm("boot", "snapshot"), "qemu-ksm": vm("ksm", "on"),
+		"qemu-pc-snapshot": vm("boot", "snapshot", "machine", "pc"), // two settings differ: not compared
+	}
+	cs := Techniques(s, labels)
+	got := map[string]Comparison{}
+	for _, c := range cs {
+		got[c.Aspect+" "+c.Technique+" "+c.Baseline+" "+c.Metric] = c
+	}
+	if len(cs) != 2 {
+		t.Fatalf("comparisons %+v, want snapshot vs cold startup and KSM vs off memory drop", cs)
+	}
+	if c, ok := got["boot qemu-snapshot qemu startup"]; !ok || c.Ratio < 2.9 || c.Ratio > 3.0 || c.P >= 0.05 || c.Lo > c.Ratio || c.Hi < c.Ratio {
+		t.Errorf("snapshot vs cold: %+v, want about 2.94× faster", c)
+	}
+	if c, ok := got["ksm qemu-ksm qemu host_mem_drop"]; !ok || c.Ratio < 1.6 || c.Ratio > 1.7 {
+		t.Errorf("KSM vs off: %+v, want about 1.67× less memory", c)
+	}
+}
