@@ -15,10 +15,10 @@ import (
 // KSM metrics: once per trial (or density step) of a variant with
 // host.ksm=on, after merging settled.
 const (
-	MetricKSMShared  = "ksm.pages_shared"  // pages KSM keeps, one per group of identical pages
-	MetricKSMSharing = "ksm.pages_sharing" // pages mapped onto them: the pages saved
-	MetricKSMSaved   = "ksm.saved_per_inst" // bytes saved per instance: pages_sharing × page size ÷ instances
-	MetricKSMSettle  = "ksm.settle"         // time from the turn-on to merging settled (or the limit)
+	MetricKSMShared  = "ksm_pages_shared"   // pages KSM keeps, one per group of identical pages
+	MetricKSMSharing = "ksm_pages_sharing"  // pages mapped onto them: the pages saved
+	MetricKSMSaved   = "ksm_saved_per_inst" // bytes saved per instance: pages_sharing × page size ÷ instances
+	MetricKSMSettle  = "ksm_settle"         // time from the turn-on to merging settled (or the limit)
 )
 
 // KSMSettleLimit bounds the wait for KSM's merging to settle.

@@ -106,7 +106,7 @@ func TestKSMVariant(t *testing.T) {
 	}
 	saved := 0
 	for _, s := range samples {
-		if !strings.HasPrefix(s.Metric, "ksm.") {
+		if !strings.HasPrefix(s.Metric, "ksm_") {
 			continue
 		}
 		if s.Driver != "merged" || s.Failed() {
@@ -120,7 +120,7 @@ func TestKSMVariant(t *testing.T) {
 		}
 	}
 	if saved != 2 {
-		t.Errorf("%d ksm.saved_per_inst samples, want one per rep of merged", saved)
+		t.Errorf("%d ksm_saved_per_inst samples, want one per rep of merged", saved)
 	}
 	if got, _ := ksm.Read(k.dir); got != want {
 		t.Errorf("KSM after the run %+v, want the settings found %+v", got, want)

@@ -42,9 +42,9 @@ package qemu
 
 import (
 	"bufio"
-	"crypto/rand"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -700,8 +700,8 @@ type instance struct {
 	vmReady  chan struct{}
 	vmmUp    time.Time
 	restored time.Time // a restored VM: when it ran again
-	mon     *monitor
-	vmmErr  error
+	mon      *monitor
+	vmmErr   error
 
 	stopOnce sync.Once
 	stopErr  error
