@@ -57,7 +57,8 @@ func TestReportInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("chromium --dump-dom: %v\n%s", err, stderr.String())
 	}
-	for _, want := range []string{`id="claims"`, "Containers start in seconds", `id="chart-startup"`, "<svg", `id="results"`, `id="provenance"`} {
+	for _, want := range []string{`id="claims"`, "Containers start in seconds", `id="chart-startup"`, "<svg", `id="results"`, `id="provenance"`,
+		`id="summary"`, "Fastest start to READY: native", `id="toc"`, `href="#charts"`, `href="samples.jsonl"`, `class="read"`} {
 		if !strings.Contains(string(dom), want) {
 			t.Errorf("rendered page lacks %q", want)
 		}

@@ -21,7 +21,8 @@ table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
 td,th{border:1px solid #ccc;padding:.25em .5em;text-align:right}
 th{background:#f3f3f3}td.l,th.l{text-align:left}
 .warn{color:#a60}.fail{color:#b00}
-.chart{display:inline-block;margin:.5em;vertical-align:top}
+.chart{display:inline-block;margin:.5em;vertical-align:top;max-width:37em}.chart p.read{font-size:.85em;color:#555;margin:.2em 0}
+nav#toc{font-size:.9em;margin:1em 0;line-height:1.6}
 .chart svg{width:36em;height:auto;border:1px solid #eee}
 .lesson{display:grid;grid-template-columns:max-content 1fr;gap:0 1.2em;align-items:start;margin:.8em 0}
 .lesson h3{grid-column:1/3;margin:.2em 0}.lesson svg{grid-row:2/4}.lesson p,.lesson ul{margin:.2em 0}
@@ -29,14 +30,16 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 </style></head><body>
 <h1>virtbench: {{.Status.Scenario}}</h1>
 <p id="headline">{{.Headline}}</p>
+{{if .Summary}}<h2 id="summary">Summary</h2><ul>{{range .Summary}}<li>{{.}}</li>{{end}}</ul>{{end}}
+<nav id="toc"><b>Contents:</b> {{range $i, $s := .TOC}}{{if $i}} · {{end}}<a href="#{{index $s 0}}">{{index $s 1}}</a>{{end}} · raw data: <a href="samples.jsonl">samples.jsonl</a>, <a href="results.csv">results.csv</a>, <a href="results.txt">results.txt</a> (benchstat), <a href="env.json">env.json</a>, <a href="run.json">run.json</a></nav>
 <p>Run {{.Status.State}}{{if .Status.Reason}} ({{.Status.Reason}}){{end}}; started {{.Status.Started.Format "2006-01-02 15:04:05 MST"}}; {{len .Run.Samples}} samples.</p>
 {{if .Status.SharedWith}}<p class="warn" id="shared">This run shared the host with other virtbench runs ({{range $i, $o := .Status.SharedWith}}{{if $i}}; {{end}}{{$o}}{{end}}): its host-wide figures (MemAvailable drop, host CPU, capacity) include their instances.</p>{{end}}
 {{if .Status.Output}}<p class="warn">{{.Status.Output}}.</p>{{end}}
-<h2>Claims</h2>
+<h2 id="claims-h">Claims</h2>
 <table id="claims"><tr><th class="l">claim</th><th class="l">verdict</th><th class="l">why</th><th class="l">evidence from this run</th><th class="l">caveat</th></tr>
 {{range .Claims}}<tr><td class="l">{{.Claim}}</td><td class="l verdict">{{.Verdict}}</td><td class="l">{{.Reason}}</td><td class="l">{{.Evidence}}</td><td class="l">{{.Caveat}}</td></tr>
 {{end}}</table>
-{{if .Lessons}}<h2>Kinds of virtualization in this run</h2>
+{{if .Lessons}}<h2 id="kinds">Kinds of virtualization in this run</h2>
 <p>What isolates the workload in each kind, what it costs, and this run's figures (medians; ranges from the 95% confidence intervals). Each diagram stacks the layers from the workload down to the hardware; the layer outlined in red is the one that isolates it.</p>
 <div id="classroom">{{range .Lessons}}<div class="lesson"><h3>{{.Kind}}</h3>{{.Diagram}}<p>{{.Text}}</p><ul>{{range .Figures}}<li>{{.}}</li>{{end}}</ul></div>
 {{end}}</div>
@@ -44,35 +47,35 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 <table id="devices"><tr>{{range .TechniqueHeader}}<th>{{.}}</th>{{end}}</tr>
 {{range .DeviceRows}}<tr>{{range $i, $c := .}}<td{{if lt $i 5}} class="l"{{end}}>{{$c}}</td>{{end}}</tr>
 {{end}}</table>{{with .DevicesNote}}<p id="devices-note">{{.}}</p>{{end}}{{end}}{{end}}
-{{if .TechniqueRows}}<h2>VM techniques against their baselines</h2>
+{{if .TechniqueRows}}<h2 id="techniques-h">VM techniques against their baselines</h2>
 <p>Pairs of VM variants that differ in one setting: paravirtual (virtio) against emulated devices, a start from a snapshot against a cold boot, KSM on against off. Above 1 the technique did better (faster, or less memory); the range holds the ratio when each median lies anywhere in its 95% confidence interval; p is the Mann-Whitney U test's.</p>
 <table id="techniques"><tr>{{range .TechniqueHeader}}<th>{{.}}</th>{{end}}</tr>
 {{range .TechniqueRows}}<tr>{{range $i, $c := .}}<td{{if lt $i 5}} class="l"{{end}}>{{$c}}</td>{{end}}</tr>
 {{end}}</table>{{end}}
-{{if .CapRows}}<h2>Capacity</h2>
+{{if .CapRows}}<h2 id="capacity-h">Capacity</h2>
 <table id="capacity"><tr>{{range .CapHeader}}<th class="l">{{.}}</th>{{end}}</tr>
 {{range .CapRows}}<tr>{{range .}}<td class="l">{{.}}</td>{{end}}</tr>
 {{end}}</table>
 <p>{{.CapModel}}</p>{{end}}
-{{if .Density}}<h2>Density sweeps</h2><ul>{{range .Density}}<li>{{.}}</li>{{end}}</ul>{{end}}
-{{if .Drivers}}<h2>What each driver is</h2><dl>{{range .Drivers}}<dt>{{index . 0}}</dt><dd>{{index . 1}}</dd>{{end}}</dl>{{end}}
+{{if .Density}}<h2 id="density-h">Density sweeps</h2><ul>{{range .Density}}<li>{{.}}</li>{{end}}</ul>{{end}}
+{{if .Drivers}}<h2 id="drivers-h">What each driver is</h2><dl>{{range .Drivers}}<dt>{{index . 0}}</dt><dd>{{index . 1}}</dd>{{end}}</dl>{{end}}
 {{if .Skipped}}<h2>Not run</h2><ul>{{range .Skipped}}<li>{{.}}</li>{{end}}</ul>{{end}}
-<h2>Charts</h2>
-{{range .Charts}}<div class="chart" id="chart-{{.Name}}"><h3>{{.Title}}</h3>{{.SVG}}</div>
+<h2 id="charts">Charts</h2>
+{{range .Charts}}<div class="chart" id="chart-{{.Name}}"><h3>{{.Title}}</h3>{{with .Read}}<p class="read">{{.}}</p>{{end}}{{.SVG}}</div>
 {{else}}<p>No chart: the run has no measured samples.</p>{{end}}
-{{if .Ratios}}<h2>Relative to native</h2>
+{{if .Ratios}}<h2 id="ratios-h">Relative to native</h2>
 <p>Measured in the same run, drivers taking turns rep by rep; above 1 is faster than native. The range holds the ratio when each median lies anywhere in its 95% confidence interval; p is the Mann-Whitney U test's.</p>
 <table id="ratios"><tr>{{range .RatioHeader}}<th>{{.}}</th>{{end}}</tr>
 {{range .Ratios}}<tr>{{range $i, $c := .}}<td{{if or (lt $i 3) (eq $i 6)}} class="l"{{end}}>{{$c}}</td>{{end}}</tr>
 {{end}}</table>
 {{if .Faster}}<p>Where an isolated instance beats native beyond the range, what in its setup could explain it:</p><ul id="faster">{{range .Faster}}<li>{{.}}</li>{{end}}</ul>{{end}}{{end}}
-<h2>Results</h2>
+<h2 id="results-h">Results</h2>
 <table id="results"><tr>{{range .Header}}<th>{{.}}</th>{{end}}</tr>
 {{range .Rows}}<tr>{{range $i, $c := .}}<td{{if lt $i 4}} class="l"{{end}}>{{$c}}</td>{{end}}</tr>
 {{end}}</table>
-<h2>Failures</h2>
+<h2 id="failures">Failures</h2>
 {{if .Failures}}<ul class="fail">{{range .Failures}}<li>{{.}}</li>{{end}}</ul>{{else}}<p>None.</p>{{end}}
-<h2>Provenance</h2>
+<h2 id="provenance-h">Provenance</h2>
 <dl id="provenance">{{range .Provenance}}<dt>{{index . 0}}</dt><dd>{{index . 1}}</dd>{{end}}</dl>
 </body></html>
 `))
@@ -85,13 +88,15 @@ func WriteHTML(w io.Writer, r *Run, a *Analysis, charts []Chart) error {
 		Diagram template.HTML // drawn by layerDiagram, its text escaped there
 	}
 	type chartView struct {
-		Name, Title string
-		SVG         template.HTML
+		Name, Title, Read string
+		SVG               template.HTML
 	}
 	data := struct {
 		Run             *Run
 		Status          bench.Status
 		Headline        string
+		Summary         []string
+		TOC             [][2]string
 		Skipped         []string
 		Charts          []chartView
 		Header          []string
@@ -121,6 +126,21 @@ func WriteHTML(w io.Writer, r *Run, a *Analysis, charts []Chart) error {
 	for _, l := range a.Lessons {
 		data.Lessons = append(data.Lessons, lessonView{Lesson: l, Diagram: template.HTML(l.Diagram)})
 	}
+	data.Summary = Summary(a)
+	data.TOC = [][2]string{{"claims-h", "claims"}}
+	for _, sec := range []struct {
+		show     bool
+		id, name string
+	}{
+		{len(a.Lessons) > 0, "kinds", "kinds of virtualization"}, {len(a.Techniques) > 0, "techniques-h", "VM techniques"},
+		{len(a.Capacity) > 0, "capacity-h", "capacity"}, {len(r.Status.Outcome.Density) > 0, "density-h", "density"},
+		{true, "charts", "charts"}, {len(a.Ratios) > 0, "ratios-h", "relative to native"}, {true, "results-h", "results"},
+		{true, "failures", "failures"}, {true, "provenance-h", "provenance"},
+	} {
+		if sec.show {
+			data.TOC = append(data.TOC, [2]string{sec.id, sec.name})
+		}
+	}
 	for k, v := range r.Status.Outcome.Density {
 		data.Density = append(data.Density, k+": "+v)
 	}
@@ -138,7 +158,7 @@ func WriteHTML(w io.Writer, r *Run, a *Analysis, charts []Chart) error {
 		if i := bytes.Index(svg, []byte("<svg")); i > 0 {
 			svg = svg[i:]
 		}
-		data.Charts = append(data.Charts, chartView{Name: c.Name, Title: c.Title, SVG: template.HTML(svg)})
+		data.Charts = append(data.Charts, chartView{Name: c.Name, Title: c.Title, Read: chartReading[c.Name], SVG: template.HTML(svg)})
 	}
 	p := r.Provenance
 	data.Provenance = [][2]string{
@@ -166,6 +186,68 @@ func WriteHTML(w io.Writer, r *Run, a *Analysis, charts []Chart) error {
 		data.Provenance = append(data.Provenance, [2]string{d + " ran with", strings.Join(kv, " ")})
 	}
 	return htmlTmpl.Execute(w, data)
+}
+
+// chartReading says, per chart, in one sentence how to read it.
+var chartReading = map[string]string{
+	"startup":           "Each box spans the middle half of the starts (line: the median; whiskers: the rest); lower is better, and the axis is logarithmic, so equal steps are equal ratios.",
+	"teardown":          "How long stopping one instance took, boxes as above; lower is better.",
+	"memory":            "The memory each instance added, its proportional set size summed over its host processes; lower is better.",
+	"startup-phases":    "Where the start goes: each bar stacks the median of each phase the driver can see, from the driver's first step to READY.",
+	"disk":              "Disk for ten instances: the shared image counted once plus ten writable layers; lower is better.",
+	"perf-ratio":        "Each workload result divided by native's in the same run: 1 is native speed, above is faster; the whiskers span the ratios the 95% intervals allow.",
+	"density-memory":    "How much memory each instance costs as more run at once: flat lines mean a fixed cost per instance; lower is better.",
+	"density-available": "The host's MemAvailable as instances were added; the sweep stops before the dashed floor.",
+	"density-latency":   "The median start of the instances each step added: a rising line shows the host getting crowded.",
+	"density-cpu":       "The CPU one idle instance keeps busy as more run: what bounds capacity when memory does not.",
+}
+
+// Summary says in a few lines who won what in a run: the fastest start,
+// the smallest memory, capacity, the VM techniques and the claims' verdicts.
+func Summary(a *Analysis) []string {
+	var out []string
+	best := func(metric, what, unit string) {
+		var name string
+		var v float64
+		for _, s := range a.Summaries {
+			if s.Metric == metric && s.Instances == 1 && s.N > 0 && s.Workload == "idle" && (name == "" || s.Median < v) {
+				name, v = s.Driver, s.Median
+			}
+		}
+		if name != "" {
+			out = append(out, fmt.Sprintf("%s: %s, %s (median of an idle instance).", what, name, FormatValue(v, unit)))
+		}
+	}
+	best(bench.MetricStartup, "Fastest start to READY", "sec")
+	best(bench.MetricPSS, "Smallest memory (PSS)", "B")
+	var caps []string
+	for _, c := range a.Capacity {
+		if c.Host == ThisHost {
+			caps = append(caps, fmt.Sprintf("%s %s (%s binds)", c.Driver, formatCount(c.Idle), c.Binding))
+		}
+	}
+	if len(caps) > 0 {
+		out = append(out, "Idle instances that fit this host: "+strings.Join(caps, ", ")+".")
+	}
+	for _, c := range a.Techniques {
+		if c.P < Alpha && (c.Metric == bench.MetricStartup || c.Metric == bench.MetricHostMemDrop || c.Aspect == AspectDevices) {
+			out = append(out, fmt.Sprintf("%s (%s=%s) does %.2f× better than %s on %s %s [%.2f-%.2f].", c.Technique, c.Aspect, techniqueValue(c.Aspect), c.Ratio, c.Baseline, c.Workload, c.Metric, c.Lo, c.Hi))
+		}
+	}
+	for _, c := range a.Claims {
+		out = append(out, fmt.Sprintf("%q %s.", c.Claim, c.Verdict))
+	}
+	return out
+}
+
+// techniqueValue is the label value of an aspect's technique.
+func techniqueValue(aspect string) string {
+	for _, a := range aspects {
+		if a.key == aspect {
+			return a.technique
+		}
+	}
+	return ""
 }
 
 // Headline states the startup medians in one sentence, relative to native
