@@ -31,6 +31,9 @@ var aspects = []struct {
 // variants compared on one aspect agree on all the others.
 var configLabels = []string{"machine", "devices", "image", "accel", AspectBoot, AspectKSM}
 
+// minCompared is the fewest values a side needs to be compared.
+const minCompared = 3
+
 // Comparison is a technique and its baseline compared on one result:
 // Ratio above 1 means the technique's variant did better (faster, or
 // smaller), with Lo and Hi from the confidence intervals (or ranges) and
@@ -99,7 +102,9 @@ func Techniques(samples []bench.Sample, labels map[string]map[string]string) []C
 					}
 					bk := k
 					bk.Driver = bv
-					if _, have := vals[bk]; !ok || !have {
+					// A single density step is one value a side: no
+					// comparison to speak of.
+					if !ok || len(vals[k]) < minCompared || len(vals[bk]) < minCompared {
 						continue
 					}
 					c := Comparison{Aspect: asp.key, Technique: tv, Baseline: bv, Workload: k.Workload, Instances: k.Instances, Metric: k.Metric}
