@@ -89,6 +89,8 @@ type Outcome struct {
 type VariantRecord struct {
 	Driver  string            `json:"driver"`
 	Options map[string]string `json:"options,omitempty"`
+	// Host are the host settings the variant ran with (host.ksm).
+	Host map[string]string `json:"host,omitempty"`
 }
 
 // Kinds returns the drivers that ran with their kinds, sorted by name.
@@ -166,7 +168,7 @@ func (r *Runner) run(ctx context.Context) (Outcome, error) {
 		}
 		ds = append(ds, ready{name, v, d})
 		out.DriverKinds[name], out.Classes[name] = info.Kind, info.Class
-		out.Variants[name] = VariantRecord{Driver: v.Driver, Options: info.Resolve(env.Options)}
+		out.Variants[name] = VariantRecord{Driver: v.Driver, Options: info.Resolve(env.Options), Host: sc.HostSettings(v)}
 		if err := r.recordImage(name, d); err != nil {
 			return out, err
 		}

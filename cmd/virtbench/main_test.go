@@ -302,6 +302,9 @@ settle: 0s
 		if v.Driver != "container" || !maps.Equal(v.Options, wantOpts) {
 			t.Errorf("run.json variant %s = %+v, want driver container with %v", name, v, wantOpts)
 		}
+		if v.Host["ksm"] != "off" {
+			t.Errorf("run.json variant %s host settings %v, want ksm off", name, v.Host)
+		}
 		if o.Classes[name] != drivers.ClassOSLevel {
 			t.Errorf("class of %s = %q", name, o.Classes[name])
 		}
