@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -26,10 +27,12 @@ type Chart struct {
 	PNG   []byte
 }
 
-// Series is the data of one box or bar: a label and its values.
+// Series is the data of one box or bar: a label and its values, and its
+// colour (nil: the chart picks one by position).
 type Series struct {
 	Label  string
 	Values []float64
+	Color  color.Color
 }
 
 // MetricSeries returns, per driver in first-seen order, the measured values
@@ -56,10 +59,15 @@ func MetricSeries(samples []bench.Sample, metric, workload string) []Series {
 var palette = []color.Color{
 	color.RGBA{0x1f, 0x77, 0xb4, 0xff}, color.RGBA{0xff, 0x7f, 0x0e, 0xff}, color.RGBA{0x2c, 0xa0, 0x2c, 0xff},
 	color.RGBA{0xd6, 0x27, 0x28, 0xff}, color.RGBA{0x94, 0x67, 0xbd, 0xff}, color.RGBA{0x8c, 0x56, 0x4b, 0xff},
+	color.RGBA{0xe3, 0x77, 0xc2, 0xff}, color.RGBA{0x7f, 0x7f, 0x7f, 0xff}, color.RGBA{0xbc, 0xbd, 0x22, 0xff},
+	color.RGBA{0x17, 0xbe, 0xcf, 0xff},
 }
 
-// BoxChart draws one box per series on a log scale when the values span more
-// than a factor of 20, as startup times across drivers do.
+// BoxChart draws one box per series, on a log scale when the values span
+// more than a factor of 20, as startup times across drivers do. Axes are
+// in the unit the y label starts with (seconds, bytes), log axes ticked at
+// 1-2-5 steps; no box touches the plot's edge; a series of at most
+// DotsMax values also shows every value as a dot beside its box.
 func BoxChart(name, title, ylabel string, series []Series) (Chart, error) {
 	p := plot.New()
 	p.Title.Text = title
@@ -70,14 +78,31 @@ func BoxChart(name, title, ylabel string, series []Series) (Chart, error) {
 		if len(s.Values) == 0 {
 			continue
 		}
+		x := float64(len(names))
 		vals := plotter.Values(s.Values)
-		b, err := plotter.NewBoxPlot(vg.Points(30), float64(len(names)), vals)
+		b, err := plotter.NewBoxPlot(vg.Points(30), x, vals)
 		if err != nil {
 			return Chart{}, fmt.Errorf("reports: %s chart: %w", name, err)
 		}
 		tableQuartiles(b)
-		b.FillColor = palette[i%len(palette)]
+		c := s.Color
+		if c == nil {
+			c = palette[i%len(palette)]
+		}
+		b.FillColor = c
 		p.Add(b)
+		if len(s.Values) <= DotsMax {
+			dots := make(plotter.XYs, len(s.Values))
+			for j, v := range s.Values {
+				dots[j] = plotter.XY{X: x + 0.32, Y: v}
+			}
+			sc, err := plotter.NewScatter(dots)
+			if err != nil {
+				return Chart{}, fmt.Errorf("reports: %s chart: %w", name, err)
+			}
+			sc.GlyphStyle.Color, sc.GlyphStyle.Radius, sc.GlyphStyle.Shape = c, vg.Points(2), draw.CircleGlyph{}
+			p.Add(sc)
+		}
 		names = append(names, s.Label)
 		for _, v := range s.Values {
 			lo, hi = math.Min(lo, v), math.Max(hi, v)
@@ -87,12 +112,97 @@ func BoxChart(name, title, ylabel string, series []Series) (Chart, error) {
 		return Chart{}, fmt.Errorf("reports: %s chart: no data", name)
 	}
 	p.NominalX(names...)
+	p.X.Min, p.X.Max = -0.6, float64(len(names))-0.4
+	if len(names) > 6 {
+		p.X.Tick.Label.Rotation = math.Pi / 6
+		p.X.Tick.Label.XAlign, p.X.Tick.Label.YAlign = draw.XRight, draw.YCenter
+	}
 	if lo > 0 && hi/lo > 20 {
 		p.Y.Scale = plot.LogScale{}
-		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.Y.Tick.Marker = logTicks(axisUnit(ylabel))
 		p.Y.Label.Text += " (log scale)"
+		p.Y.Min, p.Y.Max = lo/1.5, hi*1.5
+	} else {
+		pad := 0.08 * (hi - lo)
+		if pad == 0 {
+			pad = 0.05 * math.Abs(hi)
+		}
+		p.Y.Min, p.Y.Max = math.Max(0, lo-pad), hi+pad
+		if lo-pad < 0 && lo < 0 {
+			p.Y.Min = lo - pad
+		}
 	}
 	return render(name, title, p)
+}
+
+// DotsMax is the most values a box chart shows as dots beside a box.
+const DotsMax = 20
+
+// axisUnit is the unit of an axis whose label starts with it.
+func axisUnit(label string) string {
+	switch {
+	case strings.HasPrefix(label, "bytes"):
+		return "B"
+	case strings.HasPrefix(label, "seconds"):
+		return "sec"
+	}
+	return ""
+}
+
+// logTicks labels a log axis at 1, 2 and 5 times each power of ten, in
+// unit ("" for plain numbers), with unlabelled minor ticks between; bytes
+// at powers of two (1, 2, 4 … MiB).
+func logTicks(unit string) plot.Ticker {
+	return plot.TickerFunc(func(lo, hi float64) []plot.Tick {
+		var ticks []plot.Tick
+		if lo <= 0 || hi <= lo {
+			return plot.LogTicks{Prec: -1}.Ticks(lo, hi)
+		}
+		if unit == "B" {
+			first, last := math.Ceil(math.Log2(lo)), math.Floor(math.Log2(hi))
+			every := math.Max(1, math.Ceil((last-first+1)/10))
+			for e := first; e <= last; e++ {
+				t := plot.Tick{Value: math.Pow(2, e)}
+				if math.Mod(e-first, every) == 0 {
+					t.Label = formatTick(t.Value, unit)
+				}
+				ticks = append(ticks, t)
+			}
+			return ticks
+		}
+		for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
+			for m := 1; m <= 9; m++ {
+				v := float64(m) * math.Pow(10, e)
+				if v < lo || v > hi {
+					continue
+				}
+				t := plot.Tick{Value: v}
+				if m == 1 || m == 2 || m == 5 {
+					t.Label = formatTick(v, unit)
+				}
+				ticks = append(ticks, t)
+			}
+		}
+		return ticks
+	})
+}
+
+// formatTick writes a tick's value in unit without trailing zeros
+// ("4MiB", "2.5ms"), or as a plain number.
+func formatTick(v float64, unit string) string {
+	if unit == "" {
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	}
+	f := FormatValue(v, unit)
+	end := strings.IndexFunc(f, func(r rune) bool { return (r < '0' || r > '9') && r != '.' && r != '-' })
+	if end < 0 {
+		end = len(f)
+	}
+	num := f[:end]
+	if strings.Contains(num, ".") {
+		num = strings.TrimRight(strings.TrimRight(num, "0"), ".")
+	}
+	return num + f[end:]
 }
 
 // tableQuartiles makes a box show the quartiles the tables print (type 7,
@@ -158,19 +268,24 @@ func render(name, title string, p *plot.Plot) (Chart, error) {
 
 // Charts returns every chart the samples have data for.
 func Charts(samples []bench.Sample) ([]Chart, error) {
-	out, err := boxCharts(samples)
+	colors := variantColors(samples)
+	out, err := boxCharts(samples, colors)
 	if err != nil {
 		return nil, err
 	}
 	sums := bench.Summarize(samples)
+	perf := PerfBars(samples)
+	for i := range perf.Series {
+		perf.Series[i].Color = colors[perf.Series[i].Name]
+	}
 	bars := []struct {
 		name, title, ylabel string
 		data                Bars
 		stacked             bool
 	}{
-		{"startup-phases", "Startup phases (medians)", "seconds", PhaseBars(sums), true},
-		{"disk", "Disk for 10 instances: shared image once + writable layers", "bytes allocated", DiskBars(sums, 10), true},
-		{"perf-ratio", "Workload speed relative to native (1 = native; bars: range from the 95% CIs)", "ratio", PerfBars(samples), false},
+		{"startup-phases", "Startup phases, medians (lower is better)", "seconds", PhaseBars(sums), true},
+		{"disk", "Disk for 10 instances: shared image once + writable layers (lower is better)", "bytes allocated", DiskBars(sums, 10), true},
+		{"perf-ratio", "Workload speed relative to native (1 = native; higher is better)", "ratio", perf, false},
 	}
 	for _, b := range bars {
 		if len(b.data.Labels) == 0 || len(b.data.Series) == 0 {
@@ -182,25 +297,40 @@ func Charts(samples []bench.Sample) ([]Chart, error) {
 		}
 		out = append(out, c)
 	}
-	dens, err := densityCharts(sums)
+	dens, err := densityCharts(sums, colors)
 	if err != nil {
 		return nil, err
 	}
 	return append(out, dens...), nil
 }
 
-// boxCharts draws the distributions of startup and teardown.
-func boxCharts(samples []bench.Sample) ([]Chart, error) {
+// variantColors gives each variant of a run one colour for every chart,
+// in the order the variants first appear in the samples.
+func variantColors(samples []bench.Sample) map[string]color.Color {
+	out := map[string]color.Color{}
+	for _, s := range samples {
+		if _, ok := out[s.Driver]; !ok {
+			out[s.Driver] = palette[len(out)%len(palette)]
+		}
+	}
+	return out
+}
+
+// boxCharts draws the distributions of startup, teardown and memory.
+func boxCharts(samples []bench.Sample, colors map[string]color.Color) ([]Chart, error) {
 	var out []Chart
 	specs := []struct{ name, title, ylabel, metric string }{
-		{"startup", "Start to READY, per driver", "seconds", bench.MetricStartup},
-		{"teardown", "Stop time, per driver", "seconds", bench.MetricTeardown},
-		{"memory", "Memory per instance (PSS; RSS and USS in the tables)", "bytes", bench.MetricPSS},
+		{"startup", "Start to READY, per variant (lower is better)", "seconds", bench.MetricStartup},
+		{"teardown", "Stop time, per variant (lower is better)", "seconds", bench.MetricTeardown},
+		{"memory", "Memory per instance, PSS (lower is better)", "bytes", bench.MetricPSS},
 	}
 	for _, sp := range specs {
 		series := MetricSeries(samples, sp.metric, "")
 		if len(series) == 0 {
 			continue
+		}
+		for i := range series {
+			series[i].Color = colors[series[i].Label]
 		}
 		c, err := BoxChart(sp.name, sp.title, sp.ylabel, series)
 		if err != nil {

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"fmt"
+	"image/color"
 	"sort"
 
 	"gonum.org/v1/plot"
@@ -15,6 +16,10 @@ import (
 type Curve struct {
 	Label string
 	XY    plotter.XYs
+	// Color, when set, is the curve's colour (nil: picked by position);
+	// Dashed draws it dashed.
+	Color  color.Color
+	Dashed bool
 }
 
 // DensityCurves returns, per driver that ran a density sweep, the curve of
@@ -58,7 +63,7 @@ func LineChart(name, title, ylabel string, curves []Curve, hline float64, hlabel
 	p.X.Label.Text = "instances running"
 	p.Y.Label.Text = ylabel
 	p.X.Scale = plot.LogScale{}
-	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.X.Tick.Marker = logTicks("")
 	p.Legend.Top = true
 	var xmax float64
 	for i, c := range curves {
@@ -69,7 +74,14 @@ func LineChart(name, title, ylabel string, curves []Curve, hline float64, hlabel
 		if err != nil {
 			return Chart{}, fmt.Errorf("reports: %s chart: %w", name, err)
 		}
-		l.Color, pts.Color = palette[i%len(palette)], palette[i%len(palette)]
+		col := c.Color
+		if col == nil {
+			col = palette[i%len(palette)]
+		}
+		l.Color, pts.Color = col, col
+		if c.Dashed {
+			l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+		}
 		p.Add(l, pts)
 		p.Legend.Add(c.Label, l, pts)
 		xmax = max(xmax, c.XY[len(c.XY)-1].X)
@@ -95,14 +107,22 @@ func LineChart(name, title, ylabel string, curves []Curve, hline float64, hlabel
 // methods, MemAvailable against the floor, the start latency of each step
 // and the CPU an idle instance costs, against the number of instances
 // running.
-func densityCharts(sums []bench.Summary) ([]Chart, error) {
+func densityCharts(sums []bench.Summary, colors map[string]color.Color) ([]Chart, error) {
+	curves := func(metric string) []Curve {
+		cs := DensityCurves(sums, metric)
+		for i := range cs {
+			cs[i].Color = colors[cs[i].Label]
+		}
+		return cs
+	}
 	var mem []Curve
-	for _, c := range DensityCurves(sums, bench.MetricDensityPSS) {
+	for _, c := range curves(bench.MetricDensityPSS) {
 		c.Label += " PSS"
 		mem = append(mem, c)
 	}
-	for _, c := range DensityCurves(sums, bench.MetricDensityMemDrop) {
+	for _, c := range curves(bench.MetricDensityMemDrop) {
 		c.Label += " MemAvailable drop"
+		c.Dashed = true
 		mem = append(mem, c)
 	}
 	if len(mem) == 0 {
@@ -114,17 +134,17 @@ func densityCharts(sums []bench.Summary) ([]Chart, error) {
 		hline               float64
 		hlabel              string
 	}{
-		{"density-memory", "Density: memory per instance", "bytes per instance", mem, 0, ""},
-		{"density-available", "Density: host MemAvailable", "bytes", DensityCurves(sums, bench.MetricDensityAvailable), densityFloor(sums), "memory floor"},
-		{"density-latency", "Density: start latency of the instances each step added (median)", "seconds", DensityCurves(sums, bench.MetricDensityStartup), 0, ""},
+		{"density-memory", "Density: memory per instance (lower is better)", "bytes per instance", mem, 0, ""},
+		{"density-available", "Density: host MemAvailable", "bytes", curves(bench.MetricDensityAvailable), densityFloor(sums), "memory floor"},
+		{"density-latency", "Density: start latency of the instances each step added, median (lower is better)", "seconds", curves(bench.MetricDensityStartup), 0, ""},
 	}
-	if cpu := DensityCurves(sums, bench.MetricDensityCPU); len(cpu) > 0 {
+	if cpu := curves(bench.MetricDensityCPU); len(cpu) > 0 {
 		specs = append(specs, struct {
 			name, title, ylabel string
 			curves              []Curve
 			hline               float64
 			hlabel              string
-		}{"density-cpu", "Density: CPU one idle instance costs the host", "cores per instance", cpu, 0, ""})
+		}{"density-cpu", "Density: CPU one idle instance costs the host (lower is better)", "cores per instance", cpu, 0, ""})
 	}
 	var out []Chart
 	for _, sp := range specs {

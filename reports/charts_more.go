@@ -2,6 +2,7 @@ package reports
 
 import (
 	"fmt"
+	"image/color"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -22,6 +23,7 @@ type Bars struct {
 type BarSeries struct {
 	Name           string
 	Values, Lo, Hi []float64
+	Color          color.Color // nil: picked by position
 }
 
 // driversOf returns the drivers of sums in first-seen order, skipping
@@ -176,7 +178,10 @@ func BarsChart(name, title, ylabel string, b Bars, stacked bool) (Chart, error) 
 		if err != nil {
 			return Chart{}, fmt.Errorf("reports: %s chart: %w", name, err)
 		}
-		bars.Color = palette[i%len(palette)]
+		bars.Color = s.Color
+		if bars.Color == nil {
+			bars.Color = palette[i%len(palette)]
+		}
 		bars.LineStyle.Width = 0
 		shift := 0.0
 		if stacked {

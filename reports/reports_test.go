@@ -251,12 +251,12 @@ func TestDensityCharts(t *testing.T) {
 	if f := densityFloor(sums); f != 5e8 {
 		t.Errorf("floor %v", f)
 	}
-	charts, err := densityCharts(sums)
+	charts, err := densityCharts(sums, nil)
 	if err != nil || len(charts) != 3 {
 		t.Fatalf("density charts: %d, %v", len(charts), err)
 	}
 	cpu := append(samples, bench.Sample{Driver: "container", Workload: "idle", Instances: 4, Metric: bench.MetricDensityCPU, Unit: "cores", Value: 0.01})
-	if all, err := densityCharts(bench.Summarize(cpu)); err != nil || len(all) != 4 || all[3].Name != "density-cpu" {
+	if all, err := densityCharts(bench.Summarize(cpu), nil); err != nil || len(all) != 4 || all[3].Name != "density-cpu" {
 		t.Errorf("density charts with CPU figures: %d, %v; want a fourth, density-cpu", len(all), err)
 	}
 	if !bytes.Contains(charts[1].SVG, []byte("memory floor")) {
@@ -317,5 +317,28 @@ func TestBoxQuartilesMatchTables(t *testing.T) {
 	tableQuartiles(b)
 	if b.Quartile1 != 2.25 || b.Quartile3 != 4.75 || b.Median != 3.5 || b.AdjLow != 1 || b.AdjHigh != 6 || len(b.Outside) != 0 {
 		t.Errorf("box %v-%v-%v, whiskers %v-%v, outside %v; want 2.25-3.5-4.75, 1-6, none", b.Quartile1, b.Median, b.Quartile3, b.AdjLow, b.AdjHigh, b.Outside)
+	}
+}
+
+// TestLogTicks: log axes are labelled at 1-2-5 steps in the axis's unit,
+// bytes at powers of two, without trailing zeros.
+func TestLogTicks(t *testing.T) {
+	labels := func(unit string, lo, hi float64) []string {
+		var out []string
+		for _, tk := range logTicks(unit).Ticks(lo, hi) {
+			if tk.Label != "" {
+				out = append(out, tk.Label)
+			}
+		}
+		return out
+	}
+	if got := strings.Join(labels("sec", 0.008, 0.3), " "); got != "10ms 20ms 50ms 100ms 200ms" {
+		t.Errorf("seconds ticks %q", got)
+	}
+	if got := strings.Join(labels("B", 3<<20, 300<<20), " "); got != "4MiB 8MiB 16MiB 32MiB 64MiB 128MiB 256MiB" {
+		t.Errorf("byte ticks %q", got)
+	}
+	if got := strings.Join(labels("", 1, 1000), " "); got != "1 2 5 10 20 50 100 200 500 1000" {
+		t.Errorf("count ticks %q", got)
 	}
 }
