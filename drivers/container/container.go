@@ -263,7 +263,9 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 		// exec would run as the unmapped host root, without capabilities.
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
-	start := func() (*agentproc.Process, error) { return agentproc.Start(cmd, begin) }
+	start := func() (*agentproc.Process, error) {
+		return agentproc.Start(cmd, begin, agentproc.WithStartPhase("runtime"))
+	}
 	if cgDir := cg.Dir(); cgDir != "" {
 		// cgroup v2: clone straight into the cgroup.
 		fd, err := syscall.Open(cgDir, syscall.O_DIRECTORY|syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
@@ -278,7 +280,7 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 		// would cost an RCU grace period (5-20 ms).
 		start = func() (p *agentproc.Process, err error) {
 			err = cg.SpawnInside(func() error {
-				p, err = agentproc.Start(cmd, begin)
+				p, err = agentproc.Start(cmd, begin, agentproc.WithStartPhase("runtime"))
 				return err
 			})
 			if err != nil && p != nil {

@@ -306,6 +306,7 @@ func (d *Driver) Start(ctx context.Context, spec drivers.Spec) (_ drivers.Instan
 	}
 	inst.att = &att
 	inst.console = agentproc.NewConsole(begin)
+	inst.console.Mark("create")
 	stdoutR, stdoutW := io.Pipe()
 	go inst.console.Read(stdoutR)
 	go func() {
@@ -318,6 +319,7 @@ func (d *Driver) Start(ctx context.Context, spec drivers.Spec) (_ drivers.Instan
 	if err := cli.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
 		return nil, fmt.Errorf("docker: start: %w", err)
 	}
+	inst.console.Mark("runtime")
 	if d.network == "veth" {
 		// The agent listens on every address, so the link may come after
 		// it started; it is there before Start returns, so before READY

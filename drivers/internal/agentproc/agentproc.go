@@ -42,9 +42,11 @@ type Console struct {
 	out     chan guest.Message
 	drained chan struct{}
 
-	mu   sync.Mutex
-	tail []byte
-	hook func(line []byte)
+	mu         sync.Mutex
+	tail       []byte
+	hook       func(line []byte)
+	phases     []drivers.Phase
+	startPhase string // see WithStartPhase
 }
 
 // NewConsole returns a console for an instance whose start began at begin.
@@ -79,6 +81,22 @@ func WithLineHook(hook func(line []byte)) Option {
 	return func(c *Console) { c.hook = hook }
 }
 
+// WithStartPhase marks the moment the process exists (exec returned) as
+// the start phase name ("exec" for a plain process, "runtime" when the
+// process is the container the runtime made).
+func WithStartPhase(name string) Option {
+	return func(c *Console) { c.startPhase = name }
+}
+
+// Mark records now as the end of the start phase name: a host-side moment
+// the driver sees between the start's beginning and READY. Phases marked
+// after READY are left out of the Readiness.
+func (c *Console) Mark(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.phases = append(c.phases, drivers.Phase{Name: name, At: time.Now()})
+}
+
 // Start starts cmd in a new process group with stdout and stderr attached to
 // the console reader. begin is when the driver began work for the instance.
 // cmd.Stdout and cmd.Stderr must be nil.
@@ -109,6 +127,9 @@ func Start(cmd *exec.Cmd, begin time.Time, opts ...Option) (*Process, error) {
 	p := &Process{Console: NewConsole(begin), cmd: cmd, exited: make(chan struct{}), outputDone: make(chan struct{})}
 	for _, o := range opts {
 		o(p.Console)
+	}
+	if p.startPhase != "" {
+		p.Mark(p.startPhase)
 	}
 	stderrDone := make(chan struct{})
 	go func() {
@@ -277,7 +298,15 @@ func (c *Console) withTail(err error) error {
 }
 
 func (c *Console) readiness() drivers.Readiness {
-	return drivers.Readiness{Begin: c.begin, At: c.readyMsg.At, Guest: *c.readyMsg.Ready}
+	r := drivers.Readiness{Begin: c.begin, At: c.readyMsg.At, Guest: *c.readyMsg.Ready}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, ph := range c.phases {
+		if ph.At.Before(r.At) {
+			r.Phases = append(r.Phases, ph)
+		}
+	}
+	return r
 }
 
 // Signal sends sig to the whole process group.
