@@ -3,6 +3,7 @@ package reports
 import (
 	"fmt"
 	"image/color"
+	"slices"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -57,32 +58,84 @@ func medianOf(sums []bench.Summary, driver, metric string) float64 {
 	return fallback
 }
 
-// PhaseBars splits the median startup of each driver that reports phases
-// into VMM/runtime, guest kernel (in-guest boot) and agent. Drivers without
-// phases are left out: their whole startup is one bar in the startup chart.
+// PhaseBars splits the median startup of each variant that reports phases
+// into what the host sees: the engine's create (docker), the instance's
+// process up (exec for native, the runtime's container, QEMU's monitor),
+// a restore from a snapshot, the guest's own boot (VMs that boot), and the
+// agent to READY (the rest). Variants without phases are left out: their
+// whole startup is one box in the startup chart.
 func PhaseBars(sums []bench.Summary) Bars {
+	parts := []struct {
+		name    string
+		metrics []string
+	}{
+		{"engine create (docker)", []string{"phase.create"}},
+		{"process up: exec, runtime or VMM", []string{"phase.exec", "phase.runtime", "phase.vmm"}},
+		{"restore from a snapshot", []string{"phase.restore"}},
+		{"guest: firmware, kernel, init", []string{bench.MetricGuestBoot}},
+	}
 	var b Bars
 	for _, d := range driversOf(sums, bench.MetricStartup) {
-		if medianOf(sums, d, "phase.vmm") > 0 || medianOf(sums, d, bench.MetricGuestBoot) > 0 {
-			b.Labels = append(b.Labels, d)
+		for _, p := range parts {
+			for _, m := range p.metrics {
+				if medianOf(sums, d, m) > 0 && !slices.Contains(b.Labels, d) {
+					b.Labels = append(b.Labels, d)
+				}
+			}
 		}
 	}
-	vmm := BarSeries{Name: "VMM / runtime"}
-	kernel := BarSeries{Name: "guest: firmware, kernel, init"}
-	agent := BarSeries{Name: "agent (to READY)"}
+	series := make([]BarSeries, len(parts)+1)
+	for i, p := range parts {
+		series[i].Name = p.name
+	}
+	series[len(parts)].Name = "agent (to READY)"
 	for _, d := range b.Labels {
 		total := medianOf(sums, d, bench.MetricStartup)
-		v := medianOf(sums, d, "phase.vmm")
-		g := medianOf(sums, d, bench.MetricGuestBoot)
-		if v+g > total {
-			g = total - v
+		used := 0.0
+		for i, p := range parts {
+			v := 0.0
+			for _, m := range p.metrics {
+				v += medianOf(sums, d, m)
+			}
+			v = min(v, max(total-used, 0))
+			used += v
+			series[i].Values = append(series[i].Values, v)
 		}
-		vmm.Values = append(vmm.Values, v)
-		kernel.Values = append(kernel.Values, g)
-		agent.Values = append(agent.Values, total-v-g)
+		series[len(parts)].Values = append(series[len(parts)].Values, max(total-used, 0))
 	}
-	b.Series = []BarSeries{vmm, kernel, agent}
+	// Parts no variant has are left out of the legend.
+	for _, s := range series {
+		for _, v := range s.Values {
+			if v > 0 {
+				b.Series = append(b.Series, s)
+				break
+			}
+		}
+	}
 	return b
+}
+
+// PhaseShares turns PhaseBars into each part's share of its variant's
+// start, in percent, so that a 10 ms container and a 2 s VM read alike;
+// each label carries the variant's median start.
+func PhaseShares(b Bars) Bars {
+	out := Bars{Series: make([]BarSeries, len(b.Series))}
+	for i, s := range b.Series {
+		out.Series[i] = BarSeries{Name: s.Name, Color: s.Color, Values: make([]float64, len(s.Values))}
+	}
+	for j, l := range b.Labels {
+		total := 0.0
+		for _, s := range b.Series {
+			total += s.Values[j]
+		}
+		out.Labels = append(out.Labels, fmt.Sprintf("%s (%s)", l, FormatValue(total, "sec")))
+		for i, s := range b.Series {
+			if total > 0 {
+				out.Series[i].Values[j] = 100 * s.Values[j] / total
+			}
+		}
+	}
+	return out
 }
 
 // DiskBars gives, per driver with an image, the shared image counted once

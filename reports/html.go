@@ -193,7 +193,7 @@ var chartReading = map[string]string{
 	"startup":           "Each box spans the middle half of the starts (line: the median; whiskers: the rest); lower is better, and the axis is logarithmic, so equal steps are equal ratios.",
 	"teardown":          "How long stopping one instance took, boxes as above; lower is better.",
 	"memory":            "The memory each instance added, its proportional set size summed over its host processes; lower is better.",
-	"startup-phases":    "Where the start goes: each bar stacks the median of each phase the driver can see, from the driver's first step to READY.",
+	"startup-phases":    "Where the start goes: each bar stacks the share of each phase the host can see, from the driver's first step to READY; the label gives the median start itself.",
 	"disk":              "Disk for ten instances: the shared image counted once plus ten writable layers; lower is better.",
 	"perf-ratio":        "Each workload result divided by native's in the same run: 1 is native speed, above is faster; the whiskers span the ratios the 95% intervals allow.",
 	"density-memory":    "How much memory each instance costs as more run at once: flat lines mean a fixed cost per instance; lower is better.",

@@ -217,6 +217,30 @@ func TestBarsData(t *testing.T) {
 	if v, g, a := ph.Series[0].Values[0], ph.Series[1].Values[0], ph.Series[2].Values[0]; v != 0.1 || g != 2.5 || math.Abs(a-0.45) > 1e-9 {
 		t.Errorf("qemu phases %v %v %v", v, g, a)
 	}
+	// Every variant with phases, each part's share of its start.
+	var more []bench.Sample
+	add := adder(&more, "idle")
+	add("native", "startup", "sec", 0.010, 0.010, 0.010)
+	add("native", "phase.exec", "sec", 0.002, 0.002, 0.002)
+	add("docker", "startup", "sec", 0.5, 0.5, 0.5)
+	add("docker", "phase.create", "sec", 0.2, 0.2, 0.2)
+	add("docker", "phase.runtime", "sec", 0.2, 0.2, 0.2)
+	sh := PhaseShares(PhaseBars(bench.Summarize(append(testSamples(), more...))))
+	if strings.Join(sh.Labels, ",") != "native (2.200ms),qemu (3.050s),docker (500.0ms)" {
+		t.Errorf("phase labels %v", sh.Labels)
+	}
+	for j := range sh.Labels {
+		total := 0.0
+		for _, s := range sh.Series {
+			total += s.Values[j]
+		}
+		if math.Abs(total-100) > 1e-9 {
+			t.Errorf("%s: shares add up to %v%%", sh.Labels[j], total)
+		}
+	}
+	if got := sh.Series[0]; got.Name != "engine create (docker)" || math.Abs(got.Values[2]-40) > 1e-9 {
+		t.Errorf("docker's create share %+v, want 40%%", got)
+	}
 	pf := PerfBars(testSamples())
 	if len(pf.Labels) != 1 || pf.Labels[0] != "cpu.sha256" || len(pf.Series) != 1 || pf.Series[0].Name != "qemu" {
 		t.Fatalf("perf bars %+v", pf)
