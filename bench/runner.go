@@ -491,6 +491,12 @@ func (t *trial) startInstance(ctx context.Context, st *started, metric string) {
 	}
 	if rd.GuestBoot > 0 {
 		t.record(Sample{Instance: st.id, Metric: MetricGuestBoot, Unit: "sec", Value: rd.GuestBoot.Seconds(), Labels: rd.Labels})
+		// The boot's stages, placed on the vCPU's time line: the kernel's
+		// clock reads 0 at the vCPU time GuestBoot - UptimeSec.
+		offset := rd.GuestBoot.Seconds() - rd.Guest.UptimeSec
+		for _, m := range rd.Guest.Boot {
+			t.record(Sample{Instance: st.id, Metric: BootMetricPrefix + m.Name, Unit: "sec", Value: offset + m.Sec, Labels: rd.Labels})
+		}
 		if rd.Guest.UptimeSec > 0 {
 			t.record(Sample{Instance: st.id, Metric: MetricGuestUptime, Unit: "sec", Value: rd.Guest.UptimeSec, Labels: rd.Labels})
 		}

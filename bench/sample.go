@@ -44,6 +44,10 @@ const (
 	// uptime then, which misses the early boot before the clock ticks.
 	MetricGuestBoot   = "guest_boot"
 	MetricGuestUptime = "guest_uptime"
+	// BootMetricPrefix starts the metrics of a VM's boot stages
+	// (boot_kernel, boot_clocksource, boot_initramfs, boot_init): when
+	// each stage's kernel log line appeared, on the vCPU's time line.
+	BootMetricPrefix  = "boot_"
 	MetricRSS         = "rss"
 	MetricPSS         = "pss"
 	MetricUSS         = "uss"

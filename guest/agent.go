@@ -47,6 +47,9 @@ func (a *Agent) Ready(r Ready) {
 	if a.vm || os.Getenv(KernelInfoEnv) != "" {
 		r.Kernel, r.Mitigations = KernelRelease(), Mitigations(VulnerabilitiesDir)
 	}
+	if a.vm {
+		r.Boot = BootMilestones(readKmsg())
+	}
 	a.emit(KindReady, r)
 }
 

@@ -47,6 +47,9 @@ type Ready struct {
 	// sandboxed kernel's. Empty on the host's kernel.
 	Kernel      string `json:"kernel,omitempty"`
 	Mitigations string `json:"mitigations,omitempty"`
+	// Boot, inside a VM, are the stages of its boot on its kernel's clock
+	// (BootMilestones), read from the kernel's log after the clocks.
+	Boot []Milestone `json:"boot,omitempty"`
 }
 
 // Result is the payload of a RESULT message: one measured value.

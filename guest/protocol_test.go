@@ -3,6 +3,7 @@ package guest
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -42,11 +43,11 @@ func TestParse(t *testing.T) {
 	}
 }
 
-func eq[T comparable](a, b *T) bool {
+func eq[T any](a, b *T) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	return *a == *b
+	return reflect.DeepEqual(*a, *b)
 }
 
 func TestFormatRoundTrip(t *testing.T) {

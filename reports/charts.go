@@ -284,6 +284,7 @@ func Charts(samples []bench.Sample) ([]Chart, error) {
 		stacked             bool
 	}{
 		{"startup-phases", "Where the start goes: each phase's share of the median start to READY", "percent of the start", PhaseShares(PhaseBars(sums)), true},
+		{"boot-timeline", "Guest boot timeline on the vCPU's clock (medians)", "seconds", BootBars(sums), true},
 		{"disk", "Disk for 10 instances: shared image once + writable layers (lower is better)", "bytes allocated", DiskBars(sums, 10), true},
 		{"perf-ratio", "Workload speed relative to native (1 = native; higher is better)", "ratio", perf, false},
 	}

@@ -115,6 +115,46 @@ func PhaseBars(sums []bench.Summary) Bars {
 	return b
 }
 
+// BootBars gives, per VM variant whose guest reported its boot stages,
+// the time each stage took on the vCPU's time line (medians): before the
+// kernel's clock started (firmware, decompression, early boot), then to
+// each milestone the kernel logged, then from init to READY. A missing
+// milestone's time goes to the next stage.
+func BootBars(sums []bench.Summary) Bars {
+	stages := []struct{ metric, name string }{
+		{bench.BootMetricPrefix + "kernel", "before the kernel's clock: firmware, early boot"},
+		{bench.BootMetricPrefix + "clocksource", "to a real clocksource"},
+		{bench.BootMetricPrefix + "initramfs", "to the initramfs unpacked"},
+		{bench.BootMetricPrefix + "init", "to /init started"},
+		{bench.MetricGuestBoot, "from init to READY: the agent's setup, or a full OS's init system"},
+	}
+	var b Bars
+	for _, d := range driversOf(sums, bench.MetricGuestBoot) {
+		if medianOf(sums, d, bench.BootMetricPrefix+"kernel") > 0 {
+			b.Labels = append(b.Labels, d)
+		}
+	}
+	if len(b.Labels) == 0 {
+		return b
+	}
+	b.Series = make([]BarSeries, len(stages))
+	for i, st := range stages {
+		b.Series[i].Name = st.name
+	}
+	for _, d := range b.Labels {
+		prev := 0.0
+		for i, st := range stages {
+			at := medianOf(sums, d, st.metric)
+			v := 0.0
+			if at > prev {
+				v, prev = at-prev, at
+			}
+			b.Series[i].Values = append(b.Series[i].Values, v)
+		}
+	}
+	return b
+}
+
 // PhaseShares turns PhaseBars into each part's share of its variant's
 // start, in percent, so that a 10 ms container and a 2 s VM read alike;
 // each label carries the variant's median start.

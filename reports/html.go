@@ -194,6 +194,7 @@ var chartReading = map[string]string{
 	"teardown":          "How long stopping one instance took, boxes as above; lower is better.",
 	"memory":            "The memory each instance added, its proportional set size summed over its host processes; lower is better.",
 	"startup-phases":    "Where the start goes: each bar stacks the share of each phase the host can see, from the driver's first step to READY; the label gives the median start itself.",
+	"boot-timeline":     "Where a VM's boot goes, per VM variant: each stage ends when the guest kernel logged its line, placed on the vCPU's own time line (the time the virtual CPU ran, which QEMU starts at 0). The guest kernel's clock starts late and stands still until a real clocksource takes over, so the first stage holds everything before its clock counted; the host's start to READY adds the VMM's start before and the console line after.",
 	"disk":              "Disk for ten instances: the shared image counted once plus ten writable layers; lower is better.",
 	"perf-ratio":        "Each workload result divided by native's in the same run: 1 is native speed, above is faster; the whiskers span the ratios the 95% intervals allow.",
 	"density-memory":    "How much memory each instance costs as more run at once: flat lines mean a fixed cost per instance; lower is better.",

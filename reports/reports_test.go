@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -240,6 +241,22 @@ func TestBarsData(t *testing.T) {
 	}
 	if got := sh.Series[0]; got.Name != "engine create (docker)" || math.Abs(got.Values[2]-40) > 1e-9 {
 		t.Errorf("docker's create share %+v, want 40%%", got)
+	}
+	// The VM's boot stages on the vCPU time line, a missing milestone's
+	// time in the next stage.
+	var boot []bench.Sample
+	addb := adder(&boot, "idle")
+	addb("qemu", "guest_boot", "sec", 2.0, 2.0, 2.0)
+	addb("qemu", "boot_kernel", "sec", 0.5, 0.5, 0.5)
+	addb("qemu", "boot_initramfs", "sec", 1.2, 1.2, 1.2)
+	addb("qemu", "boot_init", "sec", 1.5, 1.5, 1.5)
+	bb := BootBars(bench.Summarize(boot))
+	var stages []float64
+	for _, s := range bb.Series {
+		stages = append(stages, s.Values[0])
+	}
+	if len(bb.Labels) != 1 || !slices.EqualFunc(stages, []float64{0.5, 0, 0.7, 0.3, 0.5}, func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }) {
+		t.Errorf("boot stages %v of %v, want 0.5 0 0.7 0.3 0.5", stages, bb.Labels)
 	}
 	pf := PerfBars(testSamples())
 	if len(pf.Labels) != 1 || pf.Labels[0] != "cpu.sha256" || len(pf.Series) != 1 || pf.Series[0].Name != "qemu" {
