@@ -39,6 +39,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -283,13 +284,35 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 		return nil, fmt.Errorf("%s: %w", d.runtime, err)
 	}
 	args := append(d.globalFlags(filepath.Join(inst.dir, "state")), "run", "--bundle", inst.dir, "--pid-file", filepath.Join(inst.dir, "pid"), inst.name)
+	// runsc writes the pid file once it made the sandbox, before the
+	// container's process runs: the end of gVisor's runtime phase. (runc
+	// and crun write it only after the process ran, so they show none.)
+	var watch *fileWatch
+	if d.runtime == "gvisor" {
+		if watch, err = watchFile(inst.dir, "pid"); err != nil {
+			return nil, fmt.Errorf("%s: %w", d.runtime, err)
+		}
+	}
 	cmd := exec.Command(d.binary, args...)
 	cmd.SysProcAttr = &unix.SysProcAttr{Pdeathsig: unix.SIGKILL}
 	p, err := agentproc.Start(cmd, begin)
 	if err != nil {
+		if watch != nil {
+			watch.close()
+		}
 		return nil, fmt.Errorf("%s: %w", d.runtime, err)
 	}
 	inst.p = p
+	if watch != nil {
+		go func() {
+			defer watch.close()
+			select {
+			case <-watch.done:
+				p.Mark("runtime")
+			case <-p.Exited():
+			}
+		}()
+	}
 	return inst, nil
 }
 
@@ -493,3 +516,45 @@ func (i *instance) cleanup() error {
 	}
 	return errors.Join(errs...)
 }
+
+// fileWatch reports when a file appears in a directory (inotify: a write
+// closed, or a rename into place).
+type fileWatch struct {
+	f    *os.File // the inotify descriptor, in Go's poller: Close ends a Read
+	done chan struct{}
+}
+
+// watchFile starts watching dir for name.
+func watchFile(dir, name string) (*fileWatch, error) {
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		return nil, fmt.Errorf("inotify: %w", err)
+	}
+	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_CLOSE_WRITE|unix.IN_MOVED_TO); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("inotify: %w", err)
+	}
+	w := &fileWatch{f: os.NewFile(uintptr(fd), "inotify"), done: make(chan struct{})}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := w.f.Read(buf)
+			if err != nil || n <= 0 {
+				return
+			}
+			for off := 0; off+unix.SizeofInotifyEvent <= n; {
+				ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
+				end := min(off+unix.SizeofInotifyEvent+int(ev.Len), n)
+				if strings.TrimRight(string(buf[off+unix.SizeofInotifyEvent:end]), "\x00") == name {
+					close(w.done)
+					return
+				}
+				off = end
+			}
+		}
+	}()
+	return w, nil
+}
+
+// close stops the watch; its reader returns.
+func (w *fileWatch) close() { w.f.Close() }

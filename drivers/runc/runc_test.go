@@ -107,6 +107,9 @@ func TestGVisorReportsItsKernel(t *testing.T) {
 	env := drivertest.NewEnv(t, drivertest.Options{Options: map[string]string{"platform": "ptrace"}})
 	inst := drivertest.Start(t, func(env drivers.Env) (drivers.Driver, error) { return runc.New("gvisor", env) }, env, drivers.Spec{ID: "kernel", Workload: "idle"})
 	r := drivertest.Ready(t, inst, 30*time.Second)
+	if len(r.Phases) != 1 || r.Phases[0].Name != "runtime" || !r.Phases[0].At.After(r.Begin) || !r.At.After(r.Phases[0].At) {
+		t.Errorf("gVisor phases %+v: want runtime (the sandbox made) between begin and READY", r.Phases)
+	}
 	if r.Labels["platform"] != "ptrace" || r.Guest.Kernel == "" || r.Guest.Kernel == guest.KernelRelease() || r.Guest.Mitigations != guest.NotExposed {
 		t.Errorf("gVisor instance: labels %v, kernel %q (host %q), mitigations %q", r.Labels, r.Guest.Kernel, guest.KernelRelease(), r.Guest.Mitigations)
 	}
