@@ -62,9 +62,10 @@ func HostLimitsNow() HostLimits {
 
 // cgroupPidsMax returns the smallest pids.max of this process's pids
 // cgroup (v1) or cgroup (v2) and its ancestors, and where it is; 0 when
-// none is set.
+// none is set. It reads the calling thread's membership: the main thread
+// may be in an instance's cgroup for a moment while it spawns one.
 func cgroupPidsMax() (int64, string) {
-	f, err := os.Open("/proc/self/cgroup")
+	f, err := os.Open("/proc/thread-self/cgroup")
 	if err != nil {
 		return 0, ""
 	}

@@ -3,7 +3,7 @@
 //
 // It never creates a cgroup at a hierarchy's root and never changes a
 // cgroup it did not create: each instance gets OWN/virtbench.RUN/ID, where
-// OWN is the calling process's cgroup from /proc/self/cgroup. The one write
+// OWN is the calling process's cgroup (see Own). The one write
 // outside those is SpawnInside returning virtbench's own spawner thread to
 // the cgroup it came from.
 package cgroups
@@ -67,8 +67,12 @@ func Hybrid() bool {
 }
 
 // Own returns this process's cgroup path per v1 controller, and under the
-// key "" the v2 path.
-func Own() (map[string]string, error) { return parseMembership("/proc/self/cgroup") }
+// key "" the v2 path. It reads the calling thread's membership, not the
+// process's (/proc/self/cgroup is the main thread's): while SpawnInside
+// holds a thread in an instance's cgroup, that thread may be the main one,
+// and an instance created then would nest inside another instance. The
+// calling goroutine's thread is never one SpawnInside holds.
+func Own() (map[string]string, error) { return parseMembership("/proc/thread-self/cgroup") }
 
 // parseMembership reads a /proc/*/cgroup file into a map from controller
 // (the v2 hierarchy as "") to cgroup path.
