@@ -105,7 +105,7 @@ func CheckOptions(driver string, decls []Option, opts map[string]string) error {
 	for _, k := range names {
 		o, ok := info.Option(k)
 		if !ok {
-			return info.UnknownOption(k)
+			return info.unknownOption(k)
 		}
 		if err := o.Check(opts[k]); err != nil {
 			return fmt.Errorf("option %s.%s: %w", info.Name, k, err)
@@ -114,8 +114,8 @@ func CheckOptions(driver string, decls []Option, opts map[string]string) error {
 	return nil
 }
 
-// UnknownOption is the error for a setting the driver does not declare.
-func (info Info) UnknownOption(name string) error {
+// unknownOption is the error for a setting the driver does not declare.
+func (info Info) unknownOption(name string) error {
 	var known, qualified []string
 	for _, o := range info.Options {
 		known = append(known, o.Name)
