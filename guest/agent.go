@@ -15,9 +15,19 @@ import (
 
 // Agent writes protocol messages to the console. It is safe for concurrent use.
 type Agent struct {
-	mu sync.Mutex
-	w  io.Writer
-	vm bool
+	mu    sync.Mutex
+	w     io.Writer
+	vm    bool
+	marks []Milestone // see Mark
+}
+
+// Mark records a stage of the agent's own setup inside a VM (its modules,
+// disk and NIC ready) at the kernel's uptime; READY carries it among the
+// boot's milestones.
+func (a *Agent) Mark(name string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.marks = append(a.marks, Milestone{Name: name, Sec: Uptime()})
 }
 
 // NewAgent returns an agent that writes to w.
@@ -49,6 +59,9 @@ func (a *Agent) Ready(r Ready) {
 	}
 	if a.vm {
 		r.Boot = BootMilestones(readKmsg())
+		a.mu.Lock()
+		r.Boot = append(r.Boot, a.marks...)
+		a.mu.Unlock()
 	}
 	a.emit(KindReady, r)
 }

@@ -15,6 +15,10 @@ type Milestone struct {
 	Sec  float64 `json:"s"`
 }
 
+// MarkSetup names the milestone of a VM agent's own setup: its modules
+// loaded, its disk and NIC ready (Agent.Mark).
+const MarkSetup = "setup"
+
 // bootMarks are the kernel log lines that mark a boot's stages, in order.
 var bootMarks = []struct{ name, prefix string }{
 	{"kernel", "Linux version "},

@@ -10,6 +10,7 @@ import (
 	"gonum.org/v1/plot/vg"
 
 	"virtbench/bench"
+	"virtbench/guest"
 )
 
 // Bars is the data of a grouped or stacked bar chart: one group per
@@ -126,7 +127,8 @@ func BootBars(sums []bench.Summary) Bars {
 		{bench.BootMetricPrefix + "clocksource", "to a real clocksource"},
 		{bench.BootMetricPrefix + "initramfs", "to the initramfs unpacked"},
 		{bench.BootMetricPrefix + "init", "to /init started"},
-		{bench.MetricGuestBoot, "from init to READY: the agent's setup, or a full OS's init system"},
+		{bench.BootMetricPrefix + guest.MarkSetup, "to modules, disk and NIC ready"},
+		{bench.MetricGuestBoot, "to READY: the workload's start, or a full OS's init system"},
 	}
 	var b Bars
 	for _, d := range driversOf(sums, bench.MetricGuestBoot) {

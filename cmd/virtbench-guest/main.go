@@ -52,6 +52,12 @@ func main() {
 				setup = func() error { return nil }
 			}
 		}
+		vmSetup := setup
+		setup = func() error {
+			err := vmSetup()
+			a.Mark(guest.MarkSetup)
+			return err
+		}
 		code := run(a, args, setup, vminit.WatchConsole)
 		fmt.Fprintf(os.Stderr, "virtbench-guest: powering off (status %d)\n", code)
 		if err := vminit.PowerOff(); err != nil {
