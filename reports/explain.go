@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"virtbench/bench"
+	"virtbench/guest"
 )
 
 // explainFaster says which differences in the setup could explain an
@@ -40,11 +41,11 @@ func explainFaster(r Ratio, labels map[string]string, host bench.Provenance) str
 
 // mitigationDiff says which mitigations the host applies that the guest
 // does not, and the reverse, from two guest.Mitigations summaries.
-func mitigationDiff(host, guest string) string {
-	if guest == "not exposed" {
+func mitigationDiff(host, guestMit string) string {
+	if guestMit == guest.NotExposed {
 		return "its kernel does not expose its mitigations (the host applies " + strings.ReplaceAll(host, " ", ", ") + ")"
 	}
-	hm, gm := fieldsMap(host), fieldsMap(guest)
+	hm, gm := fieldsMap(host), fieldsMap(guestMit)
 	var hostOnly, guestOnly []string
 	for _, f := range strings.Fields(host) {
 		k, _, _ := strings.Cut(f, "=")
@@ -52,7 +53,7 @@ func mitigationDiff(host, guest string) string {
 			hostOnly = append(hostOnly, f)
 		}
 	}
-	for _, f := range strings.Fields(guest) {
+	for _, f := range strings.Fields(guestMit) {
 		k, _, _ := strings.Cut(f, "=")
 		if hm[k] != gm[k] {
 			guestOnly = append(guestOnly, f)

@@ -15,7 +15,7 @@ var update = flag.Bool("update", false, "rewrite the option list in README.md")
 // optionList is the README's list of driver options, one line each.
 func optionList() []byte {
 	var b bytes.Buffer
-	for _, info := range append(drivers.Drivers(), drivers.Info{Name: HostPrefix, Options: HostOptions}) {
+	for _, info := range append(drivers.Drivers(), Host) {
 		for _, o := range info.Options {
 			fmt.Fprintf(&b, "- `%s.%s`: %s\n", info.Name, o.Name, o.Usage())
 		}

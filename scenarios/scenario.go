@@ -78,14 +78,15 @@ func (s *Scenario) Line(field string) int {
 // a scenario's options (host.ksm) or a variant's.
 const HostPrefix = "host"
 
-// HostOptions are the host settings a scenario or a variant may set. The
-// runner applies them for the trials of the variants that set them and
-// puts the host back afterwards, also after an interruption (and `virtbench
-// clean` after a crash).
-var HostOptions = []drivers.Option{
+// Host declares, as a driver declares its options, the host settings a
+// scenario or a variant may set (host.NAME). The runner applies them for
+// the trials of the variants that set them and puts the host back
+// afterwards, also after an interruption (and `virtbench clean` after a
+// crash).
+var Host = drivers.Info{Name: HostPrefix, Options: []drivers.Option{
 	{Name: "ksm", Values: []string{"off", "on"}, Default: "off",
 		Doc: "Kernel Samepage Merging during the variant's trials: on merges identical guest pages at a fast scan rate and waits for merging to settle before memory is sampled"},
-}
+}}
 
 // Variant is a named configuration of a driver. Its name keys everything
 // measured of it: samples, tables, charts, ratios, claims, capacity.
@@ -207,7 +208,7 @@ func (s *Scenario) validate(line func(field string) int) error {
 			bad("options."+k, "options: key %q must be DRIVER.SETTING, e.g. qemu.accel", k)
 			continue
 		}
-		info := drivers.Info{Name: HostPrefix, Options: HostOptions}
+		info := Host
 		if d != HostPrefix {
 			var err error
 			if info, err = drivers.Lookup(d); err != nil {
@@ -245,8 +246,8 @@ func (s *Scenario) validate(line func(field string) int) error {
 			}
 		}
 		own, host := splitHost(v.Options)
-		if err := drivers.CheckOptions(HostPrefix, HostOptions, host); err != nil {
-			bad(field+".options."+HostPrefix+"."+firstBad(drivers.Info{Name: HostPrefix, Options: HostOptions}, host), "%v", err)
+		if err := Host.CheckOptions(host); err != nil {
+			bad(field+".options."+HostPrefix+"."+firstBad(Host, host), "%v", err)
 		}
 		if err := info.CheckOptions(own); err != nil {
 			bad(field+".options."+firstBad(info, own), "%v", err)
@@ -358,14 +359,11 @@ func (s *Scenario) VariantOptions(v Variant) map[string]string {
 	return out
 }
 
-// HostSettings returns the host settings variant v runs with: the
-// defaults of HostOptions, the scenario's host.NAME settings, and the
-// variant's own, without the prefix.
+// HostSettings returns the host settings variant v runs with: Host's
+// defaults, the scenario's host.NAME settings, and the variant's own,
+// without the prefix.
 func (s *Scenario) HostSettings(v Variant) map[string]string {
-	out := map[string]string{}
-	for _, o := range HostOptions {
-		out[o.Name] = o.Default
-	}
+	out := Host.Resolve(nil)
 	for k, val := range s.Options {
 		if rest, ok := strings.CutPrefix(k, HostPrefix+"."); ok {
 			out[rest] = val

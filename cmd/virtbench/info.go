@@ -58,7 +58,7 @@ func cmdList(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", info.Name, info.Kind, avail)
 	}
 	fmt.Fprintln(tw, "\nOPTION\tWHAT IT SETS (set with --set OPTION=VALUE, or in a scenario)\t")
-	for _, info := range append(drivers.Drivers(), drivers.Info{Name: scenarios.HostPrefix, Options: scenarios.HostOptions}) {
+	for _, info := range append(drivers.Drivers(), scenarios.Host) {
 		for _, o := range info.Options {
 			fmt.Fprintf(tw, "%s.%s\t%s\t\n", info.Name, o.Name, o.Usage())
 		}

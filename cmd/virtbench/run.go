@@ -55,7 +55,7 @@ func selectVariants(sc *scenarios.Scenario, names []string) ([]scenarios.Variant
 func applySet(sc *scenarios.Scenario, key, value string, stderr io.Writer) error {
 	prefix, name, _ := strings.Cut(key, ".")
 	if prefix == scenarios.HostPrefix {
-		if err := drivers.CheckOptions(prefix, scenarios.HostOptions, map[string]string{name: value}); err != nil {
+		if err := scenarios.Host.CheckOptions(map[string]string{name: value}); err != nil {
 			return usagef("--set %s=%s: %v", key, value, err)
 		}
 		sc.Options[key] = value
