@@ -504,6 +504,10 @@ func (i *instance) cleanup() error {
 		i.netns = nil
 	}
 	if i.cgPath != "" {
+		// The runtime's delete returns before the container's processes
+		// (gVisor's Sentry and gofer) have all exited; a loaded host takes
+		// a while to reap them, and their cgroup cannot go before.
+		waitEmpty(i.cgPath, Grace)
 		errs = append(errs, cgroups.RemovePath(i.cgPath))
 		// The run's parent goes once empty; while other instances use it,
 		// removing it fails, which is expected.
@@ -558,3 +562,13 @@ func watchFile(dir, name string) (*fileWatch, error) {
 
 // close stops the watch; its reader returns.
 func (w *fileWatch) close() { w.f.Close() }
+
+// waitEmpty waits up to d until the cgroup path rel holds no process (or
+// is gone).
+func waitEmpty(rel string, d time.Duration) {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if procs, err := cgroups.Procs(rel); err != nil || len(procs) == 0 {
+			return
+		}
+	}
+}
