@@ -32,11 +32,14 @@ const (
 	// above their baseline before the sweep, per instance (the kernel's
 	// work for the instances, as timers and interrupts, shows only in
 	// the latter). Its label source says which.
-	MetricDensityCPU      = "density.cpu_per_inst"
-	MetricDensityTasks    = "density.tasks_per_inst" // tasks (PIDs) per instance
-	MetricDensityReached  = "density.reached"        // the count reached, once per driver
-	MetricDensityFloor    = "density.floor"          // the MemAvailable floor, once per driver
-	MetricSamplerDuration = "sampler.duration"       // time to sample every instance once
+	MetricDensityCPU     = "density.cpu_per_inst"
+	MetricDensityTasks   = "density.tasks_per_inst" // tasks (PIDs) per instance
+	MetricDensityReached = "density.reached"        // the count reached, once per driver
+	MetricDensityFloor   = "density.floor"          // the MemAvailable floor, once per driver
+	// MetricDensityTeardown is the time to stop every instance of the
+	// sweep, once per driver, with Instances set to how many stopped.
+	MetricDensityTeardown = "density.teardown"
+	MetricSamplerDuration = "sampler.duration" // time to sample every instance once
 
 	defaultFloorFraction    = 0.20
 	defaultFloorBytes       = 2 << 30
@@ -147,7 +150,12 @@ func (r *Runner) density(ctx context.Context, name, driver string, d drivers.Dri
 			}
 		}()
 	}
-	defer func() { t.stopAll(insts) }()
+	defer func() {
+		if n, took := t.stopAll(insts); n > 0 {
+			t.n = n
+			t.record(Sample{Metric: MetricDensityTeardown, Unit: "sec", Value: took.Seconds()})
+		}
+	}()
 	base, err := stableMemAvailable(ctx, h)
 	if r.Scenario.Settle > 0 {
 		base, err = settledMemAvailable(ctx, h, SettleLimit)

@@ -662,39 +662,65 @@ func (t *trial) collect(ctx context.Context, st *started) {
 	}
 }
 
-func (t *trial) stopAll(insts []*started) {
+// StopsPerCPU bounds how many instances stop at once, per host CPU: a
+// stop is mostly the kernel's work (the exit of the instance's processes,
+// its namespaces, mounts and cgroup), so more at once would only queue in
+// the kernel and inflate each stop's time, while a few per CPU keep the
+// CPUs busy while some stops wait on a process's exit.
+const StopsPerCPU = 4
+
+// stopAll stops every started instance, StopsPerCPU per host CPU at once,
+// records each one's teardown, and returns how many it stopped and how
+// long that took in all.
+func (t *trial) stopAll(insts []*started) (int, time.Duration) {
+	begin := time.Now()
+	work := make(chan *started)
 	var wg sync.WaitGroup
-	for _, st := range insts {
-		if st.inst == nil {
-			continue
-		}
-		inst := st.inst
-		st.inst = nil
+	for range min(StopsPerCPU*runtime.NumCPU(), len(insts)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), StopTimeout)
-			defer cancel()
-			if t.r.Kill != nil {
-				go func() {
-					select {
-					case <-t.r.Kill:
-						cancel()
-					case <-ctx.Done():
-					}
-				}()
-			}
-			begin := time.Now()
-			if err := inst.Stop(ctx); err != nil {
-				t.record(Sample{Instance: st.id, Metric: MetricTeardown, Unit: "sec", Error: err.Error()})
-				return
-			}
-			if st.err == nil {
-				t.record(Sample{Instance: st.id, Metric: MetricTeardown, Unit: "sec", Value: time.Since(begin).Seconds()})
+			for st := range work {
+				t.stop(st)
 			}
 		}()
 	}
+	n := 0
+	for _, st := range insts {
+		if st.inst != nil {
+			work <- st
+			n++
+		}
+	}
+	close(work)
 	wg.Wait()
+	return n, time.Since(begin)
+}
+
+// stop stops one instance within StopTimeout (at once on a second
+// interrupt) and records its teardown.
+func (t *trial) stop(st *started) {
+	inst := st.inst
+	st.inst = nil
+	ctx, cancel := context.WithTimeout(context.Background(), StopTimeout)
+	defer cancel()
+	if t.r.Kill != nil {
+		go func() {
+			select {
+			case <-t.r.Kill:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	begin := time.Now()
+	if err := inst.Stop(ctx); err != nil {
+		t.record(Sample{Instance: st.id, Metric: MetricTeardown, Unit: "sec", Error: err.Error()})
+		return
+	}
+	if st.err == nil {
+		t.record(Sample{Instance: st.id, Metric: MetricTeardown, Unit: "sec", Value: time.Since(begin).Seconds()})
+	}
 }
 
 func (t *trial) summaryLine(insts []*started) string {

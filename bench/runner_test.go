@@ -46,6 +46,10 @@ type fake struct {
 	onStart func(started int)
 	// startErr, when set, is the error of the nth start (nil: it works).
 	startErr func(started int) error
+	// stopping counts the stops in progress, maxStopping the most at once;
+	// each stop takes stopTime.
+	stopping, maxStopping int
+	stopTime              time.Duration
 }
 
 type fakeInstance struct {
@@ -111,7 +115,13 @@ func (i *fakeInstance) Output() <-chan guest.Message { return i.out }
 func (i *fakeInstance) Stop(context.Context) error {
 	i.once.Do(func() {
 		i.f.mu.Lock()
+		i.f.stopping++
+		i.f.maxStopping = max(i.f.maxStopping, i.f.stopping)
+		i.f.mu.Unlock()
+		time.Sleep(i.f.stopTime)
+		i.f.mu.Lock()
 		i.f.running--
+		i.f.stopping--
 		i.f.mu.Unlock()
 	})
 	return nil
@@ -390,6 +400,30 @@ func TestDensitySweep(t *testing.T) {
 				t.Errorf("outcome %v", out.Density)
 			}
 		})
+	}
+}
+
+// TestDensityTeardown checks that a sweep's instances stop at most
+// StopsPerCPU per CPU at once and that the whole teardown is recorded
+// once, with the count stopped.
+func TestDensityTeardown(t *testing.T) {
+	f := &fake{stopTime: 5 * time.Millisecond}
+	useFake(t, f)
+	samples, _, err := runScenario(t, context.Background(), scenario(t, "name: t\ndrivers: [fake]\nworkloads: [idle]\nsettle: 0s\ndensity: {step: geometric, factor: 2, max: 128, floor: 1B}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if limit := StopsPerCPU * runtime.NumCPU(); f.maxStopping > limit || f.maxStopping < 2 {
+		t.Errorf("%d stops at once, want 2 to %d", f.maxStopping, limit)
+	}
+	var teardowns []Sample
+	for _, s := range samples {
+		if s.Metric == MetricDensityTeardown {
+			teardowns = append(teardowns, s)
+		}
+	}
+	if len(teardowns) != 1 || teardowns[0].Instances != 128 || teardowns[0].Value <= 0 {
+		t.Errorf("teardown samples %+v, want one for 128 instances", teardowns)
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // Agent writes protocol messages to the console. It is safe for concurrent use.
@@ -19,6 +21,7 @@ type Agent struct {
 	w     io.Writer
 	vm    bool
 	marks []Milestone // see Mark
+	steps []Milestone // see Step
 }
 
 // Mark records a stage of the agent's own setup inside a VM (its modules,
@@ -28,6 +31,25 @@ func (a *Agent) Mark(name string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.marks = append(a.marks, Milestone{Name: name, Sec: Uptime()})
+}
+
+// Step records that a stage of a container init's setup ended now, on
+// CLOCK_MONOTONIC, which a container shares with its host: READY carries
+// the steps in Setup, and the host places them on its own time line.
+func (a *Agent) Step(name string) {
+	now := Monotonic()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.steps = append(a.steps, Milestone{Name: name, Sec: now})
+}
+
+// Monotonic returns CLOCK_MONOTONIC in seconds.
+func Monotonic() float64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0
+	}
+	return float64(ts.Sec) + float64(ts.Nsec)/1e9
 }
 
 // NewAgent returns an agent that writes to w.
@@ -63,6 +85,9 @@ func (a *Agent) Ready(r Ready) {
 		r.Boot = append(r.Boot, a.marks...)
 		a.mu.Unlock()
 	}
+	a.mu.Lock()
+	r.Setup = a.steps
+	a.mu.Unlock()
 	a.emit(KindReady, r)
 }
 

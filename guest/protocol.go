@@ -50,6 +50,9 @@ type Ready struct {
 	// Boot, inside a VM, are the stages of its boot on its kernel's clock
 	// (BootMilestones), read from the kernel's log after the clocks.
 	Boot []Milestone `json:"boot,omitempty"`
+	// Setup, in a container init, are the ends of its setup's stages on
+	// CLOCK_MONOTONIC (Agent.Step), in order.
+	Setup []Milestone `json:"setup,omitempty"`
 }
 
 // Result is the payload of a RESULT message: one measured value.

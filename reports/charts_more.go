@@ -10,6 +10,7 @@ import (
 	"gonum.org/v1/plot/vg"
 
 	"virtbench/bench"
+	"virtbench/drivers"
 	"virtbench/guest"
 )
 
@@ -60,49 +61,48 @@ func medianOf(sums []bench.Summary, driver, metric string) float64 {
 }
 
 // PhaseBars splits the median startup of each variant that reports phases
-// into what the host sees: the engine's create (docker), the instance's
-// process up (exec for native, the runtime's container, QEMU's monitor),
-// a restore from a snapshot, the guest's own boot (VMs that boot), and the
-// agent to READY (the rest). Variants without phases are left out: their
-// whole startup is one box in the startup chart.
+// into the stages of drivers.Phases: the engine's create (docker), the
+// instance's process up, a restore from a snapshot, the setup inside (a
+// VM's guest boot, a container init's setup) and the agent to READY (the
+// rest). Variants without phases are left out: their whole startup is one
+// box in the startup chart.
 func PhaseBars(sums []bench.Summary) Bars {
-	parts := []struct {
-		name    string
-		metrics []string
-	}{
-		{"engine create (docker)", []string{"phase.create"}},
-		{"process up: exec, runtime or VMM", []string{"phase.exec", "phase.runtime", "phase.vmm"}},
-		{"restore from a snapshot", []string{"phase.restore"}},
-		{"guest: firmware, kernel, init", []string{bench.MetricGuestBoot}},
+	stages := []drivers.Stage{drivers.StageEngine, drivers.StageProcess, drivers.StageRestore, drivers.StageSetup}
+	// metrics lists, per stage, the samples that measure it.
+	metrics := map[drivers.Stage][]string{drivers.StageSetup: {bench.MetricGuestBoot}}
+	for _, p := range drivers.Phases {
+		if p.Stage != drivers.StageAgent {
+			metrics[p.Stage] = append(metrics[p.Stage], "phase."+p.Name)
+		}
 	}
 	var b Bars
 	for _, d := range driversOf(sums, bench.MetricStartup) {
-		for _, p := range parts {
-			for _, m := range p.metrics {
+		for _, st := range stages {
+			for _, m := range metrics[st] {
 				if medianOf(sums, d, m) > 0 && !slices.Contains(b.Labels, d) {
 					b.Labels = append(b.Labels, d)
 				}
 			}
 		}
 	}
-	series := make([]BarSeries, len(parts)+1)
-	for i, p := range parts {
-		series[i].Name = p.name
+	series := make([]BarSeries, len(stages)+1)
+	for i, st := range stages {
+		series[i].Name = st.String()
 	}
-	series[len(parts)].Name = "agent (to READY)"
+	series[len(stages)].Name = drivers.StageAgent.String()
 	for _, d := range b.Labels {
 		total := medianOf(sums, d, bench.MetricStartup)
 		used := 0.0
-		for i, p := range parts {
+		for i, st := range stages {
 			v := 0.0
-			for _, m := range p.metrics {
+			for _, m := range metrics[st] {
 				v += medianOf(sums, d, m)
 			}
 			v = min(v, max(total-used, 0))
 			used += v
 			series[i].Values = append(series[i].Values, v)
 		}
-		series[len(parts)].Values = append(series[len(parts)].Values, max(total-used, 0))
+		series[len(stages)].Values = append(series[len(stages)].Values, max(total-used, 0))
 	}
 	// Parts no variant has are left out of the legend.
 	for _, s := range series {

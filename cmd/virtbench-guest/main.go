@@ -65,11 +65,12 @@ func main() {
 		}
 		select {} // PID 1 must not exit
 	}
+	a := guest.NewAgent(os.Stdout)
 	setup := func() error { return nil }
 	if containerinit.IsInit() {
-		setup = containerinit.Setup
+		setup = func() error { return containerinit.Setup(a.Step) }
 	}
-	os.Exit(run(guest.NewAgent(os.Stdout), os.Args[1:], setup, nil))
+	os.Exit(run(a, os.Args[1:], setup, nil))
 }
 
 // run sets up the instance, then runs the workload, reporting through a,

@@ -101,6 +101,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	concurrent := fs.Bool("concurrent", false, "run even while another virtbench run is going on (both runs' host-wide figures are then labelled as shared)")
 	agent := fs.String("agent", defaultAgent(), "path of the virtbench-guest binary")
 	plan := hostFlags(fs)
+	cpuProfile := fs.String("cpuprofile", "", "write virtbench's own CPU profile to `FILE` (go tool pprof)")
+	memProfile := fs.String("memprofile", "", "write virtbench's own memory profile (allocations and heap in use) to `FILE` at the end of the run")
 	imageFlag := fs.String("image", "", "image profile for every driver with an image option (container, qemu) whose variant does not set one: minimal or debian (a debootstrapped Debian; the VM boots systemd)")
 	sets := map[string]string{}
 	fs.Func("set", "option DRIVER.NAME=VALUE for every variant of a driver that does not set it, e.g. qemu.accel=tcg, or VARIANT.NAME=VALUE for one variant (repeatable; virtbench list shows the options)", func(v string) error {
@@ -182,6 +184,15 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	if err := bench.CheckFit(sc, bench.HostLimitsNow()); err != nil {
 		return exitUsage, usageError{err}
 	}
+	stopProfiles, err := startProfiles(*cpuProfile, *memProfile)
+	if err != nil {
+		return exitUsage, usageError{err}
+	}
+	defer func() {
+		if err := stopProfiles(); err != nil {
+			fmt.Fprintf(stderr, "virtbench run: %v\n", err)
+		}
+	}()
 
 	dir := *out
 	if dir == "" {

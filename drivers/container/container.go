@@ -13,7 +13,6 @@ package container
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -21,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,7 +33,6 @@ import (
 	"virtbench/drivers/internal/agentproc"
 	"virtbench/drivers/internal/cgroups"
 	"virtbench/drivers/internal/vnet"
-	"virtbench/drivers/state"
 	"virtbench/guest"
 	"virtbench/guest/containerinit"
 	"virtbench/images"
@@ -84,6 +83,10 @@ type Driver struct {
 	lower []string
 	agent string // host path of the agent inside lower
 	err   error
+
+	planOnce sync.Once
+	planner  *cgroups.Planner // the run's instances' cgroups
+	planErr  error
 }
 
 var _ drivers.Driver = (*Driver)(nil)
@@ -179,72 +182,36 @@ func (d *Driver) ImageUsage() (images.Usage, error) {
 // Start creates the instance's directories and cgroup, clones the agent
 // into new namespaces, places it in the cgroup, and hands it its
 // configuration. On error everything created is removed.
+//
+// The start's phases (drivers.Phases) are the host's cgroup and clone,
+// then the init's own setup steps (containerinit.Steps), which it
+// reports in READY on the monotonic clock it shares with the host.
 func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance, err error) {
 	begin := time.Now()
 	if err := d.image(); err != nil {
 		return nil, fmt.Errorf("container: image: %w", err)
 	}
 	id := drivers.SafeName(spec.ID)
-	inst := &instance{id: spec.ID}
+	inst := &instance{id: spec.ID, beginMono: guest.Monotonic()}
 	defer func() {
 		if err != nil {
 			inst.cleanup()
 		}
 	}()
 
-	dir := filepath.Join(d.env.StateDir, "container-"+id)
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("container: instance directory: %w", err)
-	}
-	inst.dir = dir
-	cfg := containerinit.Config{
-		Lower:    strings.Join(d.lower, ":"),
-		Upper:    filepath.Join(dir, "upper"),
-		Work:     filepath.Join(dir, "work"),
-		Merged:   filepath.Join(dir, "merged"),
-		Hostname: id,
-		UserNS:   d.userNS,
-	}
-	for _, p := range []string{cfg.Upper, cfg.Work, cfg.Merged} {
-		if err := os.Mkdir(p, 0o755); err != nil {
-			return nil, fmt.Errorf("container: %w", err)
-		}
-		if d.userNS {
-			if err := os.Chown(p, userNSBase, userNSBase); err != nil {
-				return nil, fmt.Errorf("container: %w", err)
-			}
-		}
-	}
-	if d.userNS {
-		// The mapped root must be able to reach the overlay directories.
-		if err := os.Chmod(dir, 0o711); err != nil {
-			return nil, fmt.Errorf("container: %w", err)
-		}
-	}
-
-	// Recorded before the cgroup exists, so that clean finds it whenever
-	// virtbench dies; the processes need no record: they die with
-	// virtbench (Pdeathsig), and the mounts with their namespace.
-	run := filepath.Base(d.env.StateDir)
-	planned, err := cgroups.Plan(run, id)
+	cg, err := d.cgroup(id, spec)
 	if err != nil {
-		return nil, fmt.Errorf("container: cgroup: %w", err)
-	}
-	if err := state.Write(dir, state.Record{Driver: "container", Cgroups: planned}); err != nil {
-		return nil, fmt.Errorf("container: %w", err)
-	}
-	cg, err := cgroups.Create(planned, cgroups.Limits{MemoryBytes: spec.MemoryBytes, CPUs: spec.CPUs, Pids: d.pids})
-	if err != nil {
-		return nil, fmt.Errorf("container: cgroup: %w", err)
+		return nil, err
 	}
 	inst.cg = cg
-
+	inst.hostPhases = []drivers.Phase{{Name: "cgroup", At: time.Now()}}
 	cfgR, cfgW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("container: %w", err)
 	}
 	defer cfgR.Close()
 	defer cfgW.Close()
+	cfg := containerinit.Config{Lower: strings.Join(d.lower, ":"), Hostname: id, UserNS: d.userNS}
 	cmd := exec.Command(d.agent, append([]string{spec.Workload}, spec.Args...)...)
 	cmd.Env = []string{containerinit.EnvFD + "=3"}
 	cmd.ExtraFiles = []*os.File{cfgR}
@@ -264,7 +231,7 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
 	start := func() (*agentproc.Process, error) {
-		return agentproc.Start(cmd, begin, agentproc.WithStartPhase("runtime"))
+		return agentproc.Start(cmd, begin, agentproc.WithStartPhase("clone"), agentproc.WithCombinedOutput())
 	}
 	if cgDir := cg.Dir(); cgDir != "" {
 		// cgroup v2: clone straight into the cgroup.
@@ -278,9 +245,10 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 		// cgroup v1: fork from the spawner thread while it visits the
 		// cgroup, so the init is born in it; moving the init there by PID
 		// would cost an RCU grace period (5-20 ms).
+		outside := start
 		start = func() (p *agentproc.Process, err error) {
 			err = cg.SpawnInside(func() error {
-				p, err = agentproc.Start(cmd, begin, agentproc.WithStartPhase("runtime"))
+				p, err = outside()
 				return err
 			})
 			if err != nil && p != nil {
@@ -291,7 +259,7 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 		}
 	}
 	send := func() error {
-		b, err := json.Marshal(cfg)
+		b, err := cfg.Encode()
 		if err != nil {
 			return err
 		}
@@ -303,19 +271,22 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 		}
 		return nil
 	}
-	if !d.veth {
-		// The init's setup needs nothing from after the fork: it finds its
-		// configuration waiting in the pipe.
-		if err := send(); err != nil {
-			return nil, fmt.Errorf("container: %w", err)
-		}
-	}
 	p, err := startReduced(start)
 	if err != nil {
 		return nil, fmt.Errorf("container: %w", err)
 	}
 	inst.p = p
 	cfgR.Close()
+	// While the init's runtime starts, the directories of its overlay: it
+	// waits for its configuration before it mounts them.
+	dir := filepath.Join(d.env.StateDir, "container-"+id)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("container: instance directory: %w", err)
+	}
+	inst.dir = dir
+	if err := d.makeDirs(dir, &cfg); err != nil {
+		return nil, err
+	}
 	if d.veth {
 		// Before the init runs its workload, so the network is there at READY.
 		peer, err := d.peer.Get()
@@ -327,17 +298,57 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 			return nil, fmt.Errorf("container: network: %w", err)
 		}
 		inst.path = vnet.Path{Peer: peer, Link: link}
-		if err := send(); err != nil {
-			return nil, fmt.Errorf("container: %w", err)
-		}
+	}
+	if err := send(); err != nil {
+		return nil, fmt.Errorf("container: %w", err)
 	}
 	return inst, nil
 }
 
+// cgroup creates the instance's cgroup beneath the run's parent, which
+// virtbench run records for clean when it claims the state directory
+// (state.Claim): nothing is written per instance on the start's path.
+func (d *Driver) cgroup(id string, spec drivers.Spec) (*cgroups.Cgroup, error) {
+	d.planOnce.Do(func() { d.planner, d.planErr = cgroups.NewPlanner(filepath.Base(d.env.StateDir)) })
+	if d.planErr != nil {
+		return nil, fmt.Errorf("container: cgroup: %w", d.planErr)
+	}
+	cg, err := cgroups.Create(d.planner.Plan(id), cgroups.Limits{MemoryBytes: spec.MemoryBytes, CPUs: spec.CPUs, Pids: d.pids})
+	if err != nil {
+		return nil, fmt.Errorf("container: cgroup: %w", err)
+	}
+	return cg, nil
+}
+
+// makeDirs creates the overlay's upper, work and mount point directories
+// in the instance directory dir, and names them in cfg.
+func (d *Driver) makeDirs(dir string, cfg *containerinit.Config) error {
+	cfg.Upper, cfg.Work, cfg.Merged = filepath.Join(dir, "upper"), filepath.Join(dir, "work"), filepath.Join(dir, "merged")
+	for _, p := range []string{cfg.Upper, cfg.Work, cfg.Merged} {
+		if err := os.Mkdir(p, 0o755); err != nil {
+			return fmt.Errorf("container: %w", err)
+		}
+		if d.userNS {
+			if err := os.Chown(p, userNSBase, userNSBase); err != nil {
+				return fmt.Errorf("container: %w", err)
+			}
+		}
+	}
+	if d.userNS {
+		// The mapped root must be able to reach the overlay directories.
+		if err := os.Chmod(dir, 0o711); err != nil {
+			return fmt.Errorf("container: %w", err)
+		}
+	}
+	return nil
+}
+
 // spawner forks every container init of the process from one OS thread
-// whose capability bounding set holds only what the init needs (the child
-// inherits the forking thread's set, so the init has little left to drop,
-// and each drop it makes costs a stop-the-world). The thread lives as long
+// whose capability bounding set holds only Docker's default capabilities,
+// whose inheritable set holds the init's setup capabilities, and whose
+// no_new_privs is set (the child inherits all three, so the init has
+// only its permitted set left to reduce, and each change it makes costs a
+// stop-the-world). The thread lives as long
 // as the process: a child's Pdeathsig fires when the thread that forked it
 // exits. It is process-wide state because it is an OS resource, like the
 // Go runtime's own threads.
@@ -371,8 +382,25 @@ func startReduced(start func() (*agentproc.Process, error)) (*agentproc.Process,
 
 func spawnLoop(ready chan<- error) {
 	runtime.LockOSThread() // never unlocked: the thread's capabilities differ
+	// The init's setup capabilities go to it through the inheritable set,
+	// which root's execve adds to the permitted set, and never through the
+	// bounding set: the init then has nothing to drop from its bounding
+	// set, which it would have to do on each of its threads.
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var caps [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &caps[0]); err != nil {
+		ready <- fmt.Errorf("container: spawner: capget: %w", err)
+		return
+	}
+	for _, c := range containerinit.SetupCaps {
+		caps[c/32].Inheritable |= 1 << (c % 32)
+	}
+	if err := unix.Capset(&hdr, &caps[0]); err != nil {
+		ready <- fmt.Errorf("container: spawner: capset: %w", err)
+		return
+	}
 	keep := map[uintptr]bool{}
-	for _, c := range append(append([]uintptr(nil), containerinit.DefaultCaps...), containerinit.SetupCaps...) {
+	for _, c := range containerinit.DefaultCaps {
 		keep[c] = true
 	}
 	for c := uintptr(0); c <= unix.CAP_LAST_CAP; c++ {
@@ -384,6 +412,12 @@ func spawnLoop(ready chan<- error) {
 			return
 		}
 	}
+	// no_new_privs too, which the init would otherwise set on each of its
+	// threads with a stop-the-world: execve keeps it.
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		ready <- fmt.Errorf("container: spawner: no_new_privs: %w", err)
+		return
+	}
 	close(ready)
 	for f := range spawner.reqs {
 		f()
@@ -391,11 +425,15 @@ func spawnLoop(ready chan<- error) {
 }
 
 type instance struct {
-	id   string
-	dir  string
-	cg   *cgroups.Cgroup
-	p    *agentproc.Process
-	path vnet.Path // the zero Path without a network option
+	id string
+	// hostPhases are the phases before the clone; beginMono is
+	// CLOCK_MONOTONIC when the start began, to place the init's steps.
+	hostPhases []drivers.Phase
+	beginMono  float64
+	dir        string
+	cg         *cgroups.Cgroup
+	p          *agentproc.Process
+	path       vnet.Path // the zero Path without a network option
 
 	stopOnce sync.Once
 	stopErr  error
@@ -411,10 +449,39 @@ func (i *instance) ID() string { return i.id }
 
 func (i *instance) Ready(ctx context.Context) (drivers.Readiness, error) {
 	r, err := i.p.Ready(ctx)
-	if err != nil && errors.Is(err, drivers.ErrExited) && i.cg.OOMKilled() {
-		err = fmt.Errorf("%w (killed by the memory limit)", err)
+	if err != nil {
+		if errors.Is(err, drivers.ErrExited) && i.cg.OOMKilled() {
+			err = fmt.Errorf("%w (killed by the memory limit)", err)
+		}
+		return r, err
 	}
-	return r, err
+	r.Phases = append(slices.Clone(i.hostPhases), r.Phases...)
+	r.Phases = append(r.Phases, initPhases(r, i.beginMono)...)
+	return r, nil
+}
+
+// initPhases places the init's setup steps (monotonic seconds) on the
+// host's time line, after the host's last phase and before READY. The
+// init may reach its main before the host sees its exec return: such a
+// step ends with the host's phase, and its own phase is 0.
+func initPhases(r drivers.Readiness, beginMono float64) []drivers.Phase {
+	last := r.Begin
+	if n := len(r.Phases); n > 0 {
+		last = r.Phases[n-1].At
+	}
+	var ps []drivers.Phase
+	for _, m := range r.Guest.Setup {
+		at := r.Begin.Add(time.Duration((m.Sec - beginMono) * float64(time.Second)))
+		if at.Before(last) {
+			at = last
+		}
+		if !at.Before(r.At) {
+			break
+		}
+		ps = append(ps, drivers.Phase{Name: m.Name, At: at})
+		last = at
+	}
+	return ps
 }
 
 func (i *instance) Processes() []int32           { return []int32{int32(i.p.Pid())} }

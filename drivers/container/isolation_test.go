@@ -198,3 +198,21 @@ func TestBornInCgroup(t *testing.T) {
 		}
 	}
 }
+
+// TestPhases checks that a start reports the host's phases, then every
+// step of the init's setup, in order (drivertest.Ready checks they are
+// declared and ordered).
+func TestPhases(t *testing.T) {
+	drivertest.RequiresRoot(t)
+	env := drivertest.NewEnv(t, drivertest.Options{})
+	inst := drivertest.Start(t, factory, env, drivers.Spec{ID: "phases", Workload: "idle"})
+	r := drivertest.Ready(t, inst, 30*time.Second)
+	var got []string
+	for _, ph := range r.Phases {
+		got = append(got, ph.Name)
+	}
+	want := append([]string{"cgroup", "clone"}, containerinit.Steps...)
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("phases %v, want %v", got, want)
+	}
+}

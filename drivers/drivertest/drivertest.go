@@ -189,7 +189,29 @@ func Ready(t testing.TB, inst drivers.Instance, timeout time.Duration) drivers.R
 	if r.Begin.IsZero() || !r.At.After(r.Begin) {
 		t.Errorf("Readiness: READY at %v not after begin %v", r.At, r.Begin)
 	}
+	CheckPhases(t, r)
 	return r
+}
+
+// CheckPhases fails t unless every phase of r is declared in
+// drivers.Phases (and is not the runner's own PhaseAgent), appears once,
+// and ends in order between the start's beginning and READY.
+func CheckPhases(t testing.TB, r drivers.Readiness) {
+	t.Helper()
+	prev, seen := r.Begin, map[string]bool{}
+	for _, ph := range r.Phases {
+		if _, ok := drivers.PhaseByName(ph.Name); !ok || ph.Name == drivers.PhaseAgent {
+			t.Errorf("phase %q is not a declared driver phase (drivers.Phases)", ph.Name)
+		}
+		if seen[ph.Name] {
+			t.Errorf("phase %q twice in %v", ph.Name, r.Phases)
+		}
+		seen[ph.Name] = true
+		if ph.At.Before(prev) || ph.At.After(r.At) {
+			t.Errorf("phase %q ends at %v, not between %v and READY at %v", ph.Name, ph.At, prev, r.At)
+		}
+		prev = ph.At
+	}
 }
 
 // Results reads Output until DONE and returns the RESULT messages.

@@ -63,7 +63,7 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (drivers.Instance, 
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	// The agent dies with virtbench, even if virtbench is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	p, err := agentproc.Start(cmd, begin, agentproc.WithStartPhase("exec"))
+	p, err := agentproc.Start(cmd, begin, agentproc.WithStartPhase("exec"), agentproc.WithCombinedOutput())
 	if err != nil {
 		return nil, fmt.Errorf("native: %w", err)
 	}

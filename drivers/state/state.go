@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"virtbench/drivers/internal/cgroups"
 	"virtbench/internal/ksm"
 )
 
@@ -70,6 +71,10 @@ type Owner struct {
 	Process
 	// RunDir is the run directory of the owning run, if any.
 	RunDir string `json:"run_dir,omitempty"`
+	// CgroupParents are the run's cgroup parents, OWN/virtbench.RUN in each
+	// hierarchy, whose every child is an instance's cgroup: clean removes
+	// them whether or not an instance recorded its own.
+	CgroupParents []string `json:"cgroup_parents,omitempty"`
 }
 
 // Self returns the Process of the calling process.
@@ -125,7 +130,12 @@ func Claim(stateDir, runDir string) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(filepath.Join(stateDir, OwnerFile), Owner{Process: self, RunDir: runDir})
+	o := Owner{Process: self, RunDir: runDir}
+	// Without cgroups (not root, none mounted) no driver makes any.
+	if p, err := cgroups.NewPlanner(filepath.Base(stateDir)); err == nil {
+		o.CgroupParents = p.Parents()
+	}
+	return writeJSON(filepath.Join(stateDir, OwnerFile), o)
 }
 
 // Orphan is the state directory of a run (from Orphans, one whose
@@ -256,6 +266,15 @@ func Clean(o Orphan) ([]string, error) {
 			cgs = append(cgs, cg)
 			parents = append(parents, filepath.Dir(cg))
 		}
+	}
+	for _, p := range o.Owner.CgroupParents {
+		children, _ := os.ReadDir(p)
+		for _, c := range children {
+			if c.IsDir() {
+				cgs = append(cgs, filepath.Join(p, c.Name()))
+			}
+		}
+		parents = append(parents, p)
 	}
 	for _, cg := range append(cgs, parents...) {
 		if _, err := os.Stat(cg); err != nil {

@@ -11,12 +11,13 @@
 package containerinit
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"syscall"
 	"unsafe"
 
@@ -31,29 +32,95 @@ import (
 // agent a container init.
 const EnvFD = "VIRTBENCH_CONTAINER_FD"
 
-// Config is what the host tells the container init, as JSON on the config
+// Config is what the host tells the container init, Encoded on the config
 // descriptor. The host closes the descriptor when everything the workload
 // needs from outside is in place (at once, or once the network link
 // exists); the init reads to EOF before doing anything else.
 type Config struct {
 	// Lower is the read-only base root filesystem: one host path, or
 	// several separated by ':' (upper layers first), as overlayfs takes them.
-	Lower string `json:"lower"`
+	Lower string
 	// Upper and Work are the instance's writable layer and overlayfs work
 	// directory; Merged is the (empty) mount point of the overlay.
-	Upper  string `json:"upper"`
-	Work   string `json:"work"`
-	Merged string `json:"merged"`
+	Upper  string
+	Work   string
+	Merged string
 	// Hostname is the UTS name inside the container.
-	Hostname string `json:"hostname"`
+	Hostname string
 	// UserNS is set when the container runs in its own user namespace;
 	// device nodes are then bind-mounted from the host instead of created.
-	UserNS bool `json:"userns,omitempty"`
+	UserNS bool
 }
 
-// Setup performs the container init's setup. It returns an error naming the
-// step that failed; the caller reports it and exits.
-func Setup() error {
+// Encode returns c as NAME=VALUE lines, one per field: a format the init
+// parses without reflection (encoding/json's first use in a process costs
+// about 0.1 ms). No value may hold a newline.
+func (c Config) Encode() ([]byte, error) {
+	var b []byte
+	for _, f := range c.fields() {
+		if strings.ContainsRune(*f.v, '\n') {
+			return nil, fmt.Errorf("container init: config %s %q holds a newline", f.name, *f.v)
+		}
+		b = fmt.Appendf(b, "%s=%s\n", f.name, *f.v)
+	}
+	if c.UserNS {
+		b = append(b, "userns=true\n"...)
+	}
+	return b, nil
+}
+
+// DecodeConfig parses what Encode wrote.
+func DecodeConfig(b []byte) (Config, error) {
+	var c Config
+	fields := c.fields()
+	for line := range strings.Lines(string(b)) {
+		name, value, ok := strings.Cut(strings.TrimSuffix(line, "\n"), "=")
+		if !ok {
+			return Config{}, fmt.Errorf("container init: config line %q: no '='", line)
+		}
+		if name == "userns" {
+			c.UserNS = value == "true"
+			continue
+		}
+		i := slices.IndexFunc(fields, func(f field) bool { return f.name == name })
+		if i < 0 {
+			return Config{}, fmt.Errorf("container init: config: unknown field %q", name)
+		}
+		*fields[i].v = value
+	}
+	return c, nil
+}
+
+type field struct {
+	name string
+	v    *string
+}
+
+func (c *Config) fields() []field {
+	return []field{{"lower", &c.Lower}, {"upper", &c.Upper}, {"work", &c.Work}, {"merged", &c.Merged}, {"hostname", &c.Hostname}}
+}
+
+// The stages of the init's setup, in order: Setup reports the end of each
+// to step, and the host records them as start phases of the same names.
+const (
+	StepGoStart = "go_start"   // the agent's main began: execve and the Go runtime's start
+	StepConfig  = "config"     // the configuration read from the host
+	StepOverlay = "overlay"    // the overlay root filesystem mounted
+	StepProc    = "proc"       // /proc and a read-only /sys mounted
+	StepDev     = "dev"        // a minimal /dev made
+	StepPivot   = "pivot_root" // the overlay made the root, the old root detached
+	StepNet     = "net"        // the hostname set, loopback up
+	StepCaps    = "caps"       // privileges dropped
+)
+
+// Steps are the stages Setup reports, in order.
+var Steps = []string{StepGoStart, StepConfig, StepOverlay, StepProc, StepDev, StepPivot, StepNet, StepCaps}
+
+// Setup performs the container init's setup, calling step with the name of
+// each stage as it ends (StepGoStart first, at once). It returns an error
+// naming the stage that failed; the caller reports it and exits.
+func Setup(step func(name string)) error {
+	step(StepGoStart)
 	fdStr := os.Getenv(EnvFD)
 	var fd int
 	if _, err := fmt.Sscan(fdStr, &fd); err != nil || fd < 3 {
@@ -65,25 +132,32 @@ func Setup() error {
 	if err != nil {
 		return fmt.Errorf("container init: read config: %w", err)
 	}
-	var c Config
-	if err := json.Unmarshal(b, &c); err != nil {
-		return fmt.Errorf("container init: config: %w", err)
+	c, err := DecodeConfig(b)
+	if err != nil {
+		return err
 	}
-	steps := []struct {
-		name string
-		fn   func(*Config) error
+	step(StepConfig)
+	stages := []struct {
+		step, what string
+		fn         func(*Config) error
 	}{
-		{"mount root filesystem", mountRoot},
-		{"mount /dev", mountDev},
-		{"pivot_root", pivot},
-		{"set hostname", func(c *Config) error { return unix.Sethostname([]byte(c.Hostname)) }},
-		{"bring up loopback", func(*Config) error { return netif.Up("lo") }},
-		{"drop privileges", dropPrivileges},
+		{StepOverlay, "mount root filesystem", mountOverlay},
+		{StepProc, "mount /proc and /sys", mountProc},
+		{StepDev, "mount /dev", mountDev},
+		{StepPivot, "pivot_root", pivot},
+		{StepNet, "bring up the network", func(c *Config) error {
+			if err := unix.Sethostname([]byte(c.Hostname)); err != nil {
+				return fmt.Errorf("set hostname: %w", err)
+			}
+			return netif.Up("lo")
+		}},
+		{StepCaps, "drop privileges", dropPrivileges},
 	}
-	for _, s := range steps {
+	for _, s := range stages {
 		if err := s.fn(&c); err != nil {
-			return fmt.Errorf("container init: %s: %w", s.name, err)
+			return fmt.Errorf("container init: %s: %w", s.what, err)
 		}
+		step(s.step)
 	}
 	os.Clearenv()
 	os.Setenv("PATH", "/usr/bin:/bin:/sbin")
@@ -101,15 +175,16 @@ func mount(src, target, fstype string, flags uintptr, data string) error {
 	return nil
 }
 
-func mountRoot(c *Config) error {
+func mountOverlay(c *Config) error {
 	// Nothing mounted here may propagate back to the host.
 	if err := mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return err
 	}
 	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", c.Lower, c.Upper, c.Work)
-	if err := mount("overlay", c.Merged, "overlay", 0, opts); err != nil {
-		return err
-	}
+	return mount("overlay", c.Merged, "overlay", 0, opts)
+}
+
+func mountProc(c *Config) error {
 	m := c.Merged
 	if err := mount("proc", filepath.Join(m, "proc"), "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return err
@@ -192,10 +267,12 @@ var DefaultCaps = []uintptr{
 }
 
 // SetupCaps are the capabilities the init needs for its setup beyond
-// DefaultCaps (mounts, pivot_root and the hostname; loopback). A driver may
-// drop every other capability from the bounding set before exec: the
-// init then has fewer to drop itself, and each drop it makes costs a
-// stop-the-world (it must reach every thread of the Go runtime).
+// DefaultCaps (mounts, pivot_root and the hostname; loopback). A driver
+// may hand them over in the inheritable set (which root's execve adds to
+// the permitted set) and leave only DefaultCaps in the bounding set: the
+// init then has nothing to drop from its bounding set, and each drop it
+// makes costs a stop-the-world (it must reach every thread of the Go
+// runtime).
 var SetupCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_NET_ADMIN}
 
 // DefaultCapNames are DefaultCaps by their OCI names, in the same order.
@@ -214,20 +291,15 @@ func dropPrivileges(*Config) error {
 		keep[c] = true
 		mask[c/32] |= 1 << (c % 32)
 	}
-	lastCap := uintptr(unix.CAP_LAST_CAP)
-	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
-		var n int
-		if _, err := fmt.Sscan(string(b), &n); err == nil {
-			lastCap = uintptr(n)
+	// Up to the kernel's last capability, where reading fails with EINVAL.
+	// Reading this thread's set is cheap; the driver has usually dropped
+	// every capability the init must not keep already.
+	for c := uintptr(0); ; c++ {
+		in, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, c, 0, 0, 0)
+		if err != nil {
+			break
 		}
-	}
-	for c := uintptr(0); c <= lastCap; c++ {
-		if keep[c] {
-			continue
-		}
-		// Reading this thread's set is cheap; the driver has usually
-		// dropped most capabilities already.
-		if in, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, c, 0, 0, 0); err == nil && in == 0 {
+		if keep[c] || in == 0 {
 			continue
 		}
 		if _, _, e := syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, c, 0); e != 0 && e != unix.EINVAL {
@@ -244,6 +316,11 @@ func dropPrivileges(*Config) error {
 	runtime.KeepAlive(&data)
 	if e != 0 {
 		return fmt.Errorf("capset: %w", e)
+	}
+	// The driver's spawner thread usually set it before the exec: every
+	// thread has it then.
+	if on, err := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0); err == nil && on == 1 {
+		return nil
 	}
 	if _, _, e := syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0); e != 0 {
 		return fmt.Errorf("no_new_privs: %w", e)

@@ -16,16 +16,25 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"virtbench/drivers"
 	"virtbench/guest"
 )
 
 // outputBuffer is how many RESULT/DONE/ERROR messages wait for a reader
-// before further ones are dropped; a workload reports a handful.
-const outputBuffer = 256
+// before further ones are dropped; a workload reports a handful (at most
+// four RESULTs and a DONE). The buffer is allocated per instance, so a
+// larger one costs the harness memory at density counts.
+const outputBuffer = 16
+
+// stderrBuffer is the read size for a process's stderr, which is only
+// kept for error messages: longer lines are kept in pieces.
+const stderrBuffer = 512
 
 // tailBytes is how much of the process's other output is kept for errors.
 const tailBytes = 2048
@@ -47,6 +56,7 @@ type Console struct {
 	hook       func(line []byte)
 	phases     []drivers.Phase
 	startPhase string // see WithStartPhase
+	combined   bool   // see WithCombinedOutput
 }
 
 // NewConsole returns a console for an instance whose start began at begin.
@@ -65,8 +75,10 @@ type Process struct {
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	exitErr error
-	// outputDone is closed when both stdout and stderr reached EOF.
+	// outputDone is closed when every output stream reached EOF; streams
+	// counts those still open.
 	outputDone chan struct{}
+	streams    atomic.Int32
 }
 
 // Option configures Start.
@@ -88,6 +100,16 @@ func WithStartPhase(name string) Option {
 	return func(c *Console) { c.startPhase = name }
 }
 
+// WithCombinedOutput gives the process one pipe for stdout and stderr, read
+// by one goroutine: non-protocol lines from either are kept for errors. It
+// suits a process that writes each protocol line with one write(2) (the
+// agent: a pipe keeps writes of up to 4 KiB whole), not one whose console
+// output arrives in pieces (a VMM's serial console), where a line on stderr
+// could split a protocol line.
+func WithCombinedOutput() Option {
+	return func(c *Console) { c.combined = true }
+}
+
 // Mark records now as the end of the start phase name: a host-side moment
 // the driver sees between the start's beginning and READY. Phases marked
 // after READY are left out of the Readiness.
@@ -100,20 +122,33 @@ func (c *Console) Mark(name string) {
 // Start starts cmd in a new process group with stdout and stderr attached to
 // the console reader. begin is when the driver began work for the instance.
 // cmd.Stdout and cmd.Stderr must be nil.
+//
+// Per process, the harness holds two goroutines (three without
+// WithCombinedOutput) and no OS thread: the exit is awaited on a pidfd
+// through the runtime's poller, not in a blocking wait4, which would hold
+// a thread per process (a thousand at a density sweep's top).
 func Start(cmd *exec.Cmd, begin time.Time, opts ...Option) (*Process, error) {
+	c := NewConsole(begin)
+	for _, o := range opts {
+		o(c)
+	}
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.Setpgid = true
+	pidfd := -1
+	cmd.SysProcAttr.PidFD = &pidfd
 	stdoutR, stdoutW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("agentproc: %w", err)
 	}
-	stderrR, stderrW, err := os.Pipe()
-	if err != nil {
-		stdoutR.Close()
-		stdoutW.Close()
-		return nil, fmt.Errorf("agentproc: %w", err)
+	stderrR, stderrW := stdoutR, stdoutW
+	if !c.combined {
+		if stderrR, stderrW, err = os.Pipe(); err != nil {
+			stdoutR.Close()
+			stdoutW.Close()
+			return nil, fmt.Errorf("agentproc: %w", err)
+		}
 	}
 	cmd.Stdout, cmd.Stderr = stdoutW, stderrW
 	err = cmd.Start()
@@ -124,32 +159,63 @@ func Start(cmd *exec.Cmd, begin time.Time, opts ...Option) (*Process, error) {
 		stderrR.Close()
 		return nil, fmt.Errorf("agentproc: start %s: %w", cmd.Path, err)
 	}
-	p := &Process{Console: NewConsole(begin), cmd: cmd, exited: make(chan struct{}), outputDone: make(chan struct{})}
-	for _, o := range opts {
-		o(p.Console)
-	}
+	p := &Process{Console: c, cmd: cmd, exited: make(chan struct{}), outputDone: make(chan struct{})}
 	if p.startPhase != "" {
 		p.Mark(p.startPhase)
 	}
-	stderrDone := make(chan struct{})
+	p.streams.Store(1)
+	if !c.combined {
+		p.streams.Store(2)
+		go func() {
+			defer p.streamDone()
+			p.readStderr(stderrR)
+		}()
+	}
 	go func() {
+		defer p.streamDone()
 		defer stdoutR.Close()
 		p.Read(stdoutR)
 	}()
 	go func() {
-		defer close(stderrDone)
-		p.readStderr(stderrR)
-	}()
-	go func() {
-		<-p.drained
-		<-stderrDone
-		close(p.outputDone)
-	}()
-	go func() {
+		awaitExit(pidfd)
 		p.exitErr = cmd.Wait()
 		close(p.exited)
 	}()
 	return p, nil
+}
+
+// streamDone counts one output stream at EOF and closes outputDone after
+// the last.
+func (p *Process) streamDone() {
+	if p.streams.Add(-1) == 0 {
+		close(p.outputDone)
+	}
+}
+
+// awaitExit returns once the process of pidfd has exited (it is then a
+// zombie, and wait4 returns at once), and closes pidfd. The goroutine
+// parks in the runtime's poller meanwhile. Without a pidfd (-1: a kernel
+// before 5.2) it returns at once and the caller's wait blocks instead.
+func awaitExit(pidfd int) {
+	if pidfd < 0 {
+		return
+	}
+	if err := syscall.SetNonblock(pidfd, true); err != nil {
+		syscall.Close(pidfd)
+		return
+	}
+	f := os.NewFile(uintptr(pidfd), "pidfd")
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	// A pidfd polls readable once its process has exited.
+	_ = rc.Read(func(fd uintptr) bool {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 0)
+		return err != nil || n > 0
+	})
 }
 
 // Read reads console lines from r until EOF, then closes Output.
@@ -163,7 +229,7 @@ func (c *Console) Read(r io.Reader) {
 // buffer in pieces) until EOF.
 func (p *Process) readStderr(r *os.File) {
 	defer r.Close()
-	br := bufio.NewReaderSize(r, 4096)
+	br := bufio.NewReaderSize(r, stderrBuffer)
 	for {
 		line, err := br.ReadSlice('\n')
 		p.Keep(line)
@@ -183,7 +249,8 @@ func (c *Console) deliver(m guest.Message) {
 	}
 	select {
 	case c.out <- m:
-	default: // a guest flooding its console loses the excess
+	default: // a guest flooding its console loses the excess, noted
+		c.Keep(fmt.Appendf(nil, "virtbench: dropped a %s message: %d were waiting for a reader", m.Kind, outputBuffer))
 	}
 }
 

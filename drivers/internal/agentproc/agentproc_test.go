@@ -3,6 +3,7 @@ package agentproc
 import (
 	"context"
 	"errors"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -66,5 +67,60 @@ func TestLineHookSeesEveryLine(t *testing.T) {
 	defer mu.Unlock()
 	if strings.Join(seen, "|") != "headline out: x|headline err: y" && strings.Join(seen, "|") != "headline err: y|headline out: x" {
 		t.Errorf("hook saw %q, want both headlines", seen)
+	}
+}
+
+// TestCombinedOutput checks that with one pipe for both streams the READY
+// line is found among stderr's lines and stderr is kept for errors.
+func TestCombinedOutput(t *testing.T) {
+	script := `echo "warming up" >&2; echo 'VIRTBENCH READY {"workload":"idle"}'; echo "last words" >&2; exit 4`
+	p, err := Start(exec.Command("sh", "-c", script), time.Now(), WithCombinedOutput())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := p.Ready(ctx)
+	if err != nil || r.Guest.Workload != "idle" {
+		t.Fatalf("Ready = %+v, %v; want READY for idle", r, err)
+	}
+	<-p.Exited()
+	<-p.OutputDone()
+	if tail := p.Tail(); !strings.Contains(tail, "warming up") || !strings.HasSuffix(tail, "last words") {
+		t.Errorf("Tail = %q, want both stderr lines", tail)
+	}
+}
+
+// TestNoThreadPerProcess checks that waiting for many processes holds no
+// OS thread each: their exits are awaited through the runtime's poller.
+func TestNoThreadPerProcess(t *testing.T) {
+	threads := func() int {
+		entries, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			t.Skipf("no /proc/self/task: %v", err)
+		}
+		return len(entries)
+	}
+	before := threads()
+	const n = 64
+	var ps []*Process
+	for range n {
+		p, err := Start(exec.Command("sleep", "60"), time.Now(), WithCombinedOutput())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	// Let every waiting goroutine reach its wait.
+	time.Sleep(200 * time.Millisecond)
+	during := threads()
+	for _, p := range ps {
+		if err := p.Kill(); err != nil {
+			t.Error(err)
+		}
+		<-p.Exited()
+	}
+	if during-before >= n/2 {
+		t.Errorf("%d threads while %d processes ran, %d before: a thread per process", during, n, before)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -96,27 +97,58 @@ func parseMembership(file string) (map[string]string, error) {
 	return m, sc.Err()
 }
 
-// Plan returns the directories New(run, id, …) creates, one per hierarchy
-// (the memory hierarchy's first on v1), so that they can be recorded
-// before they exist.
-func Plan(run, id string) ([]string, error) {
+// Planner plans the cgroups of one run's instances, OWN/virtbench.RUN/ID
+// in each hierarchy, from one read of this process's membership (which
+// does not change while it runs).
+type Planner struct {
+	parents []string // OWN/virtbench.RUN per hierarchy, memory's first on v1
+}
+
+// NewPlanner returns the planner of run's instances. run must be safe as
+// a file name.
+func NewPlanner(run string) (*Planner, error) {
 	mine, err := Own()
 	if err != nil {
 		return nil, err
 	}
 	if Version() == 2 {
-		return []string{filepath.Join(Root, mine[""], "virtbench."+run, id)}, nil
+		return &Planner{parents: []string{filepath.Join(Root, mine[""], "virtbench."+run)}}, nil
 	}
-	var dirs []string
+	p := &Planner{}
 	for _, c := range v1Controllers {
 		if rel, ok := mine[c]; ok {
-			dirs = append(dirs, filepath.Join(Root, c, rel, "virtbench."+run, id))
+			p.parents = append(p.parents, filepath.Join(Root, c, rel, "virtbench."+run))
 		}
 	}
-	if len(dirs) == 0 || !strings.HasPrefix(dirs[0], filepath.Join(Root, "memory")+"/") {
+	if len(p.parents) == 0 || !strings.HasPrefix(p.parents[0], filepath.Join(Root, "memory")+"/") {
 		return nil, errors.New("cgroups: no v1 memory hierarchy mounted")
 	}
-	return dirs, nil
+	return p, nil
+}
+
+// Parents returns the run's parent directories, OWN/virtbench.RUN, one per
+// hierarchy: Create makes them as needed, and Remove removes them once
+// empty.
+func (p *Planner) Parents() []string { return slices.Clone(p.parents) }
+
+// Plan returns the directories Create makes for instance id, one per
+// hierarchy, so that they can be recorded before they exist. id must be
+// safe as a file name.
+func (p *Planner) Plan(id string) []string {
+	dirs := make([]string, len(p.parents))
+	for i, parent := range p.parents {
+		dirs[i] = filepath.Join(parent, id)
+	}
+	return dirs
+}
+
+// Plan returns the directories New(run, id, …) creates.
+func Plan(run, id string) ([]string, error) {
+	p, err := NewPlanner(run)
+	if err != nil {
+		return nil, err
+	}
+	return p.Plan(id), nil
 }
 
 // New creates the cgroup OWN/virtbench.RUN/ID with limits applied. run and

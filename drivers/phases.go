@@ -1,0 +1,86 @@
+package drivers
+
+// Stage is one of the parts every start is made of, in this order. Each
+// start phase belongs to one; the report stacks starts by stage.
+type Stage int
+
+const (
+	// StageEngine is an engine's own work before the instance's process
+	// exists (Docker's create).
+	StageEngine Stage = iota
+	// StageProcess ends when the instance's host process is up: the
+	// agent exec'd, a runtime's container or a VMM running.
+	StageProcess
+	// StageRestore loads a saved VM's memory and devices.
+	StageRestore
+	// StageSetup is the isolated environment setting itself up inside the
+	// instance before the workload: a container init's mounts, /dev,
+	// network and privileges (a VM's guest boot is this stage too, measured
+	// as guest_boot, not as phases).
+	StageSetup
+	// StageAgent is the agent from the end of the phases before it to
+	// READY: the runner's phase "agent".
+	StageAgent
+)
+
+// String returns the stage as the report names it.
+func (s Stage) String() string {
+	switch s {
+	case StageEngine:
+		return "engine create (docker)"
+	case StageProcess:
+		return "process up: exec, runtime or VMM"
+	case StageRestore:
+		return "restore from a snapshot"
+	case StageSetup:
+		return "inside: guest boot or container setup"
+	case StageAgent:
+		return "agent (to READY)"
+	}
+	return "unknown stage"
+}
+
+// PhaseInfo declares a start phase. A driver names its phases in
+// Readiness.Phases, each at its end; the runner records each as the
+// sample phase.NAME, the time from the end of the phase before it (or
+// from the start's beginning) to its own end, and the rest to READY as
+// phase.agent.
+type PhaseInfo struct {
+	Name  string
+	Stage Stage
+	Doc   string
+}
+
+// PhaseAgent is the phase the runner adds after a driver's phases: from the
+// last of them to READY.
+const PhaseAgent = "agent"
+
+// Phases are every start phase a driver reports, and PhaseAgent.
+var Phases = []PhaseInfo{
+	{"create", StageEngine, "docker: the engine created the container (POST /containers/create returned)"},
+	{"exec", StageProcess, "native: fork and execve of the agent returned"},
+	{"cgroup", StageProcess, "container: its cgroup made, with its limits"},
+	{"clone", StageProcess, "container: clone(2) into new PID, mount, UTS, IPC and network namespaces, and execve of the agent, returned"},
+	{"runtime", StageProcess, "runc, crun, gvisor, docker: the runtime's container process exists"},
+	{"vmm", StageProcess, "qemu: QEMU answered on its monitor (QMP)"},
+	{"restore", StageRestore, "qemu boot=snapshot: the saved VM loaded and running"},
+	{"go_start", StageSetup, "container: the agent's main began (execve's end and the Go runtime's start, which the native agent has too)"},
+	{"config", StageSetup, "container: the init read its configuration, which the host sends once it has made the overlay's directories (meanwhile the init's runtime started)"},
+	{"overlay", StageSetup, "container: the overlay root filesystem mounted"},
+	{"proc", StageSetup, "container: /proc and a read-only /sys mounted"},
+	{"dev", StageSetup, "container: a minimal /dev made (tmpfs, device nodes, devpts, shm)"},
+	{"pivot_root", StageSetup, "container: the overlay made the root, the old root detached"},
+	{"net", StageSetup, "container: hostname set, loopback up"},
+	{"caps", StageSetup, "container: capabilities dropped to Docker's default set, no_new_privs"},
+	{PhaseAgent, StageAgent, "every driver with phases: the agent from the last phase to READY"},
+}
+
+// PhaseByName returns the declaration of a phase.
+func PhaseByName(name string) (PhaseInfo, bool) {
+	for _, p := range Phases {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return PhaseInfo{}, false
+}
