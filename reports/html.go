@@ -270,7 +270,11 @@ func Headline(sums []bench.Summary) string {
 		part := fmt.Sprintf("%s %s", s.Driver, FormatValue(s.Median, s.Unit))
 		var notes []string
 		if native > 0 && s.Driver != "native" {
-			notes = append(notes, fmt.Sprintf("%.1f× native", s.Median/native))
+			more, d := "more", s.Median-native
+			if d < 0 {
+				more, d = "less", -d
+			}
+			notes = append(notes, fmt.Sprintf("%.1f× native, %s %s", s.Median/native, FormatValue(d, s.Unit), more))
 		}
 		if g := medianOf(sums, s.Driver, bench.MetricGuestBoot); g > 0 {
 			notes = append(notes, fmt.Sprintf("%.2f× its guest boot", s.Median/g))
