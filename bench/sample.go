@@ -37,8 +37,12 @@ func (s Sample) Failed() bool { return s.Error != "" }
 
 // Metric names recorded by the runner.
 const (
-	MetricStartup  = "startup"
-	MetricTeardown = "teardown"
+	MetricStartup = "startup"
+	// PhaseMetricPrefix names a start phase's metric: phase.NAME, for each
+	// of drivers.Phases. The phases, a VM's guest boot (MetricGuestBoot)
+	// and the agent's phase add up to MetricStartup.
+	PhaseMetricPrefix = "phase."
+	MetricTeardown    = "teardown"
 	// MetricGuestBoot is how long a VM's virtual CPU had run at READY
 	// (firmware, kernel and init); MetricGuestUptime is its kernel's own
 	// uptime then, which misses the early boot before the clock ticks.

@@ -19,7 +19,7 @@ const (
 	// as guest_boot, not as phases).
 	StageSetup
 	// StageAgent is the agent from the end of the phases before it to
-	// READY: the runner's phase "agent".
+	// READY, less a VM's guest boot: the runner's phase "agent".
 	StageAgent
 )
 
@@ -43,8 +43,9 @@ func (s Stage) String() string {
 // PhaseInfo declares a start phase. A driver names its phases in
 // Readiness.Phases, each at its end; the runner records each as the
 // sample phase.NAME, the time from the end of the phase before it (or
-// from the start's beginning) to its own end, and the rest to READY as
-// phase.agent.
+// from the start's beginning) to its own end, and the rest to READY, less
+// a VM's guest boot (Readiness.GuestBoot), as phase.agent: the phases,
+// the guest boot and the agent's phase add up to the start.
 type PhaseInfo struct {
 	Name  string
 	Stage Stage
@@ -72,7 +73,7 @@ var Phases = []PhaseInfo{
 	{"pivot_root", StageSetup, "container: the overlay made the root, the old root detached"},
 	{"net", StageSetup, "container: hostname set, loopback up"},
 	{"caps", StageSetup, "container: capabilities dropped to Docker's default set, no_new_privs"},
-	{PhaseAgent, StageAgent, "every driver with phases: the agent from the last phase to READY"},
+	{PhaseAgent, StageAgent, "every driver with phases: the agent from the last phase to READY, less a VM's guest boot"},
 }
 
 // PhaseByName returns the declaration of a phase.

@@ -72,7 +72,7 @@ func PhaseBars(sums []bench.Summary) Bars {
 	metrics := map[drivers.Stage][]string{drivers.StageSetup: {bench.MetricGuestBoot}}
 	for _, p := range drivers.Phases {
 		if p.Stage != drivers.StageAgent {
-			metrics[p.Stage] = append(metrics[p.Stage], "phase."+p.Name)
+			metrics[p.Stage] = append(metrics[p.Stage], bench.PhaseMetricPrefix+p.Name)
 		}
 	}
 	var b Bars

@@ -36,7 +36,7 @@ type Ratio struct {
 // isPerfMetric reports whether a single-instance metric is a workload's
 // speed: a workload result (named WORKLOAD.NAME) that is not a size.
 func isPerfMetric(s bench.Sample) bool {
-	return s.Instances == 1 && strings.Contains(s.Metric, ".") && !strings.HasPrefix(s.Metric, "phase.") && s.Unit != "B"
+	return s.Instances == 1 && strings.Contains(s.Metric, ".") && !strings.HasPrefix(s.Metric, bench.PhaseMetricPrefix) && s.Unit != "B"
 }
 
 // PerfRatios returns, for every workload result measured under native and
