@@ -30,7 +30,7 @@ func probeFlags(fs *flag.FlagSet) func(context.Context, *Agent) error {
 			k, v, _ := strings.Cut(line, ":")
 			v = strings.TrimSpace(v)
 			switch k {
-			case "CapEff", "CapBnd":
+			case "CapEff", "CapPrm", "CapInh", "CapBnd":
 				n, _ := strconv.ParseUint(v, 16, 64)
 				a.Detail("probe."+strings.ToLower(k), float64(n), "", v)
 			case "NoNewPrivs":

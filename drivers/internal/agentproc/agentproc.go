@@ -27,9 +27,10 @@ import (
 )
 
 // outputBuffer is how many RESULT/DONE/ERROR messages wait for a reader
-// before further ones are dropped; a workload reports a handful (at most
-// four RESULTs and a DONE). The buffer is allocated per instance, so a
-// larger one costs the harness memory at density counts.
+// before further ones are dropped; a workload reports a handful (the
+// probe workload the most: eleven RESULTs and a DONE). The buffer is
+// allocated per instance, so a larger one costs the harness memory at
+// density counts.
 const outputBuffer = 16
 
 // stderrBuffer is the read size for a process's stderr, which is only
