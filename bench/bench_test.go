@@ -4,6 +4,7 @@ import (
 	"os/exec"
 	"testing"
 	"time"
+	"virtbench/internal/results"
 )
 
 // BenchmarkSampleSweep measures one sweep of the density sampler's reads
@@ -36,12 +37,12 @@ func BenchmarkSampleSweep(b *testing.B) {
 
 // BenchmarkStoreAdd measures appending one sample to samples.jsonl.
 func BenchmarkStoreAdd(b *testing.B) {
-	s, err := CreateStore(b.TempDir())
+	s, err := results.CreateStore(b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	smp := Sample{Time: time.Now(), Driver: "container", Workload: "idle", Instances: 1000, Instance: "container-idle-dens-i999", Metric: MetricPSS, Unit: "B", Value: 917504}
+	smp := results.Sample{Time: time.Now(), Driver: "container", Workload: "idle", Instances: 1000, Instance: "container-idle-dens-i999", Metric: results.MetricPSS, Unit: "B", Value: 917504}
 	b.ReportAllocs()
 	for range b.N {
 		if err := s.Add(smp); err != nil {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"virtbench/internal/results"
 
 	"github.com/dustin/go-humanize"
 
@@ -15,47 +16,14 @@ import (
 	"virtbench/scenarios"
 )
 
-// Density metrics, recorded with Instances set to the count after each step.
-const (
-	MetricDensityStartup = "density.startup" // start latency of each new instance
-	// MetricDensityMarginal is the start of the step's last instance,
-	// started alone once the others of the step were up: what one more
-	// instance costs to start on a host already holding the rest.
-	MetricDensityMarginal  = "density.marginal_startup"
-	MetricDensityPSS       = "density.pss_per_inst" // summed PSS / instances
-	MetricDensityMemDrop   = "density.memdrop_per_inst"
-	MetricDensityAvailable = "density.mem_available"
-	MetricDensityHostCPU   = "density.host_cpu" // percent of all CPUs during the step's idle window
-	// MetricDensityCPU is the CPU one idle instance costs the host, in
-	// cores, over the step's idle window: the larger of what the
-	// instances' own processes used and what the host's CPUs were busy
-	// above their baseline before the sweep, per instance (the kernel's
-	// work for the instances, as timers and interrupts, shows only in
-	// the latter). Its label source says which.
-	MetricDensityCPU     = "density.cpu_per_inst"
-	MetricDensityTasks   = "density.tasks_per_inst" // tasks (PIDs) per instance
-	MetricDensityReached = "density.reached"        // the count reached, once per driver
-	MetricDensityFloor   = "density.floor"          // the MemAvailable floor, once per driver
-	// MetricDensityTeardown is the time to stop every instance of the
-	// sweep, once per driver, with Instances set to how many stopped.
-	MetricDensityTeardown = "density.teardown"
-	MetricSamplerDuration = "sampler.duration" // time to sample every instance once
-
-	defaultFloorFraction    = 0.20
-	defaultFloorBytes       = 2 << 30
-	densityProjectionMargin = 1.5
-)
+// densityProjectionMargin is how much more than the last step's memory
+// and tasks per instance the next step is projected to take.
+const densityProjectionMargin = 1.5
 
 // CPUSaturated is the host CPU utilisation (busy share of all CPUs) at
 // which a sweep of idle instances stops: more instances would measure a
 // host that cannot keep up, not how many fit.
 const CPUSaturated = 0.90
-
-// DensityFloor returns the MemAvailable a sweep keeps free by default: the
-// larger of 20% of the host's memory and 2 GiB.
-func DensityFloor(total int64) int64 {
-	return max(int64(defaultFloorFraction*float64(total)), defaultFloorBytes)
-}
 
 // nextCount returns the instance count after the step that starts at n.
 // Once the host's CPUs are a third busy with idle instances (busy, the
@@ -113,14 +81,14 @@ func (t *trial) startParallel(ctx context.Context, sts []*started, parallel int,
 	}
 	wg.Wait()
 	if skipped > 0 {
-		t.record(Sample{Metric: metric, Unit: "sec", Error: fmt.Sprintf("%d starts skipped after the host refused one: %v", skipped, exhausted)})
+		t.record(results.Sample{Metric: metric, Unit: "sec", Error: fmt.Sprintf("%d starts skipped after the host refused one: %v", skipped, exhausted)})
 	}
 }
 
 // density runs the sweep of one variant (name, a configuration of driver)
 // and workload. It always stops every instance it started, also when ctx
 // ends.
-func (r *Runner) density(ctx context.Context, name, driver string, d drivers.Driver, w scenarios.Workload, out *Outcome) error {
+func (r *Runner) density(ctx context.Context, name, driver string, d drivers.Driver, w scenarios.Workload, out *results.Outcome) error {
 	ds := r.Scenario.Density
 	h := r.host()
 	total, err := h.MemTotal(ctx)
@@ -129,7 +97,7 @@ func (r *Runner) density(ctx context.Context, name, driver string, d drivers.Dri
 	}
 	floor := ds.FloorBytes
 	if floor == 0 {
-		floor = DensityFloor(total)
+		floor = results.DensityFloor(total)
 	}
 	parallel := ds.Parallel
 	if parallel == 0 {
@@ -138,7 +106,7 @@ func (r *Runner) density(ctx context.Context, name, driver string, d drivers.Dri
 	gw, _ := guest.Lookup(w.Name)
 	v, _ := r.Scenario.Variant(name)
 	t := &trial{r: r, name: name, d: d, w: w, n: 0, out: out, ksm: r.Scenario.HostSettings(v)["ksm"] == "on"}
-	t.record(Sample{Metric: MetricDensityFloor, Unit: "B", Value: float64(floor)})
+	t.record(results.Sample{Metric: results.MetricDensityFloor, Unit: "B", Value: float64(floor)})
 	var insts []*started
 	if t.ksm {
 		if err := r.ksm.enable(); err != nil {
@@ -146,14 +114,14 @@ func (r *Runner) density(ctx context.Context, name, driver string, d drivers.Dri
 		}
 		defer func() {
 			if err := r.ksm.restore(); err != nil {
-				t.record(Sample{Metric: MetricKSMSharing, Unit: "pages", Error: "putting KSM back: " + err.Error()})
+				t.record(results.Sample{Metric: results.MetricKSMSharing, Unit: "pages", Error: "putting KSM back: " + err.Error()})
 			}
 		}()
 	}
 	defer func() {
 		if n, took := t.stopAll(insts); n > 0 {
 			t.n = n
-			t.record(Sample{Metric: MetricDensityTeardown, Unit: "sec", Value: took.Seconds()})
+			t.record(results.Sample{Metric: results.MetricDensityTeardown, Unit: "sec", Value: took.Seconds()})
 		}
 	}()
 	base, err := stableMemAvailable(ctx, h)
@@ -205,14 +173,14 @@ func (r *Runner) density(ctx context.Context, name, driver string, d drivers.Dri
 		insts = append(insts, fresh...)
 		// All but the last start at once (bounded); the last starts alone
 		// while the rest run: the marginal start.
-		t.startParallel(ctx, fresh[:len(fresh)-1], parallel, MetricDensityStartup)
+		t.startParallel(ctx, fresh[:len(fresh)-1], parallel, results.MetricDensityStartup)
 		marginal := fresh[len(fresh)-1]
-		t.startInstance(ctx, marginal, MetricDensityStartup)
+		t.startInstance(ctx, marginal, results.MetricDensityStartup)
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if marginal.err == nil {
-			t.record(Sample{Instance: marginal.id, Metric: MetricDensityMarginal, Unit: "sec", Value: marginal.ready.Startup().Seconds()})
+			t.record(results.Sample{Instance: marginal.id, Metric: results.MetricDensityMarginal, Unit: "sec", Value: marginal.ready.Startup().Seconds()})
 		}
 		var lat []float64
 		failed := 0
@@ -267,7 +235,7 @@ func (r *Runner) density(ctx context.Context, name, driver string, d drivers.Dri
 		}
 	}
 	t.n = reached
-	t.record(Sample{Metric: MetricDensityReached, Unit: "instances", Value: float64(reached), Labels: map[string]string{"stop_reason": reason}})
+	t.record(results.Sample{Metric: results.MetricDensityReached, Unit: "instances", Value: float64(reached), Labels: map[string]string{"stop_reason": reason}})
 	t.mu.Lock()
 	if out.Density == nil {
 		out.Density = map[string]string{}
@@ -317,7 +285,7 @@ func (t *trial) idleWindow(ctx context.Context, h Host, insts []*started, baseCo
 	var busy float64
 	if herr == nil && herr1 == nil {
 		busy = busyFraction(busy0, total0, busy1, total1)
-		t.record(Sample{Metric: MetricDensityHostCPU, Unit: "%", Value: 100 * busy})
+		t.record(results.Sample{Metric: results.MetricDensityHostCPU, Unit: "%", Value: 100 * busy})
 		if host := ((busy1-busy0)/elapsed - baseCores) / float64(counted); host > perInst {
 			perInst, source = host, "host"
 		}
@@ -328,7 +296,7 @@ func (t *trial) idleWindow(ctx context.Context, h Host, insts []*started, baseCo
 		// lower bound of what they asked for.
 		labels["saturated"] = "true"
 	}
-	t.record(Sample{Metric: MetricDensityCPU, Unit: "cores", Value: perInst, Labels: labels})
+	t.record(results.Sample{Metric: results.MetricDensityCPU, Unit: "cores", Value: perInst, Labels: labels})
 	return busy, nil
 }
 
@@ -407,19 +375,19 @@ func (t *trial) sampleDensity(ctx context.Context, h Host, insts []*started, bas
 		}
 		running++
 	})
-	t.record(Sample{Metric: MetricSamplerDuration, Unit: "sec", Value: time.Since(samplerBegin).Seconds()})
+	t.record(results.Sample{Metric: results.MetricSamplerDuration, Unit: "sec", Value: time.Since(samplerBegin).Seconds()})
 	avail, err := h.MemAvailable(ctx)
 	if err != nil {
 		return running
 	}
 	if running > 0 {
 		*perInst = float64(base-avail) / float64(running)
-		t.record(Sample{Metric: MetricDensityPSS, Unit: "B", Value: float64(pss) / float64(running)})
-		t.record(Sample{Metric: MetricDensityMemDrop, Unit: "B", Value: *perInst})
+		t.record(results.Sample{Metric: results.MetricDensityPSS, Unit: "B", Value: float64(pss) / float64(running)})
+		t.record(results.Sample{Metric: results.MetricDensityMemDrop, Unit: "B", Value: *perInst})
 		*tasksPerInst = float64(tasks) / float64(running)
-		t.record(Sample{Metric: MetricDensityTasks, Unit: "tasks", Value: *tasksPerInst})
+		t.record(results.Sample{Metric: results.MetricDensityTasks, Unit: "tasks", Value: *tasksPerInst})
 	}
-	t.record(Sample{Metric: MetricDensityAvailable, Unit: "B", Value: float64(avail)})
+	t.record(results.Sample{Metric: results.MetricDensityAvailable, Unit: "B", Value: float64(avail)})
 	return running
 }
 

@@ -7,18 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+	"virtbench/internal/results"
 
 	"virtbench/drivers/state"
 	"virtbench/internal/ksm"
-)
-
-// KSM metrics: once per trial (or density step) of a variant with
-// host.ksm=on, after merging settled.
-const (
-	MetricKSMShared  = "ksm_pages_shared"   // pages KSM keeps, one per group of identical pages
-	MetricKSMSharing = "ksm_pages_sharing"  // pages mapped onto them: the pages saved
-	MetricKSMSaved   = "ksm_saved_per_inst" // bytes saved per instance: pages_sharing × page size ÷ instances
-	MetricKSMSettle  = "ksm_settle"         // time from the turn-on to merging settled (or the limit)
 )
 
 // KSMSettleLimit bounds the wait for KSM's merging to settle.
@@ -89,7 +81,7 @@ func (t *trial) settleKSM(ctx context.Context, insts []*started) {
 	}
 	h.on = time.Now()
 	if err := ksm.Set(h.dir, ksm.Trial); err != nil {
-		t.record(Sample{Metric: MetricKSMSharing, Unit: "pages", Error: err.Error()})
+		t.record(results.Sample{Metric: results.MetricKSMSharing, Unit: "pages", Error: err.Error()})
 		return
 	}
 	stats, settled, err := ksm.Settle(ctx, h.dir, h.window, KSMSettleLimit)
@@ -98,16 +90,16 @@ func (t *trial) settleKSM(ctx context.Context, insts []*started) {
 	}
 	if err != nil {
 		if ctx.Err() == nil {
-			t.record(Sample{Metric: MetricKSMSharing, Unit: "pages", Error: err.Error()})
+			t.record(results.Sample{Metric: results.MetricKSMSharing, Unit: "pages", Error: err.Error()})
 		}
 		return
 	}
 	labels := map[string]string{"settled": fmt.Sprint(settled)}
-	t.record(Sample{Metric: MetricKSMSettle, Unit: "sec", Value: time.Since(h.on).Seconds(), Labels: labels})
-	t.record(Sample{Metric: MetricKSMShared, Unit: "pages", Value: float64(stats.Shared), Labels: labels})
-	t.record(Sample{Metric: MetricKSMSharing, Unit: "pages", Value: float64(stats.Sharing), Labels: labels})
+	t.record(results.Sample{Metric: results.MetricKSMSettle, Unit: "sec", Value: time.Since(h.on).Seconds(), Labels: labels})
+	t.record(results.Sample{Metric: results.MetricKSMShared, Unit: "pages", Value: float64(stats.Shared), Labels: labels})
+	t.record(results.Sample{Metric: results.MetricKSMSharing, Unit: "pages", Value: float64(stats.Sharing), Labels: labels})
 	if running > 0 {
 		saved := float64(stats.Sharing) * float64(os.Getpagesize()) / float64(running)
-		t.record(Sample{Metric: MetricKSMSaved, Unit: "B", Value: saved, Labels: labels})
+		t.record(results.Sample{Metric: results.MetricKSMSaved, Unit: "B", Value: saved, Labels: labels})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"virtbench/internal/results"
 
 	"virtbench/drivers"
 	"virtbench/drivers/drivertest"
@@ -84,8 +85,8 @@ func TestKSMVariant(t *testing.T) {
 	f := &fake{}
 	useFake(t, f)
 	k := newFakeKSM(t, f, 2500)
-	run := func(ctx context.Context, src string) ([]Sample, error) {
-		store, err := CreateStore(t.TempDir())
+	run := func(ctx context.Context, src string) ([]results.Sample, error) {
+		store, err := results.CreateStore(t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,7 +97,7 @@ func TestKSMVariant(t *testing.T) {
 		if _, serr := os.Stat(filepath.Join(r.Env.StateDir, ksmRecordDir)); serr == nil {
 			t.Error("the KSM record outlived the run")
 		}
-		back, _ := ReadSamples(filepath.Join(store.Dir(), SamplesFile))
+		back, _ := results.ReadSamples(filepath.Join(store.Dir(), results.SamplesFile))
 		return back, err
 	}
 	want := ksm.Settings{Run: 0, PagesToScan: 123, SleepMillisecs: 45}
@@ -112,7 +113,7 @@ func TestKSMVariant(t *testing.T) {
 		if s.Driver != "merged" || s.Failed() {
 			t.Errorf("KSM sample of %s: %+v", s.Driver, s)
 		}
-		if s.Metric == MetricKSMSaved {
+		if s.Metric == results.MetricKSMSaved {
 			saved++
 			if s.Value != 2500*float64(os.Getpagesize()) || s.Labels["settled"] != "true" {
 				t.Errorf("saved per instance %v (labels %v), want 2500 pages, settled", s.Value, s.Labels)

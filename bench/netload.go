@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"virtbench/internal/results"
 
 	"virtbench/drivers"
 )
@@ -21,13 +22,6 @@ import (
 const (
 	NetConns    = 4
 	NetDuration = 2 * time.Second
-)
-
-// Network metrics.
-const (
-	MetricNetRPS = "net.http_rps"
-	MetricNetP50 = "net.http_p50"
-	MetricNetP99 = "net.http_p99"
 )
 
 // httpLoad sends requests for d over conns connections made by dial and
@@ -100,7 +94,7 @@ func (t *trial) loadNet(ctx context.Context, st *started) {
 	}
 	_, port, err := net.SplitHostPort(st.ready.Guest.Addr)
 	if err != nil {
-		t.record(Sample{Instance: st.id, Metric: MetricNetRPS, Unit: "op/s", Error: "READY has no listen address: " + st.ready.Guest.Addr})
+		t.record(results.Sample{Instance: st.id, Metric: results.MetricNetRPS, Unit: "op/s", Error: "READY has no listen address: " + st.ready.Guest.Addr})
 		return
 	}
 	dial := func(ctx context.Context) (net.Conn, error) { return dialer.Dial(ctx, port) }
@@ -111,11 +105,11 @@ func (t *trial) loadNet(ctx context.Context, st *started) {
 	}
 	n, lat, err := httpLoad(ctx, dial, NetConns, NetDuration)
 	if err != nil {
-		t.record(Sample{Instance: st.id, Metric: MetricNetRPS, Unit: "op/s", Error: err.Error()})
+		t.record(results.Sample{Instance: st.id, Metric: results.MetricNetRPS, Unit: "op/s", Error: err.Error()})
 		return
 	}
 	slices.Sort(lat)
-	t.record(Sample{Instance: st.id, Metric: MetricNetRPS, Unit: "op/s", Value: float64(n) / NetDuration.Seconds()})
-	t.record(Sample{Instance: st.id, Metric: MetricNetP50, Unit: "sec", Value: lat[len(lat)/2].Seconds()})
-	t.record(Sample{Instance: st.id, Metric: MetricNetP99, Unit: "sec", Value: lat[len(lat)*99/100].Seconds()})
+	t.record(results.Sample{Instance: st.id, Metric: results.MetricNetRPS, Unit: "op/s", Value: float64(n) / NetDuration.Seconds()})
+	t.record(results.Sample{Instance: st.id, Metric: results.MetricNetP50, Unit: "sec", Value: lat[len(lat)/2].Seconds()})
+	t.record(results.Sample{Instance: st.id, Metric: results.MetricNetP99, Unit: "sec", Value: lat[len(lat)*99/100].Seconds()})
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"virtbench/internal/results"
 
 	"github.com/shirou/gopsutil/v4/cpu"
 	"github.com/shirou/gopsutil/v4/host"
@@ -20,43 +21,10 @@ import (
 	"virtbench/internal/kvm"
 )
 
-// Provenance describes the host and software a run measured.
-type Provenance struct {
-	Time          time.Time `json:"time"`
-	Hostname      string    `json:"hostname"`
-	Kernel        string    `json:"kernel"`
-	OS            string    `json:"os"`
-	Virtualized   string    `json:"virtualization,omitempty"`
-	CPUModel      string    `json:"cpu_model"`
-	Cores         int       `json:"cores"`
-	MemoryBytes   int64     `json:"memory_bytes"`
-	CgroupVersion string    `json:"cgroup_version"`
-	KSM           string    `json:"ksm"`
-	KVM           string    `json:"kvm"`
-	// Mitigations summarises the host kernel's CPU vulnerability
-	// mitigations (guest.Mitigations); instances with a kernel of their
-	// own carry theirs as the label "mitigations".
-	Mitigations string `json:"mitigations,omitempty"`
-	// PidsMax is how many tasks (processes and threads) the host can
-	// hold: the smaller of kernel.pid_max and kernel.threads-max.
-	PidsMax int64 `json:"pids_max,omitempty"`
-	// TasksInUse is how many tasks ran on the host when the run began.
-	TasksInUse int64 `json:"tasks_in_use,omitempty"`
-	// DiskFreeBytes is the free space, when the run began, of the
-	// filesystem that holds the instances' writable layers.
-	DiskFreeBytes int64             `json:"disk_free_bytes,omitempty"`
-	Tools         map[string]string `json:"tools"`
-	Virtbench     string            `json:"virtbench_version"`
-	Go            string            `json:"go_version"`
-	Scenario      string            `json:"scenario,omitempty"`
-	ScenarioHash  string            `json:"scenario_hash,omitempty"`
-	ScenarioFile  string            `json:"scenario_source,omitempty"`
-}
-
 // Collect gathers provenance. Missing facts are recorded as "unknown" or
 // "not found" rather than failing the run.
-func Collect(ctx context.Context) Provenance {
-	p := Provenance{
+func Collect(ctx context.Context) results.Provenance {
+	p := results.Provenance{
 		Time:          time.Now().UTC(),
 		Cores:         runtime.NumCPU(),
 		CgroupVersion: CgroupVersion(),

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"virtbench/internal/results"
 
 	"virtbench/drivers"
 	"virtbench/guest"
@@ -28,7 +29,7 @@ type Runner struct {
 	// the scenario.
 	Env drivers.Env
 	// Sink receives every sample as soon as it is taken.
-	Sink func(Sample) error
+	Sink func(results.Sample) error
 	// Progress, when not nil, receives one line per trial.
 	Progress io.Writer
 	// Required variants (by name) fail the run when unavailable; the
@@ -56,59 +57,12 @@ func (r *Runner) host() Host {
 	return r.Host
 }
 
-// MaxFailureLines bounds how many failures an Outcome lists; the rest are
-// counted (every one is a sample in samples.jsonl).
-const MaxFailureLines = 50
-
-// Outcome summarises what a run did beyond its samples.
-type Outcome struct {
-	// Skipped maps unavailable variants to the reason.
-	Skipped map[string]string `json:"skipped,omitempty"`
-	// Failures lists failed measurements, one line each, the first
-	// MaxFailureLines of them; FailureCount counts them all.
-	Failures     []string `json:"failures,omitempty"`
-	FailureCount int      `json:"failure_count,omitempty"`
-	// Trials counts trials run (warmups included).
-	Trials int `json:"trials"`
-	// Labels are what drivers reported about how they ran, per variant.
-	Labels map[string]map[string]string `json:"labels,omitempty"`
-	// Variants records each variant that ran: its driver and every
-	// setting it ran with, defaults included.
-	Variants map[string]VariantRecord `json:"variants,omitempty"`
-	// Density says, per driver and workload, how far a density sweep got
-	// and why it stopped.
-	Density map[string]string `json:"density,omitempty"`
-	// DriverKinds explains each variant that ran: its driver's kind of
-	// virtualization.
-	DriverKinds map[string]string `json:"driver_kinds,omitempty"`
-	// Classes gives each variant that ran its driver's class of isolation.
-	Classes map[string]drivers.Class `json:"classes,omitempty"`
-}
-
-// VariantRecord is what a run records of a variant.
-type VariantRecord struct {
-	Driver  string            `json:"driver"`
-	Options map[string]string `json:"options,omitempty"`
-	// Host are the host settings the variant ran with (host.ksm).
-	Host map[string]string `json:"host,omitempty"`
-}
-
-// Kinds returns the drivers that ran with their kinds, sorted by name.
-func (o Outcome) Kinds() [][2]string {
-	var out [][2]string
-	for d, k := range o.DriverKinds {
-		out = append(out, [2]string{d, k})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
-	return out
-}
-
 // Run runs every trial of the scenario. It returns ctx's error when
 // interrupted (after stopping every instance) and an error when a required
 // driver is unavailable or a sample cannot be stored; failed measurements
 // are samples and Outcome.Failures, not errors. Host settings it changed
 // (host.ksm) are put back before it returns, however it ends.
-func (r *Runner) Run(ctx context.Context) (Outcome, error) {
+func (r *Runner) Run(ctx context.Context) (results.Outcome, error) {
 	for _, v := range r.Scenario.Drivers {
 		if r.Scenario.HostSettings(v)["ksm"] == "on" && r.ksm == nil {
 			dir := r.KSMDir
@@ -116,7 +70,7 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 				dir = ksm.Dir
 			}
 			if err := ksm.Available(dir); err != nil {
-				return Outcome{}, fmt.Errorf("variant %s asks for host.ksm=on: %w", v.Name, err)
+				return results.Outcome{}, fmt.Errorf("variant %s asks for host.ksm=on: %w", v.Name, err)
 			}
 			r.ksm = &hostKSM{dir: dir, stateDir: r.Env.StateDir, window: r.KSMWindow}
 			if r.ksm.window == 0 {
@@ -133,10 +87,10 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 	return out, err
 }
 
-func (r *Runner) run(ctx context.Context) (Outcome, error) {
+func (r *Runner) run(ctx context.Context) (results.Outcome, error) {
 	sc := r.Scenario
-	out := Outcome{Skipped: map[string]string{}, Labels: map[string]map[string]string{}, Variants: map[string]VariantRecord{},
-		DriverKinds: map[string]string{}, Classes: map[string]drivers.Class{}}
+	out := results.Outcome{Skipped: map[string]string{}, Labels: map[string]map[string]string{}, Variants: map[string]results.VariantRecord{},
+		DriverKinds: map[string]string{}, Classes: map[string]results.Class{}}
 	type ready struct {
 		name string
 		v    scenarios.Variant
@@ -168,7 +122,7 @@ func (r *Runner) run(ctx context.Context) (Outcome, error) {
 		}
 		ds = append(ds, ready{name, v, d})
 		out.DriverKinds[name], out.Classes[name] = info.Kind, info.Class
-		out.Variants[name] = VariantRecord{Driver: v.Driver, Options: info.Resolve(env.Options), Host: sc.HostSettings(v)}
+		out.Variants[name] = results.VariantRecord{Driver: v.Driver, Options: info.Resolve(env.Options), Host: sc.HostSettings(v)}
 		if err := r.recordImage(name, d); err != nil {
 			return out, err
 		}
@@ -196,7 +150,7 @@ func (r *Runner) run(ctx context.Context) (Outcome, error) {
 	}
 	floor := int64(0)
 	if vm, err := r.host().MemTotal(ctx); err == nil {
-		floor = DensityFloor(vm)
+		floor = results.DensityFloor(vm)
 	}
 	// Drivers take turns rep by rep, so that a host that drifts (other
 	// tenants, thermal state) drifts under every driver alike and ratios
@@ -301,17 +255,17 @@ func (r *Runner) recordImage(variant string, d drivers.Driver) error {
 	if !ok {
 		return nil
 	}
-	s := Sample{Time: time.Now().UTC(), Driver: variant, Workload: "image", Instances: 1, Unit: "B"}
+	s := results.Sample{Time: time.Now().UTC(), Driver: variant, Workload: "image", Instances: 1, Unit: "B"}
 	u, err := is.ImageUsage()
 	if err != nil {
-		s.Metric, s.Error = MetricImageAllocated, err.Error()
+		s.Metric, s.Error = results.MetricImageAllocated, err.Error()
 		return r.Sink(s)
 	}
-	s.Metric, s.Value = MetricImageApparent, float64(u.Apparent)
+	s.Metric, s.Value = results.MetricImageApparent, float64(u.Apparent)
 	if err := r.Sink(s); err != nil {
 		return err
 	}
-	s.Metric, s.Value = MetricImageAllocated, float64(u.Allocated)
+	s.Metric, s.Value = results.MetricImageAllocated, float64(u.Allocated)
 	if err := r.Sink(s); err != nil {
 		return err
 	}
@@ -340,7 +294,7 @@ type trial struct {
 	w    scenarios.Workload
 	n    int
 	rep  int
-	out  *Outcome
+	out  *results.Outcome
 
 	mu       sync.Mutex
 	storeErr error
@@ -351,14 +305,14 @@ type trial struct {
 }
 
 // record stores a sample with the trial's coordinates filled in.
-func (t *trial) record(s Sample) {
+func (t *trial) record(s results.Sample) {
 	s.Time = time.Now().UTC()
 	s.Driver, s.Workload, s.Instances = t.name, t.w.Name, t.n
 	s.Rep, s.Warmup = t.rep, t.rep < 0
 	if s.Failed() {
 		t.mu.Lock()
 		t.out.FailureCount++
-		if len(t.out.Failures) < MaxFailureLines {
+		if len(t.out.Failures) < results.MaxFailureLines {
 			t.out.Failures = append(t.out.Failures, fmt.Sprintf("%s %s ×%d rep %d %s: %s", s.Driver, s.Workload, s.Instances, s.Rep, s.Metric, s.Error))
 		}
 		t.mu.Unlock()
@@ -402,13 +356,13 @@ func (t *trial) run(parent context.Context) (string, error) {
 		// After the instances stopped (deferred below, so run first).
 		defer func() {
 			if err := t.r.ksm.restore(); err != nil {
-				t.record(Sample{Metric: MetricKSMSharing, Unit: "pages", Error: "putting KSM back: " + err.Error()})
+				t.record(results.Sample{Metric: results.MetricKSMSharing, Unit: "pages", Error: "putting KSM back: " + err.Error()})
 			}
 		}()
 	}
 	// Every started instance is stopped, whatever happens from here on.
 	defer t.stopAll(insts)
-	t.startParallel(ctx, insts, runtime.NumCPU(), MetricStartup)
+	t.startParallel(ctx, insts, runtime.NumCPU(), results.MetricStartup)
 	if parent.Err() != nil {
 		return "", parent.Err()
 	}
@@ -417,7 +371,7 @@ func (t *trial) run(parent context.Context) (string, error) {
 		t.settleKSM(ctx, insts)
 	}
 	t.sampleMemory(ctx, insts, memBefore)
-	if t.w.Name == "http" {
+	if w, ok := guest.Lookup(t.w.Name); ok && w.Network {
 		for _, st := range insts {
 			if st.err == nil {
 				t.loadNet(ctx, st)
@@ -458,7 +412,7 @@ func (t *trial) startInstance(ctx context.Context, st *started, metric string) {
 	if err != nil {
 		st.err = err
 		if ctx.Err() == nil {
-			t.record(Sample{Instance: st.id, Metric: metric, Unit: "sec", Error: "start: " + err.Error()})
+			t.record(results.Sample{Instance: st.id, Metric: metric, Unit: "sec", Error: "start: " + err.Error()})
 		}
 		return
 	}
@@ -467,7 +421,7 @@ func (t *trial) startInstance(ctx context.Context, st *started, metric string) {
 	if err != nil {
 		st.err = err
 		if ctx.Err() == nil || !errors.Is(err, context.Canceled) {
-			t.record(Sample{Instance: st.id, Metric: metric, Unit: "sec", Error: err.Error()})
+			t.record(results.Sample{Instance: st.id, Metric: metric, Unit: "sec", Error: err.Error()})
 		}
 		return
 	}
@@ -480,28 +434,28 @@ func (t *trial) startInstance(ctx context.Context, st *started, metric string) {
 		rd.Labels["ksm"] = "on"
 	}
 	st.ready = rd
-	t.record(Sample{Instance: st.id, Metric: metric, Unit: "sec", Value: rd.Startup().Seconds(), Labels: rd.Labels})
+	t.record(results.Sample{Instance: st.id, Metric: metric, Unit: "sec", Value: rd.Startup().Seconds(), Labels: rd.Labels})
 	prev := rd.Begin
 	for _, ph := range rd.Phases {
-		t.record(Sample{Instance: st.id, Metric: PhaseMetricPrefix + ph.Name, Unit: "sec", Value: ph.At.Sub(prev).Seconds(), Labels: rd.Labels})
+		t.record(results.Sample{Instance: st.id, Metric: results.PhaseMetricPrefix + ph.Name, Unit: "sec", Value: ph.At.Sub(prev).Seconds(), Labels: rd.Labels})
 		prev = ph.At
 	}
 	if len(rd.Phases) > 0 {
 		// The agent's phase is what the start's stages leave: a VM's guest
 		// boot, measured on its vCPU's clock, is a stage of its own.
 		agent := max(rd.At.Sub(prev)-rd.GuestBoot, 0)
-		t.record(Sample{Instance: st.id, Metric: PhaseMetricPrefix + drivers.PhaseAgent, Unit: "sec", Value: agent.Seconds(), Labels: rd.Labels})
+		t.record(results.Sample{Instance: st.id, Metric: results.PhaseMetricPrefix + results.PhaseAgent, Unit: "sec", Value: agent.Seconds(), Labels: rd.Labels})
 	}
 	if rd.GuestBoot > 0 {
-		t.record(Sample{Instance: st.id, Metric: MetricGuestBoot, Unit: "sec", Value: rd.GuestBoot.Seconds(), Labels: rd.Labels})
+		t.record(results.Sample{Instance: st.id, Metric: results.MetricGuestBoot, Unit: "sec", Value: rd.GuestBoot.Seconds(), Labels: rd.Labels})
 		// The boot's stages, placed on the vCPU's time line: the kernel's
 		// clock reads 0 at the vCPU time GuestBoot - UptimeSec.
 		offset := rd.GuestBoot.Seconds() - rd.Guest.UptimeSec
 		for _, m := range rd.Guest.Boot {
-			t.record(Sample{Instance: st.id, Metric: BootMetricPrefix + m.Name, Unit: "sec", Value: offset + m.Sec, Labels: rd.Labels})
+			t.record(results.Sample{Instance: st.id, Metric: results.BootMetricPrefix + m.Name, Unit: "sec", Value: offset + m.Sec, Labels: rd.Labels})
 		}
 		if rd.Guest.UptimeSec > 0 {
-			t.record(Sample{Instance: st.id, Metric: MetricGuestUptime, Unit: "sec", Value: rd.Guest.UptimeSec, Labels: rd.Labels})
+			t.record(results.Sample{Instance: st.id, Metric: results.MetricGuestUptime, Unit: "sec", Value: rd.Guest.UptimeSec, Labels: rd.Labels})
 		}
 	}
 	if len(rd.Labels) > 0 {
@@ -535,20 +489,20 @@ func (t *trial) sampleMemory(ctx context.Context, insts []*started, memBefore in
 		running++
 		m, err := MemoryOf(ctx, st.inst.Processes())
 		if err != nil {
-			t.record(Sample{Instance: st.id, Metric: MetricPSS, Unit: "B", Error: err.Error()})
+			t.record(results.Sample{Instance: st.id, Metric: results.MetricPSS, Unit: "B", Error: err.Error()})
 			continue
 		}
 		t.cost.memory = max(t.cost.memory, float64(m.PSS))
-		t.record(Sample{Instance: st.id, Metric: MetricRSS, Unit: "B", Value: float64(m.RSS)})
-		t.record(Sample{Instance: st.id, Metric: MetricPSS, Unit: "B", Value: float64(m.PSS)})
-		t.record(Sample{Instance: st.id, Metric: MetricUSS, Unit: "B", Value: float64(m.USS)})
+		t.record(results.Sample{Instance: st.id, Metric: results.MetricRSS, Unit: "B", Value: float64(m.RSS)})
+		t.record(results.Sample{Instance: st.id, Metric: results.MetricPSS, Unit: "B", Value: float64(m.PSS)})
+		t.record(results.Sample{Instance: st.id, Metric: results.MetricUSS, Unit: "B", Value: float64(m.USS)})
 		if m.PSSAnon > 0 {
-			t.record(Sample{Instance: st.id, Metric: MetricPSSAnon, Unit: "B", Value: float64(m.PSSAnon)})
+			t.record(results.Sample{Instance: st.id, Metric: results.MetricPSSAnon, Unit: "B", Value: float64(m.PSSAnon)})
 		}
 		if mp, ok := st.inst.(drivers.MemoryParter); ok {
 			parts, err := mp.MemoryParts()
 			if err != nil {
-				t.record(Sample{Instance: st.id, Metric: "mem.parts", Unit: "B", Error: err.Error()})
+				t.record(results.Sample{Instance: st.id, Metric: "mem.parts", Unit: "B", Error: err.Error()})
 			}
 			names := make([]string, 0, len(parts))
 			for k := range parts {
@@ -556,19 +510,19 @@ func (t *trial) sampleMemory(ctx context.Context, insts []*started, memBefore in
 			}
 			sort.Strings(names)
 			for _, k := range names {
-				t.record(Sample{Instance: st.id, Metric: "mem." + k, Unit: "B", Value: float64(parts[k])})
+				t.record(results.Sample{Instance: st.id, Metric: "mem." + k, Unit: "B", Value: float64(parts[k])})
 			}
 		}
 		if cg, ok := st.inst.(drivers.Cgrouper); ok {
 			if v, err := cg.CgroupMemoryBytes(); err == nil {
-				t.record(Sample{Instance: st.id, Metric: MetricCgroupMem, Unit: "B", Value: float64(v)})
+				t.record(results.Sample{Instance: st.id, Metric: results.MetricCgroupMem, Unit: "B", Value: float64(v)})
 			}
 		}
 	}
 	if memAfter, err := stableMemAvailable(ctx, t.r.host()); err == nil && running > 0 && memBefore > 0 {
 		drop := float64(memBefore-memAfter) / float64(running)
 		t.cost.memory = max(t.cost.memory, drop)
-		t.record(Sample{Metric: MetricHostMemDrop, Unit: "B", Value: drop})
+		t.record(results.Sample{Metric: results.MetricHostMemDrop, Unit: "B", Value: drop})
 	}
 }
 
@@ -599,10 +553,10 @@ func (t *trial) settle(ctx context.Context, insts []*started) {
 	elapsed := time.Since(begin).Seconds()
 	for st, u1 := range useOf(insts) {
 		if u0, ok := use0[st]; ok && idle {
-			t.record(Sample{Instance: st.id, Metric: MetricIdleCPU, Unit: "cores", Value: (u1.CPUSeconds - u0.CPUSeconds) / elapsed})
+			t.record(results.Sample{Instance: st.id, Metric: results.MetricIdleCPU, Unit: "cores", Value: (u1.CPUSeconds - u0.CPUSeconds) / elapsed})
 		}
 		t.cost.tasks = max(t.cost.tasks, float64(u1.Tasks))
-		t.record(Sample{Instance: st.id, Metric: MetricTasks, Unit: "tasks", Value: float64(u1.Tasks)})
+		t.record(results.Sample{Instance: st.id, Metric: results.MetricTasks, Unit: "tasks", Value: float64(u1.Tasks)})
 	}
 }
 
@@ -619,12 +573,12 @@ func (t *trial) sampleWritable(insts []*started) {
 			continue
 		}
 		if err != nil {
-			t.record(Sample{Instance: st.id, Metric: MetricWritableAllocated, Unit: "B", Error: err.Error()})
+			t.record(results.Sample{Instance: st.id, Metric: results.MetricWritableAllocated, Unit: "B", Error: err.Error()})
 			continue
 		}
 		t.cost.disk = max(t.cost.disk, float64(u.Allocated))
-		t.record(Sample{Instance: st.id, Metric: MetricWritableApparent, Unit: "B", Value: float64(u.Apparent)})
-		t.record(Sample{Instance: st.id, Metric: MetricWritableAllocated, Unit: "B", Value: float64(u.Allocated)})
+		t.record(results.Sample{Instance: st.id, Metric: results.MetricWritableApparent, Unit: "B", Value: float64(u.Apparent)})
+		t.record(results.Sample{Instance: st.id, Metric: results.MetricWritableAllocated, Unit: "B", Value: float64(u.Allocated)})
 	}
 }
 
@@ -635,7 +589,7 @@ func (t *trial) collect(ctx context.Context, st *started) {
 		exited = e.Exited()
 	}
 	fail := func(msg string) {
-		t.record(Sample{Instance: st.id, Metric: t.w.Name, Unit: "", Error: msg})
+		t.record(results.Sample{Instance: st.id, Metric: t.w.Name, Unit: "", Error: msg})
 	}
 	for {
 		select {
@@ -646,7 +600,7 @@ func (t *trial) collect(ctx context.Context, st *started) {
 			}
 			switch m.Kind {
 			case guest.KindResult:
-				t.record(Sample{Instance: st.id, Metric: m.Result.Name, Unit: m.Result.Unit, Value: m.Result.Value, Labels: st.ready.Labels})
+				t.record(results.Sample{Instance: st.id, Metric: m.Result.Name, Unit: m.Result.Unit, Value: m.Result.Value, Labels: st.ready.Labels})
 			case guest.KindError:
 				fail("workload: " + m.Error.Msg)
 				return
@@ -718,11 +672,11 @@ func (t *trial) stop(st *started) {
 	}
 	begin := time.Now()
 	if err := inst.Stop(ctx); err != nil {
-		t.record(Sample{Instance: st.id, Metric: MetricTeardown, Unit: "sec", Error: err.Error()})
+		t.record(results.Sample{Instance: st.id, Metric: results.MetricTeardown, Unit: "sec", Error: err.Error()})
 		return
 	}
 	if st.err == nil {
-		t.record(Sample{Instance: st.id, Metric: MetricTeardown, Unit: "sec", Value: time.Since(begin).Seconds()})
+		t.record(results.Sample{Instance: st.id, Metric: results.MetricTeardown, Unit: "sec", Value: time.Since(begin).Seconds()})
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"virtbench/internal/results"
 
 	"virtbench/drivers"
 	"virtbench/drivers/drivertest"
@@ -215,15 +216,15 @@ func (h *fakeHost) CPUTimes(context.Context) (busy, total float64, err error) {
 	return h.busy, h.spent, nil
 }
 
-func runScenario(t *testing.T, ctx context.Context, sc *scenarios.Scenario) ([]Sample, Outcome, error) {
+func runScenario(t *testing.T, ctx context.Context, sc *scenarios.Scenario) ([]results.Sample, results.Outcome, error) {
 	t.Helper()
 	return runScenarioOn(t, ctx, sc, nil)
 }
 
 // runScenarioOn runs sc against host (nil: this host).
-func runScenarioOn(t *testing.T, ctx context.Context, sc *scenarios.Scenario, host Host) ([]Sample, Outcome, error) {
+func runScenarioOn(t *testing.T, ctx context.Context, sc *scenarios.Scenario, host Host) ([]results.Sample, results.Outcome, error) {
 	t.Helper()
-	store, err := CreateStore(t.TempDir())
+	store, err := results.CreateStore(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +233,7 @@ func runScenarioOn(t *testing.T, ctx context.Context, sc *scenarios.Scenario, ho
 	if cerr := store.Close(); cerr != nil {
 		t.Fatal(cerr)
 	}
-	back, rerr := ReadSamples(filepath.Join(store.Dir(), SamplesFile))
+	back, rerr := results.ReadSamples(filepath.Join(store.Dir(), results.SamplesFile))
 	if rerr != nil {
 		t.Fatal(rerr)
 	}
@@ -242,7 +243,7 @@ func runScenarioOn(t *testing.T, ctx context.Context, sc *scenarios.Scenario, ho
 	return back, out, err
 }
 
-func count(samples []Sample, metric string, failed bool) int {
+func count(samples []results.Sample, metric string, failed bool) int {
 	n := 0
 	for _, s := range samples {
 		if s.Metric == metric && s.Failed() == failed && !s.Warmup {
@@ -263,10 +264,10 @@ func TestRunnerFake(t *testing.T) {
 	if f.started != 24 || f.running != 0 {
 		t.Errorf("started %d, still running %d; want 24 and 0", f.started, f.running)
 	}
-	if got := count(samples, MetricStartup, true); got == 0 || len(out.Failures) == 0 {
+	if got := count(samples, results.MetricStartup, true); got == 0 || len(out.Failures) == 0 {
 		t.Errorf("no failed startup samples or failures for injected start failures (%d, %v)", got, out.Failures)
 	}
-	if count(samples, "cpu.score", false) == 0 || count(samples, MetricTeardown, false) == 0 || count(samples, MetricPSS, false) == 0 {
+	if count(samples, "cpu.score", false) == 0 || count(samples, results.MetricTeardown, false) == 0 || count(samples, results.MetricPSS, false) == 0 {
 		t.Errorf("missing result, teardown or pss samples: %v", samples)
 	}
 	if out.Labels["fake"]["kind"] != "fake" {
@@ -281,7 +282,7 @@ func TestRunnerTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if count(samples, MetricStartup, true) != 2 || len(out.Failures) != 2 || f.running != 0 {
+	if count(samples, results.MetricStartup, true) != 2 || len(out.Failures) != 2 || f.running != 0 {
 		t.Errorf("want 2 failed startups and nothing running; samples %v, running %d", samples, f.running)
 	}
 	if !strings.Contains(out.Failures[0], "not ready") {
@@ -311,16 +312,16 @@ func TestRunnerNative(t *testing.T) {
 	if len(out.Failures) > 0 {
 		t.Fatalf("failures: %v", out.Failures)
 	}
-	for _, m := range []string{MetricStartup, MetricTeardown, MetricRSS, MetricPSS, MetricUSS, "cpu.sha256", MetricNetRPS, MetricNetP99} {
+	for _, m := range []string{results.MetricStartup, results.MetricTeardown, results.MetricRSS, results.MetricPSS, results.MetricUSS, "cpu.sha256", results.MetricNetRPS, results.MetricNetP99} {
 		if count(samples, m, false) == 0 {
 			t.Errorf("no %s sample", m)
 		}
 	}
 	for _, s := range samples {
-		if s.Metric == MetricRSS && s.Value < 100<<10 {
+		if s.Metric == results.MetricRSS && s.Value < 100<<10 {
 			t.Errorf("native RSS %v bytes is implausibly small", s.Value)
 		}
-		if s.Metric == MetricStartup && (s.Value <= 0 || s.Value > 10) {
+		if s.Metric == results.MetricStartup && (s.Value <= 0 || s.Value > 10) {
 			t.Errorf("native startup %v s is implausible", s.Value)
 		}
 	}
@@ -328,7 +329,7 @@ func TestRunnerNative(t *testing.T) {
 
 func TestRequiredDriverUnavailable(t *testing.T) {
 	sc := scenario(t, "name: t\ndrivers: [native]\nworkloads: [idle]\n")
-	store, err := CreateStore(t.TempDir())
+	store, err := results.CreateStore(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,12 +347,12 @@ func TestRequiredDriverUnavailable(t *testing.T) {
 
 func TestDecodeSamplesTornLine(t *testing.T) {
 	in := `{"driver":"a","metric":"startup","value":1}` + "\n" + `{"driver":"a","metr`
-	got, err := DecodeSamples(strings.NewReader(in), "x")
-	if !errors.Is(err, ErrTornLine) || !strings.Contains(err.Error(), "x:2") || len(got) != 1 {
-		t.Errorf("DecodeSamples with a torn last line = %v, %v; want 1 sample and ErrTornLine naming x:2", got, err)
+	got, err := results.DecodeSamples(strings.NewReader(in), "x")
+	if !errors.Is(err, results.ErrTornLine) || !strings.Contains(err.Error(), "x:2") || len(got) != 1 {
+		t.Errorf("DecodeSamples with a torn last line = %v, %v; want 1 sample and results.ErrTornLine naming x:2", got, err)
 	}
 	in = `{"driver":` + "\n" + `{"driver":"a"}` + "\n"
-	if _, err := DecodeSamples(strings.NewReader(in), "x"); err == nil || !strings.Contains(err.Error(), "x:1") {
+	if _, err := results.DecodeSamples(strings.NewReader(in), "x"); err == nil || !strings.Contains(err.Error(), "x:1") {
 		t.Errorf("DecodeSamples with a bad first line = %v, want an error naming x:1", err)
 	}
 }
@@ -380,13 +381,13 @@ func TestDensitySweep(t *testing.T) {
 			if tt.fake.running != 0 {
 				t.Errorf("%d instances still running after the sweep", tt.fake.running)
 			}
-			var reached *Sample
+			var reached *results.Sample
 			counts := map[int]bool{}
 			for i, s := range samples {
-				if s.Metric == MetricDensityReached {
+				if s.Metric == results.MetricDensityReached {
 					reached = &samples[i]
 				}
-				if s.Metric == MetricDensityPSS {
+				if s.Metric == results.MetricDensityPSS {
 					counts[s.Instances] = true
 				}
 			}
@@ -416,9 +417,9 @@ func TestDensityTeardown(t *testing.T) {
 	if limit := StopsPerCPU * runtime.NumCPU(); f.maxStopping > limit || f.maxStopping < 2 {
 		t.Errorf("%d stops at once, want 2 to %d", f.maxStopping, limit)
 	}
-	var teardowns []Sample
+	var teardowns []results.Sample
 	for _, s := range samples {
-		if s.Metric == MetricDensityTeardown {
+		if s.Metric == results.MetricDensityTeardown {
 			teardowns = append(teardowns, s)
 		}
 	}
@@ -484,15 +485,15 @@ func TestDensityStoppingRules(t *testing.T) {
 			if tt.fake.running != 0 {
 				t.Errorf("%d instances still running after the sweep", tt.fake.running)
 			}
-			var reached, cpu *Sample
+			var reached, cpu *results.Sample
 			marginal := 0
 			for i, s := range samples {
 				switch s.Metric {
-				case MetricDensityReached:
+				case results.MetricDensityReached:
 					reached = &samples[i]
-				case MetricDensityMarginal:
+				case results.MetricDensityMarginal:
 					marginal++
-				case MetricDensityCPU:
+				case results.MetricDensityCPU:
 					cpu = &samples[i]
 				}
 			}
@@ -532,10 +533,10 @@ func TestDensityCancelled(t *testing.T) {
 }
 
 func TestDensityFloor(t *testing.T) {
-	if got, want := DensityFloor(24<<30), int64(24<<30)/5; got < want-1 || got > want+1 {
+	if got, want := results.DensityFloor(24<<30), int64(24<<30)/5; got < want-1 || got > want+1 {
 		t.Errorf("floor of 24 GiB = %d, want 20%%", got)
 	}
-	if got := DensityFloor(4 << 30); got != 2<<30 {
+	if got := results.DensityFloor(4 << 30); got != 2<<30 {
 		t.Errorf("floor of 4 GiB = %d, want 2 GiB", got)
 	}
 }
@@ -550,7 +551,7 @@ func TestDriversTakeTurns(t *testing.T) {
 	}
 	var order []string
 	for _, s := range samples {
-		if s.Metric == MetricStartup {
+		if s.Metric == results.MetricStartup {
 			order = append(order, s.Driver)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"virtbench/internal/results"
 )
 
 // Env is what every driver is built with.
@@ -31,7 +32,7 @@ type Info struct {
 	Kind string
 	// Class is the kind of isolation the driver stands for; reports use
 	// it to tell the sides of a claim apart.
-	Class Class
+	Class results.Class
 	// Estimate is a conservative cost of one idle instance with the
 	// driver's defaults, for the guards that run before anything of the
 	// driver was measured.
@@ -49,17 +50,6 @@ type Estimate struct {
 	// MemoryBytes is host memory.
 	MemoryBytes int64
 }
-
-// Class is the kind of isolation a driver stands for.
-type Class string
-
-// The classes.
-const (
-	ClassNone    Class = "none"             // a plain process: the baseline
-	ClassOSLevel Class = "OS-level"         // containers on the host's kernel
-	ClassSandbox Class = "sandboxed kernel" // a user-space kernel that serves the container's system calls
-	ClassVM      Class = "VM"               // a guest kernel on a VMM (emulated or hardware-assisted)
-)
 
 var (
 	mu       sync.RWMutex

@@ -134,6 +134,12 @@ type Workload struct {
 	// server waits for requests): what an instance costs a host while it
 	// idles (CPU, tasks) is measured on them.
 	Idle bool
+	// Network workloads serve over the network: the host drives load at
+	// them over the instance's network path (drivers.Dialer).
+	Network bool
+	// Disk workloads read and write files on a disk of the instance's own
+	// (a VM's attached disk; a container's writable layer), not a tmpfs.
+	Disk bool
 	// Flags registers the workload's flags on fs and returns the function
 	// that runs the workload once fs has been parsed.
 	Flags func(fs *flag.FlagSet) func(ctx context.Context, a *Agent) error

@@ -4,10 +4,9 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"virtbench/internal/results"
 
 	"golang.org/x/perf/benchfmt"
-
-	"virtbench/bench"
 )
 
 // WriteBenchfmt writes every measured (non-warmup, non-failed) sample as one
@@ -17,7 +16,7 @@ import (
 //
 // with the provenance as file configuration, so that benchstat can compare
 // two runs.
-func WriteBenchfmt(w io.Writer, prov bench.Provenance, samples []bench.Sample) error {
+func WriteBenchfmt(w io.Writer, prov results.Provenance, samples []results.Sample) error {
 	bw := benchfmt.NewWriter(w)
 	cfg := []benchfmt.Config{
 		{Key: "goos", Value: []byte(runtime.GOOS), File: true},

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"virtbench/internal/results"
 
-	"virtbench/bench"
 	"virtbench/internal/required"
 )
 
@@ -34,7 +34,7 @@ func chromium(t *testing.T) string {
 func TestReportInBrowser(t *testing.T) {
 	browser := chromium(t)
 	dir := t.TempDir()
-	store, err := bench.CreateStore(dir)
+	store, err := results.CreateStore(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,9 +42,9 @@ func TestReportInBrowser(t *testing.T) {
 		store.Add(s)
 	}
 	store.Close()
-	run := &Run{Dir: dir, Samples: testSamples(), Status: bench.Status{Scenario: "quick", State: bench.StateCompleted},
-		Provenance: bench.Provenance{Hostname: "h", MemoryBytes: 24 << 30}}
-	run.Summaries = bench.Summarize(run.Samples)
+	run := &Run{Dir: dir, Samples: testSamples(), Status: results.Status{Scenario: "quick", State: results.StateCompleted},
+		Provenance: results.Provenance{Hostname: "h", MemoryBytes: 24 << 30}}
+	run.Summaries = results.Summarize(run.Samples)
 	path, err := WriteAll(run, Analyze(run))
 	if err != nil {
 		t.Fatal(err)

@@ -6,8 +6,7 @@ import (
 	"math"
 	"strings"
 	"text/tabwriter"
-
-	"virtbench/bench"
+	"virtbench/internal/results"
 )
 
 // Host is the size of a host to plan for.
@@ -87,14 +86,14 @@ type Capacity struct {
 // costOf returns the cost of a summary: its median with its confidence
 // interval (which Summarize widens to the values' range when there are
 // too few values for one).
-func costOf(s bench.Summary, source string) Cost {
+func costOf(s results.Summary, source string) Cost {
 	return Cost{Value: s.Median, Lo: s.CILo, Hi: s.CIHi, Unit: s.Unit, Source: source}
 }
 
 // largest returns the summary of driver's metric at its largest instance
 // count (a density sweep's last step), if any.
-func largest(sums []bench.Summary, driver, metric string) (bench.Summary, bool) {
-	var best bench.Summary
+func largest(sums []results.Summary, driver, metric string) (results.Summary, bool) {
+	var best results.Summary
 	for _, s := range sums {
 		if s.Driver == driver && s.Metric == metric && s.N > 0 && s.Instances > best.Instances {
 			best = s
@@ -105,8 +104,8 @@ func largest(sums []bench.Summary, driver, metric string) (bench.Summary, bool) 
 
 // idleSummary returns the summary of driver's metric on idle workloads,
 // with the most instances at a time (minInst at least), if any.
-func idleSummary(sums []bench.Summary, driver, metric string, minInst int) (bench.Summary, bool) {
-	var best bench.Summary
+func idleSummary(sums []results.Summary, driver, metric string, minInst int) (results.Summary, bool) {
+	var best results.Summary
 	for _, s := range sums {
 		if s.Driver == driver && s.Metric == metric && s.Workload == "idle" && s.N > 0 && s.Instances >= minInst && s.Instances > best.Instances {
 			best = s
@@ -118,12 +117,12 @@ func idleSummary(sums []bench.Summary, driver, metric string, minInst int) (benc
 // memoryCost is the host memory one idle instance takes: the density
 // sweep's MemAvailable drop per instance at its largest count, else the
 // larger of the PSS and the MemAvailable drop of multi-instance trials.
-func memoryCost(sums []bench.Summary, driver string) (Cost, bool) {
-	if s, ok := largest(sums, driver, bench.MetricDensityMemDrop); ok {
+func memoryCost(sums []results.Summary, driver string) (Cost, bool) {
+	if s, ok := largest(sums, driver, results.MetricDensityMemDrop); ok {
 		return costOf(s, fmt.Sprintf("MemAvailable drop per instance at %d instances (density sweep)", s.Instances)), true
 	}
-	pss, okP := idleSummary(sums, driver, bench.MetricPSS, 1)
-	drop, okD := idleSummary(sums, driver, bench.MetricHostMemDrop, 2)
+	pss, okP := idleSummary(sums, driver, results.MetricPSS, 1)
+	drop, okD := idleSummary(sums, driver, results.MetricHostMemDrop, 2)
 	switch {
 	case okD && (!okP || drop.Median > pss.Median):
 		return costOf(drop, fmt.Sprintf("MemAvailable drop per instance at %d instances", drop.Instances)), true
@@ -138,8 +137,8 @@ func memoryCost(sums []bench.Summary, driver string) (Cost, bool) {
 // were not saturated, raised to any figure taken with them saturated
 // (the instances then got less than they asked for, so that figure is a
 // lower bound of what one costs). Else that of single trials.
-func cpuCost(sums []bench.Summary, driver string) (Cost, bool) {
-	var unsat, sat []bench.Summary
+func cpuCost(sums []results.Summary, driver string) (Cost, bool) {
+	var unsat, sat []results.Summary
 	for _, s := range sums {
 		if s.Labels["saturated"] == "true" {
 			sat = append(sat, s)
@@ -148,37 +147,37 @@ func cpuCost(sums []bench.Summary, driver string) (Cost, bool) {
 		}
 	}
 	c, ok := Cost{}, false
-	if s, found := largest(unsat, driver, bench.MetricDensityCPU); found {
+	if s, found := largest(unsat, driver, results.MetricDensityCPU); found {
 		c, ok = costOf(s, fmt.Sprintf("CPU one idle instance costs the host at %d instances (density sweep)", s.Instances)), true
 	}
 	for _, s := range sat {
-		if s.Driver == driver && s.Metric == bench.MetricDensityCPU && s.N > 0 && s.Median > c.Value {
+		if s.Driver == driver && s.Metric == results.MetricDensityCPU && s.N > 0 && s.Median > c.Value {
 			c, ok = costOf(s, fmt.Sprintf("at least this: the host's CPUs were saturated with %d idle instances (density sweep)", s.Instances)), true
 		}
 	}
 	if ok {
 		return c, true
 	}
-	if s, found := idleSummary(sums, driver, bench.MetricIdleCPU, 1); found {
+	if s, found := idleSummary(sums, driver, results.MetricIdleCPU, 1); found {
 		return costOf(s, fmt.Sprintf("CPU of an idle instance's processes (%d at a time)", s.Instances)), true
 	}
 	return Cost{}, false
 }
 
 // pidsCost is the tasks one idle instance holds.
-func pidsCost(sums []bench.Summary, driver string) (Cost, bool) {
-	if s, ok := largest(sums, driver, bench.MetricDensityTasks); ok {
+func pidsCost(sums []results.Summary, driver string) (Cost, bool) {
+	if s, ok := largest(sums, driver, results.MetricDensityTasks); ok {
 		return costOf(s, fmt.Sprintf("tasks per instance at %d instances (density sweep)", s.Instances)), true
 	}
-	if s, ok := idleSummary(sums, driver, bench.MetricTasks, 1); ok {
+	if s, ok := idleSummary(sums, driver, results.MetricTasks, 1); ok {
 		return costOf(s, "tasks of an idle instance's processes"), true
 	}
 	return Cost{}, false
 }
 
 // diskCost is the writable layer one idle instance keeps on disk.
-func diskCost(sums []bench.Summary, driver string) (Cost, bool) {
-	if s, ok := idleSummary(sums, driver, bench.MetricWritableAllocated, 1); ok {
+func diskCost(sums []results.Summary, driver string) (Cost, bool) {
+	if s, ok := idleSummary(sums, driver, results.MetricWritableAllocated, 1); ok {
 		return costOf(s, "writable layer of an idle instance"), true
 	}
 	return Cost{}, false
@@ -214,7 +213,7 @@ func less(a, b int) bool {
 // CPU up to CPUCap of the host's CPUs, tasks up to PidsCap of its pid
 // limit, writable layers up to DiskCap of its free disk. Resources without
 // a measurement are left out of the minimum and named in Why.
-func EstimateCapacity(sums []bench.Summary, hosts []Host) []Capacity {
+func EstimateCapacity(sums []results.Summary, hosts []Host) []Capacity {
 	seen := map[string]bool{}
 	var out []Capacity
 	for _, s := range sums {
@@ -230,7 +229,7 @@ func EstimateCapacity(sums []bench.Summary, hosts []Host) []Capacity {
 		pidC, okPids := pidsCost(sums, s.Driver)
 		diskC, okDisk := diskCost(sums, s.Driver)
 		for _, h := range hosts {
-			limits := []Limit{limit(ResMemory, float64(h.MemoryBytes-bench.DensityFloor(h.MemoryBytes)), mem)}
+			limits := []Limit{limit(ResMemory, float64(h.MemoryBytes-results.DensityFloor(h.MemoryBytes)), mem)}
 			var unmeasured []string
 			if okCPU {
 				limits = append(limits, limit(ResCPU, CPUCap*float64(h.CPUs), cpuC))

@@ -3,30 +3,29 @@ package reports
 import (
 	"strings"
 	"testing"
-
-	"virtbench/bench"
+	"virtbench/internal/results"
 )
 
 // sum returns a summary of an idle single-instance metric with a median and
 // its interval.
-func sum(driver, metric, unit string, median, lo, hi float64) bench.Summary {
-	return bench.Summary{Key: bench.Key{Driver: driver, Workload: "idle", Instances: 1, Metric: metric}, Unit: unit, N: 6,
+func sum(driver, metric, unit string, median, lo, hi float64) results.Summary {
+	return results.Summary{Key: results.Key{Driver: driver, Workload: "idle", Instances: 1, Metric: metric}, Unit: unit, N: 6,
 		Median: median, CILo: lo, CIHi: hi}
 }
 
 // costs returns the summaries of one driver's idle costs: memory, CPU,
 // tasks and writable layer; a negative value leaves the metric out.
-func costs(driver string, mem, cpu, tasks, disk float64) []bench.Summary {
-	var out []bench.Summary
+func costs(driver string, mem, cpu, tasks, disk float64) []results.Summary {
+	var out []results.Summary
 	add := func(metric, unit string, v float64) {
 		if v >= 0 {
 			out = append(out, sum(driver, metric, unit, v, v, v))
 		}
 	}
-	add(bench.MetricPSS, "B", mem)
-	add(bench.MetricIdleCPU, "cores", cpu)
-	add(bench.MetricTasks, "tasks", tasks)
-	add(bench.MetricWritableAllocated, "B", disk)
+	add(results.MetricPSS, "B", mem)
+	add(results.MetricIdleCPU, "cores", cpu)
+	add(results.MetricTasks, "tasks", tasks)
+	add(results.MetricWritableAllocated, "B", disk)
 	return out
 }
 
@@ -39,7 +38,7 @@ func TestCapacityBinding(t *testing.T) {
 	host := Host{Name: "h", MemoryBytes: 10 * gib, CPUs: 2, PidsMax: 10000, TasksInUse: 1000, DiskFreeBytes: 10 * gib}
 	tests := []struct {
 		name    string
-		sums    []bench.Summary
+		sums    []results.Summary
 		idle    int
 		binding string
 		busy    int
@@ -70,9 +69,9 @@ func TestCapacityBinding(t *testing.T) {
 // and that the density sweep's figures are preferred to single trials.
 func TestCapacityRange(t *testing.T) {
 	const mib = 1 << 20
-	sums := []bench.Summary{
-		sum("vm", bench.MetricPSS, "B", 250*mib, 240*mib, 260*mib),
-		sum("vm", bench.MetricIdleCPU, "cores", 0.1, 0.08, 0.125),
+	sums := []results.Summary{
+		sum("vm", results.MetricPSS, "B", 250*mib, 240*mib, 260*mib),
+		sum("vm", results.MetricIdleCPU, "cores", 0.1, 0.08, 0.125),
 	}
 	host := Host{Name: "h", MemoryBytes: 64 << 30, CPUs: 4}
 	c := EstimateCapacity(sums, []Host{host})[0]
@@ -81,7 +80,7 @@ func TestCapacityRange(t *testing.T) {
 		t.Errorf("capacity %d [%d-%d] (%s binds), want 32 [25-40] (CPU)", c.Idle, c.IdleLo, c.IdleHi, c.Binding)
 	}
 	// A density sweep measured more per instance at 16 VMs: it decides.
-	sweep := bench.Summary{Key: bench.Key{Driver: "vm", Workload: "idle", Instances: 16, Metric: bench.MetricDensityCPU}, Unit: "cores", N: 1, Median: 0.2, CILo: 0.2, CIHi: 0.2}
+	sweep := results.Summary{Key: results.Key{Driver: "vm", Workload: "idle", Instances: 16, Metric: results.MetricDensityCPU}, Unit: "cores", N: 1, Median: 0.2, CILo: 0.2, CIHi: 0.2}
 	c = EstimateCapacity(append(sums, sweep), []Host{host})[0]
 	if c.Idle != 16 || !strings.Contains(c.Limits[1].Cost.Source, "density sweep") {
 		t.Errorf("capacity with a sweep %d, CPU cost from %q; want 16 from the sweep", c.Idle, c.Limits[1].Cost.Source)
@@ -89,8 +88,8 @@ func TestCapacityRange(t *testing.T) {
 	// At 40 the CPUs were saturated: that figure is a lower bound of the
 	// cost; below the unsaturated one at 16 it changes nothing, above it
 	// it decides.
-	saturated := func(v float64) bench.Summary {
-		return bench.Summary{Key: bench.Key{Driver: "vm", Workload: "idle", Instances: 40, Metric: bench.MetricDensityCPU}, Unit: "cores", N: 1, Median: v, CILo: v, CIHi: v, Labels: map[string]string{"saturated": "true"}}
+	saturated := func(v float64) results.Summary {
+		return results.Summary{Key: results.Key{Driver: "vm", Workload: "idle", Instances: 40, Metric: results.MetricDensityCPU}, Unit: "cores", N: 1, Median: v, CILo: v, CIHi: v, Labels: map[string]string{"saturated": "true"}}
 	}
 	if c = EstimateCapacity(append(sums, sweep, saturated(0.05)), []Host{host})[0]; c.Idle != 16 {
 		t.Errorf("capacity with a saturated step below the cost %d, want 16 from the unsaturated one", c.Idle)

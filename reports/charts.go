@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"virtbench/internal/results"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -14,8 +15,6 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
-
-	"virtbench/bench"
 )
 
 // Chart is one rendered chart.
@@ -37,7 +36,7 @@ type Series struct {
 
 // MetricSeries returns, per driver in first-seen order, the measured values
 // of metric for the given workload ("" for any workload).
-func MetricSeries(samples []bench.Sample, metric, workload string) []Series {
+func MetricSeries(samples []results.Sample, metric, workload string) []Series {
 	idx := map[string]int{}
 	var out []Series
 	for _, s := range samples {
@@ -209,7 +208,7 @@ func formatTick(v float64, unit string) string {
 // bench.Describe) instead of gonum's Tukey hinges, which differ for small
 // samples, and recomputes the whiskers (1.5 IQR fences) from them.
 func tableQuartiles(b *plotter.BoxPlot) {
-	s := bench.Describe(b.Values)
+	s := results.Describe(b.Values)
 	b.Median, b.Quartile1, b.Quartile3 = s.Median, s.P25, s.P75
 	iqr := b.Quartile3 - b.Quartile1
 	low, high := b.Quartile1-1.5*iqr, b.Quartile3+1.5*iqr
@@ -267,13 +266,13 @@ func render(name, title string, p *plot.Plot) (Chart, error) {
 }
 
 // Charts returns every chart the samples have data for.
-func Charts(samples []bench.Sample) ([]Chart, error) {
+func Charts(samples []results.Sample) ([]Chart, error) {
 	colors := variantColors(samples)
 	out, err := boxCharts(samples, colors)
 	if err != nil {
 		return nil, err
 	}
-	sums := bench.Summarize(samples)
+	sums := results.Summarize(samples)
 	perf := PerfBars(samples)
 	for i := range perf.Series {
 		perf.Series[i].Color = colors[perf.Series[i].Name]
@@ -307,7 +306,7 @@ func Charts(samples []bench.Sample) ([]Chart, error) {
 
 // variantColors gives each variant of a run one colour for every chart,
 // in the order the variants first appear in the samples.
-func variantColors(samples []bench.Sample) map[string]color.Color {
+func variantColors(samples []results.Sample) map[string]color.Color {
 	out := map[string]color.Color{}
 	for _, s := range samples {
 		if _, ok := out[s.Driver]; !ok {
@@ -318,12 +317,12 @@ func variantColors(samples []bench.Sample) map[string]color.Color {
 }
 
 // boxCharts draws the distributions of startup, teardown and memory.
-func boxCharts(samples []bench.Sample, colors map[string]color.Color) ([]Chart, error) {
+func boxCharts(samples []results.Sample, colors map[string]color.Color) ([]Chart, error) {
 	var out []Chart
 	specs := []struct{ name, title, ylabel, metric string }{
-		{"startup", "Start to READY, per variant (lower is better)", "seconds", bench.MetricStartup},
-		{"teardown", "Stop time, per variant (lower is better)", "seconds", bench.MetricTeardown},
-		{"memory", "Memory per instance, PSS (lower is better)", "bytes", bench.MetricPSS},
+		{"startup", "Start to READY, per variant (lower is better)", "seconds", results.MetricStartup},
+		{"teardown", "Stop time, per variant (lower is better)", "seconds", results.MetricTeardown},
+		{"memory", "Memory per instance, PSS (lower is better)", "bytes", results.MetricPSS},
 	}
 	for _, sp := range specs {
 		series := MetricSeries(samples, sp.metric, "")

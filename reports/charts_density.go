@@ -4,12 +4,11 @@ import (
 	"fmt"
 	"image/color"
 	"sort"
+	"virtbench/internal/results"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
-
-	"virtbench/bench"
 )
 
 // Curve is one line of a density chart: y at each instance count.
@@ -24,7 +23,7 @@ type Curve struct {
 
 // DensityCurves returns, per driver that ran a density sweep, the curve of
 // metric against the instance count (medians per step), sorted by count.
-func DensityCurves(sums []bench.Summary, metric string) []Curve {
+func DensityCurves(sums []results.Summary, metric string) []Curve {
 	idx := map[string]int{}
 	var out []Curve
 	for _, s := range sums {
@@ -46,9 +45,9 @@ func DensityCurves(sums []bench.Summary, metric string) []Curve {
 }
 
 // densityFloor returns the MemAvailable floor a sweep used, or 0.
-func densityFloor(sums []bench.Summary) float64 {
+func densityFloor(sums []results.Summary) float64 {
 	for _, s := range sums {
-		if s.Metric == bench.MetricDensityFloor && s.N > 0 {
+		if s.Metric == results.MetricDensityFloor && s.N > 0 {
 			return s.Median
 		}
 	}
@@ -107,7 +106,7 @@ func LineChart(name, title, ylabel string, curves []Curve, hline float64, hlabel
 // methods, MemAvailable against the floor, the start latency of each step
 // and the CPU an idle instance costs, against the number of instances
 // running.
-func densityCharts(sums []bench.Summary, colors map[string]color.Color) ([]Chart, error) {
+func densityCharts(sums []results.Summary, colors map[string]color.Color) ([]Chart, error) {
 	curves := func(metric string) []Curve {
 		cs := DensityCurves(sums, metric)
 		for i := range cs {
@@ -116,11 +115,11 @@ func densityCharts(sums []bench.Summary, colors map[string]color.Color) ([]Chart
 		return cs
 	}
 	var mem []Curve
-	for _, c := range curves(bench.MetricDensityPSS) {
+	for _, c := range curves(results.MetricDensityPSS) {
 		c.Label += " PSS"
 		mem = append(mem, c)
 	}
-	for _, c := range curves(bench.MetricDensityMemDrop) {
+	for _, c := range curves(results.MetricDensityMemDrop) {
 		c.Label += " MemAvailable drop"
 		c.Dashed = true
 		mem = append(mem, c)
@@ -135,10 +134,10 @@ func densityCharts(sums []bench.Summary, colors map[string]color.Color) ([]Chart
 		hlabel              string
 	}{
 		{"density-memory", "Density: memory per instance (lower is better)", "bytes per instance", mem, 0, ""},
-		{"density-available", "Density: host MemAvailable", "bytes", curves(bench.MetricDensityAvailable), densityFloor(sums), "memory floor"},
-		{"density-latency", "Density: start latency of the instances each step added, median (lower is better)", "seconds", curves(bench.MetricDensityStartup), 0, ""},
+		{"density-available", "Density: host MemAvailable", "bytes", curves(results.MetricDensityAvailable), densityFloor(sums), "memory floor"},
+		{"density-latency", "Density: start latency of the instances each step added, median (lower is better)", "seconds", curves(results.MetricDensityStartup), 0, ""},
 	}
-	if cpu := curves(bench.MetricDensityCPU); len(cpu) > 0 {
+	if cpu := curves(results.MetricDensityCPU); len(cpu) > 0 {
 		specs = append(specs, struct {
 			name, title, ylabel string
 			curves              []Curve

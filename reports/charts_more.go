@@ -4,13 +4,12 @@ import (
 	"fmt"
 	"image/color"
 	"slices"
+	"virtbench/internal/results"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 
-	"virtbench/bench"
-	"virtbench/drivers"
 	"virtbench/guest"
 )
 
@@ -31,7 +30,7 @@ type BarSeries struct {
 
 // driversOf returns the drivers of sums in first-seen order, skipping
 // trials with more than one instance.
-func driversOf(sums []bench.Summary, metric string) []string {
+func driversOf(sums []results.Summary, metric string) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, s := range sums {
@@ -44,7 +43,7 @@ func driversOf(sums []bench.Summary, metric string) []string {
 }
 
 // median of the first matching summary (idle workload preferred).
-func medianOf(sums []bench.Summary, driver, metric string) float64 {
+func medianOf(sums []results.Summary, driver, metric string) float64 {
 	var fallback float64
 	for _, s := range sums {
 		if s.Driver != driver || s.Metric != metric || s.N == 0 || s.Instances != 1 {
@@ -61,22 +60,22 @@ func medianOf(sums []bench.Summary, driver, metric string) float64 {
 }
 
 // PhaseBars splits the median startup of each variant that reports phases
-// into the stages of drivers.Phases: the engine's create (docker), the
+// into the stages of results.Phases: the engine's create (docker), the
 // instance's process up, a restore from a snapshot, the setup inside (a
 // VM's guest boot, a container init's setup) and the agent to READY (the
 // rest). Variants without phases are left out: their whole startup is one
 // box in the startup chart.
-func PhaseBars(sums []bench.Summary) Bars {
-	stages := []drivers.Stage{drivers.StageEngine, drivers.StageProcess, drivers.StageRestore, drivers.StageSetup}
+func PhaseBars(sums []results.Summary) Bars {
+	stages := []results.Stage{results.StageEngine, results.StageProcess, results.StageRestore, results.StageSetup}
 	// metrics lists, per stage, the samples that measure it.
-	metrics := map[drivers.Stage][]string{drivers.StageSetup: {bench.MetricGuestBoot}}
-	for _, p := range drivers.Phases {
-		if p.Stage != drivers.StageAgent {
-			metrics[p.Stage] = append(metrics[p.Stage], bench.PhaseMetricPrefix+p.Name)
+	metrics := map[results.Stage][]string{results.StageSetup: {results.MetricGuestBoot}}
+	for _, p := range results.Phases {
+		if p.Stage != results.StageAgent {
+			metrics[p.Stage] = append(metrics[p.Stage], results.PhaseMetricPrefix+p.Name)
 		}
 	}
 	var b Bars
-	for _, d := range driversOf(sums, bench.MetricStartup) {
+	for _, d := range driversOf(sums, results.MetricStartup) {
 		for _, st := range stages {
 			for _, m := range metrics[st] {
 				if medianOf(sums, d, m) > 0 && !slices.Contains(b.Labels, d) {
@@ -89,9 +88,9 @@ func PhaseBars(sums []bench.Summary) Bars {
 	for i, st := range stages {
 		series[i].Name = st.String()
 	}
-	series[len(stages)].Name = drivers.StageAgent.String()
+	series[len(stages)].Name = results.StageAgent.String()
 	for _, d := range b.Labels {
-		total := medianOf(sums, d, bench.MetricStartup)
+		total := medianOf(sums, d, results.MetricStartup)
 		used := 0.0
 		for i, st := range stages {
 			v := 0.0
@@ -121,18 +120,18 @@ func PhaseBars(sums []bench.Summary) Bars {
 // kernel's clock started (firmware, decompression, early boot), then to
 // each milestone the kernel logged, then from init to READY. A missing
 // milestone's time goes to the next stage.
-func BootBars(sums []bench.Summary) Bars {
+func BootBars(sums []results.Summary) Bars {
 	stages := []struct{ metric, name string }{
-		{bench.BootMetricPrefix + "kernel", "before the kernel's clock: firmware, early boot"},
-		{bench.BootMetricPrefix + "clocksource", "to a real clocksource"},
-		{bench.BootMetricPrefix + "initramfs", "to the initramfs unpacked"},
-		{bench.BootMetricPrefix + "init", "to /init started"},
-		{bench.BootMetricPrefix + guest.MarkSetup, "to modules, disk and NIC ready"},
-		{bench.MetricGuestBoot, "to READY: the workload's start, or a full OS's init system"},
+		{results.BootMetricPrefix + "kernel", "before the kernel's clock: firmware, early boot"},
+		{results.BootMetricPrefix + "clocksource", "to a real clocksource"},
+		{results.BootMetricPrefix + "initramfs", "to the initramfs unpacked"},
+		{results.BootMetricPrefix + "init", "to /init started"},
+		{results.BootMetricPrefix + guest.MarkSetup, "to modules, disk and NIC ready"},
+		{results.MetricGuestBoot, "to READY: the workload's start, or a full OS's init system"},
 	}
 	var b Bars
-	for _, d := range driversOf(sums, bench.MetricGuestBoot) {
-		if medianOf(sums, d, bench.BootMetricPrefix+"kernel") > 0 {
+	for _, d := range driversOf(sums, results.MetricGuestBoot) {
+		if medianOf(sums, d, results.BootMetricPrefix+"kernel") > 0 {
 			b.Labels = append(b.Labels, d)
 		}
 	}
@@ -182,19 +181,19 @@ func PhaseShares(b Bars) Bars {
 
 // DiskBars gives, per driver with an image, the shared image counted once
 // and n instances' writable layers, allocated bytes.
-func DiskBars(sums []bench.Summary, n int) Bars {
+func DiskBars(sums []results.Summary, n int) Bars {
 	var b Bars
 	shared := BarSeries{Name: "shared image (once)"}
 	own := BarSeries{Name: fmt.Sprintf("writable layers (%d instances)", n)}
 	for _, s := range sums {
-		if s.Metric != bench.MetricImageAllocated || s.N == 0 {
+		if s.Metric != results.MetricImageAllocated || s.N == 0 {
 			continue
 		}
 		b.Labels = append(b.Labels, s.Driver)
 		shared.Values = append(shared.Values, s.Median)
 		var w float64
 		for _, t := range sums {
-			if t.Driver == s.Driver && t.Metric == bench.MetricWritableAllocated && t.N > 0 && t.Median > w {
+			if t.Driver == s.Driver && t.Metric == results.MetricWritableAllocated && t.N > 0 && t.Median > w {
 				w = t.Median
 			}
 		}
@@ -210,7 +209,7 @@ func lowerIsBetter(unit string) bool { return unit == "sec" || unit == "sec/op" 
 // PerfBars gives each workload result of each driver as speed relative to
 // native in the same run (above 1 is faster than native), with the bounds
 // of PerfRatios.
-func PerfBars(samples []bench.Sample) Bars {
+func PerfBars(samples []results.Sample) Bars {
 	var b Bars
 	metric := map[string]int{} // label index
 	series := map[string]*BarSeries{}

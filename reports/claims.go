@@ -3,9 +3,7 @@ package reports
 import (
 	"fmt"
 	"strings"
-
-	"virtbench/bench"
-	"virtbench/drivers"
+	"virtbench/internal/results"
 )
 
 // Verdicts of a claim.
@@ -44,35 +42,35 @@ type Claim struct {
 
 // classOf returns a driver's class as the run recorded it, or, for runs
 // recorded before classes were, by its name.
-func classOf(classes map[string]drivers.Class, driver string) drivers.Class {
+func classOf(classes map[string]results.Class, driver string) results.Class {
 	if c, ok := classes[driver]; ok {
 		return c
 	}
 	switch driver {
 	case "container", "runc", "crun", "docker":
-		return drivers.ClassOSLevel
+		return results.ClassOSLevel
 	case "qemu", "qemu-tcg":
-		return drivers.ClassVM
+		return results.ClassVM
 	case "gvisor":
-		return drivers.ClassSandbox
+		return results.ClassSandbox
 	case "native":
-		return drivers.ClassNone
+		return results.ClassNone
 	}
 	return ""
 }
 
 // claimContext is what the claims are judged on.
 type claimContext struct {
-	sums    []bench.Summary
-	classes map[string]drivers.Class
+	sums    []results.Summary
+	classes map[string]results.Class
 	ratios  []Ratio
 	caps    []Capacity // this host only
 }
 
 // candidates returns the summaries of metric of every driver of class, one
 // per driver (single-instance trials first), in the order they appear.
-func (c claimContext) candidates(class drivers.Class, metric string) []bench.Summary {
-	var out []bench.Summary
+func (c claimContext) candidates(class results.Class, metric string) []results.Summary {
+	var out []results.Summary
 	seen := map[string]bool{}
 	for _, pass := range []bool{true, false} {
 		for _, s := range c.sums {
@@ -91,11 +89,11 @@ func (c claimContext) candidates(class drivers.Class, metric string) []bench.Sum
 
 // fullOS reports whether a VM summary is of the full-OS guest (the
 // "traditional VM" the claims have in mind).
-func fullOS(s bench.Summary) bool { return strings.Contains(s.Labels["image"], "debian") }
+func fullOS(s results.Summary) bool { return strings.Contains(s.Labels["image"], "debian") }
 
 // pickVM returns the VM side to judge a claim on: the full-OS guest where
 // one ran, else the first VM; and a note on the other VM configurations.
-func (c claimContext) pickVM(vms []bench.Summary, format func(bench.Summary) string) (bench.Summary, string) {
+func (c claimContext) pickVM(vms []results.Summary, format func(results.Summary) string) (results.Summary, string) {
 	best := vms[0]
 	for _, v := range vms {
 		if c.fullOSDriver(v.Driver) {
@@ -116,7 +114,7 @@ func (c claimContext) pickVM(vms []bench.Summary, format func(bench.Summary) str
 }
 
 // vmName names a VM side with its guest: the minimal microVM or the full OS.
-func (c claimContext) vmName(s bench.Summary) string {
+func (c claimContext) vmName(s results.Summary) string {
 	if c.fullOSDriver(s.Driver) {
 		return s.Driver + " (full-OS Debian guest)"
 	}
@@ -125,7 +123,7 @@ func (c claimContext) vmName(s bench.Summary) string {
 
 // interval writes a summary's confidence interval, " [lo-hi]", where it
 // has one.
-func interval(s bench.Summary, unit string) string {
+func interval(s results.Summary, unit string) string {
 	if s.CILo == s.CIHi {
 		return ""
 	}
@@ -192,12 +190,12 @@ func claims(c claimContext) []Claim {
 // costClaim judges a claim on a cost where lower is better (startup time,
 // image size): the ratio is VM over container.
 func costClaim(c claimContext, cl Claim, metric, unit string, ctOK, vmOK func(lo, hi float64) (bool, string)) Claim {
-	cts, vms := c.candidates(drivers.ClassOSLevel, metric), c.candidates(drivers.ClassVM, metric)
+	cts, vms := c.candidates(results.ClassOSLevel, metric), c.candidates(results.ClassVM, metric)
 	if len(cts) == 0 || len(vms) == 0 {
 		return notMeasured(cl, fmt.Sprintf("needs %s of a container driver and of a VM driver", metric))
 	}
 	ct := cts[0]
-	f := func(s bench.Summary) string { return FormatValue(s.Median, unit) }
+	f := func(s results.Summary) string { return FormatValue(s.Median, unit) }
 	vm, others := c.pickVM(vms, f)
 	cl.Container, cl.VM = ct.Driver, vm.Driver
 	cl.Ratio, cl.Lo, cl.Hi = vm.Median/ct.Median, vm.CILo/ct.CIHi, vm.CIHi/ct.CILo
@@ -235,7 +233,7 @@ func within(lo, hi, bound float64, above bool, what, stated string, unit string)
 func startupClaim(c claimContext) Claim {
 	cl := Claim{Name: "startup", Claim: "Containers start in seconds, VMs in minutes.",
 		Caveat: "Judged on start to READY of an idle instance; magnitudes: a container within seconds (< 60 s), a VM in minutes (>= 60 s)."}
-	return costClaim(c, cl, bench.MetricStartup, "sec",
+	return costClaim(c, cl, results.MetricStartup, "sec",
 		func(lo, hi float64) (bool, string) {
 			return within(lo, hi, minuteSec, false, "the container's start", "seconds", "sec")
 		},
@@ -247,7 +245,7 @@ func startupClaim(c claimContext) Claim {
 func diskClaim(c claimContext) Claim {
 	cl := Claim{Name: "disk", Claim: "Container images take megabytes, VM images gigabytes.",
 		Caveat: "Judged on the image allocated on disk, shared layers counted once; magnitudes: a container image below 1 GB, a VM image of 1 GB or more."}
-	return costClaim(c, cl, bench.MetricImageAllocated, "B",
+	return costClaim(c, cl, results.MetricImageAllocated, "B",
 		func(lo, hi float64) (bool, string) {
 			return within(lo, hi, gigabyte, false, "the container image", "megabytes (< 1 GB)", "B")
 		},
@@ -257,7 +255,7 @@ func diskClaim(c claimContext) Claim {
 }
 
 // ratioOf returns the first ratio to native of metric among drivers of class.
-func (c claimContext) ratioOf(class drivers.Class, metric string) (Ratio, bool) {
+func (c claimContext) ratioOf(class results.Class, metric string) (Ratio, bool) {
 	for _, r := range c.ratios {
 		if r.Metric == metric && classOf(c.classes, r.Driver) == class {
 			return r, true
@@ -270,8 +268,8 @@ func perfClaim(c claimContext) Claim {
 	const metric = "cpu.sha256"
 	cl := Claim{Name: "performance", Claim: "Containers run at near-native speed, VMs slower.",
 		Caveat: fmt.Sprintf("Judged on a CPU-bound workload (%s), each side relative to native in the same run; magnitudes: the container within %.0f%% of native, the VM more than %.0f%% slower.", metric, 100*nearNative, 100*nearNative)}
-	ct, ok1 := c.ratioOf(drivers.ClassOSLevel, metric)
-	vm, ok2 := c.ratioOf(drivers.ClassVM, metric)
+	ct, ok1 := c.ratioOf(results.ClassOSLevel, metric)
+	vm, ok2 := c.ratioOf(results.ClassVM, metric)
 	if !ok1 || !ok2 {
 		return notMeasured(cl, "needs the cpu workload under native, a container driver and a VM driver")
 	}
@@ -306,11 +304,11 @@ func densityClaim(c claimContext) Claim {
 	var ct, vm *Capacity
 	for i, cp := range c.caps {
 		switch classOf(c.classes, cp.Driver) {
-		case drivers.ClassOSLevel:
+		case results.ClassOSLevel:
 			if ct == nil {
 				ct = &c.caps[i]
 			}
-		case drivers.ClassVM:
+		case results.ClassVM:
 			if vm == nil || c.fullOSDriver(cp.Driver) {
 				vm = &c.caps[i]
 			}
@@ -356,7 +354,7 @@ func (c claimContext) fullOSDriver(driver string) bool {
 func (c claimContext) sweeps() string {
 	var parts []string
 	for _, s := range c.sums {
-		if s.Metric == bench.MetricDensityReached && s.N > 0 {
+		if s.Metric == results.MetricDensityReached && s.N > 0 {
 			parts = append(parts, fmt.Sprintf("%.0f %s", s.Max, s.Driver))
 		}
 	}

@@ -3,16 +3,14 @@ package reports
 import (
 	"strings"
 	"testing"
-
-	"virtbench/bench"
-	"virtbench/drivers"
+	"virtbench/internal/results"
 )
 
-var testClasses = map[string]drivers.Class{"native": drivers.ClassNone, "container": drivers.ClassOSLevel, "docker": drivers.ClassOSLevel, "qemu": drivers.ClassVM, "qemu-tcg": drivers.ClassVM}
+var testClasses = map[string]results.Class{"native": results.ClassNone, "container": results.ClassOSLevel, "docker": results.ClassOSLevel, "qemu": results.ClassVM, "qemu-tcg": results.ClassVM}
 
 // startup returns a startup summary of driver: median with its interval.
-func startup(driver string, median, lo, hi float64, labels map[string]string) bench.Summary {
-	s := sum(driver, bench.MetricStartup, "sec", median, lo, hi)
+func startup(driver string, median, lo, hi float64, labels map[string]string) results.Summary {
+	s := sum(driver, results.MetricStartup, "sec", median, lo, hi)
 	s.Labels = labels
 	return s
 }
@@ -22,24 +20,24 @@ func TestStartupClaim(t *testing.T) {
 	debian := map[string]string{"accel": "tcg", "image": "debian"}
 	tests := []struct {
 		name    string
-		sums    []bench.Summary
+		sums    []results.Summary
 		verdict string
 		reason  string
 		vm      string
 	}{
-		{"seconds vs seconds", []bench.Summary{startup("container", 0.005, 0.0045, 0.0055, nil), startup("qemu", 1.7, 1.6, 1.8, tcg)},
+		{"seconds vs seconds", []results.Summary{startup("container", 0.005, 0.0045, 0.0055, nil), startup("qemu", 1.7, 1.6, 1.8, tcg)},
 			DirectionOnly, "the VM's start is 1.600s-1.800s, not minutes", "qemu"},
-		{"seconds vs minutes", []bench.Summary{startup("container", 2, 1.9, 2.1, nil), startup("qemu", 90, 80, 100, nil)},
+		{"seconds vs minutes", []results.Summary{startup("container", 2, 1.9, 2.1, nil), startup("qemu", 90, 80, 100, nil)},
 			Holds, "both magnitudes hold", "qemu"},
-		{"straddling a minute", []bench.Summary{startup("container", 2, 1.9, 2.1, nil), startup("qemu", 61, 50, 70, nil)},
+		{"straddling a minute", []results.Summary{startup("container", 2, 1.9, 2.1, nil), startup("qemu", 61, 50, 70, nil)},
 			DirectionOnly, "straddles 60.00s", "qemu"},
-		{"inside the intervals", []bench.Summary{startup("container", 1.0, 0.8, 1.3, nil), startup("qemu", 1.1, 0.9, 1.4, nil)},
+		{"inside the intervals", []results.Summary{startup("container", 1.0, 0.8, 1.3, nil), startup("qemu", 1.1, 0.9, 1.4, nil)},
 			DoesNotHold, "no difference beyond the confidence intervals", "qemu"},
-		{"VM faster", []bench.Summary{startup("container", 3, 2.9, 3.1, nil), startup("qemu", 1, 0.9, 1.1, nil)},
+		{"VM faster", []results.Summary{startup("container", 3, 2.9, 3.1, nil), startup("qemu", 1, 0.9, 1.1, nil)},
 			DoesNotHold, "the VM side is ahead", "qemu"},
-		{"no VM", []bench.Summary{startup("container", 0.005, 0.0045, 0.0055, nil)},
+		{"no VM", []results.Summary{startup("container", 0.005, 0.0045, 0.0055, nil)},
 			NotMeasured, "needs startup", ""},
-		{"the full-OS VM is judged", []bench.Summary{startup("container", 0.005, 0.0045, 0.0055, nil), startup("qemu-tcg", 1.7, 1.6, 1.8, tcg), startup("qemu", 20, 19, 21, debian)},
+		{"the full-OS VM is judged", []results.Summary{startup("container", 0.005, 0.0045, 0.0055, nil), startup("qemu-tcg", 1.7, 1.6, 1.8, tcg), startup("qemu", 20, 19, 21, debian)},
 			DirectionOnly, "the VM's start is 19.00s-21.00s", "qemu"},
 	}
 	for _, tt := range tests {
@@ -61,22 +59,22 @@ func TestStartupClaim(t *testing.T) {
 }
 
 func TestDiskClaim(t *testing.T) {
-	img := func(driver string, v float64) bench.Summary {
-		return sum(driver, bench.MetricImageAllocated, "B", v, v, v)
+	img := func(driver string, v float64) results.Summary {
+		return sum(driver, results.MetricImageAllocated, "B", v, v, v)
 	}
 	for _, tt := range []struct {
 		vm      float64
 		verdict string
 	}{{100e6, DirectionOnly}, {4e9, Holds}} {
-		c := diskClaim(claimContext{sums: []bench.Summary{img("container", 3e6), img("qemu", tt.vm)}, classes: testClasses})
+		c := diskClaim(claimContext{sums: []results.Summary{img("container", 3e6), img("qemu", tt.vm)}, classes: testClasses})
 		if c.Verdict != tt.verdict {
 			t.Errorf("VM image %v B: verdict %q (%s), want %q", tt.vm, c.Verdict, c.Reason, tt.verdict)
 		}
 	}
 	// Two VM variants: the full-OS one is judged, known by its startup's
 	// labels (an image's size has none).
-	classes := map[string]drivers.Class{"container": drivers.ClassOSLevel, "qemu": drivers.ClassVM, "qemu-debian": drivers.ClassVM}
-	sums := []bench.Summary{img("container", 3e6), img("qemu", 70e6), img("qemu-debian", 4e9),
+	classes := map[string]results.Class{"container": results.ClassOSLevel, "qemu": results.ClassVM, "qemu-debian": results.ClassVM}
+	sums := []results.Summary{img("container", 3e6), img("qemu", 70e6), img("qemu-debian", 4e9),
 		startup("qemu-debian", 14, 13, 15, map[string]string{"image": "debian"})}
 	c := diskClaim(claimContext{sums: sums, classes: classes})
 	if c.VM != "qemu-debian" || c.Verdict != Holds || !strings.Contains(c.Evidence, "qemu-debian (full-OS Debian guest)") || !strings.Contains(c.Evidence, "also qemu (minimal guest)") {

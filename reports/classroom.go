@@ -5,9 +5,7 @@ import (
 	"html"
 	"slices"
 	"strings"
-
-	"virtbench/bench"
-	"virtbench/drivers"
+	"virtbench/internal/results"
 )
 
 // The kinds of virtualization the classroom section explains, in the order
@@ -75,15 +73,15 @@ type Lesson struct {
 
 // kindOf returns the kind of virtualization a variant ran as: its class,
 // with a VM split by the accelerator QEMU reported.
-func kindOf(class drivers.Class, labels map[string]string) string {
+func kindOf(class results.Class, labels map[string]string) string {
 	switch class {
-	case drivers.ClassNone:
+	case results.ClassNone:
 		return KindNone
-	case drivers.ClassOSLevel:
+	case results.ClassOSLevel:
 		return KindOSLevel
-	case drivers.ClassSandbox:
+	case results.ClassSandbox:
 		return KindSandbox
-	case drivers.ClassVM:
+	case results.ClassVM:
 		if labels["accel"] == "kvm" {
 			return KindHWAssisted
 		}
@@ -99,7 +97,7 @@ func Classroom(r *Run, a *Analysis) []Lesson {
 	byKind := map[string][]string{}
 	var names []string
 	for _, s := range a.Summaries {
-		if s.Metric == bench.MetricStartup && s.N > 0 && !slices.Contains(names, s.Driver) {
+		if s.Metric == results.MetricStartup && s.N > 0 && !slices.Contains(names, s.Driver) {
 			names = append(names, s.Driver)
 		}
 	}
@@ -144,14 +142,14 @@ func Classroom(r *Run, a *Analysis) []Lesson {
 // its speed relative to native.
 func variantFigures(v string, a *Analysis) string {
 	parts := []string{}
-	if m := medianOf(a.Summaries, v, bench.MetricStartup); m > 0 {
+	if m := medianOf(a.Summaries, v, results.MetricStartup); m > 0 {
 		p := "start " + FormatValue(m, "sec")
-		if n := medianOf(a.Summaries, "native", bench.MetricStartup); n > 0 && v != "native" {
+		if n := medianOf(a.Summaries, "native", results.MetricStartup); n > 0 && v != "native" {
 			p += fmt.Sprintf(" (%.1f× native)", m/n)
 		}
 		parts = append(parts, p)
 	}
-	if m := medianOf(a.Summaries, v, bench.MetricPSS); m > 0 {
+	if m := medianOf(a.Summaries, v, results.MetricPSS); m > 0 {
 		parts = append(parts, "PSS "+FormatValue(m, "B"))
 	}
 	for _, r := range a.Ratios {

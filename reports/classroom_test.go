@@ -5,15 +5,13 @@ import (
 	"io"
 	"strings"
 	"testing"
-
-	"virtbench/bench"
-	"virtbench/drivers"
+	"virtbench/internal/results"
 )
 
 // classroomRun is a run with a baseline, a container, gVisor and three
 // TCG VMs: one that asked for KVM where usable, and a virtio/emulated pair.
 func classroomRun() *Run {
-	var s []bench.Sample
+	var s []results.Sample
 	idle, sys, fio := adder(&s, "idle"), adder(&s, "syscall"), adder(&s, "fileio")
 	idle("native", "startup", "sec", 0.010, 0.011, 0.012, 0.010, 0.011, 0.012)
 	idle("container", "startup", "sec", 0.014, 0.015, 0.016, 0.014, 0.015, 0.016)
@@ -30,13 +28,13 @@ func classroomRun() *Run {
 		return map[string]string{"accel": "tcg", "requested_accel": "tcg", "devices": devices, "machine": machine,
 			"guest_kernel": "6.1.0-40-amd64", "mitigations": "spectre_v2=Retpolines"}
 	}
-	r := &Run{Samples: s, Summaries: bench.Summarize(s)}
+	r := &Run{Samples: s, Summaries: results.Summarize(s)}
 	r.Provenance.Kernel, r.Provenance.KVM = "6.18.44", "absent"
 	r.Provenance.Mitigations = "meltdown=PTI spec_store_bypass=vulnerable spectre_v2=Retpolines"
-	r.Status.Outcome = bench.Outcome{
-		Classes: map[string]drivers.Class{"native": drivers.ClassNone, "container": drivers.ClassOSLevel, "gvisor": drivers.ClassSandbox,
-			"qemu": drivers.ClassVM, "qemu-virtio": drivers.ClassVM, "qemu-emulated": drivers.ClassVM},
-		Variants: map[string]bench.VariantRecord{"qemu": {Driver: "qemu", Options: map[string]string{"accel": "auto"}},
+	r.Status.Outcome = results.Outcome{
+		Classes: map[string]results.Class{"native": results.ClassNone, "container": results.ClassOSLevel, "gvisor": results.ClassSandbox,
+			"qemu": results.ClassVM, "qemu-virtio": results.ClassVM, "qemu-emulated": results.ClassVM},
+		Variants: map[string]results.VariantRecord{"qemu": {Driver: "qemu", Options: map[string]string{"accel": "auto"}},
 			"qemu-virtio": {Driver: "qemu", Options: map[string]string{"accel": "auto"}}, "qemu-emulated": {Driver: "qemu", Options: map[string]string{"accel": "auto"}}},
 		Labels: map[string]map[string]string{"gvisor": {"platform": "ptrace"},
 			"qemu": vm("virtio", "microvm"), "qemu-virtio": vm("virtio", "pc"), "qemu-emulated": vm("emulated", "pc")},
@@ -106,17 +104,17 @@ func TestClassroom(t *testing.T) {
 // TestClassroomNeedsTwoKinds: a run of one kind has no classroom section.
 func TestClassroomNeedsTwoKinds(t *testing.T) {
 	r := classroomRun()
-	r.Status.Outcome.Classes = map[string]drivers.Class{}
+	r.Status.Outcome.Classes = map[string]results.Class{}
 	for d := range r.Status.Outcome.Labels {
-		r.Status.Outcome.Classes[d] = drivers.ClassVM
+		r.Status.Outcome.Classes[d] = results.ClassVM
 	}
-	var keep []bench.Sample
+	var keep []results.Sample
 	for _, s := range r.Samples {
 		if strings.HasPrefix(s.Driver, "qemu") {
 			keep = append(keep, s)
 		}
 	}
-	r.Samples, r.Summaries = keep, bench.Summarize(keep)
+	r.Samples, r.Summaries = keep, results.Summarize(keep)
 	if a := Analyze(r); len(a.Lessons) != 0 {
 		t.Errorf("lessons of a VM-only run: %+v", a.Lessons)
 	}

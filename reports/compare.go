@@ -7,10 +7,9 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"virtbench/internal/results"
 
 	"golang.org/x/perf/benchmath"
-
-	"virtbench/bench"
 )
 
 // Alpha is the significance level of run comparisons, as in benchstat.
@@ -18,7 +17,7 @@ const Alpha = 0.05
 
 // Change is one metric compared between a baseline run and another run.
 type Change struct {
-	bench.Key
+	results.Key
 	Unit string `json:"unit"`
 	// Host is the host of the compared run.
 	Host string `json:"host"`
@@ -38,15 +37,15 @@ type Change struct {
 }
 
 // samplesByKey groups measured values by key.
-func samplesByKey(samples []bench.Sample) (map[bench.Key][]float64, map[bench.Key]string, []bench.Key) {
-	vals := map[bench.Key][]float64{}
-	units := map[bench.Key]string{}
-	var order []bench.Key
+func samplesByKey(samples []results.Sample) (map[results.Key][]float64, map[results.Key]string, []results.Key) {
+	vals := map[results.Key][]float64{}
+	units := map[results.Key]string{}
+	var order []results.Key
 	for _, s := range samples {
 		if s.Warmup || s.Failed() {
 			continue
 		}
-		k := bench.Key{Driver: s.Driver, Workload: s.Workload, Instances: s.Instances, Metric: s.Metric}
+		k := results.Key{Driver: s.Driver, Workload: s.Workload, Instances: s.Instances, Metric: s.Metric}
 		if _, ok := vals[k]; !ok {
 			order = append(order, k)
 		}
@@ -77,12 +76,12 @@ func Compare(runs []*Run) []Change {
 			ch := Change{Key: k, Unit: baseUnits[k], Host: r.Provenance.Hostname}
 			sb := benchmath.NewSample(b, &benchmath.DefaultThresholds)
 			sc := benchmath.NewSample(c, &benchmath.DefaultThresholds)
-			ch.Old = benchmath.AssumeNothing.Summary(sb, bench.Confidence).Center
-			ch.New = benchmath.AssumeNothing.Summary(sc, bench.Confidence).Center
+			ch.Old = benchmath.AssumeNothing.Summary(sb, results.Confidence).Center
+			ch.New = benchmath.AssumeNothing.Summary(sc, results.Confidence).Center
 			if ch.Old != 0 {
 				ch.Delta = (ch.New - ch.Old) / math.Abs(ch.Old)
 			}
-			ch.P, ch.Note = bench.MannWhitney(b, c)
+			ch.P, ch.Note = results.MannWhitney(b, c)
 			ch.Significant = ch.P < Alpha
 			worse := ch.Delta > 0
 			if higherIsBetter(ch.Unit) {

@@ -5,19 +5,18 @@ import (
 	"math/rand"
 	"strings"
 	"testing"
-
-	"virtbench/bench"
+	"virtbench/internal/results"
 )
 
 // noisyRun returns a run whose startup samples are scale × (1 ± 5% noise)
 // and whose cpu samples are throughput × (1 ± 5%), from a seeded source.
 func noisyRun(seed int64, host string, startup, throughput float64) *Run {
 	rng := rand.New(rand.NewSource(seed))
-	r := &Run{Provenance: bench.Provenance{Hostname: host}}
+	r := &Run{Provenance: results.Provenance{Hostname: host}}
 	for i := 0; i < 20; i++ {
 		r.Samples = append(r.Samples,
-			bench.Sample{Driver: "native", Workload: "idle", Instances: 1, Metric: "startup", Unit: "sec", Value: startup * (1 + 0.1*(rng.Float64()-0.5))},
-			bench.Sample{Driver: "native", Workload: "cpu", Instances: 1, Metric: "cpu.sha256", Unit: "op/s", Value: throughput * (1 + 0.1*(rng.Float64()-0.5))})
+			results.Sample{Driver: "native", Workload: "idle", Instances: 1, Metric: "startup", Unit: "sec", Value: startup * (1 + 0.1*(rng.Float64()-0.5))},
+			results.Sample{Driver: "native", Workload: "cpu", Instances: 1, Metric: "cpu.sha256", Unit: "op/s", Value: throughput * (1 + 0.1*(rng.Float64()-0.5))})
 	}
 	return r
 }

@@ -3,8 +3,8 @@ package reports
 import (
 	"fmt"
 	"strings"
+	"virtbench/internal/results"
 
-	"virtbench/bench"
 	"virtbench/guest"
 )
 
@@ -14,7 +14,7 @@ import (
 // kernel), a kernel of its own, and the CPU vulnerability mitigations that
 // kernel applies where the host's differ. labels are the variant's, host
 // the run's provenance.
-func explainFaster(r Ratio, labels map[string]string, host bench.Provenance) string {
+func explainFaster(r Ratio, labels map[string]string, host results.Provenance) string {
 	var why []string
 	if labels["accel"] == "tcg" {
 		why = append(why, "it runs under TCG: the guest's system calls and page-table switches happen inside QEMU's translated code and never enter the host kernel, so none of the host's mitigations apply to them")
@@ -29,7 +29,7 @@ func explainFaster(r Ratio, labels map[string]string, host bench.Provenance) str
 	}
 	if platform := labels["platform"]; platform != "" {
 		why = append(why, "its system calls are served by gVisor's Sentry in user space (platform "+platform+"), not by the host kernel")
-		if r.Workload == "fileio" {
+		if w, ok := guest.Lookup(r.Workload); ok && w.Disk {
 			why = append(why, "the Sentry keeps file data in its own memory and takes fadvise(DONTNEED), with which the fileio workload drops the file before reading it back, as a hint it need not follow: its read may never reach the disk")
 		}
 	}

@@ -7,8 +7,7 @@ import (
 	"io"
 	"sort"
 	"strings"
-
-	"virtbench/bench"
+	"virtbench/internal/results"
 )
 
 var htmlTmpl = template.Must(template.New("report").Parse(`<!DOCTYPE html>
@@ -93,7 +92,7 @@ func WriteHTML(w io.Writer, r *Run, a *Analysis, charts []Chart) error {
 	}
 	data := struct {
 		Run             *Run
-		Status          bench.Status
+		Status          results.Status
 		Headline        string
 		Summary         []string
 		TOC             [][2]string
@@ -219,8 +218,8 @@ func Summary(a *Analysis) []string {
 			out = append(out, fmt.Sprintf("%s: %s, %s (median of an idle instance).", what, name, FormatValue(v, unit)))
 		}
 	}
-	best(bench.MetricStartup, "Fastest start to READY", "sec")
-	best(bench.MetricPSS, "Smallest memory (PSS)", "B")
+	best(results.MetricStartup, "Fastest start to READY", "sec")
+	best(results.MetricPSS, "Smallest memory (PSS)", "B")
 	var caps []string
 	for _, c := range a.Capacity {
 		if c.Host == ThisHost {
@@ -231,7 +230,7 @@ func Summary(a *Analysis) []string {
 		out = append(out, "Idle instances that fit this host: "+strings.Join(caps, ", ")+".")
 	}
 	for _, c := range a.Techniques {
-		if c.P < Alpha && (c.Metric == bench.MetricStartup || c.Metric == bench.MetricHostMemDrop || c.Aspect == AspectDevices) {
+		if c.P < Alpha && (c.Metric == results.MetricStartup || c.Metric == results.MetricHostMemDrop || c.Aspect == AspectDevices) {
 			out = append(out, fmt.Sprintf("%s (%s=%s) does %.2f× better than %s on %s %s [%.2f-%.2f].", c.Technique, c.Aspect, techniqueValue(c.Aspect), c.Ratio, c.Baseline, c.Workload, c.Metric, c.Lo, c.Hi))
 		}
 	}
@@ -253,17 +252,17 @@ func techniqueValue(aspect string) string {
 
 // Headline states the startup medians in one sentence, relative to native
 // where native ran.
-func Headline(sums []bench.Summary) string {
+func Headline(sums []results.Summary) string {
 	var native float64
 	var parts []string
 	for _, s := range sums {
-		if s.Metric == bench.MetricStartup && s.Driver == "native" && s.Instances == 1 && s.N > 0 && native == 0 {
+		if s.Metric == results.MetricStartup && s.Driver == "native" && s.Instances == 1 && s.N > 0 && native == 0 {
 			native = s.Median
 		}
 	}
 	seen := map[string]bool{}
 	for _, s := range sums {
-		if s.Metric != bench.MetricStartup || s.N == 0 || seen[s.Driver] {
+		if s.Metric != results.MetricStartup || s.N == 0 || seen[s.Driver] {
 			continue
 		}
 		seen[s.Driver] = true
@@ -276,7 +275,7 @@ func Headline(sums []bench.Summary) string {
 			}
 			notes = append(notes, fmt.Sprintf("%.1f× native, %s %s", s.Median/native, FormatValue(d, s.Unit), more))
 		}
-		if g := medianOf(sums, s.Driver, bench.MetricGuestBoot); g > 0 {
+		if g := medianOf(sums, s.Driver, results.MetricGuestBoot); g > 0 {
 			notes = append(notes, fmt.Sprintf("%.2f× its guest boot", s.Median/g))
 		}
 		if len(notes) > 0 {
@@ -286,7 +285,7 @@ func Headline(sums []bench.Summary) string {
 	}
 	if len(parts) == 0 {
 		for _, s := range sums {
-			if s.Metric == bench.MetricDensityStartup && s.Instances == 1 && s.N > 0 {
+			if s.Metric == results.MetricDensityStartup && s.Instances == 1 && s.N > 0 {
 				parts = append(parts, fmt.Sprintf("%s %s", s.Driver, FormatValue(s.Median, s.Unit)))
 			}
 		}

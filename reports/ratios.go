@@ -5,10 +5,9 @@ import (
 	"io"
 	"math"
 	"strings"
+	"virtbench/internal/results"
 
 	"golang.org/x/perf/benchmath"
-
-	"virtbench/bench"
 )
 
 // Ratio is one workload result of a driver relative to native in the same
@@ -35,15 +34,15 @@ type Ratio struct {
 
 // isPerfMetric reports whether a single-instance metric is a workload's
 // speed: a workload result (named WORKLOAD.NAME) that is not a size.
-func isPerfMetric(s bench.Sample) bool {
-	return s.Instances == 1 && strings.Contains(s.Metric, ".") && !strings.HasPrefix(s.Metric, bench.PhaseMetricPrefix) && s.Unit != "B"
+func isPerfMetric(s results.Sample) bool {
+	return s.Instances == 1 && strings.Contains(s.Metric, ".") && !strings.HasPrefix(s.Metric, results.PhaseMetricPrefix) && s.Unit != "B"
 }
 
 // PerfRatios returns, for every workload result measured under native and
 // another driver, the other driver's ratio to native, in the order the
 // results were first seen.
-func PerfRatios(samples []bench.Sample) []Ratio {
-	var perf []bench.Sample
+func PerfRatios(samples []results.Sample) []Ratio {
+	var perf []results.Sample
 	for _, s := range samples {
 		if isPerfMetric(s) {
 			perf = append(perf, s)
@@ -65,7 +64,7 @@ func PerfRatios(samples []bench.Sample) []Ratio {
 		if r.Value, r.Lo, r.Hi, ok = speedup(nat, vals[k], lowerIsBetter(units[k])); !ok {
 			continue
 		}
-		r.P, _ = bench.MannWhitney(nat, vals[k])
+		r.P, _ = results.MannWhitney(nat, vals[k])
 		r.Same = r.P >= Alpha
 		out = append(out, r)
 	}
@@ -91,7 +90,7 @@ func speedup(base, other []float64, lower bool) (value, lo, hi float64, ok bool)
 // bounds returns a sample's median and its confidence interval, or its
 // range where the sample is too small for an interval.
 func bounds(s *benchmath.Sample) (center, lo, hi float64) {
-	sum := benchmath.AssumeNothing.Summary(s, bench.Confidence)
+	sum := benchmath.AssumeNothing.Summary(s, results.Confidence)
 	lo, hi = sum.Lo, sum.Hi
 	if math.IsInf(lo, 0) || math.IsInf(hi, 0) || math.IsNaN(lo) || math.IsNaN(hi) {
 		lo, hi = s.Values[0], s.Values[len(s.Values)-1] // sorted

@@ -7,19 +7,17 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-
-	"virtbench/bench"
-	"virtbench/drivers"
+	"virtbench/internal/results"
 )
 
 // Run is everything a report is made from; all of it is read back from a
 // run directory, so reports can be regenerated from the raw samples.
 type Run struct {
 	Dir        string
-	Provenance bench.Provenance
-	Status     bench.Status
-	Samples    []bench.Sample
-	Summaries  []bench.Summary
+	Provenance results.Provenance
+	Status     results.Status
+	Samples    []results.Sample
+	Summaries  []results.Summary
 	// Plan, when set, is a host size to estimate capacity for besides
 	// this host.
 	Plan *Host
@@ -55,7 +53,7 @@ func (r *Run) Hosts() []Host {
 // samples; every output (terminal, Markdown, CSV, benchfmt, JSON, charts,
 // HTML) renders it.
 type Analysis struct {
-	Summaries []bench.Summary
+	Summaries []results.Summary
 	// Ratios are the workload results relative to native.
 	Ratios []Ratio
 	// Capacity has a row per driver and host (this one, and the planned
@@ -78,7 +76,7 @@ type Analysis struct {
 func Analyze(r *Run) *Analysis {
 	a := &Analysis{Summaries: r.Summaries, Ratios: PerfRatios(r.Samples), Capacity: EstimateCapacity(r.Summaries, r.Hosts())}
 	for i, rt := range a.Ratios {
-		if !rt.Same && rt.Lo > 1 && classOf(r.Status.Outcome.Classes, rt.Driver) != drivers.ClassNone {
+		if !rt.Same && rt.Lo > 1 && classOf(r.Status.Outcome.Classes, rt.Driver) != results.ClassNone {
 			a.Ratios[i].Note = explainFaster(rt, r.Status.Outcome.Labels[rt.Driver], r.Provenance)
 		}
 	}
@@ -107,26 +105,26 @@ func Load(dir string) (*Run, error) {
 	} else if !info.IsDir() {
 		return nil, fmt.Errorf("reports: %s: %w", dir, ErrNotRun)
 	}
-	for _, f := range []string{bench.SamplesFile, bench.EnvFile, bench.StatusFile} {
+	for _, f := range []string{results.SamplesFile, results.EnvFile, results.StatusFile} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			return nil, fmt.Errorf("reports: %s: %w", dir, ErrNotRun)
 		}
 	}
 	var err error
-	r.Samples, err = bench.ReadSamples(filepath.Join(dir, bench.SamplesFile))
+	r.Samples, err = results.ReadSamples(filepath.Join(dir, results.SamplesFile))
 	switch {
-	case errors.Is(err, bench.ErrTornLine):
+	case errors.Is(err, results.ErrTornLine):
 		r.Warnings = append(r.Warnings, err.Error())
 	case err != nil:
 		return nil, err
 	}
-	if err := bench.ReadJSON(dir, bench.EnvFile, &r.Provenance); err != nil {
+	if err := results.ReadJSON(dir, results.EnvFile, &r.Provenance); err != nil {
 		return nil, err
 	}
-	if err := bench.ReadJSON(dir, bench.StatusFile, &r.Status); err != nil {
+	if err := results.ReadJSON(dir, results.StatusFile, &r.Status); err != nil {
 		return nil, err
 	}
-	r.Summaries = bench.Summarize(r.Samples)
+	r.Summaries = results.Summarize(r.Samples)
 	return r, nil
 }
 
@@ -148,7 +146,7 @@ func WriteAll(r *Run, a *Analysis) (string, error) {
 		name string
 		v    any
 	}{{SummaryFile, a.Summaries}, {ClaimsFile, a.Claims}, {CapacityFile, a.Capacity}} {
-		if err := bench.WriteJSON(r.Dir, f.name, f.v); err != nil {
+		if err := results.WriteJSON(r.Dir, f.name, f.v); err != nil {
 			return "", err
 		}
 	}
@@ -165,7 +163,7 @@ func WriteAll(r *Run, a *Analysis) (string, error) {
 		if err := f.write(&b); err != nil {
 			return "", err
 		}
-		if err := bench.WriteFileAtomic(filepath.Join(r.Dir, f.name), b.Bytes()); err != nil {
+		if err := results.WriteFileAtomic(filepath.Join(r.Dir, f.name), b.Bytes()); err != nil {
 			return "", err
 		}
 	}
@@ -175,7 +173,7 @@ func WriteAll(r *Run, a *Analysis) (string, error) {
 	}
 	for _, c := range charts {
 		for ext, data := range map[string][]byte{".svg": c.SVG, ".png": c.PNG} {
-			if err := bench.WriteFileAtomic(filepath.Join(r.Dir, c.Name+ext), data); err != nil {
+			if err := results.WriteFileAtomic(filepath.Join(r.Dir, c.Name+ext), data); err != nil {
 				return "", err
 			}
 		}
@@ -185,7 +183,7 @@ func WriteAll(r *Run, a *Analysis) (string, error) {
 		return "", err
 	}
 	path := filepath.Join(r.Dir, ReportFile)
-	if err := bench.WriteFileAtomic(path, b.Bytes()); err != nil {
+	if err := results.WriteFileAtomic(path, b.Bytes()); err != nil {
 		return "", err
 	}
 	return path, nil

@@ -10,8 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"virtbench/bench"
+	"virtbench/internal/results"
 
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -21,17 +20,17 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // adder returns a function that appends one single-instance sample of
 // workload per value to out, reps numbered from 0.
-func adder(out *[]bench.Sample, workload string) func(driver, metric, unit string, vals ...float64) {
+func adder(out *[]results.Sample, workload string) func(driver, metric, unit string, vals ...float64) {
 	return func(driver, metric, unit string, vals ...float64) {
 		for i, v := range vals {
-			*out = append(*out, bench.Sample{Driver: driver, Workload: workload, Instances: 1, Rep: i, Metric: metric, Unit: unit, Value: v})
+			*out = append(*out, results.Sample{Driver: driver, Workload: workload, Instances: 1, Rep: i, Metric: metric, Unit: unit, Value: v})
 		}
 	}
 }
 
 // testSamples is a fixed run: two drivers, startup and memory, a failure.
-func testSamples() []bench.Sample {
-	var out []bench.Sample
+func testSamples() []results.Sample {
+	var out []results.Sample
 	add := adder(&out, "idle")
 	add("native", "startup", "sec", 0.0021, 0.0020, 0.0023, 0.0022, 0.0019, 0.0021)
 	add("native", "pss", "B", 5.5e6, 5.6e6, 5.5e6, 5.4e6, 5.5e6, 5.5e6)
@@ -41,8 +40,8 @@ func testSamples() []bench.Sample {
 	add("qemu", "phase.vmm", "sec", 0.1, 0.1, 0.1, 0.1, 0.1, 0.1)
 	add("qemu", "guest_boot", "sec", 2.5, 2.5, 2.5, 2.5, 2.5, 2.5)
 	add("qemu", "guest_uptime", "sec", 2.0, 2.0, 2.0, 2.0, 2.0, 2.0)
-	out = append(out, bench.Sample{Driver: "qemu", Workload: "idle", Instances: 1, Metric: "startup", Unit: "sec", Error: "not ready"})
-	out = append(out, bench.Sample{Driver: "qemu", Workload: "idle", Instances: 1, Metric: "startup", Unit: "sec", Value: 99, Warmup: true})
+	out = append(out, results.Sample{Driver: "qemu", Workload: "idle", Instances: 1, Metric: "startup", Unit: "sec", Error: "not ready"})
+	out = append(out, results.Sample{Driver: "qemu", Workload: "idle", Instances: 1, Metric: "startup", Unit: "sec", Value: 99, Warmup: true})
 	return out
 }
 
@@ -65,8 +64,8 @@ func golden(t *testing.T, name string, got []byte) {
 }
 
 func TestGolden(t *testing.T) {
-	sums := bench.Summarize(testSamples())
-	prov := bench.Provenance{Hostname: "h", CPUModel: "cpu", Kernel: "6.1", Virtbench: "v", Scenario: "quick"}
+	sums := results.Summarize(testSamples())
+	prov := results.Provenance{Hostname: "h", CPUModel: "cpu", Kernel: "6.1", Virtbench: "v", Scenario: "quick"}
 	tests := []struct {
 		name  string
 		write func(*bytes.Buffer) error
@@ -149,7 +148,7 @@ func TestCharts(t *testing.T) {
 
 func TestWriteAllAndLoad(t *testing.T) {
 	dir := t.TempDir()
-	store, err := bench.CreateStore(dir)
+	store, err := results.CreateStore(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,13 +158,13 @@ func TestWriteAllAndLoad(t *testing.T) {
 		}
 	}
 	store.Close()
-	status := bench.Status{Scenario: "quick", State: bench.StateCompleted, Started: time.Unix(0, 0).UTC(),
+	status := results.Status{Scenario: "quick", State: results.StateCompleted, Started: time.Unix(0, 0).UTC(),
 		SharedWith: []string{"PID 42 writing /r/other"},
-		Outcome:    bench.Outcome{Failures: []string{"qemu idle: not ready"}, Skipped: map[string]string{"runc": "not installed"}}}
-	if err := bench.WriteJSON(dir, bench.EnvFile, bench.Provenance{Hostname: "h"}); err != nil {
+		Outcome:    results.Outcome{Failures: []string{"qemu idle: not ready"}, Skipped: map[string]string{"runc": "not installed"}}}
+	if err := results.WriteJSON(dir, results.EnvFile, results.Provenance{Hostname: "h"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := bench.WriteJSON(dir, bench.StatusFile, status); err != nil {
+	if err := results.WriteJSON(dir, results.StatusFile, status); err != nil {
 		t.Fatal(err)
 	}
 	run, err := Load(dir)
@@ -209,7 +208,7 @@ func TestWriteAllAndLoad(t *testing.T) {
 }
 
 func TestBarsData(t *testing.T) {
-	sums := bench.Summarize(testSamples())
+	sums := results.Summarize(testSamples())
 	ph := PhaseBars(sums)
 	if len(ph.Labels) != 1 || ph.Labels[0] != "qemu" {
 		t.Fatalf("phase labels %v, want only qemu (native reports no phases)", ph.Labels)
@@ -219,14 +218,14 @@ func TestBarsData(t *testing.T) {
 		t.Errorf("qemu phases %v %v %v", v, g, a)
 	}
 	// Every variant with phases, each part's share of its start.
-	var more []bench.Sample
+	var more []results.Sample
 	add := adder(&more, "idle")
 	add("native", "startup", "sec", 0.010, 0.010, 0.010)
 	add("native", "phase.exec", "sec", 0.002, 0.002, 0.002)
 	add("docker", "startup", "sec", 0.5, 0.5, 0.5)
 	add("docker", "phase.create", "sec", 0.2, 0.2, 0.2)
 	add("docker", "phase.runtime", "sec", 0.2, 0.2, 0.2)
-	sh := PhaseShares(PhaseBars(bench.Summarize(append(testSamples(), more...))))
+	sh := PhaseShares(PhaseBars(results.Summarize(append(testSamples(), more...))))
 	if strings.Join(sh.Labels, ",") != "native (2.200ms),qemu (3.050s),docker (500.0ms)" {
 		t.Errorf("phase labels %v", sh.Labels)
 	}
@@ -244,13 +243,13 @@ func TestBarsData(t *testing.T) {
 	}
 	// The VM's boot stages on the vCPU time line, a missing milestone's
 	// time in the next stage.
-	var boot []bench.Sample
+	var boot []results.Sample
 	addb := adder(&boot, "idle")
 	addb("qemu", "guest_boot", "sec", 2.0, 2.0, 2.0)
 	addb("qemu", "boot_kernel", "sec", 0.5, 0.5, 0.5)
 	addb("qemu", "boot_initramfs", "sec", 1.2, 1.2, 1.2)
 	addb("qemu", "boot_init", "sec", 1.5, 1.5, 1.5)
-	bb := BootBars(bench.Summarize(boot))
+	bb := BootBars(results.Summarize(boot))
 	var stages []float64
 	for _, s := range bb.Series {
 		stages = append(stages, s.Values[0])
@@ -265,9 +264,9 @@ func TestBarsData(t *testing.T) {
 	if r := pf.Series[0].Values[0]; math.Abs(r-120.0/6000) > 1e-9 {
 		t.Errorf("qemu/native cpu ratio %v, want 0.02", r)
 	}
-	disk := DiskBars(bench.Summarize([]bench.Sample{
-		{Driver: "container", Workload: "image", Instances: 1, Metric: bench.MetricImageAllocated, Unit: "B", Value: 3e6},
-		{Driver: "container", Workload: "idle", Instances: 1, Metric: bench.MetricWritableAllocated, Unit: "B", Value: 4096},
+	disk := DiskBars(results.Summarize([]results.Sample{
+		{Driver: "container", Workload: "image", Instances: 1, Metric: results.MetricImageAllocated, Unit: "B", Value: 3e6},
+		{Driver: "container", Workload: "idle", Instances: 1, Metric: results.MetricWritableAllocated, Unit: "B", Value: 4096},
 	}), 10)
 	if len(disk.Labels) != 1 || disk.Series[0].Values[0] != 3e6 || disk.Series[1].Values[0] != 40960 {
 		t.Errorf("disk bars %+v, want the image once and 10 writable layers", disk)
@@ -275,17 +274,17 @@ func TestBarsData(t *testing.T) {
 }
 
 func TestDensityCharts(t *testing.T) {
-	var samples []bench.Sample
+	var samples []results.Sample
 	for _, n := range []int{4, 1, 2} {
 		samples = append(samples,
-			bench.Sample{Driver: "container", Workload: "idle", Instances: n, Metric: bench.MetricDensityPSS, Unit: "B", Value: float64(1000 * n)},
-			bench.Sample{Driver: "container", Workload: "idle", Instances: n, Metric: bench.MetricDensityMemDrop, Unit: "B", Value: float64(1500 * n)},
-			bench.Sample{Driver: "container", Workload: "idle", Instances: n, Metric: bench.MetricDensityAvailable, Unit: "B", Value: float64(1e9 - n)},
-			bench.Sample{Driver: "container", Workload: "idle", Instances: n, Metric: bench.MetricDensityStartup, Unit: "sec", Value: 0.01})
+			results.Sample{Driver: "container", Workload: "idle", Instances: n, Metric: results.MetricDensityPSS, Unit: "B", Value: float64(1000 * n)},
+			results.Sample{Driver: "container", Workload: "idle", Instances: n, Metric: results.MetricDensityMemDrop, Unit: "B", Value: float64(1500 * n)},
+			results.Sample{Driver: "container", Workload: "idle", Instances: n, Metric: results.MetricDensityAvailable, Unit: "B", Value: float64(1e9 - n)},
+			results.Sample{Driver: "container", Workload: "idle", Instances: n, Metric: results.MetricDensityStartup, Unit: "sec", Value: 0.01})
 	}
-	samples = append(samples, bench.Sample{Driver: "container", Workload: "idle", Metric: bench.MetricDensityFloor, Unit: "B", Value: 5e8})
-	sums := bench.Summarize(samples)
-	curves := DensityCurves(sums, bench.MetricDensityPSS)
+	samples = append(samples, results.Sample{Driver: "container", Workload: "idle", Metric: results.MetricDensityFloor, Unit: "B", Value: 5e8})
+	sums := results.Summarize(samples)
+	curves := DensityCurves(sums, results.MetricDensityPSS)
 	if len(curves) != 1 || len(curves[0].XY) != 3 || curves[0].XY[0].X != 1 || curves[0].XY[2].Y != 4000 {
 		t.Fatalf("curves %+v, want one curve sorted by instance count", curves)
 	}
@@ -296,8 +295,8 @@ func TestDensityCharts(t *testing.T) {
 	if err != nil || len(charts) != 3 {
 		t.Fatalf("density charts: %d, %v", len(charts), err)
 	}
-	cpu := append(samples, bench.Sample{Driver: "container", Workload: "idle", Instances: 4, Metric: bench.MetricDensityCPU, Unit: "cores", Value: 0.01})
-	if all, err := densityCharts(bench.Summarize(cpu), nil); err != nil || len(all) != 4 || all[3].Name != "density-cpu" {
+	cpu := append(samples, results.Sample{Driver: "container", Workload: "idle", Instances: 4, Metric: results.MetricDensityCPU, Unit: "cores", Value: 0.01})
+	if all, err := densityCharts(results.Summarize(cpu), nil); err != nil || len(all) != 4 || all[3].Name != "density-cpu" {
 		t.Errorf("density charts with CPU figures: %d, %v; want a fourth, density-cpu", len(all), err)
 	}
 	if !bytes.Contains(charts[1].SVG, []byte("memory floor")) {
@@ -306,7 +305,7 @@ func TestDensityCharts(t *testing.T) {
 }
 
 func TestPerfRatios(t *testing.T) {
-	var samples []bench.Sample
+	var samples []results.Sample
 	add := adder(&samples, "w")
 	add("native", "mem.copy", "B/s", 10, 10, 10, 10, 10, 10)
 	add("container", "mem.copy", "B/s", 10, 10, 10, 10, 10, 10)

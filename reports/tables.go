@@ -8,15 +8,14 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
-
-	"virtbench/bench"
+	"virtbench/internal/results"
 )
 
 // tableHeader is the header of the summary tables.
 var tableHeader = []string{"driver", "workload", "n", "metric", "median", "±95% CI", "p25", "p75", "min", "max", "CoV", "notes"}
 
 // tableRows returns one row per summary, values formatted with units.
-func tableRows(sums []bench.Summary) [][]string {
+func tableRows(sums []results.Summary) [][]string {
 	var rows [][]string
 	for _, s := range sums {
 		wl := s.Workload
@@ -49,12 +48,12 @@ func abs(v float64) float64 {
 }
 
 // WriteText writes the summary table for a terminal.
-func WriteText(w io.Writer, sums []bench.Summary) error {
+func WriteText(w io.Writer, sums []results.Summary) error {
 	return writeTextTable(w, tableHeader, tableRows(sums))
 }
 
 // WriteMarkdown writes the summary table as a Markdown table.
-func WriteMarkdown(w io.Writer, sums []bench.Summary) error {
+func WriteMarkdown(w io.Writer, sums []results.Summary) error {
 	return writeMarkdownTable(w, tableHeader, tableRows(sums))
 }
 
@@ -90,7 +89,7 @@ func writeMarkdownTable(w io.Writer, header []string, rows [][]string) error {
 }
 
 // WriteCSV writes the summaries as CSV with raw (unscaled) numbers.
-func WriteCSV(w io.Writer, sums []bench.Summary) error {
+func WriteCSV(w io.Writer, sums []results.Summary) error {
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"driver", "workload", "instances", "metric", "unit", "n", "failed", "median", "ci_lo", "ci_hi", "p25", "p75", "p95", "min", "max", "mean", "stddev", "cov", "labels", "warnings"})
 	g := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }

@@ -3,8 +3,7 @@ package reports
 import (
 	"fmt"
 	"sort"
-
-	"virtbench/bench"
+	"virtbench/internal/results"
 )
 
 // The aspects in which two VM variants of a run may differ and be compared:
@@ -23,8 +22,8 @@ var aspects = []struct {
 	metrics                  map[string]bool // metric → lower is better; nil: every workload result
 }{
 	{AspectDevices, "virtio", "emulated", nil},
-	{AspectBoot, "snapshot", "cold", map[string]bool{bench.MetricStartup: true, bench.MetricPSS: true}},
-	{AspectKSM, "on", "off", map[string]bool{bench.MetricHostMemDrop: true, bench.MetricPSS: true, bench.MetricDensityMemDrop: true}},
+	{AspectBoot, "snapshot", "cold", map[string]bool{results.MetricStartup: true, results.MetricPSS: true}},
+	{AspectKSM, "on", "off", map[string]bool{results.MetricHostMemDrop: true, results.MetricPSS: true, results.MetricDensityMemDrop: true}},
 }
 
 // configLabels are the labels that describe a VM's configuration; two
@@ -67,8 +66,8 @@ func label(labels map[string]string, key string) string {
 
 // Techniques compares every pair of variants that differ in exactly one
 // aspect, on the results the aspect is about.
-func Techniques(samples []bench.Sample, labels map[string]map[string]string) []Comparison {
-	var kept []bench.Sample
+func Techniques(samples []results.Sample, labels map[string]map[string]string) []Comparison {
+	var kept []results.Sample
 	for _, s := range samples {
 		if !s.Warmup && !s.Failed() {
 			kept = append(kept, s)
@@ -98,7 +97,7 @@ func Techniques(samples []bench.Sample, labels map[string]map[string]string) []C
 					}
 					lower, ok := asp.metrics[k.Metric]
 					if asp.metrics == nil {
-						ok, lower = isPerfMetric(bench.Sample{Instances: k.Instances, Metric: k.Metric, Unit: units[k]}), lowerIsBetter(units[k])
+						ok, lower = isPerfMetric(results.Sample{Instances: k.Instances, Metric: k.Metric, Unit: units[k]}), lowerIsBetter(units[k])
 					}
 					bk := k
 					bk.Driver = bv
@@ -112,7 +111,7 @@ func Techniques(samples []bench.Sample, labels map[string]map[string]string) []C
 					if c.Ratio, c.Lo, c.Hi, fine = speedup(vals[bk], vals[k], lower); !fine {
 						continue
 					}
-					c.P, _ = bench.MannWhitney(vals[bk], vals[k])
+					c.P, _ = results.MannWhitney(vals[bk], vals[k])
 					out = append(out, c)
 				}
 			}

@@ -2,14 +2,13 @@ package reports
 
 import (
 	"testing"
-
-	"virtbench/bench"
+	"virtbench/internal/results"
 )
 
 // TestTechniques compares a snapshot start and KSM with their baselines,
 // and leaves alone pairs that differ in more than one setting.
 func TestTechniques(t *testing.T) {
-	var s []bench.Sample
+	var s []results.Sample
 	idle := adder(&s, "idle")
 	idle("qemu", "startup", "sec", 2.4, 2.5, 2.6, 2.4, 2.5, 2.6)
 	idle("qemu-snapshot", "startup", "sec", 0.8, 0.85, 0.9, 0.8, 0.85, 0.9)

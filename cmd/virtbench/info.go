@@ -14,6 +14,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"virtbench/internal/results"
 
 	"virtbench/bench"
 
@@ -259,11 +260,11 @@ func cmdClean(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 
 // markKilled records in a killed run's run.json that it did not finish.
 func markKilled(runDir string) {
-	var st bench.Status
-	if runDir == "" || bench.ReadJSON(runDir, bench.StatusFile, &st) != nil || st.State != bench.StateRunning {
+	var st results.Status
+	if runDir == "" || results.ReadJSON(runDir, results.StatusFile, &st) != nil || st.State != results.StateRunning {
 		return
 	}
-	st.State, st.Reason = bench.StateKilled, "virtbench ended without recording the end of the run (killed, or its disk was full); virtbench clean removed its leftovers"
+	st.State, st.Reason = results.StateKilled, "virtbench ended without recording the end of the run (killed, or its disk was full); virtbench clean removed its leftovers"
 	st.Finished = time.Now().UTC()
-	_ = bench.WriteJSON(runDir, bench.StatusFile, st)
+	_ = results.WriteJSON(runDir, results.StatusFile, st)
 }

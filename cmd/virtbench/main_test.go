@@ -14,9 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"virtbench/internal/results"
 
-	"virtbench/bench"
-	"virtbench/drivers"
 	"virtbench/drivers/drivertest"
 )
 
@@ -103,8 +102,8 @@ func TestRunReportEnvList(t *testing.T) {
 	if !strings.Contains(stdout, "Median start to READY: native") || !strings.Contains(stdout, "report: "+filepath.Join(out, "report.html")) {
 		t.Errorf("run output lacks the headline or report path:\n%s", stdout)
 	}
-	var status bench.Status
-	if err := bench.ReadJSON(out, bench.StatusFile, &status); err != nil || status.State != bench.StateCompleted {
+	var status results.Status
+	if err := results.ReadJSON(out, results.StatusFile, &status); err != nil || status.State != results.StateCompleted {
 		t.Errorf("run.json: %+v, %v", status, err)
 	}
 	first, _ := os.ReadFile(filepath.Join(out, "summary.json"))
@@ -117,13 +116,13 @@ func TestRunReportEnvList(t *testing.T) {
 	if !bytes.Equal(first, second) {
 		t.Error("virtbench report did not reproduce summary.json from samples.jsonl")
 	}
-	var sums []bench.Summary
+	var sums []results.Summary
 	if err := json.Unmarshal([]byte(stdout), &sums); err != nil || len(sums) == 0 {
 		t.Errorf("report --format json: %v, %q", err, stdout)
 	}
 
 	code, stdout, _ = cli(t, "env", "--json")
-	var p bench.Provenance
+	var p results.Provenance
 	if code != exitOK || json.Unmarshal([]byte(stdout), &p) != nil || p.Cores == 0 || p.Kernel == "" {
 		t.Errorf("env --json: exit %d, %q", code, stdout)
 	}
@@ -176,7 +175,7 @@ func TestInterruptKeepsSamples(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	samples := filepath.Join(out, bench.SamplesFile)
+	samples := filepath.Join(out, results.SamplesFile)
 	deadline := time.Now().Add(30 * time.Second)
 	for lines(samples) < 20 {
 		if time.Now().After(deadline) {
@@ -192,12 +191,12 @@ func TestInterruptKeepsSamples(t *testing.T) {
 	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
 		t.Errorf("exit %d (%v), want 130", code, err)
 	}
-	got, err := bench.ReadSamples(samples)
+	got, err := results.ReadSamples(samples)
 	if err != nil || len(got) < 20 {
 		t.Errorf("samples after interrupt: %d, %v; want at least the 20 seen", len(got), err)
 	}
-	var status bench.Status
-	if err := bench.ReadJSON(out, bench.StatusFile, &status); err != nil || status.State != bench.StateInterrupted {
+	var status results.Status
+	if err := results.ReadJSON(out, results.StatusFile, &status); err != nil || status.State != results.StateInterrupted {
 		t.Errorf("run.json after interrupt: %+v, %v", status, err)
 	}
 	if _, err := os.Stat(filepath.Join(out, "report.html")); err != nil {
@@ -275,13 +274,13 @@ settle: 0s
 	if code != exitOK {
 		t.Fatalf("run: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	samples, err := bench.ReadSamples(filepath.Join(out, bench.SamplesFile))
+	samples, err := results.ReadSamples(filepath.Join(out, results.SamplesFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	count := map[string]int{}
 	for _, s := range samples {
-		if s.Metric == bench.MetricStartup && !s.Failed() {
+		if s.Metric == results.MetricStartup && !s.Failed() {
 			count[s.Driver+" "+s.Workload]++
 		}
 	}
@@ -289,8 +288,8 @@ settle: 0s
 	if !maps.Equal(count, want) {
 		t.Errorf("startup samples per variant and workload = %v, want %v", count, want)
 	}
-	var status bench.Status
-	if err := bench.ReadJSON(out, bench.StatusFile, &status); err != nil {
+	var status results.Status
+	if err := results.ReadJSON(out, results.StatusFile, &status); err != nil {
 		t.Fatal(err)
 	}
 	o := status.Outcome
@@ -305,7 +304,7 @@ settle: 0s
 		if v.Host["ksm"] != "off" {
 			t.Errorf("run.json variant %s host settings %v, want ksm off", name, v.Host)
 		}
-		if o.Classes[name] != drivers.ClassOSLevel {
+		if o.Classes[name] != results.ClassOSLevel {
 			t.Errorf("class of %s = %q", name, o.Classes[name])
 		}
 	}

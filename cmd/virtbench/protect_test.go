@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"virtbench/internal/results"
 
 	"virtbench/bench"
 	"virtbench/drivers/drivertest"
@@ -107,19 +108,19 @@ func startLong(t *testing.T, extra ...string) (*exec.Cmd, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	waitFor(t, time.Minute, "the first samples", func() bool { return lines(filepath.Join(out, bench.SamplesFile)) > 3 })
+	waitFor(t, time.Minute, "the first samples", func() bool { return lines(filepath.Join(out, results.SamplesFile)) > 3 })
 	return cmd, out
 }
 
 // interrupt sends sig to cmd and returns its exit status and run.json.
-func interrupt(t *testing.T, cmd *exec.Cmd, out string, sig syscall.Signal) (int, bench.Status) {
+func interrupt(t *testing.T, cmd *exec.Cmd, out string, sig syscall.Signal) (int, results.Status) {
 	t.Helper()
 	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	cmd.Wait()
-	var st bench.Status
-	if err := bench.ReadJSON(out, bench.StatusFile, &st); err != nil {
+	var st results.Status
+	if err := results.ReadJSON(out, results.StatusFile, &st); err != nil {
 		t.Fatal(err)
 	}
 	return cmd.ProcessState.ExitCode(), st
@@ -139,8 +140,8 @@ func TestOneRunAtATime(t *testing.T) {
 		t.Errorf("the refused run created %s", out2)
 	}
 	code, stdout, stderr := cli(t, "run", "startup", "--drivers", "native", "--reps", "1", "--warmup", "0", "--agent", drivertest.Agent(t), "--out", out2, "--concurrent")
-	var st2 bench.Status
-	bench.ReadJSON(out2, bench.StatusFile, &st2)
+	var st2 results.Status
+	results.ReadJSON(out2, results.StatusFile, &st2)
 	if code != exitOK || len(st2.SharedWith) != 1 || !strings.Contains(st2.SharedWith[0], out1) || !strings.Contains(stdout, "shared the host with") {
 		t.Errorf("--concurrent run: exit %d, shared with %v\n%s\n%s", code, st2.SharedWith, stdout, stderr)
 	}
@@ -157,7 +158,7 @@ func TestSignals(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGTERM} {
 		cmd, out := startLong(t)
 		code, st := interrupt(t, cmd, out, sig)
-		if code != exitInterrupted || st.State != bench.StateInterrupted {
+		if code != exitInterrupted || st.State != results.StateInterrupted {
 			t.Errorf("%v: exit %d, state %q; want 130 and interrupted", sig, code, st.State)
 		}
 		if pids := agentProcesses(cmd.Args[5]); len(pids) > 0 {
@@ -182,11 +183,11 @@ func TestSignals(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("run with its stderr closed: %v; want it to finish", err)
 	}
-	var st bench.Status
-	if err := bench.ReadJSON(out, bench.StatusFile, &st); err != nil || st.State != bench.StateCompleted || !strings.Contains(st.Output, "stderr was closed early") {
+	var st results.Status
+	if err := results.ReadJSON(out, results.StatusFile, &st); err != nil || st.State != results.StateCompleted || !strings.Contains(st.Output, "stderr was closed early") {
 		t.Errorf("run.json %+v, %v; want completed, saying stderr was closed", st, err)
 	}
-	if n := lines(filepath.Join(out, bench.SamplesFile)); n < 30 {
+	if n := lines(filepath.Join(out, results.SamplesFile)); n < 30 {
 		t.Errorf("%d samples, want every rep's", n)
 	}
 }
@@ -208,7 +209,7 @@ func TestDiskFull(t *testing.T) {
 	if code != exitFailures || !strings.Contains(stderr, "write sample") || !strings.Contains(stderr, "no space left") {
 		t.Errorf("exit %d, stderr %q; want exit 1 naming the failed sample write", code, stderr)
 	}
-	samples, err := bench.ReadSamples(filepath.Join(out, bench.SamplesFile))
+	samples, err := results.ReadSamples(filepath.Join(out, results.SamplesFile))
 	if err != nil || len(samples) == 0 {
 		t.Errorf("samples.jsonl after the disk filled: %d samples, %v; want whole lines only", len(samples), err)
 	}
@@ -218,8 +219,8 @@ func TestDiskFull(t *testing.T) {
 	if code, stdout, stderr := cli(t, "clean"); code != exitOK {
 		t.Fatalf("clean: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	var st bench.Status
-	if err := bench.ReadJSON(out, bench.StatusFile, &st); err != nil || st.State == bench.StateRunning {
+	var st results.Status
+	if err := results.ReadJSON(out, results.StatusFile, &st); err != nil || st.State == results.StateRunning {
 		t.Errorf("run.json after clean: %+v, %v; want it no longer running", st, err)
 	}
 }

@@ -11,8 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"virtbench/internal/results"
 
-	"virtbench/bench"
 	"virtbench/drivers"
 	"virtbench/drivers/drivertest"
 	"virtbench/drivers/state"
@@ -151,7 +151,7 @@ func TestInterruptPhases(t *testing.T) {
 			links := hostLinks()
 			cmd, out, sd := startRun(t, tt.scenario, cache, agent)
 			waitFor(t, 2*time.Minute, "the phase to interrupt", func() bool { return tt.ready(out, sd) })
-			before, _ := bench.ReadSamples(filepath.Join(out, bench.SamplesFile))
+			before, _ := results.ReadSamples(filepath.Join(out, results.SamplesFile))
 			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 				t.Fatal(err)
 			}
@@ -159,12 +159,12 @@ func TestInterruptPhases(t *testing.T) {
 			if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
 				t.Errorf("exit %d, want 130", code)
 			}
-			after, err := bench.ReadSamples(filepath.Join(out, bench.SamplesFile))
+			after, err := results.ReadSamples(filepath.Join(out, results.SamplesFile))
 			if err != nil || len(after) < len(before) {
 				t.Errorf("samples: %d before the interrupt, %d after (%v)", len(before), len(after), err)
 			}
-			var st bench.Status
-			if err := bench.ReadJSON(out, bench.StatusFile, &st); err != nil || st.State != bench.StateInterrupted {
+			var st results.Status
+			if err := results.ReadJSON(out, results.StatusFile, &st); err != nil || st.State != results.StateInterrupted {
 				t.Errorf("run.json %+v, %v; want state interrupted", st, err)
 			}
 			if left := leftovers(sd, cache, agent, links); len(left) > 0 {
@@ -232,11 +232,11 @@ func TestKilledRunCleaned(t *testing.T) {
 			if ksmAfter, err := ksm.Read(ksm.Dir); ksmErr == nil && (err != nil || ksmAfter != ksmBefore) {
 				t.Errorf("KSM settings after clean %+v (%v), before the run %+v\nclean said:\n%s", ksmAfter, err, ksmBefore, stdout)
 			}
-			var st bench.Status
-			if err := bench.ReadJSON(out, bench.StatusFile, &st); err != nil || st.State != bench.StateKilled {
+			var st results.Status
+			if err := results.ReadJSON(out, results.StatusFile, &st); err != nil || st.State != results.StateKilled {
 				t.Errorf("run.json after clean: %+v, %v; want state killed", st, err)
 			}
-			if _, err := bench.ReadSamples(filepath.Join(out, bench.SamplesFile)); err != nil && !errors.Is(err, bench.ErrTornLine) {
+			if _, err := results.ReadSamples(filepath.Join(out, results.SamplesFile)); err != nil && !errors.Is(err, results.ErrTornLine) {
 				t.Errorf("samples of the killed run: %v", err)
 			}
 		})

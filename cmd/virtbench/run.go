@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"virtbench/internal/results"
 
 	"golang.org/x/term"
 
@@ -212,7 +213,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 		unlock()
 		return exitUsage, usagef("another virtbench run is going on (%s): wait for it, or pass --concurrent (the host-wide figures of both runs, MemAvailable drop and host CPU, would then include the other's instances)", describeRuns(others))
 	}
-	store, err := bench.CreateStore(dir)
+	store, err := results.CreateStore(dir)
 	if err != nil {
 		unlock()
 		return exitUsage, usageError{err}
@@ -245,16 +246,16 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 		prov.ScenarioFile += " (with command-line flags: " + strings.Join(args, " ") + ")"
 	}
 	prov.DiskFreeBytes = bench.DiskFree(ctx, stateDir)
-	status := bench.Status{Scenario: sc.Name, Description: sc.Description, Args: os.Args[1:], PID: os.Getpid(), Started: time.Now().UTC(), State: bench.StateRunning}
+	status := results.Status{Scenario: sc.Name, Description: sc.Description, Args: os.Args[1:], PID: os.Getpid(), Started: time.Now().UTC(), State: results.StateRunning}
 	for _, o := range others {
 		status.SharedWith = append(status.SharedWith, describeRun(o))
 		_ = state.NoteConcurrent(o.Dir, dir)
 	}
-	if err := bench.WriteJSON(dir, bench.EnvFile, prov); err != nil {
+	if err := results.WriteJSON(dir, results.EnvFile, prov); err != nil {
 		store.Close()
 		return exitFailures, err
 	}
-	if err := bench.WriteJSON(dir, bench.StatusFile, status); err != nil {
+	if err := results.WriteJSON(dir, results.StatusFile, status); err != nil {
 		store.Close()
 		return exitFailures, err
 	}
@@ -264,7 +265,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	// would: what follows could not be kept.
 	runCtx, stopRun := context.WithCancelCause(ctx)
 	defer stopRun(nil)
-	sink := func(s bench.Sample) error {
+	sink := func(s results.Sample) error {
 		err := store.Add(s)
 		if err != nil {
 			stopRun(err)
@@ -294,16 +295,16 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	code := exitOK
 	switch {
 	case errors.Is(runErr, context.Canceled):
-		status.State, status.Reason, code = bench.StateInterrupted, "interrupted by a signal", exitInterrupted
+		status.State, status.Reason, code = results.StateInterrupted, "interrupted by a signal", exitInterrupted
 	case runErr != nil:
-		status.State, status.Reason, code = bench.StateFailed, runErr.Error(), exitFailures
+		status.State, status.Reason, code = results.StateFailed, runErr.Error(), exitFailures
 	case outcome.FailureCount > 0:
-		status.State, status.Reason, code = bench.StateCompleted, fmt.Sprintf("%d failed measurements", outcome.FailureCount), exitFailures
+		status.State, status.Reason, code = results.StateCompleted, fmt.Sprintf("%d failed measurements", outcome.FailureCount), exitFailures
 	default:
-		status.State = bench.StateCompleted
+		status.State = results.StateCompleted
 	}
 	status.Output = outputNote(stdout, stderr)
-	if err := errors.Join(closeErr, bench.WriteJSON(dir, bench.StatusFile, status)); err != nil {
+	if err := errors.Join(closeErr, results.WriteJSON(dir, results.StatusFile, status)); err != nil {
 		keepState = true
 		return exitFailures, errors.Join(runErr, fmt.Errorf("recording the end of the run: %w (virtbench clean will mark it)", err))
 	}
@@ -321,8 +322,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	}
 	if ctx.Err() != nil && code != exitInterrupted {
 		// Interrupted while the report was written: say so.
-		status.State, status.Reason, code = bench.StateInterrupted, "interrupted by a signal while the report was written", exitInterrupted
-		if err := bench.WriteJSON(dir, bench.StatusFile, status); err != nil {
+		status.State, status.Reason, code = results.StateInterrupted, "interrupted by a signal while the report was written", exitInterrupted
+		if err := results.WriteJSON(dir, results.StatusFile, status); err != nil {
 			return code, err
 		}
 	}
@@ -343,7 +344,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 		fmt.Fprintf(stdout, "failed: %s\n", f)
 	}
 	if more := outcome.FailureCount - len(outcome.Failures); more > 0 {
-		fmt.Fprintf(stdout, "failed: %d more (every failure is a sample in %s)\n", more, bench.SamplesFile)
+		fmt.Fprintf(stdout, "failed: %d more (every failure is a sample in %s)\n", more, results.SamplesFile)
 	}
 	for _, o := range status.SharedWith {
 		fmt.Fprintf(stdout, "shared the host with: %s\n", o)

@@ -26,6 +26,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"virtbench/internal/results"
 
 	"golang.org/x/sys/unix"
 
@@ -60,7 +61,7 @@ func init() {
 		Name:    "container",
 		Options: Options,
 		Kind:    "OS-level: Linux namespaces + cgroups + overlayfs, shared host kernel",
-		Class:   drivers.ClassOSLevel,
+		Class:   results.ClassOSLevel,
 		// the Go agent as init: 6 threads; kernel objects of the namespaces
 		Estimate: drivers.Estimate{Tasks: 8, MemoryBytes: 8 << 20},
 		Factory:  func(env drivers.Env) (drivers.Driver, error) { return New(env) },
@@ -183,7 +184,7 @@ func (d *Driver) ImageUsage() (images.Usage, error) {
 // into new namespaces, places it in the cgroup, and hands it its
 // configuration. On error everything created is removed.
 //
-// The start's phases (drivers.Phases) are the host's cgroup and clone,
+// The start's phases (results.Phases) are the host's cgroup and clone,
 // then the init's own setup steps (containerinit.Steps), which it
 // reports in READY on the monotonic clock it shares with the host.
 func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance, err error) {

@@ -27,6 +27,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"virtbench/internal/results"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
@@ -61,7 +62,7 @@ func init() {
 	drivers.Register(drivers.Info{
 		Name:    "docker",
 		Kind:    "OS-level: a Docker container through the local engine (containerd, runc, shim)",
-		Class:   drivers.ClassOSLevel,
+		Class:   results.ClassOSLevel,
 		Options: Options,
 		// the agent and its containerd shim
 		Estimate: drivers.Estimate{Tasks: 24, MemoryBytes: 24 << 20},

@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"virtbench/internal/results"
 
 	"virtbench/drivers"
 	"virtbench/drivers/state"
@@ -194,14 +195,14 @@ func Ready(t testing.TB, inst drivers.Instance, timeout time.Duration) drivers.R
 }
 
 // CheckPhases fails t unless every phase of r is declared in
-// drivers.Phases (and is not the runner's own PhaseAgent), appears once,
+// results.Phases (and is not the runner's own PhaseAgent), appears once,
 // and ends in order between the start's beginning and READY.
 func CheckPhases(t testing.TB, r drivers.Readiness) {
 	t.Helper()
 	prev, seen := r.Begin, map[string]bool{}
 	for _, ph := range r.Phases {
-		if _, ok := drivers.PhaseByName(ph.Name); !ok || ph.Name == drivers.PhaseAgent {
-			t.Errorf("phase %q is not a declared driver phase (drivers.Phases)", ph.Name)
+		if _, ok := results.PhaseByName(ph.Name); !ok || ph.Name == results.PhaseAgent {
+			t.Errorf("phase %q is not a declared driver phase (results.Phases)", ph.Name)
 		}
 		if seen[ph.Name] {
 			t.Errorf("phase %q twice in %v", ph.Name, r.Phases)

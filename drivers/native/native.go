@@ -11,6 +11,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"virtbench/internal/results"
 
 	"virtbench/drivers"
 	"virtbench/drivers/internal/agentproc"
@@ -24,7 +25,7 @@ func init() {
 	drivers.Register(drivers.Info{
 		Name:  "native",
 		Kind:  "none: a plain process, the baseline",
-		Class: drivers.ClassNone,
+		Class: results.ClassNone,
 		// the Go agent: 6 threads, 4 MiB resident
 		Estimate: drivers.Estimate{Tasks: 8, MemoryBytes: 8 << 20},
 		Factory:  func(env drivers.Env) (drivers.Driver, error) { return New(env.Agent), nil },

@@ -59,6 +59,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"virtbench/internal/results"
 
 	"virtbench/drivers"
 	"virtbench/drivers/internal/agentproc"
@@ -95,7 +96,7 @@ func init() {
 	drivers.Register(drivers.Info{
 		Name:  "qemu",
 		Kind:  "VM: QEMU, hardware-assisted (KVM) where usable, else full emulation (TCG); own guest kernel",
-		Class: drivers.ClassVM,
+		Class: results.ClassVM,
 		// QEMU: 4 threads, 256 MiB of guest RAM and about 150 MiB of its own
 		Estimate: drivers.Estimate{Tasks: 8, MemoryBytes: 512 << 20},
 		Options:  Options,
@@ -375,7 +376,10 @@ func (d *Driver) ImageUsage() (images.Usage, error) {
 }
 
 // usesDisk reports whether a workload needs the instance's disk.
-func usesDisk(workload string) bool { return workload == "fileio" }
+func usesDisk(workload string) bool {
+	w, ok := guest.Lookup(workload)
+	return ok && w.Disk
+}
 
 // kernelArg rejects agent arguments that the kernel command line cannot
 // carry intact (it splits on spaces and has no quoting for init's argv).

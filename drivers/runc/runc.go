@@ -40,6 +40,7 @@ import (
 	"sync"
 	"time"
 	"unsafe"
+	"virtbench/internal/results"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -75,7 +76,7 @@ func init() {
 		drivers.Register(drivers.Info{
 			Name:  rt,
 			Kind:  "OS-level: the " + rt + " OCI runtime (peer of container)",
-			Class: drivers.ClassOSLevel,
+			Class: results.ClassOSLevel,
 			// the runtime in the foreground and the agent
 			Estimate: drivers.Estimate{Tasks: 24, MemoryBytes: 16 << 20},
 			Options:  []drivers.Option{NetworkOption},
@@ -85,7 +86,7 @@ func init() {
 	drivers.Register(drivers.Info{
 		Name:  "gvisor",
 		Kind:  "sandboxed kernel: gVisor (runsc), a user-space kernel that intercepts the container's system calls (ptrace or KVM platform)",
-		Class: drivers.ClassSandbox,
+		Class: results.ClassSandbox,
 		// runsc in the foreground, the Sentry and the gofer, each with
 		// a thread per core and more
 		Estimate: drivers.Estimate{Tasks: 96, MemoryBytes: 96 << 20},

@@ -1,4 +1,4 @@
-package bench
+package results
 
 import (
 	"bufio"
@@ -39,7 +39,7 @@ func (s Sample) Failed() bool { return s.Error != "" }
 const (
 	MetricStartup = "startup"
 	// PhaseMetricPrefix names a start phase's metric: phase.NAME, for each
-	// of drivers.Phases. The phases, a VM's guest boot (MetricGuestBoot)
+	// of Phases. The phases, a VM's guest boot (MetricGuestBoot)
 	// and the agent's phase add up to MetricStartup.
 	PhaseMetricPrefix = "phase."
 	MetricTeardown    = "teardown"
@@ -72,7 +72,7 @@ const (
 
 // ErrTornLine is returned, with the samples before it, when the last
 // line of a samples file is incomplete: its writer was killed mid-write.
-var ErrTornLine = errors.New("bench: the last line is incomplete (the run was killed while writing it) and was dropped")
+var ErrTornLine = errors.New("results: the last line is incomplete (the run was killed while writing it) and was dropped")
 
 // ReadSamples reads a samples.jsonl file. A torn last line is dropped and
 // reported as ErrTornLine (wrapped, naming the line) alongside the samples
@@ -80,7 +80,7 @@ var ErrTornLine = errors.New("bench: the last line is incomplete (the run was ki
 func ReadSamples(path string) ([]Sample, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
+		return nil, fmt.Errorf("results: %w", err)
 	}
 	defer f.Close()
 	return DecodeSamples(f, path)
@@ -104,13 +104,13 @@ func DecodeSamples(r io.Reader, name string) ([]Sample, error) {
 		}
 		var s Sample
 		if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
-			pending = fmt.Errorf("bench: %s:%d: %w", name, line, err)
+			pending = fmt.Errorf("results: %s:%d: %w", name, line, err)
 			continue
 		}
 		out = append(out, s)
 	}
 	if err := sc.Err(); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("bench: %s: %w", name, err)
+		return nil, fmt.Errorf("results: %s: %w", name, err)
 	}
 	if pending != nil {
 		return out, fmt.Errorf("%s:%d: %w", name, line, ErrTornLine)

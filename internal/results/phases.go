@@ -1,4 +1,4 @@
-package drivers
+package results
 
 // Stage is one of the parts every start is made of, in this order. Each
 // start phase belongs to one; the report stacks starts by stage.

@@ -1,4 +1,4 @@
-package bench
+package results
 
 import (
 	"encoding/json"
@@ -36,14 +36,14 @@ const (
 // over files it did not make.
 func CreateStore(dir string) (*Store, error) {
 	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
-		return nil, fmt.Errorf("bench: run directory %s exists and is not empty: give --out a new or empty directory", dir)
+		return nil, fmt.Errorf("results: run directory %s exists and is not empty: give --out a new or empty directory", dir)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("bench: run directory: %w", err)
+		return nil, fmt.Errorf("results: run directory: %w", err)
 	}
 	f, err := os.OpenFile(filepath.Join(dir, SamplesFile), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("bench: %w (choose another --out)", err)
+		return nil, fmt.Errorf("results: %w (choose another --out)", err)
 	}
 	return &Store{dir: dir, f: f}, nil
 }
@@ -55,7 +55,7 @@ func (s *Store) Dir() string { return s.dir }
 func (s *Store) Add(smp Sample) error {
 	b, err := json.Marshal(smp)
 	if err != nil {
-		return fmt.Errorf("bench: encode sample: %w", err)
+		return fmt.Errorf("results: encode sample: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -68,7 +68,7 @@ func (s *Store) Add(smp Sample) error {
 			// Cut the torn line off; the file keeps only whole samples.
 			_ = s.f.Truncate(s.size)
 		}
-		s.err = fmt.Errorf("bench: write sample to %s: %w", s.f.Name(), err)
+		s.err = fmt.Errorf("results: write sample to %s: %w", s.f.Name(), err)
 		return s.err
 	}
 	s.size += int64(n)
@@ -89,7 +89,7 @@ func (s *Store) Close() error {
 	defer s.mu.Unlock()
 	if err := s.f.Sync(); err != nil {
 		s.f.Close()
-		return fmt.Errorf("bench: sync samples: %w", err)
+		return fmt.Errorf("results: sync samples: %w", err)
 	}
 	return s.f.Close()
 }
@@ -99,7 +99,7 @@ func (s *Store) Close() error {
 func WriteJSON(dir, name string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		return fmt.Errorf("bench: encode %s: %w", name, err)
+		return fmt.Errorf("results: encode %s: %w", name, err)
 	}
 	return WriteFileAtomic(filepath.Join(dir, name), append(b, '\n'))
 }
@@ -109,25 +109,25 @@ func WriteJSON(dir, name string, v any) error {
 func WriteFileAtomic(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
 	if err != nil {
-		return fmt.Errorf("bench: %w", err)
+		return fmt.Errorf("results: %w", err)
 	}
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
 		os.Remove(tmp.Name())
-		return fmt.Errorf("bench: write %s: %w", path, err)
+		return fmt.Errorf("results: write %s: %w", path, err)
 	}
 	if err := tmp.Chmod(0o644); err != nil {
 		tmp.Close()
 		os.Remove(tmp.Name())
-		return fmt.Errorf("bench: %w", err)
+		return fmt.Errorf("results: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
 		os.Remove(tmp.Name())
-		return fmt.Errorf("bench: write %s: %w", path, err)
+		return fmt.Errorf("results: write %s: %w", path, err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		os.Remove(tmp.Name())
-		return fmt.Errorf("bench: %w", err)
+		return fmt.Errorf("results: %w", err)
 	}
 	return nil
 }
@@ -171,10 +171,10 @@ const (
 func ReadJSON(dir, name string, v any) error {
 	b, err := os.ReadFile(filepath.Join(dir, name))
 	if err != nil {
-		return fmt.Errorf("bench: %w", err)
+		return fmt.Errorf("results: %w", err)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("bench: %s: %w", filepath.Join(dir, name), err)
+		return fmt.Errorf("results: %s: %w", filepath.Join(dir, name), err)
 	}
 	return nil
 }

@@ -1,0 +1,52 @@
+package results
+
+// Density metrics, recorded with Instances set to the count after each step.
+const (
+	MetricDensityStartup = "density.startup" // start latency of each new instance
+	// MetricDensityMarginal is the start of the step's last instance,
+	// started alone once the others of the step were up: what one more
+	// instance costs to start on a host already holding the rest.
+	MetricDensityMarginal  = "density.marginal_startup"
+	MetricDensityPSS       = "density.pss_per_inst" // summed PSS / instances
+	MetricDensityMemDrop   = "density.memdrop_per_inst"
+	MetricDensityAvailable = "density.mem_available"
+	MetricDensityHostCPU   = "density.host_cpu" // percent of all CPUs during the step's idle window
+	// MetricDensityCPU is the CPU one idle instance costs the host, in
+	// cores, over the step's idle window: the larger of what the
+	// instances' own processes used and what the host's CPUs were busy
+	// above their baseline before the sweep, per instance (the kernel's
+	// work for the instances, as timers and interrupts, shows only in
+	// the latter). Its label source says which.
+	MetricDensityCPU     = "density.cpu_per_inst"
+	MetricDensityTasks   = "density.tasks_per_inst" // tasks (PIDs) per instance
+	MetricDensityReached = "density.reached"        // the count reached, once per driver
+	MetricDensityFloor   = "density.floor"          // the MemAvailable floor, once per driver
+	// MetricDensityTeardown is the time to stop every instance of the
+	// sweep, once per driver, with Instances set to how many stopped.
+	MetricDensityTeardown = "density.teardown"
+	MetricSamplerDuration = "sampler.duration" // time to sample every instance once
+)
+
+// KSM metrics: once per trial (or density step) of a variant with
+// host.ksm=on, after merging settled.
+const (
+	MetricKSMShared  = "ksm_pages_shared"   // pages KSM keeps, one per group of identical pages
+	MetricKSMSharing = "ksm_pages_sharing"  // pages mapped onto them: the pages saved
+	MetricKSMSaved   = "ksm_saved_per_inst" // bytes saved per instance: pages_sharing × page size ÷ instances
+	MetricKSMSettle  = "ksm_settle"         // time from the turn-on to merging settled (or the limit)
+)
+
+// Network metrics.
+const (
+	MetricNetRPS = "net.http_rps"
+	MetricNetP50 = "net.http_p50"
+	MetricNetP99 = "net.http_p99"
+)
+
+// DensityFloor returns the MemAvailable a density sweep keeps free by
+// default, and the capacity model's memory budget leaves free: the larger
+// of 20% of the host's memory and 2 GiB.
+func DensityFloor(total int64) int64 {
+	const fraction, least = 0.20, 2 << 30
+	return max(int64(fraction*float64(total)), least)
+}

@@ -1,0 +1,97 @@
+package results
+
+import (
+	"sort"
+	"time"
+)
+
+// Provenance describes the host and software a run measured.
+type Provenance struct {
+	Time          time.Time `json:"time"`
+	Hostname      string    `json:"hostname"`
+	Kernel        string    `json:"kernel"`
+	OS            string    `json:"os"`
+	Virtualized   string    `json:"virtualization,omitempty"`
+	CPUModel      string    `json:"cpu_model"`
+	Cores         int       `json:"cores"`
+	MemoryBytes   int64     `json:"memory_bytes"`
+	CgroupVersion string    `json:"cgroup_version"`
+	KSM           string    `json:"ksm"`
+	KVM           string    `json:"kvm"`
+	// Mitigations summarises the host kernel's CPU vulnerability
+	// mitigations (guest.Mitigations); instances with a kernel of their
+	// own carry theirs as the label "mitigations".
+	Mitigations string `json:"mitigations,omitempty"`
+	// PidsMax is how many tasks (processes and threads) the host can
+	// hold: the smaller of kernel.pid_max and kernel.threads-max.
+	PidsMax int64 `json:"pids_max,omitempty"`
+	// TasksInUse is how many tasks ran on the host when the run began.
+	TasksInUse int64 `json:"tasks_in_use,omitempty"`
+	// DiskFreeBytes is the free space, when the run began, of the
+	// filesystem that holds the instances' writable layers.
+	DiskFreeBytes int64             `json:"disk_free_bytes,omitempty"`
+	Tools         map[string]string `json:"tools"`
+	Virtbench     string            `json:"virtbench_version"`
+	Go            string            `json:"go_version"`
+	Scenario      string            `json:"scenario,omitempty"`
+	ScenarioHash  string            `json:"scenario_hash,omitempty"`
+	ScenarioFile  string            `json:"scenario_source,omitempty"`
+}
+
+// MaxFailureLines bounds how many failures an Outcome lists; the rest are
+// counted (every one is a sample in samples.jsonl).
+const MaxFailureLines = 50
+
+// Outcome summarises what a run did beyond its samples.
+type Outcome struct {
+	// Skipped maps unavailable variants to the reason.
+	Skipped map[string]string `json:"skipped,omitempty"`
+	// Failures lists failed measurements, one line each, the first
+	// MaxFailureLines of them; FailureCount counts them all.
+	Failures     []string `json:"failures,omitempty"`
+	FailureCount int      `json:"failure_count,omitempty"`
+	// Trials counts trials run (warmups included).
+	Trials int `json:"trials"`
+	// Labels are what drivers reported about how they ran, per variant.
+	Labels map[string]map[string]string `json:"labels,omitempty"`
+	// Variants records each variant that ran: its driver and every
+	// setting it ran with, defaults included.
+	Variants map[string]VariantRecord `json:"variants,omitempty"`
+	// Density says, per driver and workload, how far a density sweep got
+	// and why it stopped.
+	Density map[string]string `json:"density,omitempty"`
+	// DriverKinds explains each variant that ran: its driver's kind of
+	// virtualization.
+	DriverKinds map[string]string `json:"driver_kinds,omitempty"`
+	// Classes gives each variant that ran its driver's class of isolation.
+	Classes map[string]Class `json:"classes,omitempty"`
+}
+
+// VariantRecord is what a run records of a variant.
+type VariantRecord struct {
+	Driver  string            `json:"driver"`
+	Options map[string]string `json:"options,omitempty"`
+	// Host are the host settings the variant ran with (host.ksm).
+	Host map[string]string `json:"host,omitempty"`
+}
+
+// Kinds returns the drivers that ran with their kinds, sorted by name.
+func (o Outcome) Kinds() [][2]string {
+	var out [][2]string
+	for d, k := range o.DriverKinds {
+		out = append(out, [2]string{d, k})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
+	return out
+}
+
+// Class is the kind of isolation a driver stands for.
+type Class string
+
+// The classes.
+const (
+	ClassNone    Class = "none"             // a plain process: the baseline
+	ClassOSLevel Class = "OS-level"         // containers on the host's kernel
+	ClassSandbox Class = "sandboxed kernel" // a user-space kernel that serves the container's system calls
+	ClassVM      Class = "VM"               // a guest kernel on a VMM (emulated or hardware-assisted)
+)
