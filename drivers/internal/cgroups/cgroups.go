@@ -142,26 +142,7 @@ func (p *Planner) Plan(id string) []string {
 	return dirs
 }
 
-// Plan returns the directories New(run, id, …) creates.
-func Plan(run, id string) ([]string, error) {
-	p, err := NewPlanner(run)
-	if err != nil {
-		return nil, err
-	}
-	return p.Plan(id), nil
-}
-
-// New creates the cgroup OWN/virtbench.RUN/ID with limits applied. run and
-// id must be safe as file names. On error nothing is left.
-func New(run, id string, l Limits) (*Cgroup, error) {
-	dirs, err := Plan(run, id)
-	if err != nil {
-		return nil, err
-	}
-	return Create(dirs, l)
-}
-
-// Create creates the directories Plan returned and applies limits. On
+// Create creates the directories Planner.Plan returned and applies limits. On
 // error nothing is left.
 func Create(dirs []string, l Limits) (*Cgroup, error) {
 	cg := &Cgroup{v2: Version() == 2, Path: dirs[0]}
