@@ -22,7 +22,9 @@ type Memory struct {
 
 // MemoryOf sums RSS, PSS, USS (private clean + private dirty) and the
 // anonymous part of PSS over pids, from one read of each process's
-// /proc/PID/smaps_rollup (Linux 4.14+; Pss_Anon from 5.9).
+// /proc/PID/smaps_rollup (Linux 4.14+; Pss_Anon from 5.9). gopsutil reads
+// the same file (MemoryMaps, grouped) but keeps no Pss_Anon, which the
+// instance's own memory is measured by.
 func MemoryOf(ctx context.Context, pids []int32) (Memory, error) {
 	var m Memory
 	for _, pid := range pids {

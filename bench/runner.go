@@ -502,7 +502,7 @@ func (t *trial) sampleMemory(ctx context.Context, insts []*started, memBefore in
 		if mp, ok := st.inst.(drivers.MemoryParter); ok {
 			parts, err := mp.MemoryParts()
 			if err != nil {
-				t.record(results.Sample{Instance: st.id, Metric: "mem.parts", Unit: "B", Error: err.Error()})
+				t.record(results.Sample{Instance: st.id, Metric: results.MetricMemParts, Unit: "B", Error: err.Error()})
 			}
 			names := make([]string, 0, len(parts))
 			for k := range parts {
@@ -510,7 +510,7 @@ func (t *trial) sampleMemory(ctx context.Context, insts []*started, memBefore in
 			}
 			sort.Strings(names)
 			for _, k := range names {
-				t.record(results.Sample{Instance: st.id, Metric: "mem." + k, Unit: "B", Value: float64(parts[k])})
+				t.record(results.Sample{Instance: st.id, Metric: results.MemPartPrefix + k, Unit: "B", Value: float64(parts[k])})
 			}
 		}
 		if cg, ok := st.inst.(drivers.Cgrouper); ok {

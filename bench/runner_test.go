@@ -240,7 +240,28 @@ func runScenarioOn(t *testing.T, ctx context.Context, sc *scenarios.Scenario, ho
 	if len(back) != store.Len() {
 		t.Errorf("samples.jsonl has %d samples, store %d", len(back), store.Len())
 	}
+	checkKinds(t, back)
 	return back, out, err
+}
+
+// checkKinds fails t for a sample whose metric is not declared
+// (results.KindOf) or is recorded in another unit than its declaration's.
+// A failed sample of the workload's own (named after the workload, with
+// no unit) and a test workload's or test driver's undeclared result
+// (WORKLOAD.NAME) are neither.
+func checkKinds(t *testing.T, samples []results.Sample) {
+	t.Helper()
+	bad := map[string]bool{}
+	for _, s := range samples {
+		k := results.KindOf(s.Metric)
+		if s.Failed() && s.Metric == s.Workload || k.Family == results.FamilyOther && strings.HasPrefix(s.Metric, s.Workload+".") {
+			continue
+		}
+		if (k.Family == results.FamilyOther || k.Unit != s.Unit) && !bad[s.Metric] {
+			bad[s.Metric] = true
+			t.Errorf("%s recorded in %q; declared %+v", s.Metric, s.Unit, k)
+		}
+	}
 }
 
 func count(samples []results.Sample, metric string, failed bool) int {

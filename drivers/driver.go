@@ -54,8 +54,9 @@ type Instance interface {
 	Output() <-chan guest.Message
 	// Stop stops the instance: gracefully, then by force when ctx ends or a
 	// grace period passes. It releases everything the instance held
-	// (processes, mounts, cgroups, files). It is idempotent: later calls
-	// return the first call's result.
+	// (processes, mounts, cgroups, files), in the reverse order of their
+	// acquisition, as a failed Start does (drivers/internal/undo). It is
+	// idempotent: later calls return the first call's result.
 	Stop(ctx context.Context) error
 }
 

@@ -140,9 +140,30 @@ type Workload struct {
 	// Disk workloads read and write files on a disk of the instance's own
 	// (a VM's attached disk; a container's writable layer), not a tmpfs.
 	Disk bool
+	// Measures are the results the workload reports, in the order it
+	// reports them; a test workload (probe) declares none.
+	Measures []Measure
 	// Flags registers the workload's flags on fs and returns the function
 	// that runs the workload once fs has been parsed.
 	Flags func(fs *flag.FlagSet) func(ctx context.Context, a *Agent) error
+}
+
+// Better is the direction in which a measured value improves.
+type Better int8
+
+const (
+	// NoBetter: an amount or a report, neither good nor bad by itself.
+	NoBetter Better = iota
+	HigherIsBetter
+	LowerIsBetter
+)
+
+// Measure declares one result of a workload: its RESULT name and unit,
+// and which way it improves. A result that improves one way or the other
+// is the workload's speed.
+type Measure struct {
+	Name, Unit string
+	Better     Better
 }
 
 // Workloads returns every workload, sorted by name.

@@ -168,3 +168,40 @@ func TestHTTPServes(t *testing.T) {
 	}
 	pw.Close()
 }
+
+// TestMeasuresDeclared runs every workload that declares its measures,
+// small, and checks that it reports exactly those results, in order and
+// in their units: what the host knows of a result (its direction, its
+// family) comes from the declaration.
+func TestMeasuresDeclared(t *testing.T) {
+	args := map[string][]string{
+		"cpu":     {"-ops", "4"},
+		"mem":     {"-size", "65536"},
+		"syscall": {"-ops", "1000"},
+		"fileio":  {"-size", "65536", "-dir", t.TempDir()},
+		"alloc":   {"-size", "65536"},
+	}
+	for _, w := range Workloads() {
+		if len(w.Measures) == 0 {
+			continue
+		}
+		a, ok := args[w.Name]
+		if !ok {
+			t.Errorf("%s declares measures but this test does not run it", w.Name)
+			continue
+		}
+		var got []Measure
+		for _, m := range runWorkload(t, append([]string{w.Name}, a...)...) {
+			if m.Kind == KindResult {
+				got = append(got, Measure{Name: m.Result.Name, Unit: m.Result.Unit})
+			}
+		}
+		var want []Measure
+		for _, m := range w.Measures {
+			want = append(want, Measure{Name: m.Name, Unit: m.Unit})
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s reported %v, declares %v", w.Name, got, want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"text/tabwriter"
+	"virtbench/guest"
 	"virtbench/internal/results"
 )
 
@@ -107,7 +108,7 @@ func largest(sums []results.Summary, driver, metric string) (results.Summary, bo
 func idleSummary(sums []results.Summary, driver, metric string, minInst int) (results.Summary, bool) {
 	var best results.Summary
 	for _, s := range sums {
-		if s.Driver == driver && s.Metric == metric && s.Workload == "idle" && s.N > 0 && s.Instances >= minInst && s.Instances > best.Instances {
+		if s.Driver == driver && s.Metric == metric && s.Workload == guest.IdleWorkload && s.N > 0 && s.Instances >= minInst && s.Instances > best.Instances {
 			best = s
 		}
 	}

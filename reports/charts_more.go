@@ -49,7 +49,7 @@ func medianOf(sums []results.Summary, driver, metric string) float64 {
 		if s.Driver != driver || s.Metric != metric || s.N == 0 || s.Instances != 1 {
 			continue
 		}
-		if s.Workload == "idle" {
+		if s.Workload == guest.IdleWorkload {
 			return s.Median
 		}
 		if fallback == 0 {
@@ -202,9 +202,6 @@ func DiskBars(sums []results.Summary, n int) Bars {
 	b.Series = []BarSeries{shared, own}
 	return b
 }
-
-// lowerIsBetter reports units where a smaller value is faster.
-func lowerIsBetter(unit string) bool { return unit == "sec" || unit == "sec/op" }
 
 // PerfBars gives each workload result of each driver as speed relative to
 // native in the same run (above 1 is faster than native), with the bounds

@@ -7,6 +7,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"virtbench/guest"
 	"virtbench/internal/results"
 )
 
@@ -210,7 +211,7 @@ func Summary(a *Analysis) []string {
 		var name string
 		var v float64
 		for _, s := range a.Summaries {
-			if s.Metric == metric && s.Instances == 1 && s.N > 0 && s.Workload == "idle" && (name == "" || s.Median < v) {
+			if s.Metric == metric && s.Instances == 1 && s.N > 0 && s.Workload == guest.IdleWorkload && (name == "" || s.Median < v) {
 				name, v = s.Driver, s.Median
 			}
 		}

@@ -4,10 +4,11 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"strings"
-	"virtbench/internal/results"
 
 	"golang.org/x/perf/benchmath"
+
+	"virtbench/guest"
+	"virtbench/internal/results"
 )
 
 // Ratio is one workload result of a driver relative to native in the same
@@ -32,10 +33,10 @@ type Ratio struct {
 	Note string `json:"note,omitempty"`
 }
 
-// isPerfMetric reports whether a single-instance metric is a workload's
-// speed: a workload result (named WORKLOAD.NAME) that is not a size.
+// isPerfMetric reports whether a sample is a single instance's speed (its
+// metric's kind is a speed: results.Kind.Speed).
 func isPerfMetric(s results.Sample) bool {
-	return s.Instances == 1 && strings.Contains(s.Metric, ".") && !strings.HasPrefix(s.Metric, results.PhaseMetricPrefix) && s.Unit != "B"
+	return s.Instances == 1 && results.KindOf(s.Metric).Speed()
 }
 
 // PerfRatios returns, for every workload result measured under native and
@@ -48,7 +49,7 @@ func PerfRatios(samples []results.Sample) []Ratio {
 			perf = append(perf, s)
 		}
 	}
-	vals, units, order := samplesByKey(perf)
+	vals, _, order := samplesByKey(perf)
 	var out []Ratio
 	for _, k := range order {
 		if k.Driver == "native" {
@@ -61,7 +62,7 @@ func PerfRatios(samples []results.Sample) []Ratio {
 			continue
 		}
 		r := Ratio{Driver: k.Driver, Workload: k.Workload, Metric: k.Metric}
-		if r.Value, r.Lo, r.Hi, ok = speedup(nat, vals[k], lowerIsBetter(units[k])); !ok {
+		if r.Value, r.Lo, r.Hi, ok = speedup(nat, vals[k], results.KindOf(k.Metric).Better == guest.LowerIsBetter); !ok {
 			continue
 		}
 		r.P, _ = results.MannWhitney(nat, vals[k])

@@ -2,7 +2,10 @@ package reports
 
 import (
 	"fmt"
+	"slices"
 	"sort"
+
+	"virtbench/guest"
 	"virtbench/internal/results"
 )
 
@@ -16,14 +19,14 @@ const (
 
 // aspects says, per aspect, the label's value of the technique and of its
 // baseline (a variant without the label has the baseline), and which
-// results to compare (lower is better for those with lower set).
+// results to compare, each in the direction its kind declares.
 var aspects = []struct {
 	key, technique, baseline string
-	metrics                  map[string]bool // metric → lower is better; nil: every workload result
+	metrics                  []string // nil: every single-instance speed (results.Kind.Speed)
 }{
 	{AspectDevices, "virtio", "emulated", nil},
-	{AspectBoot, "snapshot", "cold", map[string]bool{results.MetricStartup: true, results.MetricPSS: true}},
-	{AspectKSM, "on", "off", map[string]bool{results.MetricHostMemDrop: true, results.MetricPSS: true, results.MetricDensityMemDrop: true}},
+	{AspectBoot, "snapshot", "cold", []string{results.MetricStartup, results.MetricPSS}},
+	{AspectKSM, "on", "off", []string{results.MetricHostMemDrop, results.MetricPSS, results.MetricDensityMemDrop}},
 }
 
 // configLabels are the labels that describe a VM's configuration; two
@@ -73,7 +76,7 @@ func Techniques(samples []results.Sample, labels map[string]map[string]string) [
 			kept = append(kept, s)
 		}
 	}
-	vals, units, order := samplesByKey(kept)
+	vals, _, order := samplesByKey(kept)
 	var variants []string
 	for v, l := range labels {
 		if l["machine"] != "" { // a VM: the others have no configuration labels
@@ -95,10 +98,12 @@ func Techniques(samples []results.Sample, labels map[string]map[string]string) [
 					if k.Driver != tv {
 						continue
 					}
-					lower, ok := asp.metrics[k.Metric]
+					kind := results.KindOf(k.Metric)
+					ok := slices.Contains(asp.metrics, k.Metric)
 					if asp.metrics == nil {
-						ok, lower = isPerfMetric(results.Sample{Instances: k.Instances, Metric: k.Metric, Unit: units[k]}), lowerIsBetter(units[k])
+						ok = k.Instances == 1 && kind.Speed()
 					}
+					lower := kind.Better == guest.LowerIsBetter
 					bk := k
 					bk.Driver = bv
 					// A single density step is one value a side: no

@@ -18,7 +18,7 @@ import (
 
 	"virtbench/bench"
 
-	"github.com/docker/docker/client"
+	"github.com/moby/moby/client"
 
 	"virtbench/drivers"
 	"virtbench/drivers/docker"

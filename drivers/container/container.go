@@ -33,6 +33,7 @@ import (
 	"virtbench/drivers"
 	"virtbench/drivers/internal/agentproc"
 	"virtbench/drivers/internal/cgroups"
+	"virtbench/drivers/internal/undo"
 	"virtbench/drivers/internal/vnet"
 	"virtbench/guest"
 	"virtbench/guest/containerinit"
@@ -194,17 +195,14 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 	}
 	id := drivers.SafeName(spec.ID)
 	inst := &instance{id: spec.ID, beginMono: guest.Monotonic()}
-	defer func() {
-		if err != nil {
-			inst.cleanup()
-		}
-	}()
+	defer inst.undo.OnError(&err)
 
 	cg, err := d.cgroup(id, spec)
 	if err != nil {
 		return nil, err
 	}
 	inst.cg = cg
+	inst.undo.Push(cg.Remove)
 	inst.hostPhases = []drivers.Phase{{Name: "cgroup", At: time.Now()}}
 	cfgR, cfgW, err := os.Pipe()
 	if err != nil {
@@ -277,14 +275,23 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 		return nil, fmt.Errorf("container: %w", err)
 	}
 	inst.p = p
+	inst.undo.Push(p.Kill)
 	cfgR.Close()
 	// While the init's runtime starts, the directories of its overlay: it
-	// waits for its configuration before it mounts them.
+	// waits for its configuration before it mounts them. They go once the
+	// init is gone.
 	dir := filepath.Join(d.env.StateDir, "container-"+id)
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("container: instance directory: %w", err)
 	}
 	inst.dir = dir
+	inst.undo.Push(func() error {
+		_ = p.Kill()
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("container: %w", err)
+		}
+		return nil
+	})
 	if err := d.makeDirs(dir, &cfg); err != nil {
 		return nil, err
 	}
@@ -436,8 +443,9 @@ type instance struct {
 	p          *agentproc.Process
 	path       vnet.Path // the zero Path without a network option
 
-	stopOnce sync.Once
-	stopErr  error
+	// undo kills the init and removes the instance directory, then the
+	// cgroup.
+	undo undo.Stack
 }
 
 var (
@@ -516,35 +524,9 @@ func (i *instance) WritableUsage() (images.Usage, error) {
 func (i *instance) OOMKilled() bool { return i.cg.OOMKilled() }
 
 // Stop terminates the init (and with it the PID namespace), then removes
-// the cgroup and the instance directory. The overlay and every other mount
+// the instance directory and the cgroup. The overlay and every other mount
 // lived in the container's mount namespace, which the kernel tears down
 // with its last process.
 func (i *instance) Stop(ctx context.Context) error {
-	i.stopOnce.Do(func() {
-		var errs []error
-		if i.p != nil {
-			errs = append(errs, i.p.Stop(ctx, Grace))
-		}
-		errs = append(errs, i.cleanup())
-		i.stopErr = errors.Join(errs...)
-	})
-	return i.stopErr
-}
-
-// cleanup removes the cgroup and the instance directory; the process must
-// be gone.
-func (i *instance) cleanup() error {
-	if i.p != nil {
-		_ = i.p.Kill()
-	}
-	var errs []error
-	if i.cg != nil {
-		errs = append(errs, i.cg.Remove())
-	}
-	if i.dir != "" {
-		if err := os.RemoveAll(i.dir); err != nil {
-			errs = append(errs, fmt.Errorf("container: %w", err))
-		}
-	}
-	return errors.Join(errs...)
+	return i.undo.RunAfter(func() error { return i.p.Stop(ctx, Grace) })
 }

@@ -1,7 +1,7 @@
 // Package docker runs the agent in a Docker container through the local
 // engine: the container users already have, measured like virtbench's own.
 //
-// It talks to the engine with the Docker Go client (github.com/docker/docker
+// It talks to the engine with the Docker Go client (github.com/moby/moby
 // /client) rather than the docker CLI: the client is the same code the CLI
 // uses, kept by the same project, and it saves a CLI process start (tens of
 // milliseconds) per instance, which would otherwise be counted as the
@@ -29,14 +29,14 @@ import (
 	"time"
 	"virtbench/internal/results"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/client"
-	"github.com/docker/docker/pkg/stdcopy"
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
 
 	"virtbench/drivers"
 	"virtbench/drivers/internal/agentproc"
+	"virtbench/drivers/internal/undo"
 	"virtbench/drivers/internal/vnet"
 	"virtbench/drivers/state"
 	"virtbench/guest"
@@ -106,7 +106,7 @@ func (d *Driver) client() (*client.Client, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.cli == nil {
-		cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+		cli, err := client.New(client.FromEnv)
 		if err != nil {
 			return nil, err
 		}
@@ -123,7 +123,7 @@ func (d *Driver) Check(ctx context.Context) error {
 	}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if _, err := cli.Ping(pctx); err != nil {
+	if _, err := cli.Ping(pctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
 		return drivers.Unavailable("no Docker engine answers (%v): install and start docker.io", err)
 	}
 	// The engine answers: a failure to import the image is the driver's
@@ -166,8 +166,8 @@ func (d *Driver) image(ctx context.Context) (string, error) {
 func importRootfs(ctx context.Context, cli *client.Client, dir, ref string) error {
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(writeTar(pw, dir)) }()
-	rc, err := cli.ImageImport(ctx, image.ImportSource{Source: pr, SourceName: "-"}, ref,
-		image.ImportOptions{Changes: []string{"LABEL " + Label + "=agent"}})
+	rc, err := cli.ImageImport(ctx, client.ImageImportSource{Source: pr, SourceName: "-"}, ref,
+		client.ImageImportOptions{Changes: []string{"LABEL " + Label + "=agent"}})
 	if err != nil {
 		pr.CloseWithError(err)
 		return fmt.Errorf("docker: import: %w", err)
@@ -265,16 +265,18 @@ func (d *Driver) Start(ctx context.Context, spec drivers.Spec) (_ drivers.Instan
 	id := drivers.SafeName(spec.ID)
 	run := filepath.Base(d.env.StateDir)
 	inst := &instance{id: spec.ID, cli: cli, name: "vb-" + run + "-" + id, exited: make(chan struct{})}
-	defer func() {
-		if err != nil {
-			inst.cleanup(context.WithoutCancel(ctx))
-		}
-	}()
-	inst.dir = filepath.Join(d.env.StateDir, "docker-"+id)
-	if err := os.Mkdir(inst.dir, 0o700); err != nil {
+	defer inst.undo.OnError(&err)
+	dir := filepath.Join(d.env.StateDir, "docker-"+id)
+	if err := os.Mkdir(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("docker: instance directory: %w", err)
 	}
-	if err := state.Write(inst.dir, state.Record{Driver: "docker", Containers: []string{inst.name}}); err != nil {
+	inst.undo.Push(func() error {
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("docker: %w", err)
+		}
+		return nil
+	})
+	if err := state.Write(dir, state.Record{Driver: "docker", Containers: []string{inst.name}}); err != nil {
 		return nil, fmt.Errorf("docker: %w", err)
 	}
 	pids := int64(1024)
@@ -296,16 +298,20 @@ func (d *Driver) Start(ctx context.Context, spec drivers.Spec) (_ drivers.Instan
 		SecurityOpt: []string{"no-new-privileges"},
 		Resources:   container.Resources{Memory: spec.MemoryBytes, PidsLimit: &pids, NanoCPUs: int64(spec.CPUs * 1e9)},
 	}
-	created, err := cli.ContainerCreate(ctx, cfg, host, nil, nil, inst.name)
+	created, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: host, Name: inst.name})
 	if err != nil {
 		return nil, fmt.Errorf("docker: create: %w", err)
 	}
 	inst.cid = created.ID
-	att, err := cli.ContainerAttach(ctx, created.ID, container.AttachOptions{Stream: true, Stdout: true, Stderr: true})
+	inst.undo.Push(inst.remove)
+	att, err := cli.ContainerAttach(ctx, created.ID, client.ContainerAttachOptions{Stream: true, Stdout: true, Stderr: true})
 	if err != nil {
 		return nil, fmt.Errorf("docker: attach: %w", err)
 	}
-	inst.att = &att
+	inst.undo.Push(func() error {
+		att.Close()
+		return nil
+	})
 	inst.console = agentproc.NewConsole(begin)
 	inst.console.Mark("create")
 	stdoutR, stdoutW := io.Pipe()
@@ -315,9 +321,9 @@ func (d *Driver) Start(ctx context.Context, spec drivers.Spec) (_ drivers.Instan
 		stdoutW.CloseWithError(err)
 	}()
 	// Wait before start, so that a fast exit is not missed.
-	waitC, errC := cli.ContainerWait(context.WithoutCancel(ctx), created.ID, container.WaitConditionNextExit)
-	go inst.watch(waitC, errC)
-	if err := cli.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
+	wait := cli.ContainerWait(context.WithoutCancel(ctx), created.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+	go inst.watch(wait)
+	if _, err := cli.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
 		return nil, fmt.Errorf("docker: start: %w", err)
 	}
 	inst.console.Mark("runtime")
@@ -351,10 +357,9 @@ func (t consoleTail) Write(b []byte) (int, error) {
 }
 
 type instance struct {
-	id, name, cid, dir string
-	cli                *client.Client
-	att                interface{ Close() }
-	console            *agentproc.Console
+	id, name, cid string
+	cli           *client.Client
+	console       *agentproc.Console
 
 	exited  chan struct{}
 	exitErr error
@@ -364,8 +369,9 @@ type instance struct {
 
 	path vnet.Path // the zero Path without a network option
 
-	stopOnce sync.Once
-	stopErr  error
+	// undo removes, last first, the attachment to the container's
+	// output, the container and the instance directory.
+	undo undo.Stack
 }
 
 var (
@@ -382,12 +388,12 @@ func (i *instance) Dial(ctx context.Context, port string) (net.Conn, error) {
 	return i.path.Dial(ctx, port)
 }
 
-func (i *instance) watch(waitC <-chan container.WaitResponse, errC <-chan error) {
+func (i *instance) watch(wait client.ContainerWaitResult) {
 	defer close(i.exited)
 	select {
-	case w := <-waitC:
+	case w := <-wait.Result:
 		i.exitErr = fmt.Errorf("%w with status %d", drivers.ErrExited, w.StatusCode)
-	case err := <-errC:
+	case err := <-wait.Error:
 		i.exitErr = fmt.Errorf("%w: %v", drivers.ErrExited, err)
 	}
 }
@@ -416,11 +422,11 @@ func (i *instance) Ready(ctx context.Context) (drivers.Readiness, error) {
 // Processes returns the container's init and its containerd shim.
 func (i *instance) Processes() []int32 {
 	i.pidOnce.Do(func() {
-		info, err := i.cli.ContainerInspect(context.Background(), i.cid)
-		if err != nil || info.State == nil || info.State.Pid == 0 {
+		info, err := i.cli.ContainerInspect(context.Background(), i.cid, client.ContainerInspectOptions{})
+		if err != nil || info.Container.State == nil || info.Container.State.Pid == 0 {
 			return
 		}
-		pid := info.State.Pid
+		pid := info.Container.State.Pid
 		i.pids = []int32{int32(pid)}
 		if ppid := parentOf(pid); ppid > 1 {
 			i.pids = append(i.pids, int32(ppid))
@@ -440,68 +446,55 @@ func parentOf(pid int) int {
 
 // WritableUsage returns the engine's size of the container's writable layer.
 func (i *instance) WritableUsage() (images.Usage, error) {
-	info, _, err := i.cli.ContainerInspectWithRaw(context.Background(), i.cid, true)
+	info, err := i.cli.ContainerInspect(context.Background(), i.cid, client.ContainerInspectOptions{Size: true})
 	if err != nil {
 		return images.Usage{}, fmt.Errorf("docker: %w", err)
 	}
-	if info.SizeRw == nil {
+	if info.Container.SizeRw == nil {
 		return images.Usage{}, drivers.ErrNotApplicable
 	}
-	return images.Usage{Apparent: *info.SizeRw, Allocated: *info.SizeRw}, nil
+	size := *info.Container.SizeRw
+	return images.Usage{Apparent: size, Allocated: size}, nil
 }
 
 // Stop stops the container (SIGTERM, then SIGKILL after the grace period)
 // and removes it.
 func (i *instance) Stop(ctx context.Context) error {
-	i.stopOnce.Do(func() {
+	return i.undo.RunAfter(func() error {
 		timeout := int(Grace / time.Second)
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < Grace {
 			timeout = 0
 		}
-		var errs []error
-		if err := i.cli.ContainerStop(context.WithoutCancel(ctx), i.cid, container.StopOptions{Timeout: &timeout}); err != nil && !client.IsErrNotFound(err) {
-			errs = append(errs, fmt.Errorf("docker: stop: %w", err))
+		if _, err := i.cli.ContainerStop(context.WithoutCancel(ctx), i.cid, client.ContainerStopOptions{Timeout: &timeout}); err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("docker: stop: %w", err)
 		}
-		errs = append(errs, i.cleanup(ctx))
-		i.stopErr = errors.Join(errs...)
+		return nil
 	})
-	return i.stopErr
 }
 
-// cleanup removes the container and the instance directory.
-func (i *instance) cleanup(ctx context.Context) error {
-	var errs []error
-	if i.cid != "" {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if err := i.cli.ContainerRemove(rctx, i.cid, container.RemoveOptions{Force: true}); err != nil && !client.IsErrNotFound(err) {
-			errs = append(errs, fmt.Errorf("docker: remove: %w", err))
-		}
+// remove removes the container, by force.
+func (i *instance) remove() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := i.cli.ContainerRemove(ctx, i.cid, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("docker: remove: %w", err)
 	}
-	if i.att != nil {
-		i.att.Close()
-	}
-	if i.dir != "" {
-		if err := os.RemoveAll(i.dir); err != nil {
-			errs = append(errs, fmt.Errorf("docker: %w", err))
-		}
-	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // RemoveImages removes every image virtbench imported (label virtbench=agent).
 func RemoveImages(ctx context.Context) ([]string, error) {
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	cli, err := client.New(client.FromEnv)
 	if err != nil {
 		return nil, err
 	}
-	list, err := cli.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("label", Label+"=agent"))})
+	list, err := cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("label", Label+"=agent")})
 	if err != nil {
 		return nil, fmt.Errorf("docker: %w", err)
 	}
 	var removed []string
-	for _, im := range list {
-		if _, err := cli.ImageRemove(ctx, im.ID, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil {
+	for _, im := range list.Items {
+		if _, err := cli.ImageRemove(ctx, im.ID, client.ImageRemoveOptions{Force: true, PruneChildren: true}); err != nil {
 			return removed, fmt.Errorf("docker: remove image %s: %w", im.ID, err)
 		}
 		removed = append(removed, strings.Join(im.RepoTags, ","))

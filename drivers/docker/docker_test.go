@@ -6,10 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/client"
+	"github.com/moby/moby/client"
 
 	"virtbench/drivers"
 	"virtbench/drivers/docker"
@@ -21,10 +18,10 @@ import (
 func TestMain(m *testing.M) {
 	before := agentImages()
 	code := m.Run()
-	if cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation()); err == nil {
+	if cli, err := client.New(client.FromEnv); err == nil {
 		for id := range agentImages() {
 			if !before[id] {
-				cli.ImageRemove(context.Background(), id, image.RemoveOptions{Force: true, PruneChildren: true})
+				cli.ImageRemove(context.Background(), id, client.ImageRemoveOptions{Force: true, PruneChildren: true})
 			}
 		}
 	}
@@ -35,15 +32,15 @@ func TestMain(m *testing.M) {
 // agentImages returns the IDs of the images virtbench imported.
 func agentImages() map[string]bool {
 	ids := map[string]bool{}
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	cli, err := client.New(client.FromEnv)
 	if err != nil {
 		return ids
 	}
-	list, err := cli.ImageList(context.Background(), image.ListOptions{Filters: filters.NewArgs(filters.Arg("label", docker.Label+"=agent"))})
+	list, err := cli.ImageList(context.Background(), client.ImageListOptions{Filters: make(client.Filters).Add("label", docker.Label+"=agent")})
 	if err != nil {
 		return ids
 	}
-	for _, im := range list {
+	for _, im := range list.Items {
 		ids[im.ID] = true
 	}
 	return ids
@@ -53,17 +50,17 @@ func factory(env drivers.Env) (drivers.Driver, error) { return docker.New(env) }
 
 // leftContainers lists containers of env's run still in the engine.
 func leftContainers(env drivers.Env) []string {
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	cli, err := client.New(client.FromEnv)
 	if err != nil {
 		return []string{err.Error()}
 	}
-	list, err := cli.ContainerList(context.Background(), container.ListOptions{All: true,
-		Filters: filters.NewArgs(filters.Arg("label", docker.Label+".run="+filepathBase(env.StateDir)))})
+	list, err := cli.ContainerList(context.Background(), client.ContainerListOptions{All: true,
+		Filters: make(client.Filters).Add("label", docker.Label+".run="+filepathBase(env.StateDir))})
 	if err != nil {
 		return []string{err.Error()}
 	}
 	var left []string
-	for _, c := range list {
+	for _, c := range list.Items {
 		left = append(left, c.ID)
 	}
 	return left

@@ -302,7 +302,7 @@ func testStartReadyResultStop(t *testing.T, f drivers.Factory, env drivers.Env, 
 }
 
 func testStopTwice(t *testing.T, f drivers.Factory, env drivers.Env, opts Options) {
-	inst := Start(t, f, env, drivers.Spec{Workload: "idle"})
+	inst := Start(t, f, env, drivers.Spec{Workload: guest.IdleWorkload})
 	Ready(t, inst, opts.ReadyTimeout)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -321,7 +321,7 @@ func testStopAfterCancel(t *testing.T, f drivers.Factory, env drivers.Env, opts 
 	}
 	Check(t, d)
 	ctx, cancel := context.WithCancel(context.Background())
-	inst, err := d.Start(ctx, drivers.Spec{ID: "cancel", Workload: "idle"})
+	inst, err := d.Start(ctx, drivers.Spec{ID: "cancel", Workload: guest.IdleWorkload})
 	if err != nil {
 		t.Fatal(err)
 	}

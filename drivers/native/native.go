@@ -8,13 +8,13 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"sync"
 	"syscall"
 	"time"
 	"virtbench/internal/results"
 
 	"virtbench/drivers"
 	"virtbench/drivers/internal/agentproc"
+	"virtbench/drivers/internal/undo"
 	"virtbench/guest"
 )
 
@@ -68,14 +68,16 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (drivers.Instance, 
 	if err != nil {
 		return nil, fmt.Errorf("native: %w", err)
 	}
-	return &instance{id: spec.ID, p: p}, nil
+	inst := &instance{id: spec.ID, p: p}
+	inst.undo.Push(p.Kill)
+	return inst, nil
 }
 
 type instance struct {
-	id       string
-	p        *agentproc.Process
-	stopOnce sync.Once
-	stopErr  error
+	id string
+	p  *agentproc.Process
+	// undo kills the agent: all a native instance holds.
+	undo undo.Stack
 }
 
 func (i *instance) ID() string                                           { return i.id }
@@ -91,7 +93,7 @@ func (i *instance) Dial(ctx context.Context, port string) (net.Conn, error) {
 	return d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", port))
 }
 
+// Stop sends SIGTERM to the agent's process group, and SIGKILL after Grace.
 func (i *instance) Stop(ctx context.Context) error {
-	i.stopOnce.Do(func() { i.stopErr = i.p.Stop(ctx, Grace) })
-	return i.stopErr
+	return i.undo.RunAfter(func() error { return i.p.Stop(ctx, Grace) })
 }

@@ -41,13 +41,11 @@
 package qemu
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -63,6 +61,7 @@ import (
 
 	"virtbench/drivers"
 	"virtbench/drivers/internal/agentproc"
+	"virtbench/drivers/internal/undo"
 	"virtbench/drivers/internal/vnet"
 	"virtbench/drivers/state"
 	"virtbench/guest"
@@ -71,6 +70,7 @@ import (
 	"virtbench/internal/kvm"
 
 	"github.com/digitalocean/go-qemu/qmp/raw"
+	"github.com/shirou/gopsutil/v4/process"
 )
 
 // Grace is how long Stop waits for the guest to power off, and then for
@@ -433,22 +433,26 @@ func (d *Driver) launch(begin time.Time, spec drivers.Spec, m mode) (_ *instance
 	}
 	id := drivers.SafeName(spec.ID)
 	inst := &instance{id: spec.ID, mode: m, vmReady: make(chan struct{}), waiting: make(chan struct{})}
-	defer func() {
-		if err != nil {
-			inst.cleanup()
-		}
-	}()
+	defer inst.undo.OnError(&err)
 	inst.dir = filepath.Join(d.env.StateDir, "qemu-"+id)
 	if err := os.Mkdir(inst.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("qemu: instance directory: %w", err)
 	}
+	inst.undo.Push(func() error {
+		if err := os.RemoveAll(inst.dir); err != nil {
+			return fmt.Errorf("qemu: %w", err)
+		}
+		return nil
+	})
 	// The socket is reached through a descriptor of its directory: a state
 	// directory's path can exceed the 108 bytes a socket address holds.
+	// watchVMM closes it once connected.
 	dirFD, err := os.Open(inst.dir)
 	if err != nil {
 		return nil, fmt.Errorf("qemu: %w", err)
 	}
 	inst.dirFD = dirFD
+	inst.undo.Close(dirFD)
 	qmpPath := fmt.Sprintf("/proc/self/fd/%d/qmp.sock", dirFD.Fd())
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: qmpPath, Net: "unix"})
 	if err != nil {
@@ -524,11 +528,13 @@ func (d *Driver) launch(begin time.Time, spec drivers.Spec, m mode) (_ *instance
 		return nil, fmt.Errorf("qemu: %w", err)
 	}
 	inst.console = stdin
+	inst.undo.Close(stdin)
 	p, err := agentproc.Start(cmd, begin, agentproc.WithLineHook(inst.watchConsole))
 	if err != nil {
 		return nil, fmt.Errorf("qemu: %w", err)
 	}
 	inst.p = p
+	inst.undo.Push(inst.kill)
 	proc := state.ProcessOf(p.Pid())
 	if err := state.Write(inst.dir, state.Record{Driver: "qemu", Processes: []state.Process{proc}}); err != nil {
 		return nil, fmt.Errorf("qemu: %w", err)
@@ -707,8 +713,9 @@ type instance struct {
 	mon      *monitor
 	vmmErr   error
 
-	stopOnce sync.Once
-	stopErr  error
+	// undo kills QEMU and removes, last first, its console, the
+	// directory's descriptor and the instance directory.
+	undo undo.Stack
 }
 
 var (
@@ -869,60 +876,30 @@ func (i *instance) WritableUsage() (images.Usage, error) {
 // MemoryParts splits QEMU's resident memory into the guest RAM mapping
 // (found in smaps by its size) and the VMM's own overhead.
 func (i *instance) MemoryParts() (map[string]int64, error) {
-	ram, total, err := guestRAMResident(i.p.Pid(), i.ramBytes)
+	ram, total, err := guestRAMResident(context.Background(), int32(i.p.Pid()), i.ramBytes)
 	if err != nil {
 		return nil, err
 	}
 	return map[string]int64{"guest_ram_configured": i.ramBytes, "guest_ram_resident": ram, "vmm_overhead": total - ram}, nil
 }
 
-// guestRAMResident returns the Rss of the anonymous mapping of exactly
-// ramBytes (the guest's RAM) and the process's total Rss, from smaps.
-func guestRAMResident(pid int, ramBytes int64) (ram, total int64, err error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps", pid))
+// guestRAMResident returns, from the process's smaps (read by gopsutil),
+// the Rss of its first anonymous mapping (no path) of exactly ramBytes,
+// the guest's RAM, and the Rss of all its mappings.
+func guestRAMResident(ctx context.Context, pid int32, ramBytes int64) (ram, total int64, err error) {
+	maps, err := (&process.Process{Pid: pid}).MemoryMapsWithContext(ctx, false)
 	if err != nil {
-		return 0, 0, fmt.Errorf("qemu: %w", err)
+		return 0, 0, fmt.Errorf("qemu: smaps of process %d: %w", pid, err)
 	}
-	defer f.Close()
-	ram, total, err = parseGuestRAM(f, ramBytes)
-	if err != nil {
-		return 0, total, fmt.Errorf("qemu: %w", err)
-	}
-	return ram, total, nil
-}
-
-// parseGuestRAM reads a smaps file: the Rss of the first anonymous mapping
-// (a header line of five fields, no path) of exactly ramBytes, and the Rss
-// of all mappings.
-func parseGuestRAM(r io.Reader, ramBytes int64) (ram, total int64, err error) {
-	sc := bufio.NewScanner(r)
-	inRAM := false
 	found := false
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 5 && strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":") {
-			var lo, hi uint64
-			if _, err := fmt.Sscanf(fields[0], "%x-%x", &lo, &hi); err == nil {
-				inRAM = !found && int64(hi-lo) == ramBytes && len(fields) == 5
-				if inRAM {
-					found = true
-				}
-			}
-			continue
+	for _, m := range *maps {
+		total += int64(m.Rss) << 10
+		if !found && m.Path == "" && int64(m.Size)<<10 == ramBytes {
+			ram, found = int64(m.Rss)<<10, true
 		}
-		if len(fields) == 3 && fields[0] == "Rss:" {
-			kb, _ := strconv.ParseInt(fields[1], 10, 64)
-			total += kb << 10
-			if inRAM {
-				ram += kb << 10
-			}
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return 0, 0, fmt.Errorf("smaps: %w", err)
 	}
 	if !found {
-		return 0, total, fmt.Errorf("no guest RAM mapping of %d bytes in smaps", ramBytes)
+		return 0, total, fmt.Errorf("qemu: no guest RAM mapping of %d bytes in the smaps of process %d", ramBytes, pid)
 	}
 	return ram, total, nil
 }
@@ -930,22 +907,20 @@ func parseGuestRAM(r io.Reader, ramBytes int64) (ram, total int64, err error) {
 // Stop asks the guest to power off (STOP on the console), then QEMU to quit
 // (QMP), then kills it; then it removes the instance directory.
 func (i *instance) Stop(ctx context.Context) error {
-	i.stopOnce.Do(func() {
-		if i.p != nil {
-			_, _ = i.console.Write([]byte(vminit.StopCommand + "\n"))
-			if !i.waitExit(ctx, Grace) {
-				<-i.vmReady
-				if i.mon != nil {
-					qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-					_ = i.mon.quit(qctx)
-					cancel()
-				}
-				i.waitExit(ctx, Grace)
-			}
+	return i.undo.RunAfter(func() error {
+		_, _ = i.console.Write([]byte(vminit.StopCommand + "\n"))
+		if i.waitExit(ctx, Grace) {
+			return nil
 		}
-		i.stopErr = i.cleanup()
+		<-i.vmReady
+		if i.mon != nil {
+			qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			_ = i.mon.quit(qctx)
+			cancel()
+		}
+		i.waitExit(ctx, Grace)
+		return nil
 	})
-	return i.stopErr
 }
 
 // waitExit waits up to d for QEMU to exit.
@@ -961,25 +936,13 @@ func (i *instance) waitExit(ctx context.Context, d time.Duration) bool {
 	return false
 }
 
-// cleanup kills QEMU if it still runs and removes the instance directory.
-func (i *instance) cleanup() error {
-	if i.p != nil {
-		_ = i.p.Kill()
-		<-i.vmReady
-		if i.mon != nil {
-			i.mon.close()
-		}
-	}
-	if i.console != nil {
-		_ = i.console.Close()
-	}
-	if i.dirFD != nil && i.p == nil {
-		i.dirFD.Close()
-	}
-	if i.dir != "" {
-		if err := os.RemoveAll(i.dir); err != nil {
-			return fmt.Errorf("qemu: %w", err)
-		}
+// kill kills QEMU if it still runs, waits for watchVMM to end and closes
+// its QMP connection.
+func (i *instance) kill() error {
+	_ = i.p.Kill()
+	<-i.vmReady
+	if i.mon != nil {
+		i.mon.close()
 	}
 	return nil
 }

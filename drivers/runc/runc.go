@@ -48,6 +48,7 @@ import (
 	"virtbench/drivers"
 	"virtbench/drivers/internal/agentproc"
 	"virtbench/drivers/internal/cgroups"
+	"virtbench/drivers/internal/undo"
 	"virtbench/drivers/internal/vnet"
 	"virtbench/drivers/state"
 	"virtbench/guest"
@@ -196,7 +197,7 @@ func (d *Driver) Check(ctx context.Context) error {
 
 // probe starts one idle container, waits for READY and stops it.
 func (d *Driver) probe(ctx context.Context) error {
-	inst, err := d.Start(ctx, drivers.Spec{ID: "check", Workload: "idle"})
+	inst, err := d.Start(ctx, drivers.Spec{ID: "check", Workload: guest.IdleWorkload})
 	if err != nil {
 		return fmt.Errorf("%s: probe container: %w", d.runtime, err)
 	}
@@ -222,15 +223,17 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 	}
 	id := drivers.SafeName(spec.ID)
 	inst := &instance{d: d, id: spec.ID, name: "vb-" + filepath.Base(d.env.StateDir) + "-" + id}
-	defer func() {
-		if err != nil {
-			inst.cleanup()
-		}
-	}()
+	defer inst.undo.OnError(&err)
 	inst.dir = filepath.Join(d.env.StateDir, d.runtime+"-"+id)
 	if err := os.Mkdir(inst.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("%s: instance directory: %w", d.runtime, err)
 	}
+	inst.undo.Push(func() error {
+		if err := os.RemoveAll(inst.dir); err != nil {
+			return fmt.Errorf("%s: %w", d.runtime, err)
+		}
+		return nil
+	})
 	rootfs := filepath.Join(inst.dir, "rootfs")
 	for _, p := range []string{"upper", "work", "rootfs", "state"} {
 		if err := os.Mkdir(filepath.Join(inst.dir, p), 0o755); err != nil {
@@ -252,13 +255,20 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 	if err := state.Write(inst.dir, rec); err != nil {
 		return nil, fmt.Errorf("%s: %w", d.runtime, err)
 	}
+	// The runtime makes the cgroup; virtbench removes it once the
+	// container's processes are gone.
+	inst.cgPath = cgPath
+	inst.undo.Push(func() error { return removeCgroup(cgPath) })
 	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", root.Dir, filepath.Join(inst.dir, "upper"), filepath.Join(inst.dir, "work"))
 	if err := unix.Mount("overlay", rootfs, "overlay", 0, opts); err != nil {
 		return nil, fmt.Errorf("%s: mount overlay: %w", d.runtime, err)
 	}
-	inst.mounted = rootfs
-
-	inst.cgPath = cgPath
+	inst.undo.Push(func() error {
+		if err := unix.Unmount(rootfs, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("%s: unmount %s: %w", d.runtime, rootfs, err)
+		}
+		return nil
+	})
 	var netnsPath string
 	if d.veth {
 		peer, err := d.peer.Get()
@@ -269,7 +279,9 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 		if err != nil {
 			return nil, fmt.Errorf("%s: network: %w", d.runtime, err)
 		}
-		inst.netns, inst.path = ns, vnet.Path{Peer: peer, Link: link}
+		// The namespace, and the veth pair in it, go with the last holder.
+		inst.undo.Close(ns)
+		inst.path = vnet.Path{Peer: peer, Link: link}
 		netnsPath = vnet.NsPath(ns)
 	}
 	cfg := bundleSpec(append([]string{images.AgentPath, spec.Workload}, spec.Args...), id, cgPath, netnsPath, spec)
@@ -304,6 +316,7 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 		return nil, fmt.Errorf("%s: %w", d.runtime, err)
 	}
 	inst.p = p
+	inst.undo.Push(inst.delete)
 	if watch != nil {
 		go func() {
 			defer watch.close()
@@ -387,19 +400,17 @@ func bundleSpec(args []string, hostname, cgPath, netnsPath string, spec drivers.
 }
 
 type instance struct {
-	d       *Driver
-	id      string
-	name    string // the runtime's container ID
-	dir     string
-	mounted string
-	cgPath  string
-	p       *agentproc.Process
-	// With network=veth: the namespace virtbench made, and its link.
-	netns *os.File
-	path  vnet.Path // the zero Path without a network option
+	d      *Driver
+	id     string
+	name   string // the runtime's container ID
+	dir    string
+	cgPath string
+	p      *agentproc.Process
+	path   vnet.Path // with network=veth, the link to the namespace virtbench made
 
-	stopOnce sync.Once
-	stopErr  error
+	// undo removes, last first, the bundle, the cgroup, the overlay's
+	// mount, the network namespace, and the container and its runtime.
+	undo undo.Stack
 }
 
 var (
@@ -458,68 +469,48 @@ func (i *instance) WritableUsage() (images.Usage, error) {
 
 // Stop sends SIGTERM to the runtime, which forwards it to the container;
 // after the grace period it deletes the container by force. Then it
-// unmounts the overlay and removes the bundle and the cgroup's parents.
+// unmounts the overlay and removes the cgroup and the bundle.
 func (i *instance) Stop(ctx context.Context) error {
-	i.stopOnce.Do(func() {
-		var errs []error
-		if i.p != nil {
-			_ = i.p.Signal(unix.SIGTERM)
-			t := time.NewTimer(Grace)
-			select {
-			case <-i.p.Exited():
-			case <-t.C:
-			case <-ctx.Done():
-			}
-			t.Stop()
-		}
-		errs = append(errs, i.cleanup())
-		i.stopErr = errors.Join(errs...)
-	})
-	return i.stopErr
-}
-
-// cleanup force-deletes the container, waits for the runtime, unmounts the
-// overlay and removes the instance directory and empty cgroup parents.
-func (i *instance) cleanup() error {
-	var errs []error
-	if i.p != nil {
+	return i.undo.RunAfter(func() error {
+		_ = i.p.Signal(unix.SIGTERM)
+		t := time.NewTimer(Grace)
+		defer t.Stop()
 		select {
 		case <-i.p.Exited():
-		default:
-			out, err := exec.Command(i.d.binary, append(i.d.globalFlags(filepath.Join(i.dir, "state")), "delete", "--force", i.name)...).CombinedOutput()
-			if err != nil && !strings.Contains(string(out), "does not exist") && !strings.Contains(string(out), "not found") {
-				errs = append(errs, fmt.Errorf("%s delete: %v: %s", i.d.runtime, err, strings.TrimSpace(string(out))))
-			}
+		case <-t.C:
+		case <-ctx.Done():
 		}
-		_ = i.p.Kill()
-	}
-	if i.mounted != "" {
-		if err := unix.Unmount(i.mounted, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
-			errs = append(errs, fmt.Errorf("%s: unmount %s: %w", i.d.runtime, i.mounted, err))
-		}
-		i.mounted = ""
-	}
-	if i.netns != nil {
-		// The namespace, and the veth pair in it, go with the last holder.
-		i.netns.Close()
-		i.netns = nil
-	}
-	if i.cgPath != "" {
-		// The runtime's delete returns before the container's processes
-		// (gVisor's Sentry and gofer) have all exited; a loaded host takes
-		// a while to reap them, and their cgroup cannot go before.
-		waitEmpty(i.cgPath, Grace)
-		errs = append(errs, cgroups.RemovePath(i.cgPath))
-		// The run's parent goes once empty; while other instances use it,
-		// removing it fails, which is expected.
-		_ = cgroups.RemovePath(filepath.Dir(i.cgPath))
-	}
-	if i.dir != "" {
-		if err := os.RemoveAll(i.dir); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", i.d.runtime, err))
+		return nil
+	})
+}
+
+// delete force-deletes the container unless the runtime has exited, then
+// kills and reaps the runtime.
+func (i *instance) delete() error {
+	var err error
+	select {
+	case <-i.p.Exited():
+	default:
+		out, derr := exec.Command(i.d.binary, append(i.d.globalFlags(filepath.Join(i.dir, "state")), "delete", "--force", i.name)...).CombinedOutput()
+		if derr != nil && !strings.Contains(string(out), "does not exist") && !strings.Contains(string(out), "not found") {
+			err = fmt.Errorf("%s delete: %v: %s", i.d.runtime, derr, strings.TrimSpace(string(out)))
 		}
 	}
-	return errors.Join(errs...)
+	_ = i.p.Kill()
+	return err
+}
+
+// removeCgroup removes the container's cgroup, and the run's parent once
+// empty. The runtime's delete returns before the container's processes
+// (gVisor's Sentry and gofer) have all exited; a loaded host takes a while
+// to reap them, and their cgroup cannot go before.
+func removeCgroup(rel string) error {
+	waitEmpty(rel, Grace)
+	err := cgroups.RemovePath(rel)
+	// While other instances use the parent, removing it fails, which is
+	// expected.
+	_ = cgroups.RemovePath(filepath.Dir(rel))
+	return err
 }
 
 // fileWatch reports when a file appears in a directory (inotify: a write

@@ -24,6 +24,12 @@ type Stat struct {
 }
 
 // ReadStat reads and parses /proc/PID/stat.
+//
+// It is not gopsutil's process.Process because the density sampler calls
+// it for every instance in every sweep: gopsutil reads the thread count
+// from /proc/PID/status, a second file, and its Times and NumThreads took
+// 27 µs and 109 allocations where one ReadStat takes 5.7 µs and 9
+// (BenchmarkReadStat and BenchmarkGopsutilTimesThreads, 2-core machine).
 func ReadStat(pid int) (Stat, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {

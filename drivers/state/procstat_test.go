@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/shirou/gopsutil/v4/process"
 )
 
 // TestParseStat parses /proc/PID/stat files saved on Linux 6.x: a process
@@ -37,5 +39,30 @@ func TestReadStatSelf(t *testing.T) {
 	st, err := ReadStat(os.Getpid())
 	if err != nil || st.PPid != os.Getppid() || st.Start == 0 || st.State == 'Z' {
 		t.Errorf("ReadStat(self) = %+v, %v; want our parent %d, a start time, not a zombie", st, err, os.Getppid())
+	}
+}
+
+// BenchmarkReadStat is the cost of one read of /proc/PID/stat, which the
+// density sampler pays per instance and sweep.
+func BenchmarkReadStat(b *testing.B) {
+	for b.Loop() {
+		if _, err := ReadStat(os.Getpid()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkGopsutilTimesThreads is what gopsutil would cost for what
+// ReadStat gives the sampler (CPU times and threads): the reason ReadStat
+// exists.
+func BenchmarkGopsutilTimesThreads(b *testing.B) {
+	for b.Loop() {
+		p := &process.Process{Pid: int32(os.Getpid())}
+		if _, err := p.Times(); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := p.NumThreads(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

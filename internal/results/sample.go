@@ -51,12 +51,17 @@ const (
 	// BootMetricPrefix starts the metrics of a VM's boot stages
 	// (boot_kernel, boot_clocksource, boot_initramfs, boot_init): when
 	// each stage's kernel log line appeared, on the vCPU's time line.
-	BootMetricPrefix  = "boot_"
-	MetricRSS         = "rss"
-	MetricPSS         = "pss"
-	MetricUSS         = "uss"
-	MetricPSSAnon     = "pss_anon"
-	MetricCgroupMem   = "cgroup_mem"
+	BootMetricPrefix = "boot_"
+	MetricRSS        = "rss"
+	MetricPSS        = "pss"
+	MetricUSS        = "uss"
+	MetricPSSAnon    = "pss_anon"
+	MetricCgroupMem  = "cgroup_mem"
+	// MemPartPrefix names the parts of an instance's memory a driver
+	// tells apart (drivers.MemoryParter): mem.PART; MetricMemParts records
+	// a failure to tell them.
+	MemPartPrefix     = "mem."
+	MetricMemParts    = "mem.parts"
 	MetricHostMemDrop = "host_mem_drop"
 	// Idle cost of an instance beyond memory: the CPU its processes use
 	// while it idles, in cores, and the tasks (PIDs) they hold.
