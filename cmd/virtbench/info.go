@@ -242,7 +242,7 @@ func cmdClean(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 		fmt.Fprintln(stdout, "no state left by killed runs")
 	}
 	if *imagesToo {
-		removed, err := docker.RemoveImages(ctx)
+		removed, err := docker.RemoveImages(ctx, nil)
 		for _, r := range removed {
 			fmt.Fprintln(stdout, "removed docker image", r)
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"time"
 	"virtbench/internal/results"
 
+	"virtbench/drivers/docker"
 	"virtbench/drivers/drivertest"
 )
 
@@ -33,7 +35,13 @@ func TestMain(m *testing.M) {
 	if out, err := exec.Command("go", "build", "-o", virtbench, ".").CombinedOutput(); err != nil {
 		panic(string(out))
 	}
+	// TestKilledRunCleaned's Docker run imports the agent's image, which
+	// clean keeps (it is a cache); the image goes with the tests.
+	images, imagesErr := docker.Images(context.Background())
 	code := m.Run()
+	if imagesErr == nil {
+		docker.RemoveImages(context.Background(), images)
+	}
 	os.RemoveAll(dir)
 	drivertest.CleanupAgent()
 	os.Exit(code)

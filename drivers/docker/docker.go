@@ -482,18 +482,42 @@ func (i *instance) remove() error {
 	return nil
 }
 
-// RemoveImages removes every image virtbench imported (label virtbench=agent).
-func RemoveImages(ctx context.Context) ([]string, error) {
+// Images returns the IDs of the images virtbench imported (label
+// virtbench=agent).
+func Images(ctx context.Context) (map[string]bool, error) {
 	cli, err := client.New(client.FromEnv)
 	if err != nil {
 		return nil, err
 	}
+	defer cli.Close()
+	list, err := cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("label", Label+"=agent")})
+	if err != nil {
+		return nil, fmt.Errorf("docker: %w", err)
+	}
+	ids := map[string]bool{}
+	for _, im := range list.Items {
+		ids[im.ID] = true
+	}
+	return ids, nil
+}
+
+// RemoveImages removes every image virtbench imported (label
+// virtbench=agent) but those whose IDs keep holds, and returns their tags.
+func RemoveImages(ctx context.Context, keep map[string]bool) ([]string, error) {
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
 	list, err := cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("label", Label+"=agent")})
 	if err != nil {
 		return nil, fmt.Errorf("docker: %w", err)
 	}
 	var removed []string
 	for _, im := range list.Items {
+		if keep[im.ID] {
+			continue
+		}
 		if _, err := cli.ImageRemove(ctx, im.ID, client.ImageRemoveOptions{Force: true, PruneChildren: true}); err != nil {
 			return removed, fmt.Errorf("docker: remove image %s: %w", im.ID, err)
 		}

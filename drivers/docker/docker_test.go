@@ -16,34 +16,13 @@ import (
 // TestMain removes the images the tests imported (those that were not in
 // the engine before).
 func TestMain(m *testing.M) {
-	before := agentImages()
+	before, err := docker.Images(context.Background())
 	code := m.Run()
-	if cli, err := client.New(client.FromEnv); err == nil {
-		for id := range agentImages() {
-			if !before[id] {
-				cli.ImageRemove(context.Background(), id, client.ImageRemoveOptions{Force: true, PruneChildren: true})
-			}
-		}
+	if err == nil {
+		docker.RemoveImages(context.Background(), before)
 	}
 	drivertest.CleanupAgent()
 	os.Exit(code)
-}
-
-// agentImages returns the IDs of the images virtbench imported.
-func agentImages() map[string]bool {
-	ids := map[string]bool{}
-	cli, err := client.New(client.FromEnv)
-	if err != nil {
-		return ids
-	}
-	list, err := cli.ImageList(context.Background(), client.ImageListOptions{Filters: make(client.Filters).Add("label", docker.Label+"=agent")})
-	if err != nil {
-		return ids
-	}
-	for _, im := range list.Items {
-		ids[im.ID] = true
-	}
-	return ids
 }
 
 func factory(env drivers.Env) (drivers.Driver, error) { return docker.New(env) }
