@@ -32,6 +32,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/client"
 
 	"virtbench/drivers"
@@ -485,17 +486,13 @@ func (i *instance) remove() error {
 // Images returns the IDs of the images virtbench imported (label
 // virtbench=agent).
 func Images(ctx context.Context) (map[string]bool, error) {
-	cli, err := client.New(client.FromEnv)
+	list, cli, err := agentImages(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer cli.Close()
-	list, err := cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("label", Label+"=agent")})
-	if err != nil {
-		return nil, fmt.Errorf("docker: %w", err)
-	}
+	cli.Close()
 	ids := map[string]bool{}
-	for _, im := range list.Items {
+	for _, im := range list {
 		ids[im.ID] = true
 	}
 	return ids, nil
@@ -504,17 +501,13 @@ func Images(ctx context.Context) (map[string]bool, error) {
 // RemoveImages removes every image virtbench imported (label
 // virtbench=agent) but those whose IDs keep holds, and returns their tags.
 func RemoveImages(ctx context.Context, keep map[string]bool) ([]string, error) {
-	cli, err := client.New(client.FromEnv)
+	list, cli, err := agentImages(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer cli.Close()
-	list, err := cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("label", Label+"=agent")})
-	if err != nil {
-		return nil, fmt.Errorf("docker: %w", err)
-	}
 	var removed []string
-	for _, im := range list.Items {
+	for _, im := range list {
 		if keep[im.ID] {
 			continue
 		}
@@ -524,4 +517,19 @@ func RemoveImages(ctx context.Context, keep map[string]bool) ([]string, error) {
 		removed = append(removed, strings.Join(im.RepoTags, ","))
 	}
 	return removed, nil
+}
+
+// agentImages lists the images labelled virtbench=agent, with the client
+// it asked, which the caller closes.
+func agentImages(ctx context.Context) ([]image.Summary, *client.Client, error) {
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		return nil, nil, err
+	}
+	list, err := cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("label", Label+"=agent")})
+	if err != nil {
+		cli.Close()
+		return nil, nil, fmt.Errorf("docker: %w", err)
+	}
+	return list.Items, cli, nil
 }
