@@ -370,8 +370,8 @@ type instance struct {
 
 	path vnet.Path // the zero Path without a network option
 
-	// undo removes, last first, the attachment to the container's
-	// output, the container and the instance directory.
+	// undo closes the attachment to the container's output, then removes
+	// the container, then the instance directory.
 	undo undo.Stack
 }
 

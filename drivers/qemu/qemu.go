@@ -713,8 +713,8 @@ type instance struct {
 	mon      *monitor
 	vmmErr   error
 
-	// undo kills QEMU and removes, last first, its console, the
-	// directory's descriptor and the instance directory.
+	// undo kills QEMU, then closes its console and the directory's
+	// descriptor, then removes the instance directory.
 	undo undo.Stack
 }
 

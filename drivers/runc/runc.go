@@ -408,8 +408,9 @@ type instance struct {
 	p      *agentproc.Process
 	path   vnet.Path // with network=veth, the link to the namespace virtbench made
 
-	// undo removes, last first, the bundle, the cgroup, the overlay's
-	// mount, the network namespace, and the container and its runtime.
+	// undo deletes the container and reaps its runtime, then closes the
+	// network namespace, unmounts the overlay, removes the cgroup and
+	// then the bundle.
 	undo undo.Stack
 }
 
