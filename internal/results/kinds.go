@@ -10,7 +10,8 @@ import (
 type Family string
 
 const (
-	// FamilyStartup: how long a start took, its phases and a guest's boot.
+	// FamilyStartup: how long a start (or a stop) took, the start's phases
+	// and a guest's boot.
 	FamilyStartup Family = "startup"
 	// FamilyMemory: what an instance holds in memory.
 	FamilyMemory Family = "memory"
@@ -43,7 +44,7 @@ func (k Kind) Speed() bool { return k.Family == FamilyPerformance && k.Better !=
 
 var (
 	startupKind = Kind{FamilyStartup, "sec", guest.LowerIsBetter}
-	bytesKind   = Kind{FamilyMemory, "B", guest.LowerIsBetter}
+	memoryKind  = Kind{FamilyMemory, "B", guest.LowerIsBetter}
 	diskKind    = Kind{FamilyDisk, "B", guest.LowerIsBetter}
 )
 
@@ -51,21 +52,21 @@ var (
 // (guest.Workload.Measures).
 var kinds = map[string]Kind{
 	MetricStartup:     startupKind,
-	MetricTeardown:    {FamilyStartup, "sec", guest.LowerIsBetter},
+	MetricTeardown:    startupKind,
 	MetricGuestBoot:   startupKind,
 	MetricGuestUptime: startupKind,
 
-	MetricRSS:         bytesKind,
-	MetricPSS:         bytesKind,
-	MetricUSS:         bytesKind,
-	MetricPSSAnon:     bytesKind,
-	MetricCgroupMem:   bytesKind,
-	MetricHostMemDrop: bytesKind,
+	MetricRSS:         memoryKind,
+	MetricPSS:         memoryKind,
+	MetricUSS:         memoryKind,
+	MetricPSSAnon:     memoryKind,
+	MetricCgroupMem:   memoryKind,
+	MetricHostMemDrop: memoryKind,
 	// A VM's resident memory, split by the driver (drivers.MemoryParter).
-	MetricMemParts:                         bytesKind,
+	MetricMemParts:                         memoryKind,
 	MemPartPrefix + "guest_ram_configured": {FamilyMemory, "B", guest.NoBetter},
-	MemPartPrefix + "guest_ram_resident":   bytesKind,
-	MemPartPrefix + "vmm_overhead":         bytesKind,
+	MemPartPrefix + "guest_ram_resident":   memoryKind,
+	MemPartPrefix + "vmm_overhead":         memoryKind,
 
 	MetricIdleCPU: {FamilyIdle, "cores", guest.LowerIsBetter},
 	MetricTasks:   {FamilyIdle, "tasks", guest.LowerIsBetter},
