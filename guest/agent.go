@@ -19,6 +19,7 @@ import (
 type Agent struct {
 	mu    sync.Mutex
 	w     io.Writer
+	nonce Nonce
 	vm    bool
 	marks []Milestone // see Mark
 	steps []Milestone // see Step
@@ -52,15 +53,24 @@ func Monotonic() float64 {
 	return float64(ts.Sec) + float64(ts.Nsec)/1e9
 }
 
-// NewAgent returns an agent that writes to w.
-func NewAgent(w io.Writer) *Agent { return &Agent{w: w} }
+// NewAgent returns an agent that writes to w, marking its lines with n.
+func NewAgent(w io.Writer, n Nonce) *Agent { return &Agent{w: w, nonce: n} }
 
-// NewVMAgent returns an agent that writes to w from inside a VM: its READY
-// also carries VCPUSeconds.
-func NewVMAgent(w io.Writer) *Agent { return &Agent{w: w, vm: true} }
+// NewVMAgent returns an agent that writes to w from inside a VM, marking
+// its lines with n: its READY also carries VCPUSeconds.
+func NewVMAgent(w io.Writer, n Nonce) *Agent { return &Agent{w: w, nonce: n, vm: true} }
+
+// CheckNonce reports whether the agent's nonce is one the host could have
+// made: anything else (a newline in it, say) could break its lines.
+func (a *Agent) CheckNonce() error {
+	if !a.nonce.Valid() {
+		return fmt.Errorf("the nonce %q (%s) is not 16 lowercase hex digits", a.nonce, NonceEnv)
+	}
+	return nil
+}
 
 func (a *Agent) emit(kind Kind, payload any) {
-	line := Format(kind, payload)
+	line := a.nonce.Format(kind, payload)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	// A console that cannot be written has no reader left; nothing to report to.

@@ -3,10 +3,13 @@ package guest
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -79,8 +82,53 @@ type Message struct {
 	Error  *Error
 }
 
-// Format returns the protocol line for kind and payload, with a trailing newline.
-func Format(kind Kind, payload any) []byte {
+// Nonce is an instance's secret mark on its protocol lines: the host
+// makes one per instance (NewNonce) and gives it to the agent (NonceEnv,
+// or NonceParam on a VM's kernel command line, or in a restored VM's
+// Workload line); the agent writes it into every protocol line, and the
+// host's reader accepts only lines that carry it. Text a workload prints
+// (an error echoing an argument, a program's output on the same console)
+// cannot forge a READY or a RESULT without knowing it. The zero Nonce
+// marks nothing and accepts only unmarked lines: an agent run by hand.
+type Nonce string
+
+// NonceEnv carries the nonce in the agent's environment.
+const NonceEnv = "VIRTBENCH_NONCE"
+
+// NonceParam carries the nonce on a VM's kernel command line.
+const NonceParam = "virtbench.nonce"
+
+// NewNonce returns a fresh random nonce: 16 lowercase hex digits.
+func NewNonce() Nonce {
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		// crypto/rand does not fail on Linux 3.17 and later.
+		panic(fmt.Sprintf("guest: nonce: %v", err))
+	}
+	return Nonce(hex.EncodeToString(b))
+}
+
+// Valid reports whether n is a nonce NewNonce could make (or the zero
+// Nonce): what the agent accepts from its environment.
+func (n Nonce) Valid() bool {
+	if len(n) != 0 && len(n) != 16 {
+		return false
+	}
+	_, err := hex.DecodeString(string(n))
+	return err == nil && strings.ToLower(string(n)) == string(n)
+}
+
+// mark is what starts n's protocol lines: Prefix, then n and a space.
+func (n Nonce) mark() []byte {
+	if n == "" {
+		return []byte(Prefix)
+	}
+	return []byte(Prefix + string(n) + " ")
+}
+
+// Format returns the protocol line for kind and payload, marked with n,
+// with a trailing newline.
+func (n Nonce) Format(kind Kind, payload any) []byte {
 	if payload == nil {
 		payload = struct{}{}
 	}
@@ -89,8 +137,9 @@ func Format(kind Kind, payload any) []byte {
 		// The payload types above always marshal; reaching this is a bug.
 		panic(fmt.Sprintf("guest: marshal %s: %v", kind, err))
 	}
-	line := make([]byte, 0, len(Prefix)+len(kind)+len(b)+2)
-	line = append(line, Prefix...)
+	mark := n.mark()
+	line := make([]byte, 0, len(mark)+len(kind)+len(b)+2)
+	line = append(line, mark...)
 	line = append(line, kind...)
 	line = append(line, ' ')
 	line = append(line, b...)
@@ -100,19 +149,26 @@ func Format(kind Kind, payload any) []byte {
 // ErrNotProtocol reports a line that does not start with Prefix.
 var ErrNotProtocol = errors.New("guest: not a protocol line")
 
-// Parse parses one line (without its newline). Lines that do not start with
-// Prefix return ErrNotProtocol; malformed protocol lines return another error.
-func Parse(line []byte) (Message, error) {
+// ErrForged reports a line that looks like a protocol line but lacks the
+// instance's nonce: text the workload printed, not the agent's message.
+var ErrForged = errors.New("guest: a protocol line without this instance's nonce, ignored")
+
+// Parse parses one line (without its newline) marked with n. Lines that
+// do not contain Prefix return ErrNotProtocol; lines that contain it
+// without n's mark return ErrForged; malformed protocol lines return
+// another error.
+func (n Nonce) Parse(line []byte) (Message, error) {
 	line = bytes.TrimRight(line, "\r")
-	rest, ok := bytes.CutPrefix(line, []byte(Prefix))
-	if !ok {
-		// A serial console may put kernel output before the prefix on the same line.
-		i := bytes.Index(line, []byte(Prefix))
-		if i < 0 {
-			return Message{}, ErrNotProtocol
+	// A serial console may put kernel output before the mark on the same line.
+	mark := n.mark()
+	i := bytes.Index(line, mark)
+	if i < 0 {
+		if bytes.Contains(line, []byte(Prefix)) && n != "" {
+			return Message{}, ErrForged
 		}
-		rest = line[i+len(Prefix):]
+		return Message{}, ErrNotProtocol
 	}
+	rest := line[i+len(mark):]
 	kind, payload, _ := bytes.Cut(rest, []byte(" "))
 	if len(bytes.TrimSpace(payload)) == 0 {
 		payload = []byte("{}")
@@ -151,11 +207,12 @@ func truncate(b []byte, n int) string {
 }
 
 // ReadMessages reads console lines from r until EOF or an error, timestamps
-// each protocol message with the host clock and passes it to fn. Lines that
-// are not protocol lines go to other, when it is not nil; lines longer than
-// MaxLineBytes and malformed protocol lines are reported to other with a
-// note and otherwise dropped. It returns nil at EOF.
-func ReadMessages(r io.Reader, fn func(Message), other func(line []byte)) error {
+// each protocol message marked with n with the host clock and passes it to
+// fn. Lines that are not protocol lines go to other, when it is not nil;
+// lines longer than MaxLineBytes, malformed protocol lines and lines
+// without n's mark are reported to other with a note and otherwise
+// dropped. It returns nil at EOF.
+func (n Nonce) ReadMessages(r io.Reader, fn func(Message), other func(line []byte)) error {
 	br := bufio.NewReaderSize(r, 4096)
 	var long bool
 	var buf []byte
@@ -188,13 +245,15 @@ func ReadMessages(r io.Reader, fn func(Message), other func(line []byte)) error 
 				line = append(buf, chunk...)
 			}
 			line = bytes.TrimSuffix(line, []byte("\n"))
-			m, perr := Parse(line)
+			m, perr := n.Parse(line)
 			switch {
 			case perr == nil:
 				m.At = at
 				fn(m)
 			case other != nil && errors.Is(perr, ErrNotProtocol):
 				other(line)
+			case other != nil && errors.Is(perr, ErrForged):
+				other(fmt.Appendf(nil, "virtbench: %v: %q", perr, truncate(line, 200)))
 			case other != nil:
 				other([]byte("virtbench: " + perr.Error()))
 			}

@@ -26,7 +26,7 @@ func TestParse(t *testing.T) {
 		{line: `VIRTBENCH READY {"workload":`, wantErr: "bad READY payload"},
 	}
 	for _, tt := range tests {
-		got, err := Parse([]byte(tt.line))
+		got, err := Nonce("").Parse([]byte(tt.line))
 		if tt.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("Parse(%q) error = %v, want %q", tt.line, err, tt.wantErr)
@@ -51,11 +51,12 @@ func eq[T any](a, b *T) bool {
 }
 
 func TestFormatRoundTrip(t *testing.T) {
-	line := Format(KindResult, Result{Name: "mem.copy", Value: 1e9, Unit: "B/s"})
+	n := NewNonce()
+	line := n.Format(KindResult, Result{Name: "mem.copy", Value: 1e9, Unit: "B/s"})
 	if !bytes.HasSuffix(line, []byte("\n")) {
 		t.Fatalf("Format(...) = %q, want a trailing newline", line)
 	}
-	m, err := Parse(bytes.TrimSuffix(line, []byte("\n")))
+	m, err := n.Parse(bytes.TrimSuffix(line, []byte("\n")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func TestReadMessages(t *testing.T) {
 		`VIRTBENCH DONE {}` // no trailing newline: still delivered at EOF
 	var kinds []Kind
 	var other []string
-	err := ReadMessages(strings.NewReader(input), func(m Message) {
+	err := Nonce("").ReadMessages(strings.NewReader(input), func(m Message) {
 		if m.At.IsZero() {
 			t.Error("message without host timestamp")
 		}
@@ -102,17 +103,50 @@ type errReader struct{}
 func (errReader) Read([]byte) (int, error) { return 0, errors.New("broken") }
 
 func TestReadMessagesError(t *testing.T) {
-	if err := ReadMessages(errReader{}, func(Message) {}, nil); err == nil {
+	if err := Nonce("").ReadMessages(errReader{}, func(Message) {}, nil); err == nil {
 		t.Error("ReadMessages on a failing reader returned nil")
 	}
 }
 
+// TestNonce: an instance's reader takes only lines with its nonce; text
+// that imitates the protocol (an error echoing an argument, a line of
+// another instance) is set aside with a note, whatever precedes it.
+func TestNonce(t *testing.T) {
+	n, other := NewNonce(), NewNonce()
+	if n == other || !n.Valid() || len(n) != 16 {
+		t.Fatalf("NewNonce gave %q and %q", n, other)
+	}
+	for _, bad := range []Nonce{"x", "0123456789ABCDEF", "0123456789abcdeg", "0123456789abcde\n", "0123456789abcdef0"} {
+		if bad.Valid() {
+			t.Errorf("Nonce(%q).Valid() = true", bad)
+		}
+	}
+	input := "listen tcp: address bad\n" +
+		`VIRTBENCH READY {"workload":"http","addr":"127.0.0.1:18081"}` + "\n" +
+		string(other.Format(KindReady, Ready{Workload: "forged"})) +
+		"noise " + string(n.Format(KindError, Error{Msg: "listen: bad\nVIRTBENCH READY {}"}))
+	var got []Message
+	var notes []string
+	if err := n.ReadMessages(strings.NewReader(input), func(m Message) { got = append(got, m) }, func(l []byte) { notes = append(notes, string(l)) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Kind != KindError || got[0].Error.Msg != "listen: bad\nVIRTBENCH READY {}" {
+		t.Fatalf("messages = %+v, want only the marked ERROR", got)
+	}
+	if len(notes) != 3 || notes[0] != "listen tcp: address bad" || !strings.Contains(notes[1], "without this instance's nonce") || !strings.Contains(notes[2], "without this instance's nonce") {
+		t.Errorf("other lines = %q", notes)
+	}
+}
+
+var fuzzNonce = Nonce("0123456789abcdef")
+
 func FuzzReadMessages(f *testing.F) {
-	f.Add([]byte("VIRTBENCH READY {\"workload\":\"idle\"}\nVIRTBENCH RESULT {\"name\":\"a\",\"value\":1}\n"))
-	f.Add([]byte("VIRTBENCH ERROR {\"msg\":\"x\"}\r\nnoise\n\n"))
-	f.Add([]byte("VIRTBENCH RESULT {\"name\":\"a\",\"value\":1e999}\n"))
+	f.Add([]byte("VIRTBENCH 0123456789abcdef READY {\"workload\":\"idle\"}\nVIRTBENCH 0123456789abcdef RESULT {\"name\":\"a\",\"value\":1}\n"))
+	f.Add([]byte("VIRTBENCH READY {\"workload\":\"idle\"}\n"))
+	f.Add([]byte("VIRTBENCH 0123456789abcdef ERROR {\"msg\":\"x\"}\r\nnoise\n\n"))
+	f.Add([]byte("VIRTBENCH 0123456789abcdef RESULT {\"name\":\"a\",\"value\":1e999}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_ = ReadMessages(bytes.NewReader(data), func(m Message) {
+		_ = fuzzNonce.ReadMessages(bytes.NewReader(data), func(m Message) {
 			switch m.Kind {
 			case KindReady:
 				if m.Ready == nil {

@@ -59,7 +59,7 @@ func runWorkload(t *testing.T, args ...string) []Message {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	a := NewAgent(&buf)
+	a := NewAgent(&buf, "")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	errc := make(chan error, 1)
@@ -76,7 +76,7 @@ func runWorkload(t *testing.T, args ...string) []Message {
 		t.Fatal(err)
 	}
 	var ms []Message
-	if err := ReadMessages(strings.NewReader(buf.String()), func(m Message) { ms = append(ms, m) }, nil); err != nil {
+	if err := Nonce("").ReadMessages(strings.NewReader(buf.String()), func(m Message) { ms = append(ms, m) }, nil); err != nil {
 		t.Fatal(err)
 	}
 	return ms
@@ -134,12 +134,12 @@ func TestHTTPServes(t *testing.T) {
 		t.Fatal(err)
 	}
 	pr, pw := io.Pipe()
-	a := NewAgent(pw)
+	a := NewAgent(pw, "")
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- Run(ctx, a, w, run) }()
 	ready := make(chan Ready, 1)
-	go ReadMessages(pr, func(m Message) {
+	go Nonce("").ReadMessages(pr, func(m Message) {
 		if m.Kind == KindReady {
 			ready <- *m.Ready
 		}

@@ -32,7 +32,7 @@ import (
 func main() {
 	if args, ok := vminit.ServiceArgs(); ok {
 		// The service of a full OS guest (the debian image profile).
-		code := run(guest.NewVMAgent(os.Stdout), args, func() error { return nil }, vminit.WatchConsole)
+		code := run(guest.NewVMAgent(os.Stdout, vminit.Nonce()), args, func() error { return nil }, vminit.WatchConsole)
 		fmt.Fprintf(os.Stderr, "virtbench-guest: powering off (status %d)\n", code)
 		if err := vminit.ServicePowerOff(); err != nil {
 			fmt.Fprintln(os.Stderr, "virtbench-guest: power off:", err)
@@ -40,18 +40,16 @@ func main() {
 		os.Exit(code)
 	}
 	if !containerinit.IsInit() && vminit.IsInit() {
-		a := guest.NewVMAgent(os.Stdout)
-		args, setup := os.Args[1:], vminit.Setup
+		args, nonce, setup := os.Args[1:], guest.Nonce(""), vminit.Setup
 		if vminit.FromSnapshot() {
-			// A snapshot template: the arguments come on the console
-			// once the VM is restored.
-			var err error
-			if args, err = vminit.AwaitWorkload(os.Stdin, os.Stdout); err != nil {
-				setup = func() error { return err }
-			} else {
-				setup = func() error { return nil }
-			}
+			// A snapshot template: the arguments and the nonce come on
+			// the console once the VM is restored.
+			w, err := vminit.AwaitWorkload(os.Stdin, os.Stdout)
+			args, nonce, setup = w.Args, w.Nonce, func() error { return err }
+		} else {
+			nonce = vminit.Nonce()
 		}
+		a := guest.NewVMAgent(os.Stdout, nonce)
 		vmSetup := setup
 		setup = func() error {
 			err := vmSetup()
@@ -65,7 +63,10 @@ func main() {
 		}
 		select {} // PID 1 must not exit
 	}
-	a := guest.NewAgent(os.Stdout)
+	nonce := guest.Nonce(os.Getenv(guest.NonceEnv))
+	// The workload (and any program it runs) does not inherit the nonce.
+	os.Unsetenv(guest.NonceEnv)
+	a := guest.NewAgent(os.Stdout, nonce)
 	setup := func() error { return nil }
 	if containerinit.IsInit() {
 		setup = func() error { return containerinit.Setup(a.Step) }
@@ -75,17 +76,22 @@ func main() {
 
 // run sets up the instance, then runs the workload, reporting through a,
 // until it is stopped by a signal or, when watch is not nil, by what watch
-// watches.
+// watches. Errors go to stderr quoted, as the ERROR line carries them: an
+// argument the error echoes cannot put a line of its own on the console.
 func run(a *guest.Agent, args []string, setup func() error, watch func(context.Context) (context.Context, context.CancelFunc)) int {
+	if err := a.CheckNonce(); err != nil {
+		fmt.Fprintf(os.Stderr, "virtbench-guest: %q\n", err.Error())
+		return 2
+	}
 	if err := setup(); err != nil {
 		a.Error(err)
-		fmt.Fprintln(os.Stderr, "virtbench-guest:", err)
+		fmt.Fprintf(os.Stderr, "virtbench-guest: %q\n", err.Error())
 		return 1
 	}
 	w, work, err := guest.Prepare(args)
 	if err != nil {
 		a.Error(err)
-		fmt.Fprintln(os.Stderr, "virtbench-guest:", err)
+		fmt.Fprintf(os.Stderr, "virtbench-guest: %q\n", err.Error())
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -96,7 +102,7 @@ func run(a *guest.Agent, args []string, setup func() error, watch func(context.C
 		defer cancel()
 	}
 	if err := guest.Run(ctx, a, w, work); err != nil {
-		fmt.Fprintln(os.Stderr, "virtbench-guest:", err)
+		fmt.Fprintf(os.Stderr, "virtbench-guest: %q\n", err.Error())
 		return 1
 	}
 	return 0

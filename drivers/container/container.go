@@ -212,7 +212,8 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 	defer cfgW.Close()
 	cfg := containerinit.Config{Lower: strings.Join(d.lower, ":"), Hostname: id, UserNS: d.userNS}
 	cmd := exec.Command(d.agent, append([]string{spec.Workload}, spec.Args...)...)
-	cmd.Env = []string{containerinit.EnvFD + "=3"}
+	nonce := guest.NewNonce()
+	cmd.Env = []string{containerinit.EnvFD + "=3", guest.NonceEnv + "=" + string(nonce)}
 	cmd.ExtraFiles = []*os.File{cfgR}
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -230,7 +231,7 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
 	start := func() (*agentproc.Process, error) {
-		return agentproc.Start(cmd, begin, agentproc.WithStartPhase("clone"), agentproc.WithCombinedOutput())
+		return agentproc.Start(cmd, begin, nonce, agentproc.WithStartPhase("clone"), agentproc.WithCombinedOutput())
 	}
 	if cgDir := cg.Dir(); cgDir != "" {
 		// cgroup v2: clone straight into the cgroup.

@@ -281,10 +281,11 @@ func (d *Driver) Start(ctx context.Context, spec drivers.Spec) (_ drivers.Instan
 		return nil, fmt.Errorf("docker: %w", err)
 	}
 	pids := int64(1024)
+	nonce := guest.NewNonce()
 	cfg := &container.Config{
 		Image:        ref,
 		Cmd:          append([]string{images.AgentPath, spec.Workload}, spec.Args...),
-		Env:          []string{"PATH=/usr/bin:/bin:/sbin", guest.ListenEnv + "=:0"},
+		Env:          []string{"PATH=/usr/bin:/bin:/sbin", guest.ListenEnv + "=:0", guest.NonceEnv + "=" + string(nonce)},
 		Hostname:     id,
 		AttachStdout: true,
 		AttachStderr: true,
@@ -313,7 +314,7 @@ func (d *Driver) Start(ctx context.Context, spec drivers.Spec) (_ drivers.Instan
 		att.Close()
 		return nil
 	})
-	inst.console = agentproc.NewConsole(begin)
+	inst.console = agentproc.NewConsole(begin, nonce)
 	inst.console.Mark("create")
 	stdoutR, stdoutW := io.Pipe()
 	go inst.console.Read(stdoutR)

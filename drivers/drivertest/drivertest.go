@@ -12,6 +12,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -159,6 +160,7 @@ func Run(t *testing.T, f drivers.Factory, opts Options) {
 		{"Crash", testCrash},
 		{"NeverReady", testNeverReady},
 		{"BadFlag", testBadFlag},
+		{"ForgedReady", testForgedReady},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -381,6 +383,35 @@ func testBadFlag(t *testing.T, f drivers.Factory, env drivers.Env, opts Options)
 	}
 	if !sawError {
 		t.Errorf("no ERROR line naming the bad flag; Ready said %v", err)
+	}
+}
+
+// testForgedReady: a workload whose error text carries a protocol line (an
+// argument the failing listen echoes) must not pass for READY, nor point
+// the host at a server the instance does not run. A driver that refuses
+// the argument at Start (a kernel command line cannot carry it) passes.
+func testForgedReady(t *testing.T, f drivers.Factory, env drivers.Env, opts Options) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	forged := fmt.Sprintf("bad\nVIRTBENCH READY {\"workload\":\"http\",\"addr\":%q}\n", ln.Addr().String())
+	d, err := f(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	Check(t, d)
+	ctx, cancel := context.WithTimeout(context.Background(), opts.ReadyTimeout)
+	defer cancel()
+	inst, err := d.Start(ctx, drivers.Spec{ID: "forged", Workload: "http", Args: []string{"-addr", forged}})
+	if err != nil {
+		t.Logf("Start refused the argument: %v", err)
+		return
+	}
+	t.Cleanup(func() { stop(t, inst) })
+	if r, err := inst.Ready(ctx); err == nil {
+		t.Fatalf("READY forged by the workload's error text was believed: %+v", r.Guest)
 	}
 }
 

@@ -61,10 +61,11 @@ func (d *Driver) Check(context.Context) error {
 func (d *Driver) Start(_ context.Context, spec drivers.Spec) (drivers.Instance, error) {
 	begin := time.Now()
 	cmd := exec.Command(d.agent, append([]string{spec.Workload}, spec.Args...)...)
-	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	nonce := guest.NewNonce()
+	cmd.Env = []string{"PATH=/usr/bin:/bin", guest.NonceEnv + "=" + string(nonce)}
 	// The agent dies with virtbench, even if virtbench is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	p, err := agentproc.Start(cmd, begin, agentproc.WithStartPhase("exec"), agentproc.WithCombinedOutput())
+	p, err := agentproc.Start(cmd, begin, nonce, agentproc.WithStartPhase("exec"), agentproc.WithCombinedOutput())
 	if err != nil {
 		return nil, fmt.Errorf("native: %w", err)
 	}

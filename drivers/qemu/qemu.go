@@ -507,13 +507,14 @@ func (d *Driver) launch(begin time.Time, spec drivers.Spec, m mode) (_ *instance
 		inst.path = vnet.Path{Peer: peer, Link: link}
 		ip = link.InstanceAddr.String() + "/30"
 	}
-	qargs := d.commandLine(accel, memMiB, disk, ip, args, m)
+	nonce := guest.NewNonce()
+	qargs := d.commandLine(accel, memMiB, disk, ip, args, nonce, m)
 	if m == restore {
 		seed := make([]byte, 32)
 		if _, err := rand.Read(seed); err != nil {
 			return nil, fmt.Errorf("qemu: %w", err)
 		}
-		line, err := vminit.FormatWorkload(vminit.Workload{Args: args, IP: ip, Seed: seed, Disk: usesDisk(spec.Workload)})
+		line, err := vminit.FormatWorkload(vminit.Workload{Args: args, Nonce: nonce, IP: ip, Seed: seed, Disk: usesDisk(spec.Workload)})
 		if err != nil {
 			return nil, fmt.Errorf("qemu: %w", err)
 		}
@@ -529,7 +530,7 @@ func (d *Driver) launch(begin time.Time, spec drivers.Spec, m mode) (_ *instance
 	}
 	inst.console = stdin
 	inst.undo.Close(stdin)
-	p, err := agentproc.Start(cmd, begin, agentproc.WithLineHook(inst.watchConsole))
+	p, err := agentproc.Start(cmd, begin, nonce, agentproc.WithLineHook(inst.watchConsole))
 	if err != nil {
 		return nil, fmt.Errorf("qemu: %w", err)
 	}
@@ -549,10 +550,11 @@ func (d *Driver) launch(begin time.Time, spec drivers.Spec, m mode) (_ *instance
 
 // commandLine returns QEMU's arguments. disk is the instance's disk image
 // or ""; ip, with network=tap, the guest's address/prefix for the NIC on
-// the tap at fd 4. A snapshot's template and the VMs restored from it get
-// the same command line: no agent arguments and no address (they come on
-// the console), and SnapshotParam.
-func (d *Driver) commandLine(accel string, memMiB int, disk, ip string, agentArgs []string, m mode) []string {
+// the tap at fd 4; nonce marks the agent's protocol lines. A snapshot's
+// template and the VMs restored from it get the same command line: no
+// agent arguments, no address and no nonce (they come on the console),
+// and SnapshotParam.
+func (d *Driver) commandLine(accel string, memMiB int, disk, ip string, agentArgs []string, nonce guest.Nonce, m mode) []string {
 	c := d.cfg
 	machine := c.Machine
 	if c.Machine == "microvm" {
@@ -583,6 +585,8 @@ func (d *Driver) commandLine(accel string, memMiB int, disk, ip string, agentArg
 	if m != cold {
 		cmdline = append(cmdline, vminit.SnapshotParam+"=1")
 		ip, agentArgs = "", nil
+	} else {
+		cmdline = append(cmdline, guest.NonceParam+"="+string(nonce))
 	}
 	if ip != "" {
 		cmdline = append(cmdline, vminit.IPParam+"="+ip)

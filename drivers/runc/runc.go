@@ -285,6 +285,8 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 		netnsPath = vnet.NsPath(ns)
 	}
 	cfg := bundleSpec(append([]string{images.AgentPath, spec.Workload}, spec.Args...), id, cgPath, netnsPath, spec)
+	nonce := guest.NewNonce()
+	cfg.Process.Env = append(cfg.Process.Env, guest.NonceEnv+"="+string(nonce))
 	if d.runtime == "gvisor" {
 		// The Sentry is the container's kernel: the agent reports it.
 		cfg.Process.Env = append(cfg.Process.Env, guest.KernelInfoEnv+"=1")
@@ -308,7 +310,7 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 	}
 	cmd := exec.Command(d.binary, args...)
 	cmd.SysProcAttr = &unix.SysProcAttr{Pdeathsig: unix.SIGKILL}
-	p, err := agentproc.Start(cmd, begin)
+	p, err := agentproc.Start(cmd, begin, nonce)
 	if err != nil {
 		if watch != nil {
 			watch.close()

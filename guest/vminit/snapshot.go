@@ -35,6 +35,9 @@ const WorkloadCommand = "WORKLOAD"
 type Workload struct {
 	// Args are the agent's arguments: the workload and its flags.
 	Args []string `json:"args"`
+	// Nonce marks the instance's protocol lines (guest.Nonce): the
+	// template's own is every clone's.
+	Nonce guest.Nonce `json:"nonce,omitempty"`
 	// IP is the NIC's address, ADDR/PREFIX, when the VM has a network path.
 	IP string `json:"ip,omitempty"`
 	// Seed is entropy for the kernel's random pool: clones of one
@@ -56,31 +59,37 @@ func FromSnapshot() bool {
 	return CmdlineValue(SnapshotParam) == "1"
 }
 
-// AwaitWorkload sets up what every clone shares, prints WaitingLine, reads
-// the Workload from console, credits its seed to the kernel's random pool,
-// then sets up the NIC and the disk, and returns the agent's arguments.
-func AwaitWorkload(console io.Reader, out io.Writer) ([]string, error) {
+// AwaitWorkload sets up what every clone shares, turns the console's echo
+// off (the Workload line carries the clone's entropy, which must not come
+// back on the console into the host's logs), prints WaitingLine, reads the
+// Workload from console, credits its seed to the kernel's random pool,
+// then sets up the NIC and the disk, and returns the Workload. Its Nonce
+// is valid when the error is nil.
+func AwaitWorkload(console *os.File, out io.Writer) (Workload, error) {
 	if err := setupEarly(); err != nil {
-		return nil, err
+		return Workload{}, err
+	}
+	if err := rawConsole(console); err != nil {
+		return Workload{}, err
 	}
 	fmt.Fprintln(out, WaitingLine)
 	line, err := readLine(console)
 	if err != nil {
-		return nil, fmt.Errorf("vm init: waiting for a workload: %w", err)
+		return Workload{}, fmt.Errorf("vm init: waiting for a workload: %w", err)
 	}
 	w, err := ParseWorkload(line)
 	if err != nil {
-		return nil, err
+		return Workload{}, err
 	}
 	if err := addEntropy(w.Seed); err != nil {
-		return nil, err
+		return w, err
 	}
 	if err := netif.Up("lo"); err != nil {
-		return nil, fmt.Errorf("vm init: %w", err)
+		return w, fmt.Errorf("vm init: %w", err)
 	}
 	if w.IP != "" {
 		if err := setAddress(w.IP); err != nil {
-			return nil, err
+			return w, err
 		}
 	}
 	if w.Disk {
@@ -88,10 +97,29 @@ func AwaitWorkload(console io.Reader, out io.Writer) ([]string, error) {
 	} else {
 		err = mountTmpfs()
 	}
-	if err != nil {
-		return nil, err
+	return w, err
+}
+
+// rawConsole turns off the terminal's echo and line editing on console:
+// nothing written to the guest comes back, and a line is not limited to
+// the line discipline's 4095 bytes. A console that is not a terminal (a
+// pipe in tests) is left as it is.
+func rawConsole(console *os.File) error {
+	fd := int(console.Fd())
+	t, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if errors.Is(err, unix.ENOTTY) || errors.Is(err, unix.EINVAL) {
+		return nil
 	}
-	return w.Args, nil
+	if err != nil {
+		return fmt.Errorf("vm init: console: %w", err)
+	}
+	t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ECHOE | unix.ECHOK | unix.ICANON | unix.ISIG | unix.IEXTEN
+	t.Iflag &^= unix.ICRNL | unix.INLCR | unix.IGNCR | unix.IXON
+	t.Cc[unix.VMIN], t.Cc[unix.VTIME] = 1, 0
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, t); err != nil {
+		return fmt.Errorf("vm init: console: %w", err)
+	}
+	return nil
 }
 
 // FormatWorkload returns the console line that carries w.
@@ -115,6 +143,9 @@ func ParseWorkload(line string) (Workload, error) {
 	}
 	if len(w.Args) == 0 {
 		return w, errors.New("vm init: the workload has no arguments")
+	}
+	if !w.Nonce.Valid() {
+		return w, fmt.Errorf("vm init: %s: nonce %q is not 16 hex digits", WorkloadCommand, w.Nonce)
 	}
 	return w, nil
 }

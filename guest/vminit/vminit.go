@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"virtbench/guest"
 	"virtbench/guest/internal/netif"
 )
 
@@ -269,6 +270,11 @@ func ServiceArgs() (args []string, ok bool) {
 	}
 	return strings.Split(v, ","), true
 }
+
+// Nonce returns the nonce of a VM's protocol lines: guest.NonceParam on
+// the kernel command line (for a snapshot's clones it comes in their
+// Workload instead).
+func Nonce() guest.Nonce { return guest.Nonce(CmdlineValue(guest.NonceParam)) }
 
 // ServicePowerOff asks the full OS guest's init to power off, and powers
 // off directly if that fails.

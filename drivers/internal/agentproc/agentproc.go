@@ -44,6 +44,7 @@ const tailBytes = 2048
 // and keeps the last non-protocol output for error messages.
 type Console struct {
 	begin time.Time
+	nonce guest.Nonce
 
 	readyOnce sync.Once
 	readyCh   chan struct{}
@@ -60,10 +61,13 @@ type Console struct {
 	combined   bool   // see WithCombinedOutput
 }
 
-// NewConsole returns a console for an instance whose start began at begin.
-func NewConsole(begin time.Time) *Console {
+// NewConsole returns a console for an instance whose start began at begin,
+// accepting only protocol lines marked with nonce (guest.Nonce): the one
+// the driver gave the instance's agent.
+func NewConsole(begin time.Time, nonce guest.Nonce) *Console {
 	return &Console{
 		begin:   begin,
+		nonce:   nonce,
 		readyCh: make(chan struct{}),
 		out:     make(chan guest.Message, outputBuffer),
 		drained: make(chan struct{}),
@@ -121,15 +125,16 @@ func (c *Console) Mark(name string) {
 }
 
 // Start starts cmd in a new process group with stdout and stderr attached to
-// the console reader. begin is when the driver began work for the instance.
+// the console reader. begin is when the driver began work for the instance;
+// nonce is the one its agent marks its lines with (see NewConsole).
 // cmd.Stdout and cmd.Stderr must be nil.
 //
 // Per process, the harness holds two goroutines (three without
 // WithCombinedOutput) and no OS thread: the exit is awaited on a pidfd
 // through the runtime's poller, not in a blocking wait4, which would hold
 // a thread per process (a thousand at a density sweep's top).
-func Start(cmd *exec.Cmd, begin time.Time, opts ...Option) (*Process, error) {
-	c := NewConsole(begin)
+func Start(cmd *exec.Cmd, begin time.Time, nonce guest.Nonce, opts ...Option) (*Process, error) {
+	c := NewConsole(begin, nonce)
 	for _, o := range opts {
 		o(c)
 	}
@@ -223,7 +228,7 @@ func awaitExit(pidfd int) {
 func (c *Console) Read(r io.Reader) {
 	defer close(c.drained)
 	defer close(c.out)
-	_ = guest.ReadMessages(r, c.deliver, c.Keep)
+	_ = c.nonce.ReadMessages(r, c.deliver, c.Keep)
 }
 
 // readStderr keeps stderr line by line (a line longer than the reader's

@@ -20,7 +20,7 @@ func TestErrorCarriesStderr(t *testing.T) {
 	// stdout closes first; then 3000 lines of stderr, the last one the reason.
 	script := `exec 1>&-; i=0; while [ $i -lt 3000 ]; do echo "noise $i" >&2; i=$((i+1)); done; echo "the real reason" >&2; exit 3`
 	for range 5 {
-		p, err := Start(exec.Command("sh", "-c", script), time.Now())
+		p, err := Start(exec.Command("sh", "-c", script), time.Now(), "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,7 +51,7 @@ func TestLineHookSeesEveryLine(t *testing.T) {
 		}
 	}
 	script := `echo "headline out: x"; echo "headline err: y" >&2; i=0; while [ $i -lt 500 ]; do echo "trace $i"; i=$((i+1)); done; exit 1`
-	p, err := Start(exec.Command("sh", "-c", script), time.Now(), WithLineHook(hook))
+	p, err := Start(exec.Command("sh", "-c", script), time.Now(), "", WithLineHook(hook))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestLineHookSeesEveryLine(t *testing.T) {
 // line is found among stderr's lines and stderr is kept for errors.
 func TestCombinedOutput(t *testing.T) {
 	script := `echo "warming up" >&2; echo 'VIRTBENCH READY {"workload":"idle"}'; echo "last words" >&2; exit 4`
-	p, err := Start(exec.Command("sh", "-c", script), time.Now(), WithCombinedOutput())
+	p, err := Start(exec.Command("sh", "-c", script), time.Now(), "", WithCombinedOutput())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestNoThreadPerProcess(t *testing.T) {
 	const n = 64
 	var ps []*Process
 	for range n {
-		p, err := Start(exec.Command("sleep", "60"), time.Now(), WithCombinedOutput())
+		p, err := Start(exec.Command("sleep", "60"), time.Now(), "", WithCombinedOutput())
 		if err != nil {
 			t.Fatal(err)
 		}
