@@ -24,6 +24,11 @@ type Option struct {
 	Values []string
 	// Kind is the type of the value.
 	Kind OptionKind
+	// HostPath says the value names a program virtbench runs or a file it
+	// reads on the host, with virtbench's privileges: a scenario file may
+	// set it only when the user trusts the file (the trust boundary in the
+	// README); the command line (--set) is the user's own.
+	HostPath bool
 }
 
 // OptionKind is the type of an option's value.

@@ -153,6 +153,11 @@ type Workload struct {
 	// Measures are the results the workload reports, in the order it
 	// reports them; a test workload (probe) declares none.
 	Measures []Measure
+	// HostPaths are the flags that name a file or directory the workload
+	// writes or removes: under the native driver, the host's, with
+	// virtbench's privileges. A scenario file may set them only when the
+	// user trusts it, as it may a driver option that names a host path.
+	HostPaths []string
 	// Flags registers the workload's flags on fs and returns the function
 	// that runs the workload once fs has been parsed.
 	Flags func(fs *flag.FlagSet) func(ctx context.Context, a *Agent) error

@@ -29,10 +29,10 @@ var registry = map[string]Workload{
 	"cpu":        {Name: "cpu", Summary: "SHA-256 over a 64 KiB buffer, -ops times; op/s", Measures: []Measure{{"cpu.sha256", "op/s", HigherIsBetter}}, Flags: cpuFlags},
 	"mem":        {Name: "mem", Summary: "STREAM copy and triad over three -size arrays; B/s", Measures: []Measure{{"mem.copy", "B/s", HigherIsBetter}, {"mem.triad", "B/s", HigherIsBetter}}, Flags: memFlags},
 	"syscall":    {Name: "syscall", Summary: "getppid(2) in a tight loop, -ops times or for -time; sec/op", Measures: []Measure{{"syscall.getppid", "sec/op", LowerIsBetter}}, Flags: syscallFlags},
-	"fileio":     {Name: "fileio", Summary: "sequential write+fsync then read of -size bytes in -dir; B/s", Disk: true, Measures: []Measure{{"fileio.write", "B/s", HigherIsBetter}, {"fileio.read", "B/s", HigherIsBetter}}, Flags: fileioFlags},
+	"fileio":     {Name: "fileio", Summary: "sequential write+fsync then read of -size bytes in -dir; B/s", Disk: true, HostPaths: []string{"dir"}, Measures: []Measure{{"fileio.write", "B/s", HigherIsBetter}, {"fileio.read", "B/s", HigherIsBetter}}, Flags: fileioFlags},
 	"http":       {Name: "http", Summary: "serve GET / on -addr; ready once it accepts connections", Server: true, Idle: true, Network: true, Flags: httpFlags},
 	"alloc":      {Name: "alloc", Summary: "allocate and touch -size bytes, then hold them; B", Measures: []Measure{{"alloc.bytes", "B", NoBetter}}, Flags: allocFlags},
-	"probe":      {Name: "probe", Summary: "report what the instance sees: PID, hostname, interfaces, capabilities (tests)", Flags: probeFlags},
+	"probe":      {Name: "probe", Summary: "report what the instance sees: PID, hostname, interfaces, capabilities (tests)", HostPaths: []string{"write", "remove"}, Flags: probeFlags},
 	"crash":      {Name: "crash", Summary: "exit with status -code without becoming ready (tests)", Server: true, Flags: crashFlags},
 	"hang":       {Name: "hang", Summary: "never become ready (tests)", Server: true, Flags: hangFlags},
 }

@@ -408,3 +408,54 @@ func sortedKeys(m map[string]string) []string {
 	slices.Sort(keys)
 	return keys
 }
+
+// HostPaths returns, as Errors with their lines, every setting of the
+// scenario that names a program or file of the host: a driver option
+// declared drivers.Option.HostPath (qemu.binary, qemu.kernel), a workload
+// flag listed in guest.Workload.HostPaths (fileio -dir, probe -remove).
+// virtbench would run or touch them with its own privileges, usually
+// root's, so a scenario file that sets them is trusted code; `virtbench
+// run` refuses such a file unless the user says they trust it. It returns
+// nil when there are none.
+func (s *Scenario) HostPaths() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &Error{File: s.Source, Line: s.Line(field), Msg: fmt.Sprintf(format, args...)})
+	}
+	option := func(driver, name string) bool {
+		info, err := drivers.Lookup(driver)
+		if err != nil {
+			return false
+		}
+		o, ok := info.Option(name)
+		return ok && o.HostPath
+	}
+	for _, k := range sortedKeys(s.Options) {
+		if d, name, _ := strings.Cut(k, "."); option(d, name) {
+			bad("options."+k, "options: %s names a host program or file (%s), which virtbench would run or read as this user", k, s.Options[k])
+		}
+	}
+	for i, v := range s.Drivers {
+		for _, k := range sortedKeys(v.Options) {
+			if option(v.Driver, k) {
+				bad(fmt.Sprintf("drivers.%d.options.%s", i, k), "drivers: %s: %s.%s names a host program or file (%s), which virtbench would run or read as this user", v.Name, v.Driver, k, v.Options[k])
+			}
+		}
+	}
+	for i, w := range s.Workloads {
+		gw, ok := guest.Lookup(w.Name)
+		if !ok {
+			continue
+		}
+		for _, a := range w.Args {
+			name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+			if strings.HasPrefix(a, "-") && slices.Contains(gw.HostPaths, name) {
+				bad(fmt.Sprintf("workloads.%d", i), "workloads: %s -%s names a file the workload writes or removes (under the native driver, the host's, as this user)", w.Name, name)
+			}
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return Errors(errs)
+}

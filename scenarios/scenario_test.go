@@ -182,3 +182,54 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestHostPaths: settings that make virtbench run or touch a host program
+// or file are named with their lines; built-in scenarios set none.
+func TestHostPaths(t *testing.T) {
+	s, err := Parse("evil.yaml", []byte(`name: evil
+drivers:
+  - native
+  - name: q
+    driver: qemu
+    options:
+      kernel: /etc/shadow
+workloads:
+  - name: fileio
+    args: [-dir, /etc]
+  - name: probe
+    args: ["--remove=/etc/passwd"]
+  - name: cpu
+    args: [-ops, "5"]
+options:
+  qemu.binary: /tmp/x.sh
+  qemu.accel: tcg
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.HostPaths()
+	want := []string{
+		"evil.yaml:16: options: qemu.binary names a host program or file (/tmp/x.sh)",
+		"evil.yaml:7: drivers: q: qemu.kernel names a host program or file (/etc/shadow)",
+		"evil.yaml:9: workloads: fileio -dir names a file",
+		"evil.yaml:11: workloads: probe -remove names a file",
+	}
+	var errs Errors
+	if !errors.As(err, &errs) || len(errs) != len(want) {
+		t.Fatalf("HostPaths() = %v, want %d errors", err, len(want))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(errs[i].Error(), w) {
+			t.Errorf("error %d = %q, want it to start %q", i, errs[i], w)
+		}
+	}
+	for _, n := range Builtins() {
+		b, err := Builtin(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.HostPaths(); err != nil {
+			t.Errorf("built-in %s: %v", n, err)
+		}
+	}
+}

@@ -236,7 +236,17 @@ func cmdClean(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 			fmt.Fprintln(stdout, d)
 		}
 		errs = append(errs, err)
-		markKilled(o.Owner.RunDir)
+		// The state directory is how clean finds the run: it goes only
+		// once the run's end is recorded.
+		if err := markKilled(o.Owner.RunDir); err != nil {
+			errs = append(errs, fmt.Errorf("%w: kept %s; run virtbench clean again once there is room", err, o.Dir))
+			continue
+		}
+		if err := state.Remove(o); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fmt.Fprintln(stdout, "removed", o.Dir)
 	}
 	if len(orphans) == 0 {
 		fmt.Fprintln(stdout, "no state left by killed runs")
@@ -259,12 +269,17 @@ func cmdClean(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 }
 
 // markKilled records in a killed run's run.json that it did not finish.
-func markKilled(runDir string) {
+// A run directory that is gone, or whose run.json is unreadable or already
+// says how the run ended, needs nothing.
+func markKilled(runDir string) error {
 	var st results.Status
 	if runDir == "" || results.ReadJSON(runDir, results.StatusFile, &st) != nil || st.State != results.StateRunning {
-		return
+		return nil
 	}
 	st.State, st.Reason = results.StateKilled, "virtbench ended without recording the end of the run (killed, or its disk was full); virtbench clean removed its leftovers"
 	st.Finished = time.Now().UTC()
-	_ = results.WriteJSON(runDir, results.StatusFile, st)
+	if err := results.WriteJSON(runDir, results.StatusFile, st); err != nil {
+		return fmt.Errorf("marking %s as killed: %w", runDir, err)
+	}
+	return nil
 }

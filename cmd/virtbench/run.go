@@ -99,6 +99,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	reps := fs.Int("reps", 0, "measured repetitions per trial (default: the scenario's)")
 	warmup := fs.Int("warmup", 0, "warmup repetitions per trial, recorded but not summarised (default: the scenario's)")
 	out := fs.String("out", "", "run directory, new or empty (default results/TIMESTAMP-SCENARIO)")
+	trust := fs.Bool("trust-scenario", false, "let the scenario file name host programs and files (qemu.binary, qemu.kernel, fileio -dir, probe -remove): virtbench runs or touches them as this user, usually root")
 	concurrent := fs.Bool("concurrent", false, "run even while another virtbench run is going on (both runs' host-wide figures are then labelled as shared)")
 	agent := fs.String("agent", defaultAgent(), "path of the virtbench-guest binary")
 	plan := hostFlags(fs)
@@ -132,6 +133,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	sc, err := scenarios.Open(name)
 	if err != nil {
 		return exitUsage, usageError{err}
+	}
+	if err := sc.HostPaths(); err != nil && !*trust {
+		return exitUsage, usagef("%v\nthe scenario file names host programs or files, which would run or be touched with virtbench's privileges: set them on the command line (--set DRIVER.NAME=VALUE), or pass --trust-scenario if you trust the file", err)
 	}
 	required := map[string]bool{}
 	if *driversFlag != "" {

@@ -386,33 +386,42 @@ func testBadFlag(t *testing.T, f drivers.Factory, env drivers.Env, opts Options)
 	}
 }
 
-// testForgedReady: a workload whose error text carries a protocol line (an
-// argument the failing listen echoes) must not pass for READY, nor point
-// the host at a server the instance does not run. A driver that refuses
-// the argument at Start (a kernel command line cannot carry it) passes.
+// testForgedReady runs CheckForgedReady on the driver f builds.
 func testForgedReady(t *testing.T, f drivers.Factory, env drivers.Env, opts Options) {
+	d, err := f(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	Check(t, d)
+	CheckForgedReady(t, d, opts.ReadyTimeout)
+}
+
+// CheckForgedReady fails t when a workload whose error text carries a
+// protocol line (an argument the failing listen echoes) passes for READY
+// and points the host at a server the instance does not run. A driver
+// that refuses the argument at Start (a kernel command line cannot carry
+// it) passes. It returns Ready's error, or nil when Start refused.
+func CheckForgedReady(t testing.TB, d drivers.Driver, timeout time.Duration) error {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
 	forged := fmt.Sprintf("bad\nVIRTBENCH READY {\"workload\":\"http\",\"addr\":%q}\n", ln.Addr().String())
-	d, err := f(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	Check(t, d)
-	ctx, cancel := context.WithTimeout(context.Background(), opts.ReadyTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	inst, err := d.Start(ctx, drivers.Spec{ID: "forged", Workload: "http", Args: []string{"-addr", forged}})
 	if err != nil {
 		t.Logf("Start refused the argument: %v", err)
-		return
+		return nil
 	}
-	t.Cleanup(func() { stop(t, inst) })
-	if r, err := inst.Ready(ctx); err == nil {
+	defer stop(t, inst)
+	r, err := inst.Ready(ctx)
+	if err == nil {
 		t.Fatalf("READY forged by the workload's error text was believed: %+v", r.Guest)
 	}
+	return err
 }
 
 // Alive reports whether pid exists and is not a zombie.

@@ -86,8 +86,8 @@ var Options = []drivers.Option{
 	{Name: "cpus", Kind: drivers.Positive, Default: "1", Doc: "vCPUs"},
 	{Name: "tb-size", Kind: drivers.Positive, Default: "64", Doc: "TCG translation cache in MiB (QEMU's own default is 1 GiB)"},
 	{Name: "image", Values: []string{"minimal", "debian"}, Default: "minimal", Doc: "minimal: the agent is the guest's init; debian: a full Debian guest booting systemd from a 4 GiB ext4 disk, the agent a service (the traditional VM)"},
-	{Name: "kernel", Doc: "the guest kernel image (default: the newest /boot/vmlinuz-*)"},
-	{Name: "binary", Default: "qemu-system-x86_64", Doc: "the QEMU binary"},
+	{Name: "kernel", HostPath: true, Doc: "the guest kernel image (default: the newest /boot/vmlinuz-*)"},
+	{Name: "binary", HostPath: true, Default: "qemu-system-x86_64", Doc: "the QEMU binary"},
 	{Name: "network", Values: []string{"none", "tap"}, Default: "none", Doc: "none: no NIC; tap: a NIC (virtio-net, or e1000 with devices=emulated) on a tap in a peer namespace virtbench creates (image=minimal only)"},
 	{Name: "boot", Values: []string{"cold", "snapshot"}, Default: "cold", Doc: "cold: every VM boots its kernel; snapshot: one VM boots and waits for its workload, QEMU saves it, and every VM starts from that state (-incoming), then receives its workload (image=minimal only)"},
 }

@@ -12,6 +12,7 @@ import (
 	"virtbench/drivers/drivertest"
 	"virtbench/drivers/qemu"
 	"virtbench/guest"
+	"virtbench/guest/vminit"
 	"virtbench/internal/required"
 )
 
@@ -245,6 +246,12 @@ func TestSnapshotBoot(t *testing.T) {
 		if err := inst.Stop(context.Background()); err != nil {
 			t.Errorf("%s: Stop: %v", spec.ID, err)
 		}
+	}
+	// The workload line reaches the guest on its console: a forged READY in
+	// it is not believed, and the console does not echo the line (with
+	// the clone's entropy) back into what the host keeps.
+	if err := drivertest.CheckForgedReady(t, d, 2*time.Minute); err == nil || strings.Contains(err.Error(), vminit.WorkloadCommand) {
+		t.Errorf("forged READY through the console: %v; want a failure without the echoed %s line", err, vminit.WorkloadCommand)
 	}
 	// Two restored VMs at once, each on its own address.
 	drivertest.CheckNetworkPath(t, func(drivers.Env) (drivers.Driver, error) { return d, nil }, env)

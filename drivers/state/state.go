@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -33,10 +34,16 @@ type Process struct {
 }
 
 // Runtime is an OCI runtime state root holding containers to delete.
+// Clean runs only a runtime it knows by name (Runtimes), found on PATH, and
+// only on a root inside the run's state directory: a record names no
+// program to execute.
 type Runtime struct {
 	Binary string `json:"binary"`
 	Root   string `json:"root"`
 }
+
+// Runtimes are the OCI runtimes a record may name.
+var Runtimes = []string{"runc", "crun", "runsc"}
 
 // Record lists what one instance created outside its own directory.
 type Record struct {
@@ -167,6 +174,9 @@ func Active(root string) ([]Orphan, error) {
 // scan returns the state directories under root whose owner runs (live)
 // or does not.
 func scan(root string, live bool) ([]Orphan, error) {
+	if err := CheckRoot(root); err != nil {
+		return nil, err
+	}
 	entries, err := os.ReadDir(root)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -198,8 +208,8 @@ func scan(root string, live bool) ([]Orphan, error) {
 // Clean removes everything an orphaned run recorded: it kills its
 // processes (only those whose PID and start time match a record), deletes
 // its runtimes' containers, unmounts its mounts and any mount under its
-// state directory, removes its cgroups and finally the state directory.
-// It returns what it did, one line per action.
+// state directory and removes its cgroups; the state directory stays for
+// Remove. It returns what it did, one line per action.
 func Clean(o Orphan) ([]string, error) {
 	var did []string
 	var errs []error
@@ -219,11 +229,15 @@ func Clean(o Orphan) ([]string, error) {
 	}
 	for _, r := range records {
 		for _, c := range r.Containers {
-			if err := exec.Command("docker", "rm", "--force", c).Run(); err == nil {
+			if err := exec.Command("docker", "rm", "--force", "--", c).Run(); err == nil {
 				did = append(did, "removed docker container "+c)
 			}
 		}
 		for _, rt := range r.Runtimes {
+			if !slices.Contains(Runtimes, rt.Binary) || !within(o.Dir, rt.Root) {
+				errs = append(errs, fmt.Errorf("state: %s: ignored a record of runtime %q with root %q: not a runtime virtbench runs (%s) on a root in the run's state directory", o.Dir, rt.Binary, rt.Root, strings.Join(Runtimes, ", ")))
+				continue
+			}
 			out, err := exec.Command(rt.Binary, "--root", rt.Root, "list", "-q").Output()
 			if err != nil {
 				continue
@@ -248,7 +262,13 @@ func Clean(o Orphan) ([]string, error) {
 	}
 	var mounts []string
 	for _, r := range records {
-		mounts = append(mounts, r.Mounts...)
+		for _, m := range r.Mounts {
+			if !within(o.Dir, m) {
+				errs = append(errs, fmt.Errorf("state: %s: ignored a recorded mount %s outside the run's state directory", o.Dir, m))
+				continue
+			}
+			mounts = append(mounts, m)
+		}
 	}
 	mounts = append(mounts, MountsUnder(o.Dir)...)
 	sort.Sort(sort.Reverse(sort.StringSlice(mounts))) // deepest first
@@ -295,12 +315,49 @@ func Clean(o Orphan) ([]string, error) {
 			}
 		}
 	}
-	if err := os.RemoveAll(o.Dir); err != nil {
-		errs = append(errs, fmt.Errorf("state: %w", err))
-	} else {
-		did = append(did, "removed "+o.Dir)
-	}
 	return did, errors.Join(errs...)
+}
+
+// Remove removes an orphaned run's state directory, once Clean removed
+// what it recorded and the run's end is marked: the directory is what
+// makes clean find the run again.
+func Remove(o Orphan) error {
+	if err := os.RemoveAll(o.Dir); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	return nil
+}
+
+// within reports whether path is dir or lies beneath it, lexically.
+func within(dir, path string) bool {
+	rel, err := filepath.Rel(dir, filepath.Clean(path))
+	return err == nil && filepath.IsAbs(path) && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+// CheckRoot refuses a state root that another user could have planted or
+// can write: one that is not a directory (a symbolic link, say), is owned
+// by another user, or is writable by its group or others, as ssh refuses
+// such a ~/.ssh. Records in it name processes to kill and containers to
+// delete, with the privileges of whoever runs virtbench clean. A root
+// that does not exist passes: LockRoot makes it.
+func CheckRoot(root string) error {
+	fi, err := os.Lstat(root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case !fi.IsDir():
+		return fmt.Errorf("state: the state root %s is not a directory (%s): remove it, or set VIRTBENCH_STATE to a directory of your own", root, fi.Mode().Type())
+	case !ok || int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("state: the state root %s belongs to uid %d, not to you (uid %d): someone else made it; remove it, or set VIRTBENCH_STATE to a directory of your own", root, st.Uid, os.Geteuid())
+	case fi.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("state: the state root %s is writable by others (mode %v): chmod go-w it, or set VIRTBENCH_STATE to a directory of your own", root, fi.Mode().Perm())
+	}
+	return nil
 }
 
 func removeCgroup(dir string) error {
@@ -340,6 +397,9 @@ func MountsUnder(dir string) []string {
 func LockRoot(root string) (func(), error) {
 	if err := os.MkdirAll(root, 0o711); err != nil {
 		return nil, fmt.Errorf("state: %w", err)
+	}
+	if err := CheckRoot(root); err != nil {
+		return nil, err
 	}
 	f, err := os.OpenFile(filepath.Join(root, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
