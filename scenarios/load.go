@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path"
 	"sort"
 	"strconv"
@@ -19,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"virtbench/internal/didyoumean"
+	"virtbench/internal/safefile"
 )
 
 //go:embed builtin/*.yaml
@@ -49,7 +49,7 @@ func Open(nameOrFile string) (*Scenario, error) {
 	if !strings.ContainsAny(nameOrFile, "/.") {
 		return Builtin(nameOrFile)
 	}
-	b, err := os.ReadFile(nameOrFile)
+	b, err := safefile.ReadFile(nameOrFile, MaxFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("scenarios: %w", err)
 	}

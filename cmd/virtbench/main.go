@@ -30,6 +30,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"syscall"
@@ -128,31 +129,49 @@ func outputNote(ws ...io.Writer) string {
 type killKey struct{}
 
 // signals returns a context cancelled by the first terminating signal
-// (SIGINT, SIGTERM, SIGHUP: stop gracefully, keep what was measured) and a
-// channel closed by the second (stop at once, still cleaning up). SIGPIPE
-// is caught too, so that a closed stdout or stderr makes writes fail
-// (see pipeWriter) instead of killing virtbench with its instances running.
+// (SIGINT, SIGTERM, SIGHUP, SIGQUIT: stop gracefully, keep what was
+// measured) and a channel closed by the second (stop at once, still
+// cleaning up); a third exits at once with status 130, whatever is
+// running (the instances die with virtbench: their parent-death signal).
+// SIGQUIT first writes every goroutine's stack to stderr, as Go's own
+// handler would, but then stops like the others instead of leaving the
+// run's instances for virtbench clean. SIGPIPE is caught too, so that a
+// closed stdout or stderr makes writes fail (see pipeWriter) instead of
+// killing virtbench with its instances running.
 func signals() (context.Context, <-chan struct{}, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	kill := make(chan struct{})
-	ch := make(chan os.Signal, 2)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	ch := make(chan os.Signal, 3)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	done := make(chan struct{})
-	go func() {
+	next := func() bool {
 		select {
-		case <-ch:
-			fmt.Fprintln(os.Stderr, "\nvirtbench: stopping every instance and saving the samples (interrupt again to kill them at once)")
-			cancel()
+		case sig := <-ch:
+			if sig == syscall.SIGQUIT {
+				_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 2)
+			}
+			return true
 		case <-done:
+			return false
+		}
+	}
+	go func() {
+		if !next() {
 			return
 		}
-		select {
-		case <-ch:
-			fmt.Fprintln(os.Stderr, "virtbench: killing every instance")
-			close(kill)
-		case <-done:
+		fmt.Fprintln(os.Stderr, "\nvirtbench: stopping every instance and saving the samples (interrupt again to kill them at once)")
+		cancel()
+		if !next() {
+			return
 		}
+		fmt.Fprintln(os.Stderr, "virtbench: killing every instance (interrupt again to exit at once)")
+		close(kill)
+		if !next() {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "virtbench: exiting at once; virtbench clean removes what is left")
+		os.Exit(exitInterrupted)
 	}()
 	return ctx, kill, func() {
 		signal.Stop(ch)

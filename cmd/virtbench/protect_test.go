@@ -32,6 +32,12 @@ func TestBadInputs(t *testing.T) {
 	agent := drivertest.Agent(t)
 	huge := writeScenario(t, "name: huge\ndrivers: [native]\nworkloads: [idle]\ninstances: [100000]\nreps: 2\nwarmup: 0\n")
 	typo := writeScenario(t, "name: typo\ndrivers: [native, qemu]\nworkloads: [idle]\noptions:\n  qemu.acel: tcg\n")
+	script := writeScenario(t, "name: script\ndrivers: [qemu]\nworkloads: [idle]\noptions:\n  qemu.binary: /tmp/x.sh\n")
+	remove := writeScenario(t, "name: remove\ndrivers: [native]\nworkloads:\n  - {name: probe, args: [-remove, /etc/hostname]}\n")
+	fifo := filepath.Join(t.TempDir(), "fifo.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		args []string
 		want string
@@ -43,6 +49,10 @@ func TestBadInputs(t *testing.T) {
 		{[]string{"run", "classroom", "--drivers", "qemu-emulatd"}, `--drivers: "qemu-emulatd" is neither a variant of scenario classroom nor a driver (did you mean "qemu-emulated"?)`},
 		{[]string{"run", typo}, typo + ":5: unknown option qemu.acel (did you mean qemu.accel?)"},
 		{[]string{"run", huge}, huge + ":4: instances: 100000 instances of native need about 800000 tasks"},
+		{[]string{"run", script}, script + ":5: options: qemu.binary names a host program or file (/tmp/x.sh)"},
+		{[]string{"run", remove}, remove + ":4: workloads: probe -remove names a file"},
+		{[]string{"run", fifo}, "not a regular file: a FIFO"},
+		{[]string{"run", "/dev/zero"}, "/dev/zero: not a regular file: a device"},
 		{[]string{"compare", "a", "b", "--fail-on-regression", "-10"}, "want a percentage of 0 or more"},
 	}
 	for _, tt := range tests {
@@ -155,7 +165,7 @@ func TestOneRunAtATime(t *testing.T) {
 // state interrupted, samples kept, nothing left); a closed stdout
 // (SIGPIPE) does not stop it.
 func TestSignals(t *testing.T) {
-	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGTERM} {
+	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGTERM, syscall.SIGQUIT} {
 		cmd, out := startLong(t)
 		code, st := interrupt(t, cmd, out, sig)
 		if code != exitInterrupted || st.State != results.StateInterrupted {
@@ -192,6 +202,33 @@ func TestSignals(t *testing.T) {
 	}
 }
 
+// TestThirdSignal: a third signal exits at once, whatever the run is doing;
+// the instances die with virtbench, and clean removes the state left.
+func TestThirdSignal(t *testing.T) {
+	cmd, out := startLong(t)
+	for range 3 {
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			break // already gone
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	start := time.Now()
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
+		t.Errorf("exit %d after three signals, want %d", code, exitInterrupted)
+	}
+	if el := time.Since(start); el > 10*time.Second {
+		t.Errorf("exited %v after the third signal", el)
+	}
+	waitFor(t, 10*time.Second, "the agents to die with virtbench", func() bool { return len(agentProcesses(cmd.Args[5])) == 0 })
+	if code, stdout, stderr := cli(t, "clean"); code != exitOK {
+		t.Errorf("clean: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if n := lines(filepath.Join(out, results.SamplesFile)); n < 3 {
+		t.Errorf("%d samples kept, want those taken before the signals", n)
+	}
+}
+
 // TestDiskFull runs into a 64 KiB tmpfs that fills mid-run: the run stops
 // at the first failed sample write, samples.jsonl ends on a whole line,
 // and once there is room again, clean marks the run whose end could not be
@@ -212,6 +249,11 @@ func TestDiskFull(t *testing.T) {
 	samples, err := results.ReadSamples(filepath.Join(out, results.SamplesFile))
 	if err != nil || len(samples) == 0 {
 		t.Errorf("samples.jsonl after the disk filled: %d samples, %v; want whole lines only", len(samples), err)
+	}
+	// On a disk still full, clean cannot record the run's end: it says
+	// so and keeps the state that lets it find the run again.
+	if code, stdout, stderr := cli(t, "clean"); code == exitOK || !strings.Contains(stderr, "run virtbench clean again once there is room") || strings.Contains(stdout, "removed "+os.Getenv(StateEnv)) {
+		t.Errorf("clean on a full disk: exit %d\n%s\n%s; want a failure that keeps the state", code, stdout, stderr)
 	}
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT, "size=16m"); err != nil {
 		t.Fatal(err)

@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
+
+	"virtbench/internal/safefile"
 )
 
 // Sample is one measured value from one repetition of one trial.
@@ -83,7 +84,7 @@ var ErrTornLine = errors.New("results: the last line is incomplete (the run was 
 // reported as ErrTornLine (wrapped, naming the line) alongside the samples
 // before it; any other bad line is an error naming it.
 func ReadSamples(path string) ([]Sample, error) {
-	f, err := os.Open(path)
+	f, err := safefile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("results: %w", err)
 	}

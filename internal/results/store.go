@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"virtbench/internal/safefile"
 )
 
 // Store appends samples to DIR/samples.jsonl, one write per sample, so that
@@ -167,9 +169,14 @@ const (
 	StateKilled = "killed"
 )
 
-// ReadJSON reads name in dir into v.
+// MaxJSONBytes bounds a run directory's JSON record: real ones are a few
+// kilobytes (run.json lists at most 50 failures).
+const MaxJSONBytes = 16 << 20
+
+// ReadJSON reads name in dir into v. It reads a regular file of at most
+// MaxJSONBytes only (see safefile).
 func ReadJSON(dir, name string, v any) error {
-	b, err := os.ReadFile(filepath.Join(dir, name))
+	b, err := safefile.ReadFile(filepath.Join(dir, name), MaxJSONBytes)
 	if err != nil {
 		return fmt.Errorf("results: %w", err)
 	}
