@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"virtbench/drivers"
+	"virtbench/internal/results"
 	"virtbench/scenarios"
 )
 
@@ -101,15 +102,18 @@ func cgroupPidsMax() (int64, string) {
 // instances would need more tasks than the host keeps for them, by the
 // drivers' estimates (drivers.Info.Estimate; tasks are threads, which an
 // idle instance holds from its start). The error names the scenario's file
-// and line and says how many would fit. Memory is not judged here: what an
-// instance keeps resident (a VM touches its RAM lazily) is known only once
-// measured, so the guard before each trial judges it. Density sweeps are
-// not refused: they stop at the host's limits by themselves.
+// and line and says how many would fit. Memory is judged here only on what
+// instances ask for by their settings (Demand: a workload's -size, a VM's
+// RAM), against the host's memory above the floor: what an instance keeps
+// resident otherwise is known only once measured, so the guard before each
+// trial judges it. Density sweeps are not refused: they stop at the host's
+// limits by themselves.
 func CheckFit(sc *scenarios.Scenario, l HostLimits) error {
 	if sc.Density != nil {
 		return nil
 	}
 	var errs []error
+	memBudget := l.MemoryBytes - results.DensityFloor(l.MemoryBytes)
 	for _, v := range sc.Drivers {
 		name := v.Name
 		info, err := drivers.Lookup(v.Driver)
@@ -117,6 +121,14 @@ func CheckFit(sc *scenarios.Scenario, l HostLimits) error {
 			continue // Validate reports it
 		}
 		est := info.Estimate
+		if ram := GuestRAM(sc, v); memBudget > 0 && ram > memBudget {
+			field := "memory"
+			if _, ok := sc.VariantOptions(v)["memory"]; ok {
+				field = "options"
+			}
+			errs = append(errs, &scenarios.Error{File: sc.Source, Line: sc.Line(field), Msg: fmt.Sprintf("%s: one guest's RAM is %s; this host has %s above its memory floor: not one fits",
+				name, fmtBytes(ram), fmtBytes(memBudget))})
+		}
 		for i, n := range sc.Instances {
 			bad := func(format string, args ...any) {
 				errs = append(errs, &scenarios.Error{File: sc.Source, Line: sc.Line(fmt.Sprintf("instances.%d", i)), Msg: fmt.Sprintf(format, args...)})
@@ -124,6 +136,16 @@ func CheckFit(sc *scenarios.Scenario, l HostLimits) error {
 			if budget := PidsCap * float64(l.Tasks); est.Tasks > 0 && l.Tasks > 0 && float64(n*est.Tasks) > budget {
 				bad("instances: %d instances of %s need about %d tasks (%d each); this host allows %d (%s) and keeps %.0f%% of it for instances: at most %d fit",
 					n, name, n*est.Tasks, est.Tasks, l.Tasks, l.TasksLimit, 100*PidsCap, int(budget)/est.Tasks)
+			}
+			for j, w := range sc.Workloads {
+				if d := Demand(sc, v, w); v.Runs(w.Name) && d.MemoryBytes > 0 && memBudget > 0 && int64(n)*d.MemoryBytes > memBudget {
+					line := sc.Line(fmt.Sprintf("instances.%d", i))
+					if line == 0 {
+						line = sc.Line(fmt.Sprintf("workloads.%d", j))
+					}
+					errs = append(errs, &scenarios.Error{File: sc.Source, Line: line, Msg: fmt.Sprintf("instances: %d instances of %s running %s may take %s of memory (%s each: what the workload asks for); this host has %s above its memory floor: at most %d fit",
+						n, name, w, fmtBytes(int64(n)*d.MemoryBytes), fmtBytes(d.MemoryBytes), fmtBytes(memBudget), memBudget/d.MemoryBytes)})
+				}
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"runtime"
 	"sort"
 	"strings"
@@ -161,6 +162,9 @@ func (r *Runner) run(ctx context.Context) (results.Outcome, error) {
 		costs[d.name] = &cost{estimate: info.Estimate}
 	}
 	for _, w := range sc.Workloads {
+		for _, d := range ds {
+			costs[d.name].demand = Demand(sc, d.v, w)
+		}
 		for _, n := range sc.Instances {
 			skip := map[string]bool{}
 			for rep := -sc.Warmup; rep < sc.Reps; rep++ {
@@ -198,11 +202,12 @@ func (r *Runner) run(ctx context.Context) (results.Outcome, error) {
 }
 
 // cost is what one instance of a driver took of the host, the most seen
-// in a trial so far (0 where not measured yet), and the driver's estimate
-// for what was not measured.
+// in a trial so far (0 where not measured yet), the driver's estimate
+// for what was not measured, and what the trial's workload asks for.
 type cost struct {
 	memory, tasks, disk float64
 	estimate            drivers.Estimate
+	demand              guest.Demand
 }
 
 func (c *cost) add(o cost) {
@@ -211,14 +216,18 @@ func (c *cost) add(o cost) {
 
 // guard says why n instances of c each must not start: they would take
 // MemAvailable below floor, more tasks than the host allows, or the free
-// disk of the state directory below DiskReserve. It returns "" when they
+// disk where their files go below DiskReserve. It returns "" when they
 // may. Measured costs are used where there are some, else the driver's
-// estimate; either is taken guardMargin times.
+// estimate, and what the workload asks for (c.demand) where that is more;
+// either is taken guardMargin times.
 func (r *Runner) guard(ctx context.Context, n int, c *cost, floor int64) string {
 	h := r.host()
 	mem, memFrom := c.memory, "measured"
 	if mem == 0 {
 		mem, memFrom = float64(c.estimate.MemoryBytes), "estimated"
+	}
+	if d := float64(c.demand.MemoryBytes); d > mem {
+		mem, memFrom = d, "asked for by the workload,"
 	}
 	if avail, err := h.MemAvailable(ctx); err == nil && floor > 0 && mem > 0 {
 		if need := guardMargin * mem * float64(n); float64(avail)-need < float64(floor) {
@@ -238,15 +247,47 @@ func (r *Runner) guard(ctx context.Context, n int, c *cost, floor int64) string 
 				n, need, tasksFrom, tasks, lim.Tasks, lim.TasksLimit, inUse, 100*PidsCap)
 		}
 	}
-	if c.disk > 0 {
-		if free, err := h.DiskFree(ctx, r.Env.StateDir); err == nil {
-			if need := guardMargin * c.disk * float64(n); float64(free)-need < DiskReserve {
-				return fmt.Sprintf("%d instances need about %s of disk (%s each, measured); only %s is free where their writable layers go, and %s is kept free",
-					n, fmtBytes(int64(need)), fmtBytes(int64(c.disk)), fmtBytes(free), fmtBytes(DiskReserve))
+	disk, diskFrom := c.disk, "measured"
+	if d := float64(c.demand.DiskBytes); d > disk {
+		disk, diskFrom = d, "written by the workload"
+	}
+	if disk > 0 {
+		// A native workload writes to the host's temporary directory.
+		for _, dir := range []string{r.Env.StateDir, os.TempDir()} {
+			free, err := h.DiskFree(ctx, dir)
+			if err != nil {
+				continue
+			}
+			if need := guardMargin * disk * float64(n); float64(free)-need < DiskReserve {
+				return fmt.Sprintf("%d instances need about %s of disk (%s each, %s); only %s is free in %s, and %s is kept free",
+					n, fmtBytes(int64(need)), fmtBytes(int64(disk)), diskFrom, fmtBytes(free), dir, fmtBytes(DiskReserve))
 			}
 		}
 	}
 	return ""
+}
+
+// Demand returns what one instance of variant v running workload w asks
+// of the host beyond its isolation's measured cost: the memory and disk
+// the workload's flags ask for (guest.Workload.Demand), its memory no
+// more than the guest's RAM where the guest has its own (GuestRAM).
+func Demand(sc *scenarios.Scenario, v scenarios.Variant, w scenarios.Workload) guest.Demand {
+	d, _ := guest.DemandOf(append([]string{w.Name}, w.Args...))
+	if ram := GuestRAM(sc, v); ram > 0 {
+		d.MemoryBytes = min(d.MemoryBytes, ram)
+	}
+	return d
+}
+
+// GuestRAM returns the RAM of variant v's guest (drivers.Info.GuestMemory),
+// or 0 when its instances have none of their own. A guest may touch all
+// of it, but an idle one touches a fraction: it bounds one instance, not
+// the sum over a trial's instances.
+func GuestRAM(sc *scenarios.Scenario, v scenarios.Variant) int64 {
+	if info, err := drivers.Lookup(v.Driver); err == nil && info.GuestMemory != nil {
+		return info.GuestMemory(sc.VariantOptions(v), sc.MemoryBytes)
+	}
+	return 0
 }
 
 // recordImage records the disk footprint of a variant's shared image.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -170,6 +171,8 @@ type fakeHost struct {
 	// instance holds tasksPerInst tasks.
 	limits       HostLimits
 	tasksPerInst int64
+	// diskFree is the free disk everywhere (0: a terabyte).
+	diskFree int64
 
 	mu          sync.Mutex
 	last        time.Time
@@ -192,7 +195,12 @@ func (h *fakeHost) TasksInUse(context.Context) (int64, error) {
 	return int64(h.f.running) * h.tasksPerInst, nil
 }
 
-func (h *fakeHost) DiskFree(context.Context, string) (int64, error) { return 1 << 40, nil }
+func (h *fakeHost) DiskFree(context.Context, string) (int64, error) {
+	if h.diskFree > 0 {
+		return h.diskFree, nil
+	}
+	return 1 << 40, nil
+}
 
 func (h *fakeHost) MemAvailable(context.Context) (int64, error) {
 	h.f.mu.Lock()
@@ -640,4 +648,54 @@ func TestCheckFit(t *testing.T) {
 		t.Errorf("CheckFit of 10 instances = %v", err)
 	}
 
+}
+
+// registerFakeVM registers a driver named qemu (the real one is not
+// linked into these tests) whose guest RAM is its memory option in MiB,
+// at least 256.
+var registerFakeVM sync.Once
+
+// TestCheckFitDemands refuses, at load, instances whose settings ask for
+// more memory than the host keeps above its floor: a VM's RAM
+// (qemu.memory: 1TiB reached QEMU) and a workload's allocation.
+func TestCheckFitDemands(t *testing.T) {
+	registerFakeVM.Do(func() {
+		drivers.Register(drivers.Info{Name: "qemu", Options: []drivers.Option{{Name: "memory", Kind: drivers.Positive}},
+			GuestMemory: func(opts map[string]string, _ int64) int64 {
+				n, _ := strconv.ParseInt(opts["memory"], 10, 64)
+				return max(n, 256) << 20
+			},
+			Factory: func(drivers.Env) (drivers.Driver, error) { return &fake{}, nil }})
+	})
+	l := HostLimits{Tasks: 32768, TasksLimit: "kernel.pid_max", MemoryBytes: 24 << 30}
+	tests := []struct{ src, want string }{
+		{"name: vm\ndrivers: [qemu]\nworkloads: [idle]\noptions: {qemu.memory: \"1048576\"}\n", "test.yaml:4: qemu: one guest's RAM is 1.0 TiB; this host has 19 GiB above its memory floor: not one fits"},
+		{"name: vms\ndrivers: [qemu]\nworkloads:\n  - {name: alloc, args: [-size, \"1000000000\"]}\ninstances: [1, 100]\n", "test.yaml:5: instances: 100 instances of qemu running alloc -size 1000000000 may take 25 GiB"},
+		{"name: big\ndrivers: [native]\nworkloads:\n  - {name: alloc, args: [-size, \"100000000000\"]}\n", "test.yaml:4: instances: 1 instances of native running alloc -size 100000000000 may take 93 GiB"},
+	}
+	for _, tt := range tests {
+		err := CheckFit(scenario(t, tt.src), l)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("CheckFit(%q) = %v; want %q", tt.src, err, tt.want)
+		}
+	}
+	if err := CheckFit(scenario(t, "name: ok\ndrivers: [qemu]\nworkloads: [idle]\ninstances: [100]\n"), l); err != nil {
+		t.Errorf("CheckFit of 100 idle VMs of 256 MiB = %v", err)
+	}
+}
+
+// TestGuardDemands: the guard before a trial holds instances to what the
+// workload asks for, beyond what the isolation was measured to take: the
+// disk fileio writes.
+func TestGuardDemands(t *testing.T) {
+	f := &fake{}
+	useFake(t, f)
+	h := &fakeHost{f: f, total: 16 << 30, memPerInst: 1 << 20, cores: 2, limits: HostLimits{Tasks: 1 << 20, TasksLimit: "test limit", MemoryBytes: 16 << 30}, diskFree: 3 << 30}
+	_, out, err := runScenarioOn(t, context.Background(), scenario(t, "name: t\ndrivers: [fake]\nworkloads:\n  - {name: fileio, args: [-size, \"2147483648\"]}\ninstances: [1]\nreps: 1\nwarmup: 0\nsettle: 0s\n"), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if why := out.Skipped["fake fileio ×1"]; !strings.Contains(why, "written by the workload") || f.started != 0 {
+		t.Errorf("skipped %v, started %d; want the trial skipped for the disk fileio writes", out.Skipped, f.started)
+	}
 }

@@ -40,7 +40,11 @@ type Info struct {
 	// Options are the settings the driver takes, checked when a scenario
 	// loads; its Factory rejects any other.
 	Options []Option
-	Factory Factory
+	// GuestMemory, when set, is the memory an instance's guest may touch
+	// (a VM's RAM), from the variant's settings and the scenario's
+	// memory per instance (0: none given): what the guards hold it to.
+	GuestMemory func(opts map[string]string, memoryBytes int64) int64
+	Factory     Factory
 }
 
 // Estimate is what one instance is expected to take of the host at most.

@@ -158,6 +158,10 @@ type Workload struct {
 	// virtbench's privileges. A scenario file may set them only when the
 	// user trusts it, as it may a driver option that names a host path.
 	HostPaths []string
+	// Demand, when set, says what one instance of the workload asks of
+	// its host beyond the isolation's own cost, from its parsed flags:
+	// the host's guards check it before a trial starts.
+	Demand func(fs *flag.FlagSet) Demand
 	// Flags registers the workload's flags on fs and returns the function
 	// that runs the workload once fs has been parsed.
 	Flags func(fs *flag.FlagSet) func(ctx context.Context, a *Agent) error
@@ -179,6 +183,34 @@ const (
 type Measure struct {
 	Name, Unit string
 	Better     Better
+}
+
+// Demand is what one instance of a workload asks of its host: memory it
+// allocates and touches, bytes it writes to disk.
+type Demand struct {
+	MemoryBytes, DiskBytes int64
+}
+
+// DemandOf returns what one instance of the workload args (its name and
+// flags) asks of its host; the zero Demand for a workload that declares
+// none. Errors are Prepare's.
+func DemandOf(args []string) (Demand, error) {
+	w, fs, err := parse(args)
+	if err != nil || w.Demand == nil {
+		return Demand{}, err
+	}
+	return w.Demand(fs), nil
+}
+
+// flagInt returns the integer value of fs's flag name (0 when it is not
+// an integer).
+func flagInt(fs *flag.FlagSet, name string) int64 {
+	f := fs.Lookup(name)
+	if f == nil {
+		return 0
+	}
+	n, _ := strconv.ParseInt(f.Value.String(), 10, 64)
+	return n
 }
 
 // Workloads returns every workload, sorted by name.
@@ -206,23 +238,34 @@ func (e *UsageError) Unwrap() error { return e.Err }
 // Prepare parses args (the workload name followed by its flags) and returns
 // the workload and its run function. Errors are *UsageError.
 func Prepare(args []string) (Workload, func(context.Context, *Agent) error, error) {
+	w, _, run, err := prepare(args)
+	return w, run, err
+}
+
+// parse is Prepare without the run function.
+func parse(args []string) (Workload, *flag.FlagSet, error) {
+	w, fs, _, err := prepare(args)
+	return w, fs, err
+}
+
+func prepare(args []string) (Workload, *flag.FlagSet, func(context.Context, *Agent) error, error) {
 	if len(args) == 0 {
-		return Workload{}, nil, &UsageError{errors.New("no workload given")}
+		return Workload{}, nil, nil, &UsageError{errors.New("no workload given")}
 	}
 	w, ok := Lookup(args[0])
 	if !ok {
-		return Workload{}, nil, &UsageError{fmt.Errorf("unknown workload %q (have %s)", args[0], strings.Join(names(), ", "))}
+		return Workload{}, nil, nil, &UsageError{fmt.Errorf("unknown workload %q (have %s)", args[0], strings.Join(names(), ", "))}
 	}
 	fs := flag.NewFlagSet(w.Name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	run := w.Flags(fs)
 	if err := fs.Parse(args[1:]); err != nil {
-		return Workload{}, nil, &UsageError{fmt.Errorf("%s: %w", w.Name, err)}
+		return Workload{}, nil, nil, &UsageError{fmt.Errorf("%s: %w", w.Name, err)}
 	}
 	if fs.NArg() > 0 {
-		return Workload{}, nil, &UsageError{fmt.Errorf("%s: unexpected argument %q", w.Name, fs.Arg(0))}
+		return Workload{}, nil, nil, &UsageError{fmt.Errorf("%s: unexpected argument %q", w.Name, fs.Arg(0))}
 	}
-	return w, run, nil
+	return w, fs, run, nil
 }
 
 func names() []string {

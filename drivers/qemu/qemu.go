@@ -100,8 +100,27 @@ func init() {
 		// QEMU: 4 threads, 256 MiB of guest RAM and about 150 MiB of its own
 		Estimate: drivers.Estimate{Tasks: 8, MemoryBytes: 512 << 20},
 		Options:  Options,
-		Factory:  func(env drivers.Env) (drivers.Driver, error) { return New(env) },
+		GuestMemory: func(opts map[string]string, memoryBytes int64) int64 {
+			return int64(guestMiB(opts, memoryBytes)) << 20
+		},
+		Factory: func(env drivers.Env) (drivers.Driver, error) { return New(env) },
 	})
+}
+
+// DefaultMemoryMiB is a VM's RAM when neither the memory option nor the
+// scenario's memory says.
+const DefaultMemoryMiB = 256
+
+// guestMiB returns a VM's RAM in MiB: the memory option, else the
+// scenario's memory per instance, else DefaultMemoryMiB.
+func guestMiB(opts map[string]string, memoryBytes int64) int {
+	if n, err := strconv.Atoi(opts["memory"]); err == nil && n > 0 {
+		return n
+	}
+	if memoryBytes > 0 {
+		return int(memoryBytes >> 20)
+	}
+	return DefaultMemoryMiB
 }
 
 // Config is the driver's configuration, from drivers.Env.Options.
@@ -466,13 +485,7 @@ func (d *Driver) launch(begin time.Time, spec drivers.Spec, m mode) (_ *instance
 	}
 	defer lnFile.Close()
 
-	memMiB := d.cfg.MemoryMiB
-	if memMiB == 0 && spec.MemoryBytes > 0 {
-		memMiB = int(spec.MemoryBytes >> 20)
-	}
-	if memMiB == 0 {
-		memMiB = 256
-	}
+	memMiB := guestMiB(map[string]string{"memory": strconv.Itoa(d.cfg.MemoryMiB)}, spec.MemoryBytes)
 	inst.ramBytes = int64(memMiB) << 20
 	var disk string
 	// A snapshot's VMs all have a disk: the devices of a restored VM are
