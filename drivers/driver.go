@@ -136,6 +136,15 @@ type Measure struct {
 	Value        float64
 }
 
+// ArgChecker is implemented by drivers that carry the agent's arguments
+// where their bytes or length are limited (a kernel command line):
+// CheckArgs says why args (the workload and its flags) cannot reach the
+// agent intact. Scenario validation calls it, so that a trial that could
+// never start is refused at load, not after waiting out its timeout.
+type ArgChecker interface {
+	CheckArgs(args []string) error
+}
+
 // MemoryParter is implemented by instances whose memory splits into named
 // parts worth reporting, e.g. a VM's guest RAM and its VMM's overhead.
 type MemoryParter interface {

@@ -257,8 +257,18 @@ func (s *Scenario) validate(line func(field string) int) error {
 			continue
 		}
 		// The factory checks how the settings combine; it starts nothing.
-		if _, err := info.Factory(drivers.Env{Options: s.VariantOptions(v)}); err != nil {
+		d, err := info.Factory(drivers.Env{Options: s.VariantOptions(v)})
+		if err != nil {
 			bad(field, "drivers: %s: %v", v.Name, err)
+			continue
+		}
+		ac, ok := d.(drivers.ArgChecker)
+		for j, w := range s.Workloads {
+			if ok && v.Runs(w.Name) && !badArgs(w) {
+				if err := ac.CheckArgs(append([]string{w.Name}, w.Args...)); err != nil {
+					bad(fmt.Sprintf("workloads.%d", j), "workloads: %s under %s: %v", w, v.Name, err)
+				}
+			}
 		}
 	}
 	if len(s.Workloads) == 0 {
@@ -266,6 +276,10 @@ func (s *Scenario) validate(line func(field string) int) error {
 	}
 	for i, w := range s.Workloads {
 		field := fmt.Sprintf("workloads.%d", i)
+		if badArgs(w) {
+			bad(field, "workloads: %s: an argument holds a newline, a carriage return or a NUL byte, which no console or command line carries intact", w.Name)
+			continue
+		}
 		if _, _, err := guest.Prepare(append([]string{w.Name}, w.Args...)); err != nil {
 			bad(field, "workloads: %v", err)
 		}
@@ -314,6 +328,12 @@ func (s *Scenario) validate(line func(field string) int) error {
 		return nil
 	}
 	return Errors(errs)
+}
+
+// badArgs reports whether an argument of w holds a byte that would split or
+// end a protocol or command line: a newline, a carriage return, a NUL.
+func badArgs(w Workload) bool {
+	return slices.ContainsFunc(w.Args, func(a string) bool { return strings.ContainsAny(a, "\n\r\x00") })
 }
 
 func driverNames() []string {

@@ -403,8 +403,44 @@ func usesDisk(workload string) bool {
 // kernelArg rejects agent arguments that the kernel command line cannot
 // carry intact (it splits on spaces and has no quoting for init's argv).
 func kernelArg(a string) error {
-	if a == "" || strings.ContainsAny(a, " \t\n\",") {
+	if a == "" || strings.ContainsAny(a, " \t\n\",\x00") {
 		return fmt.Errorf("qemu: agent argument %q cannot be passed on the kernel command line", a)
+	}
+	return nil
+}
+
+// MaxCmdline is the most bytes x86's kernel command line holds
+// (COMMAND_LINE_SIZE, its terminating NUL included): the kernel cuts the
+// rest, and the guest then boots without the agent's arguments.
+const MaxCmdline = 2048
+
+// CheckArgs reports whether the agent's arguments (the workload and its
+// flags) reach the guest intact: for a cold boot, on the kernel command
+// line, which has no quoting and holds MaxCmdline bytes; for a VM restored
+// from a snapshot, in the console line of its Workload, which the guest
+// reads up to vminit.MaxWorkloadLine bytes. It assumes the longest
+// command line this configuration makes (TCG, a disk, a NIC).
+func (d *Driver) CheckArgs(args []string) error {
+	if d.cfg.Boot == "snapshot" {
+		line, err := vminit.FormatWorkload(vminit.Workload{Args: args, Nonce: guest.NewNonce(), IP: "255.255.255.255/32", Seed: make([]byte, 32), Disk: true})
+		if err != nil {
+			return fmt.Errorf("qemu: %w", err)
+		}
+		if len(line) > vminit.MaxWorkloadLine {
+			return fmt.Errorf("qemu: the workload's console line would be %d bytes; a restored guest reads at most %d", len(line), vminit.MaxWorkloadLine)
+		}
+		return nil
+	}
+	if d.cfg.Image != "debian" {
+		for _, a := range args {
+			if err := kernelArg(a); err != nil {
+				return err
+			}
+		}
+	}
+	cmdline := strings.Join(d.kernelCmdline("tcg", true, "255.255.255.255/32", args, guest.NewNonce(), cold), " ")
+	if len(cmdline) >= MaxCmdline {
+		return fmt.Errorf("qemu: the kernel command line with these agent arguments would be %d bytes; x86 holds %d", len(cmdline), MaxCmdline-1)
 	}
 	return nil
 }
@@ -443,11 +479,9 @@ func (d *Driver) launch(begin time.Time, spec drivers.Spec, m mode) (_ *instance
 		return nil, err
 	}
 	args := append([]string{spec.Workload}, spec.Args...)
-	if m == cold {
-		for _, a := range args {
-			if err := kernelArg(a); err != nil {
-				return nil, err
-			}
+	if m != template {
+		if err := d.CheckArgs(args); err != nil {
+			return nil, err
 		}
 	}
 	id := drivers.SafeName(spec.ID)
@@ -579,6 +613,34 @@ func (d *Driver) commandLine(accel string, memMiB int, disk, ip string, agentArg
 	if accel == "tcg" {
 		accelArg, cpu = fmt.Sprintf("tcg,tb-size=%d", c.TBSizeMiB), "max"
 	}
+	args := []string{
+		"-machine", machine, "-accel", accelArg, "-cpu", cpu,
+		"-m", strconv.Itoa(memMiB), "-smp", strconv.Itoa(c.CPUs),
+		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+		"-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console",
+		"-chardev", "socket,id=qmp,fd=3,server=on,wait=off", "-mon", "chardev=qmp,mode=control",
+		"-kernel", d.kernel.Vmlinux, "-initrd", d.initrd.Path,
+		"-append", strings.Join(d.kernelCmdline(accel, disk != "", ip, agentArgs, nonce, m), " "),
+	}
+	if c.Machine != "microvm" {
+		if bios := "/usr/share/qemu/qboot.rom"; fileExists(bios) {
+			args = append(args, "-bios", bios)
+		}
+	}
+	if disk != "" {
+		args = append(args, "-drive", "file="+disk+",format=qcow2,if=none,id=disk0,cache=none,aio=threads",
+			"-device", c.deviceModel("ide-hd", "virtio-blk")+",drive=disk0")
+	}
+	if ip != "" {
+		args = append(args, "-netdev", "tap,id=net0,fd=4,vhost=off", "-device", c.deviceModel("e1000", "virtio-net")+",netdev=net0")
+	}
+	return args
+}
+
+// kernelCmdline returns the guest kernel's command line, word by word:
+// see commandLine for the arguments (disk: whether the VM has one).
+func (d *Driver) kernelCmdline(accel string, disk bool, ip string, agentArgs []string, nonce guest.Nonce, m mode) []string {
+	c := d.cfg
 	// quiet: printing to an emulated serial port is slow. The crypto
 	// self-tests take a third of a second under emulation and test the
 	// kernel, not the isolation; the PS/2 controller is not used.
@@ -591,8 +653,7 @@ func (d *Driver) commandLine(accel string, memMiB int, disk, ip string, agentArg
 		// hang under emulation.
 		cmdline = append(cmdline, "tsc_early_khz="+strconv.Itoa(hostTSCkHz()))
 	}
-	nic := ip != ""
-	if mods := c.guestModules(disk != "", nic); len(mods) > 0 {
+	if mods := c.guestModules(disk, ip != ""); len(mods) > 0 {
 		cmdline = append(cmdline, vminit.ModulesParam+"="+strings.Join(mods, ","))
 	}
 	if m != cold {
@@ -616,28 +677,7 @@ func (d *Driver) commandLine(accel string, memMiB int, disk, ip string, agentArg
 		cmdline = append(cmdline, "--")
 		cmdline = append(cmdline, agentArgs...)
 	}
-	args := []string{
-		"-machine", machine, "-accel", accelArg, "-cpu", cpu,
-		"-m", strconv.Itoa(memMiB), "-smp", strconv.Itoa(c.CPUs),
-		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-		"-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console",
-		"-chardev", "socket,id=qmp,fd=3,server=on,wait=off", "-mon", "chardev=qmp,mode=control",
-		"-kernel", d.kernel.Vmlinux, "-initrd", d.initrd.Path,
-		"-append", strings.Join(cmdline, " "),
-	}
-	if c.Machine != "microvm" {
-		if bios := "/usr/share/qemu/qboot.rom"; fileExists(bios) {
-			args = append(args, "-bios", bios)
-		}
-	}
-	if disk != "" {
-		args = append(args, "-drive", "file="+disk+",format=qcow2,if=none,id=disk0,cache=none,aio=threads",
-			"-device", c.deviceModel("ide-hd", "virtio-blk")+",drive=disk0")
-	}
-	if nic {
-		args = append(args, "-netdev", "tap,id=net0,fd=4,vhost=off", "-device", c.deviceModel("e1000", "virtio-net")+",netdev=net0")
-	}
-	return args
+	return cmdline
 }
 
 // guestModules returns the kernel modules (of images.GuestModules) the

@@ -30,6 +30,9 @@ const WaitingLine = "virtbench: waiting for a workload"
 // WorkloadCommand starts the console line that carries a Workload as JSON.
 const WorkloadCommand = "WORKLOAD"
 
+// MaxWorkloadLine is the longest Workload line a restored guest reads.
+const MaxWorkloadLine = 1 << 16
+
 // Workload is what the host sends a VM restored from a snapshot: what
 // every clone of the template would otherwise share.
 type Workload struct {
@@ -155,7 +158,7 @@ func ParseWorkload(line string) (Workload, error) {
 func readLine(r io.Reader) (string, error) {
 	var b strings.Builder
 	var c [1]byte
-	for b.Len() < 1<<16 {
+	for b.Len() < MaxWorkloadLine {
 		n, err := r.Read(c[:])
 		if n == 1 {
 			if c[0] == '\n' {
