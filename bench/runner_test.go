@@ -699,3 +699,20 @@ func TestGuardDemands(t *testing.T) {
 		t.Errorf("skipped %v, started %d; want the trial skipped for the disk fileio writes", out.Skipped, f.started)
 	}
 }
+
+// TestCheckPlan refuses a plan that would run for days (the repro: reps
+// 100000), naming the line, and lets an ordinary one through.
+func TestCheckPlan(t *testing.T) {
+	long := scenario(t, "name: long\ndrivers: [native]\nworkloads: [idle]\nreps: 100000\nwarmup: 0\n")
+	err := CheckPlan(long, 2)
+	if err == nil || !strings.Contains(err.Error(), "test.yaml:4: reps: the plan would take about 9h43m0s") || !strings.Contains(err.Error(), "max_duration 8h0m0s") {
+		t.Errorf("CheckPlan = %v; want test.yaml:4 and about 9h43m (100000 × (150 ms + 200 ms settle))", err)
+	}
+	long.MaxDuration = 10 * time.Hour
+	if err := CheckPlan(long, 2); err != nil {
+		t.Errorf("CheckPlan within a larger max_duration = %v", err)
+	}
+	if err := CheckPlan(scenario(t, "name: ok\ndrivers: [native]\nworkloads: [idle]\ninstances: [1, 4]\n"), 2); err != nil {
+		t.Errorf("CheckPlan of an ordinary plan = %v", err)
+	}
+}

@@ -76,6 +76,9 @@ func (o Option) Usage() string {
 	if o.Default != "" {
 		fmt.Fprintf(&b, "; default %s", o.Default)
 	}
+	if o.HostPath {
+		b.WriteString("; a host path: from a scenario file only with --trust-scenario")
+	}
 	b.WriteString(")")
 	return b.String()
 }

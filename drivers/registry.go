@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 	"virtbench/internal/results"
 )
 
@@ -53,6 +54,10 @@ type Estimate struct {
 	Tasks int
 	// MemoryBytes is host memory.
 	MemoryBytes int64
+	// Trial is how long a trial of one idle instance takes, start to
+	// stop, settle excluded, on a small host (2 cores, TCG for a VM): what
+	// a plan's duration is estimated from before anything ran.
+	Trial time.Duration
 }
 
 var (

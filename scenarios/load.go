@@ -62,10 +62,13 @@ const (
 	DefaultWarmup  = 1
 	DefaultTimeout = 2 * time.Minute
 	DefaultSettle  = 200 * time.Millisecond
+	// DefaultMaxDuration bounds a whole run's estimated duration: a run
+	// of a working day.
+	DefaultMaxDuration = 8 * time.Hour
 )
 
 // fields are the keys a scenario file may have.
-var fields = []string{"name", "description", "drivers", "workloads", "instances", "reps", "warmup", "timeout", "settle", "memory", "options", "density"}
+var fields = []string{"name", "description", "drivers", "workloads", "instances", "reps", "warmup", "timeout", "max_duration", "settle", "memory", "options", "density"}
 
 // MaxFileBytes bounds a scenario file: real ones are a few hundred bytes,
 // and the YAML parser's work grows faster than linearly on some inputs.
@@ -79,13 +82,14 @@ func Parse(file string, data []byte) (*Scenario, error) {
 	}
 	sum := sha256.Sum256(data)
 	s := &Scenario{
-		Source:  file,
-		Hash:    hex.EncodeToString(sum[:]),
-		Reps:    DefaultReps,
-		Warmup:  DefaultWarmup,
-		Timeout: DefaultTimeout,
-		Settle:  DefaultSettle,
-		Options: map[string]string{},
+		Source:      file,
+		Hash:        hex.EncodeToString(sum[:]),
+		Reps:        DefaultReps,
+		Warmup:      DefaultWarmup,
+		Timeout:     DefaultTimeout,
+		Settle:      DefaultSettle,
+		MaxDuration: DefaultMaxDuration,
+		Options:     map[string]string{},
 	}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -126,6 +130,8 @@ func Parse(file string, data []byte) (*Scenario, error) {
 			s.Warmup = p.integer(v)
 		case "timeout":
 			s.Timeout = p.duration(v)
+		case "max_duration":
+			s.MaxDuration = p.duration(v)
 		case "settle":
 			s.Settle = p.duration(v)
 		case "memory":

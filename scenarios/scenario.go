@@ -37,6 +37,9 @@ type Scenario struct {
 	Reps, Warmup int
 	// Timeout bounds one trial: starting, running and stopping its instances.
 	Timeout time.Duration
+	// MaxDuration bounds the whole run as its plan is estimated before it
+	// starts (bench.EstimateDuration): a longer plan is refused.
+	MaxDuration time.Duration
 	// Settle is the wait between READY and the memory sample. When it is
 	// not zero, a multi-instance trial or a density sweep also waits first
 	// (up to bench.SettleLimit) for the host's MemAvailable to stand still,
@@ -166,6 +169,8 @@ const (
 	MaxReps      = 100000
 	MaxInstances = 100000
 	MaxTimeout   = 24 * time.Hour
+	// MaxRunDuration is the most max_duration may be.
+	MaxRunDuration = 30 * 24 * time.Hour
 )
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
@@ -300,6 +305,9 @@ func (s *Scenario) validate(line func(field string) int) error {
 	}
 	if s.Timeout <= 0 || s.Timeout > MaxTimeout {
 		bad("timeout", "timeout: %v is not between 0 and %v", s.Timeout, MaxTimeout)
+	}
+	if s.MaxDuration <= 0 || s.MaxDuration > MaxRunDuration {
+		bad("max_duration", "max_duration: %v is not between 0 and %v", s.MaxDuration, MaxRunDuration)
 	}
 	if s.Settle < 0 || s.Settle > time.Hour {
 		bad("settle", "settle: %v is not between 0 and 1h", s.Settle)

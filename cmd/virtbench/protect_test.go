@@ -53,6 +53,7 @@ func TestBadInputs(t *testing.T) {
 		{[]string{"run", remove}, remove + ":4: workloads: probe -remove names a file"},
 		{[]string{"run", fifo}, "not a regular file: a FIFO"},
 		{[]string{"run", "/dev/zero"}, "/dev/zero: not a regular file: a device"},
+		{[]string{"run", "startup", "--drivers", "qemu", "--reps", "100000"}, "reps: the plan would take about 138h54m0s"},
 		{[]string{"compare", "a", "b", "--fail-on-regression", "-10"}, "want a percentage of 0 or more"},
 	}
 	for _, tt := range tests {
@@ -278,6 +279,9 @@ func TestBuiltinsFit(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := bench.CheckFit(sc, l); err != nil {
+			t.Errorf("built-in %s refused: %v", name, err)
+		}
+		if err := bench.CheckPlan(sc, 2); err != nil {
 			t.Errorf("built-in %s refused: %v", name, err)
 		}
 	}

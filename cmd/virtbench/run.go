@@ -98,6 +98,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	workloadsFlag := fs.String("workloads", "", "comma-separated workloads to run instead of the scenario's")
 	reps := fs.Int("reps", 0, "measured repetitions per trial (default: the scenario's)")
 	warmup := fs.Int("warmup", 0, "warmup repetitions per trial, recorded but not summarised (default: the scenario's)")
+	maxDuration := fs.Duration("max-duration", 0, "refuse a plan estimated to take longer than this (default: the scenario's max_duration, 8h unless it says)")
 	out := fs.String("out", "", "run directory, new or empty (default results/TIMESTAMP-SCENARIO)")
 	trust := fs.Bool("trust-scenario", false, "let the scenario file name host programs and files (qemu.binary, qemu.kernel, fileio -dir, probe -remove): virtbench runs or touches them as this user, usually root")
 	concurrent := fs.Bool("concurrent", false, "run even while another virtbench run is going on (both runs' host-wide figures are then labelled as shared)")
@@ -183,10 +184,16 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 		}
 		sc.Warmup = *warmup
 	}
+	if *maxDuration != 0 {
+		sc.MaxDuration = *maxDuration
+	}
 	if err := sc.Validate(); err != nil {
 		return exitUsage, usageError{err}
 	}
 	if err := bench.CheckFit(sc, bench.HostLimitsNow()); err != nil {
+		return exitUsage, usageError{err}
+	}
+	if err := bench.CheckPlan(sc, runtime.NumCPU()); err != nil {
 		return exitUsage, usageError{err}
 	}
 	stopProfiles, err := startProfiles(*cpuProfile, *memProfile)
@@ -264,6 +271,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 		return exitFailures, err
 	}
 	fmt.Fprintf(stderr, "virtbench: running %s (%s) into %s\n", sc.Name, sc.Description, dir)
+	if est := bench.EstimateDuration(sc, runtime.NumCPU()); est > 0 {
+		fmt.Fprintf(stderr, "virtbench: the plan should take about %v (by the drivers' typical trial times; images built on first use take longer)\n", est.Round(time.Second))
+	}
 
 	// The first sample that cannot be written stops the run as a signal
 	// would: what follows could not be kept.

@@ -64,7 +64,7 @@ func init() {
 		Kind:    "OS-level: Linux namespaces + cgroups + overlayfs, shared host kernel",
 		Class:   results.ClassOSLevel,
 		// the Go agent as init: 6 threads; kernel objects of the namespaces
-		Estimate: drivers.Estimate{Tasks: 8, MemoryBytes: 8 << 20},
+		Estimate: drivers.Estimate{Tasks: 8, MemoryBytes: 8 << 20, Trial: 150 * time.Millisecond},
 		Factory:  func(env drivers.Env) (drivers.Driver, error) { return New(env) },
 	})
 }

@@ -66,7 +66,7 @@ func init() {
 		Class:   results.ClassOSLevel,
 		Options: Options,
 		// the agent and its containerd shim
-		Estimate: drivers.Estimate{Tasks: 24, MemoryBytes: 24 << 20},
+		Estimate: drivers.Estimate{Tasks: 24, MemoryBytes: 24 << 20, Trial: 500 * time.Millisecond},
 		Factory:  func(env drivers.Env) (drivers.Driver, error) { return New(env) },
 	})
 }

@@ -27,7 +27,7 @@ func init() {
 		Kind:  "none: a plain process, the baseline",
 		Class: results.ClassNone,
 		// the Go agent: 6 threads, 4 MiB resident
-		Estimate: drivers.Estimate{Tasks: 8, MemoryBytes: 8 << 20},
+		Estimate: drivers.Estimate{Tasks: 8, MemoryBytes: 8 << 20, Trial: 150 * time.Millisecond},
 		Factory:  func(env drivers.Env) (drivers.Driver, error) { return New(env.Agent), nil },
 	})
 }

@@ -98,7 +98,7 @@ func init() {
 		Kind:  "VM: QEMU, hardware-assisted (KVM) where usable, else full emulation (TCG); own guest kernel",
 		Class: results.ClassVM,
 		// QEMU: 4 threads, 256 MiB of guest RAM and about 150 MiB of its own
-		Estimate: drivers.Estimate{Tasks: 8, MemoryBytes: 512 << 20},
+		Estimate: drivers.Estimate{Tasks: 8, MemoryBytes: 512 << 20, Trial: 5 * time.Second},
 		Options:  Options,
 		GuestMemory: func(opts map[string]string, memoryBytes int64) int64 {
 			return int64(guestMiB(opts, memoryBytes)) << 20

@@ -79,7 +79,7 @@ func init() {
 			Kind:  "OS-level: the " + rt + " OCI runtime (peer of container)",
 			Class: results.ClassOSLevel,
 			// the runtime in the foreground and the agent
-			Estimate: drivers.Estimate{Tasks: 24, MemoryBytes: 16 << 20},
+			Estimate: drivers.Estimate{Tasks: 24, MemoryBytes: 16 << 20, Trial: 250 * time.Millisecond},
 			Options:  []drivers.Option{NetworkOption},
 			Factory:  func(env drivers.Env) (drivers.Driver, error) { return New(rt, env) },
 		})
@@ -90,7 +90,7 @@ func init() {
 		Class: results.ClassSandbox,
 		// runsc in the foreground, the Sentry and the gofer, each with
 		// a thread per core and more
-		Estimate: drivers.Estimate{Tasks: 96, MemoryBytes: 96 << 20},
+		Estimate: drivers.Estimate{Tasks: 96, MemoryBytes: 96 << 20, Trial: 800 * time.Millisecond},
 		Options:  GVisorOptions,
 		Factory:  func(env drivers.Env) (drivers.Driver, error) { return New("gvisor", env) },
 	})

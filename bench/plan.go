@@ -1,0 +1,50 @@
+package bench
+
+import (
+	"fmt"
+	"time"
+
+	"virtbench/drivers"
+	"virtbench/scenarios"
+)
+
+// EstimateDuration estimates, before anything ran, how long sc's trials
+// take on a host with cpus CPUs: per trial, the driver's typical trial
+// (drivers.Estimate.Trial) for each round of cpus instances started at
+// once, and the scenario's settle. A density sweep is not estimated (0):
+// it runs until a limit of the host stops it.
+func EstimateDuration(sc *scenarios.Scenario, cpus int) time.Duration {
+	if sc.Density != nil {
+		return 0
+	}
+	cpus = max(cpus, 1)
+	var total time.Duration
+	for _, v := range sc.Drivers {
+		info, err := drivers.Lookup(v.Driver)
+		if err != nil {
+			continue
+		}
+		for _, w := range sc.Workloads {
+			if !v.Runs(w.Name) {
+				continue
+			}
+			for _, n := range sc.Instances {
+				rounds := time.Duration((n + cpus - 1) / cpus)
+				total += time.Duration(sc.Warmup+sc.Reps) * (rounds*info.Estimate.Trial + sc.Settle)
+			}
+		}
+	}
+	return total
+}
+
+// CheckPlan refuses a plan estimated (EstimateDuration) to take longer
+// than the scenario's max_duration, with the line of its repetitions.
+func CheckPlan(sc *scenarios.Scenario, cpus int) error {
+	est := EstimateDuration(sc, cpus)
+	if est <= sc.MaxDuration {
+		return nil
+	}
+	return &scenarios.Error{File: sc.Source, Line: sc.Line("reps"), Msg: fmt.Sprintf(
+		"reps: the plan would take about %v (%d repetitions of every trial, by the drivers' typical trial times), more than max_duration %v: fewer reps or instances, or a larger max_duration (also --max-duration)",
+		est.Round(time.Minute), sc.Warmup+sc.Reps, sc.MaxDuration)}
+}
