@@ -337,6 +337,10 @@ type trial struct {
 	rep  int
 	out  *results.Outcome
 
+	// parent is the run's context: once it is done, failed measurements
+	// are the interruption's, not the instances'.
+	parent context.Context
+
 	mu       sync.Mutex
 	storeErr error
 	// cost is the most one instance took in this trial: memory (its PSS
@@ -345,12 +349,16 @@ type trial struct {
 	cost cost
 }
 
-// record stores a sample with the trial's coordinates filled in.
+// record stores a sample with the trial's coordinates filled in. A
+// measurement that failed because the run was interrupted is kept, marked
+// so, and not counted among the failures: the instance did not fail.
 func (t *trial) record(s results.Sample) {
 	s.Time = time.Now().UTC()
 	s.Driver, s.Workload, s.Instances = t.name, t.w.Name, t.n
 	s.Rep, s.Warmup = t.rep, t.rep < 0
-	if s.Failed() {
+	if s.Failed() && t.parent != nil && t.parent.Err() != nil {
+		s.Error = results.InterruptedPrefix + s.Error
+	} else if s.Failed() {
 		t.mu.Lock()
 		t.out.FailureCount++
 		if len(t.out.Failures) < results.MaxFailureLines {
@@ -375,6 +383,7 @@ type started struct {
 // run runs one trial and returns its progress line. Only storage errors
 // and interruption are returned; instance failures become failed samples.
 func (t *trial) run(parent context.Context) (string, error) {
+	t.parent = parent
 	sc := t.r.Scenario
 	ctx, cancel := context.WithTimeout(parent, sc.Timeout)
 	defer cancel()

@@ -324,12 +324,32 @@ func TestRunnerInterrupt(t *testing.T) {
 	useFake(t, f)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	_, _, err := runScenario(t, ctx, scenario(t, "name: t\ndrivers: [fake]\nworkloads: [idle]\nreps: 100\ntimeout: 1h\n"))
+	samples, out, err := runScenario(t, ctx, scenario(t, "name: t\ndrivers: [fake]\nworkloads: [idle]\nreps: 100\ntimeout: 1h\n"))
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Run = %v, want the context's error", err)
 	}
 	if f.running != 0 {
 		t.Errorf("%d instances still running after an interrupted run", f.running)
+	}
+	if out.FailureCount != 0 {
+		t.Errorf("failures %d %v (samples %v); want none counted: the interruption is not the instances' failure", out.FailureCount, out.Failures, samples)
+	}
+}
+
+// TestRecordInterrupted: a measurement that failed once the run was
+// interrupted (pss: context canceled) is kept, marked, and not counted as
+// a failure; one that failed before is.
+func TestRecordInterrupted(t *testing.T) {
+	var got []results.Sample
+	r := &Runner{Scenario: &scenarios.Scenario{}, Sink: func(s results.Sample) error { got = append(got, s); return nil }}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &results.Outcome{}
+	tr := &trial{r: r, name: "v", n: 1, out: out, parent: ctx}
+	tr.record(results.Sample{Metric: results.MetricPSS, Unit: "B", Error: "pss: no such process"})
+	cancel()
+	tr.record(results.Sample{Metric: results.MetricPSS, Unit: "B", Error: "pss: context canceled"})
+	if out.FailureCount != 1 || len(got) != 2 || got[0].Error != "pss: no such process" || got[1].Error != results.InterruptedPrefix+"pss: context canceled" {
+		t.Errorf("failures %d, samples %+v; want one failure and the second sample kept, marked interrupted", out.FailureCount, got)
 	}
 }
 

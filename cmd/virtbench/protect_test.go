@@ -53,6 +53,8 @@ func TestBadInputs(t *testing.T) {
 		{[]string{"run", remove}, remove + ":4: workloads: probe -remove names a file"},
 		{[]string{"run", fifo}, "not a regular file: a FIFO"},
 		{[]string{"run", "/dev/zero"}, "/dev/zero: not a regular file: a device"},
+		{[]string{"run", "startup", "--drivers", "native", "--memprofile", "/nonexistent/dir/mem.prof"}, "--memprofile: open /nonexistent/dir/mem.prof: no such file or directory"},
+		{[]string{"run", "startup", "--drivers", "native", "--cpuprofile", typo}, "--cpuprofile: open " + typo + ": file exists"},
 		{[]string{"run", "startup", "--drivers", "qemu", "--reps", "100000"}, "reps: the plan would take about 138h54m0s"},
 		{[]string{"compare", "a", "b", "--fail-on-regression", "-10"}, "want a percentage of 0 or more"},
 	}
@@ -200,6 +202,23 @@ func TestSignals(t *testing.T) {
 	}
 	if n := lines(filepath.Join(out, results.SamplesFile)); n < 30 {
 		t.Errorf("%d samples, want every rep's", n)
+	}
+}
+
+// TestNothingMeasured: a run whose every trial the guard skipped says it
+// measured nothing and exits 1, instead of "completed".
+func TestNothingMeasured(t *testing.T) {
+	// A workload that would write 100 TiB: nothing at load refuses it, the
+	// guard before its trial does, on any host.
+	file := writeScenario(t, "name: toobig\ndrivers: [native]\nworkloads:\n  - {name: fileio, args: [-size, \"109951162777600\"]}\nreps: 1\nwarmup: 0\n")
+	out := filepath.Join(t.TempDir(), "run")
+	code, stdout, stderr := cli(t, "run", file, "--out", out, "--agent", drivertest.Agent(t))
+	var st results.Status
+	if err := results.ReadJSON(out, results.StatusFile, &st); err != nil {
+		t.Fatal(err)
+	}
+	if code != exitFailures || st.State != results.StateFailed || !strings.Contains(st.Reason, "nothing was measured") || !strings.Contains(stdout, "not run: native fileio ×1") {
+		t.Errorf("exit %d, run.json %s %q\n%s\n%s; want exit 1, failed, nothing measured", code, st.State, st.Reason, stdout, stderr)
 	}
 }
 

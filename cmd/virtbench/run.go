@@ -91,7 +91,7 @@ func applySet(sc *scenarios.Scenario, key, value string, stderr io.Writer) error
 	return usagef("--set %s: %q is neither a driver nor a variant of scenario %s (have %s)", key, prefix, sc.Name, strings.Join(sc.VariantNames(), ", "))
 }
 
-func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (code int, err error) {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	driversFlag := fs.String("drivers", "", "comma-separated variants of the scenario, or drivers with their defaults, to run instead of the scenario's")
@@ -201,8 +201,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 		return exitUsage, usageError{err}
 	}
 	defer func() {
-		if err := stopProfiles(); err != nil {
-			fmt.Fprintf(stderr, "virtbench run: %v\n", err)
+		if perr := stopProfiles(); perr != nil {
+			if code == exitOK {
+				code = exitFailures
+			}
+			err = errors.Join(err, perr)
 		}
 	}()
 
@@ -306,12 +309,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	for _, o := range state.ConcurrentNotes(stateDir) {
 		status.SharedWith = append(status.SharedWith, describeRun(state.Orphan{Owner: o}))
 	}
-	code := exitOK
+	code = exitOK
 	switch {
 	case errors.Is(runErr, context.Canceled):
 		status.State, status.Reason, code = results.StateInterrupted, "interrupted by a signal", exitInterrupted
 	case runErr != nil:
 		status.State, status.Reason, code = results.StateFailed, runErr.Error(), exitFailures
+	case outcome.Trials == 0 && len(outcome.Density) == 0:
+		status.State, status.Reason, code = results.StateFailed, "nothing was measured: no trial ran (each skipped variant or trial says why under outcome.skipped)", exitFailures
 	case outcome.FailureCount > 0:
 		status.State, status.Reason, code = results.StateCompleted, fmt.Sprintf("%d failed measurements", outcome.FailureCount), exitFailures
 	default:

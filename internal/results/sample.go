@@ -36,6 +36,11 @@ type Sample struct {
 // Failed reports whether s records a failure.
 func (s Sample) Failed() bool { return s.Error != "" }
 
+// InterruptedPrefix starts the Error of a measurement that failed because
+// the run was interrupted (its context cancelled): kept, but not a failure
+// of the instance, and not counted as one.
+const InterruptedPrefix = "interrupted: "
+
 // Metric names recorded by the runner.
 const (
 	MetricStartup = "startup"
