@@ -16,56 +16,47 @@ import (
 // KSMSettleLimit bounds the wait for KSM's merging to settle.
 const KSMSettleLimit = 60 * time.Second
 
-// ksmRecordDir is the directory, in the run's state directory, of the
-// record of the host's KSM settings while virtbench has changed them.
-const ksmRecordDir = "host-ksm"
-
 // hostKSM turns KSM on for the trials that ask for it and puts the host's
-// settings back. The settings found are written to a state record first,
-// so that `virtbench clean` restores them after a crash.
+// settings back. It holds them through the state root's KSM record
+// (state.HoldKSM), written before anything changes: concurrent runs share
+// it, the settings found by the first holder come back when the last one
+// lets go, and `virtbench clean` puts them back after a crash.
 type hostKSM struct {
 	dir      string // ksm.Dir, or a fake in tests
 	stateDir string
 	window   time.Duration // see Runner.KSMWindow
-	saved    *ksm.Settings
+	held     bool
 	on       time.Time // when the fast scan last began
 }
 
-// enable records the host's settings (once) and turns merging on at the
+// enable holds the host's settings (once) and turns merging on at the
 // kernel's default scan rate (ksm.Maintain); settleKSM scans fast once the
 // instances run.
 func (h *hostKSM) enable() error {
 	if h == nil {
 		return errors.New("bench: host.ksm=on but KSM was not prepared")
 	}
-	if h.saved == nil {
-		cur, err := ksm.Read(h.dir)
-		if err != nil {
+	if !h.held {
+		if err := state.HoldKSM(filepath.Dir(h.stateDir), h.dir); err != nil {
 			return err
 		}
-		rec := filepath.Join(h.stateDir, ksmRecordDir)
-		if err := os.MkdirAll(rec, 0o700); err != nil {
-			return fmt.Errorf("bench: ksm record: %w", err)
-		}
-		if err := state.Write(rec, state.Record{Driver: "host", KSM: &state.KSM{Dir: h.dir, Saved: cur}}); err != nil {
-			return err
-		}
-		h.saved = &cur
+		h.held = true
 	}
 	return ksm.Set(h.dir, ksm.Maintain)
 }
 
-// restore puts the recorded settings back (unmerging what was merged) and
-// removes the record. It does nothing when nothing was changed.
+// restore lets go of the hold: the settings come back (merged pages
+// unmerged) unless another run still holds them. It does nothing when
+// nothing was held.
 func (h *hostKSM) restore() error {
-	if h.saved == nil {
+	if !h.held {
 		return nil
 	}
-	if err := ksm.Restore(h.dir, *h.saved); err != nil {
+	if _, err := state.ReleaseKSM(filepath.Dir(h.stateDir)); err != nil {
 		return err
 	}
-	h.saved = nil
-	return os.RemoveAll(filepath.Join(h.stateDir, ksmRecordDir))
+	h.held = false
+	return nil
 }
 
 // settleKSM scans fast until merging settles among the running instances,

@@ -13,6 +13,7 @@ import (
 
 	"virtbench/drivers"
 	"virtbench/drivers/drivertest"
+	"virtbench/drivers/state"
 	"virtbench/internal/ksm"
 )
 
@@ -91,10 +92,15 @@ func TestKSMVariant(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer store.Close()
-		r := &Runner{Scenario: scenario(t, src), Env: drivers.Env{Agent: drivertest.Agent(t), StateDir: t.TempDir()},
+		root := t.TempDir()
+		stateDir := filepath.Join(root, "run-t")
+		if err := os.Mkdir(stateDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		r := &Runner{Scenario: scenario(t, src), Env: drivers.Env{Agent: drivertest.Agent(t), StateDir: stateDir},
 			Sink: store.Add, KSMDir: k.dir, KSMWindow: 50 * time.Millisecond}
 		_, err = r.Run(ctx)
-		if _, serr := os.Stat(filepath.Join(r.Env.StateDir, ksmRecordDir)); serr == nil {
+		if _, serr := os.Stat(filepath.Join(root, state.KSMHoldsFile)); serr == nil {
 			t.Error("the KSM record outlived the run")
 		}
 		back, _ := results.ReadSamples(filepath.Join(store.Dir(), results.SamplesFile))

@@ -10,22 +10,34 @@ import (
 	"virtbench/internal/ksm"
 )
 
-// TestCleanRestoresKSM: a killed run's record of the host's KSM settings
-// puts them back, merged pages unmerged first.
-func TestCleanRestoresKSM(t *testing.T) {
+// fakeKnobs returns a directory of KSM knobs with the given settings.
+func fakeKnobs(t *testing.T, s ksm.Settings) string {
+	t.Helper()
 	knobs := t.TempDir()
-	for name, v := range map[string]int{"run": 1, "pages_to_scan": 5000, "sleep_millisecs": 10} {
+	for name, v := range map[string]int{"run": s.Run, "pages_to_scan": s.PagesToScan, "sleep_millisecs": s.SleepMillisecs} {
 		if err := os.WriteFile(filepath.Join(knobs, name), []byte(strconv.Itoa(v)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	run := filepath.Join(t.TempDir(), "run-x")
-	rec := filepath.Join(run, "host-ksm")
-	if err := os.MkdirAll(rec, 0o700); err != nil {
+	return knobs
+}
+
+// TestCleanRestoresKSM: a killed run's hold on the host's KSM settings is
+// released by clean, which puts them back, merged pages unmerged first.
+func TestCleanRestoresKSM(t *testing.T) {
+	saved := ksm.Settings{Run: 0, PagesToScan: 100, SleepMillisecs: 20}
+	knobs := fakeKnobs(t, saved)
+	root := t.TempDir()
+	run := filepath.Join(root, "run-x")
+	if err := os.MkdirAll(run, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	saved := ksm.Settings{Run: 0, PagesToScan: 100, SleepMillisecs: 20}
-	if err := Write(rec, Record{Driver: "host", KSM: &KSM{Dir: knobs, Saved: saved}}); err != nil {
+	// A holder that no longer runs: the run that was killed.
+	dead := Process{Pid: os.Getpid(), Start: 1}
+	if err := writeJSON(filepath.Join(root, KSMHoldsFile), KSMHolds{Dir: knobs, Saved: saved, Holders: []Process{dead}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ksm.Set(knobs, ksm.Settings{Run: 1, PagesToScan: 5000, SleepMillisecs: 10}); err != nil {
 		t.Fatal(err)
 	}
 	did, err := Clean(Orphan{Dir: run})
@@ -38,11 +50,61 @@ func TestCleanRestoresKSM(t *testing.T) {
 	if !strings.Contains(strings.Join(did, "\n"), "restored the host's KSM settings: run=0 pages_to_scan=100 sleep_millisecs=20") {
 		t.Errorf("clean said %q", did)
 	}
+	if _, err := os.Stat(filepath.Join(root, KSMHoldsFile)); !os.IsNotExist(err) {
+		t.Errorf("KSM holds left: %v", err)
+	}
 	if err := Remove(Orphan{Dir: run}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(run); !os.IsNotExist(err) {
 		t.Errorf("state directory left: %v", err)
+	}
+}
+
+// TestKSMHolds: of two runs that hold KSM on at once, the first to finish
+// leaves it on for the other, and the last puts back what the first found
+// (the repro left the host with KSM on). A live holder keeps clean from
+// restoring.
+func TestKSMHolds(t *testing.T) {
+	found := ksm.Settings{Run: 0, PagesToScan: 100, SleepMillisecs: 20}
+	knobs := fakeKnobs(t, found)
+	root := t.TempDir()
+	on := ksm.Settings{Run: 1, PagesToScan: 100, SleepMillisecs: 200}
+	other := ProcessOf(os.Getppid()) // another live process: the second run
+	if err := HoldKSM(root, knobs); err != nil {
+		t.Fatal(err)
+	}
+	if err := ksm.Set(knobs, on); err != nil {
+		t.Fatal(err)
+	}
+	// The second run holds them as it finds them (on): the record keeps
+	// what the first found.
+	err := withHolds(root, func(h *KSMHolds) error { h.Holders = append(h.Holders, other); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if restored, err := ReleaseKSM(root); err != nil || restored != nil {
+		t.Fatalf("first release: restored %v, %v; want nothing while the other run holds", restored, err)
+	}
+	if got, _ := ksm.Read(knobs); got != on {
+		t.Errorf("KSM after the first run ended %+v, want still %+v for the other", got, on)
+	}
+	if _, err := Clean(Orphan{Dir: filepath.Join(root, "run-gone")}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := ksm.Read(knobs); got != on {
+		t.Errorf("KSM after clean while a run holds it %+v, want %+v", got, on)
+	}
+	// The other run ends (its hold pruned as if it had exited).
+	err = withHolds(root, func(h *KSMHolds) error { h.Holders = nil; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if restored, err := ReleaseKSM(root); err != nil || restored == nil || *restored != found {
+		t.Fatalf("last release: restored %v, %v; want %+v", restored, err, found)
+	}
+	if got, _ := ksm.Read(knobs); got != found {
+		t.Errorf("KSM after the last run ended %+v, want %+v", got, found)
 	}
 }
 

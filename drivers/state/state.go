@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"virtbench/drivers/internal/cgroups"
-	"virtbench/internal/ksm"
 )
 
 // Process identifies a process across PID reuse: its PID and its start
@@ -56,15 +55,6 @@ type Record struct {
 	Runtimes []Runtime `json:"runtimes,omitempty"`
 	// Containers are Docker containers, by name.
 	Containers []string `json:"containers,omitempty"`
-	// KSM, when set, holds the host's KSM settings from before the run
-	// changed them: clean puts them back.
-	KSM *KSM `json:"ksm,omitempty"`
-}
-
-// KSM is the host's KSM settings as a run found them.
-type KSM struct {
-	Dir   string       `json:"dir"`
-	Saved ksm.Settings `json:"saved"`
 }
 
 // RecordFile is the name of an instance's record.
@@ -306,14 +296,12 @@ func Clean(o Orphan) ([]string, error) {
 			did = append(did, "removed cgroup "+cg)
 		}
 	}
-	for _, r := range records {
-		if k := r.KSM; k != nil {
-			if err := ksm.Restore(k.Dir, k.Saved); err != nil {
-				errs = append(errs, err)
-			} else {
-				did = append(did, fmt.Sprintf("restored the host's KSM settings: run=%d pages_to_scan=%d sleep_millisecs=%d", k.Saved.Run, k.Saved.PagesToScan, k.Saved.SleepMillisecs))
-			}
-		}
+	// The host's KSM settings, held by this run and maybe by others (see
+	// KSMHolds), come back once no holder runs.
+	if restored, err := ReleaseKSM(filepath.Dir(o.Dir)); err != nil {
+		errs = append(errs, err)
+	} else if k := restored; k != nil {
+		did = append(did, fmt.Sprintf("restored the host's KSM settings: run=%d pages_to_scan=%d sleep_millisecs=%d", k.Run, k.PagesToScan, k.SleepMillisecs))
 	}
 	return did, errors.Join(errs...)
 }
