@@ -300,26 +300,40 @@ func (r *Runner) recordImage(variant string, d drivers.Driver) error {
 	u, err := is.ImageUsage()
 	if err != nil {
 		s.Metric, s.Error = results.MetricImageAllocated, err.Error()
-		return r.Sink(s)
+		return r.sink(s)
 	}
 	s.Metric, s.Value = results.MetricImageApparent, float64(u.Apparent)
-	if err := r.Sink(s); err != nil {
+	if err := r.sink(s); err != nil {
 		return err
 	}
 	s.Metric, s.Value = results.MetricImageAllocated, float64(u.Allocated)
-	if err := r.Sink(s); err != nil {
+	if err := r.sink(s); err != nil {
 		return err
 	}
 	if p, ok := d.(drivers.Preparer); ok {
 		for _, m := range p.Prepared() {
 			s.Metric, s.Unit, s.Value = m.Metric, m.Unit, m.Value
-			if err := r.Sink(s); err != nil {
+			if err := r.sink(s); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
 }
+
+// sink passes s to Sink. A value that cannot have been measured (see
+// results.Sample.Check: a negative duration, a value beyond any) is a
+// fault, never a figure: it is kept as a failed sample that says so.
+func (r *Runner) sink(s results.Sample) error {
+	if err := s.Check(); err != nil {
+		s.Error = impossible + err.Error()
+	}
+	return r.Sink(s)
+}
+
+// impossible starts the Error of a sample whose value cannot have been
+// measured.
+const impossible = "impossible value: "
 
 func (r *Runner) progress(format string, args ...any) {
 	if r.Progress != nil {
@@ -356,6 +370,9 @@ func (t *trial) record(s results.Sample) {
 	s.Time = time.Now().UTC()
 	s.Driver, s.Workload, s.Instances = t.name, t.w.Name, t.n
 	s.Rep, s.Warmup = t.rep, t.rep < 0
+	if err := s.Check(); err != nil {
+		s.Error = impossible + err.Error()
+	}
 	if s.Failed() && t.parent != nil && t.parent.Err() != nil {
 		s.Error = results.InterruptedPrefix + s.Error
 	} else if s.Failed() {
@@ -366,7 +383,7 @@ func (t *trial) record(s results.Sample) {
 		}
 		t.mu.Unlock()
 	}
-	if err := t.r.Sink(s); err != nil {
+	if err := t.r.sink(s); err != nil {
 		t.mu.Lock()
 		t.storeErr = errors.Join(t.storeErr, err)
 		t.mu.Unlock()

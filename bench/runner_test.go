@@ -395,7 +395,7 @@ func TestRequiredDriverUnavailable(t *testing.T) {
 }
 
 func TestDecodeSamplesTornLine(t *testing.T) {
-	in := `{"driver":"a","metric":"startup","value":1}` + "\n" + `{"driver":"a","metr`
+	in := `{"driver":"a","metric":"startup","unit":"sec","value":1}` + "\n" + `{"driver":"a","metr`
 	got, err := results.DecodeSamples(strings.NewReader(in), "x")
 	if !errors.Is(err, results.ErrTornLine) || !strings.Contains(err.Error(), "x:2") || len(got) != 1 {
 		t.Errorf("DecodeSamples with a torn last line = %v, %v; want 1 sample and results.ErrTornLine naming x:2", got, err)

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -141,52 +142,52 @@ const (
 
 // WriteAll writes every derived file of a into the run directory and
 // returns the path of report.html.
+//
+// Every file is rendered before any is written, and all are written
+// together (results.WriteFilesAtomic): a failure leaves the directory's
+// earlier derived files as they were, never some of them new.
 func WriteAll(r *Run, a *Analysis) (string, error) {
+	var files []results.File
 	for _, f := range []struct {
 		name string
 		v    any
 	}{{SummaryFile, a.Summaries}, {ClaimsFile, a.Claims}, {CapacityFile, a.Capacity}} {
-		if err := results.WriteJSON(r.Dir, f.name, f.v); err != nil {
-			return "", err
+		b, err := json.MarshalIndent(f.v, "", "  ")
+		if err != nil {
+			return "", fmt.Errorf("reports: encode %s: %w", f.name, err)
 		}
+		files = append(files, results.File{Name: f.name, Data: append(b, '\n')})
 	}
-	files := []struct {
+	for _, f := range []struct {
 		name  string
 		write func(*bytes.Buffer) error
 	}{
 		{BenchFile, func(b *bytes.Buffer) error { return WriteBenchfmt(b, r.Provenance, r.Samples) }},
 		{CSVFile, func(b *bytes.Buffer) error { return WriteCSV(b, a.Summaries) }},
 		{MarkdownFile, func(b *bytes.Buffer) error { return WriteMarkdownReport(b, a) }},
-	}
-	for _, f := range files {
+	} {
 		var b bytes.Buffer
 		if err := f.write(&b); err != nil {
-			return "", err
+			return "", fmt.Errorf("reports: %s: %w", f.name, err)
 		}
-		if err := results.WriteFileAtomic(filepath.Join(r.Dir, f.name), b.Bytes()); err != nil {
-			return "", err
-		}
+		files = append(files, results.File{Name: f.name, Data: b.Bytes()})
 	}
 	charts, err := Charts(r.Samples)
 	if err != nil {
 		return "", err
 	}
 	for _, c := range charts {
-		for ext, data := range map[string][]byte{".svg": c.SVG, ".png": c.PNG} {
-			if err := results.WriteFileAtomic(filepath.Join(r.Dir, c.Name+ext), data); err != nil {
-				return "", err
-			}
-		}
+		files = append(files, results.File{Name: c.Name + ".svg", Data: c.SVG}, results.File{Name: c.Name + ".png", Data: c.PNG})
 	}
 	var b bytes.Buffer
 	if err := WriteHTML(&b, r, a, charts); err != nil {
 		return "", err
 	}
-	path := filepath.Join(r.Dir, ReportFile)
-	if err := results.WriteFileAtomic(path, b.Bytes()); err != nil {
+	files = append(files, results.File{Name: ReportFile, Data: b.Bytes()})
+	if err := results.WriteFilesAtomic(r.Dir, files); err != nil {
 		return "", err
 	}
-	return path, nil
+	return filepath.Join(r.Dir, ReportFile), nil
 }
 
 // WriteMarkdownReport writes results.md: the summaries, the ratios to

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"fmt"
 	"errors"
 	"os"
 	"os/exec"
@@ -303,5 +305,57 @@ func TestBuiltinsFit(t *testing.T) {
 		if err := bench.CheckPlan(sc, 2); err != nil {
 			t.Errorf("built-in %s refused: %v", name, err)
 		}
+	}
+}
+
+// TestReportRefusesImpossible: report refuses samples that cannot have
+// been measured, the samples of two runs joined, and records that are not
+// regular files, naming the line or file, and leaves the run's derived
+// files as they were.
+func TestReportRefusesImpossible(t *testing.T) {
+	dir := t.TempDir()
+	agent := drivertest.Agent(t)
+	for _, name := range []string{"a", "b"} {
+		if code, stdout, stderr := cli(t, "run", "startup", "--drivers", "native", "--workloads", "idle", "--reps", "1", "--warmup", "0", "--agent", agent, "--out", filepath.Join(dir, name)); code != exitOK {
+			t.Fatalf("run: exit %d\n%s\n%s", code, stdout, stderr)
+		}
+	}
+	a := filepath.Join(dir, "a")
+	samples := filepath.Join(a, results.SamplesFile)
+	orig, err := os.ReadFile(samples)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, _ := os.ReadFile(filepath.Join(a, "report.html"))
+	other, _ := os.ReadFile(filepath.Join(dir, "b", results.SamplesFile))
+	n := lines(samples)
+	negative := strings.Replace(strings.SplitAfter(string(orig), "\n")[0], `"unit":"sec","value":`, `"unit":"sec","value":-5,"x":`, 1)
+	for _, tt := range []struct{ name, data, want string }{
+		{"negative startup", string(orig) + negative, fmt.Sprintf("samples.jsonl:%d: startup: a duration cannot be negative (-5 sec)", n+1)},
+		{"two runs", string(orig) + string(other), fmt.Sprintf("samples.jsonl:%d: a sample of run", n+1)},
+	} {
+		if err := os.WriteFile(samples, []byte(tt.data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, _, stderr := cli(t, "report", a)
+		if code != exitUsage || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%s: exit %d, stderr %q; want exit 2 and %q", tt.name, code, stderr, tt.want)
+		}
+		if b, _ := os.ReadFile(filepath.Join(a, "report.html")); !bytes.Equal(b, report) {
+			t.Errorf("%s: report.html changed", tt.name)
+		}
+	}
+	if err := os.WriteFile(samples, orig, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := filepath.Join(a, results.EnvFile)
+	if err := os.Remove(env); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/dev/zero", env); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := cli(t, "report", a); code != exitUsage || !strings.Contains(stderr, "not a regular file: a device") {
+		t.Errorf("env.json linked to /dev/zero: exit %d, stderr %q; want exit 2, not a regular file", code, stderr)
 	}
 }

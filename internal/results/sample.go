@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"time"
 
 	"virtbench/internal/safefile"
@@ -31,6 +32,42 @@ type Sample struct {
 	Labels map[string]string `json:"labels,omitempty"`
 	// Error marks a failed measurement; Value is then meaningless.
 	Error string `json:"error,omitempty"`
+	// Run is the store's mark of the run that took the sample: a samples
+	// file that holds two runs' samples is refused (DecodeSamples).
+	Run string `json:"run,omitempty"`
+}
+
+// MaxValue bounds the magnitude of any measured value: nothing virtbench
+// measures (seconds, bytes, operations per second) comes near it, and
+// sums of values below it stay finite.
+const MaxValue = 1e18
+
+// signed are the metrics whose values may be negative: a MemAvailable
+// drop within the host's noise.
+var signed = map[string]bool{MetricHostMemDrop: true, MetricDensityMemDrop: true}
+
+// Check reports what is impossible about a sample as measured: a value
+// that is not finite or beyond MaxValue, a negative duration or size (the
+// units sec and B; a MemAvailable drop may be negative), a unit other
+// than its metric's declared one (KindOf). A failed sample's value is
+// not checked.
+func (s Sample) Check() error {
+	if s.Metric == "" {
+		return errors.New("a sample without a metric")
+	}
+	if s.Failed() {
+		return nil
+	}
+	switch {
+	case math.IsNaN(s.Value) || math.Abs(s.Value) > MaxValue:
+		return fmt.Errorf("%s: value %g is beyond any measurement (at most %g)", s.Metric, s.Value, MaxValue)
+	case s.Value < 0 && (s.Unit == "sec" || s.Unit == "B") && !signed[s.Metric]:
+		return fmt.Errorf("%s: a %s cannot be negative (%g %s)", s.Metric, map[string]string{"sec": "duration", "B": "size"}[s.Unit], s.Value, s.Unit)
+	}
+	if k := KindOf(s.Metric); k.Unit != "" && s.Unit != k.Unit {
+		return fmt.Errorf("%s: unit %q, declared %q", s.Metric, s.Unit, k.Unit)
+	}
+	return nil
 }
 
 // Failed reports whether s records a failure.
@@ -98,12 +135,14 @@ func ReadSamples(path string) ([]Sample, error) {
 }
 
 // DecodeSamples reads samples in JSON lines from r; name is used in errors.
-// See ReadSamples for a torn last line.
+// Each sample must pass Check, and all must be of one run (Sample.Run);
+// an error names the first line that is not. See ReadSamples for a torn
+// last line.
 func DecodeSamples(r io.Reader, name string) ([]Sample, error) {
 	var out []Sample
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	line := 0
+	line, run, runLine := 0, "", 0
 	var pending error
 	for sc.Scan() {
 		line++
@@ -117,6 +156,16 @@ func DecodeSamples(r io.Reader, name string) ([]Sample, error) {
 		if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
 			pending = fmt.Errorf("results: %s:%d: %w", name, line, err)
 			continue
+		}
+		if err := s.Check(); err != nil {
+			return nil, fmt.Errorf("results: %s:%d: %w", name, line, err)
+		}
+		switch {
+		case s.Run == "":
+		case run == "":
+			run, runLine = s.Run, line
+		case s.Run != run:
+			return nil, fmt.Errorf("results: %s:%d: a sample of run %s, but line %d began run %s: the samples of two runs were joined", name, line, s.Run, runLine, run)
 		}
 		out = append(out, s)
 	}

@@ -1,7 +1,10 @@
 package results
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,6 +27,8 @@ type Store struct {
 	err  error // the first failed write; every later Add returns it
 	// n counts the samples written.
 	n int
+	// run marks every sample the store writes (Sample.Run).
+	run string
 }
 
 // Run directory file names.
@@ -47,7 +52,12 @@ func CreateStore(dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("results: %w (choose another --out)", err)
 	}
-	return &Store{dir: dir, f: f}, nil
+	id := make([]byte, 8)
+	if _, err := rand.Read(id); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("results: %w", err)
+	}
+	return &Store{dir: dir, f: f, run: hex.EncodeToString(id)}, nil
 }
 
 // Dir returns the run directory.
@@ -55,6 +65,7 @@ func (s *Store) Dir() string { return s.dir }
 
 // Add writes one sample.
 func (s *Store) Add(smp Sample) error {
+	smp.Run = s.run
 	b, err := json.Marshal(smp)
 	if err != nil {
 		return fmt.Errorf("results: encode sample: %w", err)
@@ -130,6 +141,44 @@ func WriteFileAtomic(path string, data []byte) error {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("results: %w", err)
+	}
+	return nil
+}
+
+// File is a named file's content, for WriteFilesAtomic.
+type File struct {
+	Name string
+	Data []byte
+}
+
+// WriteFilesAtomic writes files into dir all together: each goes to a
+// temporary file first, and only once every one is written are they
+// renamed into place. When a write fails, the temporary files are removed
+// and dir is as it was.
+func WriteFilesAtomic(dir string, files []File) error {
+	tmps := make([]string, 0, len(files))
+	fail := func(err error) error {
+		for _, t := range tmps {
+			os.Remove(t)
+		}
+		return err
+	}
+	for _, f := range files {
+		tmp, err := os.CreateTemp(dir, "."+f.Name+".tmp")
+		if err != nil {
+			return fail(fmt.Errorf("results: %w", err))
+		}
+		tmps = append(tmps, tmp.Name())
+		_, err = tmp.Write(f.Data)
+		err = errors.Join(err, tmp.Chmod(0o644), tmp.Close())
+		if err != nil {
+			return fail(fmt.Errorf("results: write %s: %w", filepath.Join(dir, f.Name), err))
+		}
+	}
+	for i, f := range files {
+		if err := os.Rename(tmps[i], filepath.Join(dir, f.Name)); err != nil {
+			return fail(fmt.Errorf("results: %w", err))
+		}
 	}
 	return nil
 }
