@@ -49,6 +49,7 @@ type Runner struct {
 	KSMWindow time.Duration
 
 	ksm *hostKSM // set while a run has variants with host.ksm=on
+	dog *watchdog
 }
 
 func (r *Runner) host() Host {
@@ -79,7 +80,11 @@ func (r *Runner) Run(ctx context.Context) (results.Outcome, error) {
 			}
 		}
 	}
+	r.dog = &watchdog{}
+	dogCtx, stopDog := context.WithCancel(ctx)
+	go r.dog.watch(dogCtx)
 	out, err := r.run(ctx)
+	stopDog()
 	if r.ksm != nil {
 		if kerr := r.ksm.restore(); kerr != nil {
 			err = errors.Join(err, fmt.Errorf("bench: putting the host's KSM settings back: %w", kerr))
@@ -192,7 +197,9 @@ func (r *Runner) run(ctx context.Context) (results.Outcome, error) {
 					if err != nil {
 						return out, err
 					}
-					costs[d.name].add(t.cost)
+					if !t.excluded {
+						costs[d.name].add(t.cost)
+					}
 					r.progress("[%d/%d] %s", out.Trials, total, line)
 				}
 			}
@@ -361,6 +368,8 @@ type trial struct {
 	// or the MemAvailable drop per instance, whichever is larger), tasks
 	// and writable disk.
 	cost cost
+	// excluded says the trial's samples are not to be summarised (exclude).
+	excluded bool
 }
 
 // record stores a sample with the trial's coordinates filled in. A
@@ -401,6 +410,7 @@ type started struct {
 // and interruption are returned; instance failures become failed samples.
 func (t *trial) run(parent context.Context) (string, error) {
 	t.parent = parent
+	begin := time.Now()
 	sc := t.r.Scenario
 	ctx, cancel := context.WithTimeout(parent, sc.Timeout)
 	defer cancel()
@@ -462,12 +472,54 @@ func (t *trial) run(parent context.Context) (string, error) {
 	if parent.Err() != nil {
 		return "", parent.Err()
 	}
+	if why := exitedDuring(insts); why != "" {
+		t.exclude(why)
+	}
 	t.sampleWritable(insts)
 	t.stopAll(insts)
+	if why := t.r.dog.stalledReason(begin, time.Now()); why != "" {
+		t.exclude(why)
+	}
 	t.mu.Lock()
 	err := t.storeErr
 	t.mu.Unlock()
 	return t.summaryLine(insts), err
+}
+
+// exclude records that the trial's samples, kept, must not be summarised
+// (results.MetricTrialExcluded), and why: a failure of the trial. What it
+// cost is not the instances' ordinary cost, so the guards do not learn it.
+func (t *trial) exclude(why string) {
+	t.excluded = true
+	t.record(results.Sample{Metric: results.MetricTrialExcluded, Error: why})
+}
+
+// exitedDuring says which started instance exited before the trial
+// stopped it (killed from outside: its process's exit was seen), and how;
+// "" when none did.
+func exitedDuring(insts []*started) string {
+	for _, st := range insts {
+		if why := exitCause(st); why != "" {
+			return why
+		}
+	}
+	return ""
+}
+
+// exitCause says how a started instance exited before the trial stopped
+// it, or "" while it runs (or cannot tell).
+func exitCause(st *started) string {
+	if st.err != nil {
+		return ""
+	}
+	if ex, ok := st.inst.(drivers.Exiter); ok {
+		select {
+		case <-ex.Exited():
+			return fmt.Sprintf("instance %s exited during the trial (%v)", st.id, ex.ExitErr())
+		default:
+		}
+	}
+	return ""
 }
 
 // startInstance starts one instance, waits for READY and records its
@@ -556,6 +608,9 @@ func (t *trial) sampleMemory(ctx context.Context, insts []*started, memBefore in
 		running++
 		m, err := MemoryOf(ctx, st.inst.Processes())
 		if err != nil {
+			if why := exitCause(st); why != "" {
+				err = fmt.Errorf("%s: %w", why, err)
+			}
 			t.record(results.Sample{Instance: st.id, Metric: results.MetricPSS, Unit: "B", Error: err.Error()})
 			continue
 		}

@@ -736,3 +736,29 @@ func TestCheckPlan(t *testing.T) {
 		t.Errorf("CheckPlan of an ordinary plan = %v", err)
 	}
 }
+
+// TestWatchdogDuring: the stalls overlapping a trial's time are summed,
+// and a stall the watchdog has not yet ticked through counts too.
+func TestWatchdogDuring(t *testing.T) {
+	t0 := time.Now()
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	w := &watchdog{stalls: []stall{{at(1), at(3)}, {at(10), at(11)}}, last: at(20)}
+	tests := []struct {
+		from, to float64
+		want     time.Duration
+	}{
+		{0, 0.5, 0},
+		{0, 5, 2 * time.Second},
+		{2, 10.5, 1500 * time.Millisecond},
+		{12, 20.5, 0},
+		{12, 22, 2 * time.Second}, // the last tick was 2 s before: a stall not yet seen
+	}
+	for _, tt := range tests {
+		if got := w.during(at(tt.from), at(tt.to)); got != tt.want {
+			t.Errorf("during(%v, %v) = %v, want %v", tt.from, tt.to, got, tt.want)
+		}
+	}
+	if (*watchdog)(nil).during(t0, at(5)) != 0 {
+		t.Error("a nil watchdog saw a stall")
+	}
+}

@@ -125,6 +125,9 @@ func Load(dir string) (*Run, error) {
 	if err := results.ReadJSON(dir, results.StatusFile, &r.Status); err != nil {
 		return nil, err
 	}
+	for _, why := range results.Exclude(r.Samples) {
+		r.Warnings = append(r.Warnings, "a trial's samples are left out of the summaries: "+why)
+	}
 	r.Summaries = results.Summarize(r.Samples)
 	return r, nil
 }

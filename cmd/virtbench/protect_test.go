@@ -359,3 +359,74 @@ func TestReportRefusesImpossible(t *testing.T) {
 		t.Errorf("env.json linked to /dev/zero: exit %d, stderr %q; want exit 2, not a regular file", code, stderr)
 	}
 }
+
+// excludedTrials returns the reasons of the run's excluded trials.
+func excludedTrials(t *testing.T, out string) []string {
+	t.Helper()
+	samples, err := results.ReadSamples(filepath.Join(out, results.SamplesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var why []string
+	for _, s := range samples {
+		if s.Metric == results.MetricTrialExcluded {
+			why = append(why, s.Error)
+		}
+	}
+	return why
+}
+
+// TestInstanceKilledDuringTrial kills one of two instances from outside
+// while the trial settles: the trial says which exited and how, and its
+// samples stay in the file but out of the summaries (the repro divided the
+// MemAvailable drop by both instances).
+func TestInstanceKilledDuringTrial(t *testing.T) {
+	agent := privateAgent(t)
+	file := writeScenario(t, "name: killed\ndrivers: [native]\nworkloads: [idle]\ninstances: [2]\nreps: 1\nwarmup: 0\nsettle: 2s\n")
+	out := filepath.Join(t.TempDir(), "run")
+	cmd := exec.Command(virtbench, "run", file, "--out", out, "--agent", agent)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitFor(t, time.Minute, "two agents", func() bool { return len(agentProcesses(agent)) == 2 })
+	if err := syscall.Kill(agentProcesses(agent)[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != exitFailures {
+		t.Errorf("exit %d, want 1 (a failed trial)", code)
+	}
+	why := excludedTrials(t, out)
+	if len(why) != 1 || !strings.Contains(why[0], "exited during the trial") || !strings.Contains(why[0], "signal: killed") {
+		t.Errorf("excluded trials %q; want one, saying an instance was killed", why)
+	}
+	var sums []results.Summary
+	if err := results.ReadJSON(out, "summary.json", &sums); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sums {
+		if s.N > 0 && (s.Metric == results.MetricHostMemDrop || s.Metric == results.MetricStartup) {
+			t.Errorf("summary of %s from the excluded trial: %+v", s.Metric, s)
+		}
+	}
+}
+
+// TestHarnessStopped stops virtbench itself (SIGSTOP, then SIGCONT) during
+// a run: the trial it was in is excluded, with the stall's length.
+func TestHarnessStopped(t *testing.T) {
+	cmd, out := startLong(t)
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	if err := cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	interrupt(t, cmd, out, syscall.SIGINT)
+	why := excludedTrials(t, out)
+	if len(why) == 0 || !strings.Contains(why[0], "virtbench itself did not run for") {
+		t.Errorf("excluded trials %q; want the one virtbench was stopped in", why)
+	}
+}

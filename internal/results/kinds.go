@@ -97,6 +97,7 @@ var kinds = map[string]Kind{
 	MetricKSMSettle:        {FamilyDensity, "sec", guest.LowerIsBetter},
 
 	MetricSamplerDuration: {FamilyHarness, "sec", guest.LowerIsBetter},
+	MetricTrialExcluded:   {FamilyHarness, "", guest.NoBetter},
 }
 
 // measures are the workloads' declared results, by name.

@@ -73,6 +73,51 @@ func (s Sample) Check() error {
 // Failed reports whether s records a failure.
 func (s Sample) Failed() bool { return s.Error != "" }
 
+// MetricTrialExcluded marks a trial whose samples are kept but not
+// summarised, because what they measured is not the instances' ordinary
+// cost: an instance exited during the trial (killed from outside), or
+// virtbench itself did not run for a while (stopped, or the host
+// stalled). Its Error says why; it carries the trial's coordinates
+// (driver, workload, instances, rep).
+const MetricTrialExcluded = "trial_excluded"
+
+// ExcludedPrefix starts the Error that Exclude gives each sample of an
+// excluded trial.
+const ExcludedPrefix = "excluded with its trial: "
+
+// trialKey identifies a trial within a run.
+type trialKey struct {
+	driver, workload string
+	instances, rep   int
+}
+
+// Exclude marks, in place, every sample of a trial that a
+// MetricTrialExcluded sample excludes as failed (ExcludedPrefix and the
+// reason), so that no summary, chart or comparison counts it; the file
+// keeps them as they were. It returns the reasons, one per excluded trial.
+func Exclude(samples []Sample) []string {
+	why := map[trialKey]string{}
+	var reasons []string
+	for _, s := range samples {
+		if s.Metric == MetricTrialExcluded {
+			k := trialKey{s.Driver, s.Workload, s.Instances, s.Rep}
+			if _, ok := why[k]; !ok {
+				why[k] = s.Error
+				reasons = append(reasons, fmt.Sprintf("%s %s ×%d rep %d: %s", s.Driver, s.Workload, s.Instances, s.Rep, s.Error))
+			}
+		}
+	}
+	if len(why) == 0 {
+		return nil
+	}
+	for i, s := range samples {
+		if r, ok := why[trialKey{s.Driver, s.Workload, s.Instances, s.Rep}]; ok && !s.Failed() {
+			samples[i].Error = ExcludedPrefix + r
+		}
+	}
+	return reasons
+}
+
 // InterruptedPrefix starts the Error of a measurement that failed because
 // the run was interrupted (its context cancelled): kept, but not a failure
 // of the instance, and not counted as one.
