@@ -5,11 +5,12 @@ import (
 	"io"
 	"math"
 	"sort"
-	"strings"
 	"text/tabwriter"
-	"virtbench/internal/results"
 
 	"golang.org/x/perf/benchmath"
+
+	"virtbench/guest"
+	"virtbench/internal/results"
 )
 
 // Alpha is the significance level of run comparisons, as in benchstat.
@@ -29,9 +30,13 @@ type Change struct {
 	P float64
 	// Significant is P < Alpha.
 	Significant bool
-	// Regression is a significant change for the worse: slower, bigger
-	// or lower throughput.
-	Regression bool
+	// Regression is a significant change for the worse, and Improvement
+	// one for the better, by the direction the metric's kind declares
+	// (results.KindOf): slower, bigger or lower throughput is worse, a
+	// density sweep reaching more instances or KSM saving more is better.
+	// A metric of no direction (an amount such as guest RAM configured)
+	// is neither, only Significant.
+	Regression, Improvement bool
 	// Note explains a comparison that could not be made well.
 	Note string
 }
@@ -54,9 +59,6 @@ func samplesByKey(samples []results.Sample) (map[results.Key][]float64, map[resu
 	}
 	return vals, units, order
 }
-
-// higherIsBetter reports units of throughput.
-func higherIsBetter(unit string) bool { return strings.HasSuffix(unit, "/s") }
 
 // Compare compares each later run with the first (the baseline), metric by
 // metric, with the Mann-Whitney U test as benchstat does.
@@ -83,11 +85,14 @@ func Compare(runs []*Run) []Change {
 			}
 			ch.P, ch.Note = results.MannWhitney(b, c)
 			ch.Significant = ch.P < Alpha
-			worse := ch.Delta > 0
-			if higherIsBetter(ch.Unit) {
-				worse = ch.Delta < 0
+			if ch.Significant && ch.Delta != 0 {
+				switch results.KindOf(k.Metric).Better {
+				case guest.HigherIsBetter:
+					ch.Regression, ch.Improvement = ch.Delta < 0, ch.Delta > 0
+				case guest.LowerIsBetter:
+					ch.Regression, ch.Improvement = ch.Delta > 0, ch.Delta < 0
+				}
 			}
-			ch.Regression = ch.Significant && worse && ch.Delta != 0
 			out = append(out, ch)
 		}
 	}
@@ -104,8 +109,10 @@ func WriteCompare(w io.Writer, changes []Change) error {
 		switch {
 		case c.Regression:
 			verdict = "worse"
-		case c.Significant && c.Delta != 0:
+		case c.Improvement:
 			verdict = "better"
+		case c.Significant && c.Delta != 0:
+			verdict = "changed"
 		}
 		if c.Note != "" && !c.Significant {
 			verdict += " (" + c.Note + ")"
