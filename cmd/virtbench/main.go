@@ -103,6 +103,15 @@ func (p *pipeWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// Fd returns the descriptor of the stream written to, so that a caller
+// can ask whether it is a terminal; ^uintptr(0) when it is not a file.
+func (p *pipeWriter) Fd() uintptr {
+	if f, ok := p.w.(*os.File); ok {
+		return f.Fd()
+	}
+	return ^uintptr(0)
+}
+
 // Closed says whether and how the stream was closed early.
 func (p *pipeWriter) Closed() string {
 	p.mu.Lock()

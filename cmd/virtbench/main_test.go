@@ -17,6 +17,8 @@ import (
 	"time"
 	"virtbench/internal/results"
 
+	"golang.org/x/sys/unix"
+
 	"virtbench/drivers/docker"
 	"virtbench/drivers/drivertest"
 )
@@ -324,5 +326,44 @@ settle: 0s
 	}
 	if bytes.Contains(results, []byte("driver=ct-small/workload=cpu")) {
 		t.Error("ct-small ran cpu, which it does not list")
+	}
+}
+
+// TestProgressOnTerminal: on a terminal, even through the writer main
+// wraps stderr in, a trial's progress line replaces the previous one;
+// piped, every line is kept (the bug: the wrapper hid the terminal).
+func TestProgressOnTerminal(t *testing.T) {
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals here (/dev/ptmx: %v); mount devpts to run this test", err)
+	}
+	defer master.Close()
+	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetUint32(int(master.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tty, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	if p := newProgress(&pipeWriter{w: tty, name: "stderr"}).(*progress); !p.tty {
+		t.Error("progress through pipeWriter on a terminal: not seen as a terminal")
+	}
+	var b bytes.Buffer
+	if p := newProgress(&pipeWriter{w: &b, name: "stderr"}).(*progress); p.tty {
+		t.Error("progress into a buffer seen as a terminal")
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	if p := newProgress(&pipeWriter{w: w, name: "stderr"}).(*progress); p.tty {
+		t.Error("progress into a pipe seen as a terminal")
 	}
 }

@@ -531,8 +531,11 @@ type progress struct {
 	tty bool
 }
 
+// newProgress returns the progress writer for w: a terminal when w (an
+// *os.File, or the pipeWriter main wraps stderr in) has a descriptor that
+// is one.
 func newProgress(w io.Writer) io.Writer {
-	f, ok := w.(*os.File)
+	f, ok := w.(interface{ Fd() uintptr })
 	return &progress{w: w, tty: ok && term.IsTerminal(int(f.Fd()))}
 }
 
