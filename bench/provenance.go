@@ -17,13 +17,15 @@ import (
 	"github.com/shirou/gopsutil/v4/host"
 	"github.com/shirou/gopsutil/v4/mem"
 
+	"virtbench/drivers"
 	"virtbench/guest"
 	"virtbench/internal/kvm"
 )
 
-// Collect gathers provenance. Missing facts are recorded as "unknown" or
-// "not found" rather than failing the run.
-func Collect(ctx context.Context) results.Provenance {
+// Collect gathers provenance, with the versions of the tools that the
+// named drivers run (drivers.Info.Tools). Missing facts are recorded as
+// "unknown" or "not found" rather than failing the run.
+func Collect(ctx context.Context, driverNames []string) results.Provenance {
 	p := results.Provenance{
 		Time:          time.Now().UTC(),
 		Cores:         runtime.NumCPU(),
@@ -47,13 +49,16 @@ func Collect(ctx context.Context) results.Provenance {
 	if v, err := mem.VirtualMemoryWithContext(ctx); err == nil {
 		p.MemoryBytes = int64(v.Total)
 	}
-	for name, args := range map[string][]string{
-		"qemu":   {"qemu-system-x86_64", "--version"},
-		"runc":   {"runc", "--version"},
-		"crun":   {"crun", "--version"},
-		"docker": {"docker", "version", "--format", "{{.Server.Version}}"},
-	} {
-		p.Tools[name] = toolVersion(ctx, args)
+	for _, d := range driverNames {
+		info, err := drivers.Lookup(d)
+		if err != nil {
+			continue
+		}
+		for _, t := range info.Tools {
+			if _, ok := p.Tools[t.Name]; !ok {
+				p.Tools[t.Name] = toolVersion(ctx, t.Version)
+			}
+		}
 	}
 	return p
 }

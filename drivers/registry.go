@@ -45,7 +45,19 @@ type Info struct {
 	// (a VM's RAM), from the variant's settings and the scenario's
 	// memory per instance (0: none given): what the guards hold it to.
 	GuestMemory func(opts map[string]string, memoryBytes int64) int64
-	Factory     Factory
+	// Tools are the host programs the driver runs, for provenance: each
+	// run's env.json records the version of every tool of the drivers it
+	// ran.
+	Tools   []Tool
+	Factory Factory
+}
+
+// Tool is a host program a driver runs, and how to ask its version.
+type Tool struct {
+	// Name keys the version in env.json's tools ("runsc").
+	Name string
+	// Version is the command that prints the version on its first line.
+	Version []string
 }
 
 // Estimate is what one instance is expected to take of the host at most.

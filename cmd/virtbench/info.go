@@ -89,7 +89,11 @@ func cmdEnv(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return exitUsage, err
 	}
-	p := bench.Collect(ctx)
+	var all []string
+	for _, info := range drivers.Drivers() {
+		all = append(all, info.Name)
+	}
+	p := bench.Collect(ctx, all)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

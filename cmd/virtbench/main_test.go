@@ -136,6 +136,18 @@ func TestRunReportEnvList(t *testing.T) {
 	if code != exitOK || json.Unmarshal([]byte(stdout), &p) != nil || p.Cores == 0 || p.Kernel == "" {
 		t.Errorf("env --json: exit %d, %q", code, stdout)
 	}
+	// Every driver's tools, from the drivers' declarations: runsc behind
+	// gvisor too.
+	for _, tool := range []string{"qemu", "runc", "crun", "runsc", "docker"} {
+		if p.Tools[tool] == "" {
+			t.Errorf("env --json: no version of %s in %v", tool, p.Tools)
+		}
+	}
+	// A run records the tools of the drivers it ran, and only those.
+	var runEnv results.Provenance
+	if err := results.ReadJSON(out, results.EnvFile, &runEnv); err != nil || len(runEnv.Tools) != 0 {
+		t.Errorf("env.json of a native run: tools %v, %v; want none (native runs no tool)", runEnv.Tools, err)
+	}
 	code, stdout, _ = cli(t, "list", "--agent", drivertest.Agent(t))
 	if code != exitOK || !strings.Contains(stdout, "native") || !strings.Contains(stdout, "quick") || !strings.Contains(stdout, "fileio") ||
 		!strings.Contains(stdout, "qemu.accel") || !strings.Contains(stdout, "gvisor.platform") {

@@ -254,7 +254,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (code 
 		return exitFailures, err
 	}
 
-	prov := bench.Collect(ctx)
+	var used []string
+	for _, v := range sc.Drivers {
+		used = append(used, v.Driver)
+	}
+	prov := bench.Collect(ctx, used)
 	prov.Scenario, prov.ScenarioHash, prov.ScenarioFile = sc.Name, sc.Hash, sc.Source
 	if fs.NFlag() > 0 {
 		prov.ScenarioFile += " (with command-line flags: " + strings.Join(args, " ") + ")"

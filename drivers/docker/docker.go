@@ -65,6 +65,7 @@ func init() {
 		Kind:    "OS-level: a Docker container through the local engine (containerd, runc, shim)",
 		Class:   results.ClassOSLevel,
 		Options: Options,
+		Tools:   []drivers.Tool{{Name: "docker", Version: []string{"docker", "version", "--format", "{{.Server.Version}}"}}},
 		// the agent and its containerd shim
 		Estimate: drivers.Estimate{Tasks: 24, MemoryBytes: 24 << 20, Trial: 500 * time.Millisecond},
 		Factory:  func(env drivers.Env) (drivers.Driver, error) { return New(env) },

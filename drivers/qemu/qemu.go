@@ -100,6 +100,7 @@ func init() {
 		// QEMU: 4 threads, 256 MiB of guest RAM and about 150 MiB of its own
 		Estimate: drivers.Estimate{Tasks: 8, MemoryBytes: 512 << 20, Trial: 5 * time.Second},
 		Options:  Options,
+		Tools:    []drivers.Tool{{Name: "qemu", Version: []string{"qemu-system-x86_64", "--version"}}},
 		GuestMemory: func(opts map[string]string, memoryBytes int64) int64 {
 			return int64(guestMiB(opts, memoryBytes)) << 20
 		},

@@ -81,6 +81,7 @@ func init() {
 			// the runtime in the foreground and the agent
 			Estimate: drivers.Estimate{Tasks: 24, MemoryBytes: 16 << 20, Trial: 250 * time.Millisecond},
 			Options:  []drivers.Option{NetworkOption},
+			Tools:    []drivers.Tool{{Name: rt, Version: []string{rt, "--version"}}},
 			Factory:  func(env drivers.Env) (drivers.Driver, error) { return New(rt, env) },
 		})
 	}
@@ -92,6 +93,7 @@ func init() {
 		// a thread per core and more
 		Estimate: drivers.Estimate{Tasks: 96, MemoryBytes: 96 << 20, Trial: 800 * time.Millisecond},
 		Options:  GVisorOptions,
+		Tools:    []drivers.Tool{{Name: "runsc", Version: []string{"runsc", "--version"}}},
 		Factory:  func(env drivers.Env) (drivers.Driver, error) { return New("gvisor", env) },
 	})
 }
