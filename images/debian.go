@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -13,9 +14,103 @@ import (
 // DebianSuite is the Debian release of the "debian" image profile.
 const DebianSuite = "bookworm"
 
-// DebianMirror is where debootstrap fetches packages: Debian's own
-// archive, the registry this host's apt uses.
-const DebianMirror = "http://deb.debian.org/debian"
+// DefaultDebianMirror is Debian's own archive: where debootstrap fetches
+// packages when neither MirrorEnv nor the host's apt names another.
+const DefaultDebianMirror = "http://deb.debian.org/debian"
+
+// MirrorEnv, when set, is the Debian mirror debootstrap fetches from.
+const MirrorEnv = "VIRTBENCH_DEBIAN_MIRROR"
+
+// AptSources is where the host's apt keeps its sources.
+const AptSources = "/etc/apt"
+
+// DebianMirror returns the mirror debootstrap fetches DebianSuite from:
+// $VIRTBENCH_DEBIAN_MIRROR, else the first source of the host's apt (under
+// aptDir: sources.list, sources.list.d/*.list in one-line form, *.sources
+// in deb822 form) that serves the suite's main component, else
+// DefaultDebianMirror. A user behind a mirror or a caching proxy that apt
+// already uses gets it without saying so.
+func DebianMirror(aptDir string) string {
+	if m := os.Getenv(MirrorEnv); m != "" {
+		return m
+	}
+	files := []string{filepath.Join(aptDir, "sources.list")}
+	for _, pat := range []string{"*.list", "*.sources"} {
+		m, _ := filepath.Glob(filepath.Join(aptDir, "sources.list.d", pat))
+		files = append(files, m...)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		parse := oneLineSources
+		if strings.HasSuffix(f, ".sources") {
+			parse = deb822Sources
+		}
+		for _, s := range parse(string(b)) {
+			if slices.Contains(s.suites, DebianSuite) && slices.Contains(s.components, "main") {
+				return s.uri
+			}
+		}
+	}
+	return DefaultDebianMirror
+}
+
+// aptSource is one apt source of binary packages.
+type aptSource struct {
+	uri                string
+	suites, components []string
+}
+
+// oneLineSources parses sources.list lines: deb [options] URI SUITE COMPONENT...
+func oneLineSources(text string) []aptSource {
+	var out []aptSource
+	for _, line := range strings.Split(text, "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		f := strings.Fields(line)
+		if len(f) < 3 || f[0] != "deb" {
+			continue
+		}
+		f = f[1:]
+		if strings.HasPrefix(f[0], "[") {
+			for len(f) > 0 && !strings.HasSuffix(f[0], "]") {
+				f = f[1:]
+			}
+			if len(f) > 0 {
+				f = f[1:]
+			}
+		}
+		if len(f) >= 3 {
+			out = append(out, aptSource{uri: f[0], suites: f[1:2], components: f[2:]})
+		}
+	}
+	return out
+}
+
+// deb822Sources parses .sources stanzas (Types, URIs, Suites, Components),
+// skipping those with Enabled: no.
+func deb822Sources(text string) []aptSource {
+	var out []aptSource
+	for _, stanza := range strings.Split(text, "\n\n") {
+		fields := map[string]string{}
+		for _, line := range strings.Split(stanza, "\n") {
+			if strings.HasPrefix(line, "#") {
+				continue
+			}
+			if k, v, ok := strings.Cut(line, ":"); ok {
+				fields[strings.ToLower(strings.TrimSpace(k))] = strings.TrimSpace(v)
+			}
+		}
+		if !slices.Contains(strings.Fields(fields["types"]), "deb") || strings.EqualFold(fields["enabled"], "no") {
+			continue
+		}
+		for _, uri := range strings.Fields(fields["uris"]) {
+			out = append(out, aptSource{uri: uri, suites: strings.Fields(fields["suites"]), components: strings.Fields(fields["components"])})
+		}
+	}
+	return out
+}
 
 // debianPackages are added to debootstrap's minbase: an init system, so the
 // guest boots like a traditional VM, and what it needs to mount its disk.
@@ -48,7 +143,7 @@ func DebianBase(cacheDir string) (string, error) {
 		return "", fmt.Errorf("images: debian: %w", err)
 	}
 	root := filepath.Join(dir, "rootfs")
-	cmd := exec.Command("debootstrap", "--variant=minbase", "--include="+strings.Join(debianPackages, ","), DebianSuite, root, DebianMirror)
+	cmd := exec.Command("debootstrap", "--variant=minbase", "--include="+strings.Join(debianPackages, ","), DebianSuite, root, DebianMirror(AptSources))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		os.RemoveAll(dir)
