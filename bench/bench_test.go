@@ -4,6 +4,7 @@ import (
 	"os/exec"
 	"testing"
 	"time"
+
 	"virtbench/internal/results"
 )
 

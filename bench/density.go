@@ -7,12 +7,12 @@ import (
 	"slices"
 	"sync"
 	"time"
-	"virtbench/internal/results"
 
 	"github.com/dustin/go-humanize"
 
 	"virtbench/drivers"
 	"virtbench/guest"
+	"virtbench/internal/results"
 	"virtbench/scenarios"
 )
 

@@ -7,10 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-	"virtbench/internal/results"
 
 	"virtbench/drivers/state"
 	"virtbench/internal/ksm"
+	"virtbench/internal/results"
 )
 
 // KSMSettleLimit bounds the wait for KSM's merging to settle.

@@ -9,12 +9,12 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"virtbench/internal/results"
 
 	"virtbench/drivers"
 	"virtbench/drivers/drivertest"
 	"virtbench/drivers/state"
 	"virtbench/internal/ksm"
+	"virtbench/internal/results"
 )
 
 // fakeKSM is a KSM directory served by a goroutine that acts as ksmd:

@@ -11,9 +11,9 @@ import (
 	"slices"
 	"sync"
 	"time"
-	"virtbench/internal/results"
 
 	"virtbench/drivers"
+	"virtbench/internal/results"
 )
 
 // The network load: NetConns keep-alive connections send GET requests to

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"virtbench/internal/results"
 
 	"github.com/shirou/gopsutil/v4/cpu"
 	"github.com/shirou/gopsutil/v4/host"
@@ -20,6 +19,7 @@ import (
 	"virtbench/drivers"
 	"virtbench/guest"
 	"virtbench/internal/kvm"
+	"virtbench/internal/results"
 )
 
 // Collect gathers provenance, with the versions of the tools that the

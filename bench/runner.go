@@ -12,11 +12,11 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"virtbench/internal/results"
 
 	"virtbench/drivers"
 	"virtbench/guest"
 	"virtbench/internal/ksm"
+	"virtbench/internal/results"
 	"virtbench/scenarios"
 )
 

@@ -13,12 +13,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"virtbench/internal/results"
 
 	"virtbench/drivers"
 	"virtbench/drivers/drivertest"
 	_ "virtbench/drivers/native"
 	"virtbench/guest"
+	"virtbench/internal/results"
 	"virtbench/scenarios"
 )
 

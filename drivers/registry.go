@@ -5,6 +5,7 @@ import (
 	"sort"
 	"sync"
 	"time"
+
 	"virtbench/internal/results"
 )
 

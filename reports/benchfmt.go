@@ -4,9 +4,10 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"virtbench/internal/results"
 
 	"golang.org/x/perf/benchfmt"
+
+	"virtbench/internal/results"
 )
 
 // WriteBenchfmt writes every measured (non-warmup, non-failed) sample as one

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"virtbench/internal/results"
 
 	"virtbench/internal/required"
+	"virtbench/internal/results"
 )
 
 // chromium returns the headless browser Debian installs (run.sh installs it).

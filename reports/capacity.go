@@ -322,7 +322,7 @@ func formatBudget(l Limit) string {
 	return FormatValue(l.Budget, "B")
 }
 
-// formatCount writes a count, "-" for Unbounded.
+// formatCount writes a count, "unbounded" for Unbounded.
 func formatCount(n int) string {
 	if n == Unbounded {
 		return "unbounded"

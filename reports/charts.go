@@ -7,7 +7,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"virtbench/internal/results"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -15,6 +14,8 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
+
+	"virtbench/internal/results"
 )
 
 // Chart is one rendered chart.
@@ -205,7 +206,7 @@ func formatTick(v float64, unit string) string {
 }
 
 // tableQuartiles makes a box show the quartiles the tables print (type 7,
-// bench.Describe) instead of gonum's Tukey hinges, which differ for small
+// results.Describe) instead of gonum's Tukey hinges, which differ for small
 // samples, and recomputes the whiskers (1.5 IQR fences) from them.
 func tableQuartiles(b *plotter.BoxPlot) {
 	s := results.Describe(b.Values)

@@ -4,11 +4,12 @@ import (
 	"fmt"
 	"image/color"
 	"sort"
-	"virtbench/internal/results"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+
+	"virtbench/internal/results"
 )
 
 // Curve is one line of a density chart: y at each instance count.

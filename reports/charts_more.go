@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"image/color"
 	"slices"
-	"virtbench/internal/results"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 
 	"virtbench/guest"
+	"virtbench/internal/results"
 )
 
 // Bars is the data of a grouped or stacked bar chart: one group per

@@ -3,6 +3,7 @@ package reports
 import (
 	"fmt"
 	"strings"
+
 	"virtbench/internal/results"
 )
 

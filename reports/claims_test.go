@@ -3,6 +3,7 @@ package reports
 import (
 	"strings"
 	"testing"
+
 	"virtbench/internal/results"
 )
 

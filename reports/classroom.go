@@ -5,6 +5,7 @@ import (
 	"html"
 	"slices"
 	"strings"
+
 	"virtbench/internal/results"
 )
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+
 	"virtbench/internal/results"
 )
 

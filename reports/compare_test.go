@@ -5,6 +5,7 @@ import (
 	"math/rand"
 	"strings"
 	"testing"
+
 	"virtbench/internal/results"
 )
 

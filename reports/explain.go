@@ -3,9 +3,9 @@ package reports
 import (
 	"fmt"
 	"strings"
-	"virtbench/internal/results"
 
 	"virtbench/guest"
+	"virtbench/internal/results"
 )
 
 // explainFaster says which differences in the setup could explain an

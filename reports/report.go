@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
 	"virtbench/internal/results"
 )
 

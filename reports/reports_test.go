@@ -10,10 +10,11 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"virtbench/internal/results"
 
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+
+	"virtbench/internal/results"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")

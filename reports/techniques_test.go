@@ -2,6 +2,7 @@ package reports
 
 import (
 	"testing"
+
 	"virtbench/internal/results"
 )
 

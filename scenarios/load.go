@@ -250,16 +250,6 @@ func (p *parser) list(field string, n *yaml.Node) []*yaml.Node {
 	return items
 }
 
-func (p *parser) strs(field string, n *yaml.Node) []string {
-	var out []string
-	for _, it := range p.list(field, n) {
-		if s, ok := p.scalar(it, "a name"); ok {
-			out = append(out, strings.Split(s, ",")...)
-		}
-	}
-	return out
-}
-
 // variantFields are the keys of a variant mapping.
 var variantFields = []string{"name", "driver", "options", "workloads"}
 

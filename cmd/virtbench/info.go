@@ -14,7 +14,6 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-	"virtbench/internal/results"
 
 	"virtbench/bench"
 
@@ -24,6 +23,7 @@ import (
 	"virtbench/drivers/docker"
 	"virtbench/drivers/state"
 	"virtbench/guest"
+	"virtbench/internal/results"
 	"virtbench/reports"
 	"virtbench/scenarios"
 )

@@ -15,12 +15,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"virtbench/internal/results"
 
 	"golang.org/x/sys/unix"
 
 	"virtbench/drivers/docker"
 	"virtbench/drivers/drivertest"
+	"virtbench/internal/results"
 )
 
 var virtbench string // path of the binary under test

@@ -12,10 +12,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"virtbench/internal/results"
 
 	"virtbench/bench"
 	"virtbench/drivers/drivertest"
+	"virtbench/internal/results"
 	"virtbench/scenarios"
 )
 

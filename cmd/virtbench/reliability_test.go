@@ -11,13 +11,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"virtbench/internal/results"
 
 	"virtbench/drivers"
 	"virtbench/drivers/drivertest"
 	"virtbench/drivers/state"
 	"virtbench/internal/ksm"
 	"virtbench/internal/required"
+	"virtbench/internal/results"
 )
 
 // leftovers lists what a run whose state directory is stateDir left on the

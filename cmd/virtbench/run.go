@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"virtbench/internal/results"
 
 	"golang.org/x/term"
 
@@ -21,6 +20,7 @@ import (
 	"virtbench/drivers"
 	"virtbench/drivers/state"
 	"virtbench/internal/didyoumean"
+	"virtbench/internal/results"
 	"virtbench/reports"
 	"virtbench/scenarios"
 )

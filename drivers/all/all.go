@@ -6,5 +6,5 @@ import (
 	_ "virtbench/drivers/docker"    // Docker, through the local engine
 	_ "virtbench/drivers/native"    // the baseline
 	_ "virtbench/drivers/qemu"      // QEMU VMs, KVM or TCG
-	_ "virtbench/drivers/runc"      // runc and crun, peers of container
+	_ "virtbench/drivers/runc"      // runc and crun, peers of container; gvisor (runsc)
 )

@@ -26,7 +26,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"virtbench/internal/results"
 
 	"golang.org/x/sys/unix"
 
@@ -38,6 +37,7 @@ import (
 	"virtbench/guest"
 	"virtbench/guest/containerinit"
 	"virtbench/images"
+	"virtbench/internal/results"
 )
 
 // Grace is how long Stop waits after SIGTERM before SIGKILL.
@@ -520,9 +520,6 @@ func (i *instance) CgroupMemoryBytes() (int64, error) { return i.cg.MemoryBytes(
 func (i *instance) WritableUsage() (images.Usage, error) {
 	return images.DiskUsage(filepath.Join(i.dir, "upper"))
 }
-
-// OOMKilled reports whether the memory limit killed a task of the instance.
-func (i *instance) OOMKilled() bool { return i.cg.OOMKilled() }
 
 // Stop terminates the init (and with it the PID namespace), then removes
 // the instance directory and the cgroup. The overlay and every other mount

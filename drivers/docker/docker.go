@@ -27,7 +27,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"virtbench/internal/results"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/pkg/stdcopy"
@@ -42,6 +41,7 @@ import (
 	"virtbench/drivers/state"
 	"virtbench/guest"
 	"virtbench/images"
+	"virtbench/internal/results"
 )
 
 // Grace is how long Stop lets the container handle SIGTERM.

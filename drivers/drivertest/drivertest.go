@@ -1,6 +1,8 @@
 // Package drivertest is the conformance suite every driver runs:
 //
-//	func TestConformance(t *testing.T) { drivertest.Run(t, native.Factory) }
+//	func TestConformance(t *testing.T) {
+//		drivertest.Run(t, func(env drivers.Env) (drivers.Driver, error) { return native.New(env.Agent), nil }, drivertest.Options{})
+//	}
 //
 // It checks start → ready → result → stop, stop twice, stop after the start
 // context is cancelled, a workload that crashes, a workload that never
@@ -23,12 +25,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"virtbench/internal/results"
 
 	"virtbench/drivers"
 	"virtbench/drivers/state"
 	"virtbench/guest"
 	"virtbench/internal/required"
+	"virtbench/internal/results"
 )
 
 // Options tune the suite for slow drivers.

@@ -10,12 +10,12 @@ import (
 	"os/exec"
 	"syscall"
 	"time"
-	"virtbench/internal/results"
 
 	"virtbench/drivers"
 	"virtbench/drivers/internal/agentproc"
 	"virtbench/drivers/internal/undo"
 	"virtbench/guest"
+	"virtbench/internal/results"
 )
 
 // Grace is how long Stop waits after SIGTERM before SIGKILL.

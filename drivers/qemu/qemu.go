@@ -57,7 +57,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"virtbench/internal/results"
 
 	"virtbench/drivers"
 	"virtbench/drivers/internal/agentproc"
@@ -68,6 +67,7 @@ import (
 	"virtbench/guest/vminit"
 	"virtbench/images"
 	"virtbench/internal/kvm"
+	"virtbench/internal/results"
 
 	"github.com/digitalocean/go-qemu/qmp/raw"
 	"github.com/shirou/gopsutil/v4/process"

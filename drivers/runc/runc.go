@@ -40,7 +40,6 @@ import (
 	"sync"
 	"time"
 	"unsafe"
-	"virtbench/internal/results"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -55,6 +54,7 @@ import (
 	"virtbench/guest/containerinit"
 	"virtbench/images"
 	"virtbench/internal/kvm"
+	"virtbench/internal/results"
 )
 
 // Grace is how long Stop waits after SIGTERM before killing the container.
