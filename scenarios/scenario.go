@@ -271,7 +271,7 @@ func (s *Scenario) validate(line func(field string) int) error {
 		for j, w := range s.Workloads {
 			if ok && v.Runs(w.Name) && !badArgs(w) {
 				if err := ac.CheckArgs(append([]string{w.Name}, w.Args...)); err != nil {
-					bad(fmt.Sprintf("workloads.%d", j), "workloads: %s under %s: %v", w, v.Name, err)
+					bad(fmt.Sprintf("workloads.%d", j), "workloads: %s under %s: %v", shorten(w.String(), 80), v.Name, shorten(err.Error(), 300))
 				}
 			}
 		}
@@ -336,6 +336,15 @@ func (s *Scenario) validate(line func(field string) int) error {
 		return nil
 	}
 	return Errors(errs)
+}
+
+// shorten cuts s to n bytes and an ellipsis, for messages that quote an
+// argument of any length.
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 // badArgs reports whether an argument of w holds a byte that would split or

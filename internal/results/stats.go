@@ -73,7 +73,9 @@ func Summarize(samples []Sample) []Summary {
 	groups := map[Key]*group{}
 	var order []Key
 	for _, s := range samples {
-		if s.Warmup {
+		// An excluded trial's record is not a measurement: the reports
+		// name it among the failures and warnings.
+		if s.Warmup || s.Metric == MetricTrialExcluded {
 			continue
 		}
 		k := Key{s.Driver, s.Workload, s.Instances, s.Metric}
