@@ -46,6 +46,10 @@ type Info struct {
 	// (a VM's RAM), from the variant's settings and the scenario's
 	// memory per instance (0: none given): what the guards hold it to.
 	GuestMemory func(opts map[string]string, memoryBytes int64) int64
+	// Measures declare the metrics the driver reports of itself
+	// (Preparer's, a snapshot's creation time and size), by name: their
+	// family, unit, direction and doc (results.Declare).
+	Measures map[string]results.Kind
 	// Tools are the host programs the driver runs, for provenance: each
 	// run's env.json records the version of every tool of the drivers it
 	// ran.
@@ -96,6 +100,9 @@ func Register(info Info) {
 	}
 	if _, dup := registry[info.Name]; dup {
 		panic("drivers: Register called twice for " + info.Name)
+	}
+	for m, k := range info.Measures {
+		results.Declare(m, k)
 	}
 	registry[info.Name] = info
 }

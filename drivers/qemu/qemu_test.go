@@ -14,6 +14,7 @@ import (
 	"virtbench/guest"
 	"virtbench/guest/vminit"
 	"virtbench/internal/required"
+	"virtbench/internal/results"
 )
 
 func TestMain(m *testing.M) {
@@ -202,10 +203,14 @@ func TestSnapshotBoot(t *testing.T) {
 	drivertest.Check(t, d)
 	var took, size float64
 	for _, m := range d.Prepared() {
+		// What the driver reports of itself is declared, in its unit.
+		if k := results.KindOf(m.Metric); !results.Declared(m.Metric) || k.Unit != m.Unit || !k.Once {
+			t.Errorf("Prepared %s (%s): declared %v as %+v; want a declaration, once per run, in its unit", m.Metric, m.Unit, results.Declared(m.Metric), k)
+		}
 		switch m.Metric {
-		case "snapshot_create":
+		case qemu.MetricSnapshotCreate:
 			took = m.Value
-		case "snapshot_bytes":
+		case qemu.MetricSnapshotBytes:
 			size = m.Value
 		}
 	}

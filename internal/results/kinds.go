@@ -1,7 +1,9 @@
 package results
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 
 	"virtbench/guest"
 )
@@ -30,74 +32,132 @@ const (
 	FamilyOther Family = "other"
 )
 
-// Kind is what a metric is: its family, its unit, and which way it
-// improves (guest.NoBetter for an amount that is neither).
+// Kind is what a metric is: its family, its unit, which way it improves
+// (guest.NoBetter for an amount that is neither), whether it is measured
+// once by design, and what it means. It is declared once, here for the
+// runner's metrics, by each workload for its results (guest.Measure) and
+// by each driver for its own (drivers.Info.Measures, through Declare);
+// summaries, comparisons, claims and charts read it from the declaration.
 type Kind struct {
 	Family Family
 	Unit   string
 	Better guest.Better
+	// Once marks a metric measured once per run, variant or density step
+	// by design (bytes on disk, the count a sweep reached): a single value
+	// is not a weak sample, and its summary says nothing of sample counts.
+	Once bool
+	// Doc says in one line what the metric is.
+	Doc string
 }
 
 // Speed reports whether the metric is a speed: a performance metric
 // that improves one way or the other.
 func (k Kind) Speed() bool { return k.Family == FamilyPerformance && k.Better != guest.NoBetter }
 
-var (
-	startupKind = Kind{FamilyStartup, "sec", guest.LowerIsBetter}
-	memoryKind  = Kind{FamilyMemory, "B", guest.LowerIsBetter}
-	diskKind    = Kind{FamilyDisk, "B", guest.LowerIsBetter}
-)
+// The kinds most metrics share, with their docs added per metric.
+func startupKind(doc string) Kind {
+	return Kind{Family: FamilyStartup, Unit: "sec", Better: guest.LowerIsBetter, Doc: doc}
+}
+
+func memoryKind(doc string) Kind {
+	return Kind{Family: FamilyMemory, Unit: "B", Better: guest.LowerIsBetter, Doc: doc}
+}
+
+func diskKind(doc string) Kind {
+	return Kind{Family: FamilyDisk, Unit: "B", Better: guest.LowerIsBetter, Once: true, Doc: doc}
+}
+
+func densityKind(unit string, better guest.Better, doc string) Kind {
+	return Kind{Family: FamilyDensity, Unit: unit, Better: better, Once: true, Doc: doc}
+}
 
 // kinds declares the runner's own metrics. Workloads declare theirs
-// (guest.Workload.Measures).
+// (guest.Workload.Measures), drivers theirs (Declare).
 var kinds = map[string]Kind{
-	MetricStartup:     startupKind,
-	MetricTeardown:    startupKind,
-	MetricGuestBoot:   startupKind,
-	MetricGuestUptime: startupKind,
+	MetricStartup:     startupKind("from the driver's first step for an instance to its READY on the host"),
+	MetricTeardown:    startupKind("from Stop to everything of the instance released"),
+	MetricGuestBoot:   startupKind("how long a VM's virtual CPU had run at READY: firmware, kernel and init"),
+	MetricGuestUptime: startupKind("a VM kernel's own uptime at READY, which misses the boot before its clock ticks"),
 
-	MetricRSS:         memoryKind,
-	MetricPSS:         memoryKind,
-	MetricUSS:         memoryKind,
-	MetricPSSAnon:     memoryKind,
-	MetricCgroupMem:   memoryKind,
-	MetricHostMemDrop: memoryKind,
+	MetricRSS:         memoryKind("resident memory of the instance's host processes"),
+	MetricPSS:         memoryKind("proportional set size of the instance's host processes: shared pages divided among their users"),
+	MetricUSS:         memoryKind("memory only the instance's processes use"),
+	MetricPSSAnon:     memoryKind("the anonymous part of the PSS: the instance's own memory, no file cache"),
+	MetricCgroupMem:   memoryKind("the instance cgroup's memory usage without page cache"),
+	MetricHostMemDrop: memoryKind("the host's MemAvailable drop per instance of the trial"),
 	// A VM's resident memory, split by the driver (drivers.MemoryParter).
-	MetricMemParts:                         memoryKind,
-	MemPartPrefix + "guest_ram_configured": {FamilyMemory, "B", guest.NoBetter},
-	MemPartPrefix + "guest_ram_resident":   memoryKind,
-	MemPartPrefix + "vmm_overhead":         memoryKind,
+	MetricMemParts:                         memoryKind("a failure to split a VM's memory into its parts"),
+	MemPartPrefix + "guest_ram_configured": {Family: FamilyMemory, Unit: "B", Better: guest.NoBetter, Doc: "the guest RAM a VM was given"},
+	MemPartPrefix + "guest_ram_resident":   memoryKind("the guest RAM a VM has touched, resident on the host"),
+	MemPartPrefix + "vmm_overhead":         memoryKind("the VMM's own resident memory beside the guest's RAM"),
 
-	MetricIdleCPU: {FamilyIdle, "cores", guest.LowerIsBetter},
-	MetricTasks:   {FamilyIdle, "tasks", guest.LowerIsBetter},
+	MetricIdleCPU: {Family: FamilyIdle, Unit: "cores", Better: guest.LowerIsBetter, Doc: "CPU an idle instance's processes keep busy once it settled"},
+	MetricTasks:   {Family: FamilyIdle, Unit: "tasks", Better: guest.LowerIsBetter, Doc: "tasks (PIDs: processes and threads) an instance holds"},
 
-	MetricImageApparent:     diskKind,
-	MetricImageAllocated:    diskKind,
-	MetricWritableApparent:  diskKind,
-	MetricWritableAllocated: diskKind,
+	MetricImageApparent:     diskKind("the shared image's apparent size"),
+	MetricImageAllocated:    diskKind("the shared image's allocated size (st_blocks), shared layers counted once"),
+	MetricWritableApparent:  diskKind("an instance's writable layer, apparent size, after its workload"),
+	MetricWritableAllocated: diskKind("an instance's writable layer, allocated size, after its workload"),
 
-	MetricNetRPS: {FamilyPerformance, "op/s", guest.HigherIsBetter},
-	MetricNetP50: {FamilyPerformance, "sec", guest.LowerIsBetter},
-	MetricNetP99: {FamilyPerformance, "sec", guest.LowerIsBetter},
+	MetricNetRPS: {Family: FamilyPerformance, Unit: "op/s", Better: guest.HigherIsBetter, Doc: "HTTP requests per second the host drove over the instance's network path"},
+	MetricNetP50: {Family: FamilyPerformance, Unit: "sec", Better: guest.LowerIsBetter, Doc: "median HTTP request latency over the instance's network path"},
+	MetricNetP99: {Family: FamilyPerformance, Unit: "sec", Better: guest.LowerIsBetter, Doc: "99th percentile HTTP request latency over the instance's network path"},
 
-	MetricDensityStartup:   {FamilyDensity, "sec", guest.LowerIsBetter},
-	MetricDensityMarginal:  {FamilyDensity, "sec", guest.LowerIsBetter},
-	MetricDensityPSS:       {FamilyDensity, "B", guest.LowerIsBetter},
-	MetricDensityMemDrop:   {FamilyDensity, "B", guest.LowerIsBetter},
-	MetricDensityAvailable: {FamilyDensity, "B", guest.HigherIsBetter},
-	MetricDensityHostCPU:   {FamilyDensity, "%", guest.LowerIsBetter},
-	MetricDensityCPU:       {FamilyDensity, "cores", guest.LowerIsBetter},
-	MetricDensityTasks:     {FamilyDensity, "tasks", guest.LowerIsBetter},
-	MetricDensityReached:   {FamilyDensity, "instances", guest.HigherIsBetter},
-	MetricDensityFloor:     {FamilyDensity, "B", guest.NoBetter},
-	MetricDensityTeardown:  {FamilyDensity, "sec", guest.LowerIsBetter},
-	MetricKSMShared:        {FamilyDensity, "pages", guest.NoBetter},
-	MetricKSMSharing:       {FamilyDensity, "pages", guest.HigherIsBetter},
-	MetricKSMSaved:         {FamilyDensity, "B", guest.HigherIsBetter},
-	MetricKSMSettle:        {FamilyDensity, "sec", guest.LowerIsBetter},
+	MetricDensityStartup:   {Family: FamilyDensity, Unit: "sec", Better: guest.LowerIsBetter, Doc: "start latency of each new instance of a density step"},
+	MetricDensityMarginal:  densityKind("sec", guest.LowerIsBetter, "the start of a step's last instance, started alone on a host holding the rest"),
+	MetricDensityPSS:       densityKind("B", guest.LowerIsBetter, "summed PSS per instance at a density step"),
+	MetricDensityMemDrop:   densityKind("B", guest.LowerIsBetter, "the host's MemAvailable drop per instance at a density step"),
+	MetricDensityAvailable: densityKind("B", guest.HigherIsBetter, "the host's MemAvailable at a density step"),
+	MetricDensityHostCPU:   densityKind("%", guest.LowerIsBetter, "the host's busy CPUs, in percent of all, during a step's idle window"),
+	MetricDensityCPU:       densityKind("cores", guest.LowerIsBetter, "CPU one idle instance costs the host at a density step"),
+	MetricDensityTasks:     densityKind("tasks", guest.LowerIsBetter, "tasks per instance at a density step"),
+	MetricDensityReached:   densityKind("instances", guest.HigherIsBetter, "the instance count a density sweep reached"),
+	MetricDensityFloor:     densityKind("B", guest.NoBetter, "the MemAvailable floor a density sweep kept"),
+	MetricDensityTeardown:  densityKind("sec", guest.LowerIsBetter, "the time to stop every instance of a density sweep"),
+	MetricKSMShared:        {Family: FamilyDensity, Unit: "pages", Better: guest.NoBetter, Doc: "pages KSM keeps, one per group of identical pages"},
+	MetricKSMSharing:       {Family: FamilyDensity, Unit: "pages", Better: guest.HigherIsBetter, Doc: "pages KSM mapped onto the kept ones: the pages saved"},
+	MetricKSMSaved:         {Family: FamilyDensity, Unit: "B", Better: guest.HigherIsBetter, Doc: "bytes KSM saved per instance"},
+	MetricKSMSettle:        {Family: FamilyDensity, Unit: "sec", Better: guest.LowerIsBetter, Doc: "from turning KSM's fast scan on to merging settled (or the limit)"},
 
-	MetricSamplerDuration: {FamilyHarness, "sec", guest.LowerIsBetter},
-	MetricTrialExcluded:   {FamilyHarness, "", guest.NoBetter},
+	MetricSamplerDuration: {Family: FamilyHarness, Unit: "sec", Better: guest.LowerIsBetter, Once: true, Doc: "virtbench's own time to sample every instance of a density step once"},
+	MetricTrialExcluded:   {Family: FamilyHarness, Unit: "", Better: guest.NoBetter, Once: true, Doc: "a trial whose samples are kept but not summarised, and why"},
+}
+
+// declared are the metrics drivers declare for what they report of
+// themselves (drivers.Info.Measures), by name.
+var declared = struct {
+	sync.RWMutex
+	m map[string]Kind
+}{m: map[string]Kind{}}
+
+// Declare registers the kind of a metric a driver reports of itself
+// (a snapshot's creation time): drivers.Register calls it for the
+// driver's Measures. It panics when the name is empty or already means
+// something else, as a registry does.
+func Declare(metric string, k Kind) {
+	if metric == "" {
+		panic("results: Declare of a metric without a name")
+	}
+	if old, ok := lookup(metric); ok && old != k {
+		panic(fmt.Sprintf("results: metric %q declared twice, as %+v and %+v", metric, old, k))
+	}
+	declared.Lock()
+	defer declared.Unlock()
+	declared.m[metric] = k
+}
+
+// lookup returns a declared metric's kind.
+func lookup(metric string) (Kind, bool) {
+	if k, ok := measures[metric]; ok {
+		return k, true
+	}
+	if k, ok := kinds[metric]; ok {
+		return k, true
+	}
+	declared.RLock()
+	defer declared.RUnlock()
+	k, ok := declared.m[metric]
+	return k, ok
 }
 
 // measures are the workloads' declared results, by name.
@@ -109,7 +169,7 @@ var measures = func() map[string]Kind {
 			if r.Better == guest.NoBetter {
 				f = FamilyOther
 			}
-			m[r.Name] = Kind{f, r.Unit, r.Better}
+			m[r.Name] = Kind{Family: f, Unit: r.Unit, Better: r.Better, Doc: w.Name + " workload: " + w.Summary}
 		}
 	}
 	return m
@@ -120,14 +180,21 @@ var measures = func() map[string]Kind {
 // stage (BootMetricPrefix). Anything else is FamilyOther, with no unit
 // and no direction.
 func KindOf(metric string) Kind {
-	if k, ok := measures[metric]; ok {
+	if k, ok := lookup(metric); ok {
 		return k
 	}
-	if k, ok := kinds[metric]; ok {
-		return k
-	}
-	if strings.HasPrefix(metric, PhaseMetricPrefix) || strings.HasPrefix(metric, BootMetricPrefix) {
-		return startupKind
+	switch {
+	case strings.HasPrefix(metric, PhaseMetricPrefix):
+		return startupKind("a start phase: from the previous phase's end (or the start's beginning) to this one's")
+	case strings.HasPrefix(metric, BootMetricPrefix):
+		return startupKind("when a VM boot stage's kernel log line appeared, on the vCPU's time line")
 	}
 	return Kind{Family: FamilyOther}
+}
+
+// Declared reports whether metric has a declaration (KindOf's answer is
+// then not a guess).
+func Declared(metric string) bool {
+	_, ok := lookup(metric)
+	return ok || strings.HasPrefix(metric, PhaseMetricPrefix) || strings.HasPrefix(metric, BootMetricPrefix)
 }

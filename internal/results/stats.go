@@ -18,16 +18,6 @@ const MinSamples = 5
 // HighCoV is the coefficient of variation above which a summary warns.
 const HighCoV = 0.10
 
-// single are metrics measured once by design (bytes on disk, one reading
-// per density step): a warning about too few samples would be noise.
-var single = map[string]bool{
-	MetricImageApparent: true, MetricImageAllocated: true,
-	MetricWritableApparent: true, MetricWritableAllocated: true,
-	MetricDensityPSS: true, MetricDensityMemDrop: true, MetricDensityAvailable: true,
-	MetricDensityHostCPU: true, MetricDensityReached: true, MetricDensityFloor: true, MetricSamplerDuration: true,
-	MetricDensityCPU: true, MetricDensityTasks: true, MetricDensityMarginal: true,
-}
-
 // Key identifies one summarised series.
 type Key struct {
 	Driver    string `json:"driver"`
@@ -102,7 +92,7 @@ func Summarize(samples []Sample) []Summary {
 	for _, k := range order {
 		g := groups[k]
 		s := Describe(g.values)
-		if single[k.Metric] {
+		if KindOf(k.Metric).Once {
 			s.Warnings = nil
 		}
 		s.Key, s.Unit, s.Failed = k, g.unit, g.failed
