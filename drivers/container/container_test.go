@@ -24,7 +24,7 @@ func factory(env drivers.Env) (drivers.Driver, error) { return container.New(env
 
 func TestConformance(t *testing.T) {
 	drivertest.RequiresRoot(t)
-	drivertest.Run(t, factory, drivertest.Options{Leaks: drivertest.CgroupLeaks})
+	drivertest.Run(t, "container", drivertest.Options{Leaks: drivertest.CgroupLeaks})
 }
 
 // TestFailedStartUndoes: a start that fails once the init runs (its

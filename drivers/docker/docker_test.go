@@ -55,7 +55,7 @@ func filepathBase(p string) string {
 }
 
 func TestConformance(t *testing.T) {
-	drivertest.Run(t, factory, drivertest.Options{ReadyTimeout: time.Minute, Leaks: leftContainers})
+	drivertest.Run(t, "docker", drivertest.Options{ReadyTimeout: time.Minute, Leaks: leftContainers})
 }
 
 func TestFootprint(t *testing.T) {

@@ -1,13 +1,14 @@
 // Package drivertest is the conformance suite every driver runs:
 //
-//	func TestConformance(t *testing.T) {
-//		drivertest.Run(t, func(env drivers.Env) (drivers.Driver, error) { return native.New(env.Agent), nil }, drivertest.Options{})
-//	}
+//	func TestConformance(t *testing.T) { drivertest.Run(t, "native", drivertest.Options{}) }
 //
-// It checks start → ready → result → stop, stop twice, stop after the start
-// context is cancelled, a workload that crashes, a workload that never
-// becomes ready, and that nothing is left behind: no process, no mount under
-// the state directory, no file in it.
+// It runs the driver as registered (drivers.Lookup's Factory), the one the
+// runner uses, and checks start → ready → result → stop, ready twice, stop
+// twice, stop after the start context is cancelled, a workload that
+// crashes, a workload that never becomes ready, a bad flag, a forged READY,
+// a failed start, and that nothing is left behind: no process, no mount
+// under the state directory, no file in it. TestEveryDriverConformance (in
+// drivers/all) fails for a registered driver whose tests do not run it.
 package drivertest
 
 import (
@@ -147,8 +148,18 @@ func stop(t testing.TB, inst drivers.Instance) {
 	}
 }
 
-// Run runs the conformance suite against the driver f builds.
-func Run(t *testing.T, f drivers.Factory, opts Options) {
+// Run runs the conformance suite against the registered driver name.
+func Run(t *testing.T, name string, opts Options) {
+	info, err := drivers.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	RunFactory(t, info.Factory, opts)
+}
+
+// RunFactory runs the conformance suite against the driver f builds; Run
+// is the one a driver's tests call.
+func RunFactory(t *testing.T, f drivers.Factory, opts Options) {
 	if opts.ReadyTimeout == 0 {
 		opts.ReadyTimeout = 30 * time.Second
 	}
@@ -157,12 +168,14 @@ func Run(t *testing.T, f drivers.Factory, opts Options) {
 		fn   func(t *testing.T, f drivers.Factory, env drivers.Env, opts Options)
 	}{
 		{"StartReadyResultStop", testStartReadyResultStop},
+		{"ReadyTwice", testReadyTwice},
 		{"StopTwice", testStopTwice},
 		{"StopAfterCancel", testStopAfterCancel},
 		{"Crash", testCrash},
 		{"NeverReady", testNeverReady},
 		{"BadFlag", testBadFlag},
 		{"ForgedReady", testForgedReady},
+		{"FailedStart", testFailedStart},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -301,6 +314,40 @@ func testStartReadyResultStop(t *testing.T, f drivers.Factory, env drivers.Env, 
 	for _, pid := range pids {
 		if Alive(pid) {
 			t.Errorf("process %d alive after Stop", pid)
+		}
+	}
+}
+
+// testReadyTwice: a second Ready returns the same timeline at once.
+func testReadyTwice(t *testing.T, f drivers.Factory, env drivers.Env, opts Options) {
+	inst := Start(t, f, env, drivers.Spec{Workload: guest.IdleWorkload})
+	first := Ready(t, inst, opts.ReadyTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	second, err := inst.Ready(ctx)
+	if err != nil || !second.At.Equal(first.At) || !second.Begin.Equal(first.Begin) || len(second.Phases) != len(first.Phases) {
+		t.Errorf("second Ready = %+v, %v; want the first's timeline %+v at once", second, err, first)
+	}
+}
+
+// testFailedStart: a start that fails (the agent binary is missing: no
+// image, no process can be made of it) returns an error and leaves
+// nothing behind (the suite's cleanup checks the state directory, the
+// driver's Leaks the rest).
+func testFailedStart(t *testing.T, f drivers.Factory, env drivers.Env, opts Options) {
+	env.Agent = filepath.Join(t.TempDir(), "no-such-agent")
+	env.CacheDir = t.TempDir() // no image built from an earlier agent
+	d, err := f(env)
+	if err != nil {
+		return // refused before anything started
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opts.ReadyTimeout)
+	defer cancel()
+	inst, err := d.Start(ctx, drivers.Spec{ID: "failed", Workload: guest.IdleWorkload})
+	if err == nil {
+		defer stop(t, inst)
+		if _, err := inst.Ready(ctx); err == nil {
+			t.Fatal("an instance of a missing agent started and became ready")
 		}
 	}
 }

@@ -4,9 +4,8 @@ import (
 	"os"
 	"testing"
 
-	"virtbench/drivers"
 	"virtbench/drivers/drivertest"
-	"virtbench/drivers/native"
+	_ "virtbench/drivers/native" // registers the driver the suite runs
 )
 
 func TestMain(m *testing.M) {
@@ -16,5 +15,5 @@ func TestMain(m *testing.M) {
 }
 
 func TestConformance(t *testing.T) {
-	drivertest.Run(t, func(env drivers.Env) (drivers.Driver, error) { return native.New(env.Agent), nil }, drivertest.Options{})
+	drivertest.Run(t, "native", drivertest.Options{})
 }

@@ -30,7 +30,7 @@ var tcg = drivertest.Options{ReadyTimeout: 2 * time.Minute, Options: map[string]
 
 func TestConformance(t *testing.T) {
 	drivertest.RequiresRoot(t)
-	drivertest.Run(t, factory, tcg)
+	drivertest.Run(t, "qemu", tcg)
 }
 
 func TestAcceleratorReported(t *testing.T) {

@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 
 func TestConformanceRunc(t *testing.T) {
 	drivertest.RequiresRoot(t)
-	drivertest.Run(t, func(env drivers.Env) (drivers.Driver, error) { return runc.New("runc", env) }, drivertest.Options{Leaks: drivertest.CgroupLeaks})
+	drivertest.Run(t, "runc", drivertest.Options{Leaks: drivertest.CgroupLeaks})
 }
 
 func TestConformanceCrun(t *testing.T) {
@@ -47,7 +47,7 @@ func TestConformanceCrun(t *testing.T) {
 			required.Skip(t, "crun", fmt.Sprintf("crun refuses hybrid cgroups on this host (%v); the suite runs on a pure cgroup v1 or v2 host", err))
 		}
 	}
-	drivertest.Run(t, factory, drivertest.Options{Leaks: drivertest.CgroupLeaks})
+	drivertest.Run(t, "crun", drivertest.Options{Leaks: drivertest.CgroupLeaks})
 }
 
 // TestVethNetwork serves HTTP in a runc container with network=veth (a
@@ -63,7 +63,7 @@ func TestVethNetwork(t *testing.T) {
 
 func TestConformanceGVisor(t *testing.T) {
 	drivertest.RequiresRoot(t)
-	drivertest.Run(t, func(env drivers.Env) (drivers.Driver, error) { return runc.New("gvisor", env) }, drivertest.Options{Leaks: drivertest.CgroupLeaks})
+	drivertest.Run(t, "gvisor", drivertest.Options{Leaks: drivertest.CgroupLeaks})
 }
 
 // TestGVisorVethNetwork serves HTTP in a gVisor sandbox whose netstack
