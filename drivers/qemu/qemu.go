@@ -442,11 +442,9 @@ func (d *Driver) CheckArgs(args []string) error {
 		}
 		return nil
 	}
-	if d.cfg.Image != "debian" {
-		for _, a := range args {
-			if err := kernelArg(a); err != nil {
-				return err
-			}
+	for _, a := range args {
+		if err := kernelArg(a); err != nil {
+			return err
 		}
 	}
 	cmdline := strings.Join(d.kernelCmdline("tcg", true, "255.255.255.255/32", args, guest.NewNonce(), cold), " ")
