@@ -24,3 +24,19 @@ func TestGuestModules(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigDefaults: with no settings the driver runs with exactly the
+// defaults its options declare (no second list of them to drift).
+func TestConfigDefaults(t *testing.T) {
+	c, err := parseConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{Accel: "auto", Machine: "microvm", Devices: "virtio", Image: "minimal", CPUs: 1, TBSizeMiB: 64, Binary: "qemu-system-x86_64", Network: "none", Boot: "cold"}
+	if c != want {
+		t.Errorf("parseConfig(nil) = %+v, want the declared defaults %+v", c, want)
+	}
+	if c, err := parseConfig(map[string]string{"machine": "pc", "memory": "512"}); err != nil || c.Machine != "pc" || c.MemoryMiB != 512 || c.Devices != "virtio" {
+		t.Errorf("parseConfig(machine=pc, memory=512) = %+v, %v", c, err)
+	}
+}

@@ -160,8 +160,9 @@ func parseConfig(opts map[string]string) (Config, error) {
 	if err := drivers.CheckOptions("qemu", Options, opts); err != nil {
 		return Config{}, fmt.Errorf("qemu: %w", err)
 	}
-	c := Config{Accel: "auto", Machine: "microvm", Devices: "virtio", Image: "minimal", CPUs: 1, TBSizeMiB: 64, Binary: "qemu-system-x86_64", Network: "none", Boot: "cold"}
-	for k, v := range opts {
+	// The declared defaults are the ones that run: Resolve fills them in.
+	var c Config
+	for k, v := range (drivers.Info{Options: Options}).Resolve(opts) {
 		switch k {
 		case "accel":
 			c.Accel = v
