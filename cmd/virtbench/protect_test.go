@@ -382,14 +382,19 @@ func excludedTrials(t *testing.T, out string) []string {
 // MemAvailable drop by both instances).
 func TestInstanceKilledDuringTrial(t *testing.T) {
 	agent := privateAgent(t)
-	file := writeScenario(t, "name: killed\ndrivers: [native]\nworkloads: [idle]\ninstances: [2]\nreps: 1\nwarmup: 0\nsettle: 2s\n")
+	file := writeScenario(t, "name: killed\ndrivers: [native]\nworkloads: [idle]\ninstances: [2]\nreps: 1\nwarmup: 0\nsettle: 3s\n")
 	out := filepath.Join(t.TempDir(), "run")
 	cmd := exec.Command(virtbench, "run", file, "--out", out, "--agent", agent)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	waitFor(t, time.Minute, "two agents", func() bool { return len(agentProcesses(agent)) == 2 })
+	// Both READY (their startups recorded): the kill comes during the
+	// settle, not during a start.
+	waitFor(t, time.Minute, "two instances ready", func() bool {
+		b, _ := os.ReadFile(filepath.Join(out, results.SamplesFile))
+		return strings.Count(string(b), `"metric":"startup"`) == 2 && len(agentProcesses(agent)) == 2
+	})
 	if err := syscall.Kill(agentProcesses(agent)[0], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
