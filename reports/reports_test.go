@@ -2,6 +2,7 @@ package reports
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"math"
 	"os"
@@ -382,4 +383,42 @@ func TestLogTicks(t *testing.T) {
 	if got := strings.Join(labels("", 1, 1000), " "); got != "1 2 5 10 20 50 100 200 500 1000" {
 		t.Errorf("count ticks %q", got)
 	}
+}
+
+// TestGoldenRun renders a saved quick run (reports/testdata/quick: its
+// samples.jsonl, env.json and run.json as virtbench wrote them) into what
+// a user and a dashboard read: claims.json, capacity.json, the terminal
+// summary and a comparison with a slower copy of itself. A change to the
+// vocabulary that moves any figure or verdict shows here.
+func TestGoldenRun(t *testing.T) {
+	run, err := Load(filepath.Join("testdata", "quick"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := Analyze(run)
+	for name, v := range map[string]any{"quick.claims.json": a.Claims, "quick.capacity.json": a.Capacity} {
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden(t, name, append(b, '\n'))
+	}
+	var term bytes.Buffer
+	if err := WriteTerminal(&term, a); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "quick.terminal.txt", term.Bytes())
+	slower := &Run{Provenance: run.Provenance}
+	for _, s := range run.Samples {
+		if s.Metric == results.MetricStartup && s.Driver == "container" {
+			s.Value *= 1.5
+		}
+		slower.Samples = append(slower.Samples, s)
+	}
+	slower.Provenance.Hostname = "slower"
+	var cmp bytes.Buffer
+	if err := WriteCompare(&cmp, Compare([]*Run{run, slower})); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "quick.compare.txt", cmp.Bytes())
 }
