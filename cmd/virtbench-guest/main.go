@@ -3,7 +3,10 @@
 //
 //	virtbench-guest WORKLOAD [flags]
 //
-// It speaks the line protocol described in package guest on stdout. A bad
+// It speaks the line protocol described in package guest on stdout, each
+// line marked with the instance's nonce (guest.Nonce: $VIRTBENCH_NONCE, or
+// in a VM virtbench.nonce= on the kernel command line or the restored
+// VM's WORKLOAD line), which the host checks. A bad
 // workload name or flag is an ERROR line and exit status 2. SIGTERM or SIGINT
 // stops it with status 0.
 //
