@@ -331,16 +331,16 @@ func (r *Runner) recordImage(variant string, d drivers.Driver) error {
 // sink passes s to Sink. A value that cannot have been measured (see
 // results.Sample.Check: a negative duration, a value beyond any) is a
 // fault, never a figure: it is kept as a failed sample that says so.
-func (r *Runner) sink(s results.Sample) error {
-	if err := s.Check(); err != nil {
-		s.Error = impossible + err.Error()
-	}
-	return r.Sink(s)
-}
+func (r *Runner) sink(s results.Sample) error { return r.Sink(checked(s)) }
 
-// impossible starts the Error of a sample whose value cannot have been
-// measured.
-const impossible = "impossible value: "
+// checked returns s, or, when its value cannot have been measured
+// (results.Sample.Check), s as a failure that says so.
+func checked(s results.Sample) results.Sample {
+	if err := s.Check(); err != nil {
+		s.Error = "impossible value: " + err.Error()
+	}
+	return s
+}
 
 func (r *Runner) progress(format string, args ...any) {
 	if r.Progress != nil {
@@ -379,9 +379,7 @@ func (t *trial) record(s results.Sample) {
 	s.Time = time.Now().UTC()
 	s.Driver, s.Workload, s.Instances = t.name, t.w.Name, t.n
 	s.Rep, s.Warmup = t.rep, t.rep < 0
-	if err := s.Check(); err != nil {
-		s.Error = impossible + err.Error()
-	}
+	s = checked(s)
 	if s.Failed() && t.parent != nil && t.parent.Err() != nil {
 		s.Error = results.InterruptedPrefix + s.Error
 	} else if s.Failed() {
@@ -392,7 +390,7 @@ func (t *trial) record(s results.Sample) {
 		}
 		t.mu.Unlock()
 	}
-	if err := t.r.sink(s); err != nil {
+	if err := t.r.Sink(s); err != nil {
 		t.mu.Lock()
 		t.storeErr = errors.Join(t.storeErr, err)
 		t.mu.Unlock()

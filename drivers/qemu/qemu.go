@@ -106,7 +106,8 @@ func init() {
 			MetricSnapshotBytes:  {Family: results.FamilyDisk, Unit: "B", Better: guest.LowerIsBetter, Once: true, Doc: "with boot=snapshot, the saved template's size on disk"},
 		},
 		GuestMemory: func(opts map[string]string, memoryBytes int64) int64 {
-			return int64(guestMiB(opts, memoryBytes)) << 20
+			c, _ := parseConfig(opts) // checked at load; a bad one is reported there
+			return int64(guestMiB(c.MemoryMiB, memoryBytes)) << 20
 		},
 		Factory: func(env drivers.Env) (drivers.Driver, error) { return New(env) },
 	})
@@ -116,11 +117,12 @@ func init() {
 // scenario's memory says.
 const DefaultMemoryMiB = 256
 
-// guestMiB returns a VM's RAM in MiB: the memory option, else the
-// scenario's memory per instance, else DefaultMemoryMiB.
-func guestMiB(opts map[string]string, memoryBytes int64) int {
-	if n, err := strconv.Atoi(opts["memory"]); err == nil && n > 0 {
-		return n
+// guestMiB returns a VM's RAM in MiB: the memory option (memoryMiB, 0
+// when not given), else the scenario's memory per instance, else
+// DefaultMemoryMiB.
+func guestMiB(memoryMiB int, memoryBytes int64) int {
+	if memoryMiB > 0 {
+		return memoryMiB
 	}
 	if memoryBytes > 0 {
 		return int(memoryBytes >> 20)
@@ -529,7 +531,7 @@ func (d *Driver) launch(begin time.Time, spec drivers.Spec, m mode) (_ *instance
 	}
 	defer lnFile.Close()
 
-	memMiB := guestMiB(map[string]string{"memory": strconv.Itoa(d.cfg.MemoryMiB)}, spec.MemoryBytes)
+	memMiB := guestMiB(d.cfg.MemoryMiB, spec.MemoryBytes)
 	inst.ramBytes = int64(memMiB) << 20
 	var disk string
 	// A snapshot's VMs all have a disk: the devices of a restored VM are

@@ -38,7 +38,7 @@ func HoldKSM(root, dir string) error {
 		return err
 	}
 	return withHolds(root, func(h *KSMHolds) error {
-		h.Holders = slices.DeleteFunc(h.Holders, func(p Process) bool { return !p.Alive() || p == self })
+		h.drop(self)
 		if len(h.Holders) == 0 && h.Dir == "" {
 			cur, err := ksm.Read(dir)
 			if err != nil {
@@ -62,7 +62,7 @@ func ReleaseKSM(root string) (restored *ksm.Settings, err error) {
 		return nil, err
 	}
 	err = withHolds(root, func(h *KSMHolds) error {
-		h.Holders = slices.DeleteFunc(h.Holders, func(p Process) bool { return !p.Alive() || p == self })
+		h.drop(self)
 		if len(h.Holders) > 0 || h.Dir == "" {
 			return nil
 		}
@@ -75,6 +75,11 @@ func ReleaseKSM(root string) (restored *ksm.Settings, err error) {
 		return nil
 	})
 	return restored, err
+}
+
+// drop removes self and every holder that no longer runs.
+func (h *KSMHolds) drop(self Process) {
+	h.Holders = slices.DeleteFunc(h.Holders, func(p Process) bool { return !p.Alive() || p == self })
 }
 
 // withHolds runs fn on the state root's KSM holds under the root's lock,

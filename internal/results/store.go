@@ -120,29 +120,7 @@ func WriteJSON(dir, name string, v any) error {
 // WriteFileAtomic writes data to path through a temporary file in the same
 // directory and a rename, so readers never see a partial file.
 func WriteFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	if err != nil {
-		return fmt.Errorf("results: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("results: write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("results: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("results: write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("results: %w", err)
-	}
-	return nil
+	return WriteFilesAtomic(filepath.Dir(path), []File{{Name: filepath.Base(path), Data: data}})
 }
 
 // File is a named file's content, for WriteFilesAtomic.
