@@ -235,7 +235,7 @@ func (r *Runner) density(ctx context.Context, name, driver string, d drivers.Dri
 		}
 	}
 	t.n = reached
-	t.record(results.Sample{Metric: results.MetricDensityReached, Unit: "instances", Value: float64(reached), Labels: map[string]string{"stop_reason": reason}})
+	t.record(results.Sample{Metric: results.MetricDensityReached, Unit: "instances", Value: float64(reached), Labels: map[string]string{results.LabelStopReason: reason}})
 	t.mu.Lock()
 	if out.Density == nil {
 		out.Density = map[string]string{}
@@ -290,11 +290,11 @@ func (t *trial) idleWindow(ctx context.Context, h Host, insts []*started, baseCo
 			perInst, source = host, "host"
 		}
 	}
-	labels := map[string]string{"source": source}
+	labels := map[string]string{results.LabelCPUSource: source}
 	if busy >= CPUSaturated {
 		// The CPUs could give no more: what the instances took is a
 		// lower bound of what they asked for.
-		labels["saturated"] = "true"
+		labels[results.LabelSaturated] = "true"
 	}
 	t.record(results.Sample{Metric: results.MetricDensityCPU, Unit: "cores", Value: perInst, Labels: labels})
 	return busy, nil

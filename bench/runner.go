@@ -96,7 +96,7 @@ func (r *Runner) Run(ctx context.Context) (results.Outcome, error) {
 func (r *Runner) run(ctx context.Context) (results.Outcome, error) {
 	sc := r.Scenario
 	out := results.Outcome{Skipped: map[string]string{}, Labels: map[string]map[string]string{}, Variants: map[string]results.VariantRecord{},
-		DriverKinds: map[string]string{}, Classes: map[string]results.Class{}}
+		DriverKinds: map[string]string{}}
 	type ready struct {
 		name string
 		v    scenarios.Variant
@@ -127,8 +127,10 @@ func (r *Runner) run(ctx context.Context) (results.Outcome, error) {
 			continue
 		}
 		ds = append(ds, ready{name, v, d})
-		out.DriverKinds[name], out.Classes[name] = info.Kind, info.Class
-		out.Variants[name] = results.VariantRecord{Driver: v.Driver, Options: info.Resolve(env.Options), Host: sc.HostSettings(v)}
+		out.DriverKinds[name] = info.Kind
+		// The first plain process is the baseline the others are set against.
+		role := results.Role{Class: info.Class, Baseline: info.Class == results.ClassNone && out.Baseline() == ""}
+		out.Variants[name] = results.VariantRecord{Driver: v.Driver, Options: info.Resolve(env.Options), Host: sc.HostSettings(v), Role: role}
 		if err := r.recordImage(name, d); err != nil {
 			return out, err
 		}
@@ -548,7 +550,7 @@ func (t *trial) startInstance(ctx context.Context, st *started, metric string) {
 		if rd.Labels == nil {
 			rd.Labels = map[string]string{}
 		}
-		rd.Labels["ksm"] = "on"
+		rd.Labels[results.LabelKSM] = "on"
 	}
 	st.ready = rd
 	t.record(results.Sample{Instance: st.id, Metric: metric, Unit: "sec", Value: rd.Startup().Seconds(), Labels: rd.Labels})
@@ -578,19 +580,22 @@ func (t *trial) startInstance(ctx context.Context, st *started, metric string) {
 	if len(rd.Labels) > 0 {
 		t.mu.Lock()
 		t.out.Labels[t.name] = rd.Labels
+		vr := t.out.Variants[t.name]
+		vr.Role.Observe(rd.Labels)
+		t.out.Variants[t.name] = vr
 		t.mu.Unlock()
 	}
 }
 
 // kernelLabels returns rd's labels with the instance's own kernel added
-// where the agent reported one: "guest_kernel" (its release) and
-// "mitigations" (its CPU vulnerability mitigations, guest.Mitigations),
+// where the agent reported one: results.LabelGuestKernel (its release) and
+// results.LabelMitigations (its CPU vulnerability mitigations, guest.Mitigations),
 // to set beside the host's in the provenance.
 func kernelLabels(rd drivers.Readiness) map[string]string {
 	if rd.Guest.Kernel == "" && rd.Guest.Mitigations == "" {
 		return rd.Labels
 	}
-	l := map[string]string{"guest_kernel": rd.Guest.Kernel, "mitigations": rd.Guest.Mitigations}
+	l := map[string]string{results.LabelGuestKernel: rd.Guest.Kernel, results.LabelMitigations: rd.Guest.Mitigations}
 	for k, v := range rd.Labels {
 		l[k] = v
 	}

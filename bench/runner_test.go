@@ -105,7 +105,7 @@ func (i *fakeInstance) Ready(ctx context.Context) (drivers.Readiness, error) {
 		<-ctx.Done()
 		return drivers.Readiness{}, errors.Join(drivers.ErrNotReady, ctx.Err())
 	}
-	return drivers.Readiness{Begin: i.begin, At: i.begin.Add(i.startTime), Labels: map[string]string{"kind": "fake"}}, nil
+	return drivers.Readiness{Begin: i.begin, At: i.begin.Add(i.startTime), Labels: map[string]string{"kind": "fake", "fake_accel": results.AccelTCG}}, nil
 }
 func (i *fakeInstance) Processes() []int32 {
 	if i.pid != 0 {
@@ -139,11 +139,12 @@ var current struct {
 
 func useFake(t *testing.T, f *fake) {
 	registerFake.Do(func() {
-		drivers.Register(drivers.Info{Name: "fake", Kind: "test", Estimate: drivers.Estimate{Tasks: 10, MemoryBytes: 1 << 20}, Factory: func(drivers.Env) (drivers.Driver, error) {
-			current.Lock()
-			defer current.Unlock()
-			return current.f, nil
-		}})
+		drivers.Register(drivers.Info{Name: "fake", Kind: "test", Class: results.ClassVM,
+			Labels: []results.Label{{Key: "kind", Doc: "a fake instance"}, {Key: "fake_accel", Role: results.LabelAccel, Doc: "a fake accelerator"}}, Estimate: drivers.Estimate{Tasks: 10, MemoryBytes: 1 << 20}, Factory: func(drivers.Env) (drivers.Driver, error) {
+				current.Lock()
+				defer current.Unlock()
+				return current.f, nil
+			}})
 	})
 	current.Lock()
 	current.f = f
@@ -253,7 +254,8 @@ func runScenarioOn(t *testing.T, ctx context.Context, sc *scenarios.Scenario, ho
 }
 
 // checkKinds fails t for a sample whose metric is not declared
-// (results.KindOf) or is recorded in another unit than its declaration's.
+// (results.KindOf), is recorded in another unit than its declaration's or
+// carries an undeclared label.
 // A failed sample of the workload's own (named after the workload, with
 // no unit) and a test workload's or test driver's undeclared result
 // (WORKLOAD.NAME) are neither.
@@ -268,6 +270,12 @@ func checkKinds(t *testing.T, samples []results.Sample) {
 		if (k.Family == results.FamilyOther || k.Unit != s.Unit) && !bad[s.Metric] {
 			bad[s.Metric] = true
 			t.Errorf("%s recorded in %q; declared %+v", s.Metric, s.Unit, k)
+		}
+		for l := range s.Labels {
+			if _, ok := results.LabelOf(l); !ok && !bad["label "+l] {
+				bad["label "+l] = true
+				t.Errorf("%s recorded with the undeclared label %q", s.Metric, l)
+			}
 		}
 	}
 }
@@ -301,6 +309,9 @@ func TestRunnerFake(t *testing.T) {
 	}
 	if out.Labels["fake"]["kind"] != "fake" {
 		t.Errorf("labels %v", out.Labels)
+	}
+	if r := out.Variants["fake"].Role; r.Class != results.ClassVM || r.Baseline || !r.Emulated() {
+		t.Errorf("role %+v, want a VM, not the baseline, run under TCG as its instances' labels say", r)
 	}
 }
 
@@ -547,7 +558,7 @@ func TestDensityStoppingRules(t *testing.T) {
 				}
 			}
 			// The fake instances' CPU shows only on the host's CPUs.
-			if tt.settle != "0s" && (cpu == nil || cpu.Value < 0.4 || cpu.Value > 0.6 || cpu.Labels["source"] != "host") {
+			if tt.settle != "0s" && (cpu == nil || cpu.Value < 0.4 || cpu.Value > 0.6 || cpu.Labels[results.LabelCPUSource] != "host") {
 				t.Errorf("CPU per instance %+v, want about 0.5 cores from the host's figures", cpu)
 			}
 			if reached == nil || reached.Value != tt.reached || !strings.Contains(reached.Labels["stop_reason"], tt.reason) {

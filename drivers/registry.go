@@ -50,6 +50,11 @@ type Info struct {
 	// (Preparer's, a snapshot's creation time and size), by name: their
 	// family, unit, direction and doc (results.Declare).
 	Measures map[string]results.Kind
+	// Labels declare the label keys the driver's instances carry
+	// (Readiness.Labels): what each says and the part it plays in the
+	// reports (results.DeclareLabel). An instance's label must be
+	// declared.
+	Labels []results.Label
 	// Tools are the host programs the driver runs, for provenance: each
 	// run's env.json records the version of every tool of the drivers it
 	// ran.
@@ -103,6 +108,9 @@ func Register(info Info) {
 	}
 	for m, k := range info.Measures {
 		results.Declare(m, k)
+	}
+	for _, l := range info.Labels {
+		results.DeclareLabel(l)
 	}
 	registry[info.Name] = info
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"virtbench/internal/measure"
 )
 
 // Agent writes protocol messages to the console. It is safe for concurrent use.
@@ -167,23 +169,8 @@ type Workload struct {
 	Flags func(fs *flag.FlagSet) func(ctx context.Context, a *Agent) error
 }
 
-// Better is the direction in which a measured value improves.
-type Better int8
-
-const (
-	// NoBetter: an amount or a report, neither good nor bad by itself.
-	NoBetter Better = iota
-	HigherIsBetter
-	LowerIsBetter
-)
-
-// Measure declares one result of a workload: its RESULT name and unit,
-// and which way it improves. A result that improves one way or the other
-// is the workload's speed.
-type Measure struct {
-	Name, Unit string
-	Better     Better
-}
+// Measure declares one result of a workload (measure.Measure).
+type Measure = measure.Measure
 
 // Demand is what one instance of a workload asks of its host: memory it
 // allocates and touches, bytes it writes to disk.

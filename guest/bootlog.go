@@ -27,6 +27,17 @@ var bootMarks = []struct{ name, prefix string }{
 	{"init", "Run /init as init process"},
 }
 
+// BootStages names a boot's milestones in the order they come: the
+// kernel's, then the agent's setup. The host's records declare the same
+// names (results.BootStages; a test keeps the two equal).
+func BootStages() []string {
+	var out []string
+	for _, m := range bootMarks {
+		out = append(out, m.name)
+	}
+	return append(out, MarkSetup)
+}
+
 // BootMilestones returns the first time each boot stage appears in the
 // kernel's log records (the /dev/kmsg format: "PRIO,SEQ,USEC,FLAGS;TEXT"),
 // in the order of bootMarks; stages not found are left out.

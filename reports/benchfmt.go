@@ -16,7 +16,10 @@ import (
 //	BenchmarkStartup/driver=native/workload=idle/instances=1 1 0.0021 sec
 //
 // with the provenance as file configuration, so that benchstat can compare
-// two runs.
+// two runs. Each unit written is preceded by its direction, read from the
+// metrics' declarations (benchfmt's "Unit sec better=lower"); a metric
+// that improves the other way from the rest of its unit is written in a
+// unit of its own (benchUnit).
 func WriteBenchfmt(w io.Writer, prov results.Provenance, samples []results.Sample) error {
 	bw := benchfmt.NewWriter(w)
 	cfg := []benchfmt.Config{
@@ -28,20 +31,53 @@ func WriteBenchfmt(w io.Writer, prov results.Provenance, samples []results.Sampl
 		{Key: "virtbench", Value: []byte(prov.Virtbench), File: true},
 		{Key: "scenario", Value: []byte(prov.Scenario), File: true},
 	}
+	written := map[string]bool{}
 	for _, s := range samples {
 		if s.Warmup || s.Failed() {
 			continue
+		}
+		unit, better := benchUnit(s.Metric, s.Unit)
+		if !written[unit] && better != "" {
+			written[unit] = true
+			m := &benchfmt.UnitMetadata{UnitMetadataKey: benchfmt.UnitMetadataKey{Unit: unit, Key: "better"}, OrigUnit: unit, Value: better}
+			if err := bw.Write(m); err != nil {
+				return fmt.Errorf("reports: results.txt: %w", err)
+			}
 		}
 		name := fmt.Sprintf("%s/driver=%s/workload=%s/instances=%d", benchName(s.Metric), s.Driver, s.Workload, s.Instances)
 		r := &benchfmt.Result{
 			Config: cfg,
 			Name:   benchfmt.Name(name),
 			Iters:  1,
-			Values: []benchfmt.Value{{Value: s.Value, Unit: s.Unit}},
+			Values: []benchfmt.Value{{Value: s.Value, Unit: unit}},
 		}
 		if err := bw.Write(r); err != nil {
 			return fmt.Errorf("reports: results.txt: %w", err)
 		}
 	}
 	return nil
+}
+
+// higherSuffix qualifies a unit whose metric improves upwards where the
+// unit's other metrics improve downwards ("B-higher": bytes KSM saved,
+// beside the bytes an instance holds).
+const higherSuffix = "-higher"
+
+// benchUnit returns the unit metric is written in and benchfmt's better=
+// for it ("higher", "lower", or "" for a metric that improves neither
+// way). The unit is the sample's, with higherSuffix where the metric
+// improves upwards and another declared metric of that unit downwards:
+// a benchfmt unit has one direction. The choice depends on the
+// declarations alone, so two runs write a metric in the same unit.
+func benchUnit(metric, unit string) (string, string) {
+	switch results.KindOf(metric).Better {
+	case results.LowerIsBetter:
+		return unit, "lower"
+	case results.HigherIsBetter:
+		if results.UnitImprovesDownwards(unit) {
+			return unit + higherSuffix, "higher"
+		}
+		return unit, "higher"
+	}
+	return unit, ""
 }

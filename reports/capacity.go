@@ -6,7 +6,6 @@ import (
 	"math"
 	"strings"
 	"text/tabwriter"
-	"virtbench/guest"
 	"virtbench/internal/results"
 )
 
@@ -108,7 +107,7 @@ func largest(sums []results.Summary, driver, metric string) (results.Summary, bo
 func idleSummary(sums []results.Summary, driver, metric string, minInst int) (results.Summary, bool) {
 	var best results.Summary
 	for _, s := range sums {
-		if s.Driver == driver && s.Metric == metric && s.Workload == guest.IdleWorkload && s.N > 0 && s.Instances >= minInst && s.Instances > best.Instances {
+		if s.Driver == driver && s.Metric == metric && results.BaselineWorkload(s.Workload) && s.N > 0 && s.Instances >= minInst && s.Instances > best.Instances {
 			best = s
 		}
 	}
@@ -141,7 +140,7 @@ func memoryCost(sums []results.Summary, driver string) (Cost, bool) {
 func cpuCost(sums []results.Summary, driver string) (Cost, bool) {
 	var unsat, sat []results.Summary
 	for _, s := range sums {
-		if s.Labels["saturated"] == "true" {
+		if s.Labels[results.LabelSaturated] == "true" {
 			sat = append(sat, s)
 		} else {
 			unsat = append(unsat, s)

@@ -266,15 +266,16 @@ func render(name, title string, p *plot.Plot) (Chart, error) {
 	return Chart{Name: name, Title: title, SVG: sb.Bytes(), PNG: pb.Bytes()}, nil
 }
 
-// Charts returns every chart the samples have data for.
-func Charts(samples []results.Sample) ([]Chart, error) {
+// Charts returns every chart the samples have data for, with the ratios
+// to the baseline (PerfRatios) as a bar chart.
+func Charts(samples []results.Sample, ratios []Ratio) ([]Chart, error) {
 	colors := variantColors(samples)
 	out, err := boxCharts(samples, colors)
 	if err != nil {
 		return nil, err
 	}
 	sums := results.Summarize(samples)
-	perf := PerfBars(samples)
+	perf := PerfBars(ratios)
 	for i := range perf.Series {
 		perf.Series[i].Color = colors[perf.Series[i].Name]
 	}

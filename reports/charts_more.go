@@ -9,7 +9,6 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 
-	"virtbench/guest"
 	"virtbench/internal/results"
 )
 
@@ -49,7 +48,7 @@ func medianOf(sums []results.Summary, driver, metric string) float64 {
 		if s.Driver != driver || s.Metric != metric || s.N == 0 || s.Instances != 1 {
 			continue
 		}
-		if s.Workload == guest.IdleWorkload {
+		if results.BaselineWorkload(s.Workload) {
 			return s.Median
 		}
 		if fallback == 0 {
@@ -121,17 +120,14 @@ func PhaseBars(sums []results.Summary) Bars {
 // each milestone the kernel logged, then from init to READY. A missing
 // milestone's time goes to the next stage.
 func BootBars(sums []results.Summary) Bars {
-	stages := []struct{ metric, name string }{
-		{results.BootMetricPrefix + "kernel", "before the kernel's clock: firmware, early boot"},
-		{results.BootMetricPrefix + "clocksource", "to a real clocksource"},
-		{results.BootMetricPrefix + "initramfs", "to the initramfs unpacked"},
-		{results.BootMetricPrefix + "init", "to /init started"},
-		{results.BootMetricPrefix + guest.MarkSetup, "to modules, disk and NIC ready"},
-		{results.MetricGuestBoot, "to READY: the workload's start, or a full OS's init system"},
+	var stages []struct{ metric, name string }
+	for _, st := range results.BootStages {
+		stages = append(stages, struct{ metric, name string }{results.BootMetricPrefix + st.Name, st.Doc})
 	}
+	stages = append(stages, struct{ metric, name string }{results.MetricGuestBoot, "to READY: the workload's start, or a full OS's init system"})
 	var b Bars
 	for _, d := range driversOf(sums, results.MetricGuestBoot) {
-		if medianOf(sums, d, results.BootMetricPrefix+"kernel") > 0 {
+		if medianOf(sums, d, results.BootMetricPrefix+results.BootStages[0].Name) > 0 {
 			b.Labels = append(b.Labels, d)
 		}
 	}
@@ -203,15 +199,14 @@ func DiskBars(sums []results.Summary, n int) Bars {
 	return b
 }
 
-// PerfBars gives each workload result of each driver as speed relative to
-// native in the same run (above 1 is faster than native), with the bounds
-// of PerfRatios.
-func PerfBars(samples []results.Sample) Bars {
+// PerfBars gives each workload result of each variant as speed relative
+// to the baseline in the same run (above 1 is faster), with the bounds of
+// the ratios (PerfRatios).
+func PerfBars(rs []Ratio) Bars {
 	var b Bars
 	metric := map[string]int{} // label index
 	series := map[string]*BarSeries{}
 	var drivers []string
-	rs := PerfRatios(samples)
 	for _, r := range rs {
 		if _, ok := metric[r.Metric]; !ok {
 			metric[r.Metric] = len(b.Labels)

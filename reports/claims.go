@@ -2,6 +2,7 @@ package reports
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"virtbench/internal/results"
@@ -41,31 +42,12 @@ type Claim struct {
 	Caveat string  `json:"caveat"`
 }
 
-// classOf returns a driver's class as the run recorded it, or, for runs
-// recorded before classes were, by its name.
-func classOf(classes map[string]results.Class, driver string) results.Class {
-	if c, ok := classes[driver]; ok {
-		return c
-	}
-	switch driver {
-	case "container", "runc", "crun", "docker":
-		return results.ClassOSLevel
-	case "qemu", "qemu-tcg":
-		return results.ClassVM
-	case "gvisor":
-		return results.ClassSandbox
-	case "native":
-		return results.ClassNone
-	}
-	return ""
-}
-
 // claimContext is what the claims are judged on.
 type claimContext struct {
-	sums    []results.Summary
-	classes map[string]results.Class
-	ratios  []Ratio
-	caps    []Capacity // this host only
+	sums   []results.Summary
+	roles  map[string]results.Role
+	ratios []Ratio
+	caps   []Capacity // this host only
 }
 
 // candidates returns the summaries of metric of every driver of class, one
@@ -75,7 +57,7 @@ func (c claimContext) candidates(class results.Class, metric string) []results.S
 	seen := map[string]bool{}
 	for _, pass := range []bool{true, false} {
 		for _, s := range c.sums {
-			if seen[s.Driver] || s.Metric != metric || s.N == 0 || classOf(c.classes, s.Driver) != class {
+			if seen[s.Driver] || s.Metric != metric || s.N == 0 || c.roles[s.Driver].Class != class {
 				continue
 			}
 			if pass && s.Instances != 1 {
@@ -88,16 +70,12 @@ func (c claimContext) candidates(class results.Class, metric string) []results.S
 	return out
 }
 
-// fullOS reports whether a VM summary is of the full-OS guest (the
-// "traditional VM" the claims have in mind).
-func fullOS(s results.Summary) bool { return strings.Contains(s.Labels["image"], "debian") }
-
 // pickVM returns the VM side to judge a claim on: the full-OS guest where
 // one ran, else the first VM; and a note on the other VM configurations.
 func (c claimContext) pickVM(vms []results.Summary, format func(results.Summary) string) (results.Summary, string) {
 	best := vms[0]
 	for _, v := range vms {
-		if c.fullOSDriver(v.Driver) {
+		if c.roles[v.Driver].FullOS {
 			best = v
 			break
 		}
@@ -116,8 +94,8 @@ func (c claimContext) pickVM(vms []results.Summary, format func(results.Summary)
 
 // vmName names a VM side with its guest: the minimal microVM or the full OS.
 func (c claimContext) vmName(s results.Summary) string {
-	if c.fullOSDriver(s.Driver) {
-		return s.Driver + " (full-OS Debian guest)"
+	if c.roles[s.Driver].FullOS {
+		return s.Driver + " (full-OS guest)"
 	}
 	return s.Driver + " (minimal guest)"
 }
@@ -164,10 +142,10 @@ func notMeasured(c Claim, what string) Claim {
 	return c
 }
 
-// vmCaveat adds to base that the VM ran under TCG, when its accel label
-// says so.
-func vmCaveat(accel, base string) string {
-	if strings.Contains(accel, "tcg") {
+// vmCaveat adds to base that the VM ran under TCG, when any of its
+// instances did.
+func vmCaveat(vm results.Role, base string) string {
+	if slices.Contains(vm.Accel, results.AccelTCG) {
 		return base + " The VM ran under TCG, full software emulation: hardware-assisted (KVM) VMs start and run faster."
 	}
 	return base
@@ -210,9 +188,7 @@ func costClaim(c claimContext, cl Claim, metric, unit string, ctOK, vmOK func(lo
 	if !okV {
 		why = append(why, whyV)
 	}
-	cl = judge(cl, okC && okV, strings.Join(why, " and "))
-	cl.Caveat = vmCaveat(vm.Labels["accel"], cl.Caveat)
-	return cl
+	return judge(cl, okC && okV, strings.Join(why, " and "))
 }
 
 // within says whether [lo, hi] lies on the stated side of bound, and if
@@ -234,13 +210,15 @@ func within(lo, hi, bound float64, above bool, what, stated string, unit string)
 func startupClaim(c claimContext) Claim {
 	cl := Claim{Name: "startup", Claim: "Containers start in seconds, VMs in minutes.",
 		Caveat: "Judged on start to READY of an idle instance; magnitudes: a container within seconds (< 60 s), a VM in minutes (>= 60 s)."}
-	return costClaim(c, cl, results.MetricStartup, "sec",
+	cl = costClaim(c, cl, results.MetricStartup, "sec",
 		func(lo, hi float64) (bool, string) {
 			return within(lo, hi, minuteSec, false, "the container's start", "seconds", "sec")
 		},
 		func(lo, hi float64) (bool, string) {
 			return within(lo, hi, minuteSec, true, "the VM's start", "minutes (>= 60 s)", "sec")
 		})
+	cl.Caveat = vmCaveat(c.roles[cl.VM], cl.Caveat)
+	return cl
 }
 
 func diskClaim(c claimContext) Claim {
@@ -258,21 +236,33 @@ func diskClaim(c claimContext) Claim {
 // ratioOf returns the first ratio to native of metric among drivers of class.
 func (c claimContext) ratioOf(class results.Class, metric string) (Ratio, bool) {
 	for _, r := range c.ratios {
-		if r.Metric == metric && classOf(c.classes, r.Driver) == class {
+		if r.Metric == metric && c.roles[r.Driver].Class == class {
 			return r, true
 		}
 	}
 	return Ratio{}, false
 }
 
+// cpuMetric returns the CPU-bound result the performance claim is judged
+// on: the first the run has a container's ratio of, else every one
+// declared.
+func (c claimContext) cpuMetric() string {
+	for _, r := range c.ratios {
+		if results.KindOf(r.Metric).Dimension == results.DimensionCPU && c.roles[r.Driver].Class == results.ClassOSLevel {
+			return r.Metric
+		}
+	}
+	return strings.Join(results.MetricsOn(results.DimensionCPU), ", ")
+}
+
 func perfClaim(c claimContext) Claim {
-	const metric = "cpu.sha256"
+	metric := c.cpuMetric()
 	cl := Claim{Name: "performance", Claim: "Containers run at near-native speed, VMs slower.",
 		Caveat: fmt.Sprintf("Judged on a CPU-bound workload (%s), each side relative to native in the same run; magnitudes: the container within %.0f%% of native, the VM more than %.0f%% slower.", metric, 100*nearNative, 100*nearNative)}
 	ct, ok1 := c.ratioOf(results.ClassOSLevel, metric)
 	vm, ok2 := c.ratioOf(results.ClassVM, metric)
 	if !ok1 || !ok2 {
-		return notMeasured(cl, "needs the cpu workload under native, a container driver and a VM driver")
+		return notMeasured(cl, "needs a CPU-bound workload under native, a container driver and a VM driver")
 	}
 	cl.Container, cl.VM = ct.Driver, vm.Driver
 	cl.Ratio, cl.Lo, cl.Hi = ct.Value/vm.Value, ct.Lo/vm.Hi, ct.Hi/vm.Lo
@@ -285,18 +275,8 @@ func perfClaim(c claimContext) Claim {
 		why = append(why, fmt.Sprintf("the VM is not clearly slower (%.3f-%.3f of native)", vm.Lo, vm.Hi))
 	}
 	cl = judge(cl, len(why) == 0, strings.Join(why, " and "))
-	cl.Caveat = vmCaveat(c.accelOf(vm.Driver), cl.Caveat)
+	cl.Caveat = vmCaveat(c.roles[vm.Driver], cl.Caveat)
 	return cl
-}
-
-// accelOf returns the accelerator label a driver's samples carry.
-func (c claimContext) accelOf(driver string) string {
-	for _, s := range c.sums {
-		if s.Driver == driver && s.Labels["accel"] != "" {
-			return s.Labels["accel"]
-		}
-	}
-	return ""
 }
 
 func densityClaim(c claimContext) Claim {
@@ -304,13 +284,13 @@ func densityClaim(c claimContext) Claim {
 		Caveat: "Judged on the capacity model (the same as the capacity table) for idle instances on this host; magnitudes: a container count of 1000 or more, a VM count of 10 to 99."}
 	var ct, vm *Capacity
 	for i, cp := range c.caps {
-		switch classOf(c.classes, cp.Driver) {
+		switch c.roles[cp.Driver].Class {
 		case results.ClassOSLevel:
 			if ct == nil {
 				ct = &c.caps[i]
 			}
 		case results.ClassVM:
-			if vm == nil || c.fullOSDriver(cp.Driver) {
+			if vm == nil || c.roles[cp.Driver].FullOS {
 				vm = &c.caps[i]
 			}
 		}
@@ -336,19 +316,8 @@ func densityClaim(c claimContext) Claim {
 		why = append(why, fmt.Sprintf("%d VMs [%d-%d] are not tens (10-99)", vm.Idle, vm.IdleLo, vm.IdleHi))
 	}
 	cl = judge(cl, len(why) == 0, strings.Join(why, " and "))
-	cl.Caveat = vmCaveat(c.accelOf(vm.Driver), cl.Caveat)
+	cl.Caveat = vmCaveat(c.roles[vm.Driver], cl.Caveat)
 	return cl
-}
-
-// fullOSDriver reports whether a variant's samples are of the full-OS
-// guest: any of them (an image's size has no labels; its startup has).
-func (c claimContext) fullOSDriver(driver string) bool {
-	for _, s := range c.sums {
-		if s.Driver == driver && fullOS(s) {
-			return true
-		}
-	}
-	return false
 }
 
 // sweeps lists how many instances each density sweep held.

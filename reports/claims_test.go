@@ -43,15 +43,15 @@ func TestStartupClaim(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := startupClaim(claimContext{sums: tt.sums, classes: testClasses})
+			c := startupClaim(claimContext{sums: tt.sums, roles: sumRoles(testClasses, tt.sums)})
 			if c.Verdict != tt.verdict || !strings.Contains(c.Reason, tt.reason) || c.VM != tt.vm {
 				t.Errorf("verdict %q, reason %q, VM %q; want %q, %q, %q", c.Verdict, c.Reason, c.VM, tt.verdict, tt.reason, tt.vm)
 			}
 		})
 	}
 	// The other VM configuration is named in the evidence, with its guest.
-	c := startupClaim(claimContext{sums: tests[6].sums, classes: testClasses})
-	if !strings.Contains(c.Evidence, "qemu (full-OS Debian guest) 20.00s") || !strings.Contains(c.Evidence, "also qemu-tcg (minimal guest) 1.700s") {
+	c := startupClaim(claimContext{sums: tests[6].sums, roles: sumRoles(testClasses, tests[6].sums)})
+	if !strings.Contains(c.Evidence, "qemu (full-OS guest) 20.00s") || !strings.Contains(c.Evidence, "also qemu-tcg (minimal guest) 1.700s") {
 		t.Errorf("evidence %q does not contrast the full-OS and the minimal guest", c.Evidence)
 	}
 	if !strings.Contains(c.Caveat, "TCG") {
@@ -67,7 +67,7 @@ func TestDiskClaim(t *testing.T) {
 		vm      float64
 		verdict string
 	}{{100e6, DirectionOnly}, {4e9, Holds}} {
-		c := diskClaim(claimContext{sums: []results.Summary{img("container", 3e6), img("qemu", tt.vm)}, classes: testClasses})
+		c := diskClaim(claimContext{sums: []results.Summary{img("container", 3e6), img("qemu", tt.vm)}, roles: testRoles(testClasses, nil)})
 		if c.Verdict != tt.verdict {
 			t.Errorf("VM image %v B: verdict %q (%s), want %q", tt.vm, c.Verdict, c.Reason, tt.verdict)
 		}
@@ -77,8 +77,8 @@ func TestDiskClaim(t *testing.T) {
 	classes := map[string]results.Class{"container": results.ClassOSLevel, "qemu": results.ClassVM, "qemu-debian": results.ClassVM}
 	sums := []results.Summary{img("container", 3e6), img("qemu", 70e6), img("qemu-debian", 4e9),
 		startup("qemu-debian", 14, 13, 15, map[string]string{"image": "debian"})}
-	c := diskClaim(claimContext{sums: sums, classes: classes})
-	if c.VM != "qemu-debian" || c.Verdict != Holds || !strings.Contains(c.Evidence, "qemu-debian (full-OS Debian guest)") || !strings.Contains(c.Evidence, "also qemu (minimal guest)") {
+	c := diskClaim(claimContext{sums: sums, roles: sumRoles(classes, sums)})
+	if c.VM != "qemu-debian" || c.Verdict != Holds || !strings.Contains(c.Evidence, "qemu-debian (full-OS guest)") || !strings.Contains(c.Evidence, "also qemu (minimal guest)") {
 		t.Errorf("disk claim with two VM variants: %+v", c)
 	}
 }
@@ -98,13 +98,13 @@ func TestPerfClaim(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.ct.Driver, tt.ct.Metric = "container", "cpu.sha256"
 			tt.vm.Driver, tt.vm.Metric = "qemu", "cpu.sha256"
-			c := perfClaim(claimContext{ratios: []Ratio{tt.ct, tt.vm}, classes: testClasses})
+			c := perfClaim(claimContext{ratios: []Ratio{tt.ct, tt.vm}, roles: testRoles(testClasses, nil)})
 			if c.Verdict != tt.verdict || !strings.Contains(c.Reason, tt.reason) {
 				t.Errorf("verdict %q (%s), want %q (%s)", c.Verdict, c.Reason, tt.verdict, tt.reason)
 			}
 		})
 	}
-	if c := perfClaim(claimContext{classes: testClasses}); c.Verdict != NotMeasured {
+	if c := perfClaim(claimContext{roles: testRoles(testClasses, nil)}); c.Verdict != NotMeasured {
 		t.Errorf("perf claim without ratios: %q", c.Verdict)
 	}
 }
@@ -126,7 +126,7 @@ func TestDensityClaim(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := densityClaim(claimContext{caps: tt.caps, classes: testClasses})
+			c := densityClaim(claimContext{caps: tt.caps, roles: testRoles(testClasses, nil)})
 			if c.Verdict != tt.verdict || !strings.Contains(c.Reason, tt.reason) {
 				t.Errorf("verdict %q (%s), want %q (%s)", c.Verdict, c.Reason, tt.verdict, tt.reason)
 			}

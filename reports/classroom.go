@@ -43,14 +43,14 @@ const devicesText = "An emulated device (an IDE disk, an e1000 NIC) makes the gu
 
 // devicesNote explains a device comparison in which no result differs
 // beyond chance under TCG, or returns "".
-func devicesNote(cs []Comparison, labels map[string]map[string]string) string {
+func devicesNote(cs []Comparison, roles map[string]results.Role) string {
 	n := 0
 	for _, c := range cs {
-		if c.Aspect != AspectDevices {
+		if !devices(c) {
 			continue
 		}
 		n++
-		if c.P < Alpha || labels[c.Technique]["accel"] != "tcg" {
+		if c.P < Alpha || !roles[c.Technique].Emulated() {
 			return ""
 		}
 	}
@@ -74,8 +74,8 @@ type Lesson struct {
 
 // kindOf returns the kind of virtualization a variant ran as: its class,
 // with a VM split by the accelerator QEMU reported.
-func kindOf(class results.Class, labels map[string]string) string {
-	switch class {
+func kindOf(role results.Role) string {
+	switch role.Class {
 	case results.ClassNone:
 		return KindNone
 	case results.ClassOSLevel:
@@ -83,7 +83,7 @@ func kindOf(class results.Class, labels map[string]string) string {
 	case results.ClassSandbox:
 		return KindSandbox
 	case results.ClassVM:
-		if labels["accel"] == "kvm" {
+		if role.HardwareAssisted() {
 			return KindHWAssisted
 		}
 		return KindEmulation
@@ -94,7 +94,6 @@ func kindOf(class results.Class, labels map[string]string) string {
 // Classroom returns the lessons of a run that ran at least two kinds of
 // virtualization, each with this run's figures.
 func Classroom(r *Run, a *Analysis) []Lesson {
-	o := r.Status.Outcome
 	byKind := map[string][]string{}
 	var names []string
 	for _, s := range a.Summaries {
@@ -104,9 +103,10 @@ func Classroom(r *Run, a *Analysis) []Lesson {
 	}
 	var fallback []string // VMs that asked for KVM and ran under TCG
 	for _, v := range names {
-		k := kindOf(classOf(o.Classes, v), o.Labels[v])
+		role := a.Roles[v]
+		k := kindOf(role)
 		byKind[k] = append(byKind[k], v)
-		if asked := o.Variants[v].Options["accel"]; k == KindEmulation && (asked == "auto" || asked == "kvm") {
+		if k == KindEmulation && role.AccelRequested != "" && role.AccelRequested != results.AccelTCG {
 			fallback = append(fallback, v)
 		}
 	}
@@ -145,8 +145,8 @@ func variantFigures(v string, a *Analysis) string {
 	parts := []string{}
 	if m := medianOf(a.Summaries, v, results.MetricStartup); m > 0 {
 		p := "start " + FormatValue(m, "sec")
-		if n := medianOf(a.Summaries, "native", results.MetricStartup); n > 0 && v != "native" {
-			p += fmt.Sprintf(" (%.1f× native)", m/n)
+		if n := medianOf(a.Summaries, a.Baseline, results.MetricStartup); n > 0 && v != a.Baseline {
+			p += fmt.Sprintf(" (%.1f× %s)", m/n, a.Baseline)
 		}
 		parts = append(parts, p)
 	}
@@ -155,7 +155,7 @@ func variantFigures(v string, a *Analysis) string {
 	}
 	for _, r := range a.Ratios {
 		if r.Driver == v {
-			parts = append(parts, fmt.Sprintf("%s %.2f× native [%.2f-%.2f]", r.Metric, r.Value, r.Lo, r.Hi))
+			parts = append(parts, fmt.Sprintf("%s %.2f× %s [%.2f-%.2f]", r.Metric, r.Value, a.Baseline, r.Lo, r.Hi))
 		}
 	}
 	return v + ": " + strings.Join(parts, ", ")

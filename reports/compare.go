@@ -9,7 +9,6 @@ import (
 
 	"golang.org/x/perf/benchmath"
 
-	"virtbench/guest"
 	"virtbench/internal/results"
 )
 
@@ -87,9 +86,9 @@ func Compare(runs []*Run) []Change {
 			ch.Significant = ch.P < Alpha
 			if ch.Significant && ch.Delta != 0 {
 				switch results.KindOf(k.Metric).Better {
-				case guest.HigherIsBetter:
+				case results.HigherIsBetter:
 					ch.Regression, ch.Improvement = ch.Delta < 0, ch.Delta > 0
-				case guest.LowerIsBetter:
+				case results.LowerIsBetter:
 					ch.Regression, ch.Improvement = ch.Delta > 0, ch.Delta < 0
 				}
 			}

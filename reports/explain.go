@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"virtbench/guest"
 	"virtbench/internal/results"
 )
 
@@ -12,24 +11,24 @@ import (
 // isolated instance beating native beyond the confidence intervals: the
 // accelerator (under TCG a guest's system call never enters the host
 // kernel), a kernel of its own, and the CPU vulnerability mitigations that
-// kernel applies where the host's differ. labels are the variant's, host
-// the run's provenance.
-func explainFaster(r Ratio, labels map[string]string, host results.Provenance) string {
+// kernel applies where the host's differ. role and labels are the
+// variant's, host the run's provenance.
+func explainFaster(r Ratio, role results.Role, labels map[string]string, host results.Provenance) string {
 	var why []string
-	if labels["accel"] == "tcg" {
+	if role.Emulated() {
 		why = append(why, "it runs under TCG: the guest's system calls and page-table switches happen inside QEMU's translated code and never enter the host kernel, so none of the host's mitigations apply to them")
 	}
-	if gk := labels["guest_kernel"]; gk != "" && gk != host.Kernel {
+	if gk := labels[results.LabelGuestKernel]; gk != "" && gk != host.Kernel {
 		why = append(why, fmt.Sprintf("its kernel is %s, the host's %s", gk, host.Kernel))
 	}
-	if gm, ok := labels["mitigations"]; ok && host.Mitigations != "" && gm != host.Mitigations {
+	if gm, ok := labels[results.LabelMitigations]; ok && host.Mitigations != "" && gm != host.Mitigations {
 		if diff := mitigationDiff(host.Mitigations, gm); diff != "" {
 			why = append(why, diff)
 		}
 	}
-	if platform := labels["platform"]; platform != "" {
-		why = append(why, "its system calls are served by gVisor's Sentry in user space (platform "+platform+"), not by the host kernel")
-		if w, ok := guest.Lookup(r.Workload); ok && w.Disk {
+	if role.Platform != "" {
+		why = append(why, "its system calls are served by gVisor's Sentry in user space (platform "+role.Platform+"), not by the host kernel")
+		if w, ok := results.WorkloadOf(r.Workload); ok && w.Disk {
 			why = append(why, "the Sentry keeps file data in its own memory and takes fadvise(DONTNEED), with which the fileio workload drops the file before reading it back, as a hint it need not follow: its read may never reach the disk")
 		}
 	}
@@ -42,7 +41,7 @@ func explainFaster(r Ratio, labels map[string]string, host results.Provenance) s
 // mitigationDiff says which mitigations the host applies that the guest
 // does not, and the reverse, from two guest.Mitigations summaries.
 func mitigationDiff(host, guestMit string) string {
-	if guestMit == guest.NotExposed {
+	if guestMit == results.MitigationsNotExposed {
 		return "its kernel does not expose its mitigations (the host applies " + strings.ReplaceAll(host, " ", ", ") + ")"
 	}
 	hm, gm := fieldsMap(host), fieldsMap(guestMit)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"sort"
 	"strings"
-	"virtbench/guest"
 	"virtbench/internal/results"
 )
 
@@ -118,11 +117,11 @@ func WriteHTML(w io.Writer, r *Run, a *Analysis, charts []Chart) error {
 		TechniqueHeader []string
 		TechniqueRows   [][]string
 		DeviceRows      [][]string
-	}{Run: r, Status: r.Status, Headline: Headline(a.Summaries), Header: tableHeader, Rows: tableRows(a.Summaries),
+	}{Run: r, Status: r.Status, Headline: Headline(a.Summaries, a.Baseline), Header: tableHeader, Rows: tableRows(a.Summaries),
 		RatioHeader: ratioHeader, Ratios: ratioRows(a.Ratios),
 		Failures: r.Status.Outcome.Failures, Claims: a.Claims,
 		CapHeader: capacityHeader, CapRows: capacityRows(a.Capacity), CapModel: CapacityModel,
-		Faster: fasterNotes(a.Ratios), DevicesText: devicesText, DevicesNote: a.DevicesNote, TechniqueHeader: techniqueHeader, TechniqueRows: techniqueRows(a.Techniques, ""), DeviceRows: techniqueRows(a.Techniques, AspectDevices)}
+		Faster: fasterNotes(a.Ratios), DevicesText: devicesText, DevicesNote: a.DevicesNote, TechniqueHeader: techniqueHeader, TechniqueRows: techniqueRows(a.Techniques, nil), DeviceRows: techniqueRows(a.Techniques, devices)}
 	for _, l := range a.Lessons {
 		data.Lessons = append(data.Lessons, lessonView{Lesson: l, Diagram: template.HTML(l.Diagram)})
 	}
@@ -211,7 +210,7 @@ func Summary(a *Analysis) []string {
 		var name string
 		var v float64
 		for _, s := range a.Summaries {
-			if s.Metric == metric && s.Instances == 1 && s.N > 0 && s.Workload == guest.IdleWorkload && (name == "" || s.Median < v) {
+			if s.Metric == metric && s.Instances == 1 && s.N > 0 && results.BaselineWorkload(s.Workload) && (name == "" || s.Median < v) {
 				name, v = s.Driver, s.Median
 			}
 		}
@@ -231,8 +230,8 @@ func Summary(a *Analysis) []string {
 		out = append(out, "Idle instances that fit this host: "+strings.Join(caps, ", ")+".")
 	}
 	for _, c := range a.Techniques {
-		if c.P < Alpha && (c.Metric == results.MetricStartup || c.Metric == results.MetricHostMemDrop || c.Aspect == AspectDevices) {
-			out = append(out, fmt.Sprintf("%s (%s=%s) does %.2f× better than %s on %s %s [%.2f-%.2f].", c.Technique, c.Aspect, techniqueValue(c.Aspect), c.Ratio, c.Baseline, c.Workload, c.Metric, c.Lo, c.Hi))
+		if c.P < Alpha && (c.Metric == results.MetricStartup || c.Metric == results.MetricHostMemDrop || devices(c)) {
+			out = append(out, fmt.Sprintf("%s (%s=%s) does %.2f× better than %s on %s %s [%.2f-%.2f].", c.Technique, c.Aspect, technique(c.Aspect), c.Ratio, c.Baseline, c.Workload, c.Metric, c.Lo, c.Hi))
 		}
 	}
 	for _, c := range a.Claims {
@@ -241,23 +240,13 @@ func Summary(a *Analysis) []string {
 	return out
 }
 
-// techniqueValue is the label value of an aspect's technique.
-func techniqueValue(aspect string) string {
-	for _, a := range aspects {
-		if a.key == aspect {
-			return a.technique
-		}
-	}
-	return ""
-}
-
-// Headline states the startup medians in one sentence, relative to native
-// where native ran.
-func Headline(sums []results.Summary) string {
+// Headline states the startup medians in one sentence, relative to the
+// baseline (native) where it ran.
+func Headline(sums []results.Summary, baseline string) string {
 	var native float64
 	var parts []string
 	for _, s := range sums {
-		if s.Metric == results.MetricStartup && s.Driver == "native" && s.Instances == 1 && s.N > 0 && native == 0 {
+		if s.Metric == results.MetricStartup && s.Driver == baseline && s.Instances == 1 && s.N > 0 && native == 0 {
 			native = s.Median
 		}
 	}
@@ -269,12 +258,12 @@ func Headline(sums []results.Summary) string {
 		seen[s.Driver] = true
 		part := fmt.Sprintf("%s %s", s.Driver, FormatValue(s.Median, s.Unit))
 		var notes []string
-		if native > 0 && s.Driver != "native" {
+		if native > 0 && s.Driver != baseline {
 			more, d := "more", s.Median-native
 			if d < 0 {
 				more, d = "less", -d
 			}
-			notes = append(notes, fmt.Sprintf("%.1f× native, %s %s", s.Median/native, FormatValue(d, s.Unit), more))
+			notes = append(notes, fmt.Sprintf("%.1f× %s, %s %s", s.Median/native, baseline, FormatValue(d, s.Unit), more))
 		}
 		if g := medianOf(sums, s.Driver, results.MetricGuestBoot); g > 0 {
 			notes = append(notes, fmt.Sprintf("%.2f× its guest boot", s.Median/g))

@@ -7,12 +7,11 @@ import (
 
 	"golang.org/x/perf/benchmath"
 
-	"virtbench/guest"
 	"virtbench/internal/results"
 )
 
-// Ratio is one workload result of a driver relative to native in the same
-// run, turned so that above 1 means faster than native (a throughput
+// Ratio is one workload result of a driver relative to the baseline
+// (native) in the same run, turned so that above 1 means faster than native (a throughput
 // divided by native's, or native's time divided by the driver's).
 type Ratio struct {
 	Driver   string  `json:"driver"`
@@ -39,10 +38,13 @@ func isPerfMetric(s results.Sample) bool {
 	return s.Instances == 1 && results.KindOf(s.Metric).Speed()
 }
 
-// PerfRatios returns, for every workload result measured under native and
-// another driver, the other driver's ratio to native, in the order the
-// results were first seen.
-func PerfRatios(samples []results.Sample) []Ratio {
+// PerfRatios returns, for every workload result measured under the
+// baseline variant and another, the other's ratio to the baseline, in the
+// order the results were first seen; none without a baseline.
+func PerfRatios(samples []results.Sample, baseline string) []Ratio {
+	if baseline == "" {
+		return nil
+	}
 	var perf []results.Sample
 	for _, s := range samples {
 		if isPerfMetric(s) {
@@ -52,17 +54,17 @@ func PerfRatios(samples []results.Sample) []Ratio {
 	vals, _, order := samplesByKey(perf)
 	var out []Ratio
 	for _, k := range order {
-		if k.Driver == "native" {
+		if k.Driver == baseline {
 			continue
 		}
 		nk := k
-		nk.Driver = "native"
+		nk.Driver = baseline
 		nat, ok := vals[nk]
 		if !ok {
 			continue
 		}
 		r := Ratio{Driver: k.Driver, Workload: k.Workload, Metric: k.Metric}
-		if r.Value, r.Lo, r.Hi, ok = speedup(nat, vals[k], results.KindOf(k.Metric).Better == guest.LowerIsBetter); !ok {
+		if r.Value, r.Lo, r.Hi, ok = speedup(nat, vals[k], results.KindOf(k.Metric).Better == results.LowerIsBetter); !ok {
 			continue
 		}
 		r.P, _ = results.MannWhitney(nat, vals[k])

@@ -56,7 +56,12 @@ func (r *Run) Hosts() []Host {
 // HTML) renders it.
 type Analysis struct {
 	Summaries []results.Summary
-	// Ratios are the workload results relative to native.
+	// Roles are the variants' roles as the run recorded them, and
+	// Baseline the name of the one the others are set against ("" when
+	// none ran).
+	Roles    map[string]results.Role
+	Baseline string
+	// Ratios are the workload results relative to the baseline.
 	Ratios []Ratio
 	// Capacity has a row per driver and host (this one, and the planned
 	// one where given).
@@ -76,10 +81,12 @@ type Analysis struct {
 
 // Analyze computes r's Analysis.
 func Analyze(r *Run) *Analysis {
-	a := &Analysis{Summaries: r.Summaries, Ratios: PerfRatios(r.Samples), Capacity: EstimateCapacity(r.Summaries, r.Hosts())}
+	o := r.Status.Outcome
+	a := &Analysis{Summaries: r.Summaries, Roles: o.Roles(), Baseline: o.Baseline(), Capacity: EstimateCapacity(r.Summaries, r.Hosts())}
+	a.Ratios = PerfRatios(r.Samples, a.Baseline)
 	for i, rt := range a.Ratios {
-		if !rt.Same && rt.Lo > 1 && classOf(r.Status.Outcome.Classes, rt.Driver) != results.ClassNone {
-			a.Ratios[i].Note = explainFaster(rt, r.Status.Outcome.Labels[rt.Driver], r.Provenance)
+		if !rt.Same && rt.Lo > 1 && a.Roles[rt.Driver].Class != results.ClassNone {
+			a.Ratios[i].Note = explainFaster(rt, a.Roles[rt.Driver], o.Labels[rt.Driver], r.Provenance)
 		}
 	}
 	var here []Capacity
@@ -88,10 +95,10 @@ func Analyze(r *Run) *Analysis {
 			here = append(here, c)
 		}
 	}
-	a.Claims = claims(claimContext{sums: r.Summaries, classes: r.Status.Outcome.Classes, ratios: a.Ratios, caps: here})
-	a.Techniques = Techniques(r.Samples, r.Status.Outcome.Labels)
+	a.Claims = claims(claimContext{sums: r.Summaries, roles: a.Roles, ratios: a.Ratios, caps: here})
+	a.Techniques = Techniques(r.Samples, o.Labels, a.Roles)
 	a.Lessons = Classroom(r, a)
-	a.DevicesNote = devicesNote(a.Techniques, r.Status.Outcome.Labels)
+	a.DevicesNote = devicesNote(a.Techniques, a.Roles)
 	return a
 }
 
@@ -176,7 +183,7 @@ func WriteAll(r *Run, a *Analysis) (string, error) {
 		}
 		files = append(files, results.File{Name: f.name, Data: b.Bytes()})
 	}
-	charts, err := Charts(r.Samples)
+	charts, err := Charts(r.Samples, a.Ratios)
 	if err != nil {
 		return "", err
 	}
@@ -217,7 +224,7 @@ func WriteMarkdownReport(b *bytes.Buffer, a *Analysis) error {
 				fmt.Fprintf(b, "- %s\n", f)
 			}
 		}
-		if rows := techniqueRows(a.Techniques, AspectDevices); len(rows) > 0 {
+		if rows := techniqueRows(a.Techniques, devices); len(rows) > 0 {
 			fmt.Fprintf(b, "\n### paravirtual vs emulated devices\n\n%s\n\n", devicesText)
 			if err := writeMarkdownTable(b, techniqueHeader, rows); err != nil {
 				return err
@@ -229,7 +236,7 @@ func WriteMarkdownReport(b *bytes.Buffer, a *Analysis) error {
 	}
 	if len(a.Techniques) > 0 {
 		b.WriteString("\n## VM techniques against their baselines (above 1: the technique did better)\n\n")
-		if err := writeMarkdownTable(b, techniqueHeader, techniqueRows(a.Techniques, "")); err != nil {
+		if err := writeMarkdownTable(b, techniqueHeader, techniqueRows(a.Techniques, nil)); err != nil {
 			return err
 		}
 	}
@@ -265,14 +272,14 @@ func WriteTerminal(w io.Writer, a *Analysis) error {
 	}
 	if len(a.Techniques) > 0 {
 		fmt.Fprintln(w, "\nVM techniques against their baselines (above 1: the technique did better; range from the 95% CIs; p: Mann-Whitney U):")
-		if err := writeTextTable(w, techniqueHeader, techniqueRows(a.Techniques, "")); err != nil {
+		if err := writeTextTable(w, techniqueHeader, techniqueRows(a.Techniques, nil)); err != nil {
 			return err
 		}
 		if a.DevicesNote != "" {
 			fmt.Fprintln(w, a.DevicesNote)
 		}
 	}
-	fmt.Fprintf(w, "\n%s\n\nclaims:\n", Headline(a.Summaries))
+	fmt.Fprintf(w, "\n%s\n\nclaims:\n", Headline(a.Summaries, a.Baseline))
 	if err := WriteClaimsText(w, a.Claims); err != nil {
 		return err
 	}

@@ -119,7 +119,7 @@ func TestMetricSeries(t *testing.T) {
 }
 
 func TestCharts(t *testing.T) {
-	charts, err := Charts(testSamples())
+	charts, err := Charts(testSamples(), PerfRatios(testSamples(), "native"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,9 @@ func TestWriteAllAndLoad(t *testing.T) {
 	store.Close()
 	status := results.Status{Scenario: "quick", State: results.StateCompleted, Started: time.Unix(0, 0).UTC(),
 		SharedWith: []string{"PID 42 writing /r/other"},
-		Outcome:    results.Outcome{Failures: []string{"qemu idle: not ready"}, Skipped: map[string]string{"runc": "not installed"}}}
+		Outcome: results.Outcome{Failures: []string{"qemu idle: not ready"}, Skipped: map[string]string{"runc": "not installed"},
+			Variants: map[string]results.VariantRecord{"native": {Driver: "native", Role: results.Role{Class: results.ClassNone, Baseline: true}},
+				"qemu": {Driver: "qemu", Role: results.Role{Class: results.ClassVM}}}}}
 	if err := results.WriteJSON(dir, results.EnvFile, results.Provenance{Hostname: "h"}); err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +261,7 @@ func TestBarsData(t *testing.T) {
 	if len(bb.Labels) != 1 || !slices.EqualFunc(stages, []float64{0.5, 0, 0.7, 0.3, 0, 0.5}, func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }) {
 		t.Errorf("boot stages %v of %v, want 0.5 0 0.7 0.3 0 0.5", stages, bb.Labels)
 	}
-	pf := PerfBars(testSamples())
+	pf := PerfBars(PerfRatios(testSamples(), "native"))
 	if len(pf.Labels) != 1 || pf.Labels[0] != "cpu.sha256" || len(pf.Series) != 1 || pf.Series[0].Name != "qemu" {
 		t.Fatalf("perf bars %+v", pf)
 	}
@@ -318,7 +320,7 @@ func TestPerfRatios(t *testing.T) {
 	add("qemu", "mem.vmm_overhead", "B", 5, 5, 5) // a size, not a speed
 	add("native", "mem.vmm_overhead", "B", 1, 1, 1)
 	got := map[string]Ratio{}
-	for _, r := range PerfRatios(samples) {
+	for _, r := range PerfRatios(samples, "native") {
 		got[r.Driver+" "+r.Metric] = r
 	}
 	want := []struct {

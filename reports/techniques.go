@@ -5,33 +5,21 @@ import (
 	"slices"
 	"sort"
 
-	"virtbench/guest"
 	"virtbench/internal/results"
 )
 
-// The aspects in which two VM variants of a run may differ and be compared:
-// one setting each, every other configuration label equal.
-const (
-	AspectDevices = "devices" // virtio against emulated devices
-	AspectBoot    = "boot"    // from a snapshot against a cold boot
-	AspectKSM     = "ksm"     // KSM on against off
-)
-
-// aspects says, per aspect, the label's value of the technique and of its
-// baseline (a variant without the label has the baseline), and which
-// results to compare, each in the direction its kind declares.
-var aspects = []struct {
-	key, technique, baseline string
-	metrics                  []string // nil: every single-instance speed (results.Kind.Speed)
-}{
-	{AspectDevices, "virtio", "emulated", nil},
-	{AspectBoot, "snapshot", "cold", []string{results.MetricStartup, results.MetricPSS}},
-	{AspectKSM, "on", "off", []string{results.MetricHostMemDrop, results.MetricPSS, results.MetricDensityMemDrop}},
+// An aspect in which two VM variants of a run may differ and be compared:
+// a label declared with a technique (results.Label.Technique), every
+// other setting equal. The aspects are the declared ones.
+func aspects() []results.Label {
+	var out []results.Label
+	for _, l := range results.Labels() {
+		if l.Technique != nil {
+			out = append(out, l)
+		}
+	}
+	return out
 }
-
-// configLabels are the labels that describe a VM's configuration; two
-// variants compared on one aspect agree on all the others.
-var configLabels = []string{"machine", "devices", "image", "accel", AspectBoot, AspectKSM}
 
 // minCompared is the fewest values a side needs to be compared.
 const minCompared = 3
@@ -53,23 +41,22 @@ type Comparison struct {
 	P         float64 `json:"p"`
 }
 
-// label returns a variant's configuration label, with the baseline's value
-// where the variant has none.
-func label(labels map[string]string, key string) string {
+// setting returns a variant's setting key, with the technique's baseline
+// value where the variant has none.
+func setting(labels map[string]string, key string) string {
 	if v, ok := labels[key]; ok {
 		return v
 	}
-	for _, a := range aspects {
-		if a.key == key {
-			return a.baseline
-		}
+	if l, ok := results.LabelOf(key); ok && l.Technique != nil {
+		return l.Technique.Off
 	}
 	return ""
 }
 
 // Techniques compares every pair of variants that differ in exactly one
 // aspect, on the results the aspect is about.
-func Techniques(samples []results.Sample, labels map[string]map[string]string) []Comparison {
+// labels and roles are the variants' (results.Outcome).
+func Techniques(samples []results.Sample, labels map[string]map[string]string, roles map[string]results.Role) []Comparison {
 	var kept []results.Sample
 	for _, s := range samples {
 		if !s.Warmup && !s.Failed() {
@@ -78,20 +65,20 @@ func Techniques(samples []results.Sample, labels map[string]map[string]string) [
 	}
 	vals, _, order := samplesByKey(kept)
 	var variants []string
-	for v, l := range labels {
-		if l["machine"] != "" { // a VM: the others have no configuration labels
+	for v := range labels {
+		if roles[v].Class == results.ClassVM {
 			variants = append(variants, v)
 		}
 	}
 	sort.Strings(variants)
 	var out []Comparison
-	for _, asp := range aspects {
+	for _, asp := range aspects() {
 		for _, tv := range variants {
-			if label(labels[tv], asp.key) != asp.technique {
+			if setting(labels[tv], asp.Key) != asp.Technique.On {
 				continue
 			}
 			for _, bv := range variants {
-				if label(labels[bv], asp.key) != asp.baseline || !sameBut(labels[tv], labels[bv], asp.key) {
+				if setting(labels[bv], asp.Key) != asp.Technique.Off || !sameBut(labels[tv], labels[bv], asp.Key) {
 					continue
 				}
 				for _, k := range order {
@@ -99,11 +86,11 @@ func Techniques(samples []results.Sample, labels map[string]map[string]string) [
 						continue
 					}
 					kind := results.KindOf(k.Metric)
-					ok := slices.Contains(asp.metrics, k.Metric)
-					if asp.metrics == nil {
+					ok := slices.Contains(asp.Technique.Compare, k.Metric)
+					if asp.Technique.Compare == nil {
 						ok = k.Instances == 1 && kind.Speed()
 					}
-					lower := kind.Better == guest.LowerIsBetter
+					lower := kind.Better == results.LowerIsBetter
 					bk := k
 					bk.Driver = bv
 					// A single density step is one value a side: no
@@ -111,7 +98,7 @@ func Techniques(samples []results.Sample, labels map[string]map[string]string) [
 					if !ok || len(vals[k]) < minCompared || len(vals[bk]) < minCompared {
 						continue
 					}
-					c := Comparison{Aspect: asp.key, Technique: tv, Baseline: bv, Workload: k.Workload, Instances: k.Instances, Metric: k.Metric}
+					c := Comparison{Aspect: asp.Key, Technique: tv, Baseline: bv, Workload: k.Workload, Instances: k.Instances, Metric: k.Metric}
 					var fine bool
 					if c.Ratio, c.Lo, c.Hi, fine = speedup(vals[bk], vals[k], lower); !fine {
 						continue
@@ -126,10 +113,10 @@ func Techniques(samples []results.Sample, labels map[string]map[string]string) [
 }
 
 // sameBut reports whether two variants' configurations agree on every
-// configuration label but key.
+// declared setting but key.
 func sameBut(a, b map[string]string, key string) bool {
-	for _, k := range configLabels {
-		if k != key && label(a, k) != label(b, k) {
+	for _, l := range results.Labels() {
+		if l.Setting() && l.Key != key && setting(a, l.Key) != setting(b, l.Key) {
 			return false
 		}
 	}
@@ -139,12 +126,27 @@ func sameBut(a, b map[string]string, key string) bool {
 // techniqueHeader is the header of the comparison tables.
 var techniqueHeader = []string{"aspect", "technique", "baseline", "workload", "metric", "technique vs baseline", "range", "p"}
 
-// techniqueRows returns one formatted row per comparison of aspect (all
-// aspects for "").
-func techniqueRows(cs []Comparison, aspect string) [][]string {
+// devices reports whether a comparison is of a VM's device models
+// (results.LabelDevices): paravirtual against emulated.
+func devices(c Comparison) bool {
+	l, ok := results.LabelOf(c.Aspect)
+	return ok && l.Role == results.LabelDevices
+}
+
+// technique returns the label value of an aspect's technique.
+func technique(aspect string) string {
+	if l, ok := results.LabelOf(aspect); ok && l.Technique != nil {
+		return l.Technique.On
+	}
+	return ""
+}
+
+// techniqueRows returns one formatted row per comparison that only
+// keeps (every one for nil).
+func techniqueRows(cs []Comparison, only func(Comparison) bool) [][]string {
 	var rows [][]string
 	for _, c := range cs {
-		if aspect != "" && c.Aspect != aspect {
+		if only != nil && !only(c) {
 			continue
 		}
 		wl := c.Workload

@@ -28,7 +28,11 @@ func TestTechniques(t *testing.T) {
 		"qemu": vm(), "qemu-snapshot": vm("boot", "snapshot"), "qemu-ksm": vm("ksm", "on"),
 		"qemu-pc-snapshot": vm("boot", "snapshot", "machine", "pc"), // two settings differ: not compared
 	}
-	cs := Techniques(s, labels)
+	classes := map[string]results.Class{}
+	for v := range labels {
+		classes[v] = results.ClassVM
+	}
+	cs := Techniques(s, labels, testRoles(classes, labels))
 	got := map[string]Comparison{}
 	for _, c := range cs {
 		got[c.Aspect+" "+c.Technique+" "+c.Baseline+" "+c.Metric] = c

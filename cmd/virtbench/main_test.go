@@ -326,8 +326,8 @@ settle: 0s
 		if v.Host["ksm"] != "off" {
 			t.Errorf("run.json variant %s host settings %v, want ksm off", name, v.Host)
 		}
-		if o.Classes[name] != results.ClassOSLevel {
-			t.Errorf("class of %s = %q", name, o.Classes[name])
+		if v.Role.Class != results.ClassOSLevel || v.Role.Baseline {
+			t.Errorf("role of %s = %+v, want an OS-level variant, not the baseline", name, v.Role)
 		}
 	}
 	results, _ := os.ReadFile(filepath.Join(out, "results.txt"))

@@ -66,6 +66,7 @@ func init() {
 		Class:   results.ClassOSLevel,
 		Options: Options,
 		Tools:   []drivers.Tool{{Name: "docker", Version: []string{"docker", "version", "--format", "{{.Server.Version}}"}}},
+		Labels:  []results.Label{{Key: labelEngine, Doc: "the container engine that ran the instance"}},
 		// the agent and its containerd shim
 		Estimate: drivers.Estimate{Tasks: 24, MemoryBytes: 24 << 20, Trial: 500 * time.Millisecond},
 		Factory:  func(env drivers.Env) (drivers.Driver, error) { return New(env) },
@@ -414,10 +415,13 @@ func (i *instance) ExitErr() error {
 	}
 }
 
+// labelEngine is the label key of the engine that ran an instance.
+const labelEngine = "engine"
+
 func (i *instance) Ready(ctx context.Context) (drivers.Readiness, error) {
 	r, err := i.console.Ready(ctx, i.exited, i.ExitErr)
 	if err == nil {
-		r.Labels = map[string]string{"engine": "docker"}
+		r.Labels = map[string]string{labelEngine: "docker"}
 	}
 	return r, err
 }

@@ -208,7 +208,20 @@ func Ready(t testing.TB, inst drivers.Instance, timeout time.Duration) drivers.R
 		t.Errorf("Readiness: READY at %v not after begin %v", r.At, r.Begin)
 	}
 	CheckPhases(t, r)
+	CheckLabels(t, r)
 	return r
+}
+
+// CheckLabels fails t unless every label of r is declared (a driver's
+// drivers.Info.Labels, through results.DeclareLabel): the reports read a
+// label's meaning from its declaration.
+func CheckLabels(t testing.TB, r drivers.Readiness) {
+	t.Helper()
+	for k := range r.Labels {
+		if _, ok := results.LabelOf(k); !ok {
+			t.Errorf("label %q is not declared (drivers.Info.Labels)", k)
+		}
+	}
 }
 
 // CheckPhases fails t unless every phase of r is declared in

@@ -102,15 +102,40 @@ func init() {
 		Options:  Options,
 		Tools:    []drivers.Tool{{Name: "qemu", Version: []string{"qemu-system-x86_64", "--version"}}},
 		Measures: map[string]results.Kind{
-			MetricSnapshotCreate: {Family: results.FamilyStartup, Unit: "sec", Better: guest.LowerIsBetter, Once: true, Doc: "with boot=snapshot, making the snapshot: booting the template VM and saving it, once per run and variant"},
-			MetricSnapshotBytes:  {Family: results.FamilyDisk, Unit: "B", Better: guest.LowerIsBetter, Once: true, Doc: "with boot=snapshot, the saved template's size on disk"},
+			MetricSnapshotCreate: {Family: results.FamilyStartup, Unit: "sec", Better: results.LowerIsBetter, Once: true, Doc: "with boot=snapshot, making the snapshot: booting the template VM and saving it, once per run and variant"},
+			MetricSnapshotBytes:  {Family: results.FamilyDisk, Unit: "B", Better: results.LowerIsBetter, Once: true, Doc: "with boot=snapshot, the saved template's size on disk"},
 		},
+		Labels: Labels,
 		GuestMemory: func(opts map[string]string, memoryBytes int64) int64 {
 			c, _ := parseConfig(opts) // checked at load; a bad one is reported there
 			return int64(guestMiB(c.MemoryMiB, memoryBytes)) << 20
 		},
 		Factory: func(env drivers.Env) (drivers.Driver, error) { return New(env) },
 	})
+}
+
+// The label keys of a VM instance.
+const (
+	LabelMachine        = "machine"
+	LabelDevices        = "devices"
+	LabelImage          = "image"
+	LabelBoot           = "boot"
+	LabelAccel          = "accel"
+	LabelAccelRequested = "requested_accel"
+	LabelTBSize         = "tb_size_mib"
+)
+
+// Labels declare what a VM instance's labels say.
+var Labels = []results.Label{
+	{Key: LabelMachine, Role: results.LabelSetting, Doc: "the QEMU machine type (microvm, pc, q35)"},
+	{Key: LabelDevices, Role: results.LabelDevices, Doc: "virtio (paravirtual) or emulated device models",
+		Technique: &results.Technique{On: "virtio", Off: "emulated"}},
+	{Key: LabelImage, Role: results.LabelImage, Doc: "the guest image: minimal (the agent is init) or debian (a full OS)", FullOS: []string{"debian"}},
+	{Key: LabelBoot, Role: results.LabelSetting, Doc: "how the VM started: a cold boot or restored from a snapshot",
+		Technique: &results.Technique{On: "snapshot", Off: "cold", Compare: []string{results.MetricStartup, results.MetricPSS}}},
+	{Key: LabelAccel, Role: results.LabelAccel, Doc: "the accelerator QEMU reported running the guest on"},
+	{Key: LabelAccelRequested, Role: results.LabelAccelRequested, Doc: "the accel option the variant ran with: auto (kvm where hardware-assisted KVM is usable, else tcg), kvm or tcg"},
+	{Key: LabelTBSize, Doc: "TCG's translation block cache, MiB"},
 }
 
 // DefaultMemoryMiB is a VM's RAM when neither the memory option nor the
@@ -599,9 +624,9 @@ func (d *Driver) launch(begin time.Time, spec drivers.Spec, m mode) (_ *instance
 	if err := state.Write(inst.dir, state.Record{Driver: "qemu", Processes: []state.Process{proc}}); err != nil {
 		return nil, fmt.Errorf("qemu: %w", err)
 	}
-	inst.labels = map[string]string{"machine": d.cfg.Machine, "devices": d.cfg.Devices, "image": d.cfg.Image, "requested_accel": accel, "boot": d.cfg.Boot}
-	if accel == "tcg" {
-		inst.labels["tb_size_mib"] = strconv.Itoa(d.cfg.TBSizeMiB)
+	inst.labels = map[string]string{LabelMachine: d.cfg.Machine, LabelDevices: d.cfg.Devices, LabelImage: d.cfg.Image, LabelAccelRequested: d.cfg.Accel, LabelBoot: d.cfg.Boot}
+	if accel == results.AccelTCG {
+		inst.labels[LabelTBSize] = strconv.Itoa(d.cfg.TBSizeMiB)
 	}
 	go inst.watchVMM(qmpPath, accel)
 	return inst, nil
@@ -823,11 +848,11 @@ func (i *instance) watchVMM(qmpPath, requested string) {
 		i.vmmErr = err
 		return
 	}
-	used := "tcg"
+	used := results.AccelTCG
 	if kvm {
-		used = "kvm"
+		used = results.AccelKVM
 	}
-	i.labels["accel"] = used
+	i.labels[LabelAccel] = used
 	if used != requested {
 		i.vmmErr = fmt.Errorf("qemu: asked for accel=%s but QEMU reports %s", requested, used)
 		return

@@ -94,6 +94,10 @@ func init() {
 		Estimate: drivers.Estimate{Tasks: 96, MemoryBytes: 96 << 20, Trial: 800 * time.Millisecond},
 		Options:  GVisorOptions,
 		Tools:    []drivers.Tool{{Name: "runsc", Version: []string{"runsc", "--version"}}},
+		Labels: []results.Label{
+			{Key: labelPlatform, Role: results.LabelPlatform, Doc: "the gVisor platform that traps the sandbox's system calls (systrap, ptrace, kvm)"},
+			{Key: labelNetstack, Doc: "host: the sandbox uses the host's network stack, not gVisor's own"},
+		},
 		Factory:  func(env drivers.Env) (drivers.Driver, error) { return New("gvisor", env) },
 	})
 }
@@ -437,13 +441,19 @@ func (i *instance) Output() <-chan guest.Message { return i.p.Output() }
 func (i *instance) Exited() <-chan struct{}      { return i.p.Exited() }
 func (i *instance) ExitErr() error               { return i.p.ExitErr() }
 
+// The label keys of a gVisor instance.
+const (
+	labelPlatform = "platform"
+	labelNetstack = "netstack"
+)
+
 // Ready waits for READY; a gVisor instance is labelled with its platform.
 func (i *instance) Ready(ctx context.Context) (drivers.Readiness, error) {
 	r, err := i.p.Ready(ctx)
 	if i.d.runtime == "gvisor" {
-		r.Labels = map[string]string{"platform": i.d.platform}
+		r.Labels = map[string]string{labelPlatform: i.d.platform}
 		if i.d.veth {
-			r.Labels["netstack"] = "host"
+			r.Labels[labelNetstack] = "host"
 		}
 	}
 	return r, err

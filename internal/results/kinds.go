@@ -2,10 +2,11 @@ package results
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 
-	"virtbench/guest"
+	"virtbench/internal/measure"
 )
 
 // Family is what a metric measures.
@@ -32,16 +33,41 @@ const (
 	FamilyOther Family = "other"
 )
 
+// Better is the direction in which a metric improves (measure.Better).
+type Better = measure.Better
+
+// The directions.
+const (
+	NoBetter       = measure.NoBetter
+	HigherIsBetter = measure.HigherIsBetter
+	LowerIsBetter  = measure.LowerIsBetter
+)
+
+// Dimension is the side of performance a speed stands for
+// (measure.Dimension).
+type Dimension = measure.Dimension
+
+// The dimensions of performance (measure.Dimension).
+const (
+	DimensionCPU     = measure.CPU
+	DimensionMemory  = measure.Memory
+	DimensionSyscall = measure.Syscall
+	DimensionDisk    = measure.Disk
+	DimensionNetwork = measure.Network
+)
+
 // Kind is what a metric is: its family, its unit, which way it improves
-// (guest.NoBetter for an amount that is neither), whether it is measured
-// once by design, and what it means. It is declared once, here for the
-// runner's metrics, by each workload for its results (guest.Measure) and
+// (NoBetter for an amount that is neither), the dimension of performance
+// a speed stands for, whether it is measured once by design, and what it
+// means. It is declared once, here for the runner's metrics, by each
+// workload for its results (measure.Measure, through DeclareWorkload) and
 // by each driver for its own (drivers.Info.Measures, through Declare);
 // summaries, comparisons, claims and charts read it from the declaration.
 type Kind struct {
-	Family Family
-	Unit   string
-	Better guest.Better
+	Family    Family
+	Unit      string
+	Better    Better
+	Dimension Dimension
 	// Once marks a metric measured once per run, variant or density step
 	// by design (bytes on disk, the count a sweep reached): a single value
 	// is not a weak sample, and its summary says nothing of sample counts.
@@ -52,27 +78,27 @@ type Kind struct {
 
 // Speed reports whether the metric is a speed: a performance metric
 // that improves one way or the other.
-func (k Kind) Speed() bool { return k.Family == FamilyPerformance && k.Better != guest.NoBetter }
+func (k Kind) Speed() bool { return k.Family == FamilyPerformance && k.Better != NoBetter }
 
 // The kinds most metrics share, with their docs added per metric.
 func startupKind(doc string) Kind {
-	return Kind{Family: FamilyStartup, Unit: "sec", Better: guest.LowerIsBetter, Doc: doc}
+	return Kind{Family: FamilyStartup, Unit: "sec", Better: LowerIsBetter, Doc: doc}
 }
 
 func memoryKind(doc string) Kind {
-	return Kind{Family: FamilyMemory, Unit: "B", Better: guest.LowerIsBetter, Doc: doc}
+	return Kind{Family: FamilyMemory, Unit: "B", Better: LowerIsBetter, Doc: doc}
 }
 
 func diskKind(doc string) Kind {
-	return Kind{Family: FamilyDisk, Unit: "B", Better: guest.LowerIsBetter, Once: true, Doc: doc}
+	return Kind{Family: FamilyDisk, Unit: "B", Better: LowerIsBetter, Once: true, Doc: doc}
 }
 
-func densityKind(unit string, better guest.Better, doc string) Kind {
+func densityKind(unit string, better Better, doc string) Kind {
 	return Kind{Family: FamilyDensity, Unit: unit, Better: better, Once: true, Doc: doc}
 }
 
 // kinds declares the runner's own metrics. Workloads declare theirs
-// (guest.Workload.Measures), drivers theirs (Declare).
+// (DeclareWorkload), drivers theirs (Declare).
 var kinds = map[string]Kind{
 	MetricStartup:     startupKind("from the driver's first step for an instance to its READY on the host"),
 	MetricTeardown:    startupKind("from Stop to everything of the instance released"),
@@ -87,52 +113,55 @@ var kinds = map[string]Kind{
 	MetricHostMemDrop: memoryKind("the host's MemAvailable drop per instance of the trial"),
 	// A VM's resident memory, split by the driver (drivers.MemoryParter).
 	MetricMemParts:                         memoryKind("a failure to split a VM's memory into its parts"),
-	MemPartPrefix + "guest_ram_configured": {Family: FamilyMemory, Unit: "B", Better: guest.NoBetter, Doc: "the guest RAM a VM was given"},
+	MemPartPrefix + "guest_ram_configured": {Family: FamilyMemory, Unit: "B", Better: NoBetter, Doc: "the guest RAM a VM was given"},
 	MemPartPrefix + "guest_ram_resident":   memoryKind("the guest RAM a VM has touched, resident on the host"),
 	MemPartPrefix + "vmm_overhead":         memoryKind("the VMM's own resident memory beside the guest's RAM"),
 
-	MetricIdleCPU: {Family: FamilyIdle, Unit: "cores", Better: guest.LowerIsBetter, Doc: "CPU an idle instance's processes keep busy once it settled"},
-	MetricTasks:   {Family: FamilyIdle, Unit: "tasks", Better: guest.LowerIsBetter, Doc: "tasks (PIDs: processes and threads) an instance holds"},
+	MetricIdleCPU: {Family: FamilyIdle, Unit: "cores", Better: LowerIsBetter, Doc: "CPU an idle instance's processes keep busy once it settled"},
+	MetricTasks:   {Family: FamilyIdle, Unit: "tasks", Better: LowerIsBetter, Doc: "tasks (PIDs: processes and threads) an instance holds"},
 
 	MetricImageApparent:     diskKind("the shared image's apparent size"),
 	MetricImageAllocated:    diskKind("the shared image's allocated size (st_blocks), shared layers counted once"),
 	MetricWritableApparent:  diskKind("an instance's writable layer, apparent size, after its workload"),
 	MetricWritableAllocated: diskKind("an instance's writable layer, allocated size, after its workload"),
 
-	MetricNetRPS: {Family: FamilyPerformance, Unit: "op/s", Better: guest.HigherIsBetter, Doc: "HTTP requests per second the host drove over the instance's network path"},
-	MetricNetP50: {Family: FamilyPerformance, Unit: "sec", Better: guest.LowerIsBetter, Doc: "median HTTP request latency over the instance's network path"},
-	MetricNetP99: {Family: FamilyPerformance, Unit: "sec", Better: guest.LowerIsBetter, Doc: "99th percentile HTTP request latency over the instance's network path"},
+	MetricNetRPS: {Family: FamilyPerformance, Unit: "op/s", Better: HigherIsBetter, Doc: "HTTP requests per second the host drove over the instance's network path"},
+	MetricNetP50: {Family: FamilyPerformance, Unit: "sec", Better: LowerIsBetter, Doc: "median HTTP request latency over the instance's network path"},
+	MetricNetP99: {Family: FamilyPerformance, Unit: "sec", Better: LowerIsBetter, Doc: "99th percentile HTTP request latency over the instance's network path"},
 
-	MetricDensityStartup:   {Family: FamilyDensity, Unit: "sec", Better: guest.LowerIsBetter, Doc: "start latency of each new instance of a density step"},
-	MetricDensityMarginal:  densityKind("sec", guest.LowerIsBetter, "the start of a step's last instance, started alone on a host holding the rest"),
-	MetricDensityPSS:       densityKind("B", guest.LowerIsBetter, "summed PSS per instance at a density step"),
-	MetricDensityMemDrop:   densityKind("B", guest.LowerIsBetter, "the host's MemAvailable drop per instance at a density step"),
-	MetricDensityAvailable: densityKind("B", guest.HigherIsBetter, "the host's MemAvailable at a density step"),
-	MetricDensityHostCPU:   densityKind("%", guest.LowerIsBetter, "the host's busy CPUs, in percent of all, during a step's idle window"),
-	MetricDensityCPU:       densityKind("cores", guest.LowerIsBetter, "CPU one idle instance costs the host at a density step"),
-	MetricDensityTasks:     densityKind("tasks", guest.LowerIsBetter, "tasks per instance at a density step"),
-	MetricDensityReached:   densityKind("instances", guest.HigherIsBetter, "the instance count a density sweep reached"),
-	MetricDensityFloor:     densityKind("B", guest.NoBetter, "the MemAvailable floor a density sweep kept"),
-	MetricDensityTeardown:  densityKind("sec", guest.LowerIsBetter, "the time to stop every instance of a density sweep"),
-	MetricKSMShared:        {Family: FamilyDensity, Unit: "pages", Better: guest.NoBetter, Doc: "pages KSM keeps, one per group of identical pages"},
-	MetricKSMSharing:       {Family: FamilyDensity, Unit: "pages", Better: guest.HigherIsBetter, Doc: "pages KSM mapped onto the kept ones: the pages saved"},
-	MetricKSMSaved:         {Family: FamilyDensity, Unit: "B", Better: guest.HigherIsBetter, Doc: "bytes KSM saved per instance"},
-	MetricKSMSettle:        {Family: FamilyDensity, Unit: "sec", Better: guest.LowerIsBetter, Doc: "from turning KSM's fast scan on to merging settled (or the limit)"},
+	MetricDensityStartup:   {Family: FamilyDensity, Unit: "sec", Better: LowerIsBetter, Doc: "start latency of each new instance of a density step"},
+	MetricDensityMarginal:  densityKind("sec", LowerIsBetter, "the start of a step's last instance, started alone on a host holding the rest"),
+	MetricDensityPSS:       densityKind("B", LowerIsBetter, "summed PSS per instance at a density step"),
+	MetricDensityMemDrop:   densityKind("B", LowerIsBetter, "the host's MemAvailable drop per instance at a density step"),
+	MetricDensityAvailable: densityKind("B", HigherIsBetter, "the host's MemAvailable at a density step"),
+	MetricDensityHostCPU:   densityKind("%", LowerIsBetter, "the host's busy CPUs, in percent of all, during a step's idle window"),
+	MetricDensityCPU:       densityKind("cores", LowerIsBetter, "CPU one idle instance costs the host at a density step"),
+	MetricDensityTasks:     densityKind("tasks", LowerIsBetter, "tasks per instance at a density step"),
+	MetricDensityReached:   densityKind("instances", HigherIsBetter, "the instance count a density sweep reached"),
+	MetricDensityFloor:     densityKind("B", NoBetter, "the MemAvailable floor a density sweep kept"),
+	MetricDensityTeardown:  densityKind("sec", LowerIsBetter, "the time to stop every instance of a density sweep"),
+	MetricKSMShared:        {Family: FamilyDensity, Unit: "pages", Better: NoBetter, Doc: "pages KSM keeps, one per group of identical pages"},
+	MetricKSMSharing:       {Family: FamilyDensity, Unit: "pages", Better: HigherIsBetter, Doc: "pages KSM mapped onto the kept ones: the pages saved"},
+	MetricKSMSaved:         {Family: FamilyDensity, Unit: "B", Better: HigherIsBetter, Doc: "bytes KSM saved per instance"},
+	MetricKSMSettle:        {Family: FamilyDensity, Unit: "sec", Better: LowerIsBetter, Doc: "from turning KSM's fast scan on to merging settled (or the limit)"},
 
-	MetricSamplerDuration: {Family: FamilyHarness, Unit: "sec", Better: guest.LowerIsBetter, Once: true, Doc: "virtbench's own time to sample every instance of a density step once"},
-	MetricTrialExcluded:   {Family: FamilyHarness, Unit: "", Better: guest.NoBetter, Once: true, Doc: "a trial whose samples are kept but not summarised, and why"},
+	MetricSamplerDuration: {Family: FamilyHarness, Unit: "sec", Better: LowerIsBetter, Once: true, Doc: "virtbench's own time to sample every instance of a density step once"},
+	MetricTrialExcluded:   {Family: FamilyHarness, Unit: "", Better: NoBetter, Once: true, Doc: "a trial whose samples are kept but not summarised, and why"},
 }
 
-// declared are the metrics drivers declare for what they report of
-// themselves (drivers.Info.Measures), by name.
+// declared are the metrics drivers and workloads declare for what they
+// report (drivers.Info.Measures, a workload's Measures), by name, the
+// workloads (DeclareWorkload) and the drivers' labels (DeclareLabel).
 var declared = struct {
 	sync.RWMutex
-	m map[string]Kind
-}{m: map[string]Kind{}}
+	m         map[string]Kind
+	workloads map[string]Workload
+	labels    map[string]Label
+}{m: map[string]Kind{}, workloads: map[string]Workload{}, labels: map[string]Label{}}
 
 // Declare registers the kind of a metric a driver reports of itself
 // (a snapshot's creation time): drivers.Register calls it for the
-// driver's Measures. It panics when the name is empty or already means
+// driver's Measures, DeclareWorkload for a workload's. It panics when the name is empty or already means
 // something else, as a registry does.
 func Declare(metric string, k Kind) {
 	if metric == "" {
@@ -148,9 +177,6 @@ func Declare(metric string, k Kind) {
 
 // lookup returns a declared metric's kind.
 func lookup(metric string) (Kind, bool) {
-	if k, ok := measures[metric]; ok {
-		return k, true
-	}
 	if k, ok := kinds[metric]; ok {
 		return k, true
 	}
@@ -159,21 +185,6 @@ func lookup(metric string) (Kind, bool) {
 	k, ok := declared.m[metric]
 	return k, ok
 }
-
-// measures are the workloads' declared results, by name.
-var measures = func() map[string]Kind {
-	m := map[string]Kind{}
-	for _, w := range guest.Workloads() {
-		for _, r := range w.Measures {
-			f := FamilyPerformance
-			if r.Better == guest.NoBetter {
-				f = FamilyOther
-			}
-			m[r.Name] = Kind{Family: f, Unit: r.Unit, Better: r.Better, Doc: w.Name + " workload: " + w.Summary}
-		}
-	}
-	return m
-}()
 
 // KindOf returns what metric is: a workload's declared result, one of
 // the runner's metrics, a start phase (PhaseMetricPrefix) or a boot
@@ -190,6 +201,44 @@ func KindOf(metric string) Kind {
 		return startupKind("when a VM boot stage's kernel log line appeared, on the vCPU's time line")
 	}
 	return Kind{Family: FamilyOther}
+}
+
+// UnitImprovesDownwards reports whether a declared metric in unit improves
+// downwards (LowerIsBetter).
+func UnitImprovesDownwards(unit string) bool {
+	for _, k := range kinds {
+		if k.Unit == unit && k.Better == LowerIsBetter {
+			return true
+		}
+	}
+	declared.RLock()
+	defer declared.RUnlock()
+	for _, k := range declared.m {
+		if k.Unit == unit && k.Better == LowerIsBetter {
+			return true
+		}
+	}
+	return false
+}
+
+// MetricsOn returns the declared metrics of a dimension of performance,
+// sorted.
+func MetricsOn(d Dimension) []string {
+	var out []string
+	for name, k := range kinds {
+		if k.Dimension == d {
+			out = append(out, name)
+		}
+	}
+	declared.RLock()
+	for name, k := range declared.m {
+		if k.Dimension == d {
+			out = append(out, name)
+		}
+	}
+	declared.RUnlock()
+	sort.Strings(out)
+	return out
 }
 
 // Declared reports whether metric has a declaration (KindOf's answer is

@@ -1,30 +1,37 @@
 package results
 
 import (
+	"slices"
 	"testing"
 
-	"virtbench/guest"
+	"virtbench/internal/measure"
+
 )
 
 func TestKindOf(t *testing.T) {
+	DeclareWorkload(Workload{Name: "kindtest", Summary: "a test", Measures: []measure.Measure{
+		{Name: "kindtest.ops", Unit: "op/s", Better: HigherIsBetter, Dimension: DimensionCPU},
+		{Name: "kindtest.call", Unit: "sec/op", Better: LowerIsBetter, Dimension: DimensionSyscall},
+		{Name: "kindtest.bytes", Unit: "B"},
+	}})
 	tests := []struct {
 		metric string
 		want   Kind
 		speed  bool
 	}{
-		{MetricStartup, Kind{Family: FamilyStartup, Unit: "sec", Better: guest.LowerIsBetter}, false},
-		{PhaseMetricPrefix + "vmm", Kind{Family: FamilyStartup, Unit: "sec", Better: guest.LowerIsBetter}, false},
-		{BootMetricPrefix + "kernel", Kind{Family: FamilyStartup, Unit: "sec", Better: guest.LowerIsBetter}, false},
-		{"cpu.sha256", Kind{Family: FamilyPerformance, Unit: "op/s", Better: guest.HigherIsBetter}, true},
-		{"syscall.getppid", Kind{Family: FamilyPerformance, Unit: "sec/op", Better: guest.LowerIsBetter}, true},
-		// The mem workload's result is a speed; a VM's memory part is not.
-		{"mem.copy", Kind{Family: FamilyPerformance, Unit: "B/s", Better: guest.HigherIsBetter}, true},
-		{MemPartPrefix + "vmm_overhead", Kind{Family: FamilyMemory, Unit: "B", Better: guest.LowerIsBetter}, false},
-		{"alloc.bytes", Kind{Family: FamilyOther, Unit: "B", Better: guest.NoBetter}, false},
-		{MetricNetP99, Kind{Family: FamilyPerformance, Unit: "sec", Better: guest.LowerIsBetter}, true},
+		{MetricStartup, Kind{Family: FamilyStartup, Unit: "sec", Better: LowerIsBetter}, false},
+		{PhaseMetricPrefix + "vmm", Kind{Family: FamilyStartup, Unit: "sec", Better: LowerIsBetter}, false},
+		{BootMetricPrefix + "kernel", Kind{Family: FamilyStartup, Unit: "sec", Better: LowerIsBetter}, false},
+		// A workload's result that improves is a speed; a VM's memory
+		// part is not, nor is a workload's amount.
+		{"kindtest.ops", Kind{Family: FamilyPerformance, Unit: "op/s", Better: HigherIsBetter, Dimension: DimensionCPU}, true},
+		{"kindtest.call", Kind{Family: FamilyPerformance, Unit: "sec/op", Better: LowerIsBetter, Dimension: DimensionSyscall}, true},
+		{MemPartPrefix + "vmm_overhead", Kind{Family: FamilyMemory, Unit: "B", Better: LowerIsBetter}, false},
+		{"kindtest.bytes", Kind{Family: FamilyOther, Unit: "B", Better: NoBetter}, false},
+		{MetricNetP99, Kind{Family: FamilyPerformance, Unit: "sec", Better: LowerIsBetter}, true},
 		// Density metrics are not speeds, even at one instance.
-		{MetricDensityCPU, Kind{Family: FamilyDensity, Unit: "cores", Better: guest.LowerIsBetter}, false},
-		{MetricWritableAllocated, Kind{Family: FamilyDisk, Unit: "B", Better: guest.LowerIsBetter}, false},
+		{MetricDensityCPU, Kind{Family: FamilyDensity, Unit: "cores", Better: LowerIsBetter}, false},
+		{MetricWritableAllocated, Kind{Family: FamilyDisk, Unit: "B", Better: LowerIsBetter}, false},
 		{"probe.pid", Kind{Family: FamilyOther}, false},
 	}
 	for _, tt := range tests {
@@ -58,7 +65,7 @@ func TestEveryKindDocumented(t *testing.T) {
 // undeclared one has none; declaring a name twice with another meaning
 // panics.
 func TestDeclare(t *testing.T) {
-	k := Kind{Family: FamilyStartup, Unit: "sec", Better: guest.LowerIsBetter, Once: true, Doc: "test"}
+	k := Kind{Family: FamilyStartup, Unit: "sec", Better: LowerIsBetter, Once: true, Doc: "test"}
 	if Declared("test_prepare") {
 		t.Fatal("test_prepare declared before Declare")
 	}
@@ -73,4 +80,44 @@ func TestDeclare(t *testing.T) {
 		}
 	}()
 	Declare("test_prepare", Kind{Family: FamilyDisk, Unit: "B"})
+}
+
+// TestDeclareWorkload: a declared workload is found with its role, its
+// results are found on their dimension, and an undeclared one is none.
+func TestDeclareWorkload(t *testing.T) {
+	DeclareWorkload(Workload{Name: "wltest", Baseline: true, Disk: true, Measures: []measure.Measure{{Name: "wltest.io", Unit: "B/s", Better: HigherIsBetter, Dimension: DimensionDisk}}})
+	if w, ok := WorkloadOf("wltest"); !ok || !w.Baseline || !w.Disk || !BaselineWorkload("wltest") {
+		t.Errorf("WorkloadOf(wltest) = %+v, %v", w, ok)
+	}
+	if BaselineWorkload("nosuch") {
+		t.Error("an undeclared workload is a baseline")
+	}
+	if got := MetricsOn(DimensionDisk); !slices.Contains(got, "wltest.io") || slices.Contains(got, MetricStartup) {
+		t.Errorf("MetricsOn(disk) = %v", got)
+	}
+}
+
+// TestRoleObserve: a variant's role is read from its instances' labels
+// through their declared roles; accelerators are kept per instance, not
+// joined, and undeclared labels say nothing.
+func TestRoleObserve(t *testing.T) {
+	DeclareLabel(Label{Key: "roletest_image", Role: LabelImage, FullOS: []string{"full"}})
+	DeclareLabel(Label{Key: "roletest_accel", Role: LabelAccel})
+	DeclareLabel(Label{Key: "roletest_asked", Role: LabelAccelRequested})
+	DeclareLabel(Label{Key: "roletest_platform", Role: LabelPlatform})
+	var r Role
+	r.Observe(map[string]string{"roletest_image": "minimal", "roletest_accel": AccelTCG, "roletest_asked": "auto", "undeclared": "x"})
+	if r.FullOS || !r.Emulated() || r.HardwareAssisted() || r.AccelRequested != "auto" {
+		t.Errorf("after one TCG instance: %+v", r)
+	}
+	r.Observe(map[string]string{"roletest_image": "full", "roletest_accel": AccelKVM, "roletest_platform": "systrap"})
+	if !r.FullOS || r.Emulated() || r.HardwareAssisted() || !slices.Equal(r.Accel, []string{AccelKVM, AccelTCG}) || r.Platform != "systrap" {
+		t.Errorf("after a KVM instance too: %+v", r)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("declaring roletest_accel again with another role did not panic")
+		}
+	}()
+	DeclareLabel(Label{Key: "roletest_accel", Role: LabelSetting})
 }

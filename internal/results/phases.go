@@ -85,3 +85,19 @@ func PhaseByName(name string) (PhaseInfo, bool) {
 	}
 	return PhaseInfo{}, false
 }
+
+// BootStage is a stage of a VM's boot (a BootMetricPrefix metric): its
+// name, as the agent reports it, and what the time to it covers.
+type BootStage struct {
+	Name, Doc string
+}
+
+// BootStages are a VM boot's stages in the order they come. The agent
+// names the same ones (guest.BootStages; a test keeps the two equal).
+var BootStages = []BootStage{
+	{"kernel", "before the kernel's clock: firmware, early boot"},
+	{"clocksource", "to a real clocksource"},
+	{"initramfs", "to the initramfs unpacked"},
+	{"init", "to /init started"},
+	{"setup", "to modules, disk and NIC ready"},
+}

@@ -63,8 +63,6 @@ type Outcome struct {
 	// DriverKinds explains each variant that ran: its driver's kind of
 	// virtualization.
 	DriverKinds map[string]string `json:"driver_kinds,omitempty"`
-	// Classes gives each variant that ran its driver's class of isolation.
-	Classes map[string]Class `json:"classes,omitempty"`
 }
 
 // VariantRecord is what a run records of a variant.
@@ -73,6 +71,27 @@ type VariantRecord struct {
 	Options map[string]string `json:"options,omitempty"`
 	// Host are the host settings the variant ran with (host.ksm).
 	Host map[string]string `json:"host,omitempty"`
+	// Role is what the variant is to the reports.
+	Role Role `json:"role"`
+}
+
+// Roles returns each variant's role, by name.
+func (o Outcome) Roles() map[string]Role {
+	out := make(map[string]Role, len(o.Variants))
+	for name, v := range o.Variants {
+		out[name] = v.Role
+	}
+	return out
+}
+
+// Baseline returns the name of the baseline variant, or "" when none ran.
+func (o Outcome) Baseline() string {
+	for name, v := range o.Variants {
+		if v.Role.Baseline {
+			return name
+		}
+	}
+	return ""
 }
 
 // Kinds returns the drivers that ran with their kinds, sorted by name.

@@ -1,0 +1,45 @@
+package drivers
+
+import (
+	"slices"
+	"testing"
+
+	"virtbench/guest"
+	"virtbench/internal/results"
+)
+
+// TestWorkloadsDeclared: every workload of the agent, and every one of its
+// results, is declared to the records with the agent's meaning.
+func TestWorkloadsDeclared(t *testing.T) {
+	for _, w := range guest.Workloads() {
+		got, ok := results.WorkloadOf(w.Name)
+		if !ok || got.Disk != w.Disk || got.Baseline != (w.Name == guest.IdleWorkload) {
+			t.Errorf("workload %s declared as %+v (%v)", w.Name, got, ok)
+		}
+		for _, m := range w.Measures {
+			k := results.KindOf(m.Name)
+			if !results.Declared(m.Name) || k.Unit != m.Unit || k.Better != m.Better || k.Dimension != m.Dimension {
+				t.Errorf("result %s of %s declared as %+v, want %+v", m.Name, w.Name, k, m)
+			}
+		}
+	}
+	if !results.BaselineWorkload(guest.IdleWorkload) || results.BaselineWorkload("cpu") {
+		t.Error("the idle workload is not the only baseline workload")
+	}
+}
+
+// TestProtocolWordsAgree: the host's records name a boot's stages as the
+// agent reports them, in the same order, and a kernel without mitigations
+// as the agent does.
+func TestProtocolWordsAgree(t *testing.T) {
+	if results.MitigationsNotExposed != guest.NotExposed {
+		t.Errorf("results.MitigationsNotExposed %q, guest.NotExposed %q", results.MitigationsNotExposed, guest.NotExposed)
+	}
+	var host []string
+	for _, st := range results.BootStages {
+		host = append(host, st.Name)
+	}
+	if agent := guest.BootStages(); !slices.Equal(host, agent) {
+		t.Errorf("results.BootStages %v, guest.BootStages %v", host, agent)
+	}
+}

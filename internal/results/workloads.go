@@ -1,0 +1,60 @@
+package results
+
+import (
+	"fmt"
+
+	"virtbench/internal/measure"
+)
+
+// Workload is what a run's records know of a workload: its name, the
+// part it plays in the reports and the results it declares. The agent
+// (package guest) defines the workloads; the drivers' registry declares
+// each one here, so that summaries and reports read its meaning without
+// the agent.
+type Workload struct {
+	Name, Summary string
+	// Baseline marks the workload that does nothing once ready: what an
+	// instance costs by merely existing (memory, CPU, tasks) is read from
+	// its trials, and capacity is planned with them.
+	Baseline bool
+	// Disk marks a workload that reads and writes files on a disk of the
+	// instance's own.
+	Disk bool
+	// Measures are the workload's results.
+	Measures []measure.Measure
+}
+
+// DeclareWorkload registers w and the kind of each of its results: a
+// performance metric where it improves one way or the other, FamilyOther
+// where it does not. It panics on an empty name or a result already
+// declared with another meaning, as a registry does.
+func DeclareWorkload(w Workload) {
+	if w.Name == "" {
+		panic("results: DeclareWorkload of a workload without a name")
+	}
+	for _, m := range w.Measures {
+		f := FamilyPerformance
+		if m.Better == NoBetter {
+			f = FamilyOther
+		}
+		Declare(m.Name, Kind{Family: f, Unit: m.Unit, Better: m.Better, Dimension: m.Dimension, Doc: fmt.Sprintf("%s workload: %s", w.Name, w.Summary)})
+	}
+	declared.Lock()
+	defer declared.Unlock()
+	declared.workloads[w.Name] = w
+}
+
+// WorkloadOf returns the declared workload name.
+func WorkloadOf(name string) (Workload, bool) {
+	declared.RLock()
+	defer declared.RUnlock()
+	w, ok := declared.workloads[name]
+	return w, ok
+}
+
+// BaselineWorkload reports whether name is the declared workload that does
+// nothing once ready (Workload.Baseline).
+func BaselineWorkload(name string) bool {
+	w, ok := WorkloadOf(name)
+	return ok && w.Baseline
+}
