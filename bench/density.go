@@ -89,160 +89,250 @@ func (t *trial) startParallel(ctx context.Context, sts []*started, parallel int,
 // and workload. It always stops every instance it started, also when ctx
 // ends.
 func (r *Runner) density(ctx context.Context, name, driver string, d drivers.Driver, w scenarios.Workload, out *results.Outcome) error {
-	ds := r.Scenario.Density
-	h := r.host()
-	total, err := h.MemTotal(ctx)
+	sw, err := r.newSweep(ctx, name, driver, d, w, out)
 	if err != nil {
-		return fmt.Errorf("bench: density: %w", err)
+		return err
 	}
-	floor := ds.FloorBytes
-	if floor == 0 {
-		floor = results.DensityFloor(total)
-	}
-	parallel := ds.Parallel
-	if parallel == 0 {
-		parallel = runtime.NumCPU()
-	}
-	gw, _ := guest.Lookup(w.Name)
-	v, _ := r.Scenario.Variant(name)
-	t := &trial{r: r, name: name, d: d, w: w, n: 0, out: out, ksm: r.Scenario.HostSettings(v)["ksm"] == "on"}
-	t.record(results.Sample{Metric: results.MetricDensityFloor, Unit: "B", Value: float64(floor)})
-	var insts []*started
-	if t.ksm {
+	if sw.t.ksm {
 		if err := r.ksm.enable(); err != nil {
 			return err
 		}
 		defer func() {
 			if err := r.ksm.restore(); err != nil {
-				t.record(results.Sample{Metric: results.MetricKSMSharing, Unit: "pages", Error: "putting KSM back: " + err.Error()})
+				sw.t.record(results.Sample{Metric: results.MetricKSMSharing, Unit: "pages", Error: "putting KSM back: " + err.Error()})
 			}
 		}()
 	}
-	defer func() {
-		if n, took := t.stopAll(insts); n > 0 {
-			t.n = n
-			t.record(results.Sample{Metric: results.MetricDensityTeardown, Unit: "sec", Value: took.Seconds()})
-		}
-	}()
-	base, err := stableMemAvailable(ctx, h)
-	if r.Scenario.Settle > 0 {
-		base, err = settledMemAvailable(ctx, h, SettleLimit)
-	}
-	if err != nil {
+	defer sw.stopAll()
+	if err := sw.baseline(ctx); err != nil {
 		return err
 	}
-	// The host's own CPU use before any instance, so that each step
-	// counts only what the instances add.
-	baseCores, err := t.hostCores(ctx, h)
-	if err != nil {
-		return err
-	}
-	var perInst float64      // bytes of MemAvailable each instance took, from the last step
-	var tasksPerInst float64 // tasks each instance holds: estimated, then measured
-	if info, err := drivers.Lookup(driver); err == nil {
-		tasksPerInst = float64(info.Estimate.Tasks)
-	}
-	reason := fmt.Sprintf("reached max %d", ds.Max)
-	var busy float64 // the host's CPU share in the last step's idle window
-	for n := 0; n < ds.Max; {
+	reason := fmt.Sprintf("reached max %d", sw.ds.Max)
+	for n := 0; n < sw.ds.Max; {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		next := nextCount(ds, n, 0)
-		if gw.Idle {
-			next = nextCount(ds, n, busy)
+		next := nextCount(sw.ds, n, 0)
+		if sw.idle {
+			next = nextCount(sw.ds, n, sw.busy)
 		}
-		avail, err := h.MemAvailable(ctx)
+		why, err := sw.admit(ctx, next-n)
 		if err != nil {
 			return err
 		}
-		if perInst > 0 && float64(avail)-densityProjectionMargin*perInst*float64(next-n) < float64(floor) {
-			reason = fmt.Sprintf("memory floor: %d more instances would leave less than %s available", next-n, fmtBytes(floor))
-			break
-		}
-		if why := t.pidsFull(ctx, h, next-n, tasksPerInst); why != "" {
+		if why != "" {
 			reason = why
 			break
 		}
-		t.n = next
 		stepBegin := time.Now()
-		fresh := make([]*started, next-n)
-		for i := range fresh {
-			fresh[i] = &started{id: fmt.Sprintf("%s-%s-dens-i%d", name, w.Name, n+i)}
-		}
-		insts = append(insts, fresh...)
-		// All but the last start at once (bounded); the last starts alone
-		// while the rest run: the marginal start.
-		t.startParallel(ctx, fresh[:len(fresh)-1], parallel, results.MetricDensityStartup)
-		marginal := fresh[len(fresh)-1]
-		t.startInstance(ctx, marginal, results.MetricDensityStartup)
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if marginal.err == nil {
-			t.record(results.Sample{Instance: marginal.id, Metric: results.MetricDensityMarginal, Unit: "sec", Value: marginal.ready.Startup().Seconds()})
-		}
-		var lat []float64
-		failed := 0
-		for _, st := range fresh {
-			if st.err != nil {
-				failed++
-				continue
-			}
-			lat = append(lat, st.ready.Startup().Seconds())
-		}
-		n = next
-		if t.ksm {
-			t.settleKSM(ctx, insts)
-		}
-		busy, err = t.idleWindow(ctx, h, insts, baseCores)
+		fresh, err := sw.start(ctx, n, next)
 		if err != nil {
 			return err
 		}
-		running := t.sampleDensity(ctx, h, insts, base, &perInst, &tasksPerInst)
-		r.progress("density %s %s: %d instances (%d failed), host CPU %.0f%%, step took %v", name, w.Name, running, failed, 100*busy, time.Since(stepBegin).Round(time.Millisecond))
-		if failed > 0 {
-			reason = fmt.Sprintf("a start failed at %d instances: %v", n, firstErr(fresh))
+		n = next
+		running, err := sw.sample(ctx)
+		if err != nil {
+			return err
+		}
+		failed := countFailed(fresh)
+		r.progress("density %s %s: %d instances (%d failed), host CPU %.0f%%, step took %v", name, w.Name, running, failed, 100*sw.busy, time.Since(stepBegin).Round(time.Millisecond))
+		if why, err = sw.stopReason(ctx, n, fresh, running); err != nil {
+			return err
+		}
+		if why != "" {
+			reason = why
 			break
 		}
-		if ds.LatencyLimit > 0 && len(lat) > 0 {
-			slices.Sort(lat)
-			if m := lat[len(lat)/2]; m > ds.LatencyLimit.Seconds() {
-				reason = fmt.Sprintf("start latency limit: the median start of the last step took %.3fs > %v", m, ds.LatencyLimit)
-				break
-			}
-		}
-		if avail, err := h.MemAvailable(ctx); err == nil && avail < floor {
-			reason = fmt.Sprintf("memory floor: MemAvailable %s is below %s", fmtBytes(avail), fmtBytes(floor))
-			break
-		}
-		if gw.Idle && busy >= CPUSaturated {
-			// Once more, so that a burst of the host's own work does not
-			// end the sweep.
-			if busy, err = t.idleWindow(ctx, h, insts, baseCores); err != nil {
-				return err
-			}
-			if busy >= CPUSaturated {
-				reason = fmt.Sprintf("CPU saturated: the host's CPUs were %.0f%% busy with %d idle instances, twice (limit %.0f%%; %.2f cores were busy before the sweep)", 100*busy, running, 100*CPUSaturated, baseCores)
-				break
-			}
+	}
+	sw.finish(reason)
+	return nil
+}
+
+// sweep is one density sweep of a variant and workload: its trial, the
+// host's state before it and what the last step measured.
+type sweep struct {
+	r        *Runner
+	t        *trial
+	ds       *scenarios.Density
+	h        Host
+	idle     bool // the workload idles once ready: CPU saturation stops the sweep
+	floor    int64
+	parallel int
+	insts    []*started
+	// base and baseCores are the host's MemAvailable and busy cores
+	// before any instance, so that each step counts only what the
+	// instances add.
+	base      int64
+	baseCores float64
+	// perInst and tasksPerInst are the MemAvailable and tasks each
+	// instance took in the last step (tasks estimated until measured);
+	// busy is the host's CPU share in its idle window.
+	perInst, tasksPerInst, busy float64
+}
+
+// newSweep prepares a sweep: the memory floor it keeps (recorded) and how
+// many instances start at once.
+func (r *Runner) newSweep(ctx context.Context, name, driver string, d drivers.Driver, w scenarios.Workload, out *results.Outcome) (*sweep, error) {
+	ds := r.Scenario.Density
+	sw := &sweep{r: r, ds: ds, h: r.host(), floor: ds.FloorBytes, parallel: ds.Parallel}
+	total, err := sw.h.MemTotal(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("bench: density: %w", err)
+	}
+	if sw.floor == 0 {
+		sw.floor = results.DensityFloor(total)
+	}
+	if sw.parallel == 0 {
+		sw.parallel = runtime.NumCPU()
+	}
+	gw, _ := guest.Lookup(w.Name)
+	sw.idle = gw.Idle
+	if info, err := drivers.Lookup(driver); err == nil {
+		sw.tasksPerInst = float64(info.Estimate.Tasks)
+	}
+	v, _ := r.Scenario.Variant(name)
+	sw.t = &trial{r: r, name: name, d: d, w: w, n: 0, out: out, ksm: r.Scenario.HostSettings(v)["ksm"] == "on"}
+	sw.t.record(results.Sample{Metric: results.MetricDensityFloor, Unit: "B", Value: float64(sw.floor)})
+	return sw, nil
+}
+
+// baseline reads the host's MemAvailable (settled, where the scenario
+// settles) and busy cores before any instance.
+func (sw *sweep) baseline(ctx context.Context) error {
+	var err error
+	if sw.r.Scenario.Settle > 0 {
+		sw.base, err = settledMemAvailable(ctx, sw.h, SettleLimit)
+	} else {
+		sw.base, err = stableMemAvailable(ctx, sw.h)
+	}
+	if err != nil {
+		return err
+	}
+	sw.baseCores, err = sw.t.hostCores(ctx, sw.h)
+	return err
+}
+
+// admit returns why more instances would not fit (the memory the last
+// step's cost projects, the task limit), or "".
+func (sw *sweep) admit(ctx context.Context, more int) (string, error) {
+	avail, err := sw.h.MemAvailable(ctx)
+	if err != nil {
+		return "", err
+	}
+	if sw.perInst > 0 && float64(avail)-densityProjectionMargin*sw.perInst*float64(more) < float64(sw.floor) {
+		return fmt.Sprintf("memory floor: %d more instances would leave less than %s available", more, fmtBytes(sw.floor)), nil
+	}
+	return sw.t.pidsFull(ctx, sw.h, more, sw.tasksPerInst), nil
+}
+
+// start starts the instances n to next: all but the last at once
+// (bounded), the last alone while the rest run, its start recorded as the
+// marginal start.
+func (sw *sweep) start(ctx context.Context, n, next int) ([]*started, error) {
+	t := sw.t
+	t.n = next
+	fresh := make([]*started, next-n)
+	for i := range fresh {
+		fresh[i] = &started{id: fmt.Sprintf("%s-%s-dens-i%d", t.name, t.w.Name, n+i)}
+	}
+	sw.insts = append(sw.insts, fresh...)
+	t.startParallel(ctx, fresh[:len(fresh)-1], sw.parallel, results.MetricDensityStartup)
+	marginal := fresh[len(fresh)-1]
+	t.startInstance(ctx, marginal, results.MetricDensityStartup)
+	if err := ctx.Err(); err != nil {
+		return fresh, err
+	}
+	if marginal.err == nil {
+		t.record(results.Sample{Instance: marginal.id, Metric: results.MetricDensityMarginal, Unit: "sec", Value: marginal.ready.Startup().Seconds()})
+	}
+	return fresh, nil
+}
+
+// sample measures a step once its instances run: KSM's merging where it
+// is on, the idle CPU window and every instance's memory and tasks. It
+// returns how many instances run.
+func (sw *sweep) sample(ctx context.Context) (int, error) {
+	if sw.t.ksm {
+		sw.t.settleKSM(ctx, sw.insts)
+	}
+	var err error
+	if sw.busy, err = sw.t.idleWindow(ctx, sw.h, sw.insts, sw.baseCores); err != nil {
+		return 0, err
+	}
+	return sw.t.sampleDensity(ctx, sw.h, sw.insts, sw.base, &sw.perInst, &sw.tasksPerInst), nil
+}
+
+// stopReason returns why the sweep stops after a step that reached n
+// instances, running of them: a failed start, the start latency limit,
+// the memory floor, or the CPUs saturated twice in a row; "" to go on.
+func (sw *sweep) stopReason(ctx context.Context, n int, fresh []*started, running int) (string, error) {
+	if countFailed(fresh) > 0 {
+		return fmt.Sprintf("a start failed at %d instances: %v", n, firstErr(fresh)), nil
+	}
+	if lat := startLatencies(fresh); sw.ds.LatencyLimit > 0 && len(lat) > 0 {
+		if m := lat[len(lat)/2]; m > sw.ds.LatencyLimit.Seconds() {
+			return fmt.Sprintf("start latency limit: the median start of the last step took %.3fs > %v", m, sw.ds.LatencyLimit), nil
 		}
 	}
-	reached := 0
-	for _, st := range insts {
-		if st.err == nil {
-			reached++
-		}
+	if avail, err := sw.h.MemAvailable(ctx); err == nil && avail < sw.floor {
+		return fmt.Sprintf("memory floor: MemAvailable %s is below %s", fmtBytes(avail), fmtBytes(sw.floor)), nil
 	}
+	if !sw.idle || sw.busy < CPUSaturated {
+		return "", nil
+	}
+	// Once more, so that a burst of the host's own work does not end the
+	// sweep.
+	var err error
+	if sw.busy, err = sw.t.idleWindow(ctx, sw.h, sw.insts, sw.baseCores); err != nil || sw.busy < CPUSaturated {
+		return "", err
+	}
+	return fmt.Sprintf("CPU saturated: the host's CPUs were %.0f%% busy with %d idle instances, twice (limit %.0f%%; %.2f cores were busy before the sweep)", 100*sw.busy, running, 100*CPUSaturated, sw.baseCores), nil
+}
+
+// finish records how many instances the sweep reached and why it stopped.
+func (sw *sweep) finish(reason string) {
+	t := sw.t
+	reached := len(sw.insts) - countFailed(sw.insts)
 	t.n = reached
 	t.record(results.Sample{Metric: results.MetricDensityReached, Unit: "instances", Value: float64(reached), Labels: map[string]string{results.LabelStopReason: reason}})
 	t.mu.Lock()
-	if out.Density == nil {
-		out.Density = map[string]string{}
+	defer t.mu.Unlock()
+	if t.out.Density == nil {
+		t.out.Density = map[string]string{}
 	}
-	out.Density[name+" "+w.Name] = fmt.Sprintf("%d instances; stopped: %s", reached, reason)
-	t.mu.Unlock()
-	return nil
+	t.out.Density[t.name+" "+t.w.Name] = fmt.Sprintf("%d instances; stopped: %s", reached, reason)
+}
+
+// stopAll stops every instance of the sweep and records the teardown.
+func (sw *sweep) stopAll() {
+	if n, took := sw.t.stopAll(sw.insts); n > 0 {
+		sw.t.n = n
+		sw.t.record(results.Sample{Metric: results.MetricDensityTeardown, Unit: "sec", Value: took.Seconds()})
+	}
+}
+
+// countFailed counts the instances whose start failed.
+func countFailed(sts []*started) int {
+	n := 0
+	for _, st := range sts {
+		if st.err != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// startLatencies returns the start latencies of the instances that
+// started, sorted.
+func startLatencies(sts []*started) []float64 {
+	var lat []float64
+	for _, st := range sts {
+		if st.err == nil {
+			lat = append(lat, st.ready.Startup().Seconds())
+		}
+	}
+	slices.Sort(lat)
+	return lat
 }
 
 // MinCPUWindow is the shortest settle time over which CPU use is measured:
@@ -259,95 +349,53 @@ func (t *trial) idleWindow(ctx context.Context, h Host, insts []*started, baseCo
 	if t.r.Scenario.Settle < MinCPUWindow {
 		return 0, nil
 	}
-	busy0, total0, herr := h.CPUTimes(ctx)
-	own0 := useOf(insts)
-	begin := time.Now()
-	select {
-	case <-time.After(t.r.Scenario.Settle):
-	case <-ctx.Done():
-		return 0, ctx.Err()
+	u, err := cpuWindow(ctx, h, insts, t.r.Scenario.Settle)
+	if err != nil || len(u.cores) == 0 {
+		return 0, err
 	}
-	elapsed := time.Since(begin).Seconds()
-	own1 := useOf(insts)
-	busy1, total1, herr1 := h.CPUTimes(ctx)
 	var own float64
-	counted := 0
-	for st, u1 := range own1 {
-		if u0, ok := own0[st]; ok {
-			own += u1.CPUSeconds - u0.CPUSeconds
-			counted++
-		}
+	for _, c := range u.cores {
+		own += c
 	}
-	if counted == 0 || elapsed <= 0 {
-		return 0, nil
-	}
-	perInst, source := own/elapsed/float64(counted), "processes"
-	var busy float64
-	if herr == nil && herr1 == nil {
-		busy = busyFraction(busy0, total0, busy1, total1)
-		t.record(results.Sample{Metric: results.MetricDensityHostCPU, Unit: "%", Value: 100 * busy})
-		if host := ((busy1-busy0)/elapsed - baseCores) / float64(counted); host > perInst {
+	counted := float64(len(u.cores))
+	perInst, source := own/counted, "processes"
+	if u.hostOK {
+		t.record(results.Sample{Metric: results.MetricDensityHostCPU, Unit: "%", Value: 100 * u.busy})
+		if host := (u.hostCores - baseCores) / counted; host > perInst {
 			perInst, source = host, "host"
 		}
 	}
 	labels := map[string]string{results.LabelCPUSource: source}
-	if busy >= CPUSaturated {
+	if u.busy >= CPUSaturated {
 		// The CPUs could give no more: what the instances took is a
 		// lower bound of what they asked for.
 		labels[results.LabelSaturated] = "true"
 	}
 	t.record(results.Sample{Metric: results.MetricDensityCPU, Unit: "cores", Value: perInst, Labels: labels})
-	return busy, nil
+	return u.busy, nil
 }
 
 // hostCores returns how many cores the host keeps busy over the settle
-// time (0 with a settle time below MinCPUWindow).
+// time (0 with a settle time below MinCPUWindow, or where the host's CPU
+// times cannot be read).
 func (t *trial) hostCores(ctx context.Context, h Host) (float64, error) {
 	if t.r.Scenario.Settle < MinCPUWindow {
 		return 0, nil
 	}
-	busy0, _, err := h.CPUTimes(ctx)
-	if err != nil {
-		return 0, nil
-	}
-	begin := time.Now()
-	select {
-	case <-time.After(t.r.Scenario.Settle):
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	}
-	busy1, _, err := h.CPUTimes(ctx)
-	if err != nil {
-		return 0, nil
-	}
-	return (busy1 - busy0) / time.Since(begin).Seconds(), nil
-}
-
-// useOf returns what each running instance's processes use now (one read
-// of /proc/PID/stat per process, spread over the host's CPUs).
-func useOf(insts []*started) map[*started]ProcUse {
-	var mu sync.Mutex
-	m := map[*started]ProcUse{}
-	forEach(insts, func(st *started) {
-		if u, err := ProcUseOf(st.inst.Processes()); err == nil {
-			mu.Lock()
-			m[st] = u
-			mu.Unlock()
-		}
-	})
-	return m
+	u, err := cpuWindow(ctx, h, nil, t.r.Scenario.Settle)
+	return u.hostCores, err
 }
 
 // pidsFull says why more instances of tasks each must not start: the
-// host's tasks would pass PidsCap of its limit. It returns "" when they may.
+// host's tasks would pass results.PidsCap of its limit. It returns "" when they may.
 func (t *trial) pidsFull(ctx context.Context, h Host, more int, tasks float64) string {
 	lim := h.Limits()
 	inUse, err := h.TasksInUse(ctx)
 	if err != nil || lim.Tasks == 0 || tasks <= 0 {
 		return ""
 	}
-	if need := densityProjectionMargin * tasks * float64(more); float64(inUse)+need > PidsCap*float64(lim.Tasks) {
-		return fmt.Sprintf("pids: %d more instances of %.0f tasks each would pass %.0f%% of the host's %d tasks (%s; %d in use)", more, tasks, 100*PidsCap, lim.Tasks, lim.TasksLimit, inUse)
+	if need := densityProjectionMargin * tasks * float64(more); float64(inUse)+need > results.PidsCap*float64(lim.Tasks) {
+		return fmt.Sprintf("pids: %d more instances of %.0f tasks each would pass %.0f%% of the host's %d tasks (%s; %d in use)", more, tasks, 100*results.PidsCap, lim.Tasks, lim.TasksLimit, inUse)
 	}
 	return ""
 }
@@ -357,24 +405,18 @@ func (t *trial) pidsFull(ctx context.Context, h Host, more int, tasks float64) s
 // base) and tasksPerInst, and returns how many instances run.
 func (t *trial) sampleDensity(ctx context.Context, h Host, insts []*started, base int64, perInst, tasksPerInst *float64) int {
 	samplerBegin := time.Now()
-	var mu sync.Mutex
 	var pss int64
 	tasks, running := 0, 0
-	forEach(insts, func(st *started) {
-		pids := st.inst.Processes()
-		m, err := MemoryOf(ctx, pids)
-		if err != nil {
-			return
+	for _, u := range sampleInstances(ctx, insts, true) {
+		if u.memErr != nil {
+			continue
 		}
-		u, err := ProcUseOf(pids)
-		mu.Lock()
-		defer mu.Unlock()
-		pss += m.PSS
-		if err == nil {
-			tasks += u.Tasks
+		pss += u.mem.PSS
+		if u.procErr == nil {
+			tasks += u.proc.Tasks
 		}
 		running++
-	})
+	}
 	t.record(results.Sample{Metric: results.MetricSamplerDuration, Unit: "sec", Value: time.Since(samplerBegin).Seconds()})
 	avail, err := h.MemAvailable(ctx)
 	if err != nil {

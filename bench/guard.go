@@ -16,11 +16,10 @@ import (
 	"virtbench/scenarios"
 )
 
-// The host's budgets that guards keep instances within: tasks up to
-// PidsCap of the host's limit, memory down to the floor (DensityFloor),
-// writable layers within the free disk less DiskReserve.
+// The guards keep instances within the host's budgets (results.PidsCap,
+// the memory floor results.DensityFloor) and writable layers within the
+// free disk less DiskReserve.
 const (
-	PidsCap     = 0.90
 	DiskReserve = 1 << 30
 	// guardMargin is how much more than its estimate an instance is
 	// assumed to take when deciding whether a trial may start.
@@ -133,9 +132,9 @@ func CheckFit(sc *scenarios.Scenario, l HostLimits) error {
 			bad := func(format string, args ...any) {
 				errs = append(errs, &scenarios.Error{File: sc.Source, Line: sc.Line(fmt.Sprintf("instances.%d", i)), Msg: fmt.Sprintf(format, args...)})
 			}
-			if budget := PidsCap * float64(l.Tasks); est.Tasks > 0 && l.Tasks > 0 && float64(n*est.Tasks) > budget {
+			if budget := results.PidsCap * float64(l.Tasks); est.Tasks > 0 && l.Tasks > 0 && float64(n*est.Tasks) > budget {
 				bad("instances: %d instances of %s need about %d tasks (%d each); this host allows %d (%s) and keeps %.0f%% of it for instances: at most %d fit",
-					n, name, n*est.Tasks, est.Tasks, l.Tasks, l.TasksLimit, 100*PidsCap, int(budget)/est.Tasks)
+					n, name, n*est.Tasks, est.Tasks, l.Tasks, l.TasksLimit, 100*results.PidsCap, int(budget)/est.Tasks)
 			}
 			for j, w := range sc.Workloads {
 				if d := Demand(sc, v, w); v.Runs(w.Name) && d.MemoryBytes > 0 && memBudget > 0 && int64(n)*d.MemoryBytes > memBudget {

@@ -94,20 +94,37 @@ func (r *Runner) Run(ctx context.Context) (results.Outcome, error) {
 }
 
 func (r *Runner) run(ctx context.Context) (results.Outcome, error) {
-	sc := r.Scenario
 	out := results.Outcome{Skipped: map[string]string{}, Labels: map[string]map[string]string{}, Variants: map[string]results.VariantRecord{},
 		DriverKinds: map[string]string{}}
-	type ready struct {
-		name string
-		v    scenarios.Variant
-		d    drivers.Driver
+	vs, err := r.prepareVariants(ctx, &out)
+	if err != nil {
+		return out, err
 	}
-	var ds []ready
+	if r.Scenario.Density != nil {
+		return out, r.runDensity(ctx, vs, &out)
+	}
+	return out, r.runTrials(ctx, vs, &out)
+}
+
+// variant is a variant of the scenario whose driver is ready to run.
+type variant struct {
+	name string
+	v    scenarios.Variant
+	d    drivers.Driver
+}
+
+// prepareVariants builds and checks each variant's driver and records the
+// variant (its settings and role) and its image. A variant whose driver is
+// unavailable on this host is skipped with the reason, unless the user
+// asked for it by name.
+func (r *Runner) prepareVariants(ctx context.Context, out *results.Outcome) ([]variant, error) {
+	sc := r.Scenario
+	var vs []variant
 	for _, v := range sc.Drivers {
 		name := v.Name
 		info, err := drivers.Lookup(v.Driver)
 		if err != nil {
-			return out, err
+			return nil, err
 		}
 		env := r.Env
 		env.Options = sc.VariantOptions(v)
@@ -117,97 +134,121 @@ func (r *Runner) run(ctx context.Context) (results.Outcome, error) {
 		}
 		if err != nil {
 			if ctx.Err() != nil {
-				return out, ctx.Err()
+				return nil, ctx.Err()
 			}
 			if r.Required[name] || !errors.Is(err, drivers.ErrUnavailable) {
-				return out, fmt.Errorf("driver %s: %w", name, err)
+				return nil, fmt.Errorf("driver %s: %w", name, err)
 			}
 			out.Skipped[name] = err.Error()
 			r.progress("skip %s: %v", name, err)
 			continue
 		}
-		ds = append(ds, ready{name, v, d})
+		vs = append(vs, variant{name, v, d})
 		out.DriverKinds[name] = info.Kind
 		// The first plain process is the baseline the others are set against.
 		role := results.Role{Class: info.Class, Baseline: info.Class == results.ClassNone && out.Baseline() == ""}
 		out.Variants[name] = results.VariantRecord{Driver: v.Driver, Options: info.Resolve(env.Options), Host: sc.HostSettings(v), Role: role}
 		if err := r.recordImage(name, d); err != nil {
-			return out, err
+			return nil, err
 		}
 	}
-	total := 0
-	for _, d := range ds {
+	return vs, nil
+}
+
+// runDensity runs the density sweep of every variant and workload.
+func (r *Runner) runDensity(ctx context.Context, vs []variant, out *results.Outcome) error {
+	for _, d := range vs {
+		for _, w := range r.Scenario.Workloads {
+			if !d.v.Runs(w.Name) {
+				continue
+			}
+			if err := r.density(ctx, d.name, d.v.Driver, d.d, w, out); err != nil {
+				return err
+			}
+		}
+	}
+	return ctx.Err()
+}
+
+// trialPlan is what the ordinary trials of a run share: the progress
+// count, the host's memory floor and the most each variant's instance
+// took so far, which the guards plan the next trial with.
+type trialPlan struct {
+	total int
+	floor int64
+	costs map[string]*cost
+}
+
+// runTrials runs every workload at every instance count, the variants
+// taking turns rep by rep, so that a host that drifts (other tenants,
+// thermal state) drifts under every variant alike and ratios between them
+// measured in one run stay fair.
+func (r *Runner) runTrials(ctx context.Context, vs []variant, out *results.Outcome) error {
+	sc := r.Scenario
+	p := trialPlan{costs: map[string]*cost{}}
+	for _, d := range vs {
 		for _, w := range sc.Workloads {
 			if d.v.Runs(w.Name) {
-				total += len(sc.Instances) * (sc.Warmup + sc.Reps)
+				p.total += len(sc.Instances) * (sc.Warmup + sc.Reps)
 			}
 		}
-	}
-	if sc.Density != nil {
-		for _, d := range ds {
-			for _, w := range sc.Workloads {
-				if !d.v.Runs(w.Name) {
-					continue
-				}
-				if err := r.density(ctx, d.name, d.v.Driver, d.d, w, &out); err != nil {
-					return out, err
-				}
-			}
-		}
-		return out, ctx.Err()
-	}
-	floor := int64(0)
-	if vm, err := r.host().MemTotal(ctx); err == nil {
-		floor = results.DensityFloor(vm)
-	}
-	// Drivers take turns rep by rep, so that a host that drifts (other
-	// tenants, thermal state) drifts under every driver alike and ratios
-	// between them measured in one run stay fair.
-	costs := map[string]*cost{} // the most one instance of a variant took so far
-	for _, d := range ds {
 		info, _ := drivers.Lookup(d.v.Driver)
-		costs[d.name] = &cost{estimate: info.Estimate}
+		p.costs[d.name] = &cost{estimate: info.Estimate}
+	}
+	if vm, err := r.host().MemTotal(ctx); err == nil {
+		p.floor = results.DensityFloor(vm)
 	}
 	for _, w := range sc.Workloads {
-		for _, d := range ds {
-			costs[d.name].demand = Demand(sc, d.v, w)
+		for _, d := range vs {
+			p.costs[d.name].demand = Demand(sc, d.v, w)
 		}
 		for _, n := range sc.Instances {
-			skip := map[string]bool{}
-			for rep := -sc.Warmup; rep < sc.Reps; rep++ {
-				for _, d := range ds {
-					if !d.v.Runs(w.Name) {
-						continue
-					}
-					if rep == -sc.Warmup {
-						if reason := r.guard(ctx, n, costs[d.name], floor); reason != "" {
-							skip[d.name] = true
-							out.Skipped[fmt.Sprintf("%s %s ×%d", d.name, w.Name, n)] = reason
-							r.progress("skip %s %s ×%d: %s", d.name, w.Name, n, reason)
-							total -= sc.Warmup + sc.Reps
-						}
-					}
-					if skip[d.name] {
-						continue
-					}
-					if err := ctx.Err(); err != nil {
-						return out, err
-					}
-					out.Trials++
-					t := trial{r: r, name: d.name, d: d.d, w: w, n: n, rep: rep, out: &out, ksm: sc.HostSettings(d.v)["ksm"] == "on"}
-					line, err := t.run(ctx)
-					if err != nil {
-						return out, err
-					}
-					if !t.excluded {
-						costs[d.name].add(t.cost)
-					}
-					r.progress("[%d/%d] %s", out.Trials, total, line)
-				}
+			if err := r.runPoint(ctx, vs, w, n, &p, out); err != nil {
+				return err
 			}
 		}
 	}
-	return out, ctx.Err()
+	return ctx.Err()
+}
+
+// runPoint runs the warmups and reps of one workload at n instances. Each
+// variant's guards are checked before its first trial of the point: a
+// variant they stop is skipped there, with the reason.
+func (r *Runner) runPoint(ctx context.Context, vs []variant, w scenarios.Workload, n int, p *trialPlan, out *results.Outcome) error {
+	sc := r.Scenario
+	skip := map[string]bool{}
+	for rep := -sc.Warmup; rep < sc.Reps; rep++ {
+		for _, d := range vs {
+			if !d.v.Runs(w.Name) {
+				continue
+			}
+			if rep == -sc.Warmup {
+				if reason := r.guard(ctx, n, p.costs[d.name], p.floor); reason != "" {
+					skip[d.name] = true
+					out.Skipped[fmt.Sprintf("%s %s ×%d", d.name, w.Name, n)] = reason
+					r.progress("skip %s %s ×%d: %s", d.name, w.Name, n, reason)
+					p.total -= sc.Warmup + sc.Reps
+				}
+			}
+			if skip[d.name] {
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			out.Trials++
+			t := trial{r: r, name: d.name, d: d.d, w: w, n: n, rep: rep, out: out, ksm: sc.HostSettings(d.v)["ksm"] == "on"}
+			line, err := t.run(ctx)
+			if err != nil {
+				return err
+			}
+			if !t.excluded {
+				p.costs[d.name].add(t.cost)
+			}
+			r.progress("[%d/%d] %s", out.Trials, p.total, line)
+		}
+	}
+	return nil
 }
 
 // cost is what one instance of a driver took of the host, the most seen
@@ -250,10 +291,10 @@ func (r *Runner) guard(ctx context.Context, n int, c *cost, floor int64) string 
 	}
 	lim := h.Limits()
 	if inUse, err := h.TasksInUse(ctx); err == nil && lim.Tasks > 0 && tasks > 0 {
-		budget := PidsCap*float64(lim.Tasks) - float64(inUse)
+		budget := results.PidsCap*float64(lim.Tasks) - float64(inUse)
 		if need := guardMargin * tasks * float64(n); need > budget {
 			return fmt.Sprintf("%d instances need about %.0f tasks (%s %.0f each); the host allows %d (%s), %d are in use and %.0f%% is kept for instances",
-				n, need, tasksFrom, tasks, lim.Tasks, lim.TasksLimit, inUse, 100*PidsCap)
+				n, need, tasksFrom, tasks, lim.Tasks, lim.TasksLimit, inUse, 100*results.PidsCap)
 		}
 	}
 	disk, diskFrom := c.disk, "measured"
@@ -414,14 +455,7 @@ func (t *trial) run(parent context.Context) (string, error) {
 	sc := t.r.Scenario
 	ctx, cancel := context.WithTimeout(parent, sc.Timeout)
 	defer cancel()
-	h := t.r.host()
-	var memBefore int64
-	if t.n > 1 && sc.Settle > 0 {
-		memBefore, _ = settledMemAvailable(ctx, h, SettleLimit)
-	} else {
-		memBefore, _ = stableMemAvailable(ctx, h)
-	}
-
+	memBefore := t.memBefore(ctx)
 	insts := make([]*started, t.n)
 	for i := range insts {
 		insts[i] = &started{id: fmt.Sprintf("%s-%s-n%d-r%d-i%d", t.name, t.w.Name, t.n, t.rep+sc.Warmup, i)}
@@ -439,44 +473,12 @@ func (t *trial) run(parent context.Context) (string, error) {
 	}
 	// Every started instance is stopped, whatever happens from here on.
 	defer t.stopAll(insts)
-	t.startParallel(ctx, insts, runtime.NumCPU(), results.MetricStartup)
-	if parent.Err() != nil {
-		return "", parent.Err()
-	}
-	t.settle(ctx, insts)
-	if t.ksm {
-		t.settleKSM(ctx, insts)
-	}
-	t.sampleMemory(ctx, insts, memBefore)
-	if w, ok := guest.Lookup(t.w.Name); ok && w.Network {
-		for _, st := range insts {
-			if st.err == nil {
-				t.loadNet(ctx, st)
-			}
+	for _, st := range t.steps(memBefore) {
+		st.run(ctx, insts)
+		if err := parent.Err(); err != nil {
+			return "", fmt.Errorf("trial step %s: %w", st.name, err)
 		}
 	}
-	if w, ok := guest.Lookup(t.w.Name); ok && !w.Server {
-		var rwg sync.WaitGroup
-		for _, st := range insts {
-			if st.err != nil {
-				continue
-			}
-			rwg.Add(1)
-			go func() {
-				defer rwg.Done()
-				t.collect(ctx, st)
-			}()
-		}
-		rwg.Wait()
-	}
-	if parent.Err() != nil {
-		return "", parent.Err()
-	}
-	if why := exitedDuring(insts); why != "" {
-		t.exclude(why)
-	}
-	t.sampleWritable(insts)
-	t.stopAll(insts)
 	if why := t.r.dog.stalledReason(begin, time.Now()); why != "" {
 		t.exclude(why)
 	}
@@ -484,6 +486,85 @@ func (t *trial) run(parent context.Context) (string, error) {
 	err := t.storeErr
 	t.mu.Unlock()
 	return t.summaryLine(insts), err
+}
+
+// trialStep is one named measuring step of a trial, run on its
+// instances; what it measures it records as samples, failures included.
+type trialStep struct {
+	name string
+	run  func(ctx context.Context, insts []*started)
+}
+
+// steps are a trial's measuring steps, in order: start the instances, let
+// them settle (reading their idle CPU and tasks), let KSM merge where it
+// is on, sample their memory, drive load over their network, collect the
+// workload's results, exclude the trial if an instance exited, measure
+// their writable disk, and stop them.
+func (t *trial) steps(memBefore int64) []trialStep {
+	w, _ := guest.Lookup(t.w.Name)
+	steps := []trialStep{
+		{"start", func(ctx context.Context, insts []*started) {
+			t.startParallel(ctx, insts, runtime.NumCPU(), results.MetricStartup)
+		}},
+		{"settle", t.settle},
+	}
+	if t.ksm {
+		steps = append(steps, trialStep{"ksm", t.settleKSM})
+	}
+	steps = append(steps, trialStep{"memory", func(ctx context.Context, insts []*started) { t.sampleMemory(ctx, insts, memBefore) }})
+	if w.Network {
+		steps = append(steps, trialStep{"network", t.loadAll})
+	}
+	if !w.Server {
+		steps = append(steps, trialStep{"results", t.collectAll})
+	}
+	return append(steps,
+		trialStep{"exits", func(_ context.Context, insts []*started) {
+			if why := exitedDuring(insts); why != "" {
+				t.exclude(why)
+			}
+		}},
+		trialStep{"writable disk", func(_ context.Context, insts []*started) { t.sampleWritable(insts) }},
+		trialStep{"stop", func(_ context.Context, insts []*started) { t.stopAll(insts) }},
+	)
+}
+
+// memBefore reads the host's MemAvailable before the trial's instances
+// start: settled where several start and the scenario settles.
+func (t *trial) memBefore(ctx context.Context) int64 {
+	h := t.r.host()
+	var m int64
+	if t.n > 1 && t.r.Scenario.Settle > 0 {
+		m, _ = settledMemAvailable(ctx, h, SettleLimit)
+	} else {
+		m, _ = stableMemAvailable(ctx, h)
+	}
+	return m
+}
+
+// loadAll drives the host's load at every instance that started.
+func (t *trial) loadAll(ctx context.Context, insts []*started) {
+	for _, st := range insts {
+		if st.err == nil {
+			t.loadNet(ctx, st)
+		}
+	}
+}
+
+// collectAll collects every started instance's results, at once.
+func (t *trial) collectAll(ctx context.Context, insts []*started) {
+	var wg sync.WaitGroup
+	for _, st := range insts {
+		if st.err != nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t.collect(ctx, st)
+		}()
+	}
+	wg.Wait()
 }
 
 // exclude records that the trial's samples, kept, must not be summarised
@@ -604,12 +685,16 @@ func kernelLabels(rd drivers.Readiness) map[string]string {
 
 func (t *trial) sampleMemory(ctx context.Context, insts []*started, memBefore int64) {
 	running := 0
+	use := sampleInstances(ctx, insts, true)
 	for _, st := range insts {
 		if st.err != nil {
 			continue
 		}
 		running++
-		m, err := MemoryOf(ctx, st.inst.Processes())
+		m, err := use[st].mem, use[st].memErr
+		if _, sampled := use[st]; !sampled {
+			err = ctx.Err()
+		}
 		if err != nil {
 			if why := exitCause(st); why != "" {
 				err = fmt.Errorf("%s: %w", why, err)
@@ -659,12 +744,19 @@ func (t *trial) sampleMemory(ctx context.Context, insts []*started, memBefore in
 func (t *trial) settle(ctx context.Context, insts []*started) {
 	window := t.r.Scenario.Settle
 	gw, _ := guest.Lookup(t.w.Name)
-	idle := gw.Idle && window >= MinCPUWindow
-	var use0 map[*started]ProcUse
-	if idle {
-		use0 = useOf(insts)
+	if gw.Idle && window >= MinCPUWindow {
+		u, err := cpuWindow(ctx, t.r.host(), insts, window)
+		if err != nil {
+			return
+		}
+		for _, st := range insts {
+			if c, ok := u.cores[st]; ok {
+				t.record(results.Sample{Instance: st.id, Metric: results.MetricIdleCPU, Unit: "cores", Value: c})
+			}
+		}
+		t.recordTasks(insts, u.tasks)
+		return
 	}
-	begin := time.Now()
 	if window > 0 {
 		select {
 		case <-time.After(window):
@@ -672,16 +764,26 @@ func (t *trial) settle(ctx context.Context, insts []*started) {
 			return
 		}
 	}
-	if !gw.Idle {
-		return
-	}
-	elapsed := time.Since(begin).Seconds()
-	for st, u1 := range useOf(insts) {
-		if u0, ok := use0[st]; ok && idle {
-			t.record(results.Sample{Instance: st.id, Metric: results.MetricIdleCPU, Unit: "cores", Value: (u1.CPUSeconds - u0.CPUSeconds) / elapsed})
+	if gw.Idle {
+		tasks := map[*started]int{}
+		for st, u := range sampleInstances(ctx, insts, false) {
+			if u.procErr == nil {
+				tasks[st] = u.proc.Tasks
+			}
 		}
-		t.cost.tasks = max(t.cost.tasks, float64(u1.Tasks))
-		t.record(results.Sample{Instance: st.id, Metric: results.MetricTasks, Unit: "tasks", Value: float64(u1.Tasks)})
+		t.recordTasks(insts, tasks)
+	}
+}
+
+// recordTasks records the tasks each instance holds.
+func (t *trial) recordTasks(insts []*started, tasks map[*started]int) {
+	for _, st := range insts {
+		n, ok := tasks[st]
+		if !ok {
+			continue
+		}
+		t.cost.tasks = max(t.cost.tasks, float64(n))
+		t.record(results.Sample{Instance: st.id, Metric: results.MetricTasks, Unit: "tasks", Value: float64(n)})
 	}
 }
 

@@ -153,3 +153,34 @@ func (info Info) Resolve(opts map[string]string) map[string]string {
 	}
 	return out
 }
+
+// Values are a driver's settings as it runs with them: checked against
+// their declarations, every declared default filled in (Info.Resolve).
+// Each driver reads its options through ParseOptions, so the defaults
+// that run are the declared ones.
+type Values map[string]string
+
+// ParseOptions checks opts against the driver's declarations and returns
+// the settings it runs with.
+func ParseOptions(driver string, decls []Option, opts map[string]string) (Values, error) {
+	if err := CheckOptions(driver, decls, opts); err != nil {
+		return nil, err
+	}
+	return Values(Info{Name: driver, Options: decls}.Resolve(opts)), nil
+}
+
+// String returns the setting name ("" where it has no value).
+func (v Values) String(name string) string { return v[name] }
+
+// Bool returns a Bool setting; the value was checked by ParseOptions.
+func (v Values) Bool(name string) bool {
+	b, _ := strconv.ParseBool(v[name])
+	return b
+}
+
+// Int returns a Positive setting (0 where it has no value); the value was
+// checked by ParseOptions.
+func (v Values) Int(name string) int {
+	n, _ := strconv.Atoi(v[name])
+	return n
+}

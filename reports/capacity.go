@@ -21,16 +21,6 @@ type Host struct {
 	DiskFreeBytes int64
 }
 
-// The capacity model's budgets: what of a host instances may use.
-const (
-	// CPUCap is the share of the host's CPUs that instances may keep busy.
-	CPUCap = 0.80
-	// PidsCap and DiskCap are the shares of the host's pid limit and free
-	// disk that instances may take, leaving the host room to fork and write.
-	PidsCap = 0.90
-	DiskCap = 0.90
-)
-
 // Resource names, as the capacity model names the binding one.
 const (
 	ResMemory = "memory"
@@ -210,8 +200,8 @@ func less(a, b int) bool {
 
 // EstimateCapacity applies the capacity model to every driver with a
 // memory figure, for each host: memory down to the floor (DensityFloor),
-// CPU up to CPUCap of the host's CPUs, tasks up to PidsCap of its pid
-// limit, writable layers up to DiskCap of its free disk. Resources without
+// CPU up to results.CPUCap of the host's CPUs, tasks up to results.PidsCap of its pid
+// limit, writable layers up to results.DiskCap of its free disk. Resources without
 // a measurement are left out of the minimum and named in Why.
 func EstimateCapacity(sums []results.Summary, hosts []Host) []Capacity {
 	seen := map[string]bool{}
@@ -232,19 +222,19 @@ func EstimateCapacity(sums []results.Summary, hosts []Host) []Capacity {
 			limits := []Limit{limit(ResMemory, float64(h.MemoryBytes-results.DensityFloor(h.MemoryBytes)), mem)}
 			var unmeasured []string
 			if okCPU {
-				limits = append(limits, limit(ResCPU, CPUCap*float64(h.CPUs), cpuC))
+				limits = append(limits, limit(ResCPU, results.CPUCap*float64(h.CPUs), cpuC))
 			} else {
 				unmeasured = append(unmeasured, ResCPU)
 			}
 			switch {
 			case okPids && h.PidsMax > 0:
-				limits = append(limits, limit(ResPids, PidsCap*float64(h.PidsMax)-float64(h.TasksInUse), pidC))
+				limits = append(limits, limit(ResPids, results.PidsCap*float64(h.PidsMax)-float64(h.TasksInUse), pidC))
 			default:
 				unmeasured = append(unmeasured, ResPids)
 			}
 			switch {
 			case okDisk && h.DiskFreeBytes > 0:
-				limits = append(limits, limit(ResDisk, DiskCap*float64(h.DiskFreeBytes), diskC))
+				limits = append(limits, limit(ResDisk, results.DiskCap*float64(h.DiskFreeBytes), diskC))
 			default:
 				unmeasured = append(unmeasured, ResDisk)
 			}
@@ -266,7 +256,7 @@ func EstimateCapacity(sums []results.Summary, hosts []Host) []Capacity {
 				}
 			}
 			// Busy: each instance keeps one CPU busy besides its idle cost.
-			c.Busy, c.BusyBinding = fit(CPUCap*float64(h.CPUs), 1+cpuC.Value), ResCPU
+			c.Busy, c.BusyBinding = fit(results.CPUCap*float64(h.CPUs), 1+cpuC.Value), ResCPU
 			for _, l := range limits {
 				if l.Resource != ResCPU && less(l.Count, c.Busy) {
 					c.Busy, c.BusyBinding = l.Count, l.Resource
@@ -360,4 +350,4 @@ func WriteCapacity(w io.Writer, caps []Capacity) error {
 }
 
 // CapacityModel states the model in one sentence, for every output.
-var CapacityModel = fmt.Sprintf("capacity: instances that fit = the minimum over resources of budget ÷ per-instance cost; budgets: memory down to max(20%%, 2 GiB) free, CPU up to %.0f%% of the host's CPUs, tasks up to %.0f%% of its pid limit, %.0f%% of free disk; busy instances keep one CPU each busy; ranges from the 95%% confidence intervals.", 100*CPUCap, 100*PidsCap, 100*DiskCap)
+var CapacityModel = fmt.Sprintf("capacity: instances that fit = the minimum over resources of budget ÷ per-instance cost; budgets: memory down to max(20%%, 2 GiB) free, CPU up to %.0f%% of the host's CPUs, tasks up to %.0f%% of its pid limit, %.0f%% of free disk; busy instances keep one CPU each busy; ranges from the 95%% confidence intervals.", 100*results.CPUCap, 100*results.PidsCap, 100*results.DiskCap)

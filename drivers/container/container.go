@@ -95,23 +95,11 @@ var _ drivers.Driver = (*Driver)(nil)
 
 // New returns a container driver for env.
 func New(env drivers.Env) (*Driver, error) {
-	if err := drivers.CheckOptions("container", Options, env.Options); err != nil {
+	v, err := drivers.ParseOptions("container", Options, env.Options)
+	if err != nil {
 		return nil, fmt.Errorf("container: %w", err)
 	}
-	d := &Driver{env: env, pids: DefaultPids}
-	for k, v := range env.Options {
-		switch k {
-		case "userns":
-			d.userNS, _ = strconv.ParseBool(v)
-		case "image":
-			d.debian = v == "debian"
-		case "network":
-			d.veth = v == "veth"
-		case "pids":
-			d.pids, _ = strconv.ParseInt(v, 10, 64)
-		}
-	}
-	return d, nil
+	return &Driver{env: env, userNS: v.Bool("userns"), debian: v.String("image") == "debian", veth: v.String("network") == "veth", pids: int64(v.Int("pids"))}, nil
 }
 
 // Name returns "container".
@@ -211,10 +199,44 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 	defer cfgR.Close()
 	defer cfgW.Close()
 	cfg := containerinit.Config{Lower: strings.Join(d.lower, ":"), Hostname: id, UserNS: d.userNS}
-	cmd := exec.Command(d.agent, append([]string{spec.Workload}, spec.Args...)...)
 	nonce := guest.NewNonce()
+	cmd := d.initCommand(spec, cfgR, nonce)
+	start, done, err := initStarter(cmd, cg, begin, nonce)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	p, err := startReduced(start)
+	if err != nil {
+		return nil, fmt.Errorf("container: %w", err)
+	}
+	inst.p = p
+	inst.undo.Push(p.Kill)
+	cfgR.Close()
+	// While the init's runtime starts, the directories of its overlay: it
+	// waits for its configuration before it mounts them.
+	if err := d.makeInstanceDir(inst, id, &cfg); err != nil {
+		return nil, err
+	}
+	if d.veth {
+		// Before the init runs its workload, so the network is there at READY.
+		if err := d.connect(inst); err != nil {
+			return nil, err
+		}
+	}
+	if err := sendConfig(cfgW, cfg); err != nil {
+		return nil, fmt.Errorf("container: %w", err)
+	}
+	return inst, nil
+}
+
+// initCommand is the container's init: the agent in new PID, mount, UTS,
+// IPC and network namespaces (and a user namespace where the driver maps
+// one), reading its configuration from cfg (fd 3).
+func (d *Driver) initCommand(spec drivers.Spec, cfg *os.File, nonce guest.Nonce) *exec.Cmd {
+	cmd := exec.Command(d.agent, append([]string{spec.Workload}, spec.Args...)...)
 	cmd.Env = []string{containerinit.EnvFD + "=3", guest.NonceEnv + "=" + string(nonce)}
-	cmd.ExtraFiles = []*os.File{cfgR}
+	cmd.ExtraFiles = []*os.File{cfg}
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC | syscall.CLONE_NEWNET,
@@ -230,6 +252,12 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 		// exec would run as the unmapped host root, without capabilities.
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
+	return cmd
+}
+
+// initStarter returns the function that starts cmd inside cg, and done, which
+// releases what it holds once the init started.
+func initStarter(cmd *exec.Cmd, cg *cgroups.Cgroup, begin time.Time, nonce guest.Nonce) (func() (*agentproc.Process, error), func(), error) {
 	start := func() (*agentproc.Process, error) {
 		return agentproc.Start(cmd, begin, nonce, agentproc.WithStartPhase("clone"), agentproc.WithCombinedOutput())
 	}
@@ -237,55 +265,37 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 		// cgroup v2: clone straight into the cgroup.
 		fd, err := syscall.Open(cgDir, syscall.O_DIRECTORY|syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 		if err != nil {
-			return nil, fmt.Errorf("container: open cgroup: %w", err)
+			return nil, nil, fmt.Errorf("container: open cgroup: %w", err)
 		}
-		defer syscall.Close(fd)
 		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
-	} else {
-		// cgroup v1: fork from the spawner thread while it visits the
-		// cgroup, so the init is born in it; moving the init there by PID
-		// would cost an RCU grace period (5-20 ms).
-		outside := start
-		start = func() (p *agentproc.Process, err error) {
-			err = cg.SpawnInside(func() error {
-				p, err = outside()
-				return err
-			})
-			if err != nil && p != nil {
-				_ = p.Kill()
-				p = nil
-			}
-			return p, err
-		}
+		return start, func() { syscall.Close(fd) }, nil
 	}
-	send := func() error {
-		b, err := cfg.Encode()
-		if err != nil {
+	// cgroup v1: fork from the spawner thread while it visits the cgroup,
+	// so the init is born in it; moving the init there by PID would cost
+	// an RCU grace period (5-20 ms).
+	inside := func() (p *agentproc.Process, err error) {
+		err = cg.SpawnInside(func() error {
+			p, err = start()
 			return err
+		})
+		if err != nil && p != nil {
+			_ = p.Kill()
+			p = nil
 		}
-		if _, err := cfgW.Write(b); err != nil {
-			return fmt.Errorf("send configuration: %w", err)
-		}
-		if err := cfgW.Close(); err != nil {
-			return fmt.Errorf("send configuration: %w", err)
-		}
-		return nil
+		return p, err
 	}
-	p, err := startReduced(start)
-	if err != nil {
-		return nil, fmt.Errorf("container: %w", err)
-	}
-	inst.p = p
-	inst.undo.Push(p.Kill)
-	cfgR.Close()
-	// While the init's runtime starts, the directories of its overlay: it
-	// waits for its configuration before it mounts them. They go once the
-	// init is gone.
+	return inside, func() {}, nil
+}
+
+// makeInstanceDir makes the instance's directory and the directories of
+// its overlay, named in cfg; they go once the init is gone.
+func (d *Driver) makeInstanceDir(inst *instance, id string, cfg *containerinit.Config) error {
 	dir := filepath.Join(d.env.StateDir, "container-"+id)
 	if err := os.Mkdir(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("container: instance directory: %w", err)
+		return fmt.Errorf("container: instance directory: %w", err)
 	}
 	inst.dir = dir
+	p := inst.p
 	inst.undo.Push(func() error {
 		_ = p.Kill()
 		if err := os.RemoveAll(dir); err != nil {
@@ -293,25 +303,38 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 		}
 		return nil
 	})
-	if err := d.makeDirs(dir, &cfg); err != nil {
-		return nil, err
+	return d.makeDirs(dir, cfg)
+}
+
+// connect gives the instance's network namespace a veth to virtbench's
+// peer namespace.
+func (d *Driver) connect(inst *instance) error {
+	peer, err := d.peer.Get()
+	if err != nil {
+		return fmt.Errorf("container: network: %w", err)
 	}
-	if d.veth {
-		// Before the init runs its workload, so the network is there at READY.
-		peer, err := d.peer.Get()
-		if err != nil {
-			return nil, fmt.Errorf("container: network: %w", err)
-		}
-		link, err := peer.Connect(p.Pid(), "eth0")
-		if err != nil {
-			return nil, fmt.Errorf("container: network: %w", err)
-		}
-		inst.path = vnet.Path{Peer: peer, Link: link}
+	link, err := peer.Connect(inst.p.Pid(), "eth0")
+	if err != nil {
+		return fmt.Errorf("container: network: %w", err)
 	}
-	if err := send(); err != nil {
-		return nil, fmt.Errorf("container: %w", err)
+	inst.path = vnet.Path{Peer: peer, Link: link}
+	return nil
+}
+
+// sendConfig writes the init's configuration and closes the pipe: the init
+// reads it to its end.
+func sendConfig(w *os.File, cfg containerinit.Config) error {
+	b, err := cfg.Encode()
+	if err != nil {
+		return err
 	}
-	return inst, nil
+	if _, err := w.Write(b); err != nil {
+		return fmt.Errorf("send configuration: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("send configuration: %w", err)
+	}
+	return nil
 }
 
 // cgroup creates the instance's cgroup beneath the run's parent, which

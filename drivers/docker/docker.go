@@ -92,14 +92,11 @@ var (
 
 // New returns a Docker driver for env.
 func New(env drivers.Env) (*Driver, error) {
-	if err := drivers.CheckOptions("docker", Options, env.Options); err != nil {
+	v, err := drivers.ParseOptions("docker", Options, env.Options)
+	if err != nil {
 		return nil, fmt.Errorf("docker: %w", err)
 	}
-	d := &Driver{env: env, network: "none"}
-	if v, ok := env.Options["network"]; ok {
-		d.network = v
-	}
-	return d, nil
+	return &Driver{env: env, network: v.String("network")}, nil
 }
 
 // Name returns "docker".
@@ -269,9 +266,44 @@ func (d *Driver) Start(ctx context.Context, spec drivers.Spec) (_ drivers.Instan
 	run := filepath.Base(d.env.StateDir)
 	inst := &instance{id: spec.ID, cli: cli, name: "vb-" + run + "-" + id, exited: make(chan struct{})}
 	defer inst.undo.OnError(&err)
+	if err := d.record(inst, id); err != nil {
+		return nil, err
+	}
+	nonce := guest.NewNonce()
+	created, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: containerConfig(ref, id, run, nonce, spec), HostConfig: d.hostConfig(spec), Name: inst.name})
+	if err != nil {
+		return nil, fmt.Errorf("docker: create: %w", err)
+	}
+	inst.cid = created.ID
+	inst.undo.Push(inst.remove)
+	if err := inst.attach(ctx, begin, nonce); err != nil {
+		return nil, err
+	}
+	// Wait before start, so that a fast exit is not missed.
+	wait := cli.ContainerWait(context.WithoutCancel(ctx), created.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+	go inst.watch(wait)
+	if _, err := cli.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
+		return nil, fmt.Errorf("docker: start: %w", err)
+	}
+	inst.console.Mark("runtime")
+	if d.network == "veth" {
+		// The agent listens on every address, so the link may come after
+		// it started; it is there before Start returns, so before READY
+		// is read and load is sent.
+		if err := d.connect(inst); err != nil {
+			return nil, err
+		}
+	}
+	return inst, nil
+}
+
+// record makes the instance's directory and records its container's name
+// there, before the container exists, so that clean finds it whenever
+// virtbench dies.
+func (d *Driver) record(inst *instance, id string) error {
 	dir := filepath.Join(d.env.StateDir, "docker-"+id)
 	if err := os.Mkdir(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("docker: instance directory: %w", err)
+		return fmt.Errorf("docker: instance directory: %w", err)
 	}
 	inst.undo.Push(func() error {
 		if err := os.RemoveAll(dir); err != nil {
@@ -280,11 +312,15 @@ func (d *Driver) Start(ctx context.Context, spec drivers.Spec) (_ drivers.Instan
 		return nil
 	})
 	if err := state.Write(dir, state.Record{Driver: "docker", Containers: []string{inst.name}}); err != nil {
-		return nil, fmt.Errorf("docker: %w", err)
+		return fmt.Errorf("docker: %w", err)
 	}
-	pids := int64(1024)
-	nonce := guest.NewNonce()
-	cfg := &container.Config{
+	return nil
+}
+
+// containerConfig is the container's: the agent of image ref running the
+// spec's workload with the instance's nonce, labelled with virtbench's run.
+func containerConfig(ref, id, run string, nonce guest.Nonce, spec drivers.Spec) *container.Config {
+	return &container.Config{
 		Image:        ref,
 		Cmd:          append([]string{images.AgentPath, spec.Workload}, spec.Args...),
 		Env:          []string{"PATH=/usr/bin:/bin:/sbin", guest.ListenEnv + "=:0", guest.NonceEnv + "=" + string(nonce)},
@@ -293,24 +329,29 @@ func (d *Driver) Start(ctx context.Context, spec drivers.Spec) (_ drivers.Instan
 		AttachStderr: true,
 		Labels:       map[string]string{Label: "instance", Label + ".run": run},
 	}
+}
+
+// hostConfig is the container's host configuration: its network mode and
+// the spec's limits.
+func (d *Driver) hostConfig(spec drivers.Spec) *container.HostConfig {
+	pids := int64(1024)
 	mode := d.network
 	if mode == "veth" {
 		mode = "none" // the veth is added after the start
 	}
-	host := &container.HostConfig{
+	return &container.HostConfig{
 		NetworkMode: container.NetworkMode(mode),
 		SecurityOpt: []string{"no-new-privileges"},
 		Resources:   container.Resources{Memory: spec.MemoryBytes, PidsLimit: &pids, NanoCPUs: int64(spec.CPUs * 1e9)},
 	}
-	created, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: host, Name: inst.name})
+}
+
+// attach attaches to the created container's output and reads the agent's
+// lines from it.
+func (inst *instance) attach(ctx context.Context, begin time.Time, nonce guest.Nonce) error {
+	att, err := inst.cli.ContainerAttach(ctx, inst.cid, client.ContainerAttachOptions{Stream: true, Stdout: true, Stderr: true})
 	if err != nil {
-		return nil, fmt.Errorf("docker: create: %w", err)
-	}
-	inst.cid = created.ID
-	inst.undo.Push(inst.remove)
-	att, err := cli.ContainerAttach(ctx, created.ID, client.ContainerAttachOptions{Stream: true, Stdout: true, Stderr: true})
-	if err != nil {
-		return nil, fmt.Errorf("docker: attach: %w", err)
+		return fmt.Errorf("docker: attach: %w", err)
 	}
 	inst.undo.Push(func() error {
 		att.Close()
@@ -324,32 +365,26 @@ func (d *Driver) Start(ctx context.Context, spec drivers.Spec) (_ drivers.Instan
 		_, err := stdcopy.StdCopy(stdoutW, consoleTail{inst.console}, att.Reader)
 		stdoutW.CloseWithError(err)
 	}()
-	// Wait before start, so that a fast exit is not missed.
-	wait := cli.ContainerWait(context.WithoutCancel(ctx), created.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
-	go inst.watch(wait)
-	if _, err := cli.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
-		return nil, fmt.Errorf("docker: start: %w", err)
+	return nil
+}
+
+// connect gives the running container's network namespace a veth to
+// virtbench's peer namespace.
+func (d *Driver) connect(inst *instance) error {
+	peer, err := d.peer.Get()
+	if err != nil {
+		return fmt.Errorf("docker: network: %w", err)
 	}
-	inst.console.Mark("runtime")
-	if d.network == "veth" {
-		// The agent listens on every address, so the link may come after
-		// it started; it is there before Start returns, so before READY
-		// is read and load is sent.
-		peer, err := d.peer.Get()
-		if err != nil {
-			return nil, fmt.Errorf("docker: network: %w", err)
-		}
-		pids := inst.Processes()
-		if len(pids) == 0 {
-			return nil, errors.New("docker: network: no PID for the container")
-		}
-		link, err := peer.Connect(int(pids[0]), "eth0")
-		if err != nil {
-			return nil, fmt.Errorf("docker: network: %w", err)
-		}
-		inst.path = vnet.Path{Peer: peer, Link: link}
+	pids := inst.Processes()
+	if len(pids) == 0 {
+		return errors.New("docker: network: no PID for the container")
 	}
-	return inst, nil
+	link, err := peer.Connect(int(pids[0]), "eth0")
+	if err != nil {
+		return fmt.Errorf("docker: network: %w", err)
+	}
+	inst.path = vnet.Path{Peer: peer, Link: link}
+	return nil
 }
 
 // consoleTail keeps the container's stderr for error messages.

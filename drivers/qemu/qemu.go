@@ -184,36 +184,15 @@ type Config struct {
 // parseConfig reads options, checked against Options, and validates how
 // they combine.
 func parseConfig(opts map[string]string) (Config, error) {
-	if err := drivers.CheckOptions("qemu", Options, opts); err != nil {
+	v, err := drivers.ParseOptions("qemu", Options, opts)
+	if err != nil {
 		return Config{}, fmt.Errorf("qemu: %w", err)
 	}
-	// The declared defaults are the ones that run: Resolve fills them in.
-	var c Config
-	for k, v := range (drivers.Info{Options: Options}).Resolve(opts) {
-		switch k {
-		case "accel":
-			c.Accel = v
-		case "machine":
-			c.Machine = v
-		case "devices":
-			c.Devices = v
-		case "memory":
-			c.MemoryMiB, _ = strconv.Atoi(v)
-		case "cpus":
-			c.CPUs, _ = strconv.Atoi(v)
-		case "tb-size":
-			c.TBSizeMiB, _ = strconv.Atoi(v)
-		case "image":
-			c.Image = v
-		case "kernel":
-			c.Kernel = v
-		case "binary":
-			c.Binary = v
-		case "network":
-			c.Network = v
-		case "boot":
-			c.Boot = v
-		}
+	c := Config{
+		Accel: v.String("accel"), Machine: v.String("machine"), Devices: v.String("devices"),
+		MemoryMiB: v.Int("memory"), CPUs: v.Int("cpus"), TBSizeMiB: v.Int("tb-size"),
+		Image: v.String("image"), Kernel: v.String("kernel"), Binary: v.String("binary"),
+		Network: v.String("network"), Boot: v.String("boot"),
 	}
 	switch {
 	case c.Devices == "emulated" && c.Machine == "microvm":
@@ -524,105 +503,40 @@ func (d *Driver) launch(begin time.Time, spec drivers.Spec, m mode) (_ *instance
 	id := drivers.SafeName(spec.ID)
 	inst := &instance{id: spec.ID, mode: m, vmReady: make(chan struct{}), waiting: make(chan struct{})}
 	defer inst.undo.OnError(&err)
-	inst.dir = filepath.Join(d.env.StateDir, "qemu-"+id)
-	if err := os.Mkdir(inst.dir, 0o700); err != nil {
-		return nil, fmt.Errorf("qemu: instance directory: %w", err)
-	}
-	inst.undo.Push(func() error {
-		if err := os.RemoveAll(inst.dir); err != nil {
-			return fmt.Errorf("qemu: %w", err)
-		}
-		return nil
-	})
-	// The socket is reached through a descriptor of its directory: a state
-	// directory's path can exceed the 108 bytes a socket address holds.
-	// watchVMM closes it once connected.
-	dirFD, err := os.Open(inst.dir)
+	qmpPath, qmpListener, err := d.makeInstanceDir(inst, id)
 	if err != nil {
-		return nil, fmt.Errorf("qemu: %w", err)
+		return nil, err
 	}
-	inst.dirFD = dirFD
-	inst.undo.Close(dirFD)
-	qmpPath := fmt.Sprintf("/proc/self/fd/%d/qmp.sock", dirFD.Fd())
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: qmpPath, Net: "unix"})
-	if err != nil {
-		return nil, fmt.Errorf("qemu: QMP socket: %w", err)
-	}
-	ln.SetUnlinkOnClose(false)
-	lnFile, err := ln.File()
-	ln.Close()
-	if err != nil {
-		return nil, fmt.Errorf("qemu: QMP socket: %w", err)
-	}
-	defer lnFile.Close()
-
+	defer qmpListener.Close()
 	memMiB := guestMiB(d.cfg.MemoryMiB, spec.MemoryBytes)
 	inst.ramBytes = int64(memMiB) << 20
-	var disk string
 	// A snapshot's VMs all have a disk: the devices of a restored VM are
 	// the template's.
 	if usesDisk(spec.Workload) || d.debianDisk != "" || m != cold {
-		base := d.debianDisk
-		if base == "" {
-			if base, err = images.BuildBaseDisk(d.env.CacheDir); err != nil {
-				return nil, fmt.Errorf("qemu: base disk: %w", err)
-			}
+		if err := d.makeDisk(inst); err != nil {
+			return nil, err
 		}
-		disk = filepath.Join(inst.dir, "disk.qcow2")
-		if err := images.CreateOverlay(base, disk); err != nil {
-			return nil, fmt.Errorf("qemu: disk overlay: %w", err)
-		}
-		inst.disk = disk
 	}
-	extra := []*os.File{lnFile} // fd 3: the QMP listening socket
-	var ip string
-	if d.cfg.Network == "tap" {
-		peer, err := d.peer.Get()
-		if err != nil {
-			return nil, fmt.Errorf("qemu: network: %w", err)
-		}
-		tap, link, err := peer.Tap()
-		if err != nil {
-			return nil, fmt.Errorf("qemu: network: %w", err)
-		}
+	extra := []*os.File{qmpListener} // fd 3: the QMP listening socket
+	tap, ip, err := d.network(inst)
+	if err != nil {
+		return nil, err
+	}
+	if tap != nil {
 		// QEMU's copy keeps the tap; it goes when QEMU exits.
 		defer tap.Close()
 		extra = append(extra, tap) // fd 4
-		inst.path = vnet.Path{Peer: peer, Link: link}
-		ip = link.InstanceAddr.String() + "/30"
 	}
 	nonce := guest.NewNonce()
-	qargs := d.commandLine(accel, memMiB, disk, ip, args, nonce, m)
+	qargs := d.commandLine(accel, memMiB, inst.disk, ip, args, nonce, m)
 	if m == restore {
-		seed := make([]byte, 32)
-		if _, err := rand.Read(seed); err != nil {
-			return nil, fmt.Errorf("qemu: %w", err)
+		if inst.workload, err = restoreWorkload(args, nonce, ip, usesDisk(spec.Workload)); err != nil {
+			return nil, err
 		}
-		line, err := vminit.FormatWorkload(vminit.Workload{Args: args, Nonce: nonce, IP: ip, Seed: seed, Disk: usesDisk(spec.Workload)})
-		if err != nil {
-			return nil, fmt.Errorf("qemu: %w", err)
-		}
-		inst.workload = line
 		qargs = append(qargs, "-incoming", "exec:cat "+d.snapFile)
 	}
-	cmd := exec.Command(d.cfg.Binary, qargs...)
-	cmd.ExtraFiles = extra
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, fmt.Errorf("qemu: %w", err)
-	}
-	inst.console = stdin
-	inst.undo.Close(stdin)
-	p, err := agentproc.Start(cmd, begin, nonce, agentproc.WithLineHook(inst.watchConsole))
-	if err != nil {
-		return nil, fmt.Errorf("qemu: %w", err)
-	}
-	inst.p = p
-	inst.undo.Push(inst.kill)
-	proc := state.ProcessOf(p.Pid())
-	if err := state.Write(inst.dir, state.Record{Driver: "qemu", Processes: []state.Process{proc}}); err != nil {
-		return nil, fmt.Errorf("qemu: %w", err)
+	if err := d.startVMM(inst, begin, qargs, extra, nonce); err != nil {
+		return nil, err
 	}
 	inst.labels = map[string]string{LabelMachine: d.cfg.Machine, LabelDevices: d.cfg.Devices, LabelImage: d.cfg.Image, LabelAccelRequested: d.cfg.Accel, LabelBoot: d.cfg.Boot}
 	if accel == results.AccelTCG {
@@ -630,6 +544,119 @@ func (d *Driver) launch(begin time.Time, spec drivers.Spec, m mode) (_ *instance
 	}
 	go inst.watchVMM(qmpPath, accel)
 	return inst, nil
+}
+
+// makeInstanceDir makes the instance's directory and the QMP socket QEMU
+// will accept its monitor connection on; it returns the socket's path and
+// its listening descriptor, for QEMU to inherit. The socket is reached
+// through a descriptor of its directory: a state directory's path can
+// exceed the 108 bytes a socket address holds. watchVMM closes that
+// descriptor once connected.
+func (d *Driver) makeInstanceDir(inst *instance, id string) (string, *os.File, error) {
+	inst.dir = filepath.Join(d.env.StateDir, "qemu-"+id)
+	if err := os.Mkdir(inst.dir, 0o700); err != nil {
+		return "", nil, fmt.Errorf("qemu: instance directory: %w", err)
+	}
+	inst.undo.Push(func() error {
+		if err := os.RemoveAll(inst.dir); err != nil {
+			return fmt.Errorf("qemu: %w", err)
+		}
+		return nil
+	})
+	dirFD, err := os.Open(inst.dir)
+	if err != nil {
+		return "", nil, fmt.Errorf("qemu: %w", err)
+	}
+	inst.dirFD = dirFD
+	inst.undo.Close(dirFD)
+	qmpPath := fmt.Sprintf("/proc/self/fd/%d/qmp.sock", dirFD.Fd())
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: qmpPath, Net: "unix"})
+	if err != nil {
+		return "", nil, fmt.Errorf("qemu: QMP socket: %w", err)
+	}
+	ln.SetUnlinkOnClose(false)
+	lnFile, err := ln.File()
+	ln.Close()
+	if err != nil {
+		return "", nil, fmt.Errorf("qemu: QMP socket: %w", err)
+	}
+	return qmpPath, lnFile, nil
+}
+
+// makeDisk gives the instance a copy-on-write overlay of the base disk
+// (the Debian disk for image=debian).
+func (d *Driver) makeDisk(inst *instance) error {
+	base := d.debianDisk
+	if base == "" {
+		var err error
+		if base, err = images.BuildBaseDisk(d.env.CacheDir); err != nil {
+			return fmt.Errorf("qemu: base disk: %w", err)
+		}
+	}
+	disk := filepath.Join(inst.dir, "disk.qcow2")
+	if err := images.CreateOverlay(base, disk); err != nil {
+		return fmt.Errorf("qemu: disk overlay: %w", err)
+	}
+	inst.disk = disk
+	return nil
+}
+
+// network returns, with network=tap, a tap on virtbench's peer namespace
+// for QEMU to inherit and the guest's address/prefix; nil and "" without.
+func (d *Driver) network(inst *instance) (*os.File, string, error) {
+	if d.cfg.Network != "tap" {
+		return nil, "", nil
+	}
+	peer, err := d.peer.Get()
+	if err != nil {
+		return nil, "", fmt.Errorf("qemu: network: %w", err)
+	}
+	tap, link, err := peer.Tap()
+	if err != nil {
+		return nil, "", fmt.Errorf("qemu: network: %w", err)
+	}
+	inst.path = vnet.Path{Peer: peer, Link: link}
+	return tap, link.InstanceAddr.String() + "/30", nil
+}
+
+// restoreWorkload is the WORKLOAD line a restored VM's agent reads on its
+// console: the workload, nonce, address and fresh entropy the template's
+// snapshot could not hold.
+func restoreWorkload(args []string, nonce guest.Nonce, ip string, disk bool) ([]byte, error) {
+	seed := make([]byte, 32)
+	if _, err := rand.Read(seed); err != nil {
+		return nil, fmt.Errorf("qemu: %w", err)
+	}
+	line, err := vminit.FormatWorkload(vminit.Workload{Args: args, Nonce: nonce, IP: ip, Seed: seed, Disk: disk})
+	if err != nil {
+		return nil, fmt.Errorf("qemu: %w", err)
+	}
+	return line, nil
+}
+
+// startVMM starts QEMU with qargs, its console on a pipe, and records its
+// process for clean.
+func (d *Driver) startVMM(inst *instance, begin time.Time, qargs []string, extra []*os.File, nonce guest.Nonce) error {
+	cmd := exec.Command(d.cfg.Binary, qargs...)
+	cmd.ExtraFiles = extra
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return fmt.Errorf("qemu: %w", err)
+	}
+	inst.console = stdin
+	inst.undo.Close(stdin)
+	p, err := agentproc.Start(cmd, begin, nonce, agentproc.WithLineHook(inst.watchConsole))
+	if err != nil {
+		return fmt.Errorf("qemu: %w", err)
+	}
+	inst.p = p
+	inst.undo.Push(inst.kill)
+	proc := state.ProcessOf(p.Pid())
+	if err := state.Write(inst.dir, state.Record{Driver: "qemu", Processes: []state.Process{proc}}); err != nil {
+		return fmt.Errorf("qemu: %w", err)
+	}
+	return nil
 }
 
 // commandLine returns QEMU's arguments. disk is the instance's disk image

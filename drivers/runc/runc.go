@@ -98,7 +98,7 @@ func init() {
 			{Key: labelPlatform, Role: results.LabelPlatform, Doc: "the gVisor platform that traps the sandbox's system calls (systrap, ptrace, kvm)"},
 			{Key: labelNetstack, Doc: "host: the sandbox uses the host's network stack, not gVisor's own"},
 		},
-		Factory:  func(env drivers.Env) (drivers.Driver, error) { return New("gvisor", env) },
+		Factory: func(env drivers.Env) (drivers.Driver, error) { return New("gvisor", env) },
 	})
 }
 
@@ -125,15 +125,13 @@ func New(runtime string, env drivers.Env) (*Driver, error) {
 	d := &Driver{runtime: runtime, binary: runtime, env: env}
 	decls := []drivers.Option{NetworkOption}
 	if runtime == "gvisor" {
-		d.binary, decls, d.platform = "runsc", GVisorOptions, "auto"
+		d.binary, decls = "runsc", GVisorOptions
 	}
-	if err := drivers.CheckOptions(runtime, decls, env.Options); err != nil {
+	v, err := drivers.ParseOptions(runtime, decls, env.Options)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", runtime, err)
 	}
-	d.veth = env.Options["network"] == "veth"
-	if p, ok := env.Options["platform"]; ok {
-		d.platform = p
-	}
+	d.veth, d.platform = v.String("network") == "veth", v.String("platform")
 	if d.platform == "auto" {
 		d.platform = "ptrace"
 		if kvm.Check() == nil {
@@ -230,9 +228,36 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 	id := drivers.SafeName(spec.ID)
 	inst := &instance{d: d, id: spec.ID, name: "vb-" + filepath.Base(d.env.StateDir) + "-" + id}
 	defer inst.undo.OnError(&err)
+	if err := d.makeBundleDirs(inst, id); err != nil {
+		return nil, err
+	}
+	if err := d.mountRootfs(inst, root.Dir); err != nil {
+		return nil, err
+	}
+	netnsPath, err := d.network(inst)
+	if err != nil {
+		return nil, err
+	}
+	nonce := guest.NewNonce()
+	if err := d.writeConfig(inst, id, netnsPath, nonce, spec); err != nil {
+		return nil, err
+	}
+	if err := d.run(inst, begin, nonce); err != nil {
+		return nil, err
+	}
+	return inst, nil
+}
+
+// makeBundleDirs makes the instance's bundle directory (upper, work,
+// rootfs and the runtime's state) and records, before anything outside
+// it exists, what clean must undo should virtbench die: the rootfs mount,
+// the cgroup and the runtime's state root. The runtime's own process dies
+// with virtbench (Pdeathsig); its container is deleted through the
+// runtime's state root.
+func (d *Driver) makeBundleDirs(inst *instance, id string) error {
 	inst.dir = filepath.Join(d.env.StateDir, d.runtime+"-"+id)
 	if err := os.Mkdir(inst.dir, 0o700); err != nil {
-		return nil, fmt.Errorf("%s: instance directory: %w", d.runtime, err)
+		return fmt.Errorf("%s: instance directory: %w", d.runtime, err)
 	}
 	inst.undo.Push(func() error {
 		if err := os.RemoveAll(inst.dir); err != nil {
@@ -240,34 +265,36 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 		}
 		return nil
 	})
-	rootfs := filepath.Join(inst.dir, "rootfs")
 	for _, p := range []string{"upper", "work", "rootfs", "state"} {
 		if err := os.Mkdir(filepath.Join(inst.dir, p), 0o755); err != nil {
-			return nil, fmt.Errorf("%s: %w", d.runtime, err)
+			return fmt.Errorf("%s: %w", d.runtime, err)
 		}
 	}
 	cgPath, err := cgroupsPath(filepath.Base(d.env.StateDir), d.runtime+"-"+id)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	// Recorded before anything outside the instance directory exists, so
-	// that clean finds it whenever virtbench dies. The runtime's own
-	// process dies with virtbench (Pdeathsig); its container is deleted
-	// through the runtime's state root.
 	rec := state.Record{
-		Driver: d.runtime, Mounts: []string{rootfs}, Cgroups: cgroups.Dirs(cgPath),
+		Driver: d.runtime, Mounts: []string{filepath.Join(inst.dir, "rootfs")}, Cgroups: cgroups.Dirs(cgPath),
 		Runtimes: []state.Runtime{{Binary: d.binary, Root: filepath.Join(inst.dir, "state")}},
 	}
 	if err := state.Write(inst.dir, rec); err != nil {
-		return nil, fmt.Errorf("%s: %w", d.runtime, err)
+		return fmt.Errorf("%s: %w", d.runtime, err)
 	}
 	// The runtime makes the cgroup; virtbench removes it once the
 	// container's processes are gone.
 	inst.cgPath = cgPath
 	inst.undo.Push(func() error { return removeCgroup(cgPath) })
-	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", root.Dir, filepath.Join(inst.dir, "upper"), filepath.Join(inst.dir, "work"))
+	return nil
+}
+
+// mountRootfs mounts the instance's overlay rootfs: the image below, the
+// instance's upper directory above.
+func (d *Driver) mountRootfs(inst *instance, lower string) error {
+	rootfs := filepath.Join(inst.dir, "rootfs")
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, filepath.Join(inst.dir, "upper"), filepath.Join(inst.dir, "work"))
 	if err := unix.Mount("overlay", rootfs, "overlay", 0, opts); err != nil {
-		return nil, fmt.Errorf("%s: mount overlay: %w", d.runtime, err)
+		return fmt.Errorf("%s: mount overlay: %w", d.runtime, err)
 	}
 	inst.undo.Push(func() error {
 		if err := unix.Unmount(rootfs, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
@@ -275,23 +302,34 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 		}
 		return nil
 	})
-	var netnsPath string
-	if d.veth {
-		peer, err := d.peer.Get()
-		if err != nil {
-			return nil, fmt.Errorf("%s: network: %w", d.runtime, err)
-		}
-		ns, link, err := peer.Namespace("eth0")
-		if err != nil {
-			return nil, fmt.Errorf("%s: network: %w", d.runtime, err)
-		}
-		// The namespace, and the veth pair in it, go with the last holder.
-		inst.undo.Close(ns)
-		inst.path = vnet.Path{Peer: peer, Link: link}
-		netnsPath = vnet.NsPath(ns)
+	return nil
+}
+
+// network returns the path of the instance's network namespace, with a
+// veth to virtbench's peer namespace, where the driver gives it one ("":
+// the runtime makes a namespace without a network).
+func (d *Driver) network(inst *instance) (string, error) {
+	if !d.veth {
+		return "", nil
 	}
-	cfg := bundleSpec(append([]string{images.AgentPath, spec.Workload}, spec.Args...), id, cgPath, netnsPath, spec)
-	nonce := guest.NewNonce()
+	peer, err := d.peer.Get()
+	if err != nil {
+		return "", fmt.Errorf("%s: network: %w", d.runtime, err)
+	}
+	ns, link, err := peer.Namespace("eth0")
+	if err != nil {
+		return "", fmt.Errorf("%s: network: %w", d.runtime, err)
+	}
+	// The namespace, and the veth pair in it, go with the last holder.
+	inst.undo.Close(ns)
+	inst.path = vnet.Path{Peer: peer, Link: link}
+	return vnet.NsPath(ns), nil
+}
+
+// writeConfig writes the bundle's config.json: the agent running the
+// spec's workload with the instance's nonce.
+func (d *Driver) writeConfig(inst *instance, id, netnsPath string, nonce guest.Nonce, spec drivers.Spec) error {
+	cfg := bundleSpec(append([]string{images.AgentPath, spec.Workload}, spec.Args...), id, inst.cgPath, netnsPath, spec)
 	cfg.Process.Env = append(cfg.Process.Env, guest.NonceEnv+"="+string(nonce))
 	if d.runtime == "gvisor" {
 		// The Sentry is the container's kernel: the agent reports it.
@@ -299,19 +337,25 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 	}
 	b, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", d.runtime, err)
+		return fmt.Errorf("%s: %w", d.runtime, err)
 	}
 	if err := os.WriteFile(filepath.Join(inst.dir, "config.json"), b, 0o600); err != nil {
-		return nil, fmt.Errorf("%s: %w", d.runtime, err)
+		return fmt.Errorf("%s: %w", d.runtime, err)
 	}
+	return nil
+}
+
+// run starts the runtime's run of the bundle. runsc writes the pid file
+// once it made the sandbox, before the container's process runs: the end
+// of gVisor's runtime phase. (runc and crun write it only after the
+// process ran, so they show none.)
+func (d *Driver) run(inst *instance, begin time.Time, nonce guest.Nonce) error {
 	args := append(d.globalFlags(filepath.Join(inst.dir, "state")), "run", "--bundle", inst.dir, "--pid-file", filepath.Join(inst.dir, "pid"), inst.name)
-	// runsc writes the pid file once it made the sandbox, before the
-	// container's process runs: the end of gVisor's runtime phase. (runc
-	// and crun write it only after the process ran, so they show none.)
 	var watch *fileWatch
 	if d.runtime == "gvisor" {
+		var err error
 		if watch, err = watchFile(inst.dir, "pid"); err != nil {
-			return nil, fmt.Errorf("%s: %w", d.runtime, err)
+			return fmt.Errorf("%s: %w", d.runtime, err)
 		}
 	}
 	cmd := exec.Command(d.binary, args...)
@@ -321,7 +365,7 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 		if watch != nil {
 			watch.close()
 		}
-		return nil, fmt.Errorf("%s: %w", d.runtime, err)
+		return fmt.Errorf("%s: %w", d.runtime, err)
 	}
 	inst.p = p
 	inst.undo.Push(inst.delete)
@@ -335,7 +379,7 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 			}
 		}()
 	}
-	return inst, nil
+	return nil
 }
 
 // cgroupsPath returns the OCI cgroupsPath beneath virtbench's own memory

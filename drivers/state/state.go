@@ -201,75 +201,125 @@ func scan(root string, live bool) ([]Orphan, error) {
 // state directory and removes its cgroups; the state directory stays for
 // Remove. It returns what it did, one line per action.
 func Clean(o Orphan) ([]string, error) {
-	var did []string
-	var errs []error
-	instances, _ := os.ReadDir(o.Dir)
+	c := cleaner{dir: o.Dir}
+	records := c.readRecords()
+	for _, r := range records {
+		c.removeContainers(r)
+		c.deleteRuntimeContainers(r)
+		c.killProcesses(r)
+	}
+	c.unmount(records)
+	c.removeCgroups(records, o.Owner.CgroupParents)
+	// The host's KSM settings, held by this run and maybe by others (see
+	// KSMHolds), come back once no holder runs.
+	if restored, err := ReleaseKSM(filepath.Dir(o.Dir)); err != nil {
+		c.errs = append(c.errs, err)
+	} else if k := restored; k != nil {
+		c.did = append(c.did, fmt.Sprintf("restored the host's KSM settings: run=%d pages_to_scan=%d sleep_millisecs=%d", k.Run, k.PagesToScan, k.SleepMillisecs))
+	}
+	return c.did, errors.Join(c.errs...)
+}
+
+// cleaner is one Clean of a run's state directory: what it did, one line
+// each, and what failed.
+type cleaner struct {
+	dir  string
+	did  []string
+	errs []error
+}
+
+// readRecords reads the record of each instance directory.
+func (c *cleaner) readRecords() []Record {
+	instances, _ := os.ReadDir(c.dir)
 	var records []Record
 	for _, e := range instances {
-		b, err := os.ReadFile(filepath.Join(o.Dir, e.Name(), RecordFile))
+		b, err := os.ReadFile(filepath.Join(c.dir, e.Name(), RecordFile))
 		if err != nil {
 			continue
 		}
 		var r Record
 		if err := json.Unmarshal(b, &r); err != nil {
-			errs = append(errs, fmt.Errorf("state: %s: %w", e.Name(), err))
+			c.errs = append(c.errs, fmt.Errorf("state: %s: %w", e.Name(), err))
 			continue
 		}
 		records = append(records, r)
 	}
-	for _, r := range records {
-		for _, c := range r.Containers {
-			if err := exec.Command("docker", "rm", "--force", "--", c).Run(); err == nil {
-				did = append(did, "removed docker container "+c)
-			}
+	return records
+}
+
+// removeContainers removes the record's Docker containers.
+func (c *cleaner) removeContainers(r Record) {
+	for _, name := range r.Containers {
+		if err := exec.Command("docker", "rm", "--force", "--", name).Run(); err == nil {
+			c.did = append(c.did, "removed docker container "+name)
 		}
-		for _, rt := range r.Runtimes {
-			if !slices.Contains(Runtimes, rt.Binary) || !within(o.Dir, rt.Root) {
-				errs = append(errs, fmt.Errorf("state: %s: ignored a record of runtime %q with root %q: not a runtime virtbench runs (%s) on a root in the run's state directory", o.Dir, rt.Binary, rt.Root, strings.Join(Runtimes, ", ")))
-				continue
-			}
-			out, err := exec.Command(rt.Binary, "--root", rt.Root, "list", "-q").Output()
-			if err != nil {
-				continue
-			}
-			for _, id := range strings.Fields(string(out)) {
-				if err := exec.Command(rt.Binary, "--root", rt.Root, "delete", "--force", id).Run(); err == nil {
-					did = append(did, fmt.Sprintf("deleted %s container %s", rt.Binary, id))
-				}
-			}
+	}
+}
+
+// deleteRuntimeContainers deletes the containers of the record's OCI
+// runtimes: only runtimes virtbench runs, on roots within the run's state
+// directory.
+func (c *cleaner) deleteRuntimeContainers(r Record) {
+	for _, rt := range r.Runtimes {
+		if !slices.Contains(Runtimes, rt.Binary) || !within(c.dir, rt.Root) {
+			c.errs = append(c.errs, fmt.Errorf("state: %s: ignored a record of runtime %q with root %q: not a runtime virtbench runs (%s) on a root in the run's state directory", c.dir, rt.Binary, rt.Root, strings.Join(Runtimes, ", ")))
+			continue
 		}
-		for _, p := range r.Processes {
-			if !p.Alive() {
-				continue
-			}
-			if err := syscall.Kill(p.Pid, syscall.SIGKILL); err == nil {
-				did = append(did, fmt.Sprintf("killed %s process %d", r.Driver, p.Pid))
-			}
-			for i := 0; i < 200 && p.Alive(); i++ {
-				time.Sleep(10 * time.Millisecond)
+		out, err := exec.Command(rt.Binary, "--root", rt.Root, "list", "-q").Output()
+		if err != nil {
+			continue
+		}
+		for _, id := range strings.Fields(string(out)) {
+			if err := exec.Command(rt.Binary, "--root", rt.Root, "delete", "--force", id).Run(); err == nil {
+				c.did = append(c.did, fmt.Sprintf("deleted %s container %s", rt.Binary, id))
 			}
 		}
 	}
+}
+
+// killProcesses kills the record's processes that are still the ones
+// recorded (Process.Alive), and waits up to 2 s for each to go.
+func (c *cleaner) killProcesses(r Record) {
+	for _, p := range r.Processes {
+		if !p.Alive() {
+			continue
+		}
+		if err := syscall.Kill(p.Pid, syscall.SIGKILL); err == nil {
+			c.did = append(c.did, fmt.Sprintf("killed %s process %d", r.Driver, p.Pid))
+		}
+		for i := 0; i < 200 && p.Alive(); i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// unmount unmounts the recorded mounts within the run's state directory
+// and every mount beneath it, deepest first.
+func (c *cleaner) unmount(records []Record) {
 	var mounts []string
 	for _, r := range records {
 		for _, m := range r.Mounts {
-			if !within(o.Dir, m) {
-				errs = append(errs, fmt.Errorf("state: %s: ignored a recorded mount %s outside the run's state directory", o.Dir, m))
+			if !within(c.dir, m) {
+				c.errs = append(c.errs, fmt.Errorf("state: %s: ignored a recorded mount %s outside the run's state directory", c.dir, m))
 				continue
 			}
 			mounts = append(mounts, m)
 		}
 	}
-	mounts = append(mounts, MountsUnder(o.Dir)...)
+	mounts = append(mounts, MountsUnder(c.dir)...)
 	sort.Sort(sort.Reverse(sort.StringSlice(mounts))) // deepest first
 	for _, m := range mounts {
 		if err := syscall.Unmount(m, syscall.MNT_DETACH); err == nil {
-			did = append(did, "unmounted "+m)
+			c.did = append(c.did, "unmounted "+m)
 		}
 	}
-	// Each cgroup and each run-level parent is removed on its own: a
-	// runtime may have removed the instance's cgroup already, and its
-	// parent must still go.
+}
+
+// removeCgroups removes the recorded cgroups, the children of the run's
+// cgroup parents, and the parents. Each is removed on its own: a runtime
+// may have removed the instance's cgroup already, and its parent must
+// still go.
+func (c *cleaner) removeCgroups(records []Record, runParents []string) {
 	var cgs, parents []string
 	for _, r := range records {
 		for _, cg := range r.Cgroups {
@@ -277,11 +327,11 @@ func Clean(o Orphan) ([]string, error) {
 			parents = append(parents, filepath.Dir(cg))
 		}
 	}
-	for _, p := range o.Owner.CgroupParents {
+	for _, p := range runParents {
 		children, _ := os.ReadDir(p)
-		for _, c := range children {
-			if c.IsDir() {
-				cgs = append(cgs, filepath.Join(p, c.Name()))
+		for _, ch := range children {
+			if ch.IsDir() {
+				cgs = append(cgs, filepath.Join(p, ch.Name()))
 			}
 		}
 		parents = append(parents, p)
@@ -291,19 +341,11 @@ func Clean(o Orphan) ([]string, error) {
 			continue
 		}
 		if err := removeCgroup(cg); err != nil {
-			errs = append(errs, err)
+			c.errs = append(c.errs, err)
 		} else {
-			did = append(did, "removed cgroup "+cg)
+			c.did = append(c.did, "removed cgroup "+cg)
 		}
 	}
-	// The host's KSM settings, held by this run and maybe by others (see
-	// KSMHolds), come back once no holder runs.
-	if restored, err := ReleaseKSM(filepath.Dir(o.Dir)); err != nil {
-		errs = append(errs, err)
-	} else if k := restored; k != nil {
-		did = append(did, fmt.Sprintf("restored the host's KSM settings: run=%d pages_to_scan=%d sleep_millisecs=%d", k.Run, k.PagesToScan, k.SleepMillisecs))
-	}
-	return did, errors.Join(errs...)
 }
 
 // Remove removes an orphaned run's state directory, once Clean removed

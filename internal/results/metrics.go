@@ -43,6 +43,18 @@ const (
 	MetricNetP99 = "net.http_p99"
 )
 
+// The host's budgets: what of a host instances may use, the same for the
+// runner's guards (which keep a run within them) and the reports'
+// capacity model (which counts the instances that fit within them).
+const (
+	// CPUCap is the share of the host's CPUs that instances may keep busy.
+	CPUCap = 0.80
+	// PidsCap and DiskCap are the shares of the host's pid limit and free
+	// disk that instances may take, leaving the host room to fork and write.
+	PidsCap = 0.90
+	DiskCap = 0.90
+)
+
 // DensityFloor returns the MemAvailable a density sweep keeps free by
 // default, and the capacity model's memory budget leaves free: the larger
 // of 20% of the host's memory and 2 GiB.
