@@ -198,6 +198,9 @@ func (r *Runner) runTrials(ctx context.Context, vs []variant, out *results.Outco
 	if vm, err := r.host().MemTotal(ctx); err == nil {
 		p.floor = results.DensityFloor(vm)
 	}
+	if err := r.recordHostNoise(ctx); err != nil {
+		return err
+	}
 	for _, w := range sc.Workloads {
 		for _, d := range vs {
 			p.costs[d.name].demand = Demand(sc, d.v, w)
@@ -209,6 +212,37 @@ func (r *Runner) runTrials(ctx context.Context, vs []variant, out *results.Outco
 		}
 	}
 	return ctx.Err()
+}
+
+// hostNoiseReads is how many times the host's MemAvailable drop is read
+// with no instance.
+const hostNoiseReads = 4
+
+// recordHostNoise records the host's MemAvailable noise
+// (results.MetricHostMemNoise): the largest drop, read as a trial reads
+// it, over the scenario's settle time (at least MinCPUWindow) with no
+// instance running.
+func (r *Runner) recordHostNoise(ctx context.Context) error {
+	h := r.host()
+	window := max(r.Scenario.Settle, MinCPUWindow)
+	var noise int64
+	for range hostNoiseReads {
+		before, err := stableMemAvailable(ctx, h)
+		if err != nil {
+			return nil // no MemAvailable: no drop is measured either
+		}
+		select {
+		case <-time.After(window):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		after, err := stableMemAvailable(ctx, h)
+		if err != nil {
+			return nil
+		}
+		noise = max(noise, before-after, after-before)
+	}
+	return r.sink(results.Sample{Time: time.Now().UTC(), Driver: results.HostVariant, Instances: 1, Metric: results.MetricHostMemNoise, Unit: "B", Value: float64(noise)})
 }
 
 // runPoint runs the warmups and reps of one workload at n instances. Each

@@ -42,7 +42,7 @@ func TestReportInBrowser(t *testing.T) {
 		store.Add(s)
 	}
 	store.Close()
-	run := &Run{Dir: dir, Samples: testSamples(), Status: results.Status{Scenario: "quick", State: results.StateCompleted},
+	run := &Run{Dir: dir, Samples: testSamples(), Status: results.Status{Scenario: "quick", State: results.StateCompleted, Outcome: testOutcome()},
 		Provenance: results.Provenance{Hostname: "h", MemoryBytes: 24 << 30}}
 	run.Summaries = results.Summarize(run.Samples)
 	path, err := WriteAll(run, Analyze(run))

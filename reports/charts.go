@@ -10,6 +10,7 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
@@ -23,8 +24,10 @@ type Chart struct {
 	// Name is the file name without extension, e.g. "startup".
 	Name  string
 	Title string
-	SVG   []byte
-	PNG   []byte
+	// SVG is the chart's file, its fonts embedded; PageSVG the same chart
+	// without them, for a page that styles its text (report.html).
+	SVG, PageSVG []byte
+	PNG          []byte
 }
 
 // Series is the data of one box or bar: a label and its values, and its
@@ -68,8 +71,8 @@ var palette = []color.Color{
 // in the unit the y label starts with (seconds, bytes), log axes ticked at
 // 1-2-5 steps; no box touches the plot's edge; a series of at most
 // DotsMax values also shows every value as a dot beside its box.
-func BoxChart(name, title, ylabel string, series []Series) (Chart, error) {
-	p := plot.New()
+func BoxChart(name, title, ylabel, unit string, series []Series) (Chart, error) {
+	p := newPlot()
 	p.Title.Text = title
 	p.Y.Label.Text = ylabel
 	lo, hi := math.Inf(1), math.Inf(-1)
@@ -119,7 +122,7 @@ func BoxChart(name, title, ylabel string, series []Series) (Chart, error) {
 	}
 	if lo > 0 && hi/lo > 20 {
 		p.Y.Scale = plot.LogScale{}
-		p.Y.Tick.Marker = logTicks(axisUnit(ylabel))
+		p.Y.Tick.Marker = logTicks(unit)
 		p.Y.Label.Text += " (log scale)"
 		p.Y.Min, p.Y.Max = lo/1.5, hi*1.5
 	} else {
@@ -132,22 +135,11 @@ func BoxChart(name, title, ylabel string, series []Series) (Chart, error) {
 			p.Y.Min = lo - pad
 		}
 	}
-	return render(name, title, p)
+	return render(name, title, p, unit)
 }
 
 // DotsMax is the most values a box chart shows as dots beside a box.
 const DotsMax = 20
-
-// axisUnit is the unit of an axis whose label starts with it.
-func axisUnit(label string) string {
-	switch {
-	case strings.HasPrefix(label, "bytes"):
-		return "B"
-	case strings.HasPrefix(label, "seconds"):
-		return "sec"
-	}
-	return ""
-}
 
 // logTicks labels a log axis at 1, 2 and 5 times each power of ten, in
 // unit ("" for plain numbers), with unlabelled minor ticks between; bytes
@@ -190,8 +182,13 @@ func logTicks(unit string) plot.Ticker {
 // formatTick writes a tick's value in unit without trailing zeros
 // ("4MiB", "2.5ms"), or as a plain number.
 func formatTick(v float64, unit string) string {
-	if unit == "" {
-		return strconv.FormatFloat(v, 'g', -1, 64)
+	if _, prefixed := prefixedUnits[unit]; !prefixed && math.Abs(v) < 1e4 {
+		// A count or a ratio reads best as a plain number ("0.002 cores").
+		s := strconv.FormatFloat(v, 'g', 6, 64)
+		if unit == "" {
+			return s
+		}
+		return s + " " + unit
 	}
 	f := FormatValue(v, unit)
 	end := strings.IndexFunc(f, func(r rune) bool { return (r < '0' || r > '9') && r != '.' && r != '-' })
@@ -223,36 +220,78 @@ func tableQuartiles(b *plotter.BoxPlot) {
 	}
 }
 
-// unitTicks labels a linear axis with values formatted in unit ("1.5MiB").
-func unitTicks(unit string) plot.Ticker {
+// linearTicks labels a linear axis at round steps of the unit shown, with
+// no trailing zeros: bytes at powers of two (0, 64MiB, 128MiB …), other
+// units at 1, 2 or 5 times a power of ten (0, 1s, 2s …; 0, 0.5, 1 …);
+// five to seven labels.
+func linearTicks(unit string) plot.Ticker {
 	return plot.TickerFunc(func(lo, hi float64) []plot.Tick {
-		ticks := plot.DefaultTicks{}.Ticks(lo, hi)
-		for i := range ticks {
-			if ticks[i].Label != "" {
-				ticks[i].Label = FormatValue(ticks[i].Value, unit)
-			}
+		if !(hi > lo) || math.IsInf(hi-lo, 0) {
+			return plot.DefaultTicks{}.Ticks(lo, hi)
+		}
+		step := tickStep((hi-lo)/7, unit == "B")
+		var ticks []plot.Tick
+		for i := math.Ceil(lo / step); i*step <= hi*(1+1e-9); i++ {
+			v := i * step
+			ticks = append(ticks, plot.Tick{Value: v, Label: formatTick(v, unit)})
 		}
 		return ticks
 	})
 }
 
-// render draws p as SVG (fonts embedded) and PNG. A linear y axis whose
-// label starts with "bytes" or "seconds" gets ticks in those units.
-func render(name, title string, p *plot.Plot) (Chart, error) {
-	if _, isLog := p.Y.Scale.(plot.LogScale); !isLog {
-		switch {
-		case strings.HasPrefix(p.Y.Label.Text, "bytes"):
-			p.Y.Tick.Marker = unitTicks("B")
-		case strings.HasPrefix(p.Y.Label.Text, "seconds"):
-			p.Y.Tick.Marker = unitTicks("sec")
+// tickStep returns the round step nearest above raw: a power of two for
+// binary units, else 1, 2 or 5 times a power of ten.
+func tickStep(raw float64, binary bool) float64 {
+	if binary {
+		return math.Pow(2, math.Ceil(math.Log2(raw)))
+	}
+	p := math.Pow(10, math.Floor(math.Log10(raw)))
+	for _, m := range []float64{1, 2, 5} {
+		if m*p >= raw {
+			return m * p
 		}
 	}
+	return 10 * p
+}
+
+// newPlot returns a plot whose text is set in Liberation Sans, the sans
+// face the report's page uses (report.html styles chart text with the
+// same, metric-compatible, stack).
+func newPlot() *plot.Plot {
+	p := plot.New()
+	sans := func(s *text.Style) { s.Font.Typeface, s.Font.Variant = "Liberation", "Sans" }
+	for _, s := range []*text.Style{&p.Title.TextStyle, &p.X.Label.TextStyle, &p.Y.Label.TextStyle, &p.X.Tick.Label, &p.Y.Tick.Label, &p.Legend.TextStyle} {
+		sans(s)
+	}
+	p.Legend.TextStyle.Font.Size = vg.Points(9) // as small as the ticks': the legend is no heading
+	return p
+}
+
+// render draws p as SVG (fonts embedded, and again for the page: without
+// them, and without the title, which the page sets above the chart) and
+// PNG. A linear y axis gets ticks at round steps of unit.
+func render(name, title string, p *plot.Plot, unit string) (Chart, error) {
+	if _, isLog := p.Y.Scale.(plot.LogScale); !isLog {
+		p.Y.Tick.Marker = linearTicks(unit)
+	}
 	const w, h = 6 * vg.Inch, 4 * vg.Inch
-	svg := vgsvg.NewWith(vgsvg.UseWH(w, h), vgsvg.EmbedFonts(true))
-	p.Draw(draw.New(svg))
-	var sb bytes.Buffer
-	if _, err := svg.WriteTo(&sb); err != nil {
-		return Chart{}, fmt.Errorf("reports: %s chart svg: %w", name, err)
+	c := Chart{Name: name, Title: title}
+	for _, embed := range []bool{false, true} {
+		p.Title.Text = ""
+		if embed {
+			p.Title.Text = title
+		}
+		svg := vgsvg.NewWith(vgsvg.UseWH(w, h), vgsvg.EmbedFonts(embed))
+		p.Draw(draw.New(svg))
+		var sb bytes.Buffer
+		if _, err := svg.WriteTo(&sb); err != nil {
+			return Chart{}, fmt.Errorf("reports: %s chart svg: %w", name, err)
+		}
+		if embed {
+			c.SVG = sb.Bytes()
+		} else {
+			c.PageSVG = sb.Bytes()
+		}
 	}
 	img := vgimg.New(w, h)
 	dc := draw.New(img)
@@ -263,12 +302,13 @@ func render(name, title string, p *plot.Plot) (Chart, error) {
 	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&pb); err != nil {
 		return Chart{}, fmt.Errorf("reports: %s chart png: %w", name, err)
 	}
-	return Chart{Name: name, Title: title, SVG: sb.Bytes(), PNG: pb.Bytes()}, nil
+	c.PNG = pb.Bytes()
+	return c, nil
 }
 
 // Charts returns every chart the samples have data for, with the ratios
-// to the baseline (PerfRatios) as a bar chart.
-func Charts(samples []results.Sample, ratios []Ratio) ([]Chart, error) {
+// to the baseline variant (PerfRatios) as a bar chart.
+func Charts(samples []results.Sample, ratios []Ratio, baseline string) ([]Chart, error) {
 	colors := variantColors(samples)
 	out, err := boxCharts(samples, colors)
 	if err != nil {
@@ -280,20 +320,20 @@ func Charts(samples []results.Sample, ratios []Ratio) ([]Chart, error) {
 		perf.Series[i].Color = colors[perf.Series[i].Name]
 	}
 	bars := []struct {
-		name, title, ylabel string
-		data                Bars
-		stacked             bool
+		name, title, ylabel, unit string
+		data                      Bars
+		stacked                   bool
 	}{
-		{"startup-phases", "Where the start goes: each phase's share of the median start to READY", "percent of the start", PhaseShares(PhaseBars(sums)), true},
-		{"boot-timeline", "Guest boot timeline on the vCPU's clock (medians)", "seconds", BootBars(sums), true},
-		{"disk", "Disk for 10 instances: shared image once + writable layers (lower is better)", "bytes allocated", DiskBars(sums, 10), true},
-		{"perf-ratio", "Workload speed relative to native (1 = native; higher is better)", "ratio", perf, false},
+		{"startup-phases", "Where the start goes: each phase's share of the median start to READY", "percent of the start", "", PhaseShares(PhaseBars(sums)), true},
+		{"boot-timeline", "Guest boot timeline on the vCPU's clock (medians)", "seconds", "sec", BootBars(sums), true},
+		{"disk", "Disk for 10 instances: shared image once + writable layers (lower is better)", "bytes allocated", "B", DiskBars(sums, 10), true},
+		{"perf-ratio", fmt.Sprintf("Workload speed relative to %[1]s (1 = %[1]s; higher is better)", baseline), "ratio", "", perf, false},
 	}
 	for _, b := range bars {
 		if len(b.data.Labels) == 0 || len(b.data.Series) == 0 {
 			continue
 		}
-		c, err := BarsChart(b.name, b.title, b.ylabel, b.data, b.stacked)
+		c, err := BarsChart(b.name, b.title, b.ylabel, b.unit, b.data, b.stacked)
 		if err != nil {
 			return nil, err
 		}
@@ -321,6 +361,7 @@ func variantColors(samples []results.Sample) map[string]color.Color {
 // boxCharts draws the distributions of startup, teardown and memory.
 func boxCharts(samples []results.Sample, colors map[string]color.Color) ([]Chart, error) {
 	var out []Chart
+	// Each axis is in its metric's declared unit.
 	specs := []struct{ name, title, ylabel, metric string }{
 		{"startup", "Start to READY, per variant (lower is better)", "seconds", results.MetricStartup},
 		{"teardown", "Stop time, per variant (lower is better)", "seconds", results.MetricTeardown},
@@ -334,7 +375,7 @@ func boxCharts(samples []results.Sample, colors map[string]color.Color) ([]Chart
 		for i := range series {
 			series[i].Color = colors[series[i].Label]
 		}
-		c, err := BoxChart(sp.name, sp.title, sp.ylabel, series)
+		c, err := BoxChart(sp.name, sp.title, sp.ylabel, results.KindOf(sp.metric).Unit, series)
 		if err != nil {
 			return nil, err
 		}

@@ -57,8 +57,8 @@ func densityFloor(sums []results.Summary) float64 {
 
 // LineChart draws curves against the instance count on a log2 x axis; a
 // horizontal line marks hline when it is not 0.
-func LineChart(name, title, ylabel string, curves []Curve, hline float64, hlabel string) (Chart, error) {
-	p := plot.New()
+func LineChart(name, title, ylabel, unit string, curves []Curve, hline float64, hlabel string) (Chart, error) {
+	p := newPlot()
 	p.Title.Text = title
 	p.X.Label.Text = "instances running"
 	p.Y.Label.Text = ylabel
@@ -100,7 +100,14 @@ func LineChart(name, title, ylabel string, curves []Curve, hline float64, hlabel
 		p.Legend.Add(hlabel, floor)
 	}
 	p.Y.Min = 0
-	return render(name, title, p)
+	// Headroom above the curves for the legend, one line per entry, so
+	// that it sits off the data.
+	entries := len(curves)
+	if hline > 0 {
+		entries++
+	}
+	p.Y.Max *= 1 + 0.09*float64(entries)
+	return render(name, title, p, unit)
 }
 
 // densityCharts draws the density sweeps: memory per instance by both
@@ -128,15 +135,17 @@ func densityCharts(sums []results.Summary, colors map[string]color.Color) ([]Cha
 	if len(mem) == 0 {
 		return nil, nil
 	}
+	// Each axis is in its metric's declared unit.
 	specs := []struct {
 		name, title, ylabel string
 		curves              []Curve
 		hline               float64
 		hlabel              string
+		metric              string
 	}{
-		{"density-memory", "Density: memory per instance (lower is better)", "bytes per instance", mem, 0, ""},
-		{"density-available", "Density: host MemAvailable", "bytes", curves(results.MetricDensityAvailable), densityFloor(sums), "memory floor"},
-		{"density-latency", "Density: start latency of the instances each step added, median (lower is better)", "seconds", curves(results.MetricDensityStartup), 0, ""},
+		{"density-memory", "Density: memory per instance (lower is better)", "bytes per instance", mem, 0, "", results.MetricDensityPSS},
+		{"density-available", "Density: host MemAvailable", "bytes", curves(results.MetricDensityAvailable), densityFloor(sums), "memory floor", results.MetricDensityAvailable},
+		{"density-latency", "Density: start latency of the instances each step added, median (lower is better)", "seconds", curves(results.MetricDensityStartup), 0, "", results.MetricDensityStartup},
 	}
 	if cpu := curves(results.MetricDensityCPU); len(cpu) > 0 {
 		specs = append(specs, struct {
@@ -144,11 +153,12 @@ func densityCharts(sums []results.Summary, colors map[string]color.Color) ([]Cha
 			curves              []Curve
 			hline               float64
 			hlabel              string
-		}{"density-cpu", "Density: CPU one idle instance costs the host (lower is better)", "cores per instance", cpu, 0, ""})
+			metric              string
+		}{"density-cpu", "Density: CPU one idle instance costs the host (lower is better)", "cores per instance", cpu, 0, "", results.MetricDensityCPU})
 	}
 	var out []Chart
 	for _, sp := range specs {
-		c, err := LineChart(sp.name, sp.title, sp.ylabel, sp.curves, sp.hline, sp.hlabel)
+		c, err := LineChart(sp.name, sp.title, sp.ylabel, results.KindOf(sp.metric).Unit, sp.curves, sp.hline, sp.hlabel)
 		if err != nil {
 			return nil, err
 		}

@@ -3,11 +3,13 @@ package reports
 import (
 	"fmt"
 	"image/color"
+	"math"
 	"slices"
+	"strings"
 
-	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
 
 	"virtbench/internal/results"
 )
@@ -243,11 +245,11 @@ func (e errBars) YError(i int) (float64, float64) { return e.ys[i] - e.lo[i], e.
 // BarsChart draws grouped (or, with stacked, stacked) bars. Groups sit at
 // x = 0, 1, 2…; within a group, series are shifted in data units so that
 // error bars land on their bars.
-func BarsChart(name, title, ylabel string, b Bars, stacked bool) (Chart, error) {
+func BarsChart(name, title, ylabel, unit string, b Bars, stacked bool) (Chart, error) {
 	if len(b.Labels) == 0 || len(b.Series) == 0 {
 		return Chart{}, fmt.Errorf("reports: %s chart: no data", name)
 	}
-	p := plot.New()
+	p := newPlot()
 	p.Title.Text = title
 	p.Y.Label.Text = ylabel
 	p.Legend.Top, p.Legend.Left = true, true
@@ -295,7 +297,14 @@ func BarsChart(name, title, ylabel string, b Bars, stacked bool) (Chart, error) 
 	}
 	p.NominalX(b.Labels...)
 	p.X.Min, p.X.Max = -0.6, float64(len(b.Labels))-0.4
+	if chars := len(strings.Join(b.Labels, "")); chars > 40 {
+		// Labels that would run into each other slant.
+		p.X.Tick.Label.Rotation = math.Pi / 8
+		p.X.Tick.Label.XAlign, p.X.Tick.Label.YAlign = draw.XRight, draw.YCenter
+	}
 	p.Y.Min = 0
-	p.Y.Max *= 1.3 // room for the legend
-	return render(name, title, p)
+	// Headroom above the bars for the legend, one line per entry, so that
+	// it sits off the data.
+	p.Y.Max *= 1.1 + 0.09*float64(len(b.Series))
+	return render(name, title, p, unit)
 }

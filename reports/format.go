@@ -6,6 +6,10 @@ import (
 	"golang.org/x/perf/benchunit"
 )
 
+// prefixedUnits are the units FormatValue writes with a prefix of their
+// own (ms, MiB); others take a prefix only as a multiplier (27.5k op/s).
+var prefixedUnits = map[string]bool{"sec": true, "B": true, "B/s": true, "sec/op": true}
+
 // FormatValue formats v in unit with an SI or IEC prefix: "2.13ms",
 // "12.5MiB", "6.01k op/s".
 func FormatValue(v float64, unit string) string {

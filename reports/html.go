@@ -14,15 +14,17 @@ var htmlTmpl = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>virtbench report: {{.Status.Scenario}}</title>
 <style>
-body{font-family:system-ui,sans-serif;margin:2em auto;max-width:70em;color:#222;padding:0 1em}
+body{font-family:"Liberation Sans",Arimo,Arial,Helvetica,sans-serif;margin:2em auto;max-width:70em;color:#222;padding:0 1em}
 h1{font-size:1.6em}h2{margin-top:1.6em;border-bottom:1px solid #ccc}
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
 td,th{border:1px solid #ccc;padding:.25em .5em;text-align:right}
 th{background:#f3f3f3}td.l,th.l{text-align:left}
 .warn{color:#a60}.fail{color:#b00}
-.chart{display:inline-block;margin:.5em;vertical-align:top;max-width:37em}.chart p.read{font-size:.85em;color:#555;margin:.2em 0}
+#chart-grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(28em,1fr));gap:1em}
+.chart p.read{font-size:.85em;color:#555;margin:.2em 0}
 nav#toc{font-size:.9em;margin:1em 0;line-height:1.6}
-.chart svg{width:36em;height:auto;border:1px solid #eee}
+.chart svg{width:100%;height:auto;border:1px solid #eee}
+.chart svg text{font-family:"Liberation Sans",Arimo,Arial,Helvetica,sans-serif!important}
 .lesson{display:grid;grid-template-columns:max-content 1fr;gap:0 1.2em;align-items:start;margin:.8em 0}
 .lesson h3{grid-column:1/3;margin:.2em 0}.lesson svg{grid-row:2/4}.lesson p,.lesson ul{margin:.2em 0}
 dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weight:bold}
@@ -60,10 +62,10 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 {{if .Drivers}}<h2 id="drivers-h">What each driver is</h2><dl>{{range .Drivers}}<dt>{{index . 0}}</dt><dd>{{index . 1}}</dd>{{end}}</dl>{{end}}
 {{if .Skipped}}<h2>Not run</h2><ul>{{range .Skipped}}<li>{{.}}</li>{{end}}</ul>{{end}}
 <h2 id="charts">Charts</h2>
-{{range .Charts}}<div class="chart" id="chart-{{.Name}}"><h3>{{.Title}}</h3>{{with .Read}}<p class="read">{{.}}</p>{{end}}{{.SVG}}</div>
-{{else}}<p>No chart: the run has no measured samples.</p>{{end}}
-{{if .Ratios}}<h2 id="ratios-h">Relative to native</h2>
-<p>Measured in the same run, drivers taking turns rep by rep; above 1 is faster than native. The range holds the ratio when each median lies anywhere in its 95% confidence interval; p is the Mann-Whitney U test's.</p>
+{{if .Charts}}<div id="chart-grid">{{range .Charts}}<div class="chart" id="chart-{{.Name}}"><h3>{{.Title}}</h3>{{with .Read}}<p class="read">{{.}}</p>{{end}}{{.SVG}}</div>
+{{end}}</div>{{else}}<p>No chart: the run has no measured samples.</p>{{end}}
+{{if .Ratios}}<h2 id="ratios-h">Relative to {{.Baseline}}</h2>
+<p>Measured in the same run, drivers taking turns rep by rep; above 1 is faster than {{.Baseline}}. The range holds the ratio when each median lies anywhere in its 95% confidence interval; p is the Mann-Whitney U test's.</p>
 <table id="ratios"><tr>{{range .RatioHeader}}<th>{{.}}</th>{{end}}</tr>
 {{range .Ratios}}<tr>{{range $i, $c := .}}<td{{if or (lt $i 3) (eq $i 6)}} class="l"{{end}}>{{$c}}</td>{{end}}</tr>
 {{end}}</table>
@@ -94,6 +96,7 @@ func WriteHTML(w io.Writer, r *Run, a *Analysis, charts []Chart) error {
 		Run             *Run
 		Status          results.Status
 		Headline        string
+		Baseline        string
 		Summary         []string
 		TOC             [][2]string
 		Skipped         []string
@@ -117,7 +120,7 @@ func WriteHTML(w io.Writer, r *Run, a *Analysis, charts []Chart) error {
 		TechniqueHeader []string
 		TechniqueRows   [][]string
 		DeviceRows      [][]string
-	}{Run: r, Status: r.Status, Headline: Headline(a.Summaries, a.Baseline), Header: tableHeader, Rows: tableRows(a.Summaries),
+	}{Run: r, Status: r.Status, Headline: Headline(a.Summaries, a.Baseline), Baseline: a.Baseline, Header: tableHeader, Rows: tableRows(a.Summaries),
 		RatioHeader: ratioHeader, Ratios: ratioRows(a.Ratios),
 		Failures: r.Status.Outcome.Failures, Claims: a.Claims,
 		CapHeader: capacityHeader, CapRows: capacityRows(a.Capacity), CapModel: CapacityModel,
@@ -152,7 +155,7 @@ func WriteHTML(w io.Writer, r *Run, a *Analysis, charts []Chart) error {
 	}
 	sort.Strings(data.Skipped)
 	for _, c := range charts {
-		svg := c.SVG
+		svg := c.PageSVG
 		// Drop the XML prolog so the SVG can sit inline in HTML.
 		if i := bytes.Index(svg, []byte("<svg")); i > 0 {
 			svg = svg[i:]

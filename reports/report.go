@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
@@ -183,7 +182,7 @@ func WriteAll(r *Run, a *Analysis) (string, error) {
 		}
 		files = append(files, results.File{Name: f.name, Data: b.Bytes()})
 	}
-	charts, err := Charts(r.Samples, a.Ratios)
+	charts, err := Charts(r.Samples, a.Ratios, a.Baseline)
 	if err != nil {
 		return "", err
 	}
@@ -254,38 +253,3 @@ func WriteMarkdownReport(b *bytes.Buffer, a *Analysis) error {
 	return nil
 }
 
-// WriteTerminal writes what a terminal shows at the end of a run: the
-// summaries, the ratios to native, the startup headline, the claims and
-// the capacity.
-func WriteTerminal(w io.Writer, a *Analysis) error {
-	if err := WriteText(w, a.Summaries); err != nil {
-		return err
-	}
-	if len(a.Ratios) > 0 {
-		fmt.Fprintln(w, "\nrelative to native (same run; above 1 is faster; range from the 95% CIs; p: Mann-Whitney U):")
-		if err := WriteRatios(w, a.Ratios); err != nil {
-			return err
-		}
-		for _, n := range fasterNotes(a.Ratios) {
-			fmt.Fprintln(w, "  "+n)
-		}
-	}
-	if len(a.Techniques) > 0 {
-		fmt.Fprintln(w, "\nVM techniques against their baselines (above 1: the technique did better; range from the 95% CIs; p: Mann-Whitney U):")
-		if err := writeTextTable(w, techniqueHeader, techniqueRows(a.Techniques, nil)); err != nil {
-			return err
-		}
-		if a.DevicesNote != "" {
-			fmt.Fprintln(w, a.DevicesNote)
-		}
-	}
-	fmt.Fprintf(w, "\n%s\n\nclaims:\n", Headline(a.Summaries, a.Baseline))
-	if err := WriteClaimsText(w, a.Claims); err != nil {
-		return err
-	}
-	if len(a.Capacity) > 0 {
-		fmt.Fprintln(w, "\ncapacity:")
-		return WriteCapacity(w, a.Capacity)
-	}
-	return nil
-}

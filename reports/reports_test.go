@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 
@@ -119,7 +122,7 @@ func TestMetricSeries(t *testing.T) {
 }
 
 func TestCharts(t *testing.T) {
-	charts, err := Charts(testSamples(), PerfRatios(testSamples(), "native"))
+	charts, err := Charts(testSamples(), PerfRatios(testSamples(), "native"), "native")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +146,7 @@ func TestCharts(t *testing.T) {
 	if !bytes.Contains(st.SVG, []byte("<svg")) || !bytes.Contains(st.SVG, []byte("log scale")) || !bytes.HasPrefix(st.PNG, []byte("\x89PNG")) {
 		t.Errorf("startup chart: want an SVG with a log scale (values span 1500×) and a PNG")
 	}
-	if _, err := BoxChart("x", "x", "x", nil); err == nil {
+	if _, err := BoxChart("x", "x", "x", "", nil); err == nil {
 		t.Error("BoxChart with no data succeeded")
 	}
 }
@@ -406,7 +409,7 @@ func TestGoldenRun(t *testing.T) {
 		golden(t, name, append(b, '\n'))
 	}
 	var term bytes.Buffer
-	if err := WriteTerminal(&term, a); err != nil {
+	if err := WriteTerminal(&term, a, false); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "quick.terminal.txt", term.Bytes())
@@ -423,4 +426,98 @@ func TestGoldenRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "quick.compare.txt", cmp.Bytes())
+}
+
+// TestExpositionGolden writes the saved quick run for Prometheus and as
+// OpenMetrics, compares three families of each (a summary, a signed
+// metric's gauges and a workload's speed) with their golden files and
+// parses the whole back with expfmt: every family parses, and native's
+// median start comes back in seconds with its labels, as the summaries
+// have it.
+func TestExpositionGolden(t *testing.T) {
+	run, err := Load(filepath.Join("testdata", "quick"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := Analyze(run)
+	var want float64
+	for _, s := range a.Summaries {
+		if s.Driver == "native" && s.Workload == "idle" && s.Metric == results.MetricStartup {
+			want = s.Median
+		}
+	}
+	for name, format := range map[string]expfmt.Format{"quick.prom": FormatPrometheus, "quick.om": FormatOpenMetrics} {
+		var b bytes.Buffer
+		if err := WriteExposition(&b, run, a, format); err != nil {
+			t.Fatal(err)
+		}
+		var kept []string
+		for _, line := range strings.SplitAfter(b.String(), "\n") {
+			for _, f := range []string{"virtbench_startup_", "virtbench_host_mem_drop_", "virtbench_cpu_sha256_", "# EOF"} {
+				if strings.Contains(line, " "+f) || strings.HasPrefix(line, f) {
+					kept = append(kept, line)
+					break
+				}
+			}
+		}
+		golden(t, name, []byte(strings.Join(kept, "")))
+		dec := expfmt.NewDecoder(bytes.NewReader(b.Bytes()), format)
+		var got float64
+		n := 0
+		for {
+			var f dto.MetricFamily
+			if err := dec.Decode(&f); err == io.EOF {
+				break
+			} else if err != nil {
+				t.Fatalf("%s: family %d: %v", name, n, err)
+			}
+			n++
+			if f.GetName() != "virtbench_startup_seconds" {
+				continue
+			}
+			for _, m := range f.GetMetric() {
+				l := map[string]string{}
+				for _, p := range m.GetLabel() {
+					l[p.GetName()] = p.GetValue()
+				}
+				if l["variant"] == "native" && l["workload"] == "idle" && l["instances"] == "1" {
+					for _, q := range m.GetSummary().GetQuantile() {
+						if q.GetQuantile() == 0.5 {
+							got = q.GetValue()
+						}
+					}
+				}
+			}
+		}
+		if n < 10 || got != want {
+			t.Errorf("%s: %d families, native's median start %v, want %v", name, n, got, want)
+		}
+	}
+}
+
+// TestLinearTicks: linear axes are ticked at round steps of the unit they
+// show (powers of two for bytes), labelled without trailing zeros.
+func TestLinearTicks(t *testing.T) {
+	tests := []struct {
+		unit   string
+		lo, hi float64
+		want   string
+	}{
+		{"B", 0, 160 << 20, "0B 32MiB 64MiB 96MiB 128MiB 160MiB"},
+		{"B", 0, 9.5 * (1 << 30), "0B 2GiB 4GiB 6GiB 8GiB"},
+		{"sec", 0, 2.3, "0s 500ms 1s 1.5s 2s"},
+		{"sec", 0.0012, 0.0061, "2ms 3ms 4ms 5ms 6ms"},
+		{"cores", 0, 0.009, "0 cores 0.002 cores 0.004 cores 0.006 cores 0.008 cores"},
+		{"", 0, 1.3, "0 0.2 0.4 0.6 0.8 1 1.2"},
+		{"instances", 0, 120, "0 instances 20 instances 40 instances 60 instances 80 instances 100 instances 120 instances"},
+	}
+	for _, tt := range tests {
+		var got []string
+		for _, tk := range linearTicks(tt.unit).Ticks(tt.lo, tt.hi) {
+			got = append(got, tk.Label)
+		}
+		if g := strings.Join(got, " "); g != tt.want {
+			t.Errorf("ticks of %s %v-%v:\n got %s\nwant %s", tt.unit, tt.lo, tt.hi, g, tt.want)
+		}
+	}
 }

@@ -15,8 +15,10 @@ import (
 // tableHeader is the header of the summary tables.
 var tableHeader = []string{"driver", "workload", "n", "metric", "median", "±95% CI", "p25", "p75", "min", "max", "CoV", "notes"}
 
-// tableRows returns one row per summary, values formatted with units.
+// tableRows returns one row per summary, values formatted with units. A
+// MemAvailable drop within the host's noise says so instead of a figure.
 func tableRows(sums []results.Summary) [][]string {
+	noise := hostNoise(sums)
 	var rows [][]string
 	for _, s := range sums {
 		wl := s.Workload
@@ -29,16 +31,57 @@ func tableRows(sums []results.Summary) [][]string {
 			}
 			return FormatValue(v, s.Unit)
 		}
-		ci := "-"
-		if s.N > 0 && s.Median != 0 && (s.CILo != s.Median || s.CIHi != s.Median) {
-			ci = fmt.Sprintf("-%.1f%% +%.1f%%", 100*(s.Median-s.CILo)/abs(s.Median), 100*(s.CIHi-s.Median)/abs(s.Median))
+		median, ci, notes := f(s.Median), ciText(s), s.Warnings
+		if bound, ok := noise.within(s); ok {
+			median, ci = "noise", "-"
+			notes = append([]string{"below the host's noise (±" + FormatValue(bound, s.Unit) + ")"}, notes...)
 		}
 		rows = append(rows, []string{
-			s.Driver, wl, strconv.Itoa(s.N), s.Metric, f(s.Median), ci, f(s.P25), f(s.P75), f(s.Min), f(s.Max),
-			fmt.Sprintf("%.1f%%", 100*s.CoV), strings.Join(s.Warnings, "; "),
+			s.Driver, wl, strconv.Itoa(s.N), s.Metric, median, ci, f(s.P25), f(s.P75), f(s.Min), f(s.Max),
+			fmt.Sprintf("%.1f%%", 100*s.CoV), strings.Join(notes, "; "),
 		})
 	}
 	return rows
+}
+
+// ciText writes a summary's 95% confidence interval: as percentages of
+// the median ("-2.1% +3.4%"), or as its bounds ("-96.00KiB … 4.000KiB")
+// where the median is near zero: the interval reaches zero, or lies
+// further from the median than the median from zero.
+func ciText(s results.Summary) string {
+	if s.N == 0 || s.CILo == s.Median && s.CIHi == s.Median {
+		return "-"
+	}
+	lo, hi := s.Median-s.CILo, s.CIHi-s.Median
+	if s.CILo <= 0 && s.CIHi >= 0 || lo > abs(s.Median) || hi > abs(s.Median) {
+		return FormatValue(s.CILo, s.Unit) + " … " + FormatValue(s.CIHi, s.Unit)
+	}
+	return fmt.Sprintf("-%.1f%% +%.1f%%", 100*lo/abs(s.Median), 100*hi/abs(s.Median))
+}
+
+// noiseFloor is the host's MemAvailable noise as a run measured it
+// (results.MetricHostMemNoise): 0 where it did not.
+type noiseFloor float64
+
+// hostNoise returns the host's MemAvailable noise in sums.
+func hostNoise(sums []results.Summary) noiseFloor {
+	for _, s := range sums {
+		if s.Metric == results.MetricHostMemNoise && s.N > 0 {
+			return noiseFloor(s.Max)
+		}
+	}
+	return 0
+}
+
+// within reports whether s is a MemAvailable drop per instance within the
+// host's noise, and the noise per instance: the host's noise divided by
+// the instances of the trial, whose drop was divided by them.
+func (n noiseFloor) within(s results.Summary) (float64, bool) {
+	if n <= 0 || s.N == 0 || s.Metric != results.MetricHostMemDrop || s.Instances < 1 {
+		return 0, false
+	}
+	bound := float64(n) / float64(s.Instances)
+	return bound, abs(s.Median) < bound
 }
 
 func abs(v float64) float64 {

@@ -41,6 +41,12 @@ func sumRoles(classes map[string]results.Class, sums []results.Summary) map[stri
 	return testRoles(classes, labels)
 }
 
+// testOutcome is the outcome of testSamples' run: native the baseline,
+// qemu a VM.
+func testOutcome() results.Outcome {
+	return outcome(testRoles(map[string]results.Class{"native": results.ClassNone, "qemu": results.ClassVM}, nil), nil)
+}
+
 // outcome returns an Outcome whose variants have these roles.
 func outcome(roles map[string]results.Role, labels map[string]map[string]string) results.Outcome {
 	o := results.Outcome{Labels: labels, Variants: map[string]results.VariantRecord{}}

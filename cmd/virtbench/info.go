@@ -123,7 +123,8 @@ func cmdEnv(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) (int, error) {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	format := fs.String("format", "html", "what to print besides regenerating the files: html (the report path), md, csv, json or text")
+	format := fs.String("format", "html", "what to print besides regenerating the files: html (the report path), md, csv, json, text (the terminal summary), prometheus or openmetrics")
+	verbose := fs.Bool("v", false, "with --format text: also the table of every metric and the ratios to the baseline")
 	plan := hostFlags(fs)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -157,9 +158,13 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) (int,
 		enc.SetIndent("", "  ")
 		err = enc.Encode(run.Summaries)
 	case "text":
-		err = reports.WriteTerminal(stdout, analysis)
+		err = reports.WriteTerminal(stdout, analysis, *verbose)
+	case "prometheus":
+		err = reports.WriteExposition(stdout, run, analysis, reports.FormatPrometheus)
+	case "openmetrics":
+		err = reports.WriteExposition(stdout, run, analysis, reports.FormatOpenMetrics)
 	default:
-		return exitUsage, usagef("unknown --format %q (html, md, csv, json, text)", *format)
+		return exitUsage, usagef("unknown --format %q (html, md, csv, json, text, prometheus, openmetrics)", *format)
 	}
 	return exitOK, err
 }

@@ -67,7 +67,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (code 
 	if err != nil {
 		return code, err
 	}
-	return ws.report(ctx, &status, f.plan(), code, runErr, stdout, stderr)
+	return ws.report(ctx, &status, f, code, runErr, stdout, stderr)
 }
 
 // runFlags are virtbench run's flags.
@@ -77,6 +77,7 @@ type runFlags struct {
 	maxDuration        time.Duration
 	out, agent, image  string
 	trust, concurrent  bool
+	verbose            bool
 	cpuProfile         string
 	memProfile         string
 	plan               func() *reports.Host
@@ -97,6 +98,7 @@ func newRunFlags(stderr io.Writer) (*flag.FlagSet, *runFlags) {
 	fs.BoolVar(&f.trust, "trust-scenario", false, "let the scenario file name host programs and files (qemu.binary, qemu.kernel, fileio -dir, probe -remove): virtbench runs or touches them as this user, usually root")
 	fs.BoolVar(&f.concurrent, "concurrent", false, "run even while another virtbench run is going on (both runs' host-wide figures are then labelled as shared)")
 	fs.StringVar(&f.agent, "agent", defaultAgent(), "path of the virtbench-guest binary")
+	fs.BoolVar(&f.verbose, "v", false, "also print the table of every metric and the ratios to the baseline (results.md has them)")
 	f.plan = hostFlags(fs)
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write virtbench's own CPU profile to `FILE` (go tool pprof)")
 	fs.StringVar(&f.memProfile, "memprofile", "", "write virtbench's own memory profile (allocations and heap in use) to `FILE` at the end of the run")
@@ -360,12 +362,12 @@ func (ws *workspace) recordEnd(status *results.Status, outcome results.Outcome, 
 // report builds every output from the run directory, as virtbench report
 // builds it (one path from the samples on disk to every output), and
 // prints the terminal summary; it returns the run's exit code and error.
-func (ws *workspace) report(ctx context.Context, status *results.Status, plan *reports.Host, code int, runErr error, stdout, stderr io.Writer) (int, error) {
+func (ws *workspace) report(ctx context.Context, status *results.Status, f *runFlags, code int, runErr error, stdout, stderr io.Writer) (int, error) {
 	run, err := reports.Load(ws.dir)
 	if err != nil {
 		return exitFailures, errors.Join(runErr, err)
 	}
-	run.Plan = plan
+	run.Plan = f.plan()
 	analysis := reports.Analyze(run)
 	report, err := reports.WriteAll(run, analysis)
 	if err != nil {
@@ -382,7 +384,7 @@ func (ws *workspace) report(ctx context.Context, status *results.Status, plan *r
 		fmt.Fprintf(stderr, "virtbench run: warning: %s\n", w)
 	}
 	fmt.Fprintln(stdout)
-	if err := reports.WriteTerminal(stdout, analysis); err != nil {
+	if err := reports.WriteTerminal(stdout, analysis, f.verbose); err != nil {
 		return exitFailures, err
 	}
 	printOutcome(stdout, status)

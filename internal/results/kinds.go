@@ -72,6 +72,9 @@ type Kind struct {
 	// by design (bytes on disk, the count a sweep reached): a single value
 	// is not a weak sample, and its summary says nothing of sample counts.
 	Once bool
+	// Signed marks a metric whose values may be negative: a MemAvailable
+	// drop within the host's noise.
+	Signed bool
 	// Doc says in one line what the metric is.
 	Doc string
 }
@@ -110,7 +113,9 @@ var kinds = map[string]Kind{
 	MetricUSS:         memoryKind("memory only the instance's processes use"),
 	MetricPSSAnon:     memoryKind("the anonymous part of the PSS: the instance's own memory, no file cache"),
 	MetricCgroupMem:   memoryKind("the instance cgroup's memory usage without page cache"),
-	MetricHostMemDrop: memoryKind("the host's MemAvailable drop per instance of the trial"),
+	MetricHostMemDrop: {Family: FamilyMemory, Unit: "B", Better: LowerIsBetter, Signed: true, Doc: "the host's MemAvailable drop per instance of the trial"},
+	MetricHostMemNoise: {Family: FamilyMemory, Unit: "B", Better: NoBetter, Once: true,
+		Doc: "the largest MemAvailable drop the host showed with no instance over a trial's settle time: smaller drops are noise"},
 	// A VM's resident memory, split by the driver (drivers.MemoryParter).
 	MetricMemParts:                         memoryKind("a failure to split a VM's memory into its parts"),
 	MemPartPrefix + "guest_ram_configured": {Family: FamilyMemory, Unit: "B", Better: NoBetter, Doc: "the guest RAM a VM was given"},
@@ -132,7 +137,7 @@ var kinds = map[string]Kind{
 	MetricDensityStartup:   {Family: FamilyDensity, Unit: "sec", Better: LowerIsBetter, Doc: "start latency of each new instance of a density step"},
 	MetricDensityMarginal:  densityKind("sec", LowerIsBetter, "the start of a step's last instance, started alone on a host holding the rest"),
 	MetricDensityPSS:       densityKind("B", LowerIsBetter, "summed PSS per instance at a density step"),
-	MetricDensityMemDrop:   densityKind("B", LowerIsBetter, "the host's MemAvailable drop per instance at a density step"),
+	MetricDensityMemDrop:   {Family: FamilyDensity, Unit: "B", Better: LowerIsBetter, Once: true, Signed: true, Doc: "the host's MemAvailable drop per instance at a density step"},
 	MetricDensityAvailable: densityKind("B", HigherIsBetter, "the host's MemAvailable at a density step"),
 	MetricDensityHostCPU:   densityKind("%", LowerIsBetter, "the host's busy CPUs, in percent of all, during a step's idle window"),
 	MetricDensityCPU:       densityKind("cores", LowerIsBetter, "CPU one idle instance costs the host at a density step"),

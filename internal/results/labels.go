@@ -91,6 +91,10 @@ const (
 	LabelCPUSource = "source"
 )
 
+// HostVariant names the samples of the host itself, measured with no
+// instance (MetricHostMemNoise): not a variant of the scenario.
+const HostVariant = "host"
+
 // MitigationsNotExposed is the LabelMitigations of a kernel that does not
 // list its mitigations, as the agent reports it (guest.NotExposed; a test
 // keeps the two equal).

@@ -42,13 +42,9 @@ type Sample struct {
 // sums of values below it stay finite.
 const MaxValue = 1e18
 
-// signed are the metrics whose values may be negative: a MemAvailable
-// drop within the host's noise.
-var signed = map[string]bool{MetricHostMemDrop: true, MetricDensityMemDrop: true}
-
 // Check reports what is impossible about a sample as measured: a value
 // that is not finite or beyond MaxValue, a negative duration or size (the
-// units sec and B; a MemAvailable drop may be negative), a unit other
+// units sec and B, unless the metric is Signed), a unit other
 // than its metric's declared one (KindOf). A failed sample's value is
 // not checked.
 func (s Sample) Check() error {
@@ -61,7 +57,7 @@ func (s Sample) Check() error {
 	switch {
 	case math.IsNaN(s.Value) || math.Abs(s.Value) > MaxValue:
 		return fmt.Errorf("%s: value %g is beyond any measurement (at most %g)", s.Metric, s.Value, MaxValue)
-	case s.Value < 0 && (s.Unit == "sec" || s.Unit == "B") && !signed[s.Metric]:
+	case s.Value < 0 && (s.Unit == "sec" || s.Unit == "B") && !KindOf(s.Metric).Signed:
 		return fmt.Errorf("%s: a %s cannot be negative (%g %s)", s.Metric, map[string]string{"sec": "duration", "B": "size"}[s.Unit], s.Value, s.Unit)
 	}
 	if k := KindOf(s.Metric); k.Unit != "" && s.Unit != k.Unit {
@@ -151,6 +147,11 @@ const (
 	MemPartPrefix     = "mem."
 	MetricMemParts    = "mem.parts"
 	MetricHostMemDrop = "host_mem_drop"
+	// MetricHostMemNoise is the largest MemAvailable drop the host showed
+	// with no instance, over a trial's settle time: a drop per instance
+	// smaller than it divided by the instance count is noise. It is the
+	// sample of HostVariant.
+	MetricHostMemNoise = "host_mem_noise"
 	// Idle cost of an instance beyond memory: the CPU its processes use
 	// while it idles, in cores, and the tasks (PIDs) they hold.
 	MetricIdleCPU = "idle_cpu"
