@@ -1,6 +1,8 @@
 package reports
 
 import (
+	"math"
+	"strconv"
 	"strings"
 
 	"golang.org/x/perf/benchunit"
@@ -11,8 +13,16 @@ import (
 var prefixedUnits = map[string]bool{"sec": true, "B": true, "B/s": true, "sec/op": true}
 
 // FormatValue formats v in unit with an SI or IEC prefix: "2.13ms",
-// "12.5MiB", "6.01k op/s".
+// "12.5MiB", "6.01k op/s"; a count or share below 10000 (cores, tasks,
+// instances) as a plain number of four digits: "0.0484 cores", "6 tasks".
 func FormatValue(v float64, unit string) string {
+	if !prefixedUnits[unit] && unit != "op/s" && math.Abs(v) < 1e4 {
+		s := strconv.FormatFloat(v, 'g', 4, 64)
+		if unit == "" {
+			return s
+		}
+		return s + " " + unit
+	}
 	switch unit {
 	case "sec":
 		return benchunit.Scale(v, benchunit.Decimal) + "s"

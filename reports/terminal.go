@@ -59,16 +59,35 @@ func WriteTerminal(w io.Writer, a *Analysis, verbose bool) error {
 	return nil
 }
 
-// startedVariants returns the variants with a start measured, in the order
-// their starts first appear.
+// startedVariants returns the variants with a start or a density sweep
+// measured, in the order they first appear.
 func startedVariants(sums []results.Summary) []string {
 	var out []string
 	for _, s := range sums {
-		if s.Metric == results.MetricStartup && s.N > 0 && !slices.Contains(out, s.Driver) {
+		if (s.Metric == results.MetricStartup || s.Metric == results.MetricDensityReached) && s.N > 0 && !slices.Contains(out, s.Driver) {
 			out = append(out, s.Driver)
 		}
 	}
 	return out
+}
+
+// densityLines says how far variant's density sweep got and why it
+// stopped, and what one instance cost at its largest step.
+func densityLines(w io.Writer, sums []results.Summary, v string) {
+	reached, ok := largest(sums, v, results.MetricDensityReached)
+	if !ok {
+		return
+	}
+	fmt.Fprintf(w, "  %-18s %.0f instances; stopped: %s\n", "Density:", reached.Max, reached.Labels[results.LabelStopReason])
+	var parts []string
+	for _, m := range []struct{ metric, what string }{{results.MetricDensityPSS, "PSS"}, {results.MetricDensityMemDrop, "MemAvailable drop"}, {results.MetricDensityCPU, "CPU"}} {
+		if s, ok := largest(sums, v, m.metric); ok {
+			parts = append(parts, fmt.Sprintf("%s %s", m.what, FormatValue(s.Median, s.Unit)))
+		}
+	}
+	if s, ok := largest(sums, v, results.MetricDensityMemDrop); ok && len(parts) > 0 {
+		fmt.Fprintf(w, "  %-18s %s per instance at %d instances\n", "At the last step:", strings.Join(parts, ", "), s.Instances)
+	}
 }
 
 // idleOne returns the summary of metric of one idle instance of variant
@@ -116,6 +135,7 @@ func writeVariantBlock(w io.Writer, a *Analysis, v string) {
 		}
 		fmt.Fprintln(w, line)
 	}
+	densityLines(w, a.Summaries, v)
 	if mem := memoryLine(a.Summaries, v); mem != "" {
 		fmt.Fprintf(w, "  %-18s %s\n", "Memory:", mem)
 	}
