@@ -252,4 +252,3 @@ func WriteMarkdownReport(b *bytes.Buffer, a *Analysis) error {
 	}
 	return nil
 }
-

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"virtbench/internal/measure"
-
 )
 
 func TestKindOf(t *testing.T) {
