@@ -8,8 +8,10 @@ cd "$(dirname "$0")"
 # mkfs.ext4, xz (to extract the vmlinux), runc and crun (peer runtimes), runsc
 # (gVisor, the sandboxed-kernel driver),
 # hyperfine (for cross-checks), iproute2, debootstrap (the debian image
-# profile), and Chromium (renders report.html in the report tests).
-PACKAGES=(qemu-system-x86 qemu-utils linux-image-amd64 e2fsprogs xz-utils runc crun runsc hyperfine iproute2 debootstrap chromium)
+# profile), Chromium (renders report.html in the report tests), and Wine
+# with the mingw-w64 cross compiler (the wine driver builds the agent's
+# Windows twin from source with it).
+PACKAGES=(qemu-system-x86 qemu-utils linux-image-amd64 e2fsprogs xz-utils runc crun runsc hyperfine iproute2 debootstrap chromium wine64 gcc-mingw-w64-x86-64)
 
 log() { printf 'run.sh: %s\n' "$*" >&2; }
 

@@ -12,11 +12,12 @@ import (
 // The kinds of virtualization the classroom section explains, in the order
 // it explains them.
 const (
-	KindNone       = "no virtualization"
-	KindOSLevel    = "OS-level"
-	KindSandbox    = "sandboxed kernel"
-	KindEmulation  = "full emulation"
-	KindHWAssisted = "hardware-assisted"
+	KindNone        = "no virtualization"
+	KindApplication = "application virtualization"
+	KindOSLevel     = "OS-level"
+	KindSandbox     = "sandboxed kernel"
+	KindEmulation   = "full emulation"
+	KindHWAssisted  = "hardware-assisted"
 )
 
 // lessonKinds are the kinds in order, with what isolates the workload and
@@ -28,6 +29,8 @@ var lessonKinds = []struct {
 }{
 	{KindNone, "The workload is a plain process on the host's kernel: nothing isolates it beyond users and permissions. Every other figure is compared with it.",
 		[]layer{{"workload (virtbench-guest)", false}, {"host Linux kernel", false}, {"CPU, memory, disk, NIC", false}}},
+	{KindApplication, "Wine runs a program built for Windows (the agent's Windows twin, in C) on Linux: the Win32 and NT calls it makes are translated into Linux calls by Wine's DLLs and, for what the NT kernel would do, by a round trip to the wineserver. Nothing isolates the program beyond a plain process; the cost is per call, where the translation reaches the wineserver, and at the start: the first program of a Wine session also starts the wineserver and Wine's Windows services (here every trial's only instance is such a first program).",
+		[]layer{{"program (virtbench-guest.exe)", false}, {"Wine: Win32 → Linux calls (ntdll, wineserver)", false}, {"host Linux kernel", false}, {"CPU, memory, disk, NIC", false}}},
 	{KindOSLevel, "The host's own kernel isolates the workload with namespaces (what it can see: processes, mounts, network, host name) and limits it with cgroups (what it may use). No second kernel boots: a start is a few process creations, a system call costs what it costs natively, and the whole host kernel is the attack surface.",
 		[]layer{{"workload (virtbench-guest)", false}, {"namespaces + cgroups", true}, {"host Linux kernel", false}, {"CPU, memory, disk, NIC", false}}},
 	{KindSandbox, "gVisor's Sentry, a kernel written in Go that runs as an ordinary host process, serves the workload's system calls; the host kernel sees only the Sentry's own, narrower set of calls. Every system call is intercepted (through ptrace, or KVM where usable), which is what this isolation costs per call, while start and memory stay near a container's.",
@@ -78,6 +81,8 @@ func kindOf(role results.Role) string {
 	switch role.Class {
 	case results.ClassNone:
 		return KindNone
+	case results.ClassApplication:
+		return KindApplication
 	case results.ClassOSLevel:
 		return KindOSLevel
 	case results.ClassSandbox:
@@ -132,6 +137,9 @@ func Classroom(r *Run, a *Analysis) []Lesson {
 			l.Figures = append(l.Figures, fmt.Sprintf("Not measured on this host: %s asked for KVM where usable, and /dev/kvm here is %q, so QEMU ran under TCG; its figures are under full emulation above.",
 				strings.Join(fallback, ", "), r.Provenance.KVM))
 		}
+		if lk.kind == KindApplication && len(l.Figures) > 0 {
+			l.Figures = append(l.Figures, callCosts(a)...)
+		}
 		if len(l.Figures) > 0 {
 			lessons = append(lessons, l)
 		}
@@ -159,6 +167,25 @@ func variantFigures(v string, a *Analysis) string {
 		}
 	}
 	return v + ": " + strings.Join(parts, ", ")
+}
+
+// callCosts sets the cost of one system call (each metric of the system
+// calls dimension, median of a single instance) of every variant side by
+// side: what a translated or intercepted call costs against a native one.
+func callCosts(a *Analysis) []string {
+	var out []string
+	for _, m := range results.MetricsOn(results.DimensionSyscall) {
+		var parts []string
+		for _, v := range startedVariants(a.Summaries) {
+			if s, ok := idleOne(a.Summaries, v, m); ok {
+				parts = append(parts, v+" "+FormatValue(s.Median, s.Unit))
+			}
+		}
+		if len(parts) > 1 {
+			out = append(out, fmt.Sprintf("one call (%s, median): %s", m, strings.Join(parts, ", ")))
+		}
+	}
+	return out
 }
 
 // layer is one box of a layer diagram; isolates marks the layer that

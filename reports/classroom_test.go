@@ -17,11 +17,13 @@ func classroomRun() *Run {
 	idle("native", "startup", "sec", 0.010, 0.011, 0.012, 0.010, 0.011, 0.012)
 	idle("container", "startup", "sec", 0.014, 0.015, 0.016, 0.014, 0.015, 0.016)
 	idle("gvisor", "startup", "sec", 0.24, 0.25, 0.26, 0.24, 0.25, 0.26)
+	idle("wine", "startup", "sec", 0.9, 1.0, 1.1, 0.9, 1.0, 1.1)
 	idle("qemu", "startup", "sec", 1.8, 1.9, 2.0, 1.8, 1.9, 2.0)
 	idle("qemu-virtio", "startup", "sec", 2.8, 2.9, 3.0, 2.8, 2.9, 3.0)
 	idle("qemu-emulated", "startup", "sec", 2.9, 3.0, 3.1, 2.9, 3.0, 3.1)
 	sys("native", "syscall.getppid", "sec/op", 1.0e-6, 1.01e-6, 0.99e-6, 1.0e-6, 1.02e-6, 0.98e-6)
 	sys("gvisor", "syscall.getppid", "sec/op", 1.2e-4, 1.3e-4, 1.25e-4, 1.2e-4, 1.3e-4, 1.25e-4)
+	sys("wine", "syscall.getppid", "sec/op", 5.4e-5, 5.5e-5, 5.3e-5, 5.4e-5, 5.6e-5, 5.4e-5)
 	sys("qemu", "syscall.getppid", "sec/op", 0.6e-6, 0.62e-6, 0.61e-6, 0.6e-6, 0.63e-6, 0.59e-6) // faster than native
 	fio("qemu-virtio", "fileio.write", "B/s", 80e6, 82e6, 81e6, 79e6, 80e6, 81e6)
 	fio("qemu-emulated", "fileio.write", "B/s", 20e6, 21e6, 19e6, 20e6, 20e6, 21e6)
@@ -32,7 +34,7 @@ func classroomRun() *Run {
 	r := &Run{Samples: s, Summaries: results.Summarize(s)}
 	r.Provenance.Kernel, r.Provenance.KVM = "6.18.44", "absent"
 	r.Provenance.Mitigations = "meltdown=PTI spec_store_bypass=vulnerable spectre_v2=Retpolines"
-	classes := map[string]results.Class{"native": results.ClassNone, "container": results.ClassOSLevel, "gvisor": results.ClassSandbox,
+	classes := map[string]results.Class{"native": results.ClassNone, "container": results.ClassOSLevel, "gvisor": results.ClassSandbox, "wine": results.ClassApplication,
 		"qemu": results.ClassVM, "qemu-virtio": results.ClassVM, "qemu-emulated": results.ClassVM}
 	labels := map[string]map[string]string{"gvisor": {"platform": "ptrace"},
 		"qemu": vm("virtio", "microvm"), "qemu-virtio": vm("virtio", "pc"), "qemu-emulated": vm("emulated", "pc")}
@@ -59,19 +61,22 @@ func TestClassroom(t *testing.T) {
 				t.Fatalf("lesson %s: diagram is not XML: %v", l.Kind, err)
 			}
 		}
-		if got := strings.Contains(l.Diagram, `stroke="#c0392b"`); got == (l.Kind == KindNone) {
+		if got := strings.Contains(l.Diagram, `stroke="#c0392b"`); got == (l.Kind == KindNone || l.Kind == KindApplication) {
 			t.Errorf("lesson %s: isolating layer outlined = %v", l.Kind, got)
 		}
 	}
-	want := []string{KindNone, KindOSLevel, KindSandbox, KindEmulation, KindHWAssisted}
+	want := []string{KindNone, KindApplication, KindOSLevel, KindSandbox, KindEmulation, KindHWAssisted}
 	if strings.Join(kinds, ",") != strings.Join(want, ",") {
 		t.Errorf("lessons %v, want %v", kinds, want)
 	}
-	hw := a.Lessons[4].Figures[0]
+	hw := a.Lessons[5].Figures[0]
 	if !strings.Contains(hw, "Not measured on this host") || !strings.Contains(hw, "qemu, qemu-virtio, qemu-emulated") {
 		t.Errorf("hardware-assisted lesson on a host without KVM: %q", hw)
 	}
-	if f := a.Lessons[2].Figures[0]; !strings.Contains(f, "gvisor: start 250.0ms (22.7× native)") || !strings.Contains(f, "syscall.getppid 0.01× native") {
+	if f := a.Lessons[1].Figures; len(f) != 2 || !strings.Contains(f[0], "wine: start 1.000s") || !strings.Contains(f[1], "one call (syscall.getppid, median): native 1.000µs/op, gvisor 125.0µs/op, wine 54.00µs/op") {
+		t.Errorf("wine figures: %q", f)
+	}
+	if f := a.Lessons[3].Figures[0]; !strings.Contains(f, "gvisor: start 250.0ms (22.7× native)") || !strings.Contains(f, "syscall.getppid 0.01× native") {
 		t.Errorf("gvisor figures: %q", f)
 	}
 

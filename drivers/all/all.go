@@ -7,4 +7,5 @@ import (
 	_ "virtbench/drivers/native"    // the baseline
 	_ "virtbench/drivers/qemu"      // QEMU VMs, KVM or TCG
 	_ "virtbench/drivers/runc"      // runc and crun, peers of container; gvisor (runsc)
+	_ "virtbench/drivers/wine"      // a Windows program under Wine
 )

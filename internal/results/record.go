@@ -113,4 +113,7 @@ const (
 	ClassOSLevel Class = "OS-level"         // containers on the host's kernel
 	ClassSandbox Class = "sandboxed kernel" // a user-space kernel that serves the container's system calls
 	ClassVM      Class = "VM"               // a guest kernel on a VMM (emulated or hardware-assisted)
+	// ClassApplication is a program built for another system's interface,
+	// whose calls a layer translates (Wine): no isolation beyond a process.
+	ClassApplication Class = "application virtualization"
 )
