@@ -51,3 +51,35 @@ func BenchmarkStoreAdd(b *testing.B) {
 		}
 	}
 }
+
+// TestSettle: the idle CPU is read once use stopped falling: at once below
+// IdleFloor, at the second window for a steady load, after the fall for a
+// VM finishing its boot, and at the limit for one that keeps falling.
+func TestSettle(t *testing.T) {
+	tests := []struct {
+		name    string
+		rates   []float64
+		limit   time.Duration
+		windows int // measured, the last one read
+	}{
+		{"idle at once", []float64{0.004}, time.Hour, 1},
+		{"steady", []float64{0.5, 0.48}, time.Hour, 2},
+		{"boot's aftermath", []float64{0.9, 0.6, 0.2, 0.05, 0.048, 0.01}, time.Hour, 5},
+		{"settled below the floor", []float64{0.9, 0.3, 0.005}, time.Hour, 3},
+		{"still falling at the limit", []float64{0.9, 0.5, 0.2, 0.1}, 0, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := 0
+			st := &started{}
+			u, _, err := settle(func() (cpuUse, error) {
+				r := tt.rates[min(n, len(tt.rates)-1)]
+				n++
+				return cpuUse{cores: map[*started]float64{st: r}}, nil
+			}, tt.limit)
+			if err != nil || n != tt.windows || u.perInstance() != tt.rates[tt.windows-1] {
+				t.Errorf("measured %d windows, read %v (%v); want %d, %v", n, u.perInstance(), err, tt.windows, tt.rates[tt.windows-1])
+			}
+		})
+	}
+}

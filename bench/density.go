@@ -107,20 +107,16 @@ func (r *Runner) density(ctx context.Context, name, driver string, d drivers.Dri
 	if err := sw.baseline(ctx); err != nil {
 		return err
 	}
-	reason := fmt.Sprintf("reached max %d", sw.ds.Max)
+	reason := stop{results.StopMax, fmt.Sprintf("reached max %d", sw.ds.Max)}
 	for n := 0; n < sw.ds.Max; {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		next := nextCount(sw.ds, n, 0)
-		if sw.idle {
-			next = nextCount(sw.ds, n, sw.busy)
-		}
-		why, err := sw.admit(ctx, next-n)
+		next, why, err := sw.nextStep(ctx, n)
 		if err != nil {
 			return err
 		}
-		if why != "" {
+		if why.limit != "" {
 			reason = why
 			break
 		}
@@ -139,7 +135,7 @@ func (r *Runner) density(ctx context.Context, name, driver string, d drivers.Dri
 		if why, err = sw.stopReason(ctx, n, fresh, running); err != nil {
 			return err
 		}
-		if why != "" {
+		if why.limit != "" {
 			reason = why
 			break
 		}
@@ -168,6 +164,9 @@ type sweep struct {
 	// instance took in the last step (tasks estimated until measured);
 	// busy is the host's CPU share in its idle window.
 	perInst, tasksPerInst, busy float64
+	// inc, once a step had to shrink to fit, is the increment the sweep
+	// keeps to (0: the scenario's steps).
+	inc int
 }
 
 // newSweep prepares a sweep: the memory floor it keeps (recorded) and how
@@ -212,17 +211,52 @@ func (sw *sweep) baseline(ctx context.Context) error {
 	return err
 }
 
+// stop is why a sweep stops: the limit (a results.Resource, or
+// results.StopLatency, StopFailed, StopMax) and what it found. The zero
+// stop goes on.
+type stop struct{ limit, why string }
+
+// nextStep returns the instance count of the step after n, or why no
+// more instances fit. Where the step the scenario asks for would not fit,
+// it halves the increment until one fits, and keeps to that increment
+// from then on: the sweep ends within a tenth of the limit that stops it
+// instead of a doubling short of it.
+func (sw *sweep) nextStep(ctx context.Context, n int) (int, stop, error) {
+	busy := 0.0
+	if sw.idle {
+		busy = sw.busy
+	}
+	next := nextCount(sw.ds, n, busy)
+	if sw.inc > 0 {
+		next = min(next, n+sw.inc)
+	}
+	for {
+		why, err := sw.admit(ctx, next-n)
+		if err != nil || why.limit == "" {
+			return next, stop{}, err
+		}
+		more := (next - n) / 2
+		if n == 0 || more < max(1, n/10) {
+			return n, why, nil
+		}
+		next, sw.inc = n+more, more
+	}
+}
+
 // admit returns why more instances would not fit (the memory the last
-// step's cost projects, the task limit), or "".
-func (sw *sweep) admit(ctx context.Context, more int) (string, error) {
+// step's cost projects, the task limit), or the zero stop.
+func (sw *sweep) admit(ctx context.Context, more int) (stop, error) {
 	avail, err := sw.h.MemAvailable(ctx)
 	if err != nil {
-		return "", err
+		return stop{}, err
 	}
 	if sw.perInst > 0 && float64(avail)-densityProjectionMargin*sw.perInst*float64(more) < float64(sw.floor) {
-		return fmt.Sprintf("memory floor: %d more instances would leave less than %s available", more, fmtBytes(sw.floor)), nil
+		return stop{results.ResourceMemory, fmt.Sprintf("memory floor: %d more instances would leave less than %s available", more, fmtBytes(sw.floor))}, nil
 	}
-	return sw.t.pidsFull(ctx, sw.h, more, sw.tasksPerInst), nil
+	if why := sw.t.pidsFull(ctx, sw.h, more, sw.tasksPerInst); why != "" {
+		return stop{results.ResourcePids, why}, nil
+	}
+	return stop{}, nil
 }
 
 // start starts the instances n to next: all but the last at once
@@ -264,43 +298,44 @@ func (sw *sweep) sample(ctx context.Context) (int, error) {
 
 // stopReason returns why the sweep stops after a step that reached n
 // instances, running of them: a failed start, the start latency limit,
-// the memory floor, or the CPUs saturated twice in a row; "" to go on.
-func (sw *sweep) stopReason(ctx context.Context, n int, fresh []*started, running int) (string, error) {
+// the memory floor, or the CPUs saturated twice in a row; the zero stop
+// to go on.
+func (sw *sweep) stopReason(ctx context.Context, n int, fresh []*started, running int) (stop, error) {
 	if countFailed(fresh) > 0 {
-		return fmt.Sprintf("a start failed at %d instances: %v", n, firstErr(fresh)), nil
+		return stop{results.StopFailed, fmt.Sprintf("a start failed at %d instances: %v", n, firstErr(fresh))}, nil
 	}
 	if lat := startLatencies(fresh); sw.ds.LatencyLimit > 0 && len(lat) > 0 {
 		if m := lat[len(lat)/2]; m > sw.ds.LatencyLimit.Seconds() {
-			return fmt.Sprintf("start latency limit: the median start of the last step took %.3fs > %v", m, sw.ds.LatencyLimit), nil
+			return stop{results.StopLatency, fmt.Sprintf("start latency limit: the median start of the last step took %.3fs > %v", m, sw.ds.LatencyLimit)}, nil
 		}
 	}
 	if avail, err := sw.h.MemAvailable(ctx); err == nil && avail < sw.floor {
-		return fmt.Sprintf("memory floor: MemAvailable %s is below %s", fmtBytes(avail), fmtBytes(sw.floor)), nil
+		return stop{results.ResourceMemory, fmt.Sprintf("memory floor: MemAvailable %s is below %s", fmtBytes(avail), fmtBytes(sw.floor))}, nil
 	}
 	if !sw.idle || sw.busy < CPUSaturated {
-		return "", nil
+		return stop{}, nil
 	}
 	// Once more, so that a burst of the host's own work does not end the
 	// sweep.
 	var err error
 	if sw.busy, err = sw.t.idleWindow(ctx, sw.h, sw.insts, sw.baseCores); err != nil || sw.busy < CPUSaturated {
-		return "", err
+		return stop{}, err
 	}
-	return fmt.Sprintf("CPU saturated: the host's CPUs were %.0f%% busy with %d idle instances, twice (limit %.0f%%; %.2f cores were busy before the sweep)", 100*sw.busy, running, 100*CPUSaturated, sw.baseCores), nil
+	return stop{results.ResourceCPU, fmt.Sprintf("CPU saturated: the host's CPUs were %.0f%% busy with %d idle instances, twice (limit %.0f%%; %.2f cores were busy before the sweep)", 100*sw.busy, running, 100*CPUSaturated, sw.baseCores)}, nil
 }
 
 // finish records how many instances the sweep reached and why it stopped.
-func (sw *sweep) finish(reason string) {
+func (sw *sweep) finish(reason stop) {
 	t := sw.t
 	reached := len(sw.insts) - countFailed(sw.insts)
 	t.n = reached
-	t.record(results.Sample{Metric: results.MetricDensityReached, Unit: "instances", Value: float64(reached), Labels: map[string]string{results.LabelStopReason: reason}})
+	t.record(results.Sample{Metric: results.MetricDensityReached, Unit: "instances", Value: float64(reached), Labels: map[string]string{results.LabelStopReason: reason.why, results.LabelStopLimit: reason.limit}})
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.out.Density == nil {
 		t.out.Density = map[string]string{}
 	}
-	t.out.Density[t.name+" "+t.w.Name] = fmt.Sprintf("%d instances; stopped: %s", reached, reason)
+	t.out.Density[t.name+" "+t.w.Name] = fmt.Sprintf("%d instances; stopped: %s", reached, reason.why)
 }
 
 // stopAll stops every instance of the sweep and records the teardown.
@@ -349,10 +384,11 @@ func (t *trial) idleWindow(ctx context.Context, h Host, insts []*started, baseCo
 	if t.r.Scenario.Settle < MinCPUWindow {
 		return 0, nil
 	}
-	u, err := cpuWindow(ctx, h, insts, t.r.Scenario.Settle)
+	u, settled, err := settledCPU(ctx, h, insts, t.r.Scenario.Settle)
 	if err != nil || len(u.cores) == 0 {
 		return 0, err
 	}
+	t.record(results.Sample{Metric: results.MetricIdleSettle, Unit: "sec", Value: settled.Seconds()})
 	var own float64
 	for _, c := range u.cores {
 		own += c

@@ -779,10 +779,11 @@ func (t *trial) settle(ctx context.Context, insts []*started) {
 	window := t.r.Scenario.Settle
 	gw, _ := guest.Lookup(t.w.Name)
 	if gw.Idle && window >= MinCPUWindow {
-		u, err := cpuWindow(ctx, t.r.host(), insts, window)
+		u, settled, err := settledCPU(ctx, t.r.host(), insts, window)
 		if err != nil {
 			return
 		}
+		t.record(results.Sample{Metric: results.MetricIdleSettle, Unit: "sec", Value: settled.Seconds()})
 		for _, st := range insts {
 			if c, ok := u.cores[st]; ok {
 				t.record(results.Sample{Instance: st.id, Metric: results.MetricIdleCPU, Unit: "cores", Value: c})

@@ -191,9 +191,19 @@ func (h *fakeHost) Limits() HostLimits {
 
 // TasksInUse counts tasksPerInst for each running fake instance.
 func (h *fakeHost) TasksInUse(context.Context) (int64, error) {
+	per := h.tasksPerInst
+	if per < 0 {
+		// As many as the sweep measures: the fake instances report the
+		// test's own process.
+		u, err := ProcUseOf([]int32{int32(os.Getpid())})
+		if err != nil {
+			return 0, err
+		}
+		per = int64(u.Tasks)
+	}
 	h.f.mu.Lock()
 	defer h.f.mu.Unlock()
-	return int64(h.f.running) * h.tasksPerInst, nil
+	return int64(h.f.running) * per, nil
 }
 
 func (h *fakeHost) DiskFree(context.Context, string) (int64, error) {
@@ -503,12 +513,13 @@ func TestDensityStoppingRules(t *testing.T) {
 		reason  string
 	}{
 		{
-			// 16 GiB, 100 MiB per instance, floor 14 GiB: with 8 running
-			// (15.2 GiB available) 8 more are projected at 1.5 × 800 MiB
-			// and fit; with 16 (14.4 GiB) 16 more (2.3 GiB) do not.
+			// 16 GiB, 100 MiB per instance, floor 14 GiB: 20 fit. With 16
+			// running (14.4 GiB available) 16 more (projected at 1.5 ×
+			// 1.6 GiB) do not fit, nor 8 or 4; 2 do, then 1: 19, within a
+			// tenth of the limit.
 			"memory floor projection", &fake{},
 			func(f *fake) *fakeHost { return &fakeHost{f: f, total: 16 * gib, memPerInst: 100 << 20, cores: 2} },
-			"{step: geometric, factor: 2, max: 64, floor: 14GiB}", "0s", 16, "memory floor: 16 more instances",
+			"{step: geometric, factor: 2, max: 64, floor: 14GiB}", "0s", 19, "memory floor: 1 more instances",
 		},
 		{
 			// Each instance keeps half a core of 2 busy: 4 saturate them.
@@ -519,13 +530,15 @@ func TestDensityStoppingRules(t *testing.T) {
 			"{step: geometric, factor: 2, max: 64, floor: 1B}", "150ms", 4, "CPU saturated",
 		},
 		{
-			// 1000 tasks, 50 held per running instance: with 16 running
-			// (800 in use) 16 more would pass 90%.
+			// 200 tasks; each fake instance holds as many as the test's own
+			// process (what it reports, and what the sweep measures): once
+			// a doubling would pass 90%, the steps shrink, and the sweep
+			// ends within a tenth of the count that fits.
 			"pids", &fake{},
 			func(f *fake) *fakeHost {
-				return &fakeHost{f: f, total: 16 * gib, memPerInst: 1 << 20, cores: 2, tasksPerInst: 50, limits: HostLimits{Tasks: 1000, TasksLimit: "test", MemoryBytes: 16 * gib}}
+				return &fakeHost{f: f, total: 16 * gib, memPerInst: 1 << 20, cores: 2, tasksPerInst: -1, limits: HostLimits{Tasks: 200, TasksLimit: "test", MemoryBytes: 16 * gib}}
 			},
-			"{step: geometric, factor: 2, max: 64, floor: 1B}", "0s", 16, "pids: 16 more instances",
+			"{step: geometric, factor: 2, max: 64, floor: 1B}", "0s", -1, "pids: ",
 		},
 		{
 			// Starts take 1 s per instance already running: the step to 4
@@ -561,8 +574,23 @@ func TestDensityStoppingRules(t *testing.T) {
 			if tt.settle != "0s" && (cpu == nil || cpu.Value < 0.4 || cpu.Value > 0.6 || cpu.Labels[results.LabelCPUSource] != "host") {
 				t.Errorf("CPU per instance %+v, want about 0.5 cores from the host's figures", cpu)
 			}
-			if reached == nil || reached.Value != tt.reached || !strings.Contains(reached.Labels["stop_reason"], tt.reason) {
-				t.Fatalf("reached %+v, want %v instances stopped by %q; outcome %v", reached, tt.reached, tt.reason, out.Density)
+			if tt.reached < 0 && reached != nil {
+				// Within a tenth (and the projection's margin) of the count
+				// the host's tasks allow: 90% of 200 over what one holds.
+				var tasks float64
+				for _, s := range samples {
+					if s.Metric == results.MetricDensityTasks {
+						tasks = s.Value
+					}
+				}
+				if limit := 180 / tasks; reached.Value > limit || reached.Value < 0.8*limit {
+					t.Errorf("reached %v instances of %v tasks, want within 80-100%% of the %.1f the tasks allow", reached.Value, tasks, limit)
+				}
+			} else if reached == nil || reached.Value != tt.reached {
+				t.Fatalf("reached %+v, want %v instances; outcome %v", reached, tt.reached, out.Density)
+			}
+			if !strings.Contains(reached.Labels["stop_reason"], tt.reason) {
+				t.Fatalf("stopped by %q, want %q", reached.Labels["stop_reason"], tt.reason)
 			}
 			if marginal == 0 {
 				t.Error("no marginal start recorded")

@@ -48,9 +48,63 @@ type cpuUse struct {
 	hostOK    bool
 }
 
-// cpuWindow is the one idle-CPU window of a trial, a density step and the
-// host before a sweep: it waits window and measures what insts (none for
-// the host alone) and the host used over it.
+// Settling: an instance's idle CPU is read once its use stopped falling (a
+// VM right after READY still finishes its boot, a full OS starts its
+// services), the same way in a trial and in a density step.
+const (
+	// IdleFloor is the CPU per instance below which an instance counts as
+	// idle at once: one clock tick a second.
+	IdleFloor = 0.01
+	// settledRatio is how much of the previous window's use the last one
+	// must keep to count as no longer falling.
+	settledRatio = 0.85
+	// IdleSettleLimit bounds the wait for settling.
+	IdleSettleLimit = 20 * time.Second
+)
+
+// settledCPU measures windows of length window, one after the other, until
+// the instances' CPU use per instance stopped falling (below IdleFloor, or
+// at least settledRatio of the previous window's) or IdleSettleLimit
+// passed, and returns the last window's use and how long settling took
+// before it (0: the first window was settled).
+func settledCPU(ctx context.Context, h Host, insts []*started, window time.Duration) (cpuUse, time.Duration, error) {
+	return settle(func() (cpuUse, error) { return cpuWindow(ctx, h, insts, window) }, IdleSettleLimit)
+}
+
+// settle calls measure until its use per instance stopped falling, or
+// limit passed; see settledCPU.
+func settle(measure func() (cpuUse, error), limit time.Duration) (cpuUse, time.Duration, error) {
+	begin := time.Now()
+	prev := -1.0
+	for {
+		start := time.Now()
+		u, err := measure()
+		if err != nil {
+			return u, 0, err
+		}
+		rate := u.perInstance()
+		if rate < IdleFloor || prev >= 0 && rate >= settledRatio*prev || time.Since(begin) >= limit {
+			return u, start.Sub(begin), nil
+		}
+		prev = rate
+	}
+}
+
+// perInstance is the mean CPU of the instances measured.
+func (u cpuUse) perInstance() float64 {
+	if len(u.cores) == 0 {
+		return 0
+	}
+	var sum float64
+	for _, c := range u.cores {
+		sum += c
+	}
+	return sum / float64(len(u.cores))
+}
+
+// cpuWindow is one idle-CPU window of a trial, a density step and the host
+// before a sweep: it waits window and measures what insts (none for the
+// host alone) and the host used over it.
 func cpuWindow(ctx context.Context, h Host, insts []*started, window time.Duration) (cpuUse, error) {
 	busy0, total0, herr0 := h.CPUTimes(ctx)
 	use0 := sampleInstances(ctx, insts, false)

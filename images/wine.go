@@ -85,6 +85,9 @@ func BuildWinePrefix(ctx context.Context, cacheDir, wine, wineserver string) (Wi
 	if err := os.RemoveAll(dir); err != nil {
 		return WinePrefix{}, fmt.Errorf("images: %w", err)
 	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return WinePrefix{}, fmt.Errorf("images: %w", err)
+	}
 	tmp, err := os.MkdirTemp(root, ".prefix-")
 	if err != nil {
 		return WinePrefix{}, fmt.Errorf("images: %w", err)

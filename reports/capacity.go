@@ -23,10 +23,10 @@ type Host struct {
 
 // Resource names, as the capacity model names the binding one.
 const (
-	ResMemory = "memory"
-	ResCPU    = "CPU"
-	ResPids   = "pids"
-	ResDisk   = "disk"
+	ResMemory = results.ResourceMemory
+	ResCPU    = results.ResourceCPU
+	ResPids   = results.ResourcePids
+	ResDisk   = results.ResourceDisk
 )
 
 // Cost is what one instance takes of one resource, with a range from the

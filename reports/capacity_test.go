@@ -99,3 +99,36 @@ func TestCapacityRange(t *testing.T) {
 		t.Errorf("capacity with a saturated step above the cost %d (%s), want 10", c.Idle, c.Why)
 	}
 }
+
+// TestSweepChecks: a sweep is set beside the model's count, and where they
+// differ by more than a tenth, the note names the cost the model got
+// wrong, or the limit the model does not plan with.
+func TestSweepChecks(t *testing.T) {
+	tests := []struct {
+		reached     int
+		limit       string
+		model       int
+		binding     string
+		wantNote    string
+		wantNoteNil bool
+	}{
+		{4702, results.ResourcePids, 4897, ResPids, "", true},
+		{64, results.ResourceMemory, 114, ResMemory, "memory ran out 44% earlier than the model said", false},
+		{30, results.ResourceMemory, 114, ResCPU, "memory ran out before the model's binding CPU", false},
+		{114, results.ResourceMemory, 32, ResCPU, "the sweep went 256% past the model's count: the model's CPU cost per instance was too high", false},
+		{1000, results.StopMax, 4897, ResPids, "stopped at the scenario's max, 20% of the model's count", false},
+		{12, results.StopLatency, 114, ResMemory, "stopped on a latency", false},
+	}
+	for _, tt := range tests {
+		sum := results.Summary{Key: results.Key{Driver: "v", Metric: results.MetricDensityReached, Instances: tt.reached}, N: 1, Max: float64(tt.reached),
+			Labels: map[string]string{results.LabelStopLimit: tt.limit, results.LabelStopReason: "why"}}
+		caps := []Capacity{{Host: ThisHost, Driver: "v", Idle: tt.model, Binding: tt.binding}}
+		got := SweepChecks([]results.Summary{sum}, caps)
+		if len(got) != 1 || got[0].Reached != tt.reached || got[0].Model != tt.model {
+			t.Fatalf("SweepChecks = %+v", got)
+		}
+		if n := got[0].Note; tt.wantNoteNil && n != "" || !strings.Contains(n, tt.wantNote) {
+			t.Errorf("reached %d (%s), model %d (%s): note %q, want %q", tt.reached, tt.limit, tt.model, tt.binding, n, tt.wantNote)
+		}
+	}
+}

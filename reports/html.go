@@ -146,6 +146,9 @@ func WriteHTML(w io.Writer, r *Run, a *Analysis, charts []Chart) error {
 	for k, v := range r.Status.Outcome.Density {
 		data.Density = append(data.Density, k+": "+v)
 	}
+	for _, sc := range a.Sweeps {
+		data.Density = append(data.Density, sc.String())
+	}
 	sort.Strings(data.Density)
 	for _, d := range r.Status.Outcome.Kinds() {
 		data.Drivers = append(data.Drivers, d)

@@ -65,6 +65,8 @@ type Analysis struct {
 	// Capacity has a row per driver and host (this one, and the planned
 	// one where given).
 	Capacity []Capacity
+	// Sweeps set what each density sweep reached beside the model's count.
+	Sweeps []SweepCheck
 	// Claims are judged on this host's capacity rows and the summaries.
 	Claims []Claim
 	// Techniques compares VM variants that differ in one aspect: virtio
@@ -94,6 +96,7 @@ func Analyze(r *Run) *Analysis {
 			here = append(here, c)
 		}
 	}
+	a.Sweeps = SweepChecks(r.Summaries, a.Capacity)
 	a.Claims = claims(claimContext{sums: r.Summaries, roles: a.Roles, ratios: a.Ratios, caps: here})
 	a.Techniques = Techniques(r.Samples, o.Labels, a.Roles)
 	a.Lessons = Classroom(r, a)

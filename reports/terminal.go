@@ -90,6 +90,19 @@ func densityLines(w io.Writer, sums []results.Summary, v string) {
 	}
 }
 
+// sweepLine sets variant's sweep beside the capacity model's count.
+func sweepLine(w io.Writer, a *Analysis, v string) {
+	for _, sc := range a.Sweeps {
+		if sc.Variant == v {
+			line := fmt.Sprintf("  %-18s %d (%s binds) against %d reached", "Model:", sc.Model, sc.Binding, sc.Reached)
+			if sc.Note != "" {
+				line += "; " + sc.Note
+			}
+			fmt.Fprintln(w, line)
+		}
+	}
+}
+
 // idleOne returns the summary of metric of one idle instance of variant
 // (the baseline workload), else of any single instance.
 func idleOne(sums []results.Summary, variant, metric string) (results.Summary, bool) {
@@ -136,6 +149,7 @@ func writeVariantBlock(w io.Writer, a *Analysis, v string) {
 		fmt.Fprintln(w, line)
 	}
 	densityLines(w, a.Summaries, v)
+	sweepLine(w, a, v)
 	if mem := memoryLine(a.Summaries, v); mem != "" {
 		fmt.Fprintf(w, "  %-18s %s\n", "Memory:", mem)
 	}

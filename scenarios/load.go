@@ -369,7 +369,7 @@ func (p *parser) mapping(field string, n *yaml.Node, want string) map[string]str
 var densityFields = []string{"step", "factor", "max", "floor", "latency_limit", "parallel"}
 
 func (p *parser) density(n *yaml.Node) *Density {
-	d := &Density{Step: "geometric", Factor: 2, Max: 1000}
+	d := &Density{Step: "geometric", Factor: 2, Max: MaxInstances}
 	p.lines["density"] = n.Line
 	if n.Kind != yaml.MappingNode {
 		p.fail(n, "density: expected a mapping such as {step: geometric, factor: 2, max: 1000}")

@@ -122,8 +122,9 @@ var kinds = map[string]Kind{
 	MemPartPrefix + "guest_ram_resident":   memoryKind("the guest RAM a VM has touched, resident on the host"),
 	MemPartPrefix + "vmm_overhead":         memoryKind("the VMM's own resident memory beside the guest's RAM"),
 
-	MetricIdleCPU: {Family: FamilyIdle, Unit: "cores", Better: LowerIsBetter, Doc: "CPU an idle instance's processes keep busy once it settled"},
-	MetricTasks:   {Family: FamilyIdle, Unit: "tasks", Better: LowerIsBetter, Doc: "tasks (PIDs: processes and threads) an instance holds"},
+	MetricIdleSettle: {Family: FamilyIdle, Unit: "sec", Better: LowerIsBetter, Doc: "how long an idle instance's CPU use kept falling before its idle CPU was read"},
+	MetricIdleCPU:    {Family: FamilyIdle, Unit: "cores", Better: LowerIsBetter, Doc: "CPU an idle instance's processes keep busy once it settled"},
+	MetricTasks:      {Family: FamilyIdle, Unit: "tasks", Better: LowerIsBetter, Doc: "tasks (PIDs: processes and threads) an instance holds"},
 
 	MetricImageApparent:     diskKind("the shared image's apparent size"),
 	MetricImageAllocated:    diskKind("the shared image's allocated size (st_blocks), shared layers counted once"),

@@ -84,11 +84,30 @@ const (
 	// LabelSaturated marks a density step whose host CPU was saturated
 	// ("true"): its CPU per instance is a lower bound.
 	LabelSaturated = "saturated"
-	// LabelStopReason says why a density sweep stopped.
+	// LabelStopReason says why a density sweep stopped, and
+	// LabelStopLimit which limit stopped it (a Resource, or StopLatency,
+	// StopFailed, StopMax).
 	LabelStopReason = "stop_reason"
+	LabelStopLimit  = "stop_limit"
 	// LabelCPUSource says where a density step's CPU per instance was
 	// read: the instances' processes, or the host's busy time.
 	LabelCPUSource = "source"
+)
+
+// The resources a host's capacity is planned in, as the capacity model
+// names the binding one and a density sweep the limit that stopped it.
+const (
+	ResourceMemory = "memory"
+	ResourceCPU    = "CPU"
+	ResourcePids   = "pids"
+	ResourceDisk   = "disk"
+)
+
+// The other limits that stop a density sweep (LabelStopLimit).
+const (
+	StopLatency = "latency" // the start latency limit
+	StopFailed  = "failed start"
+	StopMax     = "max" // the count the scenario sets
 )
 
 // HostVariant names the samples of the host itself, measured with no
@@ -108,6 +127,7 @@ var labels = map[string]Label{
 	LabelMitigations: {Key: LabelMitigations, Doc: "the CPU vulnerability mitigations of the instance's own kernel"},
 	LabelSaturated:   {Key: LabelSaturated, Doc: "the host's CPU was saturated during the density step"},
 	LabelStopReason:  {Key: LabelStopReason, Doc: "why the density sweep stopped"},
+	LabelStopLimit:   {Key: LabelStopLimit, Doc: "the limit that stopped the density sweep: a resource, latency, failed start or max"},
 	LabelCPUSource:   {Key: LabelCPUSource, Doc: "where a density step's CPU per instance was read: processes or host"},
 }
 

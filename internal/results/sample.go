@@ -155,7 +155,11 @@ const (
 	// Idle cost of an instance beyond memory: the CPU its processes use
 	// while it idles, in cores, and the tasks (PIDs) they hold.
 	MetricIdleCPU = "idle_cpu"
-	MetricTasks   = "tasks"
+	// MetricIdleSettle is how long an instance's CPU use kept falling
+	// before its idle CPU was read (bench.settledCPU): 0 when it had
+	// settled by the first window.
+	MetricIdleSettle = "idle_settle"
+	MetricTasks      = "tasks"
 	// Disk footprint: the shared image (recorded once per driver, with
 	// workload "image") and each instance's writable layer after its workload.
 	MetricImageApparent     = "image_apparent"
