@@ -384,7 +384,7 @@ func (t *trial) idleWindow(ctx context.Context, h Host, insts []*started, baseCo
 	if t.r.Scenario.Settle < MinCPUWindow {
 		return 0, nil
 	}
-	u, settled, err := settledCPU(ctx, h, insts, t.r.Scenario.Settle)
+	u, settled, err := settledCPU(ctx, h, insts, idleCPUWindow(t.r.Scenario.Settle))
 	if err != nil || len(u.cores) == 0 {
 		return 0, err
 	}
@@ -418,7 +418,7 @@ func (t *trial) hostCores(ctx context.Context, h Host) (float64, error) {
 	if t.r.Scenario.Settle < MinCPUWindow {
 		return 0, nil
 	}
-	u, err := cpuWindow(ctx, h, nil, t.r.Scenario.Settle)
+	u, err := cpuWindow(ctx, h, nil, idleCPUWindow(t.r.Scenario.Settle))
 	return u.hostCores, err
 }
 

@@ -771,15 +771,15 @@ func (t *trial) sampleMemory(ctx context.Context, insts []*started, memBefore in
 }
 
 // settle waits the scenario's settle time after READY. For an idle
-// workload it also measures, over that window, what each instance costs
-// the host while it idles: the CPU its processes use (MetricIdleCPU, in
-// cores; only for windows of at least MinCPUWindow) and the tasks they
-// hold (MetricTasks).
+// workload, when that is at least MinCPUWindow, it instead measures what
+// each instance costs the host while it idles, once settled (settledCPU,
+// over idleCPUWindow): the CPU its processes use (MetricIdleCPU, in
+// cores) and the tasks they hold (MetricTasks).
 func (t *trial) settle(ctx context.Context, insts []*started) {
 	window := t.r.Scenario.Settle
 	gw, _ := guest.Lookup(t.w.Name)
 	if gw.Idle && window >= MinCPUWindow {
-		u, settled, err := settledCPU(ctx, t.r.host(), insts, window)
+		u, settled, err := settledCPU(ctx, t.r.host(), insts, idleCPUWindow(window))
 		if err != nil {
 			return
 		}

@@ -60,7 +60,15 @@ const (
 	settledRatio = 0.85
 	// IdleSettleLimit bounds the wait for settling.
 	IdleSettleLimit = 20 * time.Second
+	// IdleCPUWindow is the shortest idle-CPU window: process CPU times
+	// advance in clock ticks (10 ms), so a window of a second tells 0.01
+	// cores per instance apart, which an idle VM's cost is near.
+	IdleCPUWindow = time.Second
 )
+
+// idleCPUWindow is the window an idle CPU is read over for a scenario
+// that settles for settle: settle, at least IdleCPUWindow.
+func idleCPUWindow(settle time.Duration) time.Duration { return max(settle, IdleCPUWindow) }
 
 // settledCPU measures windows of length window, one after the other, until
 // the instances' CPU use per instance stopped falling (below IdleFloor, or
@@ -75,18 +83,18 @@ func settledCPU(ctx context.Context, h Host, insts []*started, window time.Durat
 // limit passed; see settledCPU.
 func settle(measure func() (cpuUse, error), limit time.Duration) (cpuUse, time.Duration, error) {
 	begin := time.Now()
+	var waited time.Duration // before the window being measured
 	prev := -1.0
 	for {
-		start := time.Now()
 		u, err := measure()
 		if err != nil {
 			return u, 0, err
 		}
 		rate := u.perInstance()
 		if rate < IdleFloor || prev >= 0 && rate >= settledRatio*prev || time.Since(begin) >= limit {
-			return u, start.Sub(begin), nil
+			return u, waited, nil
 		}
-		prev = rate
+		prev, waited = rate, time.Since(begin)
 	}
 }
 
