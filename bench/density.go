@@ -219,8 +219,10 @@ type stop struct{ limit, why string }
 // nextStep returns the instance count of the step after n, or why no
 // more instances fit. Where the step the scenario asks for would not fit,
 // it halves the increment until one fits, and keeps to that increment
-// from then on: the sweep ends within a tenth of the limit that stops it
-// instead of a doubling short of it.
+// from then on; it stops once not even a fiftieth of the count fits: the
+// sweep ends within a few percent of the limit that stops it instead of a
+// doubling short of it (each admitted step is at most two thirds of what
+// is left, by the projection's margin, so a few steps get there).
 func (sw *sweep) nextStep(ctx context.Context, n int) (int, stop, error) {
 	busy := 0.0
 	if sw.idle {
@@ -236,7 +238,7 @@ func (sw *sweep) nextStep(ctx context.Context, n int) (int, stop, error) {
 			return next, stop{}, err
 		}
 		more := (next - n) / 2
-		if n == 0 || more < max(1, n/10) {
+		if n == 0 || more < max(1, n/50) {
 			return n, why, nil
 		}
 		next, sw.inc = n+more, more
