@@ -60,7 +60,9 @@ func samplesByKey(samples []results.Sample) (map[results.Key][]float64, map[resu
 }
 
 // Compare compares each later run with the first (the baseline), metric by
-// metric, with the Mann-Whitney U test as benchstat does.
+// metric, with the Mann-Whitney U test as benchstat does. The host's own
+// samples (results.HostVariant: its MemAvailable noise) describe the host,
+// not what ran on it, and are not compared.
 func Compare(runs []*Run) []Change {
 	if len(runs) < 2 {
 		return nil
@@ -71,7 +73,7 @@ func Compare(runs []*Run) []Change {
 		cur, _, _ := samplesByKey(r.Samples)
 		for _, k := range order {
 			b, c := base[k], cur[k]
-			if len(c) == 0 {
+			if len(c) == 0 || k.Driver == results.HostVariant {
 				continue
 			}
 			ch := Change{Key: k, Unit: baseUnits[k], Host: r.Provenance.Hostname}

@@ -329,7 +329,14 @@ func TestReportRefusesImpossible(t *testing.T) {
 	report, _ := os.ReadFile(filepath.Join(a, "report.html"))
 	other, _ := os.ReadFile(filepath.Join(dir, "b", results.SamplesFile))
 	n := lines(samples)
-	negative := strings.Replace(strings.SplitAfter(string(orig), "\n")[0], `"unit":"sec","value":`, `"unit":"sec","value":-5,"x":`, 1)
+	var startup string // the first startup sample's line
+	for _, l := range strings.SplitAfter(string(orig), "\n") {
+		if strings.Contains(l, `"metric":"startup"`) {
+			startup = l
+			break
+		}
+	}
+	negative := strings.Replace(startup, `"unit":"sec","value":`, `"unit":"sec","value":-5,"x":`, 1)
 	for _, tt := range []struct{ name, data, want string }{
 		{"negative startup", string(orig) + negative, fmt.Sprintf("samples.jsonl:%d: startup: a duration cannot be negative (-5 sec)", n+1)},
 		{"two runs", string(orig) + string(other), fmt.Sprintf("samples.jsonl:%d: a sample of run", n+1)},
