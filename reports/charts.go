@@ -307,8 +307,9 @@ func render(name, title string, p *plot.Plot, unit string) (Chart, error) {
 }
 
 // Charts returns every chart the samples have data for, with the ratios
-// to the baseline variant (PerfRatios) as a bar chart.
-func Charts(samples []results.Sample, ratios []Ratio, baseline string) ([]Chart, error) {
+// to the baseline variant (PerfRatios) and what each density sweep
+// reached beside the model's count (SweepChecks) as bar charts.
+func Charts(samples []results.Sample, ratios []Ratio, baseline string, sweeps []SweepCheck) ([]Chart, error) {
 	colors := variantColors(samples)
 	out, err := boxCharts(samples, colors)
 	if err != nil {
@@ -328,6 +329,7 @@ func Charts(samples []results.Sample, ratios []Ratio, baseline string) ([]Chart,
 		{"boot-timeline", "Guest boot timeline on the vCPU's clock (medians)", "seconds", "sec", BootBars(sums), true},
 		{"disk", "Disk for 10 instances: shared image once + writable layers (lower is better)", "bytes allocated", "B", DiskBars(sums, 10), true},
 		{"perf-ratio", fmt.Sprintf("Workload speed relative to %[1]s (1 = %[1]s; higher is better)", baseline), "ratio", "", perf, false},
+		{"density-reach", "Density: instances each sweep reached, and the model's count", "instances", "instances", ReachBars(sweeps), false},
 	}
 	for _, b := range bars {
 		if len(b.data.Labels) == 0 || len(b.data.Series) == 0 {

@@ -206,6 +206,7 @@ var chartReading = map[string]string{
 	"density-available": "The host's MemAvailable as instances were added; the sweep stops before the dashed floor.",
 	"density-latency":   "The median start of the instances each step added: a rising line shows the host getting crowded.",
 	"density-cpu":       "The CPU one idle instance keeps busy as more run: what bounds capacity when memory does not.",
+	"density-reach":     "How many instances each density sweep reached, and what stopped it, beside the count the capacity model gives for this host: bars far apart mean the model's costs per instance are off.",
 }
 
 // Summary says in a few lines who won what in a run: the fastest start,

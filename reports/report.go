@@ -185,7 +185,7 @@ func WriteAll(r *Run, a *Analysis) (string, error) {
 		}
 		files = append(files, results.File{Name: f.name, Data: b.Bytes()})
 	}
-	charts, err := Charts(r.Samples, a.Ratios, a.Baseline)
+	charts, err := Charts(r.Samples, a.Ratios, a.Baseline, a.Sweeps)
 	if err != nil {
 		return "", err
 	}

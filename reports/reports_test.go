@@ -122,7 +122,7 @@ func TestMetricSeries(t *testing.T) {
 }
 
 func TestCharts(t *testing.T) {
-	charts, err := Charts(testSamples(), PerfRatios(testSamples(), "native"), "native")
+	charts, err := Charts(testSamples(), PerfRatios(testSamples(), "native"), "native", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

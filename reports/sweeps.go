@@ -67,6 +67,23 @@ func (sc SweepCheck) judge() string {
 	}
 }
 
+// ReachBars gives, per variant with a sweep, the count it reached and the
+// model's count, the variant labelled with the limit that stopped it.
+func ReachBars(checks []SweepCheck) Bars {
+	var b Bars
+	if len(checks) == 0 {
+		return b
+	}
+	reached, model := BarSeries{Name: "reached by the sweep"}, BarSeries{Name: "the capacity model's count"}
+	for _, sc := range checks {
+		b.Labels = append(b.Labels, fmt.Sprintf("%s (stopped: %s)", sc.Variant, sc.Limit))
+		reached.Values = append(reached.Values, float64(sc.Reached))
+		model.Values = append(model.Values, float64(sc.Model))
+	}
+	b.Series = []BarSeries{reached, model}
+	return b
+}
+
 // String writes a check on one line: "container: model 4897 (pids),
 // reached 4702 (stopped: pids)", with its note.
 func (sc SweepCheck) String() string {
