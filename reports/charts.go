@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"image/color"
 	"math"
-	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -182,14 +181,6 @@ func logTicks(unit string) plot.Ticker {
 // formatTick writes a tick's value in unit without trailing zeros
 // ("4MiB", "2.5ms"), or as a plain number.
 func formatTick(v float64, unit string) string {
-	if _, prefixed := prefixedUnits[unit]; !prefixed && math.Abs(v) < 1e4 {
-		// A count or a ratio reads best as a plain number ("0.002 cores").
-		s := strconv.FormatFloat(v, 'g', 6, 64)
-		if unit == "" {
-			return s
-		}
-		return s + " " + unit
-	}
 	f := FormatValue(v, unit)
 	end := strings.IndexFunc(f, func(r rune) bool { return (r < '0' || r > '9') && r != '.' && r != '-' })
 	if end < 0 {

@@ -43,21 +43,10 @@ func driversOf(sums []results.Summary, metric string) []string {
 	return out
 }
 
-// median of the first matching summary (idle workload preferred).
+// medianOf returns the median of idleOne's summary (0: none).
 func medianOf(sums []results.Summary, driver, metric string) float64 {
-	var fallback float64
-	for _, s := range sums {
-		if s.Driver != driver || s.Metric != metric || s.N == 0 || s.Instances != 1 {
-			continue
-		}
-		if results.BaselineWorkload(s.Workload) {
-			return s.Median
-		}
-		if fallback == 0 {
-			fallback = s.Median
-		}
-	}
-	return fallback
+	s, _ := idleOne(sums, driver, metric)
+	return s.Median
 }
 
 // PhaseBars splits the median startup of each variant that reports phases

@@ -104,7 +104,8 @@ func sweepLine(w io.Writer, a *Analysis, v string) {
 }
 
 // idleOne returns the summary of metric of one idle instance of variant
-// (the baseline workload), else of any single instance.
+// (the baseline workload), else of the first single instance with a
+// median other than 0.
 func idleOne(sums []results.Summary, variant, metric string) (results.Summary, bool) {
 	var fallback results.Summary
 	for _, s := range sums {
@@ -114,7 +115,7 @@ func idleOne(sums []results.Summary, variant, metric string) (results.Summary, b
 		if results.BaselineWorkload(s.Workload) {
 			return s, true
 		}
-		if fallback.N == 0 {
+		if fallback.Median == 0 {
 			fallback = s
 		}
 	}
