@@ -86,6 +86,31 @@ type Phase struct {
 	At   time.Time
 }
 
+// StepPhases places the agent's setup steps (Guest.Setup, seconds on its
+// clock) on the host's time line, at says where, after the driver's last
+// phase and before READY, as phases named after the steps. A step that
+// at places before the last phase (the agent's clock and the host's
+// disagree by a little) ends with it, and its own phase is 0.
+func (r Readiness) StepPhases(at func(sec float64) time.Time) []Phase {
+	last := r.Begin
+	if n := len(r.Phases); n > 0 {
+		last = r.Phases[n-1].At
+	}
+	var ps []Phase
+	for _, m := range r.Guest.Setup {
+		t := at(m.Sec)
+		if t.Before(last) {
+			t = last
+		}
+		if !t.Before(r.At) {
+			break
+		}
+		ps = append(ps, Phase{Name: m.Name, At: t})
+		last = t
+	}
+	return ps
+}
+
 // Startup returns the time from Begin to READY.
 func (r Readiness) Startup() time.Duration { return r.At.Sub(r.Begin) }
 

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"virtbench/guest"
+	"virtbench/guest/vminit"
 	"virtbench/internal/results"
 )
 
@@ -41,5 +42,11 @@ func TestProtocolWordsAgree(t *testing.T) {
 	}
 	if agent := guest.BootStages(); !slices.Equal(host, agent) {
 		t.Errorf("results.BootStages %v, guest.BootStages %v", host, agent)
+	}
+	// A restored VM's agent steps become phases of its start.
+	for _, step := range []string{vminit.StepWake, vminit.StepConsole, vminit.StepVMSetup} {
+		if _, ok := results.PhaseByName(step); !ok {
+			t.Errorf("the restored VM's step %q is not a declared phase (results.Phases)", step)
+		}
 	}
 }

@@ -25,6 +25,8 @@ type Agent struct {
 	vm    bool
 	marks []Milestone // see Mark
 	steps []Milestone // see Step
+	// restored is set, with the template's kernel, by Restored.
+	restored *Kernel
 }
 
 // Mark records a stage of the agent's own setup inside a VM (its modules,
@@ -44,6 +46,19 @@ func (a *Agent) Step(name string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.steps = append(a.steps, Milestone{Name: name, Sec: now})
+}
+
+// Restored tells a VM's agent that its VM was restored from a snapshot:
+// its kernel is the template's, which k describes (read before the save,
+// as ReadKernel), and its boot, vCPU clock and kernel log are the
+// template's too, so READY carries k and none of those. steps ended before
+// the agent existed, on the guest's CLOCK_MONOTONIC: READY carries them in
+// Setup, with MonoSec for the host to place them by.
+func (a *Agent) Restored(k Kernel, steps []Milestone) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.restored = &k
+	a.steps = append(a.steps, steps...)
 }
 
 // Monotonic returns CLOCK_MONOTONIC in seconds.
@@ -83,15 +98,23 @@ func (a *Agent) emit(kind Kind, payload any) {
 // in; inside a VM also VCPUSec; inside a VM or with KernelInfoEnv set, the
 // kernel's release and mitigations (read after the clocks, about 20 small
 // sysfs files).
+// A restored VM's agent reports its template's kernel (Restored).
 func (a *Agent) Ready(r Ready) {
 	r.UptimeSec = Uptime()
-	if a.vm {
+	a.mu.Lock()
+	restored := a.restored
+	a.mu.Unlock()
+	if a.vm && restored == nil {
 		r.VCPUSec = VCPUSeconds()
 	}
-	if a.vm || os.Getenv(KernelInfoEnv) != "" {
-		r.Kernel, r.Mitigations = KernelRelease(), Mitigations(VulnerabilitiesDir)
+	switch {
+	case restored != nil:
+		r.Kernel, r.Mitigations = restored.Release, restored.Mitigations
+	case a.vm || os.Getenv(KernelInfoEnv) != "":
+		k := ReadKernel()
+		r.Kernel, r.Mitigations = k.Release, k.Mitigations
 	}
-	if a.vm {
+	if a.vm && restored == nil {
 		r.Boot = BootMilestones(readKmsg())
 		a.mu.Lock()
 		r.Boot = append(r.Boot, a.marks...)
@@ -100,6 +123,9 @@ func (a *Agent) Ready(r Ready) {
 	a.mu.Lock()
 	r.Setup = a.steps
 	a.mu.Unlock()
+	if len(r.Setup) > 0 {
+		r.MonoSec = Monotonic()
+	}
 	a.emit(KindReady, r)
 }
 

@@ -67,6 +67,19 @@ func mitigation(text string) string {
 	return strings.ReplaceAll(strings.TrimSpace(text), " ", "_")
 }
 
+// Kernel describes the kernel the agent runs on.
+type Kernel struct {
+	// Release is its release (uname -r); Mitigations summarises its CPU
+	// vulnerability mitigations (Mitigations).
+	Release, Mitigations string
+}
+
+// ReadKernel describes the kernel the agent runs on, reading about 20 small
+// sysfs files.
+func ReadKernel() Kernel {
+	return Kernel{Release: KernelRelease(), Mitigations: Mitigations(VulnerabilitiesDir)}
+}
+
 // KernelRelease returns the running kernel's release (uname -r), or "".
 func KernelRelease() string {
 	var u unix.Utsname

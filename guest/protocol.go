@@ -53,9 +53,14 @@ type Ready struct {
 	// Boot, inside a VM, are the stages of its boot on its kernel's clock
 	// (BootMilestones), read from the kernel's log after the clocks.
 	Boot []Milestone `json:"boot,omitempty"`
-	// Setup, in a container init, are the ends of its setup's stages on
-	// CLOCK_MONOTONIC (Agent.Step), in order.
+	// Setup, in a container init or a VM restored from a snapshot, are the
+	// ends of its setup's stages on CLOCK_MONOTONIC (Agent.Step,
+	// Agent.AddSteps), in order.
 	Setup []Milestone `json:"setup,omitempty"`
+	// MonoSec, where Setup has steps, is CLOCK_MONOTONIC as READY was
+	// written: a host that does not share the clock (a VM's) places the
+	// steps by their distance to READY.
+	MonoSec float64 `json:"mono_s,omitempty"`
 }
 
 // Result is the payload of a RESULT message: one measured value.

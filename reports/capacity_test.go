@@ -109,20 +109,26 @@ func TestSweepChecks(t *testing.T) {
 		limit       string
 		model       int
 		binding     string
+		limits      []Limit
 		wantNote    string
 		wantNoteNil bool
 	}{
-		{4702, results.ResourcePids, 4897, ResPids, "", true},
-		{64, results.ResourceMemory, 114, ResMemory, "memory ran out 44% earlier than the model said", false},
-		{30, results.ResourceMemory, 114, ResCPU, "memory ran out before the model's binding CPU", false},
-		{114, results.ResourceMemory, 32, ResCPU, "the sweep went 256% past the model's count: the model's CPU cost per instance was too high", false},
-		{1000, results.StopMax, 4897, ResPids, "stopped at the scenario's max, 20% of the model's count", false},
-		{12, results.StopLatency, 114, ResMemory, "stopped on a latency", false},
+		{4702, results.ResourcePids, 4897, ResPids, nil, "", true},
+		{64, results.ResourceMemory, 114, ResMemory, nil, "memory ran out 44% earlier than the model said", false},
+		{30, results.ResourceMemory, 114, ResCPU, nil, "memory ran out before the model's binding CPU", false},
+		{114, results.ResourceMemory, 32, ResCPU, nil, "the sweep went 256% past the model's count: the model's CPU cost per instance was too high", false},
+		// Past the CPU budget's headroom to the memory floor, where the
+		// model's memory count agrees: the CPU cost was not wrong.
+		{617, results.ResourceMemory, 543, ResCPU, []Limit{{Resource: ResMemory, Count: 658}, {Resource: ResCPU, Count: 543}}, "the model's memory count, 658, agrees", false},
+		// ... and where it does not, the CPU cost was too high.
+		{617, results.ResourceMemory, 300, ResCPU, []Limit{{Resource: ResMemory, Count: 900}, {Resource: ResCPU, Count: 300}}, "the model's CPU cost per instance was too high", false},
+		{1000, results.StopMax, 4897, ResPids, nil, "stopped at the scenario's max, 20% of the model's count", false},
+		{12, results.StopLatency, 114, ResMemory, nil, "stopped on a latency", false},
 	}
 	for _, tt := range tests {
 		sum := results.Summary{Key: results.Key{Driver: "v", Metric: results.MetricDensityReached, Instances: tt.reached}, N: 1, Max: float64(tt.reached),
 			Labels: map[string]string{results.LabelStopLimit: tt.limit, results.LabelStopReason: "why"}}
-		caps := []Capacity{{Host: ThisHost, Driver: "v", Idle: tt.model, Binding: tt.binding}}
+		caps := []Capacity{{Host: ThisHost, Driver: "v", Idle: tt.model, Binding: tt.binding, Limits: tt.limits}}
 		got := SweepChecks([]results.Summary{sum}, caps)
 		if len(got) != 1 || got[0].Reached != tt.reached || got[0].Model != tt.model {
 			t.Fatalf("SweepChecks = %+v", got)

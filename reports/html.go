@@ -49,10 +49,10 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 {{range .DeviceRows}}<tr>{{range $i, $c := .}}<td{{if lt $i 5}} class="l"{{end}}>{{$c}}</td>{{end}}</tr>
 {{end}}</table>{{with .DevicesNote}}<p id="devices-note">{{.}}</p>{{end}}{{end}}{{end}}
 {{if .TechniqueRows}}<h2 id="techniques-h">VM techniques against their baselines</h2>
-<p>Pairs of VM variants that differ in one setting: paravirtual (virtio) against emulated devices, a start from a snapshot against a cold boot, KSM on against off. Above 1 the technique did better (faster, or less memory); the range holds the ratio when each median lies anywhere in its 95% confidence interval; p is the Mann-Whitney U test's.</p>
+<p>Pairs of VM variants that differ in one setting: paravirtual (virtio) against emulated devices, a start from a snapshot or a template against a cold boot (and a template against a snapshot), KSM on against off. Above 1 the technique did better (faster, or less memory); the range holds the ratio when each median lies anywhere in its 95% confidence interval; p is the Mann-Whitney U test's.</p>
 <table id="techniques"><tr>{{range .TechniqueHeader}}<th>{{.}}</th>{{end}}</tr>
 {{range .TechniqueRows}}<tr>{{range $i, $c := .}}<td{{if lt $i 5}} class="l"{{end}}>{{$c}}</td>{{end}}</tr>
-{{end}}</table>{{end}}
+{{end}}</table>{{range .TechniqueNotes}}<p class="technique-note">{{.}}</p>{{end}}{{end}}
 {{if .CapRows}}<h2 id="capacity-h">Capacity</h2>
 <table id="capacity"><tr>{{range .CapHeader}}<th class="l">{{.}}</th>{{end}}</tr>
 {{range .CapRows}}<tr>{{range .}}<td class="l">{{.}}</td>{{end}}</tr>
@@ -119,12 +119,13 @@ func WriteHTML(w io.Writer, r *Run, a *Analysis, charts []Chart) error {
 		DevicesNote     string
 		TechniqueHeader []string
 		TechniqueRows   [][]string
+		TechniqueNotes  []string
 		DeviceRows      [][]string
 	}{Run: r, Status: r.Status, Headline: Headline(a.Summaries, a.Baseline), Baseline: a.Baseline, Header: tableHeader, Rows: tableRows(a.Summaries),
 		RatioHeader: ratioHeader, Ratios: ratioRows(a.Ratios),
 		Failures: r.Status.Outcome.Failures, Claims: a.Claims,
 		CapHeader: capacityHeader, CapRows: capacityRows(a.Capacity), CapModel: CapacityModel,
-		Faster: fasterNotes(a.Ratios), DevicesText: devicesText, DevicesNote: a.DevicesNote, TechniqueHeader: techniqueHeader, TechniqueRows: techniqueRows(a.Techniques, nil), DeviceRows: techniqueRows(a.Techniques, devices)}
+		Faster: fasterNotes(a.Ratios), DevicesText: devicesText, DevicesNote: a.DevicesNote, TechniqueHeader: techniqueHeader, TechniqueRows: techniqueRows(a.Techniques, nil), TechniqueNotes: a.TechniqueNotes, DeviceRows: techniqueRows(a.Techniques, devices)}
 	for _, l := range a.Lessons {
 		data.Lessons = append(data.Lessons, lessonView{Lesson: l, Diagram: template.HTML(l.Diagram)})
 	}
@@ -238,7 +239,7 @@ func Summary(a *Analysis) []string {
 	}
 	for _, c := range a.Techniques {
 		if c.P < Alpha && (c.Metric == results.MetricStartup || c.Metric == results.MetricHostMemDrop || devices(c)) {
-			out = append(out, fmt.Sprintf("%s (%s=%s) does %.2f× better than %s on %s %s [%.2f-%.2f].", c.Technique, c.Aspect, technique(c.Aspect), c.Ratio, c.Baseline, c.Workload, c.Metric, c.Lo, c.Hi))
+			out = append(out, fmt.Sprintf("%s (%s=%s) does %.2f× better than %s on %s %s [%.2f-%.2f].", c.Technique, c.Aspect, c.Value, c.Ratio, c.Baseline, c.Workload, c.Metric, c.Lo, c.Hi))
 		}
 	}
 	for _, c := range a.Claims {

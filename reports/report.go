@@ -70,9 +70,11 @@ type Analysis struct {
 	// Claims are judged on this host's capacity rows and the summaries.
 	Claims []Claim
 	// Techniques compares VM variants that differ in one aspect: virtio
-	// against emulated devices, snapshot against cold boot, KSM on
-	// against off.
-	Techniques []Comparison
+	// against emulated devices, snapshot or template against cold boot,
+	// KSM on against off; TechniqueNotes say what the compared techniques
+	// share and what follows for isolation.
+	Techniques     []Comparison
+	TechniqueNotes []string
 	// Lessons are the classroom section: what each kind of
 	// virtualization that ran is, with its figures; DevicesNote explains
 	// a device comparison that found no difference.
@@ -99,6 +101,7 @@ func Analyze(r *Run) *Analysis {
 	a.Sweeps = SweepChecks(r.Summaries, a.Capacity)
 	a.Claims = claims(claimContext{sums: r.Summaries, roles: a.Roles, ratios: a.Ratios, caps: here})
 	a.Techniques = Techniques(r.Samples, o.Labels, a.Roles)
+	a.TechniqueNotes = techniqueNotes(a.Techniques)
 	a.Lessons = Classroom(r, a)
 	a.DevicesNote = devicesNote(a.Techniques, a.Roles)
 	return a
@@ -240,6 +243,9 @@ func WriteMarkdownReport(b *bytes.Buffer, a *Analysis) error {
 		b.WriteString("\n## VM techniques against their baselines (above 1: the technique did better)\n\n")
 		if err := writeMarkdownTable(b, techniqueHeader, techniqueRows(a.Techniques, nil)); err != nil {
 			return err
+		}
+		for _, n := range a.TechniqueNotes {
+			fmt.Fprintf(b, "\n%s\n", n)
 		}
 	}
 	b.WriteString("\n## Claims\n\n")

@@ -31,6 +31,7 @@ const minCompared = 3
 type Comparison struct {
 	Aspect    string  `json:"aspect"`
 	Technique string  `json:"technique"` // the variant with the technique
+	Value     string  `json:"value"`     // its label value: which technique
 	Baseline  string  `json:"baseline"`  // the variant without
 	Workload  string  `json:"workload"`
 	Instances int     `json:"instances"`
@@ -74,11 +75,14 @@ func Techniques(samples []results.Sample, labels map[string]map[string]string, r
 	var out []Comparison
 	for _, asp := range aspects() {
 		for _, tv := range variants {
-			if setting(labels[tv], asp.Key) != asp.Technique.On {
+			value := setting(labels[tv], asp.Key)
+			at := slices.Index(asp.Technique.On, value)
+			if at < 0 {
 				continue
 			}
+			baselines := append([]string{asp.Technique.Off}, asp.Technique.On[:at]...)
 			for _, bv := range variants {
-				if setting(labels[bv], asp.Key) != asp.Technique.Off || !sameBut(labels[tv], labels[bv], asp.Key) {
+				if !slices.Contains(baselines, setting(labels[bv], asp.Key)) || !sameBut(labels[tv], labels[bv], asp.Key) {
 					continue
 				}
 				for _, k := range order {
@@ -98,7 +102,7 @@ func Techniques(samples []results.Sample, labels map[string]map[string]string, r
 					if !ok || len(vals[k]) < minCompared || len(vals[bk]) < minCompared {
 						continue
 					}
-					c := Comparison{Aspect: asp.Key, Technique: tv, Baseline: bv, Workload: k.Workload, Instances: k.Instances, Metric: k.Metric}
+					c := Comparison{Aspect: asp.Key, Technique: tv, Value: value, Baseline: bv, Workload: k.Workload, Instances: k.Instances, Metric: k.Metric}
 					var fine bool
 					if c.Ratio, c.Lo, c.Hi, fine = speedup(vals[bk], vals[k], lower); !fine {
 						continue
@@ -123,6 +127,23 @@ func sameBut(a, b map[string]string, key string) bool {
 	return true
 }
 
+// techniqueNotes returns the declared notes (results.Technique.Note) of
+// the aspects cs compares, in the order they first appear.
+func techniqueNotes(cs []Comparison) []string {
+	var seen []string
+	var out []string
+	for _, c := range cs {
+		if slices.Contains(seen, c.Aspect) {
+			continue
+		}
+		seen = append(seen, c.Aspect)
+		if l, ok := results.LabelOf(c.Aspect); ok && l.Technique != nil && l.Technique.Note != "" {
+			out = append(out, l.Technique.Note)
+		}
+	}
+	return out
+}
+
 // techniqueHeader is the header of the comparison tables.
 var techniqueHeader = []string{"aspect", "technique", "baseline", "workload", "metric", "technique vs baseline", "range", "p"}
 
@@ -131,14 +152,6 @@ var techniqueHeader = []string{"aspect", "technique", "baseline", "workload", "m
 func devices(c Comparison) bool {
 	l, ok := results.LabelOf(c.Aspect)
 	return ok && l.Role == results.LabelDevices
-}
-
-// technique returns the label value of an aspect's technique.
-func technique(aspect string) string {
-	if l, ok := results.LabelOf(aspect); ok && l.Technique != nil {
-		return l.Technique.On
-	}
-	return ""
 }
 
 // techniqueRows returns one formatted row per comparison that only

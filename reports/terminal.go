@@ -52,6 +52,9 @@ func WriteTerminal(w io.Writer, a *Analysis, verbose bool) error {
 		if a.DevicesNote != "" {
 			fmt.Fprintln(w, a.DevicesNote)
 		}
+		for _, n := range a.TechniqueNotes {
+			fmt.Fprintln(w, n)
+		}
 	}
 	if !verbose {
 		fmt.Fprintln(w, "\nevery metric: results.md, or virtbench report RUN_DIR --format text -v")

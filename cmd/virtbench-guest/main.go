@@ -44,15 +44,28 @@ func main() {
 	}
 	if !containerinit.IsInit() && vminit.IsInit() {
 		args, nonce, setup := os.Args[1:], guest.Nonce(""), vminit.Setup
-		if vminit.FromSnapshot() {
+		restored := vminit.FromSnapshot()
+		var (
+			steps  []guest.Milestone
+			kernel guest.Kernel
+		)
+		if restored {
 			// A snapshot template: the arguments and the nonce come on
-			// the console once the VM is restored.
-			w, err := vminit.AwaitWorkload(os.Stdin, os.Stdout)
+			// the console once the VM is restored. What every clone
+			// shares is read before the save: the kernel is the
+			// template's.
+			kernel = guest.ReadKernel()
+			w, err := vminit.AwaitWorkload(os.Stdin, os.Stdout, func(name string) {
+				steps = append(steps, guest.Milestone{Name: name, Sec: guest.Monotonic()})
+			})
 			args, nonce, setup = w.Args, w.Nonce, func() error { return err }
 		} else {
 			nonce = vminit.Nonce()
 		}
 		a := guest.NewVMAgent(os.Stdout, nonce)
+		if restored {
+			a.Restored(kernel, steps)
+		}
 		vmSetup := setup
 		setup = func() error {
 			err := vmSetup()

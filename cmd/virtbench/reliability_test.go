@@ -144,6 +144,9 @@ func TestInterruptPhases(t *testing.T) {
 			func(_, sd string) bool { return instanceDirs(sd) >= 20 }},
 		{"VM boot", "name: t\ndrivers: [native, qemu]\nworkloads: [idle]\nreps: 1\nwarmup: 0\noptions: {qemu.accel: tcg}\n",
 			func(_, sd string) bool { return instanceDirs(sd) >= 1 }},
+		// The template's RAM file and snapshot, and its clones, go.
+		{"VM template clones", "name: t\ndrivers: [qemu]\nworkloads: [idle]\ninstances: [2]\nreps: 100\nwarmup: 0\nsettle: 1s\noptions: {qemu.accel: tcg, qemu.boot: template}\n",
+			func(_, sd string) bool { return instanceDirs(sd) >= 2 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -192,6 +195,7 @@ func TestKilledRunCleaned(t *testing.T) {
 		// (stress-ng beside the tests) does not end the sweep early.
 		{"container density", "container", "name: t\ndrivers: [container]\nworkloads: [idle]\nsettle: 0s\ndensity: {step: geometric, factor: 2, max: 64}\n", 8},
 		{"qemu", "qemu", "name: t\ndrivers: [qemu]\nworkloads: [http]\nreps: 1000\nwarmup: 0\noptions: {qemu.accel: tcg, qemu.network: tap}\n", 1},
+		{"qemu template", "qemu", "name: t\ndrivers: [qemu]\nworkloads: [idle]\ninstances: [2]\nreps: 1000\nwarmup: 0\nsettle: 1s\noptions: {qemu.accel: tcg, qemu.boot: template}\n", 2},
 		// KSM on: clean puts the host's settings back.
 		{"qemu with KSM", "qemu", "name: t\ndrivers: [qemu]\nworkloads: [idle]\ninstances: [2]\nreps: 1000\nwarmup: 0\nsettle: 1s\noptions: {qemu.accel: tcg, host.ksm: \"on\"}\n", 2},
 	}

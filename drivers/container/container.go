@@ -489,32 +489,11 @@ func (i *instance) Ready(ctx context.Context) (drivers.Readiness, error) {
 		return r, err
 	}
 	r.Phases = append(slices.Clone(i.hostPhases), r.Phases...)
-	r.Phases = append(r.Phases, initPhases(r, i.beginMono)...)
+	// The container shares the host's CLOCK_MONOTONIC.
+	r.Phases = append(r.Phases, r.StepPhases(func(sec float64) time.Time {
+		return r.Begin.Add(time.Duration((sec - i.beginMono) * float64(time.Second)))
+	})...)
 	return r, nil
-}
-
-// initPhases places the init's setup steps (monotonic seconds) on the
-// host's time line, after the host's last phase and before READY. The
-// init may reach its main before the host sees its exec return: such a
-// step ends with the host's phase, and its own phase is 0.
-func initPhases(r drivers.Readiness, beginMono float64) []drivers.Phase {
-	last := r.Begin
-	if n := len(r.Phases); n > 0 {
-		last = r.Phases[n-1].At
-	}
-	var ps []drivers.Phase
-	for _, m := range r.Guest.Setup {
-		at := r.Begin.Add(time.Duration((m.Sec - beginMono) * float64(time.Second)))
-		if at.Before(last) {
-			at = last
-		}
-		if !at.Before(r.At) {
-			break
-		}
-		ps = append(ps, drivers.Phase{Name: m.Name, At: at})
-		last = at
-	}
-	return ps
 }
 
 func (i *instance) Processes() []int32           { return []int32{int32(i.p.Pid())} }

@@ -32,6 +32,20 @@
 // mounted only for workloads that use one. The snapshot's creation time
 // and size are recorded once per run (Prepared).
 //
+// With boot=template (Kata Containers' VM templating), the template's RAM
+// is a file in the run's state directory (memory-backend-file, share=on:
+// the template's writes land in the file) and the snapshot leaves the RAM
+// out (the migration capability x-ignore-shared): a state file of tens of
+// KB. Every clone maps that file MAP_PRIVATE (share=off) and loads only
+// the device state, so it starts without copying the guest's memory and
+// holds only the pages it writes; the host holds the template's pages
+// once, in its page cache (template_ram_bytes, once per run). What clones
+// share until they write it: the template's kernel layout, page cache and
+// everything else its memory held; as with KSM, shared pages are a side
+// channel between the clones, and a secret in the template is in all of
+// them (BootNote). The file goes with the state directory: at the run's
+// end, on an interrupt, and by virtbench clean.
+//
 // Untested on the machines virtbench is developed on (they have no
 // /dev/kvm, or one served by kvm_pvm, which boots no stock guest kernel):
 // the accel=kvm command line (-accel kvm -cpu host) and the KVM branch of
@@ -77,6 +91,13 @@ import (
 // QEMU to quit, before SIGKILL.
 const Grace = 5 * time.Second
 
+// The values of the boot option.
+const (
+	BootCold     = "cold"
+	BootSnapshot = "snapshot"
+	BootTemplate = "template"
+)
+
 // Options are the driver's settings.
 var Options = []drivers.Option{
 	{Name: "accel", Values: []string{"auto", "kvm", "tcg"}, Default: "auto", Doc: "accelerator: auto is kvm where hardware-assisted KVM is usable, else tcg (full emulation)"},
@@ -89,7 +110,7 @@ var Options = []drivers.Option{
 	{Name: "kernel", HostPath: true, Doc: "the guest kernel image (default: the newest /boot/vmlinuz-*)"},
 	{Name: "binary", HostPath: true, Default: "qemu-system-x86_64", Doc: "the QEMU binary"},
 	{Name: "network", Values: []string{"none", "tap"}, Default: "none", Doc: "none: no NIC; tap: a NIC (virtio-net, or e1000 with devices=emulated) on a tap in a peer namespace virtbench creates (image=minimal only)"},
-	{Name: "boot", Values: []string{"cold", "snapshot"}, Default: "cold", Doc: "cold: every VM boots its kernel; snapshot: one VM boots and waits for its workload, QEMU saves it, and every VM starts from that state (-incoming), then receives its workload (image=minimal only)"},
+	{Name: "boot", Values: []string{BootCold, BootSnapshot, BootTemplate}, Default: BootCold, Doc: "cold: every VM boots its kernel; snapshot: one VM boots and waits for its workload, QEMU saves it, and every VM starts from that state (-incoming), then receives its workload; template: as snapshot, but the template's RAM is a file every VM maps copy-on-write, shared until written (Kata's VM templating; image=minimal only)"},
 }
 
 func init() {
@@ -102,8 +123,9 @@ func init() {
 		Options:  Options,
 		Tools:    []drivers.Tool{{Name: "qemu", Version: []string{"qemu-system-x86_64", "--version"}}},
 		Measures: map[string]results.Kind{
-			MetricSnapshotCreate: {Family: results.FamilyStartup, Unit: "sec", Better: results.LowerIsBetter, Once: true, Doc: "with boot=snapshot, making the snapshot: booting the template VM and saving it, once per run and variant"},
-			MetricSnapshotBytes:  {Family: results.FamilyDisk, Unit: "B", Better: results.LowerIsBetter, Once: true, Doc: "with boot=snapshot, the saved template's size on disk"},
+			MetricSnapshotCreate: {Family: results.FamilyStartup, Unit: "sec", Better: results.LowerIsBetter, Once: true, Doc: "with boot=snapshot or template, making the snapshot: booting the template VM and saving it, once per run and variant"},
+			MetricSnapshotBytes:  {Family: results.FamilyDisk, Unit: "B", Better: results.LowerIsBetter, Once: true, Doc: "with boot=snapshot or template, the saved device state's size on disk (with template, the RAM is not in it)"},
+			MetricTemplateRAM:    {Family: results.FamilyMemory, Unit: "B", Better: results.LowerIsBetter, Once: true, Doc: "with boot=template, the template's RAM file as the host holds it (its allocated bytes), which every VM maps and the host holds once"},
 		},
 		Labels: Labels,
 		GuestMemory: func(opts map[string]string, memoryBytes int64) int64 {
@@ -125,14 +147,18 @@ const (
 	LabelTBSize         = "tb_size_mib"
 )
 
+// BootNote is what VMs started from a saved template share, for the
+// report beside the boot comparisons.
+const BootNote = "What restored VMs share: every VM started from one snapshot or template (boot=snapshot, boot=template) begins as a copy of the same guest — its kernel's memory layout (KASLR offsets), its page cache, the random pool until virtbench credits fresh entropy, the clock continued from the template's. With boot=template the copy is not made: every VM maps the template's RAM file copy-on-write, so pages it has not written are the same physical pages in every VM, as KSM would merge them. Like KSM, such shared pages are a side channel between VMs (the time to write a shared page, cache attacks on shared memory), and a secret in the template's memory is in every clone: templates suit VMs of one tenant."
+
 // Labels declare what a VM instance's labels say.
 var Labels = []results.Label{
 	{Key: LabelMachine, Role: results.LabelSetting, Doc: "the QEMU machine type (microvm, pc, q35)"},
 	{Key: LabelDevices, Role: results.LabelDevices, Doc: "virtio (paravirtual) or emulated device models",
-		Technique: &results.Technique{On: "virtio", Off: "emulated"}},
+		Technique: &results.Technique{On: []string{"virtio"}, Off: "emulated"}},
 	{Key: LabelImage, Role: results.LabelImage, Doc: "the guest image: minimal (the agent is init) or debian (a full OS)", FullOS: []string{"debian"}},
-	{Key: LabelBoot, Role: results.LabelSetting, Doc: "how the VM started: a cold boot or restored from a snapshot",
-		Technique: &results.Technique{On: "snapshot", Off: "cold", Compare: []string{results.MetricStartup, results.MetricPSS}}},
+	{Key: LabelBoot, Role: results.LabelSetting, Doc: "how the VM started: a cold boot, restored from a snapshot, or cloned from a template whose memory it shares",
+		Technique: &results.Technique{On: []string{BootSnapshot, BootTemplate}, Off: BootCold, Compare: []string{results.MetricStartup, results.MetricPSS, results.MetricHostMemDrop, results.MetricDensityMemDrop}, Note: BootNote}},
 	{Key: LabelAccel, Role: results.LabelAccel, Doc: "the accelerator QEMU reported running the guest on"},
 	{Key: LabelAccelRequested, Role: results.LabelAccelRequested, Doc: "the accel option the variant ran with: auto (kvm where hardware-assisted KVM is usable, else tcg), kvm or tcg"},
 	{Key: LabelTBSize, Doc: "TCG's translation block cache, MiB"},
@@ -177,7 +203,7 @@ type Config struct {
 	Binary string
 	// Network is none or tap.
 	Network string
-	// Boot is cold or snapshot.
+	// Boot is BootCold, BootSnapshot or BootTemplate.
 	Boot string
 }
 
@@ -199,8 +225,8 @@ func parseConfig(opts map[string]string) (Config, error) {
 		return Config{}, errors.New("qemu: devices=emulated needs machine=pc or q35 (microvm has only virtio devices)")
 	case c.Network == "tap" && c.Image == "debian":
 		return Config{}, errors.New("qemu: network=tap needs image=minimal (the Debian guest does not configure the address)")
-	case c.Boot == "snapshot" && c.Image == "debian":
-		return Config{}, errors.New("qemu: boot=snapshot needs image=minimal (the snapshot's agent waits for its workload as the guest's init)")
+	case c.Boot != BootCold && c.Image == "debian":
+		return Config{}, fmt.Errorf("qemu: boot=%s needs image=minimal (the saved VM's agent waits for its workload as the guest's init)", c.Boot)
 	}
 	return c, nil
 }
@@ -219,13 +245,16 @@ type Driver struct {
 
 	peer vnet.LazyPeer
 
-	// With boot=snapshot: the saved template, made once, and what making
-	// it took.
+	// With boot=snapshot or template: the saved template, made once, and
+	// what making it took; with template also its RAM file and the bytes
+	// the host holds of it.
 	snapOnce  sync.Once
 	snapFile  string
 	snapTook  time.Duration
 	snapBytes int64
 	snapErr   error
+	ramFile   string
+	ramBytes  int64
 }
 
 var (
@@ -241,12 +270,18 @@ const SnapshotTimeout = 3 * time.Minute
 // snapshot makes the template VM's snapshot once: a VM boots in template
 // mode, its agent waits for a workload, and QEMU saves it stopped into a
 // file in the run's state directory (removed with it). Every VM of the
-// driver then starts from that file.
+// driver then starts from that file. With boot=template the template's
+// RAM is a file in the state directory too (share=on: its writes reach
+// the file), and the snapshot leaves it out (x-ignore-shared): every VM
+// maps that file copy-on-write instead of loading a copy.
 func (d *Driver) snapshot() error {
 	d.snapOnce.Do(func() {
 		begin := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), SnapshotTimeout)
 		defer cancel()
+		if d.cfg.Boot == BootTemplate {
+			d.ramFile = filepath.Join(d.env.StateDir, "qemu-template-ram")
+		}
 		inst, err := d.launch(begin, drivers.Spec{ID: "snapshot-template"}, template)
 		if err != nil {
 			d.snapErr = fmt.Errorf("qemu: snapshot template: %w", err)
@@ -273,7 +308,7 @@ func (d *Driver) snapshot() error {
 			return
 		}
 		f.Close()
-		if err := inst.mon.save(ctx, f.Name()); err != nil {
+		if err := inst.mon.save(ctx, f.Name(), d.ramFile != ""); err != nil {
 			os.Remove(f.Name())
 			d.snapErr = fmt.Errorf("qemu: snapshot: %w", err)
 			return
@@ -284,27 +319,49 @@ func (d *Driver) snapshot() error {
 			d.snapErr = fmt.Errorf("qemu: snapshot: %w", err)
 			return
 		}
+		if d.ramFile != "" {
+			if d.ramBytes, err = allocatedBytes(d.ramFile); err != nil {
+				d.snapErr = fmt.Errorf("qemu: template: %w", err)
+				return
+			}
+		}
 		d.snapFile, d.snapTook, d.snapBytes = f.Name(), time.Since(begin), info.Size()
 	})
 	return d.snapErr
 }
 
-// Prepared reports, with boot=snapshot, how long making the snapshot took
-// (booting the template and saving it) and its size on disk.
+// allocatedBytes returns the bytes a file holds on its file system (its
+// blocks): of a sparse RAM file, the pages the guest wrote.
+func allocatedBytes(path string) (int64, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return 0, err
+	}
+	return st.Blocks * 512, nil
+}
+
+// Prepared reports, with boot=snapshot or template, how long making the
+// snapshot took (booting the template and saving it) and its size on
+// disk; with template also the template's RAM file.
 func (d *Driver) Prepared() []drivers.Measure {
 	if d.snapFile == "" {
 		return nil
 	}
-	return []drivers.Measure{
+	ms := []drivers.Measure{
 		{Metric: MetricSnapshotCreate, Unit: "sec", Value: d.snapTook.Seconds()},
 		{Metric: MetricSnapshotBytes, Unit: "B", Value: float64(d.snapBytes)},
 	}
+	if d.ramFile != "" {
+		ms = append(ms, drivers.Measure{Metric: MetricTemplateRAM, Unit: "B", Value: float64(d.ramBytes)})
+	}
+	return ms
 }
 
 // The driver's own metrics (declared in its drivers.Info.Measures).
 const (
 	MetricSnapshotCreate = "snapshot_create"
 	MetricSnapshotBytes  = "snapshot_bytes"
+	MetricTemplateRAM    = "template_ram_bytes"
 )
 
 // New returns a QEMU driver for env.
@@ -393,7 +450,7 @@ func (d *Driver) Check(context.Context) error {
 	if err := d.images(); err != nil {
 		return fmt.Errorf("qemu: images: %w", err)
 	}
-	if d.cfg.Boot == "snapshot" {
+	if d.cfg.Boot != BootCold {
 		return d.snapshot()
 	}
 	return nil
@@ -439,7 +496,7 @@ const MaxCmdline = 2048
 // reads up to vminit.MaxWorkloadLine bytes. It assumes the longest
 // command line this configuration makes (TCG, a disk, a NIC).
 func (d *Driver) CheckArgs(args []string) error {
-	if d.cfg.Boot == "snapshot" {
+	if d.cfg.Boot != BootCold {
 		line, err := vminit.FormatWorkload(vminit.Workload{Args: args, Nonce: guest.NewNonce(), IP: "255.255.255.255/32", Seed: make([]byte, 32), Disk: true})
 		if err != nil {
 			return fmt.Errorf("qemu: %w", err)
@@ -461,8 +518,8 @@ func (d *Driver) CheckArgs(args []string) error {
 	return nil
 }
 
-// Start boots a VM, or with boot=snapshot starts one from the snapshot
-// (made by Check, else now). ctx bounds nothing past the exec: the VM's
+// Start boots a VM, or with boot=snapshot or template starts one from the
+// snapshot (made by Check, else now). ctx bounds nothing past the exec: the VM's
 // lifetime is not tied to it.
 func (d *Driver) Start(_ context.Context, spec drivers.Spec) (drivers.Instance, error) {
 	begin := time.Now()
@@ -470,7 +527,7 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (drivers.Instance, 
 		return nil, fmt.Errorf("qemu: images: %w", err)
 	}
 	m := cold
-	if d.cfg.Boot == "snapshot" {
+	if d.cfg.Boot != BootCold {
 		if err := d.snapshot(); err != nil {
 			return nil, err
 		}
@@ -501,7 +558,7 @@ func (d *Driver) launch(begin time.Time, spec drivers.Spec, m mode) (_ *instance
 		}
 	}
 	id := drivers.SafeName(spec.ID)
-	inst := &instance{id: spec.ID, mode: m, vmReady: make(chan struct{}), waiting: make(chan struct{})}
+	inst := &instance{id: spec.ID, mode: m, ramFile: d.ramFile, vmReady: make(chan struct{}), waiting: make(chan struct{})}
 	defer inst.undo.OnError(&err)
 	qmpPath, qmpListener, err := d.makeInstanceDir(inst, id)
 	if err != nil {
@@ -533,7 +590,8 @@ func (d *Driver) launch(begin time.Time, spec drivers.Spec, m mode) (_ *instance
 		if inst.workload, err = restoreWorkload(args, nonce, ip, usesDisk(spec.Workload)); err != nil {
 			return nil, err
 		}
-		qargs = append(qargs, "-incoming", "exec:cat "+d.snapFile)
+		inst.incoming = "exec:cat " + d.snapFile
+		qargs = append(qargs, "-incoming", "defer")
 	}
 	if err := d.startVMM(inst, begin, qargs, extra, nonce); err != nil {
 		return nil, err
@@ -664,7 +722,9 @@ func (d *Driver) startVMM(inst *instance, begin time.Time, qargs []string, extra
 // the tap at fd 4; nonce marks the agent's protocol lines. A snapshot's
 // template and the VMs restored from it get the same command line: no
 // agent arguments, no address and no nonce (they come on the console),
-// and SnapshotParam.
+// and SnapshotParam. With boot=template their RAM is the template's file:
+// shared (share=on) by the template, which writes it, and private
+// (share=off: MAP_PRIVATE, copy-on-write) in every clone.
 func (d *Driver) commandLine(accel string, memMiB int, disk, ip string, agentArgs []string, nonce guest.Nonce, m mode) []string {
 	c := d.cfg
 	machine := c.Machine
@@ -672,6 +732,15 @@ func (d *Driver) commandLine(accel string, memMiB int, disk, ip string, agentArg
 		// No legacy timer or interrupt controller. The RTC stays: without
 		// it the guest kernel spends seconds failing to read the time.
 		machine += ",pit=off,pic=off"
+	}
+	var ram []string
+	if c.Boot == BootTemplate && m != cold {
+		share := "off"
+		if m == template {
+			share = "on"
+		}
+		machine += ",memory-backend=ram"
+		ram = []string{"-object", fmt.Sprintf("memory-backend-file,id=ram,size=%dM,mem-path=%s,share=%s", memMiB, d.ramFile, share)}
 	}
 	accelArg, cpu := "kvm", "host"
 	if accel == "tcg" {
@@ -686,6 +755,7 @@ func (d *Driver) commandLine(accel string, memMiB int, disk, ip string, agentArg
 		"-kernel", d.kernel.Vmlinux, "-initrd", d.initrd.Path,
 		"-append", strings.Join(d.kernelCmdline(accel, disk != "", ip, agentArgs, nonce, m), " "),
 	}
+	args = append(args, ram...)
 	if c.Machine != "microvm" {
 		if bios := "/usr/share/qemu/qboot.rom"; fileExists(bios) {
 			args = append(args, "-bios", bios)
@@ -810,6 +880,11 @@ type instance struct {
 	dirFD    *os.File // open until QMP is connected: the socket's path uses it
 	disk     string
 	ramBytes int64
+	// ramFile is the template's RAM file this VM maps (boot=template), or
+	// "": its RAM is anonymous memory.
+	ramFile string
+	// incoming is a restored VM's migration source (QMP migrate-incoming).
+	incoming string
 	p        *agentproc.Process
 	console  interface {
 		Write([]byte) (int, error)
@@ -889,11 +964,17 @@ func (i *instance) watchVMM(qmpPath, requested string) {
 	}
 }
 
-// resume waits until the incoming migration has loaded the snapshot,
-// lets the VM run, and writes its workload on the console.
+// resume loads the snapshot (an incoming migration, which QEMU deferred
+// until QMP asks: with boot=template, x-ignore-shared is set first, on
+// both sides, so that the RAM the snapshot left out comes from the
+// file), waits until it is loaded, lets the VM run, and writes its
+// workload on the console.
 func (i *instance) resume(ctx context.Context) error {
 	rctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
+	if err := i.mon.migrateIncoming(rctx, i.incoming, i.ramFile != ""); err != nil {
+		return fmt.Errorf("qemu: restoring the snapshot: %w", err)
+	}
 	for {
 		st, err := i.mon.status(rctx)
 		if err != nil {
@@ -966,8 +1047,12 @@ func (i *instance) Ready(ctx context.Context) (drivers.Readiness, error) {
 	r.Phases = []drivers.Phase{{Name: "vmm", At: i.vmmUp}}
 	r.Labels = i.labels
 	if i.mode == restore {
-		// No boot: the guest's clocks continue the template's.
+		// No boot: the guest's clocks continue the template's. Its agent's
+		// steps are placed by their distance to READY on its own clock.
 		r.Phases = append(r.Phases, drivers.Phase{Name: "restore", At: i.restored})
+		r.Phases = append(r.Phases, r.StepPhases(func(sec float64) time.Time {
+			return r.At.Add(-time.Duration((r.Guest.MonoSec - sec) * float64(time.Second)))
+		})...)
 		return r, nil
 	}
 	boot := r.Guest.VCPUSec
@@ -997,7 +1082,7 @@ func (i *instance) WritableUsage() (images.Usage, error) {
 // MemoryParts splits QEMU's resident memory into the guest RAM mapping
 // (found in smaps by its size) and the VMM's own overhead.
 func (i *instance) MemoryParts() (map[string]int64, error) {
-	ram, total, err := guestRAMResident(context.Background(), int32(i.p.Pid()), i.ramBytes)
+	ram, total, err := guestRAMResident(context.Background(), int32(i.p.Pid()), i.ramBytes, i.ramFile)
 	if err != nil {
 		return nil, err
 	}
@@ -1005,9 +1090,10 @@ func (i *instance) MemoryParts() (map[string]int64, error) {
 }
 
 // guestRAMResident returns, from the process's smaps (read by gopsutil),
-// the Rss of its first anonymous mapping (no path) of exactly ramBytes,
-// the guest's RAM, and the Rss of all its mappings.
-func guestRAMResident(ctx context.Context, pid int32, ramBytes int64) (ram, total int64, err error) {
+// the Rss of its first mapping of exactly ramBytes with path ramFile (""
+// for anonymous memory), the guest's RAM, and the Rss of all its
+// mappings.
+func guestRAMResident(ctx context.Context, pid int32, ramBytes int64, ramFile string) (ram, total int64, err error) {
 	maps, err := (&process.Process{Pid: pid}).MemoryMapsWithContext(ctx, false)
 	if err != nil {
 		return 0, 0, fmt.Errorf("qemu: smaps of process %d: %w", pid, err)
@@ -1015,7 +1101,7 @@ func guestRAMResident(ctx context.Context, pid int32, ramBytes int64) (ram, tota
 	found := false
 	for _, m := range *maps {
 		total += int64(m.Rss) << 10
-		if !found && m.Path == "" && int64(m.Size)<<10 == ramBytes {
+		if !found && m.Path == ramFile && int64(m.Size)<<10 == ramBytes {
 			ram, found = int64(m.Rss)<<10, true
 		}
 	}

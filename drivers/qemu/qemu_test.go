@@ -191,17 +191,25 @@ func TestTapNetwork(t *testing.T) {
 
 // TestSnapshotBoot makes a snapshot once and starts VMs from it: each gets
 // its own workload, address and disk, reports READY without a boot, and
-// serves over its own network path; the snapshot file is what stays in the
-// state directory, for the run's later instances.
+// serves over its own network path; the snapshot file (with boot=template
+// also the RAM file) is what stays in the state directory, for the run's
+// later instances. With boot=template the VMs map the template's RAM
+// file, and the snapshot holds no RAM.
 func TestSnapshotBoot(t *testing.T) {
 	drivertest.RequiresRoot(t)
-	env := drivertest.NewEnv(t, drivertest.Options{Options: map[string]string{"accel": "tcg", "boot": "snapshot", "network": "tap"}})
+	for _, boot := range []string{qemu.BootSnapshot, qemu.BootTemplate} {
+		t.Run(boot, func(t *testing.T) { testSnapshotBoot(t, boot) })
+	}
+}
+
+func testSnapshotBoot(t *testing.T, boot string) {
+	env := drivertest.NewEnv(t, drivertest.Options{Options: map[string]string{"accel": "tcg", "boot": boot, "network": "tap"}})
 	d, err := qemu.New(env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	drivertest.Check(t, d)
-	var took, size float64
+	var took, size, ram float64
 	for _, m := range d.Prepared() {
 		// What the driver reports of itself is declared, in its unit.
 		if k := results.KindOf(m.Metric); !results.Declared(m.Metric) || k.Unit != m.Unit || !k.Once {
@@ -212,10 +220,17 @@ func TestSnapshotBoot(t *testing.T) {
 			took = m.Value
 		case qemu.MetricSnapshotBytes:
 			size = m.Value
+		case qemu.MetricTemplateRAM:
+			ram = m.Value
 		}
 	}
-	if took <= 0 || size < 1<<20 {
-		t.Fatalf("Prepared() = %v: want the snapshot's creation time and size", d.Prepared())
+	switch {
+	case took <= 0:
+		t.Fatalf("Prepared() = %v: want the snapshot's creation time", d.Prepared())
+	case boot == qemu.BootSnapshot && (size < 1<<20 || ram != 0):
+		t.Fatalf("Prepared() = %v: want a snapshot with the RAM in it, no template RAM file", d.Prepared())
+	case boot == qemu.BootTemplate && (size <= 0 || size >= 1<<20 || ram < 1<<20):
+		t.Fatalf("Prepared() = %v: want a snapshot without the RAM (under 1 MiB) and a template RAM file of the pages the guest wrote", d.Prepared())
 	}
 	for _, spec := range []drivers.Spec{
 		{ID: "snap-cpu", Workload: "cpu", Args: []string{"-ops", "5"}},
@@ -226,7 +241,7 @@ func TestSnapshotBoot(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := drivertest.Ready(t, inst, 2*time.Minute)
-		if r.Labels["boot"] != "snapshot" || r.GuestBoot != 0 || len(r.Phases) != 2 || r.Phases[1].Name != "restore" || !r.At.After(r.Phases[1].At) {
+		if r.Labels["boot"] != boot || r.GuestBoot != 0 || len(r.Phases) != 2 || r.Phases[1].Name != "restore" || !r.At.After(r.Phases[1].At) {
 			t.Errorf("%s: labels %v, guest boot %v, phases %+v: want a restore, no boot", spec.ID, r.Labels, r.GuestBoot, r.Phases)
 		}
 		results := 0
@@ -248,6 +263,11 @@ func TestSnapshotBoot(t *testing.T) {
 		if results == 0 {
 			t.Errorf("%s: no result from the restored VM", spec.ID)
 		}
+		// The guest's RAM is found, anonymous or the template's file.
+		parts, err := inst.(drivers.MemoryParter).MemoryParts()
+		if err != nil || parts["guest_ram_resident"] <= 0 {
+			t.Errorf("%s: MemoryParts = %v, %v; want the guest RAM's resident bytes", spec.ID, parts, err)
+		}
 		if err := inst.Stop(context.Background()); err != nil {
 			t.Errorf("%s: Stop: %v", spec.ID, err)
 		}
@@ -264,7 +284,7 @@ func TestSnapshotBoot(t *testing.T) {
 	// and the network peer.
 	entries, _ := os.ReadDir(env.StateDir)
 	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), "qemu-snapshot-") && e.Name() != "qemu-net" {
+		if !strings.HasPrefix(e.Name(), "qemu-snapshot-") && e.Name() != "qemu-net" && (boot != qemu.BootTemplate || e.Name() != "qemu-template-ram") {
 			t.Errorf("left in the state directory: %s", e.Name())
 		}
 	}

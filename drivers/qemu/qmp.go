@@ -92,6 +92,37 @@ func (m *monitor) status(ctx context.Context) (raw.RunState, error) {
 	return st.Status, nil
 }
 
+// ignoreShared sets the migration capability x-ignore-shared: shared RAM
+// is not migrated, and the incoming side keeps the RAM its own mapping of
+// the same file holds. go-qemu's generated commands (qmp/raw) predate the
+// capability, so the command goes as JSON through its Monitor.Run.
+func (m *monitor) ignoreShared(ctx context.Context) error {
+	cmd := []byte(`{"execute":"migrate-set-capabilities","arguments":{"capabilities":[{"capability":"x-ignore-shared","state":true}]}}`)
+	err := m.within(ctx, func() error {
+		_, err := m.mon.Run(cmd)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("qmp: migrate-set-capabilities x-ignore-shared: %w", err)
+	}
+	return nil
+}
+
+// migrateIncoming starts loading a VM's state from uri into a QEMU that
+// was started with -incoming defer; with ignoreShared, as save wrote it
+// with ignoreShared. It returns once the load started: see status.
+func (m *monitor) migrateIncoming(ctx context.Context, uri string, ignoreShared bool) error {
+	if ignoreShared {
+		if err := m.ignoreShared(ctx); err != nil {
+			return err
+		}
+	}
+	if err := m.within(ctx, func() error { return m.raw.MigrateIncoming(uri) }); err != nil {
+		return fmt.Errorf("qmp: migrate-incoming: %w", err)
+	}
+	return nil
+}
+
 // cont lets a stopped VM run.
 func (m *monitor) cont(ctx context.Context) error {
 	if err := m.within(ctx, m.raw.Cont); err != nil {
@@ -102,10 +133,16 @@ func (m *monitor) cont(ctx context.Context) error {
 
 // save stops the VM and writes its state to file through a migration to
 // "exec:cat > file" (QEMU 7.2 has no file: URI), and waits until the
-// migration completed.
-func (m *monitor) save(ctx context.Context, file string) error {
+// migration completed. With ignoreShared the RAM QEMU maps shared (a
+// memory-backend-file with share=on) is left out of the state.
+func (m *monitor) save(ctx context.Context, file string, ignoreShared bool) error {
 	if err := m.within(ctx, m.raw.Stop); err != nil {
 		return fmt.Errorf("qmp: stop: %w", err)
+	}
+	if ignoreShared {
+		if err := m.ignoreShared(ctx); err != nil {
+			return err
+		}
 	}
 	if err := m.within(ctx, func() error { return m.raw.Migrate("exec:cat > "+file, nil, nil, nil) }); err != nil {
 		return fmt.Errorf("qmp: migrate: %w", err)

@@ -27,11 +27,11 @@ func TestGuestRAMResident(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.WithValue(context.Background(), common.EnvKey, common.EnvMap{common.HostProcEnvKey: proc})
-	ram, total, err := guestRAMResident(ctx, 4242, 256<<20)
+	ram, total, err := guestRAMResident(ctx, 4242, 256<<20, "")
 	if err != nil || ram != 71680<<10 || total != 163976<<10 {
 		t.Errorf("guestRAMResident = %d, %d, %v; want %d, %d", ram, total, err, 71680<<10, 163976<<10)
 	}
-	if _, total, err := guestRAMResident(ctx, 4242, 512<<20); err == nil || total != 163976<<10 {
+	if _, total, err := guestRAMResident(ctx, 4242, 512<<20, ""); err == nil || total != 163976<<10 {
 		t.Errorf("guestRAMResident with no mapping of that size = total %d, %v; want the total and an error", total, err)
 	}
 }

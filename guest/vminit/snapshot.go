@@ -62,21 +62,44 @@ func FromSnapshot() bool {
 	return CmdlineValue(SnapshotParam) == "1"
 }
 
-// AwaitWorkload sets up what every clone shares, turns the console's echo
+// The steps of a restored VM's agent before its workload (AwaitWorkload's
+// step), which the host shows as phases of its start.
+const (
+	// StepWake ends when the first byte of the Workload line arrived: the
+	// restored guest ran again and its console delivered.
+	StepWake = "wake"
+	// StepConsole ends when the whole line was read.
+	StepConsole = "console"
+	// StepVMSetup ends when the entropy was credited and the NIC and the
+	// disk (or /tmp's tmpfs) were set up.
+	StepVMSetup = "vm_setup"
+)
+
+// AwaitWorkload sets up what every clone shares (file systems, modules,
+// loopback up, a tmpfs on /tmp), turns the console's echo
 // off (the Workload line carries the clone's entropy, which must not come
 // back on the console into the host's logs), prints WaitingLine, reads the
 // Workload from console, credits its seed to the kernel's random pool,
-// then sets up the NIC and the disk, and returns the Workload. Its Nonce
+// then sets up the NIC and mounts the disk on /tmp where the workload
+// uses it, and returns the Workload. step is
+// called as each of StepWake, StepConsole and StepVMSetup ends. Its Nonce
 // is valid when the error is nil.
-func AwaitWorkload(console *os.File, out io.Writer) (Workload, error) {
+func AwaitWorkload(console *os.File, out io.Writer, step func(name string)) (Workload, error) {
 	if err := setupEarly(); err != nil {
+		return Workload{}, err
+	}
+	if err := netif.Up("lo"); err != nil {
+		return Workload{}, fmt.Errorf("vm init: %w", err)
+	}
+	if err := mountTmpfs(); err != nil {
 		return Workload{}, err
 	}
 	if err := rawConsole(console); err != nil {
 		return Workload{}, err
 	}
 	fmt.Fprintln(out, WaitingLine)
-	line, err := readLine(console)
+	line, err := readLine(console, func() { step(StepWake) })
+	step(StepConsole)
 	if err != nil {
 		return Workload{}, fmt.Errorf("vm init: waiting for a workload: %w", err)
 	}
@@ -87,19 +110,16 @@ func AwaitWorkload(console *os.File, out io.Writer) (Workload, error) {
 	if err := addEntropy(w.Seed); err != nil {
 		return w, err
 	}
-	if err := netif.Up("lo"); err != nil {
-		return w, fmt.Errorf("vm init: %w", err)
-	}
 	if w.IP != "" {
 		if err := setAddress(w.IP); err != nil {
 			return w, err
 		}
 	}
 	if w.Disk {
+		// Over the template's tmpfs.
 		err = mountScratch()
-	} else {
-		err = mountTmpfs()
 	}
+	step(StepVMSetup)
 	return w, err
 }
 
@@ -154,12 +174,17 @@ func ParseWorkload(line string) (Workload, error) {
 }
 
 // readLine reads up to a newline one byte at a time, so that nothing after
-// the line (STOP, later) is taken from the console.
-func readLine(r io.Reader) (string, error) {
+// the line (STOP, later) is taken from the console; first is called once
+// the first byte arrived.
+func readLine(r io.Reader, first func()) (string, error) {
 	var b strings.Builder
 	var c [1]byte
 	for b.Len() < MaxWorkloadLine {
 		n, err := r.Read(c[:])
+		if n == 1 && first != nil {
+			first()
+			first = nil
+		}
 		if n == 1 {
 			if c[0] == '\n' {
 				return b.String(), nil

@@ -21,7 +21,7 @@ func TestWorkloadLine(t *testing.T) {
 	// The line is read one byte at a time, so that what follows it on
 	// the console (STOP) stays there.
 	r := io.MultiReader(bytes.NewReader(line), strings.NewReader(StopCommand+"\n"))
-	got, err := readLine(r)
+	got, err := readLine(r, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestRawConsole(t *testing.T) {
 	}
 	line := "WORKLOAD " + strings.Repeat("s", 6000) + "\n"
 	go master.Write([]byte(line))
-	got, err := readLine(slave)
+	got, err := readLine(slave, nil)
 	if err != nil || got != strings.TrimSuffix(line, "\n") {
 		t.Fatalf("readLine = %d bytes, %v; want %d bytes", len(got), err, len(line)-1)
 	}

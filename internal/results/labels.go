@@ -53,11 +53,17 @@ type Label struct {
 	FullOS []string
 }
 
-// Technique is an aspect two VM variants may differ in: the label's value
-// with the technique and without (an instance without the label has the
-// baseline's), and the results the technique is about.
+// Technique is an aspect two VM variants may differ in: the label's values
+// with a technique and its value without (an instance without the label
+// has the baseline's), and the results the technique is about.
 type Technique struct {
-	On, Off string
+	// On lists the values with a technique, in order: each is compared
+	// against Off and against the values before it.
+	On  []string
+	Off string
+	// Note says what the technique changes beyond its figures (what it
+	// shares, what follows for isolation), for the report.
+	Note string
 	// Compare lists the metrics to compare; nil: every single-instance
 	// speed (Kind.Speed).
 	Compare []string
@@ -122,7 +128,7 @@ const MitigationsNotExposed = "not exposed"
 // labels declares the runner's labels; drivers add theirs (DeclareLabel).
 var labels = map[string]Label{
 	LabelKSM: {Key: LabelKSM, Role: LabelSetting, Doc: "KSM merged the instance's identical pages with others'",
-		Technique: &Technique{On: "on", Off: "off", Compare: []string{MetricHostMemDrop, MetricPSS, MetricDensityMemDrop}}},
+		Technique: &Technique{On: []string{"on"}, Off: "off", Compare: []string{MetricHostMemDrop, MetricPSS, MetricDensityMemDrop}}},
 	LabelGuestKernel: {Key: LabelGuestKernel, Doc: "the release of the instance's own kernel"},
 	LabelMitigations: {Key: LabelMitigations, Doc: "the CPU vulnerability mitigations of the instance's own kernel"},
 	LabelSaturated:   {Key: LabelSaturated, Doc: "the host's CPU was saturated during the density step"},
@@ -147,7 +153,7 @@ func DeclareLabel(l Label) {
 
 func sameLabel(a, b Label) bool {
 	return a.Key == b.Key && a.Doc == b.Doc && a.Role == b.Role && slices.Equal(a.FullOS, b.FullOS) &&
-		(a.Technique == nil) == (b.Technique == nil) && (a.Technique == nil || a.Technique.On == b.Technique.On && a.Technique.Off == b.Technique.Off && slices.Equal(a.Technique.Compare, b.Technique.Compare))
+		(a.Technique == nil) == (b.Technique == nil) && (a.Technique == nil || slices.Equal(a.Technique.On, b.Technique.On) && a.Technique.Note == b.Technique.Note && a.Technique.Off == b.Technique.Off && slices.Equal(a.Technique.Compare, b.Technique.Compare))
 }
 
 // LabelOf returns the declaration of a label key.
