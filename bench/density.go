@@ -3,12 +3,14 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/dustin/go-humanize"
+	"github.com/shirou/gopsutil/v4/process"
 
 	"virtbench/drivers"
 	"virtbench/guest"
@@ -19,6 +21,11 @@ import (
 // densityProjectionMargin is how much more than the last step's memory
 // and tasks per instance the next step is projected to take.
 const densityProjectionMargin = 1.5
+
+// SweepResolution is the share of its count below which a sweep takes no
+// more steps: it ends within that share of the limit that stopped it
+// (where KSM keeps merging, the limit creeps up with every step).
+const SweepResolution = 0.04
 
 // CPUSaturated is the host CPU utilisation (busy share of all CPUs) at
 // which a sweep of idle instances stops: more instances would measure a
@@ -164,9 +171,6 @@ type sweep struct {
 	// instance took in the last step (tasks estimated until measured);
 	// busy is the host's CPU share in its idle window.
 	perInst, tasksPerInst, busy float64
-	// inc, once a step had to shrink to fit, is the increment the sweep
-	// keeps to (0: the scenario's steps).
-	inc int
 }
 
 // newSweep prepares a sweep: the memory floor it keeps (recorded) and how
@@ -207,6 +211,7 @@ func (sw *sweep) baseline(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	sw.t.record(results.Sample{Metric: results.MetricHostMemAvailable, Unit: "B", Value: float64(sw.base)})
 	sw.baseCores, err = sw.t.hostCores(ctx, sw.h)
 	return err
 }
@@ -218,30 +223,29 @@ type stop struct{ limit, why string }
 
 // nextStep returns the instance count of the step after n, or why no
 // more instances fit. Where the step the scenario asks for would not fit,
-// it halves the increment until one fits, and keeps to that increment
-// from then on; it stops once not even a fiftieth of the count fits: the
-// sweep ends within a few percent of the limit that stops it instead of a
-// doubling short of it (each admitted step is at most two thirds of what
-// is left, by the projection's margin, so a few steps get there).
+// it halves the increment until one fits (each step anew: where the
+// instances' memory shrinks after they start, as KSM merges it, the
+// steps grow again); it stops once fewer than SweepResolution of the
+// count fit: the sweep ends within a few percent of the limit that stops it
+// instead of a doubling short of it (each admitted step is at most two
+// thirds of what is left, by the projection's margin, so a few steps get
+// there).
 func (sw *sweep) nextStep(ctx context.Context, n int) (int, stop, error) {
 	busy := 0.0
 	if sw.idle {
 		busy = sw.busy
 	}
 	next := nextCount(sw.ds, n, busy)
-	if sw.inc > 0 {
-		next = min(next, n+sw.inc)
-	}
 	for {
 		why, err := sw.admit(ctx, next-n)
 		if err != nil || why.limit == "" {
 			return next, stop{}, err
 		}
 		more := (next - n) / 2
-		if n == 0 || more < max(1, n/50) {
+		if n == 0 || float64(more) < max(1, SweepResolution*float64(n)) {
 			return n, why, nil
 		}
-		next, sw.inc = n+more, more
+		next = n + more
 	}
 }
 
@@ -456,6 +460,9 @@ func (t *trial) sampleDensity(ctx context.Context, h Host, insts []*started, bas
 		running++
 	}
 	t.record(results.Sample{Metric: results.MetricSamplerDuration, Unit: "sec", Value: time.Since(samplerBegin).Seconds()})
+	if rss, err := ownRSS(ctx); err == nil {
+		t.record(results.Sample{Metric: results.MetricHarnessRSS, Unit: "B", Value: float64(rss)})
+	}
 	avail, err := h.MemAvailable(ctx)
 	if err != nil {
 		return running
@@ -469,6 +476,19 @@ func (t *trial) sampleDensity(ctx context.Context, h Host, insts []*started, bas
 	}
 	t.record(results.Sample{Metric: results.MetricDensityAvailable, Unit: "B", Value: float64(avail)})
 	return running
+}
+
+// ownRSS returns virtbench's own resident memory (gopsutil).
+func ownRSS(ctx context.Context) (uint64, error) {
+	p, err := process.NewProcessWithContext(ctx, int32(os.Getpid()))
+	if err != nil {
+		return 0, err
+	}
+	m, err := p.MemoryInfoWithContext(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return m.RSS, nil
 }
 
 func firstErr(sts []*started) error {

@@ -18,6 +18,9 @@ type Memory struct {
 	// allocated, as opposed to file pages (its binary) that were cached
 	// before it started and are not new memory.
 	PSSAnon int64
+	// PSSShmem is the shmem part of PSS (memfd and tmpfs pages: gVisor's
+	// memory file): memory of the instance's own that is not anonymous.
+	PSSShmem int64
 }
 
 // MemoryOf sums RSS, PSS, USS (private clean + private dirty) and the
@@ -39,6 +42,7 @@ func MemoryOf(ctx context.Context, pids []int32) (Memory, error) {
 		m.PSS += pm.PSS
 		m.USS += pm.USS
 		m.PSSAnon += pm.PSSAnon
+		m.PSSShmem += pm.PSSShmem
 	}
 	return m, nil
 }
@@ -78,6 +82,8 @@ func parseRollup(r io.Reader) (Memory, error) {
 			seen++
 		case "Pss_Anon":
 			dst = &m.PSSAnon
+		case "Pss_Shmem":
+			dst = &m.PSSShmem
 		case "Private_Clean", "Private_Dirty":
 			dst = &m.USS
 		default:

@@ -14,8 +14,8 @@ import (
 )
 
 // TestParseRollup parses smaps_rollup files saved on Linux 6.x (a QEMU
-// under TCG with 256 MiB of guest RAM, and cat) and one in the format of
-// kernels before 5.9, which have no Pss_Anon.
+// under TCG with 256 MiB of guest RAM, and cat), one with shmem pages and
+// one in the format of kernels before 5.9, which have no Pss_Anon.
 func TestParseRollup(t *testing.T) {
 	const kib = 1 << 10
 	tests := []struct {
@@ -25,6 +25,8 @@ func TestParseRollup(t *testing.T) {
 	}{
 		{"qemu", file("testdata/qemu.smaps_rollup"), Memory{RSS: 178496 * kib, PSS: 176464 * kib, USS: (81360 + 94652) * kib, PSSAnon: 94652 * kib}},
 		{"cat", file("testdata/cat.smaps_rollup"), Memory{RSS: 1736 * kib, PSS: 415 * kib, USS: (48 + 112) * kib, PSSAnon: 112 * kib}},
+		// gVisor's memory file is a memfd: shmem, the sandbox's own.
+		{"memfd", text("00400000-7ffd3a3f9000 ---p 00000000 00:00 0 [rollup]\nRss: 4096 kB\nPss: 4000 kB\nPss_Anon: 1000 kB\nPss_File: 500 kB\nPss_Shmem: 2500 kB\nPrivate_Clean: 0 kB\nPrivate_Dirty: 3500 kB\n"), Memory{RSS: 4096 * kib, PSS: 4000 * kib, USS: 3500 * kib, PSSAnon: 1000 * kib, PSSShmem: 2500 * kib}},
 		{"before 5.9", text("00400000-7ffd3a3f9000 ---p 00000000 00:00 0 [rollup]\nRss: 2048 kB\nPss: 1024 kB\nShared_Clean: 1024 kB\nPrivate_Clean: 512 kB\nPrivate_Dirty: 512 kB\n"), Memory{RSS: 2048 * kib, PSS: 1024 * kib, USS: 1024 * kib}},
 	}
 	for _, tt := range tests {

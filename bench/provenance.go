@@ -47,7 +47,7 @@ func Collect(ctx context.Context, driverNames []string) results.Provenance {
 		p.CPUModel = cs[0].ModelName
 	}
 	if v, err := mem.VirtualMemoryWithContext(ctx); err == nil {
-		p.MemoryBytes = int64(v.Total)
+		p.MemoryBytes, p.MemAvailableBytes = int64(v.Total), int64(v.Available)
 	}
 	for _, d := range driverNames {
 		info, err := drivers.Lookup(d)

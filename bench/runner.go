@@ -742,6 +742,7 @@ func (t *trial) sampleMemory(ctx context.Context, insts []*started, memBefore in
 		t.record(results.Sample{Instance: st.id, Metric: results.MetricUSS, Unit: "B", Value: float64(m.USS)})
 		if m.PSSAnon > 0 {
 			t.record(results.Sample{Instance: st.id, Metric: results.MetricPSSAnon, Unit: "B", Value: float64(m.PSSAnon)})
+			t.record(results.Sample{Instance: st.id, Metric: results.MetricPSSOwn, Unit: "B", Value: float64(m.PSSAnon + m.PSSShmem)})
 		}
 		if mp, ok := st.inst.(drivers.MemoryParter); ok {
 			parts, err := mp.MemoryParts()
@@ -762,6 +763,9 @@ func (t *trial) sampleMemory(ctx context.Context, insts []*started, memBefore in
 				t.record(results.Sample{Instance: st.id, Metric: results.MetricCgroupMem, Unit: "B", Value: float64(v)})
 			}
 		}
+	}
+	if memBefore > 0 {
+		t.record(results.Sample{Metric: results.MetricHostMemAvailable, Unit: "B", Value: float64(memBefore)})
 	}
 	if memAfter, err := stableMemAvailable(ctx, t.r.host()); err == nil && running > 0 && memBefore > 0 {
 		drop := float64(memBefore-memAfter) / float64(running)

@@ -112,19 +112,24 @@ func (u cpuUse) perInstance() float64 {
 
 // cpuWindow is one idle-CPU window of a trial, a density step and the host
 // before a sweep: it waits window and measures what insts (none for the
-// host alone) and the host used over it.
+// host alone) and the host used over it. The host's window lies between
+// the two samplings of the instances, so that what the harness spends
+// reading thousands of processes is not counted as the instances' cost;
+// each instance's window runs from one sampling's start to the next's.
 func cpuWindow(ctx context.Context, h Host, insts []*started, window time.Duration) (cpuUse, error) {
-	busy0, total0, herr0 := h.CPUTimes(ctx)
-	use0 := sampleInstances(ctx, insts, false)
 	begin := time.Now()
+	use0 := sampleInstances(ctx, insts, false)
+	busy0, total0, herr0 := h.CPUTimes(ctx)
+	hostBegin := time.Now()
 	select {
 	case <-time.After(window):
 	case <-ctx.Done():
 		return cpuUse{}, ctx.Err()
 	}
+	busy1, total1, herr1 := h.CPUTimes(ctx)
+	hostElapsed := time.Since(hostBegin).Seconds()
 	elapsed := time.Since(begin).Seconds()
 	use1 := sampleInstances(ctx, insts, false)
-	busy1, total1, herr1 := h.CPUTimes(ctx)
 	u := cpuUse{cores: map[*started]float64{}, tasks: map[*started]int{}}
 	for st, u1 := range use1 {
 		if u1.procErr != nil {
@@ -135,9 +140,9 @@ func cpuWindow(ctx context.Context, h Host, insts []*started, window time.Durati
 			u.cores[st] = (u1.proc.CPUSeconds - u0.proc.CPUSeconds) / elapsed
 		}
 	}
-	if herr0 == nil && herr1 == nil && elapsed > 0 {
+	if herr0 == nil && herr1 == nil && hostElapsed > 0 {
 		u.hostOK = true
-		u.hostCores = (busy1 - busy0) / elapsed
+		u.hostCores = (busy1 - busy0) / hostElapsed
 		u.busy = busyFraction(busy0, total0, busy1, total1)
 	}
 	return u, nil

@@ -13,7 +13,13 @@ import (
 type Host struct {
 	Name        string
 	MemoryBytes int64
-	CPUs        int
+	// MemAvailableBytes is what the host had available before the
+	// instances (0: unknown, an empty host: all of MemoryBytes).
+	MemAvailableBytes int64
+	// Ran marks the host the run ran on: where a variant recorded the
+	// host's MemAvailable before its instances, that is its budget's start.
+	Ran  bool
+	CPUs int
 	// PidsMax is how many tasks the host can hold (0: unknown, not a
 	// limit) and TasksInUse how many it held before the instances.
 	PidsMax, TasksInUse int64
@@ -104,22 +110,58 @@ func idleSummary(sums []results.Summary, driver, metric string, minInst int) (re
 	return best, best.N > 0
 }
 
-// memoryCost is the host memory one idle instance takes: the density
-// sweep's MemAvailable drop per instance at its largest count, else the
-// larger of the PSS and the MemAvailable drop of multi-instance trials.
-func memoryCost(sums []results.Summary, driver string) (Cost, bool) {
+// memoryCost is the host memory one more idle instance takes, and what
+// the instances share and the host holds once (file pages: a binary, a
+// kernel image QEMU maps, a template's RAM file). From a density sweep:
+// its MemAvailable drop per instance at its largest count, where the
+// shared pages were held before the sweep. Else the larger of an idle
+// instance's own memory (the anonymous and shmem part of its PSS, where
+// recorded: shared pages are what the rest of its PSS is, once) and the
+// MemAvailable drop of multi-instance trials; for runs that recorded no
+// own memory, the PSS.
+func memoryCost(sums []results.Summary, driver string) (c Cost, shared float64, ok bool) {
 	if s, ok := largest(sums, driver, results.MetricDensityMemDrop); ok {
-		return costOf(s, fmt.Sprintf("MemAvailable drop per instance at %d instances (density sweep)", s.Instances)), true
+		return costOf(s, fmt.Sprintf("MemAvailable drop per instance at %d instances (density sweep)", s.Instances)), 0, true
 	}
 	pss, okP := idleSummary(sums, driver, results.MetricPSS, 1)
+	own, okO := idleSummary(sums, driver, results.MetricPSSOwn, 1)
 	drop, okD := idleSummary(sums, driver, results.MetricHostMemDrop, 2)
+	if okP && okO && own.Instances == pss.Instances {
+		shared = max(pss.Median-own.Median, 0)
+		pss = own
+	}
 	switch {
 	case okD && (!okP || drop.Median > pss.Median):
-		return costOf(drop, fmt.Sprintf("MemAvailable drop per instance at %d instances", drop.Instances)), true
+		return costOf(drop, fmt.Sprintf("MemAvailable drop per instance at %d instances", drop.Instances)), 0, true
+	case okO && pss.Metric == results.MetricPSSOwn:
+		return costOf(pss, fmt.Sprintf("own memory of an idle instance (%d at a time), its shared pages (%s) counted once", pss.Instances, FormatValue(shared, "B"))), shared, true
 	case okP:
-		return costOf(pss, fmt.Sprintf("PSS of an idle instance (%d at a time)", pss.Instances)), true
+		return costOf(pss, fmt.Sprintf("PSS of an idle instance (%d at a time)", pss.Instances)), 0, true
 	}
-	return Cost{}, false
+	return Cost{}, 0, false
+}
+
+// memoryBudget is what instances of driver may take of h's memory: what
+// it had available (all of it where unknown) down to the floor
+// (results.DensityFloor), less what they share, held once. On the host
+// the run ran on, what it had available is what the driver's trials or
+// sweep found before their instances (MetricHostMemAvailable: the host
+// may hold less by then than when the run began), else what the run found
+// when it began.
+func memoryBudget(sums []results.Summary, driver string, h Host, shared float64) float64 {
+	avail := h.MemoryBytes
+	if h.MemAvailableBytes > 0 {
+		avail = min(avail, h.MemAvailableBytes)
+	}
+	if h.Ran {
+		for _, s := range sums {
+			if s.Driver == driver && s.Metric == results.MetricHostMemAvailable && s.N > 0 {
+				avail = min(h.MemoryBytes, int64(s.Median))
+				break
+			}
+		}
+	}
+	return float64(avail-results.DensityFloor(h.MemoryBytes)) - shared
 }
 
 // cpuCost is the CPU one idle instance keeps busy, in cores. From a
@@ -211,7 +253,7 @@ func EstimateCapacity(sums []results.Summary, hosts []Host) []Capacity {
 			continue
 		}
 		seen[s.Driver] = true
-		mem, ok := memoryCost(sums, s.Driver)
+		mem, shared, ok := memoryCost(sums, s.Driver)
 		if !ok || mem.Value <= 0 {
 			continue
 		}
@@ -219,7 +261,7 @@ func EstimateCapacity(sums []results.Summary, hosts []Host) []Capacity {
 		pidC, okPids := pidsCost(sums, s.Driver)
 		diskC, okDisk := diskCost(sums, s.Driver)
 		for _, h := range hosts {
-			limits := []Limit{limit(ResMemory, float64(h.MemoryBytes-results.DensityFloor(h.MemoryBytes)), mem)}
+			limits := []Limit{limit(ResMemory, memoryBudget(sums, s.Driver, h, shared), mem)}
 			var unmeasured []string
 			if okCPU {
 				limits = append(limits, limit(ResCPU, results.CPUCap*float64(h.CPUs), cpuC))
@@ -350,4 +392,4 @@ func WriteCapacity(w io.Writer, caps []Capacity) error {
 }
 
 // CapacityModel states the model in one sentence, for every output.
-var CapacityModel = fmt.Sprintf("capacity: instances that fit = the minimum over resources of budget ÷ per-instance cost; budgets: memory down to max(20%%, 2 GiB) free, CPU up to %.0f%% of the host's CPUs, tasks up to %.0f%% of its pid limit, %.0f%% of free disk; busy instances keep one CPU each busy; ranges from the 95%% confidence intervals.", 100*results.CPUCap, 100*results.PidsCap, 100*results.DiskCap)
+var CapacityModel = fmt.Sprintf("capacity: instances that fit = the minimum over resources of budget ÷ per-instance cost; budgets: memory from what was available when the run began down to max(20%%, 2 GiB) free, less what instances share (held once), CPU up to %.0f%% of the host's CPUs, tasks up to %.0f%% of its pid limit, %.0f%% of free disk; busy instances keep one CPU each busy; ranges from the 95%% confidence intervals.", 100*results.CPUCap, 100*results.PidsCap, 100*results.DiskCap)

@@ -66,6 +66,40 @@ func TestCapacityBinding(t *testing.T) {
 	}
 }
 
+// TestCapacityOwnMemory: a single idle instance's own memory (the
+// anonymous and shmem part of its PSS) is what each more instance costs,
+// and the rest of its PSS (file pages the instances share) is taken from
+// the budget once; the budget starts from what the host had available.
+// A cold QEMU maps its kernel image: 88 MiB of its 252 MiB PSS, shared.
+func TestCapacityOwnMemory(t *testing.T) {
+	const mib, gib = 1 << 20, 1 << 30
+	sums := []results.Summary{
+		sum("vm", results.MetricPSS, "B", 252*mib, 252*mib, 252*mib),
+		sum("vm", results.MetricPSSOwn, "B", 164*mib, 164*mib, 164*mib),
+	}
+	// 24 GiB with 21 GiB available: 21 GiB less the 4.8 GiB floor, less
+	// 88 MiB shared once, is 16504 MiB: 100 VMs of 164 MiB.
+	host := Host{Name: "h", MemoryBytes: 24 * gib, MemAvailableBytes: 21 * gib, CPUs: 2}
+	c := EstimateCapacity(sums, []Host{host})[0]
+	if c.Idle != 100 || !strings.Contains(c.Limits[0].Cost.Source, "shared pages (88.00MiB) counted once") {
+		t.Errorf("capacity %d, memory cost from %q; want 100 at 164 MiB each, 88 MiB shared", c.Idle, c.Limits[0].Cost.Source)
+	}
+	// On the host the run ran on, what the variant's trials found before
+	// their instances is the start: 17.2 GiB, 12.4 above the floor.
+	host.Ran = true
+	before := sum("vm", results.MetricHostMemAvailable, "B", 17.2*gib, 17.2*gib, 17.2*gib)
+	if c := EstimateCapacity(append(sums, before), []Host{host})[0]; c.Idle != 76 {
+		t.Errorf("capacity from the MemAvailable before the trial %d, want 76", c.Idle)
+	}
+	host.Ran = false
+	// Without the own memory (a run from before it was recorded) the PSS
+	// is the cost; a host of unknown availability is taken as empty.
+	host.MemAvailableBytes = 0
+	if c := EstimateCapacity(sums[:1], []Host{host})[0]; c.Idle != 78 {
+		t.Errorf("capacity from the PSS on an empty host %d, want 78 (19.2 GiB at 252 MiB)", c.Idle)
+	}
+}
+
 // TestCapacityRange checks that the range comes from the cost's interval
 // and that the density sweep's figures are preferred to single trials.
 func TestCapacityRange(t *testing.T) {

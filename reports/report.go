@@ -35,7 +35,7 @@ const ThisHost = "this host"
 // unless it says otherwise.
 func (r *Run) Hosts() []Host {
 	p := r.Provenance
-	here := Host{Name: ThisHost, MemoryBytes: p.MemoryBytes, CPUs: p.Cores, PidsMax: p.PidsMax, TasksInUse: p.TasksInUse, DiskFreeBytes: p.DiskFreeBytes}
+	here := Host{Name: ThisHost, Ran: true, MemoryBytes: p.MemoryBytes, MemAvailableBytes: p.MemAvailableBytes, CPUs: p.Cores, PidsMax: p.PidsMax, TasksInUse: p.TasksInUse, DiskFreeBytes: p.DiskFreeBytes}
 	hs := []Host{here}
 	if r.Plan != nil {
 		plan := *r.Plan

@@ -91,6 +91,11 @@ func densityLines(w io.Writer, sums []results.Summary, v string) {
 	if s, ok := largest(sums, v, results.MetricDensityMemDrop); ok && len(parts) > 0 {
 		fmt.Fprintf(w, "  %-18s %s per instance at %d instances\n", "At the last step:", strings.Join(parts, ", "), s.Instances)
 	}
+	rss, okR := largest(sums, v, results.MetricHarnessRSS)
+	sweep, okS := largest(sums, v, results.MetricSamplerDuration)
+	if okR && okS {
+		fmt.Fprintf(w, "  %-18s RSS %s, one sampling of every instance %s, at %d instances\n", "virtbench itself:", FormatValue(rss.Max, rss.Unit), FormatValue(sweep.Max, sweep.Unit), rss.Instances)
+	}
 }
 
 // sweepLine sets variant's sweep beside the capacity model's count.

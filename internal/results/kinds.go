@@ -112,8 +112,11 @@ var kinds = map[string]Kind{
 	MetricPSS:         memoryKind("proportional set size of the instance's host processes: shared pages divided among their users"),
 	MetricUSS:         memoryKind("memory only the instance's processes use"),
 	MetricPSSAnon:     memoryKind("the anonymous part of the PSS: the instance's own memory, no file cache"),
+	MetricPSSOwn:      memoryKind("the instance's own memory: the anonymous and shmem (memfd, tmpfs) parts of its PSS; file pages, which instances share and the host holds once, left out"),
 	MetricCgroupMem:   memoryKind("the instance cgroup's memory usage without page cache"),
 	MetricHostMemDrop: {Family: FamilyMemory, Unit: "B", Better: LowerIsBetter, Signed: true, Doc: "the host's MemAvailable drop per instance of the trial"},
+	MetricHostMemAvailable: {Family: FamilyMemory, Unit: "B", Better: NoBetter, Once: true,
+		Doc: "the host's MemAvailable before a trial's instances (or a density sweep's) started: what the capacity model's memory budget starts from"},
 	MetricHostMemNoise: {Family: FamilyMemory, Unit: "B", Better: NoBetter, Once: true,
 		Doc: "the largest MemAvailable drop the host showed with no instance over a trial's settle time: smaller drops are noise"},
 	// A VM's resident memory, split by the driver (drivers.MemoryParter).
@@ -152,6 +155,7 @@ var kinds = map[string]Kind{
 	MetricKSMSettle:        {Family: FamilyDensity, Unit: "sec", Better: LowerIsBetter, Doc: "from turning KSM's fast scan on to merging settled (or the limit)"},
 
 	MetricSamplerDuration: {Family: FamilyHarness, Unit: "sec", Better: LowerIsBetter, Once: true, Doc: "virtbench's own time to sample every instance of a density step once"},
+	MetricHarnessRSS:      {Family: FamilyHarness, Unit: "B", Better: LowerIsBetter, Once: true, Doc: "virtbench's own resident memory at a density step, with every instance of the step up"},
 	MetricTrialExcluded:   {Family: FamilyHarness, Unit: "", Better: NoBetter, Once: true, Doc: "a trial whose samples are kept but not summarised, and why"},
 }
 

@@ -25,6 +25,7 @@ const (
 	// sweep, once per driver, with Instances set to how many stopped.
 	MetricDensityTeardown = "density.teardown"
 	MetricSamplerDuration = "sampler.duration" // time to sample every instance once
+	MetricHarnessRSS      = "harness.rss"      // virtbench's own resident memory at a density step
 )
 
 // KSM metrics: once per trial (or density step) of a variant with

@@ -7,17 +7,21 @@ import (
 
 // Provenance describes the host and software a run measured.
 type Provenance struct {
-	Time          time.Time `json:"time"`
-	Hostname      string    `json:"hostname"`
-	Kernel        string    `json:"kernel"`
-	OS            string    `json:"os"`
-	Virtualized   string    `json:"virtualization,omitempty"`
-	CPUModel      string    `json:"cpu_model"`
-	Cores         int       `json:"cores"`
-	MemoryBytes   int64     `json:"memory_bytes"`
-	CgroupVersion string    `json:"cgroup_version"`
-	KSM           string    `json:"ksm"`
-	KVM           string    `json:"kvm"`
+	Time        time.Time `json:"time"`
+	Hostname    string    `json:"hostname"`
+	Kernel      string    `json:"kernel"`
+	OS          string    `json:"os"`
+	Virtualized string    `json:"virtualization,omitempty"`
+	CPUModel    string    `json:"cpu_model"`
+	Cores       int       `json:"cores"`
+	MemoryBytes int64     `json:"memory_bytes"`
+	// MemAvailableBytes is the host's MemAvailable when the run began:
+	// what instances may take, down to the floor, of a host that already
+	// runs other things.
+	MemAvailableBytes int64  `json:"mem_available_bytes,omitempty"`
+	CgroupVersion     string `json:"cgroup_version"`
+	KSM               string `json:"ksm"`
+	KVM               string `json:"kvm"`
 	// Mitigations summarises the host kernel's CPU vulnerability
 	// mitigations (guest.Mitigations); instances with a kernel of their
 	// own carry theirs as the label "mitigations".

@@ -140,7 +140,11 @@ const (
 	MetricPSS        = "pss"
 	MetricUSS        = "uss"
 	MetricPSSAnon    = "pss_anon"
-	MetricCgroupMem  = "cgroup_mem"
+	MetricPSSOwn     = "pss_own"
+	// MetricHostMemAvailable is the host's MemAvailable before a trial's
+	// instances started, or before a density sweep's (at 0 instances).
+	MetricHostMemAvailable = "host_mem_available"
+	MetricCgroupMem        = "cgroup_mem"
 	// MemPartPrefix names the parts of an instance's memory a driver
 	// tells apart (drivers.MemoryParter): mem.PART; MetricMemParts records
 	// a failure to tell them.
