@@ -158,7 +158,7 @@ var Labels = []results.Label{
 		Technique: &results.Technique{On: []string{"virtio"}, Off: "emulated"}},
 	{Key: LabelImage, Role: results.LabelImage, Doc: "the guest image: minimal (the agent is init) or debian (a full OS)", FullOS: []string{"debian"}},
 	{Key: LabelBoot, Role: results.LabelSetting, Doc: "how the VM started: a cold boot, restored from a snapshot, or cloned from a template whose memory it shares",
-		Technique: &results.Technique{On: []string{BootSnapshot, BootTemplate}, Off: BootCold, Compare: []string{results.MetricStartup, results.MetricPSS, results.MetricHostMemDrop, results.MetricDensityMemDrop}, Note: BootNote}},
+		Technique: &results.Technique{On: []string{BootSnapshot, BootTemplate}, Off: BootCold, Compare: []string{results.MetricStartup, results.MetricPSS, results.MetricPSSOwn}, Note: BootNote}},
 	{Key: LabelAccel, Role: results.LabelAccel, Doc: "the accelerator QEMU reported running the guest on"},
 	{Key: LabelAccelRequested, Role: results.LabelAccelRequested, Doc: "the accel option the variant ran with: auto (kvm where hardware-assisted KVM is usable, else tcg), kvm or tcg"},
 	{Key: LabelTBSize, Doc: "TCG's translation block cache, MiB"},
