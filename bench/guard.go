@@ -1,14 +1,13 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"virtbench/drivers"
@@ -32,13 +31,23 @@ type HostLimits struct {
 	// its children may have, and TasksLimit names the limit that sets it.
 	Tasks      int64
 	TasksLimit string
-	// MemoryBytes is the host's memory.
+	// MemoryBytes is the memory virtbench may use: the host's, or the
+	// memory limit of its cgroup where that is less (Memory).
 	MemoryBytes int64
+	// Memory is the memory limit of virtbench's cgroup, the zero
+	// MemoryLimit where none is set.
+	Memory MemoryLimit
+	// CPUs is the CPUs virtbench may use: those it may run on, or its
+	// cgroup's CPU quota where that is less (CPULimitAt says where it is
+	// set; "" where none is).
+	CPUs       float64
+	CPULimitAt string
 }
 
 // HostLimitsNow reads this host's limits: kernel.pid_max,
 // kernel.threads-max, the pids.max of virtbench's cgroup and its parents,
-// and, for a user other than root, RLIMIT_NPROC.
+// and, for a user other than root, RLIMIT_NPROC; the memory limit and CPU
+// quota of that cgroup (v1 or v2) and its parents.
 func HostLimitsNow() HostLimits {
 	var l HostLimits
 	lower := func(n int64, name string) {
@@ -56,39 +65,32 @@ func HostLimitsNow() HostLimits {
 			lower(int64(r.Cur), "RLIMIT_NPROC")
 		}
 	}
-	l.MemoryBytes, _ = HostMemTotal(context.Background())
+	l.MemoryBytes, _ = hostMemTotal(context.Background())
+	dirs := ownCgroupDirs()
+	if l.Memory = memoryLimit(dirs); l.Memory.Bytes > 0 {
+		l.MemoryBytes = min(l.MemoryBytes, l.Memory.Bytes)
+	}
+	l.CPUs = float64(runtime.NumCPU())
+	if quota, at := cpuLimit(dirs); quota > 0 && quota < l.CPUs {
+		l.CPUs, l.CPULimitAt = quota, at
+	}
 	return l
 }
 
 // cgroupPidsMax returns the smallest pids.max of this process's pids
 // cgroup (v1) or cgroup (v2) and its ancestors, and where it is; 0 when
-// none is set. It reads the calling thread's membership: the main thread
-// may be in an instance's cgroup for a moment while it spawns one.
+// none is set.
 func cgroupPidsMax() (int64, string) {
-	f, err := os.Open("/proc/thread-self/cgroup")
-	if err != nil {
-		return 0, ""
-	}
-	defer f.Close()
-	var dir string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		parts := strings.SplitN(sc.Text(), ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		switch {
-		case parts[1] == "pids" || strings.Contains(","+parts[1]+",", ",pids,"):
-			dir = filepath.Join("/sys/fs/cgroup", parts[1], parts[2])
-		case parts[0] == "0" && parts[1] == "" && dir == "":
-			if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
-				dir = filepath.Join("/sys/fs/cgroup", parts[2])
-			}
+	dirs := ownCgroupDirs()
+	dir, ok := dirs["pids"]
+	if !ok {
+		if dir, ok = dirs[""]; !ok {
+			return 0, ""
 		}
 	}
 	var best int64
 	var where string
-	for d := dir; d != "" && strings.HasPrefix(d, "/sys/fs/cgroup/"); d = filepath.Dir(d) {
+	for _, d := range dir.ancestors() {
 		n, err := strconv.ParseInt(readTrim(filepath.Join(d, "pids.max"), ""), 10, 64)
 		if err == nil && n > 0 && (best == 0 || n < best) {
 			best, where = n, d

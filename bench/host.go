@@ -43,17 +43,36 @@ type SystemHost struct{}
 
 var _ Host = SystemHost{}
 
-// MemAvailable returns MemAvailable from /proc/meminfo.
+// MemAvailable returns MemAvailable from /proc/meminfo, or where
+// virtbench's cgroup has a memory limit and that leaves less, the limit
+// less the cgroup's working set.
 func (SystemHost) MemAvailable(ctx context.Context) (int64, error) {
 	v, err := mem.VirtualMemoryWithContext(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("bench: host memory: %w", err)
 	}
-	return int64(v.Available), nil
+	avail := int64(v.Available)
+	if l := memoryLimit(ownCgroupDirs()); l.Bytes > 0 {
+		avail = min(avail, max(l.Bytes-l.WorkingSet, 0))
+	}
+	return avail, nil
 }
 
-// MemTotal returns MemTotal from /proc/meminfo.
+// MemTotal returns MemTotal from /proc/meminfo, or virtbench's cgroup's
+// memory limit where that is less.
 func (SystemHost) MemTotal(ctx context.Context) (int64, error) {
+	total, err := hostMemTotal(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if l := memoryLimit(ownCgroupDirs()); l.Bytes > 0 {
+		total = min(total, l.Bytes)
+	}
+	return total, nil
+}
+
+// hostMemTotal returns MemTotal from /proc/meminfo: the machine's memory.
+func hostMemTotal(ctx context.Context) (int64, error) {
 	v, err := mem.VirtualMemoryWithContext(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("bench: host memory: %w", err)

@@ -47,7 +47,13 @@ func Collect(ctx context.Context, driverNames []string) results.Provenance {
 		p.CPUModel = cs[0].ModelName
 	}
 	if v, err := mem.VirtualMemoryWithContext(ctx); err == nil {
-		p.MemoryBytes, p.MemAvailableBytes = int64(v.Total), int64(v.Available)
+		p.MemoryBytes = int64(v.Total)
+	}
+	p.MemAvailableBytes, _ = SystemHost{}.MemAvailable(ctx)
+	l := HostLimitsNow()
+	p.MemoryLimitBytes, p.MemoryLimitAt = l.Memory.Bytes, l.Memory.At
+	if l.CPULimitAt != "" {
+		p.CPULimitCores, p.CPULimitAt = l.CPUs, l.CPULimitAt
 	}
 	for _, d := range driverNames {
 		info, err := drivers.Lookup(d)

@@ -27,6 +27,9 @@ func TestMain(m *testing.M) {
 		allocChild(size)
 		return
 	}
+	if dirs := os.Getenv(cgroupChildEnv); dirs != "" {
+		runCgroupChild(dirs)
+	}
 	code := m.Run()
 	drivertest.CleanupAgent()
 	os.Exit(code)

@@ -20,11 +20,21 @@ type Host struct {
 	// host's MemAvailable before its instances, that is its budget's start.
 	Ran  bool
 	CPUs int
+	// CPULimit is a CPU quota in cores below CPUs (a cgroup's), 0 for none.
+	CPULimit float64
 	// PidsMax is how many tasks the host can hold (0: unknown, not a
 	// limit) and TasksInUse how many it held before the instances.
 	PidsMax, TasksInUse int64
 	// DiskFreeBytes is the free space for writable layers (0: unknown).
 	DiskFreeBytes int64
+}
+
+// cores returns the CPUs instances may keep busy: CPUs, or the quota.
+func (h Host) cores() float64 {
+	if h.CPULimit > 0 && h.CPULimit < float64(h.CPUs) {
+		return h.CPULimit
+	}
+	return float64(h.CPUs)
 }
 
 // Resource names, as the capacity model names the binding one.
@@ -264,7 +274,7 @@ func EstimateCapacity(sums []results.Summary, hosts []Host) []Capacity {
 			limits := []Limit{limit(ResMemory, memoryBudget(sums, s.Driver, h, shared), mem)}
 			var unmeasured []string
 			if okCPU {
-				limits = append(limits, limit(ResCPU, results.CPUCap*float64(h.CPUs), cpuC))
+				limits = append(limits, limit(ResCPU, results.CPUCap*h.cores(), cpuC))
 			} else {
 				unmeasured = append(unmeasured, ResCPU)
 			}
@@ -298,7 +308,7 @@ func EstimateCapacity(sums []results.Summary, hosts []Host) []Capacity {
 				}
 			}
 			// Busy: each instance keeps one CPU busy besides its idle cost.
-			c.Busy, c.BusyBinding = fit(results.CPUCap*float64(h.CPUs), 1+cpuC.Value), ResCPU
+			c.Busy, c.BusyBinding = fit(results.CPUCap*h.cores(), 1+cpuC.Value), ResCPU
 			for _, l := range limits {
 				if l.Resource != ResCPU && less(l.Count, c.Busy) {
 					c.Busy, c.BusyBinding = l.Count, l.Resource

@@ -172,3 +172,22 @@ func TestSweepChecks(t *testing.T) {
 		}
 	}
 }
+
+// TestCapacityCgroupLimits: a run under a cgroup's memory limit and CPU
+// quota plans with them, not with the machine's memory and CPUs.
+func TestCapacityCgroupLimits(t *testing.T) {
+	const mib, gib = 1 << 20, 1 << 30
+	r := &Run{Provenance: results.Provenance{MemoryBytes: 24 * gib, Cores: 2, MemoryLimitBytes: 4 * gib, MemoryLimitAt: "/sys/fs/cgroup/memory/pod", CPULimitCores: 0.5, CPULimitAt: "/sys/fs/cgroup/cpu/pod"}}
+	hosts := r.Hosts()
+	if len(hosts) != 1 || hosts[0].MemoryBytes != 4*gib || hosts[0].cores() != 0.5 {
+		t.Fatalf("hosts %+v: want this host with 4 GiB and 0.5 cores", hosts)
+	}
+	// 4 GiB less its 2 GiB floor: 20 of 100 MiB; 0.4 cores: 40 of 0.01.
+	c := EstimateCapacity(costs("d", 100*mib, 0.01, 4, -1), hosts)[0]
+	if c.Idle != 20 || c.Binding != ResMemory || c.Limits[1].Count != 40 {
+		t.Errorf("capacity %d (%s binds), CPU would allow %d; want 20 (memory), 40", c.Idle, c.Binding, c.Limits[1].Count)
+	}
+	if got := LimitsText(r.Provenance); !strings.Contains(got, "memory 4.000GiB (/sys/fs/cgroup/memory/pod)") || !strings.Contains(got, "CPU 0.50 cores") {
+		t.Errorf("LimitsText = %q", got)
+	}
+}

@@ -1,11 +1,14 @@
 package reports
 
 import (
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
 
 	"golang.org/x/perf/benchunit"
+
+	"virtbench/internal/results"
 )
 
 // prefixedUnits are the units FormatValue writes with a prefix of their
@@ -48,4 +51,20 @@ func benchName(metric string) string {
 		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
 	}
 	return b.String()
+}
+
+// LimitsText says which cgroup limits of memory and CPU a run ran under
+// (results.Provenance), or that it ran under none.
+func LimitsText(p results.Provenance) string {
+	var parts []string
+	if p.MemoryLimitBytes > 0 {
+		parts = append(parts, fmt.Sprintf("memory %s (%s)", FormatValue(float64(p.MemoryLimitBytes), "B"), p.MemoryLimitAt))
+	}
+	if p.CPULimitCores > 0 {
+		parts = append(parts, fmt.Sprintf("CPU %.2f cores (%s)", p.CPULimitCores, p.CPULimitAt))
+	}
+	if len(parts) == 0 {
+		return "no cgroup memory limit or CPU quota"
+	}
+	return strings.Join(parts, "; ")
 }

@@ -170,6 +170,7 @@ func WriteHTML(w io.Writer, r *Run, a *Analysis, charts []Chart) error {
 	data.Provenance = [][2]string{
 		{"host", p.Hostname}, {"kernel", p.Kernel}, {"os", p.OS}, {"virtualization", p.Virtualized},
 		{"cpu", fmt.Sprintf("%s, %d cores", p.CPUModel, p.Cores)}, {"memory", FormatValue(float64(p.MemoryBytes), "B")},
+		{"limits virtbench ran under", LimitsText(p)},
 		{"cgroup", p.CgroupVersion}, {"ksm", p.KSM}, {"/dev/kvm", p.KVM}, {"CPU vulnerability mitigations", p.Mitigations},
 		{"tasks", fmt.Sprintf("%d in use at the start, limit %d (pid_max, threads-max)", p.TasksInUse, p.PidsMax)},
 		{"free disk for instances", FormatValue(float64(p.DiskFreeBytes), "B")},

@@ -35,7 +35,12 @@ const ThisHost = "this host"
 // unless it says otherwise.
 func (r *Run) Hosts() []Host {
 	p := r.Provenance
-	here := Host{Name: ThisHost, Ran: true, MemoryBytes: p.MemoryBytes, MemAvailableBytes: p.MemAvailableBytes, CPUs: p.Cores, PidsMax: p.PidsMax, TasksInUse: p.TasksInUse, DiskFreeBytes: p.DiskFreeBytes}
+	here := Host{Name: ThisHost, Ran: true, MemoryBytes: p.MemoryBytes, MemAvailableBytes: p.MemAvailableBytes, CPUs: p.Cores, CPULimit: p.CPULimitCores,
+		PidsMax: p.PidsMax, TasksInUse: p.TasksInUse, DiskFreeBytes: p.DiskFreeBytes}
+	if p.MemoryLimitBytes > 0 {
+		// The budget is what virtbench may use: its cgroup's limit.
+		here.MemoryBytes = min(here.MemoryBytes, p.MemoryLimitBytes)
+	}
 	hs := []Host{here}
 	if r.Plan != nil {
 		plan := *r.Plan

@@ -103,6 +103,7 @@ func cmdEnv(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	rows := [][2]string{
 		{"host", p.Hostname}, {"os", p.OS}, {"kernel", p.Kernel}, {"virtualization", p.Virtualized},
 		{"cpu", p.CPUModel}, {"cores", fmt.Sprint(p.Cores)}, {"memory", reports.FormatValue(float64(p.MemoryBytes), "B")},
+		{"limits", reports.LimitsText(p)},
 		{"cgroup", p.CgroupVersion}, {"ksm", p.KSM}, {"/dev/kvm", p.KVM},
 		{"virtbench", p.Virtbench}, {"go", p.Go},
 	}

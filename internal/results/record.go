@@ -19,6 +19,19 @@ type Provenance struct {
 	// what instances may take, down to the floor, of a host that already
 	// runs other things.
 	MemAvailableBytes int64  `json:"mem_available_bytes,omitempty"`
+	// MemoryLimitBytes is the memory limit of virtbench's cgroup (v1
+	// memory.limit_in_bytes, v2 memory.max: the smallest of its own and
+	// its parents'), 0 where none is set, and MemoryLimitAt the cgroup
+	// that sets it. MemAvailableBytes is then at most the limit less the
+	// cgroup's working set.
+	MemoryLimitBytes int64  `json:"memory_limit_bytes,omitempty"`
+	MemoryLimitAt    string `json:"memory_limit_at,omitempty"`
+	// CPULimitCores is the CPU quota of virtbench's cgroup in cores (v1
+	// cpu.cfs_quota_us over cpu.cfs_period_us, v2 cpu.max), where it is
+	// less than the CPUs it may run on, and CPULimitAt the cgroup that
+	// sets it.
+	CPULimitCores float64 `json:"cpu_limit_cores,omitempty"`
+	CPULimitAt    string  `json:"cpu_limit_at,omitempty"`
 	CgroupVersion     string `json:"cgroup_version"`
 	KSM               string `json:"ksm"`
 	KVM               string `json:"kvm"`
