@@ -18,7 +18,7 @@ type Provenance struct {
 	// MemAvailableBytes is the host's MemAvailable when the run began:
 	// what instances may take, down to the floor, of a host that already
 	// runs other things.
-	MemAvailableBytes int64  `json:"mem_available_bytes,omitempty"`
+	MemAvailableBytes int64 `json:"mem_available_bytes,omitempty"`
 	// MemoryLimitBytes is the memory limit of virtbench's cgroup (v1
 	// memory.limit_in_bytes, v2 memory.max: the smallest of its own and
 	// its parents'), 0 where none is set, and MemoryLimitAt the cgroup
@@ -32,9 +32,9 @@ type Provenance struct {
 	// sets it.
 	CPULimitCores float64 `json:"cpu_limit_cores,omitempty"`
 	CPULimitAt    string  `json:"cpu_limit_at,omitempty"`
-	CgroupVersion     string `json:"cgroup_version"`
-	KSM               string `json:"ksm"`
-	KVM               string `json:"kvm"`
+	CgroupVersion string  `json:"cgroup_version"`
+	KSM           string  `json:"ksm"`
+	KVM           string  `json:"kvm"`
 	// Mitigations summarises the host kernel's CPU vulnerability
 	// mitigations (guest.Mitigations); instances with a kernel of their
 	// own carry theirs as the label "mitigations".
