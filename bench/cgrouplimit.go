@@ -1,12 +1,13 @@
 package bench
 
 import (
-	"bufio"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"virtbench/internal/cgroupfs"
 )
 
 // CgroupRoot is where the cgroup file systems are mounted.
@@ -16,27 +17,19 @@ const CgroupRoot = "/sys/fs/cgroup"
 type cgroupDir struct{ Dir, Top string }
 
 // cgroupDirs returns the directories, under root, of the cgroups that
-// procCgroup (the content of /proc/PID/cgroup) lists: per v1 controller
-// (each name of a co-mounted hierarchy, "cpu" and "cpuacct" of
-// "cpu,cpuacct", maps to the hierarchy's directory) and, under "", the
-// unified (v2) one where root is a v2 mount.
+// procCgroup (the content of /proc/PID/cgroup) lists: per v1 controller,
+// root/CONTROLLER/PATH (a co-mounted hierarchy is reached by each of its
+// names, as systemd links cpu and cpuacct to cpu,cpuacct), and, under "",
+// the unified (v2) one where root is a v2 mount.
 func cgroupDirs(root string, procCgroup io.Reader) map[string]cgroupDir {
+	m, _ := cgroupfs.Membership(procCgroup)
 	dirs := map[string]cgroupDir{}
-	sc := bufio.NewScanner(procCgroup)
-	for sc.Scan() {
-		parts := strings.SplitN(sc.Text(), ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		if parts[1] == "" {
-			if parts[0] == "0" && fileExists(filepath.Join(root, "cgroup.controllers")) {
-				dirs[""] = cgroupDir{filepath.Join(root, parts[2]), root}
-			}
-			continue
-		}
-		top := filepath.Join(root, parts[1])
-		for _, c := range strings.Split(parts[1], ",") {
-			dirs[c] = cgroupDir{filepath.Join(top, parts[2]), top}
+	for c, path := range m {
+		switch {
+		case c != "":
+			dirs[c] = cgroupDir{filepath.Join(root, c, path), filepath.Join(root, c)}
+		case fileExists(filepath.Join(root, "cgroup.controllers")):
+			dirs[""] = cgroupDir{filepath.Join(root, path), root}
 		}
 	}
 	return dirs

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"virtbench/internal/cgroupfs"
 )
 
 // Root is where cgroup hierarchies are mounted.
@@ -83,18 +85,11 @@ func parseMembership(file string) (map[string]string, error) {
 		return nil, fmt.Errorf("cgroups: %w", err)
 	}
 	defer f.Close()
-	m := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		parts := strings.SplitN(sc.Text(), ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		for _, c := range strings.Split(parts[1], ",") {
-			m[c] = parts[2]
-		}
+	m, err := cgroupfs.Membership(f)
+	if err != nil {
+		return nil, fmt.Errorf("cgroups: %s: %w", file, err)
 	}
-	return m, sc.Err()
+	return m, nil
 }
 
 // Planner plans the cgroups of one run's instances, OWN/virtbench.RUN/ID
