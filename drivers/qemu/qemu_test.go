@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -241,8 +242,18 @@ func testSnapshotBoot(t *testing.T, boot string) {
 			t.Fatal(err)
 		}
 		r := drivertest.Ready(t, inst, 2*time.Minute)
-		if r.Labels["boot"] != boot || r.GuestBoot != 0 || len(r.Phases) != 2 || r.Phases[1].Name != "restore" || !r.At.After(r.Phases[1].At) {
-			t.Errorf("%s: labels %v, guest boot %v, phases %+v: want a restore, no boot", spec.ID, r.Labels, r.GuestBoot, r.Phases)
+		// The VMM, the restore, then the restored agent's own steps, in
+		// order and before READY.
+		var names []string
+		for i, p := range r.Phases {
+			names = append(names, p.Name)
+			if i > 0 && p.At.Before(r.Phases[i-1].At) || !r.At.After(p.At) {
+				t.Errorf("%s: phase %s at %v out of order (phases %+v, READY %v)", spec.ID, p.Name, p.At, r.Phases, r.At)
+			}
+		}
+		want := []string{"vmm", "restore", vminit.StepWake, vminit.StepConsole, vminit.StepVMSetup}
+		if r.Labels["boot"] != boot || r.GuestBoot != 0 || !slices.Equal(names, want) {
+			t.Errorf("%s: labels %v, guest boot %v, phases %v: want a restore, no boot, phases %v", spec.ID, r.Labels, r.GuestBoot, names, want)
 		}
 		results := 0
 		deadline := time.After(time.Minute)
