@@ -132,9 +132,14 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) (int,
 		return exitUsage, err
 	}
 	if len(pos) != 1 {
-		return exitUsage, usagef("want one RUN_DIR, got %d arguments", len(pos))
+		return exitUsage, usagef("want one RUN_DIR (or a fleet directory of them), got %d arguments", len(pos))
 	}
 	run, err := reports.Load(pos[0])
+	if errors.Is(err, reports.ErrNotRun) {
+		if fleet, ferr := reports.LoadFleet(pos[0]); ferr == nil {
+			return reportFleet(fleet, *format, stdout)
+		}
+	}
 	if err != nil {
 		return exitUsage, usageError{err}
 	}
@@ -166,6 +171,32 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) (int,
 		err = reports.WriteExposition(stdout, run, analysis, reports.FormatOpenMetrics)
 	default:
 		return exitUsage, usagef("unknown --format %q (html, md, csv, json, text, prometheus, openmetrics)", *format)
+	}
+	return exitOK, err
+}
+
+// reportFleet writes the report of a fleet directory (runs of one
+// scenario on several hosts) and prints its path, or with --format text
+// or md its tables.
+func reportFleet(f *reports.Fleet, format string, stdout io.Writer) (int, error) {
+	fa := reports.AnalyzeFleet(f)
+	path, err := reports.WriteFleet(f, fa)
+	if err != nil {
+		return exitFailures, err
+	}
+	switch strings.ToLower(format) {
+	case "html":
+		fmt.Fprintln(stdout, path)
+	case "text":
+		err = reports.WriteFleetText(stdout, f, fa)
+	case "md":
+		err = reports.WriteFleetMarkdown(stdout, f, fa)
+	case "json":
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(fa)
+	default:
+		return exitUsage, usagef("a fleet directory's report is html, text, md or json, not %q", format)
 	}
 	return exitOK, err
 }

@@ -7,7 +7,7 @@
 //	virtbench run [SCENARIO|FILE] [--drivers a,b] [--workloads x,y] [--reps N] [--warmup N] [--out DIR]
 //	virtbench list
 //	virtbench env [--json]
-//	virtbench report RUN_DIR [--format html|md|csv|json|text]
+//	virtbench report RUN_DIR|FLEET_DIR [--format html|md|csv|json|text]
 //	virtbench compare BASE_RUN RUN [RUN...] [--fail-on-regression PCT]
 //	virtbench clean
 //
@@ -65,7 +65,7 @@ func commands() []command {
 		{"run", "run a scenario and write a run directory", cmdRun},
 		{"list", "list drivers (with availability), scenarios and workloads", cmdList},
 		{"env", "print the host's provenance", cmdEnv},
-		{"report", "regenerate a run directory's summaries, tables, charts and report.html from samples.jsonl", cmdReport},
+		{"report", "regenerate a run directory's summaries, tables, charts and report.html from samples.jsonl; of a fleet directory (a run directory per host), one fleet.html over its hosts", cmdReport},
 		{"compare", "compare runs metric by metric (Mann-Whitney U), optionally failing on regressions", cmdCompare},
 		{"clean", "remove what killed virtbench runs left behind (processes, mounts, cgroups, state)", cmdClean},
 	}
