@@ -10,8 +10,9 @@ cd "$(dirname "$0")"
 # hyperfine (for cross-checks), iproute2, debootstrap (the debian image
 # profile), Chromium (renders report.html in the report tests), and Wine
 # with the mingw-w64 cross compiler (the wine driver builds the agent's
-# Windows twin from source with it).
-PACKAGES=(qemu-system-x86 qemu-utils linux-image-amd64 e2fsprogs xz-utils runc crun runsc hyperfine iproute2 debootstrap chromium wine64 gcc-mingw-w64-x86-64)
+# Windows twin from source with it), and Ansible (with community.docker:
+# the engine of campaigns on many hosts, deploy/ansible).
+PACKAGES=(qemu-system-x86 qemu-utils linux-image-amd64 e2fsprogs xz-utils runc crun runsc hyperfine iproute2 debootstrap chromium wine64 gcc-mingw-w64-x86-64 ansible)
 
 log() { printf 'run.sh: %s\n' "$*" >&2; }
 

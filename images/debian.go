@@ -1,7 +1,6 @@
 package images
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -119,38 +118,56 @@ var debianPackages = []string{"systemd-sysv", "udev", "kmod", "e2fsprogs"}
 // DebianBase returns the Debian root filesystem in cacheDir/debian,
 // making it with debootstrap the first time (minutes; it is then reused).
 func DebianBase(cacheDir string) (string, error) {
-	dir := filepath.Join(cacheDir, "debian", DebianSuite+"-v1")
+	return debootstrapped(cacheDir, "debian", debianPackages)
+}
+
+// FleetHostPackages are added to debootstrap's minbase for a test host of
+// a campaign: Python, which Ansible's modules run on.
+var FleetHostPackages = []string{"python3"}
+
+// FleetHostBase returns the root filesystem of a campaign's test host (a
+// Debian that Ansible can manage) in cacheDir/fleet-host, making it with
+// debootstrap the first time.
+func FleetHostBase(cacheDir string) (string, error) {
+	return debootstrapped(cacheDir, "fleet-host", FleetHostPackages)
+}
+
+// debootstrapped returns the root filesystem cacheDir/name/SUITE-v1/rootfs,
+// debootstrap's minbase of DebianSuite with packages, making it the first
+// time (minutes; it is then reused).
+func debootstrapped(cacheDir, name string, packages []string) (string, error) {
+	dir := filepath.Join(cacheDir, name, DebianSuite+"-v1")
 	done := filepath.Join(dir, ".virtbench-complete")
 	if _, err := os.Stat(done); err == nil {
 		return filepath.Join(dir, "rootfs"), nil
 	}
 	// One build at a time: tests of several packages may ask at once.
-	unlock, err := lock(filepath.Join(cacheDir, "debian.lock"))
+	unlock, err := lock(filepath.Join(cacheDir, name+".lock"))
 	if err != nil {
-		return "", fmt.Errorf("images: debian: %w", err)
+		return "", fmt.Errorf("images: %s: %w", name, err)
 	}
 	defer unlock()
 	if _, err := os.Stat(done); err == nil {
 		return filepath.Join(dir, "rootfs"), nil
 	}
 	if _, err := exec.LookPath("debootstrap"); err != nil {
-		return "", errors.New("images: debian: debootstrap is not installed (apt-get install debootstrap)")
+		return "", fmt.Errorf("images: %s: debootstrap is not installed (apt-get install debootstrap)", name)
 	}
 	if err := os.RemoveAll(dir); err != nil {
-		return "", fmt.Errorf("images: debian: %w", err)
+		return "", fmt.Errorf("images: %s: %w", name, err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("images: debian: %w", err)
+		return "", fmt.Errorf("images: %s: %w", name, err)
 	}
 	root := filepath.Join(dir, "rootfs")
-	cmd := exec.Command("debootstrap", "--variant=minbase", "--include="+strings.Join(debianPackages, ","), DebianSuite, root, DebianMirror(AptSources))
+	cmd := exec.Command("debootstrap", "--variant=minbase", "--include="+strings.Join(packages, ","), DebianSuite, root, DebianMirror(AptSources))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		os.RemoveAll(dir)
-		return "", fmt.Errorf("images: debian: debootstrap: %v: %s", err, lastLines(string(out), 5))
+		return "", fmt.Errorf("images: %s: debootstrap: %v: %s", name, err, lastLines(string(out), 5))
 	}
 	if err := os.WriteFile(done, nil, 0o644); err != nil {
-		return "", fmt.Errorf("images: debian: %w", err)
+		return "", fmt.Errorf("images: %s: %w", name, err)
 	}
 	return root, nil
 }

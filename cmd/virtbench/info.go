@@ -136,8 +136,14 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) (int,
 	}
 	run, err := reports.Load(pos[0])
 	if errors.Is(err, reports.ErrNotRun) {
-		if fleet, ferr := reports.LoadFleet(pos[0]); ferr == nil {
+		fleet, ferr := reports.LoadFleet(pos[0])
+		if ferr == nil {
 			return reportFleet(fleet, *format, stdout)
+		}
+		if errors.Is(ferr, reports.ErrNotFleet) {
+			err = fmt.Errorf("%w, nor a fleet directory (a directory per host, each holding its run directory)", err)
+		} else {
+			err = ferr
 		}
 	}
 	if err != nil {

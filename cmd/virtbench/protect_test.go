@@ -106,8 +106,13 @@ func TestCompareNothingInCommon(t *testing.T) {
 	if code != exitUsage || !strings.Contains(stderr, "no metric in common") {
 		t.Errorf("compare with nothing in common: exit %d, stderr %q; want exit 2 saying so", code, stderr)
 	}
-	code, _, stderr = cli(t, "report", dir)
-	if code != exitUsage || !strings.Contains(stderr, "not a run directory") {
+	// A directory of run directories is a fleet: one report over them.
+	code, stdout, stderr := cli(t, "report", dir)
+	if code != exitOK || !strings.Contains(stdout, "fleet.html") {
+		t.Errorf("report of a directory of runs: exit %d, stdout %q, stderr %q; want the fleet's report", code, stdout, stderr)
+	}
+	code, _, stderr = cli(t, "report", t.TempDir())
+	if code != exitUsage || !strings.Contains(stderr, "not a run directory") || !strings.Contains(stderr, "nor a fleet directory") {
 		t.Errorf("report of a directory that is not a run: exit %d, stderr %q", code, stderr)
 	}
 }

@@ -36,6 +36,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (code 
 	if err != nil {
 		return exitUsage, err
 	}
+	if f.check {
+		return checkVariants(ctx, sc, f.agent, stdout)
+	}
 	stopProfiles, err := startProfiles(f.cpuProfile, f.memProfile)
 	if err != nil {
 		return exitUsage, usageError{err}
@@ -70,6 +73,41 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (code 
 	return ws.report(ctx, &status, f, code, runErr, stdout, stderr)
 }
 
+// checkVariants checks, without measuring, that every variant of sc can run
+// here: its driver's Check, with the variant's options (the tools it
+// needs, the images it builds). It prints a line per variant and returns
+// exitOK when all can, exitFailures when one cannot.
+func checkVariants(ctx context.Context, sc *scenarios.Scenario, agent string, stdout io.Writer) (int, error) {
+	stateDir, err := makeStateDir()
+	if err != nil {
+		return exitFailures, err
+	}
+	defer os.RemoveAll(stateDir)
+	if err := state.Claim(stateDir, ""); err != nil {
+		return exitFailures, err
+	}
+	var bad []string
+	for _, v := range sc.Drivers {
+		info, err := drivers.Lookup(v.Driver)
+		if err == nil {
+			var d drivers.Driver
+			if d, err = info.Factory(drivers.Env{Agent: agent, StateDir: stateDir, CacheDir: cacheDir(), Options: sc.VariantOptions(v)}); err == nil {
+				err = d.Check(ctx)
+			}
+		}
+		if err != nil {
+			bad = append(bad, v.Name)
+			fmt.Fprintf(stdout, "%s: cannot run here: %v\n", v.Name, err)
+			continue
+		}
+		fmt.Fprintf(stdout, "%s: can run here\n", v.Name)
+	}
+	if len(bad) > 0 {
+		return exitFailures, fmt.Errorf("%s: %d of %d variants cannot run here: %s", sc.Name, len(bad), len(sc.Drivers), strings.Join(bad, ", "))
+	}
+	return exitOK, nil
+}
+
 // runFlags are virtbench run's flags.
 type runFlags struct {
 	drivers, workloads string
@@ -77,7 +115,7 @@ type runFlags struct {
 	maxDuration        time.Duration
 	out, agent, image  string
 	trust, concurrent  bool
-	verbose            bool
+	verbose, check     bool
 	cpuProfile         string
 	memProfile         string
 	plan               func() *reports.Host
@@ -98,6 +136,7 @@ func newRunFlags(stderr io.Writer) (*flag.FlagSet, *runFlags) {
 	fs.BoolVar(&f.trust, "trust-scenario", false, "let the scenario file name host programs and files (qemu.binary, qemu.kernel, fileio -dir, probe -remove): virtbench runs or touches them as this user, usually root")
 	fs.BoolVar(&f.concurrent, "concurrent", false, "run even while another virtbench run is going on (both runs' host-wide figures are then labelled as shared)")
 	fs.StringVar(&f.agent, "agent", defaultAgent(), "path of the virtbench-guest binary")
+	fs.BoolVar(&f.check, "check", false, "check the plan and that every variant's driver can run on this host (its tools, its images), print a line per variant, and exit without measuring: 0 when all can, 1 when some cannot")
 	fs.BoolVar(&f.verbose, "v", false, "also print the table of every metric and the ratios to the baseline (results.md has them)")
 	f.plan = hostFlags(fs)
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write virtbench's own CPU profile to `FILE` (go tool pprof)")

@@ -1,0 +1,290 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"virtbench/drivers/drivertest"
+	"virtbench/images"
+	"virtbench/internal/required"
+	"virtbench/reports"
+)
+
+// fleetImage is the Docker image of the campaign's test hosts: Debian's
+// minbase with Python (images.FleetHostBase), imported once and kept, as
+// virtbench keeps its other images.
+const fleetImage = "virtbench-fleet-host:" + images.DebianSuite + "-v1"
+
+// testHost is a Docker container that stands in for a host of the fleet,
+// with its own memory limit and CPU quota.
+type testHost struct {
+	name, container string
+	memory, cpus    string
+}
+
+// needCampaign skips (or fails, where required) on a host without what a
+// campaign's test needs: root, a Docker engine and Ansible.
+func needCampaign(t *testing.T) {
+	t.Helper()
+	drivertest.RequiresRoot(t)
+	if err := exec.Command("docker", "info").Run(); err != nil {
+		required.Skip(t, "docker", "no Docker engine answers: install and start docker.io")
+	}
+	if _, err := exec.LookPath("ansible-playbook"); err != nil {
+		required.Skip(t, "ansible", "ansible-playbook is not installed: apt-get install ansible (./run.sh installs it)")
+	}
+}
+
+// run runs a command and fails t with its output when it fails.
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// ensureImage imports the test hosts' image unless the engine has it.
+func ensureImage(t *testing.T) {
+	t.Helper()
+	if exec.Command("docker", "image", "inspect", fleetImage).Run() == nil {
+		return
+	}
+	cache := os.Getenv("VIRTBENCH_CACHE")
+	if cache == "" {
+		cache = filepath.Join(os.TempDir(), "virtbench-cache")
+	}
+	root, err := images.FleetHostBase(cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tar := exec.Command("tar", "-C", root, "-c", ".")
+	imp := exec.Command("docker", "import", "--change", "LABEL virtbench=fleet-host", "-", fleetImage)
+	pipe, err := tar.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp.Stdin = pipe
+	var out bytes.Buffer
+	imp.Stdout, imp.Stderr = &out, &out
+	if err := tar.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := imp.Run(); err != nil {
+		t.Fatalf("docker import: %v\n%s", err, out.String())
+	}
+	if err := tar.Wait(); err != nil {
+		t.Fatalf("tar of the test hosts' root: %v", err)
+	}
+}
+
+// startHosts starts hosts on a private network of their own, as the issue's
+// facts say a virtbench host must run in Docker here, and removes them and
+// the network when the test ends, also when it fails.
+func startHosts(t *testing.T, hosts []testHost) {
+	t.Helper()
+	ensureImage(t)
+	network := fmt.Sprintf("virtbench-fleet-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
+	run(t, "docker", "network", "create", network)
+	t.Cleanup(func() { exec.Command("docker", "network", "rm", network).Run() })
+	for i := range hosts {
+		h := &hosts[i]
+		h.container = network + "-" + h.name
+		t.Cleanup(func() { exec.Command("docker", "rm", "-f", h.container).Run() })
+		// --privileged is refused here (the sandbox's capability bounding
+		// set lacks CAP_SYS_RESOURCE); overlay on the container's own
+		// overlay root is refused, hence the tmpfs state and cache.
+		run(t, "docker", "run", "-d", "--name", h.container, "--hostname", h.name, "--network", network,
+			"--memory", h.memory, "--cpus", h.cpus, "--label", "virtbench=fleet-host",
+			"--cap-add=ALL", "--cap-drop=SYS_RESOURCE", "--security-opt", "seccomp=unconfined",
+			"--security-opt", "apparmor=unconfined", "--security-opt", "systempaths=unconfined",
+			"--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+			"--tmpfs", "/var/lib/virtbench:exec", "--tmpfs", "/var/cache/virtbench:exec",
+			fleetImage, "sleep", "infinity")
+	}
+}
+
+// binaries builds virtbench beside the test's agent into a directory of
+// its own: what the campaign copies to every host.
+func binaries(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	run(t, "cp", drivertest.Agent(t), filepath.Join(dir, "virtbench-guest"))
+	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "virtbench"), "virtbench/cmd/virtbench")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return dir
+}
+
+// inventory writes an Ansible inventory of hosts reached through the
+// Docker connection, each with a host type and a price.
+func inventory(t *testing.T, bin string, hosts []testHost) string {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "all:\n  vars:\n    ansible_connection: community.docker.docker\n    ansible_python_interpreter: /usr/bin/python3\n    virtbench_bin: %s\n  hosts:\n", bin)
+	for i, h := range hosts {
+		fmt.Fprintf(&b, "    %s: {ansible_host: %s, host_type: %s-%sc, price_per_hour: %.2f}\n", h.name, h.container, h.memory, h.cpus, 0.01*float64(i+1))
+	}
+	p := filepath.Join(t.TempDir(), "inventory.yml")
+	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// scenario writes a short scenario file: an idle instance natively and in
+// a container, a few times, each settling a second.
+func scenario(t *testing.T, reps int) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "campaign.yaml")
+	s := fmt.Sprintf("name: campaign\ndescription: a campaign's test\ndrivers: [native, container]\nworkloads: [idle]\ninstances: 1\nreps: %d\nwarmup: 0\nsettle: 1s\n", reps)
+	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// campaign starts the playbook; the campaign directory is the one
+// directory it makes under root.
+func campaign(ctx context.Context, inv, scen, root string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "ansible-playbook", "-i", inv, "ansible/campaign.yml", "-e", "scenario="+scen, "-e", "campaign_root="+root)
+	cmd.Env = append(os.Environ(), "ANSIBLE_HOST_KEY_CHECKING=False", "ANSIBLE_NOCOLOR=1")
+	return cmd
+}
+
+func campaignDir(t *testing.T, root string) string {
+	t.Helper()
+	ds, _ := filepath.Glob(filepath.Join(root, "campaign-*"))
+	if len(ds) != 1 {
+		t.Fatalf("campaign directories %v under %s, want one", ds, root)
+	}
+	return ds[0]
+}
+
+// nothingLeft fails t where a host still runs virtbench or its agent (a
+// process whose executable's path says virtbench), or keeps virtbench's
+// state or the campaign's files.
+func nothingLeft(t *testing.T, h testHost) {
+	t.Helper()
+	out, _ := exec.Command("docker", "exec", h.container, "sh", "-c",
+		"for p in /proc/[0-9]*; do readlink $p/exe 2>/dev/null | grep virtbench | sed \"s|^|$p: |\"; done; "+
+			"ls /var/lib/virtbench/state 2>/dev/null | grep -v '^lock$'; ls -d /var/lib/virtbench/campaign 2>/dev/null; true").CombinedOutput()
+	if left := strings.TrimSpace(string(out)); left != "" {
+		t.Errorf("%s: left behind:\n%s", h.name, left)
+	}
+}
+
+// TestCampaign runs a short campaign on three hosts with different memory
+// limits and CPU quotas and checks the merged report: three completed
+// hosts whose capacities follow their limits and name the binding
+// resource, each host's limits recorded, nothing left on the hosts.
+func TestCampaign(t *testing.T) {
+	needCampaign(t)
+	hosts := []testHost{{name: "small", memory: "3g", cpus: "1"}, {name: "medium", memory: "4g", cpus: "2"}, {name: "large", memory: "8g", cpus: "2"}}
+	startHosts(t, hosts)
+	inv := inventory(t, binaries(t), hosts)
+	root := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	begin := time.Now()
+	if out, err := campaign(ctx, inv, scenario(t, 3), root).CombinedOutput(); err != nil {
+		t.Fatalf("campaign: %v\n%s", err, out)
+	}
+	t.Logf("the campaign took %v", time.Since(begin).Round(time.Second))
+	f, err := reports.LoadFleet(campaignDir(t, root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Hosts) != 3 {
+		t.Fatalf("%d hosts in the report, want 3", len(f.Hosts))
+	}
+	for _, h := range f.Hosts {
+		if h.Failed != "" || h.Run == nil || h.Run.Provenance.MemoryLimitBytes == 0 {
+			t.Errorf("%s: failed %q, run %v: want a completed run under its memory limit", h.Name, h.Failed, h.Run != nil)
+		}
+	}
+	idle := map[string]int{}
+	for _, r := range reports.AnalyzeFleet(f).Rows {
+		if r.Variant == "container" {
+			idle[r.Host] = r.Capacity.Idle
+			if r.Capacity.Binding != reports.ResMemory {
+				t.Errorf("%s: %s binds, want memory (the hosts differ in their memory limits)", r.Host, r.Capacity.Binding)
+			}
+		}
+	}
+	if !(0 < idle["small"] && idle["small"] < idle["medium"] && idle["medium"] < idle["large"]) {
+		t.Errorf("container capacities %v: want small < medium < large, as their memory limits", idle)
+	}
+	if _, err := reports.WriteFleet(f, reports.AnalyzeFleet(f)); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hosts {
+		nothingLeft(t, h)
+	}
+}
+
+// TestCampaignLostHost kills one host in the middle of its run: the
+// campaign still finishes, the report names that host as failed with the
+// reason, the other two are complete, and nothing is left running on them.
+func TestCampaignLostHost(t *testing.T) {
+	needCampaign(t)
+	hosts := []testHost{{name: "one", memory: "3g", cpus: "1"}, {name: "lost", memory: "3g", cpus: "1"}, {name: "three", memory: "3g", cpus: "1"}}
+	startHosts(t, hosts)
+	inv := inventory(t, binaries(t), hosts)
+	root := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	cmd := campaign(ctx, inv, scenario(t, 12), root)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Once the lost host's run has samples, it goes.
+	for end := time.Now().Add(5 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		if exec.Command("docker", "exec", hosts[1].container, "test", "-s", "/var/lib/virtbench/campaign/run/samples.jsonl").Run() == nil {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("the lost host's run never started\n%s", out.String())
+		}
+	}
+	run(t, "docker", "kill", hosts[1].container)
+	// Ansible exits non-zero: a host became unreachable.
+	if err := cmd.Wait(); err == nil {
+		t.Errorf("the campaign exited 0 with a host lost\n%s", out.String())
+	}
+	f, err := reports.LoadFleet(campaignDir(t, root))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	for _, h := range f.Hosts {
+		switch {
+		case h.Name == "lost" && !strings.Contains(h.Failed, "unreachable while running"):
+			t.Errorf("lost host: failed %q, want unreachable while running the scenario\n%s", h.Failed, out.String())
+		case h.Name != "lost" && (h.Failed != "" || h.Run == nil):
+			t.Errorf("%s: failed %q: want its run complete", h.Name, h.Failed)
+		}
+	}
+	if len(f.Hosts) != 3 {
+		t.Errorf("%d hosts in the report, want 3\n%s", len(f.Hosts), out.String())
+	}
+	path, err := reports.WriteFleet(f, reports.AnalyzeFleet(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page, _ := os.ReadFile(path); !bytes.Contains(page, []byte("failed: unreachable while running")) {
+		t.Errorf("fleet.html does not name the lost host's failure")
+	}
+	nothingLeft(t, hosts[0])
+	nothingLeft(t, hosts[2])
+}
