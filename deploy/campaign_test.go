@@ -183,18 +183,26 @@ func nothingLeft(t *testing.T, h testHost) {
 	}
 }
 
+// setUp starts hosts and writes their inventory; the campaign's directory
+// goes under root, and ctx bounds it well within the test's own timeout,
+// so that the cleanups run.
+func setUp(t *testing.T, hosts []testHost) (ctx context.Context, inv, root string) {
+	t.Helper()
+	needCampaign(t)
+	startHosts(t, hosts)
+	inv = inventory(t, binaries(t), hosts)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	t.Cleanup(cancel)
+	return ctx, inv, t.TempDir()
+}
+
 // TestCampaign runs a short campaign on three hosts with different memory
 // limits and CPU quotas and checks the merged report: three completed
 // hosts whose capacities follow their limits and name the binding
 // resource, each host's limits recorded, nothing left on the hosts.
 func TestCampaign(t *testing.T) {
-	needCampaign(t)
 	hosts := []testHost{{name: "small", memory: "3g", cpus: "1"}, {name: "medium", memory: "4g", cpus: "2"}, {name: "large", memory: "8g", cpus: "2"}}
-	startHosts(t, hosts)
-	inv := inventory(t, binaries(t), hosts)
-	root := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
-	defer cancel()
+	ctx, inv, root := setUp(t, hosts)
 	begin := time.Now()
 	if out, err := campaign(ctx, inv, scenario(t, 3), root).CombinedOutput(); err != nil {
 		t.Fatalf("campaign: %v\n%s", err, out)
@@ -236,13 +244,8 @@ func TestCampaign(t *testing.T) {
 // campaign still finishes, the report names that host as failed with the
 // reason, the other two are complete, and nothing is left running on them.
 func TestCampaignLostHost(t *testing.T) {
-	needCampaign(t)
 	hosts := []testHost{{name: "one", memory: "3g", cpus: "1"}, {name: "lost", memory: "3g", cpus: "1"}, {name: "three", memory: "3g", cpus: "1"}}
-	startHosts(t, hosts)
-	inv := inventory(t, binaries(t), hosts)
-	root := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
-	defer cancel()
+	ctx, inv, root := setUp(t, hosts)
 	var out bytes.Buffer
 	cmd := campaign(ctx, inv, scenario(t, 12), root)
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -26,6 +26,16 @@ import (
 // and price from the inventory, and why it failed where it did.
 const HostInfoFile = "host.json"
 
+// CampaignFile, in a fleet directory, lists the hosts the campaign set out
+// to run on: each is in the report, also one it never got to speak of.
+const CampaignFile = "campaign.json"
+
+// Campaign is the content of CampaignFile.
+type Campaign struct {
+	Scenario string   `json:"scenario"`
+	Hosts    []string `json:"hosts"`
+}
+
 // HostInfo is the content of HostInfoFile.
 type HostInfo struct {
 	// Type is the host's type (a label the inventory gives: "16c64g").
@@ -73,11 +83,16 @@ var ErrNotFleet = errors.New("not a fleet directory (no host directory with a ru
 // LoadFleet reads a fleet directory: every subdirectory is a host, whose
 // run directory is the subdirectory itself or the one run directory
 // inside it. A host without a run, or whose run did not complete, is
-// kept, named as failed with the reason.
+// kept, named as failed with the reason; so is one that CampaignFile
+// lists and that left nothing at all.
 func LoadFleet(dir string) (*Fleet, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("reports: %w", err)
+	}
+	var c Campaign
+	if err := results.ReadJSON(dir, CampaignFile, &c); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
 	}
 	f := &Fleet{Dir: dir}
 	for _, e := range entries {
@@ -87,6 +102,9 @@ func LoadFleet(dir string) (*Fleet, error) {
 		h, ok, err := loadFleetHost(filepath.Join(dir, e.Name()))
 		if err != nil {
 			return nil, err
+		}
+		if !ok && slices.Contains(c.Hosts, e.Name()) {
+			h, ok = FleetHost{Name: e.Name(), Failed: "no run directory came back, and the campaign ended before it spoke of this host"}, true
 		}
 		if ok {
 			f.Hosts = append(f.Hosts, h)
@@ -265,7 +283,8 @@ func fleetHostRows(f *Fleet) [][]string {
 	for _, h := range f.Hosts {
 		status := "completed"
 		if h.Failed != "" {
-			status = "failed: " + h.Failed
+			// On one line: a campaign's reason may hold a tool's newlines.
+			status = "failed: " + strings.Join(strings.Fields(h.Failed), " ")
 		}
 		row := []string{h.Name, h.Info.Type, status}
 		if h.Run == nil {

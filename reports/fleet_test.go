@@ -76,6 +76,9 @@ func TestFleet(t *testing.T) {
 	// Not a host: a file, and a directory the campaign did not speak of.
 	os.WriteFile(filepath.Join(dir, "inventory.ini"), nil, 0o644)
 	os.Mkdir(filepath.Join(dir, "empty"), 0o755)
+	// A host the campaign listed and never got to: its directory is empty.
+	os.WriteFile(filepath.Join(dir, CampaignFile), []byte(`{"scenario": "quick", "hosts": ["big", "small", "lost", "cut", "never"]}`), 0o644)
+	os.Mkdir(filepath.Join(dir, "never"), 0o755)
 
 	f, err := LoadFleet(dir)
 	if err != nil {
@@ -87,10 +90,10 @@ func TestFleet(t *testing.T) {
 		names = append(names, h.Name)
 		failed[h.Name] = h.Failed
 	}
-	if strings.Join(names, ",") != "big,cut,lost,small" {
-		t.Fatalf("hosts %v, want big, cut, lost, small", names)
+	if strings.Join(names, ",") != "big,cut,lost,never,small" {
+		t.Fatalf("hosts %v, want big, cut, lost, never, small", names)
 	}
-	if failed["big"] != "" || failed["small"] != "" || !strings.Contains(failed["lost"], "unreachable") || !strings.Contains(failed["cut"], "killed") {
+	if failed["big"] != "" || failed["small"] != "" || !strings.Contains(failed["lost"], "unreachable") || !strings.Contains(failed["cut"], "killed") || !strings.Contains(failed["never"], "campaign ended before") {
 		t.Errorf("failures %q: want lost unreachable and cut killed, the others none", failed)
 	}
 	fa := AnalyzeFleet(f)

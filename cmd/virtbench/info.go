@@ -35,14 +35,11 @@ func cmdList(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return exitUsage, err
 	}
-	stateDir, err := makeStateDir()
+	stateDir, release, err := scratchStateDir()
 	if err != nil {
 		return exitFailures, err
 	}
-	defer os.RemoveAll(stateDir)
-	if err := state.Claim(stateDir, ""); err != nil {
-		return exitFailures, err
-	}
+	defer release()
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "DRIVER\tKIND\tAVAILABLE")
 	for _, info := range drivers.Drivers() {

@@ -193,6 +193,20 @@ func makeStateDir() (string, error) {
 	return dir, nil
 }
 
+// scratchStateDir makes and claims a state directory for drivers that are
+// only checked (virtbench list, run --check); release removes it.
+func scratchStateDir() (string, func(), error) {
+	dir, err := makeStateDir()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := state.Claim(dir, ""); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return dir, func() { os.RemoveAll(dir) }, nil
+}
+
 // StateEnv overrides where run state directories live (tests use it to
 // keep their runs apart from the host's).
 const StateEnv = "VIRTBENCH_STATE"

@@ -78,14 +78,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (code 
 // needs, the images it builds). It prints a line per variant and returns
 // exitOK when all can, exitFailures when one cannot.
 func checkVariants(ctx context.Context, sc *scenarios.Scenario, agent string, stdout io.Writer) (int, error) {
-	stateDir, err := makeStateDir()
+	stateDir, release, err := scratchStateDir()
 	if err != nil {
 		return exitFailures, err
 	}
-	defer os.RemoveAll(stateDir)
-	if err := state.Claim(stateDir, ""); err != nil {
-		return exitFailures, err
-	}
+	defer release()
 	var bad []string
 	for _, v := range sc.Drivers {
 		info, err := drivers.Lookup(v.Driver)
