@@ -221,7 +221,7 @@ func TestCampaign(t *testing.T) {
 		}
 	}
 	idle := map[string]int{}
-	for _, r := range reports.AnalyzeFleet(f).Rows {
+	for _, r := range reports.AnalyzeFleet(f, 0).Rows {
 		if r.Variant == "container" {
 			idle[r.Host] = r.Capacity.Idle
 			if r.Capacity.Binding != reports.ResMemory {
@@ -232,7 +232,7 @@ func TestCampaign(t *testing.T) {
 	if !(0 < idle["small"] && idle["small"] < idle["medium"] && idle["medium"] < idle["large"]) {
 		t.Errorf("container capacities %v: want small < medium < large, as their memory limits", idle)
 	}
-	if _, err := reports.WriteFleet(f, reports.AnalyzeFleet(f)); err != nil {
+	if _, err := reports.WriteFleet(f, reports.AnalyzeFleet(f, 0)); err != nil {
 		t.Fatal(err)
 	}
 	for _, h := range hosts {
@@ -281,7 +281,7 @@ func TestCampaignLostHost(t *testing.T) {
 	if len(f.Hosts) != 3 {
 		t.Errorf("%d hosts in the report, want 3\n%s", len(f.Hosts), out.String())
 	}
-	path, err := reports.WriteFleet(f, reports.AnalyzeFleet(f))
+	path, err := reports.WriteFleet(f, reports.AnalyzeFleet(f, 0))
 	if err != nil {
 		t.Fatal(err)
 	}

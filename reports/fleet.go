@@ -206,6 +206,19 @@ type FleetTotal struct {
 	Idle     int     `json:"idle_instances"`
 	Cheapest string  `json:"cheapest_host_type,omitempty"`
 	Cost     float64 `json:"cheapest_cost_per_instance_hour,omitempty"`
+	// For, where the report was asked for a count of instances: the host
+	// type that holds that many idle instances for the least per hour,
+	// how many of its hosts that takes and what they cost an hour.
+	For *FleetPlan `json:"for,omitempty"`
+}
+
+// FleetPlan is the cheapest way to hold Instances idle instances of a
+// variant on hosts of one type.
+type FleetPlan struct {
+	Instances   int     `json:"instances"`
+	HostType    string  `json:"host_type"`
+	Hosts       int     `json:"hosts"`
+	CostPerHour float64 `json:"cost_per_hour"`
 }
 
 // FleetAnalysis is what the fleet report says.
@@ -215,8 +228,11 @@ type FleetAnalysis struct {
 }
 
 // AnalyzeFleet sets every variant of every host that ran beside the
-// others and sums the fleet.
-func AnalyzeFleet(f *Fleet) *FleetAnalysis {
+// others and sums the fleet; where instances is above 0, it also finds,
+// per variant, the host type that holds that many idle instances for the
+// least per hour (each host standing for its type, as its run measured
+// it).
+func AnalyzeFleet(f *Fleet, instances int) *FleetAnalysis {
 	fa := &FleetAnalysis{}
 	totals := map[string]*FleetTotal{}
 	var order []string
@@ -252,6 +268,12 @@ func AnalyzeFleet(f *Fleet) *FleetAnalysis {
 					row.CostPerInstanceHour = h.Info.PricePerHour / float64(c.Idle)
 					if t.Cheapest == "" || row.CostPerInstanceHour < t.Cost {
 						t.Cheapest, t.Cost = hostLabel(h), row.CostPerInstanceHour
+					}
+					if instances > 0 {
+						n := (instances + c.Idle - 1) / c.Idle
+						if p := (FleetPlan{instances, hostLabel(h), n, float64(n) * h.Info.PricePerHour}); t.For == nil || p.CostPerHour < t.For.CostPerHour {
+							t.For = &p
+						}
 					}
 				}
 			}
@@ -374,9 +396,24 @@ func fleetTotalRows(fa *FleetAnalysis) [][]string {
 		if t.Cheapest != "" {
 			cheap, cost = t.Cheapest, formatCost1000(t.Cost)
 		}
-		rows = append(rows, []string{t.Variant, fmt.Sprint(t.Idle), cheap, cost})
+		row := []string{t.Variant, fmt.Sprint(t.Idle), cheap, cost}
+		if t.For != nil {
+			row = append(row, fmt.Sprintf("%d × %s at %s per hour", t.For.Hosts, t.For.HostType, strconv.FormatFloat(t.For.CostPerHour, 'g', 4, 64)))
+		}
+		rows = append(rows, row)
 	}
 	return rows
+}
+
+// fleetTotalHeaderFor is the totals' header, with the plan's column where
+// one was asked for.
+func fleetTotalHeaderFor(fa *FleetAnalysis) []string {
+	for _, t := range fa.Totals {
+		if t.For != nil {
+			return append(slices.Clone(fleetTotalHeader), fmt.Sprintf("cheapest for %d idle instances", t.For.Instances))
+		}
+	}
+	return fleetTotalHeader
 }
 
 // WriteFleetMarkdown writes the fleet's tables as Markdown.
@@ -391,7 +428,7 @@ func WriteFleetMarkdown(w io.Writer, f *Fleet, fa *FleetAnalysis) error {
 		return err
 	}
 	b.WriteString("\n## The fleet together\n\n")
-	if err := writeMarkdownTable(&b, fleetTotalHeader, fleetTotalRows(fa)); err != nil {
+	if err := writeMarkdownTable(&b, fleetTotalHeaderFor(fa), fleetTotalRows(fa)); err != nil {
 		return err
 	}
 	fmt.Fprintf(&b, "\n%s\n", CapacityModel)
@@ -408,7 +445,7 @@ func WriteFleetText(w io.Writer, f *Fleet, fa *FleetAnalysis) error {
 	}{
 		{"hosts:", fleetHostHeader, fleetHostRows(f)},
 		{"\neach variant on each host:", fleetRowHeader, fleetRowCells(f, fa)},
-		{"\nthe fleet together:", fleetTotalHeader, fleetTotalRows(fa)},
+		{"\nthe fleet together:", fleetTotalHeaderFor(fa), fleetTotalRows(fa)},
 	} {
 		fmt.Fprintln(w, t.title)
 		if err := writeTextTable(w, t.header, t.rows); err != nil {
@@ -522,7 +559,7 @@ func WriteFleet(f *Fleet, fa *FleetAnalysis) (string, error) {
 		HostRows, Rows, Totals             [][]string
 		Model                              string
 		Charts                             []chartView
-	}{Fleet: f, HostHeader: fleetHostHeader, RowHeader: fleetRowHeader, TotalHeader: fleetTotalHeader,
+	}{Fleet: f, HostHeader: fleetHostHeader, RowHeader: fleetRowHeader, TotalHeader: fleetTotalHeaderFor(fa),
 		HostRows: fleetHostRows(f), Rows: fleetRowCells(f, fa), Totals: fleetTotalRows(fa), Model: CapacityModel}
 	var files []results.File
 	for _, c := range charts {

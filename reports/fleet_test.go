@@ -96,7 +96,7 @@ func TestFleet(t *testing.T) {
 	if failed["big"] != "" || failed["small"] != "" || !strings.Contains(failed["lost"], "unreachable") || !strings.Contains(failed["cut"], "killed") || !strings.Contains(failed["never"], "campaign ended before") {
 		t.Errorf("failures %q: want lost unreachable and cut killed, the others none", failed)
 	}
-	fa := AnalyzeFleet(f)
+	fa := AnalyzeFleet(f, 1000)
 	idle := map[string]int{}
 	for _, r := range fa.Rows {
 		idle[r.Variant+"@"+r.Host] = r.Capacity.Idle
@@ -115,6 +115,11 @@ func TestFleet(t *testing.T) {
 		}
 		if tot.Cheapest != "2c8g" && tot.Cheapest != "16c64g" || tot.Cost <= 0 {
 			t.Errorf("qemu cheapest %q at %v", tot.Cheapest, tot.Cost)
+		}
+		// 1000 VMs: ceil(1000/24) = 42 small hosts at 0.05 (2.10 an
+		// hour) against ceil(1000/210) = 5 big ones at 0.8 (4.00).
+		if p := tot.For; p == nil || p.HostType != "2c8g" || p.Hosts != (1000+idle["qemu@small"]-1)/idle["qemu@small"] || p.CostPerHour != float64(p.Hosts)*0.05 {
+			t.Errorf("qemu for 1000 instances: %+v, want the small hosts, as many as hold 1000", p)
 		}
 	}
 	path, err := WriteFleet(f, fa)

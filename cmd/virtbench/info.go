@@ -123,6 +123,7 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) (int,
 	fs.SetOutput(stderr)
 	format := fs.String("format", "html", "what to print besides regenerating the files: html (the report path), md, csv, json, text (the terminal summary), prometheus or openmetrics")
 	verbose := fs.Bool("v", false, "with --format text: also the table of every metric and the ratios to the baseline")
+	instances := fs.Int("instances", 0, "with a fleet directory: also the host type that holds this many idle instances of each variant for the least per hour (by the hosts' price_per_hour)")
 	plan := hostFlags(fs)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -135,7 +136,7 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) (int,
 	if errors.Is(err, reports.ErrNotRun) {
 		fleet, ferr := reports.LoadFleet(pos[0])
 		if ferr == nil {
-			return reportFleet(fleet, *format, stdout)
+			return reportFleet(fleet, *format, *instances, stdout)
 		}
 		if errors.Is(ferr, reports.ErrNotFleet) {
 			err = fmt.Errorf("%w, nor a fleet directory (a directory per host, each holding its run directory)", err)
@@ -181,8 +182,8 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) (int,
 // reportFleet writes the report of a fleet directory (runs of one
 // scenario on several hosts) and prints its path, or with --format text
 // or md its tables.
-func reportFleet(f *reports.Fleet, format string, stdout io.Writer) (int, error) {
-	fa := reports.AnalyzeFleet(f)
+func reportFleet(f *reports.Fleet, format string, instances int, stdout io.Writer) (int, error) {
+	fa := reports.AnalyzeFleet(f, instances)
 	path, err := reports.WriteFleet(f, fa)
 	if err != nil {
 		return exitFailures, err
