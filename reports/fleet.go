@@ -314,8 +314,9 @@ func fleetHostRows(f *Fleet) [][]string {
 			continue
 		}
 		p := h.Run.Provenance
+		// The cgroups' paths are in each env.json: a table cell holds the limits.
 		rows = append(rows, append(row, p.CPUModel, fmt.Sprint(p.Cores), FormatValue(float64(p.MemoryBytes), "B"), p.Kernel,
-			accelerators(h.Analysis.Roles), p.CgroupVersion, LimitsText(p), p.Virtbench))
+			accelerators(h.Analysis.Roles), p.CgroupVersion, limitsText(p, false), p.Virtbench))
 	}
 	return rows
 }

@@ -54,14 +54,24 @@ func benchName(metric string) string {
 }
 
 // LimitsText says which cgroup limits of memory and CPU a run ran under
-// (results.Provenance), or that it ran under none.
-func LimitsText(p results.Provenance) string {
+// (results.Provenance), with the cgroups that set them, or that it ran
+// under none.
+func LimitsText(p results.Provenance) string { return limitsText(p, true) }
+
+// limitsText is LimitsText, the cgroups' paths left out unless where.
+func limitsText(p results.Provenance, where bool) string {
+	at := func(path string) string {
+		if !where {
+			return ""
+		}
+		return " (" + path + ")"
+	}
 	var parts []string
 	if p.MemoryLimitBytes > 0 {
-		parts = append(parts, fmt.Sprintf("memory %s (%s)", FormatValue(float64(p.MemoryLimitBytes), "B"), p.MemoryLimitAt))
+		parts = append(parts, fmt.Sprintf("memory %s%s", FormatValue(float64(p.MemoryLimitBytes), "B"), at(p.MemoryLimitAt)))
 	}
 	if p.CPULimitCores > 0 {
-		parts = append(parts, fmt.Sprintf("CPU %.2f cores (%s)", p.CPULimitCores, p.CPULimitAt))
+		parts = append(parts, fmt.Sprintf("CPU %.2f cores%s", p.CPULimitCores, at(p.CPULimitAt)))
 	}
 	if len(parts) == 0 {
 		return "no cgroup memory limit or CPU quota"
