@@ -102,7 +102,8 @@ func (a *Agent) emit(kind Kind, payload any) {
 func (a *Agent) Ready(r Ready) {
 	r.UptimeSec = Uptime()
 	a.mu.Lock()
-	restored := a.restored
+	restored, marks := a.restored, a.marks
+	r.Setup = a.steps
 	a.mu.Unlock()
 	if a.vm && restored == nil {
 		r.VCPUSec = VCPUSeconds()
@@ -115,14 +116,8 @@ func (a *Agent) Ready(r Ready) {
 		r.Kernel, r.Mitigations = k.Release, k.Mitigations
 	}
 	if a.vm && restored == nil {
-		r.Boot = BootMilestones(readKmsg())
-		a.mu.Lock()
-		r.Boot = append(r.Boot, a.marks...)
-		a.mu.Unlock()
+		r.Boot = append(BootMilestones(readKmsg()), marks...)
 	}
-	a.mu.Lock()
-	r.Setup = a.steps
-	a.mu.Unlock()
 	if len(r.Setup) > 0 {
 		r.MonoSec = Monotonic()
 	}

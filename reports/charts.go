@@ -3,6 +3,7 @@ package reports
 import (
 	"bytes"
 	"fmt"
+	"html/template"
 	"image/color"
 	"math"
 	"strings"
@@ -27,6 +28,22 @@ type Chart struct {
 	// without them, for a page that styles its text (report.html).
 	SVG, PageSVG []byte
 	PNG          []byte
+}
+
+// Inline returns the chart's PageSVG without its XML prolog, to sit
+// inline in an HTML page.
+func (c Chart) Inline() template.HTML {
+	svg := c.PageSVG
+	if i := bytes.Index(svg, []byte("<svg")); i > 0 {
+		svg = svg[i:]
+	}
+	return template.HTML(svg)
+}
+
+// Files returns the chart's files in a run (or fleet) directory: NAME.svg
+// and NAME.png.
+func (c Chart) Files() []results.File {
+	return []results.File{{Name: c.Name + ".svg", Data: c.SVG}, {Name: c.Name + ".png", Data: c.PNG}}
 }
 
 // Series is the data of one box or bar: a label and its values, and its

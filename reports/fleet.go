@@ -460,8 +460,10 @@ func WriteFleetText(w io.Writer, f *Fleet, fa *FleetAnalysis) error {
 // of value.
 func fleetBars(f *Fleet, fa *FleetAnalysis, value func(FleetRow) float64) Bars {
 	var b Bars
+	bar := map[string]int{} // a host's bar; hosts without a run have none
 	for _, h := range f.Hosts {
 		if h.Analysis != nil {
+			bar[h.Name] = len(b.Labels)
 			b.Labels = append(b.Labels, hostLabel(h)+" ("+h.Name+")")
 		}
 	}
@@ -474,28 +476,12 @@ func fleetBars(f *Fleet, fa *FleetAnalysis, value func(FleetRow) float64) Bars {
 			series[r.Variant] = s
 			order = append(order, r.Variant)
 		}
-		for i, h := range f.Hosts {
-			if h.Name == r.Host {
-				s.Values[hostIndex(f, i)] = value(r)
-			}
-		}
+		s.Values[bar[r.Host]] = value(r)
 	}
 	for _, v := range order {
 		b.Series = append(b.Series, *series[v])
 	}
 	return b
-}
-
-// hostIndex returns the bar of the fleet's i-th host: hosts without a run
-// have none.
-func hostIndex(f *Fleet, i int) int {
-	n := 0
-	for _, h := range f.Hosts[:i] {
-		if h.Analysis != nil {
-			n++
-		}
-	}
-	return n
 }
 
 // FleetCharts draws start time and capacity per host.
@@ -564,12 +550,8 @@ func WriteFleet(f *Fleet, fa *FleetAnalysis) (string, error) {
 		HostRows: fleetHostRows(f), Rows: fleetRowCells(f, fa), Totals: fleetTotalRows(fa), Model: CapacityModel}
 	var files []results.File
 	for _, c := range charts {
-		svg := c.PageSVG
-		if i := bytes.Index(svg, []byte("<svg")); i > 0 {
-			svg = svg[i:]
-		}
-		data.Charts = append(data.Charts, chartView{Title: c.Title, SVG: template.HTML(svg)})
-		files = append(files, results.File{Name: c.Name + ".svg", Data: c.SVG}, results.File{Name: c.Name + ".png", Data: c.PNG})
+		data.Charts = append(data.Charts, chartView{Title: c.Title, SVG: c.Inline()})
+		files = append(files, c.Files()...)
 	}
 	var page, md bytes.Buffer
 	if err := fleetHTML.Execute(&page, data); err != nil {

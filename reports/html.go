@@ -1,7 +1,6 @@
 package reports
 
 import (
-	"bytes"
 	"fmt"
 	"html/template"
 	"io"
@@ -159,12 +158,7 @@ func WriteHTML(w io.Writer, r *Run, a *Analysis, charts []Chart) error {
 	}
 	sort.Strings(data.Skipped)
 	for _, c := range charts {
-		svg := c.PageSVG
-		// Drop the XML prolog so the SVG can sit inline in HTML.
-		if i := bytes.Index(svg, []byte("<svg")); i > 0 {
-			svg = svg[i:]
-		}
-		data.Charts = append(data.Charts, chartView{Name: c.Name, Title: c.Title, Read: chartReading[c.Name], SVG: template.HTML(svg)})
+		data.Charts = append(data.Charts, chartView{Name: c.Name, Title: c.Title, Read: chartReading[c.Name], SVG: c.Inline()})
 	}
 	p := r.Provenance
 	data.Provenance = [][2]string{

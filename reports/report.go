@@ -198,7 +198,7 @@ func WriteAll(r *Run, a *Analysis) (string, error) {
 		return "", err
 	}
 	for _, c := range charts {
-		files = append(files, results.File{Name: c.Name + ".svg", Data: c.SVG}, results.File{Name: c.Name + ".png", Data: c.PNG})
+		files = append(files, c.Files()...)
 	}
 	var b bytes.Buffer
 	if err := WriteHTML(&b, r, a, charts); err != nil {
