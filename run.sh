@@ -10,9 +10,12 @@ cd "$(dirname "$0")"
 # hyperfine (for cross-checks), iproute2, debootstrap (the debian image
 # profile), Chromium (renders report.html in the report tests), and Wine
 # with the mingw-w64 cross compiler (the wine driver builds the agent's
-# Windows twin from source with it), and Ansible (with community.docker:
-# the engine of campaigns on many hosts, deploy/ansible).
-PACKAGES=(qemu-system-x86 qemu-utils linux-image-amd64 e2fsprogs xz-utils runc crun runsc hyperfine iproute2 debootstrap chromium wine64 gcc-mingw-w64-x86-64 ansible)
+# Windows twin from source with it), Ansible (with community.docker:
+# the engine of campaigns on many hosts, deploy/ansible), and the field's
+# benchmark tools: fio, iperf3, Redis and nginx (copied into the tools
+# layer every instance runs them from) with the host's load generators
+# redis-benchmark (redis-tools) and wrk.
+PACKAGES=(qemu-system-x86 qemu-utils linux-image-amd64 e2fsprogs xz-utils runc crun runsc hyperfine iproute2 debootstrap chromium wine64 gcc-mingw-w64-x86-64 ansible fio iperf3 redis-server redis-tools nginx-light wrk)
 
 log() { printf 'run.sh: %s\n' "$*" >&2; }
 

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"virtbench/drivers"
+	"virtbench/guest"
+	"virtbench/internal/hostload"
 	"virtbench/internal/results"
 )
 
@@ -88,6 +90,10 @@ func oneConn(ctx context.Context, dial func(context.Context) (net.Conn, error)) 
 // loadNet measures the http workload of one instance over its network path
 // and records throughput and latency. Instances without a path are skipped.
 func (t *trial) loadNet(ctx context.Context, st *started) {
+	if load, ok := hostload.For(t.w.Name); ok {
+		t.loadTool(ctx, st, load)
+		return
+	}
 	dialer, ok := st.inst.(drivers.Dialer)
 	if !ok {
 		return
@@ -112,4 +118,37 @@ func (t *trial) loadNet(ctx context.Context, st *started) {
 	t.record(results.Sample{Instance: st.id, Metric: results.MetricNetRPS, Unit: "op/s", Value: float64(n) / NetDuration.Seconds()})
 	t.record(results.Sample{Instance: st.id, Metric: results.MetricNetP50, Unit: "sec", Value: lat[len(lat)/2].Seconds()})
 	t.record(results.Sample{Instance: st.id, Metric: results.MetricNetP99, Unit: "sec", Value: lat[len(lat)*99/100].Seconds()})
+}
+
+// loadTool drives a tool's load (package hostload) at a server workload of
+// one instance and records the workload's host measures. An instance the
+// host has no network path to gets a failed sample that says so.
+func (t *trial) loadTool(ctx context.Context, st *started, load hostload.Load) {
+	w, _ := guest.Lookup(t.w.Name)
+	fail := func(why string) {
+		m := w.HostMeasures[0]
+		t.record(results.Sample{Instance: st.id, Metric: m.Name, Unit: m.Unit, Error: why})
+	}
+	_, port, err := net.SplitHostPort(st.ready.Guest.Addr)
+	if err != nil {
+		fail("READY has no listen address: " + st.ready.Guest.Addr)
+		return
+	}
+	pr, ok := st.inst.(drivers.PeerRunner)
+	if !ok {
+		fail(fmt.Sprintf("%s gives host programs no network path to its instances", t.d.Name()))
+		return
+	}
+	vs, err := load(ctx, pr, port)
+	if errors.Is(err, drivers.ErrNotApplicable) {
+		fail("the instance has no network path from the host (its driver's network option is none; veth or tap gives it one)")
+		return
+	}
+	if err != nil {
+		fail(err.Error())
+		return
+	}
+	for _, v := range vs {
+		t.record(results.Sample{Instance: st.id, Metric: v.Name, Unit: v.Unit, Value: v.Value})
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -394,6 +395,9 @@ func (r *Runner) recordImage(variant string, d drivers.Driver) error {
 	if err := r.sink(s); err != nil {
 		return err
 	}
+	if err := r.recordTools(s, d); err != nil {
+		return err
+	}
 	if p, ok := d.(drivers.Preparer); ok {
 		for _, m := range p.Prepared() {
 			s.Metric, s.Unit, s.Value = m.Metric, m.Unit, m.Value
@@ -403,6 +407,27 @@ func (r *Runner) recordImage(variant string, d drivers.Driver) error {
 		}
 	}
 	return nil
+}
+
+// recordTools records the disk footprint of the tools layer beside the
+// image's (s) when the scenario runs a workload of the layer: building it
+// here, before any trial, keeps its making out of every start.
+func (r *Runner) recordTools(s results.Sample, d drivers.Driver) error {
+	ts, ok := d.(drivers.ToolsSizer)
+	if !ok || !slices.ContainsFunc(r.Scenario.Workloads, func(w scenarios.Workload) bool { return guest.NeedsTools(w.Name) }) {
+		return nil
+	}
+	u, err := ts.ToolsUsage()
+	if err != nil {
+		s.Metric, s.Value, s.Error = results.MetricToolsAllocated, 0, err.Error()
+		return r.sink(s)
+	}
+	s.Metric, s.Value = results.MetricToolsApparent, float64(u.Apparent)
+	if err := r.sink(s); err != nil {
+		return err
+	}
+	s.Metric, s.Value = results.MetricToolsAllocated, float64(u.Allocated)
+	return r.sink(s)
 }
 
 // sink passes s to Sink. A value that cannot have been measured (see

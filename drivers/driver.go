@@ -3,6 +3,7 @@ package drivers
 import (
 	"context"
 	"net"
+	"os/exec"
 	"regexp"
 	"time"
 
@@ -135,6 +136,13 @@ type ImageSizer interface {
 	ImageUsage() (images.Usage, error)
 }
 
+// ToolsSizer is implemented by drivers whose instances get the tools layer
+// (images.BuildTools) beside their image: a read-only layer or disk that
+// every instance of a tools workload shares.
+type ToolsSizer interface {
+	ToolsUsage() (images.Usage, error)
+}
+
 // WritableSizer is implemented by instances with a writable layer of their
 // own (an overlay upper directory, a qcow2 overlay).
 type WritableSizer interface {
@@ -146,6 +154,17 @@ type WritableSizer interface {
 // host (loopback for native, a veth peer namespace for containers).
 type Dialer interface {
 	Dial(ctx context.Context, port string) (net.Conn, error)
+}
+
+// PeerRunner is implemented by instances whose network path a host
+// program can use (a load generator such as iperf3 or wrk): PeerAddr is
+// the address of the instance's TCP port as the path's host end sees it,
+// and StartAtPeer starts cmd there (in the peer network namespace that
+// Dial dials from; natively, on the host), for the caller to wait for.
+// Without a path both return ErrNotApplicable.
+type PeerRunner interface {
+	PeerAddr(port string) (string, error)
+	StartAtPeer(cmd *exec.Cmd) error
 }
 
 // Preparer is implemented by drivers that prepare something once before

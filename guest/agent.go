@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"virtbench/internal/measure"
+	"virtbench/internal/tools"
 )
 
 // Agent writes protocol messages to the console. It is safe for concurrent use.
@@ -176,6 +177,13 @@ type Workload struct {
 	// Measures are the results the workload reports, in the order it
 	// reports them; a test workload (probe) declares none.
 	Measures []Measure
+	// HostMeasures are the results of a Network workload that the host's
+	// load generator measures (package hostload), not the agent.
+	HostMeasures []Measure
+	// Tools are the programs of the tools layer the workload runs inside
+	// the instance, HostTools those the host runs to drive it: both must
+	// be installed on the host.
+	Tools, HostTools []tools.Tool
 	// HostPaths are the flags that name a file or directory the workload
 	// writes or removes: under the native driver, the host's, with
 	// virtbench's privileges. A scenario file may set them only when the

@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"virtbench/guest/vminit"
 )
 
 // BaseDiskBytes is the size of the shared ext4 base disk; it is sparse, so
@@ -24,7 +26,7 @@ func BuildBaseDisk(cacheDir string) (string, error) {
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
 	}
-	if err := makeExt4(path, BaseDiskBytes, "virtbench", ""); err != nil {
+	if err := makeExt4(path, BaseDiskBytes, vminit.ScratchLabel, ""); err != nil {
 		return "", err
 	}
 	return path, nil

@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/u-root/u-root/pkg/cpio"
@@ -16,7 +18,7 @@ import (
 )
 
 // initramfsLayout changes whenever the layout written by BuildInitramfs changes.
-const initramfsLayout = "initramfs-v3"
+const initramfsLayout = "initramfs-v4"
 
 // GuestModules are the modules a VM guest may need when they are not built
 // in: virtio transports (MMIO for microvm, PCI for pc/q35), the block
@@ -71,6 +73,9 @@ func BuildInitramfs(cacheDir, agent, modulesDir string) (Initramfs, error) {
 		cpio.Directory("etc/virtbench", 0o755),
 		cpio.StaticFile(strings.TrimPrefix(vminit.MarkerFile, "/"), "virtbench VM initramfs\n", 0o644),
 		cpio.StaticRecord(agentBytes, cpio.Info{Name: "init", Mode: cpio.S_IFREG | 0o755}),
+	}
+	for _, name := range slices.Sorted(maps.Keys(accounts)) {
+		recs = append(recs, cpio.StaticFile(name, accounts[name], 0o644))
 	}
 	for _, m := range mods {
 		b, err := os.ReadFile(filepath.Join(modulesDir, m))

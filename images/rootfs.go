@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -67,6 +68,14 @@ func BuildRootfs(cacheDir, agent string, owner int) (Rootfs, error) {
 	return r, nil
 }
 
+// accounts are the image's users and groups: root, and the unprivileged
+// nobody that servers of the tools layer (nginx) look up when started as
+// root. A VM's initramfs holds them too.
+var accounts = map[string]string{
+	"etc/passwd": "root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n",
+	"etc/group":  "root:x:0:\nnogroup:x:65534:\n",
+}
+
 func buildRootfs(dir, agent string, owner int) error {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return err
@@ -88,12 +97,11 @@ func buildRootfs(dir, agent string, owner int) error {
 		}
 	}
 	files := map[string]string{
-		"etc/passwd":     "root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n",
-		"etc/group":      "root:x:0:\nnogroup:x:65534:\n",
 		"etc/hosts":      "127.0.0.1\tlocalhost\n::1\tlocalhost\n",
 		"etc/hostname":   "virtbench\n",
 		"etc/os-release": "NAME=virtbench\nID=virtbench\nPRETTY_NAME=\"virtbench minimal rootfs\"\n",
 	}
+	maps.Copy(files, accounts)
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 			return err

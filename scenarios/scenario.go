@@ -285,8 +285,15 @@ func (s *Scenario) validate(line func(field string) int) error {
 			bad(field, "workloads: %s: an argument holds a newline, a carriage return or a NUL byte, which no console or command line carries intact", w.Name)
 			continue
 		}
-		if _, _, err := guest.Prepare(append([]string{w.Name}, w.Args...)); err != nil {
+		gw, _, err := guest.Prepare(append([]string{w.Name}, w.Args...))
+		if err != nil {
 			bad(field, "workloads: %v", err)
+			continue
+		}
+		for _, t := range append(slices.Clip(gw.Tools), gw.HostTools...) {
+			if err := t.Check(); err != nil {
+				bad(field, "workloads: %s is unavailable on this host: %v", w.Name, err)
+			}
 		}
 	}
 	if len(s.Instances) == 0 {

@@ -85,6 +85,8 @@ type Driver struct {
 	lower []string
 	agent string // host path of the agent inside lower
 	err   error
+	// tools is the tools layer, above lower for workloads that need it.
+	tools images.LazyTools
 
 	planOnce sync.Once
 	planner  *cgroups.Planner // the run's instances' cgroups
@@ -169,6 +171,9 @@ func (d *Driver) ImageUsage() (images.Usage, error) {
 	return images.DiskUsageAll(d.lower...)
 }
 
+// ToolsUsage returns the disk footprint of the tools layer.
+func (d *Driver) ToolsUsage() (images.Usage, error) { return d.tools.Usage(d.env.CacheDir) }
+
 // Start creates the instance's directories and cgroup, clones the agent
 // into new namespaces, places it in the cgroup, and hands it its
 // configuration. On error everything created is removed.
@@ -185,6 +190,14 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 	inst := &instance{id: spec.ID, beginMono: guest.Monotonic()}
 	defer inst.undo.OnError(&err)
 
+	lower := d.lower
+	if guest.NeedsTools(spec.Workload) {
+		t, err := d.tools.Get(d.env.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("container: %w", err)
+		}
+		lower = append([]string{t.Root}, lower...)
+	}
 	cg, err := d.cgroup(id, spec)
 	if err != nil {
 		return nil, err
@@ -198,7 +211,7 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 	}
 	defer cfgR.Close()
 	defer cfgW.Close()
-	cfg := containerinit.Config{Lower: strings.Join(d.lower, ":"), Hostname: id, UserNS: d.userNS}
+	cfg := containerinit.Config{Lower: strings.Join(lower, ":"), Hostname: id, UserNS: d.userNS}
 	nonce := guest.NewNonce()
 	cmd := d.initCommand(spec, cfgR, nonce)
 	start, done, err := initStarter(cmd, cg, begin, nonce)
@@ -514,6 +527,10 @@ func (i *instance) ExitErr() error {
 func (i *instance) Dial(ctx context.Context, port string) (net.Conn, error) {
 	return i.path.Dial(ctx, port)
 }
+
+// PeerAddr and StartAtPeer serve host programs over the same path as Dial.
+func (i *instance) PeerAddr(port string) (string, error) { return i.path.PeerAddr(port) }
+func (i *instance) StartAtPeer(cmd *exec.Cmd) error      { return i.path.StartAtPeer(cmd) }
 
 // CgroupMemoryBytes returns the cgroup's memory usage without page cache.
 func (i *instance) CgroupMemoryBytes() (int64, error) { return i.cg.MemoryBytes() }

@@ -23,6 +23,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -42,6 +43,7 @@ import (
 	"virtbench/guest"
 	"virtbench/images"
 	"virtbench/internal/results"
+	"virtbench/internal/tools"
 )
 
 // Grace is how long Stop lets the container handle SIGTERM.
@@ -83,6 +85,8 @@ type Driver struct {
 	mu  sync.Mutex
 	cli *client.Client
 	ref string // the imported image, once made
+
+	tools images.LazyTools
 }
 
 var (
@@ -232,6 +236,9 @@ func writeTar(w io.Writer, dir string) error {
 	return tw.Close()
 }
 
+// ToolsUsage returns the disk footprint of the tools layer.
+func (d *Driver) ToolsUsage() (images.Usage, error) { return d.tools.Usage(d.env.CacheDir) }
+
 // ImageUsage returns the engine's size of the image.
 func (d *Driver) ImageUsage() (images.Usage, error) {
 	ctx := context.Background()
@@ -269,8 +276,18 @@ func (d *Driver) Start(ctx context.Context, spec drivers.Spec) (_ drivers.Instan
 	if err := d.record(inst, id); err != nil {
 		return nil, err
 	}
+	host := d.hostConfig(spec)
+	if guest.NeedsTools(spec.Workload) {
+		t, err := d.tools.Get(d.env.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("docker: %w", err)
+		}
+		// The engine's image is one imported layer; the tools layer is
+		// bound read-only beside it, one copy on disk for every container.
+		host.Binds = []string{t.Prefix + ":" + tools.Dir + ":ro"}
+	}
 	nonce := guest.NewNonce()
-	created, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: containerConfig(ref, id, run, nonce, spec), HostConfig: d.hostConfig(spec), Name: inst.name})
+	created, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: containerConfig(ref, id, run, nonce, spec), HostConfig: host, Name: inst.name})
 	if err != nil {
 		return nil, fmt.Errorf("docker: create: %w", err)
 	}
@@ -418,6 +435,7 @@ var (
 	_ drivers.Exiter        = (*instance)(nil)
 	_ drivers.WritableSizer = (*instance)(nil)
 	_ drivers.Dialer        = (*instance)(nil)
+	_ drivers.PeerRunner    = (*instance)(nil)
 )
 
 // Dial connects from the peer namespace to the container's port over its
@@ -426,6 +444,10 @@ var (
 func (i *instance) Dial(ctx context.Context, port string) (net.Conn, error) {
 	return i.path.Dial(ctx, port)
 }
+
+// PeerAddr and StartAtPeer serve host programs over the same path as Dial.
+func (i *instance) PeerAddr(port string) (string, error) { return i.path.PeerAddr(port) }
+func (i *instance) StartAtPeer(cmd *exec.Cmd) error      { return i.path.StartAtPeer(cmd) }
 
 func (i *instance) watch(wait client.ContainerWaitResult) {
 	defer close(i.exited)

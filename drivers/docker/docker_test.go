@@ -78,3 +78,11 @@ func TestVethNetwork(t *testing.T) {
 	drivertest.RequiresRoot(t)
 	drivertest.CheckNetworkPath(t, factory, drivertest.NewEnv(t, drivertest.Options{Options: map[string]string{"network": "veth"}}))
 }
+
+// TestTools runs fio, iperf3, Redis and nginx from the tools layer (bound
+// read-only into the container), the servers driven from the host over
+// the veth.
+func TestTools(t *testing.T) {
+	drivertest.RequiresRoot(t)
+	drivertest.CheckTools(t, factory, drivertest.NewEnv(t, drivertest.Options{Options: map[string]string{"network": "veth"}}), nil)
+}

@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -30,6 +31,7 @@ import (
 	"virtbench/drivers"
 	"virtbench/drivers/state"
 	"virtbench/guest"
+	"virtbench/internal/hostload"
 	"virtbench/internal/required"
 	"virtbench/internal/results"
 )
@@ -603,4 +605,91 @@ func HostLinks(t *testing.T) string {
 		names = append(names, i.Name)
 	}
 	return strings.Join(names, ",")
+}
+
+// CheckTools runs the workloads of the tools layer with env, as every
+// driver must: fio inside the instance, with results; each server
+// (iperf3, Redis, nginx) until ready, then its load from the host
+// (package hostload) over the instance's network path, with results. A
+// host without the tools skips, naming the packages to install. known
+// names the workloads the driver is known to fail, with why: their load
+// must still fail, so that a fixed runtime is noticed.
+func CheckTools(t *testing.T, factory drivers.Factory, env drivers.Env, known map[string]string) {
+	t.Helper()
+	for _, name := range []string{guest.FIOWorkload, guest.IPerf3Workload, guest.RedisWorkload, guest.NginxWorkload} {
+		t.Run(name, func(t *testing.T) {
+			w, _ := guest.Lookup(name)
+			for _, tool := range append(slices.Clip(w.Tools), w.HostTools...) {
+				if err := tool.Check(); err != nil {
+					required.Skip(t, "tools", err.Error())
+				}
+			}
+			spec := drivers.Spec{ID: "tools-" + name, Workload: name}
+			if name == guest.FIOWorkload {
+				spec.Args = []string{"-size", "4194304", "-runtime", "1s"}
+			}
+			inst := Start(t, factory, env, spec)
+			r := Ready(t, inst, 2*time.Minute)
+			var got []guest.Value
+			if load, ok := hostload.For(name); ok {
+				_, port, err := net.SplitHostPort(r.Guest.Addr)
+				if err != nil {
+					t.Fatalf("READY address %q: %v", r.Guest.Addr, err)
+				}
+				pr, ok := inst.(drivers.PeerRunner)
+				if !ok {
+					t.Fatalf("%T gives host programs no network path (drivers.PeerRunner)", inst)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+				defer cancel()
+				got, err = load(ctx, pr, port)
+				if why, ok := known[name]; ok {
+					if err == nil {
+						t.Fatalf("%s load succeeded: %v; it was known to fail (%s): drop it from the known failures", name, got, why)
+					}
+					t.Logf("%s load failed as known (%s): %v", name, why, err)
+					return
+				}
+				if err != nil {
+					t.Fatalf("%s load: %v (the agent said: %v)", name, err, pending(inst, time.Second))
+				}
+				if len(got) != len(w.HostMeasures) {
+					t.Errorf("%s load: %d results, want %v", name, len(got), w.HostMeasures)
+				}
+			} else {
+				for _, res := range Results(t, inst, 3*time.Minute) {
+					got = append(got, guest.Value{Name: res.Name, Value: res.Value, Unit: res.Unit})
+				}
+				if len(got) != len(w.Measures) {
+					t.Errorf("%s: %d results, want %v", name, len(got), w.Measures)
+				}
+			}
+			for _, v := range got {
+				if v.Value < 0 || v.Value == 0 && v.Name != "iperf3.retransmits" {
+					t.Errorf("%s: %s = %v %s, want a positive figure", name, v.Name, v.Value, v.Unit)
+				}
+			}
+			t.Logf("%s: %v", name, got)
+		})
+	}
+}
+
+// pending returns the errors the instance reports within d, for a
+// failure's message.
+func pending(inst drivers.Instance, d time.Duration) []string {
+	var ms []string
+	timeout := time.After(d)
+	for {
+		select {
+		case m, ok := <-inst.Output():
+			if !ok {
+				return ms
+			}
+			if m.Error != nil {
+				ms = append(ms, m.Error.Msg)
+			}
+		case <-timeout:
+			return ms
+		}
+	}
 }

@@ -4,6 +4,7 @@ package native
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -15,7 +16,9 @@ import (
 	"virtbench/drivers/internal/agentproc"
 	"virtbench/drivers/internal/undo"
 	"virtbench/guest"
+	"virtbench/images"
 	"virtbench/internal/results"
+	"virtbench/internal/tools"
 )
 
 // Grace is how long Stop waits after SIGTERM before SIGKILL.
@@ -28,18 +31,26 @@ func init() {
 		Class: results.ClassNone,
 		// the Go agent: 6 threads, 4 MiB resident
 		Estimate: drivers.Estimate{Tasks: 8, MemoryBytes: 8 << 20, Trial: 150 * time.Millisecond},
-		Factory:  func(env drivers.Env) (drivers.Driver, error) { return New(env.Agent), nil },
+		Factory: func(env drivers.Env) (drivers.Driver, error) {
+			return &Driver{agent: env.Agent, cacheDir: env.CacheDir}, nil
+		},
 	})
 }
 
 // Driver starts the agent as a child process in its own process group.
+// A workload of the tools layer runs the layer's copies of the host's
+// programs, from the image cache (tools.DirEnv).
 type Driver struct {
-	agent string
+	agent    string
+	cacheDir string
+
+	tools images.LazyTools
 }
 
 var _ drivers.Driver = (*Driver)(nil)
 
-// New returns a native driver that runs the agent binary at agent.
+// New returns a native driver that runs the agent binary at agent, without
+// the tools layer.
 func New(agent string) *Driver { return &Driver{agent: agent} }
 
 // Name returns "native".
@@ -57,12 +68,26 @@ func (d *Driver) Check(context.Context) error {
 	return nil
 }
 
+// ToolsUsage returns the disk footprint of the tools layer's copy in the
+// image cache, which native instances of a tools workload run.
+func (d *Driver) ToolsUsage() (images.Usage, error) { return d.tools.Usage(d.cacheDir) }
+
 // Start execs the agent. ctx is not tied to the process's lifetime.
 func (d *Driver) Start(_ context.Context, spec drivers.Spec) (drivers.Instance, error) {
 	begin := time.Now()
 	cmd := exec.Command(d.agent, append([]string{spec.Workload}, spec.Args...)...)
 	nonce := guest.NewNonce()
 	cmd.Env = []string{"PATH=/usr/bin:/bin", guest.NonceEnv + "=" + string(nonce)}
+	if guest.NeedsTools(spec.Workload) {
+		if d.cacheDir == "" {
+			return nil, errors.New("native: no image cache for the tools layer")
+		}
+		t, err := d.tools.Get(d.cacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("native: %w", err)
+		}
+		cmd.Env = append(cmd.Env, tools.DirEnv+"="+t.Prefix)
+	}
 	// The agent dies with virtbench, even if virtbench is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	p, err := agentproc.Start(cmd, begin, nonce, agentproc.WithStartPhase("exec"), agentproc.WithCombinedOutput())
@@ -93,6 +118,13 @@ func (i *instance) Dial(ctx context.Context, port string) (net.Conn, error) {
 	var d net.Dialer
 	return d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", port))
 }
+
+// PeerAddr is the port on loopback, where StartAtPeer starts host programs
+// as they are.
+func (i *instance) PeerAddr(port string) (string, error) {
+	return net.JoinHostPort("127.0.0.1", port), nil
+}
+func (i *instance) StartAtPeer(cmd *exec.Cmd) error { return cmd.Start() }
 
 // Stop sends SIGTERM to the agent's process group, and SIGKILL after Grace.
 func (i *instance) Stop(ctx context.Context) error {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"testing"
 
+	"virtbench/drivers"
 	"virtbench/drivers/drivertest"
 	_ "virtbench/drivers/native" // registers the driver the suite runs
 )
@@ -16,4 +17,14 @@ func TestMain(m *testing.M) {
 
 func TestConformance(t *testing.T) {
 	drivertest.Run(t, "native", drivertest.Options{})
+}
+
+// TestTools runs fio, iperf3, Redis and nginx from the tools layer's copy
+// in the image cache, the servers driven from the host over loopback.
+func TestTools(t *testing.T) {
+	info, err := drivers.Lookup("native")
+	if err != nil {
+		t.Fatal(err)
+	}
+	drivertest.CheckTools(t, info.Factory, drivertest.NewEnv(t, drivertest.Options{}), nil)
 }

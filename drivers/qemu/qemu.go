@@ -245,6 +245,12 @@ type Driver struct {
 
 	peer vnet.LazyPeer
 
+	// The tools layer, and the disk made of it once (toolsDisk).
+	tools     images.LazyTools
+	toolsOnce sync.Once
+	toolsPath string
+	toolsErr  error
+
 	// With boot=snapshot or template: the saved template, made once, and
 	// what making it took; with template also its RAM file and the bytes
 	// the host holds of it.
@@ -511,7 +517,7 @@ func (d *Driver) CheckArgs(args []string) error {
 			return err
 		}
 	}
-	cmdline := strings.Join(d.kernelCmdline("tcg", true, "255.255.255.255/32", args, guest.NewNonce(), cold), " ")
+	cmdline := strings.Join(d.kernelCmdline("tcg", 2, "255.255.255.255/32", args, guest.NewNonce(), cold), " ")
 	if len(cmdline) >= MaxCmdline {
 		return fmt.Errorf("qemu: the kernel command line with these agent arguments would be %d bytes; x86 holds %d", len(cmdline), MaxCmdline-1)
 	}
@@ -574,6 +580,10 @@ func (d *Driver) launch(begin time.Time, spec drivers.Spec, m mode) (_ *instance
 			return nil, err
 		}
 	}
+	tools, err := d.toolsFor(spec.Workload, m)
+	if err != nil {
+		return nil, err
+	}
 	extra := []*os.File{qmpListener} // fd 3: the QMP listening socket
 	tap, ip, err := d.network(inst)
 	if err != nil {
@@ -585,7 +595,7 @@ func (d *Driver) launch(begin time.Time, spec drivers.Spec, m mode) (_ *instance
 		extra = append(extra, tap) // fd 4
 	}
 	nonce := guest.NewNonce()
-	qargs := d.commandLine(accel, memMiB, inst.disk, ip, args, nonce, m)
+	qargs := d.commandLine(accel, memMiB, inst.disk, tools, ip, args, nonce, m)
 	if m == restore {
 		if inst.workload, err = restoreWorkload(args, nonce, ip, usesDisk(spec.Workload)); err != nil {
 			return nil, err
@@ -602,6 +612,42 @@ func (d *Driver) launch(begin time.Time, spec drivers.Spec, m mode) (_ *instance
 	}
 	go inst.watchVMM(qmpPath, accel)
 	return inst, nil
+}
+
+// toolsFor returns the tools disk a VM of workload in mode m gets: with a
+// workload of the tools layer; with a snapshot, whenever the host has the
+// tools (a restored VM's devices are its template's, and the template
+// serves every workload); else none. The full OS guest has none.
+func (d *Driver) toolsFor(workload string, m mode) (string, error) {
+	need := guest.NeedsTools(workload)
+	switch {
+	case need && d.debianDisk != "":
+		return "", errors.New("qemu: image=debian has no tools disk; the tools workloads run with image=minimal")
+	case !need && (m == cold || d.debianDisk != ""):
+		return "", nil
+	}
+	d.toolsOnce.Do(func() {
+		t, err := d.tools.Get(d.env.CacheDir)
+		if err != nil {
+			d.toolsErr = err
+			return
+		}
+		d.toolsPath, d.toolsErr = images.BuildToolsDisk(t)
+	})
+	if d.toolsErr != nil && (need || m == restore) {
+		return "", fmt.Errorf("qemu: tools disk: %w", d.toolsErr)
+	}
+	return d.toolsPath, nil
+}
+
+// ToolsUsage returns the footprint of the tools disk every VM of a tools
+// workload shares.
+func (d *Driver) ToolsUsage() (images.Usage, error) {
+	p, err := d.toolsFor(guest.FIOWorkload, cold)
+	if err != nil {
+		return images.Usage{}, err
+	}
+	return images.DiskUsage(p)
 }
 
 // makeInstanceDir makes the instance's directory and the QMP socket QEMU
@@ -725,7 +771,7 @@ func (d *Driver) startVMM(inst *instance, begin time.Time, qargs []string, extra
 // and SnapshotParam. With boot=template their RAM is the template's file:
 // shared (share=on) by the template, which writes it, and private
 // (share=off: MAP_PRIVATE, copy-on-write) in every clone.
-func (d *Driver) commandLine(accel string, memMiB int, disk, ip string, agentArgs []string, nonce guest.Nonce, m mode) []string {
+func (d *Driver) commandLine(accel string, memMiB int, disk, tools, ip string, agentArgs []string, nonce guest.Nonce, m mode) []string {
 	c := d.cfg
 	machine := c.Machine
 	if c.Machine == "microvm" {
@@ -753,7 +799,7 @@ func (d *Driver) commandLine(accel string, memMiB int, disk, ip string, agentArg
 		"-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console",
 		"-chardev", "socket,id=qmp,fd=3,server=on,wait=off", "-mon", "chardev=qmp,mode=control",
 		"-kernel", d.kernel.Vmlinux, "-initrd", d.initrd.Path,
-		"-append", strings.Join(d.kernelCmdline(accel, disk != "", ip, agentArgs, nonce, m), " "),
+		"-append", strings.Join(d.kernelCmdline(accel, disks(disk, tools), ip, agentArgs, nonce, m), " "),
 	}
 	args = append(args, ram...)
 	if c.Machine != "microvm" {
@@ -765,15 +811,37 @@ func (d *Driver) commandLine(accel string, memMiB int, disk, ip string, agentArg
 		args = append(args, "-drive", "file="+disk+",format=qcow2,if=none,id=disk0,cache=none,aio=threads",
 			"-device", c.deviceModel("ide-hd", "virtio-blk")+",drive=disk0")
 	}
+	if tools != "" {
+		// One file, read-only, for every VM: the host caches it once. An
+		// IDE disk cannot be read-only; its writes (none: the guest
+		// mounts it read-only) would go to a temporary overlay.
+		ro := "readonly=on"
+		if c.Devices == "emulated" {
+			ro = "snapshot=on"
+		}
+		args = append(args, "-drive", "file="+tools+",format=raw,if=none,id=tools,"+ro,
+			"-device", c.deviceModel("ide-hd", "virtio-blk")+",drive=tools")
+	}
 	if ip != "" {
 		args = append(args, "-netdev", "tap,id=net0,fd=4,vhost=off", "-device", c.deviceModel("e1000", "virtio-net")+",netdev=net0")
 	}
 	return args
 }
 
+// disks counts the VM's disks of paths (the instance's, the tools disk).
+func disks(paths ...string) int {
+	n := 0
+	for _, p := range paths {
+		if p != "" {
+			n++
+		}
+	}
+	return n
+}
+
 // kernelCmdline returns the guest kernel's command line, word by word:
-// see commandLine for the arguments (disk: whether the VM has one).
-func (d *Driver) kernelCmdline(accel string, disk bool, ip string, agentArgs []string, nonce guest.Nonce, m mode) []string {
+// see commandLine for the arguments (disks: how many the VM has).
+func (d *Driver) kernelCmdline(accel string, disks int, ip string, agentArgs []string, nonce guest.Nonce, m mode) []string {
 	c := d.cfg
 	// quiet: printing to an emulated serial port is slow. The crypto
 	// self-tests take a third of a second under emulation and test the
@@ -787,8 +855,11 @@ func (d *Driver) kernelCmdline(accel string, disk bool, ip string, agentArgs []s
 		// hang under emulation.
 		cmdline = append(cmdline, "tsc_early_khz="+strconv.Itoa(hostTSCkHz()))
 	}
-	if mods := c.guestModules(disk, ip != ""); len(mods) > 0 {
+	if mods := c.guestModules(disks > 0, ip != ""); len(mods) > 0 {
 		cmdline = append(cmdline, vminit.ModulesParam+"="+strings.Join(mods, ","))
+	}
+	if disks > 1 {
+		cmdline = append(cmdline, vminit.DisksParam+"="+strconv.Itoa(disks))
 	}
 	if m != cold {
 		cmdline = append(cmdline, vminit.SnapshotParam+"=1")
@@ -920,6 +991,7 @@ var (
 	_ drivers.WritableSizer = (*instance)(nil)
 	_ drivers.MemoryParter  = (*instance)(nil)
 	_ drivers.Dialer        = (*instance)(nil)
+	_ drivers.PeerRunner    = (*instance)(nil)
 )
 
 // watchVMM connects to QMP (the greeting marks the VMM as up) and asks
@@ -1069,6 +1141,10 @@ func (i *instance) Ready(ctx context.Context) (drivers.Readiness, error) {
 func (i *instance) Dial(ctx context.Context, port string) (net.Conn, error) {
 	return i.path.Dial(ctx, port)
 }
+
+// PeerAddr and StartAtPeer serve host programs over the same path as Dial.
+func (i *instance) PeerAddr(port string) (string, error) { return i.path.PeerAddr(port) }
+func (i *instance) StartAtPeer(cmd *exec.Cmd) error      { return i.path.StartAtPeer(cmd) }
 
 // WritableUsage returns the footprint of the instance's disk overlay, or
 // ErrNotApplicable when the VM has no disk.

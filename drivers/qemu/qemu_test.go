@@ -300,3 +300,19 @@ func testSnapshotBoot(t *testing.T, boot string) {
 		}
 	}
 }
+
+// TestTools runs fio, iperf3, Redis and nginx from the tools disk in VMs
+// with virtio and with emulated devices, the servers driven from the host
+// over the tap.
+func TestTools(t *testing.T) {
+	drivertest.RequiresRoot(t)
+	for _, devices := range []string{"virtio", "emulated"} {
+		t.Run(devices, func(t *testing.T) {
+			opts := map[string]string{"network": "tap", "devices": devices}
+			if devices == "emulated" {
+				opts["machine"] = "pc"
+			}
+			drivertest.CheckTools(t, factory, drivertest.NewEnv(t, drivertest.Options{Options: opts}), nil)
+		})
+	}
+}

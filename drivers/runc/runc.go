@@ -116,6 +116,8 @@ type Driver struct {
 	once   sync.Once
 	rootfs images.Rootfs
 	err    error
+	// tools is the tools layer, above the rootfs for workloads that need it.
+	tools images.LazyTools
 }
 
 var _ drivers.Driver = (*Driver)(nil)
@@ -162,6 +164,9 @@ func (d *Driver) image() (images.Rootfs, error) {
 	d.once.Do(func() { d.rootfs, d.err = images.BuildRootfs(d.env.CacheDir, d.env.Agent, 0) })
 	return d.rootfs, d.err
 }
+
+// ToolsUsage returns the disk footprint of the tools layer.
+func (d *Driver) ToolsUsage() (images.Usage, error) { return d.tools.Usage(d.env.CacheDir) }
 
 // ImageUsage returns the disk footprint of the shared base image.
 func (d *Driver) ImageUsage() (images.Usage, error) {
@@ -225,13 +230,21 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 	if err != nil {
 		return nil, fmt.Errorf("%s: image: %w", d.runtime, err)
 	}
+	lower := root.Dir
+	if guest.NeedsTools(spec.Workload) {
+		t, err := d.tools.Get(d.env.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", d.runtime, err)
+		}
+		lower = t.Root + ":" + lower
+	}
 	id := drivers.SafeName(spec.ID)
 	inst := &instance{d: d, id: spec.ID, name: "vb-" + filepath.Base(d.env.StateDir) + "-" + id}
 	defer inst.undo.OnError(&err)
 	if err := d.makeBundleDirs(inst, id); err != nil {
 		return nil, err
 	}
-	if err := d.mountRootfs(inst, root.Dir); err != nil {
+	if err := d.mountRootfs(inst, lower); err != nil {
 		return nil, err
 	}
 	netnsPath, err := d.network(inst)
@@ -471,6 +484,7 @@ var (
 	_ drivers.Exiter        = (*instance)(nil)
 	_ drivers.WritableSizer = (*instance)(nil)
 	_ drivers.Dialer        = (*instance)(nil)
+	_ drivers.PeerRunner    = (*instance)(nil)
 )
 
 // Dial connects from the peer namespace to the container's port over its
@@ -479,6 +493,10 @@ var (
 func (i *instance) Dial(ctx context.Context, port string) (net.Conn, error) {
 	return i.path.Dial(ctx, port)
 }
+
+// PeerAddr and StartAtPeer serve host programs over the same path as Dial.
+func (i *instance) PeerAddr(port string) (string, error) { return i.path.PeerAddr(port) }
+func (i *instance) StartAtPeer(cmd *exec.Cmd) error      { return i.path.StartAtPeer(cmd) }
 
 func (i *instance) ID() string                   { return i.id }
 func (i *instance) Output() <-chan guest.Message { return i.p.Output() }

@@ -7,12 +7,14 @@ package vminit
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 
 	"virtbench/guest"
 	"virtbench/guest/internal/netif"
+	"virtbench/internal/tools"
 )
 
 // ModulesDir holds, per module the guest may need, a file listing the
@@ -33,9 +36,19 @@ const ModulesParam = "virtbench.modules"
 // StopCommand is the console line that asks the agent to stop.
 const StopCommand = "STOP"
 
-// DiskDevices are the block devices, one of which is mounted on /tmp when
-// present: a virtio disk, or an emulated IDE/SATA one.
-var DiskDevices = []string{"/dev/vda", "/dev/sda"}
+// DiskDevices are the block devices a VM may have: virtio disks, or
+// emulated IDE/SATA ones. The one labelled ScratchLabel is the instance's
+// disk, mounted on /tmp; the one labelled tools.DiskLabel is the shared
+// tools disk, mounted read-only on tools.Dir.
+var DiskDevices = []string{"/dev/vda", "/dev/vdb", "/dev/sda", "/dev/sdb"}
+
+// ScratchLabel is the ext4 label of the instance's disk.
+const ScratchLabel = "virtbench"
+
+// DisksParam is the kernel command-line parameter giving the number of
+// disks the VM has, which the guest waits for: the devices of freshly
+// loaded drivers appear asynchronously, and in no fixed order.
+const DisksParam = "virtbench.disks"
 
 // MarkerFile exists only in a virtbench initramfs.
 const MarkerFile = "/etc/virtbench/initramfs"
@@ -119,20 +132,73 @@ func setupEarly() error {
 	return loadModules()
 }
 
+// mountScratch mounts the instance's disk on /tmp, or a tmpfs when the
+// VM has none; then the tools disk, if any (mountTools).
 func mountScratch() error {
 	if err := os.MkdirAll("/tmp", 0o1777); err != nil {
 		return fmt.Errorf("vm init: %w", err)
 	}
-	for _, dev := range DiskDevices {
-		if _, err := os.Stat(dev); err != nil {
-			continue
+	dev := diskLabelled(ScratchLabel)
+	if dev == "" {
+		if err := mountTmpfs(); err != nil {
+			return err
 		}
-		if err := unix.Mount(dev, "/tmp", "ext4", 0, ""); err != nil {
-			return fmt.Errorf("vm init: mount %s on /tmp: %w", dev, err)
-		}
+		return mountTools()
+	}
+	if err := unix.Mount(dev, "/tmp", "ext4", 0, ""); err != nil {
+		return fmt.Errorf("vm init: mount %s on /tmp: %w", dev, err)
+	}
+	return mountTools()
+}
+
+// mountTools mounts the tools disk read-only on tools.Dir when the VM has
+// one and it is not mounted yet (a restored VM's template mounted it).
+func mountTools() error {
+	dev := diskLabelled(tools.DiskLabel)
+	if dev == "" {
 		return nil
 	}
-	return mountTmpfs()
+	if _, err := os.Stat(filepath.Join(tools.Dir, "bin")); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(tools.Dir, 0o755); err != nil {
+		return fmt.Errorf("vm init: %w", err)
+	}
+	if err := unix.Mount(dev, tools.Dir, "ext4", unix.MS_RDONLY, ""); err != nil {
+		return fmt.Errorf("vm init: mount the tools disk %s on %s: %w", dev, tools.Dir, err)
+	}
+	return nil
+}
+
+// diskLabelled returns the disk of DiskDevices whose ext4 file system has
+// label, or "".
+func diskLabelled(label string) string {
+	for _, dev := range DiskDevices {
+		if ext4Label(dev) == label {
+			return dev
+		}
+	}
+	return ""
+}
+
+// ext4Label returns the volume label of the ext2/3/4 file system on dev,
+// read from its superblock (1024 bytes in: the magic 0xEF53 at 56, the
+// label at 120), or "" when dev holds none.
+func ext4Label(dev string) string {
+	f, err := os.Open(dev)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sb := make([]byte, 136)
+	if _, err := f.ReadAt(sb, 1024); err != nil || sb[56] != 0x53 || sb[57] != 0xEF {
+		return ""
+	}
+	label := sb[120:136]
+	if i := bytes.IndexByte(label, 0); i >= 0 {
+		label = label[:i]
+	}
+	return string(label)
 }
 
 // mountTmpfs mounts a tmpfs on /tmp.
@@ -169,21 +235,29 @@ func loadModules() error {
 			}
 		}
 	}
-	waitForDisk(time.Second)
+	waitForDisk(5 * time.Second)
 	return nil
 }
 
-// waitForDisk waits up to d for a disk to appear when the machine has a
-// disk controller: devices of freshly loaded drivers appear asynchronously.
+// waitForDisk waits up to d for the VM's disks to appear when the machine
+// has a disk controller: as many as DisksParam says, else one.
 func waitForDisk(d time.Duration) {
 	if !hasDiskController() {
 		return
 	}
+	want, err := strconv.Atoi(CmdlineValue(DisksParam))
+	if err != nil || want < 1 {
+		want = 1
+	}
 	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		n := 0
 		for _, dev := range DiskDevices {
 			if _, err := os.Stat(dev); err == nil {
-				return
+				n++
 			}
+		}
+		if n >= want {
+			return
 		}
 	}
 }

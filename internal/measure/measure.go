@@ -27,6 +27,7 @@ const (
 	Syscall     Dimension = "system calls"
 	Disk        Dimension = "disk"
 	Network     Dimension = "network"
+	Server      Dimension = "server requests"
 )
 
 // Measure declares one result of a workload: its RESULT name and unit,

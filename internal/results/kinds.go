@@ -54,6 +54,7 @@ const (
 	DimensionSyscall = measure.Syscall
 	DimensionDisk    = measure.Disk
 	DimensionNetwork = measure.Network
+	DimensionServer  = measure.Server
 )
 
 // Kind is what a metric is: its family, its unit, which way it improves
@@ -131,6 +132,8 @@ var kinds = map[string]Kind{
 
 	MetricImageApparent:     diskKind("the shared image's apparent size"),
 	MetricImageAllocated:    diskKind("the shared image's allocated size (st_blocks), shared layers counted once"),
+	MetricToolsApparent:     diskKind("the tools layer's apparent size (fio, iperf3, Redis, nginx and their libraries), shared by every instance of a tools workload"),
+	MetricToolsAllocated:    diskKind("the tools layer's allocated size, a read-only layer (a VM's tools disk) counted once for every instance"),
 	MetricWritableApparent:  diskKind("an instance's writable layer, apparent size, after its workload"),
 	MetricWritableAllocated: diskKind("an instance's writable layer, allocated size, after its workload"),
 

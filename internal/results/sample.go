@@ -168,6 +168,8 @@ const (
 	// workload "image") and each instance's writable layer after its workload.
 	MetricImageApparent     = "image_apparent"
 	MetricImageAllocated    = "image_allocated"
+	MetricToolsApparent     = "tools_apparent"
+	MetricToolsAllocated    = "tools_allocated"
 	MetricWritableApparent  = "writable_apparent"
 	MetricWritableAllocated = "writable_allocated"
 )

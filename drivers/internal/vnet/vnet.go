@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"runtime"
 	"sync"
 
@@ -265,6 +266,30 @@ func (p Path) Dial(ctx context.Context, port string) (net.Conn, error) {
 		return nil, drivers.ErrNotApplicable
 	}
 	return p.Peer.Dial(ctx, net.JoinHostPort(p.Link.InstanceAddr.String(), port))
+}
+
+// PeerAddr returns the instance's address for port as the peer sees it;
+// without a path it returns drivers.ErrNotApplicable.
+func (p Path) PeerAddr(port string) (string, error) {
+	if p.Peer == nil {
+		return "", drivers.ErrNotApplicable
+	}
+	return net.JoinHostPort(p.Link.InstanceAddr.String(), port), nil
+}
+
+// StartAtPeer starts cmd in the peer namespace: it is forked from a thread
+// that has entered the namespace, and the child keeps it. Without a path
+// it returns drivers.ErrNotApplicable.
+func (p Path) StartAtPeer(cmd *exec.Cmd) error {
+	if p.Peer == nil {
+		return drivers.ErrNotApplicable
+	}
+	return inThread(func(netns.NsHandle) error {
+		if err := netns.Set(p.Peer.ns); err != nil {
+			return err
+		}
+		return cmd.Start()
+	})
 }
 
 // Close releases the peer namespace; it goes once its last veth does.

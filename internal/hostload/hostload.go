@@ -1,0 +1,285 @@
+// Package hostload drives the field's load generators from the host at a
+// server workload (iperf3, Redis, nginx) over an instance's network path
+// and reads their results: iperf3's JSON, redis-benchmark's CSV, wrk's
+// report.
+//
+// Every generator runs the same way for every driver, at the path's host
+// end (drivers.PeerRunner), and is bounded so that it cannot starve the
+// instance it measures: one thread (wrk -t1, redis-benchmark --threads 1,
+// one iperf3 stream), a fixed number of connections (Conns), and a fixed
+// duration or request count. One thread keeps at most one of the host's
+// CPUs busy, leaving the others to the instance.
+package hostload
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"virtbench/drivers"
+	"virtbench/guest"
+	"virtbench/internal/tools"
+)
+
+// The bounds of every load.
+const (
+	// Conns is the connection count of redis-benchmark and wrk.
+	Conns = 4
+	// Duration is how long iperf3 sends each way and wrk runs.
+	Duration = 2 * time.Second
+	// RedisRequests is redis-benchmark's request count per test.
+	RedisRequests = 20000
+)
+
+// Load drives load at the server workload's port of an instance and
+// returns the workload's host measures.
+type Load func(ctx context.Context, p drivers.PeerRunner, port string) ([]guest.Value, error)
+
+var loads = map[string]Load{
+	guest.IPerf3Workload: iperf3,
+	guest.RedisWorkload:  redis,
+	guest.NginxWorkload:  nginx,
+}
+
+// For returns the load of a server workload, if it has one here.
+func For(workload string) (Load, bool) {
+	l, ok := loads[workload]
+	return l, ok
+}
+
+// run runs tool t with args at the path's host end and returns its standard
+// output. The tool must end within Duration and a margin for its setup
+// (redis-benchmark, which has no duration, ends by its request count).
+func run(ctx context.Context, p drivers.PeerRunner, t tools.Tool, limit time.Duration, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, t.Path, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.WaitDelay = time.Second
+	if err := p.StartAtPeer(cmd); err != nil {
+		return nil, fmt.Errorf("%s: %w", t.Name, err)
+	}
+	if err := cmd.Wait(); err != nil {
+		if ctx.Err() == context.DeadlineExceeded {
+			err = fmt.Errorf("did not finish within %v", limit)
+		}
+		msg := strings.TrimSpace(errb.String())
+		if msg == "" {
+			msg = lastLine(out.String())
+		}
+		return nil, fmt.Errorf("%s %s: %v: %s", t.Name, strings.Join(args, " "), err, msg)
+	}
+	return out.Bytes(), nil
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+
+func split(p drivers.PeerRunner, port string) (host, prt string, err error) {
+	addr, err := p.PeerAddr(port)
+	if err != nil {
+		return "", "", err
+	}
+	i := strings.LastIndexByte(addr, ':')
+	return strings.Trim(addr[:i], "[]"), addr[i+1:], nil
+}
+
+func iperf3(ctx context.Context, p drivers.PeerRunner, port string) ([]guest.Value, error) {
+	host, port, err := split(p, port)
+	if err != nil {
+		return nil, err
+	}
+	var vs []guest.Value
+	var retrans float64
+	for _, dir := range []struct {
+		metric string
+		args   []string
+	}{{"iperf3.to_instance", nil}, {"iperf3.from_instance", []string{"--reverse"}}} {
+		args := append([]string{"--client", host, "--port", port, "--time", strconv.Itoa(int(Duration / time.Second)), "--json", "--parallel", "1"}, dir.args...)
+		bps, re, err := iperf3Once(ctx, p, args)
+		if err != nil {
+			return nil, err
+		}
+		vs = append(vs, guest.Value{Name: dir.metric, Value: bps, Unit: "bit/s"})
+		retrans += re
+	}
+	return append(vs, guest.Value{Name: "iperf3.retransmits", Value: retrans, Unit: "segments"}), nil
+}
+
+// iperf3Busy are the words of iperf3's errors when its server is not yet
+// ready for the next test: it reopens its port, and a slow instance is
+// still finishing the last test.
+var iperf3Busy = []string{"unable to connect", "server is busy", "Connection reset by peer"}
+
+// iperf3Once runs one iperf3 test; a client that finds the server not yet
+// ready tries again, for up to 5 seconds.
+func iperf3Once(ctx context.Context, p drivers.PeerRunner, args []string) (bps, retransmits float64, err error) {
+	for try := 0; ; try++ {
+		out, err := run(ctx, p, tools.IPerf3, Duration+20*time.Second, args...)
+		if err == nil {
+			bps, retransmits, err = ParseIPerf3(out)
+		}
+		if err == nil || try == 25 || ctx.Err() != nil || !slices.ContainsFunc(iperf3Busy, func(s string) bool { return strings.Contains(err.Error(), s) }) {
+			return bps, retransmits, err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// ParseIPerf3 returns the throughput the receiver saw and the sender's
+// retransmits from iperf3's --json output.
+func ParseIPerf3(out []byte) (bps, retransmits float64, err error) {
+	var doc struct {
+		Error string `json:"error"`
+		End   struct {
+			Sent struct {
+				Retransmits float64 `json:"retransmits"`
+			} `json:"sum_sent"`
+			Received struct {
+				BPS float64 `json:"bits_per_second"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		return 0, 0, fmt.Errorf("iperf3: its JSON output: %w", err)
+	}
+	if doc.Error != "" {
+		return 0, 0, fmt.Errorf("iperf3: %s", doc.Error)
+	}
+	if doc.End.Received.BPS <= 0 {
+		return 0, 0, fmt.Errorf("iperf3: no throughput in its output")
+	}
+	return doc.End.Received.BPS, doc.End.Sent.Retransmits, nil
+}
+
+func redis(ctx context.Context, p drivers.PeerRunner, port string) ([]guest.Value, error) {
+	host, port, err := split(p, port)
+	if err != nil {
+		return nil, err
+	}
+	out, err := run(ctx, p, tools.RedisBenchmark, 2*time.Minute, "-h", host, "-p", port, "-t", "get,set",
+		"-n", strconv.Itoa(RedisRequests), "-c", strconv.Itoa(Conns), "--threads", "1", "--csv")
+	if err != nil {
+		return nil, err
+	}
+	return ParseRedisBenchmark(out)
+}
+
+// ParseRedisBenchmark returns GET and SET requests per second and GET's
+// latency p50 and p99 from redis-benchmark's --csv output.
+func ParseRedisBenchmark(out []byte) ([]guest.Value, error) {
+	rows, err := csv.NewReader(bytes.NewReader(out)).ReadAll()
+	if err != nil || len(rows) < 2 {
+		return nil, fmt.Errorf("redis-benchmark: its CSV output: %v: %q", err, lastLine(string(out)))
+	}
+	col := map[string]int{}
+	for i, h := range rows[0] {
+		col[h] = i
+	}
+	tests := map[string][]string{}
+	for _, r := range rows[1:] {
+		tests[r[0]] = r
+	}
+	num := func(test, field string) (float64, error) {
+		r, ok := tests[test]
+		i, ok2 := col[field]
+		if !ok || !ok2 || i >= len(r) {
+			return 0, fmt.Errorf("redis-benchmark: no %s %s in its output", test, field)
+		}
+		return strconv.ParseFloat(r[i], 64)
+	}
+	var vs []guest.Value
+	for _, f := range []struct {
+		name, test, field, unit string
+		scale                   float64
+	}{
+		{"redis.get_rps", "GET", "rps", "op/s", 1}, {"redis.set_rps", "SET", "rps", "op/s", 1},
+		{"redis.get_p50", "GET", "p50_latency_ms", "sec", 1e-3}, {"redis.get_p99", "GET", "p99_latency_ms", "sec", 1e-3},
+	} {
+		v, err := num(f.test, f.field)
+		if err != nil {
+			return nil, err
+		}
+		vs = append(vs, guest.Value{Name: f.name, Value: v * f.scale, Unit: f.unit})
+	}
+	return vs, nil
+}
+
+func nginx(ctx context.Context, p drivers.PeerRunner, port string) ([]guest.Value, error) {
+	addr, err := p.PeerAddr(port)
+	if err != nil {
+		return nil, err
+	}
+	out, err := run(ctx, p, tools.Wrk, Duration+20*time.Second, "-t", "1", "-c", strconv.Itoa(Conns),
+		"-d", fmt.Sprintf("%ds", int(Duration/time.Second)), "--latency", "http://"+addr+guest.NginxPath)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWrk(out)
+}
+
+// ParseWrk returns requests per second and the latency's p50 and p99 from
+// wrk's --latency report; a report of failed requests is an error.
+func ParseWrk(out []byte) ([]guest.Value, error) {
+	var rps, p50, p99 float64
+	var haveRPS, have50, have99 bool
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		switch {
+		case len(f) == 2 && f[0] == "Requests/sec:":
+			v, err := strconv.ParseFloat(f[1], 64)
+			if err != nil {
+				return nil, fmt.Errorf("wrk: %q: %w", sc.Text(), err)
+			}
+			rps, haveRPS = v, true
+		case len(f) == 2 && (f[0] == "50%" || f[0] == "99%"):
+			v, err := wrkDuration(f[1])
+			if err != nil {
+				return nil, err
+			}
+			if f[0] == "50%" {
+				p50, have50 = v, true
+			} else {
+				p99, have99 = v, true
+			}
+		case len(f) >= 1 && (f[0] == "Non-2xx" || f[0] == "Socket"):
+			return nil, fmt.Errorf("wrk: %s", strings.TrimSpace(sc.Text()))
+		}
+	}
+	if !haveRPS || !have50 || !have99 {
+		return nil, fmt.Errorf("wrk: no requests/sec or latency distribution in its report: %q", lastLine(string(out)))
+	}
+	return []guest.Value{{Name: "nginx.rps", Value: rps, Unit: "op/s"}, {Name: "nginx.p50", Value: p50, Unit: "sec"}, {Name: "nginx.p99", Value: p99, Unit: "sec"}}, nil
+}
+
+// wrkDuration parses wrk's latency figures: 66.00us, 1.23ms, 2.01s, 1.00m.
+func wrkDuration(s string) (float64, error) {
+	for _, u := range []struct {
+		suffix string
+		scale  float64
+	}{{"us", 1e-6}, {"ms", 1e-3}, {"s", 1}, {"m", 60}} {
+		if v, ok := strings.CutSuffix(s, u.suffix); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return 0, fmt.Errorf("wrk: latency %q: %w", s, err)
+			}
+			return f * u.scale, nil
+		}
+	}
+	return 0, fmt.Errorf("wrk: latency %q has no unit", s)
+}
