@@ -38,7 +38,11 @@ const NginxPath = "/file"
 
 func init() {
 	disk := func(name, unit string, better measure.Better) Measure {
-		return Measure{Name: name, Unit: unit, Better: better, Dimension: measure.Disk}
+		d := measure.DiskIOPS // and the random jobs' latencies
+		if unit == "B/s" {
+			d = measure.DiskBW
+		}
+		return Measure{Name: name, Unit: unit, Better: better, Dimension: d}
 	}
 	net := func(name, unit string, better measure.Better, d measure.Dimension) Measure {
 		return Measure{Name: name, Unit: unit, Better: better, Dimension: d}

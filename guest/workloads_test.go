@@ -7,9 +7,15 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+
+	"virtbench/internal/required"
+	"virtbench/internal/tools"
 )
 
 func TestPrepareErrors(t *testing.T) {
@@ -180,7 +186,9 @@ func TestMeasuresDeclared(t *testing.T) {
 		"syscall": {"-ops", "1000"},
 		"fileio":  {"-size", "65536", "-dir", t.TempDir()},
 		"alloc":   {"-size", "65536"},
+		"fio":     {"-size", "1048576", "-runtime", "1s", "-dir", diskDir(t)},
 	}
+	hostTools(t)
 	for _, w := range Workloads() {
 		if len(w.Measures) == 0 {
 			continue
@@ -205,3 +213,69 @@ func TestMeasuresDeclared(t *testing.T) {
 		}
 	}
 }
+
+// hostTools points the agent's tools layer (tools.DirEnv) at the host's
+// own installed programs and libraries, by links: what the layer would
+// hold, with the same loader invocation. A host without fio skips.
+func hostTools(t *testing.T) {
+	t.Helper()
+	if err := tools.FIO.Check(); err != nil {
+		required.Skip(t, "tools", err.Error())
+	}
+	prefix := t.TempDir()
+	if err := os.Mkdir(filepath.Join(prefix, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(tools.FIO.Path, filepath.Join(prefix, "bin", tools.FIO.Name)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/lib/x86_64-linux-gnu", filepath.Join(prefix, "lib")); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(tools.DirEnv, prefix)
+}
+
+// diskDir returns a directory on a disk (/var/tmp: /tmp may be a tmpfs,
+// which refuses direct I/O), removed when the test ends.
+func diskDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/var/tmp", "virtbench-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// TestParseFIO reads fio 3.33's JSON output of the fio workload's four
+// jobs (testdata/fio.json, as fio wrote it): IOPS and latency of the
+// random jobs, bandwidth of the sequential ones, in the declared order.
+func TestParseFIO(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "fio.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseFIO(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := Lookup(FIOWorkload)
+	if len(got) != len(w.Measures) {
+		t.Fatalf("%d results, want %d", len(got), len(w.Measures))
+	}
+	for i, m := range w.Measures {
+		if got[i].Name != m.Name || got[i].Unit != m.Unit || got[i].Value <= 0 {
+			t.Errorf("result %d = %+v, want a positive %s in %s", i, got[i], m.Name, m.Unit)
+		}
+	}
+	for _, tt := range []struct{ name, out, want string }{
+		{"failed job", `{"jobs": [{"jobname": "randread", "error": 22}]}`, "EINVAL"},
+		{"missing job", `{"jobs": []}`, "no job randread"},
+		{"not JSON", `fio: unknown option`, "JSON"},
+	} {
+		if _, err := ParseFIO([]byte(tt.out)); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want an error saying %q", tt.name, err, tt.want)
+		}
+	}
+}
+

@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"image/color"
 	"math"
+	"slices"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -324,21 +325,28 @@ func Charts(samples []results.Sample, ratios []Ratio, baseline string, sweeps []
 		return nil, err
 	}
 	sums := results.Summarize(samples)
-	perf := PerfBars(ratios)
-	for i := range perf.Series {
-		perf.Series[i].Color = colors[perf.Series[i].Name]
-	}
-	bars := []struct {
+	type barSpec struct {
 		name, title, ylabel, unit string
 		data                      Bars
 		stacked                   bool
-	}{
+	}
+	bars := []barSpec{
 		{"startup-phases", "Where the start goes: each phase's share of the median start to READY", "percent of the start", "", PhaseShares(PhaseBars(sums)), true},
 		{"boot-timeline", "Guest boot timeline on the vCPU's clock (medians)", "seconds", "sec", BootBars(sums), true},
-		{"disk", "Disk for 10 instances: shared image once + writable layers (lower is better)", "bytes allocated", "B", DiskBars(sums, 10), true},
-		{"perf-ratio", fmt.Sprintf("Workload speed relative to %[1]s (1 = %[1]s; higher is better)", baseline), "ratio", "", perf, false},
-		{"density-reach", "Density: instances each sweep reached, and the model's count", "instances", "instances", ReachBars(sweeps), false},
+		{"disk", "Disk for 10 instances: shared image and tools layer once + writable layers (lower is better)", "bytes allocated", "B", DiskBars(sums, 10), true},
 	}
+	for _, g := range perfGroups(ratios) {
+		perf := PerfBars(g.ratios)
+		for i := range perf.Series {
+			perf.Series[i].Color = colors[perf.Series[i].Name]
+		}
+		title := fmt.Sprintf("Workload speed relative to %[1]s (1 = %[1]s; higher is better)", baseline)
+		if g.dimension != "" {
+			title = fmt.Sprintf("Speed relative to %[1]s: %[2]s (1 = %[1]s; higher is better)", baseline, g.dimension)
+		}
+		bars = append(bars, barSpec{g.name, title, "ratio", "", perf, false})
+	}
+	bars = append(bars, barSpec{"density-reach", "Density: instances each sweep reached, and the model's count", "instances", "instances", ReachBars(sweeps), false})
 	for _, b := range bars {
 		if len(b.data.Labels) == 0 || len(b.data.Series) == 0 {
 			continue
@@ -354,6 +362,46 @@ func Charts(samples []results.Sample, ratios []Ratio, baseline string, sweeps []
 		return nil, err
 	}
 	return append(out, dens...), nil
+}
+
+// perfChartLabels is the most results one perf-ratio chart shows; a run
+// with more gets a chart per dimension of performance.
+const perfChartLabels = 12
+
+// perfGroup is the ratios one perf-ratio chart shows.
+type perfGroup struct {
+	name      string // "perf-ratio", or "perf-ratio-" and the dimension
+	dimension string // "" for the chart of every result
+	ratios    []Ratio
+}
+
+// perfGroups splits the ratios into the perf-ratio charts: one chart
+// while the results fit, else one per dimension in perfDimensions' order,
+// the results of none (latencies, counts) last as "other".
+func perfGroups(ratios []Ratio) []perfGroup {
+	metrics := map[string]bool{}
+	for _, r := range ratios {
+		metrics[r.Metric] = true
+	}
+	if len(metrics) <= perfChartLabels {
+		return []perfGroup{{name: "perf-ratio", ratios: ratios}}
+	}
+	var out []perfGroup
+	for _, d := range append(slices.Clone(perfDimensions), results.NoDimension) {
+		g := perfGroup{name: "perf-ratio-" + strings.ToLower(strings.ReplaceAll(string(d), " ", "-")), dimension: string(d)}
+		if d == results.NoDimension {
+			g.name, g.dimension = "perf-ratio-other", "latencies and other results"
+		}
+		for _, r := range ratios {
+			if results.KindOf(r.Metric).Dimension == d {
+				g.ratios = append(g.ratios, r)
+			}
+		}
+		if len(g.ratios) > 0 {
+			out = append(out, g)
+		}
+	}
+	return out
 }
 
 // variantColors gives each variant of a run one colour for every chart,

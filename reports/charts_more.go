@@ -166,27 +166,37 @@ func PhaseShares(b Bars) Bars {
 	return out
 }
 
-// DiskBars gives, per driver with an image, the shared image counted once
-// and n instances' writable layers, allocated bytes.
+// DiskBars gives, per driver with an image, the shared image counted once,
+// the tools layer counted once where the run used it, and n instances'
+// writable layers, allocated bytes.
 func DiskBars(sums []results.Summary, n int) Bars {
 	var b Bars
 	shared := BarSeries{Name: "shared image (once)"}
+	tools := BarSeries{Name: "tools layer (once)"}
 	own := BarSeries{Name: fmt.Sprintf("writable layers (%d instances)", n)}
+	largest := func(driver, metric string) float64 {
+		var v float64
+		for _, t := range sums {
+			if t.Driver == driver && t.Metric == metric && t.N > 0 && t.Median > v {
+				v = t.Median
+			}
+		}
+		return v
+	}
 	for _, s := range sums {
 		if s.Metric != results.MetricImageAllocated || s.N == 0 {
 			continue
 		}
 		b.Labels = append(b.Labels, s.Driver)
 		shared.Values = append(shared.Values, s.Median)
-		var w float64
-		for _, t := range sums {
-			if t.Driver == s.Driver && t.Metric == results.MetricWritableAllocated && t.N > 0 && t.Median > w {
-				w = t.Median
-			}
-		}
-		own.Values = append(own.Values, float64(n)*w)
+		tools.Values = append(tools.Values, largest(s.Driver, results.MetricToolsAllocated))
+		own.Values = append(own.Values, float64(n)*largest(s.Driver, results.MetricWritableAllocated))
 	}
-	b.Series = []BarSeries{shared, own}
+	b.Series = []BarSeries{shared}
+	if slices.ContainsFunc(tools.Values, func(v float64) bool { return v > 0 }) {
+		b.Series = append(b.Series, tools)
+	}
+	b.Series = append(b.Series, own)
 	return b
 }
 
@@ -247,7 +257,7 @@ func BarsChart(name, title, ylabel, unit string, b Bars, stacked bool) (Chart, e
 	step := 0.8 / float64(n)
 	w := vg.Points(40)
 	if !stacked {
-		w = vg.Points(float64(120 / (n * len(b.Labels))))
+		w = vg.Points(max(2, 120/float64(n*len(b.Labels))))
 	}
 	var below *plotter.BarChart
 	for i, s := range b.Series {

@@ -40,6 +40,9 @@ type Claim struct {
 	Lo     float64 `json:"ratio_lo"`
 	Hi     float64 `json:"ratio_hi"`
 	Caveat string  `json:"caveat"`
+	// Dimensions are the performance claim's verdicts per dimension, the
+	// first of which gives Ratio.
+	Dimensions []DimensionVerdict `json:"dimensions,omitempty"`
 }
 
 // claimContext is what the claims are judged on.
@@ -243,39 +246,124 @@ func (c claimContext) ratioOf(class results.Class, metric string) (Ratio, bool) 
 	return Ratio{}, false
 }
 
-// cpuMetric returns the CPU-bound result the performance claim is judged
-// on: the first the run has a container's ratio of, else every one
-// declared.
-func (c claimContext) cpuMetric() string {
-	for _, r := range c.ratios {
-		if results.KindOf(r.Metric).Dimension == results.DimensionCPU && c.roles[r.Driver].Class == results.ClassOSLevel {
-			return r.Metric
+// perfDimensions is the order in which the performance claim names the
+// dimensions of performance.
+var perfDimensions = []results.Dimension{
+	results.DimensionCPU, results.DimensionMemory, results.DimensionSyscall,
+	results.DimensionDiskIOPS, results.DimensionDiskBW, results.DimensionNetwork, results.DimensionServer,
+}
+
+// DimensionVerdict is the performance claim on one dimension: the
+// dimension's first result measured under native, a container and a VM,
+// each side's ratio to native, and whether each side's magnitude holds.
+type DimensionVerdict struct {
+	Dimension results.Dimension `json:"dimension"`
+	Metric    string            `json:"metric"`
+	Container Ratio             `json:"container"`
+	VM        Ratio             `json:"vm"`
+	// NearNative: the container is within nearNative of native; Slower:
+	// the VM is more than nearNative slower; Ahead: the container is
+	// faster than the VM beyond the intervals.
+	NearNative bool `json:"container_near_native"`
+	Slower     bool `json:"vm_slower"`
+	Ahead      bool `json:"container_ahead"`
+}
+
+// dimensionVerdicts judges each dimension the run measured under native, a
+// container and a VM, in perfDimensions' order, on the dimension's first
+// rate (a result where higher is better: IOPS, not a latency) of the
+// field's tools (results.Workload.Tools), else of the agent's own loops.
+func (c claimContext) dimensionVerdicts() []DimensionVerdict {
+	var out []DimensionVerdict
+	for _, d := range perfDimensions {
+		if v, ok := c.dimensionVerdict(d, true); ok {
+			out = append(out, v)
+		} else if v, ok := c.dimensionVerdict(d, false); ok {
+			out = append(out, v)
 		}
 	}
-	return strings.Join(results.MetricsOn(results.DimensionCPU), ", ")
+	return out
+}
+
+// dimensionVerdict judges dimension d on its first rate measured under a
+// container and a VM, of a workload of the tools where tools is set.
+func (c claimContext) dimensionVerdict(d results.Dimension, tools bool) (DimensionVerdict, bool) {
+	for _, ct := range c.ratios {
+		k := results.KindOf(ct.Metric)
+		if k.Dimension != d || k.Better != results.HigherIsBetter || c.roles[ct.Driver].Class != results.ClassOSLevel {
+			continue
+		}
+		if w, _ := results.WorkloadOf(ct.Workload); tools && !w.Tools {
+			continue
+		}
+		vm, ok := c.ratioOf(results.ClassVM, ct.Metric)
+		if !ok {
+			continue
+		}
+		return DimensionVerdict{
+			Dimension: d, Metric: ct.Metric, Container: ct, VM: vm,
+			NearNative: ct.Hi >= 1-nearNative && ct.Lo <= 1+nearNative,
+			Slower:     vm.Hi < 1-nearNative,
+			Ahead:      ct.Lo > vm.Hi,
+		}, true
+	}
+	return DimensionVerdict{}, false
 }
 
 func perfClaim(c claimContext) Claim {
-	metric := c.cpuMetric()
 	cl := Claim{Name: "performance", Claim: "Containers run at near-native speed, VMs slower.",
-		Caveat: fmt.Sprintf("Judged on a CPU-bound workload (%s), each side relative to native in the same run; magnitudes: the container within %.0f%% of native, the VM more than %.0f%% slower.", metric, 100*nearNative, 100*nearNative)}
-	ct, ok1 := c.ratioOf(results.ClassOSLevel, metric)
-	vm, ok2 := c.ratioOf(results.ClassVM, metric)
-	if !ok1 || !ok2 {
-		return notMeasured(cl, "needs a CPU-bound workload under native, a container driver and a VM driver")
+		Caveat: fmt.Sprintf("Judged on each dimension of performance the run measured (CPU, memory bandwidth, system calls, disk IOPS, disk bandwidth, network, server requests), on the dimension's first rate measured under native, a container and a VM (the field's tools' where they ran: fio, iperf3, Redis), each side relative to native in the same run; magnitudes: the container within %.0f%% of native, the VM more than %.0f%% slower.", 100*nearNative, 100*nearNative)}
+	dims := c.dimensionVerdicts()
+	if len(dims) == 0 {
+		return notMeasured(cl, "needs a workload measured under native, a container driver and a VM driver")
 	}
-	cl.Container, cl.VM = ct.Driver, vm.Driver
-	cl.Ratio, cl.Lo, cl.Hi = ct.Value/vm.Value, ct.Lo/vm.Hi, ct.Hi/vm.Lo
-	cl.Evidence = fmt.Sprintf("throughput relative to native: %s %.3f [%.3f-%.3f], %s %.3f [%.3f-%.3f]", ct.Driver, ct.Value, ct.Lo, ct.Hi, vm.Driver, vm.Value, vm.Lo, vm.Hi)
+	first := dims[0]
+	cl.Container, cl.VM = first.Container.Driver, first.VM.Driver
+	cl.Ratio, cl.Lo, cl.Hi = first.Container.Value/first.VM.Value, first.Container.Lo/first.VM.Hi, first.Container.Hi/first.VM.Lo
+	cl.Dimensions = dims
+	var evidence, behind, notNear, notSlower, holds []string
+	for _, d := range dims {
+		ct, vm := d.Container, d.VM
+		evidence = append(evidence, fmt.Sprintf("%s (%s): %s %.3f [%.3f-%.3f], %s %.3f [%.3f-%.3f]", d.Dimension, d.Metric, ct.Driver, ct.Value, ct.Lo, ct.Hi, vm.Driver, vm.Value, vm.Lo, vm.Hi))
+		switch {
+		case !d.Ahead:
+			behind = append(behind, fmt.Sprintf("%s (container %.3f-%.3f, VM %.3f-%.3f of native)", d.Dimension, ct.Lo, ct.Hi, vm.Lo, vm.Hi))
+		case d.NearNative && d.Slower:
+			holds = append(holds, string(d.Dimension))
+		}
+		if d.Ahead && !d.NearNative {
+			notNear = append(notNear, fmt.Sprintf("%s (%.3f-%.3f of native)", d.Dimension, ct.Lo, ct.Hi))
+		}
+		if d.Ahead && !d.Slower {
+			notSlower = append(notSlower, fmt.Sprintf("%s (%.3f-%.3f of native)", d.Dimension, vm.Lo, vm.Hi))
+		}
+	}
+	cl.Evidence = "relative to native: " + strings.Join(evidence, "; ")
 	var why []string
-	if ct.Hi < 1-nearNative || ct.Lo > 1+nearNative {
-		why = append(why, fmt.Sprintf("the container is not near native (%.3f-%.3f of native)", ct.Lo, ct.Hi))
+	if len(holds) > 0 {
+		why = append(why, "it holds on "+strings.Join(holds, ", "))
 	}
-	if vm.Hi >= 1-nearNative {
-		why = append(why, fmt.Sprintf("the VM is not clearly slower (%.3f-%.3f of native)", vm.Lo, vm.Hi))
+	if len(notNear) > 0 {
+		why = append(why, "the container is not near native on "+strings.Join(notNear, ", "))
 	}
-	cl = judge(cl, len(why) == 0, strings.Join(why, " and "))
-	cl.Caveat = vmCaveat(c.roles[vm.Driver], cl.Caveat)
+	if len(notSlower) > 0 {
+		why = append(why, "the VM is not clearly slower on "+strings.Join(notSlower, ", "))
+	}
+	switch {
+	case len(behind) > 0:
+		cl.Verdict = DoesNotHold
+		cl.Reason = "the container side is not ahead of the VM beyond the 95% intervals on " + strings.Join(behind, ", ")
+		if len(why) > 0 {
+			cl.Reason += "; " + strings.Join(why, "; ")
+		}
+	case len(notNear)+len(notSlower) > 0:
+		cl.Verdict = DirectionOnly
+		cl.Reason = "the container side is ahead on every dimension measured, but " + strings.Join(why, "; ")
+	default:
+		cl.Verdict = Holds
+		cl.Reason = "the container side is ahead on every dimension measured (" + strings.Join(holds, ", ") + "), beyond the 95% intervals, and both magnitudes hold"
+	}
+	cl.Caveat = vmCaveat(c.roles[cl.VM], cl.Caveat)
 	return cl
 }
 

@@ -84,23 +84,40 @@ func TestDiskClaim(t *testing.T) {
 }
 
 func TestPerfClaim(t *testing.T) {
+	near, slow := Ratio{Value: 0.99, Lo: 0.97, Hi: 1.01}, Ratio{Value: 0.03, Lo: 0.028, Hi: 0.032}
+	type pair struct {
+		metric string
+		ct, vm Ratio
+	}
 	tests := []struct {
 		name    string
-		ct, vm  Ratio
+		pairs   []pair
 		verdict string
-		reason  string
+		reasons []string
 	}{
-		{"near native vs slower", Ratio{Value: 0.99, Lo: 0.97, Hi: 1.01}, Ratio{Value: 0.03, Lo: 0.028, Hi: 0.032}, Holds, "both magnitudes hold"},
-		{"container well below native", Ratio{Value: 0.8, Lo: 0.78, Hi: 0.82}, Ratio{Value: 0.03, Lo: 0.028, Hi: 0.032}, DirectionOnly, "the container is not near native"},
-		{"a VM as fast", Ratio{Value: 0.99, Lo: 0.97, Hi: 1.01}, Ratio{Value: 0.98, Lo: 0.96, Hi: 1.0}, DoesNotHold, "no difference beyond"},
+		{"near native vs slower", []pair{{"cpu.sha256", near, slow}}, Holds, []string{"both magnitudes hold", "(CPU)"}},
+		{"container well below native", []pair{{"cpu.sha256", Ratio{Value: 0.8, Lo: 0.78, Hi: 0.82}, slow}}, DirectionOnly, []string{"the container is not near native on CPU (0.780-0.820 of native)"}},
+		{"a VM as fast", []pair{{"cpu.sha256", near, Ratio{Value: 0.98, Lo: 0.96, Hi: 1.0}}}, DoesNotHold, []string{"not ahead of the VM beyond the 95% intervals on CPU"}},
+		{"holds on CPU, not on disk", []pair{{"cpu.sha256", near, slow}, {"fileio.read", Ratio{Value: 1, Lo: 0.99, Hi: 1.01}, Ratio{Value: 0.97, Lo: 0.96, Hi: 0.975}}},
+			DirectionOnly, []string{"it holds on CPU", "the VM is not clearly slower on disk bandwidth (0.960-0.975 of native)"}},
+		{"disk first named after CPU", []pair{{"fileio.read", near, slow}, {"cpu.sha256", near, slow}}, Holds, []string{"(CPU, disk bandwidth)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.ct.Driver, tt.ct.Metric = "container", "cpu.sha256"
-			tt.vm.Driver, tt.vm.Metric = "qemu", "cpu.sha256"
-			c := perfClaim(claimContext{ratios: []Ratio{tt.ct, tt.vm}, roles: testRoles(testClasses, nil)})
-			if c.Verdict != tt.verdict || !strings.Contains(c.Reason, tt.reason) {
-				t.Errorf("verdict %q (%s), want %q (%s)", c.Verdict, c.Reason, tt.verdict, tt.reason)
+			var ratios []Ratio
+			for _, p := range tt.pairs {
+				p.ct.Driver, p.ct.Metric = "container", p.metric
+				p.vm.Driver, p.vm.Metric = "qemu", p.metric
+				ratios = append(ratios, p.ct, p.vm)
+			}
+			c := perfClaim(claimContext{ratios: ratios, roles: testRoles(testClasses, nil)})
+			if c.Verdict != tt.verdict || len(c.Dimensions) != len(tt.pairs) {
+				t.Errorf("verdict %q over %d dimensions (%s), want %q over %d", c.Verdict, len(c.Dimensions), c.Reason, tt.verdict, len(tt.pairs))
+			}
+			for _, r := range tt.reasons {
+				if !strings.Contains(c.Reason, r) {
+					t.Errorf("reason %q lacks %q", c.Reason, r)
+				}
 			}
 		})
 	}

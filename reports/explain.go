@@ -29,7 +29,7 @@ func explainFaster(r Ratio, role results.Role, labels map[string]string, host re
 	if role.Platform != "" {
 		why = append(why, "its system calls are served by gVisor's Sentry in user space (platform "+role.Platform+"), not by the host kernel")
 		if w, ok := results.WorkloadOf(r.Workload); ok && w.Disk {
-			why = append(why, "the Sentry keeps file data in its own memory and takes fadvise(DONTNEED), with which the fileio workload drops the file before reading it back, as a hint it need not follow: its read may never reach the disk")
+			why = append(why, "the Sentry keeps file data in its own memory: it takes fadvise(DONTNEED), with which the fileio workload drops the file before reading it back, as a hint it need not follow, and accepts O_DIRECT (fio's direct I/O) without bypassing that memory, so its reads may never reach the disk")
 		}
 	}
 	if len(why) == 0 {

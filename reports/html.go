@@ -39,6 +39,11 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 <table id="claims"><tr><th class="l">claim</th><th class="l">verdict</th><th class="l">why</th><th class="l">evidence from this run</th><th class="l">caveat</th></tr>
 {{range .Claims}}<tr><td class="l">{{.Claim}}</td><td class="l verdict">{{.Verdict}}</td><td class="l">{{.Reason}}</td><td class="l">{{.Evidence}}</td><td class="l">{{.Caveat}}</td></tr>
 {{end}}</table>
+{{if .DimRows}}<h3 id="dimensions-h">Performance by dimension</h3>
+<p>The performance claim on each dimension the run measured: its first result measured under native, a container and a VM, each side's speed relative to native (above 1 is faster) with the range its 95% intervals allow.</p>
+<table id="dimensions"><tr>{{range .DimHeader}}<th class="l">{{.}}</th>{{end}}</tr>
+{{range .DimRows}}<tr>{{range .}}<td class="l">{{.}}</td>{{end}}</tr>
+{{end}}</table>{{end}}
 {{if .Lessons}}<h2 id="kinds">Kinds of virtualization in this run</h2>
 <p>What isolates the workload in each kind, what it costs, and this run's figures (medians; ranges from the 95% confidence intervals). Each diagram stacks the layers from the workload down to the hardware; the layer outlined in red is the one that isolates it.</p>
 <div id="classroom">{{range .Lessons}}<div class="lesson"><h3>{{.Kind}}</h3>{{.Diagram}}<p>{{.Text}}</p><ul>{{range .Figures}}<li>{{.}}</li>{{end}}</ul></div>
@@ -105,6 +110,8 @@ func WriteHTML(w io.Writer, r *Run, a *Analysis, charts []Chart) error {
 		Failures        []string
 		Provenance      [][2]string
 		Claims          []Claim
+		DimHeader       []string
+		DimRows         [][]string
 		CapHeader       []string
 		CapRows         [][]string
 		CapModel        string
@@ -122,7 +129,7 @@ func WriteHTML(w io.Writer, r *Run, a *Analysis, charts []Chart) error {
 		DeviceRows      [][]string
 	}{Run: r, Status: r.Status, Headline: Headline(a.Summaries, a.Baseline), Baseline: a.Baseline, Header: tableHeader, Rows: tableRows(a.Summaries),
 		RatioHeader: ratioHeader, Ratios: ratioRows(a.Ratios),
-		Failures: r.Status.Outcome.Failures, Claims: a.Claims,
+		Failures: r.Status.Outcome.Failures, Claims: a.Claims, DimHeader: dimensionHeader, DimRows: dimensionRows(a.Claims),
 		CapHeader: capacityHeader, CapRows: capacityRows(a.Capacity), CapModel: CapacityModel,
 		Faster: fasterNotes(a.Ratios), DevicesText: devicesText, DevicesNote: a.DevicesNote, TechniqueHeader: techniqueHeader, TechniqueRows: techniqueRows(a.Techniques, nil), TechniqueNotes: a.TechniqueNotes, DeviceRows: techniqueRows(a.Techniques, devices)}
 	for _, l := range a.Lessons {
@@ -158,7 +165,7 @@ func WriteHTML(w io.Writer, r *Run, a *Analysis, charts []Chart) error {
 	}
 	sort.Strings(data.Skipped)
 	for _, c := range charts {
-		data.Charts = append(data.Charts, chartView{Name: c.Name, Title: c.Title, Read: chartReading[c.Name], SVG: c.Inline()})
+		data.Charts = append(data.Charts, chartView{Name: c.Name, Title: c.Title, Read: chartReadingOf(c.Name), SVG: c.Inline()})
 	}
 	p := r.Provenance
 	data.Provenance = [][2]string{
@@ -189,6 +196,15 @@ func WriteHTML(w io.Writer, r *Run, a *Analysis, charts []Chart) error {
 	return htmlTmpl.Execute(w, data)
 }
 
+// chartReadingOf says how to read the chart name: the perf-ratio charts of
+// each dimension read as the one of every result.
+func chartReadingOf(name string) string {
+	if strings.HasPrefix(name, "perf-ratio-") {
+		name = "perf-ratio"
+	}
+	return chartReading[name]
+}
+
 // chartReading says, per chart, in one sentence how to read it.
 var chartReading = map[string]string{
 	"startup":           "Each box spans the middle half of the starts (line: the median; whiskers: the rest); lower is better, and the axis is logarithmic, so equal steps are equal ratios.",
@@ -196,7 +212,7 @@ var chartReading = map[string]string{
 	"memory":            "The memory each instance added, its proportional set size summed over its host processes; lower is better.",
 	"startup-phases":    "Where the start goes: each bar stacks the share of each phase the host can see, from the driver's first step to READY; the label gives the median start itself.",
 	"boot-timeline":     "Where a VM's boot goes, per VM variant: each stage ends when the guest kernel logged its line, placed on the vCPU's own time line (the time the virtual CPU ran, which QEMU starts at 0). The guest kernel's clock starts late and stands still until a real clocksource takes over, so the first stage holds everything before its clock counted; the host's start to READY adds the VMM's start before and the console line after.",
-	"disk":              "Disk for ten instances: the shared image counted once plus ten writable layers; lower is better.",
+	"disk":              "Disk for ten instances: the shared image counted once, the tools layer (fio, iperf3, Redis, nginx) counted once where the run used it, plus ten writable layers; lower is better.",
 	"perf-ratio":        "Each workload result divided by native's in the same run: 1 is native speed, above is faster; the whiskers span the ratios the 95% intervals allow.",
 	"density-memory":    "How much memory each instance costs as more run at once: flat lines mean a fixed cost per instance; lower is better.",
 	"density-available": "The host's MemAvailable as instances were added; the sweep stops before the dashed floor.",

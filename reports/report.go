@@ -257,6 +257,12 @@ func WriteMarkdownReport(b *bytes.Buffer, a *Analysis) error {
 	if err := WriteClaims(b, a.Claims); err != nil {
 		return err
 	}
+	if rows := dimensionRows(a.Claims); len(rows) > 0 {
+		b.WriteString("\n### Performance by dimension\n\n")
+		if err := writeMarkdownTable(b, dimensionHeader, rows); err != nil {
+			return err
+		}
+	}
 	if len(a.Capacity) > 0 {
 		b.WriteString("\n## Capacity\n\n")
 		if err := writeMarkdownTable(b, capacityHeader, capacityRows(a.Capacity)); err != nil {

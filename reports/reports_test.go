@@ -278,6 +278,14 @@ func TestBarsData(t *testing.T) {
 	if len(disk.Labels) != 1 || disk.Series[0].Values[0] != 3e6 || disk.Series[1].Values[0] != 40960 {
 		t.Errorf("disk bars %+v, want the image once and 10 writable layers", disk)
 	}
+	withTools := DiskBars(results.Summarize([]results.Sample{
+		{Driver: "container", Workload: "image", Instances: 1, Metric: results.MetricImageAllocated, Unit: "B", Value: 3e6},
+		{Driver: "container", Workload: "image", Instances: 1, Metric: results.MetricToolsAllocated, Unit: "B", Value: 9e7},
+		{Driver: "container", Workload: "fio", Instances: 1, Metric: results.MetricWritableAllocated, Unit: "B", Value: 4096},
+	}), 10)
+	if len(withTools.Series) != 3 || withTools.Series[1].Values[0] != 9e7 || withTools.Series[2].Values[0] != 40960 {
+		t.Errorf("disk bars %+v, want the image and the tools layer once and 10 writable layers", withTools)
+	}
 }
 
 func TestDensityCharts(t *testing.T) {

@@ -151,6 +151,23 @@ func WriteCSV(w io.Writer, sums []results.Summary) error {
 	return cw.Error()
 }
 
+// dimensionHeader heads the table of the performance claim per dimension.
+var dimensionHeader = []string{"dimension", "result", "container", "container vs native", "VM", "VM vs native", "container near native", "VM slower"}
+
+// dimensionRows are the performance claim's verdicts per dimension, one
+// row each: each side's ratio to native with its range.
+func dimensionRows(claims []Claim) [][]string {
+	yes := map[bool]string{true: "yes", false: "no"}
+	r := func(x Ratio) string { return fmt.Sprintf("%.3f [%.3f-%.3f]", x.Value, x.Lo, x.Hi) }
+	var rows [][]string
+	for _, c := range claims {
+		for _, d := range c.Dimensions {
+			rows = append(rows, []string{string(d.Dimension), d.Metric, d.Container.Driver, r(d.Container), d.VM.Driver, r(d.VM), yes[d.NearNative], yes[d.Slower]})
+		}
+	}
+	return rows
+}
+
 // WriteClaims writes the claims as a Markdown table.
 func WriteClaims(w io.Writer, claims []Claim) error {
 	esc := func(s string) string { return strings.ReplaceAll(s, "|", `\|`) }

@@ -15,7 +15,9 @@ import (
 
 	"virtbench/bench"
 	"virtbench/drivers/drivertest"
+	"virtbench/internal/required"
 	"virtbench/internal/results"
+	"virtbench/internal/tools"
 	"virtbench/scenarios"
 )
 
@@ -445,5 +447,36 @@ func TestHarnessStopped(t *testing.T) {
 	why := excludedTrials(t, out)
 	if len(why) == 0 || !strings.Contains(why[0], "virtbench itself did not run for") {
 		t.Errorf("excluded trials %q; want the one virtbench was stopped in", why)
+	}
+}
+
+// TestMissingTool: a workload whose tool the host lacks is refused at
+// load, with the file, the line and the apt-get line, exit 2, before
+// anything starts. fio is hidden from a run in a mount namespace of its
+// own (/dev/null bound over it), the host's untouched.
+func TestMissingTool(t *testing.T) {
+	if os.Geteuid() != 0 {
+		required.Skip(t, "root", "hiding a tool needs a mount namespace: run the tests as root")
+	}
+	if _, err := os.Stat(tools.FIO.Path); err != nil {
+		required.Skip(t, "tools", tools.FIO.Check().Error())
+	}
+	file := filepath.Join(t.TempDir(), "fio.yaml")
+	if err := os.WriteFile(file, []byte("name: fio-missing\ndrivers: [native]\nworkloads:\n  - fio\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "--", "sh", "-c", `mount --bind /dev/null "$0" && exec "$@"`,
+		tools.FIO.Path, virtbench, "run", file, "--agent", drivertest.Agent(t), "--out", out)
+	cmd.Env = append(os.Environ(), "VIRTBENCH_CACHE="+t.TempDir())
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	want := file + ":4: workloads: fio is unavailable on this host: fio (/usr/bin/fio) is not installed: apt-get install fio"
+	if code := cmd.ProcessState.ExitCode(); code != exitUsage || !strings.Contains(stderr.String(), want) {
+		t.Errorf("exit %d (%v), stderr %q; want exit 2 and %q", code, err, stderr.String(), want)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the refused run created %s", out)
 	}
 }

@@ -77,7 +77,9 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (drivers.Instance, 
 	begin := time.Now()
 	cmd := exec.Command(d.agent, append([]string{spec.Workload}, spec.Args...)...)
 	nonce := guest.NewNonce()
-	cmd.Env = []string{"PATH=/usr/bin:/bin", guest.NonceEnv + "=" + string(nonce)}
+	// The disk workloads (fileio, fio) write to the host's disk: /var/tmp,
+	// as /tmp may be a tmpfs (which refuses direct I/O).
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "TMPDIR=/var/tmp", guest.NonceEnv + "=" + string(nonce)}
 	if guest.NeedsTools(spec.Workload) {
 		if d.cacheDir == "" {
 			return nil, errors.New("native: no image cache for the tools layer")

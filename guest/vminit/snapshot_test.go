@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -82,4 +84,28 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 	}
 	t.Cleanup(func() { slave.Close() })
 	return master, slave
+}
+
+// TestExt4Label reads a file system's label from its superblock, as the
+// guest tells the instance's disk from the tools disk.
+func TestExt4Label(t *testing.T) {
+	if _, err := exec.LookPath("mkfs.ext4"); err != nil {
+		t.Skip("mkfs.ext4 is not installed: apt-get install e2fsprogs")
+	}
+	img := filepath.Join(t.TempDir(), "disk.img")
+	if err := os.WriteFile(img, make([]byte, 8<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := ext4Label(img); got != "" {
+		t.Errorf("label of zeroes = %q, want none", got)
+	}
+	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-L", "vbtools", img).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4: %v: %s", err, out)
+	}
+	if got := ext4Label(img); got != "vbtools" {
+		t.Errorf("label = %q, want vbtools", got)
+	}
+	if got := ext4Label(filepath.Join(t.TempDir(), "missing")); got != "" {
+		t.Errorf("label of a missing device = %q", got)
+	}
 }

@@ -25,7 +25,8 @@ const (
 	CPU         Dimension = "CPU"
 	Memory      Dimension = "memory bandwidth"
 	Syscall     Dimension = "system calls"
-	Disk        Dimension = "disk"
+	DiskIOPS    Dimension = "disk IOPS"
+	DiskBW      Dimension = "disk bandwidth"
 	Network     Dimension = "network"
 	Server      Dimension = "server requests"
 )

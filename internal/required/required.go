@@ -4,7 +4,8 @@
 //
 // VIRTBENCH_REQUIRE lists the capabilities, by name, that the host provides:
 // drivers (native, container, runc, crun, gvisor, docker, qemu) and other names a
-// test skips on (root, kvm, chromium, wine, ansible). .ci/run sets it to what the CI
+// test skips on (root, kvm, chromium, wine, ansible, tools: fio, iperf3, Redis,
+// nginx and wrk). .ci/run sets it to what the CI
 // machine has; a developer's machine that lacks something leaves it unset
 // and sees the skips with the reason and how to enable them.
 package required

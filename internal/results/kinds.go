@@ -49,10 +49,12 @@ type Dimension = measure.Dimension
 
 // The dimensions of performance (measure.Dimension).
 const (
+	NoDimension      = measure.NoDimension
 	DimensionCPU     = measure.CPU
 	DimensionMemory  = measure.Memory
 	DimensionSyscall = measure.Syscall
-	DimensionDisk    = measure.Disk
+	DimensionDiskIOPS = measure.DiskIOPS
+	DimensionDiskBW   = measure.DiskBW
 	DimensionNetwork = measure.Network
 	DimensionServer  = measure.Server
 )

@@ -84,14 +84,14 @@ func TestDeclare(t *testing.T) {
 // TestDeclareWorkload: a declared workload is found with its role, its
 // results are found on their dimension, and an undeclared one is none.
 func TestDeclareWorkload(t *testing.T) {
-	DeclareWorkload(Workload{Name: "wltest", Baseline: true, Disk: true, Measures: []measure.Measure{{Name: "wltest.io", Unit: "B/s", Better: HigherIsBetter, Dimension: DimensionDisk}}})
+	DeclareWorkload(Workload{Name: "wltest", Baseline: true, Disk: true, Measures: []measure.Measure{{Name: "wltest.io", Unit: "B/s", Better: HigherIsBetter, Dimension: DimensionDiskBW}}})
 	if w, ok := WorkloadOf("wltest"); !ok || !w.Baseline || !w.Disk || !BaselineWorkload("wltest") {
 		t.Errorf("WorkloadOf(wltest) = %+v, %v", w, ok)
 	}
 	if BaselineWorkload("nosuch") {
 		t.Error("an undeclared workload is a baseline")
 	}
-	if got := MetricsOn(DimensionDisk); !slices.Contains(got, "wltest.io") || slices.Contains(got, MetricStartup) {
+	if got := MetricsOn(DimensionDiskBW); !slices.Contains(got, "wltest.io") || slices.Contains(got, MetricStartup) {
 		t.Errorf("MetricsOn(disk) = %v", got)
 	}
 }

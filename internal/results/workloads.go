@@ -20,6 +20,10 @@ type Workload struct {
 	// Disk marks a workload that reads and writes files on a disk of the
 	// instance's own.
 	Disk bool
+	// Tools marks a workload that runs the field's tools (fio, iperf3,
+	// Redis, nginx) rather than the agent's own loops: the performance
+	// claim judges a dimension on them where they ran.
+	Tools bool
 	// Measures are the workload's results.
 	Measures []measure.Measure
 }
