@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-
 	"virtbench/internal/required"
 	"virtbench/internal/tools"
 )
@@ -278,4 +277,3 @@ func TestParseFIO(t *testing.T) {
 		}
 	}
 }
-
