@@ -44,7 +44,7 @@ func init() {
 		}
 		return Measure{Name: name, Unit: unit, Better: better, Dimension: d}
 	}
-	net := func(name, unit string, better measure.Better, d measure.Dimension) Measure {
+	served := func(name, unit string, better measure.Better, d measure.Dimension) Measure {
 		return Measure{Name: name, Unit: unit, Better: better, Dimension: d}
 	}
 	for _, w := range []Workload{
@@ -59,20 +59,20 @@ func init() {
 		{Name: IPerf3Workload, Summary: "iperf3 server; iperf3 on the host sends to it and receives from it (-R), one stream each way: bit/s and retransmits",
 			Server: true, Idle: true, Network: true, Tools: []tools.Tool{tools.IPerf3}, HostTools: []tools.Tool{tools.IPerf3}, Flags: iperf3Flags,
 			HostMeasures: []Measure{
-				net("iperf3.to_instance", "bit/s", measure.HigherIsBetter, measure.Network), net("iperf3.from_instance", "bit/s", measure.HigherIsBetter, measure.Network),
-				net("iperf3.retransmits", "segments", measure.NoBetter, measure.NoDimension),
+				served("iperf3.to_instance", "bit/s", measure.HigherIsBetter, measure.Network), served("iperf3.from_instance", "bit/s", measure.HigherIsBetter, measure.Network),
+				served("iperf3.retransmits", "segments", measure.NoBetter, measure.NoDimension),
 			}},
 		{Name: RedisWorkload, Summary: "redis-server without persistence; redis-benchmark on the host runs GET and SET: requests/s and latency p50/p99",
 			Server: true, Idle: true, Network: true, Tools: []tools.Tool{tools.RedisServer}, HostTools: []tools.Tool{tools.RedisBenchmark}, Flags: redisFlags,
 			HostMeasures: []Measure{
-				net("redis.get_rps", "op/s", measure.HigherIsBetter, measure.Server), net("redis.set_rps", "op/s", measure.HigherIsBetter, measure.Server),
-				net("redis.get_p50", "sec", measure.LowerIsBetter, measure.NoDimension), net("redis.get_p99", "sec", measure.LowerIsBetter, measure.NoDimension),
+				served("redis.get_rps", "op/s", measure.HigherIsBetter, measure.Server), served("redis.set_rps", "op/s", measure.HigherIsBetter, measure.Server),
+				served("redis.get_p50", "sec", measure.LowerIsBetter, measure.NoDimension), served("redis.get_p99", "sec", measure.LowerIsBetter, measure.NoDimension),
 			}},
 		{Name: NginxWorkload, Summary: "nginx serving one -size byte file; wrk on the host: requests/s and latency p50/p99",
 			Server: true, Idle: true, Network: true, Tools: []tools.Tool{tools.Nginx}, HostTools: []tools.Tool{tools.Wrk}, Flags: nginxFlags,
 			HostMeasures: []Measure{
-				net("nginx.rps", "op/s", measure.HigherIsBetter, measure.Server),
-				net("nginx.p50", "sec", measure.LowerIsBetter, measure.NoDimension), net("nginx.p99", "sec", measure.LowerIsBetter, measure.NoDimension),
+				served("nginx.rps", "op/s", measure.HigherIsBetter, measure.Server),
+				served("nginx.p50", "sec", measure.LowerIsBetter, measure.NoDimension), served("nginx.p99", "sec", measure.LowerIsBetter, measure.NoDimension),
 			}},
 	} {
 		registry[w.Name] = w
@@ -132,8 +132,8 @@ var fioJobs = []struct{ name, rw, bs string }{
 func fioFlags(fs *flag.FlagSet) func(context.Context, *Agent) error {
 	size := positive(fs, "size", 64<<20, "bytes of the test file")
 	dir := fs.String("dir", os.TempDir(), "directory for the test file")
-	var runtime durationFlag = durationFlag(time.Second)
-	fs.Var(&runtime, "runtime", "how long each of the four jobs runs")
+	each := durationFlag(time.Second)
+	fs.Var(&each, "runtime", "how long each of the four jobs runs (whole seconds, at least 1)")
 	direct := fs.Bool("direct", true, "direct I/O (O_DIRECT), past the page cache; false measures through it")
 	return func(ctx context.Context, a *Agent) error {
 		if *direct {
@@ -143,7 +143,7 @@ func fioFlags(fs *flag.FlagSet) func(context.Context, *Agent) error {
 		}
 		file := filepath.Join(*dir, fmt.Sprintf("virtbench-fio.%d", os.Getpid()))
 		defer os.Remove(file)
-		sec := max(1, int(time.Duration(runtime).Round(time.Second)/time.Second))
+		sec := max(1, int(time.Duration(each).Round(time.Second)/time.Second))
 		args := []string{"--output-format=json", "--filename=" + file, "--size=" + strconv.FormatInt(*size, 10),
 			"--ioengine=psync", "--iodepth=1", "--thread", "--time_based", "--runtime=" + strconv.Itoa(sec),
 			"--direct=" + map[bool]string{true: "1", false: "0"}[*direct], "--randrepeat=0"}
@@ -292,6 +292,7 @@ func serveTool(ctx context.Context, a *Agent, workload string, t tools.Tool, arg
 		case err := <-exited:
 			return fmt.Errorf("%s: %s exited before it accepted connections: %v: %s", workload, t.Name, err, errs)
 		case <-ctx.Done():
+			<-exited
 			return nil
 		case <-time.After(10 * time.Millisecond):
 		}

@@ -333,7 +333,7 @@ func Charts(samples []results.Sample, ratios []Ratio, baseline string, sweeps []
 	bars := []barSpec{
 		{"startup-phases", "Where the start goes: each phase's share of the median start to READY", "percent of the start", "", PhaseShares(PhaseBars(sums)), true},
 		{"boot-timeline", "Guest boot timeline on the vCPU's clock (medians)", "seconds", "sec", BootBars(sums), true},
-		{"disk", "Disk for 10 instances: shared image and tools layer once + writable layers (lower is better)", "bytes allocated", "B", DiskBars(sums, 10), true},
+		{"disk", "Disk for 10 instances, shared layers once (lower is better)", "bytes allocated", "B", DiskBars(sums, 10), true},
 	}
 	for _, g := range perfGroups(ratios) {
 		perf := PerfBars(g.ratios)

@@ -272,28 +272,31 @@ type DimensionVerdict struct {
 // dimensionVerdicts judges each dimension the run measured under native, a
 // container and a VM, in perfDimensions' order, on the dimension's first
 // rate (a result where higher is better: IOPS, not a latency) of the
-// field's tools (results.Workload.Tools), else of the agent's own loops.
+// field's tools (results.Workload.Tools), else its first rate, else its
+// first result (a time per operation).
 func (c claimContext) dimensionVerdicts() []DimensionVerdict {
+	tools := func(k results.Kind, w results.Workload) bool { return k.Better == results.HigherIsBetter && w.Tools }
+	rate := func(k results.Kind, _ results.Workload) bool { return k.Better == results.HigherIsBetter }
+	any := func(results.Kind, results.Workload) bool { return true }
 	var out []DimensionVerdict
 	for _, d := range perfDimensions {
-		if v, ok := c.dimensionVerdict(d, true); ok {
-			out = append(out, v)
-		} else if v, ok := c.dimensionVerdict(d, false); ok {
-			out = append(out, v)
+		for _, pass := range []func(results.Kind, results.Workload) bool{tools, rate, any} {
+			if v, ok := c.dimensionVerdict(d, pass); ok {
+				out = append(out, v)
+				break
+			}
 		}
 	}
 	return out
 }
 
-// dimensionVerdict judges dimension d on its first rate measured under a
-// container and a VM, of a workload of the tools where tools is set.
-func (c claimContext) dimensionVerdict(d results.Dimension, tools bool) (DimensionVerdict, bool) {
+// dimensionVerdict judges dimension d on its first result that take
+// accepts, measured under a container and a VM.
+func (c claimContext) dimensionVerdict(d results.Dimension, take func(results.Kind, results.Workload) bool) (DimensionVerdict, bool) {
 	for _, ct := range c.ratios {
 		k := results.KindOf(ct.Metric)
-		if k.Dimension != d || k.Better != results.HigherIsBetter || c.roles[ct.Driver].Class != results.ClassOSLevel {
-			continue
-		}
-		if w, _ := results.WorkloadOf(ct.Workload); tools && !w.Tools {
+		w, _ := results.WorkloadOf(ct.Workload)
+		if k.Dimension != d || !take(k, w) || c.roles[ct.Driver].Class != results.ClassOSLevel {
 			continue
 		}
 		vm, ok := c.ratioOf(results.ClassVM, ct.Metric)

@@ -102,6 +102,17 @@ func TestPerfClaim(t *testing.T) {
 			DirectionOnly, []string{"it holds on CPU", "the VM is not clearly slower on disk bandwidth (0.960-0.975 of native)"}},
 		{"disk first named after CPU", []pair{{"fileio.read", near, slow}, {"cpu.sha256", near, slow}}, Holds, []string{"(CPU, disk bandwidth)"}},
 	}
+	// The field's tool's rate is judged before the agent's own loop, and a
+	// latency only where a dimension has no rate.
+	tools := []Ratio{
+		{Driver: "container", Workload: "fileio", Metric: "fileio.read", Value: 0.5, Lo: 0.4, Hi: 0.6}, {Driver: "qemu", Workload: "fileio", Metric: "fileio.read", Value: 0.1, Lo: 0.1, Hi: 0.1},
+		{Driver: "container", Workload: "fio", Metric: "fio.randread_p50", Value: 0.5, Lo: 0.4, Hi: 0.6}, {Driver: "qemu", Workload: "fio", Metric: "fio.randread_p50", Value: 0.1, Lo: 0.1, Hi: 0.1},
+		{Driver: "container", Workload: "fio", Metric: "fio.read_bw", Value: 0.99, Lo: 0.98, Hi: 1}, {Driver: "qemu", Workload: "fio", Metric: "fio.read_bw", Value: 0.1, Lo: 0.1, Hi: 0.1},
+	}
+	c := perfClaim(claimContext{ratios: tools, roles: testRoles(testClasses, nil)})
+	if len(c.Dimensions) != 2 || c.Dimensions[0].Metric != "fio.randread_p50" || c.Dimensions[1].Metric != "fio.read_bw" {
+		t.Errorf("dimensions %+v, want disk IOPS on fio.randread_p50 (its only result) and disk bandwidth on fio.read_bw, not fileio.read", c.Dimensions)
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var ratios []Ratio
