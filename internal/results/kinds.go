@@ -49,14 +49,14 @@ type Dimension = measure.Dimension
 
 // The dimensions of performance (measure.Dimension).
 const (
-	NoDimension      = measure.NoDimension
-	DimensionCPU     = measure.CPU
-	DimensionMemory  = measure.Memory
-	DimensionSyscall = measure.Syscall
+	NoDimension       = measure.NoDimension
+	DimensionCPU      = measure.CPU
+	DimensionMemory   = measure.Memory
+	DimensionSyscall  = measure.Syscall
 	DimensionDiskIOPS = measure.DiskIOPS
 	DimensionDiskBW   = measure.DiskBW
-	DimensionNetwork = measure.Network
-	DimensionServer  = measure.Server
+	DimensionNetwork  = measure.Network
+	DimensionServer   = measure.Server
 )
 
 // Kind is what a metric is: its family, its unit, which way it improves
