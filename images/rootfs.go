@@ -43,29 +43,38 @@ func BuildRootfs(cacheDir, agent string, owner int) (Rootfs, error) {
 	h := sha256.Sum256([]byte(fmt.Sprintf("%s %s owner=%d", rootfsLayout, sum, owner)))
 	dir := filepath.Join(cacheDir, "rootfs", hex.EncodeToString(h[:8]))
 	r := Rootfs{Dir: dir, Agent: filepath.Join(dir, AgentPath)}
-	if _, err := os.Stat(r.Agent); err == nil {
-		return r, nil
-	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return Rootfs{}, fmt.Errorf("images: rootfs: %w", err)
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".build-")
-	if err != nil {
-		return Rootfs{}, fmt.Errorf("images: rootfs: %w", err)
-	}
-	if err := buildRootfs(tmp, agent, owner); err != nil {
-		os.RemoveAll(tmp)
-		return Rootfs{}, fmt.Errorf("images: rootfs: %w", err)
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		os.RemoveAll(tmp)
-		// Another process finished the same image first.
-		if _, serr := os.Stat(r.Agent); serr == nil {
-			return r, nil
-		}
+	if err := buildDir(dir, r.Agent, func(tmp string) error { return buildRootfs(tmp, agent, owner) }); err != nil {
 		return Rootfs{}, fmt.Errorf("images: rootfs: %w", err)
 	}
 	return r, nil
+}
+
+// buildDir makes the content-addressed directory dir, unless marker (a
+// path inside it) exists: build fills a fresh directory beside it, which
+// is then renamed into place. A directory another process finished first
+// is taken as it is.
+func buildDir(dir, marker string, build func(tmp string) error) error {
+	if _, err := os.Stat(marker); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".build-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if err := build(tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if _, serr := os.Stat(marker); serr == nil {
+			return nil
+		}
+		return err
+	}
+	return nil
 }
 
 // accounts are the image's users and groups: root, and the unprivileged

@@ -74,35 +74,24 @@ func BuildTools(cacheDir string) (Tools, error) {
 	}
 	root := filepath.Join(cacheDir, "tools", hex.EncodeToString(h.Sum(nil)[:8]))
 	out := Tools{Root: root, Prefix: filepath.Join(root, tools.Dir), Programs: programs}
-	if _, err := os.Stat(out.Prefix); err == nil {
-		return out, nil
-	}
-	if err := os.MkdirAll(filepath.Dir(root), 0o755); err != nil {
-		return Tools{}, fmt.Errorf("images: tools: %w", err)
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(root), ".build-")
+	err := buildDir(root, out.Prefix, func(tmp string) error {
+		if err := os.Chmod(tmp, 0o755); err != nil {
+			return err
+		}
+		prefix := filepath.Join(tmp, tools.Dir)
+		for _, d := range []string{"bin", "lib"} {
+			if err := os.MkdirAll(filepath.Join(prefix, d), 0o755); err != nil {
+				return err
+			}
+		}
+		for _, n := range names {
+			if err := copyFile(files[n], filepath.Join(prefix, n), 0o755); err != nil {
+				return fmt.Errorf("%s: %w", files[n], err)
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return Tools{}, fmt.Errorf("images: tools: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return Tools{}, fmt.Errorf("images: tools: %w", err)
-	}
-	prefix := filepath.Join(tmp, tools.Dir)
-	for _, d := range []string{"bin", "lib"} {
-		if err := os.MkdirAll(filepath.Join(prefix, d), 0o755); err != nil {
-			return Tools{}, fmt.Errorf("images: tools: %w", err)
-		}
-	}
-	for _, n := range names {
-		if err := copyFile(files[n], filepath.Join(prefix, n), 0o755); err != nil {
-			return Tools{}, fmt.Errorf("images: tools: %s: %w", files[n], err)
-		}
-	}
-	if err := os.Rename(tmp, root); err != nil {
-		if _, serr := os.Stat(out.Prefix); serr == nil {
-			return out, nil // another process finished the same layer first
-		}
 		return Tools{}, fmt.Errorf("images: tools: %w", err)
 	}
 	return out, nil
