@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -145,6 +146,32 @@ func cpuLimit(dirs map[string]cgroupDir) (float64, string) {
 		}
 	}
 	return best, at
+}
+
+// cgroupCPUSeconds returns the CPU time, in seconds, that the tasks of the
+// cgroup at dir (and its descendants) have used: v2's cpu.stat usage_usec,
+// or v1's cpuacct.usage in dir or, where cpuacct is mounted apart from
+// cpu, in the same cgroup of the cpuacct hierarchy (the other of dirs).
+func cgroupCPUSeconds(dir string, dirs map[string]cgroupDir) (float64, error) {
+	if b, err := os.ReadFile(filepath.Join(dir, "cpu.stat")); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "usage_usec "); ok {
+				us, err := strconv.ParseFloat(v, 64)
+				return us / 1e6, err
+			}
+		}
+	}
+	candidates := []string{dir}
+	if cpu, acct := dirs["cpu"], dirs["cpuacct"]; acct.Dir != "" && strings.HasPrefix(dir, cpu.Top) {
+		candidates = append(candidates, filepath.Join(acct.Top, strings.TrimPrefix(dir, cpu.Top)))
+	}
+	for _, d := range candidates {
+		if v := readTrim(filepath.Join(d, "cpuacct.usage"), ""); v != "" {
+			ns, err := strconv.ParseFloat(v, 64)
+			return ns / 1e9, err
+		}
+	}
+	return 0, fmt.Errorf("bench: no CPU usage of the cgroup %s", dir)
 }
 
 // ratio returns quota/period for a quota and period in microseconds; 0

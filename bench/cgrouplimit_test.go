@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // writeTree writes files (path relative to root: content) under root.
@@ -122,6 +123,10 @@ const cgroupChildEnv = "VIRTBENCH_TEST_CGROUPS"
 type cgroupChild struct {
 	Limits              HostLimits
 	MemTotal, Available int64
+	// Cores and Busy are what SystemHost's CPU times say of half a second
+	// in which the child kept a core busy: the cores used, and their
+	// share of what it may use.
+	Cores, Busy float64
 }
 
 func runCgroupChild(dirs string) {
@@ -135,6 +140,12 @@ func runCgroupChild(dirs string) {
 	c.Limits = HostLimitsNow()
 	c.MemTotal, _ = SystemHost{}.MemTotal(context.Background())
 	c.Available, _ = SystemHost{}.MemAvailable(context.Background())
+	busy0, total0, _ := SystemHost{}.CPUTimes(context.Background())
+	begin := time.Now()
+	for time.Since(begin) < 500*time.Millisecond {
+	}
+	busy1, total1, _ := SystemHost{}.CPUTimes(context.Background())
+	c.Cores, c.Busy = (busy1-busy0)/time.Since(begin).Seconds(), busyFraction(busy0, total0, busy1, total1)
 	json.NewEncoder(os.Stdout).Encode(c)
 	os.Exit(0)
 }
@@ -178,8 +189,18 @@ func TestRunsUnderCgroupLimits(t *testing.T) {
 	}
 	memDir := mk(mem.Dir, "memory.limit_in_bytes", "1073741824")
 	cpuDir := mk(cpu.Dir, "cpu.cfs_quota_us", "50000")
+	join := memDir + ":" + cpuDir
+	if acct, ok := own["cpuacct"]; ok && acct.Top != cpu.Top {
+		// cpuacct mounted apart: its twin of the quota's cgroup counts the
+		// CPU time, as a container runtime makes one in each.
+		rel := strings.TrimPrefix(cpu.Dir, cpu.Top)
+		if strings.TrimPrefix(acct.Dir, acct.Top) != rel {
+			t.Skip("this test's cpu and cpuacct cgroups differ: no twin of the quota's cgroup to count its CPU time in")
+		}
+		join += ":" + mk(acct.Dir, "notify_on_release", "0")
+	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), cgroupChildEnv+"="+memDir+":"+cpuDir)
+	cmd.Env = append(os.Environ(), cgroupChildEnv+"="+join)
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("child: %v\n%s", err, out)
@@ -197,5 +218,39 @@ func TestRunsUnderCgroupLimits(t *testing.T) {
 	}
 	if l.CPUs != 0.5 || l.CPULimitAt != cpuDir {
 		t.Errorf("CPUs %v (limit at %q), want 0.5 set at %s", l.CPUs, l.CPULimitAt, cpuDir)
+	}
+	// Spinning, the child uses at most its half core (the host's other
+	// CPUs, busy or not, are not its), most of what it may use.
+	if c.Cores > 0.6 || c.Cores < 0.15 || c.Busy < 0.3 || c.Busy > 1.2 {
+		t.Errorf("a spinning child under a half-core quota: %.2f cores, %.0f%% of its quota busy; want at most 0.5 cores, most of the quota", c.Cores, 100*c.Busy)
+	}
+}
+
+// TestCgroupCPUSeconds reads a cgroup's CPU time: v2's cpu.stat, v1's
+// cpuacct.usage beside the quota or in the cpuacct hierarchy's twin.
+func TestCgroupCPUSeconds(t *testing.T) {
+	root := t.TempDir()
+	writeTree(t, root, map[string]string{
+		"v2/pod/cpu.stat":               "usage_usec 2500000\nuser_usec 2000000\n",
+		"cpu,cpuacct/pod/cpuacct.usage": "1500000000\n",
+		"cpu/pod/cpu.stat":              "nr_periods 3\n",
+		"cpuacct/pod/cpuacct.usage":     "500000000\n",
+	})
+	apart := map[string]cgroupDir{"cpu": {filepath.Join(root, "cpu/pod"), filepath.Join(root, "cpu")}, "cpuacct": {filepath.Join(root, "cpuacct/pod"), filepath.Join(root, "cpuacct")}}
+	for _, tt := range []struct {
+		dir  string
+		dirs map[string]cgroupDir
+		want float64
+	}{
+		{"v2/pod", nil, 2.5},
+		{"cpu,cpuacct/pod", nil, 1.5},
+		{"cpu/pod", apart, 0.5},
+	} {
+		if got, err := cgroupCPUSeconds(filepath.Join(root, tt.dir), tt.dirs); err != nil || got != tt.want {
+			t.Errorf("%s: %v, %v; want %v s", tt.dir, got, err, tt.want)
+		}
+	}
+	if _, err := cgroupCPUSeconds(filepath.Join(root, "none"), nil); err == nil {
+		t.Error("a cgroup without CPU accounting: no error")
 	}
 }

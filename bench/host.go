@@ -16,6 +16,7 @@ import (
 	"github.com/tklauser/go-sysconf"
 
 	"virtbench/drivers/state"
+	"virtbench/guest"
 )
 
 // Host reads the host-wide figures that the runner's guards and density
@@ -81,8 +82,18 @@ func hostMemTotal(ctx context.Context) (int64, error) {
 }
 
 // CPUTimes returns the all-CPU times from /proc/stat; idle and iowait
-// count as not busy.
+// count as not busy. Where virtbench's cgroup (or one above it) has a CPU
+// quota of fewer cores than the host has, it returns what virtbench may
+// use instead, as MemAvailable does: busy is the CPU time that cgroup has
+// used, total the monotonic clock times the quota, so that their
+// differences give the share of the quota in use.
 func (SystemHost) CPUTimes(ctx context.Context) (busy, total float64, err error) {
+	dirs := ownCgroupDirs()
+	if quota, at := cpuLimit(dirs); quota > 0 && quota < float64(runtime.NumCPU()) {
+		if used, err := cgroupCPUSeconds(at, dirs); err == nil {
+			return used, guest.Monotonic() * quota, nil
+		}
+	}
 	ts, err := cpu.TimesWithContext(ctx, false)
 	if err != nil || len(ts) != 1 {
 		return 0, 0, fmt.Errorf("bench: host CPU times: %v", err)

@@ -293,3 +293,42 @@ func TestCampaignLostHost(t *testing.T) {
 	nothingLeft(t, hosts[0])
 	nothingLeft(t, hosts[2])
 }
+
+// TestCampaignOneAtATime: hosts in the inventory group
+// virtbench_one_at_a_time (hosts that share hardware) make the campaign
+// run every host one at a time: the hosts' runs do not overlap.
+func TestCampaignOneAtATime(t *testing.T) {
+	hosts := []testHost{{name: "first", memory: "3g", cpus: "1"}, {name: "second", memory: "3g", cpus: "1"}}
+	ctx, inv, root := setUp(t, hosts)
+	f, err := os.OpenFile(inv, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = fmt.Fprintf(f, "  children:\n    virtbench_one_at_a_time:\n      hosts: {%s: {}}\n", hosts[0].name)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := campaign(ctx, inv, scenario(t, 2), root).CombinedOutput(); err != nil {
+		t.Fatalf("campaign: %v\n%s", err, out)
+	}
+	fl, err := reports.LoadFleet(campaignDir(t, root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fl.Hosts) != 2 || fl.Hosts[0].Run == nil || fl.Hosts[1].Run == nil {
+		t.Fatalf("hosts %+v, want two completed runs", fl.Hosts)
+	}
+	a, b := fl.Hosts[0].Run.Status, fl.Hosts[1].Run.Status
+	if a.Started.After(b.Started) {
+		a, b = b, a
+	}
+	if a.Finished.IsZero() || b.Started.Before(a.Finished) {
+		t.Errorf("runs overlap: one ran %v to %v, the other started %v; want one at a time", a.Started, a.Finished, b.Started)
+	}
+	for _, h := range hosts {
+		nothingLeft(t, h)
+	}
+}
