@@ -891,7 +891,11 @@ func (t *trial) collect(ctx context.Context, st *started) {
 			}
 			switch m.Kind {
 			case guest.KindResult:
-				t.record(results.Sample{Instance: st.id, Metric: m.Result.Name, Unit: m.Result.Unit, Value: m.Result.Value, Labels: st.ready.Labels})
+				s := results.Sample{Instance: st.id, Metric: m.Result.Name, Unit: m.Result.Unit, Value: m.Result.Value, Labels: st.ready.Labels}
+				if m.Result.Unmeasured != "" {
+					s.Value, s.Error = 0, "not measured: "+m.Result.Unmeasured
+				}
+				t.record(s)
 			case guest.KindError:
 				fail("workload: " + m.Error.Msg)
 				return

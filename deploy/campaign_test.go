@@ -27,6 +27,8 @@ const fleetImage = "virtbench-fleet-host:" + images.DebianSuite + "-v1"
 type testHost struct {
 	name, container string
 	memory, cpus    string
+	// user, where set, is the user Ansible runs as on the host.
+	user string
 }
 
 // needCampaign skips (or fails, where required) on a host without what a
@@ -132,7 +134,12 @@ func inventory(t *testing.T, bin string, hosts []testHost) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "all:\n  vars:\n    ansible_connection: community.docker.docker\n    ansible_python_interpreter: /usr/bin/python3\n    virtbench_bin: %s\n  hosts:\n", bin)
 	for i, h := range hosts {
-		fmt.Fprintf(&b, "    %s: {ansible_host: %s, host_type: %s-%sc, price_per_hour: %.2f}\n", h.name, h.container, h.memory, h.cpus, 0.01*float64(i+1))
+		user := ""
+		if h.user != "" {
+			// Its home may not exist (nobody's): Ansible's files go to /tmp.
+			user = ", ansible_user: " + h.user + ", ansible_remote_tmp: /tmp/ansible-" + h.user
+		}
+		fmt.Fprintf(&b, "    %s: {ansible_host: %s, host_type: %s-%sc, price_per_hour: %.2f%s}\n", h.name, h.container, h.memory, h.cpus, 0.01*float64(i+1), user)
 	}
 	p := filepath.Join(t.TempDir(), "inventory.yml")
 	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
@@ -331,4 +338,24 @@ func TestCampaignOneAtATime(t *testing.T) {
 	for _, h := range hosts {
 		nothingLeft(t, h)
 	}
+}
+
+// TestCampaignNotRoot: a host where virtbench would not run as root is
+// refused before anything is copied or started, and the report names it
+// as failed with the uid and the setting that fixes it.
+func TestCampaignNotRoot(t *testing.T) {
+	hosts := []testHost{{name: "unprivileged", memory: "3g", cpus: "1", user: "nobody"}}
+	ctx, inv, root := setUp(t, hosts)
+	out, err := campaign(ctx, inv, scenario(t, 1), root).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "unprivileged") {
+		t.Errorf("campaign: %v, want a failure naming the host\n%s", err, out)
+	}
+	f, err := reports.LoadFleet(campaignDir(t, root))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(f.Hosts) != 1 || !strings.Contains(f.Hosts[0].Failed, "virtbench needs root") || !strings.Contains(f.Hosts[0].Failed, "uid 65534") || f.Hosts[0].Run != nil {
+		t.Errorf("hosts %+v, want the one host failed for want of root, with no run\n%s", f.Hosts, out)
+	}
+	nothingLeft(t, hosts[0])
 }

@@ -130,6 +130,11 @@ func (a *Agent) Result(name string, value float64, unit string) {
 	a.emit(KindResult, Result{Name: name, Value: value, Unit: unit})
 }
 
+// Unmeasured reports that the result name could not be measured, and why.
+func (a *Agent) Unmeasured(name, unit, why string) {
+	a.emit(KindResult, Result{Name: name, Unit: unit, Unmeasured: why})
+}
+
 // Detail reports one value with explanatory text.
 func (a *Agent) Detail(name string, value float64, unit, detail string) {
 	a.emit(KindResult, Result{Name: name, Value: value, Unit: unit, Detail: detail})

@@ -70,6 +70,9 @@ type Result struct {
 	Unit  string  `json:"unit"`
 	// Detail is optional text, e.g. the hostname a probe saw.
 	Detail string `json:"detail,omitempty"`
+	// Unmeasured, where set, says why the result could not be measured
+	// (Value is then no figure): the host records a failure that says so.
+	Unmeasured string `json:"unmeasured,omitempty"`
 }
 
 // Error is the payload of an ERROR message.

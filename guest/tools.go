@@ -163,10 +163,23 @@ func fioFlags(fs *flag.FlagSet) func(context.Context, *Agent) error {
 			return err
 		}
 		for _, r := range res {
+			if r.Unmeasured != "" {
+				a.Unmeasured(r.Name, r.Unit, r.Unmeasured+" (the clocksource is "+clocksource()+")")
+				continue
+			}
 			a.Result(r.Name, r.Value, r.Unit)
 		}
 		return nil
 	}
+}
+
+// clocksource names the kernel's current clocksource, or "unknown".
+func clocksource() string {
+	b, err := os.ReadFile("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // checkDirect says why dir's file system refuses direct I/O, if it does.
@@ -181,16 +194,19 @@ func checkDirect(dir string) error {
 	return os.Remove(p)
 }
 
-// Value is one named result with its unit.
+// Value is one named result with its unit; Unmeasured, where set, says
+// why it could not be measured.
 type Value struct {
-	Name  string
-	Value float64
-	Unit  string
+	Name       string
+	Value      float64
+	Unit       string
+	Unmeasured string
 }
 
 // ParseFIO returns the fio workload's results from fio's JSON output: per
 // job of fioJobs, IOPS (random) or bandwidth (sequential), and for the
-// random jobs the completion latency's p50 and p99.
+// random jobs the completion latency's p50 and p99. A percentile of 0 is
+// a clock too coarse for the I/O, not a latency: it is Unmeasured.
 func ParseFIO(out []byte) ([]Value, error) {
 	type io struct {
 		IOPS float64 `json:"iops"`
@@ -233,16 +249,20 @@ func ParseFIO(out []byte) ([]Value, error) {
 				return nil, fmt.Errorf("fio: job %s did no I/O", j.Name)
 			}
 			if strings.HasPrefix(want.rw, "rand") {
-				vs = append(vs, Value{"fio." + j.Name + "_iops", side.IOPS, "op/s"})
+				vs = append(vs, Value{Name: "fio." + j.Name + "_iops", Value: side.IOPS, Unit: "op/s"})
 				for _, p := range []struct{ key, name string }{{"50.000000", "_p50"}, {"99.000000", "_p99"}} {
 					ns, ok := side.Clat.Percentile[p.key]
 					if !ok {
 						return nil, fmt.Errorf("fio: job %s has no completion latency percentile %s", j.Name, p.key)
 					}
-					vs = append(vs, Value{"fio." + j.Name + p.name, ns / 1e9, "sec"})
+					v := Value{Name: "fio." + j.Name + p.name, Value: ns / 1e9, Unit: "sec"}
+					if ns <= 0 {
+						v.Value, v.Unmeasured = 0, "fio timed its completions as 0 ns: its clock counts in steps coarser than the I/O"
+					}
+					vs = append(vs, v)
 				}
 			} else {
-				vs = append(vs, Value{"fio." + j.Name + "_bw", side.BW, "B/s"})
+				vs = append(vs, Value{Name: "fio." + j.Name + "_bw", Value: side.BW, Unit: "B/s"})
 			}
 		}
 		if !found {

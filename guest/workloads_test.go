@@ -267,6 +267,18 @@ func TestParseFIO(t *testing.T) {
 			t.Errorf("result %d = %+v, want a positive %s in %s", i, got[i], m.Name, m.Unit)
 		}
 	}
+	// A clock too coarse for the I/O (a guest on jiffies) times it as 0:
+	// that is no latency.
+	coarse := bytes.ReplaceAll(b, []byte(`"50.000000" : `), []byte(`"50.000000" : 0, "x" : `))
+	got, err = ParseFIO(coarse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range got {
+		if strings.HasSuffix(v.Name, "_p50") != (v.Unmeasured != "") {
+			t.Errorf("%s: unmeasured %q; want only the p50s unmeasured", v.Name, v.Unmeasured)
+		}
+	}
 	for _, tt := range []struct{ name, out, want string }{
 		{"failed job", `{"jobs": [{"jobname": "randread", "error": 22}]}`, "EINVAL"},
 		{"missing job", `{"jobs": []}`, "no job randread"},

@@ -852,8 +852,11 @@ func (d *Driver) kernelCmdline(accel string, disks int, ip string, agentArgs []s
 	}
 	if accel == "tcg" {
 		// Without a known TSC frequency the guest calibrates it, which can
-		// hang under emulation.
-		cmdline = append(cmdline, "tsc_early_khz="+strconv.Itoa(hostTSCkHz()))
+		// hang under emulation. The emulated TSC follows the host's clock;
+		// the guest's watchdog, which checks it against jiffies that a
+		// loaded host delivers late, would otherwise swap it for
+		// refined-jiffies, whose 4 ms steps time fio's I/O as 0 ns.
+		cmdline = append(cmdline, "tsc_early_khz="+strconv.Itoa(hostTSCkHz()), "tsc=reliable")
 	}
 	if mods := c.guestModules(disks > 0, ip != ""); len(mods) > 0 {
 		cmdline = append(cmdline, vminit.ModulesParam+"="+strings.Join(mods, ","))
