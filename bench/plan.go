@@ -5,13 +5,17 @@ import (
 	"time"
 
 	"virtbench/drivers"
+	"virtbench/guest"
+	"virtbench/internal/hostload"
 	"virtbench/scenarios"
 )
 
 // EstimateDuration estimates, before anything ran, how long sc's trials
 // take on a host with cpus CPUs: per trial, the driver's typical trial
 // (drivers.Estimate.Trial) for each round of cpus instances started at
-// once, and the scenario's settle. A density sweep is not estimated (0):
+// once, the scenario's settle, and what the workload itself takes at least
+// (guest.Workload.Takes, and a server's load from the host, which drives
+// one instance at a time: hostload.Takes). A density sweep is not estimated (0):
 // it runs until a limit of the host stops it.
 func EstimateDuration(sc *scenarios.Scenario, cpus int) time.Duration {
 	if sc.Density != nil {
@@ -28,9 +32,11 @@ func EstimateDuration(sc *scenarios.Scenario, cpus int) time.Duration {
 			if !v.Runs(w.Name) {
 				continue
 			}
+			takes := guest.TakesOf(append([]string{w.Name}, w.Args...))
 			for _, n := range sc.Instances {
 				rounds := time.Duration((n + cpus - 1) / cpus)
-				total += time.Duration(sc.Warmup+sc.Reps) * (rounds*info.Estimate.Trial + sc.Settle)
+				load := time.Duration(n) * hostload.Takes(w.Name)
+				total += time.Duration(sc.Warmup+sc.Reps) * (rounds*info.Estimate.Trial + sc.Settle + takes + load)
 			}
 		}
 	}
@@ -45,6 +51,6 @@ func CheckPlan(sc *scenarios.Scenario, cpus int) error {
 		return nil
 	}
 	return &scenarios.Error{File: sc.Source, Line: sc.Line("reps"), Msg: fmt.Sprintf(
-		"reps: the plan would take about %v (%d repetitions of every trial, by the drivers' typical trial times), more than max_duration %v: fewer reps or instances, or a larger max_duration (also --max-duration)",
+		"reps: the plan would take about %v (%d repetitions of every trial, by the drivers' typical trial times and the workloads' own), more than max_duration %v: fewer reps or instances, or a larger max_duration (also --max-duration)",
 		est.Round(time.Minute), sc.Warmup+sc.Reps, sc.MaxDuration)}
 }

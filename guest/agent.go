@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -198,6 +199,9 @@ type Workload struct {
 	// its host beyond the isolation's own cost, from its parsed flags:
 	// the host's guards check it before a trial starts.
 	Demand func(fs *flag.FlagSet) Demand
+	// Takes, when set, says how long the workload runs at least, from its
+	// parsed flags: the plan's estimate counts it in every trial.
+	Takes func(fs *flag.FlagSet) time.Duration
 	// Flags registers the workload's flags on fs and returns the function
 	// that runs the workload once fs has been parsed.
 	Flags func(fs *flag.FlagSet) func(ctx context.Context, a *Agent) error
@@ -221,6 +225,17 @@ func DemandOf(args []string) (Demand, error) {
 		return Demand{}, err
 	}
 	return w.Demand(fs), nil
+}
+
+// TakesOf returns how long the workload args (its name and flags) runs at
+// least (Workload.Takes); 0 for one that declares nothing, or args that do
+// not parse.
+func TakesOf(args []string) time.Duration {
+	w, fs, err := parse(args)
+	if err != nil || w.Takes == nil {
+		return 0
+	}
+	return w.Takes(fs)
 }
 
 // flagInt returns the integer value of fs's flag name (0 when it is not

@@ -55,7 +55,11 @@ func init() {
 				disk("fio.randwrite_iops", "op/s", measure.HigherIsBetter), disk("fio.randwrite_p50", "sec", measure.LowerIsBetter), disk("fio.randwrite_p99", "sec", measure.LowerIsBetter),
 				disk("fio.read_bw", "B/s", measure.HigherIsBetter), disk("fio.write_bw", "B/s", measure.HigherIsBetter),
 			},
-			Demand: func(fs *flag.FlagSet) Demand { return Demand{DiskBytes: flagInt(fs, "size")} }},
+			Demand: func(fs *flag.FlagSet) Demand { return Demand{DiskBytes: flagInt(fs, "size")} },
+			Takes: func(fs *flag.FlagSet) time.Duration {
+				d, _ := time.ParseDuration(fs.Lookup("runtime").Value.String())
+				return time.Duration(len(fioJobs)) * max(d.Round(time.Second), time.Second)
+			}},
 		{Name: IPerf3Workload, Summary: "iperf3 server; iperf3 on the host sends to it and receives from it (-R), one stream each way: bit/s and retransmits",
 			Server: true, Idle: true, Network: true, Tools: []tools.Tool{tools.IPerf3}, HostTools: []tools.Tool{tools.IPerf3}, Flags: iperf3Flags,
 			HostMeasures: []Measure{

@@ -63,7 +63,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (code 
 	}
 	fmt.Fprintf(stderr, "virtbench: running %s (%s) into %s\n", sc.Name, sc.Description, ws.dir)
 	if est := bench.EstimateDuration(sc, runtime.NumCPU()); est > 0 {
-		fmt.Fprintf(stderr, "virtbench: the plan should take about %v (by the drivers' typical trial times; images built on first use take longer)\n", est.Round(time.Second))
+		fmt.Fprintf(stderr, "virtbench: the plan should take about %v (by the drivers' typical trial times and the workloads' own; images built on first use take longer)\n", est.Round(time.Second))
 	}
 	outcome, runErr := ws.measure(ctx, sc, f.agent, required, stderr)
 	code, err = ws.recordEnd(&status, outcome, runErr, stdout, stderr)

@@ -49,6 +49,20 @@ var loads = map[string]Load{
 	guest.NginxWorkload:  nginx,
 }
 
+// Takes says how long the load of a server workload takes at least: the
+// plan's estimate counts it in every trial.
+func Takes(workload string) time.Duration {
+	switch workload {
+	case guest.IPerf3Workload:
+		return 2 * Duration
+	case guest.NginxWorkload:
+		return Duration
+	case guest.RedisWorkload:
+		return time.Second // 2 × RedisRequests at a host's 50k requests/s
+	}
+	return 0
+}
+
 // For returns the load of a server workload, if it has one here.
 func For(workload string) (Load, bool) {
 	l, ok := loads[workload]
