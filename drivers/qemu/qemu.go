@@ -617,7 +617,8 @@ func (d *Driver) launch(begin time.Time, spec drivers.Spec, m mode) (_ *instance
 // toolsFor returns the tools disk a VM of workload in mode m gets: with a
 // workload of the tools layer; with a snapshot, whenever the host has the
 // tools (a restored VM's devices are its template's, and the template
-// serves every workload); else none. The full OS guest has none.
+// serves every workload); else none ("" where the layer cannot be built,
+// d.toolsPath being empty). The full OS guest has none.
 func (d *Driver) toolsFor(workload string, m mode) (string, error) {
 	need := guest.NeedsTools(workload)
 	switch {
@@ -634,7 +635,9 @@ func (d *Driver) toolsFor(workload string, m mode) (string, error) {
 		}
 		d.toolsPath, d.toolsErr = images.BuildToolsDisk(t)
 	})
-	if d.toolsErr != nil && (need || m == restore) {
+	// Without the tools a template has no tools disk, and nor do its
+	// clones: only a workload that needs one fails.
+	if d.toolsErr != nil && need {
 		return "", fmt.Errorf("qemu: tools disk: %w", d.toolsErr)
 	}
 	return d.toolsPath, nil
