@@ -617,8 +617,8 @@ func (d *Driver) launch(begin time.Time, spec drivers.Spec, m mode) (_ *instance
 // toolsFor returns the tools disk a VM of workload in mode m gets: with a
 // workload of the tools layer; with a snapshot, whenever the host has the
 // tools (a restored VM's devices are its template's, and the template
-// serves every workload); else none ("" where the layer cannot be built,
-// d.toolsPath being empty). The full OS guest has none.
+// serves every workload, so none where the host lacks the tools); else
+// none. The full OS guest has none.
 func (d *Driver) toolsFor(workload string, m mode) (string, error) {
 	need := guest.NeedsTools(workload)
 	switch {
@@ -627,26 +627,33 @@ func (d *Driver) toolsFor(workload string, m mode) (string, error) {
 	case !need && (m == cold || d.debianDisk != ""):
 		return "", nil
 	}
-	d.toolsOnce.Do(func() {
-		t, err := d.tools.Get(d.env.CacheDir)
-		if err != nil {
-			d.toolsErr = err
-			return
-		}
-		d.toolsPath, d.toolsErr = images.BuildToolsDisk(t)
-	})
+	p, err := d.toolsDisk()
 	// Without the tools a template has no tools disk, and nor do its
 	// clones: only a workload that needs one fails.
-	if d.toolsErr != nil && need {
-		return "", fmt.Errorf("qemu: tools disk: %w", d.toolsErr)
+	if err != nil && !need {
+		return "", nil
 	}
-	return d.toolsPath, nil
+	return p, err
+}
+
+// toolsDisk returns the tools disk, made once from the tools layer.
+func (d *Driver) toolsDisk() (string, error) {
+	d.toolsOnce.Do(func() {
+		t, err := d.tools.Get(d.env.CacheDir)
+		if err == nil {
+			d.toolsPath, err = images.BuildToolsDisk(t)
+		}
+		if err != nil {
+			d.toolsErr = fmt.Errorf("qemu: tools disk: %w", err)
+		}
+	})
+	return d.toolsPath, d.toolsErr
 }
 
 // ToolsUsage returns the footprint of the tools disk every VM of a tools
 // workload shares.
 func (d *Driver) ToolsUsage() (images.Usage, error) {
-	p, err := d.toolsFor(guest.FIOWorkload, cold)
+	p, err := d.toolsDisk()
 	if err != nil {
 		return images.Usage{}, err
 	}

@@ -18,6 +18,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -103,17 +104,18 @@ func lastLine(s string) string {
 	return s
 }
 
-func split(p drivers.PeerRunner, port string) (host, prt string, err error) {
+// peerHostPort returns the instance's host and port as the path's host
+// end sees them.
+func peerHostPort(p drivers.PeerRunner, port string) (host, prt string, err error) {
 	addr, err := p.PeerAddr(port)
 	if err != nil {
 		return "", "", err
 	}
-	i := strings.LastIndexByte(addr, ':')
-	return strings.Trim(addr[:i], "[]"), addr[i+1:], nil
+	return net.SplitHostPort(addr)
 }
 
 func iperf3(ctx context.Context, p drivers.PeerRunner, port string) ([]guest.Value, error) {
-	host, port, err := split(p, port)
+	host, port, err := peerHostPort(p, port)
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +183,7 @@ func ParseIPerf3(out []byte) (bps, retransmits float64, err error) {
 }
 
 func redis(ctx context.Context, p drivers.PeerRunner, port string) ([]guest.Value, error) {
-	host, port, err := split(p, port)
+	host, port, err := peerHostPort(p, port)
 	if err != nil {
 		return nil, err
 	}

@@ -224,13 +224,20 @@ func configure(name string, addr netip.Addr) error {
 	return nil
 }
 
-// Dial opens a TCP connection from the peer namespace.
-func (p *Peer) Dial(ctx context.Context, addr string) (net.Conn, error) {
-	var c net.Conn
-	err := inThread(func(netns.NsHandle) error {
+// in runs f on a locked thread in the peer namespace (see inThread).
+func (p *Peer) in(f func() error) error {
+	return inThread(func(netns.NsHandle) error {
 		if err := netns.Set(p.ns); err != nil {
 			return err
 		}
+		return f()
+	})
+}
+
+// Dial opens a TCP connection from the peer namespace.
+func (p *Peer) Dial(ctx context.Context, addr string) (net.Conn, error) {
+	var c net.Conn
+	err := p.in(func() error {
 		var d net.Dialer
 		var err error
 		c, err = d.DialContext(ctx, "tcp", addr)
@@ -284,12 +291,7 @@ func (p Path) StartAtPeer(cmd *exec.Cmd) error {
 	if p.Peer == nil {
 		return drivers.ErrNotApplicable
 	}
-	return inThread(func(netns.NsHandle) error {
-		if err := netns.Set(p.Peer.ns); err != nil {
-			return err
-		}
-		return cmd.Start()
-	})
+	return p.Peer.in(cmd.Start)
 }
 
 // Close releases the peer namespace; it goes once its last veth does.
