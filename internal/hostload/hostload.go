@@ -7,8 +7,9 @@
 // end (drivers.PeerRunner), and is bounded so that it cannot starve the
 // instance it measures: one thread (wrk -t1, redis-benchmark --threads 1,
 // one iperf3 stream), a fixed number of connections (Conns), and a fixed
-// duration or request count. One thread keeps at most one of the host's
-// CPUs busy, leaving the others to the instance.
+// duration (redis-benchmark, which has none, a request count sized to
+// last about Duration). One thread keeps at most one of the host's CPUs
+// busy, leaving the others to the instance.
 package hostload
 
 import (
@@ -36,8 +37,13 @@ const (
 	Conns = 4
 	// Duration is how long iperf3 sends each way and wrk runs.
 	Duration = 2 * time.Second
-	// RedisRequests is redis-benchmark's request count per test.
+	// RedisRequests is redis-benchmark's largest request count per test:
+	// a fast instance's test ends by it, before Duration.
 	RedisRequests = 20000
+	// redisProbeRequests is the request count of the short first run that
+	// says how fast the instance serves, and so the measured run's count
+	// (redisRequests); it is also the smallest measured count.
+	redisProbeRequests = 1000
 )
 
 // Load drives load at the server workload's port of an instance and
@@ -59,7 +65,7 @@ func Takes(workload string) time.Duration {
 	case guest.NginxWorkload:
 		return Duration
 	case guest.RedisWorkload:
-		return time.Second // 2 × RedisRequests at a host's 50k requests/s
+		return time.Second // a probe and 2 × RedisRequests at a host's 50k requests/s
 	}
 	return 0
 }
@@ -182,17 +188,50 @@ func ParseIPerf3(out []byte) (bps, retransmits float64, err error) {
 	return doc.End.Received.BPS, doc.End.Sent.Retransmits, nil
 }
 
+// redis runs redis-benchmark's SET and GET twice: a probe of
+// redisProbeRequests says the instance's rate, and the measured run takes
+// as many requests as that rate serves in Duration (redisRequests), so
+// that a slow instance (a loaded TCG guest serves a few hundred requests a
+// second) is measured in about the time a fast one is. The measured run
+// must end within four times what the probe's rate takes, and a margin for
+// its setup.
 func redis(ctx context.Context, p drivers.PeerRunner, port string) ([]guest.Value, error) {
 	host, port, err := peerHostPort(p, port)
 	if err != nil {
 		return nil, err
 	}
-	out, err := run(ctx, p, tools.RedisBenchmark, 2*time.Minute, "-h", host, "-p", port, "-t", "get,set",
-		"-n", strconv.Itoa(RedisRequests), "-c", strconv.Itoa(Conns), "--threads", "1", "--csv")
-	if err != nil {
-		return nil, err
+	bench := func(n int, limit time.Duration) ([]guest.Value, error) {
+		out, err := run(ctx, p, tools.RedisBenchmark, limit+20*time.Second, "-h", host, "-p", port, "-t", "get,set",
+			"-n", strconv.Itoa(n), "-c", strconv.Itoa(Conns), "--threads", "1", "--csv")
+		if err != nil {
+			return nil, err
+		}
+		return ParseRedisBenchmark(out)
 	}
-	return ParseRedisBenchmark(out)
+	probe, err := bench(redisProbeRequests, 40*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("probe of %d requests: %w", redisProbeRequests, err)
+	}
+	rate := min(probe[0].Value, probe[1].Value) // ParseRedisBenchmark's GET and SET rates
+	if !(rate > 0) {
+		return nil, fmt.Errorf("probe of %d requests: a rate of %v requests/s", redisProbeRequests, rate)
+	}
+	n := redisRequests(rate)
+	return bench(n, 4*2*time.Duration(float64(n)/rate*float64(time.Second)))
+}
+
+// redisRequests returns the request count that a server of rate requests
+// per second serves in Duration, within [redisProbeRequests,
+// RedisRequests].
+func redisRequests(rate float64) int {
+	n := rate * Duration.Seconds()
+	switch {
+	case !(n > redisProbeRequests): // also NaN
+		return redisProbeRequests
+	case n > RedisRequests:
+		return RedisRequests
+	}
+	return int(n)
 }
 
 // ParseRedisBenchmark returns GET and SET requests per second and GET's

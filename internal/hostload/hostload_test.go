@@ -84,3 +84,19 @@ func TestParseWrk(t *testing.T) {
 }
 
 func near(a, b float64) bool { return a > b*0.999999 && a < b*1.000001 }
+
+func TestRedisRequests(t *testing.T) {
+	for _, tt := range []struct {
+		rate float64
+		want int
+	}{
+		{0, redisProbeRequests},
+		{100, redisProbeRequests},
+		{3000, 6000},
+		{50000, RedisRequests},
+	} {
+		if got := redisRequests(tt.rate); got != tt.want {
+			t.Errorf("redisRequests(%v) = %d, want %d", tt.rate, got, tt.want)
+		}
+	}
+}
