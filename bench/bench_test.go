@@ -24,12 +24,12 @@ func BenchmarkSampleSweep(b *testing.B) {
 	}
 	b.ResetTimer()
 	for range b.N {
-		forEach(insts, func(st *started) {
+		forEach(insts, func(st *started, r *procReader) {
 			pids := st.inst.Processes()
-			if _, err := MemoryOf(b.Context(), pids); err != nil {
+			if _, err := r.memoryOf(b.Context(), pids); err != nil {
 				b.Error(err)
 			}
-			if _, err := ProcUseOf(pids); err != nil {
+			if _, err := r.procUseOf(pids); err != nil {
 				b.Error(err)
 			}
 		})

@@ -3,8 +3,10 @@ package bench
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -447,19 +449,27 @@ func (t *trial) pidsFull(ctx context.Context, h Host, more int, tasks float64) s
 // base) and tasksPerInst, and returns how many instances run.
 func (t *trial) sampleDensity(ctx context.Context, h Host, insts []*started, base int64, perInst, tasksPerInst *float64) int {
 	samplerBegin := time.Now()
-	var pss int64
 	tasks, running := 0, 0
-	for _, u := range sampleInstances(ctx, insts, true) {
-		if u.memErr != nil {
+	for _, u := range sampleInstances(ctx, insts, false) {
+		if u.procErr != nil {
 			continue
 		}
-		pss += u.mem.PSS
-		if u.procErr == nil {
-			tasks += u.proc.Tasks
-		}
+		tasks += u.proc.Tasks
 		running++
 	}
+	var pss int64
+	measured := 0
+	for _, u := range sampleInstances(ctx, memorySample(insts, results.DensityMemorySample), true) {
+		if u.memErr == nil {
+			pss += u.mem.PSS
+			measured++
+		}
+	}
 	t.record(results.Sample{Metric: results.MetricSamplerDuration, Unit: "sec", Value: time.Since(samplerBegin).Seconds()})
+	// The base was read with virtbench's free heap returned to the OS
+	// (stableMemAvailable); so is the top, or the harness's garbage would
+	// count as memory the instances took. Its own RSS is read then too.
+	debug.FreeOSMemory()
 	if rss, err := ownRSS(ctx); err == nil {
 		t.record(results.Sample{Metric: results.MetricHarnessRSS, Unit: "B", Value: float64(rss)})
 	}
@@ -467,15 +477,34 @@ func (t *trial) sampleDensity(ctx context.Context, h Host, insts []*started, bas
 	if err != nil {
 		return running
 	}
+	if measured > 0 {
+		t.record(results.Sample{Metric: results.MetricDensityPSS, Unit: "B", Value: float64(pss) / float64(measured)})
+		t.record(results.Sample{Metric: results.MetricDensityPSSSampled, Unit: "instances", Value: float64(measured)})
+	}
 	if running > 0 {
 		*perInst = float64(base-avail) / float64(running)
-		t.record(results.Sample{Metric: results.MetricDensityPSS, Unit: "B", Value: float64(pss) / float64(running)})
 		t.record(results.Sample{Metric: results.MetricDensityMemDrop, Unit: "B", Value: *perInst})
 		*tasksPerInst = float64(tasks) / float64(running)
 		t.record(results.Sample{Metric: results.MetricDensityTasks, Unit: "tasks", Value: *tasksPerInst})
 	}
 	t.record(results.Sample{Metric: results.MetricDensityAvailable, Unit: "B", Value: float64(avail)})
 	return running
+}
+
+// memorySample returns the started instances of insts, or a uniform
+// random sample of n of them where there are more.
+func memorySample(insts []*started, n int) []*started {
+	var up []*started
+	for _, st := range insts {
+		if st.err == nil && st.inst != nil {
+			up = append(up, st)
+		}
+	}
+	if len(up) <= n {
+		return up
+	}
+	rand.Shuffle(len(up), func(i, j int) { up[i], up[j] = up[j], up[i] })
+	return up[:n]
 }
 
 // ownRSS returns virtbench's own resident memory (gopsutil).

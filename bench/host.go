@@ -214,12 +214,18 @@ type ProcUse struct {
 }
 
 // ProcUseOf sums ProcUse over pids.
-func ProcUseOf(pids []int32) (ProcUse, error) {
+func ProcUseOf(pids []int32) (ProcUse, error) { return new(procReader).procUseOf(pids) }
+
+func (r *procReader) procUseOf(pids []int32) (ProcUse, error) {
 	var u ProcUse
 	for _, pid := range pids {
-		st, err := state.ReadStat(int(pid))
+		b, err := r.read(pid, "stat")
 		if err != nil {
 			return ProcUse{}, fmt.Errorf("bench: %w", err)
+		}
+		st, err := state.ParseStat(b)
+		if err != nil {
+			return ProcUse{}, fmt.Errorf("bench: /proc/%d/stat: %w", pid, err)
 		}
 		u.CPUSeconds += float64(st.UTime+st.STime) / clockTicks
 		u.Tasks += st.Threads
@@ -228,16 +234,18 @@ func ProcUseOf(pids []int32) (ProcUse, error) {
 }
 
 // forEach calls fn for every running instance, spread over as many
-// goroutines as the host has CPUs, and returns when all are done.
-func forEach(insts []*started, fn func(st *started)) {
+// goroutines as the host has CPUs, each with a procReader of its own, and
+// returns when all are done.
+func forEach(insts []*started, fn func(st *started, r *procReader)) {
 	work := make(chan *started)
 	var wg sync.WaitGroup
 	for range min(runtime.NumCPU(), len(insts)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var r procReader
 			for st := range work {
-				fn(st)
+				fn(st, &r)
 			}
 		}()
 	}

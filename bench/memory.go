@@ -1,14 +1,14 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
+
+	"golang.org/x/sys/unix"
 )
 
 // Memory is the memory of one instance, summed over its host processes.
@@ -29,14 +29,22 @@ type Memory struct {
 // the same file (MemoryMaps, grouped) but keeps no Pss_Anon, which the
 // instance's own memory is measured by.
 func MemoryOf(ctx context.Context, pids []int32) (Memory, error) {
+	return new(procReader).memoryOf(ctx, pids)
+}
+
+func (r *procReader) memoryOf(ctx context.Context, pids []int32) (Memory, error) {
 	var m Memory
 	for _, pid := range pids {
 		if err := ctx.Err(); err != nil {
 			return Memory{}, err
 		}
-		pm, err := readRollup(pid)
+		b, err := r.read(pid, "smaps_rollup")
 		if err != nil {
-			return Memory{}, err
+			return Memory{}, fmt.Errorf("bench: memory of process %d: %w", pid, err)
+		}
+		pm, err := parseRollup(b)
+		if err != nil {
+			return Memory{}, fmt.Errorf("bench: memory of process %d: %w", pid, err)
 		}
 		m.RSS += pm.RSS
 		m.PSS += pm.PSS
@@ -47,28 +55,56 @@ func MemoryOf(ctx context.Context, pids []int32) (Memory, error) {
 	return m, nil
 }
 
-func readRollup(pid int32) (Memory, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
-	if err != nil {
-		return Memory{}, fmt.Errorf("bench: memory of process %d: %w", pid, err)
-	}
-	defer f.Close()
-	m, err := parseRollup(f)
-	if err != nil {
-		return Memory{}, fmt.Errorf("bench: memory of process %d: %w", pid, err)
-	}
-	return m, nil
+// procReader reads files of /proc/PID into one buffer of its own, reused
+// from read to read, with plain system calls: the density sampler reads
+// two files of every instance at every step (thousands at a sweep's top),
+// and an os.File, a Stat and a fresh buffer for each would cost it more
+// than the kernel's work. A procReader is not safe for concurrent use.
+type procReader struct {
+	buf  []byte
+	path []byte
 }
 
-// parseRollup reads the content of a smaps_rollup file. Values are in kB
+// read returns the content of /proc/PID/NAME, valid until the next read.
+func (r *procReader) read(pid int32, name string) ([]byte, error) {
+	r.path = append(strconv.AppendInt(append(r.path[:0], "/proc/"...), int64(pid), 10), '/')
+	r.path = append(r.path, name...)
+	path := string(r.path)
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	if r.buf == nil {
+		r.buf = make([]byte, 4096)
+	}
+	n := 0
+	for {
+		if n == len(r.buf) {
+			r.buf = append(r.buf, make([]byte, len(r.buf))...)
+		}
+		m, err := unix.Read(fd, r.buf[n:])
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err != nil:
+			return nil, &os.PathError{Op: "read", Path: path, Err: err}
+		case m == 0:
+			return r.buf[:n], nil
+		}
+		n += m
+	}
+}
+
+// parseRollup parses the content of a smaps_rollup file. Values are in kB
 // there. A file without Rss and Pss (a process that exited as it was read,
 // a kernel thread) is an error.
-func parseRollup(r io.Reader) (Memory, error) {
+func parseRollup(b []byte) (Memory, error) {
 	var m Memory
 	var seen int
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		name, rest, ok := bytes.Cut(sc.Bytes(), []byte(":"))
+	for line := range bytes.Lines(b) {
+		line = bytes.TrimSuffix(line, []byte("\n"))
+		name, rest, ok := bytes.Cut(line, []byte(":"))
 		if !ok {
 			continue
 		}
@@ -89,18 +125,15 @@ func parseRollup(r io.Reader) (Memory, error) {
 		default:
 			continue
 		}
-		f := bytes.Fields(rest)
-		if len(f) != 2 || string(f[1]) != "kB" {
-			return Memory{}, fmt.Errorf("smaps_rollup: malformed line %q", sc.Text())
+		num, unit, ok := bytes.Cut(bytes.TrimSpace(rest), []byte(" "))
+		if !ok || string(bytes.TrimSpace(unit)) != "kB" {
+			return Memory{}, fmt.Errorf("smaps_rollup: malformed line %q", line)
 		}
-		kb, err := strconv.ParseInt(string(f[0]), 10, 64)
+		kb, err := strconv.ParseInt(string(num), 10, 64)
 		if err != nil {
-			return Memory{}, fmt.Errorf("smaps_rollup: %q: %w", sc.Text(), err)
+			return Memory{}, fmt.Errorf("smaps_rollup: %q: %w", line, err)
 		}
 		*dst += kb << 10
-	}
-	if err := sc.Err(); err != nil {
-		return Memory{}, fmt.Errorf("smaps_rollup: %w", err)
 	}
 	if seen < 2 {
 		return Memory{}, errors.New("smaps_rollup: no Rss and Pss (has the process exited?)")

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
@@ -20,7 +19,7 @@ func TestParseRollup(t *testing.T) {
 	const kib = 1 << 10
 	tests := []struct {
 		name string
-		in   func(t *testing.T) io.Reader
+		in   func(t *testing.T) []byte
 		want Memory
 	}{
 		{"qemu", file("testdata/qemu.smaps_rollup"), Memory{RSS: 178496 * kib, PSS: 176464 * kib, USS: (81360 + 94652) * kib, PSSAnon: 94652 * kib}},
@@ -36,25 +35,24 @@ func TestParseRollup(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "Rss: 12 kB\n", "Rss: 12 kB\nPss: x kB\n", "Rss: 12 MB\nPss: 1 kB\n"} {
-		if m, err := parseRollup(strings.NewReader(bad)); err == nil {
+		if m, err := parseRollup([]byte(bad)); err == nil {
 			t.Errorf("parseRollup(%q) = %+v, want an error", bad, m)
 		}
 	}
 }
 
-func file(name string) func(t *testing.T) io.Reader {
-	return func(t *testing.T) io.Reader {
-		f, err := os.Open(name)
+func file(name string) func(t *testing.T) []byte {
+	return func(t *testing.T) []byte {
+		b, err := os.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { f.Close() })
-		return f
+		return b
 	}
 }
 
-func text(s string) func(*testing.T) io.Reader {
-	return func(*testing.T) io.Reader { return strings.NewReader(s) }
+func text(s string) func(*testing.T) []byte {
+	return func(*testing.T) []byte { return []byte(s) }
 }
 
 // allocChildEnv makes the test binary a child that allocates and touches

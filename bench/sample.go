@@ -22,13 +22,13 @@ type instanceUse struct {
 func sampleInstances(ctx context.Context, insts []*started, memory bool) map[*started]instanceUse {
 	var mu sync.Mutex
 	out := map[*started]instanceUse{}
-	forEach(insts, func(st *started) {
+	forEach(insts, func(st *started, r *procReader) {
 		pids := st.inst.Processes()
 		var u instanceUse
 		if memory {
-			u.mem, u.memErr = MemoryOf(ctx, pids)
+			u.mem, u.memErr = r.memoryOf(ctx, pids)
 		}
-		u.proc, u.procErr = ProcUseOf(pids)
+		u.proc, u.procErr = r.procUseOf(pids)
 		mu.Lock()
 		out[st] = u
 		mu.Unlock()

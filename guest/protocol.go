@@ -1,7 +1,6 @@
 package guest
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
@@ -214,62 +213,108 @@ func truncate(b []byte, n int) string {
 	return string(b)
 }
 
-// ReadMessages reads console lines from r until EOF or an error, timestamps
-// each protocol message marked with n with the host clock and passes it to
-// fn. Lines that are not protocol lines go to other, when it is not nil;
-// lines longer than MaxLineBytes, malformed protocol lines and lines
-// without n's mark are reported to other with a note and otherwise
-// dropped. It returns nil at EOF.
+// ReadMessages reads console lines from r until EOF or an error and
+// handles each as a Lines from n.Lines(fn, other) does. It returns nil at
+// EOF.
 func (n Nonce) ReadMessages(r io.Reader, fn func(Message), other func(line []byte)) error {
-	br := bufio.NewReaderSize(r, 4096)
-	var long bool
-	var buf []byte
+	l := n.Lines(fn, other)
+	_, err := io.CopyBuffer(l, r, make([]byte, 4096))
+	l.Close()
+	return err
+}
+
+// Lines is a console reader that is handed the console's bytes as they
+// arrive (Write), for a caller that reads many consoles itself. It
+// timestamps each protocol message marked with its nonce with the host
+// clock when its line is complete, and passes it to fn. Lines that are not
+// protocol lines go to other, when it is not nil; lines longer than
+// MaxLineBytes, malformed protocol lines and lines without the nonce's
+// mark are reported to other with a note and otherwise dropped. Between
+// writes it keeps only an incomplete last line. A Lines is not safe for
+// concurrent use; fn and other must not keep the slices they are given.
+type Lines struct {
+	n     Nonce
+	fn    func(Message)
+	other func(line []byte)
+	part  []byte // the incomplete last line
+	long  bool   // the incomplete line passed MaxLineBytes: it is dropped at its end
+}
+
+// linesKeep is the capacity of an incomplete line's buffer that a Lines
+// keeps once the line is complete; a larger one is released.
+const linesKeep = 4096
+
+// Lines returns a Lines that accepts the protocol lines marked with n.
+func (n Nonce) Lines(fn func(Message), other func(line []byte)) *Lines {
+	return &Lines{n: n, fn: fn, other: other}
+}
+
+// Write handles every line that p completes and keeps the rest. It never
+// fails.
+func (l *Lines) Write(p []byte) (int, error) {
+	written := len(p)
 	for {
-		chunk, err := br.ReadSlice('\n')
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			break
+		}
+		line := p[:i]
+		if len(l.part) > 0 || l.long {
+			l.keep(line)
+			line = l.part
+		}
+		l.handle(line, l.long || len(line) > MaxLineBytes)
+		p = p[i+1:]
+	}
+	l.keep(p)
+	return written, nil
+}
+
+// Close handles the incomplete last line, a console's output that ended
+// without a newline.
+func (l *Lines) Close() error {
+	if len(l.part) > 0 || l.long {
+		l.handle(l.part, l.long)
+	}
+	l.part = nil
+	return nil
+}
+
+// keep adds p to the incomplete line, or drops it once the line is too long.
+func (l *Lines) keep(p []byte) {
+	switch {
+	case l.long || len(p) == 0:
+	case len(l.part)+len(p) > MaxLineBytes:
+		l.long, l.part = true, nil
+	default:
+		l.part = append(l.part, p...)
+	}
+}
+
+// handle handles one complete line and forgets the incomplete one.
+func (l *Lines) handle(line []byte, long bool) {
+	at := time.Now()
+	if long {
+		if l.other != nil {
+			l.other([]byte(fmt.Sprintf("virtbench: dropped a console line longer than %d bytes", MaxLineBytes)))
+		}
+	} else {
+		m, err := l.n.Parse(line)
 		switch {
-		case errors.Is(err, bufio.ErrBufferFull):
-			if !long && len(buf)+len(chunk) > MaxLineBytes {
-				long = true
-				buf = buf[:0]
-			}
-			if !long {
-				buf = append(buf, chunk...)
-			}
-			continue
-		case err != nil && !errors.Is(err, io.EOF):
-			return err
+		case err == nil:
+			m.At = at
+			l.fn(m)
+		case l.other != nil && errors.Is(err, ErrNotProtocol):
+			l.other(line)
+		case l.other != nil && errors.Is(err, ErrForged):
+			l.other(fmt.Appendf(nil, "virtbench: %v: %q", err, truncate(line, 200)))
+		case l.other != nil:
+			l.other([]byte("virtbench: " + err.Error()))
 		}
-		at := time.Now()
-		if len(buf)+len(bytes.TrimSuffix(chunk, []byte("\n"))) > MaxLineBytes {
-			long = true
-		}
-		if long {
-			if other != nil {
-				other([]byte(fmt.Sprintf("virtbench: dropped a console line longer than %d bytes", MaxLineBytes)))
-			}
-		} else if len(buf)+len(chunk) > 0 {
-			line := chunk
-			if len(buf) > 0 {
-				line = append(buf, chunk...)
-			}
-			line = bytes.TrimSuffix(line, []byte("\n"))
-			m, perr := n.Parse(line)
-			switch {
-			case perr == nil:
-				m.At = at
-				fn(m)
-			case other != nil && errors.Is(perr, ErrNotProtocol):
-				other(line)
-			case other != nil && errors.Is(perr, ErrForged):
-				other(fmt.Appendf(nil, "virtbench: %v: %q", perr, truncate(line, 200)))
-			case other != nil:
-				other([]byte("virtbench: " + perr.Error()))
-			}
-		}
-		long = false
-		buf = buf[:0]
-		if err != nil {
-			return nil
-		}
+	}
+	l.long = false
+	l.part = l.part[:0]
+	if cap(l.part) > linesKeep {
+		l.part = nil
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -95,6 +96,39 @@ func TestReadMessages(t *testing.T) {
 	}
 	if len(other) != 3 || other[0] != "boot noise" || !strings.Contains(other[1], "longer than") || !strings.Contains(other[2], "unknown message kind") {
 		t.Errorf("other lines = %q", other)
+	}
+}
+
+// TestLinesSplit: a console handed to Lines in pieces of any size (as a
+// poller reads a pipe) gives the messages and other lines that reading it
+// whole does.
+func TestLinesSplit(t *testing.T) {
+	input := "boot noise\n\n" +
+		`VIRTBENCH READY {"workload":"cpu"}` + "\n" +
+		"VIRTBENCH RESULT " + strings.Repeat("x", MaxLineBytes+10) + "\n" +
+		`VIRTBENCH RESULT {"name":"a","value":1,"unit":"x"}` + "\n" +
+		`VIRTBENCH DONE {}`
+	read := func(write func(l *Lines)) (got []string) {
+		l := Nonce("").Lines(func(m Message) { got = append(got, string(m.Kind)) }, func(b []byte) { got = append(got, "other:"+string(b)) })
+		write(l)
+		l.Close()
+		return got
+	}
+	whole := read(func(l *Lines) { l.Write([]byte(input)) })
+	if len(whole) != 6 || whole[1] != "other:" || !strings.Contains(whole[3], "longer than") || whole[5] != string(KindDone) {
+		t.Fatalf("whole: %q", whole)
+	}
+	for _, size := range []int{1, 7, 4096, MaxLineBytes} {
+		got := read(func(l *Lines) {
+			for b := []byte(input); len(b) > 0; {
+				n := min(size, len(b))
+				l.Write(b[:n])
+				b = b[n:]
+			}
+		})
+		if !slices.Equal(got, whole) {
+			t.Errorf("in pieces of %d bytes: %q, want %q", size, got, whole)
+		}
 	}
 }
 

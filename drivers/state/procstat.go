@@ -35,17 +35,18 @@ func ReadStat(pid int) (Stat, error) {
 	if err != nil {
 		return Stat{}, fmt.Errorf("state: %w", err)
 	}
-	st, err := parseStat(b)
+	st, err := ParseStat(b)
 	if err != nil {
 		return Stat{}, fmt.Errorf("state: /proc/%d/stat: %w", pid, err)
 	}
 	return st, nil
 }
 
-// parseStat parses the content of /proc/PID/stat. The command name
-// (field 2) is in parentheses and may itself hold spaces and
-// parentheses, so the fields after it are found from the last ')'.
-func parseStat(b []byte) (Stat, error) {
+// ParseStat parses the content of /proc/PID/stat, for a caller that reads
+// the file itself. The command name (field 2) is in parentheses and may
+// itself hold spaces and parentheses, so the fields after it are found
+// from the last ')'.
+func ParseStat(b []byte) (Stat, error) {
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
 		return Stat{}, fmt.Errorf("malformed: no ')' after the command name")

@@ -23,14 +23,14 @@ func TestParseStat(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := parseStat(b)
+		got, err := ParseStat(b)
 		if err != nil || got != tt.want {
-			t.Errorf("%s: parseStat = %+v, %v; want %+v", tt.file, got, err, tt.want)
+			t.Errorf("%s: ParseStat = %+v, %v; want %+v", tt.file, got, err, tt.want)
 		}
 	}
 	for _, bad := range []string{"", "12 (x", "12 (x) S 1 2", "12 (x) S notapid 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0"} {
-		if st, err := parseStat([]byte(bad)); err == nil {
-			t.Errorf("parseStat(%q) = %+v, want an error", bad, st)
+		if st, err := ParseStat([]byte(bad)); err == nil {
+			t.Errorf("ParseStat(%q) = %+v, want an error", bad, st)
 		}
 	}
 }

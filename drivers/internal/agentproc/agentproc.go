@@ -6,7 +6,6 @@
 package agentproc
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -29,8 +28,9 @@ import (
 // outputBuffer is how many RESULT/DONE/ERROR messages wait for a reader
 // before further ones are dropped; a workload reports a handful (the
 // probe workload the most: eleven RESULTs and a DONE). The buffer is
-// allocated per instance, so a larger one costs the harness memory at
-// density counts.
+// allocated per instance, and only once there is a message or a reader
+// (an idle instance at a density sweep's top has neither), so a larger
+// one costs the harness memory at density counts.
 const outputBuffer = 16
 
 // stderrBuffer is the read size for a process's stderr, which is only
@@ -50,10 +50,10 @@ type Console struct {
 	readyCh   chan struct{}
 	readyMsg  guest.Message
 
-	out     chan guest.Message
 	drained chan struct{}
 
 	mu         sync.Mutex
+	out        chan guest.Message // see outChan
 	tail       []byte
 	hook       func(line []byte)
 	phases     []drivers.Phase
@@ -69,7 +69,6 @@ func NewConsole(begin time.Time, nonce guest.Nonce) *Console {
 		begin:   begin,
 		nonce:   nonce,
 		readyCh: make(chan struct{}),
-		out:     make(chan guest.Message, outputBuffer),
 		drained: make(chan struct{}),
 	}
 }
@@ -77,7 +76,7 @@ func NewConsole(begin time.Time, nonce guest.Nonce) *Console {
 // Process is a started process with a protocol console.
 type Process struct {
 	*Console
-	cmd     *exec.Cmd
+	proc    *os.Process
 	exited  chan struct{}
 	exitErr error
 	// outputDone is closed when every output stream reached EOF; streams
@@ -93,7 +92,9 @@ type Option func(*Console)
 // line (stdout and stderr alike), before the line is kept for the tail. A
 // driver uses it to recognise what matters wherever it appears, such as a
 // guest kernel's panic headline that precedes a long stack trace. hook is
-// called from the reading goroutines, never concurrently with itself.
+// called on the package's poller (Start) or Read's goroutine, never
+// concurrently with itself; it must not block, since the poller reads
+// every process's console, and must not keep line.
 func WithLineHook(hook func(line []byte)) Option {
 	return func(c *Console) { c.hook = hook }
 }
@@ -127,16 +128,21 @@ func (c *Console) Mark(name string) {
 // Start starts cmd in a new process group with stdout and stderr attached to
 // the console reader. begin is when the driver began work for the instance;
 // nonce is the one its agent marks its lines with (see NewConsole).
-// cmd.Stdout and cmd.Stderr must be nil.
+// cmd.Stdout and cmd.Stderr must be nil, and cmd must not be made by
+// exec.CommandContext: the process is reaped through cmd.Process, never
+// cmd.Wait, and is stopped by Stop or Kill.
 //
-// Per process, the harness holds two goroutines (three without
-// WithCombinedOutput) and no OS thread: the exit is awaited on a pidfd
-// through the runtime's poller, not in a blocking wait4, which would hold
-// a thread per process (a thousand at a density sweep's top).
+// While it runs, a process holds no goroutine and no OS thread of the
+// harness: the package's one poller reads its pipes and notes its exit on
+// a pidfd. Only reaping it takes a goroutine, for a moment.
 func Start(cmd *exec.Cmd, begin time.Time, nonce guest.Nonce, opts ...Option) (*Process, error) {
 	c := NewConsole(begin, nonce)
 	for _, o := range opts {
 		o(c)
+	}
+	pl, err := getPoller()
+	if err != nil {
+		return nil, err
 	}
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
@@ -144,16 +150,20 @@ func Start(cmd *exec.Cmd, begin time.Time, nonce guest.Nonce, opts ...Option) (*
 	cmd.SysProcAttr.Setpgid = true
 	pidfd := -1
 	cmd.SysProcAttr.PidFD = &pidfd
-	stdoutR, stdoutW, err := os.Pipe()
+	nPipes := 2
+	if c.combined {
+		nPipes = 1
+	}
+	stdoutR, stdoutW, err := pipe()
 	if err != nil {
-		return nil, fmt.Errorf("agentproc: %w", err)
+		return nil, err
 	}
 	stderrR, stderrW := stdoutR, stdoutW
 	if !c.combined {
-		if stderrR, stderrW, err = os.Pipe(); err != nil {
-			stdoutR.Close()
+		if stderrR, stderrW, err = pipe(); err != nil {
+			unix.Close(stdoutR)
 			stdoutW.Close()
-			return nil, fmt.Errorf("agentproc: %w", err)
+			return nil, err
 		}
 	}
 	cmd.Stdout, cmd.Stderr = stdoutW, stderrW
@@ -161,33 +171,91 @@ func Start(cmd *exec.Cmd, begin time.Time, nonce guest.Nonce, opts ...Option) (*
 	stdoutW.Close()
 	stderrW.Close()
 	if err != nil {
-		stdoutR.Close()
-		stderrR.Close()
+		unix.Close(stdoutR)
+		if !c.combined {
+			unix.Close(stderrR)
+		}
 		return nil, fmt.Errorf("agentproc: start %s: %w", cmd.Path, err)
 	}
-	p := &Process{Console: c, cmd: cmd, exited: make(chan struct{}), outputDone: make(chan struct{})}
+	// The process keeps only cmd's os.Process, so that the command's
+	// arguments, environment and files are the collector's once it runs.
+	p := &Process{Console: c, proc: cmd.Process, exited: make(chan struct{}), outputDone: make(chan struct{})}
 	if p.startPhase != "" {
 		p.Mark(p.startPhase)
 	}
-	p.streams.Store(1)
+	p.streams.Store(int32(nPipes))
+	// A registration fails only with the poller's resources exhausted:
+	// the process must not run unwatched, and what was not registered is
+	// closed and reaped here.
+	var errs []error
+	watchPipe := func(fd int, write func([]byte), eof func()) {
+		if err := pl.watchPipe(fd, write, eof); err != nil {
+			errs = append(errs, err)
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			unix.Close(fd)
+			eof()
+		}
+	}
+	lines := c.nonce.Lines(c.deliver, c.Keep)
+	watchPipe(stdoutR, func(b []byte) { lines.Write(b) }, func() {
+		lines.Close()
+		close(c.outChan())
+		close(c.drained)
+		p.streamDone()
+	})
 	if !c.combined {
-		p.streams.Store(2)
+		st := &pieces{keep: c.Keep}
+		watchPipe(stderrR, st.write, func() {
+			st.flush()
+			p.streamDone()
+		})
+	}
+	proc := cmd.Process
+	reap := func() {
 		go func() {
-			defer p.streamDone()
-			p.readStderr(stderrR)
+			st, err := proc.Wait()
+			if err == nil && !st.Success() {
+				err = &exec.ExitError{ProcessState: st} // as cmd.Wait says it
+			}
+			p.exitErr = err
+			close(p.exited)
 		}()
 	}
-	go func() {
-		defer p.streamDone()
-		defer stdoutR.Close()
-		p.Read(stdoutR)
-	}()
-	go func() {
-		awaitExit(pidfd)
-		p.exitErr = cmd.Wait()
-		close(p.exited)
-	}()
+	switch {
+	case pidfd < 0:
+		// A kernel before 5.2 has no pidfd: the reaping goroutine blocks
+		// in wait4 instead, holding a thread.
+		reap()
+	case len(errs) > 0:
+		unix.Close(pidfd)
+		reap()
+	default:
+		if err := pl.watchExit(pidfd, reap); err != nil {
+			errs = append(errs, err)
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			unix.Close(pidfd)
+			reap()
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// pipe returns a pipe whose read end, the harness's, is non-blocking for
+// the poller; the process writes to its end as it would to any pipe.
+func pipe() (r int, w *os.File, err error) {
+	var fds [2]int
+	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
+		return -1, nil, fmt.Errorf("agentproc: pipe: %w", err)
+	}
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+		return -1, nil, fmt.Errorf("agentproc: pipe: %w", err)
+	}
+	return fds[0], os.NewFile(uintptr(fds[1]), "pipe"), nil
 }
 
 // streamDone counts one output stream at EOF and closes outputDone after
@@ -198,51 +266,46 @@ func (p *Process) streamDone() {
 	}
 }
 
-// awaitExit returns once the process of pidfd has exited (it is then a
-// zombie, and wait4 returns at once), and closes pidfd. The goroutine
-// parks in the runtime's poller meanwhile. Without a pidfd (-1: a kernel
-// before 5.2) it returns at once and the caller's wait blocks instead.
-func awaitExit(pidfd int) {
-	if pidfd < 0 {
-		return
+// pieces passes a process's stderr to keep line by line, a line longer
+// than stderrBuffer in pieces.
+type pieces struct {
+	part []byte
+	keep func([]byte)
+}
+
+func (s *pieces) write(b []byte) {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			s.part = append(s.part, b...)
+			if len(s.part) >= stderrBuffer {
+				s.flush()
+			}
+			return
+		}
+		if len(s.part) == 0 {
+			s.keep(b[:i+1])
+		} else {
+			s.part = append(s.part, b[:i+1]...)
+			s.flush()
+		}
+		b = b[i+1:]
 	}
-	if err := syscall.SetNonblock(pidfd, true); err != nil {
-		syscall.Close(pidfd)
-		return
+}
+
+// flush keeps the incomplete line as it is.
+func (s *pieces) flush() {
+	if len(s.part) > 0 {
+		s.keep(s.part)
 	}
-	f := os.NewFile(uintptr(pidfd), "pidfd")
-	defer f.Close()
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return
-	}
-	// A pidfd polls readable once its process has exited.
-	_ = rc.Read(func(fd uintptr) bool {
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		n, err := unix.Poll(fds, 0)
-		return err != nil || n > 0
-	})
+	s.part = nil
 }
 
 // Read reads console lines from r until EOF, then closes Output.
 func (c *Console) Read(r io.Reader) {
 	defer close(c.drained)
-	defer close(c.out)
+	defer close(c.outChan())
 	_ = c.nonce.ReadMessages(r, c.deliver, c.Keep)
-}
-
-// readStderr keeps stderr line by line (a line longer than the reader's
-// buffer in pieces) until EOF.
-func (p *Process) readStderr(r *os.File) {
-	defer r.Close()
-	br := bufio.NewReaderSize(r, stderrBuffer)
-	for {
-		line, err := br.ReadSlice('\n')
-		p.Keep(line)
-		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
-			return
-		}
-	}
 }
 
 func (c *Console) deliver(m guest.Message) {
@@ -254,7 +317,7 @@ func (c *Console) deliver(m guest.Message) {
 		return
 	}
 	select {
-	case c.out <- m:
+	case c.outChan() <- m:
 	default: // a guest flooding its console loses the excess, noted
 		c.Keep(fmt.Appendf(nil, "virtbench: dropped a %s message: %d were waiting for a reader", m.Kind, outputBuffer))
 	}
@@ -290,10 +353,20 @@ func (c *Console) Tail() string {
 }
 
 // Pid returns the process ID.
-func (p *Process) Pid() int { return p.cmd.Process.Pid }
+func (p *Process) Pid() int { return p.proc.Pid }
 
 // Output delivers RESULT, DONE and ERROR messages; it is closed at console EOF.
-func (c *Console) Output() <-chan guest.Message { return c.out }
+func (c *Console) Output() <-chan guest.Message { return c.outChan() }
+
+// outChan returns the channel of Output, making it the first time.
+func (c *Console) outChan() chan guest.Message {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.out == nil {
+		c.out = make(chan guest.Message, outputBuffer)
+	}
+	return c.out
+}
 
 // Exited is closed when the process has exited and been reaped.
 func (p *Process) Exited() <-chan struct{} { return p.exited }
@@ -389,7 +462,7 @@ func (p *Process) Signal(sig syscall.Signal) error {
 		return nil
 	default:
 	}
-	err := syscall.Kill(-p.cmd.Process.Pid, sig)
+	err := syscall.Kill(-p.proc.Pid, sig)
 	if errors.Is(err, syscall.ESRCH) {
 		return nil
 	}
@@ -421,6 +494,6 @@ func (p *Process) Kill() error {
 	}
 	<-p.exited
 	// Kill what is left of the group (children that outlived the leader).
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	_ = syscall.Kill(-p.proc.Pid, syscall.SIGKILL)
 	return nil
 }

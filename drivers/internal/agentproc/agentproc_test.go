@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -89,10 +90,14 @@ func TestCombinedOutput(t *testing.T) {
 	if tail := p.Tail(); !strings.Contains(tail, "warming up") || !strings.HasSuffix(tail, "last words") {
 		t.Errorf("Tail = %q, want both stderr lines", tail)
 	}
+	if err := p.ExitErr(); !errors.Is(err, drivers.ErrExited) || !strings.HasSuffix(err.Error(), "exit status 4") {
+		t.Errorf("ExitErr = %v, want ErrExited with exit status 4", err)
+	}
 }
 
-// TestNoThreadPerProcess checks that waiting for many processes holds no
-// OS thread each: their exits are awaited through the runtime's poller.
+// TestNoThreadPerProcess checks that running processes hold no OS thread
+// and no goroutine each: the package's one poller reads their output and
+// awaits their exits.
 func TestNoThreadPerProcess(t *testing.T) {
 	threads := func() int {
 		entries, err := os.ReadDir("/proc/self/task")
@@ -101,7 +106,7 @@ func TestNoThreadPerProcess(t *testing.T) {
 		}
 		return len(entries)
 	}
-	before := threads()
+	before, goroutines := threads(), runtime.NumGoroutine()
 	const n = 64
 	var ps []*Process
 	for range n {
@@ -113,7 +118,7 @@ func TestNoThreadPerProcess(t *testing.T) {
 	}
 	// Let every waiting goroutine reach its wait.
 	time.Sleep(200 * time.Millisecond)
-	during := threads()
+	during, goroutinesDuring := threads(), runtime.NumGoroutine()
 	for _, p := range ps {
 		if err := p.Kill(); err != nil {
 			t.Error(err)
@@ -123,4 +128,40 @@ func TestNoThreadPerProcess(t *testing.T) {
 	if during-before >= n/2 {
 		t.Errorf("%d threads while %d processes ran, %d before: a thread per process", during, n, before)
 	}
+	if goroutinesDuring-goroutines >= n/2 {
+		t.Errorf("%d goroutines while %d processes ran, %d before: a goroutine per process", goroutinesDuring, n, goroutines)
+	}
+}
+
+// BenchmarkFootprint reports what a running process costs the harness:
+// heap bytes and goroutines per process, 100 processes at a time.
+func BenchmarkFootprint(b *testing.B) {
+	const n = 100
+	var heap, goroutines float64
+	for range b.N {
+		var before, during runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		g := runtime.NumGoroutine()
+		var ps []*Process
+		for range n {
+			p, err := Start(exec.Command("sleep", "60"), time.Now(), "", WithCombinedOutput())
+			if err != nil {
+				b.Fatal(err)
+			}
+			ps = append(ps, p)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&during)
+		heap += float64(during.HeapInuse) - float64(before.HeapInuse)
+		goroutines += float64(runtime.NumGoroutine() - g)
+		for _, p := range ps {
+			if err := p.Kill(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(heap/float64(b.N*n), "heap-B/process")
+	b.ReportMetric(goroutines/float64(b.N*n), "goroutines/process")
+	b.ReportMetric(0, "ns/op")
 }
