@@ -107,7 +107,7 @@ func WithStartPhase(name string) Option {
 }
 
 // WithCombinedOutput gives the process one pipe for stdout and stderr, read
-// by one goroutine: non-protocol lines from either are kept for errors. It
+// as one stream: non-protocol lines from either are kept for errors. It
 // suits a process that writes each protocol line with one write(2) (the
 // agent: a pipe keeps writes of up to 4 KiB whole), not one whose console
 // output arrives in pieces (a VMM's serial console), where a line on stderr
