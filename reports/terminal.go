@@ -94,7 +94,11 @@ func densityLines(w io.Writer, sums []results.Summary, v string) {
 	rss, okR := largest(sums, v, results.MetricHarnessRSS)
 	sweep, okS := largest(sums, v, results.MetricSamplerDuration)
 	if okR && okS {
-		fmt.Fprintf(w, "  %-18s RSS %s, one sampling of every instance %s, at %d instances\n", "virtbench itself:", FormatValue(rss.Max, rss.Unit), FormatValue(sweep.Max, sweep.Unit), rss.Instances)
+		what := "every instance"
+		if read, ok := largest(sums, v, results.MetricDensityPSSSampled); ok && int(read.Max) < rss.Instances {
+			what = fmt.Sprintf("every instance's tasks, the memory of %d", int(read.Max))
+		}
+		fmt.Fprintf(w, "  %-18s RSS %s, one sampling %s (%s), at %d instances\n", "virtbench itself:", FormatValue(rss.Max, rss.Unit), FormatValue(sweep.Max, sweep.Unit), what, rss.Instances)
 	}
 }
 
