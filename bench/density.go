@@ -444,8 +444,10 @@ func (t *trial) pidsFull(ctx context.Context, h Host, more int, tasks float64) s
 	return ""
 }
 
-// sampleDensity records the memory and tasks per instance with every
-// instance up, updates perInst (MemAvailable taken per instance since
+// sampleDensity records, with every instance up, the tasks per instance
+// (of every instance), the mean PSS (of every instance, or a random
+// sample of results.DensityMemorySample) and the MemAvailable drop per
+// instance; it updates perInst (MemAvailable taken per instance since
 // base) and tasksPerInst, and returns how many instances run.
 func (t *trial) sampleDensity(ctx context.Context, h Host, insts []*started, base int64, perInst, tasksPerInst *float64) int {
 	samplerBegin := time.Now()
