@@ -62,7 +62,7 @@ func (r *procReader) memoryOf(ctx context.Context, pids []int32) (Memory, error)
 // than the kernel's work. A procReader is not safe for concurrent use.
 type procReader struct {
 	buf  []byte
-	path []byte
+	path []byte // the path's bytes, so that a read allocates only its string
 }
 
 // read returns the content of /proc/PID/NAME, valid until the next read.

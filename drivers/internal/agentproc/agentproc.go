@@ -188,11 +188,14 @@ func Start(cmd *exec.Cmd, begin time.Time, nonce guest.Nonce, opts ...Option) (*
 	// the process must not run unwatched, and what was not registered is
 	// closed and reaped here.
 	var errs []error
+	unwatched := func(fd int, err error) {
+		errs = append(errs, err)
+		_ = syscall.Kill(-p.proc.Pid, syscall.SIGKILL)
+		unix.Close(fd)
+	}
 	watchPipe := func(fd int, write func([]byte), eof func()) {
 		if err := pl.watchPipe(fd, write, eof); err != nil {
-			errs = append(errs, err)
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			unix.Close(fd)
+			unwatched(fd, err)
 			eof()
 		}
 	}
@@ -210,10 +213,9 @@ func Start(cmd *exec.Cmd, begin time.Time, nonce guest.Nonce, opts ...Option) (*
 			p.streamDone()
 		})
 	}
-	proc := cmd.Process
 	reap := func() {
 		go func() {
-			st, err := proc.Wait()
+			st, err := p.proc.Wait()
 			if err == nil && !st.Success() {
 				err = &exec.ExitError{ProcessState: st} // as cmd.Wait says it
 			}
@@ -231,9 +233,7 @@ func Start(cmd *exec.Cmd, begin time.Time, nonce guest.Nonce, opts ...Option) (*
 		reap()
 	default:
 		if err := pl.watchExit(pidfd, reap); err != nil {
-			errs = append(errs, err)
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			unix.Close(pidfd)
+			unwatched(pidfd, err)
 			reap()
 		}
 	}
