@@ -93,7 +93,7 @@ func BuildWinePrefix(ctx context.Context, cacheDir, wine, wineserver string) (Wi
 		return WinePrefix{}, fmt.Errorf("images: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	env := append(os.Environ(), "WINEPREFIX="+tmp, "WINEDEBUG=-all", "WINEDLLOVERRIDES=mscoree,mshtml=")
+	env := append(os.Environ(), "WINEPREFIX="+tmp, "WINEDEBUG=-all", "WINEDLLOVERRIDES=mscoree,mshtml=;winemenubuilder.exe=d")
 	begin := time.Now()
 	boot := exec.CommandContext(ctx, wine, "wineboot", "--init")
 	boot.Env = env

@@ -277,8 +277,11 @@ func newSession(stateDir, lower string) (*session, error) {
 // env is the environment of a program in the session.
 func (s *session) env() []string {
 	return []string{"PATH=/usr/bin:/bin", "HOME=" + s.dir, "WINEPREFIX=" + s.prefix, "WINEDEBUG=-all",
-		// No .NET or HTML engine to install: the agent needs neither.
-		"WINEDLLOVERRIDES=mscoree,mshtml="}
+		// No .NET or HTML engine to install: the agent needs neither. No
+		// menu builder: it would write desktop entries, and it exits on its
+		// own just after a program starts, a process of the session that
+		// Processes could list as it goes.
+		"WINEDLLOVERRIDES=mscoree,mshtml=;winemenubuilder.exe=d"}
 }
 
 // processes returns the session's processes: every process running with
