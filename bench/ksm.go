@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"virtbench/drivers/state"
@@ -17,14 +16,15 @@ import (
 const KSMSettleLimit = 60 * time.Second
 
 // hostKSM turns KSM on for the trials that ask for it and puts the host's
-// settings back. It holds them through the state root's KSM record
+// settings back. It holds them through the host-wide KSM record
 // (state.HoldKSM), written before anything changes: concurrent runs share
-// it, the settings found by the first holder come back when the last one
-// lets go, and `virtbench clean` puts them back after a crash.
+// it whatever their state roots, the settings found by the first holder
+// come back when the last one lets go, and `virtbench clean` puts them
+// back after a crash.
 type hostKSM struct {
-	dir      string // ksm.Dir, or a fake in tests
-	stateDir string
-	window   time.Duration // see Runner.KSMWindow
+	dir     string        // ksm.Dir, or a fake in tests
+	hostDir string        // state.HostDir(), or a test's
+	window  time.Duration // see Runner.KSMWindow
 	held     bool
 	on       time.Time // when the fast scan last began
 }
@@ -37,7 +37,7 @@ func (h *hostKSM) enable() error {
 		return errors.New("bench: host.ksm=on but KSM was not prepared")
 	}
 	if !h.held {
-		if err := state.HoldKSM(filepath.Dir(h.stateDir), h.dir); err != nil {
+		if err := state.HoldKSM(h.hostDir, h.dir); err != nil {
 			return err
 		}
 		h.held = true
@@ -52,7 +52,7 @@ func (h *hostKSM) restore() error {
 	if !h.held {
 		return nil
 	}
-	if _, err := state.ReleaseKSM(filepath.Dir(h.stateDir)); err != nil {
+	if _, err := state.ReleaseKSM(h.hostDir); err != nil {
 		return err
 	}
 	h.held = false

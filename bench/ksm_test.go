@@ -97,10 +97,11 @@ func TestKSMVariant(t *testing.T) {
 		if err := os.Mkdir(stateDir, 0o700); err != nil {
 			t.Fatal(err)
 		}
+		host := t.TempDir()
 		r := &Runner{Scenario: scenario(t, src), Env: drivers.Env{Agent: drivertest.Agent(t), StateDir: stateDir},
-			Sink: store.Add, KSMDir: k.dir, KSMWindow: 50 * time.Millisecond}
+			Sink: store.Add, KSMDir: k.dir, KSMWindow: 50 * time.Millisecond, HostDir: host}
 		_, err = r.Run(ctx)
-		if _, serr := os.Stat(filepath.Join(root, state.KSMHoldsFile)); serr == nil {
+		if _, serr := os.Stat(filepath.Join(host, state.KSMHoldsFile)); serr == nil {
 			t.Error("the KSM record outlived the run")
 		}
 		back, _ := results.ReadSamples(filepath.Join(store.Dir(), results.SamplesFile))

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"virtbench/drivers"
+	"virtbench/drivers/state"
 	"virtbench/guest"
 	"virtbench/internal/ksm"
 	"virtbench/internal/results"
@@ -48,6 +49,9 @@ type Runner struct {
 	// stop growing to count as settled; 0 means 2 s.
 	KSMDir    string
 	KSMWindow time.Duration
+	// HostDir is the host-wide directory that every virtbench on the
+	// host shares (the KSM holds among it); "" means state.HostDir().
+	HostDir string
 
 	ksm *hostKSM // set while a run has variants with host.ksm=on
 	dog *watchdog
@@ -75,7 +79,11 @@ func (r *Runner) Run(ctx context.Context) (results.Outcome, error) {
 			if err := ksm.Available(dir); err != nil {
 				return results.Outcome{}, fmt.Errorf("variant %s asks for host.ksm=on: %w", v.Name, err)
 			}
-			r.ksm = &hostKSM{dir: dir, stateDir: r.Env.StateDir, window: r.KSMWindow}
+			host := r.HostDir
+			if host == "" {
+				host = state.HostDir()
+			}
+			r.ksm = &hostKSM{dir: dir, hostDir: host, window: r.KSMWindow}
 			if r.ksm.window == 0 {
 				r.ksm.window = 2 * time.Second
 			}

@@ -359,3 +359,110 @@ func TestCampaignNotRoot(t *testing.T) {
 	}
 	nothingLeft(t, hosts[0])
 }
+
+// hostileBin writes a directory holding a stand-in for virtbench that a
+// compromised host would run: its "run" leaves a run directory made by
+// script (sh, with $out the run directory), its --check and clean
+// succeed. The campaign copies it to the host like the real one.
+func hostileBin(t *testing.T, script string) string {
+	t.Helper()
+	dir := t.TempDir()
+	sh := "#!/bin/sh\ncase \"$1\" in\nrun)\n\tout=\n\tprev=\n\tfor a; do [ \"$prev\" = -out ] && out=$a; prev=$a; done\n\t[ -z \"$out\" ] && exit 0\n\tmkdir -p \"$out\"\n\t" + script + "\n\t;;\nesac\nexit 0\n"
+	if err := os.WriteFile(filepath.Join(dir, "virtbench"), []byte(sh), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "virtbench-guest"), nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestCampaignHostile: hosts that send back hostile run directories (the
+// probes' setuid-root file, world-writable device, FIFO, 0777 directory
+// and links to /etc/shadow; a small archive that unpacks to far more than
+// the limit) fail with the reason, while a good host beside them
+// completes and the report is rendered; nothing of theirs lands on the
+// controller but regular files and directories, in host directories only
+// the controller's user enters.
+func TestCampaignHostile(t *testing.T) {
+	hosts := []testHost{{name: "good", memory: "3g", cpus: "1"}, {name: "hostile", memory: "1g", cpus: "1"}, {name: "bomb", memory: "1g", cpus: "1"}}
+	ctx, inv, root := setUp(t, hosts)
+	hostile := hostileBin(t, `echo '{}' > "$out/run.json"; cp /bin/sh "$out/suid"; chmod 4755 "$out/suid"; mknod -m 0666 "$out/null" c 1 3; mkfifo "$out/fifo"; mkdir -m 0777 "$out/open"; ln -s /etc/shadow "$out/env.json"; ln -s /etc "$out/samples.jsonl"`)
+	bomb := hostileBin(t, `head -c 67108864 /dev/zero > "$out/samples.jsonl"`)
+	b, err := os.ReadFile(inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The hostile hosts run their own virtbench.
+	s := strings.Replace(string(b), "    hostile: {", "    hostile: {virtbench_bin: "+hostile+", ", 1)
+	s = strings.Replace(s, "    bomb: {", "    bomb: {virtbench_bin: "+bomb+", ", 1)
+	if err := os.WriteFile(inv, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := campaign(ctx, inv, scenario(t, 1), root)
+	cmd.Args = append(cmd.Args, "-e", "virtbench_max_run_bytes=16777216")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Errorf("the campaign exited 0 with two hosts failed\n%s", out)
+	}
+	dir := campaignDir(t, root)
+	f, err := reports.LoadFleet(dir)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	failed := map[string]string{}
+	for _, h := range f.Hosts {
+		failed[h.Name] = h.Failed
+	}
+	if failed["good"] != "" || !strings.Contains(failed["hostile"], "refused") || !strings.Contains(failed["bomb"], "more than 16777216 bytes") {
+		t.Errorf("failures %q: want good completed, hostile refused, bomb refused at the limit\n%s", failed, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, reports.FleetReportFile)); err != nil {
+		t.Errorf("no fleet report: %v\n%s", err, out)
+	}
+	err = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch m := fi.Mode(); {
+		case !m.IsDir() && !m.IsRegular():
+			t.Errorf("%s: %v on the controller, want only files and directories", p, m)
+		case m&(os.ModeSetuid|os.ModeSetgid) != 0 || m.Perm()&0o002 != 0:
+			t.Errorf("%s: mode %v on the controller", p, m)
+		case m.IsDir() && filepath.Dir(p) == dir && m.Perm() != 0o700:
+			t.Errorf("%s: host directory mode %v, want 0700", p, m.Perm())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nothingLeft(t, hosts[0])
+}
+
+// TestCampaignBadHostName: an inventory host whose name is a path fails
+// the campaign at its first step, naming the host, before anything is
+// made: nothing is written beside the campaign's root.
+func TestCampaignBadHostName(t *testing.T) {
+	needCampaign(t)
+	parent := t.TempDir()
+	root := filepath.Join(parent, "results")
+	inv := filepath.Join(t.TempDir(), "inventory.yml")
+	bin := binaries(t)
+	if err := os.WriteFile(inv, []byte("all:\n  vars:\n    virtbench_bin: "+bin+"\n  hosts:\n    ../escape: {ansible_host: 192.0.2.1}\n    fine: {ansible_host: 192.0.2.2}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := campaign(ctx, inv, scenario(t, 1), root).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `inventory host \"../escape\" is not a host's name`) {
+		t.Errorf("campaign: %v, want a failure naming the host\n%s", err, out)
+	}
+	if left, _ := os.ReadDir(parent); len(left) != 0 {
+		t.Errorf("the campaign made %v, want nothing", left)
+	}
+}

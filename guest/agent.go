@@ -195,9 +195,12 @@ type Workload struct {
 	// virtbench's privileges. A scenario file may set them only when the
 	// user trusts it, as it may a driver option that names a host path.
 	HostPaths []string
-	// Demand, when set, says what one instance of the workload asks of
-	// its host beyond the isolation's own cost, from its parsed flags:
-	// the host's guards check it before a trial starts.
+	// Demand says what one instance of the workload asks of its host
+	// beyond the isolation's own cost, from its parsed flags (NoDemand for
+	// a workload whose flags ask for nothing): the host's guards check it
+	// before a trial starts. Every workload declares it
+	// (TestEveryWorkloadDeclaresDemand), so that no flag can ask for more
+	// than the guards see.
 	Demand func(fs *flag.FlagSet) Demand
 	// Takes, when set, says how long the workload runs at least, from its
 	// parsed flags: the plan's estimate counts it in every trial.
@@ -216,12 +219,15 @@ type Demand struct {
 	MemoryBytes, DiskBytes int64
 }
 
+// NoDemand is the Demand of a workload whose flags ask nothing of the
+// host beyond the agent itself.
+func NoDemand(*flag.FlagSet) Demand { return Demand{} }
+
 // DemandOf returns what one instance of the workload args (its name and
-// flags) asks of its host; the zero Demand for a workload that declares
-// none. Errors are Prepare's.
+// flags) asks of its host. Errors are Prepare's.
 func DemandOf(args []string) (Demand, error) {
 	w, fs, err := parse(args)
-	if err != nil || w.Demand == nil {
+	if err != nil {
 		return Demand{}, err
 	}
 	return w.Demand(fs), nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -61,19 +62,22 @@ func init() {
 				return time.Duration(len(fioJobs)) * max(d.Round(time.Second), time.Second)
 			}},
 		{Name: IPerf3Workload, Summary: "iperf3 server; iperf3 on the host sends to it and receives from it (-R), one stream each way: bit/s and retransmits",
-			Server: true, Idle: true, Network: true, Tools: []tools.Tool{tools.IPerf3}, HostTools: []tools.Tool{tools.IPerf3}, Flags: iperf3Flags,
+			Server: true, Idle: true, Network: true, Tools: []tools.Tool{tools.IPerf3}, HostTools: []tools.Tool{tools.IPerf3}, Flags: iperf3Flags, Demand: NoDemand,
 			HostMeasures: []Measure{
 				served("iperf3.to_instance", "bit/s", measure.HigherIsBetter, measure.Network), served("iperf3.from_instance", "bit/s", measure.HigherIsBetter, measure.Network),
 				served("iperf3.retransmits", "segments", measure.NoBetter, measure.NoDimension),
 			}},
 		{Name: RedisWorkload, Summary: "redis-server without persistence; redis-benchmark on the host runs GET and SET: requests/s and latency p50/p99",
-			Server: true, Idle: true, Network: true, Tools: []tools.Tool{tools.RedisServer}, HostTools: []tools.Tool{tools.RedisBenchmark}, Flags: redisFlags,
+			Server: true, Idle: true, Network: true, Tools: []tools.Tool{tools.RedisServer}, HostTools: []tools.Tool{tools.RedisBenchmark}, Flags: redisFlags, Demand: NoDemand,
 			HostMeasures: []Measure{
 				served("redis.get_rps", "op/s", measure.HigherIsBetter, measure.Server), served("redis.set_rps", "op/s", measure.HigherIsBetter, measure.Server),
 				served("redis.get_p50", "sec", measure.LowerIsBetter, measure.NoDimension), served("redis.get_p99", "sec", measure.LowerIsBetter, measure.NoDimension),
 			}},
 		{Name: NginxWorkload, Summary: "nginx serving one -size byte file; wrk on the host: requests/s and latency p50/p99",
 			Server: true, Idle: true, Network: true, Tools: []tools.Tool{tools.Nginx}, HostTools: []tools.Tool{tools.Wrk}, Flags: nginxFlags,
+			// The file it serves: on the instance's disk, and in the page
+			// cache (or a tmpfs) as it is served.
+			Demand: func(fs *flag.FlagSet) Demand { n := flagInt(fs, "size"); return Demand{MemoryBytes: n, DiskBytes: n} },
 			HostMeasures: []Measure{
 				served("nginx.rps", "op/s", measure.HigherIsBetter, measure.Server),
 				served("nginx.p50", "sec", measure.LowerIsBetter, measure.NoDimension), served("nginx.p99", "sec", measure.LowerIsBetter, measure.NoDimension),
@@ -396,12 +400,27 @@ func nginxFlags(fs *flag.FlagSet) func(context.Context, *Agent) error {
 	size := positive(fs, "size", 4096, "bytes of the file served")
 	return func(ctx context.Context, a *Agent) error {
 		return serveTool(ctx, a, NginxWorkload, tools.Nginx, func(bind, port, dir string) []string {
-			// Errors here show as nginx failing to start, with its own message.
-			_ = os.WriteFile(filepath.Join(dir, strings.TrimPrefix(NginxPath, "/")), bytes.Repeat([]byte("v"), int(*size)), 0o644)
+			// Errors here show as nginx failing to start, with its own
+			// message. The file is written a block at a time: the agent
+			// holds none of it.
+			_ = writeFilled(filepath.Join(dir, strings.TrimPrefix(NginxPath, "/")), *size)
 			_ = os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(nginxConf(bind, port, dir)), 0o644)
 			return []string{"-e", "stderr", "-p", dir, "-c", filepath.Join(dir, "nginx.conf")}
 		})
 	}
+}
+
+// writeFilled writes a file of size bytes of 'v', a block at a time.
+func writeFilled(path string, size int64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	block := bytes.Repeat([]byte("v"), 64<<10)
+	for left := size; left > 0 && err == nil; left -= int64(len(block)) {
+		_, err = f.Write(block[:min(left, int64(len(block)))])
+	}
+	return errors.Join(err, f.Close())
 }
 
 // nginxConf is a single-process nginx serving dir on bind:port, with every

@@ -27,19 +27,19 @@ const IdleWorkload = "idle"
 
 // registry holds every workload. It is written only here.
 var registry = map[string]Workload{
-	IdleWorkload: {Name: IdleWorkload, Summary: "ready at once, then wait until stopped", Idle: true, Flags: idleFlags},
-	"cpu":        {Name: "cpu", Summary: "SHA-256 over a 64 KiB buffer, -ops times; op/s", Measures: []Measure{{Name: "cpu.sha256", Unit: "op/s", Better: measure.HigherIsBetter, Dimension: measure.CPU}}, Flags: cpuFlags},
+	IdleWorkload: {Name: IdleWorkload, Summary: "ready at once, then wait until stopped", Idle: true, Flags: idleFlags, Demand: NoDemand},
+	"cpu":        {Name: "cpu", Summary: "SHA-256 over a 64 KiB buffer, -ops times; op/s", Measures: []Measure{{Name: "cpu.sha256", Unit: "op/s", Better: measure.HigherIsBetter, Dimension: measure.CPU}}, Flags: cpuFlags, Demand: NoDemand},
 	"mem": {Name: "mem", Summary: "STREAM copy and triad over three -size arrays; B/s", Measures: []Measure{{Name: "mem.copy", Unit: "B/s", Better: measure.HigherIsBetter, Dimension: measure.Memory}, {Name: "mem.triad", Unit: "B/s", Better: measure.HigherIsBetter, Dimension: measure.Memory}}, Flags: memFlags,
 		Demand: func(fs *flag.FlagSet) Demand { return Demand{MemoryBytes: 3 * flagInt(fs, "size")} }},
-	"syscall": {Name: "syscall", Summary: "getppid(2) in a tight loop, -ops times or for -time; sec/op", Measures: []Measure{{Name: "syscall.getppid", Unit: "sec/op", Better: measure.LowerIsBetter, Dimension: measure.Syscall}}, Flags: syscallFlags},
+	"syscall": {Name: "syscall", Summary: "getppid(2) in a tight loop, -ops times or for -time; sec/op", Measures: []Measure{{Name: "syscall.getppid", Unit: "sec/op", Better: measure.LowerIsBetter, Dimension: measure.Syscall}}, Flags: syscallFlags, Demand: NoDemand},
 	"fileio": {Name: "fileio", Summary: "sequential write+fsync then read of -size bytes in -dir; B/s", Disk: true, HostPaths: []string{"dir"}, Measures: []Measure{{Name: "fileio.write", Unit: "B/s", Better: measure.HigherIsBetter, Dimension: measure.DiskBW}, {Name: "fileio.read", Unit: "B/s", Better: measure.HigherIsBetter, Dimension: measure.DiskBW}}, Flags: fileioFlags,
 		Demand: func(fs *flag.FlagSet) Demand { return Demand{DiskBytes: flagInt(fs, "size")} }},
-	"http": {Name: "http", Summary: "serve GET / on -addr; ready once it accepts connections", Server: true, Idle: true, Network: true, Flags: httpFlags},
+	"http": {Name: "http", Summary: "serve GET / on -addr; ready once it accepts connections", Server: true, Idle: true, Network: true, Flags: httpFlags, Demand: NoDemand},
 	"alloc": {Name: "alloc", Summary: "allocate and touch -size bytes, then hold them; B", Measures: []Measure{{Name: "alloc.bytes", Unit: "B", Better: measure.NoBetter}}, Flags: allocFlags,
 		Demand: func(fs *flag.FlagSet) Demand { return Demand{MemoryBytes: flagInt(fs, "size")} }},
-	"probe": {Name: "probe", Summary: "report what the instance sees: PID, hostname, interfaces, capabilities (tests)", HostPaths: []string{"write", "remove"}, Flags: probeFlags},
-	"crash": {Name: "crash", Summary: "exit with status -code without becoming ready (tests)", Server: true, Flags: crashFlags},
-	"hang":  {Name: "hang", Summary: "never become ready (tests)", Server: true, Flags: hangFlags},
+	"probe": {Name: "probe", Summary: "report what the instance sees: PID, hostname, interfaces, capabilities (tests)", HostPaths: []string{"write", "remove"}, Flags: probeFlags, Demand: NoDemand},
+	"crash": {Name: "crash", Summary: "exit with status -code without becoming ready (tests)", Server: true, Flags: crashFlags, Demand: NoDemand},
+	"hang":  {Name: "hang", Summary: "never become ready (tests)", Server: true, Flags: hangFlags, Demand: NoDemand},
 }
 
 func idleFlags(*flag.FlagSet) func(context.Context, *Agent) error {

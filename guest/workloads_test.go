@@ -289,3 +289,27 @@ func TestParseFIO(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryWorkloadDeclaresDemand: each workload says what its flags ask
+// of the host, so that the guards see it (the repro: nginx -size 4 GiB
+// passed as an 8 MiB instance, and the agent allocated the 4 GiB).
+func TestEveryWorkloadDeclaresDemand(t *testing.T) {
+	for _, w := range Workloads() {
+		if w.Demand == nil {
+			t.Errorf("workload %s declares no Demand (NoDemand where its flags ask nothing)", w.Name)
+		}
+	}
+	tests := []struct {
+		args []string
+		want Demand
+	}{
+		{[]string{NginxWorkload, "-size", "4294967296"}, Demand{MemoryBytes: 4 << 30, DiskBytes: 4 << 30}},
+		{[]string{"alloc", "-size", "1048576"}, Demand{MemoryBytes: 1 << 20}},
+		{[]string{IdleWorkload}, Demand{}},
+	}
+	for _, tt := range tests {
+		if got, err := DemandOf(tt.args); err != nil || got != tt.want {
+			t.Errorf("DemandOf(%q) = %+v, %v; want %+v", tt.args, got, err, tt.want)
+		}
+	}
+}

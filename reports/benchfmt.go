@@ -8,6 +8,7 @@ import (
 	"golang.org/x/perf/benchfmt"
 
 	"virtbench/internal/results"
+	"virtbench/internal/textsafe"
 )
 
 // WriteBenchfmt writes every measured (non-warmup, non-failed) sample as one
@@ -23,13 +24,13 @@ import (
 func WriteBenchfmt(w io.Writer, prov results.Provenance, samples []results.Sample) error {
 	bw := benchfmt.NewWriter(w)
 	cfg := []benchfmt.Config{
-		{Key: "goos", Value: []byte(runtime.GOOS), File: true},
-		{Key: "goarch", Value: []byte(runtime.GOARCH), File: true},
-		{Key: "cpu", Value: []byte(prov.CPUModel), File: true},
-		{Key: "host", Value: []byte(prov.Hostname), File: true},
-		{Key: "kernel", Value: []byte(prov.Kernel), File: true},
-		{Key: "virtbench", Value: []byte(prov.Virtbench), File: true},
-		{Key: "scenario", Value: []byte(prov.Scenario), File: true},
+		{Key: "goos", Value: []byte(textsafe.Line(runtime.GOOS)), File: true},
+		{Key: "goarch", Value: []byte(textsafe.Line(runtime.GOARCH)), File: true},
+		{Key: "cpu", Value: []byte(textsafe.Line(prov.CPUModel)), File: true},
+		{Key: "host", Value: []byte(textsafe.Line(prov.Hostname)), File: true},
+		{Key: "kernel", Value: []byte(textsafe.Line(prov.Kernel)), File: true},
+		{Key: "virtbench", Value: []byte(textsafe.Line(prov.Virtbench)), File: true},
+		{Key: "scenario", Value: []byte(textsafe.Line(prov.Scenario)), File: true},
 	}
 	written := map[string]bool{}
 	for _, s := range samples {

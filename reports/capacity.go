@@ -225,12 +225,17 @@ func diskCost(sums []results.Summary, driver string) (Cost, bool) {
 	return Cost{}, false
 }
 
-// fit returns how many instances of cost fit in budget.
+// MaxCount bounds any count the model gives: no host holds more than
+// 2^40 instances (a page each would take 4 PiB), and sums of counts over
+// a fleet stay far from overflowing.
+const MaxCount = 1 << 40
+
+// fit returns how many instances of cost fit in budget, at most MaxCount.
 func fit(budget, cost float64) int {
 	if cost <= 0 {
 		return Unbounded
 	}
-	return int(math.Floor(max(budget, 0) / cost))
+	return int(min(math.Floor(max(budget, 0)/cost), MaxCount))
 }
 
 // limit builds the Limit of one resource.
@@ -267,6 +272,9 @@ func EstimateCapacity(sums []results.Summary, hosts []Host) []Capacity {
 		if !ok || mem.Value <= 0 {
 			continue
 		}
+		// An instance holds a page at least, whatever a MemAvailable drop
+		// within the host's noise says.
+		mem.Value, mem.Lo, mem.Hi = max(mem.Value, results.MinMemory), max(mem.Lo, results.MinMemory), max(mem.Hi, results.MinMemory)
 		cpuC, okCPU := cpuCost(sums, s.Driver)
 		pidC, okPids := pidsCost(sums, s.Driver)
 		diskC, okDisk := diskCost(sums, s.Driver)

@@ -18,6 +18,7 @@ import (
 	"gonum.org/v1/plot/vg/vgsvg"
 
 	"virtbench/internal/results"
+	"virtbench/internal/textsafe"
 )
 
 // Chart is one rendered chart.
@@ -131,7 +132,7 @@ func BoxChart(name, title, ylabel, unit string, series []Series) (Chart, error) 
 	if len(names) == 0 {
 		return Chart{}, fmt.Errorf("reports: %s chart: no data", name)
 	}
-	p.NominalX(names...)
+	p.NominalX(safeTexts(names)...)
 	p.X.Min, p.X.Max = -0.6, float64(len(names))-0.4
 	if len(names) > 6 {
 		p.X.Tick.Label.Rotation = math.Pi / 6
@@ -276,6 +277,16 @@ func newPlot() *plot.Plot {
 	return p
 }
 
+// safeTexts returns names as XML may hold them (textsafe.XML): a chart's
+// labels come from the run directory.
+func safeTexts(names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = textsafe.XML(n)
+	}
+	return out
+}
+
 // render draws p as SVG (fonts embedded, and again for the page: without
 // them, and without the title, which the page sets above the chart) and
 // PNG. A linear y axis gets ticks at round steps of unit.
@@ -285,6 +296,8 @@ func render(name, title string, p *plot.Plot, unit string) (Chart, error) {
 	}
 	const w, h = 6 * vg.Inch, 4 * vg.Inch
 	c := Chart{Name: name, Title: title}
+	title = textsafe.XML(title)
+	p.X.Label.Text, p.Y.Label.Text = textsafe.XML(p.X.Label.Text), textsafe.XML(p.Y.Label.Text)
 	for _, embed := range []bool{false, true} {
 		p.Title.Text = ""
 		if embed {

@@ -10,6 +10,7 @@ import (
 	"gonum.org/v1/plot/vg"
 
 	"virtbench/internal/results"
+	"virtbench/internal/textsafe"
 )
 
 // Curve is one line of a density chart: y at each instance count.
@@ -83,7 +84,7 @@ func LineChart(name, title, ylabel, unit string, curves []Curve, hline float64, 
 			l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
 		}
 		p.Add(l, pts)
-		p.Legend.Add(c.Label, l, pts)
+		p.Legend.Add(textsafe.XML(c.Label), l, pts)
 		xmax = max(xmax, c.XY[len(c.XY)-1].X)
 	}
 	if xmax == 0 {
@@ -97,7 +98,7 @@ func LineChart(name, title, ylabel, unit string, curves []Curve, hline float64, 
 		floor.Color = palette[3]
 		floor.Dashes = []vg.Length{4, 4}
 		p.Add(floor)
-		p.Legend.Add(hlabel, floor)
+		p.Legend.Add(textsafe.XML(hlabel), floor)
 	}
 	p.Y.Min = 0
 	// Headroom above the curves for the legend, one line per entry, so

@@ -12,6 +12,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"virtbench/internal/results"
+	"virtbench/internal/textsafe"
 )
 
 // Bars is the data of a grouped or stacked bar chart: one group per
@@ -281,7 +282,7 @@ func BarsChart(name, title, ylabel, unit string, b Bars, stacked bool) (Chart, e
 			bars.XMin = shift
 		}
 		p.Add(bars)
-		p.Legend.Add(s.Name, bars)
+		p.Legend.Add(textsafe.XML(s.Name), bars)
 		if len(s.Lo) == len(s.Values) && !stacked {
 			e := errBars{ys: s.Values, lo: s.Lo, hi: s.Hi}
 			for j := range s.Values {
@@ -294,7 +295,7 @@ func BarsChart(name, title, ylabel, unit string, b Bars, stacked bool) (Chart, e
 			p.Add(eb)
 		}
 	}
-	p.NominalX(b.Labels...)
+	p.NominalX(safeTexts(b.Labels)...)
 	p.X.Min, p.X.Max = -0.6, float64(len(b.Labels))-0.4
 	if chars := len(strings.Join(b.Labels, "")); chars > 40 {
 		// Labels that would run into each other slant.

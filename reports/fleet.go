@@ -66,6 +66,9 @@ type FleetHost struct {
 type Fleet struct {
 	Dir   string
 	Hosts []FleetHost
+	// Warnings say what of the directory was left out, and why (a
+	// directory whose name is not a host's).
+	Warnings []string
 }
 
 // FleetReportFile and FleetMarkdownFile are a fleet's report, written
@@ -85,6 +88,12 @@ var ErrNotFleet = errors.New("not a fleet directory (no host directory with a ru
 // inside it. A host without a run, or whose run did not complete, is
 // kept, named as failed with the reason; so is one that CampaignFile
 // lists and that left nothing at all.
+//
+// What the hosts sent back is untrusted: a host is a directory (not a
+// link) whose name is a host's (results.ValidHost), its files are read
+// through no link (safefile.OpenIn), and only each host's analysis is
+// kept, not its samples, so that memory grows with the hosts' summaries,
+// not with what they measured.
 func LoadFleet(dir string) (*Fleet, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -95,8 +104,17 @@ func LoadFleet(dir string) (*Fleet, error) {
 		return nil, err
 	}
 	f := &Fleet{Dir: dir}
+	for _, name := range c.Hosts {
+		if !results.ValidHost(name) {
+			f.Warnings = append(f.Warnings, fmt.Sprintf("%s lists a host named %q, which is not a host's name (%s): left out", CampaignFile, name, results.HostPattern))
+		}
+	}
 	for _, e := range entries {
 		if !e.IsDir() {
+			continue
+		}
+		if !results.ValidHost(e.Name()) {
+			f.Warnings = append(f.Warnings, fmt.Sprintf("directory %q is not a host's name (%s): left out", e.Name(), results.HostPattern))
 			continue
 		}
 		h, ok, err := loadFleetHost(filepath.Join(dir, e.Name()))
@@ -138,6 +156,7 @@ func loadFleetHost(dir string) (FleetHost, bool, error) {
 			break
 		}
 		h.Run, h.Analysis = r, Analyze(r)
+		r.Samples = nil // the analysis holds what the fleet reads
 		if st := r.Status; st.State != results.StateCompleted {
 			h.Failed = "the run ended " + st.State
 			if st.Reason != "" {
@@ -173,9 +192,12 @@ func hostRunDir(dir string) (string, error) {
 	return found[0], nil
 }
 
+// isRunDir reports whether dir holds a run's three records, whatever
+// they are: Load then refuses one that is not a regular file, or is a
+// link, naming it.
 func isRunDir(dir string) bool {
 	for _, f := range []string{results.SamplesFile, results.EnvFile, results.StatusFile} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+		if _, err := os.Lstat(filepath.Join(dir, f)); err != nil {
 			return false
 		}
 	}
@@ -197,6 +219,10 @@ type FleetRow struct {
 	// CostPerInstanceHour is the host's price per hour over its idle
 	// capacity; 0 where no price was given.
 	CostPerInstanceHour float64 `json:"cost_per_instance_hour,omitempty"`
+	// Counted marks a row of a host that completed its run: only those
+	// count in the fleet's totals. A failed host's rows show what it
+	// produced before it failed, and count for nothing.
+	Counted bool `json:"counted"`
 }
 
 // FleetTotal is what the fleet's hosts hold of one variant together, and
@@ -244,7 +270,7 @@ func AnalyzeFleet(f *Fleet, instances int) *FleetAnalysis {
 			if c.Host != ThisHost {
 				continue
 			}
-			row := FleetRow{Variant: c.Driver, Host: h.Name, Type: h.Info.Type, Capacity: c}
+			row := FleetRow{Variant: c.Driver, Host: h.Name, Type: h.Info.Type, Capacity: c, Counted: h.Failed == ""}
 			if s, ok := idleOne(h.Analysis.Summaries, c.Driver, results.MetricStartup); ok {
 				row.Startup, row.StartupLo, row.StartupHi = s.Median, s.CILo, s.CIHi
 			}
@@ -262,8 +288,8 @@ func AnalyzeFleet(f *Fleet, instances int) *FleetAnalysis {
 				totals[c.Driver] = t
 				order = append(order, c.Driver)
 			}
-			if c.Idle > 0 {
-				t.Idle += c.Idle
+			if c.Idle > 0 && row.Counted {
+				t.Idle = min(t.Idle+c.Idle, MaxCount)
 				if h.Info.PricePerHour > 0 {
 					row.CostPerInstanceHour = h.Info.PricePerHour / float64(c.Idle)
 					if t.Cheapest == "" || row.CostPerInstanceHour < t.Cost {
@@ -358,8 +384,12 @@ func fleetRowCells(f *Fleet, fa *FleetAnalysis) [][]string {
 		if r.CostPerInstanceHour > 0 {
 			cost = formatCost1000(r.CostPerInstanceHour)
 		}
+		idle := formatCount(r.Capacity.Idle)
+		if !r.Counted {
+			idle += " (not counted: the host failed)"
+		}
 		rows = append(rows, []string{r.Variant, r.Host, r.Type, start, rng, optBytes(r.PSS), optBytes(r.MemDrop),
-			formatCount(r.Capacity.Idle), r.Capacity.Binding, cost, claims[r.Host]})
+			idle, r.Capacity.Binding, cost, claims[r.Host]})
 	}
 	return rows
 }
@@ -388,7 +418,7 @@ func formatCost1000(perHour float64) string {
 }
 
 // fleetTotalHeader and fleetTotalRows are the fleet's totals.
-var fleetTotalHeader = []string{"variant", "idle instances the fleet holds", "cheapest host type per instance-hour", "its cost per 1000 instance-hours"}
+var fleetTotalHeader = []string{"variant", "idle instances the fleet holds (completed hosts)", "cheapest host type per instance-hour", "its cost per 1000 instance-hours"}
 
 func fleetTotalRows(fa *FleetAnalysis) [][]string {
 	var rows [][]string
@@ -547,14 +577,14 @@ func WriteFleet(f *Fleet, fa *FleetAnalysis) (string, error) {
 		Model                              string
 		Charts                             []chartView
 	}{Fleet: f, HostHeader: fleetHostHeader, RowHeader: fleetRowHeader, TotalHeader: fleetTotalHeaderFor(fa),
-		HostRows: fleetHostRows(f), Rows: fleetRowCells(f, fa), Totals: fleetTotalRows(fa), Model: CapacityModel}
+		HostRows: safeRows(fleetHostRows(f)), Rows: safeRows(fleetRowCells(f, fa)), Totals: safeRows(fleetTotalRows(fa)), Model: CapacityModel}
 	var files []results.File
 	for _, c := range charts {
 		data.Charts = append(data.Charts, chartView{Title: c.Title, SVG: c.Inline()})
 		files = append(files, c.Files()...)
 	}
 	var page, md bytes.Buffer
-	if err := fleetHTML.Execute(&page, data); err != nil {
+	if err := executeSafe(&page, fleetHTML, data); err != nil {
 		return "", fmt.Errorf("reports: fleet.html: %w", err)
 	}
 	if err := WriteFleetMarkdown(&md, f, fa); err != nil {

@@ -6,7 +6,9 @@ import (
 	"io"
 	"sort"
 	"strings"
+
 	"virtbench/internal/results"
+	"virtbench/internal/textsafe"
 )
 
 var htmlTmpl = template.Must(template.New("report").Parse(`<!DOCTYPE html>
@@ -193,7 +195,19 @@ func WriteHTML(w io.Writer, r *Run, a *Analysis, charts []Chart) error {
 		sort.Strings(kv)
 		data.Provenance = append(data.Provenance, [2]string{d + " ran with", strings.Join(kv, " ")})
 	}
-	return htmlTmpl.Execute(w, data)
+	return executeSafe(w, htmlTmpl, data)
+}
+
+// executeSafe executes t with data and writes the page with any control
+// character the run's records brought in escaped (textsafe.Text):
+// html/template escapes markup, not those.
+func executeSafe(w io.Writer, t *template.Template, data any) error {
+	var b strings.Builder
+	if err := t.Execute(&b, data); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, textsafe.Text(b.String()))
+	return err
 }
 
 // chartReadingOf says how to read the chart name: the perf-ratio charts of

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"virtbench/internal/results"
+	"virtbench/internal/textsafe"
 )
 
 // The exposition formats virtbench report writes for dashboards.
@@ -64,7 +65,11 @@ func WriteExposition(w io.Writer, r *Run, a *Analysis, format expfmt.Format) err
 		}
 		at = proto.Int64(end.UnixMilli())
 	}
-	for _, f := range families(r, a, at) {
+	fams, err := families(r, a, at)
+	if err != nil {
+		return err
+	}
+	for _, f := range fams {
 		if err := enc.Encode(f); err != nil {
 			return fmt.Errorf("reports: exposition: %w", err)
 		}
@@ -79,9 +84,12 @@ func WriteExposition(w io.Writer, r *Run, a *Analysis, format expfmt.Format) err
 
 // families returns the metric families of a run's summaries, sorted by
 // name as the text format expects; at, when set, is every sample's time
-// in milliseconds since the epoch.
-func families(r *Run, a *Analysis, at *int64) []*dto.MetricFamily {
+// in milliseconds since the epoch. Two metrics whose families would share
+// a name (zz.a and zz_a; startup_ci95_low beside startup's interval) are
+// an error: a family of both would mean neither.
+func families(r *Run, a *Analysis, at *int64) ([]*dto.MetricFamily, error) {
 	byName := map[string][]*dto.MetricFamily{}
+	owner := map[string]string{} // family name → the metric it is of
 	for _, s := range a.Summaries {
 		if s.N == 0 {
 			continue
@@ -99,6 +107,12 @@ func families(r *Run, a *Analysis, at *int64) []*dto.MetricFamily {
 		kind := results.KindOf(s.Metric)
 		fs := byName[name("")]
 		if fs == nil {
+			for _, part := range []string{"", "_ci95_low", "_ci95_high", "_median", "_min", "_max"} {
+				if m, ok := owner[name(part)]; ok && m != s.Metric {
+					return nil, fmt.Errorf("reports: exposition: metrics %q and %q would both be written as %s: rename one", m, s.Metric, name(part))
+				}
+				owner[name(part)] = s.Metric
+			}
 			fs = []*dto.MetricFamily{
 				family(name("_ci95_low"), "lower bound of the 95% confidence interval of the median: "+kind.Doc, unit.name, dto.MetricType_GAUGE),
 				family(name("_ci95_high"), "upper bound of the 95% confidence interval of the median: "+kind.Doc, unit.name, dto.MetricType_GAUGE),
@@ -137,7 +151,7 @@ func families(r *Run, a *Analysis, at *int64) []*dto.MetricFamily {
 		out = append(out, fs...)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
-	return out
+	return out, nil
 }
 
 func family(name, help, unit string, t dto.MetricType) *dto.MetricFamily {
@@ -156,7 +170,7 @@ func promLabels(r *Run, s results.Summary) []*dto.LabelPair {
 		{"variant", s.Driver}, {"workload", s.Workload}}
 	var out []*dto.LabelPair
 	for _, p := range pairs {
-		out = append(out, &dto.LabelPair{Name: proto.String(p[0]), Value: proto.String(p[1])})
+		out = append(out, &dto.LabelPair{Name: proto.String(p[0]), Value: proto.String(textsafe.Line(p[1]))})
 	}
 	return out
 }

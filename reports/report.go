@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"virtbench/internal/results"
+	"virtbench/internal/textsafe"
 )
 
 // Run is everything a report is made from; all of it is read back from a
@@ -124,10 +126,8 @@ func Load(dir string) (*Run, error) {
 	} else if !info.IsDir() {
 		return nil, fmt.Errorf("reports: %s: %w", dir, ErrNotRun)
 	}
-	for _, f := range []string{results.SamplesFile, results.EnvFile, results.StatusFile} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
-			return nil, fmt.Errorf("reports: %s: %w", dir, ErrNotRun)
-		}
+	if !isRunDir(dir) {
+		return nil, fmt.Errorf("reports: %s: %w", dir, ErrNotRun)
 	}
 	var err error
 	r.Samples, err = results.ReadSamples(filepath.Join(dir, results.SamplesFile))
@@ -143,11 +143,21 @@ func Load(dir string) (*Run, error) {
 	if err := results.ReadJSON(dir, results.StatusFile, &r.Status); err != nil {
 		return nil, err
 	}
+	if r.Status.State == results.StateRunning {
+		r.Warnings = append(r.Warnings, Unfinished(r.Status))
+	}
 	for _, why := range results.Exclude(r.Samples) {
 		r.Warnings = append(r.Warnings, "a trial's samples are left out of the summaries: "+why)
 	}
 	r.Summaries = results.Summarize(r.Samples)
 	return r, nil
+}
+
+// Unfinished says that a run's records are those of a run still going (or
+// of a virtbench that died before it could say how it ended).
+func Unfinished(st results.Status) string {
+	return fmt.Sprintf("the run is unfinished: run.json says it is still running (PID %d, started %s), so this covers only what it measured so far, or until its virtbench died (virtbench clean marks such a run)",
+		st.PID, st.Started.Format(time.RFC3339))
 }
 
 // Output file names in a run directory.
@@ -223,15 +233,15 @@ func WriteMarkdownReport(b *bytes.Buffer, a *Analysis) error {
 			return err
 		}
 		for _, n := range fasterNotes(a.Ratios) {
-			fmt.Fprintf(b, "\n- %s\n", n)
+			fmt.Fprintf(b, "\n- %s\n", textsafe.Markdown(n))
 		}
 	}
 	if len(a.Lessons) > 0 {
 		b.WriteString("\n## Kinds of virtualization in this run\n")
 		for _, l := range a.Lessons {
-			fmt.Fprintf(b, "\n### %s\n\n%s\n\n", l.Kind, l.Text)
+			fmt.Fprintf(b, "\n### %s\n\n%s\n\n", textsafe.Markdown(l.Kind), textsafe.Markdown(l.Text))
 			for _, f := range l.Figures {
-				fmt.Fprintf(b, "- %s\n", f)
+				fmt.Fprintf(b, "- %s\n", textsafe.Markdown(f))
 			}
 		}
 		if rows := techniqueRows(a.Techniques, devices); len(rows) > 0 {
@@ -240,7 +250,7 @@ func WriteMarkdownReport(b *bytes.Buffer, a *Analysis) error {
 				return err
 			}
 			if a.DevicesNote != "" {
-				fmt.Fprintf(b, "\n%s\n", a.DevicesNote)
+				fmt.Fprintf(b, "\n%s\n", textsafe.Markdown(a.DevicesNote))
 			}
 		}
 	}
@@ -250,7 +260,7 @@ func WriteMarkdownReport(b *bytes.Buffer, a *Analysis) error {
 			return err
 		}
 		for _, n := range a.TechniqueNotes {
-			fmt.Fprintf(b, "\n%s\n", n)
+			fmt.Fprintf(b, "\n%s\n", textsafe.Markdown(n))
 		}
 	}
 	b.WriteString("\n## Claims\n\n")

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"virtbench/internal/results"
+	"virtbench/internal/textsafe"
 )
 
 // tableHeader is the header of the summary tables.
@@ -104,9 +105,10 @@ func WriteMarkdown(w io.Writer, sums []results.Summary) error {
 // writeTextTable writes rows under header in aligned columns.
 func writeTextTable(w io.Writer, header []string, rows [][]string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	line := func(cells []string) { fmt.Fprintln(tw, strings.Join(safeLine(cells), "\t")) }
+	line(header)
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		line(r)
 	}
 	return tw.Flush()
 }
@@ -116,7 +118,7 @@ func writeMarkdownTable(w io.Writer, header []string, rows [][]string) error {
 	line := func(cells []string) {
 		esc := make([]string, len(cells))
 		for i, c := range cells {
-			esc[i] = strings.ReplaceAll(c, "|", `\|`)
+			esc[i] = textsafe.Markdown(c)
 		}
 		fmt.Fprintf(w, "| %s |\n", strings.Join(esc, " | "))
 	}
@@ -143,12 +145,30 @@ func WriteCSV(w io.Writer, sums []results.Summary) error {
 			labels = append(labels, k+"="+v)
 		}
 		sort.Strings(labels)
-		_ = cw.Write([]string{s.Driver, s.Workload, strconv.Itoa(s.Instances), s.Metric, s.Unit,
+		_ = cw.Write(safeLine([]string{s.Driver, s.Workload, strconv.Itoa(s.Instances), s.Metric, s.Unit,
 			strconv.Itoa(s.N), strconv.Itoa(s.Failed), g(s.Median), g(s.CILo), g(s.CIHi), g(s.P25), g(s.P75), g(s.P95),
-			g(s.Min), g(s.Max), g(s.Mean), g(s.StdDev), g(s.CoV), strings.Join(labels, " "), strings.Join(s.Warnings, "; ")})
+			g(s.Min), g(s.Max), g(s.Mean), g(s.StdDev), g(s.CoV), strings.Join(labels, " "), strings.Join(s.Warnings, "; ")}))
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// safeLine returns cells each made one printable line (textsafe.Line).
+func safeLine(cells []string) []string {
+	out := make([]string, len(cells))
+	for i, c := range cells {
+		out[i] = textsafe.Line(c)
+	}
+	return out
+}
+
+// safeRows returns rows with each cell made one printable line.
+func safeRows(rows [][]string) [][]string {
+	out := make([][]string, len(rows))
+	for i, r := range rows {
+		out[i] = safeLine(r)
+	}
+	return out
 }
 
 // dimensionHeader heads the table of the performance claim per dimension.
@@ -170,7 +190,7 @@ func dimensionRows(claims []Claim) [][]string {
 
 // WriteClaims writes the claims as a Markdown table.
 func WriteClaims(w io.Writer, claims []Claim) error {
-	esc := func(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+	esc := textsafe.Markdown
 	fmt.Fprintln(w, "| claim | verdict | why | evidence | caveat |")
 	fmt.Fprintln(w, "|---|---|---|---|---|")
 	for _, c := range claims {
@@ -183,7 +203,7 @@ func WriteClaims(w io.Writer, claims []Claim) error {
 // then its evidence.
 func WriteClaimsText(w io.Writer, claims []Claim) error {
 	for _, c := range claims {
-		fmt.Fprintf(w, "%-12s %s: %s\n%-12s %s\n", c.Name, c.Verdict, c.Reason, "", c.Evidence)
+		fmt.Fprintf(w, "%-12s %s: %s\n%-12s %s\n", c.Name, c.Verdict, textsafe.Line(c.Reason), "", textsafe.Line(c.Evidence))
 	}
 	return nil
 }

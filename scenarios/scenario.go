@@ -7,7 +7,6 @@ package scenarios
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"virtbench/drivers"
 	"virtbench/guest"
 	"virtbench/internal/didyoumean"
+	"virtbench/internal/results"
 )
 
 // Scenario is a validated experiment.
@@ -173,7 +173,6 @@ const (
 	MaxRunDuration = 30 * 24 * time.Hour
 )
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 
 // Error is a problem in a scenario file.
 type Error struct {
@@ -200,7 +199,7 @@ func (s *Scenario) validate(line func(field string) int) error {
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, &Error{File: s.Source, Line: line(field), Msg: fmt.Sprintf(format, args...)})
 	}
-	if !nameRE.MatchString(s.Name) {
+	if !results.ValidVariant(s.Name) {
 		bad("name", "name %q must be 1-64 lowercase letters, digits, '-' or '_'", s.Name)
 	}
 	if len(s.Drivers) == 0 {
@@ -233,7 +232,7 @@ func (s *Scenario) validate(line func(field string) int) error {
 	}
 	for i, v := range s.Drivers {
 		field := fmt.Sprintf("drivers.%d", i)
-		if !nameRE.MatchString(v.Name) {
+		if !results.ValidVariant(v.Name) {
 			bad(field, "drivers: name %q must be 1-64 lowercase letters, digits, '-' or '_'", v.Name)
 		}
 		if seen[v.Name] {

@@ -136,7 +136,7 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) (int,
 	if errors.Is(err, reports.ErrNotRun) {
 		fleet, ferr := reports.LoadFleet(pos[0])
 		if ferr == nil {
-			return reportFleet(fleet, *format, *instances, stdout)
+			return reportFleet(fleet, *format, *instances, stdout, stderr)
 		}
 		if errors.Is(ferr, reports.ErrNotFleet) {
 			err = fmt.Errorf("%w, nor a fleet directory (a directory per host, each holding its run directory)", err)
@@ -168,6 +168,9 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) (int,
 		enc.SetIndent("", "  ")
 		err = enc.Encode(run.Summaries)
 	case "text":
+		if run.Status.State == results.StateRunning {
+			fmt.Fprintf(stdout, "%s\n\n", reports.Unfinished(run.Status))
+		}
 		err = reports.WriteTerminal(stdout, analysis, *verbose)
 	case "prometheus":
 		err = reports.WriteExposition(stdout, run, analysis, reports.FormatPrometheus)
@@ -182,7 +185,10 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) (int,
 // reportFleet writes the report of a fleet directory (runs of one
 // scenario on several hosts) and prints its path, or with --format text
 // or md its tables.
-func reportFleet(f *reports.Fleet, format string, instances int, stdout io.Writer) (int, error) {
+func reportFleet(f *reports.Fleet, format string, instances int, stdout, stderr io.Writer) (int, error) {
+	for _, w := range f.Warnings {
+		fmt.Fprintf(stderr, "virtbench report: warning: %s\n", w)
+	}
 	fa := reports.AnalyzeFleet(f, instances)
 	path, err := reports.WriteFleet(f, fa)
 	if err != nil {
@@ -260,7 +266,7 @@ func cmdClean(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 	fs.SetOutput(stderr)
 	imagesToo := fs.Bool("images", false, "also remove the images virtbench made: the Docker images it imported (label virtbench=agent) and its image cache")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: virtbench clean [--images]\n\nRemoves what killed virtbench runs left: the processes, mounts, cgroups and\ncontainers their state directories (under %s) recorded, then the\ndirectories. Runs whose virtbench still runs are left alone.\n\n", stateRoot())
+		fmt.Fprintf(stderr, "usage: virtbench clean [--images]\n\nRemoves what killed virtbench runs left: the processes, mounts, cgroups and\ncontainers their state directories (under %s) recorded, then the\ndirectories, and puts back the host's KSM settings that killed runs held\n(under any state root: %s). Runs whose virtbench still runs are left alone.\n\n", stateRoot(), state.HostDir())
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterleaved(fs, args)
@@ -293,7 +299,14 @@ func cmdClean(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 		}
 		fmt.Fprintln(stdout, "removed", o.Dir)
 	}
-	if len(orphans) == 0 {
+	// What killed runs held host-wide (KSM's settings), whatever their
+	// state roots.
+	did, err := state.CleanHost(state.HostDir())
+	for _, d := range did {
+		fmt.Fprintln(stdout, d)
+	}
+	errs = append(errs, err)
+	if len(orphans) == 0 && len(did) == 0 {
 		fmt.Fprintln(stdout, "no state left by killed runs")
 	}
 	if *imagesToo {

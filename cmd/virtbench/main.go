@@ -36,6 +36,7 @@ import (
 	"syscall"
 
 	_ "virtbench/drivers/all"
+	"virtbench/internal/textsafe"
 )
 
 // Exit codes.
@@ -68,6 +69,7 @@ func commands() []command {
 		{"report", "regenerate a run directory's summaries, tables, charts and report.html from samples.jsonl; of a fleet directory (a run directory per host), one fleet.html over its hosts", cmdReport},
 		{"compare", "compare runs metric by metric (Mann-Whitney U), optionally failing on regressions", cmdCompare},
 		{"clean", "remove what killed virtbench runs left behind (processes, mounts, cgroups, state)", cmdClean},
+		{"unpack", "unpack a run directory's archive a campaign fetched from a host, safely and within limits", cmdUnpack},
 	}
 }
 
@@ -189,7 +191,11 @@ func signals() (context.Context, <-chan struct{}, func()) {
 	}
 }
 
+// run runs the command args name. What it prints passes through
+// textsafe.Writer: names and messages can come from a run directory or a
+// campaign's host, and no control sequence of theirs reaches a terminal.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	stdout, stderr = textsafe.NewWriter(stdout), textsafe.NewWriter(stderr)
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr)
 		if len(args) == 0 {

@@ -20,6 +20,7 @@ import (
 
 	"virtbench/drivers/docker"
 	"virtbench/drivers/drivertest"
+	"virtbench/drivers/state"
 	"virtbench/internal/results"
 )
 
@@ -34,6 +35,7 @@ func TestMain(m *testing.M) {
 	// The runs of these tests keep their state apart from the host's, so
 	// that they neither wait for nor count as the host's own runs.
 	os.Setenv(StateEnv, filepath.Join(dir, "state"))
+	os.Setenv(state.HostEnv, filepath.Join(dir, "host"))
 	if out, err := exec.Command("go", "build", "-o", virtbench, ".").CombinedOutput(); err != nil {
 		panic(string(out))
 	}
@@ -52,8 +54,15 @@ func TestMain(m *testing.M) {
 // cli runs virtbench and returns its exit status, stdout and stderr.
 func cli(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
+	return cliEnv(t, nil, args...)
+}
+
+// cliEnv runs virtbench with env added to the environment and returns its
+// exit status, stdout and stderr.
+func cliEnv(t *testing.T, env []string, args ...string) (int, string, string) {
+	t.Helper()
 	cmd := exec.Command(virtbench, args...)
-	cmd.Env = append(os.Environ(), "VIRTBENCH_CACHE="+t.TempDir())
+	cmd.Env = append(append(os.Environ(), "VIRTBENCH_CACHE="+t.TempDir()), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

@@ -15,6 +15,7 @@ import (
 
 	"virtbench/bench"
 	"virtbench/drivers/drivertest"
+	"virtbench/internal/ksm"
 	"virtbench/internal/required"
 	"virtbench/internal/results"
 	"virtbench/internal/tools"
@@ -170,6 +171,59 @@ func TestOneRunAtATime(t *testing.T) {
 	code, st1 := interrupt(t, first, out1, syscall.SIGINT)
 	if code != exitInterrupted || len(st1.SharedWith) != 1 || !strings.Contains(st1.SharedWith[0], out2) {
 		t.Errorf("first run: exit %d, shared with %v; want 130 and the concurrent run named", code, st1.SharedWith)
+	}
+}
+
+// TestHostWideAcrossRoots: runs under two state roots still see each
+// other (the one-run lock, shared_with) and share one hold of the host's
+// KSM settings: the first run's KSM stays on while the second ends, and
+// the settings are as found once both ended (the repro: the second run
+// was neither refused nor recorded, turned KSM off during the first's
+// trial, and the host was left with run=1).
+func TestHostWideAcrossRoots(t *testing.T) {
+	drivertest.RequiresRoot(t)
+	if err := ksm.Available(ksm.Dir); err != nil {
+		required.Skip(t, "ksm", err.Error())
+	}
+	before, err := ksm.Read(ksm.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ksm.Restore(ksm.Dir, before) }) // whatever the test did
+	rootA, rootB := []string{StateEnv + "=" + t.TempDir()}, []string{StateEnv + "=" + t.TempDir()}
+	long := writeScenario(t, "name: long\ndrivers: [native]\nworkloads: [idle]\nreps: 100000\nwarmup: 0\nsettle: 0s\noptions: {host.ksm: \"on\"}\n")
+	out1 := filepath.Join(t.TempDir(), "first")
+	first := exec.Command(virtbench, "run", long, "--out", out1, "--agent", privateAgent(t))
+	first.Env = append(os.Environ(), rootA...)
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { first.Process.Kill(); first.Wait() })
+	waitFor(t, time.Minute, "the first run's KSM hold", func() bool {
+		k, err := ksm.Read(ksm.Dir)
+		return err == nil && k.Run == 1 && lines(filepath.Join(out1, results.SamplesFile)) > 0
+	})
+	short := writeScenario(t, "name: short\ndrivers: [native]\nworkloads: [idle]\nreps: 1\nwarmup: 0\nsettle: 0s\noptions: {host.ksm: \"on\"}\n")
+	out2 := filepath.Join(t.TempDir(), "second")
+	code, _, stderr := cliEnv(t, rootB, "run", short, "--out", out2, "--agent", drivertest.Agent(t))
+	if code != exitUsage || !strings.Contains(stderr, out1) {
+		t.Errorf("second run under another root: exit %d, stderr %q; want refused naming %s", code, stderr, out1)
+	}
+	code, stdout, stderr := cliEnv(t, rootB, "run", short, "--out", out2, "--agent", drivertest.Agent(t), "--concurrent")
+	var st2 results.Status
+	results.ReadJSON(out2, results.StatusFile, &st2)
+	if code != exitOK || len(st2.SharedWith) != 1 || !strings.Contains(st2.SharedWith[0], out1) {
+		t.Errorf("--concurrent run under another root: exit %d, shared with %v\n%s\n%s", code, st2.SharedWith, stdout, stderr)
+	}
+	if k, err := ksm.Read(ksm.Dir); err != nil || k.Run != 1 {
+		t.Errorf("KSM after the second run ended: %+v, %v; want still on for the first", k, err)
+	}
+	code, st1 := interrupt(t, first, out1, syscall.SIGINT)
+	if code != exitInterrupted || len(st1.SharedWith) != 1 || !strings.Contains(st1.SharedWith[0], out2) {
+		t.Errorf("first run: exit %d, shared with %v; want 130 and the second run named", code, st1.SharedWith)
+	}
+	if k, err := ksm.Read(ksm.Dir); err != nil || k != before {
+		t.Errorf("KSM after both runs: %+v, %v; want as found, %+v", k, err, before)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"virtbench/drivers"
 	"virtbench/drivers/state"
 	"virtbench/internal/didyoumean"
+	"virtbench/internal/textsafe"
 	"virtbench/reports"
 	"virtbench/scenarios"
 )
@@ -95,24 +96,11 @@ func set(fs *flag.FlagSet, name string) bool {
 	return found
 }
 
-// activeRuns returns the other virtbench runs going on now (not list or
-// env, which claim a state directory without a run directory).
-func activeRuns() ([]state.Orphan, error) {
-	all, err := state.Active(stateRoot())
-	var runs []state.Orphan
-	for _, o := range all {
-		if o.Owner.RunDir != "" {
-			runs = append(runs, o)
-		}
-	}
-	return runs, err
+func describeRun(o state.Owner) string {
+	return fmt.Sprintf("PID %d writing %s", o.Pid, o.RunDir)
 }
 
-func describeRun(o state.Orphan) string {
-	return fmt.Sprintf("PID %d writing %s", o.Owner.Pid, o.Owner.RunDir)
-}
-
-func describeRuns(runs []state.Orphan) string {
+func describeRuns(runs []state.Owner) string {
 	var ds []string
 	for _, o := range runs {
 		ds = append(ds, describeRun(o))
@@ -257,17 +245,22 @@ type progress struct {
 
 // newProgress returns the progress writer for w: a terminal when w (an
 // *os.File, or the pipeWriter main wraps stderr in) has a descriptor that
-// is one.
+// is one. On a terminal it writes its own control sequences to what a
+// textsafe.Writer w wraps, and its lines made safe.
 func newProgress(w io.Writer) io.Writer {
 	f, ok := w.(interface{ Fd() uintptr })
-	return &progress{w: w, tty: ok && term.IsTerminal(int(f.Fd()))}
+	p := &progress{w: w, tty: ok && term.IsTerminal(int(f.Fd()))}
+	if u, ok := w.(interface{ Unwrap() io.Writer }); ok && p.tty {
+		p.w = u.Unwrap()
+	}
+	return p
 }
 
 func (p *progress) Write(b []byte) (int, error) {
 	if !p.tty {
 		return p.w.Write(b)
 	}
-	line := strings.TrimRight(string(b), "\n")
+	line := textsafe.Text(strings.TrimRight(string(b), "\n"))
 	if strings.HasPrefix(line, "[") {
 		fmt.Fprintf(p.w, "\r\033[K%s", line)
 	} else {

@@ -265,21 +265,26 @@ type workspace struct {
 	dir      string
 	store    *results.Store
 	stateDir string
-	others   []state.Orphan
+	others   []state.Owner
+	// unregister removes the run's host-wide record (state.RegisterRun).
+	unregister func()
 	// keepState keeps the state directory when the run's end could not
 	// be recorded: virtbench clean then finds it and marks the run.
 	keepState bool
 }
 
-// claimWorkspace checks for other runs and claims a run directory and a
-// state directory in one step. On error nothing is left claimed.
+// claimWorkspace checks for other runs on the host (whatever their state
+// roots: the host-wide registry, state.ActiveRuns) and claims a run
+// directory and a state directory in one step, under the host-wide lock.
+// On error nothing is left claimed.
 func claimWorkspace(dir string, concurrent bool, stderr io.Writer) (*workspace, int, error) {
-	unlock, err := state.LockRoot(stateRoot())
+	host := state.HostDir()
+	unlock, err := state.LockHost(host)
 	if err != nil {
 		return nil, exitFailures, err
 	}
 	defer unlock()
-	others, err := activeRuns()
+	others, err := state.ActiveRuns(host)
 	if err != nil {
 		return nil, exitFailures, err
 	}
@@ -296,17 +301,29 @@ func claimWorkspace(dir string, concurrent bool, stderr io.Writer) (*workspace, 
 		store.Close()
 		return nil, exitFailures, err
 	}
-	if err := state.Claim(stateDir, dir); err != nil {
+	fail := func(err error) (*workspace, int, error) {
 		store.Close()
 		os.RemoveAll(stateDir)
 		return nil, exitFailures, err
 	}
-	return &workspace{dir: dir, store: store, stateDir: stateDir, others: others}, exitOK, nil
+	if err := state.Claim(stateDir, dir); err != nil {
+		return fail(err)
+	}
+	self, err := state.Self()
+	if err != nil {
+		return fail(err)
+	}
+	unregister, err := state.RegisterRun(host, state.Owner{Process: self, RunDir: dir, StateDir: stateDir})
+	if err != nil {
+		return fail(err)
+	}
+	return &workspace{dir: dir, store: store, stateDir: stateDir, others: others, unregister: unregister}, exitOK, nil
 }
 
-// release removes the state directory, unless the run's end could not be
-// recorded.
+// release removes the run's host-wide record and its state directory,
+// unless the run's end could not be recorded.
 func (ws *workspace) release() {
+	ws.unregister()
 	if !ws.keepState {
 		os.RemoveAll(ws.stateDir)
 	}
@@ -328,7 +345,7 @@ func (ws *workspace) recordStart(ctx context.Context, sc *scenarios.Scenario, fs
 	status := results.Status{Scenario: sc.Name, Description: sc.Description, Args: os.Args[1:], PID: os.Getpid(), Started: time.Now().UTC(), State: results.StateRunning}
 	for _, o := range ws.others {
 		status.SharedWith = append(status.SharedWith, describeRun(o))
-		_ = state.NoteConcurrent(o.Dir, ws.dir)
+		_ = state.NoteConcurrent(o.StateDir, ws.dir)
 	}
 	if err := results.WriteJSON(ws.dir, results.EnvFile, prov); err != nil {
 		return status, err
@@ -372,7 +389,7 @@ func (ws *workspace) measure(ctx context.Context, sc *scenarios.Scenario, agent 
 func (ws *workspace) recordEnd(status *results.Status, outcome results.Outcome, runErr error, stdout, stderr io.Writer) (int, error) {
 	status.Finished, status.Outcome = time.Now().UTC(), outcome
 	for _, o := range state.ConcurrentNotes(ws.stateDir) {
-		status.SharedWith = append(status.SharedWith, describeRun(state.Orphan{Owner: o}))
+		status.SharedWith = append(status.SharedWith, describeRun(o))
 	}
 	code := exitOK
 	switch {

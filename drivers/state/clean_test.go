@@ -23,7 +23,8 @@ func fakeKnobs(t *testing.T, s ksm.Settings) string {
 }
 
 // TestCleanRestoresKSM: a killed run's hold on the host's KSM settings is
-// released by clean, which puts them back, merged pages unmerged first.
+// released by clean, which puts them back, merged pages unmerged first;
+// the killed run's host-wide record goes too.
 func TestCleanRestoresKSM(t *testing.T) {
 	saved := ksm.Settings{Run: 0, PagesToScan: 100, SleepMillisecs: 20}
 	knobs := fakeKnobs(t, saved)
@@ -37,12 +38,18 @@ func TestCleanRestoresKSM(t *testing.T) {
 	if err := writeJSON(filepath.Join(root, KSMHoldsFile), KSMHolds{Dir: knobs, Saved: saved, Holders: []Process{dead}}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := RegisterRun(root, Owner{Process: dead, RunDir: "/x"}); err != nil {
+		t.Fatal(err)
+	}
 	if err := ksm.Set(knobs, ksm.Settings{Run: 1, PagesToScan: 5000, SleepMillisecs: 10}); err != nil {
 		t.Fatal(err)
 	}
-	did, err := Clean(Orphan{Dir: run})
+	did, err := CleanHost(root)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(filepath.Join(root, runsDir)); len(left) != 0 {
+		t.Errorf("a dead run's record is left: %v", left)
 	}
 	if got, _ := ksm.Read(knobs); got != saved {
 		t.Errorf("KSM after clean %+v, want %+v", got, saved)
@@ -89,7 +96,7 @@ func TestKSMHolds(t *testing.T) {
 	if got, _ := ksm.Read(knobs); got != on {
 		t.Errorf("KSM after the first run ended %+v, want still %+v for the other", got, on)
 	}
-	if _, err := Clean(Orphan{Dir: filepath.Join(root, "run-gone")}); err != nil {
+	if _, err := CleanHost(root); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := ksm.Read(knobs); got != on {

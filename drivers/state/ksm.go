@@ -11,11 +11,11 @@ import (
 	"virtbench/internal/ksm"
 )
 
-// KSMHoldsFile, in the state root, records who holds the host's KSM
-// settings changed and what they were before the first holder changed
-// them: runs at once (virtbench run --concurrent) share one record, so
-// that the settings come back when the last holder lets go, not when the
-// first does.
+// KSMHoldsFile, in the host-wide directory (HostDir), records who holds
+// the host's KSM settings changed and what they were before the first
+// holder changed them: runs at once (virtbench run --concurrent), whatever
+// their state roots, share one record, so that the settings come back
+// when the last holder lets go, not when the first does.
 const KSMHoldsFile = "ksm-holds.json"
 
 // KSMHolds is the content of KSMHoldsFile.
@@ -28,16 +28,16 @@ type KSMHolds struct {
 	Holders []Process `json:"holders"`
 }
 
-// HoldKSM records that this process holds the host's KSM settings (in dir)
-// changed: the first holder records the settings it finds, later ones
-// (or a run after a holder that crashed) keep that record. It holds the
-// state root's lock meanwhile.
-func HoldKSM(root, dir string) error {
+// HoldKSM records, in the host-wide directory host, that this process
+// holds the host's KSM settings (in dir) changed: the first holder records
+// the settings it finds, later ones (or a run after a holder that crashed)
+// keep that record. It holds the host-wide lock meanwhile.
+func HoldKSM(host, dir string) error {
 	self, err := Self()
 	if err != nil {
 		return err
 	}
-	return withHolds(root, func(h *KSMHolds) error {
+	return withHolds(host, func(h *KSMHolds) error {
 		h.drop(self)
 		if len(h.Holders) == 0 && h.Dir == "" {
 			cur, err := ksm.Read(dir)
@@ -51,17 +51,17 @@ func HoldKSM(root, dir string) error {
 	})
 }
 
-// ReleaseKSM lets go of this process's hold (HoldKSM) and of any holder
-// that no longer runs; when no holder is left, it puts the recorded
-// settings back (ksm.Restore) and removes the record. It returns the
-// settings it put back, or nil when it left them. Clean calls it for
-// holders that crashed.
-func ReleaseKSM(root string) (restored *ksm.Settings, err error) {
+// ReleaseKSM lets go, in the host-wide directory host, of this process's
+// hold (HoldKSM) and of any holder that no longer runs; when no holder is
+// left, it puts the recorded settings back (ksm.Restore) and removes the
+// record. It returns the settings it put back, or nil when it left them.
+// virtbench clean calls it for holders that crashed, from any state root.
+func ReleaseKSM(host string) (restored *ksm.Settings, err error) {
 	self, err := Self()
 	if err != nil {
 		return nil, err
 	}
-	err = withHolds(root, func(h *KSMHolds) error {
+	err = withHolds(host, func(h *KSMHolds) error {
 		h.drop(self)
 		if len(h.Holders) > 0 || h.Dir == "" {
 			return nil
@@ -82,15 +82,15 @@ func (h *KSMHolds) drop(self Process) {
 	h.Holders = slices.DeleteFunc(h.Holders, func(p Process) bool { return !p.Alive() || p == self })
 }
 
-// withHolds runs fn on the state root's KSM holds under the root's lock,
+// withHolds runs fn on the host's KSM holds under the host-wide lock,
 // then writes them back, or removes the file when they are empty.
-func withHolds(root string, fn func(*KSMHolds) error) error {
-	unlock, err := LockRoot(root)
+func withHolds(host string, fn func(*KSMHolds) error) error {
+	unlock, err := LockHost(host)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	path := filepath.Join(root, KSMHoldsFile)
+	path := filepath.Join(host, KSMHoldsFile)
 	var h KSMHolds
 	b, err := os.ReadFile(path)
 	switch {

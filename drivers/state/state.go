@@ -68,6 +68,10 @@ type Owner struct {
 	Process
 	// RunDir is the run directory of the owning run, if any.
 	RunDir string `json:"run_dir,omitempty"`
+	// StateDir is the run's state directory, in a host-wide record of a
+	// run (RegisterRun): where another run notes that it shared the host
+	// (NoteConcurrent).
+	StateDir string `json:"state_dir,omitempty"`
 	// CgroupParents are the run's cgroup parents, OWN/virtbench.RUN in each
 	// hierarchy, whose every child is an instance's cgroup: clean removes
 	// them whether or not an instance recorded its own.
@@ -145,25 +149,6 @@ type Orphan struct {
 // Orphans returns the run state directories under root whose owner no
 // longer runs (or that never recorded one).
 func Orphans(root string) ([]Orphan, error) {
-	return scan(root, false)
-}
-
-// Active returns the run state directories under root whose owner still
-// runs, other than this process's: the runs going on now.
-func Active(root string) ([]Orphan, error) {
-	runs, err := scan(root, true)
-	var out []Orphan
-	for _, r := range runs {
-		if r.Owner.Pid != os.Getpid() {
-			out = append(out, r)
-		}
-	}
-	return out, err
-}
-
-// scan returns the state directories under root whose owner runs (live)
-// or does not.
-func scan(root string, live bool) ([]Orphan, error) {
 	if err := CheckRoot(root); err != nil {
 		return nil, err
 	}
@@ -188,7 +173,7 @@ func scan(root string, live bool) ([]Orphan, error) {
 				continue // being created right now
 			}
 		}
-		if alive == live {
+		if !alive {
 			out = append(out, Orphan{Dir: dir, Owner: o})
 		}
 	}
@@ -210,13 +195,6 @@ func Clean(o Orphan) ([]string, error) {
 	}
 	c.unmount(records)
 	c.removeCgroups(records, o.Owner.CgroupParents)
-	// The host's KSM settings, held by this run and maybe by others (see
-	// KSMHolds), come back once no holder runs.
-	if restored, err := ReleaseKSM(filepath.Dir(o.Dir)); err != nil {
-		c.errs = append(c.errs, err)
-	} else if k := restored; k != nil {
-		c.did = append(c.did, fmt.Sprintf("restored the host's KSM settings: run=%d pages_to_scan=%d sleep_millisecs=%d", k.Run, k.PagesToScan, k.SleepMillisecs))
-	}
 	return c.did, errors.Join(c.errs...)
 }
 

@@ -40,6 +40,16 @@ type Stats struct {
 	// pages); Sharing counts the pages mapped onto them: the pages saved.
 	Shared, Sharing int64
 	FullScans       int64
+	// Unshared and Volatile count the mergeable pages KSM scanned that
+	// are unique so far or change too often to merge: with Shared and
+	// Sharing, every page it has to scan.
+	Unshared, Volatile int64
+}
+
+// nothingToScan reports whether no process offers KSM a page: the kernel
+// then never completes a full scan (ksmd has no process to walk).
+func (s Stats) nothingToScan() bool {
+	return s.Shared+s.Sharing+s.Unshared+s.Volatile == 0
 }
 
 // Trial is the scan rate virtbench sets while instances start: fast
@@ -120,14 +130,20 @@ func ReadStats(dir string) (Stats, error) {
 	if s.Sharing, err = readInt(dir, "pages_sharing"); err != nil {
 		return s, err
 	}
-	s.FullScans, err = readInt(dir, "full_scans")
-	return s, err
+	if s.FullScans, err = readInt(dir, "full_scans"); err != nil {
+		return s, err
+	}
+	// Counters a kernel may lack; read as 0 then.
+	s.Unshared, _ = readInt(dir, "pages_unshared")
+	s.Volatile, _ = readInt(dir, "pages_volatile")
+	return s, nil
 }
 
 // Settle waits until merging settles: pages_sharing has grown by less than
-// 1% over the last window, after at least two full scans since the call,
-// or until limit passes. It returns the last counters and whether they
-// settled.
+// 1% over the last window, after at least two full scans since the call;
+// or no process offers KSM a page after a window (the kernel then
+// completes no scan, and there is nothing to merge); or until limit
+// passes. It returns the last counters and whether they settled.
 func Settle(ctx context.Context, dir string, window, limit time.Duration) (Stats, bool, error) {
 	start, err := ReadStats(dir)
 	if err != nil {
@@ -149,6 +165,9 @@ func Settle(ctx context.Context, dir string, window, limit time.Duration) (Stats
 		}
 		grew := cur.Sharing - prev.Sharing
 		if cur.FullScans >= start.FullScans+2 && float64(grew) <= 0.01*float64(max(prev.Sharing, 1)) {
+			return cur, true, nil
+		}
+		if cur.FullScans == start.FullScans && cur.nothingToScan() {
 			return cur, true, nil
 		}
 		if time.Now().After(deadline) {

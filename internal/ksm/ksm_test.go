@@ -57,3 +57,18 @@ func TestSettleLimit(t *testing.T) {
 		t.Errorf("Settle took %v past its limit", d)
 	}
 }
+
+// TestSettleNothingToMerge: with no process offering KSM a page, the
+// kernel completes no full scan; Settle says so after a window instead
+// of waiting out its limit (the repro waited the whole 60 s).
+func TestSettleNothingToMerge(t *testing.T) {
+	dir := knobs(t, map[string]int{"pages_shared": 0, "pages_sharing": 0, "pages_unshared": 0, "pages_volatile": 0, "full_scans": 7})
+	begin := time.Now()
+	_, settled, err := Settle(context.Background(), dir, 10*time.Millisecond, time.Minute)
+	if err != nil || !settled {
+		t.Errorf("Settle = %v, %v; want settled", settled, err)
+	}
+	if d := time.Since(begin); d > 30*time.Second {
+		t.Errorf("Settle took %v with nothing to merge", d)
+	}
+}

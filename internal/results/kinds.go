@@ -78,6 +78,11 @@ type Kind struct {
 	// Signed marks a metric whose values may be negative: a MemAvailable
 	// drop within the host's noise.
 	Signed bool
+	// Min is the least value the metric can physically take, where there
+	// is one (a start takes a microsecond at least, a process holds a page
+	// of memory at least): a sample below it is forged or broken, and
+	// refused (Sample.Check).
+	Min float64
 	// Doc says in one line what the metric is.
 	Doc string
 }
@@ -103,17 +108,25 @@ func densityKind(unit string, better Better, doc string) Kind {
 	return Kind{Family: FamilyDensity, Unit: unit, Better: better, Once: true, Doc: doc}
 }
 
+// The least a start and an instance's memory can physically be (Kind.Min):
+// no process starts within a microsecond, and a running one holds a page
+// (its stack) of its own at least.
+const (
+	MinStart  = 1e-6
+	MinMemory = 4096
+)
+
 // kinds declares the runner's own metrics. Workloads declare theirs
 // (DeclareWorkload), drivers theirs (Declare).
 var kinds = map[string]Kind{
-	MetricStartup:     startupKind("from the driver's first step for an instance to its READY on the host"),
+	MetricStartup:     {Family: FamilyStartup, Unit: "sec", Better: LowerIsBetter, Min: MinStart, Doc: "from the driver's first step for an instance to its READY on the host"},
 	MetricTeardown:    startupKind("from Stop to everything of the instance released"),
 	MetricGuestBoot:   startupKind("how long a VM's virtual CPU had run at READY: firmware, kernel and init"),
 	MetricGuestUptime: startupKind("a VM kernel's own uptime at READY, which misses the boot before its clock ticks"),
 
-	MetricRSS:         memoryKind("resident memory of the instance's host processes"),
-	MetricPSS:         memoryKind("proportional set size of the instance's host processes: shared pages divided among their users"),
-	MetricUSS:         memoryKind("memory only the instance's processes use"),
+	MetricRSS:         {Family: FamilyMemory, Unit: "B", Better: LowerIsBetter, Min: MinMemory, Doc: "resident memory of the instance's host processes"},
+	MetricPSS:         {Family: FamilyMemory, Unit: "B", Better: LowerIsBetter, Min: MinMemory, Doc: "proportional set size of the instance's host processes: shared pages divided among their users"},
+	MetricUSS:         {Family: FamilyMemory, Unit: "B", Better: LowerIsBetter, Min: MinMemory, Doc: "memory only the instance's processes use"},
 	MetricPSSAnon:     memoryKind("the anonymous part of the PSS: the instance's own memory, no file cache"),
 	MetricPSSOwn:      memoryKind("the instance's own memory: the anonymous and shmem (memfd, tmpfs) parts of its PSS; file pages, which instances share and the host holds once, left out"),
 	MetricCgroupMem:   memoryKind("the instance cgroup's memory usage without page cache"),

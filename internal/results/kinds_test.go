@@ -18,7 +18,7 @@ func TestKindOf(t *testing.T) {
 		want   Kind
 		speed  bool
 	}{
-		{MetricStartup, Kind{Family: FamilyStartup, Unit: "sec", Better: LowerIsBetter}, false},
+		{MetricStartup, Kind{Family: FamilyStartup, Unit: "sec", Better: LowerIsBetter, Min: MinStart}, false},
 		{PhaseMetricPrefix + "vmm", Kind{Family: FamilyStartup, Unit: "sec", Better: LowerIsBetter}, false},
 		{BootMetricPrefix + "kernel", Kind{Family: FamilyStartup, Unit: "sec", Better: LowerIsBetter}, false},
 		// A workload's result that improves is a speed; a VM's memory

@@ -7,7 +7,11 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"path/filepath"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"virtbench/internal/safefile"
 )
@@ -42,26 +46,63 @@ type Sample struct {
 // sums of values below it stay finite.
 const MaxValue = 1e18
 
-// Check reports what is impossible about a sample as measured: a value
-// that is not finite or beyond MaxValue, a negative duration or size (the
-// units sec and B, unless the metric is Signed), a unit other
+// MaxLabelValue bounds a label's value.
+const MaxLabelValue = 4096
+
+// Check reports what is impossible about a sample as measured: a name
+// that is not one (see ValidVariant; a label value with a control
+// character), a value that is not finite or beyond MaxValue, a negative
+// duration or size (the units sec and B, unless the metric is Signed), a
+// value below what its kind can physically be (Kind.Min), a unit other
 // than its metric's declared one (KindOf). A failed sample's value is
 // not checked.
 func (s Sample) Check() error {
-	if s.Metric == "" {
-		return errors.New("a sample without a metric")
+	if err := s.checkNames(); err != nil {
+		return err
 	}
 	if s.Failed() {
 		return nil
 	}
+	k := KindOf(s.Metric)
 	switch {
 	case math.IsNaN(s.Value) || math.Abs(s.Value) > MaxValue:
 		return fmt.Errorf("%s: value %g is beyond any measurement (at most %g)", s.Metric, s.Value, MaxValue)
-	case s.Value < 0 && (s.Unit == "sec" || s.Unit == "B") && !KindOf(s.Metric).Signed:
+	case s.Value < 0 && (s.Unit == "sec" || s.Unit == "B") && !k.Signed:
 		return fmt.Errorf("%s: a %s cannot be negative (%g %s)", s.Metric, map[string]string{"sec": "duration", "B": "size"}[s.Unit], s.Value, s.Unit)
+	case k.Min > 0 && s.Value < k.Min:
+		return fmt.Errorf("%s: %g %s is below what can be measured (at least %g %s)", s.Metric, s.Value, s.Unit, k.Min, k.Unit)
 	}
-	if k := KindOf(s.Metric); k.Unit != "" && s.Unit != k.Unit {
+	if k.Unit != "" && s.Unit != k.Unit {
 		return fmt.Errorf("%s: unit %q, declared %q", s.Metric, s.Unit, k.Unit)
+	}
+	return nil
+}
+
+// checkNames refuses a sample whose names are not names.
+func (s Sample) checkNames() error {
+	switch {
+	case s.Metric == "":
+		return errors.New("a sample without a metric")
+	case !metricName.MatchString(s.Metric):
+		return fmt.Errorf("metric %q is not a metric's name (A-Z a-z 0-9 _ . : -)", s.Metric)
+	case !variantName.MatchString(s.Driver):
+		return fmt.Errorf("%s: variant %q is not a variant's name (a-z 0-9 _ -)", s.Metric, s.Driver)
+	case s.Workload != "" && !variantName.MatchString(s.Workload):
+		return fmt.Errorf("%s: workload %q is not a workload's name (a-z 0-9 _ -)", s.Metric, s.Workload)
+	case !instanceName.MatchString(s.Instance):
+		return fmt.Errorf("%s: instance %q is not an instance's name", s.Metric, s.Instance)
+	case !unitName.MatchString(s.Unit):
+		return fmt.Errorf("%s: unit %q is not a unit", s.Metric, s.Unit)
+	case s.Instances < 0:
+		return fmt.Errorf("%s: negative instances (%d)", s.Metric, s.Instances)
+	}
+	for k, v := range s.Labels {
+		if !labelKey.MatchString(k) {
+			return fmt.Errorf("%s: label %q is not a label's key (a-z 0-9 _)", s.Metric, k)
+		}
+		if len(v) > MaxLabelValue || strings.ContainsFunc(v, func(r rune) bool { return unicode.IsControl(r) || r == utf8.RuneError }) {
+			return fmt.Errorf("%s: label %s: a value with a control character, or longer than %d bytes", s.Metric, k, MaxLabelValue)
+		}
 	}
 	return nil
 }
@@ -174,6 +215,34 @@ const (
 	MetricWritableAllocated = "writable_allocated"
 )
 
+// runName names a run by its mark in errors.
+func runName(mark string) string {
+	if mark == "no run mark" {
+		return "no marked run"
+	}
+	return "run " + mark
+}
+
+// JSONError says what is wrong with a JSON document without quoting any
+// of it: where it is not JSON, or which field holds the wrong type. A
+// record may be a link planted to a secret file; its bytes stay out of
+// messages.
+func JSONError(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Errorf("not valid JSON (at byte %d)", syn.Offset)
+	case errors.As(err, &typ) && typ.Field != "":
+		return fmt.Errorf("field %s: a JSON value of the wrong type (want %s)", typ.Field, typ.Type)
+	case errors.As(err, &typ):
+		return fmt.Errorf("a JSON value of the wrong type (want %s)", typ.Type)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errors.New("not valid JSON (it ends early)")
+	}
+	return errors.New("not valid JSON")
+}
+
 // ErrTornLine is returned, with the samples before it, when the last
 // line of a samples file is incomplete: its writer was killed mid-write.
 var ErrTornLine = errors.New("results: the last line is incomplete (the run was killed while writing it) and was dropped")
@@ -181,8 +250,11 @@ var ErrTornLine = errors.New("results: the last line is incomplete (the run was 
 // ReadSamples reads a samples.jsonl file. A torn last line is dropped and
 // reported as ErrTornLine (wrapped, naming the line) alongside the samples
 // before it; any other bad line is an error naming it.
+//
+// The file is opened without following a link (safefile.OpenIn, in the
+// directory path names).
 func ReadSamples(path string) ([]Sample, error) {
-	f, err := safefile.Open(path)
+	f, err := safefile.OpenIn(filepath.Dir(path), filepath.Base(path))
 	if err != nil {
 		return nil, fmt.Errorf("results: %w", err)
 	}
@@ -210,18 +282,24 @@ func DecodeSamples(r io.Reader, name string) ([]Sample, error) {
 		}
 		var s Sample
 		if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
-			pending = fmt.Errorf("results: %s:%d: %w", name, line, err)
+			pending = fmt.Errorf("results: %s:%d: %w", name, line, JSONError(err))
 			continue
 		}
 		if err := s.Check(); err != nil {
 			return nil, fmt.Errorf("results: %s:%d: %w", name, line, err)
 		}
+		// Every sample carries its run's mark (a store writes it), or none
+		// does (a run of a virtbench from before marks): samples with and
+		// without one were joined from two files.
+		mark := s.Run
+		if mark == "" {
+			mark = "no run mark"
+		}
 		switch {
-		case s.Run == "":
-		case run == "":
-			run, runLine = s.Run, line
-		case s.Run != run:
-			return nil, fmt.Errorf("results: %s:%d: a sample of run %s, but line %d began run %s: the samples of two runs were joined", name, line, s.Run, runLine, run)
+		case runLine == 0:
+			run, runLine = mark, line
+		case mark != run:
+			return nil, fmt.Errorf("results: %s:%d: a sample of %s, but line %d began %s: the samples of two runs were joined", name, line, runName(mark), runLine, runName(run))
 		}
 		out = append(out, s)
 	}

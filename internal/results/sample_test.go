@@ -18,8 +18,16 @@ func TestDecodeSamplesChecks(t *testing.T) {
 	}{
 		{"ordinary", ok + line("pss", "B", "1048576", "a"), ""},
 		{"a MemAvailable drop below zero is noise, not impossible", ok + line("host_mem_drop", "B", "-4096", "a"), ""},
-		{"a failed sample's value is not checked", ok + `{"metric":"startup","unit":"sec","value":-1,"error":"start: boom","run":"a"}` + "\n", ""},
-		{"samples without a run mark (older runs)", line("startup", "sec", "1", ""), ""},
+		{"a failed sample's value is not checked", ok + `{"driver":"native","metric":"startup","unit":"sec","value":-1,"error":"start: boom","run":"a"}` + "\n", ""},
+		{"samples without a run mark (older runs)", line("startup", "sec", "1", "") + line("startup", "sec", "1", ""), ""},
+		{"marked after unmarked", line("startup", "sec", "1", "") + ok, "x:2: a sample of run a, but line 1 began no marked run"},
+		{"unmarked after marked", ok + line("startup", "sec", "1", ""), "x:2: a sample of no marked run, but line 1 began run a"},
+		{"a start below a microsecond", line("startup", "sec", "1e-9", "a"), "x:1: startup: 1e-09 sec is below what can be measured"},
+		{"a PSS below a page", ok + line("pss", "B", "0.05", "a"), "x:2: pss: 0.05 B is below what can be measured (at least 4096 B)"},
+		{"a variant with a terminal escape", strings.Replace(ok, `"native"`, `"nat\u001b]0;x\u0007"`, 1), "is not a variant's name"},
+		{"a metric with a newline", line(`zz\nBenchmarkX`, "sec", "1", "a"), "is not a metric's name"},
+		{"a label with a control character", `{"driver":"qemu","metric":"startup","unit":"sec","value":1,"labels":{"guest_kernel":"6.1\u001b[2J"}}` + "\n", "label guest_kernel: a value with a control character"},
+		{"not JSON", ok + "{\"driver\": root:SECRET\n" + ok, "x:2: not valid JSON (at byte 12)"},
 		{"negative duration", ok + line("startup", "sec", "-5", "a"), "x:2: startup: a duration cannot be negative (-5 sec)"},
 		{"negative size", line("pss", "B", "-1", "a"), "x:1: pss: a size cannot be negative"},
 		{"beyond any measurement", ok + ok + line("startup", "sec", "1e308", "a"), "x:3: startup: value 1e+308 is beyond any measurement"},
@@ -34,8 +42,8 @@ func TestDecodeSamplesChecks(t *testing.T) {
 			}
 			continue
 		}
-		if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-			t.Errorf("%s: DecodeSamples error = %v, want %q", tt.name, err, tt.wantErr)
+		if err == nil || !strings.Contains(err.Error(), tt.wantErr) || strings.Contains(err.Error(), "SECRET") {
+			t.Errorf("%s: DecodeSamples error = %v, want %q and nothing of the line's content", tt.name, err, tt.wantErr)
 		}
 	}
 }

@@ -201,14 +201,15 @@ const (
 const MaxJSONBytes = 16 << 20
 
 // ReadJSON reads name in dir into v. It reads a regular file of at most
-// MaxJSONBytes only (see safefile).
+// MaxJSONBytes only, reached through no link (safefile.OpenIn), and its
+// errors quote nothing of it (JSONError).
 func ReadJSON(dir, name string, v any) error {
-	b, err := safefile.ReadFile(filepath.Join(dir, name), MaxJSONBytes)
+	b, err := safefile.ReadFileIn(dir, name, MaxJSONBytes)
 	if err != nil {
 		return fmt.Errorf("results: %w", err)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("results: %s: %w", filepath.Join(dir, name), err)
+		return fmt.Errorf("results: %s: %w", filepath.Join(dir, name), JSONError(err))
 	}
 	return nil
 }
