@@ -25,8 +25,8 @@ type hostKSM struct {
 	dir     string        // ksm.Dir, or a fake in tests
 	hostDir string        // state.HostDir(), or a test's
 	window  time.Duration // see Runner.KSMWindow
-	held     bool
-	on       time.Time // when the fast scan last began
+	held    bool
+	on      time.Time // when the fast scan last began
 }
 
 // enable holds the host's settings (once) and turns merging on at the

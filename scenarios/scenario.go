@@ -173,7 +173,6 @@ const (
 	MaxRunDuration = 30 * 24 * time.Hour
 )
 
-
 // Error is a problem in a scenario file.
 type Error struct {
 	File string
