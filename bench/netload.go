@@ -89,66 +89,66 @@ func oneConn(ctx context.Context, dial func(context.Context) (net.Conn, error)) 
 
 // loadNet measures the http workload of one instance over its network path
 // and records throughput and latency. Instances without a path are skipped.
-func (t *trial) loadNet(ctx context.Context, st *started) {
+// It reports whether the load failed (a failed sample says why).
+func (t *trial) loadNet(ctx context.Context, st *started) (failed bool) {
 	if load, ok := hostload.For(t.w.Name); ok {
-		t.loadTool(ctx, st, load)
-		return
+		return t.loadTool(ctx, st, load)
 	}
 	dialer, ok := st.inst.(drivers.Dialer)
 	if !ok {
-		return
+		return false
 	}
 	_, port, err := net.SplitHostPort(st.ready.Guest.Addr)
 	if err != nil {
 		t.record(results.Sample{Instance: st.id, Metric: results.MetricNetRPS, Unit: "op/s", Error: "READY has no listen address: " + st.ready.Guest.Addr})
-		return
+		return true
 	}
 	dial := func(ctx context.Context) (net.Conn, error) { return dialer.Dial(ctx, port) }
 	if c, err := dial(ctx); errors.Is(err, drivers.ErrNotApplicable) {
-		return
+		return false
 	} else if err == nil {
 		c.Close()
 	}
 	n, lat, err := httpLoad(ctx, dial, NetConns, NetDuration)
 	if err != nil {
 		t.record(results.Sample{Instance: st.id, Metric: results.MetricNetRPS, Unit: "op/s", Error: err.Error()})
-		return
+		return true
 	}
 	slices.Sort(lat)
 	t.record(results.Sample{Instance: st.id, Metric: results.MetricNetRPS, Unit: "op/s", Value: float64(n) / NetDuration.Seconds()})
 	t.record(results.Sample{Instance: st.id, Metric: results.MetricNetP50, Unit: "sec", Value: lat[len(lat)/2].Seconds()})
 	t.record(results.Sample{Instance: st.id, Metric: results.MetricNetP99, Unit: "sec", Value: lat[len(lat)*99/100].Seconds()})
+	return false
 }
 
 // loadTool drives a tool's load (package hostload) at a server workload of
 // one instance and records the workload's host measures. An instance the
-// host has no network path to gets a failed sample that says so.
-func (t *trial) loadTool(ctx context.Context, st *started, load hostload.Load) {
+// host has no network path to gets a failed sample that says so. It
+// reports whether the load failed.
+func (t *trial) loadTool(ctx context.Context, st *started, load hostload.Load) (failed bool) {
 	w, _ := guest.Lookup(t.w.Name)
-	fail := func(why string) {
+	fail := func(why string) bool {
 		m := w.HostMeasures[0]
 		t.record(results.Sample{Instance: st.id, Metric: m.Name, Unit: m.Unit, Error: why})
+		return true
 	}
 	_, port, err := net.SplitHostPort(st.ready.Guest.Addr)
 	if err != nil {
-		fail("READY has no listen address: " + st.ready.Guest.Addr)
-		return
+		return fail("READY has no listen address: " + st.ready.Guest.Addr)
 	}
 	pr, ok := st.inst.(drivers.PeerRunner)
 	if !ok {
-		fail(fmt.Sprintf("%s gives host programs no network path to its instances", t.d.Name()))
-		return
+		return fail(fmt.Sprintf("%s gives host programs no network path to its instances", t.d.Name()))
 	}
 	vs, err := load(ctx, pr, port)
 	if errors.Is(err, drivers.ErrNotApplicable) {
-		fail("the instance has no network path from the host (its driver's network option is none; veth or tap gives it one)")
-		return
+		return fail("the instance has no network path from the host (its driver's network option is none; veth or tap gives it one)")
 	}
 	if err != nil {
-		fail(err.Error())
-		return
+		return fail(err.Error())
 	}
 	for _, v := range vs {
 		t.record(results.Sample{Instance: st.id, Metric: v.Name, Unit: v.Unit, Value: v.Value})
 	}
+	return false
 }

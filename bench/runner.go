@@ -152,6 +152,9 @@ func (r *Runner) prepareVariants(ctx context.Context, out *results.Outcome) ([]v
 			r.progress("skip %s: %v", name, err)
 			continue
 		}
+		if v = r.leaveOutKnownFailures(name, v, d, out); v.Workloads != nil && len(v.Workloads) == 0 {
+			continue // every workload left out, each with its reason
+		}
 		vs = append(vs, variant{name, v, d})
 		out.DriverKinds[name] = info.Kind
 		// The first plain process is the baseline the others are set against.
@@ -162,6 +165,35 @@ func (r *Runner) prepareVariants(ctx context.Context, out *results.Outcome) ([]v
 		}
 	}
 	return vs, nil
+}
+
+// leaveOutKnownFailures returns v without the workloads its driver is
+// known to fail on this host (drivers.KnownFailer), each recorded as
+// skipped with the reason and said once; v itself where none is. An
+// empty, non-nil Workloads says that none is left.
+func (r *Runner) leaveOutKnownFailures(name string, v scenarios.Variant, d drivers.Driver, out *results.Outcome) scenarios.Variant {
+	kf, ok := d.(drivers.KnownFailer)
+	if !ok {
+		return v
+	}
+	runs, left := []string{}, false
+	for _, w := range r.Scenario.Workloads {
+		if !v.Runs(w.Name) {
+			continue
+		}
+		if why := kf.KnownFailure(w.Name); why != "" {
+			key := name + " " + w.Name
+			out.Skipped[key] = "left out, known to fail on this host: " + why
+			r.progress("skip %s: %s", key, out.Skipped[key])
+			left = true
+			continue
+		}
+		runs = append(runs, w.Name)
+	}
+	if left {
+		v.Workloads = runs
+	}
+	return v
 }
 
 // runDensity runs the density sweep of every variant and workload.
@@ -610,12 +642,51 @@ func (t *trial) memBefore(ctx context.Context) int64 {
 }
 
 // loadAll drives the host's load at every instance that started.
+//
+// A load that fails may have failed because its server died: the
+// instance is then given ExitGrace to show its exit, so that the next
+// step excludes the trial for it rather than count a broken server as
+// measured.
 func (t *trial) loadAll(ctx context.Context, insts []*started) {
 	for _, st := range insts {
-		if st.err == nil {
-			t.loadNet(ctx, st)
+		if st.err != nil {
+			continue
+		}
+		lctx, stop := whileRunning(ctx, st)
+		failed := t.loadNet(lctx, st)
+		stop()
+		if ex, ok := st.inst.(drivers.Exiter); ok && failed {
+			select {
+			case <-ex.Exited():
+			case <-time.After(ExitGrace):
+			case <-ctx.Done():
+			}
 		}
 	}
+}
+
+// ExitGrace is how long an instance whose load failed is given to show
+// that its server died: the agent exits within moments of its server.
+const ExitGrace = 2 * time.Second
+
+// whileRunning returns a context that ends with ctx or when st's instance
+// exits (drivers.Exiter): a load generator that would wait for a server
+// that is gone (redis-benchmark spins until its bound) stops with it, and
+// the trial is excluded for the exit.
+func whileRunning(ctx context.Context, st *started) (context.Context, func()) {
+	ex, ok := st.inst.(drivers.Exiter)
+	if !ok {
+		return ctx, func() {}
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-ex.Exited():
+			cancel()
+		case <-lctx.Done():
+		}
+	}()
+	return lctx, cancel
 }
 
 // collectAll collects every started instance's results, at once.

@@ -180,6 +180,17 @@ type Measure struct {
 	Value        float64
 }
 
+// KnownFailer is implemented by drivers that, on this host, are known to
+// fail a workload for a reason outside virtbench (a runtime release with
+// a defect): KnownFailure says why, or "" for a workload it runs. The
+// runner leaves such a workload out of the variant's plan, saying why
+// once and recording it in run.json, so that a failure of a run means
+// something went wrong; the conformance suite asserts that it still fails,
+// so that a fixed runtime is noticed.
+type KnownFailer interface {
+	KnownFailure(workload string) string
+}
+
 // ArgChecker is implemented by drivers that carry the agent's arguments
 // where their bytes or length are limited (a kernel command line):
 // CheckArgs says why args (the workload and its flags) cannot reach the

@@ -19,5 +19,5 @@ func TestVethNetwork(t *testing.T) {
 // over the veth.
 func TestTools(t *testing.T) {
 	drivertest.RequiresRoot(t)
-	drivertest.CheckTools(t, factory, drivertest.NewEnv(t, drivertest.Options{Options: map[string]string{"network": "veth"}}), nil)
+	drivertest.CheckTools(t, factory, drivertest.NewEnv(t, drivertest.Options{Options: map[string]string{"network": "veth"}}))
 }

@@ -84,5 +84,5 @@ func TestVethNetwork(t *testing.T) {
 // the veth.
 func TestTools(t *testing.T) {
 	drivertest.RequiresRoot(t)
-	drivertest.CheckTools(t, factory, drivertest.NewEnv(t, drivertest.Options{Options: map[string]string{"network": "veth"}}), nil)
+	drivertest.CheckTools(t, factory, drivertest.NewEnv(t, drivertest.Options{Options: map[string]string{"network": "veth"}}))
 }

@@ -611,11 +611,20 @@ func HostLinks(t *testing.T) string {
 // driver must: fio inside the instance, with results; each server
 // (iperf3, Redis, nginx) until ready, then its load from the host
 // (package hostload) over the instance's network path, with results. A
-// host without the tools skips, naming the packages to install. known
-// names the workloads the driver is known to fail, with why: their load
-// must still fail, so that a fixed runtime is noticed.
-func CheckTools(t *testing.T, factory drivers.Factory, env drivers.Env, known map[string]string) {
+// host without the tools skips, naming the packages to install. A
+// workload the driver says it is known to fail on this host
+// (drivers.KnownFailer) must still fail, so that a fixed runtime is
+// noticed.
+func CheckTools(t *testing.T, factory drivers.Factory, env drivers.Env) {
 	t.Helper()
+	d, err := factory(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := func(string) string { return "" }
+	if kf, ok := d.(drivers.KnownFailer); ok {
+		known = kf.KnownFailure
+	}
 	for _, name := range []string{guest.FIOWorkload, guest.IPerf3Workload, guest.RedisWorkload, guest.NginxWorkload} {
 		t.Run(name, func(t *testing.T) {
 			w, _ := guest.Lookup(name)
@@ -643,7 +652,7 @@ func CheckTools(t *testing.T, factory drivers.Factory, env drivers.Env, known ma
 				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 				defer cancel()
 				got, err = load(ctx, pr, port)
-				if why, ok := known[name]; ok {
+				if why := known(name); why != "" {
 					if err == nil {
 						t.Fatalf("%s load succeeded: %v; it was known to fail (%s): drop it from the known failures", name, got, why)
 					}

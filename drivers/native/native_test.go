@@ -26,5 +26,5 @@ func TestTools(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	drivertest.CheckTools(t, info.Factory, drivertest.NewEnv(t, drivertest.Options{}), nil)
+	drivertest.CheckTools(t, info.Factory, drivertest.NewEnv(t, drivertest.Options{}))
 }

@@ -312,7 +312,7 @@ func TestTools(t *testing.T) {
 			if devices == "emulated" {
 				opts["machine"] = "pc"
 			}
-			drivertest.CheckTools(t, factory, drivertest.NewEnv(t, drivertest.Options{Options: opts}), nil)
+			drivertest.CheckTools(t, factory, drivertest.NewEnv(t, drivertest.Options{Options: opts}))
 		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"virtbench/drivers"
 	"virtbench/drivers/drivertest"
 	"virtbench/drivers/wine"
+	"virtbench/guest"
 	"virtbench/guest/win32"
 	"virtbench/images"
 )
@@ -87,6 +89,44 @@ func TestSHA256(t *testing.T) {
 		want := hex.EncodeToString(sum[:])
 		if got := strings.Fields(lines[i]); len(got) != 2 || got[0] != want || got[1] != want {
 			t.Errorf("SHA-256 of %d bytes: agent %q (extensions, generic), Go %s", n, got, want)
+		}
+	}
+}
+
+// TestFlagsAsGo: the Windows agent takes and refuses the flags the Go
+// agent does (the repro: idle -- passed the scenario's check, which the
+// Go agent's flags make, and the Windows agent refused it).
+func TestFlagsAsGo(t *testing.T) {
+	env := drivertest.NewEnv(t, drivertest.Options{})
+	drivertest.Check(t, wine.New(env))
+	exe := env.Agent + ".exe"
+	if err := images.BuildWinAgent(exe, win32.Source); err != nil {
+		t.Fatal(err)
+	}
+	prefix := filepath.Join(t.TempDir(), "prefix")
+	wineEnv := []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "WINEPREFIX=" + prefix, "WINEDEBUG=-all", "WINEDLLOVERRIDES=mscoree,mshtml=,winemenubuilder.exe=d"}
+	defer func() {
+		stop := exec.Command(wine.WineServer, "-k")
+		stop.Env = wineEnv
+		stop.Run()
+	}()
+	// crash exits with -code without READY: an exit of 3 is flags taken,
+	// 2 flags refused.
+	for _, args := range [][]string{
+		{"crash", "-code", "3"}, {"crash", "--code=3"}, {"crash", "-code", "3", "--"},
+		{"crash", "-code", "3", "--", "x"}, {"crash", "--", "-code", "3"}, {"crash", "-nope", "1"}, {"crash", "x"},
+	} {
+		_, _, goErr := guest.Prepare(args)
+		cmd := exec.Command(wine.Wine, append([]string{exe}, args...)...)
+		cmd.Env = wineEnv
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatal(err)
+		}
+		code := cmd.ProcessState.ExitCode()
+		if took := code == 3; took != (goErr == nil) || !took && code != 2 {
+			t.Errorf("%q: the Windows agent exits %d, the Go agent's flags say %v", args, code, goErr)
 		}
 	}
 }

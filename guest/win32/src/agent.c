@@ -121,7 +121,8 @@ static double now(void) {
 }
 
 /* Flags, as the Go agent's flag package reads them: -name value or
- * -name=value (one or two dashes). */
+ * -name=value (one or two dashes); "--" ends them, and, as in the Go
+ * agent, nothing may follow. */
 struct flag {
 	const char *name;
 	const char *value; /* the default, then what was given */
@@ -131,6 +132,13 @@ static void parse_flags(int argc, char **argv, struct flag *flags, int nflags) {
 	char msg[512];
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
+		if (strcmp(a, "--") == 0) {
+			if (i + 1 < argc) {
+				snprintf(msg, sizeof msg, "unexpected argument %s", argv[i + 1]);
+				fail(2, msg);
+			}
+			return;
+		}
 		if (a[0] != '-') {
 			snprintf(msg, sizeof msg, "unexpected argument %s", a);
 			fail(2, msg);
