@@ -105,14 +105,14 @@ func families(r *Run, a *Analysis, at *int64) ([]*dto.MetricFamily, error) {
 			return strings.TrimSuffix(metricPrefix+promName(s.Metric)+part+"_"+unit.name, "_")
 		}
 		kind := results.KindOf(s.Metric)
+		for _, part := range []string{"", "_ci95_low", "_ci95_high", "_median", "_min", "_max"} {
+			if m, ok := owner[name(part)]; ok && m != s.Metric {
+				return nil, fmt.Errorf("reports: exposition: metrics %q and %q would both be written as %s: rename one", m, s.Metric, name(part))
+			}
+			owner[name(part)] = s.Metric
+		}
 		fs := byName[name("")]
 		if fs == nil {
-			for _, part := range []string{"", "_ci95_low", "_ci95_high", "_median", "_min", "_max"} {
-				if m, ok := owner[name(part)]; ok && m != s.Metric {
-					return nil, fmt.Errorf("reports: exposition: metrics %q and %q would both be written as %s: rename one", m, s.Metric, name(part))
-				}
-				owner[name(part)] = s.Metric
-			}
 			fs = []*dto.MetricFamily{
 				family(name("_ci95_low"), "lower bound of the 95% confidence interval of the median: "+kind.Doc, unit.name, dto.MetricType_GAUGE),
 				family(name("_ci95_high"), "upper bound of the 95% confidence interval of the median: "+kind.Doc, unit.name, dto.MetricType_GAUGE),

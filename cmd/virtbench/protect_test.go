@@ -423,8 +423,8 @@ func TestReportRefusesImpossible(t *testing.T) {
 	if err := os.Symlink("/dev/zero", env); err != nil {
 		t.Fatal(err)
 	}
-	if code, _, stderr := cli(t, "report", a); code != exitUsage || !strings.Contains(stderr, "not a regular file: a device") {
-		t.Errorf("env.json linked to /dev/zero: exit %d, stderr %q; want exit 2, not a regular file", code, stderr)
+	if code, _, stderr := cli(t, "report", a); code != exitUsage || !strings.Contains(stderr, "env.json: a symbolic link") {
+		t.Errorf("env.json linked to /dev/zero: exit %d, stderr %q; want exit 2, a link refused", code, stderr)
 	}
 }
 
@@ -532,5 +532,71 @@ func TestMissingTool(t *testing.T) {
 	}
 	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the refused run created %s", out)
+	}
+}
+
+// copyQuick copies the saved quick run (reports/testdata/quick) to a new
+// directory, with each file changed by edit[name] where given.
+func copyQuick(t *testing.T, edit map[string]func(string) string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "run")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{results.SamplesFile, results.EnvFile, results.StatusFile} {
+		b, err := os.ReadFile(filepath.Join("../../reports/testdata/quick", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(b)
+		if e := edit[f]; e != nil {
+			s = e(s)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestReportHostile: a run directory written to harm whoever reports it
+// (its host's name and CPU with terminal escapes, a variant name with
+// one, metric names that collide in Prometheus) cannot reach the
+// terminal or pass as valid metrics; a run still being written says so.
+func TestReportHostile(t *testing.T) {
+	const esc = `\u001b]0;pwned\u0007\u001b[2J`
+	dir := copyQuick(t, map[string]func(string) string{
+		results.EnvFile: func(s string) string {
+			return strings.Replace(strings.Replace(s, `"hostname": "`, `"hostname": "`+esc, 1), `"cpu_model": "`, `"cpu_model": "`+esc, 1)
+		},
+		results.StatusFile: func(s string) string { return strings.Replace(s, `"state": "completed"`, `"state": "running"`, 1) },
+	})
+	code, stdout, stderr := cli(t, "report", dir, "--format", "text", "-v")
+	if code != exitOK || strings.ContainsAny(stdout+stderr, "\x1b\x07") {
+		t.Errorf("report --format text: exit %d, a control character printed:\n%q\n%q", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "the run is unfinished") || !strings.Contains(stderr, "the run is unfinished") {
+		t.Errorf("report of a running run does not say it is unfinished:\n%s\n%s", stdout, stderr)
+	}
+	code, stdout, _ = cli(t, "report", dir, "--format", "prometheus")
+	if code != exitOK || strings.ContainsAny(stdout, "\x1b\x07") {
+		t.Errorf("report --format prometheus: exit %d, or a control character in a label", code)
+	}
+
+	bad := copyQuick(t, map[string]func(string) string{
+		results.SamplesFile: func(s string) string { return strings.Replace(s, `"driver":"native"`, `"driver":"nat`+esc+`"`, 1) },
+	})
+	if code, _, stderr := cli(t, "report", bad); code != exitUsage || !strings.Contains(stderr, "is not a variant's name") || strings.ContainsAny(stderr, "\x1b\x07") {
+		t.Errorf("a variant named with an escape: exit %d, stderr %q; want exit 2 naming the line, escaped", code, stderr)
+	}
+
+	collide := copyQuick(t, map[string]func(string) string{
+		results.SamplesFile: func(s string) string {
+			line := `{"time":"2026-12-01T10:35:41Z","driver":"native","workload":"idle","instances":1,"rep":0,"metric":"%s","unit":"sec","value":1,"run":"c988c82235c86563"}` + "\n"
+			return s + fmt.Sprintf(line, "zz.a") + fmt.Sprintf(line, "zz_a")
+		},
+	})
+	if code, _, stderr := cli(t, "report", collide, "--format", "prometheus"); code == exitOK || !strings.Contains(stderr, `metrics "zz.a" and "zz_a" would both be written as virtbench_zz_a_seconds`) {
+		t.Errorf("colliding metric names: exit %d, stderr %q; want a failure naming both", code, stderr)
 	}
 }

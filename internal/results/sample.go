@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -215,6 +216,50 @@ const (
 	MetricWritableAllocated = "writable_allocated"
 )
 
+// interner keeps one copy of each string and label set DecodeSamples
+// reads.
+type interner struct {
+	strings map[string]string
+	labels  map[string]map[string]string
+}
+
+func (in interner) string(s string) string {
+	if v, ok := in.strings[s]; ok {
+		return v
+	}
+	in.strings[s] = s
+	return s
+}
+
+// sample makes s share the names and labels read before. Shared label
+// maps are read, never written, by whoever reads the samples.
+func (in interner) sample(s *Sample) {
+	for _, p := range []*string{&s.Driver, &s.Workload, &s.Instance, &s.Metric, &s.Unit, &s.Run} {
+		*p = in.string(*p)
+	}
+	if len(s.Labels) == 0 {
+		s.Labels = nil
+		return
+	}
+	keys := make([]string, 0, len(s.Labels))
+	for k := range s.Labels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(k)
+		b.WriteByte(0)
+		b.WriteString(s.Labels[k])
+		b.WriteByte(0)
+	}
+	if m, ok := in.labels[b.String()]; ok {
+		s.Labels = m
+		return
+	}
+	in.labels[b.String()] = s.Labels
+}
+
 // runName names a run by its mark in errors.
 func runName(mark string) string {
 	if mark == "no run mark" {
@@ -266,8 +311,13 @@ func ReadSamples(path string) ([]Sample, error) {
 // Each sample must pass Check, and all must be of one run (Sample.Run);
 // an error names the first line that is not. See ReadSamples for a torn
 // last line.
+//
+// Samples repeat their names and labels: each distinct string and label
+// set is kept once (interner), so that a run's samples take a fraction of
+// the memory their file does.
 func DecodeSamples(r io.Reader, name string) ([]Sample, error) {
 	var out []Sample
+	in := interner{strings: map[string]string{}, labels: map[string]map[string]string{}}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	line, run, runLine := 0, "", 0
@@ -288,6 +338,7 @@ func DecodeSamples(r io.Reader, name string) ([]Sample, error) {
 		if err := s.Check(); err != nil {
 			return nil, fmt.Errorf("results: %s:%d: %w", name, line, err)
 		}
+		in.sample(&s)
 		// Every sample carries its run's mark (a store writes it), or none
 		// does (a run of a virtbench from before marks): samples with and
 		// without one were joined from two files.
