@@ -43,7 +43,7 @@ func BenchmarkStoreAdd(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	smp := results.Sample{Time: time.Now(), Driver: "container", Workload: "idle", Instances: 1000, Instance: "container-idle-dens-i999", Metric: results.MetricPSS, Unit: "B", Value: 917504}
+	smp := results.Sample{Time: time.Now(), Variant: "container", Workload: "idle", Instances: 1000, Instance: "container-idle-dens-i999", Metric: results.MetricPSS, Unit: "B", Value: 917504}
 	b.ReportAllocs()
 	for range b.N {
 		if err := s.Add(smp); err != nil {

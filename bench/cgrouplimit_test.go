@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"virtbench/internal/required"
 )
 
 // writeTree writes files (path relative to root: content) under root.
@@ -156,17 +157,21 @@ func runCgroupChild(dirs string) {
 // use and has available, and its CPUs.
 func TestRunsUnderCgroupLimits(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to make cgroups: run as root")
+		required.Skip(t, "root", "needs root to make cgroups: run as root")
 	}
 	if fileExists(filepath.Join(CgroupRoot, "cgroup.controllers")) {
-		t.Skip("cgroup v2: a child cgroup with its own controllers needs a delegated subtree (no process in this test's cgroup); the v2 files are read in TestCgroupLimits")
+		// The v2 files are read in TestCgroupLimits, from a tree made for
+		// it; a child cgroup of this test's own with controllers needs a
+		// delegated subtree (no process in this test's cgroup).
+		required.Skip(t, "cgroup-v1", "this host has cgroup v2 only: the v1 path runs on a v1 or hybrid host")
 	}
 	own := ownCgroupDirs()
 	mem, okM := own["memory"]
 	cpu, okC := own["cpu"]
 	if !okM || !okC {
-		t.Skip("no v1 memory or cpu controller mounted: mount them under /sys/fs/cgroup")
+		required.Skip(t, "cgroup-v1", "no v1 memory or cpu controller mounted: mount them under /sys/fs/cgroup")
 	}
+	t.Log("cgroup v1: the limits are set in the memory and cpu hierarchies")
 	name := fmt.Sprintf("virtbench-test-%d", os.Getpid())
 	var made []string
 	t.Cleanup(func() {
@@ -195,7 +200,7 @@ func TestRunsUnderCgroupLimits(t *testing.T) {
 		// CPU time, as a container runtime makes one in each.
 		rel := strings.TrimPrefix(cpu.Dir, cpu.Top)
 		if strings.TrimPrefix(acct.Dir, acct.Top) != rel {
-			t.Skip("this test's cpu and cpuacct cgroups differ: no twin of the quota's cgroup to count its CPU time in")
+			required.Skip(t, "cgroup-v1", "this test's cpu and cpuacct cgroups differ: no twin of the quota's cgroup to count its CPU time in")
 		}
 		join += ":" + mk(acct.Dir, "notify_on_release", "0")
 	}

@@ -104,7 +104,7 @@ func TestKSMVariant(t *testing.T) {
 		if _, serr := os.Stat(filepath.Join(host, state.KSMHoldsFile)); serr == nil {
 			t.Error("the KSM record outlived the run")
 		}
-		back, _ := results.ReadSamples(filepath.Join(store.Dir(), results.SamplesFile))
+		back, _ := results.ReadSamples(filepath.Join(store.Dir(), results.SamplesFile), results.Linked())
 		return back, err
 	}
 	want := ksm.Settings{Run: 0, PagesToScan: 123, SleepMillisecs: 45}
@@ -117,8 +117,8 @@ func TestKSMVariant(t *testing.T) {
 		if !strings.HasPrefix(s.Metric, "ksm_") {
 			continue
 		}
-		if s.Driver != "merged" || s.Failed() {
-			t.Errorf("KSM sample of %s: %+v", s.Driver, s)
+		if s.Variant != "merged" || s.Failed() {
+			t.Errorf("KSM sample of %s: %+v", s.Variant, s)
 		}
 		if s.Metric == results.MetricKSMSaved {
 			saved++

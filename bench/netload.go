@@ -91,8 +91,11 @@ func oneConn(ctx context.Context, dial func(context.Context) (net.Conn, error)) 
 // and records throughput and latency. Instances without a path are skipped.
 // It reports whether the load failed (a failed sample says why).
 func (t *trial) loadNet(ctx context.Context, st *started) (failed bool) {
-	if load, ok := hostload.For(t.w.Name); ok {
-		return t.loadTool(ctx, st, load)
+	w, _ := guest.Lookup(t.w.Name)
+	if g, ok := w.Generator(); ok {
+		if load, ok := hostload.For(g); ok {
+			return t.loadTool(ctx, st, load)
+		}
 	}
 	dialer, ok := st.inst.(drivers.Dialer)
 	if !ok {

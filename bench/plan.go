@@ -7,6 +7,7 @@ import (
 	"virtbench/drivers"
 	"virtbench/guest"
 	"virtbench/internal/hostload"
+	"virtbench/internal/tools"
 	"virtbench/scenarios"
 )
 
@@ -33,9 +34,13 @@ func EstimateDuration(sc *scenarios.Scenario, cpus int) time.Duration {
 				continue
 			}
 			takes := guest.TakesOf(append([]string{w.Name}, w.Args...))
+			var generator tools.Tool
+			if gw, ok := guest.Lookup(w.Name); ok {
+				generator, _ = gw.Generator()
+			}
 			for _, n := range sc.Instances {
 				rounds := time.Duration((n + cpus - 1) / cpus)
-				load := time.Duration(n) * hostload.Takes(w.Name)
+				load := time.Duration(n) * hostload.Takes(generator)
 				total += time.Duration(sc.Warmup+sc.Reps) * (rounds*info.Estimate.Trial + sc.Settle + takes + load)
 			}
 		}

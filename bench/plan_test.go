@@ -33,7 +33,7 @@ func TestEstimateCountsWorkloads(t *testing.T) {
 		t.Errorf("fio estimate %v, idle %v: want 32s more", fio, idle)
 	}
 	// 2 reps × (1 + 3 instances) loads one after another.
-	if nginx := EstimateDuration(parse("nginx"), 2); nginx-idle != 2*4*hostload.Takes("nginx") {
-		t.Errorf("nginx estimate %v, idle %v: want %v more", nginx, idle, 2*4*hostload.Takes("nginx"))
+	if nginx := EstimateDuration(parse("nginx"), 2); nginx-idle != 2*4*hostload.Takes(tools.Wrk) {
+		t.Errorf("nginx estimate %v, idle %v: want %v more", nginx, idle, 2*4*hostload.Takes(tools.Wrk))
 	}
 }

@@ -55,6 +55,9 @@ type Runner struct {
 
 	ksm *hostKSM // set while a run has variants with host.ksm=on
 	dog *watchdog
+	// vocab is what the linked drivers and workloads declare, read once
+	// when the run starts: the meaning the run records in run.json.
+	vocab results.Vocabulary
 }
 
 func (r *Runner) host() Host {
@@ -104,7 +107,8 @@ func (r *Runner) Run(ctx context.Context) (results.Outcome, error) {
 
 func (r *Runner) run(ctx context.Context) (results.Outcome, error) {
 	out := results.Outcome{Skipped: map[string]string{}, Labels: map[string]map[string]string{}, Variants: map[string]results.VariantRecord{},
-		DriverKinds: map[string]string{}}
+		Virtualization: map[string]string{}}
+	r.vocab = results.Linked()
 	vs, err := r.prepareVariants(ctx, &out)
 	if err != nil {
 		return out, err
@@ -156,7 +160,7 @@ func (r *Runner) prepareVariants(ctx context.Context, out *results.Outcome) ([]v
 			continue // every workload left out, each with its reason
 		}
 		vs = append(vs, variant{name, v, d})
-		out.DriverKinds[name] = info.Kind
+		out.Virtualization[name] = info.Virtualization
 		// The first plain process is the baseline the others are set against.
 		role := results.Role{Class: info.Class, Baseline: info.Class == results.ClassNone && out.Baseline() == ""}
 		out.Variants[name] = results.VariantRecord{Driver: v.Driver, Options: info.Resolve(env.Options), Host: sc.HostSettings(v), Role: role}
@@ -283,7 +287,7 @@ func (r *Runner) recordHostNoise(ctx context.Context) error {
 		}
 		noise = max(noise, before-after, after-before)
 	}
-	return r.sink(results.Sample{Time: time.Now().UTC(), Driver: results.HostVariant, Instances: 1, Metric: results.MetricHostMemNoise, Unit: "B", Value: float64(noise)})
+	return r.sink(results.Sample{Time: time.Now().UTC(), Variant: results.HostVariant, Instances: 1, Metric: results.MetricHostMemNoise, Unit: "B", Value: float64(noise)})
 }
 
 // runPoint runs the warmups and reps of one workload at n instances. Each
@@ -421,7 +425,7 @@ func (r *Runner) recordImage(variant string, d drivers.Driver) error {
 	if !ok {
 		return nil
 	}
-	s := results.Sample{Time: time.Now().UTC(), Driver: variant, Workload: "image", Instances: 1, Unit: "B"}
+	s := results.Sample{Time: time.Now().UTC(), Variant: variant, Workload: results.ImageWorkload, Instances: 1, Unit: "B"}
 	u, err := is.ImageUsage()
 	if err != nil {
 		s.Metric, s.Error = results.MetricImageAllocated, err.Error()
@@ -473,12 +477,13 @@ func (r *Runner) recordTools(s results.Sample, d drivers.Driver) error {
 // sink passes s to Sink. A value that cannot have been measured (see
 // results.Sample.Check: a negative duration, a value beyond any) is a
 // fault, never a figure: it is kept as a failed sample that says so.
-func (r *Runner) sink(s results.Sample) error { return r.Sink(checked(s)) }
+func (r *Runner) sink(s results.Sample) error { return r.Sink(r.checked(s)) }
 
 // checked returns s, or, when its value cannot have been measured
-// (results.Sample.Check), s as a failure that says so.
-func checked(s results.Sample) results.Sample {
-	if err := s.Check(); err != nil {
+// (results.Sample.Check, by the linked declarations the run records),
+// s as a failure that says so.
+func (r *Runner) checked(s results.Sample) results.Sample {
+	if err := s.Check(r.vocab); err != nil {
 		s.Error = "impossible value: " + err.Error()
 	}
 	return s
@@ -519,16 +524,16 @@ type trial struct {
 // so, and not counted among the failures: the instance did not fail.
 func (t *trial) record(s results.Sample) {
 	s.Time = time.Now().UTC()
-	s.Driver, s.Workload, s.Instances = t.name, t.w.Name, t.n
+	s.Variant, s.Workload, s.Instances = t.name, t.w.Name, t.n
 	s.Rep, s.Warmup = t.rep, t.rep < 0
-	s = checked(s)
+	s = t.r.checked(s)
 	if s.Failed() && t.parent != nil && t.parent.Err() != nil {
 		s.Error = results.InterruptedPrefix + s.Error
 	} else if s.Failed() {
 		t.mu.Lock()
 		t.out.FailureCount++
 		if len(t.out.Failures) < results.MaxFailureLines {
-			t.out.Failures = append(t.out.Failures, fmt.Sprintf("%s %s ×%d rep %d %s: %s", s.Driver, s.Workload, s.Instances, s.Rep, s.Metric, s.Error))
+			t.out.Failures = append(t.out.Failures, fmt.Sprintf("%s %s ×%d rep %d %s: %s", s.Variant, s.Workload, s.Instances, s.Rep, s.Metric, s.Error))
 		}
 		t.mu.Unlock()
 	}
@@ -800,7 +805,7 @@ func (t *trial) startInstance(ctx context.Context, st *started, metric string) {
 		t.mu.Lock()
 		t.out.Labels[t.name] = rd.Labels
 		vr := t.out.Variants[t.name]
-		vr.Role.Observe(rd.Labels)
+		vr.Role.Observe(t.r.vocab, rd.Labels)
 		t.out.Variants[t.name] = vr
 		t.mu.Unlock()
 	}

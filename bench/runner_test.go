@@ -177,7 +177,7 @@ var current struct {
 
 func useFake(t *testing.T, f *fake) {
 	registerFake.Do(func() {
-		drivers.Register(drivers.Info{Name: "fake", Kind: "test", Class: results.ClassVM,
+		drivers.Register(drivers.Info{Name: "fake", Virtualization: "test", Class: results.ClassVM,
 			Labels: []results.Label{{Key: "kind", Doc: "a fake instance"}, {Key: "fake_accel", Role: results.LabelAccel, Doc: "a fake accelerator"}}, Estimate: drivers.Estimate{Tasks: 10, MemoryBytes: 1 << 20}, Factory: func(drivers.Env) (drivers.Driver, error) {
 				current.Lock()
 				defer current.Unlock()
@@ -290,7 +290,7 @@ func runScenarioOn(t *testing.T, ctx context.Context, sc *scenarios.Scenario, ho
 	if cerr := store.Close(); cerr != nil {
 		t.Fatal(cerr)
 	}
-	back, rerr := results.ReadSamples(filepath.Join(store.Dir(), results.SamplesFile))
+	back, rerr := results.ReadSamples(filepath.Join(store.Dir(), results.SamplesFile), results.Linked())
 	if rerr != nil {
 		t.Fatal(rerr)
 	}
@@ -302,7 +302,7 @@ func runScenarioOn(t *testing.T, ctx context.Context, sc *scenarios.Scenario, ho
 }
 
 // checkKinds fails t for a sample whose metric is not declared
-// (results.KindOf), is recorded in another unit than its declaration's or
+// (results.Vocabulary.Kind), is recorded in another unit than its declaration's or
 // carries an undeclared label.
 // A failed sample of the workload's own (named after the workload, with
 // no unit) and a test workload's or test driver's undeclared result
@@ -311,7 +311,7 @@ func checkKinds(t *testing.T, samples []results.Sample) {
 	t.Helper()
 	bad := map[string]bool{}
 	for _, s := range samples {
-		k := results.KindOf(s.Metric)
+		k := results.Linked().Kind(s.Metric)
 		if s.Failed() && s.Metric == s.Workload || k.Family == results.FamilyOther && strings.HasPrefix(s.Metric, s.Workload+".") {
 			continue
 		}
@@ -320,7 +320,7 @@ func checkKinds(t *testing.T, samples []results.Sample) {
 			t.Errorf("%s recorded in %q; declared %+v", s.Metric, s.Unit, k)
 		}
 		for l := range s.Labels {
-			if _, ok := results.LabelOf(l); !ok && !bad["label "+l] {
+			if _, ok := results.Linked().Label(l); !ok && !bad["label "+l] {
 				bad["label "+l] = true
 				t.Errorf("%s recorded with the undeclared label %q", s.Metric, l)
 			}
@@ -455,12 +455,12 @@ func TestRequiredDriverUnavailable(t *testing.T) {
 
 func TestDecodeSamplesTornLine(t *testing.T) {
 	in := `{"driver":"a","metric":"startup","unit":"sec","value":1}` + "\n" + `{"driver":"a","metr`
-	got, err := results.DecodeSamples(strings.NewReader(in), "x")
+	got, err := results.DecodeSamples(strings.NewReader(in), "x", results.Linked())
 	if !errors.Is(err, results.ErrTornLine) || !strings.Contains(err.Error(), "x:2") || len(got) != 1 {
 		t.Errorf("DecodeSamples with a torn last line = %v, %v; want 1 sample and results.ErrTornLine naming x:2", got, err)
 	}
 	in = `{"driver":` + "\n" + `{"driver":"a"}` + "\n"
-	if _, err := results.DecodeSamples(strings.NewReader(in), "x"); err == nil || !strings.Contains(err.Error(), "x:1") {
+	if _, err := results.DecodeSamples(strings.NewReader(in), "x", results.Linked()); err == nil || !strings.Contains(err.Error(), "x:1") {
 		t.Errorf("DecodeSamples with a bad first line = %v, want an error naming x:1", err)
 	}
 }
@@ -678,7 +678,7 @@ func TestDriversTakeTurns(t *testing.T) {
 	var order []string
 	for _, s := range samples {
 		if s.Metric == results.MetricStartup {
-			order = append(order, s.Driver)
+			order = append(order, s.Variant)
 		}
 	}
 	if got, want := strings.Join(order, " "), "fake native fake native fake native"; got != want {
@@ -747,9 +747,8 @@ func TestCheckFit(t *testing.T) {
 
 }
 
-// registerFakeVM registers a driver named qemu (the real one is not
-// linked into these tests) whose guest RAM is its memory option in MiB,
-// at least 256.
+// registerFakeVM registers a driver named fakevm, a name no real driver
+// has, whose guest RAM is its memory option in MiB, at least 256.
 var registerFakeVM sync.Once
 
 // TestCheckFitDemands refuses, at load, instances whose settings ask for
@@ -757,7 +756,7 @@ var registerFakeVM sync.Once
 // (qemu.memory: 1TiB reached QEMU) and a workload's allocation.
 func TestCheckFitDemands(t *testing.T) {
 	registerFakeVM.Do(func() {
-		drivers.Register(drivers.Info{Name: "qemu", Options: []drivers.Option{{Name: "memory", Kind: drivers.Positive}},
+		drivers.Register(drivers.Info{Name: "fakevm", Options: []drivers.Option{{Name: "memory", Kind: drivers.Positive}},
 			GuestMemory: func(opts map[string]string, _ int64) int64 {
 				n, _ := strconv.ParseInt(opts["memory"], 10, 64)
 				return max(n, 256) << 20
@@ -766,8 +765,8 @@ func TestCheckFitDemands(t *testing.T) {
 	})
 	l := HostLimits{Tasks: 32768, TasksLimit: "kernel.pid_max", MemoryBytes: 24 << 30}
 	tests := []struct{ src, want string }{
-		{"name: vm\ndrivers: [qemu]\nworkloads: [idle]\noptions: {qemu.memory: \"1048576\"}\n", "test.yaml:4: qemu: one guest's RAM is 1.0 TiB; this host has 19 GiB above its memory floor: not one fits"},
-		{"name: vms\ndrivers: [qemu]\nworkloads:\n  - {name: alloc, args: [-size, \"1000000000\"]}\ninstances: [1, 100]\n", "test.yaml:5: instances: 100 instances of qemu running alloc -size 1000000000 may take 25 GiB"},
+		{"name: vm\ndrivers: [fakevm]\nworkloads: [idle]\noptions: {fakevm.memory: \"1048576\"}\n", "test.yaml:4: fakevm: one guest's RAM is 1.0 TiB; this host has 19 GiB above its memory floor: not one fits"},
+		{"name: vms\ndrivers: [fakevm]\nworkloads:\n  - {name: alloc, args: [-size, \"1000000000\"]}\ninstances: [1, 100]\n", "test.yaml:5: instances: 100 instances of fakevm running alloc -size 1000000000 may take 25 GiB"},
 		{"name: big\ndrivers: [native]\nworkloads:\n  - {name: alloc, args: [-size, \"100000000000\"]}\n", "test.yaml:4: instances: 1 instances of native running alloc -size 100000000000 may take 93 GiB"},
 	}
 	for _, tt := range tests {
@@ -776,7 +775,7 @@ func TestCheckFitDemands(t *testing.T) {
 			t.Errorf("CheckFit(%q) = %v; want %q", tt.src, err, tt.want)
 		}
 	}
-	if err := CheckFit(scenario(t, "name: ok\ndrivers: [qemu]\nworkloads: [idle]\ninstances: [100]\n"), l); err != nil {
+	if err := CheckFit(scenario(t, "name: ok\ndrivers: [fakevm]\nworkloads: [idle]\ninstances: [100]\n"), l); err != nil {
 		t.Errorf("CheckFit of 100 idle VMs of 256 MiB = %v", err)
 	}
 }
@@ -885,7 +884,7 @@ func TestKnownFailureLeftOut(t *testing.T) {
 	ran := map[string]bool{}
 	for _, s := range samples {
 		if s.Metric == results.MetricStartup {
-			ran[s.Driver+" "+s.Workload] = true
+			ran[s.Variant+" "+s.Workload] = true
 		}
 	}
 	if !ran["fake idle"] || ran["fake cpu"] || ran["cpu-only cpu"] {

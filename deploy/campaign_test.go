@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"virtbench/analysis"
 	"virtbench/drivers/drivertest"
 	"virtbench/images"
 	"virtbench/internal/required"
@@ -215,7 +216,7 @@ func TestCampaign(t *testing.T) {
 		t.Fatalf("campaign: %v\n%s", err, out)
 	}
 	t.Logf("the campaign took %v", time.Since(begin).Round(time.Second))
-	f, err := reports.LoadFleet(campaignDir(t, root))
+	f, err := analysis.LoadFleet(campaignDir(t, root))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,10 +229,10 @@ func TestCampaign(t *testing.T) {
 		}
 	}
 	idle := map[string]int{}
-	for _, r := range reports.AnalyzeFleet(f, 0).Rows {
+	for _, r := range analysis.AnalyzeFleet(f, 0).Rows {
 		if r.Variant == "container" {
 			idle[r.Host] = r.Capacity.Idle
-			if r.Capacity.Binding != reports.ResMemory {
+			if r.Capacity.Binding != analysis.ResMemory {
 				t.Errorf("%s: %s binds, want memory (the hosts differ in their memory limits)", r.Host, r.Capacity.Binding)
 			}
 		}
@@ -239,7 +240,7 @@ func TestCampaign(t *testing.T) {
 	if !(0 < idle["small"] && idle["small"] < idle["medium"] && idle["medium"] < idle["large"]) {
 		t.Errorf("container capacities %v: want small < medium < large, as their memory limits", idle)
 	}
-	if _, err := reports.WriteFleet(f, reports.AnalyzeFleet(f, 0)); err != nil {
+	if _, err := reports.WriteFleet(f, analysis.AnalyzeFleet(f, 0)); err != nil {
 		t.Fatal(err)
 	}
 	for _, h := range hosts {
@@ -273,7 +274,7 @@ func TestCampaignLostHost(t *testing.T) {
 	if err := cmd.Wait(); err == nil {
 		t.Errorf("the campaign exited 0 with a host lost\n%s", out.String())
 	}
-	f, err := reports.LoadFleet(campaignDir(t, root))
+	f, err := analysis.LoadFleet(campaignDir(t, root))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
@@ -288,7 +289,7 @@ func TestCampaignLostHost(t *testing.T) {
 	if len(f.Hosts) != 3 {
 		t.Errorf("%d hosts in the report, want 3\n%s", len(f.Hosts), out.String())
 	}
-	path, err := reports.WriteFleet(f, reports.AnalyzeFleet(f, 0))
+	path, err := reports.WriteFleet(f, analysis.AnalyzeFleet(f, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +322,7 @@ func TestCampaignOneAtATime(t *testing.T) {
 	if out, err := campaign(ctx, inv, scenario(t, 2), root).CombinedOutput(); err != nil {
 		t.Fatalf("campaign: %v\n%s", err, out)
 	}
-	fl, err := reports.LoadFleet(campaignDir(t, root))
+	fl, err := analysis.LoadFleet(campaignDir(t, root))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +351,7 @@ func TestCampaignNotRoot(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "unprivileged") {
 		t.Errorf("campaign: %v, want a failure naming the host\n%s", err, out)
 	}
-	f, err := reports.LoadFleet(campaignDir(t, root))
+	f, err := analysis.LoadFleet(campaignDir(t, root))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -406,7 +407,7 @@ func TestCampaignHostile(t *testing.T) {
 		t.Errorf("the campaign exited 0 with two hosts failed\n%s", out)
 	}
 	dir := campaignDir(t, root)
-	f, err := reports.LoadFleet(dir)
+	f, err := analysis.LoadFleet(dir)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}

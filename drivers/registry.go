@@ -29,9 +29,10 @@ type Factory func(env Env) (Driver, error)
 // Info describes a registered driver.
 type Info struct {
 	Name string
-	// Kind is the kind of virtualization, for reports and teaching
-	// (e.g. "none (baseline)", "OS-level", "hardware-assisted VM").
-	Kind string
+	// Virtualization says, for reports and teaching, what kind of
+	// virtualization the driver is (e.g. "none: a plain process, the
+	// baseline", "OS-level: …", "VM: …").
+	Virtualization string
 	// Class is the kind of isolation the driver stands for; reports use
 	// it to tell the sides of a claim apart.
 	Class results.Class
@@ -49,7 +50,7 @@ type Info struct {
 	// Measures declare the metrics the driver reports of itself
 	// (Preparer's, a snapshot's creation time and size), by name: their
 	// family, unit, direction and doc (results.Declare).
-	Measures map[string]results.Kind
+	Measures map[string]results.MetricKind
 	// Labels declare the label keys the driver's instances carry
 	// (Readiness.Labels): what each says and the part it plays in the
 	// reports (results.DeclareLabel). An instance's label must be

@@ -13,18 +13,18 @@ import (
 // results, is declared to the records with the agent's meaning.
 func TestWorkloadsDeclared(t *testing.T) {
 	for _, w := range guest.Workloads() {
-		got, ok := results.WorkloadOf(w.Name)
+		got, ok := results.Linked().Workload(w.Name)
 		if !ok || got.Disk != w.Disk || got.Baseline != (w.Name == guest.IdleWorkload) {
 			t.Errorf("workload %s declared as %+v (%v)", w.Name, got, ok)
 		}
 		for _, m := range w.Measures {
-			k := results.KindOf(m.Name)
-			if !results.Declared(m.Name) || k.Unit != m.Unit || k.Better != m.Better || k.Dimension != m.Dimension {
+			k := results.Linked().Kind(m.Name)
+			if !results.Linked().Declared(m.Name) || k.Unit != m.Unit || k.Better != m.Better || k.Dimension != m.Dimension {
 				t.Errorf("result %s of %s declared as %+v, want %+v", m.Name, w.Name, k, m)
 			}
 		}
 	}
-	if !results.BaselineWorkload(guest.IdleWorkload) || results.BaselineWorkload("cpu") {
+	if !results.Linked().BaselineWorkload(guest.IdleWorkload) || results.Linked().BaselineWorkload("cpu") {
 		t.Error("the idle workload is not the only baseline workload")
 	}
 }

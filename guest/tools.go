@@ -34,9 +34,6 @@ const (
 	NginxWorkload  = "nginx"
 )
 
-// NginxPath is the URL path of the file the nginx workload serves.
-const NginxPath = "/file"
-
 func init() {
 	disk := func(name, unit string, better measure.Better) Measure {
 		d := measure.DiskIOPS // and the random jobs' latencies
@@ -85,6 +82,15 @@ func init() {
 	} {
 		registry[w.Name] = w
 	}
+}
+
+// Generator returns the load generator the host drives a server
+// workload with (its first host tool), if it has one.
+func (w Workload) Generator() (tools.Tool, bool) {
+	if len(w.HostTools) == 0 {
+		return tools.Tool{}, false
+	}
+	return w.HostTools[0], true
 }
 
 // NeedsTools reports whether the named workload runs programs of the
@@ -202,14 +208,8 @@ func checkDirect(dir string) error {
 	return os.Remove(p)
 }
 
-// Value is one named result with its unit; Unmeasured, where set, says
-// why it could not be measured.
-type Value struct {
-	Name       string
-	Value      float64
-	Unit       string
-	Unmeasured string
-}
+// Value is one named result with its unit (measure.Value).
+type Value = measure.Value
 
 // ParseFIO returns the fio workload's results from fio's JSON output: per
 // job of fioJobs, IOPS (random) or bandwidth (sequential), and for the
@@ -403,7 +403,7 @@ func nginxFlags(fs *flag.FlagSet) func(context.Context, *Agent) error {
 			// Errors here show as nginx failing to start, with its own
 			// message. The file is written a block at a time: the agent
 			// holds none of it.
-			_ = writeFilled(filepath.Join(dir, strings.TrimPrefix(NginxPath, "/")), *size)
+			_ = writeFilled(filepath.Join(dir, strings.TrimPrefix(tools.NginxFile, "/")), *size)
 			_ = os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(nginxConf(bind, port, dir)), 0o644)
 			return []string{"-e", "stderr", "-p", dir, "-c", filepath.Join(dir, "nginx.conf")}
 		})
@@ -436,6 +436,6 @@ func nginxConf(bind, port, dir string) string {
 	for _, t := range []string{"client_body", "proxy", "fastcgi", "uwsgi", "scgi"} {
 		fmt.Fprintf(&b, "  %s_temp_path %s/%s_temp;\n", t, dir, t)
 	}
-	fmt.Fprintf(&b, "  server {\n    listen %s;\n    root %s;\n    location = %s { }\n  }\n}\n", listen, dir, NginxPath)
+	fmt.Fprintf(&b, "  server {\n    listen %s;\n    root %s;\n    location = %s { }\n  }\n}\n", listen, dir, tools.NginxFile)
 	return b.String()
 }

@@ -7,21 +7,23 @@ import (
 
 	"golang.org/x/perf/benchfmt"
 
+	"virtbench/analysis"
 	"virtbench/internal/results"
 	"virtbench/internal/textsafe"
 )
 
-// WriteBenchfmt writes every measured (non-warmup, non-failed) sample as one
-// line of the Go benchmark format, e.g.
+// WriteBenchfmt writes every measured value (no warmup, no failure, no
+// excluded trial) of a run as one line of the Go benchmark format, e.g.
 //
-//	BenchmarkStartup/driver=native/workload=idle/instances=1 1 0.0021 sec
+//	BenchmarkStartup/variant=native/workload=idle/instances=1 1 0.0021 sec
 //
-// with the provenance as file configuration, so that benchstat can compare
-// two runs. Each unit written is preceded by its direction, read from the
-// metrics' declarations (benchfmt's "Unit sec better=lower"); a metric
-// that improves the other way from the rest of its unit is written in a
-// unit of its own (benchUnit).
-func WriteBenchfmt(w io.Writer, prov results.Provenance, samples []results.Sample) error {
+// series by series, with the provenance as file configuration, so that
+// benchstat can compare two runs. Each unit written is preceded by its
+// direction, read from the run's vocabulary (benchfmt's "Unit sec
+// better=lower"); a metric that improves the other way from the rest of
+// its unit is written in a unit of its own (benchUnit).
+func WriteBenchfmt(w io.Writer, r *analysis.Run) error {
+	prov := r.Provenance
 	bw := benchfmt.NewWriter(w)
 	cfg := []benchfmt.Config{
 		{Key: "goos", Value: []byte(textsafe.Line(runtime.GOOS)), File: true},
@@ -33,27 +35,26 @@ func WriteBenchfmt(w io.Writer, prov results.Provenance, samples []results.Sampl
 		{Key: "scenario", Value: []byte(textsafe.Line(prov.Scenario)), File: true},
 	}
 	written := map[string]bool{}
-	for _, s := range samples {
-		if s.Warmup || s.Failed() {
-			continue
-		}
-		unit, better := benchUnit(s.Metric, s.Unit)
-		if !written[unit] && better != "" {
+	for _, s := range r.Measurements.Series {
+		unit, better := benchUnit(r.Vocabulary, s.Metric, s.Unit)
+		if !written[unit] && better != "" && len(s.Values) > 0 {
 			written[unit] = true
 			m := &benchfmt.UnitMetadata{UnitMetadataKey: benchfmt.UnitMetadataKey{Unit: unit, Key: "better"}, OrigUnit: unit, Value: better}
 			if err := bw.Write(m); err != nil {
 				return fmt.Errorf("reports: results.txt: %w", err)
 			}
 		}
-		name := fmt.Sprintf("%s/driver=%s/workload=%s/instances=%d", benchName(s.Metric), s.Driver, s.Workload, s.Instances)
-		r := &benchfmt.Result{
-			Config: cfg,
-			Name:   benchfmt.Name(name),
-			Iters:  1,
-			Values: []benchfmt.Value{{Value: s.Value, Unit: unit}},
-		}
-		if err := bw.Write(r); err != nil {
-			return fmt.Errorf("reports: results.txt: %w", err)
+		name := fmt.Sprintf("%s/variant=%s/workload=%s/instances=%d", benchName(s.Metric), s.Variant, s.Workload, s.Instances)
+		for _, v := range s.Values {
+			res := &benchfmt.Result{
+				Config: cfg,
+				Name:   benchfmt.Name(name),
+				Iters:  1,
+				Values: []benchfmt.Value{{Value: v, Unit: unit}},
+			}
+			if err := bw.Write(res); err != nil {
+				return fmt.Errorf("reports: results.txt: %w", err)
+			}
 		}
 	}
 	return nil
@@ -70,12 +71,12 @@ const higherSuffix = "-higher"
 // improves upwards and another declared metric of that unit downwards:
 // a benchfmt unit has one direction. The choice depends on the
 // declarations alone, so two runs write a metric in the same unit.
-func benchUnit(metric, unit string) (string, string) {
-	switch results.KindOf(metric).Better {
+func benchUnit(voc results.Vocabulary, metric, unit string) (string, string) {
+	switch voc.Kind(metric).Better {
 	case results.LowerIsBetter:
 		return unit, "lower"
 	case results.HigherIsBetter:
-		if results.UnitImprovesDownwards(unit) {
+		if voc.UnitImprovesDownwards(unit) {
 			return unit + higherSuffix, "higher"
 		}
 		return unit, "higher"

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"virtbench/analysis"
 	"virtbench/internal/required"
 	"virtbench/internal/results"
 )
@@ -42,10 +43,12 @@ func TestReportInBrowser(t *testing.T) {
 		store.Add(s)
 	}
 	store.Close()
-	run := &Run{Dir: dir, Samples: testSamples(), Status: results.Status{Scenario: "quick", State: results.StateCompleted, Outcome: testOutcome()},
-		Provenance: results.Provenance{Hostname: "h", MemoryBytes: 24 << 30}}
-	run.Summaries = results.Summarize(run.Samples)
-	path, err := WriteAll(run, Analyze(run))
+	a := testAnalysis(t, testSamples(), testOutcome(t))
+	a.Run.Dir, a.Run.Status.Scenario, a.Run.Status.State = dir, "quick", results.StateCompleted
+	a.Run.Provenance = results.Provenance{Hostname: "h", MemoryBytes: 24 << 30}
+	// Capacity for this host's memory.
+	a = analysis.Analyze(a.Run, nil)
+	path, err := WriteAll(a)
 	if err != nil {
 		t.Fatal(err)
 	}

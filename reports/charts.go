@@ -17,8 +17,11 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
 
+	"virtbench/analysis"
 	"virtbench/internal/results"
+	"virtbench/internal/stats"
 	"virtbench/internal/textsafe"
+	"virtbench/internal/units"
 )
 
 // Chart is one rendered chart.
@@ -56,22 +59,22 @@ type Series struct {
 	Color  color.Color
 }
 
-// MetricSeries returns, per driver in first-seen order, the measured values
-// of metric for the given workload ("" for any workload).
-func MetricSeries(samples []results.Sample, metric, workload string) []Series {
+// MetricSeries returns, per variant in first-measured order, the
+// measured values of metric under any workload and instance count.
+func MetricSeries(m *results.Measurements, metric string) []Series {
 	idx := map[string]int{}
 	var out []Series
-	for _, s := range samples {
-		if s.Warmup || s.Failed() || s.Metric != metric || (workload != "" && s.Workload != workload) {
+	for _, sr := range m.Series {
+		if sr.Metric != metric || len(sr.Values) == 0 {
 			continue
 		}
-		i, ok := idx[s.Driver]
+		i, ok := idx[sr.Variant]
 		if !ok {
 			i = len(out)
-			idx[s.Driver] = i
-			out = append(out, Series{Label: s.Driver})
+			idx[sr.Variant] = i
+			out = append(out, Series{Label: sr.Variant})
 		}
-		out[i].Values = append(out[i].Values, s.Value)
+		out[i].Values = append(out[i].Values, sr.Values...)
 	}
 	return out
 }
@@ -200,7 +203,7 @@ func logTicks(unit string) plot.Ticker {
 // formatTick writes a tick's value in unit without trailing zeros
 // ("4MiB", "2.5ms"), or as a plain number.
 func formatTick(v float64, unit string) string {
-	f := FormatValue(v, unit)
+	f := units.Format(v, unit)
 	end := strings.IndexFunc(f, func(r rune) bool { return (r < '0' || r > '9') && r != '.' && r != '-' })
 	if end < 0 {
 		end = len(f)
@@ -213,10 +216,10 @@ func formatTick(v float64, unit string) string {
 }
 
 // tableQuartiles makes a box show the quartiles the tables print (type 7,
-// results.Describe) instead of gonum's Tukey hinges, which differ for small
+// stats.Describe) instead of gonum's Tukey hinges, which differ for small
 // samples, and recomputes the whiskers (1.5 IQR fences) from them.
 func tableQuartiles(b *plotter.BoxPlot) {
-	s := results.Describe(b.Values)
+	s := stats.Describe(b.Values)
 	b.Median, b.Quartile1, b.Quartile3 = s.Median, s.P25, s.P75
 	iqr := b.Quartile3 - b.Quartile1
 	low, high := b.Quartile1-1.5*iqr, b.Quartile3+1.5*iqr
@@ -328,27 +331,28 @@ func render(name, title string, p *plot.Plot, unit string) (Chart, error) {
 	return c, nil
 }
 
-// Charts returns every chart the samples have data for, with the ratios
-// to the baseline variant (PerfRatios) and what each density sweep
-// reached beside the model's count (SweepChecks) as bar charts.
-func Charts(samples []results.Sample, ratios []Ratio, baseline string, sweeps []SweepCheck) ([]Chart, error) {
-	colors := variantColors(samples)
-	out, err := boxCharts(samples, colors)
+// Charts returns every chart an analysis has data for: distributions of
+// the measurements, the summaries' bars and curves, the ratios to the
+// baseline variant and what each density sweep reached beside the model's
+// count.
+func Charts(a *analysis.Analysis) ([]Chart, error) {
+	colors := variantColors(a.Index)
+	out, err := boxCharts(a.Run.Measurements, a.Index.Vocabulary(), colors)
 	if err != nil {
 		return nil, err
 	}
-	sums := results.Summarize(samples)
+	x, ratios, baseline := a.Index, a.Ratios, a.Baseline
 	type barSpec struct {
 		name, title, ylabel, unit string
 		data                      Bars
 		stacked                   bool
 	}
 	bars := []barSpec{
-		{"startup-phases", "Where the start goes: each phase's share of the median start to READY", "percent of the start", "", PhaseShares(PhaseBars(sums)), true},
-		{"boot-timeline", "Guest boot timeline on the vCPU's clock (medians)", "seconds", "sec", BootBars(sums), true},
-		{"disk", "Disk for 10 instances, shared layers once (lower is better)", "bytes allocated", "B", DiskBars(sums, 10), true},
+		{"startup-phases", "Where the start goes: each phase's share of the median start to READY", "percent of the start", "", PhaseShares(PhaseBars(x)), true},
+		{"boot-timeline", "Guest boot timeline on the vCPU's clock (medians)", "seconds", "sec", BootBars(x), true},
+		{"disk", "Disk for 10 instances, shared layers once (lower is better)", "bytes allocated", "B", DiskBars(x, 10), true},
 	}
-	for _, g := range perfGroups(ratios) {
+	for _, g := range perfGroups(ratios, x.Vocabulary()) {
 		perf := PerfBars(g.ratios)
 		for i := range perf.Series {
 			perf.Series[i].Color = colors[perf.Series[i].Name]
@@ -359,7 +363,7 @@ func Charts(samples []results.Sample, ratios []Ratio, baseline string, sweeps []
 		}
 		bars = append(bars, barSpec{g.name, title, "ratio", "", perf, false})
 	}
-	bars = append(bars, barSpec{"density-reach", "Density: instances each sweep reached, and the model's count", "instances", "instances", ReachBars(sweeps), false})
+	bars = append(bars, barSpec{"density-reach", "Density: instances each sweep reached, and the model's count", "instances", "instances", ReachBars(a.Sweeps), false})
 	for _, b := range bars {
 		if len(b.data.Labels) == 0 || len(b.data.Series) == 0 {
 			continue
@@ -370,7 +374,7 @@ func Charts(samples []results.Sample, ratios []Ratio, baseline string, sweeps []
 		}
 		out = append(out, c)
 	}
-	dens, err := densityCharts(sums, colors)
+	dens, err := densityCharts(x, colors)
 	if err != nil {
 		return nil, err
 	}
@@ -385,13 +389,13 @@ const perfChartLabels = 12
 type perfGroup struct {
 	name      string // "perf-ratio", or "perf-ratio-" and the dimension
 	dimension string // "" for the chart of every result
-	ratios    []Ratio
+	ratios    []analysis.Ratio
 }
 
 // perfGroups splits the ratios into the perf-ratio charts: one chart
-// while the results fit, else one per dimension in perfDimensions' order,
+// while the results fit, else one per dimension in analysis.PerfDimensions' order,
 // the results of none (latencies, counts) last as "other".
-func perfGroups(ratios []Ratio) []perfGroup {
+func perfGroups(ratios []analysis.Ratio, voc results.Vocabulary) []perfGroup {
 	metrics := map[string]bool{}
 	for _, r := range ratios {
 		metrics[r.Metric] = true
@@ -400,13 +404,13 @@ func perfGroups(ratios []Ratio) []perfGroup {
 		return []perfGroup{{name: "perf-ratio", ratios: ratios}}
 	}
 	var out []perfGroup
-	for _, d := range append(slices.Clone(perfDimensions), results.NoDimension) {
+	for _, d := range append(slices.Clone(analysis.PerfDimensions), results.NoDimension) {
 		g := perfGroup{name: "perf-ratio-" + strings.ToLower(strings.ReplaceAll(string(d), " ", "-")), dimension: string(d)}
 		if d == results.NoDimension {
 			g.name, g.dimension = "perf-ratio-other", "latencies and other results"
 		}
 		for _, r := range ratios {
-			if results.KindOf(r.Metric).Dimension == d {
+			if voc.Kind(r.Metric).Dimension == d {
 				g.ratios = append(g.ratios, r)
 			}
 		}
@@ -418,19 +422,19 @@ func perfGroups(ratios []Ratio) []perfGroup {
 }
 
 // variantColors gives each variant of a run one colour for every chart,
-// in the order the variants first appear in the samples.
-func variantColors(samples []results.Sample) map[string]color.Color {
+// in the order the variants were first measured.
+func variantColors(x *analysis.Index) map[string]color.Color {
 	out := map[string]color.Color{}
-	for _, s := range samples {
-		if _, ok := out[s.Driver]; !ok {
-			out[s.Driver] = palette[len(out)%len(palette)]
+	for _, s := range x.Summaries {
+		if _, ok := out[s.Variant]; !ok {
+			out[s.Variant] = palette[len(out)%len(palette)]
 		}
 	}
 	return out
 }
 
 // boxCharts draws the distributions of startup, teardown and memory.
-func boxCharts(samples []results.Sample, colors map[string]color.Color) ([]Chart, error) {
+func boxCharts(m *results.Measurements, voc results.Vocabulary, colors map[string]color.Color) ([]Chart, error) {
 	var out []Chart
 	// Each axis is in its metric's declared unit.
 	specs := []struct{ name, title, ylabel, metric string }{
@@ -439,14 +443,14 @@ func boxCharts(samples []results.Sample, colors map[string]color.Color) ([]Chart
 		{"memory", "Memory per instance, PSS (lower is better)", "bytes", results.MetricPSS},
 	}
 	for _, sp := range specs {
-		series := MetricSeries(samples, sp.metric, "")
+		series := MetricSeries(m, sp.metric)
 		if len(series) == 0 {
 			continue
 		}
 		for i := range series {
 			series[i].Color = colors[series[i].Label]
 		}
-		c, err := BoxChart(sp.name, sp.title, sp.ylabel, results.KindOf(sp.metric).Unit, series)
+		c, err := BoxChart(sp.name, sp.title, sp.ylabel, voc.Kind(sp.metric).Unit, series)
 		if err != nil {
 			return nil, err
 		}

@@ -9,6 +9,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 
+	"virtbench/analysis"
 	"virtbench/internal/results"
 	"virtbench/internal/textsafe"
 )
@@ -25,18 +26,15 @@ type Curve struct {
 
 // DensityCurves returns, per driver that ran a density sweep, the curve of
 // metric against the instance count (medians per step), sorted by count.
-func DensityCurves(sums []results.Summary, metric string) []Curve {
+func DensityCurves(x *analysis.Index, metric string) []Curve {
 	idx := map[string]int{}
 	var out []Curve
-	for _, s := range sums {
-		if s.Metric != metric || s.N == 0 {
-			continue
-		}
-		i, ok := idx[s.Driver]
+	for _, s := range x.Metric(metric) {
+		i, ok := idx[s.Variant]
 		if !ok {
 			i = len(out)
-			idx[s.Driver] = i
-			out = append(out, Curve{Label: s.Driver})
+			idx[s.Variant] = i
+			out = append(out, Curve{Label: s.Variant})
 		}
 		out[i].XY = append(out[i].XY, plotter.XY{X: float64(s.Instances), Y: s.Median})
 	}
@@ -47,11 +45,9 @@ func DensityCurves(sums []results.Summary, metric string) []Curve {
 }
 
 // densityFloor returns the MemAvailable floor a sweep used, or 0.
-func densityFloor(sums []results.Summary) float64 {
-	for _, s := range sums {
-		if s.Metric == results.MetricDensityFloor && s.N > 0 {
-			return s.Median
-		}
+func densityFloor(x *analysis.Index) float64 {
+	for _, s := range x.Metric(results.MetricDensityFloor) {
+		return s.Median
 	}
 	return 0
 }
@@ -115,9 +111,9 @@ func LineChart(name, title, ylabel, unit string, curves []Curve, hline float64, 
 // methods, MemAvailable against the floor, the start latency of each step
 // and the CPU an idle instance costs, against the number of instances
 // running.
-func densityCharts(sums []results.Summary, colors map[string]color.Color) ([]Chart, error) {
+func densityCharts(x *analysis.Index, colors map[string]color.Color) ([]Chart, error) {
 	curves := func(metric string) []Curve {
-		cs := DensityCurves(sums, metric)
+		cs := DensityCurves(x, metric)
 		for i := range cs {
 			cs[i].Color = colors[cs[i].Label]
 		}
@@ -145,7 +141,7 @@ func densityCharts(sums []results.Summary, colors map[string]color.Color) ([]Cha
 		metric              string
 	}{
 		{"density-memory", "Density: memory per instance (lower is better)", "bytes per instance", mem, 0, "", results.MetricDensityPSS},
-		{"density-available", "Density: host MemAvailable", "bytes", curves(results.MetricDensityAvailable), densityFloor(sums), "memory floor", results.MetricDensityAvailable},
+		{"density-available", "Density: host MemAvailable", "bytes", curves(results.MetricDensityAvailable), densityFloor(x), "memory floor", results.MetricDensityAvailable},
 		{"density-latency", "Density: start latency of the instances each step added, median (lower is better)", "seconds", curves(results.MetricDensityStartup), 0, "", results.MetricDensityStartup},
 	}
 	if cpu := curves(results.MetricDensityCPU); len(cpu) > 0 {
@@ -159,7 +155,7 @@ func densityCharts(sums []results.Summary, colors map[string]color.Color) ([]Cha
 	}
 	var out []Chart
 	for _, sp := range specs {
-		c, err := LineChart(sp.name, sp.title, sp.ylabel, results.KindOf(sp.metric).Unit, sp.curves, sp.hline, sp.hlabel)
+		c, err := LineChart(sp.name, sp.title, sp.ylabel, x.Vocabulary().Kind(sp.metric).Unit, sp.curves, sp.hline, sp.hlabel)
 		if err != nil {
 			return nil, err
 		}

@@ -11,8 +11,10 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 
+	"virtbench/analysis"
 	"virtbench/internal/results"
 	"virtbench/internal/textsafe"
+	"virtbench/internal/units"
 )
 
 // Bars is the data of a grouped or stacked bar chart: one group per
@@ -30,33 +32,13 @@ type BarSeries struct {
 	Color          color.Color // nil: picked by position
 }
 
-// driversOf returns the drivers of sums in first-seen order, skipping
-// trials with more than one instance.
-func driversOf(sums []results.Summary, metric string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, s := range sums {
-		if s.Metric == metric && s.N > 0 && s.Instances == 1 && !seen[s.Driver] {
-			seen[s.Driver] = true
-			out = append(out, s.Driver)
-		}
-	}
-	return out
-}
-
-// medianOf returns the median of idleOne's summary (0: none).
-func medianOf(sums []results.Summary, driver, metric string) float64 {
-	s, _ := idleOne(sums, driver, metric)
-	return s.Median
-}
-
 // PhaseBars splits the median startup of each variant that reports phases
 // into the stages of results.Phases: the engine's create (docker), the
 // instance's process up, a restore from a snapshot, the setup inside (a
 // VM's guest boot, a container init's setup) and the agent to READY (the
 // rest). Variants without phases are left out: their whole startup is one
 // box in the startup chart.
-func PhaseBars(sums []results.Summary) Bars {
+func PhaseBars(x *analysis.Index) Bars {
 	stages := []results.Stage{results.StageEngine, results.StageProcess, results.StageRestore, results.StageSetup}
 	// metrics lists, per stage, the samples that measure it.
 	metrics := map[results.Stage][]string{results.StageSetup: {results.MetricGuestBoot}}
@@ -66,10 +48,10 @@ func PhaseBars(sums []results.Summary) Bars {
 		}
 	}
 	var b Bars
-	for _, d := range driversOf(sums, results.MetricStartup) {
+	for _, d := range x.Variants(results.MetricStartup, true) {
 		for _, st := range stages {
 			for _, m := range metrics[st] {
-				if medianOf(sums, d, m) > 0 && !slices.Contains(b.Labels, d) {
+				if x.Median(d, m) > 0 && !slices.Contains(b.Labels, d) {
 					b.Labels = append(b.Labels, d)
 				}
 			}
@@ -81,12 +63,12 @@ func PhaseBars(sums []results.Summary) Bars {
 	}
 	series[len(stages)].Name = results.StageAgent.String()
 	for _, d := range b.Labels {
-		total := medianOf(sums, d, results.MetricStartup)
+		total := x.Median(d, results.MetricStartup)
 		used := 0.0
 		for i, st := range stages {
 			v := 0.0
 			for _, m := range metrics[st] {
-				v += medianOf(sums, d, m)
+				v += x.Median(d, m)
 			}
 			v = min(v, max(total-used, 0))
 			used += v
@@ -111,15 +93,15 @@ func PhaseBars(sums []results.Summary) Bars {
 // kernel's clock started (firmware, decompression, early boot), then to
 // each milestone the kernel logged, then from init to READY. A missing
 // milestone's time goes to the next stage.
-func BootBars(sums []results.Summary) Bars {
+func BootBars(x *analysis.Index) Bars {
 	var stages []struct{ metric, name string }
 	for _, st := range results.BootStages {
 		stages = append(stages, struct{ metric, name string }{results.BootMetricPrefix + st.Name, st.Doc})
 	}
 	stages = append(stages, struct{ metric, name string }{results.MetricGuestBoot, "to READY: the workload's start, or a full OS's init system"})
 	var b Bars
-	for _, d := range driversOf(sums, results.MetricGuestBoot) {
-		if medianOf(sums, d, results.BootMetricPrefix+results.BootStages[0].Name) > 0 {
+	for _, d := range x.Variants(results.MetricGuestBoot, true) {
+		if x.Median(d, results.BootMetricPrefix+results.BootStages[0].Name) > 0 {
 			b.Labels = append(b.Labels, d)
 		}
 	}
@@ -133,7 +115,7 @@ func BootBars(sums []results.Summary) Bars {
 	for _, d := range b.Labels {
 		prev := 0.0
 		for i, st := range stages {
-			at := medianOf(sums, d, st.metric)
+			at := x.Median(d, st.metric)
 			v := 0.0
 			if at > prev {
 				v, prev = at-prev, at
@@ -157,7 +139,7 @@ func PhaseShares(b Bars) Bars {
 		for _, s := range b.Series {
 			total += s.Values[j]
 		}
-		out.Labels = append(out.Labels, fmt.Sprintf("%s (%s)", l, FormatValue(total, "sec")))
+		out.Labels = append(out.Labels, fmt.Sprintf("%s (%s)", l, units.Format(total, "sec")))
 		for i, s := range b.Series {
 			if total > 0 {
 				out.Series[i].Values[j] = 100 * s.Values[j] / total
@@ -170,28 +152,16 @@ func PhaseShares(b Bars) Bars {
 // DiskBars gives, per driver with an image, the shared image counted once,
 // the tools layer counted once where the run used it, and n instances'
 // writable layers, allocated bytes.
-func DiskBars(sums []results.Summary, n int) Bars {
+func DiskBars(x *analysis.Index, n int) Bars {
 	var b Bars
 	shared := BarSeries{Name: "shared image (once)"}
 	tools := BarSeries{Name: "tools layer (once)"}
 	own := BarSeries{Name: fmt.Sprintf("writable layers (%d instances)", n)}
-	largest := func(driver, metric string) float64 {
-		var v float64
-		for _, t := range sums {
-			if t.Driver == driver && t.Metric == metric && t.N > 0 && t.Median > v {
-				v = t.Median
-			}
-		}
-		return v
-	}
-	for _, s := range sums {
-		if s.Metric != results.MetricImageAllocated || s.N == 0 {
-			continue
-		}
-		b.Labels = append(b.Labels, s.Driver)
+	for _, s := range x.Metric(results.MetricImageAllocated) {
+		b.Labels = append(b.Labels, s.Variant)
 		shared.Values = append(shared.Values, s.Median)
-		tools.Values = append(tools.Values, largest(s.Driver, results.MetricToolsAllocated))
-		own.Values = append(own.Values, float64(n)*largest(s.Driver, results.MetricWritableAllocated))
+		tools.Values = append(tools.Values, x.Most(s.Variant, results.MetricToolsAllocated))
+		own.Values = append(own.Values, float64(n)*x.Most(s.Variant, results.MetricWritableAllocated))
 	}
 	b.Series = []BarSeries{shared}
 	if slices.ContainsFunc(tools.Values, func(v float64) bool { return v > 0 }) {
@@ -204,7 +174,7 @@ func DiskBars(sums []results.Summary, n int) Bars {
 // PerfBars gives each workload result of each variant as speed relative
 // to the baseline in the same run (above 1 is faster), with the bounds of
 // the ratios (PerfRatios).
-func PerfBars(rs []Ratio) Bars {
+func PerfBars(rs []analysis.Ratio) Bars {
 	var b Bars
 	metric := map[string]int{} // label index
 	series := map[string]*BarSeries{}
@@ -214,9 +184,9 @@ func PerfBars(rs []Ratio) Bars {
 			metric[r.Metric] = len(b.Labels)
 			b.Labels = append(b.Labels, r.Metric)
 		}
-		if series[r.Driver] == nil {
-			series[r.Driver] = &BarSeries{Name: r.Driver}
-			drivers = append(drivers, r.Driver)
+		if series[r.Variant] == nil {
+			series[r.Variant] = &BarSeries{Name: r.Variant}
+			drivers = append(drivers, r.Variant)
 		}
 	}
 	for _, d := range drivers {
@@ -224,7 +194,7 @@ func PerfBars(rs []Ratio) Bars {
 		s.Values, s.Lo, s.Hi = make([]float64, len(b.Labels)), make([]float64, len(b.Labels)), make([]float64, len(b.Labels))
 	}
 	for _, r := range rs {
-		s, i := series[r.Driver], metric[r.Metric]
+		s, i := series[r.Variant], metric[r.Metric]
 		s.Values[i], s.Lo[i], s.Hi[i] = r.Value, r.Lo, r.Hi
 	}
 	for _, d := range drivers {

@@ -2,46 +2,11 @@ package reports
 
 import (
 	"fmt"
-	"math"
-	"strconv"
 	"strings"
 
-	"golang.org/x/perf/benchunit"
-
 	"virtbench/internal/results"
+	"virtbench/internal/units"
 )
-
-// prefixedUnits are the units FormatValue writes with a prefix of their
-// own (ms, MiB); others take a prefix only as a multiplier (27.5k op/s).
-var prefixedUnits = map[string]bool{"sec": true, "B": true, "B/s": true, "sec/op": true}
-
-// FormatValue formats v in unit with an SI or IEC prefix: "2.13ms",
-// "12.5MiB", "6.01k op/s"; a count or share below 10000 (cores, tasks,
-// instances) as a plain number of four digits: "0.0484 cores", "6 tasks".
-func FormatValue(v float64, unit string) string {
-	if !prefixedUnits[unit] && unit != "op/s" && math.Abs(v) < 1e4 {
-		s := strconv.FormatFloat(v, 'g', 4, 64)
-		if unit == "" {
-			return s
-		}
-		return s + " " + unit
-	}
-	switch unit {
-	case "sec":
-		return benchunit.Scale(v, benchunit.Decimal) + "s"
-	case "B":
-		return benchunit.Scale(v, benchunit.Binary) + "B"
-	case "B/s":
-		return benchunit.Scale(v, benchunit.Binary) + "B/s"
-	case "sec/op":
-		return benchunit.Scale(v, benchunit.Decimal) + "s/op"
-	}
-	s := benchunit.Scale(v, benchunit.Decimal)
-	if unit == "" {
-		return s
-	}
-	return s + " " + unit
-}
 
 // benchName turns a metric into a Go benchmark name part: "cpu.sha256" →
 // "CpuSha256", "startup" → "Startup".
@@ -68,7 +33,7 @@ func limitsText(p results.Provenance, where bool) string {
 	}
 	var parts []string
 	if p.MemoryLimitBytes > 0 {
-		parts = append(parts, fmt.Sprintf("memory %s%s", FormatValue(float64(p.MemoryLimitBytes), "B"), at(p.MemoryLimitAt)))
+		parts = append(parts, fmt.Sprintf("memory %s%s", units.Format(float64(p.MemoryLimitBytes), "B"), at(p.MemoryLimitAt)))
 	}
 	if p.CPULimitCores > 0 {
 		parts = append(parts, fmt.Sprintf("CPU %.2f cores%s", p.CPULimitCores, at(p.CPULimitAt)))

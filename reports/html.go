@@ -7,8 +7,10 @@ import (
 	"sort"
 	"strings"
 
+	"virtbench/analysis"
 	"virtbench/internal/results"
 	"virtbench/internal/textsafe"
+	"virtbench/internal/units"
 )
 
 var htmlTmpl = template.Must(template.New("report").Parse(`<!DOCTYPE html>
@@ -34,7 +36,7 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 <p id="headline">{{.Headline}}</p>
 {{if .Summary}}<h2 id="summary">Summary</h2><ul>{{range .Summary}}<li>{{.}}</li>{{end}}</ul>{{end}}
 <nav id="toc"><b>Contents:</b> {{range $i, $s := .TOC}}{{if $i}} · {{end}}<a href="#{{index $s 0}}">{{index $s 1}}</a>{{end}} · raw data: <a href="samples.jsonl">samples.jsonl</a>, <a href="results.csv">results.csv</a>, <a href="results.txt">results.txt</a> (benchstat), <a href="env.json">env.json</a>, <a href="run.json">run.json</a></nav>
-<p>Run {{.Status.State}}{{if .Status.Reason}} ({{.Status.Reason}}){{end}}; started {{.Status.Started.Format "2006-01-02 15:04:05 MST"}}; {{len .Run.Samples}} samples.</p>
+<p>Run {{.Status.State}}{{if .Status.Reason}} ({{.Status.Reason}}){{end}}; started {{.Status.Started.Format "2006-01-02 15:04:05 MST"}}; {{.Values}} measured values.</p>
 {{if .Status.SharedWith}}<p class="warn" id="shared">This run shared the host with other virtbench runs ({{range $i, $o := .Status.SharedWith}}{{if $i}}; {{end}}{{$o}}{{end}}): its host-wide figures (MemAvailable drop, host CPU, capacity) include their instances.</p>{{end}}
 {{if .Status.Output}}<p class="warn">{{.Status.Output}}.</p>{{end}}
 <h2 id="claims-h">Claims</h2>
@@ -48,7 +50,7 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 {{end}}</table>{{end}}
 {{if .Lessons}}<h2 id="kinds">Kinds of virtualization in this run</h2>
 <p>What isolates the workload in each kind, what it costs, and this run's figures (medians; ranges from the 95% confidence intervals). Each diagram stacks the layers from the workload down to the hardware; the layer outlined in red is the one that isolates it.</p>
-<div id="classroom">{{range .Lessons}}<div class="lesson"><h3>{{.Kind}}</h3>{{.Diagram}}<p>{{.Text}}</p><ul>{{range .Figures}}<li>{{.}}</li>{{end}}</ul></div>
+<div id="classroom">{{range .Lessons}}<div class="lesson"><h3>{{.Virtualization}}</h3>{{.Diagram}}<p>{{.Text}}</p><ul>{{range .Figures}}<li>{{.}}</li>{{end}}</ul></div>
 {{end}}</div>
 {{if .DeviceRows}}<h3>paravirtual vs emulated devices</h3><p>{{.DevicesText}}</p>
 <table id="devices"><tr>{{range .TechniqueHeader}}<th>{{.}}</th>{{end}}</tr>
@@ -89,9 +91,10 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 
 // WriteHTML writes report.html: one self-contained file, inline SVG and CSS,
 // no script and no network access.
-func WriteHTML(w io.Writer, r *Run, a *Analysis, charts []Chart) error {
+func WriteHTML(w io.Writer, a *analysis.Analysis, charts []Chart) error {
+	r := a.Run
 	type lessonView struct {
-		Lesson
+		analysis.Lesson
 		Diagram template.HTML // drawn by layerDiagram, its text escaped there
 	}
 	type chartView struct {
@@ -99,7 +102,7 @@ func WriteHTML(w io.Writer, r *Run, a *Analysis, charts []Chart) error {
 		SVG               template.HTML
 	}
 	data := struct {
-		Run             *Run
+		Values          int
 		Status          results.Status
 		Headline        string
 		Baseline        string
@@ -111,7 +114,7 @@ func WriteHTML(w io.Writer, r *Run, a *Analysis, charts []Chart) error {
 		Rows            [][]string
 		Failures        []string
 		Provenance      [][2]string
-		Claims          []Claim
+		Claims          []analysis.Claim
 		DimHeader       []string
 		DimRows         [][]string
 		CapHeader       []string
@@ -129,13 +132,13 @@ func WriteHTML(w io.Writer, r *Run, a *Analysis, charts []Chart) error {
 		TechniqueRows   [][]string
 		TechniqueNotes  []string
 		DeviceRows      [][]string
-	}{Run: r, Status: r.Status, Headline: Headline(a.Summaries, a.Baseline), Baseline: a.Baseline, Header: tableHeader, Rows: tableRows(a.Summaries),
+	}{Values: measuredValues(r.Measurements), Status: r.Status, Headline: Headline(a.Index, a.Baseline), Baseline: a.Baseline, Header: tableHeader, Rows: tableRows(a.Index),
 		RatioHeader: ratioHeader, Ratios: ratioRows(a.Ratios),
 		Failures: r.Status.Outcome.Failures, Claims: a.Claims, DimHeader: dimensionHeader, DimRows: dimensionRows(a.Claims),
 		CapHeader: capacityHeader, CapRows: capacityRows(a.Capacity), CapModel: CapacityModel,
-		Faster: fasterNotes(a.Ratios), DevicesText: devicesText, DevicesNote: a.DevicesNote, TechniqueHeader: techniqueHeader, TechniqueRows: techniqueRows(a.Techniques, nil), TechniqueNotes: a.TechniqueNotes, DeviceRows: techniqueRows(a.Techniques, devices)}
+		Faster: fasterNotes(a.Ratios), DevicesText: devicesText, DevicesNote: a.DevicesNote, TechniqueHeader: techniqueHeader, TechniqueRows: techniqueRows(a.Techniques, nil), TechniqueNotes: a.TechniqueNotes, DeviceRows: techniqueRows(a.Techniques, func(c analysis.Comparison) bool { return c.Devices })}
 	for _, l := range a.Lessons {
-		data.Lessons = append(data.Lessons, lessonView{Lesson: l, Diagram: template.HTML(l.Diagram)})
+		data.Lessons = append(data.Lessons, lessonView{Lesson: l, Diagram: template.HTML(layerDiagram(l.Virtualization, l.Layers))})
 	}
 	data.Summary = Summary(a)
 	data.TOC = [][2]string{{"claims-h", "claims"}}
@@ -159,7 +162,7 @@ func WriteHTML(w io.Writer, r *Run, a *Analysis, charts []Chart) error {
 		data.Density = append(data.Density, sc.String())
 	}
 	sort.Strings(data.Density)
-	for _, d := range r.Status.Outcome.Kinds() {
+	for _, d := range r.Status.Outcome.Virtualizations() {
 		data.Drivers = append(data.Drivers, d)
 	}
 	for d, why := range r.Status.Outcome.Skipped {
@@ -172,11 +175,11 @@ func WriteHTML(w io.Writer, r *Run, a *Analysis, charts []Chart) error {
 	p := r.Provenance
 	data.Provenance = [][2]string{
 		{"host", p.Hostname}, {"kernel", p.Kernel}, {"os", p.OS}, {"virtualization", p.Virtualized},
-		{"cpu", fmt.Sprintf("%s, %d cores", p.CPUModel, p.Cores)}, {"memory", FormatValue(float64(p.MemoryBytes), "B")},
+		{"cpu", fmt.Sprintf("%s, %d cores", p.CPUModel, p.Cores)}, {"memory", units.Format(float64(p.MemoryBytes), "B")},
 		{"limits virtbench ran under", LimitsText(p)},
 		{"cgroup", p.CgroupVersion}, {"ksm", p.KSM}, {"/dev/kvm", p.KVM}, {"CPU vulnerability mitigations", p.Mitigations},
 		{"tasks", fmt.Sprintf("%d in use at the start, limit %d (pid_max, threads-max)", p.TasksInUse, p.PidsMax)},
-		{"free disk for instances", FormatValue(float64(p.DiskFreeBytes), "B")},
+		{"free disk for instances", units.Format(float64(p.DiskFreeBytes), "B")},
 		{"virtbench", p.Virtbench}, {"go", p.Go}, {"scenario", p.Scenario + " " + p.ScenarioFile}, {"scenario sha256", p.ScenarioHash},
 	}
 	var tools []string
@@ -235,35 +238,35 @@ var chartReading = map[string]string{
 	"density-reach":     "How many instances each density sweep reached, and what stopped it, beside the count the capacity model gives for this host: bars far apart mean the model's costs per instance are off.",
 }
 
+// measuredValues counts the values of m.
+func measuredValues(m *results.Measurements) int {
+	n := 0
+	for _, sr := range m.Series {
+		n += len(sr.Values)
+	}
+	return n
+}
+
 // Summary says in a few lines who won what in a run: the fastest start,
 // the smallest memory, capacity, the VM techniques and the claims' verdicts.
-func Summary(a *Analysis) []string {
+func Summary(a *analysis.Analysis) []string {
 	var out []string
 	best := func(metric, what, unit string) {
-		var name string
-		var v float64
-		for _, s := range a.Summaries {
-			if s.Metric == metric && s.Instances == 1 && s.N > 0 && results.BaselineWorkload(s.Workload) && (name == "" || s.Median < v) {
-				name, v = s.Driver, s.Median
-			}
-		}
-		if name != "" {
-			out = append(out, fmt.Sprintf("%s: %s, %s (median of an idle instance).", what, name, FormatValue(v, unit)))
+		if s, ok := a.Index.Least(metric); ok {
+			out = append(out, fmt.Sprintf("%s: %s, %s (median of an idle instance).", what, s.Variant, units.Format(s.Median, unit)))
 		}
 	}
 	best(results.MetricStartup, "Fastest start to READY", "sec")
 	best(results.MetricPSS, "Smallest memory (PSS)", "B")
 	var caps []string
-	for _, c := range a.Capacity {
-		if c.Host == ThisHost {
-			caps = append(caps, fmt.Sprintf("%s %s (%s binds)", c.Driver, formatCount(c.Idle), c.Binding))
-		}
+	for _, c := range a.HereCapacity() {
+		caps = append(caps, fmt.Sprintf("%s %s (%s binds)", c.Variant, formatCount(c.Idle), c.Binding))
 	}
 	if len(caps) > 0 {
 		out = append(out, "Idle instances that fit this host: "+strings.Join(caps, ", ")+".")
 	}
 	for _, c := range a.Techniques {
-		if c.P < Alpha && (c.Metric == results.MetricStartup || c.Metric == results.MetricHostMemDrop || devices(c)) {
+		if c.P < analysis.Alpha && (c.Metric == results.MetricStartup || c.Metric == results.MetricHostMemDrop || c.Devices) {
 			out = append(out, fmt.Sprintf("%s (%s=%s) does %.2f× better than %s on %s %s [%.2f-%.2f].", c.Technique, c.Aspect, c.Value, c.Ratio, c.Baseline, c.Workload, c.Metric, c.Lo, c.Hi))
 		}
 	}
@@ -275,30 +278,27 @@ func Summary(a *Analysis) []string {
 
 // Headline states the startup medians in one sentence, relative to the
 // baseline (native) where it ran.
-func Headline(sums []results.Summary, baseline string) string {
+func Headline(x *analysis.Index, baseline string) string {
 	var native float64
-	var parts []string
-	for _, s := range sums {
-		if s.Metric == results.MetricStartup && s.Driver == baseline && s.Instances == 1 && s.N > 0 && native == 0 {
+	for _, s := range x.Of(baseline, results.MetricStartup) {
+		if s.Instances == 1 {
 			native = s.Median
+			break
 		}
 	}
-	seen := map[string]bool{}
-	for _, s := range sums {
-		if s.Metric != results.MetricStartup || s.N == 0 || seen[s.Driver] {
-			continue
-		}
-		seen[s.Driver] = true
-		part := fmt.Sprintf("%s %s", s.Driver, FormatValue(s.Median, s.Unit))
+	var parts []string
+	for _, v := range x.Variants(results.MetricStartup, false) {
+		s := x.Of(v, results.MetricStartup)[0]
+		part := fmt.Sprintf("%s %s", v, units.Format(s.Median, s.Unit))
 		var notes []string
-		if native > 0 && s.Driver != baseline {
+		if native > 0 && v != baseline {
 			more, d := "more", s.Median-native
 			if d < 0 {
 				more, d = "less", -d
 			}
-			notes = append(notes, fmt.Sprintf("%.1f× %s, %s %s", s.Median/native, baseline, FormatValue(d, s.Unit), more))
+			notes = append(notes, fmt.Sprintf("%.1f× %s, %s %s", s.Median/native, baseline, units.Format(d, s.Unit), more))
 		}
-		if g := medianOf(sums, s.Driver, results.MetricGuestBoot); g > 0 {
+		if g := x.Median(v, results.MetricGuestBoot); g > 0 {
 			notes = append(notes, fmt.Sprintf("%.2f× its guest boot", s.Median/g))
 		}
 		if len(notes) > 0 {
@@ -307,9 +307,9 @@ func Headline(sums []results.Summary, baseline string) string {
 		parts = append(parts, part)
 	}
 	if len(parts) == 0 {
-		for _, s := range sums {
-			if s.Metric == results.MetricDensityStartup && s.Instances == 1 && s.N > 0 {
-				parts = append(parts, fmt.Sprintf("%s %s", s.Driver, FormatValue(s.Median, s.Unit)))
+		for _, s := range x.Metric(results.MetricDensityStartup) {
+			if s.Instances == 1 {
+				parts = append(parts, fmt.Sprintf("%s %s", s.Variant, units.Format(s.Median, s.Unit)))
 			}
 		}
 		if len(parts) > 0 {

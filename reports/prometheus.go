@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"google.golang.org/protobuf/proto"
 
+	"virtbench/analysis"
 	"virtbench/internal/results"
 	"virtbench/internal/textsafe"
 )
@@ -55,7 +56,8 @@ var baseUnits = map[string]struct {
 // (virtbench_startup_seconds). OpenMetrics samples carry the time the run
 // ended (promtool tsdb create-blocks-from needs one); the text format's
 // carry none, as node_exporter's textfile collector requires.
-func WriteExposition(w io.Writer, r *Run, a *Analysis, format expfmt.Format) error {
+func WriteExposition(w io.Writer, a *analysis.Analysis, format expfmt.Format) error {
+	r := a.Run
 	enc := expfmt.NewEncoder(w, format)
 	var at *int64
 	if format.FormatType() == expfmt.TypeOpenMetrics {
@@ -87,10 +89,10 @@ func WriteExposition(w io.Writer, r *Run, a *Analysis, format expfmt.Format) err
 // in milliseconds since the epoch. Two metrics whose families would share
 // a name (zz.a and zz_a; startup_ci95_low beside startup's interval) are
 // an error: a family of both would mean neither.
-func families(r *Run, a *Analysis, at *int64) ([]*dto.MetricFamily, error) {
+func families(r *analysis.Run, a *analysis.Analysis, at *int64) ([]*dto.MetricFamily, error) {
 	byName := map[string][]*dto.MetricFamily{}
 	owner := map[string]string{} // family name → the metric it is of
-	for _, s := range a.Summaries {
+	for _, s := range a.Index.Summaries {
 		if s.N == 0 {
 			continue
 		}
@@ -104,7 +106,7 @@ func families(r *Run, a *Analysis, at *int64) ([]*dto.MetricFamily, error) {
 		name := func(part string) string { // the unit last, as OpenMetrics requires
 			return strings.TrimSuffix(metricPrefix+promName(s.Metric)+part+"_"+unit.name, "_")
 		}
-		kind := results.KindOf(s.Metric)
+		kind := r.Vocabulary.Kind(s.Metric)
 		for _, part := range []string{"", "_ci95_low", "_ci95_high", "_median", "_min", "_max"} {
 			if m, ok := owner[name(part)]; ok && m != s.Metric {
 				return nil, fmt.Errorf("reports: exposition: metrics %q and %q would both be written as %s: rename one", m, s.Metric, name(part))
@@ -132,8 +134,12 @@ func families(r *Run, a *Analysis, at *int64) ([]*dto.MetricFamily, error) {
 		gauge := func(f *dto.MetricFamily, x float64) {
 			f.Metric = append(f.Metric, &dto.Metric{Label: labels, TimestampMs: at, Gauge: &dto.Gauge{Value: v(x)}})
 		}
-		gauge(fs[0], s.CILo)
-		gauge(fs[1], s.CIHi)
+		if s.HasInterval() {
+			// Too few values for an interval: no bounds, rather than
+			// bounds that are not one.
+			gauge(fs[0], s.CILo)
+			gauge(fs[1], s.CIHi)
+		}
 		if kind.Signed {
 			gauge(fs[2], s.Median)
 			gauge(fs[3], s.Min)
@@ -148,7 +154,11 @@ func families(r *Run, a *Analysis, at *int64) ([]*dto.MetricFamily, error) {
 	}
 	var out []*dto.MetricFamily
 	for _, fs := range byName {
-		out = append(out, fs...)
+		for _, f := range fs {
+			if len(f.Metric) > 0 {
+				out = append(out, f)
+			}
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
 	return out, nil
@@ -164,10 +174,10 @@ func family(name, help, unit string, t dto.MetricType) *dto.MetricFamily {
 
 // promLabels are a summary's labels: its variant, the variant's driver,
 // the workload, the instance count and the host.
-func promLabels(r *Run, s results.Summary) []*dto.LabelPair {
-	driver := r.Status.Outcome.Variants[s.Driver].Driver
+func promLabels(r *analysis.Run, s results.Summary) []*dto.LabelPair {
+	driver := r.Status.Outcome.Variants[s.Variant].Driver
 	pairs := [][2]string{{"driver", driver}, {"host", r.Provenance.Hostname}, {"instances", strconv.Itoa(s.Instances)},
-		{"variant", s.Driver}, {"workload", s.Workload}}
+		{"variant", s.Variant}, {"workload", s.Workload}}
 	var out []*dto.LabelPair
 	for _, p := range pairs {
 		out = append(out, &dto.LabelPair{Name: proto.String(p[0]), Value: proto.String(textsafe.Line(p[1]))})

@@ -9,19 +9,20 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"virtbench/analysis"
 	"virtbench/internal/results"
 	"virtbench/internal/textsafe"
+	"virtbench/internal/units"
 )
 
 // tableHeader is the header of the summary tables.
-var tableHeader = []string{"driver", "workload", "n", "metric", "median", "±95% CI", "p25", "p75", "min", "max", "CoV", "notes"}
+var tableHeader = []string{"variant", "workload", "n", "metric", "median", "±95% CI", "p25", "p75", "min", "max", "CoV", "notes"}
 
 // tableRows returns one row per summary, values formatted with units. A
 // MemAvailable drop within the host's noise says so instead of a figure.
-func tableRows(sums []results.Summary) [][]string {
-	noise := hostNoise(sums)
+func tableRows(x *analysis.Index) [][]string {
 	var rows [][]string
-	for _, s := range sums {
+	for _, s := range x.Summaries {
 		wl := s.Workload
 		if s.Instances > 1 {
 			wl += fmt.Sprintf(" ×%d", s.Instances)
@@ -30,15 +31,15 @@ func tableRows(sums []results.Summary) [][]string {
 			if s.N == 0 {
 				return "-"
 			}
-			return FormatValue(v, s.Unit)
+			return units.Format(v, s.Unit)
 		}
 		median, ci, notes := f(s.Median), ciText(s), s.Warnings
-		if bound, ok := noise.within(s); ok {
+		if bound, ok := x.WithinNoise(s); ok {
 			median, ci = "noise", "-"
-			notes = append([]string{"below the host's noise (±" + FormatValue(bound, s.Unit) + ")"}, notes...)
+			notes = append([]string{"below the host's noise (±" + units.Format(bound, s.Unit) + ")"}, notes...)
 		}
 		rows = append(rows, []string{
-			s.Driver, wl, strconv.Itoa(s.N), s.Metric, median, ci, f(s.P25), f(s.P75), f(s.Min), f(s.Max),
+			s.Variant, wl, strconv.Itoa(s.N), s.Metric, median, ci, f(s.P25), f(s.P75), f(s.Min), f(s.Max),
 			fmt.Sprintf("%.1f%%", 100*s.CoV), strings.Join(notes, "; "),
 		})
 	}
@@ -48,41 +49,20 @@ func tableRows(sums []results.Summary) [][]string {
 // ciText writes a summary's 95% confidence interval: as percentages of
 // the median ("-2.1% +3.4%"), or as its bounds ("-96.00KiB … 4.000KiB")
 // where the median is near zero: the interval reaches zero, or lies
-// further from the median than the median from zero.
+// further from the median than the median from zero. A summary with too
+// few values for an interval has ±∞, as benchstat writes it.
 func ciText(s results.Summary) string {
 	if s.N == 0 || s.CILo == s.Median && s.CIHi == s.Median {
 		return "-"
 	}
+	if !s.HasInterval() {
+		return "±∞"
+	}
 	lo, hi := s.Median-s.CILo, s.CIHi-s.Median
 	if s.CILo <= 0 && s.CIHi >= 0 || lo > abs(s.Median) || hi > abs(s.Median) {
-		return FormatValue(s.CILo, s.Unit) + " … " + FormatValue(s.CIHi, s.Unit)
+		return units.Format(s.CILo, s.Unit) + " … " + units.Format(s.CIHi, s.Unit)
 	}
 	return fmt.Sprintf("-%.1f%% +%.1f%%", 100*lo/abs(s.Median), 100*hi/abs(s.Median))
-}
-
-// noiseFloor is the host's MemAvailable noise as a run measured it
-// (results.MetricHostMemNoise): 0 where it did not.
-type noiseFloor float64
-
-// hostNoise returns the host's MemAvailable noise in sums.
-func hostNoise(sums []results.Summary) noiseFloor {
-	for _, s := range sums {
-		if s.Metric == results.MetricHostMemNoise && s.N > 0 {
-			return noiseFloor(s.Max)
-		}
-	}
-	return 0
-}
-
-// within reports whether s is a MemAvailable drop per instance within the
-// host's noise, and the noise per instance: the host's noise divided by
-// the instances of the trial, whose drop was divided by them.
-func (n noiseFloor) within(s results.Summary) (float64, bool) {
-	if n <= 0 || s.N == 0 || s.Metric != results.MetricHostMemDrop || s.Instances < 1 {
-		return 0, false
-	}
-	bound := float64(n) / float64(s.Instances)
-	return bound, abs(s.Median) < bound
 }
 
 func abs(v float64) float64 {
@@ -93,13 +73,13 @@ func abs(v float64) float64 {
 }
 
 // WriteText writes the summary table for a terminal.
-func WriteText(w io.Writer, sums []results.Summary) error {
-	return writeTextTable(w, tableHeader, tableRows(sums))
+func WriteText(w io.Writer, x *analysis.Index) error {
+	return writeTextTable(w, tableHeader, tableRows(x))
 }
 
 // WriteMarkdown writes the summary table as a Markdown table.
-func WriteMarkdown(w io.Writer, sums []results.Summary) error {
-	return writeMarkdownTable(w, tableHeader, tableRows(sums))
+func WriteMarkdown(w io.Writer, x *analysis.Index) error {
+	return writeMarkdownTable(w, tableHeader, tableRows(x))
 }
 
 // writeTextTable writes rows under header in aligned columns.
@@ -137,16 +117,23 @@ func writeMarkdownTable(w io.Writer, header []string, rows [][]string) error {
 // WriteCSV writes the summaries as CSV with raw (unscaled) numbers.
 func WriteCSV(w io.Writer, sums []results.Summary) error {
 	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{"driver", "workload", "instances", "metric", "unit", "n", "failed", "median", "ci_lo", "ci_hi", "p25", "p75", "p95", "min", "max", "mean", "stddev", "cov", "labels", "warnings"})
+	_ = cw.Write([]string{"variant", "workload", "instances", "metric", "unit", "n", "failed", "median", "ci_lo", "ci_hi", "p25", "p75", "p95", "min", "max", "mean", "stddev", "cov", "labels", "warnings"})
 	g := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
+	// An interval's bound is empty where there are too few values for one.
+	ci := func(s results.Summary, v float64) string {
+		if !s.HasInterval() {
+			return ""
+		}
+		return g(v)
+	}
 	for _, s := range sums {
 		var labels []string
 		for k, v := range s.Labels {
 			labels = append(labels, k+"="+v)
 		}
 		sort.Strings(labels)
-		_ = cw.Write(safeLine([]string{s.Driver, s.Workload, strconv.Itoa(s.Instances), s.Metric, s.Unit,
-			strconv.Itoa(s.N), strconv.Itoa(s.Failed), g(s.Median), g(s.CILo), g(s.CIHi), g(s.P25), g(s.P75), g(s.P95),
+		_ = cw.Write(safeLine([]string{s.Variant, s.Workload, strconv.Itoa(s.Instances), s.Metric, s.Unit,
+			strconv.Itoa(s.N), strconv.Itoa(s.Failed), g(s.Median), ci(s, s.CILo), ci(s, s.CIHi), g(s.P25), g(s.P75), g(s.P95),
 			g(s.Min), g(s.Max), g(s.Mean), g(s.StdDev), g(s.CoV), strings.Join(labels, " "), strings.Join(s.Warnings, "; ")}))
 	}
 	cw.Flush()
@@ -176,32 +163,32 @@ var dimensionHeader = []string{"dimension", "result", "container", "container vs
 
 // dimensionRows are the performance claim's verdicts per dimension, one
 // row each: each side's ratio to native with its range.
-func dimensionRows(claims []Claim) [][]string {
+func dimensionRows(claims []analysis.Claim) [][]string {
 	yes := map[bool]string{true: "yes", false: "no"}
-	r := func(x Ratio) string { return fmt.Sprintf("%.3f [%.3f-%.3f]", x.Value, x.Lo, x.Hi) }
+	r := func(x analysis.Ratio) string { return fmt.Sprintf("%.3f [%.3f-%.3f]", x.Value, x.Lo, x.Hi) }
 	var rows [][]string
 	for _, c := range claims {
 		for _, d := range c.Dimensions {
-			rows = append(rows, []string{string(d.Dimension), d.Metric, d.Container.Driver, r(d.Container), d.VM.Driver, r(d.VM), yes[d.NearNative], yes[d.Slower]})
+			rows = append(rows, []string{string(d.Dimension), d.Metric, d.Container.Variant, r(d.Container), d.VM.Variant, r(d.VM), yes[d.NearNative], yes[d.Slower]})
 		}
 	}
 	return rows
 }
 
 // WriteClaims writes the claims as a Markdown table.
-func WriteClaims(w io.Writer, claims []Claim) error {
+func WriteClaims(w io.Writer, claims []analysis.Claim) error {
 	esc := textsafe.Markdown
 	fmt.Fprintln(w, "| claim | verdict | why | evidence | caveat |")
 	fmt.Fprintln(w, "|---|---|---|---|---|")
 	for _, c := range claims {
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", esc(c.Claim), esc(c.Verdict), esc(c.Reason), esc(c.Evidence), esc(c.Caveat))
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", esc(c.Claim), esc(string(c.Verdict)), esc(c.Reason), esc(c.Evidence), esc(c.Caveat))
 	}
 	return nil
 }
 
 // WriteClaimsText writes each claim for a terminal: its verdict and why,
 // then its evidence.
-func WriteClaimsText(w io.Writer, claims []Claim) error {
+func WriteClaimsText(w io.Writer, claims []analysis.Claim) error {
 	for _, c := range claims {
 		fmt.Fprintf(w, "%-12s %s: %s\n%-12s %s\n", c.Name, c.Verdict, textsafe.Line(c.Reason), "", textsafe.Line(c.Evidence))
 	}

@@ -3,10 +3,11 @@ package reports
 import (
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 
+	"virtbench/analysis"
 	"virtbench/internal/results"
+	"virtbench/internal/units"
 )
 
 // WriteTerminal writes what a run answers, for a terminal, as hyperfine
@@ -15,9 +16,9 @@ import (
 // the baseline), then the headline, the claims, capacity and the VM
 // techniques. verbose first writes the table of every metric and the
 // ratios to the baseline (as results.md has them).
-func WriteTerminal(w io.Writer, a *Analysis, verbose bool) error {
+func WriteTerminal(w io.Writer, a *analysis.Analysis, verbose bool) error {
 	if verbose {
-		if err := WriteText(w, a.Summaries); err != nil {
+		if err := WriteText(w, a.Index); err != nil {
 			return err
 		}
 		if len(a.Ratios) > 0 {
@@ -28,13 +29,13 @@ func WriteTerminal(w io.Writer, a *Analysis, verbose bool) error {
 		}
 		fmt.Fprintln(w)
 	}
-	for _, v := range startedVariants(a.Summaries) {
+	for _, v := range a.Index.Started() {
 		writeVariantBlock(w, a, v)
 	}
 	for _, n := range fasterNotes(a.Ratios) {
 		fmt.Fprintln(w, "note: "+n)
 	}
-	fmt.Fprintf(w, "\n%s\n\nclaims:\n", Headline(a.Summaries, a.Baseline))
+	fmt.Fprintf(w, "\n%s\n\nclaims:\n", Headline(a.Index, a.Baseline))
 	if err := WriteClaimsText(w, a.Claims); err != nil {
 		return err
 	}
@@ -62,48 +63,36 @@ func WriteTerminal(w io.Writer, a *Analysis, verbose bool) error {
 	return nil
 }
 
-// startedVariants returns the variants with a start or a density sweep
-// measured, in the order they first appear.
-func startedVariants(sums []results.Summary) []string {
-	var out []string
-	for _, s := range sums {
-		if (s.Metric == results.MetricStartup || s.Metric == results.MetricDensityReached) && s.N > 0 && !slices.Contains(out, s.Driver) {
-			out = append(out, s.Driver)
-		}
-	}
-	return out
-}
-
 // densityLines says how far variant's density sweep got and why it
 // stopped, and what one instance cost at its largest step.
-func densityLines(w io.Writer, sums []results.Summary, v string) {
-	reached, ok := largest(sums, v, results.MetricDensityReached)
+func densityLines(w io.Writer, x *analysis.Index, v string) {
+	reached, ok := x.Largest(v, results.MetricDensityReached)
 	if !ok {
 		return
 	}
 	fmt.Fprintf(w, "  %-18s %.0f instances; stopped: %s\n", "Density:", reached.Max, reached.Labels[results.LabelStopReason])
 	var parts []string
 	for _, m := range []struct{ metric, what string }{{results.MetricDensityPSS, "PSS"}, {results.MetricDensityMemDrop, "MemAvailable drop"}, {results.MetricDensityCPU, "CPU"}} {
-		if s, ok := largest(sums, v, m.metric); ok {
-			parts = append(parts, fmt.Sprintf("%s %s", m.what, FormatValue(s.Median, s.Unit)))
+		if s, ok := x.Largest(v, m.metric); ok {
+			parts = append(parts, fmt.Sprintf("%s %s", m.what, units.Format(s.Median, s.Unit)))
 		}
 	}
-	if s, ok := largest(sums, v, results.MetricDensityMemDrop); ok && len(parts) > 0 {
+	if s, ok := x.Largest(v, results.MetricDensityMemDrop); ok && len(parts) > 0 {
 		fmt.Fprintf(w, "  %-18s %s per instance at %d instances\n", "At the last step:", strings.Join(parts, ", "), s.Instances)
 	}
-	rss, okR := largest(sums, v, results.MetricHarnessRSS)
-	sweep, okS := largest(sums, v, results.MetricSamplerDuration)
+	rss, okR := x.Largest(v, results.MetricHarnessRSS)
+	sweep, okS := x.Largest(v, results.MetricSamplerDuration)
 	if okR && okS {
 		what := "every instance"
-		if read, ok := largest(sums, v, results.MetricDensityPSSSampled); ok && int(read.Max) < rss.Instances {
+		if read, ok := x.Largest(v, results.MetricDensityPSSSampled); ok && int(read.Max) < rss.Instances {
 			what = fmt.Sprintf("every instance's tasks, the memory of %d", int(read.Max))
 		}
-		fmt.Fprintf(w, "  %-18s RSS %s, one sampling %s (%s), at %d instances\n", "virtbench itself:", FormatValue(rss.Max, rss.Unit), FormatValue(sweep.Max, sweep.Unit), what, rss.Instances)
+		fmt.Fprintf(w, "  %-18s RSS %s, one sampling %s (%s), at %d instances\n", "virtbench itself:", units.Format(rss.Max, rss.Unit), units.Format(sweep.Max, sweep.Unit), what, rss.Instances)
 	}
 }
 
 // sweepLine sets variant's sweep beside the capacity model's count.
-func sweepLine(w io.Writer, a *Analysis, v string) {
+func sweepLine(w io.Writer, a *analysis.Analysis, v string) {
 	for _, sc := range a.Sweeps {
 		if sc.Variant == v {
 			line := fmt.Sprintf("  %-18s %d (%s binds) against %d reached", "Model:", sc.Model, sc.Binding, sc.Reached)
@@ -115,27 +104,8 @@ func sweepLine(w io.Writer, a *Analysis, v string) {
 	}
 }
 
-// idleOne returns the summary of metric of one idle instance of variant
-// (the baseline workload), else of the first single instance with a
-// median other than 0.
-func idleOne(sums []results.Summary, variant, metric string) (results.Summary, bool) {
-	var fallback results.Summary
-	for _, s := range sums {
-		if s.Driver != variant || s.Metric != metric || s.N == 0 || s.Instances != 1 {
-			continue
-		}
-		if results.BaselineWorkload(s.Workload) {
-			return s, true
-		}
-		if fallback.Median == 0 {
-			fallback = s
-		}
-	}
-	return fallback, fallback.N > 0
-}
-
 // writeVariantBlock writes one variant's block.
-func writeVariantBlock(w io.Writer, a *Analysis, v string) {
+func writeVariantBlock(w io.Writer, a *analysis.Analysis, v string) {
 	role := a.Roles[v]
 	kind := string(role.Class)
 	if len(role.Accel) > 0 {
@@ -149,26 +119,29 @@ func writeVariantBlock(w io.Writer, a *Analysis, v string) {
 	} else {
 		fmt.Fprintf(w, "%s (%s)\n", v, kind)
 	}
-	if s, ok := idleOne(a.Summaries, v, results.MetricStartup); ok {
-		spread := fmt.Sprintf("95%% CI %s; range %s … %s", ciText(s), FormatValue(s.Min, s.Unit), FormatValue(s.Max, s.Unit))
-		if s.CILo == s.Min && s.CIHi == s.Max {
-			// Too few runs for an interval narrower than the range.
-			spread = fmt.Sprintf("range %s … %s, also its 95%% CI", FormatValue(s.Min, s.Unit), FormatValue(s.Max, s.Unit))
+	if s, ok := a.Index.Single(v, results.MetricStartup); ok {
+		spread := fmt.Sprintf("95%% CI %s; range %s … %s", ciText(s), units.Format(s.Min, s.Unit), units.Format(s.Max, s.Unit))
+		switch {
+		case !s.HasInterval():
+			spread = fmt.Sprintf("range %s … %s; too few runs for a 95%% CI", units.Format(s.Min, s.Unit), units.Format(s.Max, s.Unit))
+		case s.CILo == s.Min && s.CIHi == s.Max:
+			// The fewest runs an interval can have: it spans them all.
+			spread = fmt.Sprintf("range %s … %s, also its 95%% CI", units.Format(s.Min, s.Unit), units.Format(s.Max, s.Unit))
 		}
-		line := fmt.Sprintf("  %-18s %s  (%s; %d runs)", "Start to READY:", FormatValue(s.Median, s.Unit), spread, s.N)
-		if b, ok := idleOne(a.Summaries, a.Baseline, results.MetricStartup); ok && v != a.Baseline && b.Median > 0 {
+		line := fmt.Sprintf("  %-18s %s  (%s; %d runs)", "Start to READY:", units.Format(s.Median, s.Unit), spread, s.N)
+		if b, ok := a.Index.Single(a.Baseline, results.MetricStartup); ok && v != a.Baseline && b.Median > 0 {
 			line += fmt.Sprintf("  %.1f× %s", s.Median/b.Median, a.Baseline)
 		}
 		fmt.Fprintln(w, line)
 	}
-	densityLines(w, a.Summaries, v)
+	densityLines(w, a.Index, v)
 	sweepLine(w, a, v)
-	if mem := memoryLine(a.Summaries, v); mem != "" {
+	if mem := memoryLine(a.Index, v); mem != "" {
 		fmt.Fprintf(w, "  %-18s %s\n", "Memory:", mem)
 	}
 	var speeds []string
 	for _, r := range a.Ratios {
-		if r.Driver == v {
+		if r.Variant == v {
 			speeds = append(speeds, fmt.Sprintf("%s %.3g× [%.3g-%.3g]", r.Metric, r.Value, r.Lo, r.Hi))
 		}
 	}
@@ -180,16 +153,16 @@ func writeVariantBlock(w io.Writer, a *Analysis, v string) {
 // memoryLine says what one idle instance of variant holds: its PSS and
 // the host's MemAvailable drop per instance (or that the drop is within
 // the host's noise).
-func memoryLine(sums []results.Summary, v string) string {
+func memoryLine(x *analysis.Index, v string) string {
 	var parts []string
-	if s, ok := idleOne(sums, v, results.MetricPSS); ok {
-		parts = append(parts, "PSS "+FormatValue(s.Median, s.Unit))
+	if s, ok := x.Single(v, results.MetricPSS); ok {
+		parts = append(parts, "PSS "+units.Format(s.Median, s.Unit))
 	}
-	if s, ok := idleOne(sums, v, results.MetricHostMemDrop); ok {
-		if bound, within := hostNoise(sums).within(s); within {
-			parts = append(parts, "MemAvailable drop below the host's noise (±"+FormatValue(bound, s.Unit)+")")
+	if s, ok := x.Single(v, results.MetricHostMemDrop); ok {
+		if bound, within := x.WithinNoise(s); within {
+			parts = append(parts, "MemAvailable drop below the host's noise (±"+units.Format(bound, s.Unit)+")")
 		} else {
-			parts = append(parts, "MemAvailable drop "+FormatValue(s.Median, s.Unit))
+			parts = append(parts, "MemAvailable drop "+units.Format(s.Median, s.Unit))
 		}
 	}
 	return strings.Join(parts, "; ")

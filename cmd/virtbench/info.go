@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"virtbench/analysis"
 	"virtbench/bench"
 
 	"github.com/moby/moby/client"
@@ -24,6 +25,7 @@ import (
 	"virtbench/drivers/state"
 	"virtbench/guest"
 	"virtbench/internal/results"
+	"virtbench/internal/units"
 	"virtbench/reports"
 	"virtbench/scenarios"
 )
@@ -53,7 +55,7 @@ func cmdList(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 		if err != nil {
 			avail = "no: " + err.Error()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", info.Name, info.Kind, avail)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", info.Name, info.Virtualization, avail)
 	}
 	fmt.Fprintln(tw, "\nOPTION\tWHAT IT SETS (set with --set OPTION=VALUE, or in a scenario)\t")
 	for _, info := range append(drivers.Drivers(), scenarios.Host) {
@@ -99,7 +101,7 @@ func cmdEnv(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	rows := [][2]string{
 		{"host", p.Hostname}, {"os", p.OS}, {"kernel", p.Kernel}, {"virtualization", p.Virtualized},
-		{"cpu", p.CPUModel}, {"cores", fmt.Sprint(p.Cores)}, {"memory", reports.FormatValue(float64(p.MemoryBytes), "B")},
+		{"cpu", p.CPUModel}, {"cores", fmt.Sprint(p.Cores)}, {"memory", units.Format(float64(p.MemoryBytes), "B")},
 		{"limits", reports.LimitsText(p)},
 		{"cgroup", p.CgroupVersion}, {"ksm", p.KSM}, {"/dev/kvm", p.KVM},
 		{"virtbench", p.Virtbench}, {"go", p.Go},
@@ -132,13 +134,13 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) (int,
 	if len(pos) != 1 {
 		return exitUsage, usagef("want one RUN_DIR (or a fleet directory of them), got %d arguments", len(pos))
 	}
-	run, err := reports.Load(pos[0])
-	if errors.Is(err, reports.ErrNotRun) {
-		fleet, ferr := reports.LoadFleet(pos[0])
+	run, err := analysis.Load(pos[0])
+	if errors.Is(err, analysis.ErrNotRun) {
+		fleet, ferr := analysis.LoadFleet(pos[0])
 		if ferr == nil {
 			return reportFleet(fleet, *format, *instances, stdout, stderr)
 		}
-		if errors.Is(ferr, reports.ErrNotFleet) {
+		if errors.Is(ferr, analysis.ErrNotFleet) {
 			err = fmt.Errorf("%w, nor a fleet directory (a directory per host, each holding its run directory)", err)
 		} else {
 			err = ferr
@@ -150,9 +152,8 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) (int,
 	for _, w := range run.Warnings {
 		fmt.Fprintf(stderr, "virtbench report: warning: %s\n", w)
 	}
-	run.Plan = plan()
-	analysis := reports.Analyze(run)
-	path, err := reports.WriteAll(run, analysis)
+	an := analysis.Analyze(run, plan())
+	path, err := reports.WriteAll(an)
 	if err != nil {
 		return exitFailures, err
 	}
@@ -160,22 +161,22 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) (int,
 	case "html":
 		fmt.Fprintln(stdout, path)
 	case "md":
-		err = reports.WriteMarkdown(stdout, run.Summaries)
+		err = reports.WriteMarkdown(stdout, an.Index)
 	case "csv":
-		err = reports.WriteCSV(stdout, run.Summaries)
+		err = reports.WriteCSV(stdout, an.Index.Summaries)
 	case "json":
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		err = enc.Encode(run.Summaries)
+		err = enc.Encode(an.Index.Summaries)
 	case "text":
 		if run.Status.State == results.StateRunning {
-			fmt.Fprintf(stdout, "%s\n\n", reports.Unfinished(run.Status))
+			fmt.Fprintf(stdout, "%s\n\n", analysis.Unfinished(run.Status))
 		}
-		err = reports.WriteTerminal(stdout, analysis, *verbose)
+		err = reports.WriteTerminal(stdout, an, *verbose)
 	case "prometheus":
-		err = reports.WriteExposition(stdout, run, analysis, reports.FormatPrometheus)
+		err = reports.WriteExposition(stdout, an, reports.FormatPrometheus)
 	case "openmetrics":
-		err = reports.WriteExposition(stdout, run, analysis, reports.FormatOpenMetrics)
+		err = reports.WriteExposition(stdout, an, reports.FormatOpenMetrics)
 	default:
 		return exitUsage, usagef("unknown --format %q (html, md, csv, json, text, prometheus, openmetrics)", *format)
 	}
@@ -185,11 +186,11 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) (int,
 // reportFleet writes the report of a fleet directory (runs of one
 // scenario on several hosts) and prints its path, or with --format text
 // or md its tables.
-func reportFleet(f *reports.Fleet, format string, instances int, stdout, stderr io.Writer) (int, error) {
+func reportFleet(f *analysis.Fleet, format string, instances int, stdout, stderr io.Writer) (int, error) {
 	for _, w := range f.Warnings {
 		fmt.Fprintf(stderr, "virtbench report: warning: %s\n", w)
 	}
-	fa := reports.AnalyzeFleet(f, instances)
+	fa := analysis.AnalyzeFleet(f, instances)
 	path, err := reports.WriteFleet(f, fa)
 	if err != nil {
 		return exitFailures, err
@@ -234,15 +235,15 @@ func cmdCompare(_ context.Context, args []string, stdout, stderr io.Writer) (int
 	if len(pos) < 2 {
 		return exitUsage, usagef("want a base run and at least one run to compare, got %d", len(pos))
 	}
-	var runs []*reports.Run
+	var runs []*analysis.Run
 	for _, dir := range pos {
-		r, err := reports.Load(dir)
+		r, err := analysis.Load(dir)
 		if err != nil {
 			return exitUsage, usageError{err}
 		}
 		runs = append(runs, r)
 	}
-	changes := reports.Compare(runs)
+	changes := analysis.Compare(runs)
 	if len(changes) == 0 {
 		return exitUsage, usagef("the runs have no metric in common (same driver, workload, instance count and metric): nothing to compare")
 	}
@@ -252,9 +253,9 @@ func cmdCompare(_ context.Context, args []string, stdout, stderr io.Writer) (int
 	if failPct < 0 {
 		return exitOK, nil
 	}
-	if regs := reports.Regressions(changes, failPct); len(regs) > 0 {
+	if regs := analysis.Regressions(changes, failPct); len(regs) > 0 {
 		for _, c := range regs {
-			fmt.Fprintf(stdout, "regression: %s %s %s %+.1f%% (p=%.3f)\n", c.Driver, c.Workload, c.Metric, 100*c.Delta, c.P)
+			fmt.Fprintf(stdout, "regression: %s %s %s %+.1f%% (p=%.3f)\n", c.Variant, c.Workload, c.Metric, 100*c.Delta, c.P)
 		}
 		return exitFailures, fmt.Errorf("%d significant regressions above %.1f%%", len(regs), failPct)
 	}

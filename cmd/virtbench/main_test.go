@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"virtbench/internal/required"
 
 	"golang.org/x/sys/unix"
 
@@ -222,7 +223,7 @@ func TestInterruptKeepsSamples(t *testing.T) {
 	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
 		t.Errorf("exit %d (%v), want 130", code, err)
 	}
-	got, err := results.ReadSamples(samples)
+	got, err := results.ReadSamples(samples, results.Linked())
 	if err != nil || len(got) < 20 {
 		t.Errorf("samples after interrupt: %d, %v; want at least the 20 seen", len(got), err)
 	}
@@ -305,14 +306,14 @@ settle: 0s
 	if code != exitOK {
 		t.Fatalf("run: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	samples, err := results.ReadSamples(filepath.Join(out, results.SamplesFile))
+	samples, err := results.ReadSamples(filepath.Join(out, results.SamplesFile), results.Linked())
 	if err != nil {
 		t.Fatal(err)
 	}
 	count := map[string]int{}
 	for _, s := range samples {
 		if s.Metric == results.MetricStartup && !s.Failed() {
-			count[s.Driver+" "+s.Workload]++
+			count[s.Variant+" "+s.Workload]++
 		}
 	}
 	want := map[string]int{"native idle": 2, "native cpu": 2, "ct-small idle": 2, "ct idle": 2, "ct cpu": 2}
@@ -356,7 +357,7 @@ settle: 0s
 func TestProgressOnTerminal(t *testing.T) {
 	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {
-		t.Skipf("no pseudo-terminals here (/dev/ptmx: %v); mount devpts to run this test", err)
+		required.Skip(t, "pty", fmt.Sprintf("no pseudo-terminals here (/dev/ptmx: %v); mount devpts to run this test", err))
 	}
 	defer master.Close()
 	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {

@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -122,11 +124,14 @@ func TestCompareNothingInCommon(t *testing.T) {
 
 // startLong starts a run that goes on until interrupted and waits for its
 // first samples.
-func startLong(t *testing.T, extra ...string) (*exec.Cmd, string) {
+// startLong starts a run that goes on until interrupted and waits for its
+// first samples; its stderr goes to stderr where given.
+func startLong(t *testing.T, stderr io.Writer, extra ...string) (*exec.Cmd, string) {
 	t.Helper()
 	file := writeScenario(t, "name: long\ndrivers: [native]\nworkloads: [idle]\nreps: 100000\nwarmup: 0\nsettle: 0s\n")
 	out := filepath.Join(t.TempDir(), "run")
 	cmd := exec.Command(virtbench, append([]string{"run", file, "--out", out, "--agent", privateAgent(t)}, extra...)...)
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +158,7 @@ func interrupt(t *testing.T, cmd *exec.Cmd, out string, sig syscall.Signal) (int
 // with the first's PID and directory; with --concurrent it runs, and both
 // runs say they shared the host.
 func TestOneRunAtATime(t *testing.T) {
-	first, out1 := startLong(t)
+	first, out1 := startLong(t, nil)
 	out2 := filepath.Join(t.TempDir(), "second")
 	code, _, stderr := cli(t, "run", "startup", "--drivers", "native", "--reps", "1", "--warmup", "0", "--agent", drivertest.Agent(t), "--out", out2)
 	if code != exitUsage || !strings.Contains(stderr, "another virtbench run is going on") || !strings.Contains(stderr, out1) {
@@ -232,7 +237,7 @@ func TestHostWideAcrossRoots(t *testing.T) {
 // (SIGPIPE) does not stop it.
 func TestSignals(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGTERM, syscall.SIGQUIT} {
-		cmd, out := startLong(t)
+		cmd, out := startLong(t, nil)
 		code, st := interrupt(t, cmd, out, sig)
 		if code != exitInterrupted || st.State != results.StateInterrupted {
 			t.Errorf("%v: exit %d, state %q; want 130 and interrupted", sig, code, st.State)
@@ -288,15 +293,30 @@ func TestNothingMeasured(t *testing.T) {
 // TestThirdSignal: a third signal exits at once, whatever the run is doing;
 // the instances die with virtbench, and clean removes the state left.
 func TestThirdSignal(t *testing.T) {
-	cmd, out := startLong(t)
-	for range 3 {
+	var stderr syncBuffer
+	cmd, out := startLong(t, &stderr)
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	gone := func() bool {
+		select {
+		case <-exited:
+			return true
+		default:
+			return false
+		}
+	}
+	// Each signal once virtbench said it took the one before (signals
+	// sent at once may arrive as one), or once it is gone.
+	for _, said := range []string{"stopping every instance", "killing every instance", ""} {
 		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			break // already gone
 		}
-		time.Sleep(50 * time.Millisecond)
+		if said != "" {
+			waitFor(t, time.Minute, "virtbench's word that it took the signal", func() bool { return strings.Contains(stderr.String(), said) || gone() })
+		}
 	}
 	start := time.Now()
-	cmd.Wait()
+	<-exited
 	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
 		t.Errorf("exit %d after three signals, want %d", code, exitInterrupted)
 	}
@@ -329,7 +349,7 @@ func TestDiskFull(t *testing.T) {
 	if code != exitFailures || !strings.Contains(stderr, "write sample") || !strings.Contains(stderr, "no space left") {
 		t.Errorf("exit %d, stderr %q; want exit 1 naming the failed sample write", code, stderr)
 	}
-	samples, err := results.ReadSamples(filepath.Join(out, results.SamplesFile))
+	samples, err := results.ReadSamples(filepath.Join(out, results.SamplesFile), results.Linked())
 	if err != nil || len(samples) == 0 {
 		t.Errorf("samples.jsonl after the disk filled: %d samples, %v; want whole lines only", len(samples), err)
 	}
@@ -431,7 +451,7 @@ func TestReportRefusesImpossible(t *testing.T) {
 // excludedTrials returns the reasons of the run's excluded trials.
 func excludedTrials(t *testing.T, out string) []string {
 	t.Helper()
-	samples, err := results.ReadSamples(filepath.Join(out, results.SamplesFile))
+	samples, err := results.ReadSamples(filepath.Join(out, results.SamplesFile), results.Linked())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -488,15 +508,16 @@ func TestInstanceKilledDuringTrial(t *testing.T) {
 // TestHarnessStopped stops virtbench itself (SIGSTOP, then SIGCONT) during
 // a run: the trial it was in is excluded, with the stall's length.
 func TestHarnessStopped(t *testing.T) {
-	cmd, out := startLong(t)
+	cmd, out := startLong(t, nil)
 	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * time.Second)
+	time.Sleep(2 * time.Second) // the stall the watchdog must see
+	n := lines(filepath.Join(out, results.SamplesFile))
 	if err := cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
+	waitFor(t, time.Minute, "the run to go on after the stall", func() bool { return lines(filepath.Join(out, results.SamplesFile)) > n+3 })
 	interrupt(t, cmd, out, syscall.SIGINT)
 	why := excludedTrials(t, out)
 	if len(why) == 0 || !strings.Contains(why[0], "virtbench itself did not run for") {
@@ -544,7 +565,7 @@ func copyQuick(t *testing.T, edit map[string]func(string) string) string {
 		t.Fatal(err)
 	}
 	for _, f := range []string{results.SamplesFile, results.EnvFile, results.StatusFile} {
-		b, err := os.ReadFile(filepath.Join("../../reports/testdata/quick", f))
+		b, err := os.ReadFile(filepath.Join("../../analysis/testdata/quick", f))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -599,4 +620,49 @@ func TestReportHostile(t *testing.T) {
 	if code, _, stderr := cli(t, "report", collide, "--format", "prometheus"); code == exitOK || !strings.Contains(stderr, `metrics "zz.a" and "zz_a" would both be written as virtbench_zz_a_seconds`) {
 		t.Errorf("colliding metric names: exit %d, stderr %q; want a failure naming both", code, stderr)
 	}
+}
+
+// TestGoldenRunLinked: virtbench, which links every driver, reports the
+// saved quick run exactly as the reports' own tests, which link none,
+// render it (reports/testdata's goldens): the run's recorded vocabulary,
+// not what a program links, gives its meaning.
+func TestGoldenRunLinked(t *testing.T) {
+	dir := copyQuick(t, nil)
+	code, stdout, stderr := cli(t, "report", dir, "--format", "text")
+	if code != exitOK || stderr != "" {
+		t.Fatalf("report: exit %d\n%s", code, stderr)
+	}
+	for name, got := range map[string][]byte{"quick.terminal.txt": []byte(stdout), "quick.claims.json": nil, "quick.capacity.json": nil} {
+		if got == nil {
+			var err error
+			if got, err = os.ReadFile(filepath.Join(dir, strings.TrimPrefix(name, "quick."))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := os.ReadFile(filepath.Join("../../reports/testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s differs from what the reports render linking no driver:\n--- got\n%s\n--- want\n%s", name, got, want)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer a process writes to while a test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -154,7 +154,7 @@ func TestInterruptPhases(t *testing.T) {
 			links := hostLinks()
 			cmd, out, sd := startRun(t, tt.scenario, cache, agent)
 			waitFor(t, 2*time.Minute, "the phase to interrupt", func() bool { return tt.ready(out, sd) })
-			before, _ := results.ReadSamples(filepath.Join(out, results.SamplesFile))
+			before, _ := results.ReadSamples(filepath.Join(out, results.SamplesFile), results.Linked())
 			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 				t.Fatal(err)
 			}
@@ -162,7 +162,7 @@ func TestInterruptPhases(t *testing.T) {
 			if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
 				t.Errorf("exit %d, want 130", code)
 			}
-			after, err := results.ReadSamples(filepath.Join(out, results.SamplesFile))
+			after, err := results.ReadSamples(filepath.Join(out, results.SamplesFile), results.Linked())
 			if err != nil || len(after) < len(before) {
 				t.Errorf("samples: %d before the interrupt, %d after (%v)", len(before), len(after), err)
 			}
@@ -240,7 +240,7 @@ func TestKilledRunCleaned(t *testing.T) {
 			if err := results.ReadJSON(out, results.StatusFile, &st); err != nil || st.State != results.StateKilled {
 				t.Errorf("run.json after clean: %+v, %v; want state killed", st, err)
 			}
-			if _, err := results.ReadSamples(filepath.Join(out, results.SamplesFile)); err != nil && !errors.Is(err, results.ErrTornLine) {
+			if _, err := results.ReadSamples(filepath.Join(out, results.SamplesFile), results.Linked()); err != nil && !errors.Is(err, results.ErrTornLine) {
 				t.Errorf("samples of the killed run: %v", err)
 			}
 		})

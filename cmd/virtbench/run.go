@@ -14,12 +14,13 @@ import (
 
 	"golang.org/x/term"
 
+	"virtbench/analysis"
 	"virtbench/bench"
 	"virtbench/drivers"
 	"virtbench/drivers/state"
 	"virtbench/internal/didyoumean"
 	"virtbench/internal/textsafe"
-	"virtbench/reports"
+	"virtbench/internal/units"
 	"virtbench/scenarios"
 )
 
@@ -110,7 +111,7 @@ func describeRuns(runs []state.Owner) string {
 
 // hostFlags defines --host-mem and --host-cpus and returns a function that
 // gives the planned host they describe, or nil when neither was given.
-func hostFlags(fs *flag.FlagSet) func() *reports.Host {
+func hostFlags(fs *flag.FlagSet) func() *analysis.HostSize {
 	var memBytes int64
 	fs.Func("host-mem", "memory of a host to estimate capacity for, e.g. 64GiB", func(v string) error {
 		n, err := scenarios.ParseSize(v)
@@ -121,18 +122,18 @@ func hostFlags(fs *flag.FlagSet) func() *reports.Host {
 		return nil
 	})
 	cpus := fs.Int("host-cpus", 0, "CPUs of that host (default: this host's)")
-	return func() *reports.Host {
+	return func() *analysis.HostSize {
 		if memBytes == 0 && *cpus == 0 {
 			return nil
 		}
-		h := &reports.Host{Name: "planned", MemoryBytes: memBytes, CPUs: *cpus}
+		h := &analysis.HostSize{Name: "planned", MemoryBytes: memBytes, CPUs: *cpus}
 		if h.MemoryBytes == 0 {
 			h.MemoryBytes, _ = bench.HostMemTotal(context.Background())
 		}
 		if h.CPUs == 0 {
 			h.CPUs = runtime.NumCPU()
 		}
-		h.Name = fmt.Sprintf("planned (%s, %d CPUs)", reports.FormatValue(float64(h.MemoryBytes), "B"), h.CPUs)
+		h.Name = fmt.Sprintf("planned (%s, %d CPUs)", units.Format(float64(h.MemoryBytes), "B"), h.CPUs)
 		return h
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"virtbench/analysis"
 	"virtbench/bench"
 	"virtbench/drivers"
 	"virtbench/drivers/state"
@@ -115,7 +116,7 @@ type runFlags struct {
 	verbose, check     bool
 	cpuProfile         string
 	memProfile         string
-	plan               func() *reports.Host
+	plan               func() *analysis.HostSize
 	sets               map[string]string
 }
 
@@ -342,7 +343,11 @@ func (ws *workspace) recordStart(ctx context.Context, sc *scenarios.Scenario, fs
 		prov.ScenarioFile += " (with command-line flags: " + strings.Join(args, " ") + ")"
 	}
 	prov.DiskFreeBytes = bench.DiskFree(ctx, ws.stateDir)
-	status := results.Status{Scenario: sc.Name, Description: sc.Description, Args: os.Args[1:], PID: os.Getpid(), Started: time.Now().UTC(), State: results.StateRunning}
+	// The meaning of every name the run's records will use, as this
+	// virtbench declares it: whoever reads the run reads it so.
+	vocabulary := results.Linked()
+	status := results.Status{Scenario: sc.Name, Description: sc.Description, Args: os.Args[1:], PID: os.Getpid(), Started: time.Now().UTC(), State: results.StateRunning,
+		Vocabulary: &vocabulary}
 	for _, o := range ws.others {
 		status.SharedWith = append(status.SharedWith, describeRun(o))
 		_ = state.NoteConcurrent(o.StateDir, ws.dir)
@@ -416,13 +421,12 @@ func (ws *workspace) recordEnd(status *results.Status, outcome results.Outcome, 
 // builds it (one path from the samples on disk to every output), and
 // prints the terminal summary; it returns the run's exit code and error.
 func (ws *workspace) report(ctx context.Context, status *results.Status, f *runFlags, code int, runErr error, stdout, stderr io.Writer) (int, error) {
-	run, err := reports.Load(ws.dir)
+	run, err := analysis.Load(ws.dir)
 	if err != nil {
 		return exitFailures, errors.Join(runErr, err)
 	}
-	run.Plan = f.plan()
-	analysis := reports.Analyze(run)
-	report, err := reports.WriteAll(run, analysis)
+	an := analysis.Analyze(run, f.plan())
+	report, err := reports.WriteAll(an)
 	if err != nil {
 		return exitFailures, errors.Join(runErr, err)
 	}
@@ -437,7 +441,7 @@ func (ws *workspace) report(ctx context.Context, status *results.Status, f *runF
 		fmt.Fprintf(stderr, "virtbench run: warning: %s\n", w)
 	}
 	fmt.Fprintln(stdout)
-	if err := reports.WriteTerminal(stdout, analysis, f.verbose); err != nil {
+	if err := reports.WriteTerminal(stdout, an, f.verbose); err != nil {
 		return exitFailures, err
 	}
 	printOutcome(stdout, status)

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"syscall"
 	"testing"
+	"virtbench/internal/required"
 )
 
 // BenchmarkCloneNamespaces splits the container's clone phase: fork and
@@ -14,11 +15,11 @@ import (
 // benchmark waits for each exit).
 func BenchmarkCloneNamespaces(b *testing.B) {
 	if os.Geteuid() != 0 {
-		b.Skip("needs root to create namespaces (run the benchmark as root)")
+		required.Skip(b, "root", "needs root to create namespaces (run the benchmark as root)")
 	}
 	bin, err := exec.LookPath("true")
 	if err != nil {
-		b.Skipf("no true(1): %v", err)
+		required.Skip(b, "coreutils", "no true(1): "+err.Error()+": apt-get install coreutils")
 	}
 	for _, ns := range []struct {
 		name  string

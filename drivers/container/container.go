@@ -59,10 +59,10 @@ var Options = []drivers.Option{
 
 func init() {
 	drivers.Register(drivers.Info{
-		Name:    "container",
-		Options: Options,
-		Kind:    "OS-level: Linux namespaces + cgroups + overlayfs, shared host kernel",
-		Class:   results.ClassOSLevel,
+		Name:           "container",
+		Options:        Options,
+		Virtualization: "OS-level: Linux namespaces + cgroups + overlayfs, shared host kernel",
+		Class:          results.ClassOSLevel,
 		// the Go agent as init: 6 threads; kernel objects of the namespaces
 		Estimate: drivers.Estimate{Tasks: 8, MemoryBytes: 8 << 20, Trial: 150 * time.Millisecond},
 		Factory:  func(env drivers.Env) (drivers.Driver, error) { return New(env) },

@@ -220,7 +220,7 @@ func Ready(t testing.TB, inst drivers.Instance, timeout time.Duration) drivers.R
 func CheckLabels(t testing.TB, r drivers.Readiness) {
 	t.Helper()
 	for k := range r.Labels {
-		if _, ok := results.LabelOf(k); !ok {
+		if _, ok := results.Linked().Label(k); !ok {
 			t.Errorf("label %q is not declared (drivers.Info.Labels)", k)
 		}
 	}
@@ -640,7 +640,8 @@ func CheckTools(t *testing.T, factory drivers.Factory, env drivers.Env) {
 			inst := Start(t, factory, env, spec)
 			r := Ready(t, inst, 2*time.Minute)
 			var got []guest.Value
-			if load, ok := hostload.For(name); ok {
+			g, _ := w.Generator()
+			if load, ok := hostload.For(g); ok {
 				_, port, err := net.SplitHostPort(r.Guest.Addr)
 				if err != nil {
 					t.Fatalf("READY address %q: %v", r.Guest.Addr, err)

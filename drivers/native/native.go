@@ -26,9 +26,9 @@ const Grace = 2 * time.Second
 
 func init() {
 	drivers.Register(drivers.Info{
-		Name:  "native",
-		Kind:  "none: a plain process, the baseline",
-		Class: results.ClassNone,
+		Name:           "native",
+		Virtualization: "none: a plain process, the baseline",
+		Class:          results.ClassNone,
 		// the Go agent: 6 threads, 4 MiB resident
 		Estimate: drivers.Estimate{Tasks: 8, MemoryBytes: 8 << 20, Trial: 150 * time.Millisecond},
 		Factory: func(env drivers.Env) (drivers.Driver, error) {

@@ -115,14 +115,14 @@ var Options = []drivers.Option{
 
 func init() {
 	drivers.Register(drivers.Info{
-		Name:  "qemu",
-		Kind:  "VM: QEMU, hardware-assisted (KVM) where usable, else full emulation (TCG); own guest kernel",
-		Class: results.ClassVM,
+		Name:           "qemu",
+		Virtualization: "VM: QEMU, hardware-assisted (KVM) where usable, else full emulation (TCG); own guest kernel",
+		Class:          results.ClassVM,
 		// QEMU: 4 threads, 256 MiB of guest RAM and about 150 MiB of its own
 		Estimate: drivers.Estimate{Tasks: 8, MemoryBytes: 512 << 20, Trial: 5 * time.Second},
 		Options:  Options,
 		Tools:    []drivers.Tool{{Name: "qemu", Version: []string{"qemu-system-x86_64", "--version"}}},
-		Measures: map[string]results.Kind{
+		Measures: map[string]results.MetricKind{
 			MetricSnapshotCreate: {Family: results.FamilyStartup, Unit: "sec", Better: results.LowerIsBetter, Once: true, Doc: "with boot=snapshot or template, making the snapshot: booting the template VM and saving it, once per run and variant"},
 			MetricSnapshotBytes:  {Family: results.FamilyDisk, Unit: "B", Better: results.LowerIsBetter, Once: true, Doc: "with boot=snapshot or template, the saved device state's size on disk (with template, the RAM is not in it)"},
 			MetricTemplateRAM:    {Family: results.FamilyMemory, Unit: "B", Better: results.LowerIsBetter, Once: true, Doc: "with boot=template, the template's RAM file as the host holds it (its allocated bytes), which every VM maps and the host holds once"},

@@ -86,7 +86,7 @@ func TestKVM(t *testing.T) {
 
 func TestForcedKVMUnavailable(t *testing.T) {
 	if qemu.KVMUsable() == nil {
-		t.Skip("this host has KVM; the refusal is tested where /dev/kvm is missing")
+		required.Skip(t, "no-kvm", "this host has KVM; the refusal is tested where /dev/kvm is missing")
 	}
 	d, err := qemu.New(drivers.Env{Options: map[string]string{"accel": "kvm"}})
 	if err != nil {
@@ -213,8 +213,8 @@ func testSnapshotBoot(t *testing.T, boot string) {
 	var took, size, ram float64
 	for _, m := range d.Prepared() {
 		// What the driver reports of itself is declared, in its unit.
-		if k := results.KindOf(m.Metric); !results.Declared(m.Metric) || k.Unit != m.Unit || !k.Once {
-			t.Errorf("Prepared %s (%s): declared %v as %+v; want a declaration, once per run, in its unit", m.Metric, m.Unit, results.Declared(m.Metric), k)
+		if k := results.Linked().Kind(m.Metric); !results.Linked().Declared(m.Metric) || k.Unit != m.Unit || !k.Once {
+			t.Errorf("Prepared %s (%s): declared %v as %+v; want a declaration, once per run, in its unit", m.Metric, m.Unit, results.Linked().Declared(m.Metric), k)
 		}
 		switch m.Metric {
 		case qemu.MetricSnapshotCreate:

@@ -75,9 +75,9 @@ var GVisorOptions = []drivers.Option{
 func init() {
 	for _, rt := range []string{"runc", "crun"} {
 		drivers.Register(drivers.Info{
-			Name:  rt,
-			Kind:  "OS-level: the " + rt + " OCI runtime (peer of container)",
-			Class: results.ClassOSLevel,
+			Name:           rt,
+			Virtualization: "OS-level: the " + rt + " OCI runtime (peer of container)",
+			Class:          results.ClassOSLevel,
 			// the runtime in the foreground and the agent
 			Estimate: drivers.Estimate{Tasks: 24, MemoryBytes: 16 << 20, Trial: 250 * time.Millisecond},
 			Options:  []drivers.Option{NetworkOption},
@@ -86,9 +86,9 @@ func init() {
 		})
 	}
 	drivers.Register(drivers.Info{
-		Name:  "gvisor",
-		Kind:  "sandboxed kernel: gVisor (runsc), a user-space kernel that intercepts the container's system calls (ptrace or KVM platform)",
-		Class: results.ClassSandbox,
+		Name:           "gvisor",
+		Virtualization: "sandboxed kernel: gVisor (runsc), a user-space kernel that intercepts the container's system calls (ptrace or KVM platform)",
+		Class:          results.ClassSandbox,
 		// runsc in the foreground, the Sentry and the gofer, each with
 		// a thread per core and more
 		Estimate: drivers.Estimate{Tasks: 96, MemoryBytes: 96 << 20, Trial: 800 * time.Millisecond},

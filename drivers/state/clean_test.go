@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"virtbench/internal/required"
 
 	"virtbench/internal/ksm"
 )
@@ -146,7 +147,7 @@ func TestPlantedRecords(t *testing.T) {
 // before anything in it is read.
 func TestCheckRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to give a directory to another user: run as root (./run.sh test)")
+		required.Skip(t, "root", "needs root to give a directory to another user: run as root (./run.sh test)")
 	}
 	base := t.TempDir()
 	mine := filepath.Join(base, "mine")

@@ -59,14 +59,14 @@ const MetricPrefixCreate = "wine_prefix_create"
 
 func init() {
 	drivers.Register(drivers.Info{
-		Name:  "wine",
-		Kind:  "application virtualization: a Windows program on Wine, which translates its Win32 calls into Linux ones; a plain host process otherwise",
-		Class: results.ClassApplication,
+		Name:           "wine",
+		Virtualization: "application virtualization: a Windows program on Wine, which translates its Win32 calls into Linux ones; a plain host process otherwise",
+		Class:          results.ClassApplication,
 		// the program, the wineserver and six Windows services
 		Estimate: drivers.Estimate{Tasks: 60, MemoryBytes: 160 << 20, Trial: 2 * time.Second},
 		Tools: []drivers.Tool{{Name: "wine", Version: []string{Wine, "--version"}},
 			{Name: "mingw-w64", Version: []string{images.MinGW, "--version"}}},
-		Measures: map[string]results.Kind{
+		Measures: map[string]results.MetricKind{
 			MetricPrefixCreate: {Family: results.FamilyStartup, Unit: "sec", Better: results.LowerIsBetter, Once: true,
 				Doc: "making the Wine prefix with wineboot, once per machine (cached like an image)"},
 		},

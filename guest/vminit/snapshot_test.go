@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"virtbench/internal/required"
 
 	"golang.org/x/sys/unix"
 )
@@ -68,7 +69,7 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 	t.Helper()
 	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
-		t.Skipf("no pseudo-terminals here (/dev/ptmx: %v); mount devpts to run this test", err)
+		required.Skip(t, "pty", fmt.Sprintf("no pseudo-terminals here (/dev/ptmx: %v); mount devpts to run this test", err))
 	}
 	t.Cleanup(func() { master.Close() })
 	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
@@ -90,7 +91,7 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 // guest tells the instance's disk from the tools disk.
 func TestExt4Label(t *testing.T) {
 	if _, err := exec.LookPath("mkfs.ext4"); err != nil {
-		t.Skip("mkfs.ext4 is not installed: apt-get install e2fsprogs")
+		required.Skip(t, "qemu", "mkfs.ext4 is not installed (the qemu driver's disks need it): apt-get install e2fsprogs")
 	}
 	img := filepath.Join(t.TempDir(), "disk.img")
 	if err := os.WriteFile(img, make([]byte, 8<<20), 0o644); err != nil {

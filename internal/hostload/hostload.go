@@ -4,7 +4,7 @@
 // report.
 //
 // Every generator runs the same way for every driver, at the path's host
-// end (drivers.PeerRunner), and is bounded so that it cannot starve the
+// end (Peer), and is bounded so that it cannot starve the
 // instance it measures: one thread (wrk -t1, redis-benchmark --threads 1,
 // one iperf3 stream), a fixed number of connections (Conns), and a fixed
 // duration (redis-benchmark, which has none, a request count sized to
@@ -26,8 +26,7 @@ import (
 	"strings"
 	"time"
 
-	"virtbench/drivers"
-	"virtbench/guest"
+	"virtbench/internal/measure"
 	"virtbench/internal/tools"
 )
 
@@ -46,40 +45,52 @@ const (
 	redisProbeRequests = 1000
 )
 
-// Load drives load at the server workload's port of an instance and
-// returns the workload's host measures.
-type Load func(ctx context.Context, p drivers.PeerRunner, port string) ([]guest.Value, error)
-
-var loads = map[string]Load{
-	guest.IPerf3Workload: iperf3,
-	guest.RedisWorkload:  redis,
-	guest.NginxWorkload:  nginx,
+// Peer is the host end of an instance's network path, where a load
+// generator runs (Peer is one): PeerAddr is the address of
+// the instance's TCP port as the path's host end sees it, and StartAtPeer
+// starts cmd there.
+type Peer interface {
+	PeerAddr(port string) (string, error)
+	StartAtPeer(cmd *exec.Cmd) error
 }
 
-// Takes says how long the load of a server workload takes at least: the
+// Load drives load at the server's port of an instance and returns the
+// server workload's host measures.
+type Load func(ctx context.Context, p Peer, port string) ([]measure.Value, error)
+
+// loads are the loads by the load generator that drives them (a server
+// workload's host tool).
+var loads = map[string]Load{
+	tools.IPerf3.Name:         iperf3,
+	tools.RedisBenchmark.Name: redis,
+	tools.Wrk.Name:            nginx,
+}
+
+// Takes says how long the load that generator drives takes at least: the
 // plan's estimate counts it in every trial.
-func Takes(workload string) time.Duration {
-	switch workload {
-	case guest.IPerf3Workload:
+func Takes(generator tools.Tool) time.Duration {
+	switch generator {
+	case tools.IPerf3:
 		return 2 * Duration
-	case guest.NginxWorkload:
+	case tools.Wrk:
 		return Duration
-	case guest.RedisWorkload:
+	case tools.RedisBenchmark:
 		return time.Second // a probe and 2 × RedisRequests at a host's 50k requests/s
 	}
 	return 0
 }
 
-// For returns the load of a server workload, if it has one here.
-func For(workload string) (Load, bool) {
-	l, ok := loads[workload]
+// For returns the load a generator (a server workload's host tool)
+// drives, if it drives one here.
+func For(generator tools.Tool) (Load, bool) {
+	l, ok := loads[generator.Name]
 	return l, ok
 }
 
 // run runs tool t with args at the path's host end and returns its standard
 // output. The tool must end within Duration and a margin for its setup
 // (redis-benchmark, which has no duration, ends by its request count).
-func run(ctx context.Context, p drivers.PeerRunner, t tools.Tool, limit time.Duration, args ...string) ([]byte, error) {
+func run(ctx context.Context, p Peer, t tools.Tool, limit time.Duration, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, t.Path, args...)
@@ -112,7 +123,7 @@ func lastLine(s string) string {
 
 // peerHostPort returns the instance's host and port as the path's host
 // end sees them.
-func peerHostPort(p drivers.PeerRunner, port string) (host, prt string, err error) {
+func peerHostPort(p Peer, port string) (host, prt string, err error) {
 	addr, err := p.PeerAddr(port)
 	if err != nil {
 		return "", "", err
@@ -120,12 +131,12 @@ func peerHostPort(p drivers.PeerRunner, port string) (host, prt string, err erro
 	return net.SplitHostPort(addr)
 }
 
-func iperf3(ctx context.Context, p drivers.PeerRunner, port string) ([]guest.Value, error) {
+func iperf3(ctx context.Context, p Peer, port string) ([]measure.Value, error) {
 	host, port, err := peerHostPort(p, port)
 	if err != nil {
 		return nil, err
 	}
-	var vs []guest.Value
+	var vs []measure.Value
 	var retrans float64
 	for _, dir := range []struct {
 		metric string
@@ -136,10 +147,10 @@ func iperf3(ctx context.Context, p drivers.PeerRunner, port string) ([]guest.Val
 		if err != nil {
 			return nil, err
 		}
-		vs = append(vs, guest.Value{Name: dir.metric, Value: bps, Unit: "bit/s"})
+		vs = append(vs, measure.Value{Name: dir.metric, Value: bps, Unit: "bit/s"})
 		retrans += re
 	}
-	return append(vs, guest.Value{Name: "iperf3.retransmits", Value: retrans, Unit: "segments"}), nil
+	return append(vs, measure.Value{Name: "iperf3.retransmits", Value: retrans, Unit: "segments"}), nil
 }
 
 // iperf3Busy are the words of iperf3's errors when its server is not yet
@@ -149,7 +160,7 @@ var iperf3Busy = []string{"unable to connect", "server is busy", "Connection res
 
 // iperf3Once runs one iperf3 test; a client that finds the server not yet
 // ready tries again, for up to 5 seconds.
-func iperf3Once(ctx context.Context, p drivers.PeerRunner, args []string) (bps, retransmits float64, err error) {
+func iperf3Once(ctx context.Context, p Peer, args []string) (bps, retransmits float64, err error) {
 	for try := 0; ; try++ {
 		out, err := run(ctx, p, tools.IPerf3, Duration+20*time.Second, args...)
 		if err == nil {
@@ -195,12 +206,12 @@ func ParseIPerf3(out []byte) (bps, retransmits float64, err error) {
 // second) is measured in about the time a fast one is. The measured run
 // must end within four times what the probe's rate takes, and a margin for
 // its setup.
-func redis(ctx context.Context, p drivers.PeerRunner, port string) ([]guest.Value, error) {
+func redis(ctx context.Context, p Peer, port string) ([]measure.Value, error) {
 	host, port, err := peerHostPort(p, port)
 	if err != nil {
 		return nil, err
 	}
-	bench := func(n int, limit time.Duration) ([]guest.Value, error) {
+	bench := func(n int, limit time.Duration) ([]measure.Value, error) {
 		out, err := run(ctx, p, tools.RedisBenchmark, limit+20*time.Second, "-h", host, "-p", port, "-t", "get,set",
 			"-n", strconv.Itoa(n), "-c", strconv.Itoa(Conns), "--threads", "1", "--csv")
 		if err != nil {
@@ -236,7 +247,7 @@ func redisRequests(rate float64) int {
 
 // ParseRedisBenchmark returns GET and SET requests per second and GET's
 // latency p50 and p99 from redis-benchmark's --csv output.
-func ParseRedisBenchmark(out []byte) ([]guest.Value, error) {
+func ParseRedisBenchmark(out []byte) ([]measure.Value, error) {
 	rows, err := csv.NewReader(bytes.NewReader(out)).ReadAll()
 	if err != nil || len(rows) < 2 {
 		return nil, fmt.Errorf("redis-benchmark: its CSV output: %v: %q", err, lastLine(string(out)))
@@ -257,7 +268,7 @@ func ParseRedisBenchmark(out []byte) ([]guest.Value, error) {
 		}
 		return strconv.ParseFloat(r[i], 64)
 	}
-	var vs []guest.Value
+	var vs []measure.Value
 	for _, f := range []struct {
 		name, test, field, unit string
 		scale                   float64
@@ -269,18 +280,18 @@ func ParseRedisBenchmark(out []byte) ([]guest.Value, error) {
 		if err != nil {
 			return nil, err
 		}
-		vs = append(vs, guest.Value{Name: f.name, Value: v * f.scale, Unit: f.unit})
+		vs = append(vs, measure.Value{Name: f.name, Value: v * f.scale, Unit: f.unit})
 	}
 	return vs, nil
 }
 
-func nginx(ctx context.Context, p drivers.PeerRunner, port string) ([]guest.Value, error) {
+func nginx(ctx context.Context, p Peer, port string) ([]measure.Value, error) {
 	addr, err := p.PeerAddr(port)
 	if err != nil {
 		return nil, err
 	}
 	out, err := run(ctx, p, tools.Wrk, Duration+20*time.Second, "-t", "1", "-c", strconv.Itoa(Conns),
-		"-d", fmt.Sprintf("%ds", int(Duration/time.Second)), "--latency", "http://"+addr+guest.NginxPath)
+		"-d", fmt.Sprintf("%ds", int(Duration/time.Second)), "--latency", "http://"+addr+tools.NginxFile)
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +300,7 @@ func nginx(ctx context.Context, p drivers.PeerRunner, port string) ([]guest.Valu
 
 // ParseWrk returns requests per second and the latency's p50 and p99 from
 // wrk's --latency report; a report of failed requests is an error.
-func ParseWrk(out []byte) ([]guest.Value, error) {
+func ParseWrk(out []byte) ([]measure.Value, error) {
 	var rps, p50, p99 float64
 	var haveRPS, have50, have99 bool
 	sc := bufio.NewScanner(bytes.NewReader(out))
@@ -319,7 +330,7 @@ func ParseWrk(out []byte) ([]guest.Value, error) {
 	if !haveRPS || !have50 || !have99 {
 		return nil, fmt.Errorf("wrk: no requests/sec or latency distribution in its report: %q", lastLine(string(out)))
 	}
-	return []guest.Value{{Name: "nginx.rps", Value: rps, Unit: "op/s"}, {Name: "nginx.p50", Value: p50, Unit: "sec"}, {Name: "nginx.p99", Value: p99, Unit: "sec"}}, nil
+	return []measure.Value{{Name: "nginx.rps", Value: rps, Unit: "op/s"}, {Name: "nginx.p50", Value: p50, Unit: "sec"}, {Name: "nginx.p99", Value: p99, Unit: "sec"}}, nil
 }
 
 // wrkDuration parses wrk's latency figures: 66.00us, 1.23ms, 2.01s, 1.00m.

@@ -2,7 +2,6 @@ package results
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 
@@ -59,53 +58,55 @@ const (
 	DimensionServer   = measure.Server
 )
 
-// Kind is what a metric is: its family, its unit, which way it improves
-// (NoBetter for an amount that is neither), the dimension of performance
-// a speed stands for, whether it is measured once by design, and what it
-// means. It is declared once, here for the runner's metrics, by each
-// workload for its results (measure.Measure, through DeclareWorkload) and
-// by each driver for its own (drivers.Info.Measures, through Declare);
-// summaries, comparisons, claims and charts read it from the declaration.
-type Kind struct {
-	Family    Family
-	Unit      string
-	Better    Better
-	Dimension Dimension
+// MetricKind is what a metric is: its family, its unit, which way it
+// improves (NoBetter for an amount that is neither), the dimension of
+// performance a speed stands for, whether it is measured once by design,
+// and what it means. It is declared once, here for the runner's metrics,
+// by each workload for its results (measure.Measure, through
+// DeclareWorkload) and by each driver for its own (drivers.Info.Measures,
+// through Declare), and a run records the kinds it used in run.json
+// (Vocabulary): summaries, comparisons, claims and charts read it from
+// there.
+type MetricKind struct {
+	Family    Family    `json:"family"`
+	Unit      string    `json:"unit"`
+	Better    Better    `json:"better"`
+	Dimension Dimension `json:"dimension,omitempty"`
 	// Once marks a metric measured once per run, variant or density step
 	// by design (bytes on disk, the count a sweep reached): a single value
 	// is not a weak sample, and its summary says nothing of sample counts.
-	Once bool
+	Once bool `json:"once,omitempty"`
 	// Signed marks a metric whose values may be negative: a MemAvailable
 	// drop within the host's noise.
-	Signed bool
+	Signed bool `json:"signed,omitempty"`
 	// Min is the least value the metric can physically take, where there
 	// is one (a start takes a microsecond at least, a process holds a page
 	// of memory at least): a sample below it is forged or broken, and
 	// refused (Sample.Check).
-	Min float64
+	Min float64 `json:"min,omitempty"`
 	// Doc says in one line what the metric is.
-	Doc string
+	Doc string `json:"doc"`
 }
 
 // Speed reports whether the metric is a speed: a performance metric
 // that improves one way or the other.
-func (k Kind) Speed() bool { return k.Family == FamilyPerformance && k.Better != NoBetter }
+func (k MetricKind) Speed() bool { return k.Family == FamilyPerformance && k.Better != NoBetter }
 
 // The kinds most metrics share, with their docs added per metric.
-func startupKind(doc string) Kind {
-	return Kind{Family: FamilyStartup, Unit: "sec", Better: LowerIsBetter, Doc: doc}
+func startupKind(doc string) MetricKind {
+	return MetricKind{Family: FamilyStartup, Unit: "sec", Better: LowerIsBetter, Doc: doc}
 }
 
-func memoryKind(doc string) Kind {
-	return Kind{Family: FamilyMemory, Unit: "B", Better: LowerIsBetter, Doc: doc}
+func memoryKind(doc string) MetricKind {
+	return MetricKind{Family: FamilyMemory, Unit: "B", Better: LowerIsBetter, Doc: doc}
 }
 
-func diskKind(doc string) Kind {
-	return Kind{Family: FamilyDisk, Unit: "B", Better: LowerIsBetter, Once: true, Doc: doc}
+func diskKind(doc string) MetricKind {
+	return MetricKind{Family: FamilyDisk, Unit: "B", Better: LowerIsBetter, Once: true, Doc: doc}
 }
 
-func densityKind(unit string, better Better, doc string) Kind {
-	return Kind{Family: FamilyDensity, Unit: unit, Better: better, Once: true, Doc: doc}
+func densityKind(unit string, better Better, doc string) MetricKind {
+	return MetricKind{Family: FamilyDensity, Unit: unit, Better: better, Once: true, Doc: doc}
 }
 
 // The least a start and an instance's memory can physically be (Kind.Min):
@@ -118,32 +119,32 @@ const (
 
 // kinds declares the runner's own metrics. Workloads declare theirs
 // (DeclareWorkload), drivers theirs (Declare).
-var kinds = map[string]Kind{
-	MetricStartup:     {Family: FamilyStartup, Unit: "sec", Better: LowerIsBetter, Min: MinStart, Doc: "from the driver's first step for an instance to its READY on the host"},
+var kinds = map[string]MetricKind{
+	MetricStartup:     MetricKind{Family: FamilyStartup, Unit: "sec", Better: LowerIsBetter, Min: MinStart, Doc: "from the driver's first step for an instance to its READY on the host"},
 	MetricTeardown:    startupKind("from Stop to everything of the instance released"),
 	MetricGuestBoot:   startupKind("how long a VM's virtual CPU had run at READY: firmware, kernel and init"),
 	MetricGuestUptime: startupKind("a VM kernel's own uptime at READY, which misses the boot before its clock ticks"),
 
-	MetricRSS:         {Family: FamilyMemory, Unit: "B", Better: LowerIsBetter, Min: MinMemory, Doc: "resident memory of the instance's host processes"},
-	MetricPSS:         {Family: FamilyMemory, Unit: "B", Better: LowerIsBetter, Min: MinMemory, Doc: "proportional set size of the instance's host processes: shared pages divided among their users"},
-	MetricUSS:         {Family: FamilyMemory, Unit: "B", Better: LowerIsBetter, Min: MinMemory, Doc: "memory only the instance's processes use"},
+	MetricRSS:         MetricKind{Family: FamilyMemory, Unit: "B", Better: LowerIsBetter, Min: MinMemory, Doc: "resident memory of the instance's host processes"},
+	MetricPSS:         MetricKind{Family: FamilyMemory, Unit: "B", Better: LowerIsBetter, Min: MinMemory, Doc: "proportional set size of the instance's host processes: shared pages divided among their users"},
+	MetricUSS:         MetricKind{Family: FamilyMemory, Unit: "B", Better: LowerIsBetter, Min: MinMemory, Doc: "memory only the instance's processes use"},
 	MetricPSSAnon:     memoryKind("the anonymous part of the PSS: the instance's own memory, no file cache"),
 	MetricPSSOwn:      memoryKind("the instance's own memory: the anonymous and shmem (memfd, tmpfs) parts of its PSS; file pages, which instances share and the host holds once, left out"),
 	MetricCgroupMem:   memoryKind("the instance cgroup's memory usage without page cache"),
-	MetricHostMemDrop: {Family: FamilyMemory, Unit: "B", Better: LowerIsBetter, Signed: true, Doc: "the host's MemAvailable drop per instance of the trial"},
-	MetricHostMemAvailable: {Family: FamilyMemory, Unit: "B", Better: NoBetter, Once: true,
+	MetricHostMemDrop: MetricKind{Family: FamilyMemory, Unit: "B", Better: LowerIsBetter, Signed: true, Doc: "the host's MemAvailable drop per instance of the trial"},
+	MetricHostMemAvailable: MetricKind{Family: FamilyMemory, Unit: "B", Better: NoBetter, Once: true,
 		Doc: "the host's MemAvailable before a trial's instances (or a density sweep's) started: what the capacity model's memory budget starts from"},
-	MetricHostMemNoise: {Family: FamilyMemory, Unit: "B", Better: NoBetter, Once: true,
+	MetricHostMemNoise: MetricKind{Family: FamilyMemory, Unit: "B", Better: NoBetter, Once: true,
 		Doc: "the largest MemAvailable drop the host showed with no instance over a trial's settle time: smaller drops are noise"},
 	// A VM's resident memory, split by the driver (drivers.MemoryParter).
 	MetricMemParts:                         memoryKind("a failure to split a VM's memory into its parts"),
-	MemPartPrefix + "guest_ram_configured": {Family: FamilyMemory, Unit: "B", Better: NoBetter, Doc: "the guest RAM a VM was given"},
+	MemPartPrefix + "guest_ram_configured": MetricKind{Family: FamilyMemory, Unit: "B", Better: NoBetter, Doc: "the guest RAM a VM was given"},
 	MemPartPrefix + "guest_ram_resident":   memoryKind("the guest RAM a VM has touched, resident on the host"),
 	MemPartPrefix + "vmm_overhead":         memoryKind("the VMM's own resident memory beside the guest's RAM"),
 
-	MetricIdleSettle: {Family: FamilyIdle, Unit: "sec", Better: LowerIsBetter, Doc: "how long an idle instance's CPU use kept falling before its idle CPU was read"},
-	MetricIdleCPU:    {Family: FamilyIdle, Unit: "cores", Better: LowerIsBetter, Doc: "CPU an idle instance's processes keep busy once it settled"},
-	MetricTasks:      {Family: FamilyIdle, Unit: "tasks", Better: LowerIsBetter, Doc: "tasks (PIDs: processes and threads) an instance holds"},
+	MetricIdleSettle: MetricKind{Family: FamilyIdle, Unit: "sec", Better: LowerIsBetter, Doc: "how long an idle instance's CPU use kept falling before its idle CPU was read"},
+	MetricIdleCPU:    MetricKind{Family: FamilyIdle, Unit: "cores", Better: LowerIsBetter, Doc: "CPU an idle instance's processes keep busy once it settled"},
+	MetricTasks:      MetricKind{Family: FamilyIdle, Unit: "tasks", Better: LowerIsBetter, Doc: "tasks (PIDs: processes and threads) an instance holds"},
 
 	MetricImageApparent:     diskKind("the shared image's apparent size"),
 	MetricImageAllocated:    diskKind("the shared image's allocated size (st_blocks), shared layers counted once"),
@@ -152,15 +153,15 @@ var kinds = map[string]Kind{
 	MetricWritableApparent:  diskKind("an instance's writable layer, apparent size, after its workload"),
 	MetricWritableAllocated: diskKind("an instance's writable layer, allocated size, after its workload"),
 
-	MetricNetRPS: {Family: FamilyPerformance, Unit: "op/s", Better: HigherIsBetter, Doc: "HTTP requests per second the host drove over the instance's network path"},
+	MetricNetRPS: MetricKind{Family: FamilyPerformance, Unit: "op/s", Better: HigherIsBetter, Doc: "HTTP requests per second the host drove over the instance's network path"},
 	MetricNetP50: {Family: FamilyPerformance, Unit: "sec", Better: LowerIsBetter, Doc: "median HTTP request latency over the instance's network path"},
 	MetricNetP99: {Family: FamilyPerformance, Unit: "sec", Better: LowerIsBetter, Doc: "99th percentile HTTP request latency over the instance's network path"},
 
-	MetricDensityStartup:    {Family: FamilyDensity, Unit: "sec", Better: LowerIsBetter, Doc: "start latency of each new instance of a density step"},
+	MetricDensityStartup:    MetricKind{Family: FamilyDensity, Unit: "sec", Better: LowerIsBetter, Doc: "start latency of each new instance of a density step"},
 	MetricDensityMarginal:   densityKind("sec", LowerIsBetter, "the start of a step's last instance, started alone on a host holding the rest"),
 	MetricDensityPSS:        densityKind("B", LowerIsBetter, "mean PSS of an instance at a density step, over the instances read (density.pss_sampled)"),
 	MetricDensityPSSSampled: densityKind("instances", NoBetter, fmt.Sprintf("instances whose PSS a density step read: every one, or a random sample of %d beyond that", DensityMemorySample)),
-	MetricDensityMemDrop:    {Family: FamilyDensity, Unit: "B", Better: LowerIsBetter, Once: true, Signed: true, Doc: "the host's MemAvailable drop per instance at a density step"},
+	MetricDensityMemDrop:    MetricKind{Family: FamilyDensity, Unit: "B", Better: LowerIsBetter, Once: true, Signed: true, Doc: "the host's MemAvailable drop per instance at a density step"},
 	MetricDensityAvailable:  densityKind("B", HigherIsBetter, "the host's MemAvailable at a density step"),
 	MetricDensityHostCPU:    densityKind("%", LowerIsBetter, "the host's busy CPUs, in percent of all, during a step's idle window"),
 	MetricDensityCPU:        densityKind("cores", LowerIsBetter, "CPU one idle instance costs the host at a density step"),
@@ -168,14 +169,14 @@ var kinds = map[string]Kind{
 	MetricDensityReached:    densityKind("instances", HigherIsBetter, "the instance count a density sweep reached"),
 	MetricDensityFloor:      densityKind("B", NoBetter, "the MemAvailable floor a density sweep kept"),
 	MetricDensityTeardown:   densityKind("sec", LowerIsBetter, "the time to stop every instance of a density sweep"),
-	MetricKSMShared:         {Family: FamilyDensity, Unit: "pages", Better: NoBetter, Doc: "pages KSM keeps, one per group of identical pages"},
-	MetricKSMSharing:        {Family: FamilyDensity, Unit: "pages", Better: HigherIsBetter, Doc: "pages KSM mapped onto the kept ones: the pages saved"},
-	MetricKSMSaved:          {Family: FamilyDensity, Unit: "B", Better: HigherIsBetter, Doc: "bytes KSM saved per instance"},
-	MetricKSMSettle:         {Family: FamilyDensity, Unit: "sec", Better: LowerIsBetter, Doc: "from turning KSM's fast scan on to merging settled (or the limit)"},
+	MetricKSMShared:         MetricKind{Family: FamilyDensity, Unit: "pages", Better: NoBetter, Doc: "pages KSM keeps, one per group of identical pages"},
+	MetricKSMSharing:        MetricKind{Family: FamilyDensity, Unit: "pages", Better: HigherIsBetter, Doc: "pages KSM mapped onto the kept ones: the pages saved"},
+	MetricKSMSaved:          MetricKind{Family: FamilyDensity, Unit: "B", Better: HigherIsBetter, Doc: "bytes KSM saved per instance"},
+	MetricKSMSettle:         MetricKind{Family: FamilyDensity, Unit: "sec", Better: LowerIsBetter, Doc: "from turning KSM's fast scan on to merging settled (or the limit)"},
 
-	MetricSamplerDuration: {Family: FamilyHarness, Unit: "sec", Better: LowerIsBetter, Once: true, Doc: fmt.Sprintf("virtbench's own time to sample a density step once: every instance's tasks, and the memory of all or a random sample of %d", DensityMemorySample)},
-	MetricHarnessRSS:      {Family: FamilyHarness, Unit: "B", Better: LowerIsBetter, Once: true, Doc: "virtbench's own resident memory at a density step, with every instance of the step up, read with its free heap returned to the OS as when the host's memory is read"},
-	MetricTrialExcluded:   {Family: FamilyHarness, Unit: "", Better: NoBetter, Once: true, Doc: "a trial whose samples are kept but not summarised, and why"},
+	MetricSamplerDuration: MetricKind{Family: FamilyHarness, Unit: "sec", Better: LowerIsBetter, Once: true, Doc: fmt.Sprintf("virtbench's own time to sample a density step once: every instance's tasks, and the memory of all or a random sample of %d", DensityMemorySample)},
+	MetricHarnessRSS:      MetricKind{Family: FamilyHarness, Unit: "B", Better: LowerIsBetter, Once: true, Doc: "virtbench's own resident memory at a density step, with every instance of the step up, read with its free heap returned to the OS as when the host's memory is read"},
+	MetricTrialExcluded:   MetricKind{Family: FamilyHarness, Unit: "", Better: NoBetter, Once: true, Doc: "a trial whose samples are kept but not summarised, and why"},
 }
 
 // declared are the metrics drivers and workloads declare for what they
@@ -183,20 +184,20 @@ var kinds = map[string]Kind{
 // workloads (DeclareWorkload) and the drivers' labels (DeclareLabel).
 var declared = struct {
 	sync.RWMutex
-	m         map[string]Kind
+	m         map[string]MetricKind
 	workloads map[string]Workload
 	labels    map[string]Label
-}{m: map[string]Kind{}, workloads: map[string]Workload{}, labels: map[string]Label{}}
+}{m: map[string]MetricKind{}, workloads: map[string]Workload{}, labels: map[string]Label{}}
 
 // Declare registers the kind of a metric a driver reports of itself
 // (a snapshot's creation time): drivers.Register calls it for the
-// driver's Measures, DeclareWorkload for a workload's. It panics when the name is empty or already means
-// something else, as a registry does.
-func Declare(metric string, k Kind) {
+// driver's Measures, DeclareWorkload for a workload's. It panics when the
+// name is empty or already means something else, as a registry does.
+func Declare(metric string, k MetricKind) {
 	if metric == "" {
 		panic("results: Declare of a metric without a name")
 	}
-	if old, ok := lookup(metric); ok && old != k {
+	if old, ok := Linked().metric(metric); ok && old != k {
 		panic(fmt.Sprintf("results: metric %q declared twice, as %+v and %+v", metric, old, k))
 	}
 	declared.Lock()
@@ -204,75 +205,15 @@ func Declare(metric string, k Kind) {
 	declared.m[metric] = k
 }
 
-// lookup returns a declared metric's kind.
-func lookup(metric string) (Kind, bool) {
-	if k, ok := kinds[metric]; ok {
-		return k, true
-	}
-	declared.RLock()
-	defer declared.RUnlock()
-	k, ok := declared.m[metric]
-	return k, ok
-}
-
-// KindOf returns what metric is: a workload's declared result, one of
-// the runner's metrics, a start phase (PhaseMetricPrefix) or a boot
-// stage (BootMetricPrefix). Anything else is FamilyOther, with no unit
-// and no direction.
-func KindOf(metric string) Kind {
-	if k, ok := lookup(metric); ok {
-		return k
-	}
+// prefixKind returns the kind of a start phase (PhaseMetricPrefix) or a
+// boot stage (BootMetricPrefix): results declares those by their prefix,
+// whatever phase a driver names.
+func prefixKind(metric string) (MetricKind, bool) {
 	switch {
 	case strings.HasPrefix(metric, PhaseMetricPrefix):
-		return startupKind("a start phase: from the previous phase's end (or the start's beginning) to this one's")
+		return startupKind("a start phase: from the previous phase's end (or the start's beginning) to this one's"), true
 	case strings.HasPrefix(metric, BootMetricPrefix):
-		return startupKind("when a VM boot stage's kernel log line appeared, on the vCPU's time line")
+		return startupKind("when a VM boot stage's kernel log line appeared, on the vCPU's time line"), true
 	}
-	return Kind{Family: FamilyOther}
-}
-
-// UnitImprovesDownwards reports whether a declared metric in unit improves
-// downwards (LowerIsBetter).
-func UnitImprovesDownwards(unit string) bool {
-	for _, k := range kinds {
-		if k.Unit == unit && k.Better == LowerIsBetter {
-			return true
-		}
-	}
-	declared.RLock()
-	defer declared.RUnlock()
-	for _, k := range declared.m {
-		if k.Unit == unit && k.Better == LowerIsBetter {
-			return true
-		}
-	}
-	return false
-}
-
-// MetricsOn returns the declared metrics of a dimension of performance,
-// sorted.
-func MetricsOn(d Dimension) []string {
-	var out []string
-	for name, k := range kinds {
-		if k.Dimension == d {
-			out = append(out, name)
-		}
-	}
-	declared.RLock()
-	for name, k := range declared.m {
-		if k.Dimension == d {
-			out = append(out, name)
-		}
-	}
-	declared.RUnlock()
-	sort.Strings(out)
-	return out
-}
-
-// Declared reports whether metric has a declaration (KindOf's answer is
-// then not a guess).
-func Declared(metric string) bool {
-	_, ok := lookup(metric)
-	return ok || strings.HasPrefix(metric, PhaseMetricPrefix) || strings.HasPrefix(metric, BootMetricPrefix)
+	return MetricKind{}, false
 }

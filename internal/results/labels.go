@@ -9,6 +9,27 @@ import (
 // LabelRole is the part a label key plays in the reports.
 type LabelRole int
 
+// labelRoles name the roles in run.json's vocabulary.
+var labelRoles = []string{"note", "setting", "devices", "image", "accel", "accel_requested", "platform"}
+
+// MarshalText writes the role's name.
+func (r LabelRole) MarshalText() ([]byte, error) {
+	if int(r) < 0 || int(r) >= len(labelRoles) {
+		return nil, fmt.Errorf("results: label role %d", int(r))
+	}
+	return []byte(labelRoles[r]), nil
+}
+
+// UnmarshalText reads a role's name; one this virtbench does not know is
+// a note, shown and not interpreted.
+func (r *LabelRole) UnmarshalText(b []byte) error {
+	*r = LabelNote
+	if i := slices.Index(labelRoles, string(b)); i >= 0 {
+		*r = LabelRole(i)
+	}
+	return nil
+}
+
 // The roles.
 const (
 	// LabelNote is a fact about an instance, shown but not interpreted.
@@ -43,14 +64,15 @@ const (
 // says and the part it plays in the reports. The runner declares its own
 // here; drivers declare theirs in drivers.Info.Labels.
 type Label struct {
-	Key, Doc string
-	Role     LabelRole
+	Key  string    `json:"key"`
+	Doc  string    `json:"doc"`
+	Role LabelRole `json:"role"`
 	// Technique, when set, makes the label an aspect the reports
 	// compare: VM variants that differ in it alone.
-	Technique *Technique
+	Technique *Technique `json:"technique,omitempty"`
 	// FullOS lists the values of a LabelImage that boot a full OS (the
 	// traditional VM, with its init system and services).
-	FullOS []string
+	FullOS []string `json:"full_os,omitempty"`
 }
 
 // Technique is an aspect two VM variants may differ in: the label's values
@@ -59,14 +81,14 @@ type Label struct {
 type Technique struct {
 	// On lists the values with a technique, in order: each is compared
 	// against Off and against the values before it.
-	On  []string
-	Off string
+	On  []string `json:"on"`
+	Off string   `json:"off"`
 	// Note says what the technique changes beyond its figures (what it
 	// shares, what follows for isolation), for the report.
-	Note string
+	Note string `json:"note,omitempty"`
 	// Compare lists the metrics to compare; nil: every single-instance
-	// speed (Kind.Speed).
-	Compare []string
+	// speed (MetricKind.Speed).
+	Compare []string `json:"compare,omitempty"`
 }
 
 // Setting reports whether the label is part of a VM's configuration.
@@ -143,7 +165,7 @@ func DeclareLabel(l Label) {
 	if l.Key == "" {
 		panic("results: DeclareLabel of a label without a key")
 	}
-	if old, ok := LabelOf(l.Key); ok && !sameLabel(old, l) {
+	if old, ok := Linked().Label(l.Key); ok && !sameLabel(old, l) {
 		panic(fmt.Sprintf("results: label %q declared twice, as %+v and %+v", l.Key, old, l))
 	}
 	declared.Lock()
@@ -154,32 +176,6 @@ func DeclareLabel(l Label) {
 func sameLabel(a, b Label) bool {
 	return a.Key == b.Key && a.Doc == b.Doc && a.Role == b.Role && slices.Equal(a.FullOS, b.FullOS) &&
 		(a.Technique == nil) == (b.Technique == nil) && (a.Technique == nil || slices.Equal(a.Technique.On, b.Technique.On) && a.Technique.Note == b.Technique.Note && a.Technique.Off == b.Technique.Off && slices.Equal(a.Technique.Compare, b.Technique.Compare))
-}
-
-// LabelOf returns the declaration of a label key.
-func LabelOf(key string) (Label, bool) {
-	if l, ok := labels[key]; ok {
-		return l, true
-	}
-	declared.RLock()
-	defer declared.RUnlock()
-	l, ok := declared.labels[key]
-	return l, ok
-}
-
-// Labels returns every declared label, sorted by key.
-func Labels() []Label {
-	var out []Label
-	for _, l := range labels {
-		out = append(out, l)
-	}
-	declared.RLock()
-	for _, l := range declared.labels {
-		out = append(out, l)
-	}
-	declared.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
-	return out
 }
 
 // Role is what a variant is to the reports, recorded in run.json from its
@@ -200,25 +196,26 @@ type Role struct {
 	Platform string `json:"platform,omitempty"`
 }
 
-// Observe adds what one instance's labels say to the role.
-func (r *Role) Observe(instance map[string]string) {
-	for k, v := range instance {
-		l, ok := LabelOf(k)
+// Observe adds what one instance's labels say to the role, as v declares
+// them.
+func (r *Role) Observe(v Vocabulary, instance map[string]string) {
+	for k, val := range instance {
+		l, ok := v.Label(k)
 		if !ok {
 			continue
 		}
 		switch l.Role {
 		case LabelImage:
-			r.FullOS = r.FullOS || slices.Contains(l.FullOS, v)
+			r.FullOS = r.FullOS || slices.Contains(l.FullOS, val)
 		case LabelAccel:
-			if !slices.Contains(r.Accel, v) {
-				r.Accel = append(r.Accel, v)
+			if !slices.Contains(r.Accel, val) {
+				r.Accel = append(r.Accel, val)
 				sort.Strings(r.Accel)
 			}
 		case LabelAccelRequested:
-			r.AccelRequested = v
+			r.AccelRequested = val
 		case LabelPlatform:
-			r.Platform = v
+			r.Platform = val
 		}
 	}
 }

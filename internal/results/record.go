@@ -77,9 +77,9 @@ type Outcome struct {
 	// Density says, per driver and workload, how far a density sweep got
 	// and why it stopped.
 	Density map[string]string `json:"density,omitempty"`
-	// DriverKinds explains each variant that ran: its driver's kind of
-	// virtualization.
-	DriverKinds map[string]string `json:"driver_kinds,omitempty"`
+	// Virtualization explains each variant that ran: its driver's kind
+	// of virtualization (drivers.Info.Virtualization).
+	Virtualization map[string]string `json:"virtualization,omitempty"`
 }
 
 // VariantRecord is what a run records of a variant.
@@ -111,17 +111,18 @@ func (o Outcome) Baseline() string {
 	return ""
 }
 
-// Kinds returns the drivers that ran with their kinds, sorted by name.
-func (o Outcome) Kinds() [][2]string {
+// Virtualizations returns each variant that ran with its kind of
+// virtualization, sorted by name.
+func (o Outcome) Virtualizations() [][2]string {
 	var out [][2]string
-	for d, k := range o.DriverKinds {
+	for d, k := range o.Virtualization {
 		out = append(out, [2]string{d, k})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
 	return out
 }
 
-// Class is the kind of isolation a driver stands for.
+// Class is the isolation a driver stands for.
 type Class string
 
 // The classes.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,11 +20,13 @@ import (
 
 // Sample is one measured value from one repetition of one trial.
 type Sample struct {
-	Time      time.Time `json:"time"`
-	Driver    string    `json:"driver"`
-	Workload  string    `json:"workload"`
-	Instances int       `json:"instances"`
-	Rep       int       `json:"rep"`
+	Time time.Time `json:"time"`
+	// Variant names the scenario's variant that took the sample (written
+	// "driver" by virtbench before 2026-12: UnmarshalJSON reads both).
+	Variant   string `json:"variant"`
+	Workload  string `json:"workload"`
+	Instances int    `json:"instances"`
+	Rep       int    `json:"rep"`
 	// Warmup samples are kept but left out of summaries.
 	Warmup   bool   `json:"warmup,omitempty"`
 	Instance string `json:"instance,omitempty"`
@@ -54,17 +57,17 @@ const MaxLabelValue = 4096
 // that is not one (see ValidVariant; a label value with a control
 // character), a value that is not finite or beyond MaxValue, a negative
 // duration or size (the units sec and B, unless the metric is Signed), a
-// value below what its kind can physically be (Kind.Min), a unit other
-// than its metric's declared one (KindOf). A failed sample's value is
-// not checked.
-func (s Sample) Check() error {
+// value below what its kind can physically be (MetricKind.Min), a unit
+// other than its metric's declared one, as v declares them. A failed
+// sample's value is not checked.
+func (s Sample) Check(v Vocabulary) error {
 	if err := s.checkNames(); err != nil {
 		return err
 	}
 	if s.Failed() {
 		return nil
 	}
-	k := KindOf(s.Metric)
+	k := v.Kind(s.Metric)
 	switch {
 	case math.IsNaN(s.Value) || math.Abs(s.Value) > MaxValue:
 		return fmt.Errorf("%s: value %g is beyond any measurement (at most %g)", s.Metric, s.Value, MaxValue)
@@ -86,8 +89,8 @@ func (s Sample) checkNames() error {
 		return errors.New("a sample without a metric")
 	case !metricName.MatchString(s.Metric):
 		return fmt.Errorf("metric %q is not a metric's name (A-Z a-z 0-9 _ . : -)", s.Metric)
-	case !variantName.MatchString(s.Driver):
-		return fmt.Errorf("%s: variant %q is not a variant's name (a-z 0-9 _ -)", s.Metric, s.Driver)
+	case !variantName.MatchString(s.Variant):
+		return fmt.Errorf("%s: variant %q is not a variant's name (a-z 0-9 _ -)", s.Metric, s.Variant)
 	case s.Workload != "" && !variantName.MatchString(s.Workload):
 		return fmt.Errorf("%s: workload %q is not a workload's name (a-z 0-9 _ -)", s.Metric, s.Workload)
 	case !instanceName.MatchString(s.Instance):
@@ -108,6 +111,24 @@ func (s Sample) checkNames() error {
 	return nil
 }
 
+// UnmarshalJSON reads a sample, its variant from "variant" or, in runs of
+// an older virtbench, from "driver".
+func (s *Sample) UnmarshalJSON(b []byte) error {
+	type plain Sample
+	var j struct {
+		plain
+		Driver string `json:"driver"`
+	}
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*s = Sample(j.plain)
+	if s.Variant == "" {
+		s.Variant = j.Driver
+	}
+	return nil
+}
+
 // Failed reports whether s records a failure.
 func (s Sample) Failed() bool { return s.Error != "" }
 
@@ -116,45 +137,8 @@ func (s Sample) Failed() bool { return s.Error != "" }
 // cost: an instance exited during the trial (killed from outside), or
 // virtbench itself did not run for a while (stopped, or the host
 // stalled). Its Error says why; it carries the trial's coordinates
-// (driver, workload, instances, rep).
+// (variant, workload, instances, rep).
 const MetricTrialExcluded = "trial_excluded"
-
-// ExcludedPrefix starts the Error that Exclude gives each sample of an
-// excluded trial.
-const ExcludedPrefix = "excluded with its trial: "
-
-// trialKey identifies a trial within a run.
-type trialKey struct {
-	driver, workload string
-	instances, rep   int
-}
-
-// Exclude marks, in place, every sample of a trial that a
-// MetricTrialExcluded sample excludes as failed (ExcludedPrefix and the
-// reason), so that no summary, chart or comparison counts it; the file
-// keeps them as they were. It returns the reasons, one per excluded trial.
-func Exclude(samples []Sample) []string {
-	why := map[trialKey]string{}
-	var reasons []string
-	for _, s := range samples {
-		if s.Metric == MetricTrialExcluded {
-			k := trialKey{s.Driver, s.Workload, s.Instances, s.Rep}
-			if _, ok := why[k]; !ok {
-				why[k] = s.Error
-				reasons = append(reasons, fmt.Sprintf("%s %s ×%d rep %d: %s", s.Driver, s.Workload, s.Instances, s.Rep, s.Error))
-			}
-		}
-	}
-	if len(why) == 0 {
-		return nil
-	}
-	for i, s := range samples {
-		if r, ok := why[trialKey{s.Driver, s.Workload, s.Instances, s.Rep}]; ok && !s.Failed() {
-			samples[i].Error = ExcludedPrefix + r
-		}
-	}
-	return reasons
-}
 
 // InterruptedPrefix starts the Error of a measurement that failed because
 // the run was interrupted (its context cancelled): kept, but not a failure
@@ -234,7 +218,7 @@ func (in interner) string(s string) string {
 // sample makes s share the names and labels read before. Shared label
 // maps are read, never written, by whoever reads the samples.
 func (in interner) sample(s *Sample) {
-	for _, p := range []*string{&s.Driver, &s.Workload, &s.Instance, &s.Metric, &s.Unit, &s.Run} {
+	for _, p := range []*string{&s.Variant, &s.Workload, &s.Instance, &s.Metric, &s.Unit, &s.Run} {
 		*p = in.string(*p)
 	}
 	if len(s.Labels) == 0 {
@@ -292,40 +276,60 @@ func JSONError(err error) error {
 // line of a samples file is incomplete: its writer was killed mid-write.
 var ErrTornLine = errors.New("results: the last line is incomplete (the run was killed while writing it) and was dropped")
 
-// ReadSamples reads a samples.jsonl file. A torn last line is dropped and
-// reported as ErrTornLine (wrapped, naming the line) alongside the samples
-// before it; any other bad line is an error naming it.
+// ReadSamples reads a samples.jsonl file, checking each sample as v
+// declares its metric. A torn last line is dropped and reported as
+// ErrTornLine (wrapped, naming the line) alongside the samples before it;
+// any other bad line is an error naming it.
 //
 // The file is opened without following a link (safefile.OpenIn, in the
 // directory path names).
-func ReadSamples(path string) ([]Sample, error) {
+func ReadSamples(path string, v Vocabulary) ([]Sample, error) {
+	f, err := openIn(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return DecodeSamples(f, path, v)
+}
+
+// openIn opens path, a run directory's file, through no link.
+func openIn(path string) (*os.File, error) {
 	f, err := safefile.OpenIn(filepath.Dir(path), filepath.Base(path))
 	if err != nil {
 		return nil, fmt.Errorf("results: %w", err)
 	}
-	defer f.Close()
-	return DecodeSamples(f, path)
+	return f, nil
 }
 
-// DecodeSamples reads samples in JSON lines from r; name is used in errors.
-// Each sample must pass Check, and all must be of one run (Sample.Run);
-// an error names the first line that is not. See ReadSamples for a torn
-// last line.
+// DecodeSamples reads samples in JSON lines from r, checking them as v
+// declares their metrics; name is used in errors. Each sample must pass
+// Check, and all must be of one run (Sample.Run); an error names the
+// first line that is not. See ReadSamples for a torn last line.
 //
 // Samples repeat their names and labels: each distinct string and label
 // set is kept once (interner), so that a run's samples take a fraction of
 // the memory their file does.
-func DecodeSamples(r io.Reader, name string) ([]Sample, error) {
+func DecodeSamples(r io.Reader, name string, v Vocabulary) ([]Sample, error) {
 	var out []Sample
-	in := interner{strings: map[string]string{}, labels: map[string]map[string]string{}}
+	err := decodeSamples(r, name, v, func(s Sample) { out = append(out, s) })
+	if err != nil && !errors.Is(err, ErrTornLine) {
+		return nil, err
+	}
+	return out, err
+}
+
+// decodeSamples reads samples in JSON lines from r, passing each that
+// passes its checks to add.
+func decodeSamples(r io.Reader, name string, v Vocabulary, add func(Sample)) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	in := interner{strings: map[string]string{}, labels: map[string]map[string]string{}}
 	line, run, runLine := 0, "", 0
 	var pending error
 	for sc.Scan() {
 		line++
 		if pending != nil {
-			return nil, pending
+			return pending
 		}
 		if len(sc.Bytes()) == 0 {
 			continue
@@ -335,8 +339,8 @@ func DecodeSamples(r io.Reader, name string) ([]Sample, error) {
 			pending = fmt.Errorf("results: %s:%d: %w", name, line, JSONError(err))
 			continue
 		}
-		if err := s.Check(); err != nil {
-			return nil, fmt.Errorf("results: %s:%d: %w", name, line, err)
+		if err := s.Check(v); err != nil {
+			return fmt.Errorf("results: %s:%d: %w", name, line, err)
 		}
 		in.sample(&s)
 		// Every sample carries its run's mark (a store writes it), or none
@@ -350,15 +354,15 @@ func DecodeSamples(r io.Reader, name string) ([]Sample, error) {
 		case runLine == 0:
 			run, runLine = mark, line
 		case mark != run:
-			return nil, fmt.Errorf("results: %s:%d: a sample of %s, but line %d began %s: the samples of two runs were joined", name, line, runName(mark), runLine, runName(run))
+			return fmt.Errorf("results: %s:%d: a sample of %s, but line %d began %s: the samples of two runs were joined", name, line, runName(mark), runLine, runName(run))
 		}
-		out = append(out, s)
+		add(s)
 	}
 	if err := sc.Err(); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("results: %s: %w", name, err)
+		return fmt.Errorf("results: %s: %w", name, err)
 	}
 	if pending != nil {
-		return out, fmt.Errorf("%s:%d: %w", name, line, ErrTornLine)
+		return fmt.Errorf("%s:%d: %w", name, line, ErrTornLine)
 	}
-	return out, nil
+	return nil
 }

@@ -184,6 +184,10 @@ type Status struct {
 	// it was closed early (SIGPIPE) and the run went on without it.
 	Output  string  `json:"output,omitempty"`
 	Outcome Outcome `json:"outcome"`
+	// Vocabulary is the meaning of every name the run's records use,
+	// written when the run starts (Linked): a run directory describes
+	// itself. nil in runs of a virtbench from before 2026-12.
+	Vocabulary *Vocabulary `json:"vocabulary,omitempty"`
 }
 
 // Run states.

@@ -12,20 +12,21 @@ import (
 // each one here, so that summaries and reports read its meaning without
 // the agent.
 type Workload struct {
-	Name, Summary string
+	Name    string `json:"name"`
+	Summary string `json:"summary"`
 	// Baseline marks the workload that does nothing once ready: what an
 	// instance costs by merely existing (memory, CPU, tasks) is read from
 	// its trials, and capacity is planned with them.
-	Baseline bool
+	Baseline bool `json:"baseline,omitempty"`
 	// Disk marks a workload that reads and writes files on a disk of the
 	// instance's own.
-	Disk bool
+	Disk bool `json:"disk,omitempty"`
 	// Tools marks a workload that runs the field's tools (fio, iperf3,
 	// Redis, nginx) rather than the agent's own loops: the performance
 	// claim judges a dimension on them where they ran.
-	Tools bool
+	Tools bool `json:"tools,omitempty"`
 	// Measures are the workload's results.
-	Measures []measure.Measure
+	Measures []measure.Measure `json:"measures,omitempty"`
 }
 
 // DeclareWorkload registers w and the kind of each of its results: a
@@ -41,24 +42,9 @@ func DeclareWorkload(w Workload) {
 		if m.Better == NoBetter {
 			f = FamilyOther
 		}
-		Declare(m.Name, Kind{Family: f, Unit: m.Unit, Better: m.Better, Dimension: m.Dimension, Doc: fmt.Sprintf("%s workload: %s", w.Name, w.Summary)})
+		Declare(m.Name, MetricKind{Family: f, Unit: m.Unit, Better: m.Better, Dimension: m.Dimension, Doc: fmt.Sprintf("%s workload: %s", w.Name, w.Summary)})
 	}
 	declared.Lock()
 	defer declared.Unlock()
 	declared.workloads[w.Name] = w
-}
-
-// WorkloadOf returns the declared workload name.
-func WorkloadOf(name string) (Workload, bool) {
-	declared.RLock()
-	defer declared.RUnlock()
-	w, ok := declared.workloads[name]
-	return w, ok
-}
-
-// BaselineWorkload reports whether name is the declared workload that does
-// nothing once ready (Workload.Baseline).
-func BaselineWorkload(name string) bool {
-	w, ok := WorkloadOf(name)
-	return ok && w.Baseline
 }

@@ -41,6 +41,10 @@ var (
 // InLayer are the tools the layer holds: those that run inside instances.
 var InLayer = []Tool{FIO, IPerf3, RedisServer, Nginx}
 
+// NginxFile is the URL path of the file the nginx workload serves and wrk
+// requests.
+const NginxFile = "/file"
+
 // Check returns an error naming the package to install when the tool is
 // not installed on the host.
 func (t Tool) Check() error {

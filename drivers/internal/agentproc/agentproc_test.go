@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"virtbench/internal/required"
 
 	"virtbench/drivers"
 )
@@ -102,7 +103,7 @@ func TestNoThreadPerProcess(t *testing.T) {
 	threads := func() int {
 		entries, err := os.ReadDir("/proc/self/task")
 		if err != nil {
-			t.Skipf("no /proc/self/task: %v", err)
+			required.Skip(t, "procfs", "no /proc/self/task: "+err.Error()+": mount /proc")
 		}
 		return len(entries)
 	}
@@ -116,9 +117,18 @@ func TestNoThreadPerProcess(t *testing.T) {
 		}
 		ps = append(ps, p)
 	}
-	// Let every waiting goroutine reach its wait.
-	time.Sleep(200 * time.Millisecond)
-	during, goroutinesDuring := threads(), runtime.NumGoroutine()
+	// Every waiting goroutine has reached its wait once the thread count
+	// holds still.
+	during := threads()
+	for settled, end := 0, time.Now().Add(10*time.Second); settled < 5 && time.Now().Before(end); {
+		time.Sleep(20 * time.Millisecond)
+		if n := threads(); n == during {
+			settled++
+		} else {
+			settled, during = 0, n
+		}
+	}
+	goroutinesDuring := runtime.NumGoroutine()
 	for _, p := range ps {
 		if err := p.Kill(); err != nil {
 			t.Error(err)

@@ -1,4 +1,4 @@
-package results
+package stats
 
 import (
 	"math"
@@ -27,7 +27,7 @@ func TestDescribe(t *testing.T) {
 				t.Errorf("Describe(%v) = n %d median %v p25 %v p75 %v; want median %v p25 %v p75 %v",
 					tt.values, s.N, s.Median, s.P25, s.P75, tt.median, tt.p25, tt.p75)
 			}
-			if s.CILo > s.Median || s.CIHi < s.Median {
+			if lo, hi := s.Range(); lo > s.Median || hi < s.Median {
 				t.Errorf("CI [%v, %v] does not contain the median %v", s.CILo, s.CIHi, s.Median)
 			}
 			joined := strings.Join(s.Warnings, "; ")
@@ -42,27 +42,6 @@ func TestDescribeStats(t *testing.T) {
 	s := Describe([]float64{2, 4, 4, 4, 5, 5, 7, 9})
 	if s.Mean != 5 || math.Abs(s.StdDev-2.138) > 0.001 || s.Min != 2 || s.Max != 9 || math.Abs(s.CoV-0.4276) > 0.001 {
 		t.Errorf("Describe = mean %v sd %v min %v max %v cov %v", s.Mean, s.StdDev, s.Min, s.Max, s.CoV)
-	}
-}
-
-func TestSummarize(t *testing.T) {
-	samples := []Sample{
-		{Driver: "a", Workload: "idle", Instances: 1, Metric: "startup", Unit: "sec", Value: 9, Warmup: true},
-		{Driver: "a", Workload: "idle", Instances: 1, Metric: "startup", Unit: "sec", Value: 1},
-		{Driver: "a", Workload: "idle", Instances: 1, Metric: "startup", Unit: "sec", Value: 3},
-		{Driver: "a", Workload: "idle", Instances: 1, Metric: "startup", Unit: "sec", Error: "boom"},
-		{Driver: "b", Workload: "idle", Instances: 1, Metric: "startup", Unit: "sec", Value: 5, Labels: map[string]string{"accel": "tcg"}},
-	}
-	sums := Summarize(samples)
-	if len(sums) != 2 {
-		t.Fatalf("Summarize = %d groups, want 2", len(sums))
-	}
-	a, b := sums[0], sums[1]
-	if a.Driver != "a" || a.N != 2 || a.Failed != 1 || a.Median != 2 || a.Unit != "sec" {
-		t.Errorf("group a = %+v", a)
-	}
-	if b.Labels["accel"] != "tcg" {
-		t.Errorf("group b labels = %v", b.Labels)
 	}
 }
 
@@ -93,8 +72,8 @@ func TestMannWhitneyKnownAnswers(t *testing.T) {
 // of the median: the order statistics (k, n+1-k) with the smallest
 // coverage 1 - 2·BinomCDF(k-1; n, 1/2) that is still at least 95%
 // (scipy.stats.binom.cdf: n=6 → (1,6) 96.9%, n=10 → (2,9) 97.9%,
-// n=20 → (6,15) 95.9%). Below 6 values no interval reaches 95%, and the
-// summary gives the values' range instead.
+// n=20 → (6,15) 95.9%). Below 6 values no interval reaches 95%: the
+// summary has none (±Inf), and Range gives the values' range instead.
 func TestMedianCIKnownAnswers(t *testing.T) {
 	seq := func(n int) []float64 {
 		xs := make([]float64, n)
@@ -111,12 +90,15 @@ func TestMedianCIKnownAnswers(t *testing.T) {
 		{6, 1, 6, 3.5},
 		{10, 2, 9, 5.5},
 		{20, 6, 15, 10.5},
-		{5, 1, 5, 3},
+		{5, math.Inf(-1), math.Inf(1), 3},
 	}
 	for _, tt := range tests {
 		s := Describe(seq(tt.n))
-		if s.Median != tt.median || s.CILo != tt.lo || s.CIHi != tt.hi {
+		if s.Median != tt.median || s.CILo != tt.lo || s.CIHi != tt.hi || s.HasInterval() == math.IsInf(tt.lo, 0) {
 			t.Errorf("n=%d: median %v CI [%v, %v], want %v [%v, %v]", tt.n, s.Median, s.CILo, s.CIHi, tt.median, tt.lo, tt.hi)
+		}
+		if lo, hi := s.Range(); !s.HasInterval() && (lo != 1 || hi != float64(tt.n)) {
+			t.Errorf("n=%d: Range [%v, %v], want the values' [1, %d]", tt.n, lo, hi, tt.n)
 		}
 	}
 }

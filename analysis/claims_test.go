@@ -1,4 +1,4 @@
-package reports
+package analysis
 
 import (
 	"strings"
@@ -22,7 +22,7 @@ func TestStartupClaim(t *testing.T) {
 	tests := []struct {
 		name    string
 		sums    []results.Summary
-		verdict string
+		verdict Verdict
 		reason  string
 		vm      string
 	}{
@@ -43,14 +43,14 @@ func TestStartupClaim(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := startupClaim(claimContext{sums: tt.sums, roles: sumRoles(testClasses, tt.sums)})
+			c := startupClaim(claimContext{idx: idx(tt.sums), roles: sumRoles(testClasses, tt.sums)})
 			if c.Verdict != tt.verdict || !strings.Contains(c.Reason, tt.reason) || c.VM != tt.vm {
 				t.Errorf("verdict %q, reason %q, VM %q; want %q, %q, %q", c.Verdict, c.Reason, c.VM, tt.verdict, tt.reason, tt.vm)
 			}
 		})
 	}
 	// The other VM configuration is named in the evidence, with its guest.
-	c := startupClaim(claimContext{sums: tests[6].sums, roles: sumRoles(testClasses, tests[6].sums)})
+	c := startupClaim(claimContext{idx: idx(tests[6].sums), roles: sumRoles(testClasses, tests[6].sums)})
 	if !strings.Contains(c.Evidence, "qemu (full-OS guest) 20.00s") || !strings.Contains(c.Evidence, "also qemu-tcg (minimal guest) 1.700s") {
 		t.Errorf("evidence %q does not contrast the full-OS and the minimal guest", c.Evidence)
 	}
@@ -65,9 +65,9 @@ func TestDiskClaim(t *testing.T) {
 	}
 	for _, tt := range []struct {
 		vm      float64
-		verdict string
+		verdict Verdict
 	}{{100e6, DirectionOnly}, {4e9, Holds}} {
-		c := diskClaim(claimContext{sums: []results.Summary{img("container", 3e6), img("qemu", tt.vm)}, roles: testRoles(testClasses, nil)})
+		c := diskClaim(claimContext{idx: idx([]results.Summary{img("container", 3e6), img("qemu", tt.vm)}), roles: testRoles(testClasses, nil)})
 		if c.Verdict != tt.verdict {
 			t.Errorf("VM image %v B: verdict %q (%s), want %q", tt.vm, c.Verdict, c.Reason, tt.verdict)
 		}
@@ -77,7 +77,7 @@ func TestDiskClaim(t *testing.T) {
 	classes := map[string]results.Class{"container": results.ClassOSLevel, "qemu": results.ClassVM, "qemu-debian": results.ClassVM}
 	sums := []results.Summary{img("container", 3e6), img("qemu", 70e6), img("qemu-debian", 4e9),
 		startup("qemu-debian", 14, 13, 15, map[string]string{"image": "debian"})}
-	c := diskClaim(claimContext{sums: sums, roles: sumRoles(classes, sums)})
+	c := diskClaim(claimContext{idx: idx(sums), roles: sumRoles(classes, sums)})
 	if c.VM != "qemu-debian" || c.Verdict != Holds || !strings.Contains(c.Evidence, "qemu-debian (full-OS guest)") || !strings.Contains(c.Evidence, "also qemu (minimal guest)") {
 		t.Errorf("disk claim with two VM variants: %+v", c)
 	}
@@ -92,7 +92,7 @@ func TestPerfClaim(t *testing.T) {
 	tests := []struct {
 		name    string
 		pairs   []pair
-		verdict string
+		verdict Verdict
 		reasons []string
 	}{
 		{"near native vs slower", []pair{{"cpu.sha256", near, slow}}, Holds, []string{"both magnitudes hold", "(CPU)"}},
@@ -105,11 +105,11 @@ func TestPerfClaim(t *testing.T) {
 	// The field's tool's rate is judged before the agent's own loop, and a
 	// latency only where a dimension has no rate.
 	tools := []Ratio{
-		{Driver: "container", Workload: "fileio", Metric: "fileio.read", Value: 0.5, Lo: 0.4, Hi: 0.6}, {Driver: "qemu", Workload: "fileio", Metric: "fileio.read", Value: 0.1, Lo: 0.1, Hi: 0.1},
-		{Driver: "container", Workload: "fio", Metric: "fio.randread_p50", Value: 0.5, Lo: 0.4, Hi: 0.6}, {Driver: "qemu", Workload: "fio", Metric: "fio.randread_p50", Value: 0.1, Lo: 0.1, Hi: 0.1},
-		{Driver: "container", Workload: "fio", Metric: "fio.read_bw", Value: 0.99, Lo: 0.98, Hi: 1}, {Driver: "qemu", Workload: "fio", Metric: "fio.read_bw", Value: 0.1, Lo: 0.1, Hi: 0.1},
+		{Variant: "container", Workload: "fileio", Metric: "fileio.read", Value: 0.5, Lo: 0.4, Hi: 0.6}, {Variant: "qemu", Workload: "fileio", Metric: "fileio.read", Value: 0.1, Lo: 0.1, Hi: 0.1},
+		{Variant: "container", Workload: "fio", Metric: "fio.randread_p50", Value: 0.5, Lo: 0.4, Hi: 0.6}, {Variant: "qemu", Workload: "fio", Metric: "fio.randread_p50", Value: 0.1, Lo: 0.1, Hi: 0.1},
+		{Variant: "container", Workload: "fio", Metric: "fio.read_bw", Value: 0.99, Lo: 0.98, Hi: 1}, {Variant: "qemu", Workload: "fio", Metric: "fio.read_bw", Value: 0.1, Lo: 0.1, Hi: 0.1},
 	}
-	c := perfClaim(claimContext{ratios: tools, roles: testRoles(testClasses, nil)})
+	c := perfClaim(claimContext{idx: idx(nil), ratios: tools, roles: testRoles(testClasses, nil)})
 	if len(c.Dimensions) != 2 || c.Dimensions[0].Metric != "fio.randread_p50" || c.Dimensions[1].Metric != "fio.read_bw" {
 		t.Errorf("dimensions %+v, want disk IOPS on fio.randread_p50 (its only result) and disk bandwidth on fio.read_bw, not fileio.read", c.Dimensions)
 	}
@@ -117,11 +117,11 @@ func TestPerfClaim(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var ratios []Ratio
 			for _, p := range tt.pairs {
-				p.ct.Driver, p.ct.Metric = "container", p.metric
-				p.vm.Driver, p.vm.Metric = "qemu", p.metric
+				p.ct.Variant, p.ct.Metric = "container", p.metric
+				p.vm.Variant, p.vm.Metric = "qemu", p.metric
 				ratios = append(ratios, p.ct, p.vm)
 			}
-			c := perfClaim(claimContext{ratios: ratios, roles: testRoles(testClasses, nil)})
+			c := perfClaim(claimContext{idx: idx(nil), ratios: ratios, roles: testRoles(testClasses, nil)})
 			if c.Verdict != tt.verdict || len(c.Dimensions) != len(tt.pairs) {
 				t.Errorf("verdict %q over %d dimensions (%s), want %q over %d", c.Verdict, len(c.Dimensions), c.Reason, tt.verdict, len(tt.pairs))
 			}
@@ -132,19 +132,19 @@ func TestPerfClaim(t *testing.T) {
 			}
 		})
 	}
-	if c := perfClaim(claimContext{roles: testRoles(testClasses, nil)}); c.Verdict != NotMeasured {
+	if c := perfClaim(claimContext{idx: idx(nil), roles: testRoles(testClasses, nil)}); c.Verdict != NotMeasured {
 		t.Errorf("perf claim without ratios: %q", c.Verdict)
 	}
 }
 
 func TestDensityClaim(t *testing.T) {
 	capRow := func(driver string, idle, lo, hi int, binding string) Capacity {
-		return Capacity{Host: ThisHost, Driver: driver, Idle: idle, IdleLo: lo, IdleHi: hi, Binding: binding}
+		return Capacity{Host: ThisHost, Variant: driver, Idle: idle, IdleLo: lo, IdleHi: hi, Binding: binding}
 	}
 	tests := []struct {
 		name    string
 		caps    []Capacity
-		verdict string
+		verdict Verdict
 		reason  string
 	}{
 		{"thousands vs tens", []Capacity{capRow("container", 12000, 11000, 13000, ResMemory), capRow("qemu", 16, 13, 20, ResCPU)}, Holds, "both magnitudes hold"},
@@ -154,7 +154,7 @@ func TestDensityClaim(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := densityClaim(claimContext{caps: tt.caps, roles: testRoles(testClasses, nil)})
+			c := densityClaim(claimContext{idx: idx(nil), caps: tt.caps, roles: testRoles(testClasses, nil)})
 			if c.Verdict != tt.verdict || !strings.Contains(c.Reason, tt.reason) {
 				t.Errorf("verdict %q (%s), want %q (%s)", c.Verdict, c.Reason, tt.verdict, tt.reason)
 			}

@@ -1,13 +1,8 @@
-package reports
+package analysis
 
 import (
-	"bytes"
-	"maps"
 	"math/rand"
-	"strings"
 	"testing"
-
-	"golang.org/x/perf/benchfmt"
 
 	"virtbench/internal/results"
 )
@@ -16,12 +11,14 @@ import (
 // and whose cpu samples are throughput × (1 ± 5%), from a seeded source.
 func noisyRun(seed int64, host string, startup, throughput float64) *Run {
 	rng := rand.New(rand.NewSource(seed))
-	r := &Run{Provenance: results.Provenance{Hostname: host}}
+	var samples []results.Sample
 	for i := 0; i < 20; i++ {
-		r.Samples = append(r.Samples,
-			results.Sample{Driver: "native", Workload: "idle", Instances: 1, Metric: "startup", Unit: "sec", Value: startup * (1 + 0.1*(rng.Float64()-0.5))},
-			results.Sample{Driver: "native", Workload: "cpu", Instances: 1, Metric: "cpu.sha256", Unit: "op/s", Value: throughput * (1 + 0.1*(rng.Float64()-0.5))})
+		samples = append(samples,
+			results.Sample{Variant: "native", Workload: "idle", Instances: 1, Metric: "startup", Unit: "sec", Value: startup * (1 + 0.1*(rng.Float64()-0.5))},
+			results.Sample{Variant: "native", Workload: "cpu", Instances: 1, Metric: "cpu.sha256", Unit: "op/s", Value: throughput * (1 + 0.1*(rng.Float64()-0.5))})
 	}
+	r := testRun(samples, results.Outcome{})
+	r.Provenance.Hostname = host
 	return r
 }
 
@@ -52,11 +49,11 @@ func TestCompareDirections(t *testing.T) {
 	}
 	for _, tt := range tests {
 		run := func(v float64) *Run {
-			r := &Run{}
+			var samples []results.Sample
 			for i := range 10 {
-				r.Samples = append(r.Samples, results.Sample{Driver: "d", Workload: "w", Instances: 1, Metric: tt.metric, Unit: tt.unit, Value: v * (1 + 0.001*float64(i))})
+				samples = append(samples, results.Sample{Variant: "d", Workload: "w", Instances: 1, Metric: tt.metric, Unit: tt.unit, Value: v * (1 + 0.001*float64(i))})
 			}
-			return r
+			return testRun(samples, results.Outcome{})
 		}
 		ch := Compare([]*Run{run(tt.old), run(tt.new)})
 		if len(ch) != 1 || !ch[0].Significant || ch[0].Regression != tt.worse || ch[0].Improvement != tt.better {
@@ -96,51 +93,6 @@ func TestCompare(t *testing.T) {
 			if changes[0].Host != tt.run.Provenance.Hostname {
 				t.Errorf("host column %q", changes[0].Host)
 			}
-			var b bytes.Buffer
-			if err := WriteCompare(&b, changes); err != nil || !strings.Contains(b.String(), "delta") {
-				t.Errorf("WriteCompare: %v %q", err, b.String())
-			}
 		})
-	}
-}
-
-// TestBenchfmtDirections: results.txt says each unit's direction as
-// declared, and a metric that improves upwards in a unit that otherwise
-// improves downwards (bytes KSM saved beside PSS) gets a unit of its own,
-// as benchfmt's reader sees it.
-func TestBenchfmtDirections(t *testing.T) {
-	var samples []results.Sample
-	for _, s := range []struct{ metric, unit string }{
-		{results.MetricPSS, "B"}, {results.MetricKSMSaved, "B"}, {results.MetricDensityReached, "instances"},
-		{results.MetricStartup, "sec"}, {results.MetricDensityFloor, "B"},
-	} {
-		samples = append(samples, results.Sample{Driver: "qemu", Workload: "idle", Instances: 1, Metric: s.metric, Unit: s.unit, Value: 1})
-	}
-	var b bytes.Buffer
-	if err := WriteBenchfmt(&b, results.Provenance{}, samples); err != nil {
-		t.Fatal(err)
-	}
-	r := benchfmt.NewReader(&b, "results.txt")
-	units := map[string]string{}
-	for r.Scan() {
-		if res, ok := r.Result().(*benchfmt.Result); ok {
-			units[string(res.Name)] = res.Values[0].Unit
-		}
-	}
-	if err := r.Err(); err != nil {
-		t.Fatal(err)
-	}
-	better := map[string]string{}
-	for k, m := range r.Units() {
-		if k.Key == "better" {
-			better[k.Unit] = m.Value
-		}
-	}
-	want := map[string]string{"B": "lower", "B" + higherSuffix: "higher", "instances": "higher", "sec": "lower"}
-	if !maps.Equal(better, want) {
-		t.Errorf("better= per unit %v, want %v", better, want)
-	}
-	if u := units["KsmSavedPerInst/driver=qemu/workload=idle/instances=1"]; u != "B"+higherSuffix {
-		t.Errorf("bytes KSM saved written in %q (units %v)", u, units)
 	}
 }

@@ -1,4 +1,4 @@
-package reports
+package analysis
 
 import (
 	"fmt"
@@ -6,14 +6,18 @@ import (
 	"strings"
 
 	"virtbench/internal/results"
+	"virtbench/internal/units"
 )
 
-// Verdicts of a claim.
+// Verdict is what a claim's judgement found.
+type Verdict string
+
+// The verdicts.
 const (
-	Holds         = "holds"
-	DirectionOnly = "holds in direction, not in magnitude"
-	DoesNotHold   = "does not hold"
-	NotMeasured   = "not measured"
+	Holds         Verdict = "holds"
+	DirectionOnly Verdict = "holds in direction, not in magnitude"
+	DoesNotHold   Verdict = "does not hold"
+	NotMeasured   Verdict = "not measured"
 )
 
 // Claim is one of the claims the container-vs-VM literature repeats, judged
@@ -24,7 +28,7 @@ type Claim struct {
 	Name  string `json:"name"`
 	Claim string `json:"claim"`
 	// Verdict is Holds, DirectionOnly, DoesNotHold or NotMeasured.
-	Verdict string `json:"verdict"`
+	Verdict Verdict `json:"verdict"`
 	// Evidence gives the figures of the pair judged (and of the other VM
 	// configurations that ran); Reason says which part held or failed,
 	// and by how much.
@@ -47,26 +51,27 @@ type Claim struct {
 
 // claimContext is what the claims are judged on.
 type claimContext struct {
-	sums   []results.Summary
+	idx    *Index
 	roles  map[string]results.Role
 	ratios []Ratio
 	caps   []Capacity // this host only
 }
 
-// candidates returns the summaries of metric of every driver of class, one
-// per driver (single-instance trials first), in the order they appear.
+// candidates returns the summaries of metric of every variant of class,
+// one per variant (single-instance trials first), in the order they
+// appear.
 func (c claimContext) candidates(class results.Class, metric string) []results.Summary {
 	var out []results.Summary
 	seen := map[string]bool{}
 	for _, pass := range []bool{true, false} {
-		for _, s := range c.sums {
-			if seen[s.Driver] || s.Metric != metric || s.N == 0 || c.roles[s.Driver].Class != class {
+		for _, s := range c.idx.Metric(metric) {
+			if seen[s.Variant] || c.roles[s.Variant].Class != class {
 				continue
 			}
 			if pass && s.Instances != 1 {
 				continue
 			}
-			seen[s.Driver] = true
+			seen[s.Variant] = true
 			out = append(out, s)
 		}
 	}
@@ -78,14 +83,14 @@ func (c claimContext) candidates(class results.Class, metric string) []results.S
 func (c claimContext) pickVM(vms []results.Summary, format func(results.Summary) string) (results.Summary, string) {
 	best := vms[0]
 	for _, v := range vms {
-		if c.roles[v.Driver].FullOS {
+		if c.roles[v.Variant].FullOS {
 			best = v
 			break
 		}
 	}
 	var others []string
 	for _, v := range vms {
-		if v.Driver != best.Driver {
+		if v.Variant != best.Variant {
 			others = append(others, c.vmName(v)+" "+format(v))
 		}
 	}
@@ -97,19 +102,21 @@ func (c claimContext) pickVM(vms []results.Summary, format func(results.Summary)
 
 // vmName names a VM side with its guest: the minimal microVM or the full OS.
 func (c claimContext) vmName(s results.Summary) string {
-	if c.roles[s.Driver].FullOS {
-		return s.Driver + " (full-OS guest)"
+	if c.roles[s.Variant].FullOS {
+		return s.Variant + " (full-OS guest)"
 	}
-	return s.Driver + " (minimal guest)"
+	return s.Variant + " (minimal guest)"
 }
 
-// interval writes a summary's confidence interval, " [lo-hi]", where it
-// has one.
+// interval writes a summary's range (its confidence interval, or its
+// values' range where it has too few for one), " [lo-hi]", where it has
+// one.
 func interval(s results.Summary, unit string) string {
-	if s.CILo == s.CIHi {
+	lo, hi := s.Range()
+	if lo == hi {
 		return ""
 	}
-	return fmt.Sprintf(" [%s-%s]", FormatValue(s.CILo, unit), FormatValue(s.CIHi, unit))
+	return fmt.Sprintf(" [%s-%s]", units.Format(lo, unit), units.Format(hi, unit))
 }
 
 // ratioText writes a ratio with its range where it has one.
@@ -177,13 +184,15 @@ func costClaim(c claimContext, cl Claim, metric, unit string, ctOK, vmOK func(lo
 		return notMeasured(cl, fmt.Sprintf("needs %s of a container driver and of a VM driver", metric))
 	}
 	ct := cts[0]
-	f := func(s results.Summary) string { return FormatValue(s.Median, unit) }
+	f := func(s results.Summary) string { return units.Format(s.Median, unit) }
 	vm, others := c.pickVM(vms, f)
-	cl.Container, cl.VM = ct.Driver, vm.Driver
-	cl.Ratio, cl.Lo, cl.Hi = vm.Median/ct.Median, vm.CILo/ct.CIHi, vm.CIHi/ct.CILo
-	cl.Evidence = fmt.Sprintf("%s %s%s vs %s %s%s%s", ct.Driver, f(ct), interval(ct, unit), c.vmName(vm), f(vm), interval(vm, unit), others)
-	okC, whyC := ctOK(ct.CILo, ct.CIHi)
-	okV, whyV := vmOK(vm.CILo, vm.CIHi)
+	cl.Container, cl.VM = ct.Variant, vm.Variant
+	ctLo, ctHi := ct.Range()
+	vmLo, vmHi := vm.Range()
+	cl.Ratio, cl.Lo, cl.Hi = vm.Median/ct.Median, vmLo/ctHi, vmHi/ctLo
+	cl.Evidence = fmt.Sprintf("%s %s%s vs %s %s%s%s", ct.Variant, f(ct), interval(ct, unit), c.vmName(vm), f(vm), interval(vm, unit), others)
+	okC, whyC := ctOK(ctLo, ctHi)
+	okV, whyV := vmOK(vmLo, vmHi)
 	var why []string
 	if !okC {
 		why = append(why, whyC)
@@ -201,13 +210,13 @@ func within(lo, hi, bound float64, above bool, what, stated string, unit string)
 		return true, ""
 	}
 	if above && hi < bound || !above && lo >= bound {
-		v := FormatValue(lo, unit)
+		v := units.Format(lo, unit)
 		if hi != lo {
-			v += "-" + FormatValue(hi, unit)
+			v += "-" + units.Format(hi, unit)
 		}
 		return false, fmt.Sprintf("%s is %s, not %s", what, v, stated)
 	}
-	return false, fmt.Sprintf("%s (%s-%s) straddles %s, so %q is not established", what, FormatValue(lo, unit), FormatValue(hi, unit), FormatValue(bound, unit), stated)
+	return false, fmt.Sprintf("%s (%s-%s) straddles %s, so %q is not established", what, units.Format(lo, unit), units.Format(hi, unit), units.Format(bound, unit), stated)
 }
 
 func startupClaim(c claimContext) Claim {
@@ -239,16 +248,16 @@ func diskClaim(c claimContext) Claim {
 // ratioOf returns the first ratio to native of metric among drivers of class.
 func (c claimContext) ratioOf(class results.Class, metric string) (Ratio, bool) {
 	for _, r := range c.ratios {
-		if r.Metric == metric && c.roles[r.Driver].Class == class {
+		if r.Metric == metric && c.roles[r.Variant].Class == class {
 			return r, true
 		}
 	}
 	return Ratio{}, false
 }
 
-// perfDimensions is the order in which the performance claim names the
+// PerfDimensions is the order in which the performance claim names the
 // dimensions of performance.
-var perfDimensions = []results.Dimension{
+var PerfDimensions = []results.Dimension{
 	results.DimensionCPU, results.DimensionMemory, results.DimensionSyscall,
 	results.DimensionDiskIOPS, results.DimensionDiskBW, results.DimensionNetwork, results.DimensionServer,
 }
@@ -270,17 +279,19 @@ type DimensionVerdict struct {
 }
 
 // dimensionVerdicts judges each dimension the run measured under native, a
-// container and a VM, in perfDimensions' order, on the dimension's first
+// container and a VM, in PerfDimensions' order, on the dimension's first
 // rate (a result where higher is better: IOPS, not a latency) of the
 // field's tools (results.Workload.Tools), else its first rate, else its
 // first result (a time per operation).
 func (c claimContext) dimensionVerdicts() []DimensionVerdict {
-	tools := func(k results.Kind, w results.Workload) bool { return k.Better == results.HigherIsBetter && w.Tools }
-	rate := func(k results.Kind, _ results.Workload) bool { return k.Better == results.HigherIsBetter }
-	any := func(results.Kind, results.Workload) bool { return true }
+	tools := func(k results.MetricKind, w results.Workload) bool {
+		return k.Better == results.HigherIsBetter && w.Tools
+	}
+	rate := func(k results.MetricKind, _ results.Workload) bool { return k.Better == results.HigherIsBetter }
+	any := func(results.MetricKind, results.Workload) bool { return true }
 	var out []DimensionVerdict
-	for _, d := range perfDimensions {
-		for _, pass := range []func(results.Kind, results.Workload) bool{tools, rate, any} {
+	for _, d := range PerfDimensions {
+		for _, pass := range []func(results.MetricKind, results.Workload) bool{tools, rate, any} {
 			if v, ok := c.dimensionVerdict(d, pass); ok {
 				out = append(out, v)
 				break
@@ -292,11 +303,12 @@ func (c claimContext) dimensionVerdicts() []DimensionVerdict {
 
 // dimensionVerdict judges dimension d on its first result that take
 // accepts, measured under a container and a VM.
-func (c claimContext) dimensionVerdict(d results.Dimension, take func(results.Kind, results.Workload) bool) (DimensionVerdict, bool) {
+func (c claimContext) dimensionVerdict(d results.Dimension, take func(results.MetricKind, results.Workload) bool) (DimensionVerdict, bool) {
+	voc := c.idx.Vocabulary()
 	for _, ct := range c.ratios {
-		k := results.KindOf(ct.Metric)
-		w, _ := results.WorkloadOf(ct.Workload)
-		if k.Dimension != d || !take(k, w) || c.roles[ct.Driver].Class != results.ClassOSLevel {
+		k := voc.Kind(ct.Metric)
+		w, _ := voc.Workload(ct.Workload)
+		if k.Dimension != d || !take(k, w) || c.roles[ct.Variant].Class != results.ClassOSLevel {
 			continue
 		}
 		vm, ok := c.ratioOf(results.ClassVM, ct.Metric)
@@ -321,13 +333,13 @@ func perfClaim(c claimContext) Claim {
 		return notMeasured(cl, "needs a workload measured under native, a container driver and a VM driver")
 	}
 	first := dims[0]
-	cl.Container, cl.VM = first.Container.Driver, first.VM.Driver
+	cl.Container, cl.VM = first.Container.Variant, first.VM.Variant
 	cl.Ratio, cl.Lo, cl.Hi = first.Container.Value/first.VM.Value, first.Container.Lo/first.VM.Hi, first.Container.Hi/first.VM.Lo
 	cl.Dimensions = dims
 	var evidence, behind, notNear, notSlower, holds []string
 	for _, d := range dims {
 		ct, vm := d.Container, d.VM
-		evidence = append(evidence, fmt.Sprintf("%s (%s): %s %.3f [%.3f-%.3f], %s %.3f [%.3f-%.3f]", d.Dimension, d.Metric, ct.Driver, ct.Value, ct.Lo, ct.Hi, vm.Driver, vm.Value, vm.Lo, vm.Hi))
+		evidence = append(evidence, fmt.Sprintf("%s (%s): %s %.3f [%.3f-%.3f], %s %.3f [%.3f-%.3f]", d.Dimension, d.Metric, ct.Variant, ct.Value, ct.Lo, ct.Hi, vm.Variant, vm.Value, vm.Lo, vm.Hi))
 		switch {
 		case !d.Ahead:
 			behind = append(behind, fmt.Sprintf("%s (container %.3f-%.3f, VM %.3f-%.3f of native)", d.Dimension, ct.Lo, ct.Hi, vm.Lo, vm.Hi))
@@ -375,13 +387,13 @@ func densityClaim(c claimContext) Claim {
 		Caveat: "Judged on the capacity model (the same as the capacity table) for idle instances on this host; magnitudes: a container count of 1000 or more, a VM count of 10 to 99."}
 	var ct, vm *Capacity
 	for i, cp := range c.caps {
-		switch c.roles[cp.Driver].Class {
+		switch c.roles[cp.Variant].Class {
 		case results.ClassOSLevel:
 			if ct == nil {
 				ct = &c.caps[i]
 			}
 		case results.ClassVM:
-			if vm == nil || c.roles[cp.Driver].FullOS {
+			if vm == nil || c.roles[cp.Variant].FullOS {
 				vm = &c.caps[i]
 			}
 		}
@@ -389,11 +401,11 @@ func densityClaim(c claimContext) Claim {
 	if ct == nil || vm == nil {
 		return notMeasured(cl, "needs the memory of idle instances of a container driver and of a VM driver")
 	}
-	cl.Container, cl.VM = ct.Driver, vm.Driver
+	cl.Container, cl.VM = ct.Variant, vm.Variant
 	cl.Ratio = float64(ct.Idle) / float64(max(vm.Idle, 1))
 	cl.Lo, cl.Hi = float64(ct.IdleLo)/float64(max(vm.IdleHi, 1)), float64(ct.IdleHi)/float64(max(vm.IdleLo, 1))
 	cl.Evidence = fmt.Sprintf("on this host %d idle %s instances fit [%d-%d] (%s binds) and %d %s VMs [%d-%d] (%s binds)",
-		ct.Idle, ct.Driver, ct.IdleLo, ct.IdleHi, ct.Binding, vm.Idle, vm.Driver, vm.IdleLo, vm.IdleHi, vm.Binding)
+		ct.Idle, ct.Variant, ct.IdleLo, ct.IdleHi, ct.Binding, vm.Idle, vm.Variant, vm.IdleLo, vm.IdleHi, vm.Binding)
 	if sw := c.sweeps(); sw != "" {
 		cl.Evidence += "; density sweeps ran " + sw
 	}
@@ -407,17 +419,15 @@ func densityClaim(c claimContext) Claim {
 		why = append(why, fmt.Sprintf("%d VMs [%d-%d] are not tens (10-99)", vm.Idle, vm.IdleLo, vm.IdleHi))
 	}
 	cl = judge(cl, len(why) == 0, strings.Join(why, " and "))
-	cl.Caveat = vmCaveat(c.roles[vm.Driver], cl.Caveat)
+	cl.Caveat = vmCaveat(c.roles[vm.Variant], cl.Caveat)
 	return cl
 }
 
 // sweeps lists how many instances each density sweep held.
 func (c claimContext) sweeps() string {
 	var parts []string
-	for _, s := range c.sums {
-		if s.Metric == results.MetricDensityReached && s.N > 0 {
-			parts = append(parts, fmt.Sprintf("%.0f %s", s.Max, s.Driver))
-		}
+	for _, s := range c.idx.Metric(results.MetricDensityReached) {
+		parts = append(parts, fmt.Sprintf("%.0f %s", s.Max, s.Variant))
 	}
 	return strings.Join(parts, ", ")
 }

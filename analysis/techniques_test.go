@@ -1,4 +1,4 @@
-package reports
+package analysis
 
 import (
 	"strings"
@@ -37,7 +37,7 @@ func TestTechniques(t *testing.T) {
 	for v := range labels {
 		classes[v] = results.ClassVM
 	}
-	cs := Techniques(s, labels, testRoles(classes, labels))
+	cs := Techniques(results.MeasurementsOf(s), testVocab(), labels, testRoles(classes, labels))
 	got := map[string]Comparison{}
 	for _, c := range cs {
 		got[c.Aspect+" "+c.Technique+" "+c.Baseline+" "+c.Metric] = c
@@ -54,7 +54,7 @@ func TestTechniques(t *testing.T) {
 	if c, ok := got["boot qemu-template qemu-snapshot startup"]; !ok || c.Ratio < 2.0 || c.Ratio > 2.03 || c.P >= 0.05 {
 		t.Errorf("template vs snapshot: %+v, want about 2.02× faster", c)
 	}
-	if notes := techniqueNotes(cs); len(notes) != 1 || !strings.Contains(notes[0], "side channel") {
+	if notes := techniqueNotes(testVocab(), cs); len(notes) != 1 || !strings.Contains(notes[0], "side channel") {
 		t.Errorf("technique notes %q, want the boot technique's declared note (KSM declares none)", notes)
 	}
 	if c, ok := got["ksm qemu-ksm qemu host_mem_drop"]; !ok || c.Ratio < 1.6 || c.Ratio > 1.7 {

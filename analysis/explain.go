@@ -1,4 +1,4 @@
-package reports
+package analysis
 
 import (
 	"fmt"
@@ -13,7 +13,7 @@ import (
 // kernel), a kernel of its own, and the CPU vulnerability mitigations that
 // kernel applies where the host's differ. role and labels are the
 // variant's, host the run's provenance.
-func explainFaster(r Ratio, role results.Role, labels map[string]string, host results.Provenance) string {
+func explainFaster(r Ratio, role results.Role, labels map[string]string, host results.Provenance, voc results.Vocabulary) string {
 	var why []string
 	if role.Emulated() {
 		why = append(why, "it runs under TCG: the guest's system calls and page-table switches happen inside QEMU's translated code and never enter the host kernel, so none of the host's mitigations apply to them")
@@ -28,12 +28,12 @@ func explainFaster(r Ratio, role results.Role, labels map[string]string, host re
 	}
 	if role.Platform != "" {
 		why = append(why, "its system calls are served by gVisor's Sentry in user space (platform "+role.Platform+"), not by the host kernel")
-		if w, ok := results.WorkloadOf(r.Workload); ok && w.Disk {
+		if w, ok := voc.Workload(r.Workload); ok && w.Disk {
 			why = append(why, "the Sentry keeps file data in its own memory: it takes fadvise(DONTNEED), with which the fileio workload drops the file before reading it back, as a hint it need not follow, and accepts O_DIRECT (fio's direct I/O) without bypassing that memory, so its reads may never reach the disk")
 		}
 	}
 	if len(why) == 0 {
-		return fmt.Sprintf("%s runs on the host's own kernel with the same mitigations: look for a difference in placement (cgroup, CPU, namespace) or in the host's load between the two", r.Driver)
+		return fmt.Sprintf("%s runs on the host's own kernel with the same mitigations: look for a difference in placement (cgroup, CPU, namespace) or in the host's load between the two", r.Variant)
 	}
 	return strings.Join(why, "; ")
 }
