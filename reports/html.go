@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -172,8 +174,15 @@ func WriteHTML(w io.Writer, a *analysis.Analysis, charts []Chart) error {
 	for _, c := range charts {
 		data.Charts = append(data.Charts, chartView{Name: c.Name, Title: c.Title, Read: chartReadingOf(c.Name), SVG: c.Inline()})
 	}
-	p := r.Provenance
-	data.Provenance = [][2]string{
+	data.Provenance = provenanceRows(r.Provenance, r.Status.Outcome.Labels)
+	return executeSafe(w, htmlTmpl, data)
+}
+
+// provenanceRows are the provenance table's rows: the host, its limits,
+// the tools' versions and what each variant's instances said of how they
+// ran.
+func provenanceRows(p results.Provenance, labels map[string]map[string]string) [][2]string {
+	rows := [][2]string{
 		{"host", p.Hostname}, {"kernel", p.Kernel}, {"os", p.OS}, {"virtualization", p.Virtualized},
 		{"cpu", fmt.Sprintf("%s, %d cores", p.CPUModel, p.Cores)}, {"memory", units.Format(float64(p.MemoryBytes), "B")},
 		{"limits virtbench ran under", LimitsText(p)},
@@ -182,23 +191,18 @@ func WriteHTML(w io.Writer, a *analysis.Analysis, charts []Chart) error {
 		{"free disk for instances", units.Format(float64(p.DiskFreeBytes), "B")},
 		{"virtbench", p.Virtbench}, {"go", p.Go}, {"scenario", p.Scenario + " " + p.ScenarioFile}, {"scenario sha256", p.ScenarioHash},
 	}
-	var tools []string
-	for k := range p.Tools {
-		tools = append(tools, k)
+	for _, k := range slices.Sorted(maps.Keys(p.Tools)) {
+		rows = append(rows, [2]string{k, p.Tools[k]})
 	}
-	sort.Strings(tools)
-	for _, k := range tools {
-		data.Provenance = append(data.Provenance, [2]string{k, p.Tools[k]})
-	}
-	for d, labels := range r.Status.Outcome.Labels {
+	for d, ls := range labels {
 		var kv []string
-		for k, v := range labels {
+		for k, v := range ls {
 			kv = append(kv, k+"="+v)
 		}
 		sort.Strings(kv)
-		data.Provenance = append(data.Provenance, [2]string{d + " ran with", strings.Join(kv, " ")})
+		rows = append(rows, [2]string{d + " ran with", strings.Join(kv, " ")})
 	}
-	return executeSafe(w, htmlTmpl, data)
+	return rows
 }
 
 // executeSafe executes t with data and writes the page with any control

@@ -107,11 +107,8 @@ func families(r *analysis.Run, a *analysis.Analysis, at *int64) ([]*dto.MetricFa
 			return strings.TrimSuffix(metricPrefix+promName(s.Metric)+part+"_"+unit.name, "_")
 		}
 		kind := r.Vocabulary.Kind(s.Metric)
-		for _, part := range []string{"", "_ci95_low", "_ci95_high", "_median", "_min", "_max"} {
-			if m, ok := owner[name(part)]; ok && m != s.Metric {
-				return nil, fmt.Errorf("reports: exposition: metrics %q and %q would both be written as %s: rename one", m, s.Metric, name(part))
-			}
-			owner[name(part)] = s.Metric
+		if err := claimNames(owner, s.Metric, name); err != nil {
+			return nil, err
 		}
 		fs := byName[name("")]
 		if fs == nil {
@@ -162,6 +159,18 @@ func families(r *analysis.Run, a *analysis.Analysis, at *int64) ([]*dto.MetricFa
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
 	return out, nil
+}
+
+// claimNames records in owner that metric's families take their names
+// (name of each part), or says which metric took one first.
+func claimNames(owner map[string]string, metric string, name func(part string) string) error {
+	for _, part := range []string{"", "_ci95_low", "_ci95_high", "_median", "_min", "_max"} {
+		if m, ok := owner[name(part)]; ok && m != metric {
+			return fmt.Errorf("reports: exposition: metrics %q and %q would both be written as %s: rename one", m, metric, name(part))
+		}
+		owner[name(part)] = metric
+	}
+	return nil
 }
 
 func family(name, help, unit string, t dto.MetricType) *dto.MetricFamily {

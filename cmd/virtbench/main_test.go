@@ -341,12 +341,12 @@ settle: 0s
 		}
 	}
 	results, _ := os.ReadFile(filepath.Join(out, "results.txt"))
-	for _, w := range []string{"/driver=ct-small/workload=idle/", "/driver=ct/workload=cpu/"} {
+	for _, w := range []string{"/variant=ct-small/workload=idle/", "/variant=ct/workload=cpu/"} {
 		if !bytes.Contains(results, []byte(w)) {
 			t.Errorf("results.txt lacks %s", w)
 		}
 	}
-	if bytes.Contains(results, []byte("driver=ct-small/workload=cpu")) {
+	if bytes.Contains(results, []byte("variant=ct-small/workload=cpu")) {
 		t.Error("ct-small ran cpu, which it does not list")
 	}
 }
