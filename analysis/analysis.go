@@ -33,6 +33,8 @@ type Analysis struct {
 	// a device comparison that found no difference.
 	Lessons     []Lesson
 	DevicesNote string
+	// Host is how fast and how quiet the host was (its calibration).
+	Host HostState
 }
 
 // Analyze computes r's Analysis; plan, when set, is a host size to plan
@@ -54,6 +56,7 @@ func Analyze(r *Run, plan *HostSize) *Analysis {
 	a.TechniqueNotes = techniqueNotes(voc, a.Techniques)
 	a.Lessons = Classroom(r, a)
 	a.DevicesNote = devicesNote(a.Techniques, a.Roles)
+	a.Host = JudgeHost(r.Provenance)
 	return a
 }
 

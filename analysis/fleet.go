@@ -231,6 +231,19 @@ type FleetPlan struct {
 type FleetAnalysis struct {
 	Rows   []FleetRow   `json:"rows"`
 	Totals []FleetTotal `json:"totals"`
+	// Speeds set the host types beside each other per core, from their
+	// hosts' calibration (quiet hosts only); none where fewer than two
+	// types are known.
+	Speeds []HostSpeed `json:"speeds,omitempty"`
+}
+
+// HostSpeed is a host type's speed per core beside the slowest type's:
+// its hosts' calibration CPU probe (the fastest quiet host of the type).
+type HostSpeed struct {
+	HostType   string  `json:"host_type"`
+	CPUPerCore float64 `json:"cpu_per_core"`
+	// VsSlowest is CPUPerCore over the slowest type's.
+	VsSlowest float64 `json:"vs_slowest"`
 }
 
 // AnalyzeFleet sets every variant of every host that ran beside the
@@ -287,7 +300,34 @@ func AnalyzeFleet(f *Fleet, instances int) *FleetAnalysis {
 	for _, v := range order {
 		fa.Totals = append(fa.Totals, *totals[v])
 	}
+	fa.Speeds = hostSpeeds(f)
 	return fa
+}
+
+// hostSpeeds returns each host type's speed per core (its fastest quiet
+// host's calibration) beside the slowest type's, slowest first.
+func hostSpeeds(f *Fleet) []HostSpeed {
+	best := map[string]float64{}
+	var types []string
+	for _, h := range f.Hosts {
+		if h.Analysis == nil || !h.Analysis.Host.Known || !h.Analysis.Host.Quiet {
+			continue
+		}
+		t := HostLabel(h)
+		if _, ok := best[t]; !ok {
+			types = append(types, t)
+		}
+		best[t] = max(best[t], h.Analysis.Host.CPUPerCore)
+	}
+	if len(types) < 2 {
+		return nil
+	}
+	sort.SliceStable(types, func(i, j int) bool { return best[types[i]] < best[types[j]] })
+	var out []HostSpeed
+	for _, t := range types {
+		out = append(out, HostSpeed{HostType: t, CPUPerCore: best[t], VsSlowest: best[t] / best[types[0]]})
+	}
+	return out
 }
 
 // HostLabel is a host's type where the campaign gave one, else its name.

@@ -72,6 +72,11 @@ func TestFleet(t *testing.T) {
 	if want := 0.05 / float64(idle["qemu@small"]); qemu.Cheapest != "2c8g" || qemu.Cost != want {
 		t.Errorf("qemu cheapest %q at %v, want 2c8g at %v", qemu.Cheapest, qemu.Cost, want)
 	}
+	// The host types per core, by their calibration; the cut host
+	// recorded none (an older virtbench) and counts for nothing.
+	if len(fa.Speeds) != 2 || fa.Speeds[0].HostType != "2c8g" || fa.Speeds[1].HostType != "16c64g" || fa.Speeds[1].VsSlowest != 1.4 {
+		t.Errorf("speeds %+v, want 16c64g 1.4× 2c8g", fa.Speeds)
+	}
 	// 1000 VMs: ceil(1000/24) = 42 small hosts at 0.05 (2.10 an hour)
 	// against ceil(1000/210) = 5 big ones at 0.8 (4.00).
 	if p := qemu.For; p == nil || p.HostType != "2c8g" || p.Hosts != (1000+idle["qemu@small"]-1)/idle["qemu@small"] || p.CostPerHour != float64(p.Hosts)*0.05 {
@@ -137,5 +142,36 @@ func TestFleetImpossibleFigures(t *testing.T) {
 	tot := fa.Totals[0]
 	if tot.Idle <= 0 || tot.Idle > analysis.MaxCount || tot.For == nil || tot.For.Hosts != 1 || tot.For.CostPerHour != 1 {
 		t.Errorf("total %+v (plan %+v): want a positive count within MaxCount, and one host for 1000", tot, tot.For)
+	}
+}
+
+// TestJudgeHost: a host is quiet unless the hypervisor stole CPU time,
+// other tasks were runnable when the run began, or its probes drifted
+// between the run's start and end beyond their noise; a run without a
+// calibration is unknown, not quiet and not noisy.
+func TestJudgeHost(t *testing.T) {
+	cal := func(edit func(*results.Calibration)) results.Provenance {
+		c := analysistest.Calibration(2000)
+		edit(c)
+		return results.Provenance{Cores: 2, Calibration: c}
+	}
+	for _, tt := range []struct {
+		name string
+		p    results.Provenance
+		want string // "" for quiet
+	}{
+		{"quiet", cal(func(*results.Calibration) {}), ""},
+		{"steal", cal(func(c *results.Calibration) { c.StealPercent = 7 }), "7.0% of the CPU time was stolen"},
+		{"busy at the start", cal(func(c *results.Calibration) { c.Start.OthersRunnable = 1 }), "1 tasks besides virtbench were runnable when the run began, on 2 cores"},
+		{"slower at the end", cal(func(c *results.Calibration) { c.End.CPUOpsPerSec = 1500 }), "the CPU probe ran 25% slower at the end than at the start"},
+		{"within its noise", cal(func(c *results.Calibration) { c.End.CPUOpsPerSec, c.End.CPUNoise = 1800, 0.05 }), ""},
+	} {
+		h := analysis.JudgeHost(tt.p)
+		if !h.Known || h.Quiet != (tt.want == "") || tt.want != "" && !strings.Contains(strings.Join(h.Reasons, "; "), tt.want) {
+			t.Errorf("%s: %+v, want %q", tt.name, h, tt.want)
+		}
+	}
+	if h := analysis.JudgeHost(results.Provenance{Cores: 2}); h.Known || h.Quiet {
+		t.Errorf("no calibration: %+v, want unknown", h)
 	}
 }

@@ -117,6 +117,13 @@ func (r *Runner) density(ctx context.Context, name, driver string, d drivers.Dri
 		return err
 	}
 	reason := stop{results.StopMax, fmt.Sprintf("reached max %d", sw.ds.Max)}
+	// Every limit's headroom at the top, before the instances go.
+	defer func() {
+		if ctx.Err() == nil && len(sw.insts) > 0 {
+			sw.t.n = len(sw.insts) - countFailed(sw.insts)
+			sw.recordLimits(ctx)
+		}
+	}()
 	for n := 0; n < sw.ds.Max; {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -214,6 +221,7 @@ func (sw *sweep) baseline(ctx context.Context) error {
 		return err
 	}
 	sw.t.record(results.Sample{Metric: results.MetricHostMemAvailable, Unit: "B", Value: float64(sw.base)})
+	sw.recordLimits(ctx)
 	sw.baseCores, err = sw.t.hostCores(ctx, sw.h)
 	return err
 }

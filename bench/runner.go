@@ -162,7 +162,7 @@ func (r *Runner) prepareVariants(ctx context.Context, out *results.Outcome) ([]v
 		vs = append(vs, variant{name, v, d})
 		out.Virtualization[name] = info.Virtualization
 		// The first plain process is the baseline the others are set against.
-		role := results.Role{Class: info.Class, Baseline: info.Class == results.ClassNone && out.Baseline() == ""}
+		role := results.Role{Class: info.Class, Baseline: info.Class == results.ClassNone && out.Baseline() == "", Handler: info.Handler}
 		out.Variants[name] = results.VariantRecord{Driver: v.Driver, Options: info.Resolve(env.Options), Host: sc.HostSettings(v), Role: role}
 		if err := r.recordImage(name, d); err != nil {
 			return nil, err

@@ -36,6 +36,10 @@ type Info struct {
 	// Class is the kind of isolation the driver stands for; reports use
 	// it to tell the sides of a claim apart.
 	Class results.Class
+	// Handler is the CRI runtime handler a Kubernetes node runs this
+	// kind of isolation with, named in a RuntimeClass (runsc, runc,
+	// kata-qemu); "" for a driver no pod runs as (native, wine).
+	Handler string
 	// Estimate is a conservative cost of one idle instance with the
 	// driver's defaults, for the guards that run before anything of the
 	// driver was measured.

@@ -76,6 +76,9 @@ func WriteAll(a *analysis.Analysis) (string, error) {
 // WriteMarkdownReport writes results.md: the summaries, the ratios to
 // native, the claims and the capacity.
 func WriteMarkdownReport(b *bytes.Buffer, a *analysis.Analysis) error {
+	if line := hostLine(a.Host); line != "" {
+		fmt.Fprintf(b, "%s\n\n", textsafe.Markdown(line))
+	}
 	if err := WriteMarkdown(b, a.Index); err != nil {
 		return err
 	}
@@ -131,6 +134,20 @@ func WriteMarkdownReport(b *bytes.Buffer, a *analysis.Analysis) error {
 			return err
 		}
 		b.WriteString("\n" + CapacityModel + "\n")
+	}
+	if hs := a.Headrooms(); len(hs) > 0 {
+		b.WriteString("\n## Headroom at the top of each density sweep\n\n")
+		if err := writeMarkdownTable(b, headroomHeader, headroomRows(hs)); err != nil {
+			return err
+		}
+		b.WriteString("\n" + HeadroomModel + "\n")
+	}
+	if nova := a.Nova(); len(nova) > 0 {
+		b.WriteString("\n### For OpenStack Nova\n\n")
+		if err := writeMarkdownTable(b, novaHeader, novaRows(nova)); err != nil {
+			return err
+		}
+		b.WriteString("\n" + NovaModel + "\n")
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"virtbench/analysis"
 	"virtbench/internal/results"
+	"virtbench/internal/textsafe"
 	"virtbench/internal/units"
 )
 
@@ -26,7 +27,7 @@ const (
 )
 
 // fleetHostHeader and fleetHostRows are the host table.
-var fleetHostHeader = []string{"host", "type", "status", "cpu", "cores", "memory", "kernel", "accelerator", "cgroup", "limits", "virtbench"}
+var fleetHostHeader = []string{"host", "type", "status", "cpu", "cores", "memory", "kernel", "accelerator", "cgroup", "limits", "virtbench", "calibration"}
 
 func fleetHostRows(f *analysis.Fleet) [][]string {
 	var rows [][]string
@@ -38,13 +39,13 @@ func fleetHostRows(f *analysis.Fleet) [][]string {
 		}
 		row := []string{h.Name, h.Record.Type, status}
 		if h.Run == nil {
-			rows = append(rows, append(row, "", "", "", "", "", "", "", ""))
+			rows = append(rows, append(row, "", "", "", "", "", "", "", "", ""))
 			continue
 		}
 		p := h.Run.Provenance
 		// The cgroups' paths are in each env.json: a table cell holds the limits.
 		rows = append(rows, append(row, p.CPUModel, fmt.Sprint(p.Cores), units.Format(float64(p.MemoryBytes), "B"), p.Kernel,
-			accelerators(h.Analysis.Roles), p.CgroupVersion, limitsText(p, false), p.Virtbench))
+			accelerators(h.Analysis.Roles), p.CgroupVersion, limitsText(p, false), p.Virtbench, calibrationCell(h.Analysis.Host)))
 	}
 	return rows
 }
@@ -156,6 +157,9 @@ func WriteFleetMarkdown(w io.Writer, f *analysis.Fleet, fa *analysis.FleetAnalys
 	if err := writeMarkdownTable(&b, fleetHostHeader, fleetHostRows(f)); err != nil {
 		return err
 	}
+	if line := speedLine(fa); line != "" {
+		fmt.Fprintf(&b, "\n%s\n", textsafe.Markdown(line))
+	}
 	b.WriteString("\n## Each variant on each host\n\n")
 	if err := writeMarkdownTable(&b, fleetRowHeader, fleetRowCells(f, fa)); err != nil {
 		return err
@@ -183,6 +187,9 @@ func WriteFleetText(w io.Writer, f *analysis.Fleet, fa *analysis.FleetAnalysis) 
 		fmt.Fprintln(w, t.title)
 		if err := writeTextTable(w, t.header, t.rows); err != nil {
 			return err
+		}
+		if line := speedLine(fa); line != "" && t.title == "hosts:" {
+			fmt.Fprintln(w, line)
 		}
 	}
 	return nil
@@ -247,6 +254,7 @@ var fleetHTML = template.Must(template.New("fleet").Parse(`<!DOCTYPE html>
 <table id="hosts"><tr>{{range .HostHeader}}<th>{{.}}</th>{{end}}</tr>
 {{range .HostRows}}<tr>{{range $i, $c := .}}<td{{if and (eq $i 2) (ne $c "completed")}} class="failed"{{end}}>{{$c}}</td>{{end}}</tr>
 {{end}}</table>
+{{with .Speeds}}<p id="speeds">{{.}}</p>{{end}}
 <h2>Each variant on each host</h2>
 <table id="variants"><tr>{{range .RowHeader}}<th>{{.}}</th>{{end}}</tr>
 {{range .Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
@@ -276,10 +284,10 @@ func WriteFleet(f *analysis.Fleet, fa *analysis.FleetAnalysis) (string, error) {
 		Fleet                              *analysis.Fleet
 		HostHeader, RowHeader, TotalHeader []string
 		HostRows, Rows, Totals             [][]string
-		Model                              string
+		Model, Speeds                      string
 		Charts                             []chartView
 	}{Fleet: f, HostHeader: fleetHostHeader, RowHeader: fleetRowHeader, TotalHeader: fleetTotalHeaderFor(fa),
-		HostRows: safeRows(fleetHostRows(f)), Rows: safeRows(fleetRowCells(f, fa)), Totals: safeRows(fleetTotalRows(fa)), Model: CapacityModel}
+		Speeds: speedLine(fa), HostRows: safeRows(fleetHostRows(f)), Rows: safeRows(fleetRowCells(f, fa)), Totals: safeRows(fleetTotalRows(fa)), Model: CapacityModel}
 	var files []results.File
 	for _, c := range charts {
 		data.Charts = append(data.Charts, chartView{Title: c.Title, SVG: c.Inline()})
@@ -302,4 +310,29 @@ func WriteFleet(f *analysis.Fleet, fa *analysis.FleetAnalysis) (string, error) {
 		return "", err
 	}
 	return filepath.Join(f.Dir, FleetReportFile), nil
+}
+
+// calibrationCell is a host's calibration in a cell: its speed per core
+// and whether it was quiet; unknown (never 0) for a run that recorded
+// none.
+func calibrationCell(h analysis.HostState) string {
+	switch {
+	case !h.Known:
+		return "unknown (no calibration: an older virtbench)"
+	case h.Quiet:
+		return fmt.Sprintf("%s SHA-256 op/s per core; steal %.1f%%; quiet", units.Format(h.CPUPerCore, ""), h.StealPercent)
+	}
+	return fmt.Sprintf("%s SHA-256 op/s per core; NOISY: %s", units.Format(h.CPUPerCore, ""), strings.Join(h.Reasons, "; "))
+}
+
+// speedLine sets the host types beside each other per core, or "".
+func speedLine(fa *analysis.FleetAnalysis) string {
+	if len(fa.Speeds) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, s := range fa.Speeds[1:] {
+		parts = append(parts, fmt.Sprintf("%s is %.2f× as fast as %s per core", s.HostType, s.VsSlowest, fa.Speeds[0].HostType))
+	}
+	return "Per core, by the quiet hosts' calibration: " + strings.Join(parts, "; ") + ". Read each host's figures with its speed in mind."
 }

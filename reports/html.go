@@ -36,6 +36,7 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 </style></head><body>
 <h1>virtbench: {{.Status.Scenario}}</h1>
 <p id="headline">{{.Headline}}</p>
+{{with .HostLine}}<p id="host-state"{{if not $.Quiet}} class="warn"{{end}}>{{.}}</p>{{end}}
 {{if .Summary}}<h2 id="summary">Summary</h2><ul>{{range .Summary}}<li>{{.}}</li>{{end}}</ul>{{end}}
 <nav id="toc"><b>Contents:</b> {{range $i, $s := .TOC}}{{if $i}} · {{end}}<a href="#{{index $s 0}}">{{index $s 1}}</a>{{end}} · raw data: <a href="samples.jsonl">samples.jsonl</a>, <a href="results.csv">results.csv</a>, <a href="results.txt">results.txt</a> (benchstat), <a href="env.json">env.json</a>, <a href="run.json">run.json</a></nav>
 <p>Run {{.Status.State}}{{if .Status.Reason}} ({{.Status.Reason}}){{end}}; started {{.Status.Started.Format "2006-01-02 15:04:05 MST"}}; {{.Values}} measured values.</p>
@@ -67,8 +68,16 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 <table id="capacity"><tr>{{range .CapHeader}}<th class="l">{{.}}</th>{{end}}</tr>
 {{range .CapRows}}<tr>{{range .}}<td class="l">{{.}}</td>{{end}}</tr>
 {{end}}</table>
-<p>{{.CapModel}}</p>{{end}}
-{{if .Density}}<h2 id="density-h">Density sweeps</h2><ul>{{range .Density}}<li>{{.}}</li>{{end}}</ul>{{end}}
+<p>{{.CapModel}}</p>
+{{if .NovaRows}}<h3 id="nova">For OpenStack Nova</h3>
+<table id="nova-table"><tr>{{range .NovaHeader}}<th class="l">{{.}}</th>{{end}}</tr>
+{{range .NovaRows}}<tr>{{range .}}<td class="l">{{.}}</td>{{end}}</tr>
+{{end}}</table><p>{{.NovaModel}} <code>virtbench report RUN_DIR --format runtimeclass</code> writes a Kubernetes RuntimeClass per isolating variant with its overhead.</p>{{end}}{{end}}
+{{if .Density}}<h2 id="density-h">Density sweeps</h2><ul>{{range .Density}}<li>{{.}}</li>{{end}}</ul>
+{{if .HeadroomRows}}<h3 id="headroom">Headroom at the top of each sweep</h3>
+<table id="headroom-table"><tr>{{range .HeadroomHeader}}<th class="l">{{.}}</th>{{end}}</tr>
+{{range .HeadroomRows}}<tr>{{range .}}<td class="l">{{.}}</td>{{end}}</tr>
+{{end}}</table><p>{{.HeadroomModel}}</p>{{end}}{{end}}
 {{if .Drivers}}<h2 id="drivers-h">What each driver is</h2><dl>{{range .Drivers}}<dt>{{index . 0}}</dt><dd>{{index . 1}}</dd>{{end}}</dl>{{end}}
 {{if .Skipped}}<h2>Not run</h2><ul>{{range .Skipped}}<li>{{.}}</li>{{end}}</ul>{{end}}
 <h2 id="charts">Charts</h2>
@@ -107,6 +116,8 @@ func WriteHTML(w io.Writer, a *analysis.Analysis, charts []Chart) error {
 		Values          int
 		Status          results.Status
 		Headline        string
+		HostLine        string
+		Quiet           bool
 		Baseline        string
 		Summary         []string
 		TOC             [][2]string
@@ -122,6 +133,12 @@ func WriteHTML(w io.Writer, a *analysis.Analysis, charts []Chart) error {
 		CapHeader       []string
 		CapRows         [][]string
 		CapModel        string
+		HeadroomHeader  []string
+		HeadroomRows    [][]string
+		HeadroomModel   string
+		NovaHeader      []string
+		NovaRows        [][]string
+		NovaModel       string
 		Density         []string
 		Drivers         [][2]string
 		RatioHeader     []string
@@ -134,10 +151,12 @@ func WriteHTML(w io.Writer, a *analysis.Analysis, charts []Chart) error {
 		TechniqueRows   [][]string
 		TechniqueNotes  []string
 		DeviceRows      [][]string
-	}{Values: measuredValues(r.Measurements), Status: r.Status, Headline: Headline(a.Index, a.Baseline), Baseline: a.Baseline, Header: tableHeader, Rows: tableRows(a.Index),
+	}{HostLine: hostLine(a.Host), Quiet: a.Host.Quiet, Values: measuredValues(r.Measurements), Status: r.Status, Headline: Headline(a.Index, a.Baseline), Baseline: a.Baseline, Header: tableHeader, Rows: tableRows(a.Index),
 		RatioHeader: ratioHeader, Ratios: ratioRows(a.Ratios),
 		Failures: r.Status.Outcome.Failures, Claims: a.Claims, DimHeader: dimensionHeader, DimRows: dimensionRows(a.Claims),
 		CapHeader: capacityHeader, CapRows: capacityRows(a.Capacity), CapModel: CapacityModel,
+		NovaHeader: novaHeader, NovaRows: novaRows(a.Nova()), NovaModel: NovaModel,
+		HeadroomHeader: headroomHeader, HeadroomRows: headroomRows(a.Headrooms()), HeadroomModel: HeadroomModel,
 		Faster: fasterNotes(a.Ratios), DevicesText: devicesText, DevicesNote: a.DevicesNote, TechniqueHeader: techniqueHeader, TechniqueRows: techniqueRows(a.Techniques, nil), TechniqueNotes: a.TechniqueNotes, DeviceRows: techniqueRows(a.Techniques, func(c analysis.Comparison) bool { return c.Devices })}
 	for _, l := range a.Lessons {
 		data.Lessons = append(data.Lessons, lessonView{Lesson: l, Diagram: template.HTML(layerDiagram(l.Virtualization, l.Layers))})

@@ -35,7 +35,11 @@ func WriteTerminal(w io.Writer, a *analysis.Analysis, verbose bool) error {
 	for _, n := range fasterNotes(a.Ratios) {
 		fmt.Fprintln(w, "note: "+n)
 	}
-	fmt.Fprintf(w, "\n%s\n\nclaims:\n", Headline(a.Index, a.Baseline))
+	fmt.Fprintf(w, "\n%s\n", Headline(a.Index, a.Baseline))
+	if line := hostLine(a.Host); line != "" {
+		fmt.Fprintln(w, line)
+	}
+	fmt.Fprintf(w, "\nclaims:\n")
 	if err := WriteClaimsText(w, a.Claims); err != nil {
 		return err
 	}
@@ -44,6 +48,13 @@ func WriteTerminal(w io.Writer, a *analysis.Analysis, verbose bool) error {
 		if err := WriteCapacity(w, a.Capacity); err != nil {
 			return err
 		}
+	}
+	if nova := a.Nova(); len(nova) > 0 {
+		fmt.Fprintln(w, "\nfor OpenStack Nova (virtbench report RUN_DIR --format runtimeclass writes Kubernetes RuntimeClasses):")
+		if err := writeTextTable(w, novaHeader, novaRows(nova)); err != nil {
+			return err
+		}
+		fmt.Fprintln(w, NovaModel)
 	}
 	if len(a.Techniques) > 0 {
 		fmt.Fprintln(w, "\nVM techniques against their baselines (above 1: the technique did better; range from the 95% CIs; p: Mann-Whitney U):")
@@ -56,6 +67,13 @@ func WriteTerminal(w io.Writer, a *analysis.Analysis, verbose bool) error {
 		for _, n := range a.TechniqueNotes {
 			fmt.Fprintln(w, n)
 		}
+	}
+	if hs := a.Headrooms(); len(hs) > 0 && verbose {
+		fmt.Fprintln(w, "\nheadroom at the top of each density sweep:")
+		if err := writeTextTable(w, headroomHeader, headroomRows(hs)); err != nil {
+			return err
+		}
+		fmt.Fprintln(w, HeadroomModel)
 	}
 	if !verbose {
 		fmt.Fprintln(w, "\nevery metric: results.md, or virtbench report RUN_DIR --format text -v")
@@ -136,6 +154,7 @@ func writeVariantBlock(w io.Writer, a *analysis.Analysis, v string) {
 	}
 	densityLines(w, a.Index, v)
 	sweepLine(w, a, v)
+	headroomLines(w, a.Headrooms(), v)
 	if mem := memoryLine(a.Index, v); mem != "" {
 		fmt.Fprintf(w, "  %-18s %s\n", "Memory:", mem)
 	}
@@ -166,4 +185,16 @@ func memoryLine(x *analysis.Index, v string) string {
 		}
 	}
 	return strings.Join(parts, "; ")
+}
+
+// hostLine says how fast and how quiet the host was, or "" where the run
+// recorded no calibration.
+func hostLine(h analysis.HostState) string {
+	switch {
+	case !h.Known:
+		return ""
+	case h.Quiet:
+		return fmt.Sprintf("The host was quiet: %s SHA-256 operations per second on one core, %.1f%% of its CPU time stolen.", units.Format(h.CPUPerCore, ""), h.StealPercent)
+	}
+	return "The host was NOT quiet, so its figures may not hold for another host: " + strings.Join(h.Reasons, "; ") + "."
 }

@@ -65,19 +65,30 @@ func WriteHostRecord(t testing.TB, dir string, rec analysis.HostRecord) {
 // GiB is a gibibyte.
 const GiB = 1 << 30
 
+// Calibration returns a quiet host's calibration whose CPU probe is
+// cpuPerCore operations per second.
+func Calibration(cpuPerCore float64) *results.Calibration {
+	p := results.Probe{CPUOpsPerSec: cpuPerCore, CPUNoise: 0.01, MemBytesPerSec: 5e9, MemNoise: 0.01, SyscallSec: 1e-7, SyscallNoise: 0.01}
+	end := p
+	return &results.Calibration{Start: &p, End: &end, StealPercent: 0.1}
+}
+
 // Fleet builds, in a new directory, the runs of one scenario on hosts of
-// two types: big (16 cores, 64 GiB, 0.8 an hour), small (under an 8 GiB
-// cgroup limit, 0.05 an hour), a host that never answered (lost), one
+// two types: big (16 cores, 64 GiB, 0.8 an hour, 1.4 times as fast per
+// core by its calibration), small (under an 8 GiB cgroup limit, 0.05 an
+// hour), a host that never answered (lost), one
 // whose run was cut short (cut: killed), one the campaign listed and never
 // got to (never), beside a file and a directory that are no hosts. It
 // returns the directory.
 func Fleet(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
-	CopyRun(t, filepath.Join(dir, "big", "run-1"), func(p *results.Provenance) { p.Hostname, p.MemoryBytes, p.Cores = "big", 64*GiB, 16 })
+	CopyRun(t, filepath.Join(dir, "big", "run-1"), func(p *results.Provenance) {
+		p.Hostname, p.MemoryBytes, p.Cores, p.Calibration = "big", 64*GiB, 16, Calibration(2800)
+	})
 	WriteHostRecord(t, filepath.Join(dir, "big"), analysis.HostRecord{Type: "16c64g", PricePerHour: 0.8})
 	CopyRun(t, filepath.Join(dir, "small"), func(p *results.Provenance) {
-		p.Hostname, p.MemoryLimitBytes, p.MemoryLimitAt = "small", 8*GiB, "/sys/fs/cgroup/memory/pod"
+		p.Hostname, p.MemoryLimitBytes, p.MemoryLimitAt, p.Calibration = "small", 8*GiB, "/sys/fs/cgroup/memory/pod", Calibration(2000)
 	})
 	WriteHostRecord(t, filepath.Join(dir, "small"), analysis.HostRecord{Type: "2c8g", PricePerHour: 0.05})
 	WriteHostRecord(t, filepath.Join(dir, "lost"), analysis.HostRecord{Type: "2c8g", Failed: "unreachable: ssh: connect to host lost port 22: Connection refused"})

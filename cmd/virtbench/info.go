@@ -123,7 +123,8 @@ func cmdEnv(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) (int, error) {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	format := fs.String("format", "html", "what to print besides regenerating the files: html (the report path), md, csv, json, text (the terminal summary), prometheus or openmetrics")
+	format := fs.String("format", "html", "what to print besides regenerating the files: html (the report path), md, csv, json, text (the terminal summary), prometheus, openmetrics, or runtimeclass (a Kubernetes RuntimeClass per isolating variant, its overhead.podFixed as measured)")
+	checkRC := fs.String("check-runtimeclass", "", "a file of Kubernetes RuntimeClasses: say whether each one's overhead.podFixed covers what this run measured for its handler (exit 1 where one does not)")
 	verbose := fs.Bool("v", false, "with --format text: also the table of every metric and the ratios to the baseline")
 	instances := fs.Int("instances", 0, "with a fleet directory: also the host type that holds this many idle instances of each variant for the least per hour (by the hosts' price_per_hour)")
 	plan := hostFlags(fs)
@@ -153,6 +154,17 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) (int,
 		fmt.Fprintf(stderr, "virtbench report: warning: %s\n", w)
 	}
 	an := analysis.Analyze(run, plan())
+	if *checkRC != "" {
+		rcs, err := reports.ReadRuntimeClasses(*checkRC)
+		if err != nil {
+			return exitUsage, usageError{err}
+		}
+		covered, err := reports.CheckRuntimeClasses(stdout, an, rcs)
+		if err == nil && !covered {
+			return exitFailures, errors.New("a RuntimeClass's overhead does not cover what this run measured")
+		}
+		return exitOK, err
+	}
 	path, err := reports.WriteAll(an)
 	if err != nil {
 		return exitFailures, err
@@ -177,8 +189,10 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) (int,
 		err = reports.WriteExposition(stdout, an, reports.FormatPrometheus)
 	case "openmetrics":
 		err = reports.WriteExposition(stdout, an, reports.FormatOpenMetrics)
+	case "runtimeclass":
+		err = reports.WriteRuntimeClasses(stdout, an)
 	default:
-		return exitUsage, usagef("unknown --format %q (html, md, csv, json, text, prometheus, openmetrics)", *format)
+		return exitUsage, usagef("unknown --format %q (html, md, csv, json, text, prometheus, openmetrics, runtimeclass)", *format)
 	}
 	return exitOK, err
 }

@@ -158,6 +158,15 @@ func TestRunReportEnvList(t *testing.T) {
 	if err := results.ReadJSON(out, results.EnvFile, &runEnv); err != nil || len(runEnv.Tools) != 0 {
 		t.Errorf("env.json of a native run: tools %v, %v; want none (native runs no tool)", runEnv.Tools, err)
 	}
+	// It records the host's calibration at its start and its end, and the
+	// vocabulary its records use.
+	if c := runEnv.Calibration; c == nil || c.Start == nil || c.End == nil || c.Start.CPUOpsPerSec <= 0 || c.End.MemBytesPerSec <= 0 || c.End.SyscallSec <= 0 {
+		t.Errorf("env.json's calibration %+v, want both probes", c)
+	}
+	var st results.Status
+	if err := results.ReadJSON(out, results.StatusFile, &st); err != nil || st.Vocabulary == nil || st.Vocabulary.Kind(results.MetricStartup).Unit != "sec" {
+		t.Errorf("run.json's vocabulary: %v, %v; want the startup's kind declared", st.Vocabulary, err)
+	}
 	code, stdout, _ = cli(t, "list", "--agent", drivertest.Agent(t))
 	if code != exitOK || !strings.Contains(stdout, "native") || !strings.Contains(stdout, "quick") || !strings.Contains(stdout, "fileio") ||
 		!strings.Contains(stdout, "qemu.accel") || !strings.Contains(stdout, "gvisor.platform") {

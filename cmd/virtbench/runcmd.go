@@ -67,6 +67,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (code 
 		fmt.Fprintf(stderr, "virtbench: the plan should take about %v (by the drivers' typical trial times and the workloads' own; images built on first use take longer)\n", est.Round(time.Second))
 	}
 	outcome, runErr := ws.measure(ctx, sc, f.agent, required, stderr)
+	ws.recordCalibration(context.WithoutCancel(ctx), stderr)
 	code, err = ws.recordEnd(&status, outcome, runErr, stdout, stderr)
 	if err != nil {
 		return code, err
@@ -272,6 +273,10 @@ type workspace struct {
 	// keepState keeps the state directory when the run's end could not
 	// be recorded: virtbench clean then finds it and marks the run.
 	keepState bool
+	// prov is env.json's content, and cal the host's calibration, whose
+	// end env.json gets once the trials are over.
+	prov results.Provenance
+	cal  *bench.Calibration
 }
 
 // claimWorkspace checks for other runs on the host (whatever their state
@@ -343,6 +348,10 @@ func (ws *workspace) recordStart(ctx context.Context, sc *scenarios.Scenario, fs
 		prov.ScenarioFile += " (with command-line flags: " + strings.Join(args, " ") + ")"
 	}
 	prov.DiskFreeBytes = bench.DiskFree(ctx, ws.stateDir)
+	// How fast and how quiet the host is, before anything of the run's.
+	ws.cal = bench.StartCalibration(ctx)
+	prov.Calibration = ws.cal.Start()
+	ws.prov = prov
 	// The meaning of every name the run's records will use, as this
 	// virtbench declares it: whoever reads the run reads it so.
 	vocabulary := results.Linked()
@@ -386,6 +395,16 @@ func (ws *workspace) measure(ctx context.Context, sc *scenarios.Scenario, agent 
 		runErr = cause // a failed sample write, not the user
 	}
 	return outcome, errors.Join(runErr, ws.store.Close())
+}
+
+// recordCalibration probes the host again once the trials are over and
+// writes env.json with the whole calibration. A failure to write it is
+// told, and loses only the calibration's end.
+func (ws *workspace) recordCalibration(ctx context.Context, stderr io.Writer) {
+	ws.prov.Calibration = ws.cal.End(ctx)
+	if err := results.WriteJSON(ws.dir, results.EnvFile, ws.prov); err != nil {
+		fmt.Fprintf(stderr, "virtbench run: warning: the host's calibration at the end is not recorded: %v\n", err)
+	}
 }
 
 // recordEnd decides the run's state and exit code from what the runner

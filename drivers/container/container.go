@@ -63,6 +63,8 @@ func init() {
 		Options:        Options,
 		Virtualization: "OS-level: Linux namespaces + cgroups + overlayfs, shared host kernel",
 		Class:          results.ClassOSLevel,
+		// The namespaces and cgroups runc would set up: runc's handler.
+		Handler: "runc",
 		// the Go agent as init: 6 threads; kernel objects of the namespaces
 		Estimate: drivers.Estimate{Tasks: 8, MemoryBytes: 8 << 20, Trial: 150 * time.Millisecond},
 		Factory:  func(env drivers.Env) (drivers.Driver, error) { return New(env) },

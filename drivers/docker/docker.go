@@ -66,9 +66,11 @@ func init() {
 		Name:           "docker",
 		Virtualization: "OS-level: a Docker container through the local engine (containerd, runc, shim)",
 		Class:          results.ClassOSLevel,
-		Options:        Options,
-		Tools:          []drivers.Tool{{Name: "docker", Version: []string{"docker", "version", "--format", "{{.Server.Version}}"}}},
-		Labels:         []results.Label{{Key: labelEngine, Doc: "the container engine that ran the instance"}},
+		// Docker runs its containers with runc.
+		Handler: "runc",
+		Options: Options,
+		Tools:   []drivers.Tool{{Name: "docker", Version: []string{"docker", "version", "--format", "{{.Server.Version}}"}}},
+		Labels:  []results.Label{{Key: labelEngine, Doc: "the container engine that ran the instance"}},
 		// the agent and its containerd shim
 		Estimate: drivers.Estimate{Tasks: 24, MemoryBytes: 24 << 20, Trial: 500 * time.Millisecond},
 		Factory:  func(env drivers.Env) (drivers.Driver, error) { return New(env) },

@@ -118,6 +118,8 @@ func init() {
 		Name:           "qemu",
 		Virtualization: "VM: QEMU, hardware-assisted (KVM) where usable, else full emulation (TCG); own guest kernel",
 		Class:          results.ClassVM,
+		// A VM per pod is what Kata Containers runs (its QEMU handler).
+		Handler: "kata-qemu",
 		// QEMU: 4 threads, 256 MiB of guest RAM and about 150 MiB of its own
 		Estimate: drivers.Estimate{Tasks: 8, MemoryBytes: 512 << 20, Trial: 5 * time.Second},
 		Options:  Options,

@@ -78,6 +78,7 @@ func init() {
 			Name:           rt,
 			Virtualization: "OS-level: the " + rt + " OCI runtime (peer of container)",
 			Class:          results.ClassOSLevel,
+			Handler:        rt,
 			// the runtime in the foreground and the agent
 			Estimate: drivers.Estimate{Tasks: 24, MemoryBytes: 16 << 20, Trial: 250 * time.Millisecond},
 			Options:  []drivers.Option{NetworkOption},
@@ -89,6 +90,7 @@ func init() {
 		Name:           "gvisor",
 		Virtualization: "sandboxed kernel: gVisor (runsc), a user-space kernel that intercepts the container's system calls (ptrace or KVM platform)",
 		Class:          results.ClassSandbox,
+		Handler:        "runsc",
 		// runsc in the foreground, the Sentry and the gofer, each with
 		// a thread per core and more
 		Estimate: drivers.Estimate{Tasks: 96, MemoryBytes: 96 << 20, Trial: 800 * time.Millisecond},

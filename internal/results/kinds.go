@@ -209,6 +209,9 @@ func Declare(metric string, k MetricKind) {
 // boot stage (BootMetricPrefix): results declares those by their prefix,
 // whatever phase a driver names.
 func prefixKind(metric string) (MetricKind, bool) {
+	if k, ok := limitKind(metric); ok {
+		return k, true
+	}
 	switch {
 	case strings.HasPrefix(metric, PhaseMetricPrefix):
 		return startupKind("a start phase: from the previous phase's end (or the start's beginning) to this one's"), true

@@ -194,6 +194,9 @@ type Role struct {
 	AccelRequested string   `json:"accel_requested,omitempty"`
 	// Platform is a sandbox's platform (LabelPlatform).
 	Platform string `json:"platform,omitempty"`
+	// Handler is the CRI runtime handler a Kubernetes RuntimeClass names
+	// this kind of isolation by (drivers.Info.Handler); "" for none.
+	Handler string `json:"handler,omitempty"`
 }
 
 // Observe adds what one instance's labels say to the role, as v declares

@@ -53,6 +53,9 @@ type Provenance struct {
 	Scenario      string            `json:"scenario,omitempty"`
 	ScenarioHash  string            `json:"scenario_hash,omitempty"`
 	ScenarioFile  string            `json:"scenario_source,omitempty"`
+	// Calibration is how fast and how quiet the host was over the run;
+	// nil in runs of a virtbench from before 2026-12 (unknown, never 0).
+	Calibration *Calibration `json:"calibration,omitempty"`
 }
 
 // MaxFailureLines bounds how many failures an Outcome lists; the rest are
@@ -135,3 +138,46 @@ const (
 	// whose calls a layer translates (Wine): no isolation beyond a process.
 	ClassApplication Class = "application virtualization"
 )
+
+// Calibration is how fast and how quiet the host was over a run: a short
+// fixed probe at its start and its end (Probe), and what the host did
+// meanwhile. The analysis judges from it whether figures of the host can
+// be set beside another's.
+type Calibration struct {
+	Start *Probe `json:"start,omitempty"`
+	End   *Probe `json:"end,omitempty"`
+	// StealPercent is the CPU time a hypervisor gave other guests, in
+	// percent of the host's, over the run.
+	StealPercent float64 `json:"steal_percent"`
+	// Runnable and Load1 are the runnable tasks (/proc/stat
+	// procs_running) and the one-minute load, read every few seconds
+	// over the run (its own instances among them).
+	Runnable Spread `json:"procs_running"`
+	Load1    Spread `json:"load1"`
+}
+
+// Probe is one calibration probe of the host: SHA-256 operations per
+// second on one core, bytes copied per second, seconds per getppid(2)
+// call, each with its noise (the spread of three windows over their
+// median); the runnable tasks besides the probe while it ran, the load
+// and the CPUs' mean clock.
+type Probe struct {
+	At             time.Time `json:"at"`
+	CPUOpsPerSec   float64   `json:"cpu_ops_per_sec"`
+	CPUNoise       float64   `json:"cpu_noise"`
+	MemBytesPerSec float64   `json:"mem_bytes_per_sec"`
+	MemNoise       float64   `json:"mem_noise"`
+	SyscallSec     float64   `json:"syscall_sec"`
+	SyscallNoise   float64   `json:"syscall_noise"`
+	OthersRunnable float64   `json:"others_runnable"`
+	Load1          float64   `json:"load1"`
+	CPUMHz         float64   `json:"cpu_mhz,omitempty"`
+}
+
+// Spread is the range and mean of N readings.
+type Spread struct {
+	Min  float64 `json:"min"`
+	Mean float64 `json:"mean"`
+	Max  float64 `json:"max"`
+	N    int     `json:"n"`
+}
