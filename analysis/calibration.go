@@ -47,7 +47,7 @@ func JudgeHost(p results.Provenance) HostState {
 		h.Reasons = append(h.Reasons, fmt.Sprintf("%.1f%% of the CPU time was stolen (by the hypervisor's other guests), more than %.0f%%", c.StealPercent, StealLimit))
 	}
 	if cores := max(p.Cores, 1); c.Start.OthersRunnable > OthersLimit*float64(cores) {
-		h.Reasons = append(h.Reasons, fmt.Sprintf("%.0f tasks besides virtbench were runnable when the run began, on %d cores", c.Start.OthersRunnable, cores))
+		h.Reasons = append(h.Reasons, fmt.Sprintf("tasks besides virtbench runnable when the run began: %.0f, on %d cores", c.Start.OthersRunnable, cores))
 	}
 	if c.End != nil {
 		for _, d := range []struct {

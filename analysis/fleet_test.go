@@ -162,7 +162,7 @@ func TestJudgeHost(t *testing.T) {
 	}{
 		{"quiet", cal(func(*results.Calibration) {}), ""},
 		{"steal", cal(func(c *results.Calibration) { c.StealPercent = 7 }), "7.0% of the CPU time was stolen"},
-		{"busy at the start", cal(func(c *results.Calibration) { c.Start.OthersRunnable = 1 }), "1 tasks besides virtbench were runnable when the run began, on 2 cores"},
+		{"busy at the start", cal(func(c *results.Calibration) { c.Start.OthersRunnable = 1 }), "tasks besides virtbench runnable when the run began: 1, on 2 cores"},
 		{"slower at the end", cal(func(c *results.Calibration) { c.End.CPUOpsPerSec = 1500 }), "the CPU probe ran 25% slower at the end than at the start"},
 		{"within its noise", cal(func(c *results.Calibration) { c.End.CPUOpsPerSec, c.End.CPUNoise = 1800, 0.05 }), ""},
 	} {

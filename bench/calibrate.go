@@ -50,8 +50,9 @@ func Probe(ctx context.Context) results.Probe {
 	close(stop)
 	wg.Wait()
 	if len(runnable) > 0 {
-		// The probe itself is one runnable task.
-		p.OthersRunnable = max(median(runnable)-1, 0)
+		// The probe is one runnable task and the thread reading the
+		// count, running as it reads, another.
+		p.OthersRunnable = max(median(runnable)-2, 0)
 	}
 	if l, err := load.AvgWithContext(ctx); err == nil {
 		p.Load1 = l.Load1
