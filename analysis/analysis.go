@@ -51,7 +51,7 @@ func Analyze(r *Run, plan *HostSize) *Analysis {
 		}
 	}
 	a.Sweeps = SweepChecks(x, a.Capacity)
-	a.Claims = claims(claimContext{idx: x, roles: a.Roles, ratios: a.Ratios, caps: a.HereCapacity()})
+	a.Claims = claims(claimContext{idx: x, roles: a.Roles, ratios: a.Ratios, caps: a.HereCapacity(), storms: a.Storms()})
 	a.Techniques = Techniques(r.Measurements, voc, o.Labels, a.Roles)
 	a.TechniqueNotes = techniqueNotes(voc, a.Techniques)
 	a.Lessons = Classroom(r, a)

@@ -55,6 +55,7 @@ type claimContext struct {
 	roles  map[string]results.Role
 	ratios []Ratio
 	caps   []Capacity // this host only
+	storms []Storm
 }
 
 // candidates returns the summaries of metric of every variant of class,
@@ -398,7 +399,9 @@ func densityClaim(c claimContext) Claim {
 			}
 		}
 	}
+	storms := stormSentence(c.storms, c.roles)
 	if ct == nil || vm == nil {
+		cl.Evidence = storms
 		return notMeasured(cl, "needs the memory of idle instances of a container driver and of a VM driver")
 	}
 	cl.Container, cl.VM = ct.Variant, vm.Variant
@@ -408,6 +411,9 @@ func densityClaim(c claimContext) Claim {
 		ct.Idle, ct.Variant, ct.IdleLo, ct.IdleHi, ct.Binding, vm.Idle, vm.Variant, vm.IdleLo, vm.IdleHi, vm.Binding)
 	if sw := c.sweeps(); sw != "" {
 		cl.Evidence += "; density sweeps ran " + sw
+	}
+	if storms != "" {
+		cl.Evidence += "; " + storms
 	}
 	var why []string
 	if ct.IdleHi < thousands {

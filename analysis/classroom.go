@@ -105,7 +105,9 @@ func kindOf(role results.Role) string {
 // virtualization, each with this run's figures.
 func Classroom(r *Run, a *Analysis) []Lesson {
 	byKind := map[string][]string{}
-	names := a.Index.Variants(results.MetricStartup, false)
+	names := a.Index.variantsOf(func(s results.Summary) bool {
+		return s.Metric == results.MetricStartup || s.Metric == results.MetricStormStartup
+	})
 	var fallback []string // VMs that asked for KVM and ran under TCG
 	for _, v := range names {
 		role := a.Roles[v]
@@ -160,6 +162,11 @@ func variantFigures(v string, a *Analysis) string {
 	}
 	if m := a.Index.Median(v, results.MetricPSS); m > 0 {
 		parts = append(parts, "PSS "+units.Format(m, "B"))
+	}
+	for _, s := range largestStorms(a.Storms()) {
+		if s.Variant == v {
+			parts = append(parts, fmt.Sprintf("%s READY per second per core in a storm of %d (p99 start %s)", units.Format(s.RatePerCore, ""), s.Instances, units.Format(s.P99, "sec")))
+		}
 	}
 	for _, r := range a.Ratios {
 		if r.Variant == v {

@@ -127,11 +127,11 @@ func (x *Index) Variants(metric string, single bool) []string {
 	return x.variantsOf(func(s results.Summary) bool { return s.Metric == metric && (!single || s.Instances == 1) })
 }
 
-// Started returns the variants with a start or a density sweep measured,
-// in the order they first appear.
+// Started returns the variants with a start, a start storm or a density
+// sweep measured, in the order they first appear.
 func (x *Index) Started() []string {
 	return x.variantsOf(func(s results.Summary) bool {
-		return s.Metric == results.MetricStartup || s.Metric == results.MetricDensityReached
+		return s.Metric == results.MetricStartup || s.Metric == results.MetricStormStartup || s.Metric == results.MetricDensityReached
 	})
 }
 

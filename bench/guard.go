@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"virtbench/drivers"
@@ -130,22 +131,24 @@ func CheckFit(sc *scenarios.Scenario, l HostLimits) error {
 			errs = append(errs, &scenarios.Error{File: sc.Source, Line: sc.Line(field), Msg: fmt.Sprintf("%s: one guest's RAM is %s; this host has %s above its memory floor: not one fits",
 				name, fmtBytes(ram), fmtBytes(memBudget))})
 		}
-		for i, n := range sc.Instances {
+		for _, pt := range sc.Points() {
+			n := pt.Instances
+			field, _, _ := strings.Cut(pt.Field, ".")
 			bad := func(format string, args ...any) {
-				errs = append(errs, &scenarios.Error{File: sc.Source, Line: sc.Line(fmt.Sprintf("instances.%d", i)), Msg: fmt.Sprintf(format, args...)})
+				errs = append(errs, &scenarios.Error{File: sc.Source, Line: sc.Line(pt.Field), Msg: field + ": " + fmt.Sprintf(format, args...)})
 			}
 			if budget := results.PidsCap * float64(l.Tasks); est.Tasks > 0 && l.Tasks > 0 && float64(n*est.Tasks) > budget {
-				bad("instances: %d instances of %s need about %d tasks (%d each); this host allows %d (%s) and keeps %.0f%% of it for instances: at most %d fit",
+				bad("%d instances of %s need about %d tasks (%d each); this host allows %d (%s) and keeps %.0f%% of it for instances: at most %d fit",
 					n, name, n*est.Tasks, est.Tasks, l.Tasks, l.TasksLimit, 100*results.PidsCap, int(budget)/est.Tasks)
 			}
 			for j, w := range sc.Workloads {
 				if d := Demand(sc, v, w); v.Runs(w.Name) && d.MemoryBytes > 0 && memBudget > 0 && int64(n)*d.MemoryBytes > memBudget {
-					line := sc.Line(fmt.Sprintf("instances.%d", i))
+					line := sc.Line(pt.Field)
 					if line == 0 {
 						line = sc.Line(fmt.Sprintf("workloads.%d", j))
 					}
-					errs = append(errs, &scenarios.Error{File: sc.Source, Line: line, Msg: fmt.Sprintf("instances: %d instances of %s running %s may take %s of memory (%s each: what the workload asks for); this host has %s above its memory floor: at most %d fit",
-						n, name, w, fmtBytes(int64(n)*d.MemoryBytes), fmtBytes(d.MemoryBytes), fmtBytes(memBudget), memBudget/d.MemoryBytes)})
+					errs = append(errs, &scenarios.Error{File: sc.Source, Line: line, Msg: fmt.Sprintf("%s: %d instances of %s running %s may take %s of memory (%s each: what the workload asks for); this host has %s above its memory floor: at most %d fit",
+						field, n, name, w, fmtBytes(int64(n)*d.MemoryBytes), fmtBytes(d.MemoryBytes), fmtBytes(memBudget), memBudget/d.MemoryBytes)})
 				}
 			}
 		}

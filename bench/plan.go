@@ -12,7 +12,8 @@ import (
 )
 
 // EstimateDuration estimates, before anything ran, how long sc's trials
-// take on a host with cpus CPUs: per trial, the driver's typical trial
+// take on a host with cpus CPUs (with reps: auto, at their most
+// repetitions): per trial, the driver's typical trial
 // (drivers.Estimate.Trial) for each round of cpus instances started at
 // once, the scenario's settle, and what the workload itself takes at least
 // (guest.Workload.Takes, and a server's load from the host, which drives
@@ -38,7 +39,8 @@ func EstimateDuration(sc *scenarios.Scenario, cpus int) time.Duration {
 			if gw, ok := guest.Lookup(w.Name); ok {
 				generator, _ = gw.Generator()
 			}
-			for _, n := range sc.Instances {
+			for _, pt := range sc.Points() {
+				n := pt.Instances
 				rounds := time.Duration((n + cpus - 1) / cpus)
 				load := time.Duration(n) * hostload.Takes(generator)
 				total += time.Duration(sc.Warmup+sc.Reps) * (rounds*info.Estimate.Trial + sc.Settle + takes + load)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"os"
 	"runtime"
 	"slices"
@@ -19,6 +20,7 @@ import (
 	"virtbench/guest"
 	"virtbench/internal/ksm"
 	"virtbench/internal/results"
+	"virtbench/internal/stats"
 	"virtbench/scenarios"
 )
 
@@ -224,17 +226,17 @@ type trialPlan struct {
 	costs map[string]*cost
 }
 
-// runTrials runs every workload at every instance count, the variants
-// taking turns rep by rep, so that a host that drifts (other tenants,
-// thermal state) drifts under every variant alike and ratios between them
-// measured in one run stay fair.
+// runTrials runs every workload at every point (instance count, then
+// storm count), the variants taking turns rep by rep, so that a host that
+// drifts (other tenants, thermal state) drifts under every variant alike
+// and ratios between them measured in one run stay fair.
 func (r *Runner) runTrials(ctx context.Context, vs []variant, out *results.Outcome) error {
 	sc := r.Scenario
 	p := trialPlan{costs: map[string]*cost{}}
 	for _, d := range vs {
 		for _, w := range sc.Workloads {
 			if d.v.Runs(w.Name) {
-				p.total += len(sc.Instances) * (sc.Warmup + sc.Reps)
+				p.total += len(sc.Points()) * (sc.Warmup + sc.Reps)
 			}
 		}
 		info, _ := drivers.Lookup(d.v.Driver)
@@ -250,8 +252,8 @@ func (r *Runner) runTrials(ctx context.Context, vs []variant, out *results.Outco
 		for _, d := range vs {
 			p.costs[d.name].demand = Demand(sc, d.v, w)
 		}
-		for _, n := range sc.Instances {
-			if err := r.runPoint(ctx, vs, w, n, &p, out); err != nil {
+		for _, pt := range sc.Points() {
+			if err := r.runPoint(ctx, vs, w, pt, &p, out); err != nil {
 				return err
 			}
 		}
@@ -290,44 +292,105 @@ func (r *Runner) recordHostNoise(ctx context.Context) error {
 	return r.sink(results.Sample{Time: time.Now().UTC(), Variant: results.HostVariant, Instances: 1, Metric: results.MetricHostMemNoise, Unit: "B", Value: float64(noise)})
 }
 
-// runPoint runs the warmups and reps of one workload at n instances. Each
+// runPoint runs the warmups and reps of one workload at one point. Each
 // variant's guards are checked before its first trial of the point: a
-// variant they stop is skipped there, with the reason.
-func (r *Runner) runPoint(ctx context.Context, vs []variant, w scenarios.Workload, n int, p *trialPlan, out *results.Outcome) error {
+// variant they stop is skipped there, with the reason. With reps: auto a
+// variant stops repeating once its figures are known well enough
+// (repeats), the others going on taking turns.
+func (r *Runner) runPoint(ctx context.Context, vs []variant, w scenarios.Workload, pt scenarios.Point, p *trialPlan, out *results.Outcome) error {
 	sc := r.Scenario
-	skip := map[string]bool{}
+	n := pt.Instances
+	done := map[string]bool{}
+	values := map[string]map[string][]float64{} // variant → deciding metric → values
 	for rep := -sc.Warmup; rep < sc.Reps; rep++ {
 		for _, d := range vs {
-			if !d.v.Runs(w.Name) {
+			if !d.v.Runs(w.Name) || done[d.name] {
 				continue
 			}
 			if rep == -sc.Warmup {
 				if reason := r.guard(ctx, n, p.costs[d.name], p.floor); reason != "" {
-					skip[d.name] = true
-					out.Skipped[fmt.Sprintf("%s %s ×%d", d.name, w.Name, n)] = reason
-					r.progress("skip %s %s ×%d: %s", d.name, w.Name, n, reason)
+					done[d.name] = true
+					out.Skipped[pointName(d.name, w, pt)] = reason
+					r.progress("skip %s: %s", pointName(d.name, w, pt), reason)
 					p.total -= sc.Warmup + sc.Reps
+					continue
 				}
-			}
-			if skip[d.name] {
-				continue
 			}
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 			out.Trials++
-			t := trial{r: r, name: d.name, d: d.d, w: w, n: n, rep: rep, out: out, ksm: sc.HostSettings(d.v)["ksm"] == "on"}
+			t := trial{r: r, name: d.name, d: d.d, w: w, n: n, storm: pt.Storm, rep: rep, out: out, ksm: sc.HostSettings(d.v)["ksm"] == "on"}
 			line, err := t.run(ctx)
 			if err != nil {
 				return err
 			}
 			if !t.excluded {
 				p.costs[d.name].add(t.cost)
+				if rep >= 0 {
+					values[d.name] = appendValues(values[d.name], t.deciding)
+				}
+			}
+			if sc.Auto != nil && rep >= 0 {
+				if stop, why := repeats(sc, rep+1, values[d.name]); stop {
+					done[d.name] = true
+					p.total -= sc.Reps - rep - 1
+					line += "; " + why
+				} else if rep+1 == sc.Reps {
+					out.RepsCapped = append(out.RepsCapped, pointName(d.name, w, pt)+": "+why)
+					line += "; " + why
+				}
 			}
 			r.progress("[%d/%d] %s", out.Trials, p.total, line)
 		}
 	}
 	return nil
+}
+
+// pointName names a variant's trials of a workload at a point, as the
+// skip notes and the capped repetitions say it.
+func pointName(variant string, w scenarios.Workload, pt scenarios.Point) string {
+	if pt.Storm {
+		return fmt.Sprintf("%s %s storm of %d", variant, w.Name, pt.Instances)
+	}
+	return fmt.Sprintf("%s %s ×%d", variant, w.Name, pt.Instances)
+}
+
+func appendValues(to, from map[string][]float64) map[string][]float64 {
+	if to == nil {
+		to = map[string][]float64{}
+	}
+	for m, vs := range from {
+		to[m] = append(to[m], vs...)
+	}
+	return to
+}
+
+// repeats says, under reps: auto, whether a variant's trials of a point
+// may stop after reps repetitions: once they are at least the scenario's
+// minimum and the 95% interval of the median of every deciding figure is
+// within the scenario's width of the median on either side. why says how
+// wide the widest interval is.
+func repeats(sc *scenarios.Scenario, reps int, values map[string][]float64) (stop bool, why string) {
+	if len(values) == 0 {
+		return reps >= sc.Auto.Min, fmt.Sprintf("nothing to decide on after %d repetitions", reps)
+	}
+	widest, metric := 0.0, ""
+	for _, m := range slices.Sorted(maps.Keys(values)) {
+		s := stats.Describe(values[m])
+		w := math.Inf(1)
+		if s.HasInterval() && s.Median != 0 {
+			w = max(s.Median-s.CILo, s.CIHi-s.Median) / math.Abs(s.Median)
+		}
+		if metric == "" || w > widest {
+			widest, metric = w, m
+		}
+	}
+	if math.IsInf(widest, 1) {
+		return false, fmt.Sprintf("%s has no 95%% interval yet after %d repetitions", metric, reps)
+	}
+	why = fmt.Sprintf("%s's median known to ±%.1f%% after %d repetitions (wanted ±%.0f%%)", metric, 100*widest, reps, 100*sc.Auto.Width)
+	return reps >= sc.Auto.Min && widest <= sc.Auto.Width, why
 }
 
 // cost is what one instance of a driver took of the host, the most seen
@@ -496,14 +559,15 @@ func (r *Runner) progress(format string, args ...any) {
 }
 
 type trial struct {
-	r    *Runner
-	name string // the variant's
-	ksm  bool   // the variant runs with host.ksm=on
-	d    drivers.Driver
-	w    scenarios.Workload
-	n    int
-	rep  int
-	out  *results.Outcome
+	r     *Runner
+	name  string // the variant's
+	ksm   bool   // the variant runs with host.ksm=on
+	storm bool   // the instances start all at once, as a start storm
+	d     drivers.Driver
+	w     scenarios.Workload
+	n     int
+	rep   int
+	out   *results.Outcome
 
 	// parent is the run's context: once it is done, failed measurements
 	// are the interruption's, not the instances'.
@@ -517,6 +581,19 @@ type trial struct {
 	cost cost
 	// excluded says the trial's samples are not to be summarised (exclude).
 	excluded bool
+	// deciding are the values of the trial's deciding figures (decides),
+	// which reps: auto judges.
+	deciding map[string][]float64
+}
+
+// decides reports whether metric is one of the figures that decide, under
+// reps: auto, how often a trial repeats: a start (a storm's rate, in a
+// storm) and a workload's speeds.
+func (t *trial) decides(metric string) bool {
+	if t.storm {
+		return metric == results.MetricStormRate
+	}
+	return metric == results.MetricStartup || t.r.vocab.Kind(metric).Speed()
 }
 
 // record stores a sample with the trial's coordinates filled in. A
@@ -527,6 +604,14 @@ func (t *trial) record(s results.Sample) {
 	s.Variant, s.Workload, s.Instances = t.name, t.w.Name, t.n
 	s.Rep, s.Warmup = t.rep, t.rep < 0
 	s = t.r.checked(s)
+	if !s.Failed() && t.decides(s.Metric) {
+		t.mu.Lock()
+		if t.deciding == nil {
+			t.deciding = map[string][]float64{}
+		}
+		t.deciding[s.Metric] = append(t.deciding[s.Metric], s.Value)
+		t.mu.Unlock()
+	}
 	if s.Failed() && t.parent != nil && t.parent.Err() != nil {
 		s.Error = results.InterruptedPrefix + s.Error
 	} else if s.Failed() {
@@ -561,8 +646,12 @@ func (t *trial) run(parent context.Context) (string, error) {
 	defer cancel()
 	memBefore := t.memBefore(ctx)
 	insts := make([]*started, t.n)
+	count := "n"
+	if t.storm {
+		count = "s"
+	}
 	for i := range insts {
-		insts[i] = &started{id: fmt.Sprintf("%s-%s-n%d-r%d-i%d", t.name, t.w.Name, t.n, t.rep+sc.Warmup, i)}
+		insts[i] = &started{id: fmt.Sprintf("%s-%s-%s%d-r%d-i%d", t.name, t.w.Name, count, t.n, t.rep+sc.Warmup, i)}
 	}
 	if t.ksm {
 		if err := t.r.ksm.enable(); err != nil {
@@ -605,6 +694,9 @@ type trialStep struct {
 // workload's results, exclude the trial if an instance exited, measure
 // their writable disk, and stop them.
 func (t *trial) steps(memBefore int64) []trialStep {
+	if t.storm {
+		return t.stormSteps(memBefore)
+	}
 	w, _ := guest.Lookup(t.w.Name)
 	steps := []trialStep{
 		{"start", func(ctx context.Context, insts []*started) {
@@ -1076,9 +1168,16 @@ func (t *trial) summaryLine(insts []*started) string {
 		kind, rep = "warmup", t.rep+t.r.Scenario.Warmup+1
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s ×%d %s %d", t.name, t.w.Name, t.n, kind, rep)
+	count := fmt.Sprintf("×%d", t.n)
+	if t.storm {
+		count = fmt.Sprintf("storm of %d", t.n)
+	}
+	fmt.Fprintf(&b, "%s %s %s %s %d", t.name, t.w.Name, count, kind, rep)
 	if len(ups) > 0 {
 		fmt.Fprintf(&b, ": startup %v", ups[len(ups)/2].Round(10*time.Microsecond))
+	}
+	if rates := t.deciding[results.MetricStormRate]; len(rates) > 0 {
+		fmt.Fprintf(&b, ", %.4g READY per second", rates[0])
 	}
 	if failed > 0 {
 		fmt.Fprintf(&b, ", %d failed", failed)

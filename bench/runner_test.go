@@ -62,6 +62,47 @@ type fake struct {
 	serverDies time.Duration
 	// broken are the workloads the fake is known to fail, with why.
 	broken map[string]string
+	// gate, when set, holds each start until gate starts have arrived
+	// in its batch (a start storm's, all in flight at once), or until
+	// gateWait has passed, which gateMissed then counts.
+	gate, arrived, gateMissed int
+	gateCond                  *sync.Cond
+}
+
+// gateWait bounds how long a start waits at the fake's gate.
+const gateWait = 30 * time.Second
+
+// passGate waits until the batch of f.gate starts this one belongs to
+// has arrived, or gateWait.
+func (f *fake) passGate() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.gate == 0 {
+		return
+	}
+	if f.gateCond == nil {
+		f.gateCond = sync.NewCond(&f.mu)
+	}
+	f.arrived++
+	full := (f.arrived + f.gate - 1) / f.gate * f.gate // the arrivals that fill this batch
+	if f.arrived == full {
+		f.gateCond.Broadcast()
+		return
+	}
+	timedOut := false
+	deadline := time.AfterFunc(gateWait, func() {
+		f.mu.Lock()
+		timedOut = true
+		f.gateCond.Broadcast()
+		f.mu.Unlock()
+	})
+	defer deadline.Stop()
+	for f.arrived < full && !timedOut {
+		f.gateCond.Wait()
+	}
+	if timedOut {
+		f.gateMissed++
+	}
 }
 
 func (f *fake) KnownFailure(workload string) string { return f.broken[workload] }
@@ -85,6 +126,7 @@ type fakeInstance struct {
 func (f *fake) Name() string                { return "fake" }
 func (f *fake) Check(context.Context) error { return nil }
 func (f *fake) Start(_ context.Context, spec drivers.Spec) (drivers.Instance, error) {
+	f.passGate()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.started++

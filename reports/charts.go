@@ -374,6 +374,11 @@ func Charts(a *analysis.Analysis) ([]Chart, error) {
 		}
 		out = append(out, c)
 	}
+	if c, ok, err := stormChart(a.Storms(), colors); err != nil {
+		return nil, err
+	} else if ok {
+		out = append(out, c)
+	}
 	dens, err := densityCharts(x, colors)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package reports
 import (
 	"fmt"
 	"image/color"
+	"math"
 	"sort"
 
 	"gonum.org/v1/plot"
@@ -52,24 +53,39 @@ func densityFloor(x *analysis.Index) float64 {
 	return 0
 }
 
-// LineChart draws curves against the instance count on a log2 x axis; a
-// horizontal line marks hline when it is not 0.
-func LineChart(name, title, ylabel, unit string, curves []Curve, hline float64, hlabel string) (Chart, error) {
+// LineSpec describes a line chart of curves against an instance count.
+type LineSpec struct {
+	Name, Title string
+	// XLabel says what the count is ("instances running"); YLabel and
+	// Unit what the curves' values are.
+	XLabel, YLabel, Unit string
+	Curves               []Curve
+	// HLine, when not 0, is a horizontal line marked HLabel.
+	HLine  float64
+	HLabel string
+	// LogY draws the values on a log scale, for curves that span orders
+	// of magnitude (a container's start beside a VM's).
+	LogY bool
+}
+
+// LineChart draws sp's curves against the instance count on a log2 x
+// axis.
+func LineChart(sp LineSpec) (Chart, error) {
 	p := newPlot()
-	p.Title.Text = title
-	p.X.Label.Text = "instances running"
-	p.Y.Label.Text = ylabel
+	p.Title.Text = sp.Title
+	p.X.Label.Text = sp.XLabel
+	p.Y.Label.Text = sp.YLabel
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = logTicks("")
 	p.Legend.Top = true
 	var xmax float64
-	for i, c := range curves {
+	for i, c := range sp.Curves {
 		if len(c.XY) == 0 {
 			continue
 		}
 		l, pts, err := plotter.NewLinePoints(c.XY)
 		if err != nil {
-			return Chart{}, fmt.Errorf("reports: %s chart: %w", name, err)
+			return Chart{}, fmt.Errorf("reports: %s chart: %w", sp.Name, err)
 		}
 		col := c.Color
 		if col == nil {
@@ -84,27 +100,37 @@ func LineChart(name, title, ylabel, unit string, curves []Curve, hline float64, 
 		xmax = max(xmax, c.XY[len(c.XY)-1].X)
 	}
 	if xmax == 0 {
-		return Chart{}, fmt.Errorf("reports: %s chart: no data", name)
+		return Chart{}, fmt.Errorf("reports: %s chart: no data", sp.Name)
 	}
-	if hline > 0 {
-		floor, err := plotter.NewLine(plotter.XYs{{X: 1, Y: hline}, {X: xmax, Y: hline}})
+	if sp.HLine > 0 {
+		floor, err := plotter.NewLine(plotter.XYs{{X: 1, Y: sp.HLine}, {X: xmax, Y: sp.HLine}})
 		if err != nil {
-			return Chart{}, fmt.Errorf("reports: %s chart: %w", name, err)
+			return Chart{}, fmt.Errorf("reports: %s chart: %w", sp.Name, err)
 		}
 		floor.Color = palette[3]
 		floor.Dashes = []vg.Length{4, 4}
 		p.Add(floor)
-		p.Legend.Add(textsafe.XML(hlabel), floor)
+		p.Legend.Add(textsafe.XML(sp.HLabel), floor)
 	}
-	p.Y.Min = 0
 	// Headroom above the curves for the legend, one line per entry, so
 	// that it sits off the data.
-	entries := len(curves)
-	if hline > 0 {
+	entries := len(sp.Curves)
+	if sp.HLine > 0 {
 		entries++
 	}
-	p.Y.Max *= 1 + 0.09*float64(entries)
-	return render(name, title, p, unit)
+	if sp.LogY {
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = logTicks(sp.Unit)
+		// The same share of the plot as on a linear axis, in decades.
+		if p.Y.Min > 0 && p.Y.Max > p.Y.Min {
+			share := min(0.06*float64(entries), 0.5)
+			p.Y.Max = p.Y.Min * math.Pow(p.Y.Max/p.Y.Min, 1/(1-share))
+		}
+	} else {
+		p.Y.Min = 0
+		p.Y.Max *= 1 + 0.09*float64(entries)
+	}
+	return render(sp.Name, sp.Title, p, sp.Unit)
 }
 
 // densityCharts draws the density sweeps: memory per instance by both
@@ -133,29 +159,19 @@ func densityCharts(x *analysis.Index, colors map[string]color.Color) ([]Chart, e
 		return nil, nil
 	}
 	// Each axis is in its metric's declared unit.
-	specs := []struct {
-		name, title, ylabel string
-		curves              []Curve
-		hline               float64
-		hlabel              string
-		metric              string
-	}{
-		{"density-memory", "Density: memory per instance (lower is better)", "bytes per instance", mem, 0, "", results.MetricDensityPSS},
-		{"density-available", "Density: host MemAvailable", "bytes", curves(results.MetricDensityAvailable), densityFloor(x), "memory floor", results.MetricDensityAvailable},
-		{"density-latency", "Density: start latency of the instances each step added, median (lower is better)", "seconds", curves(results.MetricDensityStartup), 0, "", results.MetricDensityStartup},
+	unit := func(metric string) string { return x.Vocabulary().Kind(metric).Unit }
+	const running = "instances running"
+	specs := []LineSpec{
+		{Name: "density-memory", Title: "Density: memory per instance (lower is better)", XLabel: running, YLabel: "bytes per instance", Unit: unit(results.MetricDensityPSS), Curves: mem},
+		{Name: "density-available", Title: "Density: host MemAvailable", XLabel: running, YLabel: "bytes", Unit: unit(results.MetricDensityAvailable), Curves: curves(results.MetricDensityAvailable), HLine: densityFloor(x), HLabel: "memory floor"},
+		{Name: "density-latency", Title: "Density: start latency of the instances each step added, median (lower is better)", XLabel: running, YLabel: "seconds", Unit: unit(results.MetricDensityStartup), Curves: curves(results.MetricDensityStartup)},
 	}
 	if cpu := curves(results.MetricDensityCPU); len(cpu) > 0 {
-		specs = append(specs, struct {
-			name, title, ylabel string
-			curves              []Curve
-			hline               float64
-			hlabel              string
-			metric              string
-		}{"density-cpu", "Density: CPU one idle instance costs the host (lower is better)", "cores per instance", cpu, 0, "", results.MetricDensityCPU})
+		specs = append(specs, LineSpec{Name: "density-cpu", Title: "Density: CPU one idle instance costs the host (lower is better)", XLabel: running, YLabel: "cores per instance", Unit: unit(results.MetricDensityCPU), Curves: cpu})
 	}
 	var out []Chart
 	for _, sp := range specs {
-		c, err := LineChart(sp.name, sp.title, sp.ylabel, x.Vocabulary().Kind(sp.metric).Unit, sp.curves, sp.hline, sp.hlabel)
+		c, err := LineChart(sp)
 		if err != nil {
 			return nil, err
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"path/filepath"
 
 	"virtbench/analysis"
@@ -41,20 +42,13 @@ func WriteAll(a *analysis.Analysis) (string, error) {
 		}
 		files = append(files, results.File{Name: f.name, Data: append(b, '\n')})
 	}
-	for _, f := range []struct {
-		name  string
-		write func(*bytes.Buffer) error
-	}{
-		{BenchFile, func(b *bytes.Buffer) error { return WriteBenchfmt(b, r) }},
-		{CSVFile, func(b *bytes.Buffer) error { return WriteCSV(b, a.Index.Summaries) }},
-		{MarkdownFile, func(b *bytes.Buffer) error { return WriteMarkdownReport(b, a) }},
-	} {
-		var b bytes.Buffer
-		if err := f.write(&b); err != nil {
-			return "", fmt.Errorf("reports: %s: %w", f.name, err)
-		}
-		files = append(files, results.File{Name: f.name, Data: b.Bytes()})
-	}
+	// The tables are streamed to their files: results.txt holds every
+	// value, megabytes in a density sweep of thousands.
+	files = append(files,
+		results.File{Name: BenchFile, Write: func(w io.Writer) error { return WriteBenchfmt(w, r) }},
+		results.File{Name: CSVFile, Write: func(w io.Writer) error { return WriteCSV(w, a.Index.Summaries) }},
+		results.File{Name: MarkdownFile, Write: func(w io.Writer) error { return WriteMarkdownReport(w, a) }},
+	)
 	charts, err := Charts(a)
 	if err != nil {
 		return "", err
@@ -75,79 +69,96 @@ func WriteAll(a *analysis.Analysis) (string, error) {
 
 // WriteMarkdownReport writes results.md: the summaries, the ratios to
 // native, the claims and the capacity.
-func WriteMarkdownReport(b *bytes.Buffer, a *analysis.Analysis) error {
+func WriteMarkdownReport(w io.Writer, a *analysis.Analysis) error {
 	if line := hostLine(a.Host); line != "" {
-		fmt.Fprintf(b, "%s\n\n", textsafe.Markdown(line))
+		fmt.Fprintf(w, "%s\n\n", textsafe.Markdown(line))
 	}
-	if err := WriteMarkdown(b, a.Index); err != nil {
+	if err := WriteMarkdown(w, a.Index); err != nil {
 		return err
 	}
 	if len(a.Ratios) > 0 {
-		b.WriteString("\n## Relative to native (same run; above 1 is faster)\n\n")
-		if err := WriteRatiosMarkdown(b, a.Ratios); err != nil {
+		io.WriteString(w, "\n## Relative to native (same run; above 1 is faster)\n\n")
+		if err := WriteRatiosMarkdown(w, a.Ratios); err != nil {
 			return err
 		}
 		for _, n := range fasterNotes(a.Ratios) {
-			fmt.Fprintf(b, "\n- %s\n", textsafe.Markdown(n))
+			fmt.Fprintf(w, "\n- %s\n", textsafe.Markdown(n))
 		}
 	}
 	if len(a.Lessons) > 0 {
-		b.WriteString("\n## Kinds of virtualization in this run\n")
+		io.WriteString(w, "\n## Kinds of virtualization in this run\n")
 		for _, l := range a.Lessons {
-			fmt.Fprintf(b, "\n### %s\n\n%s\n\n", textsafe.Markdown(l.Virtualization), textsafe.Markdown(l.Text))
+			fmt.Fprintf(w, "\n### %s\n\n%s\n\n", textsafe.Markdown(l.Virtualization), textsafe.Markdown(l.Text))
 			for _, f := range l.Figures {
-				fmt.Fprintf(b, "- %s\n", textsafe.Markdown(f))
+				fmt.Fprintf(w, "- %s\n", textsafe.Markdown(f))
 			}
 		}
 		if rows := techniqueRows(a.Techniques, func(c analysis.Comparison) bool { return c.Devices }); len(rows) > 0 {
-			fmt.Fprintf(b, "\n### paravirtual vs emulated devices\n\n%s\n\n", devicesText)
-			if err := writeMarkdownTable(b, techniqueHeader, rows); err != nil {
+			fmt.Fprintf(w, "\n### paravirtual vs emulated devices\n\n%s\n\n", devicesText)
+			if err := writeMarkdownTable(w, techniqueHeader, rows); err != nil {
 				return err
 			}
 			if a.DevicesNote != "" {
-				fmt.Fprintf(b, "\n%s\n", textsafe.Markdown(a.DevicesNote))
+				fmt.Fprintf(w, "\n%s\n", textsafe.Markdown(a.DevicesNote))
 			}
 		}
 	}
 	if len(a.Techniques) > 0 {
-		b.WriteString("\n## VM techniques against their baselines (above 1: the technique did better)\n\n")
-		if err := writeMarkdownTable(b, techniqueHeader, techniqueRows(a.Techniques, nil)); err != nil {
+		io.WriteString(w, "\n## VM techniques against their baselines (above 1: the technique did better)\n\n")
+		if err := writeMarkdownTable(w, techniqueHeader, techniqueRows(a.Techniques, nil)); err != nil {
 			return err
 		}
 		for _, n := range a.TechniqueNotes {
-			fmt.Fprintf(b, "\n%s\n", textsafe.Markdown(n))
+			fmt.Fprintf(w, "\n%s\n", textsafe.Markdown(n))
 		}
 	}
-	b.WriteString("\n## Claims\n\n")
-	if err := WriteClaims(b, a.Claims); err != nil {
+	io.WriteString(w, "\n## Claims\n\n")
+	if err := WriteClaims(w, a.Claims); err != nil {
 		return err
 	}
 	if rows := dimensionRows(a.Claims); len(rows) > 0 {
-		b.WriteString("\n### Performance by dimension\n\n")
-		if err := writeMarkdownTable(b, dimensionHeader, rows); err != nil {
+		io.WriteString(w, "\n### Performance by dimension\n\n")
+		if err := writeMarkdownTable(w, dimensionHeader, rows); err != nil {
 			return err
 		}
 	}
 	if len(a.Capacity) > 0 {
-		b.WriteString("\n## Capacity\n\n")
-		if err := writeMarkdownTable(b, capacityHeader, capacityRows(a.Capacity)); err != nil {
+		io.WriteString(w, "\n## Capacity\n\n")
+		if err := writeMarkdownTable(w, capacityHeader, capacityRows(a.Capacity)); err != nil {
 			return err
 		}
-		b.WriteString("\n" + CapacityModel + "\n")
+		io.WriteString(w, "\n"+CapacityModel+"\n")
+	}
+	if storms := a.Storms(); len(storms) > 0 {
+		io.WriteString(w, "\n## Start storms\n\n")
+		if err := writeMarkdownTable(w, stormHeader, stormRows(storms)); err != nil {
+			return err
+		}
+		io.WriteString(w, "\n"+StormModel+"\n")
+	}
+	if len(a.Run.Status.Outcome.RepsCapped) > 0 {
+		io.WriteString(w, "\n## Repetitions capped\n\n"+RepsCappedText+"\n\n")
+		for _, c := range a.Run.Status.Outcome.RepsCapped {
+			fmt.Fprintf(w, "- %s\n", textsafe.Markdown(c))
+		}
 	}
 	if hs := a.Headrooms(); len(hs) > 0 {
-		b.WriteString("\n## Headroom at the top of each density sweep\n\n")
-		if err := writeMarkdownTable(b, headroomHeader, headroomRows(hs)); err != nil {
+		io.WriteString(w, "\n## Headroom at the top of each density sweep\n\n")
+		if err := writeMarkdownTable(w, headroomHeader, headroomRows(hs)); err != nil {
 			return err
 		}
-		b.WriteString("\n" + HeadroomModel + "\n")
+		io.WriteString(w, "\n"+HeadroomModel+"\n")
 	}
 	if nova := a.Nova(); len(nova) > 0 {
-		b.WriteString("\n### For OpenStack Nova\n\n")
-		if err := writeMarkdownTable(b, novaHeader, novaRows(nova)); err != nil {
+		io.WriteString(w, "\n### For OpenStack Nova\n\n")
+		if err := writeMarkdownTable(w, novaHeader, novaRows(nova)); err != nil {
 			return err
 		}
-		b.WriteString("\n" + NovaModel + "\n")
+		io.WriteString(w, "\n"+NovaModel+"\n")
 	}
 	return nil
 }
+
+// RepsCappedText introduces the trials reps: auto stopped at their most
+// repetitions.
+const RepsCappedText = "reps: auto repeated these trials as often as the scenario allows without knowing their medians within the width it asked for; their figures are less sure than the others':"

@@ -73,6 +73,10 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 <table id="nova-table"><tr>{{range .NovaHeader}}<th class="l">{{.}}</th>{{end}}</tr>
 {{range .NovaRows}}<tr>{{range .}}<td class="l">{{.}}</td>{{end}}</tr>
 {{end}}</table><p>{{.NovaModel}} <code>virtbench report RUN_DIR --format runtimeclass</code> writes a Kubernetes RuntimeClass per isolating variant with its overhead.</p>{{end}}{{end}}
+{{if .StormRows}}<h2 id="storms-h">Start storms</h2>
+<table id="storms"><tr>{{range .StormHeader}}<th class="l">{{.}}</th>{{end}}</tr>
+{{range .StormRows}}<tr>{{range .}}<td class="l">{{.}}</td>{{end}}</tr>
+{{end}}</table><p>{{.StormModel}}</p>{{end}}
 {{if .Density}}<h2 id="density-h">Density sweeps</h2><ul>{{range .Density}}<li>{{.}}</li>{{end}}</ul>
 {{if .HeadroomRows}}<h3 id="headroom">Headroom at the top of each sweep</h3>
 <table id="headroom-table"><tr>{{range .HeadroomHeader}}<th class="l">{{.}}</th>{{end}}</tr>
@@ -80,6 +84,7 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 {{end}}</table><p>{{.HeadroomModel}}</p>{{end}}{{end}}
 {{if .Drivers}}<h2 id="drivers-h">What each driver is</h2><dl>{{range .Drivers}}<dt>{{index . 0}}</dt><dd>{{index . 1}}</dd>{{end}}</dl>{{end}}
 {{if .Skipped}}<h2>Not run</h2><ul>{{range .Skipped}}<li>{{.}}</li>{{end}}</ul>{{end}}
+{{if .RepsCapped}}<h2 id="reps-capped">Repetitions capped</h2><p>{{.RepsCappedText}}</p><ul class="warn">{{range .RepsCapped}}<li>{{.}}</li>{{end}}</ul>{{end}}
 <h2 id="charts">Charts</h2>
 {{if .Charts}}<div id="chart-grid">{{range .Charts}}<div class="chart" id="chart-{{.Name}}"><h3>{{.Title}}</h3>{{with .Read}}<p class="read">{{.}}</p>{{end}}{{.SVG}}</div>
 {{end}}</div>{{else}}<p>No chart: the run has no measured samples.</p>{{end}}
@@ -100,82 +105,83 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 </body></html>
 `))
 
+// lessonView is a lesson with its layer diagram.
+type lessonView struct {
+	analysis.Lesson
+	Diagram template.HTML // drawn by layerDiagram, its text escaped there
+}
+
+// chartView is a chart as the page embeds it.
+type chartView struct {
+	Name, Title, Read string
+	SVG               template.HTML
+}
+
+// htmlPage is what report.html's template reads.
+type htmlPage struct {
+	Values          int
+	Status          results.Status
+	Headline        string
+	HostLine        string
+	Quiet           bool
+	Baseline        string
+	Summary         []string
+	TOC             [][2]string
+	Skipped         []string
+	RepsCapped      []string
+	RepsCappedText  string
+	Charts          []chartView
+	Header          []string
+	Rows            [][]string
+	Failures        []string
+	Provenance      [][2]string
+	Claims          []analysis.Claim
+	DimHeader       []string
+	DimRows         [][]string
+	CapHeader       []string
+	CapRows         [][]string
+	CapModel        string
+	HeadroomHeader  []string
+	HeadroomRows    [][]string
+	HeadroomModel   string
+	NovaHeader      []string
+	NovaRows        [][]string
+	NovaModel       string
+	StormHeader     []string
+	StormRows       [][]string
+	StormModel      string
+	Density         []string
+	Drivers         [][2]string
+	RatioHeader     []string
+	Ratios          [][]string
+	Faster          []string
+	Lessons         []lessonView
+	DevicesText     string
+	DevicesNote     string
+	TechniqueHeader []string
+	TechniqueRows   [][]string
+	TechniqueNotes  []string
+	DeviceRows      [][]string
+}
+
 // WriteHTML writes report.html: one self-contained file, inline SVG and CSS,
 // no script and no network access.
 func WriteHTML(w io.Writer, a *analysis.Analysis, charts []Chart) error {
 	r := a.Run
-	type lessonView struct {
-		analysis.Lesson
-		Diagram template.HTML // drawn by layerDiagram, its text escaped there
-	}
-	type chartView struct {
-		Name, Title, Read string
-		SVG               template.HTML
-	}
-	data := struct {
-		Values          int
-		Status          results.Status
-		Headline        string
-		HostLine        string
-		Quiet           bool
-		Baseline        string
-		Summary         []string
-		TOC             [][2]string
-		Skipped         []string
-		Charts          []chartView
-		Header          []string
-		Rows            [][]string
-		Failures        []string
-		Provenance      [][2]string
-		Claims          []analysis.Claim
-		DimHeader       []string
-		DimRows         [][]string
-		CapHeader       []string
-		CapRows         [][]string
-		CapModel        string
-		HeadroomHeader  []string
-		HeadroomRows    [][]string
-		HeadroomModel   string
-		NovaHeader      []string
-		NovaRows        [][]string
-		NovaModel       string
-		Density         []string
-		Drivers         [][2]string
-		RatioHeader     []string
-		Ratios          [][]string
-		Faster          []string
-		Lessons         []lessonView
-		DevicesText     string
-		DevicesNote     string
-		TechniqueHeader []string
-		TechniqueRows   [][]string
-		TechniqueNotes  []string
-		DeviceRows      [][]string
-	}{HostLine: hostLine(a.Host), Quiet: a.Host.Quiet, Values: measuredValues(r.Measurements), Status: r.Status, Headline: Headline(a.Index, a.Baseline), Baseline: a.Baseline, Header: tableHeader, Rows: tableRows(a.Index),
+	data := htmlPage{HostLine: hostLine(a.Host), Quiet: a.Host.Quiet, Values: measuredValues(r.Measurements), Status: r.Status, Headline: Headline(a.Index, a.Baseline), Baseline: a.Baseline, Header: tableHeader, Rows: tableRows(a.Index),
 		RatioHeader: ratioHeader, Ratios: ratioRows(a.Ratios),
 		Failures: r.Status.Outcome.Failures, Claims: a.Claims, DimHeader: dimensionHeader, DimRows: dimensionRows(a.Claims),
 		CapHeader: capacityHeader, CapRows: capacityRows(a.Capacity), CapModel: CapacityModel,
 		NovaHeader: novaHeader, NovaRows: novaRows(a.Nova()), NovaModel: NovaModel,
+		StormHeader: stormHeader, StormRows: stormRows(a.Storms()), StormModel: StormModel,
 		HeadroomHeader: headroomHeader, HeadroomRows: headroomRows(a.Headrooms()), HeadroomModel: HeadroomModel,
+		RepsCapped: r.Status.Outcome.RepsCapped, RepsCappedText: RepsCappedText,
 		Faster: fasterNotes(a.Ratios), DevicesText: devicesText, DevicesNote: a.DevicesNote, TechniqueHeader: techniqueHeader, TechniqueRows: techniqueRows(a.Techniques, nil), TechniqueNotes: a.TechniqueNotes, DeviceRows: techniqueRows(a.Techniques, func(c analysis.Comparison) bool { return c.Devices })}
 	for _, l := range a.Lessons {
 		data.Lessons = append(data.Lessons, lessonView{Lesson: l, Diagram: template.HTML(layerDiagram(l.Virtualization, l.Layers))})
 	}
 	data.Summary = Summary(a)
-	data.TOC = [][2]string{{"claims-h", "claims"}}
-	for _, sec := range []struct {
-		show     bool
-		id, name string
-	}{
-		{len(a.Lessons) > 0, "kinds", "kinds of virtualization"}, {len(a.Techniques) > 0, "techniques-h", "VM techniques"},
-		{len(a.Capacity) > 0, "capacity-h", "capacity"}, {len(r.Status.Outcome.Density) > 0, "density-h", "density"},
-		{true, "charts", "charts"}, {len(a.Ratios) > 0, "ratios-h", "relative to native"}, {true, "results-h", "results"},
-		{true, "failures", "failures"}, {true, "provenance-h", "provenance"},
-	} {
-		if sec.show {
-			data.TOC = append(data.TOC, [2]string{sec.id, sec.name})
-		}
-	}
+	data.TOC = tableOfContents(a, len(data.StormRows) > 0)
 	for k, v := range r.Status.Outcome.Density {
 		data.Density = append(data.Density, k+": "+v)
 	}
@@ -195,6 +201,25 @@ func WriteHTML(w io.Writer, a *analysis.Analysis, charts []Chart) error {
 	}
 	data.Provenance = provenanceRows(r.Provenance, r.Status.Outcome.Labels)
 	return executeSafe(w, htmlTmpl, data)
+}
+
+// tableOfContents lists the page's sections that a has something for.
+func tableOfContents(a *analysis.Analysis, storms bool) [][2]string {
+	toc := [][2]string{{"claims-h", "claims"}}
+	for _, sec := range []struct {
+		show     bool
+		id, name string
+	}{
+		{len(a.Lessons) > 0, "kinds", "kinds of virtualization"}, {len(a.Techniques) > 0, "techniques-h", "VM techniques"},
+		{len(a.Capacity) > 0, "capacity-h", "capacity"}, {storms, "storms-h", "start storms"}, {len(a.Run.Status.Outcome.Density) > 0, "density-h", "density"},
+		{true, "charts", "charts"}, {len(a.Ratios) > 0, "ratios-h", "relative to native"}, {true, "results-h", "results"},
+		{true, "failures", "failures"}, {true, "provenance-h", "provenance"},
+	} {
+		if sec.show {
+			toc = append(toc, [2]string{sec.id, sec.name})
+		}
+	}
+	return toc
 }
 
 // provenanceRows are the provenance table's rows: the host, its limits,
@@ -258,6 +283,7 @@ var chartReading = map[string]string{
 	"density-available": "The host's MemAvailable as instances were added; the sweep stops before the dashed floor.",
 	"density-latency":   "The median start of the instances each step added: a rising line shows the host getting crowded.",
 	"density-cpu":       "The CPU one idle instance keeps busy as more run: what bounds capacity when memory does not.",
+	"storm-latency":     "Each instance's start to READY when that many start at once (solid: the median, dashed: the 99th percentile) against the count on the x axis; the axis is logarithmic: a flat line is a host that starts them all as fast as one, a line rising with the count a host whose starts queue.",
 	"density-reach":     "How many instances each density sweep reached, and what stopped it, beside the count the capacity model gives for this host: bars far apart mean the model's costs per instance are off.",
 }
 
@@ -337,6 +363,14 @@ func Headline(x *analysis.Index, baseline string) string {
 		}
 		if len(parts) > 0 {
 			return "Start to READY of the first instance of each density sweep: " + strings.Join(parts, ", ") + "."
+		}
+		for _, v := range x.Variants(results.MetricStormRatePerCore, false) {
+			if s, ok := x.Largest(v, results.MetricStormRatePerCore); ok {
+				parts = append(parts, fmt.Sprintf("%s %s at %d at once", v, units.Format(s.Median, ""), s.Instances))
+			}
+		}
+		if len(parts) > 0 {
+			return "Start storms, instances READY per second per host core: " + strings.Join(parts, ", ") + "."
 		}
 		return "No startup was measured."
 	}

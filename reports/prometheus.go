@@ -35,21 +35,23 @@ var baseUnits = map[string]struct {
 	name   string
 	factor float64
 }{
-	"sec":       {"seconds", 1},
-	"B":         {"bytes", 1},
-	"B/s":       {"bytes_per_second", 1},
-	"op/s":      {"operations_per_second", 1},
-	"sec/op":    {"seconds_per_operation", 1},
-	"%":         {"ratio", 0.01},
-	"cores":     {"cores", 1},
-	"tasks":     {"tasks", 1},
-	"pages":     {"pages", 1},
-	"instances": {"instances", 1},
+	"sec":         {"seconds", 1},
+	"B":           {"bytes", 1},
+	"B/s":         {"bytes_per_second", 1},
+	"op/s":        {"operations_per_second", 1},
+	"sec/op":      {"seconds_per_operation", 1},
+	"%":           {"ratio", 0.01},
+	"cores":       {"cores", 1},
+	"tasks":       {"tasks", 1},
+	"pages":       {"pages", 1},
+	"instances":   {"instances", 1},
+	"inst/s":      {"instances_per_second", 1},
+	"inst/s/core": {"instances_per_second_per_core", 1},
 }
 
 // WriteExposition writes the run's summaries in format (FormatPrometheus
 // or FormatOpenMetrics): per metric a summary family (quantiles 0, 0.25,
-// 0.5, 0.75, 0.95 and 1, the count and the sum of the values) and two
+// 0.5, 0.75, 0.95, 0.99 and 1, the count and the sum of the values) and two
 // gauge families bounding the median's 95% confidence interval, each
 // labelled with the variant, its driver, the workload, the instance count
 // and the host. Values are in the metric's base unit, named in its name
@@ -146,7 +148,7 @@ func families(r *analysis.Run, a *analysis.Analysis, at *int64) ([]*dto.MetricFa
 		q := func(q, x float64) *dto.Quantile { return &dto.Quantile{Quantile: proto.Float64(q), Value: v(x)} }
 		fs[2].Metric = append(fs[2].Metric, &dto.Metric{Label: labels, TimestampMs: at, Summary: &dto.Summary{
 			SampleCount: proto.Uint64(uint64(s.N)), SampleSum: v(s.Mean * float64(s.N)),
-			Quantile: []*dto.Quantile{q(0, s.Min), q(0.25, s.P25), q(0.5, s.Median), q(0.75, s.P75), q(0.95, s.P95), q(1, s.Max)},
+			Quantile: []*dto.Quantile{q(0, s.Min), q(0.25, s.P25), q(0.5, s.Median), q(0.75, s.P75), q(0.95, s.P95), q(0.99, s.P99), q(1, s.Max)},
 		}})
 	}
 	var out []*dto.MetricFamily

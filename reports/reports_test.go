@@ -132,23 +132,21 @@ func TestCharts(t *testing.T) {
 	}
 }
 
-func TestWriteAllAndLoad(t *testing.T) {
+// saveRun writes a run directory of samples and status, with the saved
+// run's vocabulary, and loads it back.
+func saveRun(t *testing.T, samples []results.Sample, status results.Status) *analysis.Run {
+	t.Helper()
 	dir := t.TempDir()
 	store, err := results.CreateStore(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range testSamples() {
+	for _, s := range samples {
 		if err := store.Add(s); err != nil {
 			t.Fatal(err)
 		}
 	}
 	store.Close()
-	status := results.Status{Scenario: "quick", State: results.StateCompleted, Started: time.Unix(0, 0).UTC(),
-		SharedWith: []string{"PID 42 writing /r/other"},
-		Outcome: results.Outcome{Failures: []string{"qemu idle: not ready"}, Skipped: map[string]string{"runc": "not installed"},
-			Variants: map[string]results.VariantRecord{"native": {Driver: "native", Role: results.Role{Class: results.ClassNone, Baseline: true}},
-				"qemu": {Driver: "qemu", Role: results.Role{Class: results.ClassVM}}}}}
 	v := testVocabulary(t)
 	status.Vocabulary = &v
 	if err := results.WriteJSON(dir, results.EnvFile, results.Provenance{Hostname: "h"}); err != nil {
@@ -161,6 +159,17 @@ func TestWriteAllAndLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return run
+}
+
+func TestWriteAllAndLoad(t *testing.T) {
+	status := results.Status{Scenario: "quick", State: results.StateCompleted, Started: time.Unix(0, 0).UTC(),
+		SharedWith: []string{"PID 42 writing /r/other"},
+		Outcome: results.Outcome{Failures: []string{"qemu idle: not ready"}, Skipped: map[string]string{"runc": "not installed"},
+			Variants: map[string]results.VariantRecord{"native": {Driver: "native", Role: results.Role{Class: results.ClassNone, Baseline: true}},
+				"qemu": {Driver: "qemu", Role: results.Role{Class: results.ClassVM}}}}}
+	run := saveRun(t, testSamples(), status)
+	dir := run.Dir
 	path, err := WriteAll(analysis.Analyze(run, nil))
 	if err != nil {
 		t.Fatal(err)

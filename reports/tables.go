@@ -117,7 +117,7 @@ func writeMarkdownTable(w io.Writer, header []string, rows [][]string) error {
 // WriteCSV writes the summaries as CSV with raw (unscaled) numbers.
 func WriteCSV(w io.Writer, sums []results.Summary) error {
 	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{"variant", "workload", "instances", "metric", "unit", "n", "failed", "median", "ci_lo", "ci_hi", "p25", "p75", "p95", "min", "max", "mean", "stddev", "cov", "labels", "warnings"})
+	_ = cw.Write([]string{"variant", "workload", "instances", "metric", "unit", "n", "failed", "median", "ci_lo", "ci_hi", "p25", "p75", "p95", "p99", "min", "max", "mean", "stddev", "cov", "labels", "warnings"})
 	g := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
 	// An interval's bound is empty where there are too few values for one.
 	ci := func(s results.Summary, v float64) string {
@@ -133,7 +133,7 @@ func WriteCSV(w io.Writer, sums []results.Summary) error {
 		}
 		sort.Strings(labels)
 		_ = cw.Write(safeLine([]string{s.Variant, s.Workload, strconv.Itoa(s.Instances), s.Metric, s.Unit,
-			strconv.Itoa(s.N), strconv.Itoa(s.Failed), g(s.Median), ci(s, s.CILo), ci(s, s.CIHi), g(s.P25), g(s.P75), g(s.P95),
+			strconv.Itoa(s.N), strconv.Itoa(s.Failed), g(s.Median), ci(s, s.CILo), ci(s, s.CIHi), g(s.P25), g(s.P75), g(s.P95), g(s.P99),
 			g(s.Min), g(s.Max), g(s.Mean), g(s.StdDev), g(s.CoV), strings.Join(labels, " "), strings.Join(s.Warnings, "; ")}))
 	}
 	cw.Flush()

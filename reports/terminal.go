@@ -49,6 +49,13 @@ func WriteTerminal(w io.Writer, a *analysis.Analysis, verbose bool) error {
 			return err
 		}
 	}
+	if storms := a.Storms(); len(storms) > 0 && verbose {
+		fmt.Fprintln(w, "\nstart storms:")
+		if err := writeTextTable(w, stormHeader, stormRows(storms)); err != nil {
+			return err
+		}
+		fmt.Fprintln(w, StormModel)
+	}
 	if nova := a.Nova(); len(nova) > 0 {
 		fmt.Fprintln(w, "\nfor OpenStack Nova (virtbench report RUN_DIR --format runtimeclass writes Kubernetes RuntimeClasses):")
 		if err := writeTextTable(w, novaHeader, novaRows(nova)); err != nil {
@@ -152,6 +159,7 @@ func writeVariantBlock(w io.Writer, a *analysis.Analysis, v string) {
 		}
 		fmt.Fprintln(w, line)
 	}
+	stormLines(w, a.Storms(), v)
 	densityLines(w, a.Index, v)
 	sweepLine(w, a, v)
 	headroomLines(w, a.Headrooms(), v)

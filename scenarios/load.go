@@ -68,7 +68,7 @@ const (
 )
 
 // fields are the keys a scenario file may have.
-var fields = []string{"name", "description", "drivers", "workloads", "instances", "reps", "warmup", "timeout", "max_duration", "settle", "memory", "options", "density"}
+var fields = []string{"name", "description", "drivers", "workloads", "instances", "storm", "reps", "warmup", "timeout", "max_duration", "settle", "memory", "options", "density"}
 
 // MaxFileBytes bounds a scenario file: real ones are a few hundred bytes,
 // and the YAML parser's work grows faster than linearly on some inputs.
@@ -124,8 +124,10 @@ func Parse(file string, data []byte) (*Scenario, error) {
 			s.Workloads = p.workloads(v)
 		case "instances":
 			s.Instances = p.ints("instances", v)
+		case "storm":
+			s.Storm = p.ints("storm", v)
 		case "reps":
-			s.Reps = p.integer(v)
+			s.Reps, s.Auto = p.reps(v)
 		case "warmup":
 			s.Warmup = p.integer(v)
 		case "timeout":
@@ -144,7 +146,7 @@ func Parse(file string, data []byte) (*Scenario, error) {
 			p.fail(k, "unknown field %q%s (fields: %s)", k.Value, didyoumean.Suggest(k.Value, fields), strings.Join(fields, ", "))
 		}
 	}
-	if len(s.Instances) == 0 && !seen["instances"] {
+	if len(s.Instances) == 0 && !seen["instances"] && !seen["storm"] {
 		s.Instances = []int{1}
 	}
 	if len(p.errs) > 0 {
@@ -218,6 +220,69 @@ func (p *parser) integer(n *yaml.Node) int {
 		p.fail(n, "%q is not an integer", s)
 	}
 	return v
+}
+
+// reps parses reps: a count, auto, or a mapping {auto: 5%, min: 6,
+// max: 30}.
+func (p *parser) reps(n *yaml.Node) (int, *AutoReps) {
+	if n.Kind == yaml.ScalarNode && n.Value != "auto" {
+		return p.integer(n), nil
+	}
+	most, auto, _ := ParseReps("auto")
+	if n.Kind == yaml.ScalarNode {
+		return most, auto
+	}
+	if n.Kind != yaml.MappingNode {
+		p.fail(n, "reps: expected a count, auto, or a mapping such as {auto: 5%%, max: 30}")
+		return most, auto
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		switch k.Value {
+		case "auto":
+			auto.Width = p.percent(v)
+		case "min":
+			auto.Min = p.integer(v)
+		case "max":
+			most = p.integer(v)
+		default:
+			p.fail(k, "reps: unknown field %q%s (fields: %s)", k.Value, didyoumean.Suggest(k.Value, repsFields), strings.Join(repsFields, ", "))
+		}
+	}
+	return most, auto
+}
+
+// ParseReps parses a repetition count given on a command line: a count,
+// or auto (AutoReps with the defaults, at most DefaultAutoMax).
+func ParseReps(s string) (int, *AutoReps, error) {
+	if s == "auto" {
+		return DefaultAutoMax, &AutoReps{Width: DefaultAutoWidth, Min: DefaultAutoMin}, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, nil, fmt.Errorf("%q is not a positive count or auto", s)
+	}
+	return n, nil, nil
+}
+
+// repsFields are the keys of a reps mapping.
+var repsFields = []string{"auto", "min", "max"}
+
+// percent parses a share: "5%" or 0.05.
+func (p *parser) percent(n *yaml.Node) float64 {
+	s, ok := p.scalar(n, "a share such as 5%")
+	if !ok {
+		return 0
+	}
+	scale := 1.0
+	if t, ok := strings.CutSuffix(s, "%"); ok {
+		s, scale = t, 0.01
+	}
+	v, err := strconv.ParseFloat(strings.TrimPrefix(s, "±"), 64)
+	if err != nil {
+		p.fail(n, "%q is not a share such as 5%%", s)
+	}
+	return v * scale
 }
 
 func (p *parser) duration(n *yaml.Node) time.Duration {

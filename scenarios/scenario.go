@@ -32,9 +32,18 @@ type Scenario struct {
 	// Instances are the instance counts of the trials: each count is one
 	// trial per repetition, with that many instances running at once.
 	Instances []int
-	// Reps is the number of measured repetitions of each trial; Warmup
-	// repetitions run first and are recorded but left out of summaries.
+	// Storm are the counts of start storms, after the Instances trials:
+	// each count is one trial per repetition whose instances all start at
+	// once, measured for how fast the host starts them (storm.startup,
+	// storm.rate).
+	Storm []int
+	// Reps is the number of measured repetitions of each trial (with
+	// Auto, the most); Warmup repetitions run first and are recorded but
+	// left out of summaries.
 	Reps, Warmup int
+	// Auto, when set, repeats each trial only until its figures are known
+	// well enough (reps: auto).
+	Auto *AutoReps
 	// Timeout bounds one trial: starting, running and stopping its instances.
 	Timeout time.Duration
 	// MaxDuration bounds the whole run as its plan is estimated before it
@@ -126,6 +135,47 @@ func (s *Scenario) VariantNames() []string {
 		ns = append(ns, v.Name)
 	}
 	return ns
+}
+
+// AutoReps repeats a trial until the 95% interval of the median of each
+// of its deciding figures (a start, a workload's speed, a storm's rate)
+// lies within Width of the median on either side, or until the
+// scenario's Reps: at least Min repetitions, as no interval at 95% comes
+// from fewer than 6 values. The variants keep taking turns while they
+// repeat, so that drift is shared among those still running.
+type AutoReps struct {
+	Width float64
+	Min   int
+}
+
+// Auto repetition defaults: the interval's half-width, the fewest
+// repetitions, and the most (reps: auto with no max).
+const (
+	DefaultAutoWidth = 0.05
+	DefaultAutoMin   = 6
+	DefaultAutoMax   = 30
+)
+
+// Point is one instance count of a scenario's trials, and the field of
+// the file that gave it.
+type Point struct {
+	Instances int
+	// Storm says that the instances all start at once, as a start storm.
+	Storm bool
+	Field string
+}
+
+// Points returns the scenario's trial points in the order they run: each
+// instance count, then each storm count.
+func (s *Scenario) Points() []Point {
+	var ps []Point
+	for i, n := range s.Instances {
+		ps = append(ps, Point{Instances: n, Field: fmt.Sprintf("instances.%d", i)})
+	}
+	for i, n := range s.Storm {
+		ps = append(ps, Point{Instances: n, Storm: true, Field: fmt.Sprintf("storm.%d", i)})
+	}
+	return ps
 }
 
 // Density describes a density sweep: instances of each driver start in
@@ -294,12 +344,24 @@ func (s *Scenario) validate(line func(field string) int) error {
 			}
 		}
 	}
-	if len(s.Instances) == 0 {
-		bad("instances", "instances: at least one instance count is needed")
+	if len(s.Instances) == 0 && len(s.Storm) == 0 {
+		bad("instances", "instances: at least one instance count (or storm count) is needed")
 	}
-	for i, n := range s.Instances {
-		if n < 1 || n > MaxInstances {
-			bad(fmt.Sprintf("instances.%d", i), "instances: %d is not between 1 and %d", n, MaxInstances)
+	for _, pt := range s.Points() {
+		if pt.Instances < 1 || pt.Instances > MaxInstances {
+			field, _, _ := strings.Cut(pt.Field, ".")
+			bad(pt.Field, "%s: %d is not between 1 and %d", field, pt.Instances, MaxInstances)
+		}
+	}
+	if len(s.Storm) > 0 && s.Density != nil {
+		bad("storm", "storm: a density sweep runs no trials to storm: give storm or density")
+	}
+	if a := s.Auto; a != nil {
+		if a.Width <= 0 || a.Width >= 1 {
+			bad("reps", "reps: auto's width %g is not between 0 and 100%%", a.Width)
+		}
+		if a.Min < 1 || a.Min > s.Reps {
+			bad("reps", "reps: auto's min %d is not between 1 and its max %d", a.Min, s.Reps)
 		}
 	}
 	if s.Reps < 1 || s.Reps > MaxReps {

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -54,6 +55,40 @@ options: {qemu.accel: tcg}
 	}
 }
 
+// TestStormAndAutoReps parses start storms beside instance counts, and
+// repetitions until the figures are known.
+func TestStormAndAutoReps(t *testing.T) {
+	tests := []struct {
+		name, src string
+		points    []Point
+		reps      int
+		auto      *AutoReps
+	}{
+		{"storm only", "storm: [1, 8]\nreps: auto\n", []Point{{1, true, "storm.0"}, {8, true, "storm.1"}}, DefaultAutoMax, &AutoReps{Width: DefaultAutoWidth, Min: DefaultAutoMin}},
+		{"instances and storm", "instances: [1]\nstorm: 32\nreps: {auto: 2.5%, min: 8, max: 40}\n", []Point{{1, false, "instances.0"}, {32, true, "storm.0"}}, 40, &AutoReps{Width: 0.025, Min: 8}},
+		{"neither", "reps: 7\n", []Point{{1, false, "instances.0"}}, 7, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Parse("ok.yaml", []byte("name: x\ndrivers: [native]\nworkloads: [idle]\n"+tt.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.Points(); fmt.Sprint(got) != fmt.Sprint(tt.points) {
+				t.Errorf("Points() = %v, want %v", got, tt.points)
+			}
+			if s.Reps != tt.reps || fmt.Sprint(s.Auto) != fmt.Sprint(tt.auto) {
+				t.Errorf("reps %d auto %v, want %d %v", s.Reps, s.Auto, tt.reps, tt.auto)
+			}
+		})
+	}
+	for _, bad := range []string{"0", "-3", "often", ""} {
+		if _, _, err := ParseReps(bad); err == nil {
+			t.Errorf("ParseReps(%q) succeeded", bad)
+		}
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name, src string
@@ -92,6 +127,11 @@ func TestParseErrors(t *testing.T) {
 		{"variant without driver", "name: x\ndrivers:\n  - {name: q, options: {accel: tcg}}\nworkloads: [idle]\n", []string{`bad.yaml:3: drivers: a variant needs a driver`}},
 		{"variant name twice", "name: x\ndrivers:\n  - qemu\n  - {name: qemu, driver: qemu, options: {accel: tcg}}\nworkloads: [idle]\n", []string{`bad.yaml:4: drivers: "qemu" listed twice`}},
 		{"variant field typo", "name: x\ndrivers:\n  - {name: q, driver: qemu, option: {accel: tcg}}\nworkloads: [idle]\n", []string{`bad.yaml:3: drivers: unknown field "option" (did you mean "options"?)`}},
+		{"storm count", "name: x\ndrivers: [native]\nworkloads: [idle]\nstorm: [1, 0]\n", []string{"bad.yaml:4: storm: 0 is not between 1 and"}},
+		{"storm and density", "name: x\ndrivers: [native]\nworkloads: [idle]\nstorm: [8]\ndensity: {max: 4}\n", []string{"bad.yaml:4: storm: a density sweep runs no trials to storm"}},
+		{"reps auto width", "name: x\ndrivers: [native]\nworkloads: [idle]\nreps: {auto: 150%}\n", []string{"bad.yaml:4: reps: auto's width 1.5 is not between"}},
+		{"reps auto field", "name: x\ndrivers: [native]\nworkloads: [idle]\nreps: {auto: 5%, maxx: 9}\n", []string{`bad.yaml:4: reps: unknown field "maxx" (did you mean "max"?)`}},
+		{"reps auto min above max", "name: x\ndrivers: [native]\nworkloads: [idle]\nreps: {auto: 5%, min: 9, max: 6}\n", []string{"bad.yaml:4: reps: auto's min 9 is not between 1 and its max 6"}},
 		{"variant workload not in scenario", "name: x\ndrivers:\n  - {name: q, driver: qemu, workloads: [fileio]}\nworkloads: [idle]\n", []string{`bad.yaml:3: drivers: q runs workload "fileio"`}},
 	}
 	for _, tt := range tests {

@@ -86,7 +86,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"run", "--reps"}, exitUsage, "flag needs an argument"},
 		{[]string{"run", "nosuch"}, exitUsage, `no built-in scenario "nosuch"`},
 		{[]string{"run", "startup", "--drivers", "nativ"}, exitUsage, `"nativ" is neither a variant of scenario startup nor a driver (did you mean "native"?)`},
-		{[]string{"run", "startup", "--reps", "-3"}, exitUsage, "reps: -3"},
+		{[]string{"run", "startup", "--reps", "-3"}, exitUsage, `--reps: "-3" is not a positive count or auto`},
 		{[]string{"run", "-h"}, exitOK, "usage: virtbench run"},
 		{[]string{"report"}, exitUsage, "want one RUN_DIR"},
 		{[]string{"report", "/nonexistent"}, exitUsage, "no such file"},

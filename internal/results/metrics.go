@@ -42,6 +42,18 @@ const (
 	MetricHarnessRSS      = "harness.rss"      // virtbench's own resident memory at a density step
 )
 
+// Start storm metrics, recorded with Instances set to the storm's count:
+// every instance of the storm started at once (scenarios.Scenario.Storm).
+const (
+	// MetricStormStartup is each instance's start to READY in the storm.
+	MetricStormStartup = "storm.startup"
+	// MetricStormRate is the instances that became READY over the time
+	// from the storm's first start to its last READY.
+	MetricStormRate = "storm.rate"
+	// MetricStormRatePerCore is MetricStormRate over the host's CPUs.
+	MetricStormRatePerCore = "storm.rate_per_core"
+)
+
 // KSM metrics: once per trial (or density step) of a variant with
 // host.ksm=on, after merging settled.
 const (

@@ -72,6 +72,10 @@ type Outcome struct {
 	FailureCount int      `json:"failure_count,omitempty"`
 	// Trials counts trials run (warmups included).
 	Trials int `json:"trials"`
+	// RepsCapped lists, under reps: auto, the trials that reached the
+	// most repetitions before their figures were known well enough, each
+	// with how well they were known.
+	RepsCapped []string `json:"reps_capped,omitempty"`
 	// Labels are what drivers reported about how they ran, per variant.
 	Labels map[string]map[string]string `json:"labels,omitempty"`
 	// Variants records each variant that ran: its driver and every

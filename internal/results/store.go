@@ -1,11 +1,13 @@
 package results
 
 import (
+	"bufio"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -123,10 +125,13 @@ func WriteFileAtomic(path string, data []byte) error {
 	return WriteFilesAtomic(filepath.Dir(path), []File{{Name: filepath.Base(path), Data: data}})
 }
 
-// File is a named file's content, for WriteFilesAtomic.
+// File is a named file's content, for WriteFilesAtomic: Data, or what
+// Write writes when it is set (streamed, so that a large file is never
+// held whole in memory).
 type File struct {
-	Name string
-	Data []byte
+	Name  string
+	Data  []byte
+	Write func(io.Writer) error
 }
 
 // WriteFilesAtomic writes files into dir all together: each goes to a
@@ -147,7 +152,7 @@ func WriteFilesAtomic(dir string, files []File) error {
 			return fail(fmt.Errorf("results: %w", err))
 		}
 		tmps = append(tmps, tmp.Name())
-		_, err = tmp.Write(f.Data)
+		err = f.writeTo(tmp)
 		err = errors.Join(err, tmp.Chmod(0o644), tmp.Close())
 		if err != nil {
 			return fail(fmt.Errorf("results: write %s: %w", filepath.Join(dir, f.Name), err))
@@ -159,6 +164,18 @@ func WriteFilesAtomic(dir string, files []File) error {
 		}
 	}
 	return nil
+}
+
+func (f File) writeTo(w io.Writer) error {
+	if f.Write == nil {
+		_, err := w.Write(f.Data)
+		return err
+	}
+	bw := bufio.NewWriter(w)
+	if err := f.Write(bw); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 // Status is the content of run.json: what the run was and how it ended.

@@ -39,6 +39,7 @@ type summaryJSON struct {
 	P25        float64           `json:"p25"`
 	P75        float64           `json:"p75"`
 	P95        float64           `json:"p95"`
+	P99        float64           `json:"p99"`
 	Min        float64           `json:"min"`
 	Max        float64           `json:"max"`
 	Mean       float64           `json:"mean"`
@@ -53,7 +54,7 @@ type summaryJSON struct {
 
 // MarshalJSON writes s as summary.json holds it.
 func (s Summary) MarshalJSON() ([]byte, error) {
-	j := summaryJSON{Key: s.Key, Unit: s.Unit, N: s.N, Failed: s.Failed, Median: s.Median, P25: s.P25, P75: s.P75, P95: s.P95,
+	j := summaryJSON{Key: s.Key, Unit: s.Unit, N: s.N, Failed: s.Failed, Median: s.Median, P25: s.P25, P75: s.P75, P95: s.P95, P99: s.P99,
 		Min: s.Min, Max: s.Max, Mean: s.Mean, StdDev: s.StdDev, CoV: s.CoV, Confidence: s.Confidence, Labels: s.Labels, Warnings: s.Warnings}
 	if s.HasInterval() {
 		j.CILo, j.CIHi = &s.CILo, &s.CIHi
@@ -67,7 +68,7 @@ func (s *Summary) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	*s = Summary{Key: j.Key, Unit: j.Unit, Failed: j.Failed, Labels: j.Labels, Summary: stats.Summary{N: j.N, Median: j.Median, P25: j.P25, P75: j.P75, P95: j.P95,
+	*s = Summary{Key: j.Key, Unit: j.Unit, Failed: j.Failed, Labels: j.Labels, Summary: stats.Summary{N: j.N, Median: j.Median, P25: j.P25, P75: j.P75, P95: j.P95, P99: j.P99,
 		Min: j.Min, Max: j.Max, Mean: j.Mean, StdDev: j.StdDev, CoV: j.CoV, CILo: math.Inf(-1), CIHi: math.Inf(1), Confidence: j.Confidence, Warnings: j.Warnings}}
 	if j.CILo != nil && j.CIHi != nil {
 		s.CILo, s.CIHi = *j.CILo, *j.CIHi

@@ -30,6 +30,7 @@ type Summary struct {
 	P25    float64
 	P75    float64
 	P95    float64
+	P99    float64
 	Min    float64
 	Max    float64
 	Mean   float64
@@ -72,7 +73,7 @@ func Describe(values []float64) Summary {
 	sort.Float64s(xs)
 	q := func(p float64) float64 { return quantile(xs, p) }
 	s.Min, s.Max = xs[0], xs[len(xs)-1]
-	s.P25, s.P75, s.P95 = q(0.25), q(0.75), q(0.95)
+	s.P25, s.P75, s.P95, s.P99 = q(0.25), q(0.75), q(0.95), q(0.99)
 	s.Mean = stat.Mean(xs, nil)
 	if len(xs) > 1 {
 		s.StdDev = stat.StdDev(xs, nil)
