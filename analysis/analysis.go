@@ -1,6 +1,9 @@
 package analysis
 
-import "virtbench/internal/results"
+import (
+	"strings"
+	"virtbench/internal/results"
+)
 
 // Analysis is what the outputs say about a run, computed once from its
 // measurements; every output (terminal, Markdown, CSV, benchfmt, JSON,
@@ -46,8 +49,13 @@ func Analyze(r *Run, plan *HostSize) *Analysis {
 	a := &Analysis{Run: r, Index: x, Roles: o.Roles(), Baseline: o.Baseline(), Capacity: EstimateCapacity(x, r.hostSizes(plan))}
 	a.Ratios = PerfRatios(r.Measurements, voc, a.Baseline)
 	for i, rt := range a.Ratios {
-		if !rt.Same && rt.Lo > 1 && a.Roles[rt.Variant].Class != results.ClassNone {
-			a.Ratios[i].Note = explainFaster(rt, a.Roles[rt.Variant], o.Labels[rt.Variant], r.Provenance, voc)
+		role := a.Roles[rt.Variant]
+		switch {
+		case rt.Same || role.Class == results.ClassNone:
+		case rt.Lo > 1:
+			a.Ratios[i].Note = explainFaster(rt, role, o.Labels[rt.Variant], r.Provenance, voc)
+		case rt.Hi < 1:
+			a.Ratios[i].Note = strings.Join(storageNote(role, voc, rt.Workload), "; ")
 		}
 	}
 	a.Sweeps = SweepChecks(x, a.Capacity)

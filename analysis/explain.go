@@ -32,10 +32,24 @@ func explainFaster(r Ratio, role results.Role, labels map[string]string, host re
 			why = append(why, "the Sentry keeps file data in its own memory: it takes fadvise(DONTNEED), with which the fileio workload drops the file before reading it back, as a hint it need not follow, and accepts O_DIRECT (fio's direct I/O) without bypassing that memory, so its reads may never reach the disk")
 		}
 	}
+	why = append(why, storageNote(role, voc, r.Workload)...)
 	if len(why) == 0 {
 		return fmt.Sprintf("%s runs on the host's own kernel with the same mitigations: look for a difference in placement (cgroup, CPU, namespace) or in the host's load between the two", r.Variant)
 	}
 	return strings.Join(why, "; ")
+}
+
+// storageNote says, for a workload that reads its own files (Files),
+// that a FUSE storage driver served them (role.Storage, as a container
+// engine reports its storage driver): its daemon answers from its own
+// page cache, so direct I/O may never reach the disk, and every read
+// crosses to user space and back. It is empty otherwise.
+func storageNote(role results.Role, voc results.Vocabulary, workload string) []string {
+	w, ok := voc.Workload(workload)
+	if !ok || !(w.Files || w.Disk) || !strings.Contains(role.Storage, "fuse") {
+		return nil
+	}
+	return []string{fmt.Sprintf("its files were served by the engine's %s storage driver: a FUSE daemon in user space answers each file operation, from its own page cache, so direct I/O (fio's) may never reach the disk while every read (nginx's sendfile) crosses to the daemon and back; the driver's scratch=volume binds a host directory past it", role.Storage)}
 }
 
 // mitigationDiff says which mitigations the host applies that the guest

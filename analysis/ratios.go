@@ -27,7 +27,8 @@ type Ratio struct {
 	P    float64 `json:"p"`
 	Same bool    `json:"same_as_native"`
 	// Note, where the variant beats native beyond the range, says which
-	// differences in the setup could explain it (see explainFaster).
+	// differences in the setup could explain it (see explainFaster); where
+	// it falls behind, what in its storage does (storageNote).
 	Note string `json:"note,omitempty"`
 }
 

@@ -15,7 +15,7 @@ import (
 // take on a host with cpus CPUs (with reps: auto, at their most
 // repetitions): per trial, the driver's typical trial
 // (drivers.Estimate.Trial) for each round of cpus instances started at
-// once, the scenario's settle, and what the workload itself takes at least
+// once, the scenario's pause and settle, and what the workload itself takes at least
 // (guest.Workload.Takes, and a server's load from the host, which drives
 // one instance at a time: hostload.Takes). A density sweep is not estimated (0):
 // it runs until a limit of the host stops it.
@@ -43,7 +43,7 @@ func EstimateDuration(sc *scenarios.Scenario, cpus int) time.Duration {
 				n := pt.Instances
 				rounds := time.Duration((n + cpus - 1) / cpus)
 				load := time.Duration(n) * hostload.Takes(generator)
-				total += time.Duration(sc.Warmup+sc.Reps) * (rounds*info.Estimate.Trial + sc.Settle + takes + load)
+				total += time.Duration(sc.Warmup+sc.Reps) * (rounds*info.Estimate.Trial + sc.Pause + sc.Settle + takes + load)
 			}
 		}
 	}

@@ -169,8 +169,34 @@ func (r *Runner) prepareVariants(ctx context.Context, out *results.Outcome) ([]v
 		if err := r.recordImage(name, d); err != nil {
 			return nil, err
 		}
+		if err := r.recordFloor(ctx, name, d, out); err != nil {
+			return nil, err
+		}
 	}
 	return vs, nil
+}
+
+// recordFloor records the floor of a variant's start where its driver
+// measures one (drivers.Floorer); a floor that cannot be measured is a
+// failure of the run's, which goes on.
+func (r *Runner) recordFloor(ctx context.Context, variant string, d drivers.Driver, out *results.Outcome) error {
+	f, ok := d.(drivers.Floorer)
+	if !ok {
+		return nil
+	}
+	r.progress("%s: timing its driver's bare start (the floor of its start)", variant)
+	ms, err := f.Floor(ctx)
+	for i, m := range ms {
+		if err := r.sink(results.Sample{Time: time.Now().UTC(), Variant: variant, Workload: results.ImageWorkload, Instances: 1, Rep: i, Metric: m.Metric, Unit: m.Unit, Value: m.Value}); err != nil {
+			return err
+		}
+	}
+	if err != nil && ctx.Err() == nil {
+		out.FailureCount++
+		out.Failures = append(out.Failures, fmt.Sprintf("%s: the floor of its start: %v", variant, err))
+		r.progress("%s: the floor of its start: %v", variant, err)
+	}
+	return ctx.Err()
 }
 
 // leaveOutKnownFailures returns v without the workloads its driver is
@@ -726,14 +752,22 @@ func (t *trial) steps(memBefore int64) []trialStep {
 }
 
 // memBefore reads the host's MemAvailable before the trial's instances
-// start: settled where several start and the scenario settles.
+// start, settled where several start and the scenario settles; then it
+// idles the scenario's pause.
 func (t *trial) memBefore(ctx context.Context) int64 {
 	h := t.r.host()
+	sc := t.r.Scenario
 	var m int64
-	if t.n > 1 && t.r.Scenario.Settle > 0 {
+	if t.n > 1 && sc.Settle > 0 {
 		m, _ = settledMemAvailable(ctx, h, SettleLimit)
 	} else {
 		m, _ = stableMemAvailable(ctx, h)
+	}
+	if sc.Pause > 0 {
+		select {
+		case <-time.After(sc.Pause):
+		case <-ctx.Done():
+		}
 	}
 	return m
 }

@@ -174,6 +174,13 @@ type Preparer interface {
 	Prepared() []Measure
 }
 
+// Floorer is implemented by drivers whose start has a floor of their own
+// to set the start beside: Floor measures it, with nothing of virtbench's
+// in it (QEMU started bare to its first QMP answer), a few times.
+type Floorer interface {
+	Floor(ctx context.Context) ([]Measure, error)
+}
+
 // Measure is one named value a driver reports about itself.
 type Measure struct {
 	Metric, Unit string

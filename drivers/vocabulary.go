@@ -13,6 +13,6 @@ import (
 // idle baseline, disk use) from results without the agent.
 func init() {
 	for _, w := range guest.Workloads() {
-		results.DeclareWorkload(results.Workload{Name: w.Name, Summary: w.Summary, Baseline: w.Name == guest.IdleWorkload, Disk: w.Disk, Tools: len(w.Tools) > 0, Measures: append(slices.Clip(w.Measures), w.HostMeasures...)})
+		results.DeclareWorkload(results.Workload{Name: w.Name, Summary: w.Summary, Baseline: w.Name == guest.IdleWorkload, Disk: w.Disk, Files: w.Disk || w.Files, Tools: len(w.Tools) > 0, Measures: append(slices.Clip(w.Measures), w.HostMeasures...)})
 	}
 }

@@ -180,6 +180,10 @@ type Workload struct {
 	// Disk workloads read and write files on a disk of the instance's own
 	// (a VM's attached disk; a container's writable layer), not a tmpfs.
 	Disk bool
+	// Files workloads read files of the instance's own file system as
+	// they work: every Disk workload, and a server of a file it wrote
+	// (nginx), wherever the file system lies.
+	Files bool
 	// Measures are the results the workload reports, in the order it
 	// reports them; a test workload (probe) declares none.
 	Measures []Measure

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"virtbench/guest/vminit"
 )
@@ -70,6 +71,50 @@ func CreateOverlay(base, path string) error {
 	out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", base, path).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("images: qemu-img create: %v: %s (apt-get install qemu-utils)", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// Overlays makes empty qcow2 overlays of one raw base image: qemu-img
+// makes the first, in Dir, and every other is a copy of its bytes. An
+// empty overlay holds no path of its own and no time, only its base's
+// name and size, so a copy is what qemu-img would write, without a
+// qemu-img process per VM (7.6 ms each on a 2-core host, in every VM's
+// start).
+type Overlays struct {
+	Base, Dir string
+
+	once  sync.Once
+	empty []byte
+	err   error
+}
+
+// Create writes a new empty overlay of o.Base at path, which must not
+// exist.
+func (o *Overlays) Create(path string) error {
+	o.once.Do(func() {
+		first := filepath.Join(o.Dir, "empty-overlay.qcow2")
+		if o.err = CreateOverlay(o.Base, first); o.err != nil {
+			return
+		}
+		o.empty, o.err = os.ReadFile(first)
+		if rerr := os.Remove(first); o.err == nil && rerr != nil {
+			o.err = fmt.Errorf("images: %w", rerr)
+		}
+	})
+	if o.err != nil {
+		return o.err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("images: overlay: %w", err)
+	}
+	_, err = f.Write(o.empty)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("images: overlay: %w", err)
 	}
 	return nil
 }

@@ -66,6 +66,9 @@ type LineSpec struct {
 	// LogY draws the values on a log scale, for curves that span orders
 	// of magnitude (a container's start beside a VM's).
 	LogY bool
+	// LegendLeft puts the legend at the top left, which curves that rise
+	// with the count leave free: no room is made for it above them.
+	LegendLeft bool
 }
 
 // LineChart draws sp's curves against the instance count on a log2 x
@@ -112,22 +115,27 @@ func LineChart(sp LineSpec) (Chart, error) {
 		p.Add(floor)
 		p.Legend.Add(textsafe.XML(sp.HLabel), floor)
 	}
+	if sp.LogY {
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = logTicks(sp.Unit)
+	} else {
+		p.Y.Min = 0
+	}
+	if sp.LegendLeft {
+		p.Legend.Left = true
+		return render(sp.Name, sp.Title, p, sp.Unit)
+	}
 	// Headroom above the curves for the legend, one line per entry, so
 	// that it sits off the data.
 	entries := len(sp.Curves)
 	if sp.HLine > 0 {
 		entries++
 	}
-	if sp.LogY {
-		p.Y.Scale = plot.LogScale{}
-		p.Y.Tick.Marker = logTicks(sp.Unit)
+	if sp.LogY && p.Y.Min > 0 && p.Y.Max > p.Y.Min {
 		// The same share of the plot as on a linear axis, in decades.
-		if p.Y.Min > 0 && p.Y.Max > p.Y.Min {
-			share := min(0.06*float64(entries), 0.5)
-			p.Y.Max = p.Y.Min * math.Pow(p.Y.Max/p.Y.Min, 1/(1-share))
-		}
-	} else {
-		p.Y.Min = 0
+		share := min(0.09*float64(entries), 0.5)
+		p.Y.Max = p.Y.Min * math.Pow(p.Y.Max/p.Y.Min, 1/(1-share))
+	} else if !sp.LogY {
 		p.Y.Max *= 1 + 0.09*float64(entries)
 	}
 	return render(sp.Name, sp.Title, p, sp.Unit)

@@ -81,7 +81,7 @@ func WriteMarkdownReport(w io.Writer, a *analysis.Analysis) error {
 		if err := WriteRatiosMarkdown(w, a.Ratios); err != nil {
 			return err
 		}
-		for _, n := range fasterNotes(a.Ratios) {
+		for _, n := range setupNotes(a.Ratios) {
 			fmt.Fprintf(w, "\n- %s\n", textsafe.Markdown(n))
 		}
 	}

@@ -93,7 +93,7 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 <table id="ratios"><tr>{{range .RatioHeader}}<th>{{.}}</th>{{end}}</tr>
 {{range .Ratios}}<tr>{{range $i, $c := .}}<td{{if or (lt $i 3) (eq $i 6)}} class="l"{{end}}>{{$c}}</td>{{end}}</tr>
 {{end}}</table>
-{{if .Faster}}<p>Where an isolated instance beats native beyond the range, what in its setup could explain it:</p><ul id="faster">{{range .Faster}}<li>{{.}}</li>{{end}}</ul>{{end}}{{end}}
+{{if .Faster}}<p>Where an isolated instance beats native beyond the range, or falls behind it for a reason of its setup, what in its setup could explain it:</p><ul id="faster">{{range .Faster}}<li>{{.}}</li>{{end}}</ul>{{end}}{{end}}
 <h2 id="results-h">Results</h2>
 <table id="results"><tr>{{range .Header}}<th>{{.}}</th>{{end}}</tr>
 {{range .Rows}}<tr>{{range $i, $c := .}}<td{{if lt $i 4}} class="l"{{end}}>{{$c}}</td>{{end}}</tr>
@@ -176,7 +176,7 @@ func WriteHTML(w io.Writer, a *analysis.Analysis, charts []Chart) error {
 		StormHeader: stormHeader, StormRows: stormRows(a.Storms()), StormModel: StormModel,
 		HeadroomHeader: headroomHeader, HeadroomRows: headroomRows(a.Headrooms()), HeadroomModel: HeadroomModel,
 		RepsCapped: r.Status.Outcome.RepsCapped, RepsCappedText: RepsCappedText,
-		Faster: fasterNotes(a.Ratios), DevicesText: devicesText, DevicesNote: a.DevicesNote, TechniqueHeader: techniqueHeader, TechniqueRows: techniqueRows(a.Techniques, nil), TechniqueNotes: a.TechniqueNotes, DeviceRows: techniqueRows(a.Techniques, func(c analysis.Comparison) bool { return c.Devices })}
+		Faster: setupNotes(a.Ratios), DevicesText: devicesText, DevicesNote: a.DevicesNote, TechniqueHeader: techniqueHeader, TechniqueRows: techniqueRows(a.Techniques, nil), TechniqueNotes: a.TechniqueNotes, DeviceRows: techniqueRows(a.Techniques, func(c analysis.Comparison) bool { return c.Devices })}
 	for _, l := range a.Lessons {
 		data.Lessons = append(data.Lessons, lessonView{Lesson: l, Diagram: template.HTML(layerDiagram(l.Virtualization, l.Layers))})
 	}

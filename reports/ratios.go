@@ -24,13 +24,18 @@ func ratioRows(rs []analysis.Ratio) [][]string {
 	return rows
 }
 
-// fasterNotes returns, for each ratio where an isolated instance beats
-// native beyond the range, one sentence with what could explain it.
-func fasterNotes(rs []analysis.Ratio) []string {
+// setupNotes returns, for each ratio with a note (an isolated instance
+// beating native beyond the range, or falling behind it where its setup
+// explains why), one sentence with what could explain it.
+func setupNotes(rs []analysis.Ratio) []string {
 	var out []string
 	for _, r := range rs {
 		if r.Note != "" {
-			out = append(out, fmt.Sprintf("%s beats native on %s %s (%.2f× [%.2f-%.2f]): %s.", r.Variant, r.Workload, r.Metric, r.Value, r.Lo, r.Hi, r.Note))
+			how := "beats"
+			if r.Hi < 1 {
+				how = "falls behind"
+			}
+			out = append(out, fmt.Sprintf("%s %s native on %s %s (%.2f× [%.2f-%.2f]): %s.", r.Variant, how, r.Workload, r.Metric, r.Value, r.Lo, r.Hi, r.Note))
 		}
 	}
 	return out

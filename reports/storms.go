@@ -96,6 +96,6 @@ func stormChart(storms []analysis.Storm, colors map[string]color.Color) (c Chart
 		}
 	}
 	c, err = LineChart(LineSpec{Name: "storm-latency", Title: "Start storms: start to READY against instances started at once (lower is better)",
-		XLabel: "instances started at once", YLabel: "seconds", Unit: "sec", Curves: append(p50, p99...), LogY: true})
+		XLabel: "instances started at once", YLabel: "seconds", Unit: "sec", Curves: append(p50, p99...), LogY: true, LegendLeft: true})
 	return c, err == nil, err
 }

@@ -32,7 +32,7 @@ func WriteTerminal(w io.Writer, a *analysis.Analysis, verbose bool) error {
 	for _, v := range a.Index.Started() {
 		writeVariantBlock(w, a, v)
 	}
-	for _, n := range fasterNotes(a.Ratios) {
+	for _, n := range setupNotes(a.Ratios) {
 		fmt.Fprintln(w, "note: "+n)
 	}
 	fmt.Fprintf(w, "\n%s\n", Headline(a.Index, a.Baseline))
@@ -158,6 +158,9 @@ func writeVariantBlock(w io.Writer, a *analysis.Analysis, v string) {
 			line += fmt.Sprintf("  %.1f× %s", s.Median/b.Median, a.Baseline)
 		}
 		fmt.Fprintln(w, line)
+		if f := a.Index.Median(v, results.MetricStartFloor); f > 0 {
+			fmt.Fprintf(w, "  %-18s %s (%s); the start is %.1f× it\n", "Floor:", units.Format(f, "sec"), "its driver's bare start, measured in this run", s.Median/f)
+		}
 	}
 	stormLines(w, a.Storms(), v)
 	densityLines(w, a.Index, v)

@@ -68,7 +68,7 @@ const (
 )
 
 // fields are the keys a scenario file may have.
-var fields = []string{"name", "description", "drivers", "workloads", "instances", "storm", "reps", "warmup", "timeout", "max_duration", "settle", "memory", "options", "density"}
+var fields = []string{"name", "description", "drivers", "workloads", "instances", "storm", "reps", "warmup", "timeout", "max_duration", "settle", "pause", "memory", "options", "density"}
 
 // MaxFileBytes bounds a scenario file: real ones are a few hundred bytes,
 // and the YAML parser's work grows faster than linearly on some inputs.
@@ -136,6 +136,8 @@ func Parse(file string, data []byte) (*Scenario, error) {
 			s.MaxDuration = p.duration(v)
 		case "settle":
 			s.Settle = p.duration(v)
+		case "pause":
+			s.Pause = p.duration(v)
 		case "memory":
 			s.MemoryBytes = p.size(v)
 		case "options":

@@ -54,6 +54,10 @@ type Scenario struct {
 	// (up to bench.SettleLimit) for the host's MemAvailable to stand still,
 	// so that memory stopped instances free late is not counted.
 	Settle time.Duration
+	// Pause is an idle wait right before each trial's start, after its
+	// memory baseline: the same start as hyperfine's with --prepare
+	// 'sleep N' (README: "The native baseline against hyperfine").
+	Pause time.Duration
 	// MemoryBytes is each instance's memory limit (0: driver default).
 	MemoryBytes int64
 	// Options are settings for every variant of a driver, e.g.
@@ -378,6 +382,9 @@ func (s *Scenario) validate(line func(field string) int) error {
 	}
 	if s.Settle < 0 || s.Settle > time.Hour {
 		bad("settle", "settle: %v is not between 0 and 1h", s.Settle)
+	}
+	if s.Pause < 0 || s.Pause > time.Hour {
+		bad("pause", "pause: %v is not between 0 and 1h", s.Pause)
 	}
 	if s.MemoryBytes < 0 {
 		bad("memory", "memory: %d is negative", s.MemoryBytes)

@@ -42,6 +42,7 @@ instances: [1, 4]
 reps: 3
 warmup: 0
 timeout: 30s
+pause: 250ms
 memory: 64MiB
 options: {qemu.accel: tcg}
 `))
@@ -50,7 +51,7 @@ options: {qemu.accel: tcg}
 	}
 	if s.Name != "mine" || len(s.Drivers) != 1 || len(s.Workloads) != 2 || s.Workloads[1].String() != "cpu -ops 5" ||
 		len(s.Instances) != 2 || s.Reps != 3 || s.Warmup != 0 || s.Timeout != 30*time.Second || s.MemoryBytes != 64<<20 ||
-		s.VariantOptions(Variant{Name: "q", Driver: "qemu"})["accel"] != "tcg" || s.Settle != DefaultSettle || len(s.Hash) != 64 {
+		s.VariantOptions(Variant{Name: "q", Driver: "qemu"})["accel"] != "tcg" || s.Settle != DefaultSettle || s.Pause != 250*time.Millisecond || len(s.Hash) != 64 {
 		t.Errorf("Parse = %+v", s)
 	}
 }
@@ -127,6 +128,7 @@ func TestParseErrors(t *testing.T) {
 		{"variant without driver", "name: x\ndrivers:\n  - {name: q, options: {accel: tcg}}\nworkloads: [idle]\n", []string{`bad.yaml:3: drivers: a variant needs a driver`}},
 		{"variant name twice", "name: x\ndrivers:\n  - qemu\n  - {name: qemu, driver: qemu, options: {accel: tcg}}\nworkloads: [idle]\n", []string{`bad.yaml:4: drivers: "qemu" listed twice`}},
 		{"variant field typo", "name: x\ndrivers:\n  - {name: q, driver: qemu, option: {accel: tcg}}\nworkloads: [idle]\n", []string{`bad.yaml:3: drivers: unknown field "option" (did you mean "options"?)`}},
+		{"negative pause", "name: x\ndrivers: [native]\nworkloads: [idle]\npause: -1s\n", []string{"bad.yaml:4: pause: -1s is not between 0 and 1h"}},
 		{"storm count", "name: x\ndrivers: [native]\nworkloads: [idle]\nstorm: [1, 0]\n", []string{"bad.yaml:4: storm: 0 is not between 1 and"}},
 		{"storm and density", "name: x\ndrivers: [native]\nworkloads: [idle]\nstorm: [8]\ndensity: {max: 4}\n", []string{"bad.yaml:4: storm: a density sweep runs no trials to storm"}},
 		{"reps auto width", "name: x\ndrivers: [native]\nworkloads: [idle]\nreps: {auto: 150%}\n", []string{"bad.yaml:4: reps: auto's width 1.5 is not between"}},

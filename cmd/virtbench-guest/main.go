@@ -21,8 +21,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -35,7 +37,7 @@ import (
 func main() {
 	if args, ok := vminit.ServiceArgs(); ok {
 		// The service of a full OS guest (the debian image profile).
-		code := run(guest.NewVMAgent(os.Stdout, vminit.Nonce()), args, func() error { return nil }, vminit.WatchConsole)
+		code := run(guest.NewVMAgent(os.Stdout, vminit.Nonce()), args, func() error { return nil }, vminit.WatchConsole(os.Stdin))
 		fmt.Fprintf(os.Stderr, "virtbench-guest: powering off (status %d)\n", code)
 		if err := vminit.ServicePowerOff(); err != nil {
 			fmt.Fprintln(os.Stderr, "virtbench-guest: power off:", err)
@@ -44,6 +46,7 @@ func main() {
 	}
 	if !containerinit.IsInit() && vminit.IsInit() {
 		args, nonce, setup := os.Args[1:], guest.Nonce(""), vminit.Setup
+		var console io.Reader = os.Stdin
 		restored := vminit.FromSnapshot()
 		var (
 			steps  []guest.Milestone
@@ -59,6 +62,7 @@ func main() {
 				steps = append(steps, guest.Milestone{Name: name, Sec: guest.Monotonic()})
 			})
 			args, nonce, setup = w.Args, w.Nonce, func() error { return err }
+			console = io.MultiReader(bytes.NewReader(w.Rest), os.Stdin)
 		} else {
 			nonce = vminit.Nonce()
 		}
@@ -72,7 +76,7 @@ func main() {
 			a.Mark(guest.MarkSetup)
 			return err
 		}
-		code := run(a, args, setup, vminit.WatchConsole)
+		code := run(a, args, setup, vminit.WatchConsole(console))
 		fmt.Fprintf(os.Stderr, "virtbench-guest: powering off (status %d)\n", code)
 		if err := vminit.PowerOff(); err != nil {
 			fmt.Fprintln(os.Stderr, "virtbench-guest: power off:", err)

@@ -59,7 +59,15 @@ const ImageRepo = "virtbench-agent"
 var Options = []drivers.Option{
 	{Name: "network", Values: []string{"none", "bridge", "veth"}, Default: "none",
 		Doc: "none: loopback only; bridge: Docker's default network; veth: no Docker network, an eth0 on a veth pair to a peer namespace virtbench creates"},
+	{Name: "scratch", Values: []string{ScratchLayer, ScratchVolume}, Default: ScratchLayer,
+		Doc: "where the workload's files go (/tmp): layer: the container's writable layer, through the engine's storage driver; volume: a host directory bound there, past the storage driver (a Kubernetes emptyDir)"},
 }
+
+// The scratch settings.
+const (
+	ScratchLayer  = "layer"
+	ScratchVolume = "volume"
+)
 
 func init() {
 	drivers.Register(drivers.Info{
@@ -70,7 +78,11 @@ func init() {
 		Handler: "runc",
 		Options: Options,
 		Tools:   []drivers.Tool{{Name: "docker", Version: []string{"docker", "version", "--format", "{{.Server.Version}}"}}},
-		Labels:  []results.Label{{Key: labelEngine, Doc: "the container engine that ran the instance"}},
+		Labels: []results.Label{
+			{Key: labelEngine, Doc: "the container engine that ran the instance"},
+			{Key: labelFiles, Role: results.LabelStorage, Doc: "what served the instance's files (/tmp): the engine's storage driver (docker info's Storage Driver), or a bind mount of a host directory (scratch=volume)"},
+			{Key: labelNetworkMode, Doc: "the container's network: Docker's network mode, or veth (virtbench's own pair, no Docker network)"},
+		},
 		// the agent and its containerd shim
 		Estimate: drivers.Estimate{Tasks: 24, MemoryBytes: 24 << 20, Trial: 500 * time.Millisecond},
 		Factory:  func(env drivers.Env) (drivers.Driver, error) { return New(env) },
@@ -81,6 +93,9 @@ func init() {
 type Driver struct {
 	env     drivers.Env
 	network string
+	scratch string
+	// storage is the engine's storage driver, as Check found it.
+	storage string
 
 	peer vnet.LazyPeer
 
@@ -102,7 +117,7 @@ func New(env drivers.Env) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker: %w", err)
 	}
-	return &Driver{env: env, network: v.String("network")}, nil
+	return &Driver{env: env, network: v.String("network"), scratch: v.String("scratch")}, nil
 }
 
 // Name returns "docker".
@@ -132,6 +147,11 @@ func (d *Driver) Check(ctx context.Context) error {
 	if _, err := cli.Ping(pctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
 		return drivers.Unavailable("no Docker engine answers (%v): install and start docker.io", err)
 	}
+	info, err := cli.Info(pctx, client.InfoOptions{})
+	if err != nil {
+		return fmt.Errorf("docker: info: %w", err)
+	}
+	d.storage = info.Info.Driver
 	// The engine answers: a failure to import the image is the driver's
 	// or the engine's own, not a missing capability.
 	if _, err := d.image(ctx); err != nil {
@@ -286,7 +306,16 @@ func (d *Driver) Start(ctx context.Context, spec drivers.Spec) (_ drivers.Instan
 		}
 		// The engine's image is one imported layer; the tools layer is
 		// bound read-only beside it, one copy on disk for every container.
-		host.Binds = []string{t.Prefix + ":" + tools.Dir + ":ro"}
+		host.Binds = append(host.Binds, t.Prefix+":"+tools.Dir+":ro")
+	}
+	inst.labels = map[string]string{labelEngine: "docker", labelFiles: d.storage, labelNetworkMode: d.network}
+	if d.scratch == ScratchVolume {
+		scratch := filepath.Join(d.env.StateDir, "docker-"+id, "scratch")
+		if err := os.Mkdir(scratch, 0o1777); err != nil {
+			return nil, fmt.Errorf("docker: scratch: %w", err)
+		}
+		host.Binds = append(host.Binds, scratch+":/tmp")
+		inst.labels[labelFiles] = "bind mount"
 	}
 	nonce := guest.NewNonce()
 	created, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: containerConfig(ref, id, run, nonce, spec), HostConfig: host, Name: inst.name})
@@ -427,6 +456,8 @@ type instance struct {
 
 	path vnet.Path // the zero Path without a network option
 
+	labels map[string]string // what Ready reports
+
 	// undo closes the attachment to the container's output, then removes
 	// the container, then the instance directory.
 	undo undo.Stack
@@ -474,13 +505,18 @@ func (i *instance) ExitErr() error {
 	}
 }
 
-// labelEngine is the label key of the engine that ran an instance.
-const labelEngine = "engine"
+// The driver's label keys: the engine that ran an instance, what served
+// its files, its network.
+const (
+	labelEngine      = "engine"
+	labelFiles       = "files"
+	labelNetworkMode = "network_mode"
+)
 
 func (i *instance) Ready(ctx context.Context) (drivers.Readiness, error) {
 	r, err := i.console.Ready(ctx, i.exited, i.ExitErr)
 	if err == nil {
-		r.Labels = map[string]string{labelEngine: "docker"}
+		r.Labels = i.labels
 	}
 	return r, err
 }

@@ -263,12 +263,17 @@ type Driver struct {
 	snapErr   error
 	ramFile   string
 	ramBytes  int64
+
+	// overlays makes every VM's disk overlay, once its base is known.
+	overlaysMu sync.Mutex
+	overlays   *images.Overlays
 }
 
 var (
 	_ drivers.Driver     = (*Driver)(nil)
 	_ drivers.ImageSizer = (*Driver)(nil)
 	_ drivers.Preparer   = (*Driver)(nil)
+	_ drivers.Floorer    = (*Driver)(nil)
 )
 
 // SnapshotTimeout bounds making a snapshot: booting the template and
@@ -709,8 +714,14 @@ func (d *Driver) makeDisk(inst *instance) error {
 			return fmt.Errorf("qemu: base disk: %w", err)
 		}
 	}
+	d.overlaysMu.Lock()
+	if d.overlays == nil {
+		d.overlays = &images.Overlays{Base: base, Dir: d.env.StateDir}
+	}
+	ov := d.overlays
+	d.overlaysMu.Unlock()
 	disk := filepath.Join(inst.dir, "disk.qcow2")
-	if err := images.CreateOverlay(base, disk); err != nil {
+	if err := ov.Create(disk); err != nil {
 		return fmt.Errorf("qemu: disk overlay: %w", err)
 	}
 	inst.disk = disk
@@ -785,33 +796,23 @@ func (d *Driver) startVMM(inst *instance, begin time.Time, qargs []string, extra
 // (share=off: MAP_PRIVATE, copy-on-write) in every clone.
 func (d *Driver) commandLine(accel string, memMiB int, disk, tools, ip string, agentArgs []string, nonce guest.Nonce, m mode) []string {
 	c := d.cfg
-	machine := c.Machine
-	if c.Machine == "microvm" {
-		// No legacy timer or interrupt controller. The RTC stays: without
-		// it the guest kernel spends seconds failing to read the time.
-		machine += ",pit=off,pic=off"
-	}
+	args := d.machineArgs(accel, memMiB)
 	var ram []string
 	if c.Boot == BootTemplate && m != cold {
 		share := "off"
 		if m == template {
 			share = "on"
 		}
-		machine += ",memory-backend=ram"
+		args[1] += ",memory-backend=ram"
 		ram = []string{"-object", fmt.Sprintf("memory-backend-file,id=ram,size=%dM,mem-path=%s,share=%s", memMiB, d.ramFile, share)}
 	}
-	accelArg, cpu := "kvm", "host"
-	if accel == "tcg" {
-		accelArg, cpu = fmt.Sprintf("tcg,tb-size=%d", c.TBSizeMiB), "max"
-	}
-	args := []string{
-		"-machine", machine, "-accel", accelArg, "-cpu", cpu,
-		"-m", strconv.Itoa(memMiB), "-smp", strconv.Itoa(c.CPUs),
-		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-		"-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console",
-		"-chardev", "socket,id=qmp,fd=3,server=on,wait=off", "-mon", "chardev=qmp,mode=control",
-		"-kernel", d.kernel.Vmlinux, "-initrd", d.initrd.Path,
-		"-append", strings.Join(d.kernelCmdline(accel, disks(disk, tools), ip, agentArgs, nonce, m), " "),
+	args = append(args, "-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console")
+	// A restored VM's RAM is its template's: a kernel and an initrd
+	// loaded into it would be overwritten (and QEMU takes about 12 ms to
+	// load them).
+	if m != restore {
+		args = append(args, "-kernel", d.kernel.Vmlinux, "-initrd", d.initrd.Path,
+			"-append", strings.Join(d.kernelCmdline(accel, disks(disk, tools), ip, agentArgs, nonce, m), " "))
 	}
 	args = append(args, ram...)
 	if c.Machine != "microvm" {
@@ -838,6 +839,29 @@ func (d *Driver) commandLine(accel string, memMiB int, disk, tools, ip string, a
 		args = append(args, "-netdev", "tap,id=net0,fd=4,vhost=off", "-device", c.deviceModel("e1000", "virtio-net")+",netdev=net0")
 	}
 	return args
+}
+
+// machineArgs returns the arguments of the VM's machine with nothing
+// attached but QMP on fd 3: its type ("-machine" first, then its value),
+// accelerator, CPU, RAM and vCPUs, no default devices and no display.
+func (d *Driver) machineArgs(accel string, memMiB int) []string {
+	c := d.cfg
+	machine := c.Machine
+	if c.Machine == "microvm" {
+		// No legacy timer or interrupt controller. The RTC stays: without
+		// it the guest kernel spends seconds failing to read the time.
+		machine += ",pit=off,pic=off"
+	}
+	accelArg, cpu := "kvm", "host"
+	if accel == "tcg" {
+		accelArg, cpu = fmt.Sprintf("tcg,tb-size=%d", c.TBSizeMiB), "max"
+	}
+	return []string{
+		"-machine", machine, "-accel", accelArg, "-cpu", cpu,
+		"-m", strconv.Itoa(memMiB), "-smp", strconv.Itoa(c.CPUs),
+		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+		"-chardev", "socket,id=qmp,fd=3,server=on,wait=off", "-mon", "chardev=qmp,mode=control",
+	}
 }
 
 // disks counts the VM's disks of paths (the instance's, the tools disk).

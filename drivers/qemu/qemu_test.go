@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -64,6 +65,33 @@ func TestAcceleratorReported(t *testing.T) {
 	// mitigations it chose on the CPU QEMU emulates.
 	if k, m := r.Guest.Kernel, r.Guest.Mitigations; !strings.HasSuffix(k, "-amd64") || m == "" || m == guest.NotExposed {
 		t.Errorf("guest kernel %q, mitigations %q: want Debian's kernel and its mitigations summary", k, m)
+	}
+}
+
+// TestFloor: the bare QEMU starts time a start to QMP, each well under a
+// VM's, and leave nothing behind in the run's state.
+func TestFloor(t *testing.T) {
+	drivertest.RequiresRoot(t)
+	env := drivertest.NewEnv(t, tcg)
+	d, err := qemu.New(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drivertest.Check(t, d)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ms, err := d.Floor(ctx)
+	if err != nil || len(ms) != qemu.FloorRuns {
+		t.Fatalf("Floor = %v, %v; want %d bare starts", ms, err, qemu.FloorRuns)
+	}
+	for _, m := range ms {
+		if m.Metric != results.MetricStartFloor || m.Unit != "sec" || m.Value <= 0 || m.Value > 30 {
+			t.Errorf("floor %+v: want start_floor in seconds, between 0 and 30 s", m)
+		}
+	}
+	left, _ := filepath.Glob(filepath.Join(env.StateDir, "qemu-floor-*"))
+	if len(left) > 0 {
+		t.Errorf("bare starts left %v", left)
 	}
 }
 

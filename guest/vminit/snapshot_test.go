@@ -21,10 +21,10 @@ func TestWorkloadLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The line is read one byte at a time, so that what follows it on
-	// the console (STOP) stays there.
-	r := io.MultiReader(bytes.NewReader(line), strings.NewReader(StopCommand+"\n"))
-	got, err := readLine(r, nil)
+	// What follows the line on the console (STOP) is kept for the
+	// console's watcher, whether it came in the same read or later.
+	r := io.MultiReader(bytes.NewReader(append(line, "ST"...)), strings.NewReader("OP\n"))
+	got, after, err := readLine(r, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +32,7 @@ func TestWorkloadLine(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(back, w) {
 		t.Errorf("ParseWorkload(%q) = %+v, %v; want %+v", got, back, err, w)
 	}
-	rest, _ := io.ReadAll(r)
+	rest, _ := io.ReadAll(io.MultiReader(bytes.NewReader(after), r))
 	if string(rest) != StopCommand+"\n" {
 		t.Errorf("after the line the console holds %q", rest)
 	}
@@ -53,7 +53,7 @@ func TestRawConsole(t *testing.T) {
 	}
 	line := "WORKLOAD " + strings.Repeat("s", 6000) + "\n"
 	go master.Write([]byte(line))
-	got, err := readLine(slave, nil)
+	got, _, err := readLine(slave, nil)
 	if err != nil || got != strings.TrimSuffix(line, "\n") {
 		t.Fatalf("readLine = %d bytes, %v; want %d bytes", len(got), err, len(line)-1)
 	}

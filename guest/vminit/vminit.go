@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -360,12 +361,19 @@ func ServicePowerOff() error {
 	return unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
 }
 
-// WatchConsole returns a context that is cancelled when StopCommand is read
-// from the console (stdin).
-func WatchConsole(parent context.Context) (context.Context, context.CancelFunc) {
+// WatchConsole returns a function that makes a context cancelled when
+// StopCommand is read from console (the console: stdin, after what was
+// read with the workload's line).
+func WatchConsole(console io.Reader) func(context.Context) (context.Context, context.CancelFunc) {
+	return func(parent context.Context) (context.Context, context.CancelFunc) {
+		return watch(parent, console)
+	}
+}
+
+func watch(parent context.Context, console io.Reader) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(parent)
 	go func() {
-		sc := bufio.NewScanner(os.Stdin)
+		sc := bufio.NewScanner(console)
 		for sc.Scan() {
 			if strings.TrimSpace(sc.Text()) == StopCommand {
 				cancel()

@@ -169,6 +169,7 @@ var kinds = map[string]MetricKind{
 	MetricDensityReached:    densityKind("instances", HigherIsBetter, "the instance count a density sweep reached"),
 	MetricDensityFloor:      densityKind("B", NoBetter, "the MemAvailable floor a density sweep kept"),
 	MetricDensityTeardown:   densityKind("sec", LowerIsBetter, "the time to stop every instance of a density sweep"),
+	MetricStartFloor:        MetricKind{Family: FamilyStartup, Unit: "sec", Better: LowerIsBetter, Min: MinStart, Doc: "the floor of the variant's start, as its driver measures it with nothing of virtbench's in it (QEMU started bare, with the VM's machine, accelerator, CPU and RAM, paused, to its first QMP answer)"},
 	MetricStormStartup:      MetricKind{Family: FamilyStartup, Unit: "sec", Better: LowerIsBetter, Min: MinStart, Doc: "from the driver's first step for an instance to its READY, with every instance of the storm started at once"},
 	MetricStormRate:         MetricKind{Family: FamilyStartup, Unit: "inst/s", Better: HigherIsBetter, Doc: "instances of a start storm READY per second, from its first start to its last READY"},
 	MetricStormRatePerCore:  MetricKind{Family: FamilyStartup, Unit: "inst/s/core", Better: HigherIsBetter, Doc: "a start storm's instances READY per second, per host CPU"},

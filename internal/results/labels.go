@@ -10,7 +10,7 @@ import (
 type LabelRole int
 
 // labelRoles name the roles in run.json's vocabulary.
-var labelRoles = []string{"note", "setting", "devices", "image", "accel", "accel_requested", "platform"}
+var labelRoles = []string{"note", "setting", "devices", "image", "accel", "accel_requested", "platform", "storage"}
 
 // MarshalText writes the role's name.
 func (r LabelRole) MarshalText() ([]byte, error) {
@@ -52,6 +52,9 @@ const (
 	// LabelPlatform is the platform of a sandbox that serves the
 	// instance's system calls in user space.
 	LabelPlatform
+	// LabelStorage is what serves the instance's own files: a container
+	// engine's storage driver, or a host directory bound in its place.
+	LabelStorage
 )
 
 // The accelerators a VM's guest runs on, as LabelAccel values.
@@ -194,6 +197,8 @@ type Role struct {
 	AccelRequested string   `json:"accel_requested,omitempty"`
 	// Platform is a sandbox's platform (LabelPlatform).
 	Platform string `json:"platform,omitempty"`
+	// Storage is what served the instances' own files (LabelStorage).
+	Storage string `json:"storage,omitempty"`
 	// Handler is the CRI runtime handler a Kubernetes RuntimeClass names
 	// this kind of isolation by (drivers.Info.Handler); "" for none.
 	Handler string `json:"handler,omitempty"`
@@ -219,6 +224,8 @@ func (r *Role) Observe(v Vocabulary, instance map[string]string) {
 			r.AccelRequested = val
 		case LabelPlatform:
 			r.Platform = val
+		case LabelStorage:
+			r.Storage = val
 		}
 	}
 }

@@ -42,6 +42,11 @@ const (
 	MetricHarnessRSS      = "harness.rss"      // virtbench's own resident memory at a density step
 )
 
+// MetricStartFloor is the floor of a variant's start, as its driver
+// measures it with nothing of virtbench's in it (drivers.Floorer: QEMU
+// started bare to its first QMP answer), a few values per variant.
+const MetricStartFloor = "start_floor"
+
 // Start storm metrics, recorded with Instances set to the storm's count:
 // every instance of the storm started at once (scenarios.Scenario.Storm).
 const (

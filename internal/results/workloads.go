@@ -21,6 +21,11 @@ type Workload struct {
 	// Disk marks a workload that reads and writes files on a disk of the
 	// instance's own.
 	Disk bool `json:"disk,omitempty"`
+	// Files marks a workload that reads files of the instance's own file
+	// system as it works (a Disk workload's, the file a server serves):
+	// what serves them (a container engine's storage driver) is part of
+	// its results.
+	Files bool `json:"files,omitempty"`
 	// Tools marks a workload that runs the field's tools (fio, iperf3,
 	// Redis, nginx) rather than the agent's own loops: the performance
 	// claim judges a dimension on them where they ran.
