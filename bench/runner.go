@@ -613,13 +613,16 @@ type trial struct {
 }
 
 // decides reports whether metric is one of the figures that decide, under
-// reps: auto, how often a trial repeats: a start (a storm's rate, in a
-// storm) and a workload's speeds.
+// reps: auto, how often a trial repeats: an idle instance's start (the
+// baseline workload's), a workload's speeds, a storm's rate.
 func (t *trial) decides(metric string) bool {
-	if t.storm {
+	switch {
+	case t.storm:
 		return metric == results.MetricStormRate
+	case metric == results.MetricStartup:
+		return t.r.vocab.BaselineWorkload(t.w.Name)
 	}
-	return metric == results.MetricStartup || t.r.vocab.Kind(metric).Speed()
+	return t.r.vocab.Kind(metric).Speed()
 }
 
 // record stores a sample with the trial's coordinates filled in. A

@@ -142,10 +142,10 @@ func (s *Scenario) VariantNames() []string {
 }
 
 // AutoReps repeats a trial until the 95% interval of the median of each
-// of its deciding figures (a start, a workload's speed, a storm's rate)
-// lies within Width of the median on either side, or until the
-// scenario's Reps: at least Min repetitions, as no interval at 95% comes
-// from fewer than 6 values. The variants keep taking turns while they
+// of its deciding figures (an idle instance's start, a workload's speed,
+// a storm's rate) lies within Width of the median on either side, or
+// until the scenario's Reps: at least Min repetitions, as no interval at
+// 95% comes from fewer than 6 values. The variants keep taking turns while they
 // repeat, so that drift is shared among those still running.
 type AutoReps struct {
 	Width float64
