@@ -22,6 +22,7 @@ import (
 
 	"virtbench/drivers"
 	"virtbench/drivers/docker"
+	"virtbench/drivers/podman"
 	"virtbench/drivers/state"
 	"virtbench/guest"
 	"virtbench/internal/results"
@@ -330,6 +331,9 @@ func cmdClean(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 			fmt.Fprintln(stdout, "removed docker image", r)
 		}
 		if err != nil && !client.IsErrConnectionFailed(err) {
+			errs = append(errs, err)
+		}
+		if err := podman.RemoveStore(cacheDir()); err != nil {
 			errs = append(errs, err)
 		}
 		if err := os.RemoveAll(cacheDir()); err != nil {

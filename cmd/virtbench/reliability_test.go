@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 
 	"virtbench/drivers"
 	"virtbench/drivers/drivertest"
+	"virtbench/drivers/podman"
 	"virtbench/drivers/state"
 	"virtbench/internal/ksm"
 	"virtbench/internal/required"
@@ -39,6 +41,13 @@ func leftovers(stateDir, cache, agent, links string) []string {
 	if out, err := exec.Command("docker", "ps", "-aq", "--filter", "label=virtbench.run="+filepath.Base(stateDir)).Output(); err == nil && len(strings.TrimSpace(string(out))) > 0 {
 		left = append(left, "docker containers "+strings.Join(strings.Fields(string(out)), ","))
 	}
+	if s := podman.Store(cache); exists(s.Root) {
+		s.Runtime = "runc"
+		out, err := exec.Command("podman", append(s.Args(), "ps", "-aq", "--filter", "label=virtbench.run="+filepath.Base(stateDir))...).Output()
+		if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+			left = append(left, fmt.Sprintf("podman containers %s (%v)", strings.Join(strings.Fields(string(out)), ","), err))
+		}
+	}
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		exe, _ := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
@@ -51,6 +60,12 @@ func leftovers(stateDir, cache, agent, links string) []string {
 		left = append(left, "network interfaces "+now+" (before: "+links+")")
 	}
 	return left
+}
+
+// exists reports whether path exists.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // hostLinks names the host's network interfaces.
@@ -177,7 +192,7 @@ func TestInterruptPhases(t *testing.T) {
 	}
 }
 
-// TestKilledRunCleaned SIGKILLs virtbench while runc, gVisor, Docker and qemu
+// TestKilledRunCleaned SIGKILLs virtbench while runc, gVisor, Docker, Podman and qemu
 // instances run and during a density sweep of containers, then checks that
 // clean leaves the host as it was: no state, mount, cgroup, container,
 // process or network interface of the run.
@@ -191,6 +206,7 @@ func TestKilledRunCleaned(t *testing.T) {
 		{"runc", "runc", "name: t\ndrivers: [container, runc]\nworkloads: [idle]\ninstances: [4]\nreps: 1000\nwarmup: 0\nsettle: 1s\n", 4},
 		{"gvisor", "gvisor", "name: t\ndrivers: [gvisor]\nworkloads: [idle]\ninstances: [3]\nreps: 1000\nwarmup: 0\nsettle: 1s\noptions: {gvisor.network: veth}\n", 3},
 		{"docker", "docker", "name: t\ndrivers: [docker]\nworkloads: [idle]\ninstances: [3]\nreps: 1000\nwarmup: 0\nsettle: 1s\noptions: {docker.network: veth}\n", 3},
+		{"podman", "podman", "name: t\ndrivers: [podman]\nworkloads: [idle]\ninstances: [3]\nreps: 1000\nwarmup: 0\nsettle: 1s\noptions: {podman.network: veth}\n", 3},
 		// settle: 0s: no CPU window, so that a host loaded by others
 		// (stress-ng beside the tests) does not end the sweep early.
 		{"container density", "container", "name: t\ndrivers: [container]\nworkloads: [idle]\nsettle: 0s\ndensity: {step: geometric, factor: 2, max: 64}\n", 8},
@@ -207,6 +223,13 @@ func TestKilledRunCleaned(t *testing.T) {
 				}
 			}
 			cache := t.TempDir()
+			if tt.driver == "podman" {
+				t.Cleanup(func() {
+					if err := podman.RemoveStore(cache); err != nil {
+						t.Error(err)
+					}
+				})
+			}
 			links := hostLinks()
 			ksmBefore, ksmErr := ksm.Read(ksm.Dir)
 			cmd, out, sd := startRun(t, tt.scenario, cache, agent)

@@ -14,13 +14,11 @@
 package docker
 
 import (
-	"archive/tar"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -191,7 +189,7 @@ func (d *Driver) image(ctx context.Context) (string, error) {
 // importRootfs streams dir as a tar archive into the engine as image ref.
 func importRootfs(ctx context.Context, cli *client.Client, dir, ref string) error {
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(writeTar(pw, dir)) }()
+	go func() { pw.CloseWithError(images.WriteTar(pw, dir)) }()
 	rc, err := cli.ImageImport(ctx, client.ImageImportSource{Source: pr, SourceName: "-"}, ref,
 		client.ImageImportOptions{Changes: []string{"LABEL " + Label + "=agent"}})
 	if err != nil {
@@ -213,49 +211,6 @@ func importRootfs(ctx context.Context, cli *client.Client, dir, ref string) erro
 			return fmt.Errorf("docker: import: %s", msg.Error)
 		}
 	}
-}
-
-// writeTar writes the tree at dir as a tar archive.
-func writeTar(w io.Writer, dir string) error {
-	tw := tar.NewWriter(w)
-	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
-		if err != nil || p == dir {
-			return err
-		}
-		info, err := e.Info()
-		if err != nil {
-			return err
-		}
-		link := ""
-		if info.Mode()&fs.ModeSymlink != 0 {
-			if link, err = os.Readlink(p); err != nil {
-				return err
-			}
-		}
-		hdr, err := tar.FileInfoHeader(info, link)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		hdr.Name = rel
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if !info.Mode().IsRegular() {
-			return nil
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		_, err = io.Copy(tw, f)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	return tw.Close()
 }
 
 // ToolsUsage returns the disk footprint of the tools layer.
@@ -419,19 +374,15 @@ func (inst *instance) attach(ctx context.Context, begin time.Time, nonce guest.N
 // connect gives the running container's network namespace a veth to
 // virtbench's peer namespace.
 func (d *Driver) connect(inst *instance) error {
-	peer, err := d.peer.Get()
-	if err != nil {
-		return fmt.Errorf("docker: network: %w", err)
-	}
 	pids := inst.Processes()
 	if len(pids) == 0 {
 		return errors.New("docker: network: no PID for the container")
 	}
-	link, err := peer.Connect(int(pids[0]), "eth0")
+	path, err := d.peer.PathTo(int(pids[0]))
 	if err != nil {
 		return fmt.Errorf("docker: network: %w", err)
 	}
-	inst.path = vnet.Path{Peer: peer, Link: link}
+	inst.path = path
 	return nil
 }
 

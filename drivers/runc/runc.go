@@ -311,7 +311,7 @@ func (d *Driver) makeBundleDirs(inst *instance, id string) error {
 			return fmt.Errorf("%s: %w", d.runtime, err)
 		}
 	}
-	cgPath, err := cgroupsPath(filepath.Base(d.env.StateDir), d.runtime+"-"+id)
+	cgPath, err := cgroups.RuntimePath(filepath.Base(d.env.StateDir), d.runtime+"-"+id)
 	if err != nil {
 		return err
 	}
@@ -421,20 +421,6 @@ func (d *Driver) run(inst *instance, begin time.Time, nonce guest.Nonce) error {
 		}()
 	}
 	return nil
-}
-
-// cgroupsPath returns the OCI cgroupsPath beneath virtbench's own memory
-// cgroup (on v1 the runtime uses one path in every hierarchy).
-func cgroupsPath(run, id string) (string, error) {
-	own, err := cgroups.Own()
-	if err != nil {
-		return "", err
-	}
-	base := own["memory"]
-	if cgroups.Version() == 2 {
-		base = own[""]
-	}
-	return filepath.Join("/", base, "virtbench."+run, id), nil
 }
 
 // ociVersion is the runtime-spec version written to config.json: the one

@@ -132,11 +132,23 @@ func TestPlantedRecords(t *testing.T) {
 	if err := Write(inst, Record{Driver: "runc", Mounts: []string{"/proc"}, Runtimes: []Runtime{{Binary: evil, Root: inst}, {Binary: "runc", Root: "/run/runc"}}}); err != nil {
 		t.Fatal(err)
 	}
+	// The host's own Podman store, and a runtime that is a program.
+	host := PodmanStore{Root: "/var/lib/containers/storage", RunRoot: "/run/containers/storage", TmpDir: "/run/libpod", Runtime: "runc"}
+	planted := PodmanStore{Root: inst, RunRoot: filepath.Join(HostRoot, "p", "run"), TmpDir: filepath.Join(HostRoot, "p", "tmp"), Runtime: evil}
+	for i, s := range []PodmanStore{host, planted} {
+		dir := filepath.Join(run, "podman-"+strconv.Itoa(i))
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := Write(dir, Record{Driver: "podman", Containers: []string{"web"}, Podman: &s}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	_, err := Clean(Orphan{Dir: run})
 	if _, serr := os.Stat(marker); serr == nil {
 		t.Fatal("clean ran the program a record named")
 	}
-	for _, want := range []string{"ignored a record of runtime \"" + evil, "ignored a record of runtime \"runc\" with root \"/run/runc\"", "ignored a recorded mount /proc"} {
+	for _, want := range []string{"ignored a record of runtime \"" + evil, "ignored a record of runtime \"runc\" with root \"/run/runc\"", "ignored a recorded mount /proc", "ignored a record of a Podman store {Root:/var/lib/containers/storage", "ignored a record of a Podman store {Root:" + inst} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Clean error = %v, want %q", err, want)
 		}

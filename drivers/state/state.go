@@ -53,8 +53,30 @@ type Record struct {
 	// Mounts are mount points in the host's mount namespace.
 	Mounts   []string  `json:"mounts,omitempty"`
 	Runtimes []Runtime `json:"runtimes,omitempty"`
-	// Containers are Docker containers, by name.
-	Containers []string `json:"containers,omitempty"`
+	// Containers are engine containers, by name: Docker's, or Podman's in
+	// the store Podman names.
+	Containers []string     `json:"containers,omitempty"`
+	Podman     *PodmanStore `json:"podman,omitempty"`
+}
+
+// PodmanStore is a Podman storage of virtbench's own, apart from the
+// host's: images and containers in Root (in virtbench's cache), Podman's
+// per-boot state in RunRoot and TmpDir (beneath HostRoot: Podman takes a
+// run root of at most 50 characters).
+type PodmanStore struct {
+	Root    string `json:"root"`
+	RunRoot string `json:"run_root"`
+	TmpDir  string `json:"tmp_dir"`
+	// Runtime is the OCI runtime Podman runs, one of Runtimes.
+	Runtime string `json:"runtime"`
+}
+
+// Args returns the global options that make a podman command use the
+// store: its directories, the runtime, cgroupfs (no systemd is assumed)
+// and no event log.
+func (s PodmanStore) Args() []string {
+	return []string{"--root", s.Root, "--runroot", s.RunRoot, "--tmpdir", s.TmpDir, "--runtime", s.Runtime,
+		"--storage-driver", "overlay", "--cgroup-manager", "cgroupfs", "--events-backend", "none"}
 }
 
 // RecordFile is the name of an instance's record.
@@ -225,11 +247,20 @@ func (c *cleaner) readRecords() []Record {
 	return records
 }
 
-// removeContainers removes the record's Docker containers.
+// removeContainers removes the record's containers: Docker's, or Podman's
+// in a store of virtbench's (its per-boot state beneath HostRoot).
 func (c *cleaner) removeContainers(r Record) {
+	engine, args := "docker", []string{"rm", "--force", "--"}
+	if s := r.Podman; s != nil {
+		if !slices.Contains(Runtimes, s.Runtime) || !filepath.IsAbs(s.Root) || !within(HostRoot, s.RunRoot) || !within(HostRoot, s.TmpDir) {
+			c.errs = append(c.errs, fmt.Errorf("state: %s: ignored a record of a Podman store %+v: not a runtime virtbench runs (%s) with its per-boot state in %s", c.dir, *s, strings.Join(Runtimes, ", "), HostRoot))
+			return
+		}
+		engine, args = "podman", append(s.Args(), args...)
+	}
 	for _, name := range r.Containers {
-		if err := exec.Command("docker", "rm", "--force", "--", name).Run(); err == nil {
-			c.did = append(c.did, "removed docker container "+name)
+		if err := exec.Command(engine, append(args, name)...).Run(); err == nil {
+			c.did = append(c.did, fmt.Sprintf("removed %s container %s", engine, name))
 		}
 	}
 }
@@ -368,9 +399,13 @@ func CheckRoot(root string) error {
 	return nil
 }
 
+// removeCgroup removes the cgroup directory dir, retrying for up to 5 s:
+// a killed task leaves its cgroup asynchronously, and an orphan (a
+// container's conmon) only once the host's init reaps it, which some
+// inits do every few seconds.
 func removeCgroup(dir string) error {
 	var err error
-	for i := 0; i < 100; i++ {
+	for i := 0; i < 500; i++ {
 		err = os.Remove(dir)
 		if err == nil || errors.Is(err, os.ErrNotExist) {
 			return nil

@@ -384,6 +384,15 @@ func (p *Process) ExitErr() error {
 	return fmt.Errorf("%w: %v", drivers.ErrExited, p.exitErr)
 }
 
+// Status returns what cmd.Wait would have returned for the process: nil
+// for a zero exit status. Valid after Exited is closed. A driver whose
+// process hands the console on and exits (podman run -d) reads its
+// success here.
+func (p *Process) Status() error {
+	<-p.exited
+	return p.exitErr
+}
+
 // Ready waits for the READY line of the process. When the process exits
 // first, the error is built once both stdout and stderr reached EOF (at
 // most DrainWait after the exit), so it carries the process's last words.

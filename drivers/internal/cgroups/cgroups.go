@@ -366,6 +366,23 @@ func statValue(file, key string) (int64, error) {
 	return 0, fmt.Errorf("cgroups: no %s in %s", key, file)
 }
 
+// RuntimePath returns the cgroup path, relative to each hierarchy's root,
+// that a runtime is given for instance id of run (an OCI cgroupsPath, a
+// cgroup parent): OWN/virtbench.RUN/ID, beneath virtbench's own memory
+// cgroup, as Planner plans. On v1 the runtime uses the one path in every
+// hierarchy. An empty id gives the run's parent, OWN/virtbench.RUN.
+func RuntimePath(run, id string) (string, error) {
+	own, err := Own()
+	if err != nil {
+		return "", err
+	}
+	base := own["memory"]
+	if Version() == 2 {
+		base = own[""]
+	}
+	return filepath.Join("/", base, "virtbench."+run, id), nil
+}
+
 // Remove deletes the instance directories, and the per-run parents when
 // they are empty. The cgroup must have no tasks left; Remove retries for a
 // short while because a killed task leaves its cgroup asynchronously.

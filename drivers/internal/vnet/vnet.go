@@ -260,6 +260,21 @@ func (l *LazyPeer) Get() (*Peer, error) {
 	return l.p, l.err
 }
 
+// PathTo gives the network namespace of process pid (a running
+// container's init) an eth0 on a veth pair to the peer, made on first
+// use, and returns the path over it.
+func (l *LazyPeer) PathTo(pid int) (Path, error) {
+	peer, err := l.Get()
+	if err != nil {
+		return Path{}, err
+	}
+	link, err := peer.Connect(pid, "eth0")
+	if err != nil {
+		return Path{}, err
+	}
+	return Path{Peer: peer, Link: link}, nil
+}
+
 // Path is an instance's network path from a peer; the zero Path is none.
 type Path struct {
 	Peer *Peer
