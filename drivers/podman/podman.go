@@ -289,29 +289,14 @@ func (d *Driver) Start(ctx context.Context, spec drivers.Spec) (_ drivers.Instan
 	if err := d.record(inst, id, parent); err != nil {
 		return nil, err
 	}
-	args := []string{"run", "--detach", "--name", inst.name, "--hostname", id,
-		"--log-driver", "passthrough", "--network", "none", "--cgroup-parent", parent,
-		"--pids-limit", "1024", "--security-opt", "no-new-privileges",
-		"--label", Label + "=instance", "--label", Label + ".run=" + run,
-		"--env", "PATH=/usr/bin:/bin:/sbin", "--env", guest.ListenEnv + "=:0"}
-	if spec.MemoryBytes > 0 {
-		args = append(args, "--memory", strconv.FormatInt(spec.MemoryBytes, 10))
-	}
-	if spec.CPUs > 0 {
-		args = append(args, "--cpus", strconv.FormatFloat(spec.CPUs, 'f', -1, 64))
-	}
-	if guest.NeedsTools(spec.Workload) {
-		t, err := d.tools.Get(d.env.CacheDir)
-		if err != nil {
-			return nil, fmt.Errorf("podman: %w", err)
-		}
-		args = append(args, "--volume", t.Prefix+":"+tools.Dir+":ro")
-	}
 	nonce := guest.NewNonce()
-	args = append(args, "--env", guest.NonceEnv+"="+string(nonce), ref, images.AgentPath, spec.Workload)
+	args, err := d.runArgs(spec, inst.name, parent, ref, nonce)
+	if err != nil {
+		return nil, err
+	}
 	// Not bound to ctx: agentproc reaps the command, and a start that
 	// outlives ctx is killed below.
-	cmd := exec.Command("podman", append(append(d.store.Args(), args...), spec.Args...)...)
+	cmd := exec.Command("podman", append(d.store.Args(), args...)...)
 	cmd.Env = d.environ()
 	p, err := agentproc.Start(cmd, begin, nonce)
 	if err != nil {
@@ -336,6 +321,32 @@ func (d *Driver) Start(ctx context.Context, spec drivers.Spec) (_ drivers.Instan
 		}
 	}
 	return inst, nil
+}
+
+// runArgs returns the podman run command line of the instance named name:
+// the spec's agent and workload in image ref, its limits, the cgroup
+// parent, the console passed through and no network of Podman's.
+func (d *Driver) runArgs(spec drivers.Spec, name, parent, ref string, nonce guest.Nonce) ([]string, error) {
+	args := []string{"run", "--detach", "--name", name, "--hostname", drivers.SafeName(spec.ID),
+		"--log-driver", "passthrough", "--network", "none", "--cgroup-parent", parent,
+		"--pids-limit", "1024", "--security-opt", "no-new-privileges",
+		"--label", Label + "=instance", "--label", Label + ".run=" + filepath.Base(d.env.StateDir),
+		"--env", "PATH=/usr/bin:/bin:/sbin", "--env", guest.ListenEnv + "=:0", "--env", guest.NonceEnv + "=" + string(nonce)}
+	if spec.MemoryBytes > 0 {
+		args = append(args, "--memory", strconv.FormatInt(spec.MemoryBytes, 10))
+	}
+	if spec.CPUs > 0 {
+		args = append(args, "--cpus", strconv.FormatFloat(spec.CPUs, 'f', -1, 64))
+	}
+	if guest.NeedsTools(spec.Workload) {
+		t, err := d.tools.Get(d.env.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("podman: %w", err)
+		}
+		args = append(args, "--volume", t.Prefix+":"+tools.Dir+":ro")
+	}
+	args = append(args, ref, images.AgentPath, spec.Workload)
+	return append(args, spec.Args...), nil
 }
 
 // record makes the instance's directory and records there its container's
