@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 
 # Debian packages virtbench uses: QEMU and its tools, the guest kernel,
 # mkfs.ext4, xz (to extract the vmlinux), runc and crun (peer runtimes), podman
-# (the daemonless engine), runsc
+# (the daemonless engine), lxc (application containers), runsc
 # (gVisor, the sandboxed-kernel driver),
 # hyperfine (for cross-checks), iproute2, debootstrap (the debian image
 # profile), Chromium (renders report.html in the report tests), and Wine
@@ -16,7 +16,7 @@ cd "$(dirname "$0")"
 # benchmark tools: fio, iperf3, Redis and nginx (copied into the tools
 # layer every instance runs them from) with the host's load generators
 # redis-benchmark (redis-tools) and wrk.
-PACKAGES=(qemu-system-x86 qemu-utils linux-image-amd64 e2fsprogs xz-utils runc crun podman runsc hyperfine iproute2 debootstrap chromium wine64 gcc-mingw-w64-x86-64 ansible fio iperf3 redis-server redis-tools nginx-light wrk)
+PACKAGES=(qemu-system-x86 qemu-utils linux-image-amd64 e2fsprogs xz-utils runc crun podman lxc runsc hyperfine iproute2 debootstrap chromium wine64 gcc-mingw-w64-x86-64 ansible fio iperf3 redis-server redis-tools nginx-light wrk)
 
 log() { printf 'run.sh: %s\n' "$*" >&2; }
 

@@ -192,7 +192,7 @@ func TestInterruptPhases(t *testing.T) {
 	}
 }
 
-// TestKilledRunCleaned SIGKILLs virtbench while runc, gVisor, Docker, Podman and qemu
+// TestKilledRunCleaned SIGKILLs virtbench while runc, gVisor, Docker, LXC, Podman and qemu
 // instances run and during a density sweep of containers, then checks that
 // clean leaves the host as it was: no state, mount, cgroup, container,
 // process or network interface of the run.
@@ -206,6 +206,7 @@ func TestKilledRunCleaned(t *testing.T) {
 		{"runc", "runc", "name: t\ndrivers: [container, runc]\nworkloads: [idle]\ninstances: [4]\nreps: 1000\nwarmup: 0\nsettle: 1s\n", 4},
 		{"gvisor", "gvisor", "name: t\ndrivers: [gvisor]\nworkloads: [idle]\ninstances: [3]\nreps: 1000\nwarmup: 0\nsettle: 1s\noptions: {gvisor.network: veth}\n", 3},
 		{"docker", "docker", "name: t\ndrivers: [docker]\nworkloads: [idle]\ninstances: [3]\nreps: 1000\nwarmup: 0\nsettle: 1s\noptions: {docker.network: veth}\n", 3},
+		{"lxc", "lxc", "name: t\ndrivers: [lxc]\nworkloads: [idle]\ninstances: [3]\nreps: 1000\nwarmup: 0\nsettle: 1s\noptions: {lxc.network: veth}\n", 3},
 		{"podman", "podman", "name: t\ndrivers: [podman]\nworkloads: [idle]\ninstances: [3]\nreps: 1000\nwarmup: 0\nsettle: 1s\noptions: {podman.network: veth}\n", 3},
 		// settle: 0s: no CPU window, so that a host loaded by others
 		// (stress-ng beside the tests) does not end the sweep early.

@@ -2,10 +2,12 @@ package state
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"virtbench/internal/required"
 
 	"virtbench/internal/ksm"
@@ -193,5 +195,39 @@ func TestCheckRoot(t *testing.T) {
 		if _, err := LockRoot(dir); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("LockRoot(%s) = %v, want %q", filepath.Base(dir), err, want)
 		}
+	}
+}
+
+// TestKillCgroups: clean kills the processes of a recorded cgroup only
+// where it lies within the run's cgroup parents.
+func TestKillCgroups(t *testing.T) {
+	parent := t.TempDir()
+	cg := filepath.Join(parent, "lxc-i")
+	if err := os.Mkdir(cg, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	sleep := exec.Command("sleep", "60")
+	if err := sleep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- sleep.Wait() }()
+	t.Cleanup(func() { sleep.Process.Kill() })
+	if err := os.WriteFile(filepath.Join(cg, "cgroup.procs"), []byte(strconv.Itoa(sleep.Process.Pid)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	records := []Record{{Driver: "lxc", Cgroups: []string{cg}}}
+	c := cleaner{dir: t.TempDir()}
+	c.killCgroups(records, []string{filepath.Join(t.TempDir(), "virtbench.run-x")})
+	select {
+	case <-exited:
+		t.Fatal("clean killed the process of a cgroup outside the run's cgroup parents")
+	case <-time.After(100 * time.Millisecond):
+	}
+	c.killCgroups(records, []string{parent})
+	select {
+	case <-exited:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("clean left the process of the run's cgroup running; it did %v", c.did)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -215,8 +216,10 @@ func Clean(o Orphan) ([]string, error) {
 		c.deleteRuntimeContainers(r)
 		c.killProcesses(r)
 	}
+	c.killCgroups(records, o.Owner.CgroupParents)
 	c.unmount(records)
 	c.removeCgroups(records, o.Owner.CgroupParents)
+	c.removeLXCLocks(records)
 	return c.did, errors.Join(c.errs...)
 }
 
@@ -322,6 +325,64 @@ func (c *cleaner) unmount(records []Record) {
 			c.did = append(c.did, "unmounted "+m)
 		}
 	}
+}
+
+// killCgroups kills the processes left in the recorded cgroups that lie
+// within the run's cgroup parents (an LXC container's, whose monitor's
+// death leaves them running).
+func (c *cleaner) killCgroups(records []Record, runParents []string) {
+	for _, r := range records {
+		for _, cg := range r.Cgroups {
+			if !slices.ContainsFunc(runParents, func(p string) bool { return within(p, cg) }) {
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join(cg, "cgroup.procs"))
+			if err != nil {
+				continue
+			}
+			for _, f := range strings.Fields(string(b)) {
+				if pid, err := strconv.Atoi(f); err == nil && pid > 1 && syscall.Kill(pid, syscall.SIGKILL) == nil {
+					c.did = append(c.did, fmt.Sprintf("killed %s process %d in %s", r.Driver, pid, cg))
+				}
+			}
+		}
+	}
+}
+
+// LXCLockRoot is where LXC, run as root, keeps a lock directory for each
+// container path (-P), made on first use and left behind; the lxc
+// driver's container paths are its instances' directories.
+const LXCLockRoot = "/run/lxc/lock"
+
+// RemoveLXCLock removes LXC's lock directory for the container path dir,
+// and the directories LXC made above it once they are empty.
+func RemoveLXCLock(dir string) error {
+	lock := filepath.Join(LXCLockRoot, dir)
+	if err := os.RemoveAll(lock); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	for d := filepath.Dir(lock); strings.HasPrefix(d, LXCLockRoot+"/"); d = filepath.Dir(d) {
+		if os.Remove(d) != nil {
+			break // another container path's, or gone
+		}
+	}
+	return nil
+}
+
+// removeLXCLocks removes LXC's lock directories for the run's lxc
+// instances, all beneath the state directory's.
+func (c *cleaner) removeLXCLocks(records []Record) {
+	if !slices.ContainsFunc(records, func(r Record) bool { return r.Driver == "lxc" }) {
+		return
+	}
+	if _, err := os.Stat(filepath.Join(LXCLockRoot, c.dir)); err != nil {
+		return
+	}
+	if err := RemoveLXCLock(c.dir); err != nil {
+		c.errs = append(c.errs, err)
+		return
+	}
+	c.did = append(c.did, "removed LXC's lock directory "+filepath.Join(LXCLockRoot, c.dir))
 }
 
 // removeCgroups removes the recorded cgroups, the children of the run's

@@ -415,9 +415,12 @@ func (cg *Cgroup) Remove() error {
 // has it. It is for cgroups a runtime created at virtbench's request; a
 // missing or still busy directory is not an error for parents, only for
 // the leaf, which is retried briefly.
-func RemovePath(rel string) error {
+func RemovePath(rel string) error { return RemoveDirs(Dirs(rel)) }
+
+// RemoveDirs removes the cgroup directories dirs, as RemovePath does.
+func RemoveDirs(dirs []string) error {
 	var errs []error
-	for _, d := range Dirs(rel) {
+	for _, d := range dirs {
 		var err error
 		for i := 0; i < 50; i++ {
 			if err = os.Remove(d); err == nil || errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTEMPTY) {
@@ -431,6 +434,37 @@ func RemovePath(rel string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// OwnDirs returns the directories that rel names beneath this process's
+// own cgroup in every mounted hierarchy: where a runtime told to place its
+// cgroups relative to its caller's (LXC's lxc.cgroup.relative) makes them.
+func OwnDirs(rel string) ([]string, error) {
+	mine, err := Own()
+	if err != nil {
+		return nil, err
+	}
+	if Version() == 2 {
+		return []string{filepath.Join(Root, mine[""], rel)}, nil
+	}
+	entries, err := os.ReadDir(Root)
+	if err != nil {
+		return nil, fmt.Errorf("cgroups: %w", err)
+	}
+	var dirs []string
+	for _, e := range entries {
+		key, _, _ := strings.Cut(e.Name(), ",")
+		switch key {
+		case "unified":
+			key = ""
+		case "systemd":
+			key = "name=systemd"
+		}
+		if own, ok := mine[key]; ok {
+			dirs = append(dirs, filepath.Join(Root, e.Name(), own, rel))
+		}
+	}
+	return dirs, nil
 }
 
 // Procs returns the processes in the cgroup path rel (as in an OCI
