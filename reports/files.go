@@ -85,23 +85,8 @@ func WriteMarkdownReport(w io.Writer, a *analysis.Analysis) error {
 			fmt.Fprintf(w, "\n- %s\n", textsafe.Markdown(n))
 		}
 	}
-	if len(a.Lessons) > 0 {
-		io.WriteString(w, "\n## Kinds of virtualization in this run\n")
-		for _, l := range a.Lessons {
-			fmt.Fprintf(w, "\n### %s\n\n%s\n\n", textsafe.Markdown(l.Virtualization), textsafe.Markdown(l.Text))
-			for _, f := range l.Figures {
-				fmt.Fprintf(w, "- %s\n", textsafe.Markdown(f))
-			}
-		}
-		if rows := techniqueRows(a.Techniques, func(c analysis.Comparison) bool { return c.Devices }); len(rows) > 0 {
-			fmt.Fprintf(w, "\n### paravirtual vs emulated devices\n\n%s\n\n", devicesText)
-			if err := writeMarkdownTable(w, techniqueHeader, rows); err != nil {
-				return err
-			}
-			if a.DevicesNote != "" {
-				fmt.Fprintf(w, "\n%s\n", textsafe.Markdown(a.DevicesNote))
-			}
-		}
+	if err := writeLessonsMarkdown(w, a); err != nil {
+		return err
 	}
 	if len(a.Techniques) > 0 {
 		io.WriteString(w, "\n## VM techniques against their baselines (above 1: the technique did better)\n\n")
@@ -122,41 +107,69 @@ func WriteMarkdownReport(w io.Writer, a *analysis.Analysis) error {
 			return err
 		}
 	}
-	if len(a.Capacity) > 0 {
-		io.WriteString(w, "\n## Capacity\n\n")
-		if err := writeMarkdownTable(w, capacityHeader, capacityRows(a.Capacity)); err != nil {
-			return err
-		}
-		io.WriteString(w, "\n"+CapacityModel+"\n")
+	if err := writeMarkdownSection(w, "## Capacity", capacityHeader, capacityRows(a.Capacity), CapacityModel); err != nil {
+		return err
 	}
-	if storms := a.Storms(); len(storms) > 0 {
-		io.WriteString(w, "\n## Start storms\n\n")
-		if err := writeMarkdownTable(w, stormHeader, stormRows(storms)); err != nil {
-			return err
-		}
-		io.WriteString(w, "\n"+StormModel+"\n")
+	if err := writeMarkdownSection(w, "## Start storms", stormHeader, stormRows(a.Storms()), StormModel); err != nil {
+		return err
 	}
-	if len(a.Run.Status.Outcome.RepsCapped) > 0 {
-		io.WriteString(w, "\n## Repetitions capped\n\n"+RepsCappedText+"\n\n")
-		for _, c := range a.Run.Status.Outcome.RepsCapped {
-			fmt.Fprintf(w, "- %s\n", textsafe.Markdown(c))
+	writeRepsCappedMarkdown(w, a.Run.Status.Outcome.RepsCapped)
+	if err := writeMarkdownSection(w, "## Headroom at the top of each density sweep", headroomHeader, headroomRows(a.Headrooms()), HeadroomModel); err != nil {
+		return err
+	}
+	return writeMarkdownSection(w, "### For OpenStack Nova", novaHeader, novaRows(a.Nova()), NovaModel)
+}
+
+// writeMarkdownSection writes a heading, a table and the model that
+// explains it, when the table has rows.
+func writeMarkdownSection(w io.Writer, heading string, header []string, rows [][]string, model string) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	io.WriteString(w, "\n"+heading+"\n\n")
+	if err := writeMarkdownTable(w, header, rows); err != nil {
+		return err
+	}
+	io.WriteString(w, "\n"+model+"\n")
+	return nil
+}
+
+// writeLessonsMarkdown writes the lessons of the kinds of virtualization
+// in the run, with the paravirtual against emulated devices' table.
+func writeLessonsMarkdown(w io.Writer, a *analysis.Analysis) error {
+	if len(a.Lessons) == 0 {
+		return nil
+	}
+	io.WriteString(w, "\n## Kinds of virtualization in this run\n")
+	for _, l := range a.Lessons {
+		fmt.Fprintf(w, "\n### %s\n\n%s\n\n", textsafe.Markdown(l.Virtualization), textsafe.Markdown(l.Text))
+		for _, f := range l.Figures {
+			fmt.Fprintf(w, "- %s\n", textsafe.Markdown(f))
 		}
 	}
-	if hs := a.Headrooms(); len(hs) > 0 {
-		io.WriteString(w, "\n## Headroom at the top of each density sweep\n\n")
-		if err := writeMarkdownTable(w, headroomHeader, headroomRows(hs)); err != nil {
-			return err
-		}
-		io.WriteString(w, "\n"+HeadroomModel+"\n")
+	rows := techniqueRows(a.Techniques, func(c analysis.Comparison) bool { return c.Devices })
+	if len(rows) == 0 {
+		return nil
 	}
-	if nova := a.Nova(); len(nova) > 0 {
-		io.WriteString(w, "\n### For OpenStack Nova\n\n")
-		if err := writeMarkdownTable(w, novaHeader, novaRows(nova)); err != nil {
-			return err
-		}
-		io.WriteString(w, "\n"+NovaModel+"\n")
+	fmt.Fprintf(w, "\n### paravirtual vs emulated devices\n\n%s\n\n", devicesText)
+	if err := writeMarkdownTable(w, techniqueHeader, rows); err != nil {
+		return err
+	}
+	if a.DevicesNote != "" {
+		fmt.Fprintf(w, "\n%s\n", textsafe.Markdown(a.DevicesNote))
 	}
 	return nil
+}
+
+// writeRepsCappedMarkdown lists the trials reps: auto capped, if any.
+func writeRepsCappedMarkdown(w io.Writer, capped []string) {
+	if len(capped) == 0 {
+		return
+	}
+	io.WriteString(w, "\n## Repetitions capped\n\n"+RepsCappedText+"\n\n")
+	for _, c := range capped {
+		fmt.Fprintf(w, "- %s\n", textsafe.Markdown(c))
+	}
 }
 
 // RepsCappedText introduces the trials reps: auto stopped at their most
