@@ -49,19 +49,13 @@ func WriteTerminal(w io.Writer, a *analysis.Analysis, verbose bool) error {
 			return err
 		}
 	}
-	if storms := a.Storms(); len(storms) > 0 && verbose {
-		fmt.Fprintln(w, "\nstart storms:")
-		if err := writeTextTable(w, stormHeader, stormRows(storms)); err != nil {
+	if verbose {
+		if err := writeTextSection(w, "start storms:", stormHeader, stormRows(a.Storms()), StormModel); err != nil {
 			return err
 		}
-		fmt.Fprintln(w, StormModel)
 	}
-	if nova := a.Nova(); len(nova) > 0 {
-		fmt.Fprintln(w, "\nfor OpenStack Nova (virtbench report RUN_DIR --format runtimeclass writes Kubernetes RuntimeClasses):")
-		if err := writeTextTable(w, novaHeader, novaRows(nova)); err != nil {
-			return err
-		}
-		fmt.Fprintln(w, NovaModel)
+	if err := writeTextSection(w, "for OpenStack Nova (virtbench report RUN_DIR --format runtimeclass writes Kubernetes RuntimeClasses):", novaHeader, novaRows(a.Nova()), NovaModel); err != nil {
+		return err
 	}
 	if len(a.Techniques) > 0 {
 		fmt.Fprintln(w, "\nVM techniques against their baselines (above 1: the technique did better; range from the 95% CIs; p: Mann-Whitney U):")
@@ -75,16 +69,24 @@ func WriteTerminal(w io.Writer, a *analysis.Analysis, verbose bool) error {
 			fmt.Fprintln(w, n)
 		}
 	}
-	if hs := a.Headrooms(); len(hs) > 0 && verbose {
-		fmt.Fprintln(w, "\nheadroom at the top of each density sweep:")
-		if err := writeTextTable(w, headroomHeader, headroomRows(hs)); err != nil {
-			return err
-		}
-		fmt.Fprintln(w, HeadroomModel)
-	}
 	if !verbose {
 		fmt.Fprintln(w, "\nevery metric: results.md, or virtbench report RUN_DIR --format text -v")
+		return nil
 	}
+	return writeTextSection(w, "headroom at the top of each density sweep:", headroomHeader, headroomRows(a.Headrooms()), HeadroomModel)
+}
+
+// writeTextSection writes a heading, a table and the model that explains
+// it, when the table has rows.
+func writeTextSection(w io.Writer, heading string, header []string, rows [][]string, model string) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w, "\n"+heading)
+	if err := writeTextTable(w, header, rows); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, model)
 	return nil
 }
 
