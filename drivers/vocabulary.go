@@ -16,3 +16,12 @@ func init() {
 		results.DeclareWorkload(results.Workload{Name: w.Name, Summary: w.Summary, Baseline: w.Name == guest.IdleWorkload, Disk: w.Disk, Files: w.Disk || w.Files, Tools: len(w.Tools) > 0, Measures: append(slices.Clip(w.Measures), w.HostMeasures...)})
 	}
 }
+
+// LabelImage is the key of ImageLabel.
+const LabelImage = "image"
+
+// ImageLabel says which image an instance booted, where a driver offers
+// the agent alone (minimal) and a full OS booting systemd (debian): the
+// label that marks the full-OS side of a comparison (results.Role's
+// FullOS). Every driver with such an option declares this one label.
+var ImageLabel = results.Label{Key: LabelImage, Role: results.LabelImage, Doc: "the guest image: minimal (the agent is init) or debian (a full OS)", FullOS: []string{"debian"}}

@@ -20,6 +20,7 @@ package lxc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -40,6 +41,8 @@ import (
 	"virtbench/images"
 	"virtbench/internal/results"
 	"virtbench/internal/tools"
+
+	"golang.org/x/sys/unix"
 )
 
 // Grace is how long Stop lets the container handle SIGTERM.
@@ -47,9 +50,17 @@ const Grace = 2 * time.Second
 
 // Options are the driver's settings.
 var Options = []drivers.Option{
+	{Name: "image", Values: []string{ImageMinimal, ImageDebian}, Default: ImageMinimal,
+		Doc: "minimal: the agent alone, run by lxc-execute (an application container); debian: a debootstrapped Debian booting systemd with the agent as a service, run by lxc-start (a system container, the counterpart of qemu.image=debian)"},
 	{Name: "network", Values: []string{"none", "veth"}, Default: "none",
 		Doc: "none: loopback only; veth: an eth0 on a veth pair to a peer namespace virtbench creates, shared by path (lxc.namespace.share.net)"},
 }
+
+// The image settings.
+const (
+	ImageMinimal = "minimal"
+	ImageDebian  = "debian"
+)
 
 func init() {
 	drivers.Register(drivers.Info{
@@ -58,23 +69,25 @@ func init() {
 		Class:          results.ClassOSLevel,
 		Options:        Options,
 		Tools:          []drivers.Tool{{Name: "lxc", Version: []string{"lxc-execute", "--version"}}},
+		Labels:         []results.Label{drivers.ImageLabel},
 		// the monitor, LXC's init and the agent
 		Estimate: drivers.Estimate{Tasks: 16, MemoryBytes: 12 << 20, Trial: 300 * time.Millisecond},
 		Factory:  func(env drivers.Env) (drivers.Driver, error) { return New(env) },
 	})
 }
 
-// Driver starts LXC application containers.
+// Driver starts LXC containers.
 type Driver struct {
-	env  drivers.Env
-	veth bool
+	env    drivers.Env
+	veth   bool
+	debian bool
 
 	peer  vnet.LazyPeer
 	tools images.LazyTools
 
-	once   sync.Once
-	rootfs images.Rootfs
-	err    error
+	once  sync.Once
+	lower []string // the read-only layers, top first
+	err   error
 }
 
 var (
@@ -89,27 +102,53 @@ func New(env drivers.Env) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lxc: %w", err)
 	}
-	return &Driver{env: env, veth: v.String("network") == "veth"}, nil
+	return &Driver{env: env, veth: v.String("network") == "veth", debian: v.String("image") == ImageDebian}, nil
 }
 
 // Name returns "lxc".
 func (d *Driver) Name() string { return "lxc" }
 
-func (d *Driver) image() (images.Rootfs, error) {
-	d.once.Do(func() { d.rootfs, d.err = images.BuildRootfs(d.env.CacheDir, d.env.Agent, 0) })
-	return d.rootfs, d.err
+// image builds (once) the read-only layers instances share: the agent's
+// rootfs, or the agent's layer over the Debian base.
+func (d *Driver) image() ([]string, error) {
+	d.once.Do(func() {
+		if !d.debian {
+			r, err := images.BuildRootfs(d.env.CacheDir, d.env.Agent, 0)
+			d.lower, d.err = []string{r.Dir}, err
+			return
+		}
+		// The agent's layer first: a missing agent fails at once, before
+		// minutes of debootstrap.
+		layer, err := images.BuildAgentLayer(d.env.CacheDir, d.env.Agent)
+		if err != nil {
+			d.err = err
+			return
+		}
+		base, err := images.DebianBase(d.env.CacheDir)
+		d.lower, d.err = []string{layer, base}, err
+	})
+	return d.lower, d.err
 }
 
 // ToolsUsage returns the disk footprint of the tools layer.
 func (d *Driver) ToolsUsage() (images.Usage, error) { return d.tools.Usage(d.env.CacheDir) }
 
-// ImageUsage returns the disk footprint of the shared base image.
+// ImageUsage returns the disk footprint of the shared layers.
 func (d *Driver) ImageUsage() (images.Usage, error) {
-	r, err := d.image()
+	lower, err := d.image()
 	if err != nil {
 		return images.Usage{}, err
 	}
-	return images.DiskUsage(r.Dir)
+	var total images.Usage
+	for _, dir := range lower {
+		u, err := images.DiskUsage(dir)
+		if err != nil {
+			return images.Usage{}, err
+		}
+		total.Apparent += u.Apparent
+		total.Allocated += u.Allocated
+	}
+	return total, nil
 }
 
 // Check finds lxc-execute and builds the base image. Only a host that
@@ -121,23 +160,29 @@ func (d *Driver) Check(context.Context) error {
 	if _, err := exec.LookPath("lxc-execute"); err != nil {
 		return drivers.Unavailable("lxc-execute is not installed: apt-get install lxc")
 	}
+	if d.debian {
+		if err := drivers.NeedBinary("debootstrap", "debootstrap"); err != nil {
+			return err
+		}
+	}
 	if _, err := d.image(); err != nil {
 		return fmt.Errorf("lxc: image: %w", err)
 	}
 	return nil
 }
 
-// Start writes the container's configuration and runs lxc-execute with
-// it in the foreground.
+// Start mounts the instance's root filesystem, writes its configuration
+// and runs it in the foreground: lxc-execute with the agent, or lxc-start
+// booting systemd, whose agent service writes to a FIFO virtbench reads.
 func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance, err error) {
 	begin := time.Now()
-	root, err := d.image()
+	lower, err := d.image()
 	if err != nil {
 		return nil, fmt.Errorf("lxc: image: %w", err)
 	}
 	id := drivers.SafeName(spec.ID)
 	run := filepath.Base(d.env.StateDir)
-	inst := &instance{id: spec.ID, name: id, dir: filepath.Join(d.env.StateDir, "lxc-"+id)}
+	inst := &instance{id: spec.ID, name: id, dir: filepath.Join(d.env.StateDir, "lxc-"+id), image: ImageMinimal}
 	defer inst.undo.OnError(&err)
 	inst.cgroup = filepath.Join("virtbench."+run, "lxc-"+id)
 	if inst.memCgroup, err = cgroups.RuntimePath(run, "lxc-"+id); err != nil {
@@ -146,33 +191,66 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 	if err := inst.makeDir(); err != nil {
 		return nil, err
 	}
+	if err := inst.record(); err != nil {
+		return nil, err
+	}
+	if err := inst.mountRootfs(lower); err != nil {
+		return nil, err
+	}
 	netns, err := d.network(inst)
 	if err != nil {
 		return nil, err
 	}
 	nonce := guest.NewNonce()
-	conf, err := d.config(spec, inst, root.Dir, netns, nonce)
+	if d.debian {
+		inst.image = ImageDebian
+		if err := inst.prepareSystem(spec, nonce); err != nil {
+			return nil, err
+		}
+	}
+	conf, err := d.config(spec, inst, netns, nonce)
 	if err != nil {
 		return nil, err
 	}
 	if err := os.WriteFile(filepath.Join(inst.dir, "config"), []byte(conf), 0o600); err != nil {
 		return nil, fmt.Errorf("lxc: %w", err)
 	}
-	if err := inst.record(); err != nil {
-		return nil, err
+	args := []string{"-n", inst.name, "-P", inst.dir, "-f", filepath.Join(inst.dir, "config")}
+	cmd := exec.Command("lxc-execute", append(append(args, "--", images.AgentPath, spec.Workload), spec.Args...)...)
+	if d.debian {
+		cmd = exec.Command("lxc-start", append(args, "-F")...)
 	}
-	args := append([]string{"-n", inst.name, "-P", inst.dir, "-f", filepath.Join(inst.dir, "config"), "--", images.AgentPath, spec.Workload}, spec.Args...)
-	p, err := agentproc.Start(exec.Command("lxc-execute", args...), begin, nonce)
+	p, err := agentproc.Start(cmd, begin, nonce)
 	if err != nil {
 		return nil, fmt.Errorf("lxc: %w", err)
 	}
 	inst.p = p
 	inst.undo.Push(inst.removeLock)
 	inst.undo.Push(inst.kill)
+	if d.debian {
+		inst.readConsole(begin, nonce)
+	}
 	if err := inst.record(); err != nil {
 		return nil, err
 	}
 	return inst, nil
+}
+
+// mountRootfs mounts the instance's overlay of lower (and its upper
+// directory) at its rootfs directory; undo unmounts it.
+func (i *instance) mountRootfs(lower []string) error {
+	rootfs := filepath.Join(i.dir, "rootfs")
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", strings.Join(lower, ":"), filepath.Join(i.dir, "upper"), filepath.Join(i.dir, "work"))
+	if err := unix.Mount("overlay", rootfs, "overlay", 0, opts); err != nil {
+		return fmt.Errorf("lxc: mount overlay: %w", err)
+	}
+	i.undo.Push(func() error {
+		if err := unix.Unmount(rootfs, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("lxc: unmount %s: %w", rootfs, err)
+		}
+		return nil
+	})
+	return nil
 }
 
 // makeDir makes the instance's directory, with the overlay's upper and
@@ -187,7 +265,7 @@ func (i *instance) makeDir() error {
 		}
 		return nil
 	})
-	for _, sub := range []string{"upper", "work"} {
+	for _, sub := range []string{"upper", "work", "rootfs"} {
 		if err := os.Mkdir(filepath.Join(i.dir, sub), 0o755); err != nil {
 			return fmt.Errorf("lxc: %w", err)
 		}
@@ -216,16 +294,21 @@ func (d *Driver) network(inst *instance) (string, error) {
 	return vnet.NsPath(ns), nil
 }
 
-// config returns the container's LXC configuration: the overlay rootfs
-// over base, the agent's environment, the cgroup (relative to virtbench's
+// config returns the container's LXC configuration: the mounted overlay
+// as its rootfs, what a system container needs to boot systemd, the
+// agent's environment, the cgroup (relative to virtbench's
 // own) with the spec's limits, the tools layer bound where the workload
 // needs it, and the network.
-func (d *Driver) config(spec drivers.Spec, inst *instance, base, netns string, nonce guest.Nonce) (string, error) {
+func (d *Driver) config(spec drivers.Spec, inst *instance, netns string, nonce guest.Nonce) (string, error) {
 	var b strings.Builder
 	line := func(key, value string) { fmt.Fprintf(&b, "%s = %s\n", key, value) }
 	line("lxc.uts.name", inst.name)
-	line("lxc.rootfs.path", "overlay:"+base+":"+filepath.Join(inst.dir, "upper"))
-	line("lxc.mount.auto", "proc:mixed sys:mixed")
+	line("lxc.rootfs.path", "dir:"+filepath.Join(inst.dir, "rootfs"))
+	if d.debian {
+		systemConfig(line, inst)
+	} else {
+		line("lxc.mount.auto", "proc:mixed sys:mixed")
+	}
 	line("lxc.cap.drop", "sys_module sys_rawio sys_time mac_admin mac_override")
 	line("lxc.apparmor.profile", "unconfined")
 	line("lxc.no_new_privs", "1")
@@ -269,7 +352,7 @@ func (inst *instance) record() error {
 	if err != nil {
 		return fmt.Errorf("lxc: %w", err)
 	}
-	r := state.Record{Driver: "lxc", Cgroups: cgs}
+	r := state.Record{Driver: "lxc", Cgroups: cgs, Mounts: []string{filepath.Join(inst.dir, "rootfs")}}
 	if inst.p != nil {
 		r.Processes = []state.Process{state.ProcessOf(inst.p.Pid())}
 	}
@@ -285,7 +368,12 @@ type instance struct {
 	// in each hierarchy; memCgroup is the memory hierarchy's, from its
 	// root, where the container's processes are read.
 	cgroup, memCgroup string
+	image             string // ImageMinimal or ImageDebian
 	p                 *agentproc.Process
+	// console reads the agent's console: the process's stdout
+	// (lxc-execute), or the FIFO its service writes to (lxc-start).
+	console *agentproc.Console
+	fifo    *os.File
 
 	// Path serves Dial, PeerAddr and StartAtPeer over the container's
 	// veth; the zero Path, which returns ErrNotApplicable, without
@@ -305,12 +393,30 @@ var (
 	_ drivers.PeerRunner    = (*instance)(nil)
 )
 
-func (i *instance) ID() string                   { return i.id }
-func (i *instance) Output() <-chan guest.Message { return i.p.Output() }
-func (i *instance) Exited() <-chan struct{}      { return i.p.Exited() }
-func (i *instance) ExitErr() error               { return i.p.ExitErr() }
+func (i *instance) ID() string { return i.id }
+func (i *instance) Output() <-chan guest.Message {
+	if i.console != nil {
+		return i.console.Output()
+	}
+	return i.p.Output()
+}
+func (i *instance) Exited() <-chan struct{} { return i.p.Exited() }
+func (i *instance) ExitErr() error          { return i.p.ExitErr() }
 
-func (i *instance) Ready(ctx context.Context) (drivers.Readiness, error) { return i.p.Ready(ctx) }
+// Ready waits for READY; the instance is labelled with its image.
+func (i *instance) Ready(ctx context.Context) (drivers.Readiness, error) {
+	var r drivers.Readiness
+	var err error
+	if i.console != nil {
+		r, err = i.console.Ready(ctx, i.p.Exited(), i.p.ExitErr)
+	} else {
+		r, err = i.p.Ready(ctx)
+	}
+	if err == nil {
+		r.Labels = map[string]string{drivers.LabelImage: i.image}
+	}
+	return r, err
+}
 
 // payload is the memory cgroup of the container's processes, beneath the
 // instance's.
@@ -331,10 +437,11 @@ func (i *instance) cgroupDirs() ([]string, error) {
 	return dirs, nil
 }
 
-// Processes returns the monitor and the container's processes (LXC's init
-// and the agent).
+// Processes returns the monitor and the container's processes: LXC's
+// init and the agent, or a booted system's (systemd, its services, the
+// agent).
 func (i *instance) Processes() []int32 {
-	procs, _ := cgroups.Procs(i.payload())
+	procs, _ := cgroups.TreeProcs(i.payload())
 	return append([]int32{int32(i.p.Pid())}, procs...)
 }
 
@@ -343,11 +450,16 @@ func (i *instance) WritableUsage() (images.Usage, error) {
 	return images.DiskUsage(filepath.Join(i.dir, "upper"))
 }
 
-// Stop sends SIGTERM to lxc-execute, whose init passes it to the agent;
-// after the grace period it kills what is left.
+// Stop sends SIGTERM to lxc-execute, whose init passes it to the agent,
+// or has lxc-stop halt the system container; after the grace period it
+// kills what is left.
 func (i *instance) Stop(ctx context.Context) error {
 	return i.undo.RunAfter(func() error {
-		_ = i.p.Signal(syscall.SIGTERM)
+		if i.image == ImageDebian {
+			_ = exec.Command("lxc-stop", "-n", i.name, "-P", i.dir, "--nowait").Run()
+		} else {
+			_ = i.p.Signal(syscall.SIGTERM)
+		}
 		t := time.NewTimer(Grace)
 		defer t.Stop()
 		select {
@@ -361,7 +473,7 @@ func (i *instance) Stop(ctx context.Context) error {
 
 // kill kills the container's processes and lxc-execute, and reaps it.
 func (i *instance) kill() error {
-	if procs, err := cgroups.Procs(i.payload()); err == nil {
+	if procs, err := cgroups.TreeProcs(i.payload()); err == nil {
 		for _, pid := range procs {
 			_ = syscall.Kill(int(pid), syscall.SIGKILL)
 		}
@@ -377,7 +489,7 @@ func (i *instance) removeLock() error { return state.RemoveLXCLock(i.dir) }
 // gone, and the run's once no other instance holds it.
 func (i *instance) removeCgroups() error {
 	for end := time.Now().Add(Grace); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
-		if procs, err := cgroups.Procs(i.payload()); err != nil || len(procs) == 0 {
+		if procs, err := cgroups.TreeProcs(i.payload()); err != nil || len(procs) == 0 {
 			break
 		}
 	}
@@ -385,7 +497,7 @@ func (i *instance) removeCgroups() error {
 	if err != nil {
 		return fmt.Errorf("lxc: %w", err)
 	}
-	err = cgroups.RemoveDirs(dirs)
+	err = cgroups.RemoveTrees(dirs)
 	if parents, perr := cgroups.OwnDirs(filepath.Dir(i.cgroup)); perr == nil {
 		_ = cgroups.RemoveDirs(parents) // busy while other instances run
 	}

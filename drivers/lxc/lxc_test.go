@@ -1,6 +1,7 @@
 package lxc_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -49,4 +50,47 @@ func TestFootprint(t *testing.T) {
 func TestVethNetwork(t *testing.T) {
 	drivertest.RequiresRoot(t)
 	drivertest.CheckNetworkPath(t, factory, drivertest.NewEnv(t, drivertest.Options{Options: map[string]string{"network": "veth"}}))
+}
+
+// TestSystemContainer boots the Debian image's systemd in a system
+// container and runs a workload in the agent's service: the full-OS
+// counterpart of qemu's image=debian.
+func TestSystemContainer(t *testing.T) {
+	drivertest.RequiresRoot(t)
+	env := drivertest.NewEnv(t, drivertest.Options{Options: map[string]string{"image": "debian"}})
+	t.Cleanup(func() {
+		if l := leaks(env); len(l) > 0 {
+			t.Errorf("left behind: %v", l)
+		}
+	})
+	inst := drivertest.Start(t, factory, env, drivers.Spec{ID: "debian", Workload: "cpu", Args: []string{"-ops", "10"}})
+	r := drivertest.Ready(t, inst, 2*time.Minute)
+	if r.Labels["image"] != "debian" {
+		t.Errorf("labels %v, want image=debian", r.Labels)
+	}
+	// lxc-start's monitor, systemd, journald and the rest of a booted
+	// system, and the agent: more than an application container's three.
+	if pids := inst.Processes(); len(pids) < 4 {
+		t.Errorf("processes %v, want a booted system's", pids)
+	}
+	if rs := drivertest.Results(t, inst, time.Minute); len(rs) != 1 || rs[0].Name != "cpu.sha256" {
+		t.Errorf("results %+v", rs)
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := inst.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("system container: startup %v, stop %v", r.Startup(), time.Since(start))
+	d, _ := factory(env)
+	if u, err := d.(drivers.ImageSizer).ImageUsage(); err != nil || u.Allocated < 50<<20 {
+		t.Errorf("Debian image usage %+v, %v: want a full distribution's tens of MiB", u, err)
+	}
+}
+
+// TestSystemConformance runs the conformance suite on system containers:
+// the agent a service of systemd, whose end powers the container off.
+func TestSystemConformance(t *testing.T) {
+	drivertest.Run(t, "lxc", drivertest.Options{ReadyTimeout: 2 * time.Minute, Options: map[string]string{"image": "debian"}, Leaks: leaks})
 }

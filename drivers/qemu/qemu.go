@@ -142,7 +142,7 @@ func init() {
 const (
 	LabelMachine        = "machine"
 	LabelDevices        = "devices"
-	LabelImage          = "image"
+	LabelImage          = drivers.LabelImage
 	LabelBoot           = "boot"
 	LabelAccel          = "accel"
 	LabelAccelRequested = "requested_accel"
@@ -158,7 +158,7 @@ var Labels = []results.Label{
 	{Key: LabelMachine, Role: results.LabelSetting, Doc: "the QEMU machine type (microvm, pc, q35)"},
 	{Key: LabelDevices, Role: results.LabelDevices, Doc: "virtio (paravirtual) or emulated device models",
 		Technique: &results.Technique{On: []string{"virtio"}, Off: "emulated"}},
-	{Key: LabelImage, Role: results.LabelImage, Doc: "the guest image: minimal (the agent is init) or debian (a full OS)", FullOS: []string{"debian"}},
+	drivers.ImageLabel,
 	{Key: LabelBoot, Role: results.LabelSetting, Doc: "how the VM started: a cold boot, restored from a snapshot, or cloned from a template whose memory it shares",
 		Technique: &results.Technique{On: []string{BootSnapshot, BootTemplate}, Off: BootCold, Compare: []string{results.MetricStartup, results.MetricPSS, results.MetricPSSOwn}, Note: BootNote}},
 	{Key: LabelAccel, Role: results.LabelAccel, Doc: "the accelerator QEMU reported running the guest on"},

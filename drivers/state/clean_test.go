@@ -10,6 +10,7 @@ import (
 	"time"
 	"virtbench/internal/required"
 
+	"virtbench/drivers/internal/cgroups"
 	"virtbench/internal/ksm"
 )
 
@@ -199,13 +200,26 @@ func TestCheckRoot(t *testing.T) {
 }
 
 // TestKillCgroups: clean kills the processes of a recorded cgroup only
-// where it lies within the run's cgroup parents.
+// where it is the run's (beneath the cgroup root, in virtbench.RUN).
 func TestKillCgroups(t *testing.T) {
-	parent := t.TempDir()
-	cg := filepath.Join(parent, "lxc-i")
-	if err := os.Mkdir(cg, 0o700); err != nil {
+	if os.Geteuid() != 0 {
+		required.Skip(t, "root", "needs root to make a cgroup: run as root (./run.sh test)")
+	}
+	run := filepath.Join(t.TempDir(), "run-killtest")
+	parent, err := cgroups.OwnDirs("virtbench.run-killtest")
+	if err != nil {
 		t.Fatal(err)
 	}
+	cg := ""
+	for _, d := range parent {
+		if strings.Contains(d, "/memory/") || cgroups.Version() == 2 {
+			cg = filepath.Join(d, "lxc-i", "init.scope")
+		}
+	}
+	if err := os.MkdirAll(cg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cgroups.RemoveTrees([]string{filepath.Dir(filepath.Dir(cg))}) })
 	sleep := exec.Command("sleep", "60")
 	if err := sleep.Start(); err != nil {
 		t.Fatal(err)
@@ -213,21 +227,22 @@ func TestKillCgroups(t *testing.T) {
 	exited := make(chan error, 1)
 	go func() { exited <- sleep.Wait() }()
 	t.Cleanup(func() { sleep.Process.Kill() })
-	if err := os.WriteFile(filepath.Join(cg, "cgroup.procs"), []byte(strconv.Itoa(sleep.Process.Pid)+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(cg, "cgroup.procs"), []byte(strconv.Itoa(sleep.Process.Pid)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	records := []Record{{Driver: "lxc", Cgroups: []string{cg}}}
-	c := cleaner{dir: t.TempDir()}
-	c.killCgroups(records, []string{filepath.Join(t.TempDir(), "virtbench.run-x")})
+	// Recorded by another run: not this one's to kill.
+	other := cleaner{dir: filepath.Join(t.TempDir(), "run-other")}
+	other.killCgroups([]Record{{Driver: "lxc", Cgroups: []string{filepath.Dir(cg)}}})
 	select {
 	case <-exited:
-		t.Fatal("clean killed the process of a cgroup outside the run's cgroup parents")
+		t.Fatal("clean killed the process of another run's cgroup")
 	case <-time.After(100 * time.Millisecond):
 	}
-	c.killCgroups(records, []string{parent})
+	c := cleaner{dir: run}
+	c.killCgroups([]Record{{Driver: "lxc", Cgroups: []string{filepath.Dir(cg)}}})
 	select {
 	case <-exited:
 	case <-time.After(5 * time.Second):
-		t.Fatalf("clean left the process of the run's cgroup running; it did %v", c.did)
+		t.Fatalf("clean left the process beneath the run's cgroup running; it did %v", c.did)
 	}
 }

@@ -216,7 +216,7 @@ func Clean(o Orphan) ([]string, error) {
 		c.deleteRuntimeContainers(r)
 		c.killProcesses(r)
 	}
-	c.killCgroups(records, o.Owner.CgroupParents)
+	c.killCgroups(records)
 	c.unmount(records)
 	c.removeCgroups(records, o.Owner.CgroupParents)
 	c.removeLXCLocks(records)
@@ -327,24 +327,28 @@ func (c *cleaner) unmount(records []Record) {
 	}
 }
 
-// killCgroups kills the processes left in the recorded cgroups that lie
-// within the run's cgroup parents (an LXC container's, whose monitor's
-// death leaves them running).
-func (c *cleaner) killCgroups(records []Record, runParents []string) {
+// killCgroups kills the processes left in the recorded cgroups of the
+// run (ofRun), and in the cgroups beneath them (an LXC container's, whose
+// monitor's death leaves them running, with the cgroups a system
+// container's systemd made).
+func (c *cleaner) killCgroups(records []Record) {
 	for _, r := range records {
 		for _, cg := range r.Cgroups {
-			if !slices.ContainsFunc(runParents, func(p string) bool { return within(p, cg) }) {
+			if !c.ofRun(cg) {
 				continue
 			}
-			b, err := os.ReadFile(filepath.Join(cg, "cgroup.procs"))
-			if err != nil {
-				continue
-			}
-			for _, f := range strings.Fields(string(b)) {
-				if pid, err := strconv.Atoi(f); err == nil && pid > 1 && syscall.Kill(pid, syscall.SIGKILL) == nil {
-					c.did = append(c.did, fmt.Sprintf("killed %s process %d in %s", r.Driver, pid, cg))
+			filepath.WalkDir(cg, func(p string, e os.DirEntry, err error) error {
+				if err != nil || e.IsDir() || e.Name() != "cgroup.procs" {
+					return nil
 				}
-			}
+				b, _ := os.ReadFile(p)
+				for _, f := range strings.Fields(string(b)) {
+					if pid, err := strconv.Atoi(f); err == nil && pid > 1 && syscall.Kill(pid, syscall.SIGKILL) == nil {
+						c.did = append(c.did, fmt.Sprintf("killed %s process %d in %s", r.Driver, pid, filepath.Dir(p)))
+					}
+				}
+				return nil
+			})
 		}
 	}
 }
@@ -393,6 +397,9 @@ func (c *cleaner) removeCgroups(records []Record, runParents []string) {
 	var cgs, parents []string
 	for _, r := range records {
 		for _, cg := range r.Cgroups {
+			if c.ofRun(cg) {
+				cgs = append(cgs, beneath(cg)...)
+			}
 			cgs = append(cgs, cg)
 			parents = append(parents, filepath.Dir(cg))
 		}
@@ -416,6 +423,27 @@ func (c *cleaner) removeCgroups(records []Record, runParents []string) {
 			c.did = append(c.did, "removed cgroup "+cg)
 		}
 	}
+}
+
+// ofRun reports whether the cgroup directory cg is the run's: beneath
+// the cgroup root and beneath the run's parent, virtbench.RUN, in some
+// hierarchy.
+func (c *cleaner) ofRun(cg string) bool {
+	return within(cgroups.Root, cg) && strings.Contains(filepath.Clean(cg)+"/", "/virtbench."+filepath.Base(c.dir)+"/")
+}
+
+// beneath returns the cgroups beneath dir, deepest first (those a system
+// container's systemd makes).
+func beneath(dir string) []string {
+	var dirs []string
+	filepath.WalkDir(dir, func(p string, e os.DirEntry, err error) error {
+		if err == nil && e.IsDir() && p != dir {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	slices.Reverse(dirs)
+	return dirs
 }
 
 // Remove removes an orphaned run's state directory, once Clean removed

@@ -110,6 +110,17 @@ func TestFlagsAsGo(t *testing.T) {
 		stop.Env = wineEnv
 		stop.Run()
 	}()
+	// The prefix is made first, as the driver makes its own: a program
+	// run in a prefix that does not exist yet waits for wineboot, which a
+	// loaded host can make fail the run (exit 1, the program never ran).
+	boot := exec.Command(wine.Wine, "wineboot", "--init")
+	boot.Env = wineEnv
+	if out, err := boot.CombinedOutput(); err != nil {
+		t.Fatalf("wineboot --init: %v\n%s", err, out)
+	}
+	settle := exec.Command(wine.WineServer, "-w")
+	settle.Env = wineEnv
+	settle.Run()
 	// crash exits with -code without READY: an exit of 3 is flags taken,
 	// 2 flags refused.
 	for _, args := range [][]string{

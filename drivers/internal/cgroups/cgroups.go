@@ -12,6 +12,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -436,6 +437,23 @@ func RemoveDirs(dirs []string) error {
 	return errors.Join(errs...)
 }
 
+// RemoveTrees removes the cgroup directories dirs with every cgroup
+// beneath them, deepest first (those a system container's systemd makes),
+// as RemoveDirs does.
+func RemoveTrees(dirs []string) error {
+	var all []string
+	for _, d := range dirs {
+		filepath.WalkDir(d, func(p string, e fs.DirEntry, err error) error {
+			if err == nil && e.IsDir() {
+				all = append(all, p)
+			}
+			return nil
+		})
+	}
+	slices.Reverse(all) // a directory after those beneath it
+	return RemoveDirs(all)
+}
+
 // OwnDirs returns the directories that rel names beneath this process's
 // own cgroup in every mounted hierarchy: where a runtime told to place its
 // cgroups relative to its caller's (LXC's lxc.cgroup.relative) makes them.
@@ -470,19 +488,50 @@ func OwnDirs(rel string) ([]string, error) {
 // Procs returns the processes in the cgroup path rel (as in an OCI
 // cgroupsPath): in the memory hierarchy on v1, the unified one on v2.
 func Procs(rel string) ([]int32, error) {
-	dir := filepath.Join(Root, rel)
-	if Version() != 2 {
-		dir = filepath.Join(Root, "memory", rel)
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	b, err := os.ReadFile(filepath.Join(memoryDir(rel), "cgroup.procs"))
 	if err != nil {
 		return nil, fmt.Errorf("cgroups: %w", err)
 	}
+	return parsePids(b), nil
+}
+
+// TreeProcs returns the processes in the cgroup path rel and every cgroup
+// beneath it (a system container's, whose systemd makes its own).
+func TreeProcs(rel string) ([]int32, error) {
+	var pids []int32
+	err := filepath.WalkDir(memoryDir(rel), func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() || e.Name() != "cgroup.procs" {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil // removed while walking
+		}
+		pids = append(pids, parsePids(b)...)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cgroups: %w", err)
+	}
+	return pids, nil
+}
+
+// memoryDir is the directory of the cgroup path rel where its processes
+// are read: the memory hierarchy's on v1, the unified one on v2.
+func memoryDir(rel string) string {
+	if Version() != 2 {
+		return filepath.Join(Root, "memory", rel)
+	}
+	return filepath.Join(Root, rel)
+}
+
+// parsePids parses a cgroup.procs file.
+func parsePids(b []byte) []int32 {
 	var pids []int32
 	for _, f := range strings.Fields(string(b)) {
 		if n, err := strconv.ParseInt(f, 10, 32); err == nil {
 			pids = append(pids, int32(n))
 		}
 	}
-	return pids, nil
+	return pids
 }
