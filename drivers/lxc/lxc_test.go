@@ -2,6 +2,7 @@ package lxc_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,10 +14,24 @@ import (
 	"virtbench/drivers/state"
 )
 
+// TestMain gives the tests one cache when none is set, so that the Debian
+// base of the system containers is made once, not once per test.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	drivertest.CleanupAgent()
-	os.Exit(code)
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	defer drivertest.CleanupAgent()
+	if os.Getenv("VIRTBENCH_CACHE") == "" {
+		dir, err := os.MkdirTemp("", "virtbench-lxc-test-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		os.Setenv("VIRTBENCH_CACHE", dir)
+	}
+	return m.Run()
 }
 
 func factory(env drivers.Env) (drivers.Driver, error) { return lxc.New(env) }
