@@ -4,7 +4,7 @@ package all
 import (
 	_ "virtbench/drivers/container" // our own Linux container
 	_ "virtbench/drivers/docker"    // Docker, through the local engine
-	_ "virtbench/drivers/lxc"       // LXC application containers
+	_ "virtbench/drivers/lxc"       // LXC application and system containers
 	_ "virtbench/drivers/native"    // the baseline
 	_ "virtbench/drivers/podman"    // Podman, daemonless
 	_ "virtbench/drivers/qemu"      // QEMU VMs, KVM or TCG

@@ -1,13 +1,14 @@
-// Package lxc runs the agent as an LXC application container: one
-// lxc-execute command per instance, as LXC's users run a single program in
-// a container, with LXC's own configuration and its own code for the
-// namespaces, mounts and cgroups.
+// Package lxc runs the agent in an LXC container, with LXC's own
+// configuration and its own code for the namespaces, mounts and cgroups:
+// an application container, one lxc-execute command per instance as LXC's
+// users run a single program, or with image=debian a system container
+// (system.go), a Debian booting systemd with the agent as its service.
 //
 // lxc-execute stays in the foreground as the container's monitor; inside,
 // LXC's init (lxc-execute again, as PID 1) runs the agent, whose console
 // is the command's stdout. Each instance gets the read-only base rootfs of
-// drivers/container under an overlay of its own (LXC's overlay: rootfs
-// path), the namespaces LXC gives a container (PID, mount, UTS, IPC,
+// drivers/container (or the Debian base) under an overlay of its own,
+// mounted by virtbench and given to LXC as a directory, the namespaces LXC gives a container (PID, mount, UTS, IPC,
 // network, cgroup), LXC's default capability set less what a container
 // must not have, and a cgroup beneath virtbench's own
 // (lxc.cgroup.relative: OWN/virtbench.RUN/lxc-ID, the container's payload
@@ -65,7 +66,7 @@ const (
 func init() {
 	drivers.Register(drivers.Info{
 		Name:           "lxc",
-		Virtualization: "OS-level: an LXC application container (lxc-execute: LXC's monitor, its init, then the program)",
+		Virtualization: "OS-level: an LXC container, an application container (lxc-execute: LXC's monitor, its init, then the program) or, with image=debian, a system container booting systemd (lxc-start)",
 		Class:          results.ClassOSLevel,
 		Options:        Options,
 		Tools:          []drivers.Tool{{Name: "lxc", Version: []string{"lxc-execute", "--version"}}},
