@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"virtbench/drivers/docker"
+	"virtbench/drivers/podman"
 	"virtbench/drivers/drivertest"
 	"virtbench/drivers/state"
 	"virtbench/internal/results"
@@ -62,8 +63,16 @@ func cli(t *testing.T, args ...string) (int, string, string) {
 // exit status, stdout and stderr.
 func cliEnv(t *testing.T, env []string, args ...string) (int, string, string) {
 	t.Helper()
+	cache := t.TempDir()
+	// A command that checks the podman driver (list, run) makes a Podman
+	// store for the cache, whose per-boot state is outside it.
+	t.Cleanup(func() {
+		if err := podman.RemoveStore(cache); err != nil {
+			t.Error(err)
+		}
+	})
 	cmd := exec.Command(virtbench, args...)
-	cmd.Env = append(append(os.Environ(), "VIRTBENCH_CACHE="+t.TempDir()), env...)
+	cmd.Env = append(append(os.Environ(), "VIRTBENCH_CACHE="+cache), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
