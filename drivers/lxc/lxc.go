@@ -32,6 +32,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"virtbench/drivers"
 	"virtbench/drivers/internal/agentproc"
 	"virtbench/drivers/internal/cgroups"
@@ -42,8 +44,6 @@ import (
 	"virtbench/images"
 	"virtbench/internal/results"
 	"virtbench/internal/tools"
-
-	"golang.org/x/sys/unix"
 )
 
 // Grace is how long Stop lets the container handle SIGTERM.

@@ -36,11 +36,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"virtbench/drivers"
 	"virtbench/drivers/internal/agentproc"
@@ -141,16 +144,27 @@ func confPath(cache string) string { return filepath.Join(cache, "podman", "cont
 
 // RemoveStore removes virtbench's Podman store for the cache directory
 // cache (its containers, images and per-boot state), when there is one.
+// It removes the store's containers with podman and the rest as files:
+// podman system reset would also remove networks, whose configuration is
+// the host's, not the store's.
 func RemoveStore(cache string) error {
 	s := Store(cache)
 	if _, err := os.Stat(s.Root); errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	s.Runtime = "runc"
-	cmd := exec.Command("podman", append(s.Args(), "system", "reset", "--force")...)
+	cmd := exec.Command("podman", append(s.Args(), "rm", "--all", "--force", "--time", "0")...)
 	cmd.Env = append(os.Environ(), "CONTAINERS_CONF="+confPath(cache))
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("podman: system reset: %w: %s", err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("podman: rm: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	// Podman's overlay driver keeps its directory mounted on itself.
+	mounts := state.MountsUnder(filepath.Dir(s.Root))
+	slices.SortFunc(mounts, func(a, b string) int { return len(b) - len(a) })
+	for _, m := range mounts {
+		if err := unix.Unmount(m, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("podman: unmount %s: %w", m, err)
+		}
 	}
 	return errors.Join(os.RemoveAll(filepath.Dir(s.Root)), os.RemoveAll(filepath.Dir(s.RunRoot)))
 }
