@@ -103,9 +103,3 @@ func TestSystemContainer(t *testing.T) {
 		t.Errorf("Debian image usage %+v, %v: want a full distribution's tens of MiB", u, err)
 	}
 }
-
-// TestSystemConformance runs the conformance suite on system containers:
-// the agent a service of systemd, whose end powers the container off.
-func TestSystemConformance(t *testing.T) {
-	drivertest.Run(t, "lxc", drivertest.Options{ReadyTimeout: 2 * time.Minute, Options: map[string]string{"image": "debian"}, Leaks: leaks})
-}
