@@ -20,8 +20,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"virtbench/drivers/docker"
-	"virtbench/drivers/podman"
 	"virtbench/drivers/drivertest"
+	"virtbench/drivers/podman"
 	"virtbench/drivers/state"
 	"virtbench/internal/results"
 )
