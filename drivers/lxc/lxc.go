@@ -461,13 +461,7 @@ func (i *instance) Stop(ctx context.Context) error {
 		} else {
 			_ = i.p.Signal(syscall.SIGTERM)
 		}
-		t := time.NewTimer(Grace)
-		defer t.Stop()
-		select {
-		case <-i.p.Exited():
-		case <-t.C:
-		case <-ctx.Done():
-		}
+		i.p.Await(ctx, Grace)
 		return nil
 	})
 }

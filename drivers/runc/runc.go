@@ -564,13 +564,7 @@ func (i *instance) WritableUsage() (images.Usage, error) {
 func (i *instance) Stop(ctx context.Context) error {
 	return i.undo.RunAfter(func() error {
 		_ = i.p.Signal(unix.SIGTERM)
-		t := time.NewTimer(Grace)
-		defer t.Stop()
-		select {
-		case <-i.p.Exited():
-		case <-t.C:
-		case <-ctx.Done():
-		}
+		i.p.Await(ctx, Grace)
 		return nil
 	})
 }

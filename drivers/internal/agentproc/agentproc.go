@@ -485,6 +485,14 @@ func (p *Process) Stop(ctx context.Context, grace time.Duration) error {
 	if err := p.Signal(syscall.SIGTERM); err != nil {
 		return fmt.Errorf("agentproc: SIGTERM: %w", err)
 	}
+	p.Await(ctx, grace)
+	return p.Kill()
+}
+
+// Await waits until the process has exited, grace has passed or ctx has
+// ended, whichever comes first: the wait of a stop between asking the
+// process to end and killing it.
+func (p *Process) Await(ctx context.Context, grace time.Duration) {
 	t := time.NewTimer(grace)
 	defer t.Stop()
 	select {
@@ -492,7 +500,6 @@ func (p *Process) Stop(ctx context.Context, grace time.Duration) error {
 	case <-t.C:
 	case <-ctx.Done():
 	}
-	return p.Kill()
 }
 
 // Kill sends SIGKILL to the process group and waits until the process has
