@@ -6,7 +6,9 @@ cd "$(dirname "$0")"
 
 # Debian packages virtbench uses: QEMU and its tools, the guest kernel,
 # mkfs.ext4, xz (to extract the vmlinux), runc and crun (peer runtimes), podman
-# (the daemonless engine), lxc (application containers), runsc
+# (the daemonless engine), lxc (application containers), libvirt-daemon (the
+# libvirt driver's libvirtd and virtlogd, started for the tests by
+# deploy/libvirt/libvirtd.sh), runsc
 # (gVisor, the sandboxed-kernel driver),
 # hyperfine (for cross-checks), iproute2, debootstrap (the debian image
 # profile), Chromium (renders report.html in the report tests), and Wine
@@ -16,7 +18,7 @@ cd "$(dirname "$0")"
 # benchmark tools: fio, iperf3, Redis and nginx (copied into the tools
 # layer every instance runs them from) with the host's load generators
 # redis-benchmark (redis-tools) and wrk.
-PACKAGES=(qemu-system-x86 qemu-utils linux-image-amd64 e2fsprogs xz-utils runc crun podman lxc runsc hyperfine iproute2 debootstrap chromium wine64 gcc-mingw-w64-x86-64 ansible fio iperf3 redis-server redis-tools nginx-light wrk)
+PACKAGES=(qemu-system-x86 qemu-utils linux-image-amd64 e2fsprogs xz-utils runc crun podman lxc libvirt-daemon runsc hyperfine iproute2 debootstrap chromium wine64 gcc-mingw-w64-x86-64 ansible fio iperf3 redis-server redis-tools nginx-light wrk)
 
 log() { printf 'run.sh: %s\n' "$*" >&2; }
 
@@ -84,6 +86,11 @@ test)
 	# Debian profile is debootstrapped once per machine.
 	export VIRTBENCH_CACHE="${VIRTBENCH_CACHE:-/var/cache/virtbench}"
 	go vet ./...
+	# The libvirt driver's tests need libvirtd: where the host runs none,
+	# one of virtbench's own runs for the tests and is stopped after them.
+	libvirt_state=$(mktemp -d)
+	trap 'deploy/libvirt/libvirtd.sh stop "$libvirt_state"; rm -rf "$libvirt_state"' EXIT
+	deploy/libvirt/libvirtd.sh start "$libvirt_state" || log "libvirtd did not start: the libvirt driver's tests say so"
 	# Explicit timeouts, sized for a loaded 2-core machine: the slowest
 	# package (the qemu driver under TCG) takes about 3 minutes alone.
 	go test -count=1 -timeout 30m "$@" ./...

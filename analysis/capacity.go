@@ -119,18 +119,24 @@ func memoryCost(x *Index, variant string) (c Cost, shared float64, ok bool) {
 // the run ran on, what it had available is what the driver's trials or
 // sweep found before their instances (MetricHostMemAvailable: the host
 // may hold less by then than when the run began), else what the run found
-// when it began.
+// when it began. The driver's daemons (MetricDaemonPSS: libvirtd and
+// virtlogd) are held once, out of the budget, except where what was
+// available was read with them running (the trials' figure).
 func memoryBudget(x *Index, variant string, h HostSize, shared float64) float64 {
 	avail := h.MemoryBytes
 	if h.MemAvailableBytes > 0 {
 		avail = min(avail, h.MemAvailableBytes)
 	}
+	var daemons float64
+	if s, ok := x.Idle(variant, results.MetricDaemonPSS, 1); ok {
+		daemons = s.Median
+	}
 	if h.Ran {
 		if at := x.Of(variant, results.MetricHostMemAvailable); len(at) > 0 {
-			avail = min(h.MemoryBytes, int64(at[0].Median))
+			avail, daemons = min(h.MemoryBytes, int64(at[0].Median)), 0
 		}
 	}
-	return float64(avail-results.DensityFloor(h.MemoryBytes)) - shared
+	return float64(avail-results.DensityFloor(h.MemoryBytes)) - shared - daemons
 }
 
 // cpuCost is the CPU one idle instance keeps busy, in cores. From a

@@ -161,3 +161,62 @@ func TestDensityClaim(t *testing.T) {
 		})
 	}
 }
+
+// TestDensityClaimPairs: the density claim is judged on the minimal pair
+// and, where a full OS ran, on the full-OS pair, each with its verdict;
+// without a like pair, the minimal claim says its pair is unlike.
+func TestDensityClaimPairs(t *testing.T) {
+	capRow := func(variant string, idle int) Capacity {
+		return Capacity{Host: ThisHost, Variant: variant, Idle: idle, IdleLo: idle, IdleHi: idle, Binding: ResMemory}
+	}
+	classes := map[string]results.Class{"lxc": results.ClassOSLevel, "lxc-debian": results.ClassOSLevel, "qemu": results.ClassVM, "qemu-debian": results.ClassVM}
+	debian := map[string]string{"image": "debian"}
+	roles := testRoles(classes, map[string]map[string]string{"lxc-debian": debian, "qemu-debian": debian, "lxc": {"image": "minimal"}, "qemu": {"image": "minimal"}})
+	tests := []struct {
+		name          string
+		caps          []Capacity
+		minimal, full [2]string // the pairs judged
+		fullVerdict   Verdict
+		unlike        bool
+	}{
+		{"both pairs", []Capacity{capRow("lxc-debian", 3259), capRow("lxc", 3667), capRow("qemu-debian", 2), capRow("qemu", 16)},
+			[2]string{"lxc", "qemu"}, [2]string{"lxc-debian", "qemu-debian"}, DirectionOnly, false},
+		{"no full-OS container", []Capacity{capRow("lxc", 3667), capRow("qemu-debian", 2), capRow("qemu", 16)},
+			[2]string{"lxc", "qemu"}, [2]string{}, NotMeasured, false},
+		{"only unlike", []Capacity{capRow("lxc", 3667), capRow("qemu-debian", 2)},
+			[2]string{"lxc", "qemu-debian"}, [2]string{}, NotMeasured, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cs := claims(claimContext{idx: idx(nil), caps: tt.caps, roles: roles})
+			var min, full *Claim
+			for i := range cs {
+				switch cs[i].Name {
+				case "density":
+					min = &cs[i]
+				case "density_full_os":
+					full = &cs[i]
+				}
+			}
+			if min == nil || full == nil {
+				t.Fatalf("claims %+v: want density and density_full_os", cs)
+			}
+			if got := [2]string{min.Container, min.VM}; got != tt.minimal {
+				t.Errorf("minimal pair %v, want %v", got, tt.minimal)
+			}
+			if strings.Contains(min.Caveat, "no such pair") != tt.unlike {
+				t.Errorf("minimal caveat %q: unlike pair said = %v, want %v", min.Caveat, !tt.unlike, tt.unlike)
+			}
+			if got := [2]string{full.Container, full.VM}; got != tt.full || full.Verdict != tt.fullVerdict {
+				t.Errorf("full-OS pair %v %q (%s), want %v %q", got, full.Verdict, full.Reason, tt.full, tt.fullVerdict)
+			}
+			if !strings.Contains(full.Caveat, "Why the pairs differ") {
+				t.Errorf("full-OS caveat %q lacks the lesson", full.Caveat)
+			}
+		})
+	}
+	minimal := map[string]results.Role{"lxc": roles["lxc"], "qemu": roles["qemu"]}
+	if cs := claims(claimContext{idx: idx(nil), caps: []Capacity{capRow("lxc", 3667), capRow("qemu", 16)}, roles: minimal}); len(cs) != 4 {
+		t.Errorf("a run without a full OS judged %d claims, want 4 (no full-OS pair)", len(cs))
+	}
+}

@@ -142,6 +142,9 @@ func Classroom(r *Run, a *Analysis) []Lesson {
 		if lk.kind == KindApplication && len(l.Figures) > 0 {
 			l.Figures = append(l.Figures, callCosts(a)...)
 		}
+		if lk.kind == KindOSLevel && len(l.Figures) > 0 {
+			l.Figures = append(l.Figures, densityPairs(a.Claims)...)
+		}
 		if len(l.Figures) > 0 {
 			lessons = append(lessons, l)
 		}
@@ -174,6 +177,25 @@ func variantFigures(v string, a *Analysis) string {
 		}
 	}
 	return v + ": " + strings.Join(parts, ", ")
+}
+
+// densityPairs sets the density claim's two pairs side by side, with why
+// they differ, where both were judged.
+func densityPairs(cs []Claim) []string {
+	var minimal, full Claim
+	for _, c := range cs {
+		switch c.Name {
+		case ClaimDensity:
+			minimal = c
+		case ClaimDensityFullOS:
+			full = c
+		}
+	}
+	if minimal.Container == "" || full.Container == "" {
+		return nil
+	}
+	return []string{fmt.Sprintf("density, like for like: %s fits %.0f× [%.0f-%.0f] as many idle instances as %s (minimal: one process against a VM whose init is the agent); %s %.0f× [%.0f-%.0f] as many as %s (full OS: systemd booting in both). %s",
+		minimal.Container, minimal.Ratio, minimal.Lo, minimal.Hi, minimal.VM, full.Container, full.Ratio, full.Lo, full.Hi, full.VM, fullOSLesson)}
 }
 
 // callCosts sets the cost of one system call (each metric of the system

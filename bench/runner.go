@@ -1002,6 +1002,7 @@ func (t *trial) sampleMemory(ctx context.Context, insts []*started, memBefore in
 			}
 		}
 	}
+	t.sampleDaemons(ctx)
 	if memBefore > 0 {
 		t.record(results.Sample{Metric: results.MetricHostMemAvailable, Unit: "B", Value: float64(memBefore)})
 	}
@@ -1010,6 +1011,27 @@ func (t *trial) sampleMemory(ctx context.Context, insts []*started, memBefore in
 		t.cost.memory = max(t.cost.memory, drop)
 		t.record(results.Sample{Metric: results.MetricHostMemDrop, Unit: "B", Value: drop})
 	}
+}
+
+// sampleDaemons records the memory of the driver's daemons
+// (drivers.Daemoner), with its instances up.
+func (t *trial) sampleDaemons(ctx context.Context) {
+	dm, ok := t.d.(drivers.Daemoner)
+	if !ok {
+		return
+	}
+	s := results.Sample{Metric: results.MetricDaemonPSS, Unit: "B"}
+	pids, err := dm.Daemons()
+	var m Memory
+	if err == nil {
+		m, err = MemoryOf(ctx, pids)
+	}
+	if err != nil {
+		s.Error = err.Error()
+	} else {
+		s.Value = float64(m.PSS)
+	}
+	t.record(s)
 }
 
 // settle waits the scenario's settle time after READY. For an idle

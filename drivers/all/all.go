@@ -4,6 +4,7 @@ package all
 import (
 	_ "virtbench/drivers/container" // our own Linux container
 	_ "virtbench/drivers/docker"    // Docker, through the local engine
+	_ "virtbench/drivers/libvirt"   // QEMU VMs through libvirtd
 	_ "virtbench/drivers/lxc"       // LXC application and system containers
 	_ "virtbench/drivers/native"    // the baseline
 	_ "virtbench/drivers/podman"    // Podman, daemonless

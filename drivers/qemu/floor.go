@@ -22,7 +22,7 @@ const FloorRuns = 5
 // QEMU also begins with an empty translation cache, which a VM's start
 // then fills; the bare start translates nothing.
 func (d *Driver) Floor(ctx context.Context) ([]drivers.Measure, error) {
-	accel, err := d.accel()
+	accel, err := d.Accel()
 	if err != nil {
 		return nil, err
 	}

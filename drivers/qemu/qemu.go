@@ -393,8 +393,9 @@ func (d *Driver) Name() string { return "qemu" }
 // opens read-write and is backed by VT-x or AMD-V (see kvm.Check).
 func KVMUsable() error { return kvm.Check() }
 
-// accel returns the accelerator to ask QEMU for.
-func (d *Driver) accel() (string, error) {
+// Accel returns the accelerator to ask QEMU for: kvm or tcg, as the accel
+// option and the host decide, never one silently for the other.
+func (d *Driver) Accel() (string, error) {
 	switch d.cfg.Accel {
 	case "tcg":
 		return "tcg", nil
@@ -442,7 +443,7 @@ func (d *Driver) Check(context.Context) error {
 	if err := drivers.NeedBinary(d.cfg.Binary, "qemu-system-x86"); err != nil {
 		return err
 	}
-	if _, err := d.accel(); err != nil {
+	if _, err := d.Accel(); err != nil {
 		return err
 	}
 	if d.cfg.Network == "tap" && os.Geteuid() != 0 {
@@ -560,7 +561,7 @@ const (
 
 // launch starts QEMU for an instance in mode m.
 func (d *Driver) launch(begin time.Time, spec drivers.Spec, m mode) (_ *instance, err error) {
-	accel, err := d.accel()
+	accel, err := d.Accel()
 	if err != nil {
 		return nil, err
 	}
@@ -707,11 +708,19 @@ func (d *Driver) makeInstanceDir(inst *instance, id string) (string, *os.File, e
 // makeDisk gives the instance a copy-on-write overlay of the base disk
 // (the Debian disk for image=debian).
 func (d *Driver) makeDisk(inst *instance) error {
+	disk, err := d.overlay(inst.dir)
+	inst.disk = disk
+	return err
+}
+
+// overlay makes dir/disk.qcow2, a copy-on-write overlay of the base disk
+// (the Debian disk for image=debian), and returns its path.
+func (d *Driver) overlay(dir string) (string, error) {
 	base := d.debianDisk
 	if base == "" {
 		var err error
 		if base, err = images.BuildBaseDisk(d.env.CacheDir); err != nil {
-			return fmt.Errorf("qemu: base disk: %w", err)
+			return "", fmt.Errorf("qemu: base disk: %w", err)
 		}
 	}
 	d.overlaysMu.Lock()
@@ -720,12 +729,11 @@ func (d *Driver) makeDisk(inst *instance) error {
 	}
 	ov := d.overlays
 	d.overlaysMu.Unlock()
-	disk := filepath.Join(inst.dir, "disk.qcow2")
+	disk := filepath.Join(dir, "disk.qcow2")
 	if err := ov.Create(disk); err != nil {
-		return fmt.Errorf("qemu: disk overlay: %w", err)
+		return "", fmt.Errorf("qemu: disk overlay: %w", err)
 	}
-	inst.disk = disk
-	return nil
+	return disk, nil
 }
 
 // network returns, with network=tap, a tap on virtbench's peer namespace
@@ -1197,11 +1205,18 @@ func (i *instance) WritableUsage() (images.Usage, error) {
 // MemoryParts splits QEMU's resident memory into the guest RAM mapping
 // (found in smaps by its size) and the VMM's own overhead.
 func (i *instance) MemoryParts() (map[string]int64, error) {
-	ram, total, err := guestRAMResident(context.Background(), int32(i.p.Pid()), i.ramBytes, i.ramFile)
+	return MemoryParts(int32(i.p.Pid()), i.ramBytes, i.ramFile)
+}
+
+// MemoryParts splits the resident memory of QEMU process pid, whose guest
+// has ramBytes of RAM (anonymous, or mapped from ramFile), into the guest
+// RAM it touched and the VMM's own overhead.
+func MemoryParts(pid int32, ramBytes int64, ramFile string) (map[string]int64, error) {
+	ram, total, err := guestRAMResident(context.Background(), pid, ramBytes, ramFile)
 	if err != nil {
 		return nil, err
 	}
-	return map[string]int64{"guest_ram_configured": i.ramBytes, "guest_ram_resident": ram, "vmm_overhead": total - ram}, nil
+	return map[string]int64{"guest_ram_configured": ramBytes, "guest_ram_resident": ram, "vmm_overhead": total - ram}, nil
 }
 
 // guestRAMResident returns, from the process's smaps (read by gopsutil),

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"virtbench/drivers/internal/cgroups"
+	"virtbench/drivers/internal/libvirtd"
 )
 
 // Process identifies a process across PID reuse: its PID and its start
@@ -58,6 +59,10 @@ type Record struct {
 	// the store Podman names.
 	Containers []string     `json:"containers,omitempty"`
 	Podman     *PodmanStore `json:"podman,omitempty"`
+	// Domains are libvirt domains, by name, on the libvirtd serving
+	// LibvirtSocket, each tagged as the run's (libvirtd.Tag).
+	Domains       []string `json:"domains,omitempty"`
+	LibvirtSocket string   `json:"libvirt_socket,omitempty"`
 }
 
 // PodmanStore is a Podman storage of virtbench's own, apart from the
@@ -212,6 +217,7 @@ func Clean(o Orphan) ([]string, error) {
 	c := cleaner{dir: o.Dir}
 	records := c.readRecords()
 	for _, r := range records {
+		c.removeDomains(r)
 		c.removeContainers(r)
 		c.deleteRuntimeContainers(r)
 		c.killProcesses(r)
@@ -248,6 +254,34 @@ func (c *cleaner) readRecords() []Record {
 		records = append(records, r)
 	}
 	return records
+}
+
+// removeDomains destroys and undefines the record's libvirt domains that
+// are tagged as this run's (libvirtd.Remove); a domain of that name that
+// is not is left alone, and said so.
+func (c *cleaner) removeDomains(r Record) {
+	if len(r.Domains) == 0 {
+		return
+	}
+	if !filepath.IsAbs(r.LibvirtSocket) {
+		c.errs = append(c.errs, fmt.Errorf("state: %s: ignored a record of libvirt domains on socket %q: not an absolute path", c.dir, r.LibvirtSocket))
+		return
+	}
+	l, err := libvirtd.Dial(r.LibvirtSocket)
+	if err != nil {
+		c.errs = append(c.errs, fmt.Errorf("state: %s: libvirt domains %v: %w", c.dir, r.Domains, err))
+		return
+	}
+	defer l.Disconnect()
+	for _, name := range r.Domains {
+		removed, err := libvirtd.Remove(l, name, c.dir)
+		if err != nil {
+			c.errs = append(c.errs, fmt.Errorf("state: %w", err))
+		}
+		if removed {
+			c.did = append(c.did, "removed libvirt domain "+name)
+		}
+	}
 }
 
 // removeContainers removes the record's containers: Docker's, or Podman's

@@ -3,7 +3,7 @@
 // pass by skipping what it was meant to test.
 //
 // VIRTBENCH_REQUIRE lists the capabilities, by name, that the host provides:
-// drivers (native, container, runc, crun, gvisor, docker, podman, lxc, qemu) and other names a
+// drivers (native, container, runc, crun, gvisor, docker, podman, lxc, libvirt, qemu) and other names a
 // test skips on (root, kvm, chromium, wine, ansible, tools: fio, iperf3, Redis,
 // nginx and wrk). .ci/run sets it to what the CI
 // machine has; a developer's machine that lacks something leaves it unset

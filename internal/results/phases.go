@@ -59,11 +59,13 @@ const PhaseAgent = "agent"
 // Phases are every start phase a driver reports, and PhaseAgent.
 var Phases = []PhaseInfo{
 	{"create", StageEngine, "docker: the engine created the container (POST /containers/create returned)"},
+	{"define", StageEngine, "libvirt: libvirtd defined the domain (its XML checked and stored)"},
 	{"exec", StageProcess, "native: fork and execve of the agent returned"},
 	{"cgroup", StageProcess, "container: its cgroup made, with its limits"},
 	{"clone", StageProcess, "container: clone(2) into new PID, mount, UTS, IPC and network namespaces, and execve of the agent, returned"},
 	{"runtime", StageProcess, "runc, crun, gvisor, docker: the runtime's container process exists"},
-	{"vmm", StageProcess, "qemu: QEMU answered on its monitor (QMP)"},
+	{"vmm", StageProcess, "qemu: QEMU answered on its monitor (QMP); libvirt: QEMU, spawned by libvirtd, connected its serial console (libvirtd holds the monitor)"},
+	{"start", StageProcess, "libvirt: libvirtd's start returned: QEMU set up over QMP and its vCPUs let run"},
 	{"restore", StageRestore, "qemu boot=snapshot: the saved VM loaded and running"},
 	{"wake", StageRestore, "qemu boot=snapshot or template: the restored guest ran again and read the first byte of its workload line on the console"},
 	{"console", StageSetup, "qemu boot=snapshot or template: the rest of the workload line (workload, address, entropy) read on the console"},

@@ -177,6 +177,10 @@ const (
 	MemPartPrefix     = "mem."
 	MetricMemParts    = "mem.parts"
 	MetricHostMemDrop = "host_mem_drop"
+	// MetricDaemonPSS is the PSS of the daemons a driver's instances need
+	// (drivers.Daemoner), read once per trial beside the instances': what
+	// the host holds once, whatever their number.
+	MetricDaemonPSS = "daemon_pss"
 	// MetricHostMemNoise is the largest MemAvailable drop the host showed
 	// with no instance, over a trial's settle time: a drop per instance
 	// smaller than it divided by the instance count is noise. It is the
