@@ -208,3 +208,22 @@ func TestCapacityCgroupLimits(t *testing.T) {
 		t.Errorf("capacity %d (%s binds), CPU would allow %d; want 20 (memory), 40", c.Idle, c.Binding, c.Limits[1].Count)
 	}
 }
+
+// TestCapacityDaemons: a driver's daemons are held once, out of another
+// host's memory budget; on the host that ran, what was available before
+// the trials was read with them running, and nothing more is taken.
+func TestCapacityDaemons(t *testing.T) {
+	const mib, gib = 1 << 20, 1 << 30
+	sums := append(costs("libvirt", 100*mib, -1, -1, -1), sum("libvirt", results.MetricDaemonPSS, "B", 819*mib, 819*mib, 819*mib))
+	other := HostSize{Name: "other", MemoryBytes: 10 * gib, CPUs: 2}
+	// 8 GiB above the floor, less 819 MiB of daemons: 73 VMs of 100 MiB.
+	if c := EstimateCapacity(idx(sums), []HostSize{other})[0]; c.Idle != 73 {
+		t.Errorf("another host: %d idle, want 73 (the daemons held once)", c.Idle)
+	}
+	ran := other
+	ran.Ran = true
+	avail := sum("libvirt", results.MetricHostMemAvailable, "B", 10*gib, 10*gib, 10*gib)
+	if c := EstimateCapacity(idx(append(sums, avail)), []HostSize{ran})[0]; c.Idle != 81 {
+		t.Errorf("the host that ran: %d idle, want 81 (its MemAvailable read with the daemons up)", c.Idle)
+	}
+}

@@ -1014,7 +1014,8 @@ func (t *trial) sampleMemory(ctx context.Context, insts []*started, memBefore in
 }
 
 // sampleDaemons records the memory of the driver's daemons
-// (drivers.Daemoner), with its instances up.
+// (drivers.Daemoner), with its instances up; a driver that names none
+// records nothing.
 func (t *trial) sampleDaemons(ctx context.Context) {
 	dm, ok := t.d.(drivers.Daemoner)
 	if !ok {
@@ -1022,6 +1023,9 @@ func (t *trial) sampleDaemons(ctx context.Context) {
 	}
 	s := results.Sample{Metric: results.MetricDaemonPSS, Unit: "B"}
 	pids, err := dm.Daemons()
+	if err == nil && len(pids) == 0 {
+		return
+	}
 	var m Memory
 	if err == nil {
 		m, err = MemoryOf(ctx, pids)

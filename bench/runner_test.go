@@ -67,6 +67,16 @@ type fake struct {
 	// gateWait has passed, which gateMissed then counts.
 	gate, arrived, gateMissed int
 	gateCond                  *sync.Cond
+	// daemons, when set, makes the test's own process the fake's daemon.
+	daemons bool
+}
+
+// Daemons returns the test's process as the fake's daemon, where it has one.
+func (f *fake) Daemons() ([]int32, error) {
+	if !f.daemons {
+		return nil, nil
+	}
+	return []int32{int32(os.Getpid())}, nil
 }
 
 // gateWait bounds how long a start waits at the fake's gate.
@@ -402,6 +412,29 @@ func TestRunnerFake(t *testing.T) {
 	}
 	if r := out.Variants["fake"].Role; r.Class != results.ClassVM || r.Baseline || !r.Emulated() {
 		t.Errorf("role %+v, want a VM, not the baseline, run under TCG as its instances' labels say", r)
+	}
+}
+
+// TestRunnerDaemons: a driver's daemons are read once per trial, beside
+// its instances, as a sample of no instance.
+func TestRunnerDaemons(t *testing.T) {
+	f := &fake{daemons: true}
+	useFake(t, f)
+	samples, _, err := runScenario(t, context.Background(), scenario(t, "name: t\ndrivers: [fake]\nworkloads: [idle]\ninstances: [2]\nreps: 2\nwarmup: 0\nsettle: 0s\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, s := range samples {
+		if s.Metric == results.MetricDaemonPSS {
+			n++
+			if s.Failed() || s.Value <= 0 || s.Instance != "" {
+				t.Errorf("daemon sample %+v, want a PSS of no instance", s)
+			}
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d daemon samples, want one per trial (2)", n)
 	}
 }
 

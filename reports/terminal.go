@@ -184,7 +184,7 @@ func writeVariantBlock(w io.Writer, a *analysis.Analysis, v string) {
 
 // memoryLine says what one idle instance of variant holds: its PSS and
 // the host's MemAvailable drop per instance (or that the drop is within
-// the host's noise).
+// the host's noise), and what its driver's daemons hold once.
 func memoryLine(x *analysis.Index, v string) string {
 	var parts []string
 	if s, ok := x.Single(v, results.MetricPSS); ok {
@@ -196,6 +196,9 @@ func memoryLine(x *analysis.Index, v string) string {
 		} else {
 			parts = append(parts, "MemAvailable drop "+units.Format(s.Median, s.Unit))
 		}
+	}
+	if s, ok := x.Single(v, results.MetricDaemonPSS); ok {
+		parts = append(parts, "its daemons' PSS "+units.Format(s.Median, s.Unit)+", held once whatever the instances")
 	}
 	return strings.Join(parts, "; ")
 }

@@ -107,7 +107,37 @@ type Driver struct {
 var (
 	_ drivers.Driver     = (*Driver)(nil)
 	_ drivers.ImageSizer = (*Driver)(nil)
+	_ drivers.Daemoner   = (*Driver)(nil)
 )
+
+// containerdSockets are where containerd listens: its own service's
+// socket, or the one of the containerd dockerd starts itself.
+var containerdSockets = []string{"/run/containerd/containerd.sock", "/var/run/docker/containerd/containerd.sock"}
+
+// Daemons returns the PIDs of dockerd (the peer of the engine's socket)
+// and of the containerd it uses (the peer of containerd's socket, where
+// one answers).
+func (d *Driver) Daemons() ([]int32, error) {
+	cli, err := d.client()
+	if err != nil {
+		return nil, fmt.Errorf("docker: %w", err)
+	}
+	host, ok := strings.CutPrefix(cli.DaemonHost(), "unix://")
+	if !ok {
+		return nil, fmt.Errorf("docker: the engine at %s is not a local socket: its daemons are not this host's", cli.DaemonHost())
+	}
+	pid, err := drivers.SocketPeer(host)
+	if err != nil {
+		return nil, fmt.Errorf("docker: dockerd: %w", err)
+	}
+	pids := []int32{pid}
+	for _, s := range containerdSockets {
+		if pid, err := drivers.SocketPeer(s); err == nil {
+			return append(pids, pid), nil
+		}
+	}
+	return pids, nil
+}
 
 // New returns a Docker driver for env.
 func New(env drivers.Env) (*Driver, error) {

@@ -2,7 +2,9 @@ package docker_test
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,4 +87,29 @@ func TestVethNetwork(t *testing.T) {
 func TestTools(t *testing.T) {
 	drivertest.RequiresRoot(t)
 	drivertest.CheckTools(t, factory, drivertest.NewEnv(t, drivertest.Options{Options: map[string]string{"network": "veth"}}))
+}
+
+// TestDaemons: the engine's daemons are dockerd and its containerd, found
+// through their sockets.
+func TestDaemons(t *testing.T) {
+	d, err := docker.New(drivertest.NewEnv(t, drivertest.Options{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	drivertest.Check(t, d)
+	pids, err := d.Daemons()
+	if err != nil || len(pids) == 0 {
+		t.Fatalf("daemons %v, %v", pids, err)
+	}
+	var names []string
+	for _, p := range pids {
+		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, strings.TrimSpace(string(comm)))
+	}
+	if names[0] != "dockerd" || len(names) > 1 && names[1] != "containerd" {
+		t.Errorf("daemons %v (%v), want dockerd, then containerd where one answers", pids, names)
+	}
 }

@@ -124,7 +124,17 @@ func init() {
 	})
 }
 
-// labels are the qemu driver's labels an instance of this one carries.
+// LabelLauncher is the key of the label that says what started QEMU:
+// libvirt, set on every instance of this driver, or (where the label is
+// absent, the qemu driver) virtbench's own command line. A VM variant of
+// each with the same guest is compared on it, as a technique.
+const LabelLauncher = "launcher"
+
+// LauncherNote is what the comparison of the launchers measures.
+const LauncherNote = "What libvirt adds: the same guest (kernel, initramfs, machine, devices, accelerator, RAM) started by virtbench's QEMU command line or defined and started through libvirtd, as OpenStack Nova and virt-manager start VMs. libvirt's start adds its RPC, the domain's definition, its QEMU probing and monitor set-up, its seccomp sandbox and device defaults; its daemons (libvirtd, virtlogd) are held once per host (daemon_pss), not per VM."
+
+// labels are the qemu driver's labels an instance of this one carries,
+// and the launcher.
 func labels() []results.Label {
 	var ls []results.Label
 	for _, l := range qemu.Labels {
@@ -132,7 +142,10 @@ func labels() []results.Label {
 			ls = append(ls, l)
 		}
 	}
-	return ls
+	return append(ls, results.Label{Key: LabelLauncher, Role: results.LabelSetting,
+		Doc: "what started QEMU: libvirt (libvirtd), or virtbench's own command line (qemu)",
+		Technique: &results.Technique{On: []string{"libvirt"}, Off: "qemu",
+			Compare: []string{results.MetricStartup, results.MetricPSS, results.MetricHostMemDrop}, Note: LauncherNote}})
 }
 
 // qemuOpts returns the qemu driver's options for this driver's: those it
@@ -288,7 +301,7 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 	if err != nil {
 		return nil, fmt.Errorf("libvirt: %w", err)
 	}
-	inst.ramBytes = g.RAMBytes
+	inst.ramBytes, inst.disk = g.RAMBytes, g.Disk
 	x, err := d.domainXML(inst, accel, g, ln.Addr().String()).Marshal()
 	if err != nil {
 		return nil, fmt.Errorf("libvirt: domain XML: %w", err)
@@ -307,6 +320,7 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 	inst.labels = map[string]string{
 		qemu.LabelMachine: d.vm.Config().Machine, qemu.LabelDevices: d.vm.Config().Devices,
 		qemu.LabelImage: d.vm.Config().Image, qemu.LabelAccelRequested: d.vm.Config().Accel,
+		LabelLauncher: "libvirt",
 	}
 	if accel == results.AccelTCG {
 		inst.labels[qemu.LabelTBSize] = strconv.Itoa(d.vm.Config().TBSizeMiB)
@@ -405,6 +419,7 @@ type instance struct {
 	l             *golibvirt.Libvirt
 	dom           golibvirt.Domain
 	ramBytes      int64
+	disk          string // the qcow2 overlay, or ""
 	labels        map[string]string
 
 	console *agentproc.Console
@@ -428,9 +443,10 @@ type instance struct {
 }
 
 var (
-	_ drivers.Instance     = (*instance)(nil)
-	_ drivers.Exiter       = (*instance)(nil)
-	_ drivers.MemoryParter = (*instance)(nil)
+	_ drivers.Instance      = (*instance)(nil)
+	_ drivers.Exiter        = (*instance)(nil)
+	_ drivers.MemoryParter  = (*instance)(nil)
+	_ drivers.WritableSizer = (*instance)(nil)
 )
 
 // makeDir makes the instance's directory and the console socket QEMU will
@@ -642,6 +658,15 @@ func (i *instance) MemoryParts() (map[string]int64, error) {
 		return nil, errors.New("libvirt: QEMU has not connected its console")
 	}
 	return qemu.MemoryParts(pids[0], i.ramBytes, "")
+}
+
+// WritableUsage returns the footprint of the instance's disk overlay, or
+// ErrNotApplicable when the VM has no disk.
+func (i *instance) WritableUsage() (images.Usage, error) {
+	if i.disk == "" {
+		return images.Usage{}, drivers.ErrNotApplicable
+	}
+	return images.DiskUsage(i.disk)
 }
 
 // Stop asks the guest to power off (STOP on the console), then has

@@ -156,3 +156,41 @@ func TestCleanRemovesTaggedDomain(t *testing.T) {
 		t.Errorf("QEMU still runs after clean")
 	}
 }
+
+// TestGuests boots the qemu driver's guests through libvirt: a disk
+// workload on each machine with each device model, and the full Debian
+// guest booting systemd.
+func TestGuests(t *testing.T) {
+	drivertest.RequiresRoot(t)
+	tests := []struct {
+		name          string
+		opts          map[string]string
+		spec          drivers.Spec
+		result, image string
+	}{
+		{"q35 virtio", map[string]string{"machine": "q35"}, drivers.Spec{Workload: "fileio", Args: []string{"-size", "4194304"}}, "fileio.write", "minimal"},
+		{"pc emulated", map[string]string{"devices": "emulated"}, drivers.Spec{Workload: "fileio", Args: []string{"-size", "4194304"}}, "fileio.write", "minimal"},
+		{"debian", map[string]string{"image": "debian"}, drivers.Spec{Workload: "cpu", Args: []string{"-ops", "10"}}, "cpu.sha256", "debian"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := map[string]string{"accel": "tcg"}
+			for k, v := range tt.opts {
+				opts[k] = v
+			}
+			env := drivertest.NewEnv(t, drivertest.Options{Options: opts})
+			tt.spec.ID = "guest"
+			inst := drivertest.Start(t, factory, env, tt.spec)
+			r := drivertest.Ready(t, inst, 5*time.Minute)
+			if r.Labels["image"] != tt.image {
+				t.Errorf("labels %v, want image %s", r.Labels, tt.image)
+			}
+			if rs := drivertest.Results(t, inst, 2*time.Minute); len(rs) == 0 || rs[0].Name != tt.result || rs[0].Value <= 0 {
+				t.Errorf("results %+v, want %s first", rs, tt.result)
+			}
+			if u, err := inst.(drivers.WritableSizer).WritableUsage(); tt.spec.Workload == "fileio" && (err != nil || u.Allocated < 1<<20) {
+				t.Errorf("disk overlay usage %+v, %v: want the written data counted", u, err)
+			}
+		})
+	}
+}

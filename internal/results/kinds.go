@@ -132,7 +132,7 @@ var kinds = map[string]MetricKind{
 	MetricPSSOwn:      memoryKind("the instance's own memory: the anonymous and shmem (memfd, tmpfs) parts of its PSS; file pages, which instances share and the host holds once, left out"),
 	MetricCgroupMem:   memoryKind("the instance cgroup's memory usage without page cache"),
 	MetricHostMemDrop: MetricKind{Family: FamilyMemory, Unit: "B", Better: LowerIsBetter, Signed: true, Doc: "the host's MemAvailable drop per instance of the trial"},
-	MetricDaemonPSS:   MetricKind{Family: FamilyMemory, Unit: "B", Better: LowerIsBetter, Doc: "PSS of the daemons the driver's instances need (libvirtd and virtlogd), held once by the host whatever the instance count: a shared cost, in no instance's figures"},
+	MetricDaemonPSS:   MetricKind{Family: FamilyMemory, Unit: "B", Better: LowerIsBetter, Doc: "PSS of the daemons the driver's instances need (libvirtd and virtlogd; dockerd and containerd), held once by the host whatever the instance count: a shared cost, in no instance's figures"},
 	MetricHostMemAvailable: MetricKind{Family: FamilyMemory, Unit: "B", Better: NoBetter, Once: true,
 		Doc: "the host's MemAvailable before a trial's instances (or a density sweep's) started: what the capacity model's memory budget starts from"},
 	MetricHostMemNoise: MetricKind{Family: FamilyMemory, Unit: "B", Better: NoBetter, Once: true,
