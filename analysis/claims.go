@@ -425,7 +425,7 @@ func densityClaim(c claimContext) Claim {
 // VM booting the same (qemu image=debian). The caveat says why its ratio
 // differs from the minimal pair's.
 func fullOSDensityClaim(c claimContext, minimal Claim) Claim {
-	cl := Claim{Name: ClaimDensityFullOS, Claim: "A host runs thousands of containers but tens of VMs.",
+	cl := Claim{Name: ClaimDensityFullOS, Claim: "A host runs thousands of containers but tens of VMs: full OS against full OS.",
 		Caveat: "Judged as the density claim, on the full-OS pair: a system container booting Debian's systemd against a VM booting the same Debian. " + fullOSLesson}
 	ct, vm := c.capacityOf(results.ClassOSLevel, true), c.capacityOf(results.ClassVM, true)
 	if ct == nil || vm == nil {
