@@ -366,7 +366,7 @@ func (d *Driver) domainXML(inst *instance, accel string, g qemu.ColdGuest, conso
 		dom.CPU.Mode = "maximum"
 		dom.Features.TCG = &libvirtxml.DomainFeatureTCG{TBCache: &libvirtxml.DomainFeatureTCGTBCache{Unit: "MiB", Size: uint(c.TBSizeMiB)}}
 	}
-	if bios := "/usr/share/qemu/qboot.rom"; fileExists(bios) {
+	if bios := qemu.Firmware(); bios != "" {
 		dom.OS.Loader = &libvirtxml.DomainLoader{Path: bios, Type: "rom", Readonly: "yes"}
 	}
 	bus, dev := "virtio", "vd"
@@ -406,11 +406,6 @@ func emulator(binary string) string {
 		}
 	}
 	return binary
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
 
 // instance is one domain.
@@ -643,11 +638,7 @@ func (i *instance) Ready(ctx context.Context) (drivers.Readiness, error) {
 		return drivers.Readiness{}, fmt.Errorf("libvirt: QEMU connected its console after libvirt's start returned")
 	}
 	r.Labels = i.labels
-	boot := r.Guest.VCPUSec
-	if boot <= 0 {
-		boot = r.Guest.UptimeSec
-	}
-	r.GuestBoot = time.Duration(boot * float64(time.Second))
+	r.GuestBoot = qemu.GuestBoot(r.Guest)
 	return r, nil
 }
 

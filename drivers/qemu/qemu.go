@@ -824,7 +824,7 @@ func (d *Driver) commandLine(accel string, memMiB int, disk, tools, ip string, a
 	}
 	args = append(args, ram...)
 	if c.Machine != "microvm" {
-		if bios := "/usr/share/qemu/qboot.rom"; fileExists(bios) {
+		if bios := Firmware(); bios != "" {
 			args = append(args, "-bios", bios)
 		}
 	}
@@ -975,6 +975,27 @@ func (c Config) deviceModel(emulated, virtio string) string {
 		return virtio + "-device"
 	}
 	return virtio + "-pci"
+}
+
+// GuestBoot is a cold-booted guest's boot as its agent's READY reports
+// it: how long its vCPU had run, or where that is unknown its kernel's
+// uptime.
+func GuestBoot(r guest.Ready) time.Duration {
+	boot := r.VCPUSec
+	if boot <= 0 {
+		boot = r.UptimeSec
+	}
+	return time.Duration(boot * float64(time.Second))
+}
+
+// Firmware returns the BIOS a pc or q35 VM boots with: qboot, which
+// boots the kernel straight away, where the host has it; else "" for
+// QEMU's default (SeaBIOS).
+func Firmware() string {
+	if bios := "/usr/share/qemu/qboot.rom"; fileExists(bios) {
+		return bios
+	}
+	return ""
 }
 
 func fileExists(p string) bool {
@@ -1174,11 +1195,7 @@ func (i *instance) Ready(ctx context.Context) (drivers.Readiness, error) {
 		})...)
 		return r, nil
 	}
-	boot := r.Guest.VCPUSec
-	if boot <= 0 {
-		boot = r.Guest.UptimeSec
-	}
-	r.GuestBoot = time.Duration(boot * float64(time.Second))
+	r.GuestBoot = GuestBoot(r.Guest)
 	return r, nil
 }
 
