@@ -719,9 +719,10 @@ type trialStep struct {
 
 // steps are a trial's measuring steps, in order: start the instances, let
 // them settle (reading their idle CPU and tasks), let KSM merge where it
-// is on, sample their memory, drive load over their network, collect the
-// workload's results, exclude the trial if an instance exited, measure
-// their writable disk, and stop them.
+// is on, sample their memory, drive load over their network (the
+// workload's load profile, where it has one, at every instance at once),
+// collect the workload's results, exclude the trial if an instance
+// exited, measure their writable disk, and stop them.
 func (t *trial) steps(memBefore int64) []trialStep {
 	if t.storm {
 		return t.stormSteps(memBefore)
@@ -737,7 +738,10 @@ func (t *trial) steps(memBefore int64) []trialStep {
 		steps = append(steps, trialStep{"ksm", t.settleKSM})
 	}
 	steps = append(steps, trialStep{"memory", func(ctx context.Context, insts []*started) { t.sampleMemory(ctx, insts, memBefore) }})
-	if w.Network {
+	switch {
+	case t.w.Load != nil:
+		steps = append(steps, trialStep{"load", t.loadProfile})
+	case w.Network:
 		steps = append(steps, trialStep{"network", t.loadAll})
 	}
 	if !w.Server {

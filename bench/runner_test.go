@@ -487,6 +487,43 @@ func TestRecordInterrupted(t *testing.T) {
 	}
 }
 
+// TestRunnerLoadProfile: a workload's load profile is sent to every
+// instance of a trial at once, each window recorded and judged against
+// the objective, with the generator's CPU; the profile replaces the
+// workload's own load.
+func TestRunnerLoadProfile(t *testing.T) {
+	src := "name: t\ndrivers: [native]\nworkloads:\n  - name: http\n    load: {rate: 100/s, duration: 1s, warmup: 200ms, slo: {p99: 2s, errors: 1%}}\ninstances: 2\nreps: 1\nwarmup: 0\nsettle: 0s\n"
+	samples, out, err := runScenario(t, context.Background(), scenario(t, src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Failures) > 0 {
+		t.Fatalf("failures: %v", out.Failures)
+	}
+	per := map[string]int{}
+	for _, s := range samples {
+		per[s.Metric]++
+		switch s.Metric {
+		case results.MetricLoadAchieved:
+			if s.Value <= 0 || s.Value > 101 {
+				t.Errorf("achieved %v/s at 100/s offered", s.Value)
+			}
+		case results.MetricLoadRequests:
+			if s.Value < 50 {
+				t.Errorf("%v requests in a 1s window at 100/s", s.Value)
+			}
+		}
+	}
+	for _, m := range []string{results.MetricLoadAchieved, results.MetricLoadP50, results.MetricLoadP99, results.MetricLoadP999, results.MetricLoadErrors, results.MetricLoadRequests, results.MetricLoadSLOMet} {
+		if per[m] != 2 {
+			t.Errorf("%d %s samples, want one per instance (2)", per[m], m)
+		}
+	}
+	if per[results.MetricLoadGenCPU] != 1 || per[results.MetricNetRPS] != 0 {
+		t.Errorf("%d generator CPU samples (want 1 per trial), %d of the workload's own load (want none)", per[results.MetricLoadGenCPU], per[results.MetricNetRPS])
+	}
+}
+
 func TestRunnerNative(t *testing.T) {
 	samples, out, err := runScenario(t, context.Background(), scenario(t, "name: t\ndrivers: [native]\nworkloads:\n  - idle\n  - http\n  - name: cpu\n    args: [-ops, \"10\"]\nreps: 2\nwarmup: 0\nsettle: 0s\n"))
 	if err != nil {

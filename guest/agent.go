@@ -177,6 +177,9 @@ type Workload struct {
 	// Network workloads serve over the network: the host drives load at
 	// them over the instance's network path (drivers.Dialer).
 	Network bool
+	// HTTPPath, for a workload that serves HTTP, is the path a request
+	// gets a 200 from: a scenario's load profile sends its requests there.
+	HTTPPath string
 	// Disk workloads read and write files on a disk of the instance's own
 	// (a VM's attached disk; a container's writable layer), not a tmpfs.
 	Disk bool
@@ -273,6 +276,18 @@ func Workloads() []Workload {
 func Lookup(name string) (Workload, bool) {
 	w, ok := registry[name]
 	return w, ok
+}
+
+// HTTPWorkloads names the workloads that serve HTTP (HTTPPath), sorted.
+func HTTPWorkloads() []string {
+	var names []string
+	for name, w := range registry {
+		if w.HTTPPath != "" {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names
 }
 
 // UsageError is a bad command line: unknown workload or invalid flags.

@@ -71,7 +71,7 @@ func init() {
 				served("redis.get_p50", "sec", measure.LowerIsBetter, measure.NoDimension), served("redis.get_p99", "sec", measure.LowerIsBetter, measure.NoDimension),
 			}},
 		{Name: NginxWorkload, Summary: "nginx serving one -size byte file; wrk on the host: requests/s and latency p50/p99",
-			Server: true, Idle: true, Network: true, Files: true, Tools: []tools.Tool{tools.Nginx}, HostTools: []tools.Tool{tools.Wrk}, Flags: nginxFlags,
+			Server: true, Idle: true, Network: true, Files: true, HTTPPath: tools.NginxFile, Tools: []tools.Tool{tools.Nginx}, HostTools: []tools.Tool{tools.Wrk}, Flags: nginxFlags,
 			// The file it serves: on the instance's disk, and in the page
 			// cache (or a tmpfs) as it is served.
 			Demand: func(fs *flag.FlagSet) Demand { n := flagInt(fs, "size"); return Demand{MemoryBytes: n, DiskBytes: n} },

@@ -34,7 +34,7 @@ var registry = map[string]Workload{
 	"syscall": {Name: "syscall", Summary: "getppid(2) in a tight loop, -ops times or for -time; sec/op", Measures: []Measure{{Name: "syscall.getppid", Unit: "sec/op", Better: measure.LowerIsBetter, Dimension: measure.Syscall}}, Flags: syscallFlags, Demand: NoDemand},
 	"fileio": {Name: "fileio", Summary: "sequential write+fsync then read of -size bytes in -dir; B/s", Disk: true, HostPaths: []string{"dir"}, Measures: []Measure{{Name: "fileio.write", Unit: "B/s", Better: measure.HigherIsBetter, Dimension: measure.DiskBW}, {Name: "fileio.read", Unit: "B/s", Better: measure.HigherIsBetter, Dimension: measure.DiskBW}}, Flags: fileioFlags,
 		Demand: func(fs *flag.FlagSet) Demand { return Demand{DiskBytes: flagInt(fs, "size")} }},
-	"http": {Name: "http", Summary: "serve GET / on -addr; ready once it accepts connections", Server: true, Idle: true, Network: true, Flags: httpFlags, Demand: NoDemand},
+	"http": {Name: "http", Summary: "serve GET / on -addr; ready once it accepts connections", Server: true, Idle: true, Network: true, HTTPPath: "/", Flags: httpFlags, Demand: NoDemand},
 	"alloc": {Name: "alloc", Summary: "allocate and touch -size bytes, then hold them; B", Measures: []Measure{{Name: "alloc.bytes", Unit: "B", Better: measure.NoBetter}}, Flags: allocFlags,
 		Demand: func(fs *flag.FlagSet) Demand { return Demand{MemoryBytes: flagInt(fs, "size")} }},
 	"probe": {Name: "probe", Summary: "report what the instance sees: PID, hostname, interfaces, capabilities (tests)", HostPaths: []string{"write", "remove"}, Flags: probeFlags, Demand: NoDemand},

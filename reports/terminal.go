@@ -171,6 +171,9 @@ func writeVariantBlock(w io.Writer, a *analysis.Analysis, v string) {
 	if mem := memoryLine(a.Index, v); mem != "" {
 		fmt.Fprintf(w, "  %-18s %s\n", "Memory:", mem)
 	}
+	for _, l := range loadLines(a.Index, v) {
+		fmt.Fprintf(w, "  %-18s %s\n", "Under load:", l)
+	}
 	var speeds []string
 	for _, r := range a.Ratios {
 		if r.Variant == v {
@@ -180,6 +183,35 @@ func writeVariantBlock(w io.Writer, a *analysis.Analysis, v string) {
 	if len(speeds) > 0 {
 		fmt.Fprintf(w, "  %-18s %s\n", "Speed vs "+a.Baseline+":", strings.Join(speeds, ", "))
 	}
+}
+
+// loadLines say, for each workload and instance count of variant that
+// ran a load profile, what its windows achieved: rate, p99, errors, and
+// how many windows met the objective.
+func loadLines(x *analysis.Index, v string) []string {
+	var out []string
+	for _, p99 := range x.Of(v, results.MetricLoadP99) {
+		of := func(metric string) (results.Summary, bool) {
+			for _, s := range x.Of(v, metric) {
+				if s.Workload == p99.Workload && s.Instances == p99.Instances {
+					return s, true
+				}
+			}
+			return results.Summary{}, false
+		}
+		line := fmt.Sprintf("%s ×%d: p99 %s", p99.Workload, p99.Instances, units.Format(p99.Median, p99.Unit))
+		if s, ok := of(results.MetricLoadAchieved); ok {
+			line += ", achieved " + units.Format(s.Median, s.Unit)
+		}
+		if s, ok := of(results.MetricLoadErrors); ok {
+			line += fmt.Sprintf(", errors %.2f%%", s.Median)
+		}
+		if s, ok := of(results.MetricLoadSLOMet); ok {
+			line += fmt.Sprintf("; objective met in %.0f of %d windows", s.Mean*float64(s.N), s.N)
+		}
+		out = append(out, line)
+	}
+	return out
 }
 
 // memoryLine says what one idle instance of variant holds: its PSS and

@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"virtbench/internal/didyoumean"
+	"virtbench/internal/loadgen"
 	"virtbench/internal/safefile"
 )
 
@@ -376,6 +377,89 @@ func (p *parser) ints(field string, n *yaml.Node) []int {
 	return out
 }
 
+// workloadFields are the keys of a workload mapping; loadFields of its
+// load, sloFields of the load's objective.
+var (
+	workloadFields = []string{"name", "args", "load"}
+	loadFields     = []string{"rate", "duration", "warmup", "slo"}
+	sloFields      = []string{"p99", "errors"}
+)
+
+// load parses a workload's load profile: {rate: 50/s, duration: 20s,
+// warmup: 2s, slo: {p99: 50ms, errors: 0.1%}}.
+func (p *parser) load(field string, n *yaml.Node) *loadgen.Profile {
+	p.lines[field] = n.Line
+	if n.Kind != yaml.MappingNode {
+		p.fail(n, "load: expected a mapping with %s", strings.Join(loadFields, ", "))
+		return nil
+	}
+	lp := &loadgen.Profile{Warmup: loadgen.DefaultWarmup}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		switch k.Value {
+		case "rate":
+			lp.Rate = p.rate(v)
+		case "duration":
+			lp.Duration = p.duration(v)
+		case "warmup":
+			lp.Warmup = p.duration(v)
+		case "slo":
+			p.lines[field+".slo"] = v.Line
+			lp.SLO = p.slo(v)
+		default:
+			p.fail(k, "load: unknown field %q%s (fields: %s)", k.Value, didyoumean.Suggest(k.Value, loadFields), strings.Join(loadFields, ", "))
+		}
+	}
+	return lp
+}
+
+// rate parses a request rate: "50/s", "3000/m" or 50 (per second).
+func (p *parser) rate(n *yaml.Node) float64 {
+	s, ok := p.scalar(n, "a rate such as 50/s")
+	if !ok {
+		return 0
+	}
+	num, per := s, time.Second
+	if a, b, ok := strings.Cut(s, "/"); ok {
+		num = a
+		switch b {
+		case "s":
+		case "m":
+			per = time.Minute
+		default:
+			p.fail(n, "%q is not a rate such as 50/s or 3000/m", s)
+			return 0
+		}
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil {
+		p.fail(n, "%q is not a rate such as 50/s or 3000/m", s)
+		return 0
+	}
+	return v / per.Seconds()
+}
+
+// slo parses a load's objective: {p99: 50ms, errors: 0.1%}.
+func (p *parser) slo(n *yaml.Node) *loadgen.SLO {
+	if n.Kind != yaml.MappingNode {
+		p.fail(n, "slo: expected a mapping with %s", strings.Join(sloFields, ", "))
+		return nil
+	}
+	o := &loadgen.SLO{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		switch k.Value {
+		case "p99":
+			o.P99 = p.duration(v)
+		case "errors":
+			o.Errors = p.percent(v)
+		default:
+			p.fail(k, "slo: unknown field %q%s (fields: %s)", k.Value, didyoumean.Suggest(k.Value, sloFields), strings.Join(sloFields, ", "))
+		}
+	}
+	return o
+}
+
 func (p *parser) workloads(n *yaml.Node) []Workload {
 	var out []Workload
 	for _, it := range p.list("workloads", n) {
@@ -395,8 +479,10 @@ func (p *parser) workloads(n *yaml.Node) []Workload {
 							w.Args = append(w.Args, s)
 						}
 					}
+				case "load":
+					w.Load = p.load(fmt.Sprintf("workloads.%d.load", len(out)), v)
 				default:
-					p.fail(k, "workloads: unknown field %q%s (fields: name, args)", k.Value, didyoumean.Suggest(k.Value, []string{"name", "args"}))
+					p.fail(k, "workloads: unknown field %q%s (fields: %s)", k.Value, didyoumean.Suggest(k.Value, workloadFields), strings.Join(workloadFields, ", "))
 				}
 			}
 			if w.Name == "" {
@@ -404,7 +490,7 @@ func (p *parser) workloads(n *yaml.Node) []Workload {
 			}
 			out = append(out, w)
 		default:
-			p.fail(it, "workloads: expected a name or a mapping with name and args")
+			p.fail(it, "workloads: expected a name or a mapping with name, args and load")
 		}
 	}
 	return out

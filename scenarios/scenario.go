@@ -15,6 +15,7 @@ import (
 	"virtbench/drivers"
 	"virtbench/guest"
 	"virtbench/internal/didyoumean"
+	"virtbench/internal/loadgen"
 	"virtbench/internal/results"
 )
 
@@ -208,6 +209,10 @@ type Density struct {
 type Workload struct {
 	Name string
 	Args []string
+	// Load, for a workload that serves HTTP, is the load offered to
+	// every instance in the open model, and the objective its window is
+	// judged against; nil for the workload's own load (or none).
+	Load *loadgen.Profile
 }
 
 // String returns the workload name, with its flags when it has any.
@@ -220,12 +225,36 @@ func (w Workload) String() string {
 
 // Limits on scenario values, so that a typo cannot ask for a runaway run.
 const (
+	// MaxLoadRate bounds a load's rate per instance, and MaxLoadWindow
+	// its warm-up and window together.
+	MaxLoadRate   = 10000
+	MaxLoadWindow = 10 * time.Minute
 	MaxReps      = 100000
 	MaxInstances = 100000
 	MaxTimeout   = 24 * time.Hour
 	// MaxRunDuration is the most max_duration may be.
 	MaxRunDuration = 30 * 24 * time.Hour
 )
+
+// checkLoad checks a workload's load profile at field: the workload
+// serves HTTP, the rate is one a generator sends, the window is longer
+// than the warm-up, and the objective's bounds are bounds.
+func checkLoad(field, name string, gw guest.Workload, lp loadgen.Profile, bad func(field, format string, args ...any)) {
+	if gw.HTTPPath == "" {
+		bad(field, "load: %s does not serve HTTP; a load profile is for %s", name, strings.Join(guest.HTTPWorkloads(), ", "))
+	}
+	switch {
+	case lp.Rate < 1 || lp.Rate > MaxLoadRate:
+		bad(field, "load: rate %g/s is not between 1/s and %d/s per instance", lp.Rate, MaxLoadRate)
+	case lp.Duration <= lp.Warmup:
+		bad(field, "load: the window (duration %v) must be longer than its warm-up (%v)", lp.Duration, lp.Warmup)
+	case lp.Warmup < 0 || lp.Duration+lp.Warmup > MaxLoadWindow:
+		bad(field, "load: the warm-up and the window together (%v) are not between 0 and %v", lp.Duration+lp.Warmup, MaxLoadWindow)
+	}
+	if o := lp.SLO; o != nil && (o.P99 <= 0 || o.Errors < 0 || o.Errors >= 1) {
+		bad(field+".slo", "load: slo: p99 must be a positive duration and errors a share from 0%% to below 100%%")
+	}
+}
 
 // Error is a problem in a scenario file.
 type Error struct {
@@ -346,6 +375,9 @@ func (s *Scenario) validate(line func(field string) int) error {
 			if err := t.Check(); err != nil {
 				bad(field, "workloads: %s is unavailable on this host: %v", w.Name, err)
 			}
+		}
+		if w.Load != nil {
+			checkLoad(field+".load", w.Name, gw, *w.Load, bad)
 		}
 	}
 	if len(s.Instances) == 0 && len(s.Storm) == 0 {

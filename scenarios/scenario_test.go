@@ -135,6 +135,12 @@ func TestParseErrors(t *testing.T) {
 		{"reps auto field", "name: x\ndrivers: [native]\nworkloads: [idle]\nreps: {auto: 5%, maxx: 9}\n", []string{`bad.yaml:4: reps: unknown field "maxx" (did you mean "max"?)`}},
 		{"reps auto min above max", "name: x\ndrivers: [native]\nworkloads: [idle]\nreps: {auto: 5%, min: 9, max: 6}\n", []string{"bad.yaml:4: reps: auto's min 9 is not between 1 and its max 6"}},
 		{"variant workload not in scenario", "name: x\ndrivers:\n  - {name: q, driver: qemu, workloads: [fileio]}\nworkloads: [idle]\n", []string{`bad.yaml:3: drivers: q runs workload "fileio"`}},
+		{"load on a workload that does not serve HTTP", "name: x\ndrivers: [native]\nworkloads:\n  - name: cpu\n    load: {rate: 50/s, duration: 10s}\n", []string{"bad.yaml:5: load: cpu does not serve HTTP; a load profile is for http, nginx"}},
+		{"load rate zero", "name: x\ndrivers: [native]\nworkloads:\n  - name: http\n    load: {rate: 0/s, duration: 10s}\n", []string{"bad.yaml:5: load: rate 0/s is not between 1/s and"}},
+		{"load rate unit", "name: x\ndrivers: [native]\nworkloads:\n  - name: http\n    load: {rate: 50/h, duration: 10s}\n", []string{`bad.yaml:5: "50/h" is not a rate such as 50/s`}},
+		{"load window shorter than warm-up", "name: x\ndrivers: [native]\nworkloads:\n  - name: http\n    load:\n      rate: 50/s\n      duration: 1s\n      warmup: 5s\n", []string{"bad.yaml:6: load: the window (duration 1s) must be longer than its warm-up (5s)"}},
+		{"load field typo", "name: x\ndrivers: [native]\nworkloads:\n  - name: http\n    load: {rate: 50/s, duraton: 10s}\n", []string{`bad.yaml:5: load: unknown field "duraton" (did you mean "duration"?)`}},
+		{"load slo", "name: x\ndrivers: [native]\nworkloads:\n  - name: http\n    load:\n      rate: 50/s\n      duration: 10s\n      slo: {errors: 150%}\n", []string{"bad.yaml:8: load: slo: p99 must be a positive duration"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -158,6 +158,15 @@ var kinds = map[string]MetricKind{
 	MetricNetP50: {Family: FamilyPerformance, Unit: "sec", Better: LowerIsBetter, Doc: "median HTTP request latency over the instance's network path"},
 	MetricNetP99: {Family: FamilyPerformance, Unit: "sec", Better: LowerIsBetter, Doc: "99th percentile HTTP request latency over the instance's network path"},
 
+	MetricLoadAchieved: {Family: FamilyPerformance, Unit: "op/s", Better: HigherIsBetter, Doc: "successful answers per second to the load profile's requests, sent at its rate in the open model, over its window"},
+	MetricLoadP50:      {Family: FamilyPerformance, Unit: "sec", Better: LowerIsBetter, Doc: "median latency of the load profile's requests over its window"},
+	MetricLoadP99:      {Family: FamilyPerformance, Unit: "sec", Better: LowerIsBetter, Doc: "99th percentile latency of the load profile's requests over its window (weak from fewer than 1000 requests)"},
+	MetricLoadP999:     {Family: FamilyPerformance, Unit: "sec", Better: LowerIsBetter, Doc: "99.9th percentile latency of the load profile's requests over its window"},
+	MetricLoadErrors:   {Family: FamilyPerformance, Unit: "%", Better: LowerIsBetter, Doc: "share of the load profile's requests that failed (an error, a timeout, a status other than 2xx or 3xx)"},
+	MetricLoadRequests: {Family: FamilyPerformance, Unit: "requests", Better: NoBetter, Doc: "requests the load profile sent to the instance in its window"},
+	MetricLoadSLOMet:   {Family: FamilyPerformance, Unit: "", Better: NoBetter, Doc: "1 where the instance's window met the load profile's objective (at least 99% of its rate answered, errors and p99 within bounds), else 0"},
+	MetricLoadGenCPU:   {Family: FamilyHarness, Unit: "cores", Better: LowerIsBetter, Doc: "CPU virtbench's process used while it sent a trial's load profile to every instance: the load generator's, on the host it shares with the instances"},
+
 	MetricDensityStartup:    MetricKind{Family: FamilyDensity, Unit: "sec", Better: LowerIsBetter, Doc: "start latency of each new instance of a density step"},
 	MetricDensityMarginal:   densityKind("sec", LowerIsBetter, "the start of a step's last instance, started alone on a host holding the rest"),
 	MetricDensityPSS:        densityKind("B", LowerIsBetter, "mean PSS of an instance at a density step, over the instances read (density.pss_sampled)"),

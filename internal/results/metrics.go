@@ -75,6 +75,20 @@ const (
 	MetricNetP99 = "net.http_p99"
 )
 
+// Load metrics: a workload's load profile (loadgen.Profile), sent to
+// each instance in the open model, measured over its window after the
+// warm-up; per instance, but the generator's CPU per trial.
+const (
+	MetricLoadAchieved = "load.achieved"
+	MetricLoadP50      = "load.p50"
+	MetricLoadP99      = "load.p99"
+	MetricLoadP999     = "load.p999"
+	MetricLoadErrors   = "load.errors"
+	MetricLoadRequests = "load.requests"
+	MetricLoadSLOMet   = "load.slo_met"
+	MetricLoadGenCPU   = "load.generator_cpu"
+)
+
 // The host's budgets: what of a host instances may use, the same for the
 // runner's guards (which keep a run within them) and the reports'
 // capacity model (which counts the instances that fit within them).

@@ -1,0 +1,138 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"virtbench/drivers"
+	"virtbench/guest"
+	"virtbench/internal/loadgen"
+	"virtbench/internal/results"
+)
+
+// loadProfile sends the workload's load profile (scenarios.Workload.Load)
+// to every instance that started, all at once, over each one's network
+// path, and records each window: achieved rate, latencies, errors and
+// whether it met the objective; and virtbench's own CPU while it sent
+// them, the generator's. An instance with no network path gets a failed
+// sample that says so.
+func (t *trial) loadProfile(ctx context.Context, insts []*started) {
+	p := *t.w.Load
+	w, _ := guest.Lookup(t.w.Name)
+	before, cpuErr := processCPU()
+	begin := time.Now()
+	var wg sync.WaitGroup
+	verdicts := make([]*loadgen.Verdict, len(insts))
+	for i, st := range insts {
+		if st.err != nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lctx, stop := whileRunning(ctx, st)
+			defer stop()
+			verdicts[i] = t.loadOne(lctx, st, w.HTTPPath, p)
+		}()
+	}
+	wg.Wait()
+	if after, err := processCPU(); cpuErr == nil && err == nil {
+		t.record(results.Sample{Metric: results.MetricLoadGenCPU, Unit: "cores", Value: (after - before).Seconds() / time.Since(begin).Seconds()})
+	}
+	t.r.progress("%s", loadLine(p, insts, verdicts))
+}
+
+// loadOne sends p to one instance and records its window; with an
+// objective, it returns the window's verdict.
+func (t *trial) loadOne(ctx context.Context, st *started, path string, p loadgen.Profile) *loadgen.Verdict {
+	fail := func(why string) *loadgen.Verdict {
+		t.record(results.Sample{Instance: st.id, Metric: results.MetricLoadAchieved, Unit: "op/s", Error: why})
+		return &loadgen.Verdict{Why: why}
+	}
+	dialer, ok := st.inst.(drivers.Dialer)
+	if !ok {
+		return fail(fmt.Sprintf("%s gives the host no network path to its instances", t.d.Name()))
+	}
+	_, port, err := net.SplitHostPort(st.ready.Guest.Addr)
+	if err != nil {
+		return fail("READY has no listen address: " + st.ready.Guest.Addr)
+	}
+	dial := func(ctx context.Context) (net.Conn, error) { return dialer.Dial(ctx, port) }
+	if c, err := dial(ctx); errors.Is(err, drivers.ErrNotApplicable) {
+		return fail("the instance has no network path from the host (its driver's network option is none; veth or tap gives it one)")
+	} else if err == nil {
+		c.Close()
+	}
+	r, err := loadgen.Run(ctx, dial, path, p)
+	if err != nil {
+		return fail(err.Error())
+	}
+	for _, s := range []results.Sample{
+		{Metric: results.MetricLoadAchieved, Unit: "op/s", Value: r.Achieved},
+		{Metric: results.MetricLoadP50, Unit: "sec", Value: r.P50.Seconds()},
+		{Metric: results.MetricLoadP99, Unit: "sec", Value: r.P99.Seconds()},
+		{Metric: results.MetricLoadP999, Unit: "sec", Value: r.P999.Seconds()},
+		{Metric: results.MetricLoadErrors, Unit: "%", Value: 100 * r.Errors},
+		{Metric: results.MetricLoadRequests, Unit: "requests", Value: float64(r.Requests)},
+	} {
+		s.Instance = st.id
+		t.record(s)
+	}
+	if p.SLO == nil {
+		return nil
+	}
+	v := p.SLO.Judge(r, p.Rate)
+	met := 0.0
+	if v.Met {
+		met = 1
+	}
+	t.record(results.Sample{Instance: st.id, Metric: results.MetricLoadSLOMet, Value: met})
+	return &v
+}
+
+// loadLine says how the instances' windows went against the objective:
+// how many met it, and what failed first where one did not.
+func loadLine(p loadgen.Profile, insts []*started, verdicts []*loadgen.Verdict) string {
+	met, judged, weak := 0, 0, false
+	var why []string
+	for i, v := range verdicts {
+		if v == nil {
+			continue
+		}
+		judged++
+		weak = weak || v.Weak
+		if v.Met {
+			met++
+		} else if len(why) < 3 {
+			why = append(why, insts[i].id+": "+v.Why)
+		}
+	}
+	line := fmt.Sprintf("load %.0f/s per instance for %v", p.Rate, p.Duration)
+	if p.SLO == nil || judged == 0 {
+		return line
+	}
+	line += fmt.Sprintf(": %d of %d instances met the objective (p99 <= %v, errors <= %.2f%%)", met, judged, p.SLO.P99, 100*p.SLO.Errors)
+	if weak {
+		line += fmt.Sprintf("; weak: fewer than %d requests per instance", loadgen.MinRequestsForP99)
+	}
+	if len(why) > 0 {
+		line += "; " + strings.Join(why, "; ")
+	}
+	return line
+}
+
+// processCPU returns the CPU time virtbench's process has used: all its
+// threads, the load generator's among them.
+func processCPU() (time.Duration, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, err
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
+}
