@@ -229,9 +229,9 @@ const (
 	// its warm-up and window together.
 	MaxLoadRate   = 10000
 	MaxLoadWindow = 10 * time.Minute
-	MaxReps      = 100000
-	MaxInstances = 100000
-	MaxTimeout   = 24 * time.Hour
+	MaxReps       = 100000
+	MaxInstances  = 100000
+	MaxTimeout    = 24 * time.Hour
 	// MaxRunDuration is the most max_duration may be.
 	MaxRunDuration = 30 * 24 * time.Hour
 )
