@@ -3,6 +3,7 @@ package analysis
 import (
 	"fmt"
 	"math"
+	"strconv"
 
 	"virtbench/internal/results"
 	"virtbench/internal/units"
@@ -72,6 +73,68 @@ type Capacity struct {
 	// no cost for, left out of the minimum.
 	Limits     []Limit  `json:"limits"`
 	Unmeasured []string `json:"unmeasured,omitempty"`
+	// Objective is how many instances, each sent the workload's load
+	// profile, met its objective on the host that ran an objective
+	// sweep; nil elsewhere and where none ran.
+	Objective *Objective `json:"objective,omitempty"`
+}
+
+// Objective is an objective sweep's answer: the most instances whose
+// every window met the load profile's objective (Instances, also Lo) and
+// the smallest count found failing it (Hi; Instances where none failed),
+// what bound it, and the measured p99 and achieved rate per instance at
+// that count.
+type Objective struct {
+	Workload  string `json:"workload"`
+	Instances int    `json:"instances"`
+	Lo        int    `json:"lo"`
+	Hi        int    `json:"hi"`
+	Binding   string `json:"binding"`
+	Why       string `json:"why"`
+	// Rate and P99 are the median achieved rate (per second) and p99
+	// (seconds) of an instance's window at Instances; 0 where none
+	// passed.
+	Rate  float64 `json:"rate"`
+	P99   float64 `json:"p99"`
+	Steps int     `json:"steps"`
+	// Offered and SLOP99 are the load profile's rate per instance and
+	// its objective's p99 bound.
+	Offered float64 `json:"offered_rate"`
+	SLOP99  float64 `json:"slo_p99"`
+}
+
+// objectiveOf returns variant's objective sweep's answer (its first
+// workload's, where several ran one), or nil.
+func objectiveOf(x *Index, variant string) *Objective {
+	ss := x.Of(variant, results.MetricObjectiveInstances)
+	if len(ss) == 0 {
+		return nil
+	}
+	s := ss[0]
+	o := &Objective{Workload: s.Workload, Instances: int(s.Median), Lo: int(s.Median), Binding: s.Labels[results.LabelStopLimit], Why: s.Labels[results.LabelStopReason]}
+	o.Hi, _ = strconv.Atoi(s.Labels[results.LabelFirstFailure])
+	if o.Hi == 0 {
+		o.Hi = o.Instances
+	}
+	at := func(metric string) float64 {
+		for _, m := range x.Of(variant, metric) {
+			if m.Workload == s.Workload && m.Instances == o.Instances {
+				return m.Median
+			}
+		}
+		return 0
+	}
+	o.Rate, o.P99 = at(results.MetricLoadAchieved), at(results.MetricLoadP99)
+	once := func(metric string) float64 {
+		for _, m := range x.Of(variant, metric) {
+			if m.Workload == s.Workload {
+				return m.Median
+			}
+		}
+		return 0
+	}
+	o.Steps, o.Offered, o.SLOP99 = int(once(results.MetricObjectiveSteps)), once(results.MetricObjectiveRate), once(results.MetricObjectiveP99)
+	return o
 }
 
 // costOf returns the cost of a summary: its median with its confidence
@@ -258,6 +321,9 @@ func EstimateCapacity(x *Index, hosts []HostSize) []Capacity {
 				unmeasured = append(unmeasured, ResDisk)
 			}
 			c := Capacity{Host: h.Name, Variant: variant, Limits: limits, Unmeasured: unmeasured}
+			if h.Ran {
+				c.Objective = objectiveOf(x, variant)
+			}
 			bind := limits[0]
 			for _, l := range limits[1:] {
 				if less(l.Count, bind.Count) {

@@ -227,3 +227,53 @@ func TestCapacityDaemons(t *testing.T) {
 		t.Errorf("the host that ran: %d idle, want 81 (its MemAvailable read with the daemons up)", c.Idle)
 	}
 }
+
+// TestCapacityObjective: on the host that ran an objective sweep its row
+// carries the answer, with the p99 and rate measured at the knee; other
+// hosts' rows do not.
+func TestCapacityObjective(t *testing.T) {
+	const mib = 1 << 20
+	at := func(metric, unit string, instances int, v float64) results.Summary {
+		s := summary(results.Key{Variant: "container", Workload: "nginx", Instances: instances, Metric: metric}, unit, 1, v, v, v)
+		return s
+	}
+	knee := at(results.MetricObjectiveInstances, "instances", 12, 12)
+	knee.Labels = map[string]string{results.LabelStopLimit: "latency", results.LabelStopReason: "p99 30ms above 20ms", results.LabelFirstFailure: "14"}
+	sums := append(costs("container", 4*mib, -1, -1, -1), knee,
+		at(results.MetricObjectiveSteps, "steps", 12, 6), at(results.MetricObjectiveRate, "op/s", 12, 200), at(results.MetricObjectiveP99, "sec", 12, 0.02),
+		at(results.MetricLoadP99, "sec", 12, 0.015), at(results.MetricLoadAchieved, "op/s", 12, 199.5), at(results.MetricLoadP99, "sec", 14, 0.03))
+	caps := EstimateCapacity(idx(sums), []HostSize{{Name: ThisHost, MemoryBytes: 8 << 30, CPUs: 2, Ran: true}, {Name: "other", MemoryBytes: 8 << 30, CPUs: 2}})
+	want := Objective{Workload: "nginx", Instances: 12, Lo: 12, Hi: 14, Binding: "latency", Why: "p99 30ms above 20ms", Rate: 199.5, P99: 0.015, Steps: 6, Offered: 200, SLOP99: 0.02}
+	if o := caps[0].Objective; o == nil || *o != want {
+		t.Errorf("objective %+v, want %+v", o, want)
+	}
+	if caps[1].Objective != nil {
+		t.Errorf("another host's row carries the objective sweep of this one: %+v", caps[1].Objective)
+	}
+}
+
+// TestFleetAtObjective: the fleet sums each variant's capacity at the load
+// objective over its completed hosts and names the host type where a
+// loaded instance-hour costs least, and the cheapest for a count of
+// loaded instances, apart from the idle figures.
+func TestFleetAtObjective(t *testing.T) {
+	host := func(name, typ string, price float64, idle, loaded int) FleetHost {
+		c := Capacity{Host: ThisHost, Variant: "container", Idle: idle, Limits: []Limit{{Resource: ResMemory}}, Objective: &Objective{Instances: loaded}}
+		return FleetHost{Name: name, Record: HostRecord{Type: typ, PricePerHour: price}, Analysis: &Analysis{Index: idx(nil), Capacity: []Capacity{c}}}
+	}
+	// big holds 4× the idle instances of small for 3× its price, but only
+	// twice the loaded ones: idle, big is cheaper per instance; loaded,
+	// small is.
+	f := &Fleet{Hosts: []FleetHost{host("big", "16c", 3, 4000, 40), host("small", "4c", 1, 1000, 20)}}
+	fa := AnalyzeFleet(f, 100)
+	tot := fa.Totals[0]
+	if tot.Idle != 5000 || tot.Cheapest != "16c" || tot.Loaded == nil || tot.Loaded.Instances != 60 || tot.Loaded.Cheapest != "4c" {
+		t.Fatalf("totals %+v (loaded %+v): want 5000 idle, cheapest 16c; 60 loaded, cheapest 4c", tot, tot.Loaded)
+	}
+	if p := tot.Loaded.For; p == nil || p.HostType != "4c" || p.Hosts != 5 || p.CostPerHour != 5 {
+		t.Errorf("cheapest for 100 loaded: %+v, want 5 × 4c at 5 per hour", p)
+	}
+	if fa.Rows[1].CostPerLoadedInstanceHour != 0.05 {
+		t.Errorf("small's cost per loaded instance-hour %v, want 0.05", fa.Rows[1].CostPerLoadedInstanceHour)
+	}
+}

@@ -174,13 +174,20 @@ const (
 )
 
 // claims judges the claims on this run; the density claim's full-OS pair
-// only where a full OS ran on one side at least.
+// only where a full OS ran on one side at least, and at load only where
+// an objective sweep ran.
 func claims(c claimContext) []Claim {
 	density := densityClaim(c)
 	cs := []Claim{startupClaim(c), diskClaim(c), perfClaim(c), density}
 	for _, r := range c.roles {
 		if r.FullOS {
-			return append(cs, fullOSDensityClaim(c, density))
+			cs = append(cs, fullOSDensityClaim(c, density))
+			break
+		}
+	}
+	for _, cp := range c.caps {
+		if cp.Objective != nil {
+			return append(cs, loadedDensityClaim(c))
 		}
 	}
 	return cs
@@ -397,6 +404,7 @@ func perfClaim(c claimContext) Claim {
 const (
 	ClaimDensity       = "density"
 	ClaimDensityFullOS = "density_full_os"
+	ClaimDensityAtLoad = "density_at_load"
 )
 
 // densityClaim judges the density claim on the minimal pair: a
@@ -413,7 +421,7 @@ func densityClaim(c claimContext) Claim {
 			cl.Caveat += " This run has no such pair: a full OS stands on one side only, which favours the other."
 		}
 	}
-	cl = densityPair(c, cl, ct, vm)
+	cl = densityPair(c, cl, ct, vm, "idle")
 	if vm != nil {
 		cl.Caveat = vmCaveat(c.roles[vm.Variant], cl.Caveat)
 	}
@@ -431,7 +439,7 @@ func fullOSDensityClaim(c claimContext, minimal Claim) Claim {
 	if ct == nil || vm == nil {
 		return notMeasured(cl, "needs idle instances of a full-OS container and of a full-OS VM (lxc and qemu with image: debian)")
 	}
-	cl = densityPair(c, cl, ct, vm)
+	cl = densityPair(c, cl, ct, vm, "idle")
 	if minimal.Verdict != NotMeasured && minimal.Container != ct.Variant {
 		cl.Caveat += fmt.Sprintf(" Here the full-OS pair's ratio is %.0f× [%.0f-%.0f], the minimal pair's %.0f× [%.0f-%.0f].", cl.Ratio, cl.Lo, cl.Hi, minimal.Ratio, minimal.Lo, minimal.Hi)
 	}
@@ -440,6 +448,32 @@ func fullOSDensityClaim(c claimContext, minimal Claim) Claim {
 
 // fullOSLesson says why the density claim's two pairs differ.
 const fullOSLesson = "Why the pairs differ: a full OS brings its own services (systemd, journald, udev, a getty) to both sides, so the full-OS container costs far more than a one-process one, while the VM's cost was already dominated by its second kernel, its VMM and the guest RAM it touched. The minimal pair sets the least a container holds against the least a VM holds; the full-OS pair sets like against like, what a host running whole systems chooses between."
+
+// loadedDensityClaim judges the density claim at load: on the counts of
+// instances that met the load profile's objective, all loaded at once
+// (objective sweeps), of the first container and the first VM that ran
+// one.
+func loadedDensityClaim(c claimContext) Claim {
+	cl := Claim{Name: ClaimDensityAtLoad, Claim: "A host runs thousands of containers but tens of VMs: each serving its load within the objective.",
+		Caveat: "Judged as the density claim, on the capacity at the load objective (objective sweeps: every instance sent the load profile at once, each window within the objective) instead of idle instances."}
+	loaded := func(class results.Class) (*Capacity, string) {
+		for _, cp := range c.caps {
+			if o := cp.Objective; o != nil && c.roles[cp.Variant].Class == class {
+				return &Capacity{Variant: cp.Variant, Idle: o.Instances, IdleLo: o.Lo, IdleHi: max(o.Lo, o.Hi-1), Binding: o.Binding},
+					fmt.Sprintf("each sent %s at %s, p99 <= %s", o.Workload, units.Format(o.Offered, "op/s"), units.Format(o.SLOP99, "sec"))
+			}
+		}
+		return nil, ""
+	}
+	ct, how := loaded(results.ClassOSLevel)
+	vm, _ := loaded(results.ClassVM)
+	if ct == nil || vm == nil {
+		return notMeasured(cl, "needs objective sweeps of a container driver and of a VM driver")
+	}
+	cl = densityPair(c, cl, ct, vm, "loaded")
+	cl.Evidence += "; " + how
+	return cl
+}
 
 // capacityOf returns the first capacity on this host of a variant of
 // class whose instances run a full OS, or not: nil where there is none.
@@ -453,8 +487,8 @@ func (c claimContext) capacityOf(class results.Class, fullOS bool) *Capacity {
 }
 
 // densityPair judges cl, the density claim, on the capacities of ct, a
-// container, and vm, a VM.
-func densityPair(c claimContext, cl Claim, ct, vm *Capacity) Claim {
+// container, and vm, a VM, of instances as how says ("idle").
+func densityPair(c claimContext, cl Claim, ct, vm *Capacity, how string) Claim {
 	storms := stormSentence(c.storms, c.roles)
 	if ct == nil || vm == nil {
 		cl.Evidence = storms
@@ -463,8 +497,8 @@ func densityPair(c claimContext, cl Claim, ct, vm *Capacity) Claim {
 	cl.Container, cl.VM = ct.Variant, vm.Variant
 	cl.Ratio = float64(ct.Idle) / float64(max(vm.Idle, 1))
 	cl.Lo, cl.Hi = float64(ct.IdleLo)/float64(max(vm.IdleHi, 1)), float64(ct.IdleHi)/float64(max(vm.IdleLo, 1))
-	cl.Evidence = fmt.Sprintf("on this host %d idle %s instances fit [%d-%d] (%s binds) and %d %s VMs [%d-%d] (%s binds)",
-		ct.Idle, ct.Variant, ct.IdleLo, ct.IdleHi, ct.Binding, vm.Idle, vm.Variant, vm.IdleLo, vm.IdleHi, vm.Binding)
+	cl.Evidence = fmt.Sprintf("on this host %d %s %s instances fit [%d-%d] (%s binds) and %d %s VMs [%d-%d] (%s binds)",
+		ct.Idle, how, ct.Variant, ct.IdleLo, ct.IdleHi, ct.Binding, vm.Idle, vm.Variant, vm.IdleLo, vm.IdleHi, vm.Binding)
 	if sw := c.sweeps(); sw != "" {
 		cl.Evidence += "; density sweeps ran " + sw
 	}

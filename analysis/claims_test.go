@@ -220,3 +220,34 @@ func TestDensityClaimPairs(t *testing.T) {
 		t.Errorf("a run without a full OS judged %d claims, want 4 (no full-OS pair)", len(cs))
 	}
 }
+
+// TestDensityClaimAtLoad: where objective sweeps ran, the density claim is
+// judged on the counts that met the objective as well.
+func TestDensityClaimAtLoad(t *testing.T) {
+	row := func(variant string, idle int, o *Objective) Capacity {
+		return Capacity{Host: ThisHost, Variant: variant, Idle: idle, IdleLo: idle, IdleHi: idle, Binding: ResMemory, Objective: o}
+	}
+	roles := testRoles(testClasses, nil)
+	caps := []Capacity{
+		row("container", 4000, &Objective{Workload: "nginx", Instances: 1200, Lo: 1200, Hi: 1250, Binding: "latency", Offered: 50, SLOP99: 0.05}),
+		row("qemu", 100, &Objective{Workload: "nginx", Instances: 12, Lo: 12, Hi: 13, Binding: "cpu", Offered: 50, SLOP99: 0.05}),
+	}
+	var at *Claim
+	for _, c := range claims(claimContext{idx: idx(nil), caps: caps, roles: roles}) {
+		if c.Name == ClaimDensityAtLoad {
+			at = &c
+		}
+	}
+	if at == nil || at.Verdict != Holds || at.Container != "container" || at.VM != "qemu" || at.Ratio != 100 {
+		t.Fatalf("claim at load %+v: want it to hold, 1200 containers against 12 VMs", at)
+	}
+	if !strings.Contains(at.Evidence, "1200 loaded container instances fit [1200-1249]") || !strings.Contains(at.Evidence, "nginx at 50.00 op/s, p99 <= 50.00ms") {
+		t.Errorf("evidence %q", at.Evidence)
+	}
+	caps[1].Objective = nil
+	for _, c := range claims(claimContext{idx: idx(nil), caps: caps, roles: roles}) {
+		if c.Name == ClaimDensityAtLoad && c.Verdict != NotMeasured {
+			t.Errorf("claim at load without a VM's objective sweep: %q", c.Verdict)
+		}
+	}
+}

@@ -199,6 +199,10 @@ type FleetRow struct {
 	// CostPerInstanceHour is the host's price per hour over its idle
 	// capacity; 0 where no price was given.
 	CostPerInstanceHour float64 `json:"cost_per_instance_hour,omitempty"`
+	// CostPerLoadedInstanceHour is the host's price per hour over its
+	// capacity at the load objective; 0 where none was found or no price
+	// was given.
+	CostPerLoadedInstanceHour float64 `json:"cost_per_loaded_instance_hour,omitempty"`
 	// Counted marks a row of a host that completed its run: only those
 	// count in the fleet's totals. A failed host's rows show what it
 	// produced before it failed, and count for nothing.
@@ -208,18 +212,53 @@ type FleetRow struct {
 // FleetTotal is what the fleet's hosts hold of one variant together, and
 // the host type where an instance-hour of it costs least.
 type FleetTotal struct {
-	Variant  string  `json:"variant"`
-	Idle     int     `json:"idle_instances"`
-	Cheapest string  `json:"cheapest_host_type,omitempty"`
-	Cost     float64 `json:"cheapest_cost_per_instance_hour,omitempty"`
-	// For, where the report was asked for a count of instances: the host
-	// type that holds that many idle instances for the least per hour,
-	// how many of its hosts that takes and what they cost an hour.
-	For *FleetPlan `json:"for,omitempty"`
+	Variant string `json:"variant"`
+	Idle    int    `json:"idle_instances"`
+	FleetChoice
+	// Loaded is the same of the instances that met a load objective
+	// (Capacity.Objective), where the hosts ran objective sweeps.
+	Loaded *FleetLoaded `json:"at_objective,omitempty"`
 }
 
-// FleetPlan is the cheapest way to hold Instances idle instances of a
-// variant on hosts of one type.
+// FleetLoaded is what the fleet's hosts hold of one variant at its load
+// objective, and where an instance-hour at that load costs least.
+type FleetLoaded struct {
+	Instances int `json:"instances"`
+	FleetChoice
+}
+
+// FleetChoice is the host type where an instance-hour costs least, and,
+// where the report was asked for a count of instances (For), the host
+// type that holds that many for the least per hour, how many of its
+// hosts that takes and what they cost an hour.
+type FleetChoice struct {
+	Cheapest string     `json:"cheapest_host_type,omitempty"`
+	Cost     float64    `json:"cheapest_cost_per_instance_hour,omitempty"`
+	For      *FleetPlan `json:"for,omitempty"`
+}
+
+// consider weighs host h, which holds count instances, for the choice;
+// instances is the count asked for (0: none). It returns the host's cost
+// per instance-hour, 0 where it has no price.
+func (fc *FleetChoice) consider(h FleetHost, count, instances int) float64 {
+	if count <= 0 || h.Record.PricePerHour <= 0 {
+		return 0
+	}
+	cost := h.Record.PricePerHour / float64(count)
+	if fc.Cheapest == "" || cost < fc.Cost {
+		fc.Cheapest, fc.Cost = HostLabel(h), cost
+	}
+	if instances > 0 {
+		n := (instances + count - 1) / count
+		if p := (FleetPlan{instances, HostLabel(h), n, float64(n) * h.Record.PricePerHour}); fc.For == nil || p.CostPerHour < fc.For.CostPerHour {
+			fc.For = &p
+		}
+	}
+	return cost
+}
+
+// FleetPlan is the cheapest way to hold Instances instances of a variant
+// (idle, or at the load objective) on hosts of one type.
 type FleetPlan struct {
 	Instances   int     `json:"instances"`
 	HostType    string  `json:"host_type"`
@@ -278,18 +317,14 @@ func AnalyzeFleet(f *Fleet, instances int) *FleetAnalysis {
 			}
 			if c.Idle > 0 && row.Counted {
 				t.Idle = min(t.Idle+c.Idle, MaxCount)
-				if h.Record.PricePerHour > 0 {
-					row.CostPerInstanceHour = h.Record.PricePerHour / float64(c.Idle)
-					if t.Cheapest == "" || row.CostPerInstanceHour < t.Cost {
-						t.Cheapest, t.Cost = HostLabel(h), row.CostPerInstanceHour
-					}
-					if instances > 0 {
-						n := (instances + c.Idle - 1) / c.Idle
-						if p := (FleetPlan{instances, HostLabel(h), n, float64(n) * h.Record.PricePerHour}); t.For == nil || p.CostPerHour < t.For.CostPerHour {
-							t.For = &p
-						}
-					}
+				row.CostPerInstanceHour = t.consider(h, c.Idle, instances)
+			}
+			if o := c.Objective; o != nil && row.Counted {
+				if t.Loaded == nil {
+					t.Loaded = &FleetLoaded{}
 				}
+				t.Loaded.Instances = min(t.Loaded.Instances+o.Instances, MaxCount)
+				row.CostPerLoadedInstanceHour = t.Loaded.consider(h, o.Instances, instances)
 			}
 			fa.Rows = append(fa.Rows, row)
 		}

@@ -171,6 +171,10 @@ type sweep struct {
 	floor    int64
 	parallel int
 	insts    []*started
+	// made counts the instances the sweep started, whatever stopped
+	// since (an objective sweep stops some as it bisects): each has an ID
+	// of its own.
+	made int
 	// base and baseCores are the host's MemAvailable and busy cores
 	// before any instance, so that each step counts only what the
 	// instances add.
@@ -283,8 +287,9 @@ func (sw *sweep) start(ctx context.Context, n, next int) ([]*started, error) {
 	t.n = next
 	fresh := make([]*started, next-n)
 	for i := range fresh {
-		fresh[i] = &started{id: fmt.Sprintf("%s-%s-dens-i%d", t.name, t.w.Name, n+i)}
+		fresh[i] = &started{id: fmt.Sprintf("%s-%s-dens-i%d", t.name, t.w.Name, sw.made+i)}
 	}
+	sw.made += len(fresh)
 	sw.insts = append(sw.insts, fresh...)
 	t.startParallel(ctx, fresh[:len(fresh)-1], sw.parallel, results.MetricDensityStartup)
 	marginal := fresh[len(fresh)-1]

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -16,15 +15,43 @@ import (
 	"virtbench/internal/results"
 )
 
-// loadProfile sends the workload's load profile (scenarios.Workload.Load)
-// to every instance that started, all at once, over each one's network
-// path, and records each window: achieved rate, latencies, errors and
-// whether it met the objective; and virtbench's own CPU while it sent
-// them, the generator's. An instance with no network path gets a failed
-// sample that says so.
+// loadProfile is the trial step of a workload with a load profile
+// (scenarios.Workload.Load): sendLoad, then a progress line on how the
+// windows went.
 func (t *trial) loadProfile(ctx context.Context, insts []*started) {
+	v := t.sendLoad(ctx, insts)
+	t.r.progress("%s", v.line(*t.w.Load))
+}
+
+// stepVerdict is how every instance's window of one load went against
+// the objective.
+type stepVerdict struct {
+	// judged and met count the windows judged and those that met the
+	// objective; weak says a window had too few requests for its p99.
+	judged, met int
+	weak        bool
+	// bound and why are what failed first in the first window that
+	// failed (loadgen.Verdict), with the instance's name in why.
+	bound, why string
+	// busy is the host's busy CPU share during the load.
+	busy float64
+}
+
+// pass reports whether every window met the objective, on enough
+// requests.
+func (v stepVerdict) pass() bool { return v.judged > 0 && v.met == v.judged && !v.weak }
+
+// sendLoad sends the workload's load profile to every instance that
+// started, all at once, over each one's network path, and records each
+// window (achieved rate, latencies, errors, whether it met the
+// objective), the host's CPU during the load and virtbench's own, the
+// generator's. An instance with no network path gets a failed sample that
+// says so, and fails the objective.
+func (t *trial) sendLoad(ctx context.Context, insts []*started) stepVerdict {
 	p := *t.w.Load
 	w, _ := guest.Lookup(t.w.Name)
+	h := t.r.host()
+	busy0, total0, hostErr := h.CPUTimes(ctx)
 	before, cpuErr := processCPU()
 	begin := time.Now()
 	var wg sync.WaitGroup
@@ -42,10 +69,44 @@ func (t *trial) loadProfile(ctx context.Context, insts []*started) {
 		}()
 	}
 	wg.Wait()
+	var sv stepVerdict
 	if after, err := processCPU(); cpuErr == nil && err == nil {
 		t.record(results.Sample{Metric: results.MetricLoadGenCPU, Unit: "cores", Value: (after - before).Seconds() / time.Since(begin).Seconds()})
 	}
-	t.r.progress("%s", loadLine(p, insts, verdicts))
+	if busy1, total1, err := h.CPUTimes(ctx); hostErr == nil && err == nil {
+		sv.busy = busyFraction(busy0, total0, busy1, total1)
+		t.record(results.Sample{Metric: results.MetricLoadHostCPU, Unit: "%", Value: 100 * sv.busy})
+	}
+	for i, v := range verdicts {
+		if v == nil {
+			continue
+		}
+		sv.judged++
+		sv.weak = sv.weak || v.Weak
+		if v.Met {
+			sv.met++
+		} else if sv.why == "" {
+			sv.bound, sv.why = v.Bound, insts[i].id+": "+v.Why
+		}
+	}
+	return sv
+}
+
+// line says how the instances' windows went against the objective: how
+// many met it, and what failed first where one did not.
+func (v stepVerdict) line(p loadgen.Profile) string {
+	line := fmt.Sprintf("load %.0f/s per instance for %v, host CPU %.0f%%", p.Rate, p.Duration, 100*v.busy)
+	if p.SLO == nil || v.judged == 0 {
+		return line
+	}
+	line += fmt.Sprintf(": %d of %d instances met the objective (p99 <= %v, errors <= %.2f%%)", v.met, v.judged, p.SLO.P99, 100*p.SLO.Errors)
+	if v.weak {
+		line += fmt.Sprintf("; weak: fewer than %d requests per instance", loadgen.MinRequestsForP99)
+	}
+	if v.why != "" {
+		line += "; first failure " + v.why
+	}
+	return line
 }
 
 // loadOne sends p to one instance and records its window; with an
@@ -53,7 +114,7 @@ func (t *trial) loadProfile(ctx context.Context, insts []*started) {
 func (t *trial) loadOne(ctx context.Context, st *started, path string, p loadgen.Profile) *loadgen.Verdict {
 	fail := func(why string) *loadgen.Verdict {
 		t.record(results.Sample{Instance: st.id, Metric: results.MetricLoadAchieved, Unit: "op/s", Error: why})
-		return &loadgen.Verdict{Why: why}
+		return &loadgen.Verdict{Bound: loadgen.BoundErrors, Why: why}
 	}
 	dialer, ok := st.inst.(drivers.Dialer)
 	if !ok {
@@ -94,37 +155,6 @@ func (t *trial) loadOne(ctx context.Context, st *started, path string, p loadgen
 	}
 	t.record(results.Sample{Instance: st.id, Metric: results.MetricLoadSLOMet, Value: met})
 	return &v
-}
-
-// loadLine says how the instances' windows went against the objective:
-// how many met it, and what failed first where one did not.
-func loadLine(p loadgen.Profile, insts []*started, verdicts []*loadgen.Verdict) string {
-	met, judged, weak := 0, 0, false
-	var why []string
-	for i, v := range verdicts {
-		if v == nil {
-			continue
-		}
-		judged++
-		weak = weak || v.Weak
-		if v.Met {
-			met++
-		} else if len(why) < 3 {
-			why = append(why, insts[i].id+": "+v.Why)
-		}
-	}
-	line := fmt.Sprintf("load %.0f/s per instance for %v", p.Rate, p.Duration)
-	if p.SLO == nil || judged == 0 {
-		return line
-	}
-	line += fmt.Sprintf(": %d of %d instances met the objective (p99 <= %v, errors <= %.2f%%)", met, judged, p.SLO.P99, 100*p.SLO.Errors)
-	if weak {
-		line += fmt.Sprintf("; weak: fewer than %d requests per instance", loadgen.MinRequestsForP99)
-	}
-	if len(why) > 0 {
-		line += "; " + strings.Join(why, "; ")
-	}
-	return line
 }
 
 // processCPU returns the CPU time virtbench's process has used: all its

@@ -235,7 +235,11 @@ func (r *Runner) runDensity(ctx context.Context, vs []variant, out *results.Outc
 			if !d.v.Runs(w.Name) {
 				continue
 			}
-			if err := r.density(ctx, d.name, d.v.Driver, d.d, w, out); err != nil {
+			sweep := r.density
+			if w.Load != nil && w.Load.SLO != nil {
+				sweep = r.objective
+			}
+			if err := sweep(ctx, d.name, d.v.Driver, d.d, w, out); err != nil {
 				return err
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"virtbench/analysis"
+	"virtbench/internal/loadgen"
 	"virtbench/internal/results"
 	"virtbench/internal/units"
 )
@@ -100,6 +101,32 @@ func WriteCapacity(w io.Writer, caps []analysis.Capacity) error {
 	_, err := fmt.Fprintln(w, CapacityModel)
 	return err
 }
+
+// objectiveHeader is the header of the capacity-at-the-objective tables.
+var objectiveHeader = []string{"host", "variant", "workload", "load and objective", "instances at the objective", "bracket", "binding", "p99 at that count", "achieved per instance", "steps", "idle instances", "why"}
+
+// objectiveRows are the capacity rows that carry an objective sweep's
+// answer, beside their idle count.
+func objectiveRows(caps []analysis.Capacity) [][]string {
+	var rows [][]string
+	for _, c := range caps {
+		o := c.Objective
+		if o == nil {
+			continue
+		}
+		p99, rate := "-", "-"
+		if o.Instances > 0 {
+			p99, rate = units.Format(o.P99, "sec"), units.Format(o.Rate, "op/s")
+		}
+		objective := fmt.Sprintf("%s each, p99 <= %s", units.Format(o.Offered, "op/s"), units.Format(o.SLOP99, "sec"))
+		rows = append(rows, []string{c.Host, c.Variant, o.Workload, objective, fmt.Sprint(o.Instances), fmt.Sprintf("%d-%d", o.Lo, o.Hi), o.Binding,
+			p99, rate, fmt.Sprint(o.Steps), formatCount(c.Idle), o.Why})
+	}
+	return rows
+}
+
+// ObjectiveModel states how capacity at the objective is found.
+var ObjectiveModel = fmt.Sprintf("capacity at the objective: an objective sweep sends the workload's load profile to every running instance at once (open model: at its rate whatever the answers' latency) and passes a step when every instance's window achieved %.0f%% of the rate with its p99 and errors within the objective; it grows as a density sweep does until a step fails, then bisects between the last pass and the first failure to within %.0f%%; the bracket is the largest passing and the smallest failing count; the memory floor and the host's tasks still stop it.", 100*loadgen.AchievedShare, 100*results.ObjectiveTolerance)
 
 // CapacityModel states the model in one sentence, for every output.
 var CapacityModel = fmt.Sprintf("capacity: instances that fit = the minimum over resources of budget ÷ per-instance cost; budgets: memory from what was available when the run began down to max(20%%, 2 GiB) free, less what instances share (held once), CPU up to %.0f%% of the host's CPUs, tasks up to %.0f%% of its pid limit, %.0f%% of free disk; busy instances keep one CPU each busy; ranges from the 95%% confidence intervals.", 100*results.CPUCap, 100*results.PidsCap, 100*results.DiskCap)

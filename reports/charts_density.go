@@ -163,7 +163,7 @@ func densityCharts(x *analysis.Index, colors map[string]color.Color) ([]Chart, e
 		c.Dashed = true
 		mem = append(mem, c)
 	}
-	if len(mem) == 0 {
+	if len(mem) == 0 && len(curves(results.MetricLoadP99)) == 0 {
 		return nil, nil
 	}
 	// Each axis is in its metric's declared unit.
@@ -177,6 +177,7 @@ func densityCharts(x *analysis.Index, colors map[string]color.Color) ([]Chart, e
 	if cpu := curves(results.MetricDensityCPU); len(cpu) > 0 {
 		specs = append(specs, LineSpec{Name: "density-cpu", Title: "Density: CPU one idle instance costs the host (lower is better)", XLabel: running, YLabel: "cores per instance", Unit: unit(results.MetricDensityCPU), Curves: cpu})
 	}
+	specs = append(specs, kneeSpecs(x, curves, unit)...)
 	var out []Chart
 	for _, sp := range specs {
 		c, err := LineChart(sp)
@@ -186,4 +187,26 @@ func densityCharts(x *analysis.Index, colors map[string]color.Color) ([]Chart, e
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// kneeSpecs are the knee charts of the objective sweeps: each instance's
+// p99 and achieved rate, medians per step, against the instances loaded
+// at once, one line per variant, the objective drawn as a line.
+func kneeSpecs(x *analysis.Index, curves func(metric string) []Curve, unit func(metric string) string) []LineSpec {
+	p99 := curves(results.MetricLoadP99)
+	if len(p99) == 0 || len(x.Metric(results.MetricObjectiveInstances)) == 0 {
+		return nil
+	}
+	var bound, rate float64
+	for _, s := range x.Metric(results.MetricObjectiveP99) {
+		bound = s.Median
+	}
+	for _, s := range x.Metric(results.MetricObjectiveRate) {
+		rate = s.Median
+	}
+	const loaded = "instances loaded at once"
+	return []LineSpec{
+		{Name: "knee-p99", Title: "At the load objective: each instance's p99 latency, median per step (lower is better)", XLabel: loaded, YLabel: "seconds", Unit: unit(results.MetricLoadP99), Curves: p99, HLine: bound, HLabel: "objective", LogY: true},
+		{Name: "knee-rate", Title: "At the load objective: each instance's achieved rate, median per step", XLabel: loaded, YLabel: "requests per second", Unit: unit(results.MetricLoadAchieved), Curves: curves(results.MetricLoadAchieved), HLine: rate, HLabel: "offered"},
+	}
 }

@@ -150,6 +150,38 @@ func fleetTotalHeaderFor(fa *analysis.FleetAnalysis) []string {
 	return fleetTotalHeader
 }
 
+// fleetLoadedHeaderFor and fleetLoadedRows are the fleet's totals at the
+// load objective, where its hosts ran objective sweeps: none otherwise.
+func fleetLoadedHeaderFor(fa *analysis.FleetAnalysis) []string {
+	h := []string{"variant", "instances the fleet holds at the objective (completed hosts)", "cheapest host type per loaded instance-hour", "its cost per 1000 loaded instance-hours"}
+	for _, t := range fa.Totals {
+		if l := t.Loaded; l != nil && l.For != nil {
+			return append(h, fmt.Sprintf("cheapest for %d loaded instances", l.For.Instances))
+		}
+	}
+	return h
+}
+
+func fleetLoadedRows(fa *analysis.FleetAnalysis) [][]string {
+	var rows [][]string
+	for _, t := range fa.Totals {
+		l := t.Loaded
+		if l == nil {
+			continue
+		}
+		cheap, cost := "-", "-"
+		if l.Cheapest != "" {
+			cheap, cost = l.Cheapest, formatCost1000(l.Cost)
+		}
+		row := []string{t.Variant, fmt.Sprint(l.Instances), cheap, cost}
+		if l.For != nil {
+			row = append(row, fmt.Sprintf("%d × %s at %s per hour", l.For.Hosts, l.For.HostType, strconv.FormatFloat(l.For.CostPerHour, 'g', 4, 64)))
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
 // WriteFleetMarkdown writes the fleet's tables as Markdown.
 func WriteFleetMarkdown(w io.Writer, f *analysis.Fleet, fa *analysis.FleetAnalysis) error {
 	var b bytes.Buffer
@@ -169,6 +201,13 @@ func WriteFleetMarkdown(w io.Writer, f *analysis.Fleet, fa *analysis.FleetAnalys
 		return err
 	}
 	fmt.Fprintf(&b, "\n%s\n", CapacityModel)
+	if rows := fleetLoadedRows(fa); len(rows) > 0 {
+		b.WriteString("\n## At the load objective\n\n")
+		if err := writeMarkdownTable(&b, fleetLoadedHeaderFor(fa), rows); err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "\n%s\n", ObjectiveModel)
+	}
 	_, err := w.Write(b.Bytes())
 	return err
 }
@@ -183,7 +222,11 @@ func WriteFleetText(w io.Writer, f *analysis.Fleet, fa *analysis.FleetAnalysis) 
 		{"hosts:", fleetHostHeader, fleetHostRows(f)},
 		{"\neach variant on each host:", fleetRowHeader, fleetRowCells(f, fa)},
 		{"\nthe fleet together:", fleetTotalHeaderFor(fa), fleetTotalRows(fa)},
+		{"\nthe fleet at the load objective:", fleetLoadedHeaderFor(fa), fleetLoadedRows(fa)},
 	} {
+		if len(t.rows) == 0 && t.title != "hosts:" {
+			continue
+		}
 		fmt.Fprintln(w, t.title)
 		if err := writeTextTable(w, t.header, t.rows); err != nil {
 			return err
@@ -264,6 +307,11 @@ var fleetHTML = template.Must(template.New("fleet").Parse(`<!DOCTYPE html>
 {{range .Totals}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
 {{end}}</table>
 <p>{{.Model}}</p>
+{{if .Loaded}}<h2>At the load objective</h2>
+<table id="loaded"><tr>{{range .LoadedHeader}}<th>{{.}}</th>{{end}}</tr>
+{{range .Loaded}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
+{{end}}</table>
+<p>{{.ObjectiveModel}}</p>{{end}}
 {{range .Charts}}<h2>{{.Title}}</h2>{{.SVG}}
 {{end}}</body></html>
 `))
@@ -283,10 +331,12 @@ func WriteFleet(f *analysis.Fleet, fa *analysis.FleetAnalysis) (string, error) {
 	data := struct {
 		Fleet                              *analysis.Fleet
 		HostHeader, RowHeader, TotalHeader []string
-		HostRows, Rows, Totals             [][]string
-		Model, Speeds                      string
+		LoadedHeader                       []string
+		HostRows, Rows, Totals, Loaded     [][]string
+		Model, Speeds, ObjectiveModel      string
 		Charts                             []chartView
 	}{Fleet: f, HostHeader: fleetHostHeader, RowHeader: fleetRowHeader, TotalHeader: fleetTotalHeaderFor(fa),
+		LoadedHeader: fleetLoadedHeaderFor(fa), Loaded: safeRows(fleetLoadedRows(fa)), ObjectiveModel: ObjectiveModel,
 		Speeds: speedLine(fa), HostRows: safeRows(fleetHostRows(f)), Rows: safeRows(fleetRowCells(f, fa)), Totals: safeRows(fleetTotalRows(fa)), Model: CapacityModel}
 	var files []results.File
 	for _, c := range charts {

@@ -69,6 +69,10 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 {{range .CapRows}}<tr>{{range .}}<td class="l">{{.}}</td>{{end}}</tr>
 {{end}}</table>
 <p>{{.CapModel}}</p>
+{{if .ObjectiveRows}}<h3 id="objective">At the load objective</h3>
+<table id="objective-table"><tr>{{range .ObjectiveHeader}}<th class="l">{{.}}</th>{{end}}</tr>
+{{range .ObjectiveRows}}<tr>{{range .}}<td class="l">{{.}}</td>{{end}}</tr>
+{{end}}</table><p>{{.ObjectiveModel}}</p>{{end}}
 {{if .NovaRows}}<h3 id="nova">For OpenStack Nova</h3>
 <table id="nova-table"><tr>{{range .NovaHeader}}<th class="l">{{.}}</th>{{end}}</tr>
 {{range .NovaRows}}<tr>{{range .}}<td class="l">{{.}}</td>{{end}}</tr>
@@ -158,6 +162,9 @@ type htmlPage struct {
 	Lessons         []lessonView
 	DevicesText     string
 	DevicesNote     string
+	ObjectiveHeader []string
+	ObjectiveRows   [][]string
+	ObjectiveModel  string
 	TechniqueHeader []string
 	TechniqueRows   [][]string
 	TechniqueNotes  []string
@@ -172,6 +179,7 @@ func WriteHTML(w io.Writer, a *analysis.Analysis, charts []Chart) error {
 		RatioHeader: ratioHeader, Ratios: ratioRows(a.Ratios),
 		Failures: r.Status.Outcome.Failures, Claims: a.Claims, DimHeader: dimensionHeader, DimRows: dimensionRows(a.Claims),
 		CapHeader: capacityHeader, CapRows: capacityRows(a.Capacity), CapModel: CapacityModel,
+		ObjectiveHeader: objectiveHeader, ObjectiveRows: objectiveRows(a.Capacity), ObjectiveModel: ObjectiveModel,
 		NovaHeader: novaHeader, NovaRows: novaRows(a.Nova()), NovaModel: NovaModel,
 		StormHeader: stormHeader, StormRows: stormRows(a.Storms()), StormModel: StormModel,
 		HeadroomHeader: headroomHeader, HeadroomRows: headroomRows(a.Headrooms()), HeadroomModel: HeadroomModel,
@@ -284,6 +292,8 @@ var chartReading = map[string]string{
 	"density-latency":   "The median start of the instances each step added: a rising line shows the host getting crowded.",
 	"density-cpu":       "The CPU one idle instance keeps busy as more run: what bounds capacity when memory does not.",
 	"storm-latency":     "Each instance's start to READY when that many start at once (solid: the median, dashed: the 99th percentile) against the count on the x axis; the axis is logarithmic: a flat line is a host that starts them all as fast as one, a line rising with the count a host whose starts queue.",
+	"knee-p99":          "Each instance's 99th percentile latency as more instances take the load at once, one line per variant: the knee is where a line crosses the objective; the axis is logarithmic.",
+	"knee-rate":         "Each instance's achieved rate as more take the load at once: a line falling below the offered rate is a host that no longer keeps up.",
 	"density-reach":     "How many instances each density sweep reached, and what stopped it, beside the count the capacity model gives for this host: bars far apart mean the model's costs per instance are off.",
 }
 

@@ -45,6 +45,8 @@ var baseUnits = map[string]struct {
 	"tasks":       {"tasks", 1},
 	"pages":       {"pages", 1},
 	"instances":   {"instances", 1},
+	"requests":    {"requests", 1},
+	"steps":       {"steps", 1},
 	"inst/s":      {"instances_per_second", 1},
 	"inst/s/core": {"instances_per_second_per_core", 1},
 }

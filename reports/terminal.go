@@ -49,6 +49,9 @@ func WriteTerminal(w io.Writer, a *analysis.Analysis, verbose bool) error {
 			return err
 		}
 	}
+	if err := writeTextSection(w, "capacity at the load objective:", objectiveHeader, objectiveRows(a.Capacity), ObjectiveModel); err != nil {
+		return err
+	}
 	if verbose {
 		if err := writeTextSection(w, "start storms:", stormHeader, stormRows(a.Storms()), StormModel); err != nil {
 			return err

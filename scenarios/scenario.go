@@ -254,6 +254,9 @@ func checkLoad(field, name string, gw guest.Workload, lp loadgen.Profile, bad fu
 	if o := lp.SLO; o != nil && (o.P99 <= 0 || o.Errors < 0 || o.Errors >= 1) {
 		bad(field+".slo", "load: slo: p99 must be a positive duration and errors a share from 0%% to below 100%%")
 	}
+	if n := lp.Rate * lp.Duration.Seconds(); lp.SLO != nil && n < loadgen.MinRequestsForP99 {
+		bad(field, "load: the window holds %.0f requests per instance (rate × duration); a p99 judged against an objective needs %d", n, loadgen.MinRequestsForP99)
+	}
 }
 
 // Error is a problem in a scenario file.
@@ -378,6 +381,9 @@ func (s *Scenario) validate(line func(field string) int) error {
 		}
 		if w.Load != nil {
 			checkLoad(field+".load", w.Name, gw, *w.Load, bad)
+			if s.Density != nil && w.Load.SLO == nil {
+				bad(field+".load", "load: a density sweep sends a load only to find how many instances meet its objective: give the load an slo")
+			}
 		}
 	}
 	if len(s.Instances) == 0 && len(s.Storm) == 0 {

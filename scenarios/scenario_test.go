@@ -3,11 +3,13 @@ package scenarios
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	_ "virtbench/drivers/all"
+	"virtbench/internal/loadgen"
 )
 
 func TestBuiltinsValid(t *testing.T) {
@@ -140,7 +142,9 @@ func TestParseErrors(t *testing.T) {
 		{"load rate unit", "name: x\ndrivers: [native]\nworkloads:\n  - name: http\n    load: {rate: 50/h, duration: 10s}\n", []string{`bad.yaml:5: "50/h" is not a rate such as 50/s`}},
 		{"load window shorter than warm-up", "name: x\ndrivers: [native]\nworkloads:\n  - name: http\n    load:\n      rate: 50/s\n      duration: 1s\n      warmup: 5s\n", []string{"bad.yaml:6: load: the window (duration 1s) must be longer than its warm-up (5s)"}},
 		{"load field typo", "name: x\ndrivers: [native]\nworkloads:\n  - name: http\n    load: {rate: 50/s, duraton: 10s}\n", []string{`bad.yaml:5: load: unknown field "duraton" (did you mean "duration"?)`}},
-		{"load slo", "name: x\ndrivers: [native]\nworkloads:\n  - name: http\n    load:\n      rate: 50/s\n      duration: 10s\n      slo: {errors: 150%}\n", []string{"bad.yaml:8: load: slo: p99 must be a positive duration"}},
+		{"load slo", "name: x\ndrivers: [native]\nworkloads:\n  - name: http\n    load:\n      rate: 50/s\n      duration: 20s\n      slo: {errors: 150%}\n", []string{"bad.yaml:8: load: slo: p99 must be a positive duration"}},
+		{"load window too short for a p99", "name: x\ndrivers: [native]\nworkloads:\n  - name: http\n    load: {rate: 50/s, duration: 10s, slo: {p99: 50ms}}\n", []string{"bad.yaml:5: load: the window holds 500 requests per instance (rate × duration); a p99 judged against an objective needs 1000"}},
+		{"density load without an objective", "name: x\ndrivers: [native]\nworkloads:\n  - name: http\n    load: {rate: 50/s, duration: 10s}\ndensity: {max: 4}\n", []string{"bad.yaml:5: load: a density sweep sends a load only to find how many instances meet its objective"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -282,6 +286,34 @@ options:
 		}
 		if err := b.HostPaths(); err != nil {
 			t.Errorf("built-in %s: %v", n, err)
+		}
+	}
+}
+
+// TestParseLoad: a workload's load profile, with its rate per second,
+// window, warm-up (or the default) and objective.
+func TestParseLoad(t *testing.T) {
+	s, err := Parse("ok.yaml", []byte(`name: x
+drivers: [native]
+workloads:
+  - name: nginx
+    load:
+      rate: 3000/m
+      duration: 30s
+      slo: {p99: 50ms, errors: 0.1%}
+  - name: http
+    load: {rate: 20, duration: 5s, warmup: 1s}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []loadgen.Profile{
+		{Rate: 50, Duration: 30 * time.Second, Warmup: loadgen.DefaultWarmup, SLO: &loadgen.SLO{P99: 50 * time.Millisecond, Errors: 0.001}},
+		{Rate: 20, Duration: 5 * time.Second, Warmup: time.Second},
+	}
+	for i, w := range s.Workloads {
+		if got := w.Load; got == nil || !reflect.DeepEqual(*got, want[i]) {
+			t.Errorf("workload %s: load %+v, want %+v", w.Name, got, want[i])
 		}
 	}
 }

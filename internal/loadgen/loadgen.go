@@ -135,9 +135,17 @@ type Verdict struct {
 	Met bool
 	// Weak marks a p99 from fewer than MinRequestsForP99 requests.
 	Weak bool
-	// Why says what failed first: the rate, the errors or the latency.
-	Why string
+	// Bound names what failed first (BoundRate, BoundErrors,
+	// BoundLatency), and Why says how; both "" where the window met it.
+	Bound, Why string
 }
+
+// What an objective's window fails on first.
+const (
+	BoundRate    = "rate"
+	BoundErrors  = "errors"
+	BoundLatency = "latency"
+)
 
 // Judge judges r, a window at rate, against the objective: at least
 // AchievedShare of the rate answered, the errors and the p99 within
@@ -146,14 +154,14 @@ func (s SLO) Judge(r Report, rate float64) Verdict {
 	v := Verdict{Weak: r.Requests < MinRequestsForP99}
 	switch {
 	case r.Achieved < AchievedShare*rate:
-		v.Why = fmt.Sprintf("achieved %.1f/s of %.1f/s", r.Achieved, rate)
+		v.Bound, v.Why = BoundRate, fmt.Sprintf("achieved %.1f/s of %.1f/s", r.Achieved, rate)
 	case r.Errors > s.Errors:
-		v.Why = fmt.Sprintf("errors %.2f%% above %.2f%%", 100*r.Errors, 100*s.Errors)
+		v.Bound, v.Why = BoundErrors, fmt.Sprintf("errors %.2f%% above %.2f%%", 100*r.Errors, 100*s.Errors)
 		if r.FirstError != "" {
 			v.Why += " (" + r.FirstError + ")"
 		}
 	case s.P99 > 0 && r.P99 > s.P99:
-		v.Why = fmt.Sprintf("p99 %v above %v", r.P99, s.P99)
+		v.Bound, v.Why = BoundLatency, fmt.Sprintf("p99 %v above %v", r.P99, s.P99)
 	default:
 		v.Met = true
 	}

@@ -120,6 +120,9 @@ const (
 	// StopFailed, StopMax).
 	LabelStopReason = "stop_reason"
 	LabelStopLimit  = "stop_limit"
+	// LabelFirstFailure is the smallest count an objective sweep found
+	// failing its objective ("0": none did).
+	LabelFirstFailure = "first_failure"
 	// LabelCPUSource says where a density step's CPU per instance was
 	// read: the instances' processes, or the host's busy time.
 	LabelCPUSource = "source"
@@ -154,12 +157,13 @@ const MitigationsNotExposed = "not exposed"
 var labels = map[string]Label{
 	LabelKSM: {Key: LabelKSM, Role: LabelSetting, Doc: "KSM merged the instance's identical pages with others'",
 		Technique: &Technique{On: []string{"on"}, Off: "off", Compare: []string{MetricHostMemDrop, MetricPSS, MetricDensityMemDrop}}},
-	LabelGuestKernel: {Key: LabelGuestKernel, Doc: "the release of the instance's own kernel"},
-	LabelMitigations: {Key: LabelMitigations, Doc: "the CPU vulnerability mitigations of the instance's own kernel"},
-	LabelSaturated:   {Key: LabelSaturated, Doc: "the host's CPU was saturated during the density step"},
-	LabelStopReason:  {Key: LabelStopReason, Doc: "why the density sweep stopped"},
-	LabelStopLimit:   {Key: LabelStopLimit, Doc: "the limit that stopped the density sweep: a resource, latency, failed start or max"},
-	LabelCPUSource:   {Key: LabelCPUSource, Doc: "where a density step's CPU per instance was read: processes or host"},
+	LabelGuestKernel:  {Key: LabelGuestKernel, Doc: "the release of the instance's own kernel"},
+	LabelMitigations:  {Key: LabelMitigations, Doc: "the CPU vulnerability mitigations of the instance's own kernel"},
+	LabelSaturated:    {Key: LabelSaturated, Doc: "the host's CPU was saturated during the density step"},
+	LabelStopReason:   {Key: LabelStopReason, Doc: "why the density sweep stopped"},
+	LabelFirstFailure: {Key: LabelFirstFailure, Doc: "the smallest instance count an objective sweep found failing its objective (0: none did)"},
+	LabelStopLimit:    {Key: LabelStopLimit, Doc: "the limit that stopped the density sweep: a resource, latency, failed start or max"},
+	LabelCPUSource:    {Key: LabelCPUSource, Doc: "where a density step's CPU per instance was read: processes or host"},
 }
 
 // DeclareLabel registers a driver's label key. It panics on an empty key

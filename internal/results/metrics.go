@@ -87,6 +87,17 @@ const (
 	MetricLoadRequests = "load.requests"
 	MetricLoadSLOMet   = "load.slo_met"
 	MetricLoadGenCPU   = "load.generator_cpu"
+	MetricLoadHostCPU  = "load.host_cpu"
+	// An objective sweep's answer (bench's objective): the largest count
+	// whose every window met the objective, with the first failing count
+	// (LabelFirstFailure) and what bound it (LabelStopLimit,
+	// LabelStopReason); and how many steps the search took.
+	MetricObjectiveInstances = "objective.instances"
+	MetricObjectiveSteps     = "objective.steps"
+	// The objective sweep's load and objective, as the scenario gave
+	// them: the rate offered to each instance, and the p99 bound.
+	MetricObjectiveRate = "objective.rate"
+	MetricObjectiveP99  = "objective.p99"
 )
 
 // The host's budgets: what of a host instances may use, the same for the
@@ -100,6 +111,11 @@ const (
 	PidsCap = 0.90
 	DiskCap = 0.90
 )
+
+// ObjectiveTolerance is the share of the largest passing count within
+// which an objective sweep ends its bisection: the knee is found to
+// within it (and within one instance).
+const ObjectiveTolerance = 0.05
 
 // DensityFloor returns the MemAvailable a density sweep keeps free by
 // default, and the capacity model's memory budget leaves free: the larger
