@@ -6,6 +6,7 @@
 package scenarios
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -556,6 +557,26 @@ func sortedKeys(m map[string]string) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// HasLoad reports whether a workload of the scenario carries a load
+// profile.
+func (s *Scenario) HasLoad() bool {
+	return slices.ContainsFunc(s.Workloads, func(w Workload) bool { return w.Load != nil })
+}
+
+// CheckLoadRates returns, as Errors with their lines, every load profile
+// whose rate per instance is beyond ceiling, what one generator sends on
+// this host (loadgen.Ceiling); nil when there is none.
+func (s *Scenario) CheckLoadRates(ceiling float64) error {
+	var errs []error
+	for i, w := range s.Workloads {
+		if w.Load != nil && w.Load.Rate > ceiling {
+			errs = append(errs, &Error{File: s.Source, Line: s.Line(fmt.Sprintf("workloads.%d.load", i)),
+				Msg: fmt.Sprintf("load: %s's rate %g/s is beyond what one generator sends on this host (its ceiling, measured now: %g/s)", w.Name, w.Load.Rate, ceiling)})
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // HostPaths returns, as Errors with their lines, every setting of the

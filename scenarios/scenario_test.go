@@ -317,3 +317,18 @@ workloads:
 		}
 	}
 }
+
+// TestCheckLoadRates: a rate beyond the generator's ceiling is refused
+// with its line.
+func TestCheckLoadRates(t *testing.T) {
+	s, err := Parse("ok.yaml", []byte("name: x\ndrivers: [native]\nworkloads:\n  - idle\n  - name: http\n    load: {rate: 5000/s, duration: 5s}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.HasLoad() || s.CheckLoadRates(8000) != nil {
+		t.Errorf("a rate within the ceiling: HasLoad %v, %v", s.HasLoad(), s.CheckLoadRates(8000))
+	}
+	if err := s.CheckLoadRates(4000); err == nil || !strings.Contains(err.Error(), "ok.yaml:6: load: http's rate 5000/s is beyond what one generator sends on this host (its ceiling, measured now: 4000/s)") {
+		t.Errorf("a rate beyond the ceiling: %v", err)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"virtbench/bench"
 	"virtbench/drivers"
 	"virtbench/drivers/state"
+	"virtbench/internal/loadgen"
 	"virtbench/internal/results"
 	"virtbench/reports"
 	"virtbench/scenarios"
@@ -201,6 +202,16 @@ func (f *runFlags) loadPlan(fs *flag.FlagSet, pos []string, stderr io.Writer) (*
 	}
 	if err := bench.CheckFit(sc, bench.HostLimitsNow()); err != nil {
 		return nil, nil, usageError{err}
+	}
+	if sc.HasLoad() {
+		ceiling, err := loadgen.Ceiling(context.Background())
+		if err != nil {
+			return nil, nil, err
+		}
+		fmt.Fprintf(stderr, "virtbench: the load generator sends up to %g requests/s on this host (measured now)\n", ceiling)
+		if err := sc.CheckLoadRates(ceiling); err != nil {
+			return nil, nil, usageError{err}
+		}
 	}
 	if err := bench.CheckPlan(sc, runtime.NumCPU()); err != nil {
 		return nil, nil, usageError{err}

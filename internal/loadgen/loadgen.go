@@ -167,3 +167,44 @@ func (s SLO) Judge(r Report, rate float64) Verdict {
 	}
 	return v
 }
+
+// The ceiling's probe: windows of CeilingWindow, at rates doubling from
+// CeilingStart up to CeilingMax.
+const (
+	CeilingStart  = 1000
+	CeilingMax    = 64000
+	CeilingWindow = 500 * time.Millisecond
+)
+
+// Ceiling measures the most requests per second one generator sends and
+// has answered on this machine: against an HTTP server in this process
+// that answers at once, at rates doubling from CeilingStart, a short
+// window each, until one achieves less than AchievedShare of its rate.
+// It returns the last rate achieved (CeilingMax where every one was);
+// an error where not even CeilingStart was.
+func Ceiling(ctx context.Context) (float64, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("loadgen: ceiling: %w", err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	var d net.Dialer
+	dial := func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", ln.Addr().String()) }
+	ceiling := 0.0
+	for rate := float64(CeilingStart); rate <= CeilingMax; rate *= 2 {
+		r, err := Run(ctx, dial, "/", Profile{Rate: rate, Duration: CeilingWindow, Warmup: CeilingWindow / 5})
+		if err != nil {
+			return 0, fmt.Errorf("loadgen: ceiling: %w", err)
+		}
+		if r.Achieved < AchievedShare*rate {
+			break
+		}
+		ceiling = rate
+	}
+	if ceiling == 0 {
+		return 0, fmt.Errorf("loadgen: ceiling: the generator did not achieve %d/s on this machine", CeilingStart)
+	}
+	return ceiling, nil
+}

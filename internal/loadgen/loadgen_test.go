@@ -99,3 +99,17 @@ func TestJudge(t *testing.T) {
 		})
 	}
 }
+
+// TestCeiling: the generator's ceiling is one of the probe's rates.
+func TestCeiling(t *testing.T) {
+	c, err := Ceiling(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r := float64(CeilingStart); r <= CeilingMax; r *= 2 {
+		if c == r {
+			return
+		}
+	}
+	t.Errorf("ceiling %v/s is not one of the probe's rates", c)
+}
