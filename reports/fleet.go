@@ -126,17 +126,24 @@ var fleetTotalHeader = []string{"variant", "idle instances the fleet holds (comp
 func fleetTotalRows(fa *analysis.FleetAnalysis) [][]string {
 	var rows [][]string
 	for _, t := range fa.Totals {
-		cheap, cost := "-", "-"
-		if t.Cheapest != "" {
-			cheap, cost = t.Cheapest, formatCost1000(t.Cost)
-		}
-		row := []string{t.Variant, fmt.Sprint(t.Idle), cheap, cost}
-		if t.For != nil {
-			row = append(row, fmt.Sprintf("%d × %s at %s per hour", t.For.Hosts, t.For.HostType, strconv.FormatFloat(t.For.CostPerHour, 'g', 4, 64)))
-		}
-		rows = append(rows, row)
+		rows = append(rows, choiceRow(t.Variant, t.Idle, t.FleetChoice))
 	}
 	return rows
+}
+
+// choiceRow is a totals row: the variant, the count the fleet holds, the
+// cheapest host type per instance-hour and its cost, and the plan for the
+// count asked for, where one was.
+func choiceRow(variant string, count int, c analysis.FleetChoice) []string {
+	cheap, cost := "-", "-"
+	if c.Cheapest != "" {
+		cheap, cost = c.Cheapest, formatCost1000(c.Cost)
+	}
+	row := []string{variant, fmt.Sprint(count), cheap, cost}
+	if c.For != nil {
+		row = append(row, fmt.Sprintf("%d × %s at %s per hour", c.For.Hosts, c.For.HostType, strconv.FormatFloat(c.For.CostPerHour, 'g', 4, 64)))
+	}
+	return row
 }
 
 // fleetTotalHeaderFor is the totals' header, with the plan's column where
@@ -165,19 +172,9 @@ func fleetLoadedHeaderFor(fa *analysis.FleetAnalysis) []string {
 func fleetLoadedRows(fa *analysis.FleetAnalysis) [][]string {
 	var rows [][]string
 	for _, t := range fa.Totals {
-		l := t.Loaded
-		if l == nil {
-			continue
+		if l := t.Loaded; l != nil {
+			rows = append(rows, choiceRow(t.Variant, l.Instances, l.FleetChoice))
 		}
-		cheap, cost := "-", "-"
-		if l.Cheapest != "" {
-			cheap, cost = l.Cheapest, formatCost1000(l.Cost)
-		}
-		row := []string{t.Variant, fmt.Sprint(l.Instances), cheap, cost}
-		if l.For != nil {
-			row = append(row, fmt.Sprintf("%d × %s at %s per hour", l.For.Hosts, l.For.HostType, strconv.FormatFloat(l.For.CostPerHour, 'g', 4, 64)))
-		}
-		rows = append(rows, row)
 	}
 	return rows
 }
