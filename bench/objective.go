@@ -74,6 +74,9 @@ func (r *Runner) objective(ctx context.Context, name, driver string, d drivers.D
 		n = target
 		sw.t.n = n
 		v := sw.t.sendLoad(ctx, sw.insts)
+		if err := ctx.Err(); err != nil {
+			return err // an interrupted load judges nothing
+		}
 		k.steps++
 		if v.pass() {
 			k.lo = n
