@@ -291,7 +291,7 @@ func EstimateCapacity(x *Index, hosts []HostSize) []Capacity {
 	var out []Capacity
 	for _, variant := range x.variants {
 		mem, shared, ok := memoryCost(x, variant)
-		if !ok || mem.Value <= 0 {
+		if !ok {
 			continue
 		}
 		// An instance holds a page at least, whatever a MemAvailable drop

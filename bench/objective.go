@@ -105,7 +105,11 @@ func (r *Runner) objective(ctx context.Context, name, driver string, d drivers.D
 	if out.Density == nil {
 		out.Density = map[string]string{}
 	}
-	out.Density[name+" "+w.Name] = fmt.Sprintf("%d instances met the objective (first failure at %d) in %d steps; bound: %s", k.lo, k.hi, k.steps, k.why)
+	first := "no count failed"
+	if k.hi > 0 {
+		first = fmt.Sprintf("first failure at %d", k.hi)
+	}
+	out.Density[name+" "+w.Name] = fmt.Sprintf("%d instances met the objective (%s) in %d steps; bound: %s", k.lo, first, k.steps, k.why)
 	return nil
 }
 

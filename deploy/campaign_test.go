@@ -248,6 +248,52 @@ func TestCampaign(t *testing.T) {
 	}
 }
 
+// TestCampaignAtObjective runs an objective sweep on three hosts: the
+// native http server at a load with an objective, each host finding how
+// many instances meet it. The fleet report gives each host's capacity at
+// the objective, its cost per loaded instance-hour, and the cheapest host
+// type for a count of loaded instances.
+func TestCampaignAtObjective(t *testing.T) {
+	hosts := []testHost{{name: "one", memory: "3g", cpus: "1"}, {name: "two", memory: "3g", cpus: "2"}, {name: "three", memory: "4g", cpus: "2"}}
+	ctx, inv, root := setUp(t, hosts)
+	scen := filepath.Join(t.TempDir(), "objective.yaml")
+	src := "name: objective\ndescription: a campaign's objective sweep\ndrivers: [native]\nworkloads:\n  - name: http\n    load: {rate: 1000/s, duration: 1s, warmup: 200ms, slo: {p99: 1s, errors: 1%}}\ndensity: {step: geometric, factor: 2, max: 4}\nsettle: 0s\n"
+	if err := os.WriteFile(scen, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := campaign(ctx, inv, scen, root).CombinedOutput(); err != nil {
+		t.Fatalf("campaign: %v\n%s", err, out)
+	}
+	f, err := analysis.LoadFleet(campaignDir(t, root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fa := analysis.AnalyzeFleet(f, 100)
+	for _, r := range fa.Rows {
+		if o := r.Capacity.Objective; o == nil || o.Steps == 0 || o.Offered != 1000 {
+			t.Errorf("%s: objective %+v, want an objective sweep's answer at 1000/s", r.Host, o)
+		}
+	}
+	if len(fa.Totals) != 1 || fa.Totals[0].Loaded == nil {
+		t.Fatalf("totals %+v: want the fleet's capacity at the objective", fa.Totals)
+	}
+	// Where a host met the objective at all, the fleet names the host
+	// type that holds 100 loaded instances for the least.
+	if l := fa.Totals[0].Loaded; l.Instances > 0 && (l.Cheapest == "" || l.For == nil) {
+		t.Errorf("loaded totals %+v: want the cheapest host type, and for 100 instances", l)
+	}
+	var md strings.Builder
+	if err := reports.WriteFleetMarkdown(&md, f, fa); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(md.String(), "## At the load objective") {
+		t.Errorf("fleet.md lacks the section at the load objective:\n%s", md.String())
+	}
+	for _, h := range hosts {
+		nothingLeft(t, h)
+	}
+}
+
 // TestCampaignLostHost kills one host in the middle of its run: the
 // campaign still finishes, the report names that host as failed with the
 // reason, the other two are complete, and nothing is left running on them.

@@ -163,19 +163,18 @@ func densityCharts(x *analysis.Index, colors map[string]color.Color) ([]Chart, e
 		c.Dashed = true
 		mem = append(mem, c)
 	}
-	if len(mem) == 0 && len(curves(results.MetricLoadP99)) == 0 {
-		return nil, nil
-	}
 	// Each axis is in its metric's declared unit.
 	unit := func(metric string) string { return x.Vocabulary().Kind(metric).Unit }
 	const running = "instances running"
-	specs := []LineSpec{
-		{Name: "density-memory", Title: "Density: memory per instance (lower is better)", XLabel: running, YLabel: "bytes per instance", Unit: unit(results.MetricDensityPSS), Curves: mem},
-		{Name: "density-available", Title: "Density: host MemAvailable", XLabel: running, YLabel: "bytes", Unit: unit(results.MetricDensityAvailable), Curves: curves(results.MetricDensityAvailable), HLine: densityFloor(x), HLabel: "memory floor"},
-		{Name: "density-latency", Title: "Density: start latency of the instances each step added, median (lower is better)", XLabel: running, YLabel: "seconds", Unit: unit(results.MetricDensityStartup), Curves: curves(results.MetricDensityStartup)},
-	}
-	if cpu := curves(results.MetricDensityCPU); len(cpu) > 0 {
-		specs = append(specs, LineSpec{Name: "density-cpu", Title: "Density: CPU one idle instance costs the host (lower is better)", XLabel: running, YLabel: "cores per instance", Unit: unit(results.MetricDensityCPU), Curves: cpu})
+	var specs []LineSpec
+	if len(mem) > 0 {
+		specs = append(specs,
+			LineSpec{Name: "density-memory", Title: "Density: memory per instance (lower is better)", XLabel: running, YLabel: "bytes per instance", Unit: unit(results.MetricDensityPSS), Curves: mem},
+			LineSpec{Name: "density-available", Title: "Density: host MemAvailable", XLabel: running, YLabel: "bytes", Unit: unit(results.MetricDensityAvailable), Curves: curves(results.MetricDensityAvailable), HLine: densityFloor(x), HLabel: "memory floor"},
+			LineSpec{Name: "density-latency", Title: "Density: start latency of the instances each step added, median (lower is better)", XLabel: running, YLabel: "seconds", Unit: unit(results.MetricDensityStartup), Curves: curves(results.MetricDensityStartup)})
+		if cpu := curves(results.MetricDensityCPU); len(cpu) > 0 {
+			specs = append(specs, LineSpec{Name: "density-cpu", Title: "Density: CPU one idle instance costs the host (lower is better)", XLabel: running, YLabel: "cores per instance", Unit: unit(results.MetricDensityCPU), Curves: cpu})
+		}
 	}
 	specs = append(specs, kneeSpecs(x, curves, unit)...)
 	var out []Chart
@@ -206,7 +205,7 @@ func kneeSpecs(x *analysis.Index, curves func(metric string) []Curve, unit func(
 	}
 	const loaded = "instances loaded at once"
 	return []LineSpec{
-		{Name: "knee-p99", Title: "At the load objective: each instance's p99 latency, median per step (lower is better)", XLabel: loaded, YLabel: "seconds", Unit: unit(results.MetricLoadP99), Curves: p99, HLine: bound, HLabel: "objective", LogY: true},
-		{Name: "knee-rate", Title: "At the load objective: each instance's achieved rate, median per step", XLabel: loaded, YLabel: "requests per second", Unit: unit(results.MetricLoadAchieved), Curves: curves(results.MetricLoadAchieved), HLine: rate, HLabel: "offered"},
+		{Name: "knee-p99", Title: "Under load: each instance's p99 latency (median per step)", XLabel: loaded, YLabel: "seconds", Unit: unit(results.MetricLoadP99), Curves: p99, HLine: bound, HLabel: "objective", LogY: true},
+		{Name: "knee-rate", Title: "Under load: each instance's achieved rate (median per step)", XLabel: loaded, YLabel: "requests per second", Unit: unit(results.MetricLoadAchieved), Curves: curves(results.MetricLoadAchieved), HLine: rate, HLabel: "offered"},
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"virtbench/analysis"
 	"virtbench/drivers/docker"
 	"virtbench/drivers/drivertest"
 	"virtbench/drivers/podman"
@@ -405,5 +406,43 @@ func TestProgressOnTerminal(t *testing.T) {
 	defer w.Close()
 	if p := newProgress(&pipeWriter{w: w, name: "stderr"}).(*progress); p.tty {
 		t.Error("progress into a pipe seen as a terminal")
+	}
+}
+
+// TestRunUnderLoad runs the native http server under a load profile, in
+// trials and in an objective sweep: the run completes and renders, the
+// terminal says how the windows went and what capacity met the
+// objective, and capacity.json carries it.
+func TestRunUnderLoad(t *testing.T) {
+	file := writeScenario(t, `name: loaded
+drivers: [native]
+workloads:
+  - name: http
+    load: {rate: 1000/s, duration: 1s, warmup: 200ms, slo: {p99: 1s, errors: 1%}}
+instances: 1
+reps: 1
+warmup: 0
+settle: 0s
+`)
+	out := filepath.Join(t.TempDir(), "run")
+	code, stdout, stderr := cli(t, "run", file, "--out", out, "--agent", drivertest.Agent(t))
+	if code != exitOK || !strings.Contains(stdout, "Under load:        http ×1: p99") || !strings.Contains(stderr, "the load generator sends up to") {
+		t.Fatalf("run under load: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	src, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sweep := writeScenario(t, strings.Replace(strings.Replace(string(src), "instances: 1\nreps: 1\nwarmup: 0\n", "density: {max: 2}\n", 1), "name: loaded", "name: knee", 1))
+	out = filepath.Join(t.TempDir(), "sweep")
+	if code, stdout, stderr := cli(t, "run", sweep, "--out", out, "--agent", drivertest.Agent(t)); code != exitOK || !strings.Contains(stdout, "capacity at the load objective:") {
+		t.Fatalf("objective sweep: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var caps []analysis.Capacity
+	if err := results.ReadJSON(out, "capacity.json", &caps); err != nil {
+		t.Fatal(err)
+	}
+	if len(caps) == 0 || caps[0].Objective == nil || caps[0].Objective.Steps == 0 {
+		t.Errorf("capacity.json %+v: want the objective sweep's answer", caps)
 	}
 }

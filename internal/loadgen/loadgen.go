@@ -17,6 +17,8 @@ import (
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"virtbench/internal/units"
 )
 
 // Profile is the load offered to every instance of a workload.
@@ -161,7 +163,7 @@ func (s SLO) Judge(r Report, rate float64) Verdict {
 			v.Why += " (" + r.FirstError + ")"
 		}
 	case s.P99 > 0 && r.P99 > s.P99:
-		v.Bound, v.Why = BoundLatency, fmt.Sprintf("p99 %v above %v", r.P99, s.P99)
+		v.Bound, v.Why = BoundLatency, fmt.Sprintf("p99 %s above %v", units.Format(r.P99.Seconds(), "sec"), s.P99)
 	default:
 		v.Met = true
 	}

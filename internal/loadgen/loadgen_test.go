@@ -87,7 +87,7 @@ func TestJudge(t *testing.T) {
 		{"met", Report{Requests: 1000, Achieved: 50, P99: 10 * time.Millisecond}, true, false, ""},
 		{"rate short", Report{Requests: 1000, Achieved: 49, P99: 10 * time.Millisecond}, false, false, "achieved 49.0/s of 50.0/s"},
 		{"errors", Report{Requests: 1000, Achieved: 50, Errors: 0.01, FirstError: "timeout"}, false, false, "errors 1.00% above 0.10% (timeout)"},
-		{"slow", Report{Requests: 1000, Achieved: 50, P99: 60 * time.Millisecond}, false, false, "p99 60ms above 50ms"},
+		{"slow", Report{Requests: 1000, Achieved: 50, P99: 60 * time.Millisecond}, false, false, "p99 60.00ms above 50ms"},
 		{"few requests", Report{Requests: 999, Achieved: 50, P99: time.Millisecond}, true, true, ""},
 	}
 	for _, tt := range tests {
