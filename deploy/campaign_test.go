@@ -289,6 +289,10 @@ func TestCampaignAtObjective(t *testing.T) {
 	if !strings.Contains(md.String(), "## At the load objective") {
 		t.Errorf("fleet.md lacks the section at the load objective:\n%s", md.String())
 	}
+	var text strings.Builder
+	if err := reports.WriteFleetText(&text, f, fa); err == nil {
+		t.Logf("the fleet report:\n%s", text.String())
+	}
 	for _, h := range hosts {
 		nothingLeft(t, h)
 	}
