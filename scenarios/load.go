@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -394,9 +395,8 @@ func (p *parser) load(field string, n *yaml.Node) *loadgen.Profile {
 		return nil
 	}
 	lp := &loadgen.Profile{Warmup: loadgen.DefaultWarmup}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		switch k.Value {
+	p.fields("load", n, loadFields, func(key string, v *yaml.Node) {
+		switch key {
 		case "rate":
 			lp.Rate = p.rate(v)
 		case "duration":
@@ -406,11 +406,23 @@ func (p *parser) load(field string, n *yaml.Node) *loadgen.Profile {
 		case "slo":
 			p.lines[field+".slo"] = v.Line
 			lp.SLO = p.slo(v)
-		default:
-			p.fail(k, "load: unknown field %q%s (fields: %s)", k.Value, didyoumean.Suggest(k.Value, loadFields), strings.Join(loadFields, ", "))
 		}
-	}
+	})
 	return lp
+}
+
+// fields calls set with each key of the mapping n that is one of names,
+// and its value; any other key is reported as unknown to what, with the
+// closest of names.
+func (p *parser) fields(what string, n *yaml.Node, names []string, set func(key string, v *yaml.Node)) {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if !slices.Contains(names, k.Value) {
+			p.fail(k, "%s: unknown field %q%s (fields: %s)", what, k.Value, didyoumean.Suggest(k.Value, names), strings.Join(names, ", "))
+			continue
+		}
+		set(k.Value, v)
+	}
 }
 
 // rate parses a request rate: "50/s", "3000/m" or 50 (per second).
@@ -446,17 +458,14 @@ func (p *parser) slo(n *yaml.Node) *loadgen.SLO {
 		return nil
 	}
 	o := &loadgen.SLO{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		switch k.Value {
+	p.fields("slo", n, sloFields, func(key string, v *yaml.Node) {
+		switch key {
 		case "p99":
 			o.P99 = p.duration(v)
 		case "errors":
 			o.Errors = p.percent(v)
-		default:
-			p.fail(k, "slo: unknown field %q%s (fields: %s)", k.Value, didyoumean.Suggest(k.Value, sloFields), strings.Join(sloFields, ", "))
 		}
-	}
+	})
 	return o
 }
 
@@ -528,9 +537,8 @@ func (p *parser) density(n *yaml.Node) *Density {
 		p.fail(n, "density: expected a mapping such as {step: geometric, factor: 2, max: 1000}")
 		return d
 	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		switch k.Value {
+	p.fields("density", n, densityFields, func(key string, v *yaml.Node) {
+		switch key {
 		case "step":
 			d.Step = p.str(v)
 		case "factor":
@@ -543,10 +551,8 @@ func (p *parser) density(n *yaml.Node) *Density {
 			d.LatencyLimit = p.duration(v)
 		case "parallel":
 			d.Parallel = p.integer(v)
-		default:
-			p.fail(k, "density: unknown field %q%s (fields: %s)", k.Value, didyoumean.Suggest(k.Value, densityFields), strings.Join(densityFields, ", "))
 		}
-	}
+	})
 	return d
 }
 
