@@ -1,16 +1,24 @@
 package bench
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"virtbench/drivers"
 	"virtbench/guest"
+	"virtbench/internal/cgroups"
 	"virtbench/internal/loadgen"
 	"virtbench/internal/results"
 )
@@ -52,7 +60,8 @@ func (t *trial) sendLoad(ctx context.Context, insts []*started) stepVerdict {
 	w, _ := guest.Lookup(t.w.Name)
 	h := t.r.host()
 	busy0, total0, hostErr := h.CPUTimes(ctx)
-	before, cpuErr := processCPU()
+	gens := t.r.newGenerators(t)
+	defer gens.close()
 	begin := time.Now()
 	var wg sync.WaitGroup
 	verdicts := make([]*loadgen.Verdict, len(insts))
@@ -65,14 +74,12 @@ func (t *trial) sendLoad(ctx context.Context, insts []*started) stepVerdict {
 			defer wg.Done()
 			lctx, stop := whileRunning(ctx, st)
 			defer stop()
-			verdicts[i] = t.loadOne(lctx, st, w.HTTPPath, p)
+			verdicts[i] = t.loadOne(lctx, gens, st, w.HTTPPath, p)
 		}()
 	}
 	wg.Wait()
 	var sv stepVerdict
-	if after, err := processCPU(); cpuErr == nil && err == nil {
-		t.record(results.Sample{Metric: results.MetricLoadGenCPU, Unit: "cores", Value: (after - before).Seconds() / time.Since(begin).Seconds()})
-	}
+	gens.record(t, time.Since(begin))
 	if busy1, total1, err := h.CPUTimes(ctx); hostErr == nil && err == nil {
 		sv.busy = busyFraction(busy0, total0, busy1, total1)
 		t.record(results.Sample{Metric: results.MetricLoadHostCPU, Unit: "%", Value: 100 * sv.busy})
@@ -111,26 +118,27 @@ func (v stepVerdict) line(p loadgen.Profile) string {
 
 // loadOne sends p to one instance and records its window; with an
 // objective, it returns the window's verdict.
-func (t *trial) loadOne(ctx context.Context, st *started, path string, p loadgen.Profile) *loadgen.Verdict {
+func (t *trial) loadOne(ctx context.Context, gens *generators, st *started, path string, p loadgen.Profile) *loadgen.Verdict {
 	fail := func(why string) *loadgen.Verdict {
 		t.record(results.Sample{Instance: st.id, Metric: results.MetricLoadAchieved, Unit: "op/s", Error: why})
 		return &loadgen.Verdict{Bound: loadgen.BoundErrors, Why: why}
 	}
-	dialer, ok := st.inst.(drivers.Dialer)
+	pr, ok := st.inst.(drivers.PeerRunner)
 	if !ok {
-		return fail(fmt.Sprintf("%s gives the host no network path to its instances", t.d.Name()))
+		return fail(fmt.Sprintf("%s gives host programs no network path to its instances", t.d.Name()))
 	}
 	_, port, err := net.SplitHostPort(st.ready.Guest.Addr)
 	if err != nil {
 		return fail("READY has no listen address: " + st.ready.Guest.Addr)
 	}
-	dial := func(ctx context.Context) (net.Conn, error) { return dialer.Dial(ctx, port) }
-	if c, err := dial(ctx); errors.Is(err, drivers.ErrNotApplicable) {
+	addr, err := pr.PeerAddr(port)
+	if errors.Is(err, drivers.ErrNotApplicable) {
 		return fail("the instance has no network path from the host (its driver's network option is none; veth or tap gives it one)")
-	} else if err == nil {
-		c.Close()
 	}
-	r, err := loadgen.Run(ctx, dial, path, p)
+	if err != nil {
+		return fail(err.Error())
+	}
+	r, err := gens.run(ctx, pr, loadgen.Job{Addr: addr, Path: path, Profile: p})
 	if err != nil {
 		return fail(err.Error())
 	}
@@ -157,12 +165,107 @@ func (t *trial) loadOne(ctx context.Context, st *started, path string, p loadgen
 	return &v
 }
 
-// processCPU returns the CPU time virtbench's process has used: all its
-// threads, the load generator's among them.
-func processCPU() (time.Duration, error) {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0, err
+// generators are the load generator processes of one load, one per
+// instance, each started where the instance's network path begins
+// (drivers.PeerRunner) from virtbench's own binary (loadgen.Child), and
+// held together in a cgroup of their own beneath virtbench's, so that
+// what they take of the host is theirs, measured apart from virtbench
+// and from the instances: their CPU (each process's own usage, as the
+// kernel accounts it at its exit) and their memory (the cgroup's peak).
+type generators struct {
+	// cg is their cgroup, or nil where none could be made (not root, no
+	// cgroups): they then run in virtbench's.
+	cg  *cgroups.Cgroup
+	why string // why there is no cgroup
+
+	mu      sync.Mutex
+	cpu     time.Duration // the CPU time of those that exited
+	maxRSS  int64         // the largest resident set of one of them
+	started int
+}
+
+// generatorSeq numbers the generators' cgroups of a run.
+var generatorSeq atomic.Int64
+
+// newGenerators prepares the generators of one load of trial t: their
+// cgroup, virtbench.RUN/loadgen-N beside the instances'.
+func (r *Runner) newGenerators(t *trial) *generators {
+	g := &generators{}
+	p, err := cgroups.NewPlanner(filepath.Base(r.Env.StateDir))
+	if err == nil {
+		g.cg, err = cgroups.Create(p.Plan(fmt.Sprintf("loadgen-%d", generatorSeq.Add(1))), cgroups.Limits{})
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
+	if err != nil {
+		g.why = err.Error()
+	}
+	return g
+}
+
+// run runs job in a generator process of its own at pr's end of the
+// instance's network path and returns its report.
+func (g *generators) run(ctx context.Context, pr drivers.PeerRunner, job loadgen.Job) (loadgen.Report, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return loadgen.Report{}, fmt.Errorf("bench: the load generator: %w", err)
+	}
+	in, err := json.Marshal(job)
+	if err != nil {
+		return loadgen.Report{}, err
+	}
+	cmd := exec.CommandContext(ctx, self, loadgen.ChildArg)
+	var out, errOut bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(in), &out, &errOut
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := pr.StartAtPeer(cmd); err != nil {
+		return loadgen.Report{}, fmt.Errorf("bench: starting the load generator: %w", err)
+	}
+	if g.cg != nil {
+		if err := g.cg.Add(cmd.Process.Pid); err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			return loadgen.Report{}, fmt.Errorf("bench: the load generator's cgroup: %w", err)
+		}
+	}
+	werr := cmd.Wait()
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		g.mu.Lock()
+		g.cpu += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		g.maxRSS = max(g.maxRSS, ru.Maxrss<<10)
+		g.started++
+		g.mu.Unlock()
+	}
+	if werr != nil {
+		return loadgen.Report{}, fmt.Errorf("the load generator: %v: %s", werr, strings.TrimSpace(errOut.String()))
+	}
+	var r loadgen.Report
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		return loadgen.Report{}, fmt.Errorf("the load generator's report: %w", err)
+	}
+	return r, nil
+}
+
+// record records what the generators took over the load's wall time
+// took: their CPU in cores, and their memory (the cgroup's peak, else
+// the largest process's resident set).
+func (g *generators) record(t *trial, took time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.started == 0 || took <= 0 {
+		return
+	}
+	t.record(results.Sample{Metric: results.MetricLoadGenCPU, Unit: "cores", Value: g.cpu.Seconds() / took.Seconds()})
+	mem := g.maxRSS
+	if g.cg != nil {
+		if peak, err := g.cg.MemoryPeakBytes(); err == nil {
+			mem = peak
+		}
+	}
+	t.record(results.Sample{Metric: results.MetricLoadGenMemory, Unit: "B", Value: float64(mem)})
+}
+
+// close removes the generators' cgroup, once they have exited.
+func (g *generators) close() {
+	if g.cg != nil {
+		g.cg.Remove()
+	}
 }

@@ -36,6 +36,7 @@ import (
 	"syscall"
 
 	_ "virtbench/drivers/all"
+	"virtbench/internal/loadgen"
 	"virtbench/internal/textsafe"
 )
 
@@ -74,6 +75,14 @@ func commands() []command {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == loadgen.ChildArg {
+		// A load generator process of a run's (bench's sendLoad).
+		if err := loadgen.Child(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, kill, stop := signals()
 	code := run(context.WithValue(ctx, killKey{}, kill), os.Args[1:], &pipeWriter{w: os.Stdout, name: "stdout"}, &pipeWriter{w: os.Stderr, name: "stderr"})
 	stop()

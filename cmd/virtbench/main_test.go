@@ -418,7 +418,7 @@ func TestRunUnderLoad(t *testing.T) {
 drivers: [native]
 workloads:
   - name: http
-    load: {rate: 1000/s, duration: 1s, warmup: 200ms, slo: {p99: 1s, errors: 1%}}
+    load: {rate: 500/s, duration: 2s, warmup: 200ms, slo: {p99: 1s, errors: 1%}}
 instances: 1
 reps: 1
 warmup: 0

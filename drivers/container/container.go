@@ -31,12 +31,12 @@ import (
 
 	"virtbench/drivers"
 	"virtbench/drivers/internal/agentproc"
-	"virtbench/drivers/internal/cgroups"
 	"virtbench/drivers/internal/undo"
 	"virtbench/drivers/internal/vnet"
 	"virtbench/guest"
 	"virtbench/guest/containerinit"
 	"virtbench/images"
+	"virtbench/internal/cgroups"
 	"virtbench/internal/results"
 )
 

@@ -36,12 +36,12 @@ import (
 
 	"virtbench/drivers"
 	"virtbench/drivers/internal/agentproc"
-	"virtbench/drivers/internal/cgroups"
 	"virtbench/drivers/internal/undo"
 	"virtbench/drivers/internal/vnet"
 	"virtbench/drivers/state"
 	"virtbench/guest"
 	"virtbench/images"
+	"virtbench/internal/cgroups"
 	"virtbench/internal/results"
 	"virtbench/internal/tools"
 )

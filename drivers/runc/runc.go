@@ -46,13 +46,13 @@ import (
 
 	"virtbench/drivers"
 	"virtbench/drivers/internal/agentproc"
-	"virtbench/drivers/internal/cgroups"
 	"virtbench/drivers/internal/undo"
 	"virtbench/drivers/internal/vnet"
 	"virtbench/drivers/state"
 	"virtbench/guest"
 	"virtbench/guest/containerinit"
 	"virtbench/images"
+	"virtbench/internal/cgroups"
 	"virtbench/internal/kvm"
 	"virtbench/internal/results"
 )

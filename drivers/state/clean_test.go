@@ -10,7 +10,7 @@ import (
 	"time"
 	"virtbench/internal/required"
 
-	"virtbench/drivers/internal/cgroups"
+	"virtbench/internal/cgroups"
 	"virtbench/internal/ksm"
 )
 

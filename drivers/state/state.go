@@ -23,8 +23,8 @@ import (
 	"syscall"
 	"time"
 
-	"virtbench/drivers/internal/cgroups"
 	"virtbench/drivers/internal/libvirtd"
+	"virtbench/internal/cgroups"
 )
 
 // Process identifies a process across PID reuse: its PID and its start

@@ -79,15 +79,16 @@ const (
 // each instance in the open model, measured over its window after the
 // warm-up; per instance, but the generator's CPU per trial.
 const (
-	MetricLoadAchieved = "load.achieved"
-	MetricLoadP50      = "load.p50"
-	MetricLoadP99      = "load.p99"
-	MetricLoadP999     = "load.p999"
-	MetricLoadErrors   = "load.errors"
-	MetricLoadRequests = "load.requests"
-	MetricLoadSLOMet   = "load.slo_met"
-	MetricLoadGenCPU   = "load.generator_cpu"
-	MetricLoadHostCPU  = "load.host_cpu"
+	MetricLoadAchieved  = "load.achieved"
+	MetricLoadP50       = "load.p50"
+	MetricLoadP99       = "load.p99"
+	MetricLoadP999      = "load.p999"
+	MetricLoadErrors    = "load.errors"
+	MetricLoadRequests  = "load.requests"
+	MetricLoadSLOMet    = "load.slo_met"
+	MetricLoadGenCPU    = "load.generator_cpu"
+	MetricLoadGenMemory = "load.generator_memory"
+	MetricLoadHostCPU   = "load.host_cpu"
 	// An objective sweep's answer (bench's objective): the largest count
 	// whose every window met the objective, with the first failing count
 	// (LabelFirstFailure) and what bound it (LabelStopLimit,
