@@ -159,9 +159,9 @@ func (t *trial) loadOne(ctx context.Context, gens *generators, st *started, path
 	v := p.SLO.Judge(r, p.Rate)
 	met := 0.0
 	if v.Met {
-		met = 1
+		met = 100
 	}
-	t.record(results.Sample{Instance: st.id, Metric: results.MetricLoadSLOMet, Value: met})
+	t.record(results.Sample{Instance: st.id, Metric: results.MetricLoadSLOMet, Unit: "%", Value: met})
 	return &v
 }
 

@@ -210,7 +210,7 @@ func loadLines(x *analysis.Index, v string) []string {
 			line += fmt.Sprintf(", errors %.2f%%", s.Median)
 		}
 		if s, ok := of(results.MetricLoadSLOMet); ok {
-			line += fmt.Sprintf("; objective met in %.0f of %d windows", s.Mean*float64(s.N), s.N)
+			line += fmt.Sprintf("; objective met in %.0f of %d windows", s.Mean/100*float64(s.N), s.N)
 		}
 		out = append(out, line)
 	}

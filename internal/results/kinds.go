@@ -164,7 +164,7 @@ var kinds = map[string]MetricKind{
 	MetricLoadP999:           {Family: FamilyPerformance, Unit: "sec", Better: LowerIsBetter, Doc: "99.9th percentile latency of the load profile's requests over its window"},
 	MetricLoadErrors:         {Family: FamilyPerformance, Unit: "%", Better: LowerIsBetter, Doc: "share of the load profile's requests that failed (an error, a timeout, a status other than 2xx or 3xx)"},
 	MetricLoadRequests:       {Family: FamilyPerformance, Unit: "requests", Better: NoBetter, Doc: "requests the load profile sent to the instance in its window"},
-	MetricLoadSLOMet:         {Family: FamilyPerformance, Unit: "", Better: NoBetter, Doc: "1 where the instance's window met the load profile's objective (at least 99% of its rate answered, errors and p99 within bounds), else 0"},
+	MetricLoadSLOMet:         {Family: FamilyPerformance, Unit: "%", Better: NoBetter, Doc: "100 where the instance's window met the load profile's objective (at least 99% of its rate answered, errors and p99 within bounds), else 0: its mean is the share of windows that met it"},
 	MetricObjectiveInstances: densityKind("instances", HigherIsBetter, "the most instances whose every window met the load profile's objective, all loaded at once (an objective sweep's knee)"),
 	MetricObjectiveSteps:     densityKind("steps", NoBetter, "the steps an objective sweep took to find its knee: growing, then bisecting"),
 	MetricObjectiveRate:      densityKind("op/s", NoBetter, "the requests per second an objective sweep offered each instance (the load profile's rate)"),
