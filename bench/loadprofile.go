@@ -169,9 +169,10 @@ func (t *trial) loadOne(ctx context.Context, gens *generators, st *started, path
 // instance, each started where the instance's network path begins
 // (drivers.PeerRunner) from virtbench's own binary (loadgen.Child), and
 // held together in a cgroup of their own beneath virtbench's, so that
-// what they take of the host is theirs, measured apart from virtbench
-// and from the instances: their CPU (each process's own usage, as the
-// kernel accounts it at its exit) and their memory (the cgroup's peak).
+// what they take of the host is theirs, apart from virtbench and from
+// the instances: their CPU and their memory, each process's own as the
+// kernel accounts it at its exit (a cgroup joined after the start would
+// not be charged the pages allocated before).
 type generators struct {
 	// cg is their cgroup, or nil where none could be made (not root, no
 	// cgroups): they then run in virtbench's.
@@ -180,7 +181,7 @@ type generators struct {
 
 	mu      sync.Mutex
 	cpu     time.Duration // the CPU time of those that exited
-	maxRSS  int64         // the largest resident set of one of them
+	rss     int64         // the sum of their largest resident sets
 	started int
 }
 
@@ -230,7 +231,7 @@ func (g *generators) run(ctx context.Context, pr drivers.PeerRunner, job loadgen
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		g.mu.Lock()
 		g.cpu += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-		g.maxRSS = max(g.maxRSS, ru.Maxrss<<10)
+		g.rss += ru.Maxrss << 10
 		g.started++
 		g.mu.Unlock()
 	}
@@ -245,8 +246,8 @@ func (g *generators) run(ctx context.Context, pr drivers.PeerRunner, job loadgen
 }
 
 // record records what the generators took over the load's wall time
-// took: their CPU in cores, and their memory (the cgroup's peak, else
-// the largest process's resident set).
+// took: their CPU in cores, and their memory, the sum of each one's
+// largest resident set (at most what they held at once).
 func (g *generators) record(t *trial, took time.Duration) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -254,13 +255,7 @@ func (g *generators) record(t *trial, took time.Duration) {
 		return
 	}
 	t.record(results.Sample{Metric: results.MetricLoadGenCPU, Unit: "cores", Value: g.cpu.Seconds() / took.Seconds()})
-	mem := g.maxRSS
-	if g.cg != nil {
-		if peak, err := g.cg.MemoryPeakBytes(); err == nil {
-			mem = peak
-		}
-	}
-	t.record(results.Sample{Metric: results.MetricLoadGenMemory, Unit: "B", Value: float64(mem)})
+	t.record(results.Sample{Metric: results.MetricLoadGenMemory, Unit: "B", Value: float64(g.rss)})
 }
 
 // close removes the generators' cgroup, once they have exited.

@@ -546,21 +546,3 @@ func (cg *Cgroup) Add(pid int) error {
 	}
 	return nil
 }
-
-// MemoryPeakBytes returns the most memory the cgroup's tasks used at
-// once since it was made: v1's memory.max_usage_in_bytes, v2's
-// memory.peak (its memory.current where the kernel has no peak).
-func (cg *Cgroup) MemoryPeakBytes() (int64, error) {
-	files := []string{"memory.max_usage_in_bytes"}
-	if cg.v2 {
-		files = []string{"memory.peak", "memory.current"}
-	}
-	var err error
-	for _, f := range files {
-		var b []byte
-		if b, err = os.ReadFile(filepath.Join(cg.Path, f)); err == nil {
-			return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("cgroups: %w", err)
-}

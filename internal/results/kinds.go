@@ -171,7 +171,7 @@ var kinds = map[string]MetricKind{
 	MetricObjectiveP99:       densityKind("sec", NoBetter, "the p99 bound of an objective sweep's objective"),
 	MetricLoadHostCPU:        {Family: FamilyPerformance, Unit: "%", Better: NoBetter, Doc: "the host's busy CPUs, in percent of all, while a trial's load profile was sent to every instance"},
 	MetricLoadGenCPU:         {Family: FamilyHarness, Unit: "cores", Better: LowerIsBetter, Doc: "CPU the load generators (a process per instance, in a cgroup of their own) used while they sent a load profile to every instance, on the host they share with the instances"},
-	MetricLoadGenMemory:      {Family: FamilyHarness, Unit: "B", Better: LowerIsBetter, Doc: "the load generators' memory while they sent a load profile: their cgroup's peak"},
+	MetricLoadGenMemory:      {Family: FamilyHarness, Unit: "B", Better: LowerIsBetter, Doc: "the load generators' memory while they sent a load profile: the sum of each process's largest resident set"},
 
 	MetricDensityStartup:    MetricKind{Family: FamilyDensity, Unit: "sec", Better: LowerIsBetter, Doc: "start latency of each new instance of a density step"},
 	MetricDensityMarginal:   densityKind("sec", LowerIsBetter, "the start of a step's last instance, started alone on a host holding the rest"),
