@@ -73,23 +73,34 @@ func (r *Runner) objective(ctx context.Context, name, driver string, d drivers.D
 		}
 		n = target
 		sw.t.n = n
-		v := sw.t.sendLoad(ctx, sw.insts)
-		if err := ctx.Err(); err != nil {
-			return err // an interrupted load judges nothing
+		passed, failed := 0, stepVerdict{}
+		for range w.Load.Windows {
+			v := sw.t.sendLoad(ctx, sw.insts)
+			if err := ctx.Err(); err != nil {
+				return err // an interrupted load judges nothing
+			}
+			if v.pass() {
+				passed++
+			} else if failed.judged == 0 {
+				failed = v
+			}
+			r.progress("objective %s %s: %d instances, %s (step took %v)", name, w.Name, n, v.line(*w.Load), time.Since(stepBegin).Round(time.Millisecond))
 		}
 		k.steps++
-		if v.pass() {
+		switch {
+		case passed == w.Load.Windows:
 			k.lo = n
-		} else {
-			k.hi, k.bound, k.why = n, v.bound, v.why
-			if v.busy >= CPUSaturated {
-				k.bound, k.why = results.ResourceCPU, fmt.Sprintf("the host's CPUs were %.0f%% busy (%s)", 100*v.busy, v.why)
+		case passed > 0:
+			k.hi, k.bound, k.why = n, StopUnstable, fmt.Sprintf("%d of %d windows met the objective (%s)", passed, w.Load.Windows, failed.why)
+		default:
+			k.hi, k.bound, k.why = n, failed.bound, failed.why
+			if failed.busy >= CPUSaturated {
+				k.bound, k.why = results.ResourceCPU, fmt.Sprintf("the host's CPUs were %.0f%% busy (%s)", 100*failed.busy, failed.why)
 			}
-			if v.weak && v.met == v.judged {
+			if failed.weak && failed.met == failed.judged {
 				k.bound, k.why = StopWeak, fmt.Sprintf("fewer than %d requests in an instance's window", loadgen.MinRequestsForP99)
 			}
 		}
-		r.progress("objective %s %s: %d instances, %s (step took %v)", name, w.Name, n, v.line(*w.Load), time.Since(stepBegin).Round(time.Millisecond))
 	}
 	if k.hi == 0 {
 		k.bound, k.why = results.StopMax, fmt.Sprintf("every step met the objective, up to max %d", sw.ds.Max)
@@ -113,9 +124,13 @@ func (r *Runner) objective(ctx context.Context, name, driver string, d drivers.D
 	return nil
 }
 
-// StopWeak is the limit of an objective sweep whose windows had too few
-// requests for their p99 to mean anything.
-const StopWeak = "weak"
+// The limits of an objective sweep besides the objective's own bounds:
+// windows with too few requests for their p99 to mean anything, and a
+// step whose windows disagreed (with Profile.Windows above 1).
+const (
+	StopWeak     = "weak"
+	StopUnstable = "unstable"
+)
 
 // resize brings the sweep's running instances from n to target: it
 // starts the missing ones (if they fit: the density sweep's admission)

@@ -49,18 +49,19 @@ func TestKneeNext(t *testing.T) {
 // objective too, on its rate), what bound it and its steps, and leaves
 // nothing running.
 func TestObjectiveSweep(t *testing.T) {
-	failures := []string{"latency", "rate", "errors", results.ResourceCPU, StopWeak}
+	failures := []string{"latency", "rate", "errors", results.ResourceCPU, StopWeak, StopUnstable}
 	tests := []struct {
-		name   string
-		p99    string
-		bounds []string // where no step failed: max
+		name    string
+		p99     string
+		windows int
+		bounds  []string // where no step failed: max
 	}{
-		{"generous", "2s", append([]string{results.StopMax}, failures...)},
-		{"no step passes", "1ns", failures},
+		{"generous, two windows a step", "2s", 2, append([]string{results.StopMax}, failures...)},
+		{"no step passes", "1ns", 1, failures},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			src := "name: t\ndrivers: [native]\nworkloads:\n  - name: http\n    load: {rate: 250/s, duration: 4s, warmup: 200ms, slo: {p99: " + tt.p99 + ", errors: 1%}}\ndensity: {step: geometric, factor: 2, max: 2}\nsettle: 0s\n"
+			src := fmt.Sprintf("name: t\ndrivers: [native]\nworkloads:\n  - name: http\n    load: {rate: 250/s, duration: 4s, warmup: 200ms, windows: %d, slo: {p99: %s, errors: 1%%}}\ndensity: {step: geometric, factor: 2, max: 2}\nsettle: 0s\n", tt.windows, tt.p99)
 			samples, out, err := runScenario(t, context.Background(), scenario(t, src))
 			if err != nil {
 				t.Fatal(err)
@@ -92,8 +93,8 @@ func TestObjectiveSweep(t *testing.T) {
 			case tt.p99 == "1ns" && (knee != 0 || first != 1 || steps != 1):
 				t.Errorf("%s: want no step passed, the first failing", why)
 			}
-			if count(samples, results.MetricLoadP99, false) == 0 || count(samples, results.MetricLoadGenCPU, false) != int(steps) {
-				t.Errorf("%d windows and %d generator samples in %v steps: want windows, and the generators measured at every step", count(samples, results.MetricLoadP99, false), count(samples, results.MetricLoadGenCPU, false), steps)
+			if count(samples, results.MetricLoadP99, false) == 0 || count(samples, results.MetricLoadGenCPU, false) != tt.windows*int(steps) {
+				t.Errorf("%d windows and %d generator samples in %v steps of %d windows: want windows, and the generators measured at every window", count(samples, results.MetricLoadP99, false), count(samples, results.MetricLoadGenCPU, false), steps, tt.windows)
 			}
 		})
 	}

@@ -44,8 +44,8 @@ func EstimateDuration(sc *scenarios.Scenario, cpus int) time.Duration {
 				rounds := time.Duration((n + cpus - 1) / cpus)
 				load := time.Duration(n) * hostload.Takes(generator)
 				if w.Load != nil {
-					// Sent to every instance at once.
-					load = w.Load.Warmup + w.Load.Duration
+					// Sent to every instance at once, window after window.
+					load = time.Duration(w.Load.Windows) * (w.Load.Warmup + w.Load.Duration)
 				}
 				total += time.Duration(sc.Warmup+sc.Reps) * (rounds*info.Estimate.Trial + sc.Pause + sc.Settle + takes + load)
 			}

@@ -382,7 +382,7 @@ func (p *parser) ints(field string, n *yaml.Node) []int {
 // load, sloFields of the load's objective.
 var (
 	workloadFields = []string{"name", "args", "load"}
-	loadFields     = []string{"rate", "duration", "warmup", "slo"}
+	loadFields     = []string{"rate", "duration", "warmup", "windows", "slo"}
 	sloFields      = []string{"p99", "errors"}
 )
 
@@ -394,7 +394,7 @@ func (p *parser) load(field string, n *yaml.Node) *loadgen.Profile {
 		p.fail(n, "load: expected a mapping with %s", strings.Join(loadFields, ", "))
 		return nil
 	}
-	lp := &loadgen.Profile{Warmup: loadgen.DefaultWarmup}
+	lp := &loadgen.Profile{Warmup: loadgen.DefaultWarmup, Windows: 1}
 	p.fields("load", n, loadFields, func(key string, v *yaml.Node) {
 		switch key {
 		case "rate":
@@ -403,6 +403,8 @@ func (p *parser) load(field string, n *yaml.Node) *loadgen.Profile {
 			lp.Duration = p.duration(v)
 		case "warmup":
 			lp.Warmup = p.duration(v)
+		case "windows":
+			lp.Windows = p.integer(v)
 		case "slo":
 			p.lines[field+".slo"] = v.Line
 			lp.SLO = p.slo(v)

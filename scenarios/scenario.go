@@ -251,6 +251,8 @@ func checkLoad(field, name string, gw guest.Workload, lp loadgen.Profile, bad fu
 		bad(field, "load: the window (duration %v) must be longer than its warm-up (%v)", lp.Duration, lp.Warmup)
 	case lp.Warmup < 0 || lp.Duration+lp.Warmup > MaxLoadWindow:
 		bad(field, "load: the warm-up and the window together (%v) are not between 0 and %v", lp.Duration+lp.Warmup, MaxLoadWindow)
+	case lp.Windows < 1 || lp.Windows > loadgen.MaxWindows:
+		bad(field, "load: windows %d is not between 1 and %d", lp.Windows, loadgen.MaxWindows)
 	}
 	if o := lp.SLO; o != nil && (o.P99 <= 0 || o.Errors < 0 || o.Errors >= 1) {
 		bad(field+".slo", "load: slo: p99 must be a positive duration and errors a share from 0%% to below 100%%")

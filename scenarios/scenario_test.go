@@ -141,6 +141,7 @@ func TestParseErrors(t *testing.T) {
 		{"load rate zero", "name: x\ndrivers: [native]\nworkloads:\n  - name: http\n    load: {rate: 0/s, duration: 10s}\n", []string{"bad.yaml:5: load: rate 0/s is not between 1/s and"}},
 		{"load rate unit", "name: x\ndrivers: [native]\nworkloads:\n  - name: http\n    load: {rate: 50/h, duration: 10s}\n", []string{`bad.yaml:5: "50/h" is not a rate such as 50/s`}},
 		{"load window shorter than warm-up", "name: x\ndrivers: [native]\nworkloads:\n  - name: http\n    load:\n      rate: 50/s\n      duration: 1s\n      warmup: 5s\n", []string{"bad.yaml:6: load: the window (duration 1s) must be longer than its warm-up (5s)"}},
+		{"load windows", "name: x\ndrivers: [native]\nworkloads:\n  - name: http\n    load: {rate: 50/s, duration: 10s, windows: 0}\n", []string{"bad.yaml:5: load: windows 0 is not between 1 and 10"}},
 		{"load field typo", "name: x\ndrivers: [native]\nworkloads:\n  - name: http\n    load: {rate: 50/s, duraton: 10s}\n", []string{`bad.yaml:5: load: unknown field "duraton" (did you mean "duration"?)`}},
 		{"load slo", "name: x\ndrivers: [native]\nworkloads:\n  - name: http\n    load:\n      rate: 50/s\n      duration: 20s\n      slo: {errors: 150%}\n", []string{"bad.yaml:8: load: slo: p99 must be a positive duration"}},
 		{"load window too short for a p99", "name: x\ndrivers: [native]\nworkloads:\n  - name: http\n    load: {rate: 50/s, duration: 10s, slo: {p99: 50ms}}\n", []string{"bad.yaml:5: load: the window holds 500 requests per instance (rate × duration); a p99 judged against an objective needs 1000"}},
@@ -300,6 +301,7 @@ workloads:
     load:
       rate: 3000/m
       duration: 30s
+      windows: 3
       slo: {p99: 50ms, errors: 0.1%}
   - name: http
     load: {rate: 20, duration: 5s, warmup: 1s}
@@ -308,8 +310,8 @@ workloads:
 		t.Fatal(err)
 	}
 	want := []loadgen.Profile{
-		{Rate: 50, Duration: 30 * time.Second, Warmup: loadgen.DefaultWarmup, SLO: &loadgen.SLO{P99: 50 * time.Millisecond, Errors: 0.001}},
-		{Rate: 20, Duration: 5 * time.Second, Warmup: time.Second},
+		{Rate: 50, Duration: 30 * time.Second, Warmup: loadgen.DefaultWarmup, Windows: 3, SLO: &loadgen.SLO{P99: 50 * time.Millisecond, Errors: 0.001}},
+		{Rate: 20, Duration: 5 * time.Second, Warmup: time.Second, Windows: 1},
 	}
 	for i, w := range s.Workloads {
 		if got := w.Load; got == nil || !reflect.DeepEqual(*got, want[i]) {

@@ -30,12 +30,20 @@ type Profile struct {
 	// Duration is the measured window; Warmup the load sent before it,
 	// whose answers are not counted.
 	Duration, Warmup time.Duration
+	// Windows is how many windows an objective sweep's step sends, one
+	// after another (at least 1): a step passes only when every window
+	// of every instance met the objective, and one whose windows
+	// disagree is unstable.
+	Windows int
 	// SLO is the objective each instance is judged against, or nil.
 	SLO *SLO
 }
 
 // DefaultWarmup is a profile's warm-up when the scenario gives none.
 const DefaultWarmup = 2 * time.Second
+
+// MaxWindows bounds Profile.Windows.
+const MaxWindows = 10
 
 // SLO is a service level objective on one instance's window.
 type SLO struct {
