@@ -518,13 +518,13 @@ func (i *instance) start() error {
 // destroy stops QEMU at once if the domain still runs, waits for its end
 // of the console to close, and closes the console.
 func (i *instance) destroy() error {
+	// Also after QEMU exited: libvirt ends a guest's own power-off in
+	// the background, and destroy waits for it.
+	derr := i.l.DomainDestroyFlags(i.dom, 0)
+	off := i.awaitShutoff()
 	var err error
-	select {
-	case <-i.exited:
-	default:
-		if derr := i.l.DomainDestroyFlags(i.dom, 0); derr != nil && !isNotRunning(derr) {
-			err = fmt.Errorf("libvirt: destroying domain %s: %w", i.name, derr)
-		}
+	if derr != nil && !isNotRunning(derr) && !off {
+		err = fmt.Errorf("libvirt: destroying domain %s: %w", i.name, derr)
 	}
 	select {
 	case <-i.vmmDone:
@@ -538,6 +538,24 @@ func (i *instance) destroy() error {
 		i.conn.Close()
 	}
 	return err
+}
+
+// awaitShutoff waits up to Grace for libvirt to say the domain is shut
+// off, so that the undefinition that follows removes it (undefining a
+// domain that still runs only makes it transient, and it lingers until
+// it stops). It reports whether the domain is off.
+func (i *instance) awaitShutoff() bool {
+	deadline := time.Now().Add(Grace)
+	for {
+		st, _, err := i.l.DomainGetState(i.dom, 0)
+		if err != nil || golibvirt.DomainState(st) == golibvirt.DomainShutoff {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // isNotRunning reports whether err says the domain is already off.
