@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"errors"
 	"fmt"
 	"image/color"
 	"math"
@@ -71,8 +72,25 @@ type LineSpec struct {
 	LegendLeft bool
 }
 
+// errNoData says a chart has nothing to draw.
+var errNoData = errors.New("no data")
+
+// drawable returns the points of xy a chart can draw: on its log x axis,
+// those of a count above 0, and on a log y axis those above 0 (a step
+// whose every window failed has a median of 0).
+func drawable(xy plotter.XYs, logY bool) plotter.XYs {
+	var out plotter.XYs
+	for _, p := range xy {
+		if p.X > 0 && (!logY || p.Y > 0) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // LineChart draws sp's curves against the instance count on a log2 x
-// axis.
+// axis, leaving out the points it cannot draw (drawable); with none left
+// its error wraps errNoData.
 func LineChart(sp LineSpec) (Chart, error) {
 	p := newPlot()
 	p.Title.Text = sp.Title
@@ -83,6 +101,7 @@ func LineChart(sp LineSpec) (Chart, error) {
 	p.Legend.Top = true
 	var xmax float64
 	for i, c := range sp.Curves {
+		c.XY = drawable(c.XY, sp.LogY)
 		if len(c.XY) == 0 {
 			continue
 		}
@@ -103,7 +122,7 @@ func LineChart(sp LineSpec) (Chart, error) {
 		xmax = max(xmax, c.XY[len(c.XY)-1].X)
 	}
 	if xmax == 0 {
-		return Chart{}, fmt.Errorf("reports: %s chart: no data", sp.Name)
+		return Chart{}, fmt.Errorf("reports: %s chart: %w", sp.Name, errNoData)
 	}
 	if sp.HLine > 0 {
 		floor, err := plotter.NewLine(plotter.XYs{{X: 1, Y: sp.HLine}, {X: xmax, Y: sp.HLine}})
@@ -180,6 +199,9 @@ func densityCharts(x *analysis.Index, colors map[string]color.Color) ([]Chart, e
 	var out []Chart
 	for _, sp := range specs {
 		c, err := LineChart(sp)
+		if errors.Is(err, errNoData) {
+			continue // a sweep whose every step failed before it measured
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@ package reports
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"io"
 	"math"
@@ -528,5 +529,20 @@ func TestLinearTicks(t *testing.T) {
 		if g := strings.Join(got, " "); g != tt.want {
 			t.Errorf("ticks of %s %v-%v:\n got %s\nwant %s", tt.unit, tt.lo, tt.hi, g, tt.want)
 		}
+	}
+}
+
+// TestLineChartUndrawable: points a log axis cannot show (a count of 0, a
+// median of 0 on a log y axis) are left out, and a chart left with none
+// says it has no data rather than panicking.
+func TestLineChartUndrawable(t *testing.T) {
+	sp := LineSpec{Name: "knee-p99", Title: "t", XLabel: "x", YLabel: "y", Unit: "sec", LogY: true, HLine: 0.05, HLabel: "objective",
+		Curves: []Curve{{Label: "a", XY: plotter.XYs{{X: 0, Y: 1}, {X: 1, Y: 0}, {X: 2, Y: 0.01}, {X: 4, Y: 0.02}}}}}
+	if _, err := LineChart(sp); err != nil {
+		t.Errorf("a chart with some drawable points: %v", err)
+	}
+	sp.Curves[0].XY = plotter.XYs{{X: 1, Y: 0}, {X: 0, Y: 3}}
+	if _, err := LineChart(sp); !errors.Is(err, errNoData) {
+		t.Errorf("a chart with no drawable point: %v, want errNoData", err)
 	}
 }
