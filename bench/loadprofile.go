@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -60,7 +59,7 @@ func (t *trial) sendLoad(ctx context.Context, insts []*started) stepVerdict {
 	w, _ := guest.Lookup(t.w.Name)
 	h := t.r.host()
 	busy0, total0, hostErr := h.CPUTimes(ctx)
-	gens := t.r.newGenerators(t)
+	gens := t.r.newGenerators()
 	defer gens.close()
 	begin := time.Now()
 	var wg sync.WaitGroup
@@ -174,10 +173,13 @@ func (t *trial) loadOne(ctx context.Context, gens *generators, st *started, path
 // kernel accounts it at its exit (a cgroup joined after the start would
 // not be charged the pages allocated before).
 type generators struct {
+	// self is the binary they run (virtbench's own, or the test binary),
+	// or selfErr why it is unknown.
+	self    string
+	selfErr error
 	// cg is their cgroup, or nil where none could be made (not root, no
 	// cgroups): they then run in virtbench's.
-	cg  *cgroups.Cgroup
-	why string // why there is no cgroup
+	cg *cgroups.Cgroup
 
 	mu      sync.Mutex
 	cpu     time.Duration // the CPU time of those that exited
@@ -185,19 +187,14 @@ type generators struct {
 	started int
 }
 
-// generatorSeq numbers the generators' cgroups of a run.
-var generatorSeq atomic.Int64
-
-// newGenerators prepares the generators of one load of trial t: their
-// cgroup, virtbench.RUN/loadgen-N beside the instances'.
-func (r *Runner) newGenerators(t *trial) *generators {
+// newGenerators prepares the generators of one load: the binary they
+// run, and their cgroup, virtbench.RUN/loadgen-N beside the instances'
+// (N counts the run's loads).
+func (r *Runner) newGenerators() *generators {
 	g := &generators{}
-	p, err := cgroups.NewPlanner(filepath.Base(r.Env.StateDir))
-	if err == nil {
-		g.cg, err = cgroups.Create(p.Plan(fmt.Sprintf("loadgen-%d", generatorSeq.Add(1))), cgroups.Limits{})
-	}
-	if err != nil {
-		g.why = err.Error()
+	g.self, g.selfErr = os.Executable()
+	if p, err := cgroups.NewPlanner(filepath.Base(r.Env.StateDir)); err == nil {
+		g.cg, _ = cgroups.Create(p.Plan(fmt.Sprintf("loadgen-%d", r.loads.Add(1))), cgroups.Limits{})
 	}
 	return g
 }
@@ -205,15 +202,14 @@ func (r *Runner) newGenerators(t *trial) *generators {
 // run runs job in a generator process of its own at pr's end of the
 // instance's network path and returns its report.
 func (g *generators) run(ctx context.Context, pr drivers.PeerRunner, job loadgen.Job) (loadgen.Report, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return loadgen.Report{}, fmt.Errorf("bench: the load generator: %w", err)
+	if g.selfErr != nil {
+		return loadgen.Report{}, fmt.Errorf("bench: the load generator: %w", g.selfErr)
 	}
 	in, err := json.Marshal(job)
 	if err != nil {
 		return loadgen.Report{}, err
 	}
-	cmd := exec.CommandContext(ctx, self, loadgen.ChildArg)
+	cmd := exec.CommandContext(ctx, g.self, loadgen.ChildArg)
 	var out, errOut bytes.Buffer
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(in), &out, &errOut
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -91,14 +91,14 @@ func (r *Runner) objective(ctx context.Context, name, driver string, d drivers.D
 		case passed == w.Load.Windows:
 			k.lo = n
 		case passed > 0:
-			k.hi, k.bound, k.why = n, StopUnstable, fmt.Sprintf("%d of %d windows met the objective (%s)", passed, w.Load.Windows, failed.why)
+			k.hi, k.bound, k.why = n, results.StopUnstable, fmt.Sprintf("%d of %d windows met the objective (%s)", passed, w.Load.Windows, failed.why)
 		default:
 			k.hi, k.bound, k.why = n, failed.bound, failed.why
 			if failed.busy >= CPUSaturated {
 				k.bound, k.why = results.ResourceCPU, fmt.Sprintf("the host's CPUs were %.0f%% busy (%s)", 100*failed.busy, failed.why)
 			}
 			if failed.weak && failed.met == failed.judged {
-				k.bound, k.why = StopWeak, fmt.Sprintf("fewer than %d requests in an instance's window", loadgen.MinRequestsForP99)
+				k.bound, k.why = results.StopWeak, fmt.Sprintf("fewer than %d requests in an instance's window", loadgen.MinRequestsForP99)
 			}
 		}
 	}
@@ -123,14 +123,6 @@ func (r *Runner) objective(ctx context.Context, name, driver string, d drivers.D
 	out.Density[name+" "+w.Name] = fmt.Sprintf("%d instances met the objective (%s) in %d steps; bound: %s", k.lo, first, k.steps, k.why)
 	return nil
 }
-
-// The limits of an objective sweep besides the objective's own bounds:
-// windows with too few requests for their p99 to mean anything, and a
-// step whose windows disagreed (with Profile.Windows above 1).
-const (
-	StopWeak     = "weak"
-	StopUnstable = "unstable"
-)
 
 // resize brings the sweep's running instances from n to target: it
 // starts the missing ones (if they fit: the density sweep's admission)

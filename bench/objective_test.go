@@ -49,7 +49,7 @@ func TestKneeNext(t *testing.T) {
 // objective too, on its rate), what bound it and its steps, and leaves
 // nothing running.
 func TestObjectiveSweep(t *testing.T) {
-	failures := []string{"latency", "rate", "errors", results.ResourceCPU, StopWeak, StopUnstable}
+	failures := []string{"latency", "rate", "errors", results.ResourceCPU, results.StopWeak, results.StopUnstable}
 	tests := []struct {
 		name    string
 		p99     string

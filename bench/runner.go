@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"virtbench/drivers"
@@ -56,7 +57,10 @@ type Runner struct {
 	HostDir string
 
 	ksm *hostKSM // set while a run has variants with host.ksm=on
-	dog *watchdog
+	// loads counts the run's load profiles sent, naming each one's
+	// generators' cgroup.
+	loads atomic.Int64
+	dog   *watchdog
 	// vocab is what the linked drivers and workloads declare, read once
 	// when the run starts: the meaning the run records in run.json.
 	vocab results.Vocabulary

@@ -142,6 +142,12 @@ const (
 	StopLatency = "latency" // the start latency limit
 	StopFailed  = "failed start"
 	StopMax     = "max" // the count the scenario sets
+	// An objective sweep's limits besides the objective's own bounds
+	// (loadgen's rate, errors and latency): windows with too few
+	// requests for their p99 to mean anything, and a step whose windows
+	// disagreed.
+	StopWeak     = "weak"
+	StopUnstable = "unstable"
 )
 
 // HostVariant names the samples of the host itself, measured with no
