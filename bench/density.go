@@ -201,7 +201,7 @@ func (r *Runner) newSweep(ctx context.Context, name, driver string, d drivers.Dr
 	if sw.parallel == 0 {
 		sw.parallel = runtime.NumCPU()
 	}
-	gw, _ := guest.Lookup(w.Name)
+	gw, _ := guest.Lookup(w.Agent())
 	sw.idle = gw.Idle
 	if info, err := drivers.Lookup(driver); err == nil {
 		sw.tasksPerInst = float64(info.Estimate.Tasks)

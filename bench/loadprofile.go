@@ -56,7 +56,7 @@ func (v stepVerdict) pass() bool { return v.judged > 0 && v.met == v.judged && !
 // says so, and fails the objective.
 func (t *trial) sendLoad(ctx context.Context, insts []*started) stepVerdict {
 	p := *t.w.Load
-	w, _ := guest.Lookup(t.w.Name)
+	w, _ := guest.Lookup(t.w.Agent())
 	h := t.r.host()
 	busy0, total0, hostErr := h.CPUTimes(ctx)
 	gens := t.r.newGenerators()

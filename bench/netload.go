@@ -28,7 +28,7 @@ const (
 
 // httpLoad sends requests for d over conns connections made by dial and
 // returns the number of responses and every request's latency.
-func httpLoad(ctx context.Context, dial func(context.Context) (net.Conn, error), conns int, d time.Duration) (int, []time.Duration, error) {
+func httpLoad(ctx context.Context, dial func(context.Context) (net.Conn, error), path string, conns int, d time.Duration) (int, []time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var mu sync.Mutex
@@ -39,7 +39,7 @@ func httpLoad(ctx context.Context, dial func(context.Context) (net.Conn, error),
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			mine, err := oneConn(ctx, dial)
+			mine, err := oneConn(ctx, dial, path)
 			mu.Lock()
 			defer mu.Unlock()
 			lat = append(lat, mine...)
@@ -55,9 +55,8 @@ func httpLoad(ctx context.Context, dial func(context.Context) (net.Conn, error),
 	return len(lat), lat, nil
 }
 
-var request = []byte("GET / HTTP/1.1\r\nHost: virtbench\r\n\r\n")
-
-func oneConn(ctx context.Context, dial func(context.Context) (net.Conn, error)) ([]time.Duration, error) {
+func oneConn(ctx context.Context, dial func(context.Context) (net.Conn, error), path string) ([]time.Duration, error) {
+	request := []byte("GET " + path + " HTTP/1.1\r\nHost: virtbench\r\n\r\n")
 	c, err := dial(ctx)
 	if err != nil {
 		return nil, err
@@ -91,7 +90,7 @@ func oneConn(ctx context.Context, dial func(context.Context) (net.Conn, error)) 
 // and records throughput and latency. Instances without a path are skipped.
 // It reports whether the load failed (a failed sample says why).
 func (t *trial) loadNet(ctx context.Context, st *started) (failed bool) {
-	w, _ := guest.Lookup(t.w.Name)
+	w, _ := guest.Lookup(t.w.Agent())
 	if g, ok := w.Generator(); ok {
 		if load, ok := hostload.For(g); ok {
 			return t.loadTool(ctx, st, load)
@@ -112,7 +111,7 @@ func (t *trial) loadNet(ctx context.Context, st *started) (failed bool) {
 	} else if err == nil {
 		c.Close()
 	}
-	n, lat, err := httpLoad(ctx, dial, NetConns, NetDuration)
+	n, lat, err := httpLoad(ctx, dial, t.w.HTTPPath(), NetConns, NetDuration)
 	if err != nil {
 		t.record(results.Sample{Instance: st.id, Metric: results.MetricNetRPS, Unit: "op/s", Error: err.Error()})
 		return true
@@ -129,7 +128,7 @@ func (t *trial) loadNet(ctx context.Context, st *started) (failed bool) {
 // host has no network path to gets a failed sample that says so. It
 // reports whether the load failed.
 func (t *trial) loadTool(ctx context.Context, st *started, load hostload.Load) (failed bool) {
-	w, _ := guest.Lookup(t.w.Name)
+	w, _ := guest.Lookup(t.w.Agent())
 	fail := func(why string) bool {
 		m := w.HostMeasures[0]
 		t.record(results.Sample{Instance: st.id, Metric: m.Name, Unit: m.Unit, Error: why})

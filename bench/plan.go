@@ -34,9 +34,9 @@ func EstimateDuration(sc *scenarios.Scenario, cpus int) time.Duration {
 			if !v.Runs(w.Name) {
 				continue
 			}
-			takes := guest.TakesOf(append([]string{w.Name}, w.Args...))
+			takes := guest.TakesOf(append([]string{w.Agent()}, w.Args...))
 			var generator tools.Tool
-			if gw, ok := guest.Lookup(w.Name); ok {
+			if gw, ok := guest.Lookup(w.Agent()); ok {
 				generator, _ = gw.Generator()
 			}
 			for _, pt := range sc.Points() {

@@ -64,6 +64,9 @@ type Runner struct {
 	// vocab is what the linked drivers and workloads declare, read once
 	// when the run starts: the meaning the run records in run.json.
 	vocab results.Vocabulary
+	// services are the scenario's services by workload name, their
+	// images unpacked before any variant is prepared.
+	services map[string]*service
 }
 
 func (r *Runner) host() Host {
@@ -115,8 +118,14 @@ func (r *Runner) run(ctx context.Context) (results.Outcome, error) {
 	out := results.Outcome{Skipped: map[string]string{}, Labels: map[string]map[string]string{}, Variants: map[string]results.VariantRecord{},
 		Virtualization: map[string]string{}}
 	r.vocab = results.Linked()
+	if err := r.prepareServices(ctx, &out); err != nil {
+		return out, err
+	}
 	vs, err := r.prepareVariants(ctx, &out)
 	if err != nil {
+		return out, err
+	}
+	if err := r.recordServiceImages(vs); err != nil {
 		return out, err
 	}
 	if r.Scenario.Density != nil {
@@ -498,7 +507,7 @@ func (r *Runner) guard(ctx context.Context, n int, c *cost, floor int64) string 
 // the workload's flags ask for (guest.Workload.Demand), its memory no
 // more than the guest's RAM where the guest has its own (GuestRAM).
 func Demand(sc *scenarios.Scenario, v scenarios.Variant, w scenarios.Workload) guest.Demand {
-	d, _ := guest.DemandOf(append([]string{w.Name}, w.Args...))
+	d, _ := guest.DemandOf(append([]string{w.Agent()}, w.Args...))
 	if ram := GuestRAM(sc, v); ram > 0 {
 		d.MemoryBytes = min(d.MemoryBytes, ram)
 	}
@@ -555,7 +564,7 @@ func (r *Runner) recordImage(variant string, d drivers.Driver) error {
 // here, before any trial, keeps its making out of every start.
 func (r *Runner) recordTools(s results.Sample, d drivers.Driver) error {
 	ts, ok := d.(drivers.ToolsSizer)
-	if !ok || !slices.ContainsFunc(r.Scenario.Workloads, func(w scenarios.Workload) bool { return guest.NeedsTools(w.Name) }) {
+	if !ok || !slices.ContainsFunc(r.Scenario.Workloads, func(w scenarios.Workload) bool { return guest.NeedsTools(w.Agent()) }) {
 		return nil
 	}
 	u, err := ts.ToolsUsage()
@@ -735,7 +744,7 @@ func (t *trial) steps(memBefore int64) []trialStep {
 	if t.storm {
 		return t.stormSteps(memBefore)
 	}
-	w, _ := guest.Lookup(t.w.Name)
+	w, _ := guest.Lookup(t.w.Agent())
 	steps := []trialStep{
 		{"start", func(ctx context.Context, insts []*started) {
 			t.startParallel(ctx, insts, runtime.NumCPU(), results.MetricStartup)
@@ -749,7 +758,8 @@ func (t *trial) steps(memBefore int64) []trialStep {
 	switch {
 	case t.w.Load != nil:
 		steps = append(steps, trialStep{"load", t.loadProfile})
-	case w.Network:
+	case w.Network && (t.w.Service == nil || t.w.Service.Ready.HTTP != ""):
+		// A service's load is HTTP at its readiness path.
 		steps = append(steps, trialStep{"network", t.loadAll})
 	}
 	if !w.Server {
@@ -891,7 +901,10 @@ func exitCause(st *started) string {
 // startup (as metric) and phases.
 func (t *trial) startInstance(ctx context.Context, st *started, metric string) {
 	sc := t.r.Scenario
-	spec := drivers.Spec{ID: st.id, Workload: t.w.Name, Args: t.w.Args, MemoryBytes: sc.MemoryBytes}
+	spec := drivers.Spec{ID: st.id, Workload: t.w.Agent(), Args: t.w.Args, MemoryBytes: sc.MemoryBytes}
+	if svc := t.r.services[t.w.Name]; svc != nil {
+		spec.Args, spec.Image = svc.args, &svc.img
+	}
 	inst, err := t.d.Start(ctx, spec)
 	if err != nil {
 		st.err = err
@@ -910,6 +923,18 @@ func (t *trial) startInstance(ctx context.Context, st *started, metric string) {
 		return
 	}
 	rd.Labels = kernelLabels(rd)
+	// A service's start ends at the host's first successful probe, after
+	// the agent's READY (agentAt), when it execs the service.
+	agentAt := rd.At
+	if svc := t.w.Service; svc != nil {
+		if rd.At, err = probeService(ctx, inst, svc); err != nil {
+			st.err = err
+			if ctx.Err() == nil || !errors.Is(err, context.Canceled) {
+				t.record(results.Sample{Instance: st.id, Metric: metric, Unit: "sec", Error: "service: " + err.Error()})
+			}
+			return
+		}
+	}
 	if t.ksm {
 		rd.Labels = maps.Clone(rd.Labels)
 		if rd.Labels == nil {
@@ -927,8 +952,11 @@ func (t *trial) startInstance(ctx context.Context, st *started, metric string) {
 	if len(rd.Phases) > 0 {
 		// The agent's phase is what the start's stages leave: a VM's guest
 		// boot, measured on its vCPU's clock, is a stage of its own.
-		agent := max(rd.At.Sub(prev)-rd.GuestBoot, 0)
+		agent := max(agentAt.Sub(prev)-rd.GuestBoot, 0)
 		t.record(results.Sample{Instance: st.id, Metric: results.PhaseMetricPrefix + results.PhaseAgent, Unit: "sec", Value: agent.Seconds(), Labels: rd.Labels})
+	}
+	if t.w.Service != nil {
+		t.record(results.Sample{Instance: st.id, Metric: results.PhaseMetricPrefix + results.PhaseService, Unit: "sec", Value: rd.At.Sub(agentAt).Seconds(), Labels: rd.Labels})
 	}
 	if rd.GuestBoot > 0 {
 		t.record(results.Sample{Instance: st.id, Metric: results.MetricGuestBoot, Unit: "sec", Value: rd.GuestBoot.Seconds(), Labels: rd.Labels})
@@ -1057,7 +1085,7 @@ func (t *trial) sampleDaemons(ctx context.Context) {
 // cores) and the tasks they hold (MetricTasks).
 func (t *trial) settle(ctx context.Context, insts []*started) {
 	window := t.r.Scenario.Settle
-	gw, _ := guest.Lookup(t.w.Name)
+	gw, _ := guest.Lookup(t.w.Agent())
 	if gw.Idle && window >= MinCPUWindow {
 		u, settled, err := settledCPU(ctx, t.r.host(), insts, idleCPUWindow(window))
 		if err != nil {

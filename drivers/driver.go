@@ -37,6 +37,11 @@ type Spec struct {
 	// CPUs limits the instance's CPUs (vCPUs for a VM, a CPU quota for a
 	// container); 0 means the driver's default.
 	CPUs float64
+	// Image, for Workload guest.ServiceWorkload, is the service's image:
+	// the instance's root is its unpacked root (read-only, beneath a
+	// writable layer of its own), where the agent execs the service (Args
+	// hold the command). Only drivers whose Info.Services is set run one.
+	Image *images.Service
 }
 
 // Instance is one running copy of a workload.
@@ -205,6 +210,16 @@ type KnownFailer interface {
 // never start is refused at load, not after waiting out its timeout.
 type ArgChecker interface {
 	CheckArgs(args []string) error
+}
+
+// LineWaiter is implemented by instances whose output the host reads:
+// WaitLine returns when a line of the instance's output other than the
+// agent's protocol matches re (a service's log probe), with the time the
+// line arrived; a line that came before the call (it is in the kept
+// tail) counts at the call's time. It fails when the instance exits or
+// ctx ends first.
+type LineWaiter interface {
+	WaitLine(ctx context.Context, re *regexp.Regexp) (time.Time, error)
 }
 
 // MemoryParter is implemented by instances whose memory splits into named

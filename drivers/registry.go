@@ -63,8 +63,12 @@ type Info struct {
 	// Tools are the host programs the driver runs, for provenance: each
 	// run's env.json records the version of every tool of the drivers it
 	// ran.
-	Tools   []Tool
-	Factory Factory
+	Tools []Tool
+	// Services says the driver runs a user's service (Spec.Image): its
+	// image's root under the instance, the agent's service workload
+	// exec'ing its command.
+	Services bool
+	Factory  Factory
 }
 
 // Tool is a host program a driver runs, and how to ask its version.

@@ -170,6 +170,8 @@ type Workload struct {
 	// connections) and run until stopped; the others get READY before they
 	// start and DONE after their last result.
 	Server bool
+	// Command workloads take a command after their flags (the service's).
+	Command bool
 	// Idle workloads hold their resources without working once ready (a
 	// server waits for requests): what an instance costs a host while it
 	// idles (CPU, tasks) is measured on them.
@@ -323,7 +325,7 @@ func prepare(args []string) (Workload, *flag.FlagSet, func(context.Context, *Age
 	if err := fs.Parse(args[1:]); err != nil {
 		return Workload{}, nil, nil, &UsageError{fmt.Errorf("%s: %w", w.Name, err)}
 	}
-	if fs.NArg() > 0 {
+	if fs.NArg() > 0 && !w.Command {
 		return Workload{}, nil, nil, &UsageError{fmt.Errorf("%s: unexpected argument %q", w.Name, fs.Arg(0))}
 	}
 	return w, fs, run, nil

@@ -37,9 +37,10 @@ var registry = map[string]Workload{
 	"http": {Name: "http", Summary: "serve GET / on -addr; ready once it accepts connections", Server: true, Idle: true, Network: true, HTTPPath: "/", Flags: httpFlags, Demand: NoDemand},
 	"alloc": {Name: "alloc", Summary: "allocate and touch -size bytes, then hold them; B", Measures: []Measure{{Name: "alloc.bytes", Unit: "B", Better: measure.NoBetter}}, Flags: allocFlags,
 		Demand: func(fs *flag.FlagSet) Demand { return Demand{MemoryBytes: flagInt(fs, "size")} }},
-	"probe": {Name: "probe", Summary: "report what the instance sees: PID, hostname, interfaces, capabilities (tests)", HostPaths: []string{"write", "remove"}, Flags: probeFlags, Demand: NoDemand},
-	"crash": {Name: "crash", Summary: "exit with status -code without becoming ready (tests)", Server: true, Flags: crashFlags, Demand: NoDemand},
-	"hang":  {Name: "hang", Summary: "never become ready (tests)", Server: true, Flags: hangFlags, Demand: NoDemand},
+	"probe":         {Name: "probe", Summary: "report what the instance sees: PID, hostname, interfaces, capabilities (tests)", HostPaths: []string{"write", "remove"}, Flags: probeFlags, Demand: NoDemand},
+	"crash":         {Name: "crash", Summary: "exit with status -code without becoming ready (tests)", Server: true, Flags: crashFlags, Demand: NoDemand},
+	"hang":          {Name: "hang", Summary: "never become ready (tests)", Server: true, Flags: hangFlags, Demand: NoDemand},
+	ServiceWorkload: {Name: ServiceWorkload, Summary: "exec a user's service in its image's root (what a scenario's service: runs; not named by itself)", Server: true, Idle: true, Network: true, Command: true, Flags: serviceFlags, Demand: NoDemand},
 }
 
 func idleFlags(*flag.FlagSet) func(context.Context, *Agent) error {

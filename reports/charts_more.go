@@ -39,7 +39,7 @@ type BarSeries struct {
 // rest). Variants without phases are left out: their whole startup is one
 // box in the startup chart.
 func PhaseBars(x *analysis.Index) Bars {
-	stages := []results.Stage{results.StageEngine, results.StageProcess, results.StageRestore, results.StageSetup}
+	stages := []results.Stage{results.StageEngine, results.StageProcess, results.StageRestore, results.StageSetup, results.StageService}
 	// metrics lists, per stage, the samples that measure it.
 	metrics := map[results.Stage][]string{results.StageSetup: {results.MetricGuestBoot}}
 	for _, p := range results.Phases {

@@ -381,7 +381,7 @@ func (p *parser) ints(field string, n *yaml.Node) []int {
 // workloadFields are the keys of a workload mapping; loadFields of its
 // load, sloFields of the load's objective.
 var (
-	workloadFields = []string{"name", "args", "load"}
+	workloadFields = []string{"name", "args", "load", "service"}
 	loadFields     = []string{"rate", "duration", "warmup", "windows", "slo"}
 	sloFields      = []string{"p99", "errors"}
 )
@@ -492,6 +492,8 @@ func (p *parser) workloads(n *yaml.Node) []Workload {
 					}
 				case "load":
 					w.Load = p.load(fmt.Sprintf("workloads.%d.load", len(out)), v)
+				case "service":
+					w.Service = p.service(fmt.Sprintf("workloads.%d.service", len(out)), v)
 				default:
 					p.fail(k, "workloads: unknown field %q%s (fields: %s)", k.Value, didyoumean.Suggest(k.Value, workloadFields), strings.Join(workloadFields, ", "))
 				}
@@ -501,7 +503,7 @@ func (p *parser) workloads(n *yaml.Node) []Workload {
 			}
 			out = append(out, w)
 		default:
-			p.fail(it, "workloads: expected a name or a mapping with name, args and load")
+			p.fail(it, "workloads: expected a name or a mapping with name, args, load and service")
 		}
 	}
 	return out

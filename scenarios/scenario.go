@@ -214,6 +214,29 @@ type Workload struct {
 	// every instance in the open model, and the objective its window is
 	// judged against; nil for the workload's own load (or none).
 	Load *loadgen.Profile
+	// Service, when set, makes the workload the user's own service: Name
+	// is the user's, and the agent runs guest.ServiceWorkload.
+	Service *Service
+}
+
+// Agent returns the agent's workload: guest.ServiceWorkload for a service,
+// else Name.
+func (w Workload) Agent() string {
+	if w.Service != nil {
+		return guest.ServiceWorkload
+	}
+	return w.Name
+}
+
+// HTTPPath is the path a request to the workload's server asks for: a
+// service's readiness path, or the agent workload's HTTPPath; "" for one
+// that serves no HTTP.
+func (w Workload) HTTPPath() string {
+	if w.Service != nil {
+		return w.Service.Ready.HTTP
+	}
+	gw, _ := guest.Lookup(w.Name)
+	return gw.HTTPPath
 }
 
 // String returns the workload name, with its flags when it has any.
@@ -356,7 +379,7 @@ func (s *Scenario) validate(line func(field string) int) error {
 		}
 		ac, ok := d.(drivers.ArgChecker)
 		for j, w := range s.Workloads {
-			if ok && v.Runs(w.Name) && !badArgs(w) {
+			if ok && v.Runs(w.Name) && !badArgs(w) && w.Service == nil {
 				if err := ac.CheckArgs(append([]string{w.Name}, w.Args...)); err != nil {
 					bad(fmt.Sprintf("workloads.%d", j), "workloads: %s under %s: %v", shorten(w.String(), 80), v.Name, shorten(err.Error(), 300))
 				}
@@ -370,6 +393,17 @@ func (s *Scenario) validate(line func(field string) int) error {
 		field := fmt.Sprintf("workloads.%d", i)
 		if badArgs(w) {
 			bad(field, "workloads: %s: an argument holds a newline, a carriage return or a NUL byte, which no console or command line carries intact", w.Name)
+			continue
+		}
+		if w.Service != nil {
+			s.checkService(field, w, bad)
+			if w.Load != nil {
+				bad(field+".load", "load: %s: a load for a service is not supported yet; its network step measures requests/s", w.Name)
+			}
+			continue
+		}
+		if w.Name == guest.ServiceWorkload {
+			bad(field, "workloads: %s is what a service runs: give the workload a service (service.image, service.ready)", w.Name)
 			continue
 		}
 		gw, _, err := guest.Prepare(append([]string{w.Name}, w.Args...))
@@ -584,7 +618,8 @@ func (s *Scenario) CheckLoadRates(ceiling float64) error {
 // HostPaths returns, as Errors with their lines, every setting of the
 // scenario that names a program or file of the host: a driver option
 // declared drivers.Option.HostPath (qemu.binary, qemu.kernel), a workload
-// flag listed in guest.Workload.HostPaths (fileio -dir, probe -remove).
+// flag listed in guest.Workload.HostPaths (fileio -dir, probe -remove), a
+// service's image file or directory.
 // virtbench would run or touch them with its own privileges, usually
 // root's, so a scenario file that sets them is trusted code; `virtbench
 // run` refuses such a file unless the user says they trust it. It returns
@@ -615,6 +650,9 @@ func (s *Scenario) HostPaths() error {
 		}
 	}
 	for i, w := range s.Workloads {
+		if w.Service != nil && w.Service.Image.HostPath() != "" {
+			bad(fmt.Sprintf("workloads.%d.service.image", i), "workloads: %s's image %s is a file of the host, which virtbench reads and unpacks as this user", w.Name, w.Service.Image)
+		}
 		gw, ok := guest.Lookup(w.Name)
 		if !ok {
 			continue

@@ -70,6 +70,7 @@ func commands() []command {
 		{"report", "regenerate a run directory's summaries, tables, charts and report.html from samples.jsonl; of a fleet directory (a run directory per host), one fleet.html over its hosts", cmdReport},
 		{"compare", "compare runs metric by metric (Mann-Whitney U), optionally failing on regressions", cmdCompare},
 		{"clean", "remove what killed virtbench runs left behind (processes, mounts, cgroups, state)", cmdClean},
+		{"example-image", "write the example service's image (nginx from the host's packages) as a docker-archive", cmdExampleImage},
 		{"unpack", "unpack a run directory's archive a campaign fetched from a host, safely and within limits", cmdUnpack},
 	}
 }

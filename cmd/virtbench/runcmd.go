@@ -150,7 +150,7 @@ func newRunFlags(stderr io.Writer) (*flag.FlagSet, *runFlags) {
 	fs.IntVar(&f.warmup, "warmup", 0, "warmup repetitions per trial, recorded but not summarised (default: the scenario's)")
 	fs.DurationVar(&f.maxDuration, "max-duration", 0, "refuse a plan estimated to take longer than this (default: the scenario's max_duration, 8h unless it says)")
 	fs.StringVar(&f.out, "out", "", "run directory, new or empty (default results/TIMESTAMP-SCENARIO)")
-	fs.BoolVar(&f.trust, "trust-scenario", false, "let the scenario file name host programs and files (qemu.binary, qemu.kernel, fileio -dir, probe -remove): virtbench runs or touches them as this user, usually root")
+	fs.BoolVar(&f.trust, "trust-scenario", false, "let the scenario file name host programs and files (qemu.binary, qemu.kernel, fileio -dir, probe -remove, a service's image): virtbench runs or touches them as this user, usually root")
 	fs.BoolVar(&f.concurrent, "concurrent", false, "run even while another virtbench run is going on (both runs' host-wide figures are then labelled as shared)")
 	fs.StringVar(&f.agent, "agent", defaultAgent(), "path of the virtbench-guest binary")
 	fs.BoolVar(&f.check, "check", false, "check the plan and that every variant's driver can run on this host (its tools, its images), print a line per variant, and exit without measuring: 0 when all can, 1 when some cannot")

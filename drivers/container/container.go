@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -64,7 +65,8 @@ func init() {
 		Virtualization: "OS-level: Linux namespaces + cgroups + overlayfs, shared host kernel",
 		Class:          results.ClassOSLevel,
 		// The namespaces and cgroups runc would set up: runc's handler.
-		Handler: "runc",
+		Handler:  "runc",
+		Services: true,
 		// the Go agent as init: 6 threads; kernel objects of the namespaces
 		Estimate: drivers.Estimate{Tasks: 8, MemoryBytes: 8 << 20, Trial: 150 * time.Millisecond},
 		Factory:  func(env drivers.Env) (drivers.Driver, error) { return New(env) },
@@ -193,6 +195,15 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 	defer inst.undo.OnError(&err)
 
 	lower := d.lower
+	if spec.Image != nil {
+		// The agent runs from the host's copy; the layer adds the mount
+		// points the init needs over the service's root.
+		l, err := images.BuildServiceLayer(d.env.CacheDir, d.env.Agent)
+		if err != nil {
+			return nil, fmt.Errorf("container: %w", err)
+		}
+		lower = []string{l, spec.Image.Root}
+	}
 	if guest.NeedsTools(spec.Workload) {
 		t, err := d.tools.Get(d.env.CacheDir)
 		if err != nil {
@@ -233,8 +244,9 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 	if err := d.makeInstanceDir(inst, id, &cfg); err != nil {
 		return nil, err
 	}
-	if d.veth {
-		// Before the init runs its workload, so the network is there at READY.
+	if d.veth || spec.Image != nil {
+		// Before the init runs its workload, so the network is there at
+		// READY; a service always gets it, for the host's probe.
 		if err := d.connect(inst); err != nil {
 			return nil, err
 		}
@@ -514,6 +526,9 @@ func (i *instance) Ready(ctx context.Context) (drivers.Readiness, error) {
 func (i *instance) Processes() []int32           { return []int32{int32(i.p.Pid())} }
 func (i *instance) Output() <-chan guest.Message { return i.p.Output() }
 func (i *instance) Exited() <-chan struct{}      { return i.p.Exited() }
+func (i *instance) WaitLine(ctx context.Context, re *regexp.Regexp) (time.Time, error) {
+	return i.p.WaitLine(ctx, re)
+}
 
 func (i *instance) ExitErr() error {
 	err := i.p.ExitErr()

@@ -9,8 +9,12 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"virtbench/drivers"
 	"virtbench/drivers/internal/agentproc"
@@ -31,8 +35,9 @@ func init() {
 		Class:          results.ClassNone,
 		// the Go agent: 6 threads, 4 MiB resident
 		Estimate: drivers.Estimate{Tasks: 8, MemoryBytes: 8 << 20, Trial: 150 * time.Millisecond},
+		Services: true,
 		Factory: func(env drivers.Env) (drivers.Driver, error) {
-			return &Driver{agent: env.Agent, cacheDir: env.CacheDir}, nil
+			return &Driver{agent: env.Agent, cacheDir: env.CacheDir, stateDir: env.StateDir}, nil
 		},
 	})
 }
@@ -40,9 +45,14 @@ func init() {
 // Driver starts the agent as a child process in its own process group.
 // A workload of the tools layer runs the layer's copies of the host's
 // programs, from the image cache (tools.DirEnv).
+//
+// A service (Spec.Image) runs chrooted in an overlay of its image's root
+// and a writable layer of its own, mounted in the host's mount namespace
+// under the state directory: no namespace or cgroup of its own.
 type Driver struct {
 	agent    string
 	cacheDir string
+	stateDir string
 
 	tools images.LazyTools
 }
@@ -75,7 +85,17 @@ func (d *Driver) ToolsUsage() (images.Usage, error) { return d.tools.Usage(d.cac
 // Start execs the agent. ctx is not tied to the process's lifetime.
 func (d *Driver) Start(_ context.Context, spec drivers.Spec) (drivers.Instance, error) {
 	begin := time.Now()
-	cmd := exec.Command(d.agent, append([]string{spec.Workload}, spec.Args...)...)
+	inst := &instance{id: spec.ID}
+	args := spec.Args
+	if spec.Image != nil {
+		root, err := d.serviceRoot(inst, spec)
+		if err != nil {
+			inst.undo.Run()
+			return nil, err
+		}
+		args = append([]string{"-root", root}, args...)
+	}
+	cmd := exec.Command(d.agent, append([]string{spec.Workload}, args...)...)
 	nonce := guest.NewNonce()
 	// The disk workloads (fileio, fio) write to the host's disk: /var/tmp,
 	// as /tmp may be a tmpfs (which refuses direct I/O).
@@ -94,17 +114,56 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (drivers.Instance, 
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	p, err := agentproc.Start(cmd, begin, nonce, agentproc.WithStartPhase("exec"), agentproc.WithCombinedOutput())
 	if err != nil {
+		inst.undo.Run()
 		return nil, fmt.Errorf("native: %w", err)
 	}
-	inst := &instance{id: spec.ID, p: p}
+	inst.p = p
 	inst.undo.Push(p.Kill)
+	if spec.Image != nil {
+		return serviceInstance{inst}, nil
+	}
 	return inst, nil
 }
 
+// serviceRoot mounts the overlay a service runs chrooted in: its image's
+// root beneath a writable layer of the instance's, in the instance's
+// directory of the state directory (which `virtbench clean` unmounts
+// after a crash).
+func (d *Driver) serviceRoot(inst *instance, spec drivers.Spec) (string, error) {
+	if d.stateDir == "" {
+		return "", errors.New("native: no state directory for a service's root")
+	}
+	dir := filepath.Join(d.stateDir, "native-"+drivers.SafeName(spec.ID))
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return "", fmt.Errorf("native: %w", err)
+	}
+	inst.dir = dir
+	inst.undo.Push(func() error { return os.RemoveAll(dir) })
+	upper, work, root := filepath.Join(dir, "upper"), filepath.Join(dir, "work"), filepath.Join(dir, "root")
+	for _, p := range []string{upper, work, root} {
+		if err := os.Mkdir(p, 0o755); err != nil {
+			return "", fmt.Errorf("native: %w", err)
+		}
+	}
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", spec.Image.Root, upper, work)
+	if err := unix.Mount("overlay", root, "overlay", 0, opts); err != nil {
+		return "", fmt.Errorf("native: mount the service's root: %w", err)
+	}
+	inst.undo.Push(func() error {
+		if err := unix.Unmount(root, unix.MNT_DETACH); err != nil {
+			return fmt.Errorf("native: unmount %s: %w", root, err)
+		}
+		return nil
+	})
+	return root, nil
+}
+
 type instance struct {
-	id string
-	p  *agentproc.Process
-	// undo kills the agent: all a native instance holds.
+	id  string
+	p   *agentproc.Process
+	dir string // a service's: its root's overlay; "" otherwise
+	// undo kills the agent, and for a service unmounts its root and
+	// removes its directory.
 	undo undo.Stack
 }
 
@@ -114,6 +173,17 @@ func (i *instance) Processes() []int32                                   { retur
 func (i *instance) Output() <-chan guest.Message                         { return i.p.Output() }
 func (i *instance) Exited() <-chan struct{}                              { return i.p.Exited() }
 func (i *instance) ExitErr() error                                       { return i.p.ExitErr() }
+func (i *instance) WaitLine(ctx context.Context, re *regexp.Regexp) (time.Time, error) {
+	return i.p.WaitLine(ctx, re)
+}
+
+// serviceInstance is a service's instance, which has a writable layer.
+type serviceInstance struct{ *instance }
+
+// WritableUsage returns the footprint of the service's writable layer.
+func (i serviceInstance) WritableUsage() (images.Usage, error) {
+	return images.DiskUsage(filepath.Join(i.dir, "upper"))
+}
 
 // Dial connects over loopback: the native baseline of the network path.
 func (i *instance) Dial(ctx context.Context, port string) (net.Conn, error) {

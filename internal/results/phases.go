@@ -21,6 +21,9 @@ const (
 	// StageAgent is the agent from the end of the phases before it to
 	// READY, less a VM's guest boot: the runner's phase "agent".
 	StageAgent
+	// StageService is a user's service from the agent's exec of it to the
+	// host's first successful probe: the runner's phase "service".
+	StageService
 )
 
 // String returns the stage as the report names it.
@@ -36,6 +39,8 @@ func (s Stage) String() string {
 		return "inside: guest boot or container setup"
 	case StageAgent:
 		return "agent (to READY)"
+	case StageService:
+		return "service (exec to the first successful probe)"
 	}
 	return "unknown stage"
 }
@@ -55,6 +60,11 @@ type PhaseInfo struct {
 // PhaseAgent is the phase the runner adds after a driver's phases: from the
 // last of them to READY.
 const PhaseAgent = "agent"
+
+// PhaseService is the phase the runner adds after PhaseAgent for a
+// service: from the agent's READY (it then execs the service) to the
+// host's first successful readiness probe.
+const PhaseService = "service"
 
 // Phases are every start phase a driver reports, and PhaseAgent.
 var Phases = []PhaseInfo{
@@ -79,6 +89,7 @@ var Phases = []PhaseInfo{
 	{"net", StageSetup, "container: hostname set, loopback up"},
 	{"caps", StageSetup, "container: capabilities dropped to Docker's default set, no_new_privs"},
 	{PhaseAgent, StageAgent, "every driver with phases: the agent from the last phase to READY, less a VM's guest boot"},
+	{PhaseService, StageService, "a service: from the agent's exec of its command to the host's first successful readiness probe"},
 }
 
 // PhaseByName returns the declaration of a phase.

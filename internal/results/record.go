@@ -87,6 +87,10 @@ type Outcome struct {
 	// Virtualization explains each variant that ran: its driver's kind
 	// of virtualization (drivers.Info.Virtualization).
 	Virtualization map[string]string `json:"virtualization,omitempty"`
+	// Services says, per service workload, which image ran (its source
+	// and manifest digest) and how its readiness was probed from the
+	// host: the probe, its poll interval, the network path.
+	Services map[string]string `json:"services,omitempty"`
 }
 
 // VariantRecord is what a run records of a variant.

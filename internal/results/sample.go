@@ -196,12 +196,16 @@ const (
 	MetricTasks      = "tasks"
 	// Disk footprint: the shared image (recorded once per driver, with
 	// workload "image") and each instance's writable layer after its workload.
-	MetricImageApparent     = "image_apparent"
-	MetricImageAllocated    = "image_allocated"
-	MetricToolsApparent     = "tools_apparent"
-	MetricToolsAllocated    = "tools_allocated"
-	MetricWritableApparent  = "writable_apparent"
-	MetricWritableAllocated = "writable_allocated"
+	MetricImageApparent  = "image_apparent"
+	MetricImageAllocated = "image_allocated"
+	MetricToolsApparent  = "tools_apparent"
+	MetricToolsAllocated = "tools_allocated"
+	// A service's image, its unpacked root (recorded once per variant,
+	// with the service's workload).
+	MetricServiceImageApparent  = "service_image_apparent"
+	MetricServiceImageAllocated = "service_image_allocated"
+	MetricWritableApparent      = "writable_apparent"
+	MetricWritableAllocated     = "writable_allocated"
 )
 
 // interner keeps one copy of each string and label set DecodeSamples

@@ -13,6 +13,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,6 +61,14 @@ type Console struct {
 	phases     []drivers.Phase
 	startPhase string // see WithStartPhase
 	combined   bool   // see WithCombinedOutput
+	// watches are the WaitLine calls waiting for a line.
+	watches []lineWatch
+}
+
+// lineWatch is one WaitLine call's regexp and where its match goes.
+type lineWatch struct {
+	re *regexp.Regexp
+	at chan time.Time // buffered: the first match's arrival
 }
 
 // NewConsole returns a console for an instance whose start began at begin,
@@ -329,12 +339,21 @@ func (c *Console) Keep(b []byte) {
 	if len(b) == 0 {
 		return
 	}
+	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.hook != nil {
-		for line := range bytes.Lines(b) {
-			c.hook(bytes.TrimRight(line, "\r\n"))
+	for line := range bytes.Lines(b) {
+		line = bytes.TrimRight(line, "\r\n")
+		if c.hook != nil {
+			c.hook(line)
 		}
+		c.watches = slices.DeleteFunc(c.watches, func(w lineWatch) bool {
+			if !w.re.Match(line) {
+				return false
+			}
+			w.at <- now
+			return true
+		})
 	}
 	c.tail = append(c.tail, b...)
 	if b[len(b)-1] != '\n' {
@@ -343,6 +362,46 @@ func (c *Console) Keep(b []byte) {
 	if len(c.tail) > tailBytes {
 		c.tail = c.tail[len(c.tail)-tailBytes:]
 	}
+}
+
+// WaitLine waits for a line of non-protocol output that matches re and
+// returns when it arrived; a line already in the kept tail counts at the
+// call's time. It fails when exited closes or ctx ends first
+// (drivers.LineWaiter).
+func (c *Console) WaitLine(ctx context.Context, re *regexp.Regexp, exited <-chan struct{}) (time.Time, error) {
+	w := lineWatch{re: re, at: make(chan time.Time, 1)}
+	c.mu.Lock()
+	for line := range bytes.Lines(c.tail) {
+		if re.Match(bytes.TrimRight(line, "\r\n")) {
+			c.mu.Unlock()
+			return time.Now(), nil
+		}
+	}
+	c.watches = append(c.watches, w)
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.watches = slices.DeleteFunc(c.watches, func(x lineWatch) bool { return x.at == w.at })
+		c.mu.Unlock()
+	}()
+	select {
+	case at := <-w.at:
+		return at, nil
+	case <-exited:
+		select {
+		case at := <-w.at:
+			return at, nil
+		default:
+		}
+		return time.Time{}, fmt.Errorf("%w before a line matched %q; its last output: %s", drivers.ErrExited, re, c.Tail())
+	case <-ctx.Done():
+		return time.Time{}, fmt.Errorf("%w: no line matched %q: %w", drivers.ErrNotReady, re, ctx.Err())
+	}
+}
+
+// WaitLine is Console.WaitLine until the process exits.
+func (p *Process) WaitLine(ctx context.Context, re *regexp.Regexp) (time.Time, error) {
+	return p.Console.WaitLine(ctx, re, p.exited)
 }
 
 // Tail returns the last non-protocol output, trimmed, for error messages.

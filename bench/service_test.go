@@ -1,0 +1,133 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	_ "virtbench/drivers/container" // the service runs in a container too
+	"virtbench/images"
+	"virtbench/internal/required"
+	"virtbench/internal/results"
+)
+
+// exampleArchives writes the example nginx image as a docker-archive and
+// an OCI layout in dir.
+func exampleArchives(t *testing.T, dir string) (archive, layout string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		required.Skip(t, "root", "a service's root is an overlay mount: run the tests as root")
+	}
+	img, err := images.ExampleImage(filepath.Join(dir, "root"))
+	if err != nil {
+		required.Skip(t, "nginx", fmt.Sprintf("%v (apt-get install nginx-light)", err))
+	}
+	archive, layout = filepath.Join(dir, "web.tar"), filepath.Join(dir, "oci")
+	if err := images.WriteDockerArchive(archive, "example/web:1", img); err != nil {
+		t.Fatal(err)
+	}
+	if err := images.WriteOCILayout(layout, "v1", img); err != nil {
+		t.Fatal(err)
+	}
+	return archive, layout
+}
+
+// TestRunnerService serves the example image, read from a docker-archive
+// and from an OCI layout, natively and in a container, each probed over
+// HTTP from the host: every start ends at the probe, after the agent's
+// exec, the network step reaches nginx, and the writable layer and the
+// image's disk are measured.
+func TestRunnerService(t *testing.T) {
+	archive, layout := exampleArchives(t, t.TempDir())
+	for _, image := range []string{"docker-archive:" + archive, "oci:" + layout + ":v1"} {
+		t.Run(strings.SplitN(image, ":", 2)[0], func(t *testing.T) {
+			sc := scenario(t, fmt.Sprintf(`name: t
+drivers: [native, container]
+workloads:
+  - name: web
+    service:
+      image: %s
+      port: 8080
+      ready: {http: /healthz, status: 200}
+reps: 1
+warmup: 0
+settle: 0s
+timeout: 60s
+`, image))
+			samples, out, err := runScenario(t, context.Background(), sc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out.Failures) > 0 {
+				t.Fatalf("failures: %v", out.Failures)
+			}
+			for _, v := range []string{"native", "container"} {
+				var start, agent, svc float64
+				for _, s := range samples {
+					if s.Variant != v || s.Workload != "web" {
+						continue
+					}
+					switch s.Metric {
+					case results.MetricStartup:
+						start = s.Value
+					case results.PhaseMetricPrefix + results.PhaseService:
+						svc = s.Value
+					case results.PhaseMetricPrefix + results.PhaseAgent:
+						agent = s.Value
+					}
+				}
+				if svc <= 0 || start < svc || start < agent {
+					t.Errorf("%s: startup %v s, agent %v s, service %v s: the service's phase must be in the start", v, start, agent, svc)
+				}
+			}
+			for _, m := range []string{results.MetricNetRPS, results.MetricPSS, results.MetricServiceImageAllocated, results.MetricWritableAllocated} {
+				if count(samples, m, false) < 2 {
+					t.Errorf("%s: %d samples, want one per variant", m, count(samples, m, false))
+				}
+			}
+		})
+	}
+}
+
+// TestRunnerServiceNotReady fails the start of a service whose probe never
+// succeeds, with the probe's last error, and of a service whose command
+// the image lacks, before anything starts, with the file and line.
+func TestRunnerServiceNotReady(t *testing.T) {
+	archive, _ := exampleArchives(t, t.TempDir())
+	sc := scenario(t, fmt.Sprintf(`name: t
+drivers: [native]
+workloads:
+  - name: web
+    service:
+      image: docker-archive:%s
+      port: 8081
+      ready: {tcp: true}
+reps: 1
+warmup: 0
+timeout: 3s
+`, archive))
+	_, out, err := runScenario(t, context.Background(), sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Failures) == 0 || !strings.Contains(out.Failures[0], "connection refused") {
+		t.Errorf("failures %q, want the probe's connection refused", out.Failures)
+	}
+	sc = scenario(t, fmt.Sprintf(`name: t
+drivers: [native]
+workloads:
+  - name: web
+    service:
+      image: docker-archive:%s
+      command: [/usr/bin/missing]
+      port: 8080
+      ready: {tcp: true}
+`, archive))
+	_, _, err = runScenario(t, context.Background(), sc)
+	if err == nil || !strings.Contains(err.Error(), "test.yaml:7") || !strings.Contains(err.Error(), "/usr/bin/missing") {
+		t.Errorf("error %v, want test.yaml:7 naming the missing command", err)
+	}
+}
