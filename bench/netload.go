@@ -55,22 +55,45 @@ func httpLoad(ctx context.Context, dial func(context.Context) (net.Conn, error),
 	return len(lat), lat, nil
 }
 
+// oneConn sends requests one after another over a keep-alive connection
+// until ctx ends, and returns each one's latency. A connection the server
+// closes (nginx does after keepalive_requests) is made again, as wrk
+// does, so that the server's limit is not the measure's.
 func oneConn(ctx context.Context, dial func(context.Context) (net.Conn, error), path string) ([]time.Duration, error) {
 	request := []byte("GET " + path + " HTTP/1.1\r\nHost: virtbench\r\n\r\n")
+	var lat []time.Duration
+	for ctx.Err() == nil {
+		n := len(lat)
+		var err error
+		if lat, err = exchange(ctx, dial, request, lat); err != nil {
+			return lat, err
+		}
+		if len(lat) == n {
+			break // a connection that answered nothing
+		}
+	}
+	return lat, nil
+}
+
+// exchange sends requests over one connection until ctx ends or the
+// server closes it, appending each one's latency to lat.
+func exchange(ctx context.Context, dial func(context.Context) (net.Conn, error), request []byte, lat []time.Duration) ([]time.Duration, error) {
 	c, err := dial(ctx)
 	if err != nil {
-		return nil, err
+		if ctx.Err() != nil && len(lat) > 0 {
+			return lat, nil
+		}
+		return lat, err
 	}
 	defer c.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetDeadline(dl)
 	}
 	br := bufio.NewReader(c)
-	var lat []time.Duration
 	for ctx.Err() == nil {
 		start := time.Now()
 		if _, err := c.Write(request); err != nil {
-			return lat, nil // the deadline ended the exchange
+			return lat, nil // the deadline or the server ended the exchange
 		}
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
@@ -82,6 +105,9 @@ func oneConn(ctx context.Context, dial func(context.Context) (net.Conn, error), 
 			return lat, fmt.Errorf("bench: HTTP response %d: %v", resp.StatusCode, err)
 		}
 		lat = append(lat, time.Since(start))
+		if resp.Close {
+			return lat, nil
+		}
 	}
 	return lat, nil
 }
