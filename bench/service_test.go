@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,14 +15,21 @@ import (
 	"virtbench/internal/results"
 )
 
-// exampleArchives writes the example nginx image as a docker-archive and
+// exampleArchives writes the example nginx image, listening on a port
+// free now (tests of other packages run beside), as a docker-archive and
 // an OCI layout in dir.
-func exampleArchives(t *testing.T, dir string) (archive, layout string) {
+func exampleArchives(t *testing.T, dir string) (archive, layout string, port int) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		required.Skip(t, "root", "a service's root is an overlay mount: run the tests as root")
 	}
-	img, err := images.ExampleImage(filepath.Join(dir, "root"))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port = ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	img, err := images.ExampleImage(filepath.Join(dir, "root"), port)
 	if err != nil {
 		required.Skip(t, "nginx", fmt.Sprintf("%v (apt-get install nginx-light)", err))
 	}
@@ -32,7 +40,7 @@ func exampleArchives(t *testing.T, dir string) (archive, layout string) {
 	if err := images.WriteOCILayout(layout, "v1", img); err != nil {
 		t.Fatal(err)
 	}
-	return archive, layout
+	return archive, layout, port
 }
 
 // TestRunnerService serves the example image, read from a docker-archive
@@ -41,7 +49,7 @@ func exampleArchives(t *testing.T, dir string) (archive, layout string) {
 // exec, the network step reaches nginx, and the writable layer and the
 // image's disk are measured.
 func TestRunnerService(t *testing.T) {
-	archive, layout := exampleArchives(t, t.TempDir())
+	archive, layout, port := exampleArchives(t, t.TempDir())
 	for _, image := range []string{"docker-archive:" + archive, "oci:" + layout + ":v1"} {
 		t.Run(strings.SplitN(image, ":", 2)[0], func(t *testing.T) {
 			sc := scenario(t, fmt.Sprintf(`name: t
@@ -50,13 +58,13 @@ workloads:
   - name: web
     service:
       image: %s
-      port: 8080
+      port: %d
       ready: {http: /healthz, status: 200}
 reps: 1
 warmup: 0
 settle: 0s
 timeout: 60s
-`, image))
+`, image, port))
 			samples, out, err := runScenario(t, context.Background(), sc)
 			if err != nil {
 				t.Fatal(err)
@@ -96,19 +104,19 @@ timeout: 60s
 // succeeds, with the probe's last error, and of a service whose command
 // the image lacks, before anything starts, with the file and line.
 func TestRunnerServiceNotReady(t *testing.T) {
-	archive, _ := exampleArchives(t, t.TempDir())
+	archive, _, port := exampleArchives(t, t.TempDir())
 	sc := scenario(t, fmt.Sprintf(`name: t
 drivers: [native]
 workloads:
   - name: web
     service:
       image: docker-archive:%s
-      port: 8081
+      port: %d
       ready: {tcp: true}
 reps: 1
 warmup: 0
 timeout: 3s
-`, archive))
+`, archive, port+1))
 	_, out, err := runScenario(t, context.Background(), sc)
 	if err != nil {
 		t.Fatal(err)

@@ -12,12 +12,12 @@ import (
 	"virtbench/internal/tools"
 )
 
-// ExamplePort is the port the example nginx image listens on.
+// ExamplePort is the port the example nginx image listens on by default.
 const ExamplePort = 8080
 
 // exampleConf is the example image's nginx configuration: one worker,
 // in the foreground, logging to its output, serving /srv/www.
-var exampleConf = fmt.Sprintf(`user root root;
+const exampleConf = `user root root;
 worker_processes 1;
 daemon off;
 pid /tmp/nginx.pid;
@@ -36,14 +36,15 @@ http {
 		location = /healthz { return 200 "ok\n"; }
 	}
 }
-`, ExamplePort)
+`
 
 // ExampleImage builds, in the directory dir, the root of an nginx image
+// listening on port
 // from the host's nginx (Debian's nginx-light) and every library it loads,
 // and returns it as a one-layer image whose configuration runs it: what
 // the tests and the example scenario serve in every driver, made here
 // since no registry can be reached.
-func ExampleImage(dir string) (v1.Image, error) {
+func ExampleImage(dir string, port int) (v1.Image, error) {
 	if err := tools.Nginx.Check(); err != nil {
 		return nil, fmt.Errorf("images: example image: %w", err)
 	}
@@ -54,7 +55,7 @@ func ExampleImage(dir string) (v1.Image, error) {
 	files := map[string]string{
 		"etc/passwd":           "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
 		"etc/group":            "root:x:0:\nnogroup:x:65534:\n",
-		"etc/nginx/nginx.conf": exampleConf,
+		"etc/nginx/nginx.conf": fmt.Sprintf(exampleConf, port),
 		"srv/www/index.html":   "<h1>virtbench example service</h1>\n",
 	}
 	for name, body := range files {
@@ -88,7 +89,7 @@ func ExampleImage(dir string) (v1.Image, error) {
 		Cmd:          []string{"-c", "/etc/nginx/nginx.conf"},
 		Env:          []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
 		WorkingDir:   "/",
-		ExposedPorts: map[string]struct{}{fmt.Sprintf("%d/tcp", ExamplePort): {}},
+		ExposedPorts: map[string]struct{}{fmt.Sprintf("%d/tcp", port): {}},
 	})
 }
 

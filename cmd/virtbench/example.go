@@ -36,7 +36,7 @@ func cmdExampleImage(_ context.Context, args []string, stdout, stderr io.Writer)
 		return exitFailures, err
 	}
 	defer os.RemoveAll(tmp)
-	img, err := images.ExampleImage(tmp)
+	img, err := images.ExampleImage(tmp, images.ExamplePort)
 	if err != nil {
 		return exitFailures, err
 	}
