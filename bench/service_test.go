@@ -31,7 +31,7 @@ func exampleArchives(t *testing.T, dir string) (archive, layout string, port int
 	ln.Close()
 	img, err := images.ExampleImage(filepath.Join(dir, "root"), port)
 	if err != nil {
-		required.Skip(t, "nginx", fmt.Sprintf("%v (apt-get install nginx-light)", err))
+		required.Skip(t, "tools", fmt.Sprintf("%v (apt-get install nginx-light)", err))
 	}
 	archive, layout = filepath.Join(dir, "web.tar"), filepath.Join(dir, "oci")
 	if err := images.WriteDockerArchive(archive, "example/web:1", img); err != nil {
