@@ -11,7 +11,8 @@
 #     libvirt-daemon-system package would add it to the host's; QEMU runs
 #     as root all the same);
 #   - the state directories libvirtd needs that the host lacks
-#     (/run/libvirt, /var/lib/libvirt, /var/log/libvirt, /var/cache/libvirt)
+#     (/etc/libvirt, the tmpfs's mount point, /run/libvirt, /var/lib/libvirt,
+#     /var/log/libvirt, /var/cache/libvirt)
 #     are made, listed in STATE_DIR/made with the daemons' pid files, and
 #     removed by stop;
 #   - libvirtd makes no cgroups (qemu.conf) and defines no network.
@@ -30,7 +31,7 @@ start() {
 	command -v libvirtd >/dev/null || { echo "libvirtd.sh: no libvirtd (sudo apt-get install libvirt-daemon)" >&2; return 1; }
 	mkdir -p "$dir"
 	: >"$dir/made"
-	for d in /run/libvirt /var/lib/libvirt /var/log/libvirt /var/cache/libvirt /run/libvirtd.pid /run/virtlogd.pid; do
+	for d in /etc/libvirt /run/libvirt /var/lib/libvirt /var/log/libvirt /var/cache/libvirt /run/libvirtd.pid /run/virtlogd.pid; do
 		if [ ! -e "$d" ]; then
 			case "$d" in *.pid) ;; *) mkdir -p "$d" ;; esac
 			echo "$d" >>"$dir/made"
