@@ -132,6 +132,10 @@ type Service struct {
 	Tag string
 }
 
+// ServiceRepo is the repository an engine holds the services' images in
+// once virtbench loaded them (Service.Tag).
+const ServiceRepo = "virtbench-service"
+
 // serviceLayout changes whenever the layout UnpackService writes changes.
 const serviceLayout = "service-v1"
 
@@ -165,7 +169,7 @@ func UnpackService(ctx context.Context, cacheDir string, src Source) (Service, e
 	}
 	dir := filepath.Join(work, serviceLayout+"-"+digest.Hex[:16])
 	svc := Service{Source: src, Digest: digest.String(), Root: filepath.Join(dir, "root"),
-		Tag: "virtbench-service:" + digest.Hex[:16]}
+		Tag: ServiceRepo + ":" + digest.Hex[:16]}
 	if src.Transport != DockerEngine {
 		svc.Archive = filepath.Join(dir, "image.tar")
 	}

@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -83,6 +84,7 @@ func init() {
 		},
 		// the agent and its containerd shim
 		Estimate: drivers.Estimate{Tasks: 24, MemoryBytes: 24 << 20, Trial: 500 * time.Millisecond},
+		Services: true,
 		Factory:  func(env drivers.Env) (drivers.Driver, error) { return New(env) },
 	})
 }
@@ -226,6 +228,12 @@ func importRootfs(ctx context.Context, cli *client.Client, dir, ref string) erro
 		pr.CloseWithError(err)
 		return fmt.Errorf("docker: import: %w", err)
 	}
+	return readMessages(rc, "import")
+}
+
+// readMessages reads the engine's JSON progress messages of an import or a
+// load to their end, and returns the first error one reports.
+func readMessages(rc io.ReadCloser, what string) error {
 	defer rc.Close()
 	dec := json.NewDecoder(rc)
 	for {
@@ -235,12 +243,47 @@ func importRootfs(ctx context.Context, cli *client.Client, dir, ref string) erro
 		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
 			return nil
 		} else if err != nil {
-			return fmt.Errorf("docker: import: %w", err)
+			return fmt.Errorf("docker: %s: %w", what, err)
 		}
 		if msg.Error != "" {
-			return fmt.Errorf("docker: import: %s", msg.Error)
+			return fmt.Errorf("docker: %s: %s", what, msg.Error)
 		}
 	}
+}
+
+// serviceImage returns the engine's reference of a service's image:
+// loaded from its docker-archive (`docker load`) the first time, imported
+// from a root directory, or the engine's own image.
+func (d *Driver) serviceImage(ctx context.Context, svc *images.Service) (string, error) {
+	if svc.Source.Transport == images.DockerEngine {
+		return svc.Source.Ref, nil
+	}
+	cli, err := d.client()
+	if err != nil {
+		return "", err
+	}
+	ref := svc.Tag
+	if svc.Archive == "" { // a root directory
+		ref = images.ServiceRepo + ":rootfs-" + drivers.SafeName(strings.ReplaceAll(strings.Trim(svc.Root, "/"), "/", "-"))
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock() // one load at a time
+	if _, err := cli.ImageInspect(ctx, ref); err == nil {
+		return ref, nil
+	}
+	if svc.Archive == "" {
+		return ref, importRootfs(ctx, cli, svc.Root, ref)
+	}
+	f, err := os.Open(svc.Archive)
+	if err != nil {
+		return "", fmt.Errorf("docker: load: %w", err)
+	}
+	defer f.Close()
+	res, err := cli.ImageLoad(ctx, f, client.ImageLoadWithQuiet(true))
+	if err != nil {
+		return "", fmt.Errorf("docker: load: %w", err)
+	}
+	return ref, readMessages(res, "load")
 }
 
 // ToolsUsage returns the disk footprint of the tools layer.
@@ -268,7 +311,12 @@ func (d *Driver) ImageUsage() (images.Usage, error) {
 // engine's equivalent of "docker run".
 func (d *Driver) Start(ctx context.Context, spec drivers.Spec) (_ drivers.Instance, err error) {
 	begin := time.Now()
-	ref, err := d.image(ctx)
+	var ref string
+	if spec.Image != nil {
+		ref, err = d.serviceImage(ctx, spec.Image)
+	} else {
+		ref, err = d.image(ctx)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("docker: image: %w", err)
 	}
@@ -284,6 +332,11 @@ func (d *Driver) Start(ctx context.Context, spec drivers.Spec) (_ drivers.Instan
 		return nil, err
 	}
 	host := d.hostConfig(spec)
+	if spec.Image != nil {
+		// The agent, bound read-only where no image has a file, execs the
+		// service's command.
+		host.Binds = append(host.Binds, d.env.Agent+":"+images.ServiceAgentPath+":ro")
+	}
 	if guest.NeedsTools(spec.Workload) {
 		t, err := d.tools.Get(d.env.CacheDir)
 		if err != nil {
@@ -319,10 +372,11 @@ func (d *Driver) Start(ctx context.Context, spec drivers.Spec) (_ drivers.Instan
 		return nil, fmt.Errorf("docker: start: %w", err)
 	}
 	inst.console.Mark("runtime")
-	if d.network == "veth" {
+	if d.network == "veth" || spec.Image != nil {
 		// The agent listens on every address, so the link may come after
 		// it started; it is there before Start returns, so before READY
-		// is read and load is sent.
+		// is read and load is sent. A service always gets it, for the
+		// host's probe.
 		if err := d.connect(inst); err != nil {
 			return nil, err
 		}
@@ -353,6 +407,18 @@ func (d *Driver) record(inst *instance, id string) error {
 // containerConfig is the container's: the agent of image ref running the
 // spec's workload with the instance's nonce, labelled with virtbench's run.
 func containerConfig(ref, id, run string, nonce guest.Nonce, spec drivers.Spec) *container.Config {
+	if spec.Image != nil {
+		return &container.Config{
+			Image:        ref,
+			Entrypoint:   []string{images.ServiceAgentPath},
+			Cmd:          append([]string{spec.Workload}, spec.Args...),
+			Env:          []string{guest.NonceEnv + "=" + string(nonce)},
+			Hostname:     id,
+			AttachStdout: true,
+			AttachStderr: true,
+			Labels:       map[string]string{Label: "instance", Label + ".run": run},
+		}
+	}
 	return &container.Config{
 		Image:        ref,
 		Cmd:          append([]string{images.AgentPath, spec.Workload}, spec.Args...),
@@ -369,7 +435,7 @@ func containerConfig(ref, id, run string, nonce guest.Nonce, spec drivers.Spec) 
 func (d *Driver) hostConfig(spec drivers.Spec) *container.HostConfig {
 	pids := int64(1024)
 	mode := d.network
-	if mode == "veth" {
+	if mode == "veth" || spec.Image != nil {
 		mode = "none" // the veth is added after the start
 	}
 	return &container.HostConfig{
@@ -475,7 +541,10 @@ func (i *instance) watch(wait client.ContainerWaitResult) {
 
 func (i *instance) ID() string                   { return i.id }
 func (i *instance) Output() <-chan guest.Message { return i.console.Output() }
-func (i *instance) Exited() <-chan struct{}      { return i.exited }
+func (i *instance) WaitLine(ctx context.Context, re *regexp.Regexp) (time.Time, error) {
+	return i.console.WaitLine(ctx, re, i.exited)
+}
+func (i *instance) Exited() <-chan struct{} { return i.exited }
 
 func (i *instance) ExitErr() error {
 	select {
@@ -566,7 +635,7 @@ func (i *instance) remove() error {
 }
 
 // Images returns the IDs of the images virtbench imported (label
-// virtbench=agent).
+// virtbench=agent) or loaded (a service's, images.ServiceRepo).
 func Images(ctx context.Context) (map[string]bool, error) {
 	list, cli, err := agentImages(ctx)
 	if err != nil {
@@ -581,7 +650,8 @@ func Images(ctx context.Context) (map[string]bool, error) {
 }
 
 // RemoveImages removes every image virtbench imported (label
-// virtbench=agent) but those whose IDs keep holds, and returns their tags.
+// virtbench=agent) or loaded (images.ServiceRepo) but those whose IDs keep
+// holds, and returns their tags.
 func RemoveImages(ctx context.Context, keep map[string]bool) ([]string, error) {
 	list, cli, err := agentImages(ctx)
 	if err != nil {
@@ -601,17 +671,22 @@ func RemoveImages(ctx context.Context, keep map[string]bool) ([]string, error) {
 	return removed, nil
 }
 
-// agentImages lists the images labelled virtbench=agent, with the client
+// agentImages lists the images labelled virtbench=agent and the services'
+// images virtbench loaded, with the client
 // it asked, which the caller closes.
 func agentImages(ctx context.Context) ([]image.Summary, *client.Client, error) {
 	cli, err := client.New(client.FromEnv)
 	if err != nil {
 		return nil, nil, err
 	}
-	list, err := cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("label", Label+"=agent")})
-	if err != nil {
-		cli.Close()
-		return nil, nil, fmt.Errorf("docker: %w", err)
+	var items []image.Summary
+	for _, f := range []client.Filters{make(client.Filters).Add("label", Label+"=agent"), make(client.Filters).Add("reference", images.ServiceRepo)} {
+		list, err := cli.ImageList(ctx, client.ImageListOptions{Filters: f})
+		if err != nil {
+			cli.Close()
+			return nil, nil, fmt.Errorf("docker: %w", err)
+		}
+		items = append(items, list.Items...)
 	}
-	return list.Items, cli, nil
+	return items, cli, nil
 }

@@ -35,6 +35,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -83,6 +84,7 @@ func init() {
 			Estimate: drivers.Estimate{Tasks: 24, MemoryBytes: 16 << 20, Trial: 250 * time.Millisecond},
 			Options:  []drivers.Option{NetworkOption},
 			Tools:    []drivers.Tool{{Name: rt, Version: []string{rt, "--version"}}},
+			Services: true,
 			Factory:  func(env drivers.Env) (drivers.Driver, error) { return New(rt, env) },
 		})
 	}
@@ -96,6 +98,7 @@ func init() {
 		Estimate: drivers.Estimate{Tasks: 96, MemoryBytes: 96 << 20, Trial: 800 * time.Millisecond},
 		Options:  GVisorOptions,
 		Tools:    []drivers.Tool{{Name: "runsc", Version: []string{"runsc", "--version"}}},
+		Services: true,
 		Labels: []results.Label{
 			{Key: labelPlatform, Role: results.LabelPlatform, Doc: "the gVisor platform that traps the sandbox's system calls (systrap, ptrace, kvm)"},
 			{Key: labelNetstack, Doc: "host: the sandbox uses the host's network stack, not gVisor's own"},
@@ -150,14 +153,14 @@ func New(runtime string, env drivers.Env) (*Driver, error) {
 }
 
 // globalFlags are the runtime's flags before its command: the state root,
-// and gVisor's platform and network mode.
-func (d *Driver) globalFlags(root string) []string {
+// and gVisor's platform and network mode (veth: the instance has one).
+func (d *Driver) globalFlags(root string, veth bool) []string {
 	flags := []string{"--root", root}
 	if d.runtime != "gvisor" {
 		return flags
 	}
 	network := "none"
-	if d.veth {
+	if veth {
 		network = "host" // in the container's namespace; see the package doc
 	}
 	return append(flags, "--platform="+d.platform, "--network="+network)
@@ -258,7 +261,14 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 	if err != nil {
 		return nil, fmt.Errorf("%s: image: %w", d.runtime, err)
 	}
-	lower := root.Dir
+	lower, agent := root.Dir, images.AgentPath
+	if spec.Image != nil {
+		l, err := images.BuildServiceLayer(d.env.CacheDir, d.env.Agent)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", d.runtime, err)
+		}
+		lower, agent = l+":"+spec.Image.Root, images.ServiceAgentPath
+	}
 	if guest.NeedsTools(spec.Workload) {
 		t, err := d.tools.Get(d.env.CacheDir)
 		if err != nil {
@@ -267,7 +277,8 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 		lower = t.Root + ":" + lower
 	}
 	id := drivers.SafeName(spec.ID)
-	inst := &instance{d: d, id: spec.ID, name: "vb-" + filepath.Base(d.env.StateDir) + "-" + id}
+	// A service always gets a veth, for the host's probe.
+	inst := &instance{d: d, id: spec.ID, name: "vb-" + filepath.Base(d.env.StateDir) + "-" + id, veth: d.veth || spec.Image != nil}
 	defer inst.undo.OnError(&err)
 	if err := d.makeBundleDirs(inst, id); err != nil {
 		return nil, err
@@ -280,7 +291,7 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (_ drivers.Instance
 		return nil, err
 	}
 	nonce := guest.NewNonce()
-	if err := d.writeConfig(inst, id, netnsPath, nonce, spec); err != nil {
+	if err := d.writeConfig(inst, id, agent, netnsPath, nonce, spec); err != nil {
 		return nil, err
 	}
 	if err := d.run(inst, begin, nonce); err != nil {
@@ -350,7 +361,7 @@ func (d *Driver) mountRootfs(inst *instance, lower string) error {
 // veth to virtbench's peer namespace, where the driver gives it one ("":
 // the runtime makes a namespace without a network).
 func (d *Driver) network(inst *instance) (string, error) {
-	if !d.veth {
+	if !inst.veth {
 		return "", nil
 	}
 	peer, err := d.peer.Get()
@@ -367,10 +378,10 @@ func (d *Driver) network(inst *instance) (string, error) {
 	return vnet.NsPath(ns), nil
 }
 
-// writeConfig writes the bundle's config.json: the agent running the
-// spec's workload with the instance's nonce.
-func (d *Driver) writeConfig(inst *instance, id, netnsPath string, nonce guest.Nonce, spec drivers.Spec) error {
-	cfg := bundleSpec(append([]string{images.AgentPath, spec.Workload}, spec.Args...), id, inst.cgPath, netnsPath, spec)
+// writeConfig writes the bundle's config.json: the agent (at agent in the
+// rootfs) running the spec's workload with the instance's nonce.
+func (d *Driver) writeConfig(inst *instance, id, agent, netnsPath string, nonce guest.Nonce, spec drivers.Spec) error {
+	cfg := bundleSpec(append([]string{agent, spec.Workload}, spec.Args...), id, inst.cgPath, netnsPath, spec)
 	cfg.Process.Env = append(cfg.Process.Env, guest.NonceEnv+"="+string(nonce))
 	if d.runtime == "gvisor" {
 		// The Sentry is the container's kernel: the agent reports it.
@@ -391,7 +402,7 @@ func (d *Driver) writeConfig(inst *instance, id, netnsPath string, nonce guest.N
 // of gVisor's runtime phase. (runc and crun write it only after the
 // process ran, so they show none.)
 func (d *Driver) run(inst *instance, begin time.Time, nonce guest.Nonce) error {
-	args := append(d.globalFlags(filepath.Join(inst.dir, "state")), "run", "--bundle", inst.dir, "--pid-file", filepath.Join(inst.dir, "pid"), inst.name)
+	args := append(d.globalFlags(filepath.Join(inst.dir, "state"), inst.veth), "run", "--bundle", inst.dir, "--pid-file", filepath.Join(inst.dir, "pid"), inst.name)
 	var watch *fileWatch
 	if d.runtime == "gvisor" {
 		var err error
@@ -485,7 +496,10 @@ type instance struct {
 	dir    string
 	cgPath string
 	p      *agentproc.Process
-	path   vnet.Path // with network=veth, the link to the namespace virtbench made
+	// veth says the instance has a veth (network=veth, or a service's);
+	// path is its link to the namespace virtbench made.
+	veth bool
+	path vnet.Path
 
 	// undo deletes the container and reaps its runtime, then closes the
 	// network namespace, unmounts the overlay, removes the cgroup and
@@ -516,6 +530,9 @@ func (i *instance) ID() string                   { return i.id }
 func (i *instance) Output() <-chan guest.Message { return i.p.Output() }
 func (i *instance) Exited() <-chan struct{}      { return i.p.Exited() }
 func (i *instance) ExitErr() error               { return i.p.ExitErr() }
+func (i *instance) WaitLine(ctx context.Context, re *regexp.Regexp) (time.Time, error) {
+	return i.p.WaitLine(ctx, re)
+}
 
 // The label keys of a gVisor instance.
 const (
@@ -528,7 +545,7 @@ func (i *instance) Ready(ctx context.Context) (drivers.Readiness, error) {
 	r, err := i.p.Ready(ctx)
 	if i.d.runtime == "gvisor" {
 		r.Labels = map[string]string{labelPlatform: i.d.platform}
-		if i.d.veth {
+		if i.veth {
 			r.Labels[labelNetstack] = "host"
 		}
 	}
@@ -576,7 +593,7 @@ func (i *instance) delete() error {
 	select {
 	case <-i.p.Exited():
 	default:
-		out, derr := exec.Command(i.d.binary, append(i.d.globalFlags(filepath.Join(i.dir, "state")), "delete", "--force", i.name)...).CombinedOutput()
+		out, derr := exec.Command(i.d.binary, append(i.d.globalFlags(filepath.Join(i.dir, "state"), i.veth), "delete", "--force", i.name)...).CombinedOutput()
 		if derr != nil && !strings.Contains(string(out), "does not exist") && !strings.Contains(string(out), "not found") {
 			err = fmt.Errorf("%s delete: %v: %s", i.d.runtime, derr, strings.TrimSpace(string(out)))
 		}
