@@ -91,6 +91,9 @@ func serviceArgs(svc *scenarios.Service, img images.Service) ([]string, error) {
 	if len(cmd) == 0 {
 		return nil, errors.New("the image has no Entrypoint or Cmd: give service.command")
 	}
+	if strings.HasPrefix(cmd[0], "-") {
+		return nil, fmt.Errorf("the command %q begins with a flag, not a program", cmd[0])
+	}
 	env := map[string]string{}
 	var order []string
 	set := func(k, v string) {
@@ -119,7 +122,9 @@ func serviceArgs(svc *scenarios.Service, img images.Service) ([]string, error) {
 	if cfg.User != "" {
 		args = append(args, "-user", cfg.User)
 	}
-	return append(append(args, "--"), cmd...), nil
+	// No "--" before the command (whose first word is not a flag): a VM's
+	// kernel command line does not carry a second one to init.
+	return append(args, cmd...), nil
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -7,10 +7,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // ServiceWorkload is the agent's workload for a user's service: it makes
@@ -34,10 +37,14 @@ func serviceFlags(fs *flag.FlagSet) func(context.Context, *Agent) error {
 	dir := fs.String("dir", "/", "the service's working directory")
 	user := fs.String("user", "", "USER[:GROUP], names or numbers of the root's /etc/passwd and /etc/group (default root)")
 	root := fs.String("root", "", "chroot into this directory first (natively: the image's unpacked root)")
-	return func(_ context.Context, a *Agent) error {
+	keep := fs.Bool("keep", false, "stay as the service's parent instead of becoming it (PID 1 of a VM, whose exit would stop the kernel)")
+	return func(ctx context.Context, a *Agent) error {
 		args := fs.Args()
 		if len(args) == 0 {
 			return errors.New("service: no command")
+		}
+		if *keep {
+			return superviseService(ctx, a, args, env, *root, *dir, *user, *port)
 		}
 		if *root != "" {
 			if err := syscall.Chroot(*root); err != nil {
@@ -63,6 +70,74 @@ func serviceFlags(fs *flag.FlagSet) func(context.Context, *Agent) error {
 		a.Ready(Ready{Workload: ServiceWorkload, Addr: addr})
 		return fmt.Errorf("service: exec %s: %w", bin, syscall.Exec(bin, args, env))
 	}
+}
+
+// superviseService runs the service as a child in root and waits for it:
+// until ctx ends (the VM is stopped), when it stops the child, or until
+// the child exits, which is an error.
+func superviseService(ctx context.Context, a *Agent, args, env []string, root, dir, user string, port int) error {
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env, cmd.Dir = env, dir
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: root}
+	bin, err := lookPath(filepath.Join(root, args[0]), nil)
+	if !strings.Contains(args[0], "/") {
+		bin, err = lookPathIn(root, args[0], env)
+	}
+	if err != nil {
+		return fmt.Errorf("service: %w", err)
+	}
+	cmd.Path = strings.TrimPrefix(bin, strings.TrimSuffix(root, "/"))
+	if user != "" {
+		uid, gid, err := userIDs(root, user)
+		if err != nil {
+			return fmt.Errorf("service: user %s: %w", user, err)
+		}
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{uint32(gid)}}
+	}
+	addr := ""
+	if port > 0 {
+		addr = ":" + strconv.Itoa(port)
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("service: start %s: %w", args[0], err)
+	}
+	a.Ready(Ready{Workload: ServiceWorkload, Addr: addr})
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return fmt.Errorf("service: %s exited: %v", args[0], err)
+	case <-ctx.Done():
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		return nil
+	}
+}
+
+// lookPathIn is lookPath within root: the host path of cmd found in the
+// PATH of env under root.
+func lookPathIn(root, cmd string, env []string) (string, error) {
+	var rooted []string
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			var dirs []string
+			for _, d := range filepath.SplitList(v) {
+				dirs = append(dirs, filepath.Join(root, d))
+			}
+			kv = "PATH=" + strings.Join(dirs, ":")
+		}
+		rooted = append(rooted, kv)
+	}
+	if !slices.ContainsFunc(rooted, func(kv string) bool { return strings.HasPrefix(kv, "PATH=") }) {
+		rooted = append(rooted, "PATH="+filepath.Join(root, "usr/local/sbin")+":"+filepath.Join(root, "usr/local/bin")+":"+filepath.Join(root, "usr/sbin")+":"+filepath.Join(root, "usr/bin")+":"+filepath.Join(root, "sbin")+":"+filepath.Join(root, "bin"))
+	}
+	return lookPath(cmd, rooted)
 }
 
 // lookPath finds cmd as execvp(3) would, in the PATH of env.
@@ -95,18 +170,28 @@ func executable(p string) error {
 	return nil
 }
 
-// becomeUser sets the process's groups, group and user to spec, USER or
-// USER:GROUP, each a name or a number.
-func becomeUser(spec string) error {
+// userIDs returns the user and group IDs of spec, USER or USER:GROUP,
+// each a name or a number of the /etc/passwd and /etc/group under root.
+func userIDs(root, spec string) (uid, gid int, err error) {
 	u, g, hasGroup := strings.Cut(spec, ":")
-	uid, gid, err := lookupID("/etc/passwd", u, true)
+	uid, gid, err = lookupID(filepath.Join(root, "/etc/passwd"), u, true)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	if hasGroup {
-		if gid, _, err = lookupID("/etc/group", g, false); err != nil {
-			return err
+		if gid, _, err = lookupID(filepath.Join(root, "/etc/group"), g, false); err != nil {
+			return 0, 0, err
 		}
+	}
+	return uid, gid, nil
+}
+
+// becomeUser sets the process's groups, group and user to spec (userIDs
+// in the process's root).
+func becomeUser(spec string) error {
+	uid, gid, err := userIDs("/", spec)
+	if err != nil {
+		return err
 	}
 	if err := syscall.Setgroups([]int{gid}); err != nil {
 		return err

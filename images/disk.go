@@ -66,6 +66,17 @@ func makeExt4(path string, size int64, label, from string) error {
 	return nil
 }
 
+// makeExt4Of is makeExt4 of the tree at from, sized to hold it with room
+// for ext4's metadata and journal (the image is sparse).
+func makeExt4Of(path, label, from string) error {
+	u, err := DiskUsage(from)
+	if err != nil {
+		return err
+	}
+	size := (u.Allocated*5/4 + 64<<20) &^ (1<<20 - 1)
+	return makeExt4(path, size, label, from)
+}
+
 // CreateOverlay creates a qcow2 overlay at path backed by the raw base image.
 func CreateOverlay(base, path string) error {
 	out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", base, path).CombinedOutput()

@@ -18,18 +18,19 @@ import (
 )
 
 // initramfsLayout changes whenever the layout written by BuildInitramfs changes.
-const initramfsLayout = "initramfs-v4"
+const initramfsLayout = "initramfs-v5"
 
 // GuestModules are the modules a VM guest may need when they are not built
 // in: virtio transports (MMIO for microvm, PCI for pc/q35), the block
 // device, ext4 for the instance's disk and the crc32c it checksums with
 // (a soft dependency modules.dep does not list), the emulated IDE disk
 // (ata_piix, sd_mod) and the network devices (virtio_net, the emulated
-// e1000). The guest loads only those its devices need (vminit.ModulesParam):
+// e1000), and overlay for a service's root (vminit.ServiceRoot). The guest
+// loads only those its devices need (vminit.ModulesParam):
 // under emulation each module costs tens of milliseconds of boot.
 var GuestModules = []string{
 	"virtio_mmio", "virtio_pci", "virtio_blk", "crc32c_generic", "ext4",
-	"ata_piix", "sd_mod", "virtio_net", "e1000",
+	"ata_piix", "sd_mod", "virtio_net", "e1000", "overlay",
 }
 
 // Initramfs is a built initramfs.

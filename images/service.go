@@ -2,6 +2,8 @@ package images
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,6 +20,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"virtbench/guest/vminit"
 )
 
 // The transports of a service's image (scenario key service.image,
@@ -378,4 +382,24 @@ func BuildServiceLayer(cacheDir, agent string) (string, error) {
 		return "", fmt.Errorf("images: service layer: %w", err)
 	}
 	return dir, nil
+}
+
+// BuildServiceDisk returns a raw ext4 image labelled vminit.ServiceLabel
+// that holds the service's root at its own root: a VM's read-only service
+// disk (Kata-style: the image's root under virtbench's kernel and init),
+// shared by every VM of the service. It is made once per image, beside
+// the unpacked root (under cacheDir for a root directory).
+func BuildServiceDisk(cacheDir string, svc Service) (string, error) {
+	path := filepath.Join(filepath.Dir(svc.Root), "root.ext4")
+	if svc.Digest == "" {
+		sum := sha256.Sum256([]byte(svc.Root))
+		path = filepath.Join(cacheDir, "services", "rootfs-"+hex.EncodeToString(sum[:8])+".ext4")
+	}
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	if err := makeExt4Of(path, vminit.ServiceLabel, svc.Root); err != nil {
+		return "", fmt.Errorf("images: service disk: %w", err)
+	}
+	return path, nil
 }

@@ -137,13 +137,7 @@ func BuildToolsDisk(t Tools) (string, error) {
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
 	}
-	u, err := DiskUsage(t.Prefix)
-	if err != nil {
-		return "", err
-	}
-	// Room for ext4's metadata and journal; the image is sparse.
-	size := (u.Allocated*5/4 + 64<<20) &^ (1<<20 - 1)
-	if err := makeExt4(path, size, tools.DiskLabel, t.Prefix); err != nil {
+	if err := makeExt4Of(path, tools.DiskLabel, t.Prefix); err != nil {
 		return "", err
 	}
 	return path, nil

@@ -58,6 +58,6 @@ func (d *Driver) ColdGuest(dir, accel string, spec drivers.Spec, nonce guest.Non
 		return ColdGuest{}, err
 	}
 	g.Tools = tools
-	g.Cmdline = strings.Join(d.kernelCmdline(accel, disks(g.Disk, g.Tools), "", args, nonce, cold), " ")
+	g.Cmdline = strings.Join(d.kernelCmdline(vmPlan{mode: cold, accel: accel, disk: g.Disk, tools: g.Tools, agentArgs: args, nonce: nonce}), " ")
 	return g, nil
 }

@@ -8,19 +8,20 @@ import (
 func TestGuestModules(t *testing.T) {
 	tests := []struct {
 		machine, devices string
-		disk, nic        bool
+		disk, nic, svc   bool
 		want             []string
 	}{
-		{"microvm", "virtio", false, false, nil},
-		{"microvm", "virtio", true, false, []string{"virtio_mmio", "virtio_blk", "crc32c_generic", "ext4"}},
-		{"microvm", "virtio", true, true, []string{"virtio_mmio", "virtio_blk", "crc32c_generic", "ext4", "virtio_net"}},
-		{"q35", "virtio", false, true, []string{"virtio_pci", "virtio_net"}},
-		{"pc", "emulated", true, true, []string{"ata_piix", "sd_mod", "crc32c_generic", "ext4", "e1000"}},
+		{"microvm", "virtio", false, false, false, nil},
+		{"microvm", "virtio", true, false, false, []string{"virtio_mmio", "virtio_blk", "crc32c_generic", "ext4"}},
+		{"microvm", "virtio", true, true, false, []string{"virtio_mmio", "virtio_blk", "crc32c_generic", "ext4", "virtio_net"}},
+		{"microvm", "virtio", true, true, true, []string{"virtio_mmio", "virtio_blk", "crc32c_generic", "ext4", "virtio_net", "overlay"}},
+		{"q35", "virtio", false, true, false, []string{"virtio_pci", "virtio_net"}},
+		{"pc", "emulated", true, true, false, []string{"ata_piix", "sd_mod", "crc32c_generic", "ext4", "e1000"}},
 	}
 	for _, tt := range tests {
 		c := Config{Machine: tt.machine, Devices: tt.devices}
-		if got := c.guestModules(tt.disk, tt.nic); !slices.Equal(got, tt.want) {
-			t.Errorf("%s/%s disk=%v nic=%v: %v, want %v", tt.machine, tt.devices, tt.disk, tt.nic, got, tt.want)
+		if got := c.guestModules(tt.disk, tt.nic, tt.svc); !slices.Equal(got, tt.want) {
+			t.Errorf("%s/%s disk=%v nic=%v service=%v: %v, want %v", tt.machine, tt.devices, tt.disk, tt.nic, tt.svc, got, tt.want)
 		}
 	}
 }

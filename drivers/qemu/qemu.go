@@ -64,6 +64,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -134,7 +135,8 @@ func init() {
 			c, _ := parseConfig(opts) // checked at load; a bad one is reported there
 			return int64(guestMiB(c.MemoryMiB, memoryBytes)) << 20
 		},
-		Factory: func(env drivers.Env) (drivers.Driver, error) { return New(env) },
+		Services: true,
+		Factory:  func(env drivers.Env) (drivers.Driver, error) { return New(env) },
 	})
 }
 
@@ -508,7 +510,7 @@ const MaxCmdline = 2048
 // line, which has no quoting and holds MaxCmdline bytes; for a VM restored
 // from a snapshot, in the console line of its Workload, which the guest
 // reads up to vminit.MaxWorkloadLine bytes. It assumes the longest
-// command line this configuration makes (TCG, a disk, a NIC).
+// command line this configuration makes (TCG, every disk, a NIC).
 func (d *Driver) CheckArgs(args []string) error {
 	if d.cfg.Boot != BootCold {
 		line, err := vminit.FormatWorkload(vminit.Workload{Args: args, Nonce: guest.NewNonce(), IP: "255.255.255.255/32", Seed: make([]byte, 32), Disk: true})
@@ -525,7 +527,8 @@ func (d *Driver) CheckArgs(args []string) error {
 			return err
 		}
 	}
-	cmdline := strings.Join(d.kernelCmdline("tcg", 2, "255.255.255.255/32", args, guest.NewNonce(), cold), " ")
+	longest := vmPlan{mode: cold, accel: "tcg", disk: "disk", tools: "tools", service: "service", ip: "255.255.255.255/32", agentArgs: args, nonce: guest.NewNonce()}
+	cmdline := strings.Join(d.kernelCmdline(longest), " ")
 	if len(cmdline) >= MaxCmdline {
 		return fmt.Errorf("qemu: the kernel command line with these agent arguments would be %d bytes; x86 holds %d", len(cmdline), MaxCmdline-1)
 	}
@@ -558,69 +561,6 @@ const (
 	template             // boots and waits for a workload, to be saved
 	restore              // starts from the saved template, then gets its workload
 )
-
-// launch starts QEMU for an instance in mode m.
-func (d *Driver) launch(begin time.Time, spec drivers.Spec, m mode) (_ *instance, err error) {
-	accel, err := d.Accel()
-	if err != nil {
-		return nil, err
-	}
-	args := append([]string{spec.Workload}, spec.Args...)
-	if m != template {
-		if err := d.CheckArgs(args); err != nil {
-			return nil, err
-		}
-	}
-	id := drivers.SafeName(spec.ID)
-	inst := &instance{id: spec.ID, mode: m, ramFile: d.ramFile, vmReady: make(chan struct{}), waiting: make(chan struct{})}
-	defer inst.undo.OnError(&err)
-	qmpPath, qmpListener, err := d.makeInstanceDir(inst, id)
-	if err != nil {
-		return nil, err
-	}
-	defer qmpListener.Close()
-	memMiB := guestMiB(d.cfg.MemoryMiB, spec.MemoryBytes)
-	inst.ramBytes = int64(memMiB) << 20
-	// A snapshot's VMs all have a disk: the devices of a restored VM are
-	// the template's.
-	if usesDisk(spec.Workload) || d.debianDisk != "" || m != cold {
-		if err := d.makeDisk(inst); err != nil {
-			return nil, err
-		}
-	}
-	tools, err := d.toolsFor(spec.Workload, m)
-	if err != nil {
-		return nil, err
-	}
-	extra := []*os.File{qmpListener} // fd 3: the QMP listening socket
-	tap, ip, err := d.network(inst)
-	if err != nil {
-		return nil, err
-	}
-	if tap != nil {
-		// QEMU's copy keeps the tap; it goes when QEMU exits.
-		defer tap.Close()
-		extra = append(extra, tap) // fd 4
-	}
-	nonce := guest.NewNonce()
-	qargs := d.commandLine(accel, memMiB, inst.disk, tools, ip, args, nonce, m)
-	if m == restore {
-		if inst.workload, err = restoreWorkload(args, nonce, ip, usesDisk(spec.Workload)); err != nil {
-			return nil, err
-		}
-		inst.incoming = "exec:cat " + d.snapFile
-		qargs = append(qargs, "-incoming", "defer")
-	}
-	if err := d.startVMM(inst, begin, qargs, extra, nonce); err != nil {
-		return nil, err
-	}
-	inst.labels = map[string]string{LabelMachine: d.cfg.Machine, LabelDevices: d.cfg.Devices, LabelImage: d.cfg.Image, LabelAccelRequested: d.cfg.Accel, LabelBoot: d.cfg.Boot}
-	if accel == results.AccelTCG {
-		inst.labels[LabelTBSize] = strconv.Itoa(d.cfg.TBSizeMiB)
-	}
-	go inst.watchVMM(qmpPath, accel)
-	return inst, nil
-}
 
 // toolsFor returns the tools disk a VM of workload in mode m gets: with a
 // workload of the tools layer; with a snapshot, whenever the host has the
@@ -736,12 +676,9 @@ func (d *Driver) overlay(dir string) (string, error) {
 	return disk, nil
 }
 
-// network returns, with network=tap, a tap on virtbench's peer namespace
-// for QEMU to inherit and the guest's address/prefix; nil and "" without.
+// network returns a tap on virtbench's peer namespace for QEMU to inherit
+// and the guest's address/prefix.
 func (d *Driver) network(inst *instance) (*os.File, string, error) {
-	if d.cfg.Network != "tap" {
-		return nil, "", nil
-	}
 	peer, err := d.peer.Get()
 	if err != nil {
 		return nil, "", fmt.Errorf("qemu: network: %w", err)
@@ -794,17 +731,17 @@ func (d *Driver) startVMM(inst *instance, begin time.Time, qargs []string, extra
 	return nil
 }
 
-// commandLine returns QEMU's arguments. disk is the instance's disk image
-// or ""; ip, with network=tap, the guest's address/prefix for the NIC on
-// the tap at fd 4; nonce marks the agent's protocol lines. A snapshot's
+// commandLine returns QEMU's arguments for the plan p: its disks (the
+// instance's, the tools disk, a service's), the NIC on the tap at fd 4
+// where p has an address, the agent's arguments and nonce. A snapshot's
 // template and the VMs restored from it get the same command line: no
 // agent arguments, no address and no nonce (they come on the console),
 // and SnapshotParam. With boot=template their RAM is the template's file:
 // shared (share=on) by the template, which writes it, and private
 // (share=off: MAP_PRIVATE, copy-on-write) in every clone.
-func (d *Driver) commandLine(accel string, memMiB int, disk, tools, ip string, agentArgs []string, nonce guest.Nonce, m mode) []string {
-	c := d.cfg
-	args := d.machineArgs(accel, memMiB)
+func (d *Driver) commandLine(p vmPlan) []string {
+	c, m := d.cfg, p.mode
+	args := d.machineArgs(p.accel, p.memMiB)
 	var ram []string
 	if c.Boot == BootTemplate && m != cold {
 		share := "off"
@@ -812,7 +749,7 @@ func (d *Driver) commandLine(accel string, memMiB int, disk, tools, ip string, a
 			share = "on"
 		}
 		args[1] += ",memory-backend=ram"
-		ram = []string{"-object", fmt.Sprintf("memory-backend-file,id=ram,size=%dM,mem-path=%s,share=%s", memMiB, d.ramFile, share)}
+		ram = []string{"-object", fmt.Sprintf("memory-backend-file,id=ram,size=%dM,mem-path=%s,share=%s", p.memMiB, d.ramFile, share)}
 	}
 	args = append(args, "-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console")
 	// A restored VM's RAM is its template's: a kernel and an initrd
@@ -820,7 +757,7 @@ func (d *Driver) commandLine(accel string, memMiB int, disk, tools, ip string, a
 	// load them).
 	if m != restore {
 		args = append(args, "-kernel", d.kernel.Vmlinux, "-initrd", d.initrd.Path,
-			"-append", strings.Join(d.kernelCmdline(accel, disks(disk, tools), ip, agentArgs, nonce, m), " "))
+			"-append", strings.Join(d.kernelCmdline(p), " "))
 	}
 	args = append(args, ram...)
 	if c.Machine != "microvm" {
@@ -828,11 +765,14 @@ func (d *Driver) commandLine(accel string, memMiB int, disk, tools, ip string, a
 			args = append(args, "-bios", bios)
 		}
 	}
-	if disk != "" {
-		args = append(args, "-drive", "file="+disk+",format=qcow2,if=none,id=disk0,cache=none,aio=threads",
+	if p.disk != "" {
+		args = append(args, "-drive", "file="+p.disk+",format=qcow2,if=none,id=disk0,cache=none,aio=threads",
 			"-device", c.deviceModel("ide-hd", "virtio-blk")+",drive=disk0")
 	}
-	if tools != "" {
+	for _, shared := range []struct{ id, path string }{{"tools", p.tools}, {"service", p.service}} {
+		if shared.path == "" {
+			continue
+		}
 		// One file, read-only, for every VM: the host caches it once. An
 		// IDE disk cannot be read-only; its writes (none: the guest
 		// mounts it read-only) would go to a temporary overlay.
@@ -840,10 +780,10 @@ func (d *Driver) commandLine(accel string, memMiB int, disk, tools, ip string, a
 		if c.Devices == "emulated" {
 			ro = "snapshot=on"
 		}
-		args = append(args, "-drive", "file="+tools+",format=raw,if=none,id=tools,"+ro,
-			"-device", c.deviceModel("ide-hd", "virtio-blk")+",drive=tools")
+		args = append(args, "-drive", "file="+shared.path+",format=raw,if=none,id="+shared.id+","+ro,
+			"-device", c.deviceModel("ide-hd", "virtio-blk")+",drive="+shared.id)
 	}
-	if ip != "" {
+	if p.ip != "" {
 		args = append(args, "-netdev", "tap,id=net0,fd=4,vhost=off", "-device", c.deviceModel("e1000", "virtio-net")+",netdev=net0")
 	}
 	return args
@@ -872,21 +812,10 @@ func (d *Driver) machineArgs(accel string, memMiB int) []string {
 	}
 }
 
-// disks counts the VM's disks of paths (the instance's, the tools disk).
-func disks(paths ...string) int {
-	n := 0
-	for _, p := range paths {
-		if p != "" {
-			n++
-		}
-	}
-	return n
-}
-
-// kernelCmdline returns the guest kernel's command line, word by word:
-// see commandLine for the arguments (disks: how many the VM has).
-func (d *Driver) kernelCmdline(accel string, disks int, ip string, agentArgs []string, nonce guest.Nonce, m mode) []string {
-	c := d.cfg
+// kernelCmdline returns the guest kernel's command line for the plan p,
+// word by word.
+func (d *Driver) kernelCmdline(p vmPlan) []string {
+	c, accel, disks, ip, agentArgs := d.cfg, p.accel, p.disks(), p.ip, p.agentArgs
 	// quiet: printing to an emulated serial port is slow. The crypto
 	// self-tests take a third of a second under emulation and test the
 	// kernel, not the isolation; the PS/2 controller is not used.
@@ -902,17 +831,17 @@ func (d *Driver) kernelCmdline(accel string, disks int, ip string, agentArgs []s
 		// refined-jiffies, whose 4 ms steps time fio's I/O as 0 ns.
 		cmdline = append(cmdline, "tsc_early_khz="+strconv.Itoa(hostTSCkHz()), "tsc=reliable")
 	}
-	if mods := c.guestModules(disks > 0, ip != ""); len(mods) > 0 {
+	if mods := c.guestModules(disks > 0, ip != "", p.service != ""); len(mods) > 0 {
 		cmdline = append(cmdline, vminit.ModulesParam+"="+strings.Join(mods, ","))
 	}
 	if disks > 1 {
 		cmdline = append(cmdline, vminit.DisksParam+"="+strconv.Itoa(disks))
 	}
-	if m != cold {
+	if p.mode != cold {
 		cmdline = append(cmdline, vminit.SnapshotParam+"=1")
 		ip, agentArgs = "", nil
 	} else {
-		cmdline = append(cmdline, guest.NonceParam+"="+string(nonce))
+		cmdline = append(cmdline, guest.NonceParam+"="+string(p.nonce))
 	}
 	if ip != "" {
 		cmdline = append(cmdline, vminit.IPParam+"="+ip)
@@ -925,7 +854,7 @@ func (d *Driver) kernelCmdline(accel string, disks int, ip string, agentArgs []s
 			root = "/dev/sda"
 		}
 		cmdline = append(cmdline, "virtbench.root="+root, "virtbench.args="+strings.Join(agentArgs, ","), "systemd.show_status=0", "rw")
-	} else if m == cold {
+	} else if p.mode == cold {
 		cmdline = append(cmdline, "--")
 		cmdline = append(cmdline, agentArgs...)
 	}
@@ -933,8 +862,9 @@ func (d *Driver) kernelCmdline(accel string, disks int, ip string, agentArgs []s
 }
 
 // guestModules returns the kernel modules (of images.GuestModules) the
-// guest needs for its disk and NIC, dependencies aside.
-func (c Config) guestModules(disk, nic bool) []string {
+// guest needs for its disk, its NIC and a service's root, dependencies
+// aside.
+func (c Config) guestModules(disk, nic, service bool) []string {
 	var m []string
 	virtio := func(dev string) {
 		transport := "virtio_mmio"
@@ -960,6 +890,9 @@ func (c Config) guestModules(disk, nic bool) []string {
 		} else {
 			virtio("virtio_net")
 		}
+	}
+	if service {
+		m = append(m, "overlay")
 	}
 	return m
 }
@@ -1143,7 +1076,10 @@ func (i *instance) ID() string                   { return i.id }
 func (i *instance) Output() <-chan guest.Message { return i.p.Output() }
 func (i *instance) Exited() <-chan struct{}      { return i.p.Exited() }
 func (i *instance) ExitErr() error               { return i.p.ExitErr() }
-func (i *instance) Processes() []int32           { return []int32{int32(i.p.Pid())} }
+func (i *instance) WaitLine(ctx context.Context, re *regexp.Regexp) (time.Time, error) {
+	return i.p.WaitLine(ctx, re)
+}
+func (i *instance) Processes() []int32 { return []int32{int32(i.p.Pid())} }
 
 // panicHeadline starts the reason of a Linux kernel panic on the console.
 // The headline comes before the stack trace, so it is often no longer in

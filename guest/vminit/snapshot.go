@@ -99,8 +99,9 @@ func AwaitWorkload(console *os.File, out io.Writer, step func(name string)) (Wor
 	if err := mountTmpfs(); err != nil {
 		return Workload{}, err
 	}
-	// Every clone has the template's tools disk, which no clone writes.
-	if err := mountTools(); err != nil {
+	// Every clone has the template's tools and service disks, which no
+	// clone writes.
+	if err := mountShared(); err != nil {
 		return Workload{}, err
 	}
 	if err := rawConsole(console); err != nil {

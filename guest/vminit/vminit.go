@@ -46,6 +46,15 @@ var DiskDevices = []string{"/dev/vda", "/dev/vdb", "/dev/sda", "/dev/sdb"}
 // ScratchLabel is the ext4 label of the instance's disk.
 const ScratchLabel = "virtbench"
 
+// ServiceLabel is the ext4 label of a service's disk: the root of its
+// image, which Setup serves under ServiceRoot.
+const ServiceLabel = "vbservice"
+
+// ServiceRoot is where Setup makes a service's root: its disk, read-only,
+// beneath a writable tmpfs layer, with /proc, /sys and /dev mounted in it
+// (Kata's way: the image's root under the VM's own kernel and init).
+const ServiceRoot = "/service"
+
 // DisksParam is the kernel command-line parameter giving the number of
 // disks the VM has, which the guest waits for: the devices of freshly
 // loaded drivers appear asynchronously, and in no fixed order.
@@ -134,7 +143,7 @@ func setupEarly() error {
 }
 
 // mountScratch mounts the instance's disk on /tmp, or a tmpfs when the
-// VM has none; then the tools disk, if any (mountTools).
+// VM has none; then the shared disks, if any (mountShared).
 func mountScratch() error {
 	if err := os.MkdirAll("/tmp", 0o1777); err != nil {
 		return fmt.Errorf("vm init: %w", err)
@@ -144,12 +153,66 @@ func mountScratch() error {
 		if err := mountTmpfs(); err != nil {
 			return err
 		}
-		return mountTools()
+		return mountShared()
 	}
 	if err := unix.Mount(dev, "/tmp", "ext4", 0, ""); err != nil {
 		return fmt.Errorf("vm init: mount %s on /tmp: %w", dev, err)
 	}
-	return mountTools()
+	return mountShared()
+}
+
+// mountShared mounts the disks every VM of a workload shares: the tools
+// disk and the service disk, where the VM has them.
+func mountShared() error {
+	if err := mountTools(); err != nil {
+		return err
+	}
+	return mountService()
+}
+
+// mountService makes ServiceRoot when the VM has a service disk and it is
+// not made yet: the disk read-only as the lower layer of an overlay whose
+// upper layer is a tmpfs, and /proc, /sys and /dev within.
+func mountService() error {
+	dev := diskLabelled(ServiceLabel)
+	if dev == "" {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(ServiceRoot, "proc", "self")); err == nil {
+		return nil
+	}
+	lower, rw := ServiceRoot+".lower", ServiceRoot+".rw"
+	for _, d := range []string{ServiceRoot, lower, rw} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("vm init: %w", err)
+		}
+	}
+	if err := unix.Mount(dev, lower, "ext4", unix.MS_RDONLY, ""); err != nil {
+		return fmt.Errorf("vm init: mount the service disk %s: %w", dev, err)
+	}
+	if err := unix.Mount("tmpfs", rw, "tmpfs", 0, "mode=0755"); err != nil {
+		return fmt.Errorf("vm init: mount the service's writable layer: %w", err)
+	}
+	upper, work := filepath.Join(rw, "upper"), filepath.Join(rw, "work")
+	for _, d := range []string{upper, work} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return fmt.Errorf("vm init: %w", err)
+		}
+	}
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work)
+	if err := unix.Mount("overlay", ServiceRoot, "overlay", 0, opts); err != nil {
+		return fmt.Errorf("vm init: mount the service's root: %w", err)
+	}
+	for _, m := range []struct{ src, target, fstype string }{{"proc", "proc", "proc"}, {"sysfs", "sys", "sysfs"}, {"devtmpfs", "dev", "devtmpfs"}} {
+		target := filepath.Join(ServiceRoot, m.target)
+		if err := os.MkdirAll(target, 0o755); err != nil {
+			return fmt.Errorf("vm init: %w", err)
+		}
+		if err := unix.Mount(m.src, target, m.fstype, unix.MS_NOSUID, ""); err != nil {
+			return fmt.Errorf("vm init: mount the service's %s: %w", m.target, err)
+		}
+	}
+	return nil
 }
 
 // mountTools mounts the tools disk read-only on tools.Dir when the VM has
