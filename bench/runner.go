@@ -171,6 +171,9 @@ func (r *Runner) prepareVariants(ctx context.Context, out *results.Outcome) ([]v
 			r.progress("skip %s: %v", name, err)
 			continue
 		}
+		if err := r.prepareServicesOf(name, v, d); err != nil {
+			return nil, err
+		}
 		if v = r.leaveOutKnownFailures(name, v, d, out); v.Workloads != nil && len(v.Workloads) == 0 {
 			continue // every workload left out, each with its reason
 		}

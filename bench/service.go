@@ -78,6 +78,24 @@ func (r *Runner) prepareServices(ctx context.Context, out *results.Outcome) erro
 	return nil
 }
 
+// prepareServicesOf lets variant v's driver prepare for each service v
+// runs (drivers.ServicePreparer), before any trial.
+func (r *Runner) prepareServicesOf(name string, v scenarios.Variant, d drivers.Driver) error {
+	sp, ok := d.(drivers.ServicePreparer)
+	if !ok {
+		return nil
+	}
+	for _, w := range r.Scenario.Workloads {
+		if svc := r.services[w.Name]; svc != nil && v.Runs(w.Name) {
+			r.progress("%s: preparing for service %s", name, w.Name)
+			if err := sp.PrepareService(&svc.img); err != nil {
+				return fmt.Errorf("driver %s: service %s: %w", name, w.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
 // serviceArgs returns the agent's service workload's arguments: the port,
 // the environment (the image's, with the scenario's over it), the image's
 // working directory and user, and the command (the scenario's, or the

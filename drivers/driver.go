@@ -179,6 +179,14 @@ type Preparer interface {
 	Prepared() []Measure
 }
 
+// ServicePreparer is implemented by drivers that prepare something per
+// service before its instances start (a VM template holding the service's
+// disk): the runner calls PrepareService once per service the variant
+// runs, before its trials, so that no start pays for it.
+type ServicePreparer interface {
+	PrepareService(img *images.Service) error
+}
+
 // Floorer is implemented by drivers whose start has a floor of their own
 // to set the start beside: Floor measures it, with nothing of virtbench's
 // in it (QEMU started bare to its first QMP answer), a few times.

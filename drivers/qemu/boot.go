@@ -27,7 +27,7 @@ import (
 // stack, so a failed start undoes the steps before it in reverse.
 var (
 	coldBoot     = []bootStep{stepAccel, stepArgs, stepInstanceDir, stepDisk, stepTools, stepService, stepNetwork, stepVMM}
-	templateBoot = []bootStep{stepAccel, stepInstanceDir, stepDisk, stepTools, stepService, stepVMM}
+	templateBoot = []bootStep{stepAccel, stepInstanceDir, stepDisk, stepTools, stepService, stepNetwork, stepVMM}
 	restoreBoot  = []bootStep{stepAccel, stepArgs, stepInstanceDir, stepDisk, stepTools, stepService, stepNetwork, stepWorkloadLine, stepVMM}
 )
 
@@ -74,6 +74,9 @@ type vmPlan struct {
 	// agentArgs are the agent's workload and flags; nonce marks its lines.
 	agentArgs []string
 	nonce     guest.Nonce
+	// ramFile, with boot=template, is the template's RAM file the VM
+	// shares (the template) or maps copy-on-write (its clones).
+	ramFile string
 }
 
 // disks counts the VM's disks.
@@ -87,10 +90,16 @@ func (p vmPlan) disks() int {
 	return n
 }
 
-// launch starts QEMU for an instance in mode m, step by step.
-func (d *Driver) launch(begin time.Time, spec drivers.Spec, m mode) (_ *instance, err error) {
+// launch starts QEMU for an instance in mode m, step by step: t is the
+// template being made (template) or restored (restore); nil for a cold
+// boot.
+func (d *Driver) launch(begin time.Time, spec drivers.Spec, m mode, t *vmTemplate) (_ *instance, err error) {
 	b := &booting{begin: begin, spec: spec, plan: vmPlan{mode: m, nonce: guest.NewNonce()},
-		inst: &instance{id: spec.ID, mode: m, ramFile: d.ramFile, vmReady: make(chan struct{}), waiting: make(chan struct{})}}
+		inst: &instance{id: spec.ID, mode: m, vmReady: make(chan struct{}), waiting: make(chan struct{})}}
+	if t != nil {
+		b.plan.ramFile, b.inst.ramFile = t.ramFile, t.ramFile
+		b.inst.incoming = "exec:cat " + t.file // restore only: a template's file is not made yet
+	}
 	defer b.inst.undo.OnError(&err)
 	defer func() {
 		for _, f := range b.extra {
@@ -180,10 +189,9 @@ var stepNetwork = bootStep{"network", func(d *Driver, b *booting) error {
 }}
 
 // stepWorkloadLine makes the console line a restored VM gets once it runs
-// again, and names the template's snapshot as QEMU's migration source.
+// again.
 var stepWorkloadLine = bootStep{"workload line", func(d *Driver, b *booting) (err error) {
 	b.inst.workload, err = restoreWorkload(b.plan.agentArgs, b.plan.nonce, b.plan.ip, usesDisk(b.spec.Workload))
-	b.inst.incoming = "exec:cat " + d.snapFile
 	return err
 }}
 

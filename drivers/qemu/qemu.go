@@ -255,16 +255,11 @@ type Driver struct {
 	toolsPath string
 	toolsErr  error
 
-	// With boot=snapshot or template: the saved template, made once, and
-	// what making it took; with template also its RAM file and the bytes
-	// the host holds of it.
-	snapOnce  sync.Once
-	snapFile  string
-	snapTook  time.Duration
-	snapBytes int64
-	snapErr   error
-	ramFile   string
-	ramBytes  int64
+	// With boot=snapshot or template: the saved templates, one per
+	// service disk ("" for the agent's workloads), each made once.
+	templatesMu sync.Mutex
+	templates   map[string]*vmTemplate
+	first       *vmTemplate // the first made, whose cost Prepared reports
 
 	// overlays makes every VM's disk overlay, once its base is known.
 	overlaysMu sync.Mutex
@@ -278,73 +273,6 @@ var (
 	_ drivers.Floorer    = (*Driver)(nil)
 )
 
-// SnapshotTimeout bounds making a snapshot: booting the template and
-// saving it.
-const SnapshotTimeout = 3 * time.Minute
-
-// snapshot makes the template VM's snapshot once: a VM boots in template
-// mode, its agent waits for a workload, and QEMU saves it stopped into a
-// file in the run's state directory (removed with it). Every VM of the
-// driver then starts from that file. With boot=template the template's
-// RAM is a file in the state directory too (share=on: its writes reach
-// the file), and the snapshot leaves it out (x-ignore-shared): every VM
-// maps that file copy-on-write instead of loading a copy.
-func (d *Driver) snapshot() error {
-	d.snapOnce.Do(func() {
-		begin := time.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), SnapshotTimeout)
-		defer cancel()
-		if d.cfg.Boot == BootTemplate {
-			d.ramFile = filepath.Join(d.env.StateDir, "qemu-template-ram")
-		}
-		inst, err := d.launch(begin, drivers.Spec{ID: "snapshot-template"}, template)
-		if err != nil {
-			d.snapErr = fmt.Errorf("qemu: snapshot template: %w", err)
-			return
-		}
-		defer inst.Stop(context.WithoutCancel(ctx))
-		select {
-		case <-inst.waiting:
-		case <-inst.p.Exited():
-			d.snapErr = fmt.Errorf("qemu: snapshot template exited before it waited for a workload: %w", inst.p.ExitErr())
-			return
-		case <-ctx.Done():
-			d.snapErr = fmt.Errorf("qemu: snapshot template did not wait for a workload within %v", SnapshotTimeout)
-			return
-		}
-		<-inst.vmReady
-		if inst.vmmErr != nil {
-			d.snapErr = inst.vmmErr
-			return
-		}
-		f, err := os.CreateTemp(d.env.StateDir, "qemu-snapshot-")
-		if err != nil {
-			d.snapErr = fmt.Errorf("qemu: snapshot: %w", err)
-			return
-		}
-		f.Close()
-		if err := inst.mon.save(ctx, f.Name(), d.ramFile != ""); err != nil {
-			os.Remove(f.Name())
-			d.snapErr = fmt.Errorf("qemu: snapshot: %w", err)
-			return
-		}
-		_ = inst.mon.quit(ctx)
-		info, err := os.Stat(f.Name())
-		if err != nil {
-			d.snapErr = fmt.Errorf("qemu: snapshot: %w", err)
-			return
-		}
-		if d.ramFile != "" {
-			if d.ramBytes, err = allocatedBytes(d.ramFile); err != nil {
-				d.snapErr = fmt.Errorf("qemu: template: %w", err)
-				return
-			}
-		}
-		d.snapFile, d.snapTook, d.snapBytes = f.Name(), time.Since(begin), info.Size()
-	})
-	return d.snapErr
-}
-
 // allocatedBytes returns the bytes a file holds on its file system (its
 // blocks): of a sparse RAM file, the pages the guest wrote.
 func allocatedBytes(path string) (int64, error) {
@@ -353,23 +281,6 @@ func allocatedBytes(path string) (int64, error) {
 		return 0, err
 	}
 	return st.Blocks * 512, nil
-}
-
-// Prepared reports, with boot=snapshot or template, how long making the
-// snapshot took (booting the template and saving it) and its size on
-// disk; with template also the template's RAM file.
-func (d *Driver) Prepared() []drivers.Measure {
-	if d.snapFile == "" {
-		return nil
-	}
-	ms := []drivers.Measure{
-		{Metric: MetricSnapshotCreate, Unit: "sec", Value: d.snapTook.Seconds()},
-		{Metric: MetricSnapshotBytes, Unit: "B", Value: float64(d.snapBytes)},
-	}
-	if d.ramFile != "" {
-		ms = append(ms, drivers.Measure{Metric: MetricTemplateRAM, Unit: "B", Value: float64(d.ramBytes)})
-	}
-	return ms
 }
 
 // The driver's own metrics (declared in its drivers.Info.Measures).
@@ -467,7 +378,8 @@ func (d *Driver) Check(context.Context) error {
 		return fmt.Errorf("qemu: images: %w", err)
 	}
 	if d.cfg.Boot != BootCold {
-		return d.snapshot()
+		_, err := d.template(nil)
+		return err
 	}
 	return nil
 }
@@ -536,21 +448,22 @@ func (d *Driver) CheckArgs(args []string) error {
 }
 
 // Start boots a VM, or with boot=snapshot or template starts one from the
-// snapshot (made by Check, else now). ctx bounds nothing past the exec: the VM's
+// template of its service disk, if any (made by Check, PrepareService,
+// else now). ctx bounds nothing past the exec: the VM's
 // lifetime is not tied to it.
 func (d *Driver) Start(_ context.Context, spec drivers.Spec) (drivers.Instance, error) {
 	begin := time.Now()
 	if err := d.images(); err != nil {
 		return nil, fmt.Errorf("qemu: images: %w", err)
 	}
-	m := cold
-	if d.cfg.Boot != BootCold {
-		if err := d.snapshot(); err != nil {
-			return nil, err
-		}
-		m = restore
+	if d.cfg.Boot == BootCold {
+		return d.launch(begin, spec, cold, nil)
 	}
-	return d.launch(begin, spec, m)
+	t, err := d.template(spec.Image)
+	if err != nil {
+		return nil, err
+	}
+	return d.launch(begin, spec, restore, t)
 }
 
 // mode is how a VM starts.
@@ -749,7 +662,7 @@ func (d *Driver) commandLine(p vmPlan) []string {
 			share = "on"
 		}
 		args[1] += ",memory-backend=ram"
-		ram = []string{"-object", fmt.Sprintf("memory-backend-file,id=ram,size=%dM,mem-path=%s,share=%s", p.memMiB, d.ramFile, share)}
+		ram = []string{"-object", fmt.Sprintf("memory-backend-file,id=ram,size=%dM,mem-path=%s,share=%s", p.memMiB, p.ramFile, share)}
 	}
 	args = append(args, "-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console")
 	// A restored VM's RAM is its template's: a kernel and an initrd

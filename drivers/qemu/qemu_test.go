@@ -323,7 +323,7 @@ func testSnapshotBoot(t *testing.T, boot string) {
 	// and the network peer.
 	entries, _ := os.ReadDir(env.StateDir)
 	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), "qemu-snapshot-") && e.Name() != "qemu-net" && (boot != qemu.BootTemplate || e.Name() != "qemu-template-ram") {
+		if !strings.HasPrefix(e.Name(), "qemu-snapshot-") && e.Name() != "qemu-net" && (boot != qemu.BootTemplate || !strings.HasPrefix(e.Name(), "qemu-template-ram-")) {
 			t.Errorf("left in the state directory: %s", e.Name())
 		}
 	}

@@ -41,7 +41,7 @@ const StopCommand = "STOP"
 // emulated IDE/SATA ones. The one labelled ScratchLabel is the instance's
 // disk, mounted on /tmp; the one labelled tools.DiskLabel is the shared
 // tools disk, mounted read-only on tools.Dir.
-var DiskDevices = []string{"/dev/vda", "/dev/vdb", "/dev/sda", "/dev/sdb"}
+var DiskDevices = []string{"/dev/vda", "/dev/vdb", "/dev/vdc", "/dev/sda", "/dev/sdb", "/dev/sdc"}
 
 // ScratchLabel is the ext4 label of the instance's disk.
 const ScratchLabel = "virtbench"
