@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"virtbench/drivers"
-	"virtbench/guest"
 	"virtbench/internal/cgroups"
 	"virtbench/internal/loadgen"
 	"virtbench/internal/results"
@@ -55,8 +54,7 @@ func (v stepVerdict) pass() bool { return v.judged > 0 && v.met == v.judged && !
 // generator's. An instance with no network path gets a failed sample that
 // says so, and fails the objective.
 func (t *trial) sendLoad(ctx context.Context, insts []*started) stepVerdict {
-	p := *t.w.Load
-	w, _ := guest.Lookup(t.w.Agent())
+	p, path := *t.w.Load, t.w.HTTPPath()
 	h := t.r.host()
 	busy0, total0, hostErr := h.CPUTimes(ctx)
 	gens := t.r.newGenerators()
@@ -73,7 +71,7 @@ func (t *trial) sendLoad(ctx context.Context, insts []*started) stepVerdict {
 			defer wg.Done()
 			lctx, stop := whileRunning(ctx, st)
 			defer stop()
-			verdicts[i] = t.loadOne(lctx, gens, st, w.HTTPPath, p)
+			verdicts[i] = t.loadOne(lctx, gens, st, path, p)
 		}()
 	}
 	wg.Wait()

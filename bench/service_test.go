@@ -174,3 +174,40 @@ workloads:
 		t.Errorf("error %v, want test.yaml:7 naming the missing command", err)
 	}
 }
+
+// TestRunnerServiceLoad sends a load profile to a service in a container,
+// at its readiness path, and judges each window against the objective.
+func TestRunnerServiceLoad(t *testing.T) {
+	archive, _, port := exampleArchives(t, t.TempDir())
+	sc := scenario(t, fmt.Sprintf(`name: t
+drivers: [container]
+workloads:
+  - name: web
+    service:
+      image: docker-archive:%s
+      port: %d
+      ready: {http: /healthz, status: 200}
+    load: {rate: 1000/s, duration: 1s, warmup: 200ms, slo: {p99: 2s, errors: 1%%}}
+reps: 1
+warmup: 0
+settle: 0s
+`, archive, port))
+	samples, out, err := runScenario(t, context.Background(), sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Failures) > 0 {
+		t.Fatalf("failures: %v", out.Failures)
+	}
+	for _, s := range samples {
+		if s.Metric == results.MetricLoadRequests && s.Value < 100 {
+			t.Errorf("%v requests in a 1s window at 1000/s", s.Value)
+		}
+		if s.Metric == results.MetricLoadSLOMet && s.Value != 100 {
+			t.Errorf("nginx missed a 2s p99 at 1000/s: %v", s.Value)
+		}
+	}
+	if count(samples, results.MetricLoadRequests, false) != 1 {
+		t.Errorf("%d load windows, want 1", count(samples, results.MetricLoadRequests, false))
+	}
+}

@@ -260,12 +260,27 @@ const (
 	MaxRunDuration = 30 * 24 * time.Hour
 )
 
+// checkWorkloadLoad checks the load profile of the workload at field, if
+// it has one.
+func (s *Scenario) checkWorkloadLoad(field string, w Workload, bad func(field, format string, args ...any)) {
+	if w.Load == nil {
+		return
+	}
+	checkLoad(field+".load", w, *w.Load, bad)
+	if s.Density != nil && w.Load.SLO == nil {
+		bad(field+".load", "load: a density sweep sends a load only to find how many instances meet its objective: give the load an slo")
+	}
+}
+
 // checkLoad checks a workload's load profile at field: the workload
 // serves HTTP, the rate is one a generator sends, the window is longer
 // than the warm-up, and the objective's bounds are bounds.
-func checkLoad(field, name string, gw guest.Workload, lp loadgen.Profile, bad func(field, format string, args ...any)) {
-	if gw.HTTPPath == "" {
-		bad(field, "load: %s does not serve HTTP; a load profile is for %s", name, strings.Join(guest.HTTPWorkloads(), ", "))
+func checkLoad(field string, w Workload, lp loadgen.Profile, bad func(field, format string, args ...any)) {
+	switch {
+	case w.Service != nil && w.HTTPPath() == "":
+		bad(field, "load: %s's readiness is not probed over HTTP (ready: {http: PATH}); a load profile is sent over HTTP", w.Name)
+	case w.HTTPPath() == "":
+		bad(field, "load: %s does not serve HTTP; a load profile is for %s or a service", w.Name, strings.Join(guest.HTTPWorkloads(), ", "))
 	}
 	switch {
 	case lp.Rate < 1 || lp.Rate > MaxLoadRate:
@@ -397,9 +412,7 @@ func (s *Scenario) validate(line func(field string) int) error {
 		}
 		if w.Service != nil {
 			s.checkService(field, w, bad)
-			if w.Load != nil {
-				bad(field+".load", "load: %s: a load for a service is not supported yet; its network step measures requests/s", w.Name)
-			}
+			s.checkWorkloadLoad(field, w, bad)
 			continue
 		}
 		if w.Name == guest.ServiceWorkload {
@@ -416,12 +429,7 @@ func (s *Scenario) validate(line func(field string) int) error {
 				bad(field, "workloads: %s is unavailable on this host: %v", w.Name, err)
 			}
 		}
-		if w.Load != nil {
-			checkLoad(field+".load", w.Name, gw, *w.Load, bad)
-			if s.Density != nil && w.Load.SLO == nil {
-				bad(field+".load", "load: a density sweep sends a load only to find how many instances meet its objective: give the load an slo")
-			}
-		}
+		s.checkWorkloadLoad(field, w, bad)
 	}
 	if len(s.Instances) == 0 && len(s.Storm) == 0 {
 		bad("instances", "instances: at least one instance count (or storm count) is needed")
