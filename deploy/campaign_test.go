@@ -517,3 +517,59 @@ func TestCampaignBadHostName(t *testing.T) {
 		t.Errorf("the campaign made %v, want nothing", left)
 	}
 }
+
+// TestCampaignService runs a service campaign: the scenario names its
+// image by a path relative to itself, the playbook copies the image
+// beside the scenario to the host (trust_scenario=true), and the host
+// serves it natively and in a container. A scenario whose image lies
+// outside its directory is refused on the controller before any host
+// starts.
+func TestCampaignService(t *testing.T) {
+	hosts := []testHost{{name: "svc", memory: "3g", cpus: "2"}}
+	ctx, inv, root := setUp(t, hosts)
+	dir := t.TempDir()
+	img, err := images.ExampleImage(filepath.Join(dir, "root"), images.ExamplePort)
+	if err != nil {
+		required.Skip(t, "tools", fmt.Sprintf("%v (apt-get install nginx-light)", err))
+	}
+	if err := os.Mkdir(filepath.Join(dir, "images"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := images.WriteDockerArchive(filepath.Join(dir, "images", "web.tar"), "example/web:1", img); err != nil {
+		t.Fatal(err)
+	}
+	service := func(image string) string {
+		p := filepath.Join(dir, "service.yaml")
+		s := fmt.Sprintf("name: service\ndrivers: [native, container]\nworkloads:\n  - name: web\n    service:\n      image: docker-archive:%s\n      port: %d\n      ready: {http: /healthz}\nreps: 1\nwarmup: 0\nsettle: 0s\n", image, images.ExamplePort)
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cmd := campaign(ctx, inv, service("images/web.tar"), root)
+	cmd.Args = append(cmd.Args, "-e", "trust_scenario=true")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("campaign: %v\n%s", err, out)
+	}
+	f, err := analysis.LoadFleet(campaignDir(t, root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Hosts) != 1 || f.Hosts[0].Run == nil || f.Hosts[0].Failed != "" {
+		t.Fatalf("hosts %+v, want one completed run", f.Hosts)
+	}
+	if fails := f.Hosts[0].Run.Status.Outcome.Failures; len(fails) > 0 {
+		t.Errorf("the host's failures: %v", fails)
+	}
+	if f.Hosts[0].Run.Status.Outcome.Services["web"] == "" {
+		t.Error("the host's run.json does not describe the service")
+	}
+	nothingLeft(t, hosts[0])
+
+	cmd = campaign(ctx, inv, service(filepath.Join(dir, "images", "web.tar")), t.TempDir())
+	cmd.Args = append(cmd.Args, "-e", "trust_scenario=true")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "outside its directory") {
+		t.Errorf("a campaign of an image outside the scenario's directory: %v\n%s", err, out)
+	}
+}

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -15,8 +16,13 @@ import (
 // every driver that can run one, and the host probes it from outside to
 // tell when it is ready.
 type Service struct {
-	// Image is where the image comes from (service.image).
+	// Image is where the image comes from (service.image); a relative
+	// path is taken from the scenario file's directory.
 	Image images.Source
+	// File is the image's file or directory as the scenario gives it,
+	// relative to the scenario file's directory unless absolute ("" for
+	// an image the engine holds): what a campaign copies beside it.
+	File string
 	// Command replaces the image's Entrypoint and Cmd; nil keeps them.
 	Command []string
 	// Env is added to the image's Env, replacing a variable of the same
@@ -79,6 +85,9 @@ func (p *parser) service(field string, n *yaml.Node) *Service {
 			if err != nil {
 				p.fail(v, "service: %v", err)
 				return
+			}
+			if svc.File = src.HostPath(); svc.File != "" && !filepath.IsAbs(svc.File) {
+				src.Ref = filepath.Join(filepath.Dir(p.file), svc.File)
 			}
 			svc.Image = src
 		case "command":
@@ -182,6 +191,19 @@ func (s *Scenario) checkService(field string, w Workload, bad func(field, format
 			bad(fmt.Sprintf("drivers.%d", i), "drivers: %s cannot run a service such as %s (drivers that can: %s); restrict it with its workloads", v.Name, w.Name, strings.Join(serviceDrivers(), ", "))
 		}
 	}
+}
+
+// Files returns the files and directories of the host that the
+// scenario's services read, as the file gives them (Service.File), in
+// order: what a campaign copies beside the scenario file.
+func (s *Scenario) Files() []string {
+	var out []string
+	for _, w := range s.Workloads {
+		if w.Service != nil && w.Service.File != "" {
+			out = append(out, w.Service.File)
+		}
+	}
+	return out
 }
 
 // serviceDrivers names the drivers that run services.

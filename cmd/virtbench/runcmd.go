@@ -35,6 +35,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (code 
 	if err != nil {
 		return exitUsage, err
 	}
+	if f.files {
+		return listFiles(pos, stdout)
+	}
 	sc, required, err := f.loadPlan(fs, pos, stderr)
 	if err != nil {
 		return exitUsage, err
@@ -133,6 +136,7 @@ type runFlags struct {
 	out, agent, image  string
 	trust, concurrent  bool
 	verbose, check     bool
+	files              bool
 	cpuProfile         string
 	memProfile         string
 	plan               func() *analysis.HostSize
@@ -154,6 +158,7 @@ func newRunFlags(stderr io.Writer) (*flag.FlagSet, *runFlags) {
 	fs.BoolVar(&f.concurrent, "concurrent", false, "run even while another virtbench run is going on (both runs' host-wide figures are then labelled as shared)")
 	fs.StringVar(&f.agent, "agent", defaultAgent(), "path of the virtbench-guest binary")
 	fs.BoolVar(&f.check, "check", false, "check the plan and that every variant's driver can run on this host (its tools, its images), print a line per variant, and exit without measuring: 0 when all can, 1 when some cannot")
+	fs.BoolVar(&f.files, "files", false, "print the files of the host the scenario file reads (its services' images), one per line as the file names them (relative to its directory unless absolute), and exit: what a campaign copies beside it")
 	fs.BoolVar(&f.verbose, "v", false, "also print the table of every metric and the ratios to the baseline (results.md has them)")
 	f.plan = hostFlags(fs)
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write virtbench's own CPU profile to `FILE` (go tool pprof)")
@@ -529,4 +534,20 @@ func printOutcome(w io.Writer, status *results.Status) {
 	for _, o := range status.SharedWith {
 		fmt.Fprintf(w, "shared the host with: %s\n", o)
 	}
+}
+
+// listFiles prints the files of the host the scenario named by pos reads
+// (scenarios.Scenario.Files), for `virtbench run --files`.
+func listFiles(pos []string, stdout io.Writer) (int, error) {
+	if len(pos) != 1 {
+		return exitUsage, usagef("--files needs one scenario")
+	}
+	sc, err := scenarios.Open(pos[0])
+	if err != nil {
+		return exitUsage, usageError{err}
+	}
+	for _, f := range sc.Files() {
+		fmt.Fprintln(stdout, f)
+	}
+	return 0, nil
 }
