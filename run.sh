@@ -17,8 +17,11 @@ cd "$(dirname "$0")"
 # the engine of campaigns on many hosts, deploy/ansible), and the field's
 # benchmark tools: fio, iperf3, Redis and nginx (copied into the tools
 # layer every instance runs them from) with the host's load generators
-# redis-benchmark (redis-tools) and wrk.
-PACKAGES=(qemu-system-x86 qemu-utils linux-image-amd64 e2fsprogs xz-utils runc crun podman lxc libvirt-daemon runsc hyperfine iproute2 debootstrap chromium wine64 gcc-mingw-w64-x86-64 ansible fio iperf3 redis-server redis-tools nginx-light wrk)
+# redis-benchmark (redis-tools) and wrk; for VM disk images (qemu's
+# vm_image), dosfstools and mtools (the NoCloud seed) and, to make the
+# example one, syslinux, syslinux-common and fdisk (its bootloader and
+# partition table, written without mounting anything).
+PACKAGES=(qemu-system-x86 qemu-utils linux-image-amd64 e2fsprogs xz-utils runc crun podman lxc libvirt-daemon runsc hyperfine iproute2 debootstrap chromium wine64 gcc-mingw-w64-x86-64 ansible fio iperf3 redis-server redis-tools nginx-light wrk dosfstools mtools syslinux syslinux-common fdisk)
 
 log() { printf 'run.sh: %s\n' "$*" >&2; }
 

@@ -906,7 +906,7 @@ func (t *trial) startInstance(ctx context.Context, st *started, metric string) {
 	sc := t.r.Scenario
 	spec := drivers.Spec{ID: st.id, Workload: t.w.Agent(), Args: t.w.Args, MemoryBytes: sc.MemoryBytes}
 	if svc := t.r.services[t.w.Name]; svc != nil {
-		spec.Args, spec.Image = svc.args, &svc.img
+		spec.Args, spec.Image, spec.Process = svc.proc.AgentArgs(), &svc.img, &svc.proc
 	}
 	inst, err := t.d.Start(ctx, spec)
 	if err != nil {

@@ -39,12 +39,11 @@ const (
 // arguments made, before any trial.
 type service struct {
 	img  images.Service
-	args []string // the agent's service workload's flags and the command
+	proc drivers.Process
 }
 
 // prepareServices unpacks each service's image (cached by digest) and
-// makes the agent's arguments from the image's configuration and the
-// scenario's; a failure names the scenario's file and line. Nothing has
+// makes its process from the image's configuration and the scenario's; a failure names the scenario's file and line. Nothing has
 // started yet.
 func (r *Runner) prepareServices(ctx context.Context, out *results.Outcome) error {
 	sc := r.Scenario
@@ -61,14 +60,14 @@ func (r *Runner) prepareServices(ctx context.Context, out *results.Outcome) erro
 		if err != nil {
 			return fail(field+".image", err)
 		}
-		args, err := serviceArgs(w.Service, img)
+		proc, err := serviceProcess(w.Service, img)
 		if err != nil {
 			return fail(field+".command", err)
 		}
 		if r.services == nil {
 			r.services = map[string]*service{}
 		}
-		r.services[w.Name] = &service{img: img, args: args}
+		r.services[w.Name] = &service{img: img, proc: proc}
 		if out.Services == nil {
 			out.Services = map[string]string{}
 		}
@@ -96,21 +95,21 @@ func (r *Runner) prepareServicesOf(name string, v scenarios.Variant, d drivers.D
 	return nil
 }
 
-// serviceArgs returns the agent's service workload's arguments: the port,
-// the environment (the image's, with the scenario's over it), the image's
+// serviceProcess returns the service's process: the port, the
+// environment (the image's, with the scenario's over it), the image's
 // working directory and user, and the command (the scenario's, or the
 // image's Entrypoint and Cmd), which must be an executable of the image.
-func serviceArgs(svc *scenarios.Service, img images.Service) ([]string, error) {
+func serviceProcess(svc *scenarios.Service, img images.Service) (drivers.Process, error) {
 	cfg := img.Config
 	cmd := svc.Command
 	if cmd == nil {
 		cmd = append(slices.Clone(cfg.Entrypoint), cfg.Cmd...)
 	}
 	if len(cmd) == 0 {
-		return nil, errors.New("the image has no Entrypoint or Cmd: give service.command")
+		return drivers.Process{}, errors.New("the image has no Entrypoint or Cmd: give service.command")
 	}
 	if strings.HasPrefix(cmd[0], "-") {
-		return nil, fmt.Errorf("the command %q begins with a flag, not a program", cmd[0])
+		return drivers.Process{}, fmt.Errorf("the command %q begins with a flag, not a program", cmd[0])
 	}
 	env := map[string]string{}
 	var order []string
@@ -128,21 +127,13 @@ func serviceArgs(svc *scenarios.Service, img images.Service) ([]string, error) {
 		set(k, svc.Env[k])
 	}
 	if err := imageHasCommand(img.Root, cmd[0], env["PATH"]); err != nil {
-		return nil, err
+		return drivers.Process{}, err
 	}
-	args := []string{"-port", strconv.Itoa(svc.Port)}
+	p := drivers.Process{Command: cmd, Dir: cfg.WorkingDir, User: cfg.User, Port: svc.Port}
 	for _, k := range order {
-		args = append(args, "-env", k+"="+env[k])
+		p.Env = append(p.Env, k+"="+env[k])
 	}
-	if cfg.WorkingDir != "" {
-		args = append(args, "-dir", cfg.WorkingDir)
-	}
-	if cfg.User != "" {
-		args = append(args, "-user", cfg.User)
-	}
-	// No "--" before the command (whose first word is not a flag): a VM's
-	// kernel command line does not carry a second one to init.
-	return append(args, cmd...), nil
+	return p, nil
 }
 
 func sortedKeys(m map[string]string) []string {

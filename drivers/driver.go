@@ -5,6 +5,7 @@ import (
 	"net"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"time"
 
 	"virtbench/guest"
@@ -40,8 +41,42 @@ type Spec struct {
 	// Image, for Workload guest.ServiceWorkload, is the service's image:
 	// the instance's root is its unpacked root (read-only, beneath a
 	// writable layer of its own), where the agent execs the service (Args
-	// hold the command). Only drivers whose Info.Services is set run one.
+	// are Process.AgentArgs). Only drivers whose Info.Services is set run
+	// one.
 	Image *images.Service
+	// Process, with Image, is the service's process, for a driver that
+	// starts it without the agent (a VM disk image's own init).
+	Process *Process
+}
+
+// Process is a service's process, as its image's configuration and the
+// scenario make it.
+type Process struct {
+	// Command is the program and its arguments; Env the whole
+	// environment, KEY=VALUE.
+	Command, Env []string
+	// Dir is the working directory; User USER[:GROUP] ("": root).
+	Dir, User string
+	// Port is the TCP port it serves (0: none).
+	Port int
+}
+
+// AgentArgs are the flags and command of the agent's service workload
+// (guest.ServiceWorkload) that run p. There is no "--" before the command
+// (whose first word is not a flag): a VM's kernel command line does not
+// carry a second one to init.
+func (p Process) AgentArgs() []string {
+	args := []string{"-port", strconv.Itoa(p.Port)}
+	for _, kv := range p.Env {
+		args = append(args, "-env", kv)
+	}
+	if p.Dir != "" {
+		args = append(args, "-dir", p.Dir)
+	}
+	if p.User != "" {
+		args = append(args, "-user", p.User)
+	}
+	return append(args, p.Command...)
 }
 
 // Instance is one running copy of a workload.

@@ -24,4 +24,8 @@ const LabelImage = "image"
 // the agent alone (minimal) and a full OS booting systemd (debian): the
 // label that marks the full-OS side of a comparison (results.Role's
 // FullOS). Every driver with such an option declares this one label.
-var ImageLabel = results.Label{Key: LabelImage, Role: results.LabelImage, Doc: "the guest image: minimal (the agent is init) or debian (a full OS)", FullOS: []string{"debian"}}
+var ImageLabel = results.Label{Key: LabelImage, Role: results.LabelImage, Doc: "the guest image: minimal (the agent is init), debian (a full OS) or vm_image (the user's own disk image, a full OS)", FullOS: []string{"debian", ImageVMImage}}
+
+// ImageVMImage is the image label of a VM booted from the user's own disk
+// image (qemu's vm_image): a full OS.
+const ImageVMImage = "vm_image"

@@ -77,16 +77,20 @@ func makeExt4Of(path, label, from string) error {
 	return makeExt4(path, size, label, from)
 }
 
-// CreateOverlay creates a qcow2 overlay at path backed by the raw base image.
-func CreateOverlay(base, path string) error {
-	out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", base, path).CombinedOutput()
+// CreateOverlay creates a qcow2 overlay at path backed by the base image
+// of format (raw or qcow2; "" is raw).
+func CreateOverlay(base, format, path string) error {
+	if format == "" {
+		format = "raw"
+	}
+	out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-F", format, "-b", base, path).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("images: qemu-img create: %v: %s (apt-get install qemu-utils)", err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }
 
-// Overlays makes empty qcow2 overlays of one raw base image: qemu-img
+// Overlays makes empty qcow2 overlays of one base image: qemu-img
 // makes the first, in Dir, and every other is a copy of its bytes. An
 // empty overlay holds no path of its own and no time, only its base's
 // name and size, so a copy is what qemu-img would write, without a
@@ -94,6 +98,8 @@ func CreateOverlay(base, path string) error {
 // start).
 type Overlays struct {
 	Base, Dir string
+	// Format is the base's format: raw (or "") or qcow2.
+	Format string
 
 	once  sync.Once
 	empty []byte
@@ -105,7 +111,7 @@ type Overlays struct {
 func (o *Overlays) Create(path string) error {
 	o.once.Do(func() {
 		first := filepath.Join(o.Dir, "empty-overlay.qcow2")
-		if o.err = CreateOverlay(o.Base, first); o.err != nil {
+		if o.err = CreateOverlay(o.Base, o.Format, first); o.err != nil {
 			return
 		}
 		o.empty, o.err = os.ReadFile(first)

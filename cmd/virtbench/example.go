@@ -20,8 +20,9 @@ func cmdExampleImage(_ context.Context, args []string, stdout, stderr io.Writer)
 	fs := flag.NewFlagSet("example-image", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	oci := fs.String("oci", "", "also write the image as an OCI layout in this directory (tagged latest)")
+	vm := fs.String("vm", "", "also write the example VM disk image (raw: Debian with cloud-init and nginx, its own bootloader and kernel; made once with debootstrap, minutes) to this `FILE`, for qemu's vm_image")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: virtbench example-image [--oci DIR] FILE\n\nWrites an nginx image, made from the host's nginx (Debian's nginx-light)\nand its libraries, as a docker-archive at FILE: the service that\nscenarios/service.yaml measures in every driver. It serves / and\n/healthz on port %d.\n\n", images.ExamplePort)
+		fmt.Fprintf(stderr, "usage: virtbench example-image [--oci DIR] [--vm FILE] FILE\n\nWrites an nginx image, made from the host's nginx (Debian's nginx-light)\nand its libraries, as a docker-archive at FILE: the service that\nscenarios/service.yaml measures in every driver. It serves / and\n/healthz on port %d.\n\n", images.ExamplePort)
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterleaved(fs, args)
@@ -49,6 +50,16 @@ func cmdExampleImage(_ context.Context, args []string, stdout, stderr io.Writer)
 			return exitFailures, fmt.Errorf("example-image: %w", err)
 		}
 		fmt.Fprintf(stdout, "wrote %s (OCI layout, tag latest)\n", *oci)
+	}
+	if *vm != "" {
+		disk, err := images.BuildVMImage(cacheDir())
+		if err != nil {
+			return exitFailures, fmt.Errorf("example-image: %w", err)
+		}
+		if err := images.CopySparse(disk, *vm); err != nil {
+			return exitFailures, fmt.Errorf("example-image: %w", err)
+		}
+		fmt.Fprintf(stdout, "wrote %s (raw VM disk image, for qemu's vm_image with machine=pc or q35)\n", *vm)
 	}
 	return 0, nil
 }

@@ -38,6 +38,8 @@ func (m mode) steps() []bootStep {
 		return templateBoot
 	case restore:
 		return restoreBoot
+	case firmware:
+		return imageBoot
 	}
 	return coldBoot
 }
@@ -77,12 +79,15 @@ type vmPlan struct {
 	// ramFile, with boot=template, is the template's RAM file the VM
 	// shares (the template) or maps copy-on-write (its clones).
 	ramFile string
+	// seed, in firmware mode, is the NoCloud seed's disk; mac the NIC's
+	// address it names.
+	seed, mac string
 }
 
 // disks counts the VM's disks.
 func (p vmPlan) disks() int {
 	n := 0
-	for _, d := range []string{p.disk, p.tools, p.service} {
+	for _, d := range []string{p.disk, p.tools, p.service, p.seed} {
 		if d != "" {
 			n++
 		}
@@ -95,7 +100,7 @@ func (p vmPlan) disks() int {
 // boot.
 func (d *Driver) launch(begin time.Time, spec drivers.Spec, m mode, t *vmTemplate) (_ *instance, err error) {
 	b := &booting{begin: begin, spec: spec, plan: vmPlan{mode: m, nonce: guest.NewNonce()},
-		inst: &instance{id: spec.ID, mode: m, vmReady: make(chan struct{}), waiting: make(chan struct{})}}
+		inst: &instance{id: spec.ID, mode: m, begin: begin, vmReady: make(chan struct{}), waiting: make(chan struct{})}}
 	if t != nil {
 		b.plan.ramFile, b.inst.ramFile = t.ramFile, t.ramFile
 		b.inst.incoming = "exec:cat " + t.file // restore only: a template's file is not made yet
@@ -204,6 +209,9 @@ var stepVMM = bootStep{"vmm", func(d *Driver, b *booting) error {
 		return err
 	}
 	b.inst.labels = map[string]string{LabelMachine: d.cfg.Machine, LabelDevices: d.cfg.Devices, LabelImage: d.cfg.Image, LabelAccelRequested: d.cfg.Accel, LabelBoot: d.cfg.Boot}
+	if b.plan.mode == firmware {
+		b.inst.labels[LabelImage] = drivers.ImageVMImage
+	}
 	if b.plan.accel == results.AccelTCG {
 		b.inst.labels[LabelTBSize] = strconv.Itoa(d.cfg.TBSizeMiB)
 	}

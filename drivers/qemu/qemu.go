@@ -111,6 +111,7 @@ var Options = []drivers.Option{
 	{Name: "kernel", HostPath: true, Doc: "the guest kernel image (default: the newest /boot/vmlinuz-*)"},
 	{Name: "binary", HostPath: true, Default: "qemu-system-x86_64", Doc: "the QEMU binary"},
 	{Name: "network", Values: []string{"none", "tap"}, Default: "none", Doc: "none: no NIC; tap: a NIC (virtio-net, or e1000 with devices=emulated) on a tap in a peer namespace virtbench creates (image=minimal only)"},
+	{Name: "vm_image", HostPath: true, Doc: "a VM disk image (qcow2, or raw with a partition table) with its own kernel and init, booted through the firmware (machine pc or q35) instead of virtbench's kernel and initramfs, configured by a cloud-init NoCloud seed virtbench writes (its NIC's address, the service it starts): the traditional VM, for a service workload"},
 	{Name: "boot", Values: []string{BootCold, BootSnapshot, BootTemplate}, Default: BootCold, Doc: "cold: every VM boots its kernel; snapshot: one VM boots and waits for its workload, QEMU saves it, and every VM starts from that state (-incoming), then receives its workload; template: as snapshot, but the template's RAM is a file every VM maps copy-on-write, shared until written (Kata's VM templating; image=minimal only)"},
 }
 
@@ -209,6 +210,9 @@ type Config struct {
 	Network string
 	// Boot is BootCold, BootSnapshot or BootTemplate.
 	Boot string
+	// VMImage is a disk image with its own kernel and init, booted
+	// through the firmware; "" for virtbench's kernel and initramfs.
+	VMImage string
 }
 
 // parseConfig reads options, checked against Options, and validates how
@@ -222,7 +226,7 @@ func parseConfig(opts map[string]string) (Config, error) {
 		Accel: v.String("accel"), Machine: v.String("machine"), Devices: v.String("devices"),
 		MemoryMiB: v.Int("memory"), CPUs: v.Int("cpus"), TBSizeMiB: v.Int("tb-size"),
 		Image: v.String("image"), Kernel: v.String("kernel"), Binary: v.String("binary"),
-		Network: v.String("network"), Boot: v.String("boot"),
+		Network: v.String("network"), Boot: v.String("boot"), VMImage: v.String("vm_image"),
 	}
 	switch {
 	case c.Devices == "emulated" && c.Machine == "microvm":
@@ -231,6 +235,15 @@ func parseConfig(opts map[string]string) (Config, error) {
 		return Config{}, errors.New("qemu: network=tap needs image=minimal (the Debian guest does not configure the address)")
 	case c.Boot != BootCold && c.Image == "debian":
 		return Config{}, fmt.Errorf("qemu: boot=%s needs image=minimal (the saved VM's agent waits for its workload as the guest's init)", c.Boot)
+	case c.VMImage != "" && c.Machine == "microvm":
+		return Config{}, errors.New("qemu: vm_image boots through the firmware: set machine=pc or q35 (microvm has no firmware disk boot)")
+	case c.VMImage != "" && (c.Boot != BootCold || c.Image != "minimal"):
+		return Config{}, errors.New("qemu: vm_image is a VM of its own: it takes neither boot=snapshot|template nor image=debian")
+	}
+	if c.VMImage != "" {
+		if _, err := vmImageFormat(c.VMImage); err != nil {
+			return Config{}, fmt.Errorf("qemu: %w", err)
+		}
 	}
 	return c, nil
 }
@@ -260,6 +273,9 @@ type Driver struct {
 	templatesMu sync.Mutex
 	templates   map[string]*vmTemplate
 	first       *vmTemplate // the first made, whose cost Prepared reports
+
+	// vmImageFormat is vm_image's format (qcow2 or raw), once checked.
+	vmImageFormat string
 
 	// overlays makes every VM's disk overlay, once its base is known.
 	overlaysMu sync.Mutex
@@ -326,6 +342,10 @@ func (d *Driver) Accel() (string, error) {
 
 func (d *Driver) images() error {
 	d.once.Do(func() {
+		if d.cfg.VMImage != "" {
+			d.vmImageFormat, d.err = vmImageFormat(d.cfg.VMImage)
+			return // its own kernel and init
+		}
 		var img string
 		img, d.err = images.FindKernel(d.cfg.Kernel)
 		if d.err != nil {
@@ -362,10 +382,12 @@ func (d *Driver) Check(context.Context) error {
 	if d.cfg.Network == "tap" && os.Geteuid() != 0 {
 		return drivers.Unavailable("network=tap needs root (a network namespace and a tap device)")
 	}
-	if _, err := images.FindKernel(d.cfg.Kernel); err != nil {
+	tools := [][2]string{{"xz", "xz-utils"}, {"qemu-img", "qemu-utils"}, {"mkfs.ext4", "e2fsprogs"}}
+	if d.cfg.VMImage != "" {
+		tools = [][2]string{{"qemu-img", "qemu-utils"}, {"mkfs.vfat", "dosfstools"}, {"mcopy", "mtools"}}
+	} else if _, err := images.FindKernel(d.cfg.Kernel); err != nil {
 		return drivers.Unavailable("%v", err)
 	}
-	tools := [][2]string{{"xz", "xz-utils"}, {"qemu-img", "qemu-utils"}, {"mkfs.ext4", "e2fsprogs"}}
 	if d.cfg.Image == "debian" {
 		tools = append(tools, [2]string{"debootstrap", "debootstrap"})
 	}
@@ -389,6 +411,9 @@ func (d *Driver) Check(context.Context) error {
 func (d *Driver) ImageUsage() (images.Usage, error) {
 	if err := d.images(); err != nil {
 		return images.Usage{}, err
+	}
+	if d.cfg.VMImage != "" {
+		return images.DiskUsage(d.cfg.VMImage)
 	}
 	paths := []string{d.kernel.Vmlinux, d.initrd.Path, images.BaseDiskPath(d.env.CacheDir)}
 	if d.debianDisk != "" {
@@ -456,7 +481,10 @@ func (d *Driver) Start(_ context.Context, spec drivers.Spec) (drivers.Instance, 
 	if err := d.images(); err != nil {
 		return nil, fmt.Errorf("qemu: images: %w", err)
 	}
-	if d.cfg.Boot == BootCold {
+	switch {
+	case d.cfg.VMImage != "":
+		return d.launch(begin, spec, firmware, nil)
+	case d.cfg.Boot == BootCold:
 		return d.launch(begin, spec, cold, nil)
 	}
 	t, err := d.template(spec.Image)
@@ -473,6 +501,7 @@ const (
 	cold     mode = iota // boots its kernel with the workload on the command line
 	template             // boots and waits for a workload, to be saved
 	restore              // starts from the saved template, then gets its workload
+	firmware             // boots a VM disk image (vm_image) through the firmware
 )
 
 // toolsFor returns the tools disk a VM of workload in mode m gets: with a
@@ -667,13 +696,15 @@ func (d *Driver) commandLine(p vmPlan) []string {
 	args = append(args, "-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console")
 	// A restored VM's RAM is its template's: a kernel and an initrd
 	// loaded into it would be overwritten (and QEMU takes about 12 ms to
-	// load them).
-	if m != restore {
+	// load them). A VM disk image boots its own through the firmware.
+	if m != restore && m != firmware {
 		args = append(args, "-kernel", d.kernel.Vmlinux, "-initrd", d.initrd.Path,
 			"-append", strings.Join(d.kernelCmdline(p), " "))
 	}
 	args = append(args, ram...)
-	if c.Machine != "microvm" {
+	// A VM disk image boots through QEMU's own firmware, SeaBIOS, which
+	// reads its disk; virtbench's kernel needs none of that.
+	if c.Machine != "microvm" && m != firmware {
 		if bios := Firmware(); bios != "" {
 			args = append(args, "-bios", bios)
 		}
@@ -682,7 +713,7 @@ func (d *Driver) commandLine(p vmPlan) []string {
 		args = append(args, "-drive", "file="+p.disk+",format=qcow2,if=none,id=disk0,cache=none,aio=threads",
 			"-device", c.deviceModel("ide-hd", "virtio-blk")+",drive=disk0")
 	}
-	for _, shared := range []struct{ id, path string }{{"tools", p.tools}, {"service", p.service}} {
+	for _, shared := range []struct{ id, path string }{{"tools", p.tools}, {"service", p.service}, {"seed", p.seed}} {
 		if shared.path == "" {
 			continue
 		}
@@ -697,7 +728,11 @@ func (d *Driver) commandLine(p vmPlan) []string {
 			"-device", c.deviceModel("ide-hd", "virtio-blk")+",drive="+shared.id)
 	}
 	if p.ip != "" {
-		args = append(args, "-netdev", "tap,id=net0,fd=4,vhost=off", "-device", c.deviceModel("e1000", "virtio-net")+",netdev=net0")
+		nic := c.deviceModel("e1000", "virtio-net") + ",netdev=net0"
+		if p.mac != "" {
+			nic += ",mac=" + p.mac
+		}
+		args = append(args, "-netdev", "tap,id=net0,fd=4,vhost=off", "-device", nic)
 	}
 	return args
 }
@@ -861,6 +896,7 @@ func hostTSCkHz() int {
 type instance struct {
 	id       string
 	mode     mode
+	begin    time.Time // when the start began
 	dir      string
 	dirFD    *os.File // open until QMP is connected: the socket's path uses it
 	disk     string
@@ -1018,6 +1054,9 @@ func (i *instance) watchConsole(line []byte) {
 // (GuestBoot), then agent. When the guest kernel panicked, the error says
 // so first, with the panic's reason, then the console's tail.
 func (i *instance) Ready(ctx context.Context) (drivers.Readiness, error) {
+	if i.mode == firmware {
+		return i.vmmReady(ctx)
+	}
 	r, err := i.p.Ready(ctx)
 	if err != nil {
 		if reason := i.panicked.Load(); reason != nil {
@@ -1111,9 +1150,12 @@ func guestRAMResident(ctx context.Context, pid int32, ramBytes int64, ramFile st
 // (QMP), then kills it; then it removes the instance directory.
 func (i *instance) Stop(ctx context.Context) error {
 	return i.undo.RunAfter(func() error {
-		_, _ = i.console.Write([]byte(vminit.StopCommand + "\n"))
-		if i.waitExit(ctx, Grace) {
-			return nil
+		// A VM disk image has no agent to power it off.
+		if i.mode != firmware {
+			_, _ = i.console.Write([]byte(vminit.StopCommand + "\n"))
+			if i.waitExit(ctx, Grace) {
+				return nil
+			}
 		}
 		<-i.vmReady
 		if i.mon != nil {

@@ -1,11 +1,14 @@
 package qemu_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +18,7 @@ import (
 	"virtbench/drivers/qemu"
 	"virtbench/guest"
 	"virtbench/guest/vminit"
+	"virtbench/images"
 	"virtbench/internal/required"
 	"virtbench/internal/results"
 )
@@ -343,4 +347,81 @@ func TestTools(t *testing.T) {
 			drivertest.CheckTools(t, factory, drivertest.NewEnv(t, drivertest.Options{Options: opts}))
 		})
 	}
+}
+
+// TestVMImage boots the example VM disk image (its own bootloader, kernel
+// and init) through the firmware under TCG, configured by the NoCloud seed
+// the driver writes: cloud-init gives the NIC the tap's address and starts
+// the service, nginx, which answers over the tap. A file that is no disk
+// image is refused when the driver is made.
+func TestVMImage(t *testing.T) {
+	drivertest.RequiresRoot(t)
+	disk, err := images.BuildVMImage(drivertest.NewEnv(t, drivertest.Options{}).CacheDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := drivertest.Options{Options: map[string]string{"accel": "tcg", "machine": "q35", "memory": "512", "vm_image": disk}}
+	env := drivertest.NewEnv(t, opts)
+	proc := &drivers.Process{Command: []string{"/usr/sbin/nginx", "-c", "/etc/nginx/nginx.conf"}, Port: images.ExamplePort}
+	inst := drivertest.Start(t, factory, env, drivers.Spec{ID: "vm", Workload: guest.ServiceWorkload, Image: &images.Service{}, Process: proc})
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	r, err := inst.Ready(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Labels["image"] != drivers.ImageVMImage {
+		t.Errorf("labels %v, want image=%s", r.Labels, drivers.ImageVMImage)
+	}
+	dialer := inst.(drivers.Dialer)
+	var last error
+	for ctx.Err() == nil {
+		if last = httpOK(ctx, dialer, strconv.Itoa(images.ExamplePort)); last == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if last != nil {
+		t.Fatalf("the VM's nginx never answered 200: %v", last)
+	}
+	t.Logf("VM disk image: QEMU up after %v, nginx answered after %v", r.At.Sub(r.Begin), time.Since(r.Begin))
+	sctx, scancel := context.WithTimeout(context.Background(), time.Minute)
+	defer scancel()
+	if err := inst.Stop(sctx); err != nil {
+		t.Fatal(err)
+	}
+	drivertest.CheckNothingLeft(t, env)
+
+	bad := filepath.Join(t.TempDir(), "bad.img")
+	if err := os.WriteFile(bad, make([]byte, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = qemu.New(drivers.Env{Options: map[string]string{"machine": "q35", "vm_image": bad}})
+	if err == nil || !strings.Contains(err.Error(), "not a qcow2 or raw disk image") {
+		t.Errorf("a file of zeros as vm_image: %v", err)
+	}
+}
+
+// httpOK sends GET /healthz to port over d and wants status 200.
+func httpOK(ctx context.Context, d drivers.Dialer, port string) error {
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	c, err := d.Dial(cctx, port)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := fmt.Fprint(c, "GET /healthz HTTP/1.1\r\nHost: vm\r\nConnection: close\r\n\r\n"); err != nil {
+		return err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
 }
