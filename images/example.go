@@ -58,14 +58,8 @@ func ExampleImage(dir string, port int) (v1.Image, error) {
 		"etc/nginx/nginx.conf": fmt.Sprintf(exampleConf, port),
 		"srv/www/index.html":   "<h1>virtbench example service</h1>\n",
 	}
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			return nil, err
-		}
+	if err := writeFiles(dir, files); err != nil {
+		return nil, err
 	}
 	for _, d := range []string{"tmp", "var/log/nginx", "var/lib/nginx", "proc", "sys", "dev"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
@@ -100,4 +94,19 @@ func WriteOCILayout(dir, tag string, img v1.Image) error {
 		return err
 	}
 	return p.AppendImage(img, layout.WithAnnotations(map[string]string{refNameAnnotation: tag}))
+}
+
+// writeFiles writes files (by path relative to root) under root, making
+// their directories.
+func writeFiles(root string, files map[string]string) error {
+	for name, body := range files {
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }

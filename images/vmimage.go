@@ -86,14 +86,8 @@ func configureVMRoot(root string) error {
 		"etc/nginx/nginx.conf":                   fmt.Sprintf(exampleConf, ExamplePort),
 		"srv/www/index.html":                     "<h1>virtbench example service</h1>\n",
 	}
-	for name, body := range files {
-		p := filepath.Join(root, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			return err
-		}
+	if err := writeFiles(root, files); err != nil {
+		return err
 	}
 	mask := filepath.Join(root, "etc/systemd/system/nginx.service")
 	os.Remove(mask)
