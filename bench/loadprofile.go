@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -124,9 +123,9 @@ func (t *trial) loadOne(ctx context.Context, gens *generators, st *started, path
 	if !ok {
 		return fail(fmt.Sprintf("%s gives host programs no network path to its instances", t.d.Name()))
 	}
-	_, port, err := net.SplitHostPort(st.ready.Guest.Addr)
+	port, err := t.port(st)
 	if err != nil {
-		return fail("READY has no listen address: " + st.ready.Guest.Addr)
+		return fail(err.Error())
 	}
 	addr, err := pr.PeerAddr(port)
 	if errors.Is(err, drivers.ErrNotApplicable) {

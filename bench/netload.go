@@ -126,9 +126,9 @@ func (t *trial) loadNet(ctx context.Context, st *started) (failed bool) {
 	if !ok {
 		return false
 	}
-	_, port, err := net.SplitHostPort(st.ready.Guest.Addr)
+	port, err := t.port(st)
 	if err != nil {
-		t.record(results.Sample{Instance: st.id, Metric: results.MetricNetRPS, Unit: "op/s", Error: "READY has no listen address: " + st.ready.Guest.Addr})
+		t.record(results.Sample{Instance: st.id, Metric: results.MetricNetRPS, Unit: "op/s", Error: err.Error()})
 		return true
 	}
 	dial := func(ctx context.Context) (net.Conn, error) { return dialer.Dial(ctx, port) }
@@ -160,9 +160,9 @@ func (t *trial) loadTool(ctx context.Context, st *started, load hostload.Load) (
 		t.record(results.Sample{Instance: st.id, Metric: m.Name, Unit: m.Unit, Error: why})
 		return true
 	}
-	_, port, err := net.SplitHostPort(st.ready.Guest.Addr)
+	port, err := t.port(st)
 	if err != nil {
-		return fail("READY has no listen address: " + st.ready.Guest.Addr)
+		return fail(err.Error())
 	}
 	pr, ok := st.inst.(drivers.PeerRunner)
 	if !ok {

@@ -209,6 +209,19 @@ func resolveIn(root, p string) (string, error) {
 	return filepath.Join(root, filepath.Join(cur...)), nil
 }
 
+// port returns the TCP port the started instance's server listens on: a
+// service's, else the one its agent's READY gives.
+func (t *trial) port(st *started) (string, error) {
+	if t.w.Service != nil {
+		return strconv.Itoa(t.w.Service.Port), nil
+	}
+	_, port, err := net.SplitHostPort(st.ready.Guest.Addr)
+	if err != nil {
+		return "", fmt.Errorf("READY has no listen address: %q", st.ready.Guest.Addr)
+	}
+	return port, nil
+}
+
 // probeService waits until the started service answers the host's probe
 // (svc.Ready) from the host end of its network path, polling every
 // ProbeInterval (then ProbeSlowInterval), and returns when it first did. It fails at ctx's end
