@@ -301,7 +301,7 @@ func probeOnce(ctx context.Context, d drivers.Dialer, port string, r scenarios.R
 }
 
 // recordServiceImages records the disk footprint of each service's image
-// for every variant that runs it.
+// for every variant that runs it from that image.
 func (r *Runner) recordServiceImages(vs []variant) error {
 	for _, w := range r.Scenario.Workloads {
 		svc := r.services[w.Name]
@@ -310,7 +310,7 @@ func (r *Runner) recordServiceImages(vs []variant) error {
 		}
 		u, uerr := svc.img.Usage()
 		for _, v := range vs {
-			if !v.v.Runs(w.Name) {
+			if u, ok := v.d.(drivers.ServiceImageUser); !v.v.Runs(w.Name) || ok && !u.UsesServiceImage() {
 				continue
 			}
 			s := results.Sample{Time: time.Now().UTC(), Variant: v.name, Workload: w.Name, Instances: 1, Unit: "B"}

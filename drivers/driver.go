@@ -222,6 +222,14 @@ type ServicePreparer interface {
 	PrepareService(img *images.Service) error
 }
 
+// ServiceImageUser is implemented by drivers that may run a service from
+// something other than its image's root (a VM disk image of its own):
+// UsesServiceImage says whether their instances use the root, whose disk
+// footprint is then theirs.
+type ServiceImageUser interface {
+	UsesServiceImage() bool
+}
+
 // Floorer is implemented by drivers whose start has a floor of their own
 // to set the start beside: Floor measures it, with nothing of virtbench's
 // in it (QEMU started bare to its first QMP answer), a few times.

@@ -183,3 +183,7 @@ func (i *instance) vmmReady(ctx context.Context) (drivers.Readiness, error) {
 	}
 	return drivers.Readiness{Begin: i.begin, Phases: []drivers.Phase{{Name: "vmm", At: i.vmmUp}}, At: i.vmmUp, Labels: i.labels}, nil
 }
+
+// UsesServiceImage reports whether the driver's VMs use a service's image
+// root: not with vm_image, whose disk is the image.
+func (d *Driver) UsesServiceImage() bool { return d.cfg.VMImage == "" }
