@@ -150,22 +150,26 @@ func PhaseShares(b Bars) Bars {
 }
 
 // DiskBars gives, per driver with an image, the shared image counted once,
-// the tools layer counted once where the run used it, and n instances'
-// writable layers, allocated bytes.
+// the tools layer and a service's image counted once where the run used
+// them, and n instances' writable layers, allocated bytes.
 func DiskBars(x *analysis.Index, n int) Bars {
 	var b Bars
 	shared := BarSeries{Name: "shared image (once)"}
 	tools := BarSeries{Name: "tools layer (once)"}
+	service := BarSeries{Name: "service's image (once)"}
 	own := BarSeries{Name: fmt.Sprintf("writable layers (%d instances)", n)}
 	for _, s := range x.Metric(results.MetricImageAllocated) {
 		b.Labels = append(b.Labels, s.Variant)
 		shared.Values = append(shared.Values, s.Median)
 		tools.Values = append(tools.Values, x.Most(s.Variant, results.MetricToolsAllocated))
+		service.Values = append(service.Values, x.Most(s.Variant, results.MetricServiceImageAllocated))
 		own.Values = append(own.Values, float64(n)*x.Most(s.Variant, results.MetricWritableAllocated))
 	}
 	b.Series = []BarSeries{shared}
-	if slices.ContainsFunc(tools.Values, func(v float64) bool { return v > 0 }) {
-		b.Series = append(b.Series, tools)
+	for _, once := range []BarSeries{tools, service} {
+		if slices.ContainsFunc(once.Values, func(v float64) bool { return v > 0 }) {
+			b.Series = append(b.Series, once)
+		}
 	}
 	b.Series = append(b.Series, own)
 	return b
