@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,6 +36,11 @@ func exampleArchives(t *testing.T, dir string) (archive, layout string, port int
 	img, err := images.ExampleImage(filepath.Join(dir, "root"), port)
 	if err != nil {
 		required.Skip(t, "tools", fmt.Sprintf("%v (apt-get install nginx-light)", err))
+	}
+	// The docker driver loads the image once: the engine's copy goes with
+	// the test (its port makes it the test's own).
+	if digest, err := img.Digest(); err == nil {
+		t.Cleanup(func() { exec.Command("docker", "rmi", "-f", images.ServiceRepo+":"+digest.Hex[:16]).Run() })
 	}
 	archive, layout = filepath.Join(dir, "web.tar"), filepath.Join(dir, "oci")
 	if err := images.WriteDockerArchive(archive, "example/web:1", img); err != nil {
