@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"virtbench/drivers"
+	"virtbench/guest"
 	"virtbench/images"
 	"virtbench/internal/results"
 	"virtbench/scenarios"
@@ -35,16 +37,16 @@ const (
 	ProbeTimeout      = 100 * time.Millisecond
 )
 
-// service is a scenario's service, its image unpacked and the agent's
-// arguments made, before any trial.
+// service is a scenario's service, its image unpacked and its process
+// made, before any trial.
 type service struct {
 	img  images.Service
 	proc drivers.Process
 }
 
 // prepareServices unpacks each service's image (cached by digest) and
-// makes its process from the image's configuration and the scenario's; a failure names the scenario's file and line. Nothing has
-// started yet.
+// makes its process from the image's configuration and the scenario's;
+// a failure names the scenario's file and line. Nothing has started yet.
 func (r *Runner) prepareServices(ctx context.Context, out *results.Outcome) error {
 	sc := r.Scenario
 	for i, w := range sc.Workloads {
@@ -123,7 +125,7 @@ func serviceProcess(svc *scenarios.Service, img images.Service) (drivers.Process
 		k, v, _ := strings.Cut(kv, "=")
 		set(k, v)
 	}
-	for _, k := range sortedKeys(svc.Env) {
+	for _, k := range slices.Sorted(maps.Keys(svc.Env)) {
 		set(k, svc.Env[k])
 	}
 	if err := imageHasCommand(img.Root, cmd[0], env["PATH"]); err != nil {
@@ -136,21 +138,12 @@ func serviceProcess(svc *scenarios.Service, img images.Service) (drivers.Process
 	return p, nil
 }
 
-func sortedKeys(m map[string]string) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
-}
-
 // imageHasCommand reports whether cmd, looked up in PATH as execvp(3)
 // would inside the image, names an executable file of the image's root,
 // following the image's symbolic links within the root.
 func imageHasCommand(root, cmd, pathEnv string) error {
 	if pathEnv == "" {
-		pathEnv = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+		pathEnv = guest.DefaultPath
 	}
 	cands := []string{cmd}
 	if !strings.Contains(cmd, "/") {
@@ -224,8 +217,9 @@ func (t *trial) port(st *started) (string, error) {
 
 // probeService waits until the started service answers the host's probe
 // (svc.Ready) from the host end of its network path, polling every
-// ProbeInterval (then ProbeSlowInterval), and returns when it first did. It fails at ctx's end
-// with the probe's last error, or when the instance exits.
+// ProbeInterval (then ProbeSlowInterval), and returns when it first did.
+// It fails at ctx's end with the probe's last error, or when the instance
+// exits.
 func probeService(ctx context.Context, inst drivers.Instance, svc *scenarios.Service) (time.Time, error) {
 	if re := svc.Ready.Log; re != nil {
 		lw, ok := inst.(drivers.LineWaiter)
@@ -310,7 +304,7 @@ func (r *Runner) recordServiceImages(vs []variant) error {
 		}
 		u, uerr := svc.img.Usage()
 		for _, v := range vs {
-			if u, ok := v.d.(drivers.ServiceImageUser); !v.v.Runs(w.Name) || ok && !u.UsesServiceImage() {
+			if user, ok := v.d.(drivers.ServiceImageUser); !v.v.Runs(w.Name) || ok && !user.UsesServiceImage() {
 				continue
 			}
 			s := results.Sample{Time: time.Now().UTC(), Variant: v.name, Workload: w.Name, Instances: 1, Unit: "B"}

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -54,7 +53,7 @@ func serviceFlags(fs *flag.FlagSet) func(context.Context, *Agent) error {
 		if err := os.Chdir(*dir); err != nil {
 			return fmt.Errorf("service: working directory: %w", err)
 		}
-		bin, err := lookPath(args[0], env)
+		bin, err := lookPath("/", args[0], env)
 		if err != nil {
 			return fmt.Errorf("service: %w", err)
 		}
@@ -63,11 +62,7 @@ func serviceFlags(fs *flag.FlagSet) func(context.Context, *Agent) error {
 				return fmt.Errorf("service: user %s: %w", *user, err)
 			}
 		}
-		addr := ""
-		if *port > 0 {
-			addr = ":" + strconv.Itoa(*port)
-		}
-		a.Ready(Ready{Workload: ServiceWorkload, Addr: addr})
+		a.Ready(serviceReady(*port))
 		return fmt.Errorf("service: exec %s: %w", bin, syscall.Exec(bin, args, env))
 	}
 }
@@ -80,14 +75,11 @@ func superviseService(ctx context.Context, a *Agent, args, env []string, root, d
 	cmd.Env, cmd.Dir = env, dir
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: root}
-	bin, err := lookPath(filepath.Join(root, args[0]), nil)
-	if !strings.Contains(args[0], "/") {
-		bin, err = lookPathIn(root, args[0], env)
-	}
+	bin, err := lookPath(root, args[0], env)
 	if err != nil {
 		return fmt.Errorf("service: %w", err)
 	}
-	cmd.Path = strings.TrimPrefix(bin, strings.TrimSuffix(root, "/"))
+	cmd.Path = bin // within root, as the child sees it
 	if user != "" {
 		uid, gid, err := userIDs(root, user)
 		if err != nil {
@@ -95,14 +87,10 @@ func superviseService(ctx context.Context, a *Agent, args, env []string, root, d
 		}
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{uint32(gid)}}
 	}
-	addr := ""
-	if port > 0 {
-		addr = ":" + strconv.Itoa(port)
-	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("service: start %s: %w", args[0], err)
 	}
-	a.Ready(Ready{Workload: ServiceWorkload, Addr: addr})
+	a.Ready(serviceReady(port))
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
@@ -120,39 +108,34 @@ func superviseService(ctx context.Context, a *Agent, args, env []string, root, d
 	}
 }
 
-// lookPathIn is lookPath within root: the host path of cmd found in the
-// PATH of env under root.
-func lookPathIn(root, cmd string, env []string) (string, error) {
-	var rooted []string
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-			var dirs []string
-			for _, d := range filepath.SplitList(v) {
-				dirs = append(dirs, filepath.Join(root, d))
-			}
-			kv = "PATH=" + strings.Join(dirs, ":")
-		}
-		rooted = append(rooted, kv)
+// DefaultPath is the PATH a service's command is looked up in when its
+// environment has none (execvp(3)'s, with the sbin directories).
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// serviceReady is the READY of a service listening on port (0: none).
+func serviceReady(port int) Ready {
+	r := Ready{Workload: ServiceWorkload}
+	if port > 0 {
+		r.Addr = ":" + strconv.Itoa(port)
 	}
-	if !slices.ContainsFunc(rooted, func(kv string) bool { return strings.HasPrefix(kv, "PATH=") }) {
-		rooted = append(rooted, "PATH="+filepath.Join(root, "usr/local/sbin")+":"+filepath.Join(root, "usr/local/bin")+":"+filepath.Join(root, "usr/sbin")+":"+filepath.Join(root, "usr/bin")+":"+filepath.Join(root, "sbin")+":"+filepath.Join(root, "bin"))
-	}
-	return lookPath(cmd, rooted)
+	return r
 }
 
-// lookPath finds cmd as execvp(3) would, in the PATH of env.
-func lookPath(cmd string, env []string) (string, error) {
+// lookPath finds cmd as execvp(3) would, in the PATH of env, within the
+// directory root ("/": the process's own root), and returns its path as
+// seen from root.
+func lookPath(root, cmd string, env []string) (string, error) {
 	if strings.Contains(cmd, "/") {
-		return cmd, executable(cmd)
+		return cmd, executable(filepath.Join(root, cmd))
 	}
-	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	path := DefaultPath
 	for _, kv := range env {
 		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
 			path = v
 		}
 	}
 	for _, d := range filepath.SplitList(path) {
-		if p := filepath.Join(d, cmd); executable(p) == nil {
+		if p := filepath.Join(d, cmd); executable(filepath.Join(root, p)) == nil {
 			return p, nil
 		}
 	}

@@ -102,6 +102,8 @@ type Driver struct {
 	mu  sync.Mutex
 	cli *client.Client
 	ref string // the imported image, once made
+	// loaded are the services' images the engine holds, once put there.
+	loaded map[string]bool
 
 	tools images.LazyTools
 }
@@ -268,22 +270,39 @@ func (d *Driver) serviceImage(ctx context.Context, svc *images.Service) (string,
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock() // one load at a time
-	if _, err := cli.ImageInspect(ctx, ref); err == nil {
+	if d.loaded[ref] {
 		return ref, nil
 	}
+	if err := loadService(ctx, cli, svc, ref); err != nil {
+		return "", err
+	}
+	if d.loaded == nil {
+		d.loaded = map[string]bool{}
+	}
+	d.loaded[ref] = true
+	return ref, nil
+}
+
+// loadService puts a service's image in the engine as ref, unless it is
+// there already: imported from its root directory, or loaded from its
+// docker-archive.
+func loadService(ctx context.Context, cli *client.Client, svc *images.Service, ref string) error {
+	if _, err := cli.ImageInspect(ctx, ref); err == nil {
+		return nil
+	}
 	if svc.Archive == "" {
-		return ref, importRootfs(ctx, cli, svc.Root, ref)
+		return importRootfs(ctx, cli, svc.Root, ref)
 	}
 	f, err := os.Open(svc.Archive)
 	if err != nil {
-		return "", fmt.Errorf("docker: load: %w", err)
+		return fmt.Errorf("docker: load: %w", err)
 	}
 	defer f.Close()
 	res, err := cli.ImageLoad(ctx, f, client.ImageLoadWithQuiet(true))
 	if err != nil {
-		return "", fmt.Errorf("docker: load: %w", err)
+		return fmt.Errorf("docker: load: %w", err)
 	}
-	return ref, readMessages(res, "load")
+	return readMessages(res, "load")
 }
 
 // ToolsUsage returns the disk footprint of the tools layer.
@@ -405,21 +424,10 @@ func (d *Driver) record(inst *instance, id string) error {
 }
 
 // containerConfig is the container's: the agent of image ref running the
-// spec's workload with the instance's nonce, labelled with virtbench's run.
+// spec's workload with the instance's nonce (for a service, the agent bound
+// into the service's image), labelled with virtbench's run.
 func containerConfig(ref, id, run string, nonce guest.Nonce, spec drivers.Spec) *container.Config {
-	if spec.Image != nil {
-		return &container.Config{
-			Image:        ref,
-			Entrypoint:   []string{images.ServiceAgentPath},
-			Cmd:          append([]string{spec.Workload}, spec.Args...),
-			Env:          []string{guest.NonceEnv + "=" + string(nonce)},
-			Hostname:     id,
-			AttachStdout: true,
-			AttachStderr: true,
-			Labels:       map[string]string{Label: "instance", Label + ".run": run},
-		}
-	}
-	return &container.Config{
+	c := &container.Config{
 		Image:        ref,
 		Cmd:          append([]string{images.AgentPath, spec.Workload}, spec.Args...),
 		Env:          []string{"PATH=/usr/bin:/bin:/sbin", guest.ListenEnv + "=:0", guest.NonceEnv + "=" + string(nonce)},
@@ -428,6 +436,14 @@ func containerConfig(ref, id, run string, nonce guest.Nonce, spec drivers.Spec) 
 		AttachStderr: true,
 		Labels:       map[string]string{Label: "instance", Label + ".run": run},
 	}
+	if spec.Image != nil {
+		// The agent, bound beside the service's image, execs its command
+		// with the service's environment alone.
+		c.Entrypoint = []string{images.ServiceAgentPath}
+		c.Cmd = append([]string{spec.Workload}, spec.Args...)
+		c.Env = []string{guest.NonceEnv + "=" + string(nonce)}
+	}
+	return c
 }
 
 // hostConfig is the container's host configuration: its network mode and

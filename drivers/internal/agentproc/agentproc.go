@@ -339,9 +339,23 @@ func (c *Console) Keep(b []byte) {
 	if len(b) == 0 {
 		return
 	}
-	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.hook != nil || len(c.watches) > 0 {
+		c.passLines(b, time.Now())
+	}
+	c.tail = append(c.tail, b...)
+	if b[len(b)-1] != '\n' {
+		c.tail = append(c.tail, '\n')
+	}
+	if len(c.tail) > tailBytes {
+		c.tail = c.tail[len(c.tail)-tailBytes:]
+	}
+}
+
+// passLines passes each line of b, which arrived at now, to the line hook
+// and to the WaitLine calls whose regexp it matches. c.mu is held.
+func (c *Console) passLines(b []byte, now time.Time) {
 	for line := range bytes.Lines(b) {
 		line = bytes.TrimRight(line, "\r\n")
 		if c.hook != nil {
@@ -354,13 +368,6 @@ func (c *Console) Keep(b []byte) {
 			w.at <- now
 			return true
 		})
-	}
-	c.tail = append(c.tail, b...)
-	if b[len(b)-1] != '\n' {
-		c.tail = append(c.tail, '\n')
-	}
-	if len(c.tail) > tailBytes {
-		c.tail = c.tail[len(c.tail)-tailBytes:]
 	}
 }
 
