@@ -496,24 +496,37 @@ func Procs(rel string) ([]int32, error) {
 }
 
 // TreeProcs returns the processes in the cgroup path rel and every cgroup
-// beneath it (a system container's, whose systemd makes its own).
+// beneath it (a system container's, whose systemd makes its own). A cgroup
+// removed while it is read (a finished unit's) is skipped.
 func TreeProcs(rel string) ([]int32, error) {
+	pids, err := treeProcs(os.DirFS(memoryDir(rel)))
+	if err != nil {
+		return nil, fmt.Errorf("cgroups: %s: %w", rel, err)
+	}
+	return pids, nil
+}
+
+// treeProcs returns the processes in every cgroup.procs file of fsys.
+func treeProcs(fsys fs.FS) ([]int32, error) {
 	var pids []int32
-	err := filepath.WalkDir(memoryDir(rel), func(p string, e fs.DirEntry, err error) error {
-		if err != nil || e.IsDir() || e.Name() != "cgroup.procs" {
+	err := fs.WalkDir(fsys, ".", func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if p != "." && errors.Is(err, fs.ErrNotExist) {
+				return nil // removed while walking
+			}
 			return err
 		}
-		b, err := os.ReadFile(p)
+		if e.IsDir() || e.Name() != "cgroup.procs" {
+			return nil
+		}
+		b, err := fs.ReadFile(fsys, p)
 		if err != nil {
 			return nil // removed while walking
 		}
 		pids = append(pids, parsePids(b)...)
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("cgroups: %w", err)
-	}
-	return pids, nil
+	return pids, err
 }
 
 // memoryDir is the directory of the cgroup path rel where its processes
