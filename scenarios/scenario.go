@@ -262,7 +262,7 @@ const (
 
 // checkWorkloadLoad checks the load profile of the workload at field, if
 // it has one.
-func (s *Scenario) checkWorkloadLoad(field string, w Workload, bad func(field, format string, args ...any)) {
+func (s *Scenario) checkWorkloadLoad(field string, w Workload, bad reporter) {
 	if w.Load == nil {
 		return
 	}
@@ -275,7 +275,7 @@ func (s *Scenario) checkWorkloadLoad(field string, w Workload, bad func(field, f
 // checkLoad checks a workload's load profile at field: the workload
 // serves HTTP, the rate is one a generator sends, the window is longer
 // than the warm-up, and the objective's bounds are bounds.
-func checkLoad(field string, w Workload, lp loadgen.Profile, bad func(field, format string, args ...any)) {
+func checkLoad(field string, w Workload, lp loadgen.Profile, bad reporter) {
 	switch {
 	case w.Service != nil && w.HTTPPath() == "":
 		bad(field, "load: %s's readiness is not probed over HTTP (ready: {http: PATH}); a load profile is sent over HTTP", w.Name)
@@ -328,9 +328,22 @@ func (s *Scenario) validate(line func(field string) int) error {
 	if !results.ValidVariant(s.Name) {
 		bad("name", "name %q must be 1-64 lowercase letters, digits, '-' or '_'", s.Name)
 	}
-	if len(s.Drivers) == 0 {
-		bad("drivers", "drivers: at least one driver is needed")
+	s.checkDrivers(s.checkOptions(bad), bad)
+	s.checkWorkloads(bad)
+	s.checkBounds(bad)
+	s.checkDensity(bad)
+	if len(errs) == 0 {
+		return nil
 	}
+	return Errors(errs)
+}
+
+// reporter records a problem at a field of a scenario file.
+type reporter func(field, format string, args ...any)
+
+// checkOptions checks the scenario-wide settings and returns the drivers
+// with a bad one, whose variants are then not built.
+func (s *Scenario) checkOptions(bad reporter) map[string]bool {
 	badOpts := map[string]bool{} // drivers with a bad scenario-wide setting
 	for _, k := range sortedKeys(s.Options) {
 		d, name, ok := strings.Cut(k, ".")
@@ -350,6 +363,16 @@ func (s *Scenario) validate(line func(field string) int) error {
 			bad("options."+k, "%v", err)
 			badOpts[d] = true
 		}
+	}
+	return badOpts
+}
+
+// checkDrivers checks each variant: its name, its driver, the workloads it
+// runs, its settings and how they combine, and the workloads' arguments
+// under it; badOpts are the drivers checkOptions found a bad setting for.
+func (s *Scenario) checkDrivers(badOpts map[string]bool, bad reporter) {
+	if len(s.Drivers) == 0 {
+		bad("drivers", "drivers: at least one driver is needed")
 	}
 	seen := map[string]bool{}
 	workloads := map[string]bool{}
@@ -401,6 +424,11 @@ func (s *Scenario) validate(line func(field string) int) error {
 			}
 		}
 	}
+}
+
+// checkWorkloads checks each workload: its arguments, its service or the
+// tools it needs on this host, and its load profile.
+func (s *Scenario) checkWorkloads(bad reporter) {
 	if len(s.Workloads) == 0 {
 		bad("workloads", "workloads: at least one workload is needed")
 	}
@@ -431,6 +459,11 @@ func (s *Scenario) validate(line func(field string) int) error {
 		}
 		s.checkWorkloadLoad(field, w, bad)
 	}
+}
+
+// checkBounds checks the instance counts, repetitions and durations
+// against their limits.
+func (s *Scenario) checkBounds(bad reporter) {
 	if len(s.Instances) == 0 && len(s.Storm) == 0 {
 		bad("instances", "instances: at least one instance count (or storm count) is needed")
 	}
@@ -472,27 +505,29 @@ func (s *Scenario) validate(line func(field string) int) error {
 	if s.MemoryBytes < 0 {
 		bad("memory", "memory: %d is negative", s.MemoryBytes)
 	}
-	if d := s.Density; d != nil {
-		if d.Step != "geometric" && d.Step != "linear" {
-			bad("density", "density: step %q must be geometric or linear", d.Step)
-		}
-		if d.Factor < 1 || (d.Step == "geometric" && d.Factor < 2) || d.Factor > MaxInstances {
-			bad("density", "density: factor %d must be at least 2 (geometric) or 1 (linear)", d.Factor)
-		}
-		if d.Max < 1 || d.Max > MaxInstances {
-			bad("density", "density: max %d is not between 1 and %d", d.Max, MaxInstances)
-		}
-		if d.FloorBytes < 0 || d.LatencyLimit < 0 {
-			bad("density", "density: floor and latency_limit must not be negative")
-		}
-		if d.Parallel < 0 || d.Parallel > MaxInstances {
-			bad("density", "density: parallel %d is not between 0 (the host's CPU count) and %d", d.Parallel, MaxInstances)
-		}
+}
+
+// checkDensity checks the density sweep, if the scenario has one.
+func (s *Scenario) checkDensity(bad reporter) {
+	d := s.Density
+	if d == nil {
+		return
 	}
-	if len(errs) == 0 {
-		return nil
+	if d.Step != "geometric" && d.Step != "linear" {
+		bad("density", "density: step %q must be geometric or linear", d.Step)
 	}
-	return Errors(errs)
+	if d.Factor < 1 || (d.Step == "geometric" && d.Factor < 2) || d.Factor > MaxInstances {
+		bad("density", "density: factor %d must be at least 2 (geometric) or 1 (linear)", d.Factor)
+	}
+	if d.Max < 1 || d.Max > MaxInstances {
+		bad("density", "density: max %d is not between 1 and %d", d.Max, MaxInstances)
+	}
+	if d.FloorBytes < 0 || d.LatencyLimit < 0 {
+		bad("density", "density: floor and latency_limit must not be negative")
+	}
+	if d.Parallel < 0 || d.Parallel > MaxInstances {
+		bad("density", "density: parallel %d is not between 0 (the host's CPU count) and %d", d.Parallel, MaxInstances)
+	}
 }
 
 // shorten cuts s to n bytes and an ellipsis, for messages that quote an

@@ -162,7 +162,7 @@ func (p *parser) ready(n *yaml.Node) Ready {
 // checkService checks a service workload at field: its image can be read,
 // its environment's names are names, a network probe has a port, and
 // every variant that runs it has a driver that runs services.
-func (s *Scenario) checkService(field string, w Workload, bad func(field, format string, args ...any)) {
+func (s *Scenario) checkService(field string, w Workload, bad reporter) {
 	svc := w.Service
 	if svc.Image.Transport == "" {
 		bad(field+".service", "service: an image is needed (service.image)")
