@@ -154,26 +154,42 @@ func Start(cmd *exec.Cmd, begin time.Time, nonce guest.Nonce, opts ...Option) (*
 	if err != nil {
 		return nil, err
 	}
+	stdoutR, stderrR, pidfd, err := spawn(cmd, c.combined)
+	if err != nil {
+		return nil, err
+	}
+	// The process keeps only cmd's os.Process, so that the command's
+	// arguments, environment and files are the collector's once it runs.
+	p := &Process{Console: c, proc: cmd.Process, exited: make(chan struct{}), outputDone: make(chan struct{})}
+	if p.startPhase != "" {
+		p.Mark(p.startPhase)
+	}
+	if err := p.watch(pl, stdoutR, stderrR, pidfd); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// spawn starts cmd in a new process group with its stdout and stderr on
+// pipes, one for both when combined, and returns their read ends and the
+// process's pidfd (-1 on a kernel without pidfds).
+func spawn(cmd *exec.Cmd, combined bool) (stdoutR, stderrR, pidfd int, err error) {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.Setpgid = true
-	pidfd := -1
+	pidfd = -1
 	cmd.SysProcAttr.PidFD = &pidfd
-	nPipes := 2
-	if c.combined {
-		nPipes = 1
-	}
 	stdoutR, stdoutW, err := pipe()
 	if err != nil {
-		return nil, err
+		return -1, -1, -1, err
 	}
 	stderrR, stderrW := stdoutR, stdoutW
-	if !c.combined {
+	if !combined {
 		if stderrR, stderrW, err = pipe(); err != nil {
 			unix.Close(stdoutR)
 			stdoutW.Close()
-			return nil, err
+			return -1, -1, -1, err
 		}
 	}
 	cmd.Stdout, cmd.Stderr = stdoutW, stderrW
@@ -182,21 +198,25 @@ func Start(cmd *exec.Cmd, begin time.Time, nonce guest.Nonce, opts ...Option) (*
 	stderrW.Close()
 	if err != nil {
 		unix.Close(stdoutR)
-		if !c.combined {
+		if !combined {
 			unix.Close(stderrR)
 		}
-		return nil, fmt.Errorf("agentproc: start %s: %w", cmd.Path, err)
+		return -1, -1, -1, fmt.Errorf("agentproc: start %s: %w", cmd.Path, err)
 	}
-	// The process keeps only cmd's os.Process, so that the command's
-	// arguments, environment and files are the collector's once it runs.
-	p := &Process{Console: c, proc: cmd.Process, exited: make(chan struct{}), outputDone: make(chan struct{})}
-	if p.startPhase != "" {
-		p.Mark(p.startPhase)
+	return stdoutR, stderrR, pidfd, nil
+}
+
+// watch registers the process's pipes (stderrR is stdoutR when they are
+// combined) and pidfd with the poller. A registration fails only with the
+// poller's resources exhausted: the process must not run unwatched, so
+// it is killed, and what was not registered is closed and reaped here.
+func (p *Process) watch(pl *poller, stdoutR, stderrR, pidfd int) error {
+	c := p.Console
+	nPipes := 2
+	if c.combined {
+		nPipes = 1
 	}
 	p.streams.Store(int32(nPipes))
-	// A registration fails only with the poller's resources exhausted:
-	// the process must not run unwatched, and what was not registered is
-	// closed and reaped here.
 	var errs []error
 	unwatched := func(fd int, err error) {
 		errs = append(errs, err)
@@ -247,10 +267,7 @@ func Start(cmd *exec.Cmd, begin time.Time, nonce guest.Nonce, opts ...Option) (*
 			reap()
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return p, nil
+	return errors.Join(errs...)
 }
 
 // pipe returns a pipe whose read end, the harness's, is non-blocking for
