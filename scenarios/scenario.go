@@ -652,7 +652,7 @@ func (s *Scenario) CheckLoadRates(ceiling float64) error {
 	for i, w := range s.Workloads {
 		if w.Load != nil && w.Load.Rate > ceiling {
 			errs = append(errs, &Error{File: s.Source, Line: s.Line(fmt.Sprintf("workloads.%d.load", i)),
-				Msg: fmt.Sprintf("load: %s's rate %g/s is beyond what one generator sends on this host (its ceiling, measured now: %g/s)", w.Name, w.Load.Rate, ceiling)})
+				Msg: fmt.Sprintf("load: %s's rate %g/s is beyond what one generator sends on this host (its ceiling, measured now: %.0f/s)", w.Name, w.Load.Rate, ceiling)})
 		}
 	}
 	return errors.Join(errs...)

@@ -213,7 +213,7 @@ func (f *runFlags) loadPlan(fs *flag.FlagSet, pos []string, stderr io.Writer) (*
 		if err != nil {
 			return nil, nil, err
 		}
-		fmt.Fprintf(stderr, "virtbench: the load generator sends up to %g requests/s on this host (measured now)\n", ceiling)
+		fmt.Fprintf(stderr, "virtbench: the load generator sends up to %.0f requests/s on this host (measured now)\n", ceiling)
 		if err := sc.CheckLoadRates(ceiling); err != nil {
 			return nil, nil, usageError{err}
 		}
