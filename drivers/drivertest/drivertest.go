@@ -607,14 +607,20 @@ func HostLinks(t *testing.T) string {
 	return strings.Join(names, ",")
 }
 
+// KnownFailureTries is how many loads in a row a workload known to fail
+// (drivers.KnownFailer) must pass before CheckTools calls its runtime
+// fixed: a defect may fail most tries, not all (gVisor's 2022-12 release
+// failed 8 iperf3 loads in 10 on the development host).
+const KnownFailureTries = 5
+
 // CheckTools runs the workloads of the tools layer with env, as every
 // driver must: fio inside the instance, with results; each server
 // (iperf3, Redis, nginx) until ready, then its load from the host
 // (package hostload) over the instance's network path, with results. A
 // host without the tools skips, naming the packages to install. A
 // workload the driver says it is known to fail on this host
-// (drivers.KnownFailer) must still fail, so that a fixed runtime is
-// noticed.
+// (drivers.KnownFailer) must still fail within KnownFailureTries loads,
+// so that a fixed runtime is noticed.
 func CheckTools(t *testing.T, factory drivers.Factory, env drivers.Env) {
 	t.Helper()
 	d, err := factory(env)
@@ -652,14 +658,19 @@ func CheckTools(t *testing.T, factory drivers.Factory, env drivers.Env) {
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 				defer cancel()
-				got, err = load(ctx, pr, port)
 				if why := known(name); why != "" {
-					if err == nil {
-						t.Fatalf("%s load succeeded: %v; it was known to fail (%s): drop it from the known failures", name, got, why)
+					for try := 1; ; try++ {
+						got, err := load(ctx, pr, port)
+						if err != nil {
+							t.Logf("%s load failed as known (%s), at try %d: %v", name, why, try, err)
+							return
+						}
+						if try == KnownFailureTries {
+							t.Fatalf("%s load succeeded %d times in a row, the last with %v; it was known to fail (%s): drop it from the known failures", name, try, got, why)
+						}
 					}
-					t.Logf("%s load failed as known (%s): %v", name, why, err)
-					return
 				}
+				got, err = load(ctx, pr, port)
 				if err != nil {
 					t.Fatalf("%s load: %v (the agent said: %v)", name, err, pending(inst, time.Second))
 				}
