@@ -596,10 +596,14 @@ func (d *Driver) makeDisk(inst *instance) error {
 }
 
 // overlay makes dir/disk.qcow2, a copy-on-write overlay of the base disk
-// (the Debian disk for image=debian), and returns its path.
+// (the Debian disk for image=debian, the VM disk image with vm_image), and
+// returns its path.
 func (d *Driver) overlay(dir string) (string, error) {
-	base := d.debianDisk
-	if base == "" {
+	base, format := d.debianDisk, ""
+	switch {
+	case d.cfg.VMImage != "":
+		base, format = d.cfg.VMImage, d.vmImageFormat
+	case base == "":
 		var err error
 		if base, err = images.BuildBaseDisk(d.env.CacheDir); err != nil {
 			return "", fmt.Errorf("qemu: base disk: %w", err)
@@ -607,7 +611,7 @@ func (d *Driver) overlay(dir string) (string, error) {
 	}
 	d.overlaysMu.Lock()
 	if d.overlays == nil {
-		d.overlays = &images.Overlays{Base: base, Dir: d.env.StateDir}
+		d.overlays = &images.Overlays{Base: base, Format: format, Dir: d.env.StateDir}
 	}
 	ov := d.overlays
 	d.overlaysMu.Unlock()

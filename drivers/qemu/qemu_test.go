@@ -1,9 +1,9 @@
 package qemu_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -374,10 +374,21 @@ func TestVMImage(t *testing.T) {
 		t.Errorf("labels %v, want image=%s", r.Labels, drivers.ImageVMImage)
 	}
 	dialer := inst.(drivers.Dialer)
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return dialer.Dial(ctx, strconv.Itoa(images.ExamplePort))
+		},
+		DisableKeepAlives: true,
+	}}
 	var last error
 	for ctx.Err() == nil {
-		if last = httpOK(ctx, dialer, strconv.Itoa(images.ExamplePort)); last == nil {
-			break
+		var resp *http.Response
+		if resp, last = client.Get("http://vm/healthz"); last == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+			last = fmt.Errorf("status %d", resp.StatusCode)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -400,28 +411,4 @@ func TestVMImage(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "not a qcow2 or raw disk image") {
 		t.Errorf("a file of zeros as vm_image: %v", err)
 	}
-}
-
-// httpOK sends GET /healthz to port over d and wants status 200.
-func httpOK(ctx context.Context, d drivers.Dialer, port string) error {
-	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	c, err := d.Dial(cctx, port)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := fmt.Fprint(c, "GET /healthz HTTP/1.1\r\nHost: vm\r\nConnection: close\r\n\r\n"); err != nil {
-		return err
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("status %d", resp.StatusCode)
-	}
-	return nil
 }

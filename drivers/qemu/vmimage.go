@@ -14,7 +14,6 @@ import (
 	"strings"
 
 	"virtbench/drivers"
-	"virtbench/images"
 )
 
 // The traditional VM: a disk image with its own kernel and init (qemu
@@ -59,17 +58,10 @@ var stepImageDisk = bootStep{"image disk", func(d *Driver, b *booting) error {
 	if b.spec.Image == nil || b.spec.Process == nil {
 		return errors.New("qemu: vm_image runs a service (a workload with service:), which the image's own init starts")
 	}
-	d.overlaysMu.Lock()
-	if d.overlays == nil {
-		d.overlays = &images.Overlays{Base: d.cfg.VMImage, Format: d.vmImageFormat, Dir: d.env.StateDir}
+	if err := d.makeDisk(b.inst); err != nil {
+		return err
 	}
-	ov := d.overlays
-	d.overlaysMu.Unlock()
-	disk := filepath.Join(b.inst.dir, "disk.qcow2")
-	if err := ov.Create(disk); err != nil {
-		return fmt.Errorf("qemu: disk overlay: %w", err)
-	}
-	b.inst.disk, b.plan.disk = disk, disk
+	b.plan.disk = b.inst.disk
 	return nil
 }}
 
